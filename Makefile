@@ -1,0 +1,192 @@
+# gale: build, run, test and benchmark. `make help` lists the targets.
+#
+# Layout of a build folder (build/, or build-asan/ for SANITIZE=address,undefined):
+#   obj/...            objects and their dependency files, mirroring the source tree
+#   lib/libgale.a      the runtime
+#   bin/gale           the command
+#   plugins/*.so       the spouts and bolts that ship with gale
+#   tests/             test binaries and the test fixture plugins
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+MAKEFLAGS += --no-builtin-rules
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD ?= build
+SAN_FLAGS :=
+OPT ?= -O2
+else
+BUILD ?= build-asan
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT ?= -O1
+endif
+
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+# msgpack-c is `msgpack` up to 4.x and `msgpack-c` from 6.x on.
+MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS := libuv $(MSGPACK_PC) libconfig
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -MMD -MP
+CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) -Iruntime -Itests/lib $(CFLAGS)
+LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
+LIBS_ALL = $(PKG_LIBS) -ldl -lpthread -lm
+
+# Plugins see only runtime/gale.h and must not call the runtime by name.
+PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -fvisibility=hidden -MMD -MP -Iruntime $(CFLAGS)
+PLUGIN_LDFLAGS = -shared $(SAN_FLAGS) -Wl,-z,defs
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
+GALE_SRC := $(sort $(wildcard tools/gale/*.c))
+BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
+SPOUT_SRC := $(sort $(wildcard spouts/*.c))
+BOLT_SRC := $(sort $(wildcard bolts/*.c))
+TESTLIB_SRC := $(sort $(wildcard tests/lib/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+E2E_SRC := $(sort $(wildcard tests/e2e/*.c))
+TPLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+BPLUGIN_SRC := $(sort $(wildcard tools/bench/plugins/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBGALE := $(BUILD)/lib/libgale.a
+GALE := $(BUILD)/bin/gale
+PLUGINS := $(patsubst %.c,$(BUILD)/plugins/%.so,$(notdir $(SPOUT_SRC) $(BOLT_SRC)))
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(TPLUGIN_SRC))
+BENCH_PLUGINS := $(patsubst tools/bench/plugins/%.c,$(BUILD)/bench/plugins/%.so,$(BPLUGIN_SRC))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
+BENCH := $(BUILD)/bin/gale-bench
+
+DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libcriterion-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all run test check bench asan clean deps help format
+all: $(GALE) $(PLUGINS)
+
+help:
+	@echo "make deps    install missing Debian packages ($(DEB_PACKAGES))"
+	@echo "make         build the runtime, the gale command and the shipped plugins into $(BUILD)/"
+	@echo "make run     deps + build, then run topologies/wordcount.cfg locally for 10 s"
+	@echo "make test    deps + build, then the whole test suite, plain and under ASan+UBSan"
+	@echo "make check   the test suite once, in this build only (no sanitizer pass)"
+	@echo "make asan    build everything with SANITIZE=address,undefined into build-asan/"
+	@echo "make bench   deps + build, then the benchmarks (tools/bench; BENCH_ARGS=--quick for a short run)"
+	@echo "make format  apply .clang-format to the sources"
+	@echo "make clean   remove build/ and build-asan/"
+	@echo "V=1 shows the full commands."
+
+# Installs only what is missing, so that it is a quick no-op on a machine that has everything.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(GALE) run --duration 10 topologies/wordcount.cfg
+
+# The whole suite: the plain build, then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: deps
+	$(Q)$(MAKE) --no-print-directory check
+	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
+
+check: all $(UNIT_TESTS) $(E2E_TESTS) $(TEST_PLUGINS) $(BENCH) $(BENCH_PLUGINS)
+	$(Q)GALE_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(E2E_TESTS)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory all SANITIZE=address,undefined
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BENCH) $(BENCH_PLUGINS)
+	GALE_PLUGIN_PATH=$(BUILD)/bench/plugins $(BENCH) $(BENCH_ARGS)
+
+format:
+	clang-format -i runtime/*.[ch] tools/*/*.[ch] spouts/*.c bolts/*.c tests/*/*.[ch]
+
+clean:
+	rm -rf build build-asan
+
+$(LIBGALE): $(call obj,$(RUNTIME_SRC))
+	@mkdir -p $(@D)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(GALE): $(call obj,$(GALE_SRC)) $(LIBGALE)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+$(BENCH): $(call obj,$(BENCH_SRC)) $(LIBGALE)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# Plugins: position-independent, hidden visibility, and no undefined symbols (so no calls into the runtime).
+$(BUILD)/obj/plugins/%.o: spouts/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
+$(BUILD)/obj/plugins/%.o: bolts/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
+$(BUILD)/obj/benchplugins/%.o: tools/bench/plugins/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
+$(BUILD)/obj/testplugins/%.o: tests/plugins/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/plugins/%.so: $(BUILD)/obj/plugins/%.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(PLUGIN_LDFLAGS) -o $@ $< -lm
+
+$(BUILD)/bench/plugins/%.so: $(BUILD)/obj/benchplugins/%.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(PLUGIN_LDFLAGS) -o $@ $< -lm
+
+$(BUILD)/tests/plugins/%.so: $(BUILD)/obj/testplugins/%.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(PLUGIN_LDFLAGS) -o $@ $< -lm
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcriterion $(LIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/e2e/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcriterion $(LIBS_ALL)
+
+.PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/obj/plugins/%.o $(BUILD)/obj/testplugins/%.o $(BUILD)/obj/benchplugins/%.o
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

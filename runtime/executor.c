@@ -1,0 +1,530 @@
+#include "executor.h"
+
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "runtime.h"
+#include "spout.h"
+
+/* How many next_tuple calls one spout gets per loop turn, and how long an executor whose spouts have nothing
+   sleeps (Storm's spout wait strategy), or one with nothing at all (it is woken when work arrives). */
+#define SPOUT_BURST 256
+#define SPOUT_IDLE_NS 1000000L
+#define IDLE_NS 50000000L
+#define PENDING_RETRY_NS 20000L
+/* One in this many executes is timed: a clock read costs as much as a small bolt. */
+#define EXEC_SAMPLE_MASK 63u
+/* How often spouts look for timed-out trees, and how long an executor with open trees may sleep. */
+#define TIMEOUT_SCAN_NS 100000000ull
+#define OPEN_TREES_IDLE_NS 10000000L
+
+static inline bool is_op_batch(const void *item) { return ((uintptr_t)item & 1u) != 0; }
+static inline gale_op_batch_t *op_batch_of(void *item) { return (gale_op_batch_t *)((uintptr_t)item & ~(uintptr_t)1); }
+
+static void ship_ops(gale_executor_t *e, int c);
+
+/* Releases what a ring or outbox entry holds, for a stop that did not drain. */
+static void release_item(void *item)
+{
+    if (is_op_batch(item)) free(op_batch_of(item));
+    else gale__tuple_release(((gale_tuple_t *)item)->data);
+}
+
+static void futex_wait(atomic_uint *addr, unsigned val, long ns)
+{
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *addr) { syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+static void nap(long ns)
+{
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+}
+
+int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_execs, size_t ring_capacity)
+{
+    memset(e, 0, sizeof *e);
+    e->rt = rt;
+    e->index = index;
+    e->in = calloc((size_t)n_execs, sizeof *e->in);
+    e->out = calloc((size_t)n_execs, sizeof *e->out);
+    e->op_fill = calloc((size_t)n_execs, sizeof *e->op_fill);
+    if (!e->in || !e->out || !e->op_fill) return GALE_ENOMEM;
+    for (int p = 0; p < n_execs; p++) {
+        if (p == index) continue; /* an executor never sends itself tuples through a ring */
+        if (gale_ring_init(&e->in[p], ring_capacity)) return GALE_ENOMEM;
+    }
+    atomic_init(&e->wake_seq, 0);
+    atomic_init(&e->sleeping, 0);
+    atomic_init(&e->pushed, 0);
+    atomic_init(&e->popped, 0);
+    atomic_init(&e->epoch, 0);
+    atomic_init(&e->idle, 0);
+    return 0;
+}
+
+void gale_executor_destroy(gale_executor_t *e, int n_execs)
+{
+    if (e->in) {
+        for (int p = 0; p < n_execs; p++) {
+            if (!e->in[p].slots) continue;
+            void *item;
+            while (gale_ring_pop(&e->in[p], &item, 1)) release_item(item);
+            gale_ring_destroy(&e->in[p]);
+        }
+    }
+    if (e->out) {
+        for (int c = 0; c < n_execs; c++) {
+            for (size_t i = 0; i < e->out[c].n; i++) release_item(e->out[c].items[i]);
+            free(e->out[c].items);
+        }
+    }
+    if (e->op_fill)
+        for (int c = 0; c < n_execs; c++) free(e->op_fill[c]);
+    free(e->op_fill);
+    free(e->local_ops.v);
+    free(e->in);
+    free(e->out);
+    free(e->tasks);
+    free(e->scratch);
+    e->scratch = NULL;
+    e->in = NULL;
+    e->out = NULL;
+    e->tasks = NULL;
+}
+
+void gale_executor_wake(gale_executor_t *e)
+{
+    atomic_fetch_add_explicit(&e->wake_seq, 1, memory_order_release);
+    futex_wake(&e->wake_seq);
+}
+
+/* Pushes what fits of one outbox into the consumer's ring, and wakes the consumer if it sleeps. */
+static size_t flush_outbox(gale_executor_t *e, int c)
+{
+    gale_outbox_t *ob = &e->out[c];
+    if (!ob->n) return 0;
+    gale_executor_t *consumer = &e->rt->execs[c];
+    size_t pushed = gale_ring_push(&consumer->in[e->index], (void *const *)ob->items, ob->n);
+    if (pushed) {
+        memmove(ob->items, ob->items + pushed, (ob->n - pushed) * sizeof *ob->items);
+        ob->n -= pushed;
+        e->n_pending -= pushed;
+        atomic_store_explicit(&e->pushed, atomic_load_explicit(&e->pushed, memory_order_relaxed) + pushed,
+                              memory_order_release);
+        /* Pairs with the fence in idle_wait: either the consumer sees the ring non-empty, or we see it asleep. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&consumer->sleeping, memory_order_relaxed)) gale_executor_wake(consumer);
+    }
+    return pushed;
+}
+
+static size_t flush_all(gale_executor_t *e)
+{
+    size_t moved = 0;
+    for (int c = 0; c < e->rt->n_execs; c++)
+        if (e->op_fill[c]) ship_ops(e, c);
+    if (!e->n_pending) return 0;
+    for (int c = 0; c < e->rt->n_execs; c++) moved += flush_outbox(e, c);
+    return moved;
+}
+
+/* Backpressure: an executor that holds more than its rings take tells every spout to wait. */
+static void update_congestion(gale_executor_t *e)
+{
+    bool now = e->n_pending > 0;
+    if (now == e->congested) return;
+    e->congested = now;
+    int before = atomic_fetch_add_explicit(&e->rt->congested, now ? 1 : -1, memory_order_relaxed);
+    /* The last congestion cleared: spouts that were held back sleep, so wake them rather than let a whole
+       spout-wait period go by with empty rings. */
+    if (!now && before == 1)
+        for (int c = 0; c < e->rt->n_execs; c++)
+            if (c != e->index) gale_executor_wake(&e->rt->execs[c]);
+}
+
+/* Queues an entry for executor c. Out of memory drops it: a tuple's tree then times out and replays. */
+static void outbox_add(gale_executor_t *from, int c, void *item)
+{
+    gale_outbox_t *ob = &from->out[c];
+    if (ob->n == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : GALE_BATCH * 2;
+        void **items = realloc(ob->items, cap * sizeof *items);
+        if (!items) {
+            gale_logf(GALE_LOG_ERROR, "runtime", "out of memory queueing for executor %d: dropped", c);
+            release_item(item);
+            return;
+        }
+        ob->items = items;
+        ob->cap = cap;
+    }
+    ob->items[ob->n++] = item;
+    from->n_pending++;
+    if (ob->n >= GALE_BATCH) flush_outbox(from, c);
+}
+
+void gale__dispatch(gale_executor_t *from, gale_tuple_t *dlv)
+{
+    gale_runtime_t *rt = from->rt;
+    int c = rt->task_exec[dlv->task];
+    if (c == from->index) gale__execute(rt->tasks[dlv->task], dlv);
+    else outbox_add(from, c, dlv);
+}
+
+static void ship_ops(gale_executor_t *e, int c)
+{
+    gale_op_batch_t *b = e->op_fill[c];
+    e->op_fill[c] = NULL;
+    outbox_add(e, c, (void *)((uintptr_t)b | 1u));
+}
+
+static void opvec_push(gale_executor_t *e, const gale_op_t *op)
+{
+    gale_opvec_t *v = &e->local_ops;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 256;
+        gale_op_t *nv = realloc(v->v, cap * sizeof *nv);
+        if (!nv) {
+            gale_logf(GALE_LOG_ERROR, "runtime", "out of memory queueing an op: dropped (its tree will time out)");
+            return;
+        }
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = *op;
+}
+
+void gale__send_op(gale_executor_t *from, const gale_op_t *op)
+{
+    int c = from->rt->task_exec[op->task];
+    if (c == from->index) {
+        opvec_push(from, op);
+        return;
+    }
+    gale_op_batch_t *b = from->op_fill[c];
+    if (!b) {
+        b = from->op_fill[c] = aligned_alloc(8, sizeof *b);
+        if (!b) {
+            gale_logf(GALE_LOG_ERROR, "runtime", "out of memory batching an op: dropped (its tree will time out)");
+            return;
+        }
+        b->n = 0;
+    }
+    b->ops[b->n++] = *op;
+    if (b->n == GALE_OP_BATCH) ship_ops(from, c);
+}
+
+/* Applies one op to the task it is for: an acker's XOR, or a spout's tree outcome. */
+static void apply_op(gale_executor_t *e, const gale_op_t *op)
+{
+    gale_task_t *t = e->rt->tasks[op->task];
+    if (t->acker) {
+        gale_op_t out;
+        t->m.executed++;
+        if (gale_acker_apply(t->acker, op, e->now_ns, &out) == 1) gale__send_op(e, &out);
+        return;
+    }
+    if (t->comp->kind == GALE_SPOUT && t->opened) gale__spout_op(t, op, e->now_ns);
+}
+
+/* Local ops are applied here, between tasks, so that no plugin callback runs inside another's. Applying one can
+   queue more (an acker's answer to a spout of this executor): loop until none is left. */
+static size_t apply_local_ops(gale_executor_t *e)
+{
+    size_t done = 0;
+    while (e->local_ops.n) {
+        size_t n = e->local_ops.n;
+        gale_op_t batch[GALE_OP_BATCH];
+        if (n > GALE_OP_BATCH) n = GALE_OP_BATCH;
+        e->local_ops.n -= n;
+        memcpy(batch, e->local_ops.v + e->local_ops.n, n * sizeof *batch);
+        for (size_t i = 0; i < n; i++) apply_op(e, &batch[i]);
+        done += n;
+    }
+    return done;
+}
+
+static void execute_timed(gale_task_t *t, gale_tuple_t *in, int *rc)
+{
+    if ((++t->sample & EXEC_SAMPLE_MASK) == 0) {
+        uint64_t t0 = gale_now_ns();
+        *rc = t->desc->bolt.execute(&t->base.pub, in);
+        gale_hist_add(&t->m.exec, gale_now_ns() - t0);
+    } else {
+        *rc = t->desc->bolt.execute(&t->base.pub, in);
+    }
+}
+
+void gale__execute(gale_task_t *t, gale_tuple_t *in)
+{
+    int rc;
+    if (!t->opened) { /* its prepare failed (the run is stopping) or has not run: never call into it */
+        gale__tuple_release(in->data);
+        return;
+    }
+    gale_tuple_t *outer = t->current; /* non-NULL only if a finish or a nested call is under way */
+    if (in->data->origin_ns) gale_hist_add(&t->m.e2e, gale_now_ns() - in->data->origin_ns);
+    t->current = in;
+    execute_timed(t, in, &rc);
+    t->m.executed++;
+    if (rc != 0) gale__task_error(t, "execute failed: %s (%d)", gale_strerror(rc), rc);
+    /* Settled while still current: after that, the input is no longer the bolt's to settle. */
+    if (t->basic && !(in->state & (GALE_DLV_ACKED | GALE_DLV_FAILED))) {
+        if (rc == 0) gale__ack(&t->base.pub, in);
+        else gale__fail(&t->base.pub, in);
+    }
+    t->current = outer;
+    if (!(in->state & GALE_DLV_KEPT)) gale__tuple_release(in->data);
+}
+
+static size_t drain_inputs(gale_executor_t *e)
+{
+    gale_runtime_t *rt = e->rt;
+    void *buf[GALE_BATCH];
+    size_t total = 0;
+    for (int p = 0; p < rt->n_execs; p++) {
+        if (p == e->index) continue;
+        size_t n = gale_ring_pop(&e->in[p], buf, GALE_BATCH);
+        if (!n) continue;
+        atomic_store_explicit(&e->popped, atomic_load_explicit(&e->popped, memory_order_relaxed) + n,
+                              memory_order_release);
+        for (size_t i = 0; i < n; i++) {
+            if (is_op_batch(buf[i])) {
+                gale_op_batch_t *b = op_batch_of(buf[i]);
+                for (uint32_t k = 0; k < b->n; k++) apply_op(e, &b->ops[k]);
+                free(b);
+                continue;
+            }
+            gale_tuple_t *dlv = buf[i];
+            gale__execute(rt->tasks[dlv->task], dlv);
+        }
+        total += n;
+        total += apply_local_ops(e);
+    }
+    return total;
+}
+
+static void ack_due(gale_task_t *t)
+{
+    for (size_t i = 0; i < t->acks_due.n; i++) {
+        t->m.acked++;
+        if (t->desc->spout.ack) t->desc->spout.ack(&t->base.pub, t->acks_due.v[i]);
+    }
+    t->acks_due.n = 0;
+}
+
+static bool spouts_may_run(gale_executor_t *e)
+{
+    return atomic_load_explicit(&e->rt->phase, memory_order_relaxed) == GALE_RUN_RUNNING &&
+           atomic_load_explicit(&e->rt->congested, memory_order_relaxed) == 0;
+}
+
+static bool has_live_spouts(gale_executor_t *e)
+{
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->comp->kind == GALE_SPOUT && t->active && !t->done) return true;
+    }
+    return false;
+}
+
+static size_t run_spouts(gale_executor_t *e)
+{
+    size_t emitted = 0;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->comp->kind != GALE_SPOUT || !t->active || t->done) continue;
+        for (int k = 0; k < SPOUT_BURST && !t->done && gale__spout_may_emit(t); k++) {
+            uint64_t before = t->m.emitted;
+            int rc = t->desc->spout.next_tuple(&t->base.pub);
+            if (rc) gale__task_error(t, "next_tuple failed: %s (%d)", gale_strerror(rc), rc);
+            if (t->acks_due.n) ack_due(t);
+            if (t->m.emitted == before) break;
+            emitted += t->m.emitted - before;
+            if (e->congested || atomic_load_explicit(&e->rt->congested, memory_order_relaxed)) break;
+        }
+        emitted += apply_local_ops(e);
+    }
+    return emitted;
+}
+
+/* Replays that are due, timeouts (every TIMEOUT_SCAN_NS), the ackers' forgetting of trees the spouts gave up on,
+   and the count of open trees the control thread waits on before it finishes bolts. */
+static size_t tick_trees(gale_executor_t *e)
+{
+    gale_runtime_t *rt = e->rt;
+    if (!rt->acking) return 0;
+    bool scan = e->now_ns >= e->next_timeout_scan_ns;
+    if (scan) e->next_timeout_scan_ns = e->now_ns + TIMEOUT_SCAN_NS;
+    size_t work = 0, open = 0;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->acker && scan && e->now_ns > 2 * rt->timeout_ns)
+            gale_acker_expire(t->acker, e->now_ns - 2 * rt->timeout_ns);
+        if (t->comp->kind != GALE_SPOUT || !t->opened) continue;
+        work += gale__spout_tick(t, e->now_ns, scan);
+        open += gale__spout_open_trees(t);
+    }
+    work += apply_local_ops(e);
+    atomic_store_explicit(&e->open_trees, open, memory_order_release);
+    return work;
+}
+
+static bool inputs_waiting(gale_executor_t *e)
+{
+    for (int p = 0; p < e->rt->n_execs; p++)
+        if (p != e->index && !gale_ring_empty(&e->in[p])) return true;
+    return false;
+}
+
+static void idle_wait(gale_executor_t *e, bool spouts_live)
+{
+    long sleep_ns = spouts_live ? SPOUT_IDLE_NS : IDLE_NS;
+    if (atomic_load_explicit(&e->open_trees, memory_order_relaxed) && sleep_ns > OPEN_TREES_IDLE_NS)
+        sleep_ns = OPEN_TREES_IDLE_NS;
+    if (e->n_pending) { /* a consumer's ring is full: retry soon, never sleep on it */
+        nap(PENDING_RETRY_NS);
+        return;
+    }
+    unsigned seq = atomic_load_explicit(&e->wake_seq, memory_order_acquire);
+    atomic_store_explicit(&e->idle, 1, memory_order_release);
+    atomic_store_explicit(&e->sleeping, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!inputs_waiting(e) && atomic_load_explicit(&e->rt->control_seq, memory_order_acquire) == e->control_seen)
+        futex_wait(&e->wake_seq, seq, sleep_ns);
+    atomic_store_explicit(&e->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&e->idle, 0, memory_order_release);
+}
+
+static void open_tasks(gale_executor_t *e)
+{
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->acker) {
+            t->opened = true;
+            t->base.phase = GALE_PHASE_RUN;
+            continue;
+        }
+        t->base.phase = GALE_PHASE_OPEN;
+        int (*open)(gale_ctx_t *) = t->comp->kind == GALE_SPOUT ? t->desc->spout.open : t->desc->bolt.prepare;
+        int rc = open ? open(&t->base.pub) : 0;
+        if (rc) {
+            gale_logf(GALE_LOG_ERROR, t->who, "%s failed: %s (%d)",
+                      t->comp->kind == GALE_SPOUT ? "open" : "prepare", gale_strerror(rc), rc);
+            atomic_store(&e->rt->failed, 1);
+            gale__runtime_control_changed(e->rt);
+            return;
+        }
+        t->opened = true;
+        t->base.phase = GALE_PHASE_RUN;
+        if (t->comp->kind == GALE_SPOUT) {
+            t->active = true;
+            if (t->desc->spout.activate) t->desc->spout.activate(&t->base.pub);
+        }
+    }
+}
+
+static void close_tasks(gale_executor_t *e)
+{
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (!t->opened || t->acker) continue;
+        if (t->comp->kind == GALE_SPOUT) {
+            if (t->active && t->desc->spout.deactivate) t->desc->spout.deactivate(&t->base.pub);
+            if (t->desc->spout.close) t->desc->spout.close(&t->base.pub);
+            gale__spout_forget(t);
+        } else if (t->desc->bolt.cleanup) {
+            t->desc->bolt.cleanup(&t->base.pub);
+        }
+        t->base.phase = GALE_PHASE_CLOSED;
+        t->opened = false;
+        /* Inputs the bolt kept and never settled die with it. */
+        for (size_t k = 0; k < t->n_kept; k++) gale__tuple_release(t->kept[k]->data);
+        t->n_kept = 0;
+    }
+}
+
+static void deactivate_spouts(gale_executor_t *e)
+{
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->comp->kind != GALE_SPOUT || !t->active) continue;
+        t->active = false;
+        if (t->opened && t->desc->spout.deactivate) t->desc->spout.deactivate(&t->base.pub);
+    }
+}
+
+static void finish_component(gale_executor_t *e, int component)
+{
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->acker || t->base.component != component || !t->opened || !t->desc->bolt.finish) continue;
+        int rc = t->desc->bolt.finish(&t->base.pub);
+        if (rc) gale__task_error(t, "finish failed: %s (%d)", gale_strerror(rc), rc);
+    }
+    apply_local_ops(e);
+    flush_all(e);
+}
+
+/* Returns true when the executor must stop. */
+static bool handle_control(gale_executor_t *e)
+{
+    gale_runtime_t *rt = e->rt;
+    int phase = atomic_load(&rt->phase);
+    if (phase == GALE_RUN_STOPPING) return true;
+    if (phase == GALE_RUN_DEACTIVATED) deactivate_spouts(e);
+    unsigned fs = atomic_load(&rt->finish_seq);
+    if (fs != e->finish_seen) {
+        e->finish_seen = fs;
+        finish_component(e, atomic_load(&rt->finish_component));
+        atomic_fetch_add(&rt->finish_acks, 1);
+    }
+    return false;
+}
+
+static void *executor_main(void *arg)
+{
+    gale_executor_t *e = arg;
+    open_tasks(e);
+    for (;;) {
+        unsigned cs = atomic_load_explicit(&e->rt->control_seq, memory_order_acquire);
+        if (cs != e->control_seen) {
+            e->control_seen = cs;
+            if (handle_control(e)) break;
+        }
+        e->now_ns = gale_now_ns();
+        size_t progress = drain_inputs(e);
+        progress += tick_trees(e);
+        progress += flush_all(e);
+        if (spouts_may_run(e)) progress += run_spouts(e);
+        progress += flush_all(e);
+        update_congestion(e);
+        if (progress) atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
+        else idle_wait(e, has_live_spouts(e));
+    }
+    close_tasks(e);
+    atomic_fetch_add(&e->rt->closed_execs, 1);
+    return NULL;
+}
+
+int gale_executor_start(gale_executor_t *e)
+{
+    int rc = pthread_create(&e->thread, NULL, executor_main, e);
+    if (rc) return -rc;
+    e->thread_started = true;
+    return 0;
+}
+
+void gale_executor_join(gale_executor_t *e)
+{
+    if (e->thread_started) pthread_join(e->thread, NULL);
+    e->thread_started = false;
+}

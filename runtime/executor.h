@@ -1,0 +1,85 @@
+/*
+ * executor.h: a thread that runs a fixed set of tasks.
+ *
+ * Each executor has one input ring per producer executor (see ring.h) and one outbox per consumer executor. A
+ * tuple for a task of the same executor is handed over by a direct call; a tuple for another executor goes into the
+ * outbox for it, and outboxes are pushed into the rings in batches, at the latest at the end of each loop turn. An
+ * outbox whose ring is full keeps what did not fit and marks the executor congested; while any executor is
+ * congested no spout is asked for tuples, which bounds memory when a bolt is slow (Storm's backpressure).
+ * An executor with nothing to do sleeps on a futex; producers wake it only when it says it is sleeping.
+ */
+#ifndef GALE_EXECUTOR_H
+#define GALE_EXECUTOR_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "ring.h"
+#include "task.h"
+
+#define GALE_BATCH 64
+#define GALE_OP_BATCH 64
+
+/* Ops travel between executors in batches, as one ring entry whose pointer has its low bit set (deliveries are
+   8-byte aligned, so the bit tells the two apart). */
+typedef struct gale_op_batch {
+    uint32_t n;
+    gale_op_t ops[GALE_OP_BATCH];
+} gale_op_batch_t;
+
+typedef struct gale_opvec {
+    gale_op_t *v;
+    size_t n, cap;
+} gale_opvec_t;
+
+typedef struct gale_outbox {
+    void **items; /* deliveries, and op batches (tagged) */
+    size_t n, cap;
+} gale_outbox_t;
+
+struct gale_executor {
+    gale_runtime_t *rt;
+    int index;
+    pthread_t thread;
+    bool thread_started;
+    gale_task_t **tasks;
+    size_t n_tasks;
+    gale_ring_t *in;     /* [n_execs]: in[p] carries what executor p sends here */
+    gale_outbox_t *out;  /* [n_execs]: what this executor has for executor c (deliveries and op batches) */
+    gale_op_batch_t **op_fill; /* [n_execs]: the op batch being filled for executor c */
+    gale_opvec_t local_ops;    /* ops for tasks of this executor, applied between turns, never inside a plugin */
+    uint64_t now_ns;           /* the time at the start of this loop turn */
+    uint64_t next_timeout_scan_ns;
+    size_t n_pending;    /* deliveries waiting in outboxes */
+    uint32_t *scratch;   /* room for the largest parallelism: target tasks chosen by a grouping */
+    bool congested;
+    unsigned control_seen;
+    unsigned finish_seen;
+    /* Shared with producers and the control thread. */
+    alignas(64) atomic_uint wake_seq;
+    atomic_int sleeping;
+    alignas(64) atomic_ulong pushed; /* deliveries pushed into other executors' rings */
+    atomic_ulong popped;             /* deliveries taken from this executor's rings */
+    atomic_ulong epoch;              /* loop turns that did something */
+    atomic_int idle;
+    atomic_ulong open_trees;         /* spouts' pending and retrying trees */
+};
+
+/* Allocates the executor's rings and outboxes (for n_execs executors). 0 or GALE_ENOMEM. */
+int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_execs, size_t ring_capacity);
+/* Frees what init allocated, releasing any delivery still queued (a stop that did not drain). */
+void gale_executor_destroy(gale_executor_t *e, int n_execs);
+
+int gale_executor_start(gale_executor_t *e);
+void gale_executor_join(gale_executor_t *e);
+void gale_executor_wake(gale_executor_t *e);
+
+/* Hands a delivery to its task: a direct call when the task runs on `from`, else into the outbox. */
+void gale__dispatch(gale_executor_t *from, gale_tuple_t *dlv);
+/* Runs a bolt's execute on one input and settles it (auto-ack/fail for basic bolts, release). */
+void gale__execute(gale_task_t *t, gale_tuple_t *in);
+/* Sends an op to op->task: queued locally when that task runs here, else batched for its executor. */
+void gale__send_op(gale_executor_t *from, const gale_op_t *op);
+
+#endif

@@ -1,0 +1,398 @@
+/*
+ * gale.h: the one header a gale plugin includes.
+ *
+ * A plugin is a shared object that exports one constant descriptor, `gale_plugin`, made with GALE_PLUGIN().
+ * It links nothing of the runtime: every call into gale goes through the table of host functions reached from
+ * the context each callback receives (`ctx->host`), so the same .so runs in local mode, in worker processes and
+ * in `gale replay` unchanged. The inline helpers at the end of this file are the friendly way to call it.
+ *
+ * Contracts, in one place:
+ *  - Threads. All callbacks of one task are called on one executor thread, never concurrently. Different tasks
+ *    of the same plugin may run on different threads at once: keep state in `ctx->state`, not in globals.
+ *  - Borrowed input. The tuple passed to `execute` and every string or container view read from it stay valid
+ *    until `execute` returns. A bolt that wants to ack or fail an input later calls gale_keep() in `execute`;
+ *    a kept tuple stays valid until it is acked or failed.
+ *  - Copied output. Emit copies (encodes) the values it is given; the caller keeps ownership of its buffers.
+ *  - Exactly once. Every input of a bolt is acked or failed once (a GALE_BOLT_BASIC bolt has it done for it).
+ *    `close`/`cleanup` are called once after a successful `open`/`prepare`, never after a failed one.
+ *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() names it.
+ *
+ * ABI: the major version changes when anything here changes incompatibly and the runtime refuses a plugin of
+ * another major. Within a major, the host table only grows at its end; `host->size` tells a plugin built for a
+ * newer minor whether a function exists (GALE_HOST_HAS()).
+ */
+#ifndef GALE_H
+#define GALE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GALE_ABI_MAJOR 1
+#define GALE_ABI_MINOR 0
+
+/* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
+#define GALE_ERRNO_MAP(X)                                                                                      \
+    X(ENOENT, -2, "not found")                                                                                 \
+    X(EIO, -5, "input/output error")                                                                           \
+    X(EAGAIN, -11, "resource temporarily unavailable")                                                         \
+    X(ENOMEM, -12, "out of memory")                                                                            \
+    X(EEXIST, -17, "already exists")                                                                           \
+    X(EINVAL, -22, "invalid argument")                                                                         \
+    X(ERANGE, -34, "out of range")                                                                             \
+    X(ENOTSUP, -95, "not supported")                                                                           \
+    X(ETYPE, -1001, "value of the wrong type")                                                                 \
+    X(EABI, -1002, "plugin ABI mismatch")                                                                      \
+    X(ESYNTAX, -1003, "syntax error")                                                                          \
+    X(EFIELDS, -1004, "value count does not match the declared fields")                                       \
+    X(ESTREAM, -1005, "stream not declared")                                                                   \
+    X(ESTATE, -1006, "call not allowed now")                                                                   \
+    X(ECORRUPT, -1007, "corrupt data")                                                                         \
+    X(ELIMIT, -1008, "limit exceeded")                                                                         \
+    X(EPLUGIN, -1009, "plugin failed")                                                                         \
+    X(ETOPOLOGY, -1010, "invalid topology")
+
+typedef enum {
+    GALE_OK = 0,
+#define GALE__ERR_ENUM(name, value, text) GALE_##name = (value),
+    GALE_ERRNO_MAP(GALE__ERR_ENUM)
+#undef GALE__ERR_ENUM
+} gale_error_t;
+
+/* ---- values ---------------------------------------------------------------------------------------------- */
+
+typedef enum gale_type {
+    GALE_NIL = 0,
+    GALE_BOOL,
+    GALE_INT,    /* int64_t  */
+    GALE_UINT,   /* uint64_t: only for values above INT64_MAX when read back from a tuple */
+    GALE_DOUBLE,
+    GALE_STR,    /* UTF-8 text, `s.ptr`/`s.len`, not NUL-terminated when read from a tuple */
+    GALE_BYTES,  /* raw bytes, `s.ptr`/`s.len` */
+    GALE_ARRAY,  /* `n` items */
+    GALE_MAP,    /* `n` key/value pairs */
+} gale_type_t;
+
+/*
+ * One value. Strings and containers are views: a value never owns memory.
+ * Containers come in two forms. A plugin that builds one for emit sets `c.items` (n items for an array, 2n for a
+ * map: key, value, key, value ...; NULL when n is 0). A container read from a tuple has `c.items == NULL` and its
+ * encoded form in `c.raw`/`c.raw_len`; read its items with gale_item(). Both forms can be emitted, and emitting a
+ * container that was read copies its bytes without decoding them.
+ */
+typedef struct gale_value {
+    gale_type_t type;
+    uint32_t n; /* items of an array, pairs of a map */
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        struct {
+            const char *ptr;
+            size_t len;
+        } s;
+        struct {
+            const struct gale_value *items;
+            const char *raw;
+            size_t raw_len;
+        } c;
+    };
+} gale_value_t;
+
+/* ---- plugin-facing types --------------------------------------------------------------------------------- */
+
+typedef struct gale_host gale_host_t;
+typedef struct gale_tuple gale_tuple_t; /* opaque: read it through the host functions */
+
+/* The context of one task. Its first two fields are public and stable; the runtime keeps more behind them. */
+typedef struct gale_ctx {
+    const gale_host_t *host;
+    void *state; /* the plugin's own per-task state; the runtime never touches it */
+} gale_ctx_t;
+
+typedef enum gale_kind { GALE_SPOUT = 1, GALE_BOLT = 2 } gale_kind_t;
+
+typedef enum gale_log_level { GALE_LOG_DEBUG = 0, GALE_LOG_INFO, GALE_LOG_WARN, GALE_LOG_ERROR } gale_log_level_t;
+
+/* A declared output stream: its name and its fields, both NULL-terminated where they are lists. */
+typedef struct gale_stream_decl {
+    const char *name;
+    const char *const *fields;
+} gale_stream_decl_t;
+
+/* Types a setting may be declared with. GALE_SETTING_DOUBLE also accepts an integer. */
+typedef enum gale_setting_type {
+    GALE_SETTING_INT = 1,
+    GALE_SETTING_DOUBLE,
+    GALE_SETTING_BOOL,
+    GALE_SETTING_STRING,
+    GALE_SETTING_LIST, /* a list or array of scalars */
+    GALE_SETTING_GROUP,
+    GALE_SETTING_ANY,
+} gale_setting_type_t;
+
+/* A setting the plugin accepts: `gale validate` checks the topology's settings against this table. */
+typedef struct gale_setting_decl {
+    const char *name;
+    gale_setting_type_t type;
+    const char *help;
+} gale_setting_decl_t;
+
+typedef struct gale_task_info {
+    const char *topology;  /* topology name */
+    const char *component; /* this component's name */
+    uint32_t task_id;      /* topology-wide task id, from 1 */
+    uint32_t task_index;   /* 0 .. parallelism-1 within the component */
+    uint32_t parallelism;  /* tasks of this component */
+} gale_task_info_t;
+
+/* Flags of a descriptor. */
+enum {
+    /* Bolt: like Storm's IBasicBolt. Emits in `execute` are anchored to the input, and the input is acked when
+       `execute` returns 0, failed when it returns an error. */
+    GALE_BOLT_BASIC = 1u << 0,
+    /* Spout: the runtime keeps the values of each open tree and re-emits them on fail (see `replay`). */
+    GALE_SPOUT_REPLAY = 1u << 1,
+};
+
+typedef struct gale_spout_ops {
+    int (*open)(gale_ctx_t *ctx);          /* may set ctx->state; an error stops the topology */
+    int (*next_tuple)(gale_ctx_t *ctx);    /* emit zero or more tuples; do not block */
+    void (*ack)(gale_ctx_t *ctx, uint64_t msg_id);
+    void (*fail)(gale_ctx_t *ctx, uint64_t msg_id);
+    void (*activate)(gale_ctx_t *ctx);
+    void (*deactivate)(gale_ctx_t *ctx);
+    void (*close)(gale_ctx_t *ctx);
+} gale_spout_ops_t;
+
+typedef struct gale_bolt_ops {
+    int (*prepare)(gale_ctx_t *ctx);
+    /* `input` is borrowed until return (see gale_keep). A non-zero return is logged against the task and, for a
+       GALE_BOLT_BASIC bolt, fails the input. */
+    int (*execute)(gale_ctx_t *ctx, const gale_tuple_t *input);
+    /* Optional: called once when every spout is exhausted (or the topology is stopped) and every tuple upstream
+       of this bolt is processed, in topological order; may emit (final counts, say). */
+    int (*finish)(gale_ctx_t *ctx);
+    void (*cleanup)(gale_ctx_t *ctx);
+} gale_bolt_ops_t;
+
+/*
+ * The descriptor. Constant data, read by the runtime and by `gale validate` before any plugin code runs.
+ * Output streams come from `streams` or, when they depend on the settings or the inputs, from `declare`
+ * (which may only call the settings, input-fields and declare_stream host functions).
+ */
+typedef struct gale_plugin {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    uint32_t size; /* sizeof(gale_plugin_t) as the plugin was built */
+    gale_kind_t kind;
+    const char *name;
+    const char *description;
+    uint32_t flags;
+    const gale_stream_decl_t *streams;   /* terminated by {NULL}; NULL or empty: declares nothing */
+    int (*declare)(gale_ctx_t *ctx);     /* optional */
+    const gale_setting_decl_t *settings; /* terminated by {NULL}; NULL: any setting is accepted */
+    gale_spout_ops_t spout;
+    gale_bolt_ops_t bolt;
+} gale_plugin_t;
+
+#define GALE_PLUGIN_SYMBOL "gale_plugin"
+
+/* Export the descriptor: `GALE_PLUGIN(.kind = GALE_BOLT, .name = "split", .bolt = {...})`. */
+#define GALE_PLUGIN(...)                                                                                       \
+    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                                 \
+        .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), __VA_ARGS__}
+
+/* What to emit. Zero-initialise and fill what applies; gale_emit() and friends below cover the usual cases. */
+typedef struct gale_emit {
+    const char *stream;           /* NULL: "default" */
+    const gale_value_t *values;   /* copied */
+    size_t n_values;              /* must equal the stream's declared field count */
+    /* Bolts: the inputs this tuple is anchored to (its tree parents). Ignored by GALE_BOLT_BASIC bolts in
+       `execute`, which anchor to the current input. */
+    const gale_tuple_t *const *anchors;
+    size_t n_anchors;
+    /* Spouts: a message id starts a tracked tuple tree; ack/fail(msg_id) are called when it completes. */
+    bool has_msg_id;
+    uint64_t msg_id;
+    /* emit_direct: the target task id; the stream must be subscribed with the `direct` grouping. */
+    bool direct;
+    uint32_t direct_task;
+    /* Optional: filled with the task ids the tuple was sent to (up to tasks_cap; *n_tasks gets the total). */
+    uint32_t *tasks;
+    size_t tasks_cap;
+    size_t *n_tasks;
+} gale_emit_t;
+
+/* The host table. Append only; read `size` before calling a function added after GALE_ABI_MINOR 0. */
+struct gale_host {
+    uint32_t size;
+    uint32_t abi_minor;
+
+    /* Emitting and acking. */
+    int (*emit)(gale_ctx_t *ctx, const gale_emit_t *e);
+    int (*ack)(gale_ctx_t *ctx, const gale_tuple_t *input);
+    int (*fail)(gale_ctx_t *ctx, const gale_tuple_t *input);
+    /* Keep `input` valid after `execute` returns, until it is acked or failed. Returns the pointer to use from
+       then on (NULL when out of memory). */
+    const gale_tuple_t *(*keep)(gale_ctx_t *ctx, const gale_tuple_t *input);
+    /* Spouts: no more tuples will come. The runtime stops calling next_tuple; when every spout is done and all
+       tuples are processed, bolts are finished and the topology ends. */
+    void (*done)(gale_ctx_t *ctx);
+
+    /* Reading tuples. Views stay valid as long as the tuple does. */
+    size_t (*tuple_size)(const gale_tuple_t *t);
+    int (*tuple_get)(const gale_tuple_t *t, size_t index, gale_value_t *out);
+    int (*tuple_field)(const gale_tuple_t *t, const char *field, gale_value_t *out);
+    const char *(*tuple_stream)(const gale_tuple_t *t);
+    const char *(*tuple_component)(const gale_tuple_t *t); /* the component that emitted it */
+    uint32_t (*tuple_task)(const gale_tuple_t *t);         /* the task that emitted it */
+    /* The declared field names of the tuple's stream; `*fields` lives as long as the topology. */
+    void (*tuple_fields)(const gale_tuple_t *t, const char *const **fields, size_t *n_fields);
+    /* Item `index` of a container read from a tuple or a setting (of a map: 2*i is a key, 2*i+1 its value). */
+    int (*item)(const gale_value_t *container, size_t index, gale_value_t *out);
+
+    /* Settings of this component (the `settings` group of its block in the topology file). Strings read from
+       settings are NUL-terminated. Returns GALE_ENOENT when the key is absent. */
+    int (*setting)(gale_ctx_t *ctx, const char *key, gale_value_t *out);
+
+    /* Declaring (only from `declare`). */
+    int (*declare_stream)(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
+    size_t (*input_count)(gale_ctx_t *ctx);
+    /* Fields of input `index` (the stream it subscribes to); `*fields` is borrowed until `declare` returns. */
+    int (*input_fields)(gale_ctx_t *ctx, size_t index, const char *const **fields, size_t *n_fields);
+
+    /* Task info and logging. Log lines carry the time, level, component and task. */
+    void (*task_info)(gale_ctx_t *ctx, gale_task_info_t *out);
+    void (*log)(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    const char *(*strerror)(int err);
+
+    /* Restarts the timeout of every tuple tree `input` belongs to (Storm's resetTimeout), for a bolt that works on
+       one input longer than message_timeout_s. */
+    int (*reset_timeout)(gale_ctx_t *ctx, const gale_tuple_t *input);
+
+    /* `v` as JSON text (strings escaped, bytes as base64, non-finite doubles as null). Writes at most `cap` bytes,
+       NUL-terminated, and returns the length the whole text needs, as snprintf does. */
+    size_t (*to_json)(const gale_value_t *v, char *buf, size_t cap);
+};
+
+#define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
+
+/* ---- convenience ------------------------------------------------------------------------------------------ */
+
+static inline gale_value_t gale_nil(void) { return (gale_value_t){.type = GALE_NIL}; }
+static inline gale_value_t gale_bool(bool b) { return (gale_value_t){.type = GALE_BOOL, .b = b}; }
+static inline gale_value_t gale_int(int64_t i) { return (gale_value_t){.type = GALE_INT, .i = i}; }
+static inline gale_value_t gale_double(double d) { return (gale_value_t){.type = GALE_DOUBLE, .d = d}; }
+static inline gale_value_t gale_strn(const char *p, size_t len)
+{
+    return (gale_value_t){.type = GALE_STR, .s = {p, len}};
+}
+static inline gale_value_t gale_str(const char *p)
+{
+    size_t n = 0;
+    while (p[n]) n++;
+    return gale_strn(p, n);
+}
+static inline gale_value_t gale_bytes(const void *p, size_t len)
+{
+    return (gale_value_t){.type = GALE_BYTES, .s = {(const char *)p, len}};
+}
+static inline gale_value_t gale_array(const gale_value_t *items, uint32_t n)
+{
+    return (gale_value_t){.type = GALE_ARRAY, .n = n, .c = {items, NULL, 0}};
+}
+static inline gale_value_t gale_map(const gale_value_t *kv, uint32_t pairs)
+{
+    return (gale_value_t){.type = GALE_MAP, .n = pairs, .c = {kv, NULL, 0}};
+}
+
+/* Emit on the default stream, unanchored (or, in a GALE_BOLT_BASIC bolt's execute, anchored to the input). */
+static inline int gale_emit(gale_ctx_t *ctx, const gale_value_t *values, size_t n)
+{
+    gale_emit_t e = {.values = values, .n_values = n};
+    return ctx->host->emit(ctx, &e);
+}
+static inline int gale_emit_stream(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n)
+{
+    gale_emit_t e = {.stream = stream, .values = values, .n_values = n};
+    return ctx->host->emit(ctx, &e);
+}
+/* Bolt: emit anchored to one input. */
+static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor, const gale_value_t *values,
+                                     size_t n)
+{
+    gale_emit_t e = {.values = values, .n_values = n, .anchors = &anchor, .n_anchors = 1};
+    return ctx->host->emit(ctx, &e);
+}
+/* Spout: emit starting a tracked tree with `msg_id`. */
+static inline int gale_emit_id(gale_ctx_t *ctx, uint64_t msg_id, const gale_value_t *values, size_t n)
+{
+    gale_emit_t e = {.values = values, .n_values = n, .has_msg_id = true, .msg_id = msg_id};
+    return ctx->host->emit(ctx, &e);
+}
+static inline int gale_ack(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->ack(ctx, t); }
+static inline int gale_fail(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->fail(ctx, t); }
+static inline const gale_tuple_t *gale_keep(gale_ctx_t *ctx, const gale_tuple_t *t)
+{
+    return ctx->host->keep(ctx, t);
+}
+static inline void gale_done(gale_ctx_t *ctx) { ctx->host->done(ctx); }
+static inline int gale_reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *t)
+{
+    return ctx->host->reset_timeout(ctx, t);
+}
+
+static inline size_t gale_tuple_size(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->tuple_size(t); }
+static inline int gale_get(gale_ctx_t *ctx, const gale_tuple_t *t, size_t i, gale_value_t *out)
+{
+    return ctx->host->tuple_get(t, i, out);
+}
+static inline int gale_field(gale_ctx_t *ctx, const gale_tuple_t *t, const char *name, gale_value_t *out)
+{
+    return ctx->host->tuple_field(t, name, out);
+}
+static inline int gale_item(gale_ctx_t *ctx, const gale_value_t *container, size_t i, gale_value_t *out)
+{
+    return ctx->host->item(container, i, out);
+}
+
+/* Typed settings with defaults. A setting of another type than asked yields the default (and `gale validate`
+   reports it when the plugin declares its settings). */
+static inline int64_t gale_setting_int(gale_ctx_t *ctx, const char *key, int64_t def)
+{
+    gale_value_t v;
+    if (ctx->host->setting(ctx, key, &v) == 0 && v.type == GALE_INT) return v.i;
+    return def;
+}
+static inline double gale_setting_double(gale_ctx_t *ctx, const char *key, double def)
+{
+    gale_value_t v;
+    if (ctx->host->setting(ctx, key, &v) == 0) {
+        if (v.type == GALE_DOUBLE) return v.d;
+        if (v.type == GALE_INT) return (double)v.i;
+    }
+    return def;
+}
+static inline bool gale_setting_bool(gale_ctx_t *ctx, const char *key, bool def)
+{
+    gale_value_t v;
+    if (ctx->host->setting(ctx, key, &v) == 0 && v.type == GALE_BOOL) return v.b;
+    return def;
+}
+/* The string is owned by the runtime and valid until the task is closed. */
+static inline const char *gale_setting_str(gale_ctx_t *ctx, const char *key, const char *def)
+{
+    gale_value_t v;
+    if (ctx->host->setting(ctx, key, &v) == 0 && v.type == GALE_STR) return v.s.ptr;
+    return def;
+}
+
+#define gale_log(ctx, level, ...) (ctx)->host->log((ctx), (level), __VA_ARGS__)
+#define gale_info(ctx, ...) gale_log((ctx), GALE_LOG_INFO, __VA_ARGS__)
+#define gale_warn(ctx, ...) gale_log((ctx), GALE_LOG_WARN, __VA_ARGS__)
+#define gale_error(ctx, ...) gale_log((ctx), GALE_LOG_ERROR, __VA_ARGS__)
+
+#endif /* GALE_H */

@@ -1,0 +1,298 @@
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mpread.h"
+
+struct gale_journal {
+    int fd;
+    bool fsync_each;
+    char *path;
+};
+
+/* ---- crc32c (Castagnoli), the checksum of iSCSI, ext4 and LevelDB's log ------------------------------------- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t gale_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc_init);
+    const unsigned char *p = buf;
+    crc = ~crc;
+    while (len--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- writing ------------------------------------------------------------------------------------------------ */
+
+int gale_journal_open(const char *path, bool fsync_each, gale_journal_t **out, gale_diag_t *diag)
+{
+    gale_journal_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->path = strdup(path))) {
+        free(j);
+        return gale__diag(diag, GALE_ENOMEM, "out of memory");
+    }
+    j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (j->fd < 0) {
+        int err = -errno;
+        free(j->path);
+        free(j);
+        return gale__diag(diag, err, "%s: cannot open the journal: %s", path, strerror(-err));
+    }
+    j->fsync_each = fsync_each;
+    *out = j;
+    return 0;
+}
+
+static void pack_cstr(msgpack_packer *pk, const char *s)
+{
+    if (!s) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+int gale_journal_encode(const gale_journal_record_t *r, char **out, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 10);
+    pack_cstr(&pk, "time");
+    msgpack_pack_int64(&pk, r->time_ms);
+    pack_cstr(&pk, "topology");
+    pack_cstr(&pk, r->topology);
+    pack_cstr(&pk, "spout");
+    pack_cstr(&pk, r->spout);
+    pack_cstr(&pk, "stream");
+    pack_cstr(&pk, r->stream ? r->stream : "default");
+    pack_cstr(&pk, "msg_id");
+    msgpack_pack_uint64(&pk, r->msg_id);
+    pack_cstr(&pk, "values");
+    msgpack_sbuffer_write(&sb, r->values, r->values_len); /* already an encoded array */
+    pack_cstr(&pk, "cause");
+    pack_cstr(&pk, r->cause);
+    pack_cstr(&pk, "component");
+    pack_cstr(&pk, r->component);
+    pack_cstr(&pk, "task");
+    if (r->task) msgpack_pack_uint32(&pk, r->task);
+    else msgpack_pack_nil(&pk);
+    pack_cstr(&pk, "attempts");
+    msgpack_pack_uint32(&pk, r->attempts);
+    if (!sb.data) return GALE_ENOMEM;
+    *out = sb.data; /* msgpack_sbuffer allocates with malloc: the caller frees it */
+    *len = sb.size;
+    return 0;
+}
+
+static void put_le32(char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (char)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+int gale_journal_append(gale_journal_t *j, const gale_journal_record_t *r)
+{
+    char *payload;
+    size_t len;
+    int rc = gale_journal_encode(r, &payload, &len);
+    if (rc) return rc;
+    if (len > GALE_JOURNAL_MAX_RECORD) {
+        free(payload);
+        return GALE_ELIMIT;
+    }
+    char *rec = malloc(8 + len);
+    if (!rec) {
+        free(payload);
+        return GALE_ENOMEM;
+    }
+    put_le32(rec, (uint32_t)len);
+    put_le32(rec + 4, gale_crc32c(0, payload, len));
+    memcpy(rec + 8, payload, len);
+    free(payload);
+    size_t done = 0;
+    rc = 0;
+    while (done < 8 + len) {
+        ssize_t w = write(j->fd, rec + done, 8 + len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            rc = w < 0 ? -errno : GALE_EIO;
+            break;
+        }
+        done += (size_t)w;
+    }
+    free(rec);
+    if (!rc && j->fsync_each && fdatasync(j->fd) != 0) rc = -errno;
+    return rc;
+}
+
+void gale_journal_close(gale_journal_t *j)
+{
+    if (!j) return;
+    close(j->fd);
+    free(j->path);
+    free(j);
+}
+
+/* ---- reading ------------------------------------------------------------------------------------------------ */
+
+int gale_journal_reader_open(gale_journal_reader_t *r, const char *path, gale_diag_t *diag)
+{
+    memset(r, 0, sizeof *r);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return gale__diag(diag, -errno, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return gale__diag(diag, GALE_EINVAL, "%s: not a regular file", path);
+    }
+    r->data = malloc((size_t)st.st_size + 1);
+    if (!r->data) {
+        close(fd);
+        return gale__diag(diag, GALE_ENOMEM, "%s: out of memory", path);
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, r->data + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    r->len = got;
+    return 0;
+}
+
+void gale_journal_reader_free(gale_journal_reader_t *r)
+{
+    free(r->data);
+    free(r->strings);
+    memset(r, 0, sizeof *r);
+}
+
+static void reportf(void (*report)(void *, const char *), void *arg, const char *fmt, size_t off, const char *why)
+{
+    if (!report) return;
+    char line[256];
+    snprintf(line, sizeof line, fmt, off, why);
+    report(arg, line);
+}
+
+/* Copies a string value into the reader's string area, NUL-terminated; returns its offset there. */
+static long keep_string(gale_journal_reader_t *r, size_t *used, const gale_value_t *v)
+{
+    if (v->type != GALE_STR) return -1;
+    size_t need = *used + v->s.len + 1;
+    if (need > r->strings_cap) {
+        size_t cap = need * 2;
+        char *s = realloc(r->strings, cap);
+        if (!s) return -1;
+        r->strings = s;
+        r->strings_cap = cap;
+    }
+    memcpy(r->strings + *used, v->s.ptr, v->s.len);
+    r->strings[*used + v->s.len] = '\0';
+    long at = (long)*used;
+    *used = need;
+    return at;
+}
+
+static bool key_is(const gale_value_t *k, const char *name)
+{
+    return k->type == GALE_STR && k->s.len == strlen(name) && !memcmp(k->s.ptr, name, k->s.len);
+}
+
+/* String fields are stored as offsets while the area may still move, and turned into pointers at the end. */
+static int decode_record(gale_journal_reader_t *r, const char *p, size_t len, gale_journal_record_t *out)
+{
+    gale_value_t map;
+    size_t used;
+    if (gale_mp_read(p, len, &map, &used) || map.type != GALE_MAP || used != len) return -1;
+    memset(out, 0, sizeof *out);
+    long at[5] = {-1, -1, -1, -1, -1}; /* topology, spout, cause, component, stream */
+    const char *names[5] = {"topology", "spout", "cause", "component", "stream"};
+    size_t sused = 0;
+    for (uint32_t i = 0; i < map.n; i++) {
+        gale_value_t k, v;
+        if (gale_mp_item(&map, 2 * i, &k) || gale_mp_item(&map, 2 * i + 1, &v)) return -1;
+        for (int s = 0; s < 5; s++)
+            if (key_is(&k, names[s]) && v.type == GALE_STR && (at[s] = keep_string(r, &sused, &v)) < 0) return -1;
+        if (key_is(&k, "time") && v.type == GALE_INT) out->time_ms = v.i;
+        if (key_is(&k, "msg_id") && (v.type == GALE_INT || v.type == GALE_UINT)) out->msg_id = v.u;
+        if (key_is(&k, "task") && v.type == GALE_INT) out->task = (uint32_t)v.i;
+        if (key_is(&k, "attempts") && v.type == GALE_INT) out->attempts = (uint32_t)v.i;
+        if (key_is(&k, "values") && v.type == GALE_ARRAY) {
+            out->values = v.c.raw;
+            out->values_len = v.c.raw_len;
+        }
+    }
+    if (at[0] < 0 || at[1] < 0 || at[2] < 0 || !out->values) return -1;
+    out->topology = r->strings + at[0];
+    out->spout = r->strings + at[1];
+    out->cause = r->strings + at[2];
+    out->component = at[3] >= 0 ? r->strings + at[3] : NULL;
+    out->stream = at[4] >= 0 ? r->strings + at[4] : "default";
+    return 0;
+}
+
+int gale_journal_reader_next(gale_journal_reader_t *r, gale_journal_record_t *out,
+                             void (*report)(void *arg, const char *line), void *arg)
+{
+    while (r->pos < r->len) {
+        size_t off = r->pos, left = r->len - off;
+        if (left < 8) {
+            reportf(report, arg, "offset %zu: %s: skipped", off, "torn record header at the end of the journal");
+            r->skipped++;
+            r->pos = r->len;
+            return 0;
+        }
+        uint32_t len = get_le32(r->data + off), crc = get_le32(r->data + off + 4);
+        if (len > GALE_JOURNAL_MAX_RECORD || len > left - 8) {
+            reportf(report, arg, "offset %zu: %s: the rest of the journal is skipped",
+                    off, len > left - 8 ? "record runs past the end (torn write)" : "impossible record length");
+            r->skipped++;
+            r->pos = r->len;
+            return 0;
+        }
+        r->pos = off + 8 + len;
+        if (gale_crc32c(0, r->data + off + 8, len) != crc) {
+            reportf(report, arg, "offset %zu: %s: skipped", off, "checksum mismatch (corrupt record)");
+            r->skipped++;
+            continue;
+        }
+        if (decode_record(r, r->data + off + 8, len, out) != 0) {
+            reportf(report, arg, "offset %zu: %s: skipped", off, "checksum fine but not a journal record");
+            r->skipped++;
+            continue;
+        }
+        return 1;
+    }
+    return 0;
+}

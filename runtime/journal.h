@@ -1,0 +1,68 @@
+/*
+ * journal.h: the failed-tuple journal, an append-only file of records
+ *     [u32 length, little-endian][u32 crc32c of the payload][payload: a MessagePack map]
+ * with the keys time (ms since the epoch), topology, spout, stream, msg_id, values (the tuple's values, an array), cause
+ * ("timeout" or "fail"), component and task (who failed it, when known; nil otherwise) and attempts.
+ *
+ * One write(2) per record on a file opened with O_APPEND, so records from several threads or processes never
+ * interleave. A reader checks each record's length and checksum: a torn tail (a crash mid-write) or a corrupt record
+ * is reported and skipped, never fatal.
+ */
+#ifndef GALE_JOURNAL_H
+#define GALE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+#define GALE_JOURNAL_MAX_RECORD (64u << 20)
+
+typedef struct gale_journal_record {
+    int64_t time_ms;
+    const char *topology;  /* strings are NUL-terminated; in a record read back they point into the reader */
+    const char *spout;
+    const char *stream;    /* the stream the spout emitted it on */
+    uint64_t msg_id;
+    const char *values;    /* the encoded MessagePack array */
+    size_t values_len;
+    const char *cause;     /* "timeout" or "fail" */
+    const char *component; /* NULL when unknown */
+    uint32_t task;         /* 0 when unknown */
+    uint32_t attempts;
+} gale_journal_record_t;
+
+typedef struct gale_journal gale_journal_t;
+
+/* Opens (creating) `path` for appending. *out is owned by the caller (gale_journal_close). */
+int gale_journal_open(const char *path, bool fsync_each, gale_journal_t **out, gale_diag_t *diag);
+/* Appends one record (one write, then fsync when asked). 0, or a negative errno code. Thread-safe. */
+int gale_journal_append(gale_journal_t *j, const gale_journal_record_t *r);
+void gale_journal_close(gale_journal_t *j); /* NULL is a no-op */
+
+uint32_t gale_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Reading: the whole file is read into memory; records point into it until gale_journal_reader_free. */
+typedef struct gale_journal_reader {
+    char *data;
+    size_t len, pos;
+    char *strings;   /* NUL-terminated copies of the current record's strings */
+    size_t strings_cap;
+    size_t skipped;  /* records or tails skipped as corrupt */
+} gale_journal_reader_t;
+
+int gale_journal_reader_open(gale_journal_reader_t *r, const char *path, gale_diag_t *diag);
+/*
+ * The next good record: returns 1 with *out filled (valid until the next call), 0 at the end. A corrupt record or
+ * tail is skipped: its offset and reason are written to `report` (one line each, via the callback) and reading goes
+ * on with the next record when the length field can be trusted, else stops.
+ */
+int gale_journal_reader_next(gale_journal_reader_t *r, gale_journal_record_t *out,
+                             void (*report)(void *arg, const char *line), void *arg);
+void gale_journal_reader_free(gale_journal_reader_t *r);
+
+/* Encodes a record's payload (the MessagePack map) into a malloc'd buffer the caller frees. */
+int gale_journal_encode(const gale_journal_record_t *r, char **out, size_t *len);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * json.h: values as JSON text, for people and tools: `gale journal --json`, replay traces, and file_sink (through
+ * the `to_json` host function, so that every JSON gale writes is written by this one piece of code).
+ *
+ * Strings are escaped as RFC 8259 asks (", \ and control characters; other bytes, UTF-8 or not, pass through as
+ * they are). Bytes become a base64 string; non-finite doubles become null; map keys that are not strings are
+ * written as their JSON text inside a string.
+ */
+#ifndef GALE_JSON_H
+#define GALE_JSON_H
+
+#include <stddef.h>
+
+#include "gale.h"
+
+/* A growable text buffer. */
+typedef struct gale_buf {
+    char *p;
+    size_t len, cap;
+    int failed; /* an allocation failed: the text is truncated */
+} gale_buf_t;
+
+void gale_buf_put(gale_buf_t *b, const char *s, size_t n);
+void gale_buf_puts(gale_buf_t *b, const char *s);
+void gale_buf_printf(gale_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gale_buf_free(gale_buf_t *b);
+
+/* Appends `v` as JSON. */
+void gale_json_value(gale_buf_t *b, const gale_value_t *v);
+/* Appends a JSON string of `s` (len bytes). */
+void gale_json_string(gale_buf_t *b, const char *s, size_t len);
+
+/* The `to_json` host function: writes at most cap bytes (NUL-terminated when cap > 0) and returns the length the
+   whole text needs, like snprintf. */
+size_t gale__to_json(const gale_value_t *v, char *buf, size_t cap);
+
+#endif

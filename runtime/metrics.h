@@ -1,0 +1,40 @@
+/*
+ * metrics.h: per-task counters and a latency histogram. Each task writes only its own, on its own thread, so
+ * nothing here is atomic; they are summed per component when read, after the executors have stopped (or, for live
+ * reading, with the understanding that a figure may be a few tuples behind).
+ */
+#ifndef GALE_METRICS_H
+#define GALE_METRICS_H
+
+#include <stdint.h>
+
+/* Latencies in nanoseconds, in buckets of about 9% width: 4 sub-buckets per power of two, up to 2^40 ns. */
+#define GALE_HIST_BUCKETS (41 * 4)
+
+typedef struct gale_hist {
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t max_ns;
+    uint32_t buckets[GALE_HIST_BUCKETS];
+} gale_hist_t;
+
+void gale_hist_add(gale_hist_t *h, uint64_t ns);
+void gale_hist_merge(gale_hist_t *into, const gale_hist_t *from);
+/* The value at quantile q (0..1), as the upper bound of its bucket; 0 for an empty histogram. */
+uint64_t gale_hist_quantile(const gale_hist_t *h, double q);
+
+typedef struct gale_task_metrics {
+    uint64_t emitted;
+    uint64_t executed;
+    uint64_t acked;    /* spouts: trees completed; bolts: inputs acked */
+    uint64_t failed;   /* spouts: trees failed; bolts: inputs failed */
+    uint64_t errors;   /* errors reported against the task */
+    gale_hist_t exec;  /* bolts: execute latency, sampled */
+    gale_hist_t complete; /* spouts: complete latency */
+    gale_hist_t e2e;      /* bolts: from the spout's emit to this execute, for sampled tuples (latency markers) */
+} gale_task_metrics_t;
+
+/* Monotonic clock in nanoseconds. */
+uint64_t gale_now_ns(void);
+
+#endif

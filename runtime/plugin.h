@@ -1,0 +1,39 @@
+/*
+ * plugin.h: finding, loading and checking plugin shared objects.
+ *
+ * A plugin is refused before any of its code runs when its file cannot be loaded, it exports no descriptor, the
+ * descriptor's ABI major differs from ours, its size is smaller than the ABI's, or its kind or callbacks do not
+ * match what it is used as. Every refusal names the file and the reason.
+ */
+#ifndef GALE_PLUGIN_H
+#define GALE_PLUGIN_H
+
+#include "diag.h"
+#include "gale.h"
+#include "topology.h"
+
+struct gale_plugin_handle {
+    void *dl;                   /* dlopen handle */
+    char *path;                 /* the file loaded, owned */
+    const gale_plugin_t *desc;  /* points into the loaded object: valid until unload */
+};
+
+/*
+ * Where plugin `name` lives. A name that contains '/' or ends in ".so" is a path, taken relative to `topo_dir`
+ * when not absolute. Otherwise "NAME.so" is looked for in `topo_dir`, then in each folder of GALE_PLUGIN_PATH
+ * (colon-separated), then in the folder of plugins that ship with gale (gale_plugin_builtin_dir()).
+ * On success *out is a malloc'd path the caller frees. GALE_ENOENT with the places looked in, in `diag`.
+ */
+int gale_plugin_resolve_path(const char *name, const char *topo_dir, char **out, gale_diag_t *diag);
+
+/* The folder of the plugins that ship with gale: $GALE_HOME/plugins when GALE_HOME is set, else the `plugins`
+   folder beside the folder of the running executable (build/bin/gale -> build/plugins). Static storage. */
+const char *gale_plugin_builtin_dir(void);
+
+/* Loads `path` (RTLD_NOW | RTLD_LOCAL) and checks its descriptor. *out is owned by the caller
+   (gale_plugin_unload). On failure nothing stays loaded. */
+int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *diag);
+
+void gale_plugin_unload(gale_plugin_handle_t *h); /* NULL is a no-op */
+
+#endif

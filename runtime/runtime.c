@@ -1,0 +1,547 @@
+#include "runtime.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "json.h"
+#include "log.h"
+#include "plugin.h"
+#include "replay.h"
+#include "spout.h"
+
+#define CONTROL_TICK_MS 2
+#define DEFAULT_RING 1024
+#define DEFAULT_DRAIN_S 10.0
+
+/* ---- building ------------------------------------------------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int init_task(gale_runtime_t *rt, gale_task_t *t, int component, uint32_t index, uint64_t *seed)
+{
+    const gale_component_t *c = &rt->topo->components[component];
+    t->base.pub.host = &gale__host;
+    t->base.topo = rt->topo;
+    t->base.component = component;
+    t->base.task_id = c->first_task + index;
+    t->base.task_index = index;
+    t->rt = rt;
+    t->comp = c;
+    t->desc = c->plugin->desc;
+    if (c->kind == GALE_SPOUT && rt->opts.replay) {
+        t->desc = &gale__replay_spout;
+        t->rt_replay = rt->opts.replay;
+    }
+    t->basic = c->kind == GALE_BOLT && (t->desc->flags & GALE_BOLT_BASIC);
+    t->default_stream = gale_component_stream(c, "default");
+    t->rng = splitmix(seed) | 1;
+    snprintf(t->who, sizeof t->who, "%s#%u", c->name, t->base.task_id);
+    if (c->kind == GALE_SPOUT) {
+        t->replay = c->replay || (t->desc->flags & GALE_SPOUT_REPLAY);
+        t->keep_values = t->replay || rt->journal;
+        if (gale_u64map_init(&t->pending, sizeof(gale_pending_t), 64)) return GALE_ENOMEM;
+    }
+    t->sub_state = calloc(c->n_streams ? c->n_streams : 1, sizeof *t->sub_state);
+    if (!t->sub_state) return GALE_ENOMEM;
+    for (size_t s = 0; s < c->n_streams; s++) {
+        const gale_route_t *route = gale_router_route(&rt->router, component, (int)s);
+        t->sub_state[s] = calloc(route->n_subs ? route->n_subs : 1, sizeof **t->sub_state);
+        if (!t->sub_state[s]) return GALE_ENOMEM;
+        for (size_t i = 0; i < route->n_subs; i++)
+            if (gale_sub_state_init(&t->sub_state[s][i], &route->subs[i], splitmix(seed))) return GALE_ENOMEM;
+    }
+    return 0;
+}
+
+static void free_task(gale_runtime_t *rt, gale_task_t *t)
+{
+    if (!t) return;
+    const gale_component_t *c = t->comp;
+    if (t->sub_state) {
+        for (size_t s = 0; s < c->n_streams; s++) {
+            if (!t->sub_state[s]) continue;
+            const gale_route_t *route = gale_router_route(&rt->router, t->base.component, (int)s);
+            for (size_t i = 0; i < route->n_subs; i++) gale_sub_state_destroy(&t->sub_state[s][i]);
+            free(t->sub_state[s]);
+        }
+        free(t->sub_state);
+    }
+    free(t->kept);
+    free(t->acks_due.v);
+    free(t->retries);
+    gale_u64map_destroy(&t->pending);
+    if (t->acker) gale_acker_destroy(t->acker);
+    free(t->acker);
+    free(t);
+}
+
+/* Acker tasks take the task ids after the topology's; they have no plugin and only receive ops. */
+static int init_acker(gale_runtime_t *rt, gale_task_t *t, uint32_t index, uint64_t *seed)
+{
+    t->rt = rt;
+    t->comp = &rt->acker_comp;
+    t->base.topo = rt->topo;
+    t->base.component = -1;
+    t->base.task_id = rt->acker_comp.first_task + index;
+    t->base.task_index = index;
+    t->rng = splitmix(seed) | 1;
+    snprintf(t->who, sizeof t->who, "__acker#%u", t->base.task_id);
+    t->acker = calloc(1, sizeof *t->acker);
+    if (!t->acker) return GALE_ENOMEM;
+    if (gale_acker_init(t->acker)) {
+        free(t->acker);
+        t->acker = NULL;
+        return GALE_ENOMEM;
+    }
+    return 0;
+}
+
+static int pick_threads(const gale_runtime_t *rt)
+{
+    int n = rt->opts.threads > 0 ? rt->opts.threads : rt->topo->config.threads;
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+    }
+    /* More threads than tasks would only sleep; more than 4096 cannot be meant. */
+    if ((uint32_t)n > rt->n_all_tasks) n = (int)rt->n_all_tasks;
+    return n < 1 ? 1 : n > 4096 ? 4096 : n;
+}
+
+static int build_tasks(gale_runtime_t *rt)
+{
+    const gale_topology_t *topo = rt->topo;
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    rt->tasks = calloc(rt->n_all_tasks + 1, sizeof *rt->tasks);
+    rt->task_exec = calloc(rt->n_all_tasks + 1, sizeof *rt->task_exec);
+    if (!rt->tasks || !rt->task_exec) return GALE_ENOMEM;
+    for (size_t c = 0; c < topo->n_components; c++) {
+        const gale_component_t *comp = &topo->components[c];
+        for (int i = 0; i < comp->parallelism; i++) {
+            gale_task_t *t = calloc(1, sizeof *t);
+            if (!t) return GALE_ENOMEM;
+            rt->tasks[comp->first_task + (uint32_t)i] = t;
+            if (init_task(rt, t, (int)c, (uint32_t)i, &seed)) return GALE_ENOMEM;
+            if (comp->kind == GALE_SPOUT) rt->n_spout_tasks++;
+        }
+    }
+    for (int i = 0; i < rt->acker_comp.parallelism; i++) {
+        gale_task_t *t = calloc(1, sizeof *t);
+        if (!t) return GALE_ENOMEM;
+        rt->tasks[rt->acker_comp.first_task + (uint32_t)i] = t;
+        if (init_acker(rt, t, (uint32_t)i, &seed)) return GALE_ENOMEM;
+    }
+    return 0;
+}
+
+/* Tasks go to executors round robin by task id, as Storm's default scheduler spreads executors over slots. */
+static int build_executors(gale_runtime_t *rt)
+{
+    const gale_topology_t *topo = rt->topo;
+    size_t ring = rt->opts.ring_capacity ? rt->opts.ring_capacity : DEFAULT_RING;
+    int max_par = 1;
+    for (size_t c = 0; c < topo->n_components; c++)
+        if (topo->components[c].parallelism > max_par) max_par = topo->components[c].parallelism;
+    rt->execs = calloc((size_t)rt->n_execs, sizeof *rt->execs);
+    if (!rt->execs) return GALE_ENOMEM;
+    for (int e = 0; e < rt->n_execs; e++) {
+        gale_executor_t *ex = &rt->execs[e];
+        if (gale_executor_init(ex, rt, e, rt->n_execs, ring)) return GALE_ENOMEM;
+        ex->tasks = calloc(rt->n_all_tasks / (uint32_t)rt->n_execs + 1, sizeof *ex->tasks);
+        ex->scratch = calloc((size_t)max_par, sizeof *ex->scratch);
+        if (!ex->tasks || !ex->scratch) return GALE_ENOMEM;
+    }
+    for (uint32_t id = 1; id <= rt->n_all_tasks; id++) {
+        int e = (int)((id - 1) % (uint32_t)rt->n_execs);
+        gale_executor_t *ex = &rt->execs[e];
+        rt->task_exec[id] = (uint16_t)e;
+        rt->tasks[id]->exec = ex;
+        ex->tasks[ex->n_tasks++] = rt->tasks[id];
+    }
+    return 0;
+}
+
+int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
+                     gale_diag_t *diag)
+{
+    if (topo->config.workers > 1)
+        return gale__diag(diag, GALE_ENOTSUP, "%s: config.workers = %d: running a topology in several worker "
+                          "processes is not supported yet; use workers = 1 (threads spread it over the cores)",
+                          topo->file, topo->config.workers);
+    gale_runtime_t *rt = calloc(1, sizeof *rt);
+    if (!rt) return gale__diag(diag, GALE_ENOMEM, "out of memory");
+    rt->topo = topo;
+    if (opts) rt->opts = *opts;
+    rt->acking = topo->config.ackers > 0;
+    rt->acker_comp = (gale_component_t){.name = "__acker", .kind = GALE_BOLT,
+                                        .parallelism = topo->config.ackers, .first_task = topo->n_tasks + 1};
+    rt->n_all_tasks = topo->n_tasks + (uint32_t)topo->config.ackers;
+    rt->timeout_ns = (uint64_t)topo->config.message_timeout_s * 1000000000ull;
+    rt->n_execs = pick_threads(rt);
+    if (topo->config.journal) {
+        int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
+        if (jrc) {
+            free(rt);
+            return jrc;
+        }
+    }
+    atomic_init(&rt->congested, 0);
+    atomic_init(&rt->control_seq, 0);
+    atomic_init(&rt->phase, GALE_RUN_RUNNING);
+    int rc = gale_router_init(&rt->router, topo, NULL);
+    if (!rc) rc = build_tasks(rt);
+    if (!rc) rc = build_executors(rt);
+    if (rc) {
+        gale_runtime_free(rt);
+        return gale__diag(diag, rc, "%s: cannot set up the run: %s", topo->file, gale_strerror(rc));
+    }
+    *out = rt;
+    return 0;
+}
+
+void gale_runtime_free(gale_runtime_t *rt)
+{
+    if (!rt) return;
+    if (rt->execs)
+        for (int e = 0; e < rt->n_execs; e++) gale_executor_destroy(&rt->execs[e], rt->n_execs);
+    if (rt->tasks)
+        for (uint32_t id = 1; id <= rt->n_all_tasks; id++) free_task(rt, rt->tasks[id]);
+    gale_journal_close(rt->journal);
+    gale_router_destroy(&rt->router);
+    free(rt->execs);
+    free(rt->tasks);
+    free(rt->task_exec);
+    free(rt);
+}
+
+/* ---- control -------------------------------------------------------------------------------------------- */
+
+void gale__runtime_control_changed(gale_runtime_t *rt)
+{
+    atomic_fetch_add_explicit(&rt->control_seq, 1, memory_order_release);
+    for (int e = 0; e < rt->n_execs; e++) gale_executor_wake(&rt->execs[e]);
+}
+
+typedef enum { CTL_RUNNING, CTL_DRAINING, CTL_FINISHING, CTL_STOPPING } ctl_state_t;
+
+typedef struct snapshot {
+    uint64_t pushed, popped, epochs, open_trees;
+    bool all_idle;
+} snapshot_t;
+
+typedef struct control {
+    gale_runtime_t *rt;
+    uv_loop_t loop;
+    uv_timer_t tick, duration;
+    uv_signal_t sigint, sigterm;
+    ctl_state_t state;
+    size_t finish_pos;  /* position in topo->order of the component finishing */
+    snapshot_t prev;
+    uint64_t drain_deadline_ns;
+    int signals;
+} control_t;
+
+static snapshot_t take_snapshot(gale_runtime_t *rt)
+{
+    snapshot_t s = {0, 0, 0, 0, true};
+    for (int e = 0; e < rt->n_execs; e++) {
+        gale_executor_t *ex = &rt->execs[e];
+        s.all_idle = s.all_idle && atomic_load_explicit(&ex->idle, memory_order_acquire);
+        s.epochs += atomic_load_explicit(&ex->epoch, memory_order_acquire);
+        s.pushed += atomic_load_explicit(&ex->pushed, memory_order_acquire);
+        s.popped += atomic_load_explicit(&ex->popped, memory_order_acquire);
+        s.open_trees += atomic_load_explicit(&ex->open_trees, memory_order_acquire);
+    }
+    return s;
+}
+
+/* Nothing in flight: every executor idle, everything pushed popped, and no executor did anything since the last
+   tick. Seeing it on two ticks in a row rules out a tuple that moved between the reads of one snapshot. */
+static bool quiescent(control_t *c)
+{
+    snapshot_t now = take_snapshot(c->rt);
+    bool q = now.all_idle && c->prev.all_idle && now.pushed == now.popped && now.epochs == c->prev.epochs &&
+             now.pushed == c->prev.pushed && now.open_trees == 0;
+    c->prev = now;
+    return q;
+}
+
+static void enter_stopping(control_t *c)
+{
+    c->state = CTL_STOPPING;
+    atomic_store(&c->rt->phase, GALE_RUN_STOPPING);
+    gale__runtime_control_changed(c->rt);
+    uv_stop(&c->loop);
+}
+
+static void begin_drain(control_t *c, bool deactivate)
+{
+    gale_runtime_t *rt = c->rt;
+    double limit = rt->opts.drain_timeout_s > 0 ? rt->opts.drain_timeout_s : DEFAULT_DRAIN_S;
+    c->state = CTL_DRAINING;
+    /* A stop waits at most the drain timeout; an end that came by itself (every spout done) waits as long as it
+       takes, which is bounded anyway: every open tree completes, fails or times out. */
+    c->drain_deadline_ns = deactivate ? gale_now_ns() + (uint64_t)(limit * 1e9) : UINT64_MAX;
+    c->prev = (snapshot_t){0};
+    if (deactivate) {
+        atomic_store(&rt->phase, GALE_RUN_DEACTIVATED);
+        gale__runtime_control_changed(rt);
+    }
+}
+
+/* Starts the finish of the next bolt component in topological order, or stops when none is left. */
+static void finish_next(control_t *c)
+{
+    gale_runtime_t *rt = c->rt;
+    const gale_topology_t *topo = rt->topo;
+    while (c->finish_pos < topo->n_components && topo->components[topo->order[c->finish_pos]].kind != GALE_BOLT)
+        c->finish_pos++;
+    if (c->finish_pos >= topo->n_components) {
+        enter_stopping(c);
+        return;
+    }
+    c->state = CTL_FINISHING;
+    c->prev = (snapshot_t){0};
+    atomic_store(&rt->finish_acks, 0);
+    atomic_store(&rt->finish_component, topo->order[c->finish_pos]);
+    atomic_fetch_add(&rt->finish_seq, 1);
+    gale__runtime_control_changed(rt);
+    c->finish_pos++;
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    control_t *c = h->data;
+    gale_runtime_t *rt = c->rt;
+    if (atomic_load(&rt->failed) && c->state != CTL_STOPPING) {
+        enter_stopping(c);
+        return;
+    }
+    switch (c->state) {
+    case CTL_RUNNING:
+        if (atomic_load(&rt->spouts_done) == rt->n_spout_tasks) begin_drain(c, false);
+        break;
+    case CTL_DRAINING:
+    case CTL_FINISHING:
+        if (gale_now_ns() > c->drain_deadline_ns) {
+            gale_logf(GALE_LOG_WARN, "runtime", "tuples still in flight after the drain timeout: stopping now");
+            enter_stopping(c);
+            break;
+        }
+        if (c->state == CTL_FINISHING && atomic_load(&rt->finish_acks) < (unsigned)rt->n_execs) break;
+        if (quiescent(c)) finish_next(c);
+        break;
+    case CTL_STOPPING: break;
+    }
+}
+
+static void request_stop(control_t *c, const char *why)
+{
+    if (c->state == CTL_STOPPING) return;
+    if (++c->signals > 1 || c->state != CTL_RUNNING) {
+        if (c->signals > 1) {
+            gale_logf(GALE_LOG_WARN, "runtime", "%s again: stopping without draining", why);
+            enter_stopping(c);
+        }
+        return;
+    }
+    gale_logf(GALE_LOG_INFO, "runtime", "%s: deactivating spouts and draining (again to stop at once)", why);
+    begin_drain(c, true);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    request_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_duration(uv_timer_t *h) { request_stop(h->data, "duration reached"); }
+
+static void on_close(uv_handle_t *h) { (void)h; }
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, on_close);
+}
+
+/* A stop asked for from another thread lands here through the atomic the tick reads. */
+void gale_runtime_request_stop(gale_runtime_t *rt)
+{
+    atomic_store(&rt->stop_requested, 1);
+}
+
+static void on_tick_outer(uv_timer_t *h)
+{
+    control_t *c = h->data;
+    if (atomic_exchange(&c->rt->stop_requested, 0)) request_stop(c, "stop requested");
+    on_tick(h);
+}
+
+static int start_control(control_t *c)
+{
+    int rc = uv_loop_init(&c->loop);
+    if (rc) return rc;
+    uv_timer_init(&c->loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, on_tick_outer, CONTROL_TICK_MS, CONTROL_TICK_MS);
+    if (c->rt->opts.duration_s > 0) {
+        uv_timer_init(&c->loop, &c->duration);
+        c->duration.data = c;
+        uv_timer_start(&c->duration, on_duration, (uint64_t)(c->rt->opts.duration_s * 1000), 0);
+    }
+    if (c->rt->opts.handle_signals) {
+        uv_signal_init(&c->loop, &c->sigint);
+        uv_signal_init(&c->loop, &c->sigterm);
+        c->sigint.data = c->sigterm.data = c;
+        uv_signal_start(&c->sigint, on_signal, SIGINT);
+        uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    }
+    return 0;
+}
+
+int gale_runtime_run(gale_runtime_t *rt)
+{
+    control_t c = {.rt = rt, .state = CTL_RUNNING};
+    int rc = start_control(&c);
+    if (rc) return rc;
+    rt->start_ns = gale_now_ns();
+    for (int e = 0; e < rt->n_execs; e++) {
+        rc = gale_executor_start(&rt->execs[e]);
+        if (rc) {
+            gale_logf(GALE_LOG_ERROR, "runtime", "cannot start executor thread: %s", strerror(-rc));
+            atomic_store(&rt->failed, 1);
+            break;
+        }
+    }
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    if (c.state != CTL_STOPPING) enter_stopping(&c);
+    for (int e = 0; e < rt->n_execs; e++) gale_executor_join(&rt->execs[e]);
+    rt->end_ns = gale_now_ns();
+    uv_walk(&c.loop, close_walk, NULL);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c.loop);
+    return atomic_load(&rt->failed) ? GALE_EPLUGIN : 0;
+}
+
+/* ---- figures -------------------------------------------------------------------------------------------- */
+
+static void sum_metrics(gale_task_t *const *tasks, uint32_t first, int n, gale_task_metrics_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n; i++) {
+        const gale_task_metrics_t *m = &tasks[first + (uint32_t)i]->m;
+        out->emitted += m->emitted;
+        out->executed += m->executed;
+        out->acked += m->acked;
+        out->failed += m->failed;
+        out->errors += m->errors;
+        gale_hist_merge(&out->exec, &m->exec);
+        gale_hist_merge(&out->complete, &m->complete);
+        gale_hist_merge(&out->e2e, &m->e2e);
+    }
+}
+
+void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out)
+{
+    const gale_component_t *c = component < 0 ? &rt->acker_comp : &rt->topo->components[component];
+    sum_metrics(rt->tasks, c->first_task, c->parallelism, out);
+}
+
+/* Microseconds (or milliseconds, `scale` 1e6) of a mean (q < 0) or a quantile; "-" when nothing was measured. */
+static void fmt_time(char *buf, size_t cap, const gale_hist_t *h, double q, double scale)
+{
+    if (!h->count) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    double ns = q < 0 ? (double)h->sum_ns / (double)h->count : (double)gale_hist_quantile(h, q);
+    snprintf(buf, cap, "%.2f", ns / scale);
+}
+
+static void report_row(FILE *f, const gale_component_t *c, const gale_task_metrics_t *m, double secs)
+{
+    char mean[32], p99[32], c50[32], c99[32];
+    fmt_time(mean, sizeof mean, &m->exec, -1, 1e3);
+    fmt_time(p99, sizeof p99, &m->exec, 0.99, 1e3);
+    fmt_time(c50, sizeof c50, &m->complete, 0.50, 1e6);
+    fmt_time(c99, sizeof c99, &m->complete, 0.99, 1e6);
+    fprintf(f, "%-16s %-5s %5d %12" PRIu64 " %12" PRIu64 " %12.0f %9s %9s %10" PRIu64 " %8" PRIu64 " %7" PRIu64
+               " %9s %9s\n",
+            c->name, c->kind == GALE_SPOUT ? "spout" : "bolt", c->parallelism, m->emitted, m->executed,
+            secs > 0 ? (double)m->executed / secs : 0.0, mean, p99, m->acked, m->failed, m->errors, c50, c99);
+}
+
+void gale_runtime_report(const gale_runtime_t *rt, FILE *f)
+{
+    double secs = (double)(rt->end_ns - rt->start_ns) / 1e9;
+    fprintf(f, "topology '%s' ran %.2f s on %d executor thread%s\n", rt->topo->name, secs, rt->n_execs,
+            rt->n_execs == 1 ? "" : "s");
+    fprintf(f, "%-16s %-5s %5s %12s %12s %12s %9s %9s %10s %8s %7s %9s %9s\n", "component", "kind", "tasks",
+            "emitted", "executed", "executed/s", "exec_us", "exec_p99", "acked", "failed", "errors", "cmpl_p50",
+            "cmpl_p99");
+    gale_task_metrics_t m;
+    for (size_t i = 0; i < rt->topo->n_components; i++) {
+        int ci = rt->topo->order[i];
+        gale_runtime_component_metrics(rt, ci, &m);
+        report_row(f, &rt->topo->components[ci], &m, secs);
+    }
+    if (rt->acking) {
+        gale_runtime_component_metrics(rt, -1, &m);
+        report_row(f, &rt->acker_comp, &m, secs);
+    }
+    fprintf(f, "(exec_us: mean execute time in microseconds, sampled; cmpl: complete latency of spout trees in "
+               "milliseconds)\n");
+}
+
+static void json_hist(gale_buf_t *b, const char *name, const gale_hist_t *h, double scale)
+{
+    static const double qs[] = {0.5, 0.99, 0.999};
+    static const char *qn[] = {"p50", "p99", "p999"};
+    for (int i = 0; i < 3; i++) {
+        if (h->count) gale_buf_printf(b, ", \"%s_%s\": %.6f", name, qn[i], (double)gale_hist_quantile(h, qs[i]) / scale);
+        else gale_buf_printf(b, ", \"%s_%s\": null", name, qn[i]);
+    }
+}
+
+int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
+{
+    gale_buf_t b = {0};
+    double secs = (double)(rt->end_ns - rt->start_ns) / 1e9;
+    gale_buf_puts(&b, "{\"topology\": ");
+    gale_json_string(&b, rt->topo->name, strlen(rt->topo->name));
+    gale_buf_printf(&b, ", \"seconds\": %.6f, \"threads\": %d, \"components\": [", secs, rt->n_execs);
+    size_t n = rt->topo->n_components + (rt->acking ? 1 : 0);
+    for (size_t i = 0; i < n; i++) {
+        int ci = i < rt->topo->n_components ? rt->topo->order[i] : -1;
+        const gale_component_t *c = ci < 0 ? &rt->acker_comp : &rt->topo->components[ci];
+        gale_task_metrics_t m;
+        gale_runtime_component_metrics(rt, ci, &m);
+        gale_buf_puts(&b, i ? ", {\"name\": " : "{\"name\": ");
+        gale_json_string(&b, c->name, strlen(c->name));
+        gale_buf_printf(&b,
+                        ", \"kind\": \"%s\", \"tasks\": %d, \"emitted\": %llu, \"executed\": %llu, "
+                        "\"acked\": %llu, \"failed\": %llu, \"errors\": %llu, \"exec_mean_us\": %.3f",
+                        c->kind == GALE_SPOUT ? "spout" : "bolt", c->parallelism, (unsigned long long)m.emitted,
+                        (unsigned long long)m.executed, (unsigned long long)m.acked, (unsigned long long)m.failed,
+                        (unsigned long long)m.errors,
+                        m.exec.count ? (double)m.exec.sum_ns / (double)m.exec.count / 1e3 : 0.0);
+        json_hist(&b, "exec_us", &m.exec, 1e3);
+        json_hist(&b, "complete_ms", &m.complete, 1e6);
+        json_hist(&b, "e2e_ms", &m.e2e, 1e6);
+        gale_buf_puts(&b, "}");
+    }
+    gale_buf_puts(&b, "]}\n");
+    int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);
+    gale_buf_free(&b);
+    return rc;
+}

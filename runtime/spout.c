@@ -1,0 +1,164 @@
+#include "spout.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "executor.h"
+#include "log.h"
+#include "runtime.h"
+
+void gale__spout_track(gale_task_t *t, gale_tuple_data_t *d, uint64_t msg_id, uint32_t attempts)
+{
+    gale_runtime_t *rt = t->rt;
+    uint64_t root = gale__task_random(t);
+    uint64_t init = gale_tree_start(d, root, &t->rng);
+    int created;
+    gale_pending_t *p = gale_u64map_put(&t->pending, root, &created);
+    if (!p) { /* out of memory: the tree goes untracked and its acks land nowhere; say so */
+        gale__task_error(t, "out of memory tracking message id %llu", (unsigned long long)msg_id);
+        return;
+    }
+    p->msg_id = msg_id;
+    p->start_ns = gale_now_ns();
+    p->attempts = attempts;
+    p->data = NULL;
+    if (t->keep_values) {
+        atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+        p->data = d;
+    }
+    gale_op_t op = {.kind = GALE_OP_INIT,
+                    .task = gale_tree_acker(root, rt->acker_comp.first_task, (uint32_t)rt->acker_comp.parallelism),
+                    .root = root, .val = init, .from = t->base.task_id};
+    gale__send_op(t->exec, &op);
+}
+
+bool gale__spout_may_emit(const gale_task_t *t)
+{
+    int max = t->rt->topo->config.max_spout_pending;
+    return max <= 0 || gale__spout_open_trees(t) < (size_t)max;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void journal_tree(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from)
+{
+    gale_runtime_t *rt = t->rt;
+    if (!rt->journal || !p->data) return;
+    const gale_component_t *by = from && from <= rt->n_all_tasks ? rt->tasks[from]->comp : NULL;
+    gale_journal_record_t rec = {.time_ms = wall_ms(), .topology = rt->topo->name, .spout = t->comp->name,
+                                 .stream = t->comp->streams[p->data->stream].name,
+                                 .msg_id = p->msg_id, .values = p->data->raw, .values_len = p->data->raw_len,
+                                 .cause = cause, .component = by ? by->name : NULL, .task = by ? from : 0,
+                                 .attempts = p->attempts};
+    int rc = gale_journal_append(rt->journal, &rec);
+    if (rc) gale__task_error(t, "cannot journal message id %llu: %s", (unsigned long long)p->msg_id, gale_strerror(rc));
+}
+
+static int schedule_retry(gale_task_t *t, const gale_pending_t *p, uint64_t now_ns)
+{
+    if (t->n_retries == t->cap_retries) {
+        size_t cap = t->cap_retries ? t->cap_retries * 2 : 16;
+        gale_retry_t *r = realloc(t->retries, cap * sizeof *r);
+        if (!r) return GALE_ENOMEM;
+        t->retries = r;
+        t->cap_retries = cap;
+    }
+    uint64_t backoff_ms = (uint64_t)t->rt->topo->config.retry_backoff_ms << (p->attempts - 1 < 20 ? p->attempts - 1 : 20);
+    t->retries[t->n_retries++] = (gale_retry_t){.msg_id = p->msg_id, .due_ns = now_ns + backoff_ms * 1000000ull,
+                                                .data = p->data, .attempts = p->attempts + 1};
+    return 0;
+}
+
+/* A tree failed (explicitly, by timeout): replay it, or end it for good. `p` was already removed from pending. */
+static void tree_failed(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from, uint64_t now_ns)
+{
+    if (t->replay && p->data && p->attempts <= (uint32_t)t->rt->topo->config.max_retries &&
+        schedule_retry(t, p, now_ns) == 0)
+        return; /* the retry owns the values now */
+    journal_tree(t, p, cause, from);
+    if (p->data) gale__tuple_release(p->data);
+    t->m.failed++;
+    if (t->desc->spout.fail) t->desc->spout.fail(&t->base.pub, p->msg_id);
+}
+
+void gale__spout_op(gale_task_t *t, const gale_op_t *op, uint64_t now_ns)
+{
+    gale_pending_t *found = gale_u64map_get(&t->pending, op->root);
+    if (!found) return; /* timed out already: the acker's answer came too late */
+    if (op->kind == GALE_OP_TOUCH) {
+        found->start_ns = now_ns;
+        return;
+    }
+    gale_pending_t p = *found;
+    gale_u64map_del(&t->pending, op->root);
+    if (op->kind == GALE_OP_FAILED) {
+        tree_failed(t, &p, "fail", op->from, now_ns);
+        return;
+    }
+    gale_hist_add(&t->m.complete, gale_now_ns() - p.start_ns);
+    t->m.acked++;
+    if (p.data) gale__tuple_release(p.data);
+    if (t->desc->spout.ack) t->desc->spout.ack(&t->base.pub, p.msg_id);
+}
+
+static size_t scan_timeouts(gale_task_t *t, uint64_t now_ns)
+{
+    uint64_t limit = t->rt->timeout_ns;
+    if (now_ns < limit) return 0;
+    size_t pos = 0, n = 0;
+    void *v;
+    while (gale_u64map_next(&t->pending, &pos, &v)) {
+        gale_pending_t p = *(gale_pending_t *)v;
+        if (p.start_ns >= now_ns - limit) continue;
+        gale_u64map_del_at(&t->pending, &pos);
+        tree_failed(t, &p, "timeout", 0, now_ns);
+        n++;
+    }
+    return n;
+}
+
+static size_t replay_due(gale_task_t *t, uint64_t now_ns)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_retries;) {
+        gale_retry_t r = t->retries[i];
+        if (r.due_ns > now_ns) {
+            i++;
+            continue;
+        }
+        t->retries[i] = t->retries[--t->n_retries];
+        gale_emit_t e = {.values = r.data->vals, .n_values = r.data->n_values, .has_msg_id = true,
+                         .msg_id = r.msg_id};
+        int rc = gale__emit_stream(t, r.data->stream, &e, r.attempts);
+        if (rc) gale__task_error(t, "replay of message id %llu failed: %s", (unsigned long long)r.msg_id,
+                                 gale_strerror(rc));
+        gale__tuple_release(r.data);
+        n++;
+    }
+    return n;
+}
+
+size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan)
+{
+    size_t n = t->n_retries ? replay_due(t, now_ns) : 0;
+    if (scan && t->pending.count) n += scan_timeouts(t, now_ns);
+    return n;
+}
+
+void gale__spout_forget(gale_task_t *t)
+{
+    size_t pos = 0;
+    void *v;
+    while (gale_u64map_next(&t->pending, &pos, &v)) {
+        gale_pending_t *p = v;
+        if (p->data) gale__tuple_release(p->data);
+        p->data = NULL;
+    }
+    for (size_t i = 0; i < t->n_retries; i++) gale__tuple_release(t->retries[i].data);
+    t->n_retries = 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * spout.h: the spout side of reliability. A spout task with acking on keeps each open tree (root id -> message id,
+ * start time, and the values when they may be replayed or journaled). The acker's DONE calls the spout's ack;
+ * FAILED, or no answer within message_timeout_s, either schedules a replay (runtime-managed replay, with
+ * exponential backoff, up to max_retries) or ends the tree for good: the journal gets a record, then the spout's
+ * fail is called. Everything here runs on the spout task's executor thread, between loop turns, never inside
+ * another task's callback.
+ */
+#ifndef GALE_SPOUT_H
+#define GALE_SPOUT_H
+
+#include "task.h"
+
+/* Emits on a resolved stream (emit.c); `attempts` counts this emit for a replayed message. */
+int gale__emit_stream(gale_task_t *t, int stream, const gale_emit_t *e, uint32_t attempts);
+
+/* Records a new tree of `d` (which has its deliveries) and sends the acker its INIT. */
+void gale__spout_track(gale_task_t *t, gale_tuple_data_t *d, uint64_t msg_id, uint32_t attempts);
+
+/* Handles DONE, FAILED and TOUCH from an acker. */
+void gale__spout_op(gale_task_t *t, const gale_op_t *op, uint64_t now_ns);
+
+/* Times out trees older than the topology's timeout and emits the replays that are due. Returns the work done. */
+size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan_timeouts);
+
+/* Open trees: pending and waiting for a replay. */
+static inline size_t gale__spout_open_trees(const gale_task_t *t) { return t->pending.count + t->n_retries; }
+
+/* Whether max_spout_pending lets next_tuple be called. */
+bool gale__spout_may_emit(const gale_task_t *t);
+
+/* Releases every tree's values (at close). */
+void gale__spout_forget(gale_task_t *t);
+
+#endif

@@ -1,0 +1,46 @@
+#include "task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+uint64_t gale__task_random(gale_task_t *t)
+{
+    /* xorshift64*: a few cycles, and per task, so no shared state between threads. */
+    uint64_t x = t->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    t->rng = x;
+    uint64_t r = x * 0x2545f4914f6cdd1dull;
+    return r ? r : 1;
+}
+
+void gale__task_error(gale_task_t *t, const char *fmt, ...)
+{
+    uint64_t n = ++t->m.errors;
+    /* The first ten, then every power of two: a bolt failing every tuple must not drown the log. */
+    if (n > 10 && (n & (n - 1)) != 0) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n > 10) gale_logf(GALE_LOG_ERROR, t->who, "%s (%llu errors so far)", msg, (unsigned long long)n);
+    else gale_logf(GALE_LOG_ERROR, t->who, "%s", msg);
+}
+
+int gale__u64vec_push(gale_u64vec_t *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        uint64_t *nv = realloc(v->v, cap * sizeof *nv);
+        if (!nv) return GALE_ENOMEM;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}

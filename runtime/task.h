@@ -1,0 +1,84 @@
+/*
+ * task.h: one running instance of a component. Its gale_ctx_t is what the plugin sees; everything else here is
+ * touched only by the executor thread that owns the task, so none of it needs atomics.
+ */
+#ifndef GALE_TASK_H
+#define GALE_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "acker.h"
+#include "api.h"
+#include "grouping.h"
+#include "metrics.h"
+#include "tuple.h"
+
+/* One spout tuple in this many carries a latency marker (a power of two). */
+#define GALE_MARKER_EVERY 64u
+
+typedef struct gale_runtime gale_runtime_t;
+typedef struct gale_executor gale_executor_t;
+
+typedef struct gale_u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} gale_u64vec_t;
+
+/* A spout's open tuple tree (acking on): what it needs to ack, fail, time out or replay it. */
+typedef struct gale_pending {
+    uint64_t msg_id;
+    uint64_t start_ns;
+    gale_tuple_data_t *data; /* a reference to the emitted values, when they may be replayed or journaled */
+    uint32_t attempts;       /* emits of this message id so far, this one included */
+} gale_pending_t;
+
+/* A failed tree waiting for its backoff to pass before it is emitted again. */
+typedef struct gale_retry {
+    uint64_t msg_id;
+    uint64_t due_ns;
+    gale_tuple_data_t *data;
+    uint32_t attempts;
+} gale_retry_t;
+
+typedef struct gale_task {
+    gale_ctx_base_t base; /* must stay first: the plugin's gale_ctx_t */
+    gale_runtime_t *rt;
+    gale_executor_t *exec;
+    const gale_component_t *comp;
+    const gale_plugin_t *desc;
+    bool basic;     /* GALE_BOLT_BASIC */
+    bool opened;    /* open/prepare succeeded, so close/cleanup is owed */
+    bool active;    /* spouts: next_tuple may be called */
+    bool done;      /* spouts: said gale_done */
+    int default_stream;           /* index of "default" in comp->streams, or -1 */
+    gale_sub_state_t **sub_state; /* [stream][subscription] */
+    gale_tuple_t *current;        /* the input being executed */
+    gale_tuple_t **kept;          /* inputs kept past execute, not yet acked or failed */
+    size_t n_kept, cap_kept;
+    gale_u64vec_t acks_due;       /* spouts: message ids to ack once next_tuple returns (nothing tracks them) */
+    bool replay;                  /* spouts: the runtime replays failed trees */
+    bool keep_values;             /* spouts: pending trees hold their values (replay or journal) */
+    gale_u64map_t pending;        /* spouts, acking on: root id -> gale_pending_t */
+    gale_retry_t *retries;        /* spouts: failed trees waiting to be emitted again */
+    size_t n_retries, cap_retries;
+    gale_acker_t *acker;          /* acker tasks only; they have no plugin */
+    struct gale_replay_set *rt_replay; /* replay runs: the tuples the built-in replay spout emits */
+    uint64_t rng;                 /* xorshift state: tree and edge ids */
+    uint32_t sample;              /* execute-latency sampling counter */
+    uint32_t marker;              /* spouts: latency-marker sampling counter */
+    char who[96];                 /* "component#task" for log lines */
+    gale_task_metrics_t m;
+} gale_task_t;
+
+static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }
+
+/* A random 64-bit number that is never 0 (0 means "no id"). */
+uint64_t gale__task_random(gale_task_t *t);
+
+/* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
+void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int gale__u64vec_push(gale_u64vec_t *v, uint64_t x);
+
+#endif

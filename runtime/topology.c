@@ -1,0 +1,646 @@
+/*
+ * topology.c: libconfig file -> gale_topology_t.
+ *
+ * The file:
+ *   name = "wordcount";                         required, a string
+ *   config = { ... };                           optional; keys in CONFIG_KEYS below, unknown keys are errors
+ *   spouts = ( { ... }, ... );                  at least one spout
+ *   bolts  = ( { ... }, ... );                  optional
+ * A component: name (required, unique, [A-Za-z0-9_.-]+, not starting with "__"), plugin (required),
+ * parallelism (int >= 1, default 1), settings (a group of anything), and for spouts replay (bool), for bolts
+ * inputs (required): a list of { from (required), stream ("default"), grouping ("shuffle"), fields (list) }.
+ *
+ * Errors read "FILE:LINE: what". Overrides (--set) are applied to the libconfig tree before the model is built, so
+ * they are checked exactly as the file's own values are.
+ */
+#include "topology.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+
+/* ---- groupings ------------------------------------------------------------------------------------------------ */
+
+static const char *const GROUPINGS[] = {
+    [GALE_GROUPING_SHUFFLE] = "shuffle", [GALE_GROUPING_FIELDS] = "fields",
+    [GALE_GROUPING_PARTIAL_KEY] = "partial_key", [GALE_GROUPING_ALL] = "all",
+    [GALE_GROUPING_GLOBAL] = "global", [GALE_GROUPING_NONE] = "none",
+    [GALE_GROUPING_DIRECT] = "direct", [GALE_GROUPING_LOCAL_OR_SHUFFLE] = "local_or_shuffle",
+};
+#define N_GROUPINGS (sizeof GROUPINGS / sizeof *GROUPINGS)
+
+int gale_grouping_parse(const char *name, gale_grouping_t *out)
+{
+    for (size_t i = 0; i < N_GROUPINGS; i++)
+        if (!strcmp(GROUPINGS[i], name)) {
+            *out = (gale_grouping_t)i;
+            return 0;
+        }
+    return GALE_ENOENT;
+}
+
+const char *gale_grouping_name(gale_grouping_t g) { return (size_t)g < N_GROUPINGS ? GROUPINGS[g] : "?"; }
+
+/* ---- the parse context ---------------------------------------------------------------------------------------- */
+
+typedef struct parse {
+    const char *file;
+    gale_diag_t *diag;
+} parse_t;
+
+static int line_of(const config_setting_t *s) { return s ? (int)config_setting_source_line(s) : 0; }
+
+static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return gale__diag(p->diag, GALE_ETOPOLOGY, "%s:%d: %s", p->file, line_of(s), msg);
+}
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return "an integer";
+    case CONFIG_TYPE_FLOAT: return "a float";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL: return "a boolean";
+    case CONFIG_TYPE_GROUP: return "a group";
+    case CONFIG_TYPE_ARRAY: return "an array";
+    case CONFIG_TYPE_LIST: return "a list";
+    default: return "nothing";
+    }
+}
+
+static bool is_int(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static bool is_seq(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
+}
+
+/* ---- config = { ... }: a table of keys, nginx-style ----------------------------------------------------------- */
+
+typedef enum { KEY_INT, KEY_BOOL, KEY_STRING } key_type_t;
+
+typedef struct config_key {
+    const char *name;
+    key_type_t type;
+    size_t offset;
+    long min, max;
+} config_key_t;
+
+#define CFG(name, type, min, max) {#name, type, offsetof(gale_config_t, name), min, max}
+static const config_key_t CONFIG_KEYS[] = {
+    CFG(ackers, KEY_INT, 0, 1024),
+    CFG(message_timeout_s, KEY_INT, 1, 86400),
+    CFG(max_spout_pending, KEY_INT, 0, 100000000),
+    CFG(workers, KEY_INT, 1, 1024),
+    CFG(threads, KEY_INT, 0, 4096),
+    CFG(max_retries, KEY_INT, 0, 1000000),
+    CFG(retry_backoff_ms, KEY_INT, 0, 3600000),
+    CFG(journal, KEY_STRING, 0, 0),
+    CFG(journal_fsync, KEY_BOOL, 0, 0),
+};
+#define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)
+
+static const config_key_t *config_key(const char *name)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++)
+        if (!strcmp(CONFIG_KEYS[i].name, name)) return &CONFIG_KEYS[i];
+    return NULL;
+}
+
+static void config_defaults(gale_config_t *c)
+{
+    *c = (gale_config_t){.ackers = 1, .message_timeout_s = 30, .max_spout_pending = 0, .workers = 1,
+                         .threads = 0, .max_retries = 3, .retry_backoff_ms = 100};
+}
+
+/* Not inlined: inlined into a caller that knows `cfg`, gcc mistakes the table's offsets for overflows. */
+__attribute__((noinline)) static int set_config_key(parse_t *p, gale_config_t *cfg, const config_key_t *k,
+                                                    const config_setting_t *s)
+{
+    char *field = (char *)cfg + k->offset;
+    const char *name = config_setting_name(s);
+    switch (k->type) {
+    case KEY_INT: {
+        if (!is_int(s)) return fail_at(p, s, "config.%s must be an integer (got %s)", name, type_name(config_setting_type(s)));
+        long long v = config_setting_get_int64(s);
+        if (v < k->min || v > k->max)
+            return fail_at(p, s, "config.%s must be from %ld to %ld (got %lld)", name, k->min, k->max, v);
+        int iv = (int)v;
+        memcpy(field, &iv, sizeof iv);
+        return 0;
+    }
+    case KEY_BOOL:
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            return fail_at(p, s, "config.%s must be true or false (got %s)", name, type_name(config_setting_type(s)));
+        bool bv = config_setting_get_bool(s);
+        memcpy(field, &bv, sizeof bv);
+        return 0;
+    case KEY_STRING: {
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+            return fail_at(p, s, "config.%s must be a string (got %s)", name, type_name(config_setting_type(s)));
+        const char *v = config_setting_get_string(s);
+        char *old, *copy = *v ? strdup(v) : NULL;
+        if (*v && !copy) return GALE_ENOMEM;
+        /* Through memcpy: the field's type is known only from the table. */
+        memcpy(&old, field, sizeof old);
+        free(old);
+        memcpy(field, &copy, sizeof copy);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t *cfg)
+{
+    config_defaults(cfg);
+    if (!group) return 0;
+    if (config_setting_type(group) != CONFIG_TYPE_GROUP) return fail_at(p, group, "config must be a group { ... }");
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const config_key_t *k = config_key(config_setting_name(s));
+        if (!k) {
+            char known[512] = "";
+            for (size_t j = 0; j < N_CONFIG_KEYS; j++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "", CONFIG_KEYS[j].name);
+            return fail_at(p, s, "unknown config key '%s' (known: %s)", config_setting_name(s), known);
+        }
+        int rc = set_config_key(p, cfg, k, s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- settings: libconfig values -> owned gale_value_t trees --------------------------------------------------- */
+
+static void free_value(gale_value_t *v)
+{
+    if (v->type == GALE_STR) free((char *)v->s.ptr);
+    if (v->type == GALE_ARRAY || v->type == GALE_MAP) {
+        size_t n = v->type == GALE_MAP ? 2 * (size_t)v->n : v->n;
+        for (size_t i = 0; i < n; i++) free_value((gale_value_t *)&v->c.items[i]);
+        free((void *)v->c.items);
+    }
+    *v = (gale_value_t){0};
+}
+
+static int owned_str(gale_value_t *out, const char *s)
+{
+    char *copy = strdup(s);
+    if (!copy) return GALE_ENOMEM;
+    *out = gale_strn(copy, strlen(copy));
+    return 0;
+}
+
+static int convert(const config_setting_t *s, gale_value_t *out)
+{
+    *out = (gale_value_t){0};
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: *out = gale_int(config_setting_get_int64(s)); return 0;
+    case CONFIG_TYPE_FLOAT: *out = gale_double(config_setting_get_float(s)); return 0;
+    case CONFIG_TYPE_BOOL: *out = gale_bool(config_setting_get_bool(s)); return 0;
+    case CONFIG_TYPE_STRING: return owned_str(out, config_setting_get_string(s));
+    default: break;
+    }
+    bool group = config_setting_type(s) == CONFIG_TYPE_GROUP;
+    unsigned n = (unsigned)config_setting_length(s);
+    gale_value_t *items = calloc(group ? 2 * (size_t)n + 1 : (size_t)n + 1, sizeof *items);
+    if (!items) return GALE_ENOMEM;
+    *out = (gale_value_t){.type = group ? GALE_MAP : GALE_ARRAY, .n = n, .c = {items, NULL, 0}};
+    for (unsigned i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, i);
+        int rc = group ? owned_str(&items[2 * i], config_setting_name(e)) : 0;
+        if (!rc) rc = convert(e, &items[group ? 2 * i + 1 : i]);
+        if (rc) {
+            free_value(out);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int parse_settings(parse_t *p, gale_component_t *c, const config_setting_t *group)
+{
+    if (!group) return 0;
+    if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+        return fail_at(p, group, "%s '%s': settings must be a group { ... }", c->kind == GALE_SPOUT ? "spout" : "bolt", c->name);
+    size_t n = (size_t)config_setting_length(group);
+    c->settings = calloc(n ? n : 1, sizeof *c->settings);
+    if (!c->settings) return GALE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        gale_setting_t *st = &c->settings[c->n_settings];
+        st->key = strdup(config_setting_name(s));
+        st->line = line_of(s);
+        if (!st->key || convert(s, &st->value)) {
+            free(st->key);
+            return GALE_ENOMEM;
+        }
+        c->n_settings++;
+    }
+    return 0;
+}
+
+/* ---- components ------------------------------------------------------------------------------------------------ */
+
+static const char *kind_name(gale_kind_t k) { return k == GALE_SPOUT ? "spout" : "bolt"; }
+
+static bool valid_name(const char *n)
+{
+    if (!*n || (n[0] == '_' && n[1] == '_')) return false;
+    for (const char *c = n; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return false;
+    return true;
+}
+
+/* A string member of a group: 0 with *out set (NULL when absent and not required), or an error. */
+static int member_string(parse_t *p, const config_setting_t *g, const char *key, bool required, const char *what,
+                         const char **out)
+{
+    const config_setting_t *s = config_setting_get_member(g, key);
+    *out = NULL;
+    if (!s) return required ? fail_at(p, g, "%s has no '%s'", what, key) : 0;
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail_at(p, s, "%s: '%s' must be a string (got %s)", what, key, type_name(config_setting_type(s)));
+    *out = config_setting_get_string(s);
+    return 0;
+}
+
+static int check_keys(parse_t *p, const config_setting_t *g, const char *const *allowed, const char *what)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(s);
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, name);
+        if (!ok) {
+            char list[256] = "";
+            for (const char *const *a = allowed; *a; a++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
+            return fail_at(p, s, "%s: unknown key '%s' (known: %s)", what, name, list);
+        }
+    }
+    return 0;
+}
+
+static int parse_fields(parse_t *p, gale_input_t *in, const config_setting_t *s, const char *what)
+{
+    if (!is_seq(s)) return fail_at(p, s, "%s: fields must be a list of strings, e.g. [ \"word\" ]", what);
+    size_t n = (size_t)config_setting_length(s);
+    in->fields = calloc(n ? n : 1, sizeof *in->fields);
+    if (!in->fields) return GALE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) return fail_at(p, e, "%s: fields must be strings", what);
+        if (!(in->fields[in->n_fields] = strdup(config_setting_get_string(e)))) return GALE_ENOMEM;
+        in->n_fields++;
+    }
+    return 0;
+}
+
+static int parse_input(parse_t *p, const gale_component_t *c, const config_setting_t *g, gale_input_t *in)
+{
+    static const char *const KEYS[] = {"from", "stream", "grouping", "fields", NULL};
+    char what[160];
+    snprintf(what, sizeof what, "bolt '%s': input", c->name);
+    in->line = line_of(g);
+    in->from_index = in->stream_index = -1;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP) return fail_at(p, g, "%s must be a group { from = ...; }", what);
+    int rc = check_keys(p, g, KEYS, what);
+    const char *from, *stream, *grouping;
+    if (!rc) rc = member_string(p, g, "from", true, what, &from);
+    if (!rc) rc = member_string(p, g, "stream", false, what, &stream);
+    if (!rc) rc = member_string(p, g, "grouping", false, what, &grouping);
+    if (rc) return rc;
+    in->from = strdup(from);
+    in->stream = strdup(stream ? stream : "default");
+    if (!in->from || !in->stream) return GALE_ENOMEM;
+    if (grouping && gale_grouping_parse(grouping, &in->grouping)) {
+        const config_setting_t *gs = config_setting_get_member(g, "grouping");
+        return fail_at(p, gs, "bolt '%s': unknown grouping '%s' (known: shuffle, fields, partial_key, all, global, "
+                              "none, direct, local_or_shuffle)", c->name, grouping);
+    }
+    const config_setting_t *fs = config_setting_get_member(g, "fields");
+    bool keyed = in->grouping == GALE_GROUPING_FIELDS || in->grouping == GALE_GROUPING_PARTIAL_KEY;
+    if (fs && !keyed)
+        return fail_at(p, fs, "bolt '%s': fields are only for the fields and partial_key groupings, not %s", c->name,
+                       gale_grouping_name(in->grouping));
+    if (fs && (rc = parse_fields(p, in, fs, what))) return rc;
+    if (keyed && !in->n_fields)
+        return fail_at(p, g, "bolt '%s': the %s grouping needs fields = [ ... ] to group on", c->name,
+                       gale_grouping_name(in->grouping));
+    return 0;
+}
+
+static int parse_inputs(parse_t *p, gale_component_t *c, const config_setting_t *block)
+{
+    const config_setting_t *list = config_setting_get_member(block, "inputs");
+    if (!list) return fail_at(p, block, "bolt '%s' has no inputs: give inputs = ( { from = \"...\"; } );", c->name);
+    if (!is_seq(list) || config_setting_length(list) < 1)
+        return fail_at(p, list, "bolt '%s': inputs must be a non-empty list ( { from = ...; } )", c->name);
+    size_t n = (size_t)config_setting_length(list);
+    c->inputs = calloc(n, sizeof *c->inputs);
+    if (!c->inputs) return GALE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int rc = parse_input(p, c, config_setting_get_elem(list, (unsigned)i), &c->inputs[i]);
+        c->n_inputs = i + 1;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_t kind, gale_component_t *c)
+{
+    static const char *const SPOUT_KEYS[] = {"name", "plugin", "parallelism", "settings", "replay", NULL};
+    static const char *const BOLT_KEYS[] = {"name", "plugin", "parallelism", "settings", "inputs", NULL};
+    c->kind = kind;
+    c->line = line_of(block);
+    c->parallelism = 1;
+    if (config_setting_type(block) != CONFIG_TYPE_GROUP)
+        return fail_at(p, block, "each %s must be a group { name = ...; plugin = ...; }", kind_name(kind));
+    const char *name, *plugin;
+    char what[128];
+    snprintf(what, sizeof what, "a %s", kind_name(kind));
+    int rc = member_string(p, block, "name", true, what, &name);
+    if (rc) return rc;
+    if (!valid_name(name))
+        return fail_at(p, config_setting_get_member(block, "name"),
+                       "%s name '%s' must be letters, digits, '_', '-' or '.', and not start with '__'",
+                       kind_name(kind), name);
+    if (!(c->name = strdup(name))) return GALE_ENOMEM;
+    snprintf(what, sizeof what, "%s '%s'", kind_name(kind), name);
+    if ((rc = check_keys(p, block, kind == GALE_SPOUT ? SPOUT_KEYS : BOLT_KEYS, what))) return rc;
+    if ((rc = member_string(p, block, "plugin", true, what, &plugin))) return rc;
+    if (!(c->plugin_name = strdup(plugin))) return GALE_ENOMEM;
+    c->plugin_line = line_of(config_setting_get_member(block, "plugin"));
+    const config_setting_t *par = config_setting_get_member(block, "parallelism");
+    if (par) {
+        if (!is_int(par)) return fail_at(p, par, "%s: parallelism must be an integer", what);
+        long long v = config_setting_get_int64(par);
+        if (v < 1 || v > 65535) return fail_at(p, par, "%s: parallelism must be >= 1 (got %lld)", what, v);
+        c->parallelism = (int)v;
+    }
+    const config_setting_t *replay = config_setting_get_member(block, "replay");
+    if (replay) {
+        if (config_setting_type(replay) != CONFIG_TYPE_BOOL) return fail_at(p, replay, "%s: replay must be true or false", what);
+        c->replay = config_setting_get_bool(replay);
+    }
+    if ((rc = parse_settings(p, c, config_setting_get_member(block, "settings")))) return rc;
+    return kind == GALE_BOLT ? parse_inputs(p, c, block) : 0;
+}
+
+static int parse_components(parse_t *p, config_t *cfg, gale_topology_t *t)
+{
+    const config_setting_t *spouts = config_lookup(cfg, "spouts"), *bolts = config_lookup(cfg, "bolts");
+    const config_setting_t *root = config_root_setting(cfg);
+    if (!spouts) return fail_at(p, root, "no spouts: a topology needs spouts = ( { name = ...; plugin = ...; } );");
+    if (!is_seq(spouts) || config_setting_length(spouts) < 1) return fail_at(p, spouts, "spouts must be a non-empty list ( { ... } )");
+    if (bolts && !is_seq(bolts)) return fail_at(p, bolts, "bolts must be a list ( { ... } )");
+    size_t ns = (size_t)config_setting_length(spouts), nb = bolts ? (size_t)config_setting_length(bolts) : 0;
+    t->components = calloc(ns + nb, sizeof *t->components);
+    if (!t->components) return GALE_ENOMEM;
+    for (size_t i = 0; i < ns + nb; i++) {
+        const config_setting_t *block = i < ns ? config_setting_get_elem(spouts, (unsigned)i)
+                                               : config_setting_get_elem(bolts, (unsigned)(i - ns));
+        int rc = parse_component(p, block, i < ns ? GALE_SPOUT : GALE_BOLT, &t->components[i]);
+        t->n_components = i + 1;
+        if (rc) return rc;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(t->components[j].name, t->components[i].name))
+                return fail_at(p, block, "duplicate component name '%s' (also at line %d)", t->components[i].name,
+                               t->components[j].line);
+    }
+    return 0;
+}
+
+/* ---- overrides: --set COMPONENT.KEY=VALUE / config.KEY=VALUE ------------------------------------------------- */
+
+static config_setting_t *find_block(config_t *cfg, const char *name)
+{
+    const char *lists[] = {"spouts", "bolts"};
+    for (int l = 0; l < 2; l++) {
+        config_setting_t *list = config_lookup(cfg, lists[l]);
+        for (int i = 0; list && i < config_setting_length(list); i++) {
+            config_setting_t *b = config_setting_get_elem(list, (unsigned)i);
+            const char *n;
+            if (config_setting_type(b) == CONFIG_TYPE_GROUP && config_setting_lookup_string(b, "name", &n) && !strcmp(n, name))
+                return b;
+        }
+    }
+    return NULL;
+}
+
+/* Writes VALUE into `parent`.key, replacing what is there, with the type the text reads as. */
+static int assign(config_setting_t *parent, const char *key, const char *value)
+{
+    config_setting_t *old = config_setting_get_member(parent, key);
+    if (old) config_setting_remove(parent, key);
+    char *end;
+    errno = 0;
+    long long i = strtoll(value, &end, 0);
+    config_setting_t *s;
+    if (*value && !*end && !errno) {
+        s = config_setting_add(parent, key, CONFIG_TYPE_INT64);
+        return s && config_setting_set_int64(s, i) ? 0 : GALE_EINVAL;
+    }
+    double d = strtod(value, &end);
+    if (*value && !*end) {
+        s = config_setting_add(parent, key, CONFIG_TYPE_FLOAT);
+        return s && config_setting_set_float(s, d) ? 0 : GALE_EINVAL;
+    }
+    if (!strcmp(value, "true") || !strcmp(value, "false")) {
+        s = config_setting_add(parent, key, CONFIG_TYPE_BOOL);
+        return s && config_setting_set_bool(s, value[0] == 't') ? 0 : GALE_EINVAL;
+    }
+    size_t n = strlen(value);
+    char *text = strdup(value);
+    if (!text) return GALE_ENOMEM;
+    if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+        memmove(text, value + 1, n - 2);
+        text[n - 2] = '\0';
+    }
+    s = config_setting_add(parent, key, CONFIG_TYPE_STRING);
+    int rc = s && config_setting_set_string(s, text) ? 0 : GALE_EINVAL;
+    free(text);
+    return rc;
+}
+
+static int apply_override(parse_t *p, config_t *cfg, const char *assignment)
+{
+    const char *eq = strchr(assignment, '='), *dot = strchr(assignment, '.');
+    if (!eq || !dot || dot > eq || dot == assignment || eq == dot + 1)
+        return gale__diag(p->diag, GALE_EINVAL, "--set %s: expected COMPONENT.KEY=VALUE or config.KEY=VALUE", assignment);
+    char target[256], key[256];
+    snprintf(target, sizeof target, "%.*s", (int)(dot - assignment), assignment);
+    snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+    config_setting_t *parent;
+    if (!strcmp(target, "config")) {
+        parent = config_lookup(cfg, "config");
+        if (!parent) parent = config_setting_add(config_root_setting(cfg), "config", CONFIG_TYPE_GROUP);
+    } else {
+        config_setting_t *block = find_block(cfg, target);
+        if (!block) return gale__diag(p->diag, GALE_ENOENT, "--set %s: no component '%s' in %s", assignment, target, p->file);
+        parent = config_setting_get_member(block, "settings");
+        if (!parent) parent = config_setting_add(block, "settings", CONFIG_TYPE_GROUP);
+    }
+    if (!parent || config_setting_type(parent) != CONFIG_TYPE_GROUP || assign(parent, key, eq + 1))
+        return gale__diag(p->diag, GALE_EINVAL, "--set %s: cannot set '%s' there", assignment, key);
+    return 0;
+}
+
+/* ---- loading -------------------------------------------------------------------------------------------------- */
+
+static int read_file(parse_t *p, config_t *cfg)
+{
+    FILE *f = fopen(p->file, "r");
+    if (!f) return gale__diag(p->diag, -errno, "%s: cannot read: %s", p->file, strerror(errno));
+    int ok = config_read(cfg, f);
+    fclose(f);
+    if (!ok)
+        return gale__diag(p->diag, GALE_ESYNTAX, "%s:%d: syntax error: %s", p->file, config_error_line(cfg),
+                          config_error_text(cfg) ? config_error_text(cfg) : "unreadable");
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static int build(parse_t *p, config_t *cfg, gale_topology_t *t)
+{
+    static const char *const TOP_KEYS[] = {"name", "config", "spouts", "bolts", NULL};
+    int rc = check_keys(p, config_root_setting(cfg), TOP_KEYS, "topology");
+    if (rc) return rc;
+    const char *name;
+    if ((rc = member_string(p, config_root_setting(cfg), "name", true, "the topology", &name))) return rc;
+    if (!(t->name = strdup(name))) return GALE_ENOMEM;
+    if ((rc = parse_config(p, config_lookup(cfg, "config"), &t->config))) return rc;
+    return parse_components(p, cfg, t);
+}
+
+int gale_topology_load(const char *path, const gale_override_t *overrides, size_t n_overrides,
+                       gale_topology_t **out, gale_diag_t *diag)
+{
+    parse_t p = {.file = path, .diag = diag};
+    config_t cfg;
+    config_init(&cfg);
+    int rc = read_file(&p, &cfg);
+    for (size_t i = 0; !rc && i < n_overrides; i++) rc = apply_override(&p, &cfg, overrides[i].assignment);
+    gale_topology_t *t = rc ? NULL : calloc(1, sizeof *t);
+    if (!rc && !t) rc = gale__diag(diag, GALE_ENOMEM, "out of memory");
+    if (!rc) {
+        t->file = strdup(path);
+        t->dir = dir_of(path);
+        rc = !t->file || !t->dir ? GALE_ENOMEM : build(&p, &cfg, t);
+    }
+    config_destroy(&cfg);
+    if (rc) {
+        gale_topology_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int gale_topology_open(const char *path, const gale_override_t *overrides, size_t n_overrides,
+                       gale_topology_t **out, gale_diag_t *diag)
+{
+    gale_topology_t *t;
+    int rc = gale_topology_load(path, overrides, n_overrides, &t, diag);
+    if (rc) return rc;
+    rc = gale_topology_resolve(t, diag);
+    if (rc) {
+        gale_topology_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static void free_component(gale_component_t *c)
+{
+    for (size_t i = 0; i < c->n_settings; i++) {
+        free(c->settings[i].key);
+        free_value(&c->settings[i].value);
+    }
+    for (size_t i = 0; i < c->n_inputs; i++) {
+        free(c->inputs[i].from);
+        free(c->inputs[i].stream);
+        free_strings(c->inputs[i].fields, c->inputs[i].n_fields);
+        free(c->inputs[i].field_index);
+    }
+    for (size_t i = 0; i < c->n_streams; i++) {
+        free(c->streams[i].name);
+        free_strings(c->streams[i].fields, c->streams[i].n_fields);
+    }
+    free(c->settings);
+    free(c->inputs);
+    free(c->streams);
+    free(c->name);
+    free(c->plugin_name);
+    gale_plugin_unload(c->plugin);
+}
+
+void gale_topology_free(gale_topology_t *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->n_components; i++) free_component(&t->components[i]);
+    free(t->components);
+    free(t->order);
+    free(t->config.journal);
+    free(t->file);
+    free(t->dir);
+    free(t->name);
+    free(t);
+}
+
+int gale_topology_find(const gale_topology_t *t, const char *component)
+{
+    for (size_t i = 0; i < t->n_components; i++)
+        if (!strcmp(t->components[i].name, component)) return (int)i;
+    return -1;
+}
+
+const gale_setting_t *gale_component_setting(const gale_component_t *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_settings; i++)
+        if (!strcmp(c->settings[i].key, key)) return &c->settings[i];
+    return NULL;
+}
+
+int gale_component_stream(const gale_component_t *c, const char *stream)
+{
+    for (size_t i = 0; i < c->n_streams; i++)
+        if (!strcmp(c->streams[i].name, stream)) return (int)i;
+    return -1;
+}

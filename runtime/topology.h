@@ -1,0 +1,143 @@
+/*
+ * topology.h: the topology model, read from a libconfig file (topology.c) and then resolved against its plugins
+ * (validate.c). The model is built once and is read-only from then on; everything that runs (local mode,
+ * workers, replay) works from a resolved gale_topology_t.
+ *
+ * Ownership: a gale_topology_t owns every string, array and plugin handle it points to; gale_topology_free()
+ * releases all of it (and unloads the plugins, so free it only after every task is closed).
+ */
+#ifndef GALE_TOPOLOGY_H
+#define GALE_TOPOLOGY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "gale.h"
+
+typedef enum gale_grouping {
+    GALE_GROUPING_SHUFFLE = 0,
+    GALE_GROUPING_FIELDS,
+    GALE_GROUPING_PARTIAL_KEY,
+    GALE_GROUPING_ALL,
+    GALE_GROUPING_GLOBAL,
+    GALE_GROUPING_NONE,
+    GALE_GROUPING_DIRECT,
+    GALE_GROUPING_LOCAL_OR_SHUFFLE,
+} gale_grouping_t;
+
+/* "shuffle" -> GALE_GROUPING_SHUFFLE; returns GALE_ENOENT for an unknown name. */
+int gale_grouping_parse(const char *name, gale_grouping_t *out);
+const char *gale_grouping_name(gale_grouping_t g);
+
+/* One entry of a component's `settings` group. `value` is an owned tree: strings are NUL-terminated copies,
+   containers have `c.items` set (n items, or 2n for a group: key as GALE_STR, then value). */
+typedef struct gale_setting {
+    char *key;
+    gale_value_t value;
+    int line;
+} gale_setting_t;
+
+/* A declared output stream, filled by validation from the plugin's descriptor or its `declare`. */
+typedef struct gale_stream {
+    char *name;
+    char **fields;
+    size_t n_fields;
+} gale_stream_t;
+
+/* One subscription of a bolt: `inputs = ( { from = ...; stream = ...; grouping = ...; fields = [...]; } )`. */
+typedef struct gale_input {
+    char *from;         /* component name */
+    char *stream;       /* "default" when not given */
+    gale_grouping_t grouping;
+    char **fields;      /* fields / partial_key groupings */
+    size_t n_fields;
+    int line;
+    /* Resolved by validation: */
+    int from_index;     /* index into topology->components */
+    int stream_index;   /* index into that component's streams */
+    int *field_index;   /* n_fields indexes into the stream's fields */
+} gale_input_t;
+
+typedef struct gale_plugin_handle gale_plugin_handle_t; /* plugin.h */
+
+typedef struct gale_component {
+    char *name;
+    gale_kind_t kind;
+    char *plugin_name; /* as written in the file */
+    int parallelism;
+    bool replay;       /* spouts: runtime-managed replay (`replay = true;`) */
+    int line;          /* line of the component's block */
+    int plugin_line;
+    gale_setting_t *settings;
+    size_t n_settings;
+    gale_input_t *inputs;
+    size_t n_inputs;
+    /* Resolved by validation: */
+    gale_plugin_handle_t *plugin;
+    gale_stream_t *streams;
+    size_t n_streams;
+    uint32_t first_task; /* task ids first_task .. first_task + parallelism - 1 */
+} gale_component_t;
+
+/* Topology-wide settings (`config = { ... }`). Defaults in the comments. */
+typedef struct gale_config {
+    int ackers;               /* 1 */
+    int message_timeout_s;    /* 30 */
+    int max_spout_pending;    /* 0: unbounded */
+    int workers;              /* 1 */
+    int threads;              /* 0: one executor thread per core */
+    int max_retries;          /* 3 */
+    int retry_backoff_ms;     /* 100 */
+    char *journal;            /* NULL: no failed-tuple journal */
+    bool journal_fsync;       /* false */
+} gale_config_t;
+
+typedef struct gale_topology {
+    char *file; /* the path as given */
+    char *dir;  /* its folder, for relative plugin paths and files */
+    char *name;
+    gale_config_t config;
+    gale_component_t *components; /* spouts first, then bolts, each in file order */
+    size_t n_components;
+    /* Resolved by validation: */
+    int *order;       /* component indexes in topological order (spouts first) */
+    uint32_t n_tasks; /* task ids run from 1 to n_tasks */
+} gale_topology_t;
+
+/* An override from `--set COMPONENT.KEY=VALUE` or `--set config.KEY=VALUE`. VALUE is read as libconfig reads a
+   scalar: an integer, a float, true/false, a "quoted string", and anything else as a plain string. */
+typedef struct gale_override {
+    const char *assignment; /* borrowed */
+} gale_override_t;
+
+/*
+ * Reads and checks the file's syntax and structure (names, keys, types, groupings, parallelism), applying the
+ * overrides. Does not load plugins: see gale_topology_resolve().
+ * On success *out is a new topology the caller frees with gale_topology_free(). On failure *out is untouched
+ * and `diag` says "FILE:LINE: what".
+ */
+int gale_topology_load(const char *path, const gale_override_t *overrides, size_t n_overrides,
+                       gale_topology_t **out, gale_diag_t *diag);
+
+/*
+ * Loads each component's plugin (see gale_plugin_resolve_path for where it is looked for), runs the declares,
+ * and checks the graph: subscriptions to declared streams, fields groupings on declared fields, settings against
+ * the plugins' declared settings, no cycles. Assigns task ids and the topological order.
+ * On failure the topology may be partly resolved and must only be freed.
+ */
+int gale_topology_resolve(gale_topology_t *topo, gale_diag_t *diag);
+
+/* Loads and resolves: what every command that reads a topology calls. */
+int gale_topology_open(const char *path, const gale_override_t *overrides, size_t n_overrides,
+                       gale_topology_t **out, gale_diag_t *diag);
+
+void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
+
+/* Lookups; -1 / NULL when absent. */
+int gale_topology_find(const gale_topology_t *topo, const char *component);
+const gale_setting_t *gale_component_setting(const gale_component_t *c, const char *key);
+int gale_component_stream(const gale_component_t *c, const char *stream);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * validate.c: a loaded topology resolved against its plugins. Loads each plugin, checks its kind and the settings
+ * it declares, orders the components (rejecting cycles), runs each component's declare in that order (so a bolt
+ * can declare what its inputs carry), checks every subscription against the streams and fields its source
+ * declares, and numbers the tasks. Every error names the file, the line, the component and what is wrong.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "plugin.h"
+#include "topology.h"
+
+static const char *kind_name(gale_kind_t k) { return k == GALE_SPOUT ? "spout" : "bolt"; }
+
+static int fail(gale_diag_t *d, const gale_topology_t *t, int line, const gale_component_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail(gale_diag_t *d, const gale_topology_t *t, int line, const gale_component_t *c, const char *fmt, ...)
+{
+    char msg[800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return gale__diag(d, GALE_ETOPOLOGY, "%s:%d: %s '%s': %s", t->file, line, kind_name(c->kind), c->name, msg);
+}
+
+static int load_plugin(gale_topology_t *t, gale_component_t *c, gale_diag_t *d)
+{
+    char *path = NULL;
+    gale_diag_t inner = {{0}};
+    int rc = gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &inner);
+    if (!rc) rc = gale_plugin_load(path, &c->plugin, &inner);
+    free(path);
+    if (rc) return fail(d, t, c->plugin_line, c, "%s", inner.msg);
+    if (c->plugin->desc->kind != c->kind)
+        return fail(d, t, c->plugin_line, c, "plugin %s is a %s, not a %s", c->plugin->path,
+                    kind_name(c->plugin->desc->kind), kind_name(c->kind));
+    return 0;
+}
+
+/* ---- settings against the plugin's table ---------------------------------------------------------------------- */
+
+static const char *value_type_name(gale_type_t t)
+{
+    static const char *names[] = {"nothing", "a boolean", "an integer", "an integer", "a float", "a string",
+                                  "bytes", "a list", "a group"};
+    return (size_t)t < sizeof names / sizeof *names ? names[t] : "?";
+}
+
+static bool type_fits(gale_setting_type_t want, gale_type_t got)
+{
+    switch (want) {
+    case GALE_SETTING_INT: return got == GALE_INT;
+    case GALE_SETTING_DOUBLE: return got == GALE_DOUBLE || got == GALE_INT;
+    case GALE_SETTING_BOOL: return got == GALE_BOOL;
+    case GALE_SETTING_STRING: return got == GALE_STR;
+    case GALE_SETTING_LIST: return got == GALE_ARRAY;
+    case GALE_SETTING_GROUP: return got == GALE_MAP;
+    case GALE_SETTING_ANY: return true;
+    }
+    return false;
+}
+
+static const char *setting_type_name(gale_setting_type_t t)
+{
+    static const char *names[] = {"?", "an integer", "a number", "true or false", "a string", "a list", "a group", "anything"};
+    return (size_t)t < sizeof names / sizeof *names ? names[t] : "?";
+}
+
+static int check_settings(const gale_topology_t *t, const gale_component_t *c, gale_diag_t *d)
+{
+    const gale_setting_decl_t *decls = c->plugin->desc->settings;
+    if (!decls) return 0;
+    for (size_t i = 0; i < c->n_settings; i++) {
+        const gale_setting_t *s = &c->settings[i];
+        const gale_setting_decl_t *decl = NULL;
+        for (const gale_setting_decl_t *k = decls; k->name && !decl; k++)
+            if (!strcmp(k->name, s->key)) decl = k;
+        if (!decl) {
+            char known[512] = "";
+            for (const gale_setting_decl_t *k = decls; k->name; k++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k == decls ? "" : ", ", k->name);
+            return fail(d, t, s->line, c, "unknown setting '%s' for plugin %s (known: %s)", s->key,
+                        c->plugin->desc->name, *known ? known : "none");
+        }
+        if (!type_fits(decl->type, s->value.type))
+            return fail(d, t, s->line, c, "setting '%s' must be %s (got %s)", s->key, setting_type_name(decl->type),
+                        value_type_name(s->value.type));
+    }
+    return 0;
+}
+
+/* ---- the graph: sources, cycles, order ------------------------------------------------------------------------ */
+
+static int link_sources(gale_topology_t *t, gale_diag_t *d)
+{
+    for (size_t i = 0; i < t->n_components; i++) {
+        gale_component_t *c = &t->components[i];
+        for (size_t k = 0; k < c->n_inputs; k++) {
+            gale_input_t *in = &c->inputs[k];
+            in->from_index = gale_topology_find(t, in->from);
+            if (in->from_index < 0) return fail(d, t, in->line, c, "input from '%s', which is not a component", in->from);
+            if ((size_t)in->from_index == i) return fail(d, t, in->line, c, "input from itself");
+        }
+    }
+    return 0;
+}
+
+/* Kahn's algorithm, spouts first. Components left over sit on a cycle. */
+static int order_components(gale_topology_t *t, gale_diag_t *d)
+{
+    size_t n = t->n_components, done = 0;
+    int *indeg = calloc(n, sizeof *indeg);
+    t->order = calloc(n, sizeof *t->order);
+    if (!indeg || !t->order) {
+        free(indeg);
+        return GALE_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) indeg[i] = (int)t->components[i].n_inputs;
+    for (size_t i = 0; i < n; i++)
+        if (indeg[i] == 0) t->order[done++] = (int)i;
+    for (size_t head = 0; head < done; head++) {
+        int from = t->order[head];
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < t->components[i].n_inputs; k++)
+                if (t->components[i].inputs[k].from_index == from && --indeg[i] == 0) t->order[done++] = (int)i;
+    }
+    int rc = 0;
+    if (done < n) {
+        char names[512] = "";
+        const gale_component_t *first = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (indeg[i] > 0) {
+                if (!first) first = &t->components[i];
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", *names ? ", " : "",
+                         t->components[i].name);
+            }
+        rc = fail(d, t, first->line, first, "its inputs form a cycle through %s (topologies must be acyclic)", names);
+    }
+    free(indeg);
+    return rc;
+}
+
+/* ---- streams and fields ----------------------------------------------------------------------------------------- */
+
+static void stream_names(const gale_component_t *c, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->n_streams; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", c->streams[i].name);
+    if (!c->n_streams) snprintf(buf, cap, "nothing");
+}
+
+static void field_names(const gale_stream_t *s, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < s->n_fields; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", s->fields[i]);
+    if (!s->n_fields) snprintf(buf, cap, "no fields");
+}
+
+static int resolve_input(gale_topology_t *t, gale_component_t *c, gale_input_t *in, gale_diag_t *d)
+{
+    const gale_component_t *src = &t->components[in->from_index];
+    char list[512];
+    in->stream_index = gale_component_stream(src, in->stream);
+    if (in->stream_index < 0) {
+        stream_names(src, list, sizeof list);
+        return fail(d, t, in->line, c, "subscribes to stream '%s' of '%s', which '%s' does not declare (it declares: %s)",
+                    in->stream, src->name, src->name, list);
+    }
+    const gale_stream_t *s = &src->streams[in->stream_index];
+    if (in->n_fields && !(in->field_index = calloc(in->n_fields, sizeof *in->field_index))) return GALE_ENOMEM;
+    for (size_t f = 0; f < in->n_fields; f++) {
+        in->field_index[f] = -1;
+        for (size_t k = 0; k < s->n_fields; k++)
+            if (!strcmp(s->fields[k], in->fields[f])) in->field_index[f] = (int)k;
+        if (in->field_index[f] < 0) {
+            field_names(s, list, sizeof list);
+            return fail(d, t, in->line, c, "%s grouping on '%s', which '%s' does not declare on stream '%s' (it declares: %s)",
+                        gale_grouping_name(in->grouping), in->fields[f], src->name, s->name, list);
+        }
+    }
+    return 0;
+}
+
+static int check_streams(const gale_topology_t *t, const gale_component_t *c, gale_diag_t *d)
+{
+    for (size_t i = 0; i < c->n_streams; i++) {
+        const gale_stream_t *s = &c->streams[i];
+        for (size_t a = 0; a < s->n_fields; a++)
+            for (size_t b = a + 1; b < s->n_fields; b++)
+                if (!strcmp(s->fields[a], s->fields[b]))
+                    return fail(d, t, c->plugin_line, c, "stream '%s' declares field '%s' twice", s->name, s->fields[a]);
+    }
+    return 0;
+}
+
+static int declare(gale_topology_t *t, int index, gale_diag_t *d)
+{
+    gale_component_t *c = &t->components[index];
+    const gale_plugin_t *desc = c->plugin->desc;
+    gale_ctx_base_t ctx = {.pub = {.host = &gale__host}, .phase = GALE_PHASE_DECLARE, .topo = t, .component = index};
+    if (desc->declare) {
+        int rc = desc->declare(&ctx.pub);
+        if (rc) return fail(d, t, c->plugin_line, c, "declare of plugin %s failed: %s", desc->name, gale_strerror(rc));
+    } else {
+        for (const gale_stream_decl_t *s = desc->streams; s && s->name; s++) {
+            size_t n = 0;
+            while (s->fields && s->fields[n]) n++;
+            int rc = gale__declare_stream(&ctx.pub, s->name, s->fields, n);
+            if (rc == GALE_EEXIST) return fail(d, t, c->plugin_line, c, "plugin %s declares stream '%s' twice", desc->name, s->name);
+            if (rc) return rc;
+        }
+    }
+    return check_streams(t, c, d);
+}
+
+int gale_topology_resolve(gale_topology_t *t, gale_diag_t *d)
+{
+    int rc = 0;
+    for (size_t i = 0; i < t->n_components && !rc; i++) {
+        rc = load_plugin(t, &t->components[i], d);
+        if (!rc) rc = check_settings(t, &t->components[i], d);
+    }
+    if (!rc) rc = link_sources(t, d);
+    if (!rc) rc = order_components(t, d);
+    /* In order, so that a component's sources have declared their streams before it resolves and declares. */
+    for (size_t k = 0; k < t->n_components && !rc; k++) {
+        gale_component_t *c = &t->components[t->order[k]];
+        for (size_t i = 0; i < c->n_inputs && !rc; i++) rc = resolve_input(t, c, &c->inputs[i], d);
+        if (!rc) rc = declare(t, t->order[k], d);
+    }
+    if (rc) return rc;
+    uint32_t next = 1;
+    for (size_t i = 0; i < t->n_components; i++) {
+        t->components[i].first_task = next;
+        next += (uint32_t)t->components[i].parallelism;
+    }
+    t->n_tasks = next - 1;
+    return 0;
+}

@@ -1,0 +1,176 @@
+#include "testlib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *tl_build(void)
+{
+    const char *b = getenv("GALE_BUILD");
+    return b && *b ? b : "build";
+}
+
+const char *tl_gale(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/bin/gale", tl_build());
+    return path;
+}
+
+char *tl_path(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s;
+}
+
+char *tl_tmpdir(void)
+{
+    char tmpl[] = "/tmp/gale-test-XXXXXX";
+    if (!mkdtemp(tmpl)) return NULL;
+    return strdup(tmpl);
+}
+
+void tl_rmtree(const char *dir)
+{
+    if (!dir || strncmp(dir, "/tmp/gale-test-", 15) != 0) return; /* never anything else */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0) waitpid(pid, NULL, 0);
+}
+
+char *tl_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+int tl_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -errno;
+    size_t n = strlen(text);
+    int rc = fwrite(text, 1, n, f) == n ? 0 : -EIO;
+    if (fclose(f) != 0 && rc == 0) rc = -errno;
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pid_t spawn_to(const char *const *argv, const char *stdin_path, const char *out_path, const char *err_path)
+{
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0) _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int tl_wait(pid_t pid, double timeout_s, bool *timed_out)
+{
+    double deadline = now_s() + timeout_s;
+    int st = 0;
+    if (timed_out) *timed_out = false;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) break;
+        if (w < 0 && errno != EINTR) return -errno;
+        if (now_s() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            if (timed_out) *timed_out = true;
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+pid_t tl_spawn(const char *const *argv, const char *dir)
+{
+    char out[4096], err[4096];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    return spawn_to(argv, NULL, out, err);
+}
+
+int tl_run(const char *const *argv, const char *stdin_path, double timeout_s, tl_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    char *dir = tl_tmpdir();
+    if (!dir) return -errno;
+    char *out = tl_path("%s/out", dir), *err = tl_path("%s/err", dir);
+    pid_t pid = spawn_to(argv, stdin_path, out, err);
+    int rc = 0;
+    if (pid < 0) {
+        rc = (int)pid;
+    } else {
+        r->status = tl_wait(pid, timeout_s, &r->timed_out);
+        r->out = tl_read_file(out, NULL);
+        r->err = tl_read_file(err, NULL);
+        if (!r->out) r->out = strdup("");
+        if (!r->err) r->err = strdup("");
+    }
+    free(out);
+    free(err);
+    tl_rmtree(dir);
+    free(dir);
+    return rc;
+}
+
+void tl_result_free(tl_result_t *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}

@@ -1,0 +1,43 @@
+/*
+ * testlib.h: fixtures shared by the tests: paths into the build folder, temporary folders and files, and running
+ * a child process (the gale binary) with a bounded wait that kills it by pid when it overstays.
+ */
+#ifndef GALE_TESTLIB_H
+#define GALE_TESTLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The build folder the tests were built in ($GALE_BUILD, default "build"). */
+const char *tl_build(void);
+/* A malloc'd path formatted like printf; the caller frees it. */
+char *tl_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A new empty folder under /tmp; malloc'd; removed with tl_rmtree. */
+char *tl_tmpdir(void);
+void tl_rmtree(const char *dir);
+/* Whole file as a NUL-terminated malloc'd string (NULL if unreadable); *len gets its size when not NULL. */
+char *tl_read_file(const char *path, size_t *len);
+/* Writes `text` to `path`, replacing it; returns 0 or -errno. */
+int tl_write_file(const char *path, const char *text);
+
+typedef struct tl_result {
+    int status;      /* exit code, or 128 + signal number */
+    bool timed_out;  /* killed after the timeout */
+    char *out;       /* stdout, malloc'd */
+    char *err;       /* stderr, malloc'd */
+} tl_result_t;
+
+/* Runs argv (NULL-terminated; argv[0] is a path) with stdin from `stdin_path` (NULL: /dev/null), waits at most
+   `timeout_s`, then SIGKILLs it. Returns 0 when it ran (see r->status), -errno when it could not start. */
+int tl_run(const char *const *argv, const char *stdin_path, double timeout_s, tl_result_t *r);
+/* Starts argv in the background with output to files in `dir` (out.txt, err.txt); returns its pid or -errno. */
+pid_t tl_spawn(const char *const *argv, const char *dir);
+/* Waits for pid at most timeout_s (then SIGKILLs and reaps it); returns the status as in tl_result_t. */
+int tl_wait(pid_t pid, double timeout_s, bool *timed_out);
+void tl_result_free(tl_result_t *r);
+
+/* The gale binary in the build folder (static storage). */
+const char *tl_gale(void);
+
+#endif

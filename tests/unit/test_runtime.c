@@ -1,0 +1,303 @@
+/*
+ * The engine with acking: trees complete, fail, time out and replay as Storm's contract says, across executor
+ * threads. The plugins live in this file; the topologies are built in C (tests/lib/topo_build.h).
+ */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "journal.h"
+#include "mpread.h"
+#include "runtime.h"
+#include "testlib.h"
+#include "topo_build.h"
+
+#define MAX_N 20000
+
+static atomic_int acked[MAX_N + 1], failed[MAX_N + 1], seen[MAX_N + 1];
+static atomic_long max_open;
+
+/* ---- spout: n = 1..count, message id n ---- */
+typedef struct spout_state {
+    int64_t next, count, emitted, settled;
+} spout_state_t;
+
+static int sp_open(gale_ctx_t *ctx)
+{
+    spout_state_t *s = calloc(1, sizeof *s);
+    s->next = 1;
+    s->count = gale_setting_int(ctx, "count", 1000);
+    ctx->state = s;
+    return 0;
+}
+static int sp_next(gale_ctx_t *ctx)
+{
+    spout_state_t *s = ctx->state;
+    if (s->next > s->count) {
+        gale_done(ctx);
+        return 0;
+    }
+    gale_value_t v = gale_int(s->next);
+    int rc = gale_emit_id(ctx, (uint64_t)s->next, &v, 1);
+    s->next++;
+    s->emitted++;
+    long open = (long)(s->emitted - s->settled);
+    if (open > atomic_load(&max_open)) atomic_store(&max_open, open);
+    return rc;
+}
+static void sp_ack(gale_ctx_t *ctx, uint64_t id)
+{
+    ((spout_state_t *)ctx->state)->settled++;
+    atomic_fetch_add(&acked[id], 1);
+}
+static void sp_fail(gale_ctx_t *ctx, uint64_t id)
+{
+    ((spout_state_t *)ctx->state)->settled++;
+    atomic_fetch_add(&failed[id], 1);
+}
+static void sp_close(gale_ctx_t *ctx) { free(ctx->state); }
+
+static const gale_plugin_t numbers = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "numbers",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .spout = {.open = sp_open, .next_tuple = sp_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
+
+/* ---- relay: emits (n) twice, anchored, then acks ---- */
+static int relay_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    gale_value_t v;
+    gale_get(ctx, in, 0, &v);
+    gale_emit_anchored(ctx, in, &v, 1);
+    gale_emit_anchored(ctx, in, &v, 1);
+    return gale_ack(ctx, in);
+}
+static const gale_plugin_t relay = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "relay",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .bolt = {.execute = relay_exec}};
+
+/* ---- sink: acks, or fails / drops as its settings say ---- */
+typedef struct sink_state {
+    int64_t fail_every, fail_first_only, drop_every, delay_us;
+} sink_state_t;
+
+static int sink_prepare(gale_ctx_t *ctx)
+{
+    sink_state_t *s = calloc(1, sizeof *s);
+    s->fail_every = gale_setting_int(ctx, "fail_every", 0);
+    s->fail_first_only = gale_setting_int(ctx, "fail_first_only", 0);
+    s->drop_every = gale_setting_int(ctx, "drop_every", 0);
+    s->delay_us = gale_setting_int(ctx, "delay_us", 0);
+    ctx->state = s;
+    return 0;
+}
+static int sink_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    sink_state_t *s = ctx->state;
+    gale_value_t v;
+    gale_get(ctx, in, 0, &v);
+    int times = atomic_fetch_add(&seen[v.i], 1) + 1;
+    if (s->delay_us) {
+        struct timespec ts = {0, s->delay_us * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (s->drop_every && v.i % s->drop_every == 0) return 0; /* never settled: the tree must time out */
+    if (s->fail_every && v.i % s->fail_every == 0 && (!s->fail_first_only || times == 1)) return gale_fail(ctx, in);
+    return gale_ack(ctx, in);
+}
+static void sink_cleanup(gale_ctx_t *ctx) { free(ctx->state); }
+static const gale_plugin_t sink = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "sink",
+    .bolt = {.prepare = sink_prepare, .execute = sink_exec, .cleanup = sink_cleanup}};
+
+static void reset(void)
+{
+    for (int i = 0; i <= MAX_N; i++) {
+        atomic_store(&acked[i], 0);
+        atomic_store(&failed[i], 0);
+        atomic_store(&seen[i], 0);
+    }
+    atomic_store(&max_open, 0);
+}
+
+/* numbers -> sink, or numbers -> relay -> sink when `with_relay`. */
+static gale_topology_t *build(int count, int ackers, bool with_relay, int *sink_index)
+{
+    gale_topology_t *t = tb_new("t", ackers);
+    int sp = tb_add(t, "numbers", &numbers, 1);
+    tb_setting_int(t, sp, "count", count);
+    int from = sp;
+    if (with_relay) {
+        from = tb_add(t, "relay", &relay, 2);
+        tb_input(t, from, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    }
+    *sink_index = tb_add(t, "sink", &sink, 2);
+    tb_input(t, *sink_index, from, NULL, GALE_GROUPING_FIELDS, "n");
+    return t;
+}
+
+static gale_runtime_t *run(gale_topology_t *t, int threads)
+{
+    tb_done(t);
+    gale_runtime_opts_t opts = {.threads = threads};
+    gale_runtime_t *rt;
+    gale_diag_t d;
+    cr_assert_eq(gale_runtime_new(t, &opts, &rt, &d), 0, "%s", d.msg);
+    cr_assert_eq(gale_runtime_run(rt), 0);
+    return rt;
+}
+
+TestSuite(runtime, .init = reset, .timeout = 60);
+
+Test(runtime, every_tree_completes_once_across_threads)
+{
+    int s;
+    gale_topology_t *t = build(5000, 2, true, &s);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 5000; i++) {
+        cr_assert_eq(atomic_load(&acked[i]), 1, "id %d acked %d times", i, atomic_load(&acked[i]));
+        cr_assert_eq(atomic_load(&failed[i]), 0);
+        cr_assert_eq(atomic_load(&seen[i]), 2);
+    }
+    gale_task_metrics_t m;
+    gale_runtime_component_metrics(rt, 0, &m);
+    cr_assert_eq(m.acked, 5000);
+    cr_assert_eq(m.complete.count, 5000, "complete latency not measured");
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+Test(runtime, explicit_fail_reaches_the_spout_once)
+{
+    int s;
+    gale_topology_t *t = build(2000, 1, true, &s);
+    tb_setting_int(t, s, "fail_every", 10);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 2000; i++) {
+        bool f = i % 10 == 0;
+        cr_assert_eq(atomic_load(&failed[i]), f ? 1 : 0, "id %d failed %d times", i, atomic_load(&failed[i]));
+        cr_assert_eq(atomic_load(&acked[i]), f ? 0 : 1, "id %d acked %d times", i, atomic_load(&acked[i]));
+    }
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+Test(runtime, trees_that_are_never_acked_time_out)
+{
+    int s;
+    gale_topology_t *t = build(300, 1, false, &s);
+    t->config.message_timeout_s = 1;
+    tb_setting_int(t, s, "drop_every", 100);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 300; i++) {
+        bool dropped = i % 100 == 0;
+        cr_assert_eq(atomic_load(&failed[i]), dropped ? 1 : 0, "id %d", i);
+        cr_assert_eq(atomic_load(&acked[i]), dropped ? 0 : 1, "id %d", i);
+    }
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+Test(runtime, managed_replay_retries_until_acked)
+{
+    int s;
+    gale_topology_t *t = build(2000, 1, false, &s);
+    t->components[0].replay = true;
+    t->config.retry_backoff_ms = 5;
+    tb_setting_int(t, s, "fail_every", 10);
+    tb_setting_int(t, s, "fail_first_only", 1);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 2000; i++) {
+        cr_assert_eq(atomic_load(&acked[i]), 1, "id %d acked %d times", i, atomic_load(&acked[i]));
+        cr_assert_eq(atomic_load(&failed[i]), 0, "the spout heard of a fail that was replayed");
+        cr_assert_eq(atomic_load(&seen[i]), i % 10 == 0 ? 2 : 1);
+    }
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+static void count_record(void *arg, const char *line) { (void)arg, (void)line; cr_assert_fail("corrupt: %s", line); }
+
+Test(runtime, replay_gives_up_after_max_retries_and_journals)
+{
+    char *dir = tl_tmpdir();
+    int s;
+    gale_topology_t *t = build(1000, 1, false, &s);
+    t->components[0].replay = true;
+    t->config.retry_backoff_ms = 1;
+    t->config.max_retries = 2;
+    t->config.journal = tl_path("%s/failed.journal", dir);
+    tb_setting_int(t, s, "fail_every", 10);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 1000; i++) {
+        bool f = i % 10 == 0;
+        cr_assert_eq(atomic_load(&failed[i]), f ? 1 : 0, "id %d", i);
+        cr_assert_eq(atomic_load(&seen[i]), f ? 3 : 1, "id %d seen %d times", i, atomic_load(&seen[i]));
+    }
+    gale_runtime_free(rt);
+    gale_journal_reader_t r;
+    cr_assert_eq(gale_journal_reader_open(&r, t->config.journal, NULL), 0);
+    gale_journal_record_t rec;
+    int n = 0;
+    while (gale_journal_reader_next(&r, &rec, count_record, NULL) == 1) {
+        n++;
+        cr_assert_eq(rec.msg_id % 10, 0);
+        cr_assert_eq(rec.attempts, 3);
+        cr_assert_str_eq(rec.cause, "fail");
+        cr_assert_str_eq(rec.component, "sink");
+        cr_assert_str_eq(rec.spout, "numbers");
+        cr_assert(rec.task == 2 || rec.task == 3, "task %u is not a sink task", rec.task);
+        gale_value_t values, n_value;
+        size_t used;
+        cr_assert_eq(gale_mp_read(rec.values, rec.values_len, &values, &used), 0);
+        cr_assert_eq(values.n, 1);
+        cr_assert_eq(gale_mp_item(&values, 0, &n_value), 0);
+        cr_assert_eq((uint64_t)n_value.i, rec.msg_id, "the journaled values are not the tuple's");
+    }
+    cr_assert_eq(n, 100);
+    gale_journal_reader_free(&r);
+    tb_free(t);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(runtime, max_spout_pending_bounds_open_trees)
+{
+    int s;
+    gale_topology_t *t = build(2000, 1, true, &s);
+    t->config.max_spout_pending = 10;
+    tb_setting_int(t, s, "delay_us", 20);
+    gale_runtime_t *rt = run(t, 2);
+    cr_assert_leq(atomic_load(&max_open), 10, "open trees reached %ld", atomic_load(&max_open));
+    cr_assert_geq(atomic_load(&max_open), 2);
+    for (int i = 1; i <= 2000; i++) cr_assert_eq(atomic_load(&acked[i]), 1);
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+Test(runtime, without_ackers_message_ids_are_acked_at_once)
+{
+    int s;
+    gale_topology_t *t = build(1000, 0, true, &s);
+    tb_setting_int(t, s, "fail_every", 10); /* fails go nowhere without ackers */
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 1000; i++) {
+        cr_assert_eq(atomic_load(&acked[i]), 1);
+        cr_assert_eq(atomic_load(&failed[i]), 0);
+    }
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+Test(runtime, one_thread_runs_everything_by_direct_calls)
+{
+    int s;
+    gale_topology_t *t = build(3000, 1, true, &s);
+    gale_runtime_t *rt = run(t, 1);
+    for (int i = 1; i <= 3000; i++) cr_assert_eq(atomic_load(&acked[i]), 1);
+    cr_assert_eq(rt->n_execs, 1);
+    gale_runtime_free(rt);
+    tb_free(t);
+}

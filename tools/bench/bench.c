@@ -1,0 +1,304 @@
+/*
+ * gale-bench: throughput, latency, CPU and memory of gale's standard cases (after Apache Storm's storm-perf), each
+ * run as a whole `gale run` process, against a hand-written C word count measured in the same run.
+ *
+ * For each case and acking off/on: a warm-up run, then `runs` runs at full speed (throughput = tuples per second
+ * through the last bolt, median), then `runs` runs with the spout paced at half that peak, which give the latency
+ * (acking on: complete latency of the spout's trees; off: end-to-end latency from the latency markers).
+ */
+#include <errno.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "baseline.h"
+
+extern char **environ;
+
+typedef struct bench_case {
+    const char *name, *file, *spout, *sink;
+    const char *pace_key; /* the spout setting that paces it, in tuples per second */
+} bench_case_t;
+
+static const bench_case_t CASES[] = {
+    {"const_null", "tools/bench/topologies/const_null.cfg", "spout", "sink", "rate"},
+    {"const_id_null", "tools/bench/topologies/const_id_null.cfg", "spout", "sink", "rate"},
+    {"wordcount", "topologies/wordcount.cfg", "sentences", "count", "rate"},
+};
+
+typedef struct opts {
+    int runs, warmup;
+    double duration;
+    const char *json, *gale, *only;
+    int max_pending;
+} opts_t;
+
+typedef struct sample {
+    double throughput, spout_rate, cpu_s_per_million, rss_mb, p50, p99, p999;
+    int ok;
+} sample_t;
+
+/* ---- running one `gale run` -------------------------------------------------------------------------------- */
+
+static int run_gale(const opts_t *o, const bench_case_t *c, int acking, double pace, const char *stats,
+                    double duration, struct rusage *ru)
+{
+    char dur[32], ackers[64], pending[64], rate[128];
+    snprintf(dur, sizeof dur, "%.3f", duration);
+    snprintf(ackers, sizeof ackers, "config.ackers=%d", acking);
+    snprintf(pending, sizeof pending, "config.max_spout_pending=%d", acking ? o->max_pending : 0);
+    snprintf(rate, sizeof rate, "%s.%s=%.1f", c->spout, c->pace_key, pace);
+    const char *argv[20] = {o->gale, "run", "--quiet", "--duration", dur, "--stats", stats, "--set", ackers,
+                            "--set", pending};
+    int n = 11;
+    if (pace > 0) {
+        argv[n++] = "--set";
+        argv[n++] = rate;
+    }
+    argv[n++] = c->file;
+    argv[n] = NULL;
+    pid_t pid;
+    int rc = posix_spawn(&pid, o->gale, NULL, NULL, (char *const *)argv, environ);
+    if (rc) {
+        fprintf(stderr, "gale-bench: cannot start %s: %s\n", o->gale, strerror(rc));
+        return -1;
+    }
+    int st;
+    if (wait4(pid, &st, 0, ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "gale-bench: %s (acking %s) failed\n", c->name, acking ? "on" : "off");
+        return -1;
+    }
+    return 0;
+}
+
+/* A number after `"key": ` in the object that starts at `from`. */
+static double json_number(const char *from, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(from, pat);
+    return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+static const char *json_component(const char *json, const char *name)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
+    return strstr(json, pat);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static int measure(const opts_t *o, const bench_case_t *c, int acking, double pace, sample_t *s)
+{
+    char stats[] = "/tmp/gale-bench-XXXXXX";
+    int fd = mkstemp(stats);
+    if (fd < 0) return -1;
+    close(fd);
+    struct rusage ru;
+    memset(s, 0, sizeof *s);
+    int rc = run_gale(o, c, acking, pace, stats, o->duration, &ru);
+    char *json = rc ? NULL : slurp(stats);
+    unlink(stats);
+    if (!json) return -1;
+    double secs = json_number(json, "seconds");
+    const char *sink = json_component(json, c->sink), *spout = json_component(json, c->spout);
+    if (!sink || !spout || secs <= 0) return -1;
+    double executed = json_number(sink, "executed");
+    s->throughput = executed / secs;
+    s->spout_rate = json_number(spout, "emitted") / secs;
+    double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                 ru.ru_stime.tv_usec / 1e6;
+    s->cpu_s_per_million = executed > 0 ? cpu / (executed / 1e6) : 0;
+    s->rss_mb = (double)ru.ru_maxrss / 1024.0;
+    const char *lat = acking ? spout : sink;
+    const char *key = acking ? "complete_ms" : "e2e_ms";
+    char k50[32], k99[32], k999[32];
+    snprintf(k50, sizeof k50, "%s_p50", key);
+    snprintf(k99, sizeof k99, "%s_p99", key);
+    snprintf(k999, sizeof k999, "%s_p999", key);
+    s->p50 = json_number(lat, k50);
+    s->p99 = json_number(lat, k99);
+    s->p999 = json_number(lat, k999);
+    s->ok = 1;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- one case: peak, then latency at half the peak --------------------------------------------------------- */
+
+typedef struct result {
+    const bench_case_t *c;
+    int acking, ok;
+    double throughput, cpu, rss, p50, p99, p999;
+} result_t;
+
+static result_t bench_one(const opts_t *o, const bench_case_t *c, int acking)
+{
+    result_t r = {.c = c, .acking = acking};
+    sample_t s;
+    double tp[32], spout[32], cpu[32], rss[32], l50[32], l99[32], l999[32];
+    for (int i = 0; i < o->warmup; i++) measure(o, c, acking, 0, &s);
+    int n = 0;
+    for (int i = 0; i < o->runs; i++) {
+        if (measure(o, c, acking, 0, &s)) continue;
+        tp[n] = s.throughput, spout[n] = s.spout_rate, cpu[n] = s.cpu_s_per_million, rss[n] = s.rss_mb;
+        n++;
+    }
+    if (!n) return r;
+    r.throughput = median(tp, n);
+    r.cpu = median(cpu, n);
+    r.rss = median(rss, n);
+    double pace = median(spout, n) / 2;
+    int m = 0;
+    for (int i = 0; i < o->runs; i++) {
+        if (measure(o, c, acking, pace, &s)) continue;
+        l50[m] = s.p50, l99[m] = s.p99, l999[m] = s.p999;
+        m++;
+    }
+    r.p50 = m ? median(l50, m) : -1;
+    r.p99 = m ? median(l99, m) : -1;
+    r.p999 = m ? median(l999, m) : -1;
+    r.ok = 1;
+    return r;
+}
+
+/* ---- output ------------------------------------------------------------------------------------------------ */
+
+static void machine(char *model, size_t cap, long *cores)
+{
+    *cores = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(model, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *v = strchr(line, ':');
+        if (v) snprintf(model, cap, "%s", v + 2);
+        model[strcspn(model, "\n\"\\")] = '\0';
+        break;
+    }
+    if (f) fclose(f);
+}
+
+static void print_ms(FILE *f, double v) { v < 0 ? fprintf(f, "%9s", "-") : fprintf(f, "%9.3f", v); }
+
+static void write_json(const opts_t *o, const result_t *res, int n, double baseline, const char *model, long cores)
+{
+    FILE *f = fopen(o->json, "w");
+    if (!f) {
+        fprintf(stderr, "gale-bench: cannot write %s: %s\n", o->json, strerror(errno));
+        return;
+    }
+    fprintf(f, "{\"machine\": {\"cores\": %ld, \"model\": \"%s\"},\n \"baseline\": {\"words_per_s\": %.0f},\n \"cases\": [",
+            cores, model, baseline);
+    for (int i = 0; i < n; i++) {
+        const result_t *r = &res[i];
+        fprintf(f, "%s\n  {\"case\": \"%s\", \"mode\": \"local\", \"acking\": %s, \"throughput\": %.0f, ", i ? "," : "",
+                r->c->name, r->acking ? "true" : "false", r->throughput);
+        const double lat[3] = {r->p50, r->p99, r->p999};
+        const char *names[3] = {"p50_ms", "p99_ms", "p999_ms"};
+        for (int k = 0; k < 3; k++) lat[k] < 0 ? fprintf(f, "\"%s\": null, ", names[k]) : fprintf(f, "\"%s\": %.4f, ", names[k], lat[k]);
+        fprintf(f, "\"cpu_s_per_million\": %.4f, \"rss_mb\": %.1f, \"ratio_to_baseline\": %.4f}", r->cpu, r->rss,
+                baseline > 0 ? r->throughput / baseline : 0);
+    }
+    fprintf(f, "\n]}\n");
+    fclose(f);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: gale-bench [--quick] [--runs N] [--duration S] [--case NAME] [--json PATH] [--gale PATH]\n");
+    exit(2);
+}
+
+static void parse(int argc, char **argv, opts_t *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool more = i + 1 < argc;
+        if (!strcmp(a, "--quick")) o->runs = 1, o->warmup = 0, o->duration = 0.5;
+        else if (!strcmp(a, "--runs") && more) o->runs = atoi(argv[++i]);
+        else if (!strcmp(a, "--duration") && more) o->duration = atof(argv[++i]);
+        else if (!strcmp(a, "--json") && more) o->json = argv[++i];
+        else if (!strcmp(a, "--gale") && more) o->gale = argv[++i];
+        else if (!strcmp(a, "--case") && more) o->only = argv[++i];
+        else usage();
+    }
+    if (o->runs < 1 || o->runs > 32 || o->duration <= 0) usage();
+}
+
+int main(int argc, char **argv)
+{
+    static char gale[4096];
+    /* The gale binary beside this one (build/bin/gale-bench -> build/bin/gale). */
+    ssize_t n = readlink("/proc/self/exe", gale, sizeof gale - 16);
+    if (n > 0) {
+        gale[n] = '\0';
+        char *slash = strrchr(gale, '/');
+        strcpy(slash + 1, "gale");
+    }
+    opts_t o = {.runs = 5, .warmup = 1, .duration = 3.0, .json = "build/bench.json", .gale = gale, .max_pending = 5000};
+    parse(argc, argv, &o);
+    char model[256];
+    long cores;
+    machine(model, sizeof model, &cores);
+    printf("gale-bench: %ld cores (%s), %d run%s of %.1f s per figure, median\n", cores, model, o.runs,
+           o.runs == 1 ? "" : "s", o.duration);
+    double base[32];
+    uint64_t checksum = 0;
+    for (int i = 0; i < o.runs; i++) base[i] = gale_baseline_wordcount(o.duration < 1 ? 2000000 : 10000000, 42 + (uint64_t)i, &checksum);
+    double baseline = median(base, o.runs);
+    printf("baseline: hand-written single-threaded C word count: %.1f M words/s (checksum %llx)\n\n", baseline / 1e6,
+           (unsigned long long)checksum);
+    printf("%-14s %-6s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
+           "p50_ms", "p99_ms", "p999_ms", "cpu_s/M", "rss_mb");
+    result_t res[8];
+    int nr = 0, failures = 0;
+    for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
+        if (o.only && strcmp(o.only, CASES[c].name)) continue;
+        for (int acking = 0; acking <= 1; acking++) {
+            result_t r = bench_one(&o, &CASES[c], acking);
+            if (!r.ok) {
+                failures++;
+                continue;
+            }
+            res[nr++] = r;
+            printf("%-14s %-6s %-6s %14.0f %8.3f ", r.c->name, "local", acking ? "on" : "off", r.throughput,
+                   r.throughput / baseline);
+            print_ms(stdout, r.p50), putchar(' '), print_ms(stdout, r.p99), putchar(' '), print_ms(stdout, r.p999);
+            printf(" %10.3f %8.1f\n", r.cpu, r.rss);
+            fflush(stdout);
+        }
+    }
+    printf("\n(latency at half the peak rate: acking on = complete latency, off = end-to-end from latency markers;\n"
+           " ratio = throughput / baseline words per second)\n");
+    write_json(&o, res, nr, baseline, model, cores);
+    printf("wrote %s\n", o.json);
+    return failures ? 1 : 0;
+}
