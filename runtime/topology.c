@@ -54,7 +54,12 @@ typedef struct parse {
     gale_diag_t *diag;
 } parse_t;
 
-static int line_of(const config_setting_t *s) { return s ? (int)config_setting_source_line(s) : 0; }
+/* The root setting has no line of its own: errors about the whole file point at its first line. */
+static int line_of(const config_setting_t *s)
+{
+    int line = s ? (int)config_setting_source_line(s) : 0;
+    return line > 0 ? line : 1;
+}
 
 static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...)
@@ -517,8 +522,8 @@ static int read_file(parse_t *p, config_t *cfg)
     int ok = config_read(cfg, f);
     fclose(f);
     if (!ok)
-        return gale__diag(p->diag, GALE_ESYNTAX, "%s:%d: syntax error: %s", p->file, config_error_line(cfg),
-                          config_error_text(cfg) ? config_error_text(cfg) : "unreadable");
+        return gale__diag(p->diag, GALE_ESYNTAX, "%s:%d: %s (check the line above it too: a missing ';' or '}')",
+                          p->file, config_error_line(cfg), config_error_text(cfg) ? config_error_text(cfg) : "syntax error");
     return 0;
 }
 

@@ -323,6 +323,18 @@ Test(run, validate_prints_streams_and_exits_zero)
     tl_result_free(&r);
 }
 
+Test(run, validate_names_file_line_and_problem_and_exits_one)
+{
+    const char *argv[] = {tl_gale(), "validate", "tests/topologies/bad/undeclared_field.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_str_eq(r.err, "gale: tests/topologies/bad/undeclared_field.cfg:6: bolt 'count': fields grouping on "
+                            "'wrd', which 'split' does not declare on stream 'default' (it declares: word)\n");
+    cr_assert_str_eq(r.out, "");
+    tl_result_free(&r);
+}
+
 Test(run, usage_errors_exit_two)
 {
     const char *cases[][4] = {
