@@ -185,7 +185,7 @@ Test(topology, plugins_resolve_from_the_topology_folder_then_the_path_then_built
 /* ---- every bad file -------------------------------------------------------------------------------------------- */
 
 typedef struct bad_file {
-    char name[64];
+    char name[256]; /* a d_name fits */
 } bad_file_t;
 
 static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
