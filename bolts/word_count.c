@@ -33,6 +33,8 @@ typedef struct counter {
     chunk_t *arena;
     bool final;
     const char *field;
+    const char *const *seen_fields; /* the input stream last seen, and where `field` is in it (-1: absent) */
+    int field_at;
 } counter_t;
 
 static uint64_t fnv1a(const char *p, size_t n)
@@ -124,7 +126,16 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
     counter_t *c = ctx->state;
     gale_value_t w;
-    if (gale_field(ctx, in, c->field, &w) && gale_get(ctx, in, 0, &w)) return GALE_EINVAL;
+    const char *const *names;
+    size_t n_names;
+    ctx->host->tuple_fields(in, &names, &n_names);
+    if (names != c->seen_fields) { /* a new input stream: find the field once, not for every word */
+        c->seen_fields = names;
+        c->field_at = -1;
+        for (size_t i = 0; i < n_names; i++)
+            if (!strcmp(names[i], c->field)) c->field_at = (int)i;
+    }
+    if (gale_get(ctx, in, c->field_at >= 0 ? (size_t)c->field_at : 0, &w)) return GALE_EINVAL;
     if (w.type != GALE_STR) {
         gale_warn(ctx, "input '%s' is not a string: failed", c->field);
         return GALE_ETYPE;

@@ -17,22 +17,33 @@
 #define SPOUT_IDLE_NS 1000000L
 #define IDLE_NS 50000000L
 #define PENDING_RETRY_NS 20000L
+/* How long an executor polls for work before it sleeps. */
+#define SPIN_NS 50000ull
 /* One in this many executes is timed: a clock read costs as much as a small bolt. */
 #define EXEC_SAMPLE_MASK 63u
 /* How often spouts look for timed-out trees, and how long an executor with open trees may sleep. */
 #define TIMEOUT_SCAN_NS 100000000ull
 #define OPEN_TREES_IDLE_NS 10000000L
 
-static inline bool is_op_batch(const void *item) { return ((uintptr_t)item & 1u) != 0; }
-static inline gale_op_batch_t *op_batch_of(void *item) { return (gale_op_batch_t *)((uintptr_t)item & ~(uintptr_t)1); }
+static inline unsigned item_tag(const void *item) { return (unsigned)((uintptr_t)item & GALE_ITEM_TAG); }
+static inline void *item_ptr(void *item) { return (void *)((uintptr_t)item & ~(uintptr_t)GALE_ITEM_TAG); }
 
 static void ship_ops(gale_executor_t *e, int c);
+static bool inputs_waiting(gale_executor_t *e);
+static size_t flush_all(gale_executor_t *e);
 
 /* Releases what a ring or outbox entry holds, for a stop that did not drain. */
 static void release_item(void *item)
 {
-    if (is_op_batch(item)) free(op_batch_of(item));
-    else gale__tuple_release(((gale_tuple_t *)item)->data);
+    if (item_tag(item) == GALE_ITEM_OPS) {
+        free(item_ptr(item));
+    } else if (item_tag(item) == GALE_ITEM_RETURNS) {
+        gale_return_batch_t *b = item_ptr(item);
+        for (uint32_t i = 0; i < b->n; i++) free(b->blocks[i]);
+        free(b);
+    } else {
+        gale__tuple_release(((gale_tuple_t *)item)->data);
+    }
 }
 
 static void futex_wait(atomic_uint *addr, unsigned val, long ns)
@@ -57,7 +68,8 @@ int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_
     e->in = calloc((size_t)n_execs, sizeof *e->in);
     e->out = calloc((size_t)n_execs, sizeof *e->out);
     e->op_fill = calloc((size_t)n_execs, sizeof *e->op_fill);
-    if (!e->in || !e->out || !e->op_fill) return GALE_ENOMEM;
+    e->pool.returns = calloc((size_t)n_execs, sizeof *e->pool.returns);
+    if (!e->in || !e->out || !e->op_fill || !e->pool.returns) return GALE_ENOMEM;
     for (int p = 0; p < n_execs; p++) {
         if (p == index) continue; /* an executor never sends itself tuples through a ring */
         if (gale_ring_init(&e->in[p], ring_capacity)) return GALE_ENOMEM;
@@ -87,6 +99,7 @@ void gale_executor_destroy(gale_executor_t *e, int n_execs)
             free(e->out[c].items);
         }
     }
+    gale__pool_destroy(e, n_execs);
     if (e->op_fill)
         for (int c = 0; c < n_execs; c++) free(e->op_fill[c]);
     free(e->op_fill);
@@ -152,7 +165,7 @@ static void update_congestion(gale_executor_t *e)
 }
 
 /* Queues an entry for executor c. Out of memory drops it: a tuple's tree then times out and replays. */
-static void outbox_add(gale_executor_t *from, int c, void *item)
+void gale__executor_send(gale_executor_t *from, int c, void *item)
 {
     gale_outbox_t *ob = &from->out[c];
     if (ob->n == ob->cap) {
@@ -176,14 +189,14 @@ void gale__dispatch(gale_executor_t *from, gale_tuple_t *dlv)
     gale_runtime_t *rt = from->rt;
     int c = rt->task_exec[dlv->task];
     if (c == from->index) gale__execute(rt->tasks[dlv->task], dlv);
-    else outbox_add(from, c, dlv);
+    else gale__executor_send(from, c, dlv);
 }
 
 static void ship_ops(gale_executor_t *e, int c)
 {
     gale_op_batch_t *b = e->op_fill[c];
     e->op_fill[c] = NULL;
-    outbox_add(e, c, (void *)((uintptr_t)b | 1u));
+    gale__executor_send(e, c, (void *)((uintptr_t)b | GALE_ITEM_OPS));
 }
 
 static void opvec_push(gale_executor_t *e, const gale_op_t *op)
@@ -278,8 +291,15 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
     if (rc != 0) gale__task_error(t, "execute failed: %s (%d)", gale_strerror(rc), rc);
     /* Settled while still current: after that, the input is no longer the bolt's to settle. */
     if (t->basic && !(in->state & (GALE_DLV_ACKED | GALE_DLV_FAILED))) {
-        if (rc == 0) gale__ack(&t->base.pub, in);
-        else gale__fail(&t->base.pub, in);
+        if (!t->rt->acking && !(in->state & GALE_DLV_KEPT)) { /* nothing to tell anyone: just count it */
+            in->state |= rc == 0 ? GALE_DLV_ACKED : GALE_DLV_FAILED;
+            if (rc == 0) t->m.acked++;
+            else t->m.failed++;
+        } else if (rc == 0) {
+            gale__ack(&t->base.pub, in);
+        } else {
+            gale__fail(&t->base.pub, in);
+        }
     }
     t->current = outer;
     if (!(in->state & GALE_DLV_KEPT)) gale__tuple_release(in->data);
@@ -297,10 +317,14 @@ static size_t drain_inputs(gale_executor_t *e)
         atomic_store_explicit(&e->popped, atomic_load_explicit(&e->popped, memory_order_relaxed) + n,
                               memory_order_release);
         for (size_t i = 0; i < n; i++) {
-            if (is_op_batch(buf[i])) {
-                gale_op_batch_t *b = op_batch_of(buf[i]);
+            if (item_tag(buf[i]) == GALE_ITEM_OPS) {
+                gale_op_batch_t *b = item_ptr(buf[i]);
                 for (uint32_t k = 0; k < b->n; k++) apply_op(e, &b->ops[k]);
                 free(b);
+                continue;
+            }
+            if (item_tag(buf[i]) == GALE_ITEM_RETURNS) {
+                gale__pool_take_back(e, item_ptr(buf[i]));
                 continue;
             }
             gale_tuple_t *dlv = buf[i];
@@ -385,12 +409,36 @@ static bool inputs_waiting(gale_executor_t *e)
     return false;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Polls for work for a short while before sleeping: a futex sleep and wake cost a few microseconds of system time
+   each, more than most gaps between two batches last (Storm's progressive wait: spin, then park). */
+static bool spin_for_work(gale_executor_t *e)
+{
+    uint64_t until = gale_now_ns() + SPIN_NS;
+    do {
+        for (int i = 0; i < 64; i++) cpu_relax();
+        if (inputs_waiting(e) || (e->n_pending && flush_all(e)) ||
+            atomic_load_explicit(&e->rt->control_seq, memory_order_acquire) != e->control_seen)
+            return true;
+    } while (gale_now_ns() < until);
+    return false;
+}
+
 static void idle_wait(gale_executor_t *e, bool spouts_live)
 {
     long sleep_ns = spouts_live ? SPOUT_IDLE_NS : IDLE_NS;
     if (atomic_load_explicit(&e->open_trees, memory_order_relaxed) && sleep_ns > OPEN_TREES_IDLE_NS)
         sleep_ns = OPEN_TREES_IDLE_NS;
-    if (e->n_pending) { /* a consumer's ring is full: retry soon, never sleep on it */
+    /* Blocks of other executors wait in batches; before going quiet, send the partial ones home. */
+    if (gale__pool_flush_returns(e)) flush_all(e);
+    if (spin_for_work(e)) return;
+    if (e->n_pending) { /* a consumer's ring is still full: retry soon, never sleep on it */
         nap(PENDING_RETRY_NS);
         return;
     }
@@ -493,6 +541,7 @@ static bool handle_control(gale_executor_t *e)
 static void *executor_main(void *arg)
 {
     gale_executor_t *e = arg;
+    gale__pool_bind(e);
     open_tasks(e);
     for (;;) {
         unsigned cs = atomic_load_explicit(&e->rt->control_seq, memory_order_acquire);
@@ -511,6 +560,7 @@ static void *executor_main(void *arg)
         else idle_wait(e, has_live_spouts(e));
     }
     close_tasks(e);
+    gale__pool_bind(NULL);
     atomic_fetch_add(&e->rt->closed_execs, 1);
     return NULL;
 }

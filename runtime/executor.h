@@ -15,14 +15,20 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 
+#include "pool.h"
 #include "ring.h"
 #include "task.h"
 
 #define GALE_BATCH 64
 #define GALE_OP_BATCH 64
 
-/* Ops travel between executors in batches, as one ring entry whose pointer has its low bit set (deliveries are
-   8-byte aligned, so the bit tells the two apart). */
+/* A ring entry is a delivery, or a batch of ops, or a batch of pool blocks going back to their owner; the low two
+   bits of the pointer say which (everything is 8-byte aligned). */
+#define GALE_ITEM_OPS 1u
+#define GALE_ITEM_RETURNS 2u
+#define GALE_ITEM_TAG 3u
+
+/* Ops travel between executors in batches. */
 typedef struct gale_op_batch {
     uint32_t n;
     gale_op_t ops[GALE_OP_BATCH];
@@ -50,6 +56,7 @@ struct gale_executor {
     gale_op_batch_t **op_fill; /* [n_execs]: the op batch being filled for executor c */
     gale_opvec_t local_ops;    /* ops for tasks of this executor, applied between turns, never inside a plugin */
     uint64_t now_ns;           /* the time at the start of this loop turn */
+    gale_pool_t pool;          /* tuple blocks this executor made, free for reuse */
     uint64_t next_timeout_scan_ns;
     size_t n_pending;    /* deliveries waiting in outboxes */
     uint32_t *scratch;   /* room for the largest parallelism: target tasks chosen by a grouping */
@@ -79,6 +86,8 @@ void gale_executor_wake(gale_executor_t *e);
 void gale__dispatch(gale_executor_t *from, gale_tuple_t *dlv);
 /* Runs a bolt's execute on one input and settles it (auto-ack/fail for basic bolts, release). */
 void gale__execute(gale_task_t *t, gale_tuple_t *in);
+/* Queues a ring entry (tagged) for executor c. */
+void gale__executor_send(gale_executor_t *from, int c, void *item);
 /* Sends an op to op->task: queued locally when that task runs here, else batched for its executor. */
 void gale__send_op(gale_executor_t *from, const gale_op_t *op);
 

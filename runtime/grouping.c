@@ -9,6 +9,8 @@ int gale_sub_state_init(gale_sub_state_t *st, const gale_sub_t *sub, uint64_t se
     uint32_t n = sub->grouping == GALE_GROUPING_LOCAL_OR_SHUFFLE && sub->n_local ? sub->n_local : sub->n_tasks;
     st->next = n ? (uint32_t)(seed % n) : 0;
     st->loads = NULL;
+    st->near = NULL;
+    st->n_near = 0;
     if (sub->grouping == GALE_GROUPING_PARTIAL_KEY) {
         st->loads = calloc(sub->n_tasks ? sub->n_tasks : 1, sizeof(uint64_t));
         if (!st->loads) return GALE_ENOMEM;
@@ -16,10 +18,26 @@ int gale_sub_state_init(gale_sub_state_t *st, const gale_sub_t *sub, uint64_t se
     return 0;
 }
 
+int gale_sub_state_set_near(gale_sub_state_t *st, const uint32_t *tasks, uint32_t n)
+{
+    free(st->near);
+    st->near = NULL;
+    st->n_near = 0;
+    if (!n) return 0;
+    st->near = malloc(n * sizeof *st->near);
+    if (!st->near) return GALE_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) st->near[i] = tasks[i];
+    st->n_near = n;
+    st->next %= n;
+    return 0;
+}
+
 void gale_sub_state_destroy(gale_sub_state_t *st)
 {
     free(st->loads);
+    free(st->near);
     st->loads = NULL;
+    st->near = NULL;
 }
 
 static uint32_t round_robin(gale_sub_state_t *st, const uint32_t *tasks, uint32_t n)
@@ -39,7 +57,8 @@ size_t gale_grouping_select(const gale_sub_t *sub, gale_sub_state_t *st, const g
         out[0] = round_robin(st, sub->tasks, sub->n_tasks);
         return 1;
     case GALE_GROUPING_LOCAL_OR_SHUFFLE:
-        if (sub->n_local) out[0] = round_robin(st, sub->local, sub->n_local);
+        if (st->n_near) out[0] = round_robin(st, st->near, st->n_near);
+        else if (sub->n_local) out[0] = round_robin(st, sub->local, sub->n_local);
         else out[0] = round_robin(st, sub->tasks, sub->n_tasks);
         return 1;
     case GALE_GROUPING_FIELDS:

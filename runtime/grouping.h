@@ -2,7 +2,8 @@
  * grouping.h: which tasks of a subscribing component get a tuple, with Apache Storm's semantics.
  *
  *  shuffle, none      round robin from a random start, per emitting task (Storm's none is a shuffle)
- *  local_or_shuffle   round robin over the subscriber's tasks in this worker process, or over all when none is
+ *  local_or_shuffle   round robin over the subscriber's tasks on the emitter's executor thread, else in this worker
+ *                     process, else over all (a refinement of Storm's "same worker" that turns the hop into a call)
  *  fields             hash of the grouped fields' encoded bytes: the same values go to the same task on every run
  *  partial_key        two hashes of the fields, and of the two candidates the one this emitter sent fewer to
  *  all                every task
@@ -34,10 +35,14 @@ typedef struct gale_sub {
 typedef struct gale_sub_state {
     uint32_t next;    /* round robin position */
     uint64_t *loads;  /* partial_key: tuples sent to each task (n_tasks), owned */
+    uint32_t *near;   /* local_or_shuffle: the subscriber's tasks on this emitter's executor, owned (may be NULL) */
+    uint32_t n_near;
 } gale_sub_state_t;
 
 /* Prepares `st` for `sub`, starting round robin at a position drawn from `seed`. 0 or GALE_ENOMEM. */
 int gale_sub_state_init(gale_sub_state_t *st, const gale_sub_t *sub, uint64_t seed);
+/* local_or_shuffle: the tasks that share the emitter's executor (copied). 0 or GALE_ENOMEM. */
+int gale_sub_state_set_near(gale_sub_state_t *st, const uint32_t *tasks, uint32_t n);
 void gale_sub_state_destroy(gale_sub_state_t *st);
 
 /* Writes the chosen task ids to `out` (room for sub->n_tasks) and returns how many (0 for direct). */

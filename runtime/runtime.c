@@ -144,7 +144,49 @@ static int build_tasks(gale_runtime_t *rt)
     return 0;
 }
 
-/* Tasks go to executors round robin by task id, as Storm's default scheduler spreads executors over slots. */
+/* A component chains onto its source (Flink's operator chaining) when its one input is local_or_shuffle from a
+   source of the same parallelism: task i then runs on the executor of the source's task i, and the hop is a call. */
+static const gale_component_t *chain_source(const gale_topology_t *topo, const gale_component_t *c)
+{
+    if (c->n_inputs != 1 || c->inputs[0].grouping != GALE_GROUPING_LOCAL_OR_SHUFFLE) return NULL;
+    const gale_component_t *src = &topo->components[c->inputs[0].from_index];
+    return src->parallelism == c->parallelism ? src : NULL;
+}
+
+/* Everything else goes to executors round robin, as Storm's default scheduler spreads executors over slots. */
+static void place_tasks(gale_runtime_t *rt)
+{
+    const gale_topology_t *topo = rt->topo;
+    uint32_t next = 0;
+    for (size_t k = 0; k < topo->n_components; k++) {
+        const gale_component_t *c = &topo->components[topo->order[k]];
+        const gale_component_t *src = chain_source(topo, c);
+        for (int i = 0; i < c->parallelism; i++)
+            rt->task_exec[c->first_task + (uint32_t)i] =
+                src ? rt->task_exec[src->first_task + (uint32_t)i] : (uint16_t)(next++ % (uint32_t)rt->n_execs);
+    }
+    for (int i = 0; i < rt->acker_comp.parallelism; i++)
+        rt->task_exec[rt->acker_comp.first_task + (uint32_t)i] = (uint16_t)(next++ % (uint32_t)rt->n_execs);
+}
+
+/* local_or_shuffle prefers the subscriber's tasks on the emitter's own executor. */
+static int set_near_tasks(gale_runtime_t *rt, gale_task_t *t)
+{
+    uint32_t *near = rt->execs[0].scratch; /* room for the largest parallelism */
+    for (size_t s = 0; s < t->comp->n_streams; s++) {
+        const gale_route_t *route = gale_router_route(&rt->router, t->base.component, (int)s);
+        for (size_t i = 0; i < route->n_subs; i++) {
+            const gale_sub_t *sub = &route->subs[i];
+            if (sub->grouping != GALE_GROUPING_LOCAL_OR_SHUFFLE) continue;
+            uint32_t n = 0;
+            for (uint32_t k = 0; k < sub->n_tasks; k++)
+                if (rt->task_exec[sub->tasks[k]] == rt->task_exec[t->base.task_id]) near[n++] = sub->tasks[k];
+            if (gale_sub_state_set_near(&t->sub_state[s][i], near, n)) return GALE_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 static int build_executors(gale_runtime_t *rt)
 {
     const gale_topology_t *topo = rt->topo;
@@ -157,16 +199,16 @@ static int build_executors(gale_runtime_t *rt)
     for (int e = 0; e < rt->n_execs; e++) {
         gale_executor_t *ex = &rt->execs[e];
         if (gale_executor_init(ex, rt, e, rt->n_execs, ring)) return GALE_ENOMEM;
-        ex->tasks = calloc(rt->n_all_tasks / (uint32_t)rt->n_execs + 1, sizeof *ex->tasks);
+        ex->tasks = calloc(rt->n_all_tasks + 1, sizeof *ex->tasks);
         ex->scratch = calloc((size_t)max_par, sizeof *ex->scratch);
         if (!ex->tasks || !ex->scratch) return GALE_ENOMEM;
     }
+    place_tasks(rt);
     for (uint32_t id = 1; id <= rt->n_all_tasks; id++) {
-        int e = (int)((id - 1) % (uint32_t)rt->n_execs);
-        gale_executor_t *ex = &rt->execs[e];
-        rt->task_exec[id] = (uint16_t)e;
+        gale_executor_t *ex = &rt->execs[rt->task_exec[id]];
         rt->tasks[id]->exec = ex;
         ex->tasks[ex->n_tasks++] = rt->tasks[id];
+        if (!rt->tasks[id]->acker && set_near_tasks(rt, rt->tasks[id])) return GALE_ENOMEM;
     }
     return 0;
 }

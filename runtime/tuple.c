@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mpread.h"
+#include "pool.h"
 
 static long bound_one(const gale_value_t *v, int depth)
 {
@@ -57,8 +58,14 @@ typedef struct cursor {
 static int cursor_write(void *data, const char *buf, size_t len)
 {
     cursor_t *c = data;
-    memcpy(c->p + c->len, buf, len);
+    char *dst = c->p + c->len;
     c->len += len;
+    /* The packer writes headers a few bytes at a time: copy those inline rather than call memcpy. */
+    if (len <= 16) {
+        for (size_t i = 0; i < len; i++) dst[i] = buf[i];
+        return 0;
+    }
+    memcpy(dst, buf, len);
     return 0;
 }
 
@@ -106,10 +113,14 @@ static gale_tuple_data_t *tuple_alloc(size_t n, uint32_t max_dlv, uint32_t n_roo
     sz = align8(sz + (n + 1) * sizeof(uint32_t));
     size_t raw_at = sz;
     sz += raw_cap;
-    char *m = malloc(sz);
+    uint8_t cls;
+    int16_t owner;
+    char *m = gale__pool_alloc(sz, &cls, &owner);
     if (!m) return NULL;
     gale_tuple_data_t *d = (gale_tuple_data_t *)m;
     atomic_init(&d->refs, 0);
+    d->pool_class = cls;
+    d->pool_owner = owner;
     d->n_values = (uint16_t)n;
     d->n_roots = n_roots;
     d->n_deliveries = 0;
@@ -142,6 +153,39 @@ static int index_values(gale_tuple_data_t *d)
     return off == d->raw_len ? 0 : GALE_ECORRUPT;
 }
 
+/*
+ * The view of a value just encoded at `p` (len bytes), recorded while encoding so that nothing is read back: what a
+ * reader of the encoded bytes would get (an integer that fits int64 reads back as GALE_INT). Containers given as raw
+ * bytes are validated here, since they come from the plugin as they are.
+ */
+static int view_of(const gale_value_t *v, const char *p, size_t len, gale_value_t *out)
+{
+    switch (v->type) {
+    case GALE_STR:
+    case GALE_BYTES:
+        *out = (gale_value_t){.type = v->type, .s = {p + len - v->s.len, v->s.len}};
+        return 0;
+    case GALE_UINT:
+        *out = v->u > (uint64_t)INT64_MAX ? (gale_value_t){.type = GALE_UINT, .u = v->u}
+                                          : (gale_value_t){.type = GALE_INT, .i = (int64_t)v->u};
+        return 0;
+    case GALE_ARRAY:
+    case GALE_MAP:
+        if (v->c.raw) {
+            size_t used;
+            int rc = gale_mp_read(p, len, out, &used);
+            if (rc || used != len || out->type != v->type) return rc == GALE_ENOTSUP ? rc : GALE_ECORRUPT;
+            return 0;
+        }
+        *out = (gale_value_t){.type = v->type, .n = v->n, .c = {NULL, p, len}};
+        return 0;
+    default:
+        *out = *v;
+        out->n = 0;
+        return 0;
+    }
+}
+
 static void set_origin(gale_tuple_data_t *d, const gale_component_t *src, uint32_t src_task, uint16_t stream)
 {
     d->src = src;
@@ -168,14 +212,19 @@ gale_tuple_data_t *gale__tuple_new(const gale_component_t *src, uint32_t src_tas
     msgpack_packer pk;
     msgpack_packer_init(&pk, &cur, cursor_write);
     msgpack_pack_array(&pk, n);
-    for (size_t i = 0; i < n; i++) pack_value(&pk, &values[i]);
-    d->raw_len = (uint32_t)cur.len;
-    int rc = index_values(d);
-    if (rc) {
-        free(d);
-        *err = rc;
-        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t start = cur.len;
+        pack_value(&pk, &values[i]);
+        d->off[i] = (uint32_t)start;
+        int rc = view_of(&values[i], cur.p + start, cur.len - start, &d->vals[i]);
+        if (rc) {
+            gale__tuple_discard(d);
+            *err = rc;
+            return NULL;
+        }
     }
+    d->off[n] = (uint32_t)cur.len;
+    d->raw_len = (uint32_t)cur.len;
     return d;
 }
 
@@ -201,7 +250,7 @@ gale_tuple_data_t *gale__tuple_decode(const gale_component_t *src, uint32_t src_
     d->raw_len = (uint32_t)raw_len;
     rc = index_values(d);
     if (rc) {
-        free(d);
+        gale__tuple_discard(d);
         *err = rc;
         return NULL;
     }
@@ -225,10 +274,10 @@ gale_tuple_t *gale__tuple_deliver(gale_tuple_data_t *d, uint32_t task)
 
 void gale__tuple_release(gale_tuple_data_t *d)
 {
-    if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1) free(d);
+    if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1) gale__pool_free(d, d->pool_class, d->pool_owner);
 }
 
-void gale__tuple_discard(gale_tuple_data_t *d) { free(d); }
+void gale__tuple_discard(gale_tuple_data_t *d) { gale__pool_free(d, d->pool_class, d->pool_owner); }
 
 static uint64_t load64le(const unsigned char *p)
 {
@@ -255,8 +304,8 @@ static uint64_t hash_bytes(const unsigned char *p, size_t len, uint64_t h)
         p += 8;
         len -= 8;
     }
-    uint64_t tail = 0;
-    for (size_t i = 0; i < len; i++) tail |= (uint64_t)p[i] << (8 * i);
+    uint64_t tail = 0; /* the last 0-7 bytes as a little-endian number, without a call to memcpy */
+    for (size_t i = len; i > 0; i--) tail = tail << 8 | p[i - 1];
     return mix64(h ^ mix64(tail + len));
 }
 

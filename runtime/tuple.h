@@ -37,7 +37,9 @@ struct gale_tuple {
 };
 
 struct gale_tuple_data {
-    atomic_uint refs;
+    atomic_uint refs;      /* first: overwritten by the pool's free list once the block is free */
+    uint8_t pool_class;    /* pool.h: where the block goes back */
+    int16_t pool_owner;
     uint16_t stream;       /* index into src->streams */
     uint16_t n_values;
     uint32_t src_task;

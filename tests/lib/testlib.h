@@ -40,4 +40,7 @@ void tl_result_free(tl_result_t *r);
 /* The gale binary in the build folder (static storage). */
 const char *tl_gale(void);
 
+/* Whether `text` is exactly one valid JSON value (RFC 8259), with optional whitespace around it. */
+bool tl_json_valid(const char *text);
+
 #endif

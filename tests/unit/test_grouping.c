@@ -134,6 +134,23 @@ Test(grouping, local_or_shuffle_prefers_local_tasks)
     gale_sub_state_destroy(&st);
 }
 
+Test(grouping, local_or_shuffle_prefers_the_emitters_own_executor)
+{
+    static const uint32_t near[] = {6};
+    gale_sub_t s = sub_of(GALE_GROUPING_LOCAL_OR_SHUFFLE);
+    gale_sub_state_t st;
+    gale_sub_state_init(&st, &s, 3);
+    cr_assert_eq(gale_sub_state_set_near(&st, near, 1), 0);
+    gale_tuple_data_t *d = tuple_of("x", 1);
+    for (int i = 0; i < 20; i++) {
+        uint32_t t;
+        gale_grouping_select(&s, &st, d, &t);
+        cr_assert_eq(t, 6, "went to %u, not the task on the same executor", t);
+    }
+    gale__tuple_discard(d);
+    gale_sub_state_destroy(&st);
+}
+
 Test(grouping, partial_key_splits_a_hot_key_over_two_tasks)
 {
     gale_sub_t s = sub_of(GALE_GROUPING_PARTIAL_KEY);
