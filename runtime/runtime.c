@@ -555,13 +555,27 @@ static void json_hist(gale_buf_t *b, const char *name, const gale_hist_t *h, dou
     }
 }
 
+/* Peak resident memory of this process image, from /proc (VmHWM starts anew at exec; getrusage's maxrss carries
+   the high-water mark of the process that spawned us across exec). -1 when unknown. */
+static long peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
 int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
 {
     gale_buf_t b = {0};
     double secs = (double)(rt->end_ns - rt->start_ns) / 1e9;
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, rt->topo->name, strlen(rt->topo->name));
-    gale_buf_printf(&b, ", \"seconds\": %.6f, \"threads\": %d, \"components\": [", secs, rt->n_execs);
+    gale_buf_printf(&b, ", \"seconds\": %.6f, \"threads\": %d, \"peak_rss_kb\": %ld, \"components\": [", secs,
+                    rt->n_execs, peak_rss_kb());
     size_t n = rt->topo->n_components + (rt->acking ? 1 : 0);
     for (size_t i = 0; i < n; i++) {
         int ci = i < rt->topo->n_components ? rt->topo->order[i] : -1;

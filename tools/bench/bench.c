@@ -124,7 +124,7 @@ static int measure(const opts_t *o, const bench_case_t *c, int acking, double pa
     double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
                  ru.ru_stime.tv_usec / 1e6;
     s->cpu_s_per_million = executed > 0 ? cpu / (executed / 1e6) : 0;
-    s->rss_mb = (double)ru.ru_maxrss / 1024.0;
+    s->rss_mb = json_number(json, "peak_rss_kb") / 1024.0; /* not ru_maxrss: that one carries our own across exec */
     const char *lat = acking ? spout : sink;
     const char *key = acking ? "complete_ms" : "e2e_ms";
     char k50[32], k99[32], k999[32];
@@ -206,7 +206,8 @@ static void machine(char *model, size_t cap, long *cores)
     if (f) fclose(f);
 }
 
-static void print_ms(FILE *f, double v) { v < 0 ? fprintf(f, "%9s", "-") : fprintf(f, "%9.3f", v); }
+/* Latencies are kept in milliseconds (as the JSON has them) and shown in microseconds: a chained hop is a call. */
+static void print_us(FILE *f, double ms) { ms < 0 ? fprintf(f, "%9s", "-") : fprintf(f, "%9.1f", ms * 1000); }
 
 static void write_json(const opts_t *o, const result_t *res, int n, double baseline, const char *model, long cores)
 {
@@ -223,7 +224,7 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
                 r->c->name, r->acking ? "true" : "false", r->throughput);
         const double lat[3] = {r->p50, r->p99, r->p999};
         const char *names[3] = {"p50_ms", "p99_ms", "p999_ms"};
-        for (int k = 0; k < 3; k++) lat[k] < 0 ? fprintf(f, "\"%s\": null, ", names[k]) : fprintf(f, "\"%s\": %.4f, ", names[k], lat[k]);
+        for (int k = 0; k < 3; k++) lat[k] < 0 ? fprintf(f, "\"%s\": null, ", names[k]) : fprintf(f, "\"%s\": %.6f, ", names[k], lat[k]);
         fprintf(f, "\"cpu_s_per_million\": %.4f, \"rss_mb\": %.1f, \"ratio_to_baseline\": %.4f}", r->cpu, r->rss,
                 baseline > 0 ? r->throughput / baseline : 0);
     }
@@ -277,7 +278,7 @@ int main(int argc, char **argv)
     printf("baseline: hand-written single-threaded C word count: %.1f M words/s (checksum %llx)\n\n", baseline / 1e6,
            (unsigned long long)checksum);
     printf("%-14s %-6s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
-           "p50_ms", "p99_ms", "p999_ms", "cpu_s/M", "rss_mb");
+           "p50_us", "p99_us", "p999_us", "cpu_s/M", "rss_mb");
     result_t res[8];
     int nr = 0, failures = 0;
     for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
@@ -291,7 +292,7 @@ int main(int argc, char **argv)
             res[nr++] = r;
             printf("%-14s %-6s %-6s %14.0f %8.3f ", r.c->name, "local", acking ? "on" : "off", r.throughput,
                    r.throughput / baseline);
-            print_ms(stdout, r.p50), putchar(' '), print_ms(stdout, r.p99), putchar(' '), print_ms(stdout, r.p999);
+            print_us(stdout, r.p50), putchar(' '), print_us(stdout, r.p99), putchar(' '), print_us(stdout, r.p999);
             printf(" %10.3f %8.1f\n", r.cpu, r.rss);
             fflush(stdout);
         }
