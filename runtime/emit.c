@@ -220,7 +220,11 @@ int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input)
         gale__task_error(t, "reset_timeout of a tuple that is neither being executed nor kept");
         return GALE_ESTATE;
     }
-    if (t->rt->acking) send_tree_ops(t, input, GALE_OP_RESET);
+    if (t->rt->acking) {
+        send_tree_ops(t, input, GALE_OP_RESET);
+        /* The bolt is in the middle of something long: the reset must leave now, not when execute returns. */
+        gale__executor_flush(t->exec);
+    }
     return 0;
 }
 

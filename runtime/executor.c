@@ -150,6 +150,8 @@ static size_t flush_all(gale_executor_t *e)
     return moved;
 }
 
+void gale__executor_flush(gale_executor_t *e) { flush_all(e); }
+
 /* Backpressure: an executor that holds more than its rings take tells every spout to wait. */
 static void update_congestion(gale_executor_t *e)
 {

@@ -327,6 +327,13 @@ static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor
     gale_emit_t e = {.values = values, .n_values = n, .anchors = &anchor, .n_anchors = 1};
     return ctx->host->emit(ctx, &e);
 }
+/* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. */
+static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *stream, const gale_value_t *values,
+                                   size_t n)
+{
+    gale_emit_t e = {.stream = stream, .values = values, .n_values = n, .direct = true, .direct_task = task};
+    return ctx->host->emit(ctx, &e);
+}
 /* Spout: emit starting a tracked tree with `msg_id`. */
 static inline int gale_emit_id(gale_ctx_t *ctx, uint64_t msg_id, const gale_value_t *values, size_t n)
 {

@@ -214,6 +214,19 @@ Test(reliability, without_retries_the_journal_holds_exactly_the_failed_lines_and
     cr_assert_not_null(strstr(r.err, summary), "%s", r.err);
     tl_result_free(&r);
 
+    /* Filters: a cause that no record has selects nothing. */
+    const char *none[] = {tl_gale(), "journal", "ls", "--cause", "timeout", "--spout", "nosuch", journal, NULL};
+    r = run_gale(none, NULL);
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(r.err, "0 records"), "%s", r.err);
+    tl_result_free(&r);
+    const char *since[] = {tl_gale(), "journal", "ls", "--since", "2000-01-01T00:00:00Z", "--until", "4102444800000", journal, NULL};
+    r = run_gale(since, NULL);
+    char count_line_text[64];
+    snprintf(count_line_text, sizeof count_line_text, "%zu records", j.n);
+    cr_assert_not_null(strstr(r.err, count_line_text), "%s", r.err);
+    tl_result_free(&r);
+
     /* And into split alone, traced. */
     const char *trace[] = {tl_gale(), "replay", journal, "--topology", "topologies/wordcount_file.cfg",
                            "--component", "split", "--trace", NULL};
@@ -287,6 +300,22 @@ Test(reliability, damaged_journals_are_read_with_a_clear_report)
     tl_result_free(&r);
     free(data);
     free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(reliability, chaos_crash_after_aborts_the_process_with_a_clear_log)
+{
+    char *dir = tl_tmpdir();
+    counts_t truth;
+    char *in = make_input(dir, &truth);
+    const char *argv[] = {tl_gale(), "run", "--set", "chaos.crash_after=5", "--set", "chaos.fail_ratio=0",
+                          "--set", "chaos.drop_ratio=0", "tests/topologies/e2e/wordcount_chaos.cfg", NULL};
+    tl_result_t r = run_gale(argv, in);
+    cr_assert_eq(r.status, 128 + 6, "exit %d (expected SIGABRT)\n%s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "chaos: crashing the process after 5 inputs, as asked (crash_after)"), "%s", r.err);
+    tl_result_free(&r);
+    free(in);
     tl_rmtree(dir);
     free(dir);
 }

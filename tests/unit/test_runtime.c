@@ -301,3 +301,111 @@ Test(runtime, one_thread_runs_everything_by_direct_calls)
     gale_runtime_free(rt);
     tb_free(t);
 }
+
+/* ---- direct grouping: a spout sends each tuple to the task it names ---- */
+static atomic_int direct_seen[16];
+
+static int direct_next(gale_ctx_t *ctx)
+{
+    spout_state_t *s = ctx->state;
+    if (s->next > s->count) {
+        gale_done(ctx);
+        return 0;
+    }
+    gale_value_t v = gale_int(s->next);
+    /* tasks 2 and 3 are the sink's: odd numbers to 3, even to 2 */
+    int rc = gale_emit_direct(ctx, s->next % 2 ? 3 : 2, NULL, &v, 1);
+    s->next++;
+    return rc;
+}
+static int direct_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    gale_task_info_t info;
+    gale_value_t v;
+    ctx->host->task_info(ctx, &info);
+    gale_get(ctx, in, 0, &v);
+    if ((v.i % 2 ? 3u : 2u) != info.task_id) atomic_fetch_add(&direct_seen[0], 1); /* misrouted */
+    atomic_fetch_add(&direct_seen[info.task_id], 1);
+    return 0;
+}
+static const gale_plugin_t direct_spout = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "direct_spout",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .spout = {.open = sp_open, .next_tuple = direct_next, .close = sp_close}};
+static const gale_plugin_t direct_sink = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t),
+                                          .kind = GALE_BOLT, .name = "direct_sink", .flags = GALE_BOLT_BASIC,
+                                          .bolt = {.execute = direct_exec}};
+
+Test(runtime, emit_direct_reaches_the_named_task)
+{
+    gale_topology_t *t = tb_new("direct", 1);
+    int sp = tb_add(t, "numbers", &direct_spout, 1);
+    tb_setting_int(t, sp, "count", 1000);
+    int sink_i = tb_add(t, "sink", &direct_sink, 2);
+    tb_input(t, sink_i, sp, NULL, GALE_GROUPING_DIRECT, NULL);
+    gale_runtime_t *rt = run(t, 2);
+    cr_assert_eq(atomic_load(&direct_seen[0]), 0, "tuples reached a task they were not sent to");
+    cr_assert_eq(atomic_load(&direct_seen[2]), 500);
+    cr_assert_eq(atomic_load(&direct_seen[3]), 500);
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+/* ---- reset_timeout: a bolt slower than the timeout keeps its tree alive by resetting it ---- */
+static int slow_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    for (int i = 0; i < 4; i++) {
+        struct timespec ts = {0, 400 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        gale_reset_timeout(ctx, in);
+    }
+    return gale_ack(ctx, in);
+}
+static const gale_plugin_t slow_sink = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t),
+                                        .kind = GALE_BOLT, .name = "slow_sink", .bolt = {.execute = slow_exec}};
+
+Test(runtime, reset_timeout_keeps_a_slow_tree_alive)
+{
+    gale_topology_t *t = tb_new("slow", 1);
+    t->config.message_timeout_s = 1;
+    t->config.max_spout_pending = 1; /* a timeout counts from the emit: tuple 2 must not wait behind tuple 1 */
+    int sp = tb_add(t, "numbers", &numbers, 1);
+    tb_setting_int(t, sp, "count", 2);
+    int b = tb_add(t, "slow", &slow_sink, 1);
+    tb_input(t, b, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    gale_runtime_t *rt = run(t, 2); /* each tuple takes 1.6 s, the timeout is 1 s */
+    cr_assert_eq(atomic_load(&acked[1]), 1, "timed out despite reset_timeout");
+    cr_assert_eq(atomic_load(&acked[2]), 1);
+    cr_assert_eq(atomic_load(&failed[1]) + atomic_load(&failed[2]), 0);
+    gale_runtime_free(rt);
+    tb_free(t);
+}
+
+/* ---- settling an input twice is reported against the bolt and changes nothing ---- */
+static int twice_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    cr_assert_eq(gale_ack(ctx, in), 0);
+    cr_assert_eq(gale_ack(ctx, in), GALE_ESTATE);
+    cr_assert_eq(gale_fail(ctx, in), GALE_ESTATE);
+    return 0;
+}
+static const gale_plugin_t twice_sink = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t),
+                                         .kind = GALE_BOLT, .name = "twice", .bolt = {.execute = twice_exec}};
+
+Test(runtime, acking_twice_is_an_error_against_the_bolt)
+{
+    gale_topology_t *t = tb_new("twice", 1);
+    int sp = tb_add(t, "numbers", &numbers, 1);
+    tb_setting_int(t, sp, "count", 100);
+    int b = tb_add(t, "twice", &twice_sink, 1);
+    tb_input(t, b, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 100; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "the second ack or the fail counted");
+    gale_task_metrics_t m;
+    gale_runtime_component_metrics(rt, 1, &m);
+    cr_assert_eq(m.errors, 200, "%llu errors", (unsigned long long)m.errors);
+    cr_assert_eq(m.acked, 100);
+    cr_assert_eq(m.failed, 0);
+    gale_runtime_free(rt);
+    tb_free(t);
+}
