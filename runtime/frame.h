@@ -1,0 +1,69 @@
+/*
+ * frame.h: the worker transport's wire format, sans-IO (bytes in, frames out), in the manner of hiredis's reader.
+ *
+ * A frame is [u32 length, little-endian, of what follows][u8 type][payload]. A reader is fed whatever the socket
+ * gave and hands out whole frames; a frame longer than the reader's limit, or of an unknown type, poisons the
+ * reader (the connection must be closed: there is no resynchronising inside a byte stream).
+ *
+ * A TUPLES payload is a sequence of records, one per delivery:
+ *   [u32 target task][u32 source task][u16 stream][u8 n_roots][n_roots x (u64 root, u64 id)][u32 n][n bytes of values]
+ * all little-endian, the values being the tuple's own MessagePack array. Decoding checks every field against the
+ * topology (tasks that exist, a stream the source declares, exactly its field count, valid MessagePack within
+ * mpread.h's limits) before anything is built.
+ */
+#ifndef GALE_FRAME_H
+#define GALE_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "topology.h"
+#include "tuple.h"
+
+enum {
+    GALE_FRAME_HELLO = 1, /* handshake: peer id and nonce */
+    GALE_FRAME_AUTH = 2,  /* handshake: the proof (hmac.h) */
+    GALE_FRAME_TUPLES = 3,
+    GALE_FRAME_OPS = 4,   /* acker ops, as gale_op_t records */
+};
+
+#define GALE_FRAME_MAX (16u << 20)
+#define GALE_FRAME_MAX_ROOTS 64
+
+typedef struct gale_frame {
+    uint8_t type;
+    const char *payload; /* into the reader's buffer: valid until the next feed */
+    size_t len;
+} gale_frame_t;
+
+typedef struct gale_frame_reader {
+    char *buf;
+    size_t len, cap, pos;
+    size_t max; /* the largest payload accepted */
+    int err;    /* the error that poisoned the reader, 0 if none */
+} gale_frame_reader_t;
+
+void gale_frame_reader_init(gale_frame_reader_t *r, size_t max);
+void gale_frame_reader_destroy(gale_frame_reader_t *r);
+/* Appends bytes (copied). 0, GALE_ENOMEM, or the reader's error. */
+int gale_frame_feed(gale_frame_reader_t *r, const void *data, size_t n);
+/* 1 with *out set, 0 when a whole frame is not there yet, or a negative error that poisons the reader:
+   GALE_ELIMIT (longer than max), GALE_ECORRUPT (empty or of an unknown type). */
+int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out);
+
+/* Writing: begin returns where the frame starts; end fills in its length. */
+size_t gale_frame_begin(gale_buf_t *b, uint8_t type);
+void gale_frame_end(gale_buf_t *b, size_t start);
+
+/* Appends one delivery as a TUPLES record. */
+void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv);
+
+/*
+ * Reads the next TUPLES record at *p (advancing it and *left) into a new tuple with one delivery to its target.
+ * On success *out is the delivery (its data holds one reference). GALE_ECORRUPT for anything the topology does not
+ * allow or that is malformed; *p is then meaningless.
+ */
+int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *left, gale_tuple_t **out);
+
+#endif

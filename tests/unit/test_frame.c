@@ -1,0 +1,191 @@
+/* The transport's frames: round trips, refusals, and random and mutated bytes that must never crash a reader. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acker.h"
+#include "frame.h"
+#include "topo_build.h"
+
+static int noop_exec(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
+static int noop_next(gale_ctx_t *ctx) { return 0; }
+static const gale_plugin_t spout = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "s",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}}, {NULL, NULL}},
+    .spout = {.next_tuple = noop_next}};
+static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
+                                   .name = "b", .bolt = {.execute = noop_exec}};
+
+static gale_topology_t *topo(void)
+{
+    gale_topology_t *t = tb_new("frames", 1);
+    int s = tb_add(t, "s", &spout, 1);  /* task 1 */
+    int b = tb_add(t, "b", &bolt, 2);   /* tasks 2, 3 */
+    tb_input(t, b, s, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    tb_done(t);
+    return t;
+}
+
+/* A delivery from task 1 to task 3 with two roots. */
+static gale_tuple_t *sample(gale_topology_t *t)
+{
+    gale_value_t v[2] = {gale_str("gale"), gale_int(-7)};
+    int err;
+    gale_tuple_data_t *d = gale__tuple_new(&t->components[0], 1, 0, v, 2, 1, 2, &err);
+    d->n_roots = 2;
+    d->roots[0] = 0x1111222233334444ull;
+    d->roots[1] = 99;
+    gale_tuple_t *dlv = gale__tuple_deliver(d, 3);
+    dlv->ids[0] = 0xdeadbeefcafef00dull;
+    dlv->ids[1] = 5;
+    return dlv;
+}
+
+static gale_buf_t frame_of(const gale_tuple_t *dlv, int copies)
+{
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, GALE_FRAME_TUPLES);
+    for (int i = 0; i < copies; i++) gale_frame_put_tuple(&b, dlv);
+    gale_frame_end(&b, start);
+    return b;
+}
+
+Test(frame, tuples_round_trip_fed_one_byte_at_a_time)
+{
+    gale_topology_t *t = topo();
+    gale_tuple_t *in = sample(t);
+    gale_buf_t b = frame_of(in, 3);
+    gale_frame_reader_t r;
+    gale_frame_reader_init(&r, 0);
+    gale_frame_t f;
+    for (size_t i = 0; i + 1 < b.len; i++) {
+        cr_assert_eq(gale_frame_feed(&r, b.p + i, 1), 0);
+        cr_assert_eq(gale_frame_next(&r, &f), 0, "a frame before all its bytes came");
+    }
+    cr_assert_eq(gale_frame_feed(&r, b.p + b.len - 1, 1), 0);
+    cr_assert_eq(gale_frame_next(&r, &f), 1);
+    cr_assert_eq(f.type, GALE_FRAME_TUPLES);
+    const char *p = f.payload;
+    size_t left = f.len;
+    for (int k = 0; k < 3; k++) {
+        gale_tuple_t *out;
+        cr_assert_eq(gale_frame_get_tuple(t, &p, &left, &out), 0);
+        cr_assert_eq(out->task, 3);
+        cr_assert_eq(out->data->src_task, 1);
+        cr_assert_eq(out->data->n_roots, 2);
+        cr_assert_eq(out->data->roots[0], 0x1111222233334444ull);
+        cr_assert_eq(out->ids[0], 0xdeadbeefcafef00dull);
+        cr_assert_eq(out->ids[1], 5);
+        cr_assert_eq(out->data->vals[1].i, -7);
+        cr_assert_eq(memcmp(out->data->vals[0].s.ptr, "gale", 4), 0);
+        gale__tuple_release(out->data);
+    }
+    cr_assert_eq(left, 0);
+    cr_assert_eq(gale_frame_next(&r, &f), 0);
+    gale_frame_reader_destroy(&r);
+    gale_buf_free(&b);
+    gale__tuple_release(in->data);
+    tb_free(t);
+}
+
+Test(frame, oversized_empty_and_unknown_frames_poison_the_reader)
+{
+    gale_frame_reader_t r;
+    gale_frame_t f;
+    const unsigned char big[] = {0x01, 0x00, 0x10, 0x00, GALE_FRAME_TUPLES}; /* 1 MiB, over a 64 KiB limit */
+    gale_frame_reader_init(&r, 65536);
+    gale_frame_feed(&r, big, sizeof big);
+    cr_assert_eq(gale_frame_next(&r, &f), GALE_ELIMIT, "refused only once the bytes came");
+    cr_assert_eq(gale_frame_feed(&r, "x", 1), GALE_ELIMIT, "a poisoned reader took more bytes");
+    gale_frame_reader_destroy(&r);
+    const unsigned char empty[] = {0, 0, 0, 0}, unknown[] = {1, 0, 0, 0, 77};
+    gale_frame_reader_init(&r, 0);
+    gale_frame_feed(&r, empty, 4);
+    cr_assert_eq(gale_frame_next(&r, &f), GALE_ECORRUPT);
+    gale_frame_reader_destroy(&r);
+    gale_frame_reader_init(&r, 0);
+    gale_frame_feed(&r, unknown, 5);
+    cr_assert_eq(gale_frame_next(&r, &f), GALE_ECORRUPT);
+    gale_frame_reader_destroy(&r);
+}
+
+/* Overwrites bytes of one record and expects it refused. */
+static void expect_refused(gale_topology_t *t, size_t at, const void *bytes, size_t n, const char *what)
+{
+    gale_tuple_t *in = sample(t);
+    gale_buf_t b = frame_of(in, 1);
+    memcpy(b.p + 5 + at, bytes, n);
+    const char *p = b.p + 5;
+    size_t left = b.len - 5;
+    gale_tuple_t *out = NULL;
+    cr_assert_eq(gale_frame_get_tuple(t, &p, &left, &out), GALE_ECORRUPT, "%s accepted", what);
+    gale_buf_free(&b);
+    gale__tuple_release(in->data);
+}
+
+Test(frame, records_the_topology_does_not_allow_are_refused)
+{
+    gale_topology_t *t = topo();
+    uint32_t spout_task = 1, no_task = 40;
+    uint16_t no_stream = 3;
+    uint8_t many_roots = 200;
+    uint32_t huge = 0x7fffffff;
+    expect_refused(t, 0, &spout_task, 4, "a record for a spout");
+    expect_refused(t, 0, &no_task, 4, "a record for a task that does not exist");
+    expect_refused(t, 4, &no_task, 4, "a record from a task that does not exist");
+    expect_refused(t, 8, &no_stream, 2, "an undeclared stream");
+    expect_refused(t, 10, &many_roots, 1, "too many roots");
+    expect_refused(t, 11 + 32, &huge, 4, "values longer than the frame");
+    const unsigned char one_value[] = {0x91}; /* an array of 1 where the stream declares 2 fields */
+    expect_refused(t, 11 + 32 + 4, one_value, 1, "the wrong number of values");
+    const unsigned char ext32[] = {0x92, 0xc9, 0xff, 0xff, 0xff, 0xff}; /* msgpack-c 4.0's crashing input */
+    expect_refused(t, 11 + 32 + 4, ext32, sizeof ext32, "an ext32 of length 2^32-1");
+    tb_free(t);
+}
+
+/* Reads whatever frames and records random bytes make; nothing may crash or leak (ASan), errors are fine. */
+static void chew(gale_topology_t *t, const char *bytes, size_t n, size_t max)
+{
+    gale_frame_reader_t r;
+    gale_frame_reader_init(&r, max);
+    gale_frame_feed(&r, bytes, n);
+    gale_frame_t f;
+    while (gale_frame_next(&r, &f) == 1) {
+        if (f.type != GALE_FRAME_TUPLES) continue;
+        const char *p = f.payload;
+        size_t left = f.len;
+        gale_tuple_t *out;
+        while (left && gale_frame_get_tuple(t, &p, &left, &out) == 0) gale__tuple_release(out->data);
+    }
+    gale_frame_reader_destroy(&r);
+}
+
+Test(frame, random_and_mutated_bytes_never_crash, .timeout = 60)
+{
+    gale_topology_t *t = topo();
+    uint64_t rng = 12345;
+    char junk[512];
+    for (int i = 0; i < 20000; i++) {
+        size_t n = gale_rand64(&rng) % sizeof junk;
+        for (size_t k = 0; k < n; k++) junk[k] = (char)gale_rand64(&rng);
+        if (n > 5 && i % 2) { /* a plausible header, so that the records inside get read too */
+            uint32_t len = (uint32_t)(n - 4);
+            memcpy(junk, &len, 4);
+            junk[4] = GALE_FRAME_TUPLES;
+        }
+        chew(t, junk, n, 4096);
+    }
+    gale_tuple_t *in = sample(t);
+    gale_buf_t b = frame_of(in, 4);
+    for (int i = 0; i < 20000; i++) {
+        char *copy = malloc(b.len);
+        memcpy(copy, b.p, b.len);
+        int flips = 1 + (int)(gale_rand64(&rng) % 4);
+        for (int k = 0; k < flips; k++) copy[gale_rand64(&rng) % b.len] ^= (char)(1u << (gale_rand64(&rng) % 8));
+        chew(t, copy, gale_rand64(&rng) % (b.len + 1), 1 << 20); /* mutated, and cut anywhere */
+        free(copy);
+    }
+    gale_buf_free(&b);
+    gale__tuple_release(in->data);
+    tb_free(t);
+}
