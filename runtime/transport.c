@@ -1,0 +1,452 @@
+#include "transport.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hmac.h"
+#include "log.h"
+
+#define HANDSHAKE_MS 3000
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+typedef enum { CONN_HELLO, CONN_AUTH, CONN_UP } conn_state_t;
+
+typedef struct conn {
+    uv_tcp_t tcp; /* first: handle->data is not needed to find the conn */
+    uv_timer_t timer;
+    gale_transport_t *t;
+    struct conn *next;
+    bool client;
+    bool closing;
+    int open; /* handles not yet closed */
+    uint32_t peer;
+    conn_state_t state;
+    unsigned char my_nonce[GALE_NONCE_LEN], peer_nonce[GALE_NONCE_LEN];
+    gale_frame_reader_t reader;
+} conn_t;
+
+typedef struct peer {
+    gale_transport_t *t;
+    uint32_t id;
+    bool dial; /* we connect to it */
+    char host[64];
+    int port;
+    conn_t *up;
+    uv_timer_t retry;
+    bool retry_open;
+    unsigned backoff_ms;
+} peer_t;
+
+struct gale_transport {
+    uv_loop_t *loop;
+    uint32_t self;
+    unsigned char *secret;
+    size_t secret_len, max_frame;
+    gale_transport_cb_t cb;
+    void *arg;
+    uv_tcp_t listener;
+    bool listening, closing;
+    int open; /* handles of the transport itself (listener, retry timers) and connections */
+    conn_t *conns;
+    peer_t **peers;
+    size_t n_peers;
+    gale_transport_stats_t stats;
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    char data[];
+} write_req_t;
+
+static void maybe_free(gale_transport_t *t)
+{
+    if (!t->closing || t->open > 0) return;
+    for (size_t i = 0; i < t->n_peers; i++) free(t->peers[i]);
+    free(t->peers);
+    free(t->secret);
+    free(t);
+}
+
+static peer_t *find_peer(const gale_transport_t *t, uint32_t id)
+{
+    for (size_t i = 0; i < t->n_peers; i++)
+        if (t->peers[i]->id == id) return t->peers[i];
+    return NULL;
+}
+
+static peer_t *add_peer(gale_transport_t *t, uint32_t id)
+{
+    peer_t *p = find_peer(t, id);
+    if (p) return p;
+    peer_t **ps = realloc(t->peers, (t->n_peers + 1) * sizeof *ps);
+    if (!ps) return NULL;
+    t->peers = ps;
+    p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->t = t;
+    p->id = id;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    t->peers[t->n_peers++] = p;
+    return p;
+}
+
+/* ---- writing ------------------------------------------------------------------------------------------------ */
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status; /* a failed write shows up as a read error, which closes the connection */
+    free(req);
+}
+
+static int write_bytes(conn_t *c, const void *data, size_t len)
+{
+    if (c->closing) return GALE_EAGAIN;
+    write_req_t *w = malloc(sizeof *w + len);
+    if (!w) return GALE_ENOMEM;
+    memcpy(w->data, data, len);
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+    if (rc) free(w);
+    return rc;
+}
+
+/* A handshake frame: HELLO carries [u32 id][nonce], AUTH the proof. */
+static int send_handshake(conn_t *c, uint8_t type, const void *payload, size_t len)
+{
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, type);
+    gale_buf_put(&b, payload, len);
+    gale_frame_end(&b, start);
+    int rc = b.failed ? GALE_ENOMEM : write_bytes(c, b.p, b.len);
+    gale_buf_free(&b);
+    return rc;
+}
+
+static int send_hello(conn_t *c)
+{
+    unsigned char p[4 + GALE_NONCE_LEN];
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(c->t->self >> (8 * i));
+    memcpy(p + 4, c->my_nonce, GALE_NONCE_LEN);
+    return send_handshake(c, GALE_FRAME_HELLO, p, sizeof p);
+}
+
+static int send_auth(conn_t *c, char role)
+{
+    unsigned char proof[GALE_SHA256_LEN];
+    gale_auth_proof(c->t->secret, c->t->secret_len, c->peer_nonce, role, c->t->self, proof);
+    return send_handshake(c, GALE_FRAME_AUTH, proof, sizeof proof);
+}
+
+/* ---- closing ------------------------------------------------------------------------------------------------ */
+
+static void schedule_dial(peer_t *p, gale_transport_t *t);
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    if (--c->open > 0) return;
+    gale_transport_t *t = c->t;
+    for (conn_t **pp = &t->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    gale_frame_reader_destroy(&c->reader);
+    free(c);
+    t->open--;
+    maybe_free(t);
+}
+
+static void close_conn(conn_t *c, const char *why)
+{
+    if (c->closing) return;
+    gale_transport_t *t = c->t;
+    c->closing = true;
+    if (why) {
+        t->stats.rejected++;
+        if (c->client || c->state != CONN_HELLO)
+            gale_logf(GALE_LOG_WARN, "transport", "closing the connection %s peer %u: %s", c->client ? "to" : "from",
+                      c->peer, why);
+        else
+            gale_logf(GALE_LOG_WARN, "transport", "closing a connection from an unidentified client: %s", why);
+    }
+    peer_t *p = c->state == CONN_UP ? find_peer(t, c->peer) : NULL;
+    if (p && p->up == c) {
+        p->up = NULL;
+        if (t->cb.on_peer && !t->closing) t->cb.on_peer(t->arg, p->id, false);
+    }
+    if (c->client && !t->closing && (p = find_peer(t, c->peer)) && p->dial && !p->up) schedule_dial(p, t);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+static void on_handshake_timeout(uv_timer_t *h) { close_conn(h->data, "no handshake in time"); }
+
+/* ---- the handshake and frames -------------------------------------------------------------------------------- */
+
+static void mark_up(conn_t *c)
+{
+    gale_transport_t *t = c->t;
+    peer_t *p = add_peer(t, c->peer);
+    if (!p) {
+        close_conn(c, "out of memory");
+        return;
+    }
+    c->state = CONN_UP;
+    uv_timer_stop(&c->timer);
+    if (p->up && p->up != c) close_conn(p->up, NULL); /* one connection per pair: the newest wins */
+    p->up = c;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    if (t->cb.on_peer) t->cb.on_peer(t->arg, p->id, true);
+}
+
+/* Returns false when the connection was closed. */
+static bool handle_frame(conn_t *c, const gale_frame_t *f)
+{
+    gale_transport_t *t = c->t;
+    if (c->state == CONN_UP) {
+        if (f->type != GALE_FRAME_TUPLES && f->type != GALE_FRAME_OPS) {
+            close_conn(c, "handshake frame after the handshake");
+            return false;
+        }
+        t->stats.frames_in++;
+        t->cb.on_frame(t->arg, c->peer, f);
+        return !c->closing;
+    }
+    if (c->state == CONN_HELLO) {
+        if (f->type != GALE_FRAME_HELLO || f->len != 4 + GALE_NONCE_LEN) {
+            close_conn(c, "expected HELLO");
+            return false;
+        }
+        const unsigned char *p = (const unsigned char *)f->payload;
+        uint32_t id = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        if (c->client && id != c->peer) {
+            close_conn(c, "the peer is not the one dialled");
+            return false;
+        }
+        c->peer = id;
+        memcpy(c->peer_nonce, p + 4, GALE_NONCE_LEN);
+        c->state = CONN_AUTH;
+        if (!c->client && (send_hello(c) || send_auth(c, 's'))) {
+            close_conn(c, "cannot answer the handshake");
+            return false;
+        }
+        return true;
+    }
+    /* CONN_AUTH: the other side's proof over the nonce we sent */
+    char role = c->client ? 's' : 'c';
+    if (f->type != GALE_FRAME_AUTH || f->len != GALE_SHA256_LEN ||
+        !gale_auth_check(t->secret, t->secret_len, c->my_nonce, role, c->peer, (const unsigned char *)f->payload)) {
+        close_conn(c, "authentication failed (wrong topology secret?)");
+        return false;
+    }
+    if (c->client && send_auth(c, 'c')) {
+        close_conn(c, "cannot answer the handshake");
+        return false;
+    }
+    mark_up(c);
+    return !c->closing;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    conn_t *c = (conn_t *)s;
+    if (n < 0) {
+        free(buf->base);
+        /* Hanging up before the handshake is done counts as refused: a client with the wrong secret is the side
+           that notices first (the server's proof does not check out) and leaves. */
+        close_conn(c, c->state == CONN_UP ? NULL : n == UV_EOF ? "closed during the handshake" : uv_strerror((int)n));
+        return;
+    }
+    int rc = n ? gale_frame_feed(&c->reader, buf->base, (size_t)n) : 0;
+    free(buf->base);
+    gale_frame_t f;
+    while (!rc && (rc = gale_frame_next(&c->reader, &f)) == 1) {
+        if (!handle_frame(c, &f)) return;
+        rc = 0;
+    }
+    if (rc < 0) close_conn(c, rc == GALE_ELIMIT ? "frame over the size limit" : "malformed frame");
+}
+
+static conn_t *new_conn(gale_transport_t *t, bool client, uint32_t peer)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->t = t;
+    c->client = client;
+    c->peer = peer;
+    c->state = CONN_HELLO;
+    gale_frame_reader_init(&c->reader, t->max_frame);
+    if (gale_auth_nonce(c->my_nonce)) {
+        free(c);
+        return NULL;
+    }
+    uv_tcp_init(t->loop, &c->tcp);
+    uv_timer_init(t->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open = 2;
+    c->next = t->conns;
+    t->conns = c;
+    t->open++;
+    uv_timer_start(&c->timer, on_handshake_timeout, HANDSHAKE_MS, 0);
+    return c;
+}
+
+/* ---- listening and dialling ---------------------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    gale_transport_t *t = server->data;
+    if (status < 0 || t->closing) return;
+    conn_t *c = new_conn(t, false, 0);
+    if (!c) return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
+        close_conn(c, "cannot accept");
+}
+
+int gale_transport_listen(gale_transport_t *t, const char *host, int port, int *bound)
+{
+    struct sockaddr_in addr;
+    int rc = uv_ip4_addr(host ? host : "127.0.0.1", port, &addr);
+    if (rc) return rc;
+    uv_tcp_init(t->loop, &t->listener);
+    t->listener.data = t;
+    t->listening = true;
+    t->open++;
+    rc = uv_tcp_bind(&t->listener, (const struct sockaddr *)&addr, 0);
+    if (!rc) rc = uv_listen((uv_stream_t *)&t->listener, 64, on_connection);
+    if (rc) return rc;
+    struct sockaddr_in got;
+    int len = sizeof got;
+    uv_tcp_getsockname(&t->listener, (struct sockaddr *)&got, &len);
+    if (bound) *bound = ntohs(got.sin_port);
+    return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn_t *c = req->data;
+    free(req);
+    if (status < 0) {
+        close_conn(c, NULL); /* not up yet: the dialler retries with backoff */
+        return;
+    }
+    if (c->closing) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) || send_hello(c)) close_conn(c, "cannot start");
+}
+
+static void dial(peer_t *p, gale_transport_t *t)
+{
+    struct sockaddr_in addr;
+    if (t->closing || p->up || uv_ip4_addr(p->host, p->port, &addr)) return;
+    conn_t *c = new_conn(t, true, p->id);
+    uv_connect_t *req = c ? malloc(sizeof *req) : NULL;
+    if (!req) {
+        if (c) close_conn(c, "out of memory");
+        return;
+    }
+    req->data = c;
+    if (uv_tcp_connect(req, &c->tcp, (const struct sockaddr *)&addr, on_connect)) {
+        free(req);
+        close_conn(c, NULL);
+    }
+}
+
+static void on_retry(uv_timer_t *h)
+{
+    peer_t *p = h->data;
+    dial(p, p->t);
+}
+
+static void on_retry_closed(uv_handle_t *h)
+{
+    gale_transport_t *t = ((peer_t *)h->data)->t;
+    t->open--;
+    maybe_free(t);
+}
+
+static void schedule_dial(peer_t *p, gale_transport_t *t)
+{
+    if (!p->retry_open) {
+        uv_timer_init(t->loop, &p->retry);
+        p->retry.data = p;
+        p->retry_open = true;
+        t->open++;
+    }
+    uv_timer_start(&p->retry, on_retry, p->backoff_ms, 0);
+    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+}
+
+int gale_transport_connect(gale_transport_t *t, uint32_t id, const char *host, int port)
+{
+    peer_t *p = add_peer(t, id);
+    if (!p) return GALE_ENOMEM;
+    p->dial = true;
+    snprintf(p->host, sizeof p->host, "%s", host ? host : "127.0.0.1");
+    p->port = port;
+    dial(p, t);
+    return 0;
+}
+
+/* ---- the rest ------------------------------------------------------------------------------------------------ */
+
+int gale_transport_new(uv_loop_t *loop, uint32_t self, const void *secret, size_t secret_len, size_t max_frame,
+                       const gale_transport_cb_t *cb, void *arg, gale_transport_t **out)
+{
+    gale_transport_t *t = calloc(1, sizeof *t);
+    if (!t || !(t->secret = malloc(secret_len ? secret_len : 1))) {
+        free(t);
+        return GALE_ENOMEM;
+    }
+    memcpy(t->secret, secret, secret_len);
+    t->secret_len = secret_len;
+    t->loop = loop;
+    t->self = self;
+    t->max_frame = max_frame ? max_frame : GALE_FRAME_MAX;
+    t->cb = *cb;
+    t->arg = arg;
+    *out = t;
+    return 0;
+}
+
+int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, size_t len)
+{
+    peer_t *p = find_peer(t, peer);
+    if (!p || !p->up) return GALE_EAGAIN;
+    int rc = write_bytes(p->up, frame, len);
+    if (!rc) t->stats.frames_out++;
+    return rc ? GALE_EAGAIN : 0;
+}
+
+bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer)
+{
+    const peer_t *p = find_peer(t, peer);
+    return p && p->up;
+}
+
+void gale_transport_stats(const gale_transport_t *t, gale_transport_stats_t *out) { *out = t->stats; }
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    gale_transport_t *t = h->data;
+    t->open--;
+    maybe_free(t);
+}
+
+void gale_transport_close(gale_transport_t *t)
+{
+    t->closing = true;
+    for (conn_t *c = t->conns; c; c = c->next) close_conn(c, NULL);
+    for (size_t i = 0; i < t->n_peers; i++)
+        if (t->peers[i]->retry_open) uv_close((uv_handle_t *)&t->peers[i]->retry, on_retry_closed);
+    if (t->listening) uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    maybe_free(t); /* nothing was open: free now; else the last close callback frees it */
+}

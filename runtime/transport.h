@@ -1,0 +1,66 @@
+/*
+ * transport.h: authenticated, framed TCP connections between workers, on a libuv loop.
+ *
+ * Each endpoint has a peer id. It listens, and it connects to the peers it is told about (one connection per pair:
+ * by convention the lower id connects), reconnecting with backoff when a connection drops. A connection carries
+ * frames (frame.h) only after a mutual handshake proved that both ends know the topology's secret:
+ *
+ *   client -> HELLO(id, nonce_c)
+ *   server -> HELLO(id, nonce_s), AUTH(proof(secret, nonce_c, 's', server id))
+ *   client -> AUTH(proof(secret, nonce_s, 'c', client id))
+ *
+ * A connection that sends anything else before it is authenticated, fails the proof, sends a malformed or oversized
+ * frame, or does not finish the handshake within a few seconds is closed with a logged reason. Nothing a peer
+ * sends can crash or stall the endpoint: it only loses its own connection.
+ *
+ * This is authentication, not encryption: frames travel in clear, and an attacker on the path could relay a
+ * handshake. Run workers on a trusted network (or loopback); TLS would be the step beyond.
+ */
+#ifndef GALE_TRANSPORT_H
+#define GALE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "frame.h"
+
+typedef struct gale_transport gale_transport_t;
+
+typedef struct gale_transport_cb {
+    /* An authenticated peer's frame; the payload is valid during the call only. */
+    void (*on_frame)(void *arg, uint32_t peer, const gale_frame_t *f);
+    /* A peer came up (authenticated) or went down. May be NULL. */
+    void (*on_peer)(void *arg, uint32_t peer, bool up);
+} gale_transport_cb_t;
+
+typedef struct gale_transport_stats {
+    uint64_t frames_in, frames_out;
+    uint64_t rejected; /* connections closed for a bad handshake or bad frames */
+} gale_transport_stats_t;
+
+/*
+ * A new endpoint with id `self` on `loop`. The secret is copied. `max_frame` bounds a frame's payload (0: the
+ * default). 0 or GALE_ENOMEM.
+ */
+int gale_transport_new(uv_loop_t *loop, uint32_t self, const void *secret, size_t secret_len, size_t max_frame,
+                       const gale_transport_cb_t *cb, void *arg, gale_transport_t **out);
+
+/* Listens on 127.0.0.1 (or `host`) at `port` (0: any); *bound gets the port. 0 or a negative libuv error. */
+int gale_transport_listen(gale_transport_t *t, const char *host, int port, int *bound);
+
+/* Connects to peer `peer` at host:port, and reconnects after losing it (backoff from 50 ms to 2 s). */
+int gale_transport_connect(gale_transport_t *t, uint32_t peer, const char *host, int port);
+
+/* Queues a whole frame (header included, as gale_frame_begin/end make it) for `peer`. GALE_EAGAIN when the peer is
+   not connected and authenticated: the caller decides (fail the tuples fast). The bytes are copied. */
+int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, size_t len);
+
+bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer);
+void gale_transport_stats(const gale_transport_t *t, gale_transport_stats_t *out);
+
+/* Closes every connection and the listener; the endpoint is freed once libuv has closed them all (run the loop). */
+void gale_transport_close(gale_transport_t *t);
+
+#endif

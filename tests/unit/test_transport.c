@@ -1,0 +1,215 @@
+/*
+ * The worker transport on 127.0.0.1: mutual authentication, frames both ways, refusal of wrong secrets, garbage
+ * and oversized frames (the endpoint keeps serving its good peers), reconnection after a peer restarts, and a loop
+ * that closes clean. Every wait is bounded.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <uv.h>
+
+#include "transport.h"
+
+typedef struct box {
+    int up[8];
+    int frames[8];
+    char last[64];
+    size_t last_len;
+    uint8_t last_type;
+} box_t;
+
+static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
+{
+    box_t *b = arg;
+    b->frames[peer]++;
+    b->last_type = f->type;
+    b->last_len = f->len < sizeof b->last ? f->len : sizeof b->last;
+    memcpy(b->last, f->payload, b->last_len);
+}
+
+static void on_peer(void *arg, uint32_t peer, bool up) { ((box_t *)arg)->up[peer] = up; }
+
+static const gale_transport_cb_t CB = {on_frame, on_peer};
+
+static void noop_tick(uv_timer_t *h) { (void)h; }
+
+/* Runs the loop until `cond` holds or `ms` pass; returns whether it held. */
+#define RUN_UNTIL(loop, cond, ms)                                                                               \
+    ({                                                                                                          \
+        uv_timer_t tick_;                                                                                       \
+        uv_timer_init(loop, &tick_);                                                                            \
+        uv_timer_start(&tick_, noop_tick, 5, 5);                                                                \
+        uint64_t end_ = uv_now(loop) + (ms);                                                                    \
+        while (!(cond) && uv_now(loop) < end_) uv_run(loop, UV_RUN_ONCE);                                       \
+        uv_close((uv_handle_t *)&tick_, NULL);                                                                  \
+        uv_run(loop, UV_RUN_NOWAIT);                                                                            \
+        (bool)(cond);                                                                                           \
+    })
+
+static void send_text(gale_transport_t *t, uint32_t peer, uint8_t type, const char *text)
+{
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, type);
+    gale_buf_puts(&b, text);
+    gale_frame_end(&b, start);
+    cr_assert_eq(gale_transport_send(t, peer, b.p, b.len), 0);
+    gale_buf_free(&b);
+}
+
+static void close_all(uv_loop_t *loop, gale_transport_t **ts, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ts[i]) gale_transport_close(ts[i]);
+    uv_run(loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(loop), 0, "the loop did not close clean: a handle was left open");
+}
+
+Test(transport, peers_authenticate_and_exchange_frames, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t ba = {0}, bb = {0};
+    gale_transport_t *a, *b;
+    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a), 0);
+    cr_assert_eq(gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb, &b), 0);
+    int port;
+    cr_assert_eq(gale_transport_listen(b, "127.0.0.1", 0, &port), 0);
+    cr_assert_eq(gale_transport_connect(a, 2, "127.0.0.1", port), 0);
+    cr_assert(RUN_UNTIL(&loop, ba.up[2] && bb.up[1], 5000), "no handshake");
+    send_text(a, 2, GALE_FRAME_TUPLES, "from a");
+    send_text(b, 1, GALE_FRAME_OPS, "from b");
+    cr_assert(RUN_UNTIL(&loop, bb.frames[1] == 1 && ba.frames[2] == 1, 5000));
+    cr_assert_eq(bb.last_type, GALE_FRAME_TUPLES);
+    cr_assert_eq(memcmp(bb.last, "from a", 6), 0);
+    cr_assert_eq(ba.last_type, GALE_FRAME_OPS);
+    gale_transport_t *all[] = {a, b};
+    close_all(&loop, all, 2);
+}
+
+Test(transport, a_wrong_secret_is_refused_and_good_peers_are_still_served, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t bs = {0}, bc = {0}, ba = {0};
+    gale_transport_t *server, *intruder, *a;
+    gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bs, &server);
+    gale_transport_new(&loop, 3, "guess!", 6, 0, &CB, &bc, &intruder);
+    gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a);
+    int port;
+    gale_transport_listen(server, "127.0.0.1", 0, &port);
+    gale_transport_connect(intruder, 2, "127.0.0.1", port);
+    gale_transport_stats_t st;
+    cr_assert(RUN_UNTIL(&loop, (gale_transport_stats(server, &st), st.rejected >= 1), 5000), "not refused");
+    cr_assert_not(bc.up[2], "the intruder got in");
+    cr_assert_not(bs.up[3]);
+    cr_assert_not(gale_transport_peer_up(server, 3));
+    cr_assert_eq(gale_transport_send(intruder, 2, "x", 1), GALE_EAGAIN);
+    gale_transport_connect(a, 2, "127.0.0.1", port);
+    cr_assert(RUN_UNTIL(&loop, bs.up[1], 5000));
+    send_text(a, 2, GALE_FRAME_TUPLES, "still here");
+    cr_assert(RUN_UNTIL(&loop, bs.frames[1] == 1, 5000));
+    cr_assert_eq(bs.frames[3], 0);
+    gale_transport_t *all[] = {server, intruder, a};
+    close_all(&loop, all, 3);
+}
+
+/* A raw TCP client that writes `bytes` once connected. */
+typedef struct raw {
+    uv_tcp_t tcp;
+    uv_connect_t req;
+    uv_write_t w;
+    char bytes[300];
+    size_t len;
+    bool closed;
+} raw_t;
+
+static void raw_closed(uv_handle_t *h) { ((raw_t *)h)->closed = true; }
+static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    free(buf->base);
+    if (n < 0) uv_close((uv_handle_t *)s, raw_closed); /* the server hung up on us */
+}
+static void raw_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
+{
+    buf->base = malloc(n);
+    buf->len = n;
+}
+static void raw_connected(uv_connect_t *req, int status)
+{
+    raw_t *r = req->data;
+    if (status < 0) {
+        uv_close((uv_handle_t *)&r->tcp, raw_closed);
+        return;
+    }
+    uv_buf_t buf = uv_buf_init(r->bytes, (unsigned)r->len);
+    uv_write(&r->w, (uv_stream_t *)&r->tcp, &buf, 1, NULL);
+    uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
+}
+static void raw_send(uv_loop_t *loop, raw_t *r, int port)
+{
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", port, &addr);
+    uv_tcp_init(loop, &r->tcp);
+    r->req.data = r;
+    uv_tcp_connect(&r->req, &r->tcp, (const struct sockaddr *)&addr, raw_connected);
+}
+
+Test(transport, garbage_oversized_and_early_frames_close_only_their_connection, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t bs = {0}, ba = {0};
+    gale_transport_t *server, *a;
+    gale_transport_new(&loop, 2, "secret", 6, 4096, &CB, &bs, &server);
+    gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a);
+    int port;
+    gale_transport_listen(server, "127.0.0.1", 0, &port);
+    raw_t junk = {0}, big = {0}, early = {0};
+    uint64_t x = 7;
+    for (size_t i = 0; i < sizeof junk.bytes; i++) junk.bytes[i] = (char)((x = x * 6364136223846793005ull + 1) >> 56);
+    junk.len = sizeof junk.bytes;
+    const unsigned char oversized[] = {0x00, 0x00, 0x00, 0x40, GALE_FRAME_TUPLES}; /* 1 GiB */
+    memcpy(big.bytes, oversized, sizeof oversized);
+    big.len = sizeof oversized;
+    const unsigned char tuples_first[] = {0x03, 0x00, 0x00, 0x00, GALE_FRAME_TUPLES, 'h', 'i'};
+    memcpy(early.bytes, tuples_first, sizeof tuples_first);
+    early.len = sizeof tuples_first;
+    raw_send(&loop, &junk, port);
+    raw_send(&loop, &big, port);
+    raw_send(&loop, &early, port);
+    cr_assert(RUN_UNTIL(&loop, junk.closed && big.closed && early.closed, 5000), "a bad connection was kept open");
+    gale_transport_stats_t st;
+    gale_transport_stats(server, &st);
+    cr_assert_eq(st.rejected, 3);
+    cr_assert_eq(st.frames_in, 0, "a frame from an unauthenticated connection got through");
+    gale_transport_connect(a, 2, "127.0.0.1", port);
+    cr_assert(RUN_UNTIL(&loop, bs.up[1], 5000), "the server stopped serving");
+    send_text(a, 2, GALE_FRAME_TUPLES, "ok");
+    cr_assert(RUN_UNTIL(&loop, bs.frames[1] == 1, 5000));
+    gale_transport_t *all[] = {server, a};
+    close_all(&loop, all, 2);
+}
+
+Test(transport, a_dialler_reconnects_when_its_peer_comes_back, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t ba = {0}, bb = {0}, bb2 = {0};
+    gale_transport_t *a, *b, *b2;
+    gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a);
+    gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb, &b);
+    int port;
+    gale_transport_listen(b, "127.0.0.1", 0, &port);
+    gale_transport_connect(a, 2, "127.0.0.1", port);
+    cr_assert(RUN_UNTIL(&loop, ba.up[2], 5000));
+    gale_transport_close(b); /* the peer dies */
+    cr_assert(RUN_UNTIL(&loop, !ba.up[2], 5000), "the loss was not noticed");
+    cr_assert_eq(gale_transport_send(a, 2, "x", 1), GALE_EAGAIN, "sending to a peer that is down must fail fast");
+    gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb2, &b2); /* and restarts on the same port */
+    int port2;
+    cr_assert_eq(gale_transport_listen(b2, "127.0.0.1", port, &port2), 0);
+    cr_assert(RUN_UNTIL(&loop, ba.up[2] && bb2.up[1], 8000), "no reconnection");
+    send_text(a, 2, GALE_FRAME_TUPLES, "again");
+    cr_assert(RUN_UNTIL(&loop, bb2.frames[1] == 1, 5000));
+    gale_transport_t *all[] = {a, b2};
+    close_all(&loop, all, 2);
+}
