@@ -32,12 +32,14 @@ static void join_fields(const gale_stream_t *s, char *buf, size_t cap)
         n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", s->fields[i]);
 }
 
-/* Finds `in` among the task's kept inputs without dereferencing it (it may be stale). */
+/* Where `in` is among the task's kept inputs, or -1. O(1), so that a bolt keeping thousands of inputs (a window)
+   does not pay for each ack with a search; the list itself confirms the index, so a pointer the bolt no longer owns
+   is refused (the contract: a kept input is valid until it is acked or failed). */
 static long find_kept(const gale_task_t *t, const gale_tuple_t *in)
 {
-    for (size_t i = 0; i < t->n_kept; i++)
-        if (t->kept[i] == in) return (long)i;
-    return -1;
+    if (!t->n_kept) return -1;
+    uint32_t i = in->kept_at;
+    return i < t->n_kept && t->kept[i] == in ? (long)i : -1;
 }
 
 /* An input the bolt may use now: the one being executed, or one it kept. */
@@ -203,6 +205,7 @@ static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how)
     if (in->state & GALE_DLV_KEPT) {
         if (k < 0) k = find_kept(t, in);
         t->kept[k] = t->kept[--t->n_kept];
+        t->kept[k]->kept_at = (uint32_t)k;
         in->state &= ~(uint32_t)GALE_DLV_KEPT;
         if (in != t->current) gale__tuple_release(in->data);
     }
@@ -244,6 +247,7 @@ const gale_tuple_t *gale__keep(gale_ctx_t *ctx, const gale_tuple_t *input)
         t->kept = kept;
         t->cap_kept = cap;
     }
+    in->kept_at = (uint32_t)t->n_kept;
     t->kept[t->n_kept++] = in;
     in->state |= GALE_DLV_KEPT;
     return in;

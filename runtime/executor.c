@@ -390,17 +390,21 @@ static size_t tick_trees(gale_executor_t *e)
     if (!rt->acking) return 0;
     bool scan = e->now_ns >= e->next_timeout_scan_ns;
     if (scan) e->next_timeout_scan_ns = e->now_ns + TIMEOUT_SCAN_NS;
-    size_t work = 0, open = 0;
+    size_t work = 0, open = 0, retrying = 0, kept = 0;
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (t->acker && scan && e->now_ns > 2 * rt->timeout_ns)
             gale_acker_expire(t->acker, e->now_ns - 2 * rt->timeout_ns);
+        kept += t->n_kept;
         if (t->comp->kind != GALE_SPOUT || !t->opened) continue;
         work += gale__spout_tick(t, e->now_ns, scan);
         open += gale__spout_open_trees(t);
+        retrying += t->n_retries;
     }
     work += apply_local_ops(e);
     atomic_store_explicit(&e->open_trees, open, memory_order_release);
+    atomic_store_explicit(&e->retrying, retrying, memory_order_release);
+    atomic_store_explicit(&e->kept, kept, memory_order_release);
     return work;
 }
 

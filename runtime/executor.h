@@ -71,6 +71,8 @@ struct gale_executor {
     atomic_ulong epoch;              /* loop turns that did something */
     atomic_int idle;
     atomic_ulong open_trees;         /* spouts' pending and retrying trees */
+    atomic_ulong retrying;           /* of which waiting for a replay */
+    atomic_ulong kept;               /* inputs bolts keep past execute (they settle them later, or at finish) */
 };
 
 /* Allocates the executor's rings and outboxes (for n_execs executors). 0 or GALE_ENOMEM. */

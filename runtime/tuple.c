@@ -265,6 +265,7 @@ gale_tuple_t *gale__tuple_deliver(gale_tuple_data_t *d, uint32_t task)
     t->data = d;
     t->task = task;
     t->state = 0;
+    t->kept_at = 0;
     t->ack_val = 0;
     t->ids = d->roots + d->n_roots + (size_t)i * d->n_roots;
     for (uint32_t r = 0; r < d->n_roots; r++) t->ids[r] = 0;

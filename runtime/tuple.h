@@ -32,6 +32,7 @@ struct gale_tuple {
     gale_tuple_data_t *data;
     uint32_t task;    /* the receiving task */
     uint32_t state;   /* GALE_DLV_* */
+    uint32_t kept_at; /* while GALE_DLV_KEPT: its index in the task's list of kept inputs */
     uint64_t ack_val; /* XOR of the edge ids of tuples anchored to this one */
     uint64_t *ids;    /* data->n_roots tree ids, one per root (see ack.h) */
 };

@@ -409,3 +409,58 @@ Test(runtime, acking_twice_is_an_error_against_the_bolt)
     gale_runtime_free(rt);
     tb_free(t);
 }
+
+/* ---- a windowing bolt: keeps every input, acks them 500 at a time in a scrambled order ---- */
+typedef struct window {
+    const gale_tuple_t *held[512];
+    size_t n;
+    uint64_t rng;
+} window_t;
+
+static int window_prepare(gale_ctx_t *ctx)
+{
+    window_t *w = calloc(1, sizeof *w);
+    w->rng = 99;
+    ctx->state = w;
+    return 0;
+}
+static void window_flush(gale_ctx_t *ctx, window_t *w)
+{
+    while (w->n) { /* settle from anywhere in the list, not just its end */
+        size_t i = (size_t)(gale_rand64(&w->rng) % w->n);
+        cr_assert_eq(gale_ack(ctx, w->held[i]), 0);
+        w->held[i] = w->held[--w->n];
+    }
+}
+static int window_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    window_t *w = ctx->state;
+    w->held[w->n++] = gale_keep(ctx, in);
+    if (w->n == 500) window_flush(ctx, w);
+    return 0;
+}
+static int window_finish(gale_ctx_t *ctx)
+{
+    window_flush(ctx, ctx->state);
+    return 0;
+}
+static void window_cleanup(gale_ctx_t *ctx) { free(ctx->state); }
+static const gale_plugin_t window = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "window",
+    .bolt = {.prepare = window_prepare, .execute = window_exec, .finish = window_finish, .cleanup = window_cleanup}};
+
+Test(runtime, kept_inputs_acked_later_in_any_order_complete_their_trees)
+{
+    gale_topology_t *t = tb_new("window", 1);
+    int sp = tb_add(t, "numbers", &numbers, 1);
+    tb_setting_int(t, sp, "count", 5250); /* ten full windows and a partial one, acked at finish */
+    int b = tb_add(t, "window", &window, 1);
+    tb_input(t, b, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    gale_runtime_t *rt = run(t, 2);
+    for (int i = 1; i <= 5250; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "id %d acked %d times", i, atomic_load(&acked[i]));
+    gale_task_metrics_t m;
+    gale_runtime_component_metrics(rt, 1, &m);
+    cr_assert_eq(m.errors, 0);
+    gale_runtime_free(rt);
+    tb_free(t);
+}
