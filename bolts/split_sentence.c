@@ -1,17 +1,80 @@
 /*
- * split_sentence: splits its input's first string on ASCII whitespace and emits each word (field "word"),
- * anchored to the input (a basic bolt: the input is acked when execute returns). The words are views into the
- * input; emit copies them, so nothing is allocated here.
+ * split_sentence: splits a string on ASCII whitespace and emits each word (field "word"), Storm's SplitSentence.
+ *
+ *   field  (string)  the input field to split (default: the input's first value, whatever its name)
+ *
+ * A basic bolt (GALE_BOLT_BASIC): every word is anchored to its input, and the input is acked when execute
+ * returns 0. Zero-copy: each word is a view into the input (valid until execute returns), and emit copies it, so
+ * nothing is allocated per tuple. An input whose value is not a string is failed (execute returns GALE_ETYPE); the
+ * first such input of a task is also logged as a warning, the rest are only counted by the runtime.
+ *
+ * With `field` set, `declare` checks that every input stream has that field, so `gale validate` reports a typo.
  */
+#include <string.h>
+
 #include "gale.h"
+
+typedef struct state {
+    const char *field;             /* owned by the settings; NULL: index 0 */
+    const char *const *seen_names; /* the fields of the last input stream, and where `field` is in it */
+    size_t index;
+    bool warned;
+} state_t;
+
+static const char *const WORD[] = {"word", NULL};
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
+static int declare(gale_ctx_t *ctx)
+{
+    const char *field = gale_setting_str(ctx, "field", NULL);
+    for (size_t i = 0, n_inputs = ctx->host->input_count(ctx); field && i < n_inputs; i++) {
+        const char *const *names;
+        size_t n, k = 0;
+        if (ctx->host->input_fields(ctx, i, &names, &n)) return GALE_EINVAL;
+        while (k < n && strcmp(names[k], field)) k++;
+        if (k == n) {
+            gale_error(ctx, "setting 'field': input %zu has no field '%s'", i + 1, field);
+            return GALE_EINVAL;
+        }
+    }
+    return ctx->host->declare_stream(ctx, "default", WORD, 1);
+}
+
+static int prepare(gale_ctx_t *ctx)
+{
+    state_t *s = calloc(1, sizeof *s);
+    if (!s) return GALE_ENOMEM;
+    s->field = gale_setting_str(ctx, "field", NULL);
+    ctx->state = s;
+    return 0;
+}
+
+/* The index of `field` in the input's stream: looked up when the stream changes, not for every tuple (the field
+   names of a stream are one array for the whole run, so comparing the pointer is enough). */
+static size_t field_index(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
+{
+    if (!s->field) return 0;
+    const char *const *names;
+    size_t n;
+    ctx->host->tuple_fields(in, &names, &n);
+    if (names != s->seen_names) {
+        s->seen_names = names;
+        for (s->index = 0; s->index < n && strcmp(names[s->index], s->field); s->index++) {}
+    }
+    return s->index; /* n when absent: tuple_get then fails */
+}
+
 static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
+    state_t *s = ctx->state;
     gale_value_t text;
-    if (gale_get(ctx, in, 0, &text) || text.type != GALE_STR) {
-        gale_warn(ctx, "input is not a string: failed");
+    if (gale_get(ctx, in, field_index(ctx, s, in), &text) || text.type != GALE_STR) {
+        if (!s->warned) {
+            gale_warn(ctx, "input from '%s' has no string to split: failing it (logged once per task)",
+                      ctx->host->tuple_component(in));
+            s->warned = true;
+        }
         return GALE_ETYPE;
     }
     const char *p = text.s.ptr, *end = p + text.s.len;
@@ -27,7 +90,13 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
     return 0;
 }
 
+static void cleanup(gale_ctx_t *ctx) { free(ctx->state); }
+
+static const gale_setting_decl_t settings[] = {
+    {"field", GALE_SETTING_STRING, "input field to split (default: the first value)"},
+    {NULL, 0, NULL},
+};
+
 GALE_PLUGIN(.kind = GALE_BOLT, .name = "split_sentence", .description = "splits sentences into words",
-            .flags = GALE_BOLT_BASIC,
-            .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}}, {NULL, NULL}},
-            .settings = (const gale_setting_decl_t[]){{NULL, 0, NULL}}, .bolt = {.execute = execute});
+            .flags = GALE_BOLT_BASIC, .declare = declare, .settings = settings,
+            .bolt = {.prepare = prepare, .execute = execute, .cleanup = cleanup});

@@ -60,17 +60,17 @@ static void nap(long ns)
     nanosleep(&ts, NULL);
 }
 
-int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_execs, size_t ring_capacity)
+int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_lanes, size_t ring_capacity)
 {
     memset(e, 0, sizeof *e);
     e->rt = rt;
     e->index = index;
-    e->in = calloc((size_t)n_execs, sizeof *e->in);
-    e->out = calloc((size_t)n_execs, sizeof *e->out);
-    e->op_fill = calloc((size_t)n_execs, sizeof *e->op_fill);
-    e->pool.returns = calloc((size_t)n_execs, sizeof *e->pool.returns);
+    e->in = calloc((size_t)n_lanes, sizeof *e->in);
+    e->out = calloc((size_t)n_lanes, sizeof *e->out);
+    e->op_fill = calloc((size_t)n_lanes, sizeof *e->op_fill);
+    e->pool.returns = calloc((size_t)n_lanes, sizeof *e->pool.returns);
     if (!e->in || !e->out || !e->op_fill || !e->pool.returns) return GALE_ENOMEM;
-    for (int p = 0; p < n_execs; p++) {
+    for (int p = 0; p < n_lanes; p++) {
         if (p == index) continue; /* an executor never sends itself tuples through a ring */
         if (gale_ring_init(&e->in[p], ring_capacity)) return GALE_ENOMEM;
     }
@@ -83,10 +83,10 @@ int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_
     return 0;
 }
 
-void gale_executor_destroy(gale_executor_t *e, int n_execs)
+void gale_executor_destroy(gale_executor_t *e, int n_lanes)
 {
     if (e->in) {
-        for (int p = 0; p < n_execs; p++) {
+        for (int p = 0; p < n_lanes; p++) {
             if (!e->in[p].slots) continue;
             void *item;
             while (gale_ring_pop(&e->in[p], &item, 1)) release_item(item);
@@ -94,14 +94,14 @@ void gale_executor_destroy(gale_executor_t *e, int n_execs)
         }
     }
     if (e->out) {
-        for (int c = 0; c < n_execs; c++) {
+        for (int c = 0; c < n_lanes; c++) {
             for (size_t i = 0; i < e->out[c].n; i++) release_item(e->out[c].items[i]);
             free(e->out[c].items);
         }
     }
-    gale__pool_destroy(e, n_execs);
+    gale__pool_destroy(e, n_lanes);
     if (e->op_fill)
-        for (int c = 0; c < n_execs; c++) free(e->op_fill[c]);
+        for (int c = 0; c < n_lanes; c++) free(e->op_fill[c]);
     free(e->op_fill);
     free(e->local_ops.v);
     free(e->in);
@@ -125,8 +125,10 @@ static size_t flush_outbox(gale_executor_t *e, int c)
 {
     gale_outbox_t *ob = &e->out[c];
     if (!ob->n) return 0;
-    gale_executor_t *consumer = &e->rt->execs[c];
-    size_t pushed = gale_ring_push(&consumer->in[e->index], (void *const *)ob->items, ob->n);
+    gale_runtime_t *rt = e->rt;
+    gale_executor_t *consumer = c < rt->n_execs ? &rt->execs[c] : NULL; /* NULL: the I/O lane (other workers) */
+    gale_ring_t *ring = consumer ? &consumer->in[e->index] : gale__io_ring(rt, e->index);
+    size_t pushed = gale_ring_push(ring, (void *const *)ob->items, ob->n);
     if (pushed) {
         memmove(ob->items, ob->items + pushed, (ob->n - pushed) * sizeof *ob->items);
         ob->n -= pushed;
@@ -135,7 +137,8 @@ static size_t flush_outbox(gale_executor_t *e, int c)
                               memory_order_release);
         /* Pairs with the fence in idle_wait: either the consumer sees the ring non-empty, or we see it asleep. */
         atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&consumer->sleeping, memory_order_relaxed)) gale_executor_wake(consumer);
+        if (!consumer) gale__io_wake(rt);
+        else if (atomic_load_explicit(&consumer->sleeping, memory_order_relaxed)) gale_executor_wake(consumer);
     }
     return pushed;
 }
@@ -143,10 +146,10 @@ static size_t flush_outbox(gale_executor_t *e, int c)
 static size_t flush_all(gale_executor_t *e)
 {
     size_t moved = 0;
-    for (int c = 0; c < e->rt->n_execs; c++)
+    for (int c = 0; c < e->rt->n_lanes; c++)
         if (e->op_fill[c]) ship_ops(e, c);
     if (!e->n_pending) return 0;
-    for (int c = 0; c < e->rt->n_execs; c++) moved += flush_outbox(e, c);
+    for (int c = 0; c < e->rt->n_lanes; c++) moved += flush_outbox(e, c);
     return moved;
 }
 
@@ -312,7 +315,7 @@ static size_t drain_inputs(gale_executor_t *e)
     gale_runtime_t *rt = e->rt;
     void *buf[GALE_BATCH];
     size_t total = 0;
-    for (int p = 0; p < rt->n_execs; p++) {
+    for (int p = 0; p < rt->n_lanes; p++) {
         if (p == e->index) continue;
         size_t n = gale_ring_pop(&e->in[p], buf, GALE_BATCH);
         if (!n) continue;
@@ -410,7 +413,7 @@ static size_t tick_trees(gale_executor_t *e)
 
 static bool inputs_waiting(gale_executor_t *e)
 {
-    for (int p = 0; p < e->rt->n_execs; p++)
+    for (int p = 0; p < e->rt->n_lanes; p++)
         if (p != e->index && !gale_ring_empty(&e->in[p])) return true;
     return false;
 }

@@ -51,9 +51,9 @@ struct gale_executor {
     bool thread_started;
     gale_task_t **tasks;
     size_t n_tasks;
-    gale_ring_t *in;     /* [n_execs]: in[p] carries what executor p sends here */
-    gale_outbox_t *out;  /* [n_execs]: what this executor has for executor c (deliveries and op batches) */
-    gale_op_batch_t **op_fill; /* [n_execs]: the op batch being filled for executor c */
+    gale_ring_t *in;     /* [n_lanes]: in[p] carries what lane p sends here */
+    gale_outbox_t *out;  /* [n_lanes]: what this executor has for lane c (deliveries and op batches) */
+    gale_op_batch_t **op_fill; /* [n_lanes]: the op batch being filled for lane c */
     gale_opvec_t local_ops;    /* ops for tasks of this executor, applied between turns, never inside a plugin */
     uint64_t now_ns;           /* the time at the start of this loop turn */
     gale_pool_t pool;          /* tuple blocks this executor made, free for reuse */
@@ -75,10 +75,11 @@ struct gale_executor {
     atomic_ulong kept;               /* inputs bolts keep past execute (they settle them later, or at finish) */
 };
 
-/* Allocates the executor's rings and outboxes (for n_execs executors). 0 or GALE_ENOMEM. */
-int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_execs, size_t ring_capacity);
+/* Allocates the executor's rings and outboxes, one per lane: the executors, and in a worker the I/O lane to other
+   workers (lane n_execs). 0 or GALE_ENOMEM. */
+int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_lanes, size_t ring_capacity);
 /* Frees what init allocated, releasing any delivery still queued (a stop that did not drain). */
-void gale_executor_destroy(gale_executor_t *e, int n_execs);
+void gale_executor_destroy(gale_executor_t *e, int n_lanes);
 
 int gale_executor_start(gale_executor_t *e);
 void gale_executor_join(gale_executor_t *e);

@@ -123,8 +123,7 @@ static int build_tasks(gale_runtime_t *rt)
     const gale_topology_t *topo = rt->topo;
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     rt->tasks = calloc(rt->n_all_tasks + 1, sizeof *rt->tasks);
-    rt->task_exec = calloc(rt->n_all_tasks + 1, sizeof *rt->task_exec);
-    if (!rt->tasks || !rt->task_exec) return GALE_ENOMEM;
+    if (!rt->tasks) return GALE_ENOMEM;
     for (size_t c = 0; c < topo->n_components; c++) {
         const gale_component_t *comp = &topo->components[c];
         for (int i = 0; i < comp->parallelism; i++) {
@@ -132,7 +131,7 @@ static int build_tasks(gale_runtime_t *rt)
             if (!t) return GALE_ENOMEM;
             rt->tasks[comp->first_task + (uint32_t)i] = t;
             if (init_task(rt, t, (int)c, (uint32_t)i, &seed)) return GALE_ENOMEM;
-            if (comp->kind == GALE_SPOUT) rt->n_spout_tasks++;
+            if (comp->kind == GALE_SPOUT && rt->task_exec[t->base.task_id] < rt->n_execs) rt->n_spout_tasks++;
         }
     }
     for (int i = 0; i < rt->acker_comp.parallelism; i++) {
@@ -153,20 +152,32 @@ static const gale_component_t *chain_source(const gale_topology_t *topo, const g
     return src->parallelism == c->parallelism ? src : NULL;
 }
 
-/* Everything else goes to executors round robin, as Storm's default scheduler spreads executors over slots. */
-static void place_tasks(gale_runtime_t *rt)
+/*
+ * Everything else goes round robin over the slots (worker, executor), as Storm's default scheduler spreads
+ * executors over workers: consecutive tasks land in different workers first. In this process, a task of another
+ * worker is reached through the I/O lane (index n_execs).
+ */
+static int place_tasks(gale_runtime_t *rt)
 {
     const gale_topology_t *topo = rt->topo;
-    uint32_t next = 0;
+    uint32_t workers = rt->opts.n_workers > 1 ? (uint32_t)rt->opts.n_workers : 1;
+    uint32_t slots = workers * (uint32_t)rt->n_execs, next = 0;
+    uint32_t *slot = calloc(rt->n_all_tasks + 1, sizeof *slot);
+    if (!slot) return GALE_ENOMEM;
     for (size_t k = 0; k < topo->n_components; k++) {
         const gale_component_t *c = &topo->components[topo->order[k]];
         const gale_component_t *src = chain_source(topo, c);
         for (int i = 0; i < c->parallelism; i++)
-            rt->task_exec[c->first_task + (uint32_t)i] =
-                src ? rt->task_exec[src->first_task + (uint32_t)i] : (uint16_t)(next++ % (uint32_t)rt->n_execs);
+            slot[c->first_task + (uint32_t)i] = src ? slot[src->first_task + (uint32_t)i] : next++ % slots;
     }
-    for (int i = 0; i < rt->acker_comp.parallelism; i++)
-        rt->task_exec[rt->acker_comp.first_task + (uint32_t)i] = (uint16_t)(next++ % (uint32_t)rt->n_execs);
+    for (int i = 0; i < rt->acker_comp.parallelism; i++) slot[rt->acker_comp.first_task + (uint32_t)i] = next++ % slots;
+    for (uint32_t id = 1; id <= rt->n_all_tasks; id++) {
+        uint32_t w = slot[id] % workers;
+        rt->task_worker[id] = (uint16_t)w;
+        rt->task_exec[id] = (uint16_t)(w == (uint32_t)rt->opts.worker_index ? slot[id] / workers : (uint32_t)rt->n_execs);
+    }
+    free(slot);
+    return 0;
 }
 
 /* local_or_shuffle prefers the subscriber's tasks on the emitter's own executor. */
@@ -198,13 +209,13 @@ static int build_executors(gale_runtime_t *rt)
     if (!rt->execs) return GALE_ENOMEM;
     for (int e = 0; e < rt->n_execs; e++) {
         gale_executor_t *ex = &rt->execs[e];
-        if (gale_executor_init(ex, rt, e, rt->n_execs, ring)) return GALE_ENOMEM;
+        if (gale_executor_init(ex, rt, e, rt->n_lanes, ring)) return GALE_ENOMEM;
         ex->tasks = calloc(rt->n_all_tasks + 1, sizeof *ex->tasks);
         ex->scratch = calloc((size_t)max_par, sizeof *ex->scratch);
         if (!ex->tasks || !ex->scratch) return GALE_ENOMEM;
     }
-    place_tasks(rt);
     for (uint32_t id = 1; id <= rt->n_all_tasks; id++) {
+        if (rt->task_exec[id] >= rt->n_execs) continue; /* another worker's */
         gale_executor_t *ex = &rt->execs[rt->task_exec[id]];
         rt->tasks[id]->exec = ex;
         ex->tasks[ex->n_tasks++] = rt->tasks[id];
@@ -216,10 +227,6 @@ static int build_executors(gale_runtime_t *rt)
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
                      gale_diag_t *diag)
 {
-    if (topo->config.workers > 1)
-        return gale__diag(diag, GALE_ENOTSUP, "%s: config.workers = %d: running a topology in several worker "
-                          "processes is not supported yet; use workers = 1 (threads spread it over the cores)",
-                          topo->file, topo->config.workers);
     gale_runtime_t *rt = calloc(1, sizeof *rt);
     if (!rt) return gale__diag(diag, GALE_ENOMEM, "out of memory");
     rt->topo = topo;
@@ -230,6 +237,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->n_all_tasks = topo->n_tasks + (uint32_t)topo->config.ackers;
     rt->timeout_ns = (uint64_t)topo->config.message_timeout_s * 1000000000ull;
     rt->n_execs = pick_threads(rt);
+    rt->n_lanes = rt->n_execs + (rt->opts.n_workers > 1 ? 1 : 0);
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {
@@ -240,7 +248,13 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     atomic_init(&rt->congested, 0);
     atomic_init(&rt->control_seq, 0);
     atomic_init(&rt->phase, GALE_RUN_RUNNING);
-    int rc = gale_router_init(&rt->router, topo, NULL);
+    rt->task_exec = calloc(rt->n_all_tasks + 1, sizeof *rt->task_exec);
+    rt->task_worker = calloc(rt->n_all_tasks + 1, sizeof *rt->task_worker);
+    bool *is_local = calloc(rt->n_all_tasks + 1, sizeof *is_local);
+    int rc = rt->task_exec && rt->task_worker && is_local ? place_tasks(rt) : GALE_ENOMEM;
+    for (uint32_t id = 1; !rc && id <= rt->n_all_tasks; id++) is_local[id] = rt->task_exec[id] < rt->n_execs;
+    if (!rc) rc = gale_router_init(&rt->router, topo, is_local);
+    free(is_local);
     if (!rc) rc = build_tasks(rt);
     if (!rc) rc = build_executors(rt);
     if (rc) {
@@ -255,7 +269,7 @@ void gale_runtime_free(gale_runtime_t *rt)
 {
     if (!rt) return;
     if (rt->execs)
-        for (int e = 0; e < rt->n_execs; e++) gale_executor_destroy(&rt->execs[e], rt->n_execs);
+        for (int e = 0; e < rt->n_execs; e++) gale_executor_destroy(&rt->execs[e], rt->n_lanes);
     if (rt->tasks)
         for (uint32_t id = 1; id <= rt->n_all_tasks; id++) free_task(rt, rt->tasks[id]);
     gale_journal_close(rt->journal);
@@ -263,6 +277,7 @@ void gale_runtime_free(gale_runtime_t *rt)
     free(rt->execs);
     free(rt->tasks);
     free(rt->task_exec);
+    free(rt->task_worker);
     free(rt);
 }
 
@@ -377,6 +392,7 @@ static void on_tick(uv_timer_t *h)
         enter_stopping(c);
         return;
     }
+    if (rt->io) return; /* a worker: its supervisor decides when to drain, finish and stop (worker.c) */
     switch (c->state) {
     case CTL_RUNNING:
         if (atomic_load(&rt->spouts_done) == rt->n_spout_tasks) begin_drain(c, false);
@@ -459,27 +475,78 @@ static int start_control(control_t *c)
     return 0;
 }
 
-int gale_runtime_run(gale_runtime_t *rt)
+/* ---- worker mode: the supervisor's commands and the status it decides on ------------------------------------- */
+
+void gale__runtime_deactivate(gale_runtime_t *rt)
 {
-    control_t c = {.rt = rt, .state = CTL_RUNNING};
-    int rc = start_control(&c);
-    if (rc) return rc;
+    atomic_store(&rt->phase, GALE_RUN_DEACTIVATED);
+    gale__runtime_control_changed(rt);
+}
+
+void gale__runtime_finish_component(gale_runtime_t *rt, int component)
+{
+    atomic_store(&rt->finish_acks, 0);
+    atomic_store(&rt->finish_component, component);
+    atomic_fetch_add(&rt->finish_seq, 1);
+    gale__runtime_control_changed(rt);
+}
+
+bool gale__runtime_finish_acked(gale_runtime_t *rt) { return atomic_load(&rt->finish_acks) >= (unsigned)rt->n_execs; }
+
+void gale__runtime_stop(gale_runtime_t *rt)
+{
+    control_t *c = rt->ctl;
+    if (c && c->state != CTL_STOPPING) enter_stopping(c);
+}
+
+void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out)
+{
+    snapshot_t s = take_snapshot(rt);
+    *out = (gale_run_status_t){.idle = s.all_idle, .epochs = s.epochs, .pushed = s.pushed, .popped = s.popped,
+                               .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
+                               .spouts_done = atomic_load(&rt->spouts_done), .spout_tasks = rt->n_spout_tasks,
+                               .finish_seq = atomic_load(&rt->finish_seq), .failed = atomic_load(&rt->failed)};
+}
+
+void gale__runtime_start(gale_runtime_t *rt)
+{
     rt->start_ns = gale_now_ns();
     for (int e = 0; e < rt->n_execs; e++) {
-        rc = gale_executor_start(&rt->execs[e]);
+        int rc = gale_executor_start(&rt->execs[e]);
         if (rc) {
             gale_logf(GALE_LOG_ERROR, "runtime", "cannot start executor thread: %s", strerror(-rc));
             atomic_store(&rt->failed, 1);
             break;
         }
     }
+}
+
+int gale_runtime_run(gale_runtime_t *rt)
+{
+    control_t c = {.rt = rt, .state = CTL_RUNNING};
+    int rc = start_control(&c);
+    if (rc) return rc;
+    rt->ctl = &c;
+    rt->start_ns = gale_now_ns();
+    if (rt->opts.n_workers > 1) { /* a worker: its executors start when the supervisor says so */
+        if ((rc = gale__io_start(rt, &c.loop))) {
+            gale_logf(GALE_LOG_ERROR, "worker", "cannot start the transport: %s", gale_strerror(rc));
+            atomic_store(&rt->failed, 1);
+            enter_stopping(&c);
+        }
+    } else {
+        gale__runtime_start(rt);
+    }
     uv_run(&c.loop, UV_RUN_DEFAULT);
     if (c.state != CTL_STOPPING) enter_stopping(&c);
     for (int e = 0; e < rt->n_execs; e++) gale_executor_join(&rt->execs[e]);
     rt->end_ns = gale_now_ns();
+    if (rt->io) gale__io_stop(rt); /* reports the figures; the loop below closes what it opened */
+    rt->ctl = NULL;
     uv_walk(&c.loop, close_walk, NULL);
     uv_run(&c.loop, UV_RUN_DEFAULT);
     uv_loop_close(&c.loop);
+    gale__io_free(rt);
     return atomic_load(&rt->failed) ? GALE_EPLUGIN : 0;
 }
 

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <uv.h>
 
 #include "executor.h"
 #include "journal.h"
@@ -31,6 +32,11 @@ typedef struct gale_runtime_opts {
     size_t ring_capacity; /* 0: 1024 deliveries */
     bool handle_signals;  /* install SIGINT/SIGTERM handlers on the loop */
     struct gale_replay_set *replay; /* replay.h: every spout is replaced by the replay spout fed from this set */
+    int n_workers;        /* worker mode (worker.c): this process runs the tasks of worker `worker_index` of
+                             n_workers; 0 or 1: every task runs here */
+    int worker_index;
+    const void *secret;   /* worker mode: the topology's secret, proven to peers (borrowed) */
+    size_t secret_len;
 } gale_runtime_opts_t;
 
 typedef enum gale_run_phase {
@@ -51,6 +57,9 @@ struct gale_runtime {
     uint16_t *task_exec;   /* executor index of each task id */
     gale_executor_t *execs;
     int n_execs;
+    int n_lanes;           /* n_execs, plus the I/O lane (index n_execs) in worker mode */
+    uint16_t *task_worker; /* the worker that runs each task id */
+    struct gale_io *io;    /* worker mode: the lane to the other workers (worker.c) */
     uint32_t n_spout_tasks;
     bool acking;           /* ackers > 0 */
     uint64_t start_ns, end_ns;
@@ -64,7 +73,18 @@ struct gale_runtime {
     atomic_int failed;                   /* a task failed to open: stop with an error */
     atomic_int stop_requested;           /* gale_runtime_request_stop() */
     atomic_uint closed_execs;
+    void *ctl;             /* the control state of gale_runtime_run, while it runs */
 };
+
+/* What a worker tells its supervisor (worker mode). */
+typedef struct gale_run_status {
+    bool idle;
+    uint64_t epochs, pushed, popped, open_trees, retrying, kept;
+    unsigned spouts_done, spout_tasks, finish_seq;
+    int failed;
+} gale_run_status_t;
+
+typedef struct gale_io gale_io_t;
 
 /* Builds tasks, routes and executors for a resolved topology (borrowed; it must outlive the runtime). */
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
@@ -83,5 +103,21 @@ void gale_runtime_free(gale_runtime_t *rt); /* NULL is a no-op */
 
 /* Executors call these to move the run forward. */
 void gale__runtime_control_changed(gale_runtime_t *rt);
+
+/* worker.c: the I/O lane's ring from executor p, and waking the I/O thread after pushing into it; starting and
+   stopping the lane on the control loop. */
+gale_ring_t *gale__io_ring(gale_runtime_t *rt, int p);
+void gale__io_wake(gale_runtime_t *rt);
+int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop);
+void gale__io_stop(gale_runtime_t *rt); /* sends the figures and closes the lane's handles */
+void gale__io_free(gale_runtime_t *rt); /* after the loop ran their close callbacks */
+
+/* Worker mode: what the supervisor's commands do here, and the status it decides on. */
+void gale__runtime_start(gale_runtime_t *rt); /* starts the executor threads (a worker, on "start") */
+void gale__runtime_deactivate(gale_runtime_t *rt);
+void gale__runtime_finish_component(gale_runtime_t *rt, int component);
+bool gale__runtime_finish_acked(gale_runtime_t *rt);
+void gale__runtime_stop(gale_runtime_t *rt);
+void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out);
 
 #endif

@@ -46,7 +46,7 @@ struct gale_transport {
     gale_transport_cb_t cb;
     void *arg;
     uv_tcp_t listener;
-    bool listening, closing;
+    bool listening, closing, paused;
     int open; /* handles of the transport itself (listener, retry timers) and connections */
     conn_t *conns;
     peer_t **peers;
@@ -433,6 +433,23 @@ bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer)
 }
 
 void gale_transport_stats(const gale_transport_t *t, gale_transport_stats_t *out) { *out = t->stats; }
+
+size_t gale_transport_queued(const gale_transport_t *t, uint32_t peer)
+{
+    const peer_t *p = find_peer(t, peer);
+    return p && p->up ? uv_stream_get_write_queue_size((const uv_stream_t *)&p->up->tcp) : 0;
+}
+
+void gale_transport_pause(gale_transport_t *t, bool pause)
+{
+    if (t->paused == pause) return;
+    t->paused = pause;
+    for (conn_t *c = t->conns; c; c = c->next) {
+        if (c->closing || c->state != CONN_UP) continue;
+        if (pause) uv_read_stop((uv_stream_t *)&c->tcp);
+        else uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
 
 static void on_listener_closed(uv_handle_t *h)
 {

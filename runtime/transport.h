@@ -58,6 +58,10 @@ int gale_transport_connect(gale_transport_t *t, uint32_t peer, const char *host,
 int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, size_t len);
 
 bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer);
+/* Bytes queued for `peer` and not yet taken by the kernel: a sender that sees it grow slows down. */
+size_t gale_transport_queued(const gale_transport_t *t, uint32_t peer);
+/* Stops (or resumes) reading from every connection: TCP flow control then pushes back on the senders. */
+void gale_transport_pause(gale_transport_t *t, bool pause);
 void gale_transport_stats(const gale_transport_t *t, gale_transport_stats_t *out);
 
 /* Closes every connection and the listener; the endpoint is freed once libuv has closed them all (run the loop). */

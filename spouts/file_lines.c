@@ -1,12 +1,23 @@
 /*
  * file_lines: one tuple per line of a file (field "line"), then done. Finite by nature.
  *
- *   path  (string, "-")  the file, relative to the directory gale runs in; "-" reads standard input
+ *   path  (string, "-")  the file to read. A relative path is relative to the current directory of the gale
+ *                        process (the directory gale was started in), not to the topology file. "-", or no
+ *                        setting, reads standard input.
  *
- * Each line is emitted with its line number (from 1) as message id, so that with acking on every line's tree is
- * tracked; with `replay = true;` in the spout's block the runtime replays the lines that fail. Line ends (\n or
- * \r\n) are not part of the line. With parallelism above 1 only the first task reads: a file has one reader.
- * Reading standard input may block next_tuple until a line or the end arrives; the end ends the spout.
+ * Each line is emitted with its line number (from 1) as message id, so that with acking on every line's tuple
+ * tree is tracked. The line end (\n, or \r\n) is not part of the line; a last line without \n is still a line.
+ * At the end of the input the task calls gale_done, and the topology ends once every line is processed.
+ *
+ * fail is logged (warn, with the line number) and counted; this spout does not replay by itself. Put
+ * `replay = true;` in its block and the runtime replays failed lines (config.max_retries).
+ *
+ * Parallelism: a file has one reader. With parallelism above 1, task 0 reads the whole file and the other tasks
+ * are done at once (they emit nothing).
+ *
+ * Blocking: reading a regular file never waits long. Reading standard input (a pipe or a terminal) blocks
+ * next_tuple, and so the executor thread it runs on, until a line or the end arrives; the end ends the spout, so
+ * a pipe that is closed always finishes the run.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +26,16 @@
 
 #include "gale.h"
 
+#define READ_BUFFER (256 * 1024) /* stdio's buffer: one read(2) per 256 KiB, not per 4 KiB */
+
 typedef struct state {
-    FILE *f;
-    bool own; /* opened here, so closed here */
-    char *line;
+    FILE *f;    /* NULL: this task does not read (task_index > 0) */
+    bool own;   /* opened here, so closed here (stdin is not ours to close) */
+    char *line; /* getline's buffer, reused for every line: it grows to the longest line, then stays */
     size_t cap;
-    uint64_t number;
+    const char *path; /* for messages; owned by the settings */
+    uint64_t number;  /* lines read so far = the last message id */
+    uint64_t acked, failed;
 } state_t;
 
 static int open_(gale_ctx_t *ctx)
@@ -29,55 +44,83 @@ static int open_(gale_ctx_t *ctx)
     ctx->host->task_info(ctx, &info);
     state_t *s = calloc(1, sizeof *s);
     if (!s) return GALE_ENOMEM;
-    ctx->state = s;
-    if (info.task_index > 0) return 0; /* one reader per file */
-    const char *path = gale_setting_str(ctx, "path", "-");
-    if (!strcmp(path, "-")) {
-        s->f = stdin;
+    s->path = gale_setting_str(ctx, "path", "-");
+    if (info.task_index > 0) { /* one reader per file: this task is done at its first next_tuple */
+        ctx->state = s;
         return 0;
     }
-    s->f = fopen(path, "r");
-    if (!s->f) {
-        int err = errno;
-        gale_error(ctx, "cannot open %s: %s", path, strerror(err));
-        free(s);
-        ctx->state = NULL;
-        return -err;
+    if (!strcmp(s->path, "-")) {
+        s->f = stdin;
+    } else {
+        s->f = fopen(s->path, "r");
+        if (!s->f) {
+            int err = errno;
+            gale_error(ctx, "cannot open %s: %s", s->path, strerror(err));
+            free(s);
+            return -err;
+        }
+        s->own = true;
     }
-    s->own = true;
+    /* Before any read, as setvbuf requires. stdio owns the buffer (freed by fclose; stdin's lives on). */
+    setvbuf(s->f, NULL, _IOFBF, READ_BUFFER);
+    ctx->state = s;
     return 0;
 }
 
 static int next_tuple(gale_ctx_t *ctx)
 {
     state_t *s = ctx->state;
-    ssize_t n = s->f ? getline(&s->line, &s->cap, s->f) : -1;
+    if (!s->f) {
+        gale_done(ctx);
+        return 0;
+    }
+    errno = 0;
+    ssize_t n = getline(&s->line, &s->cap, s->f);
     if (n < 0) {
-        if (s->f && ferror(s->f)) gale_error(ctx, "read error: %s", strerror(errno));
+        if (ferror(s->f)) {
+            int err = errno;
+            clearerr(s->f);
+            if (err == EINTR) return 0; /* a signal interrupted the read: try again next call */
+            gale_error(ctx, "cannot read %s after line %llu: %s", s->path, (unsigned long long)s->number,
+                       strerror(err));
+        }
+        if (s->own) fclose(s->f);
+        s->f = NULL;
+        s->own = false;
         gale_done(ctx);
         return 0;
     }
     if (n > 0 && s->line[n - 1] == '\n') n--;
     if (n > 0 && s->line[n - 1] == '\r') n--;
-    gale_value_t v = gale_strn(s->line, (size_t)n);
+    gale_value_t v = gale_strn(s->line, (size_t)n); /* emit copies the line, so the buffer can be reused */
     return gale_emit_id(ctx, ++s->number, &v, 1);
 }
 
-static void fail(gale_ctx_t *ctx, uint64_t msg_id) { gale_warn(ctx, "line %llu failed", (unsigned long long)msg_id); }
+static void ack(gale_ctx_t *ctx, uint64_t msg_id) { ((state_t *)ctx->state)->acked++; }
+
+static void fail(gale_ctx_t *ctx, uint64_t msg_id)
+{
+    state_t *s = ctx->state;
+    s->failed++;
+    gale_warn(ctx, "line %llu of %s failed", (unsigned long long)msg_id, s->path);
+}
 
 static void close_(gale_ctx_t *ctx)
 {
     state_t *s = ctx->state;
+    gale_log(ctx, GALE_LOG_DEBUG, "read %llu lines, acked %llu, failed %llu", (unsigned long long)s->number,
+             (unsigned long long)s->acked, (unsigned long long)s->failed);
     if (s->own) fclose(s->f);
     free(s->line);
     free(s);
 }
 
 static const gale_setting_decl_t settings[] = {
-    {"path", GALE_SETTING_STRING, "file to read, relative to the working directory; \"-\": standard input"},
+    {"path", GALE_SETTING_STRING, "file to read, relative to the current directory; \"-\": standard input (default)"},
     {NULL, 0, NULL},
 };
 
 GALE_PLUGIN(.kind = GALE_SPOUT, .name = "file_lines", .description = "one tuple per line of a file, then done",
-            .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"line", NULL}}, {NULL, NULL}},
-            .settings = settings, .spout = {.open = open_, .next_tuple = next_tuple, .fail = fail, .close = close_});
+            .streams = (const gale_stream_decl_t[]){{"default", (const char *const[]){"line", NULL}}, {NULL, NULL}},
+            .settings = settings,
+            .spout = {.open = open_, .next_tuple = next_tuple, .ack = ack, .fail = fail, .close = close_});

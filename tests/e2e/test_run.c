@@ -91,13 +91,14 @@ static size_t read_counts(const char *text, word_count_t *out, size_t cap)
 }
 
 typedef struct threads_param {
-    int threads;
+    int threads, workers;
 } threads_param_t;
 
+/* The same counts in one thread, several, and several worker processes. */
 ParameterizedTestParameters(run, wordcount_file_exact_counts)
 {
-    static threads_param_t params[] = {{1}, {2}, {3}};
-    return cr_make_param_array(threads_param_t, params, 3);
+    static threads_param_t params[] = {{1, 1}, {2, 1}, {3, 1}, {1, 3}, {2, 2}};
+    return cr_make_param_array(threads_param_t, params, 5);
 }
 
 ParameterizedTest(threads_param_t *p, run, wordcount_file_exact_counts)
@@ -108,9 +109,10 @@ ParameterizedTest(threads_param_t *p, run, wordcount_file_exact_counts)
     size_t n_expect, n_got;
     make_text(in, expect, &n_expect);
     char *set_in = tl_path("lines.path=%s", in), *set_out = tl_path("sink.path=%s", out);
-    char threads[16];
+    char threads[16], workers[16];
     snprintf(threads, sizeof threads, "%d", p->threads);
-    const char *argv[] = {tl_gale(), "run", "--threads", threads, "--set", set_in, "--set", set_out,
+    snprintf(workers, sizeof workers, "%d", p->workers);
+    const char *argv[] = {tl_gale(), "run", "--threads", threads, "--workers", workers, "--set", set_in, "--set", set_out,
                           "topologies/wordcount_file.cfg", NULL};
     tl_result_t r;
     cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);

@@ -63,6 +63,11 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *usage, ga
             if (!(v = option_value(argc, argv, &i, "--threads")) || parse_number(v, &t) || t < 1 || t > 4096)
                 return usage_error(usage, "%s needs a number of threads from 1 to 4096", a);
             out->threads = (int)t;
+        } else if (run_options && is_option(a, "--workers")) {
+            double w;
+            if (!(v = option_value(argc, argv, &i, "--workers")) || parse_number(v, &w) || w < 1 || w > 64)
+                return usage_error(usage, "%s needs a number of workers from 1 to 64", a);
+            out->workers = (int)w;
         } else if (run_options && is_option(a, "--stats")) {
             if (!(out->stats = option_value(argc, argv, &i, "--stats"))) return usage_error(usage, "%s needs a file", a);
         } else if (run_options && !strcmp(a, "--quiet")) {

@@ -19,6 +19,7 @@ typedef struct gale_cli_args {
     int threads;
     int quiet;
     const char *stats; /* --stats FILE: the figures as JSON */
+    int workers;       /* --workers N */
 } gale_cli_args_t;
 
 /* Parses `--set K=V`, and when `run_options` also `--duration S`, `--threads N`, `--quiet`, `--stats FILE`, then
@@ -33,6 +34,7 @@ gale_topology_t *gale_cli_open_topology(const gale_cli_args_t *a);
 int gale_cmd_run(int argc, char **argv);
 int gale_cmd_validate(int argc, char **argv);
 int gale_cmd_journal(int argc, char **argv);
+int gale_cmd_worker(int argc, char **argv);
 int gale_cmd_replay(int argc, char **argv);
 
 /* Which journal records a command takes: --spout NAME, --cause timeout|fail, --since T, --until T, where T is

@@ -13,8 +13,8 @@ static const char HELP[] =
     "usage: gale COMMAND [OPTIONS] ...\n"
     "\n"
     "commands:\n"
-    "  run [--duration S] [--threads N] [--quiet] [--stats FILE] [--set C.K=V]... FILE\n"
-    "                  run a topology in this process (local mode)\n"
+    "  run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set C.K=V]... FILE\n"
+    "                  run a topology in this process, or in N worker processes under a supervisor\n"
     "  validate [--set C.K=V]... FILE\n"
     "                  check a topology file and its plugins without running it\n"
     "  journal ls|show [--json] [FILTERS] JOURNAL\n"
@@ -39,6 +39,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "validate")) return gale_cmd_validate(argc - 1, argv + 1);
     if (!strcmp(cmd, "journal")) return gale_cmd_journal(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay")) return gale_cmd_replay(argc - 1, argv + 1);
+    if (!strcmp(cmd, "worker")) return gale_cmd_worker(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("gale %s (plugin ABI %d.%d)\n", GALE_VERSION, GALE_ABI_MAJOR, GALE_ABI_MINOR);
         return GALE_EXIT_OK;

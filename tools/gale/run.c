@@ -3,13 +3,38 @@
 #include <string.h>
 #include <signal.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "cli.h"
 #include "plugin.h"
+#include "supervisor.h"
 #include "runtime.h"
 
 static const char RUN_USAGE[] =
-    "gale run [--duration S] [--threads N] [--quiet] [--stats FILE] [--set COMPONENT.KEY=VALUE]... FILE";
+    "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set COMPONENT.KEY=VALUE]... FILE";
 static const char VALIDATE_USAGE[] = "gale validate [--set COMPONENT.KEY=VALUE]... FILE";
+
+/* `--workers N`: this process supervises N `gale worker` processes running the same file. */
+static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, int workers)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "gale: cannot find the gale binary to start workers\n");
+        return GALE_EXIT_ERROR;
+    }
+    exe[n] = '\0';
+    const char **sets = calloc(a->n_overrides + 1, sizeof *sets);
+    for (size_t i = 0; i < a->n_overrides; i++) sets[i] = a->overrides[i].assignment;
+    gale_supervise_opts_t o = {.exe = exe, .file = a->file, .sets = sets, .n_sets = a->n_overrides,
+                               .workers = workers, .threads = a->threads, .duration_s = a->duration_s,
+                               .quiet = a->quiet};
+    int rc = gale_supervise(topo, &o);
+    free(sets);
+    if (rc) fprintf(stderr, "gale: %s: the run failed (see the errors above)\n", a->file);
+    return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+}
 
 static void write_stats(const gale_runtime_t *rt, const char *path)
 {
@@ -30,6 +55,13 @@ int gale_cmd_run(int argc, char **argv)
     }
     /* A sink writing to a closed pipe should get EPIPE and report it, not kill the whole topology. */
     signal(SIGPIPE, SIG_IGN);
+    int workers = a.workers ? a.workers : topo->config.workers;
+    if (workers > 1) {
+        rc = run_workers(&a, topo, workers);
+        gale_topology_free(topo);
+        gale_cli_args_free(&a);
+        return rc;
+    }
     gale_runtime_opts_t opts = {.threads = a.threads, .duration_s = a.duration_s, .handle_signals = true};
     gale_runtime_t *rt = NULL;
     gale_diag_t diag = {{0}};

@@ -1,0 +1,481 @@
+/*
+ * worker.c: what makes a runtime one worker among several (`gale worker`, started by a supervisor).
+ *
+ * The I/O lane sits on the control thread's libuv loop. Executors push deliveries and ops for tasks of other
+ * workers into one SPSC ring each (lane n_execs); the lane batches them into TUPLES and OPS frames per peer and
+ * hands them to the transport, flushing on every wake. Frames from peers are decoded and checked against the
+ * topology and pushed to the target executors through the rings whose producer is this thread. A frame for a peer
+ * that is down is dropped at once (its trees time out and replay); nothing is buffered for it.
+ *
+ * The supervisor talks to the worker over file descriptor 3, one line per message:
+ *   worker -> supervisor  "port P", "status ...", "stats {json}"
+ *   supervisor -> worker  "peers P0 P1 ...", "start", "deactivate", "finish K", "stop"
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "log.h"
+#include "runtime.h"
+#include "spout.h"
+#include "transport.h"
+
+#define CONTROL_FD 3
+#define STATUS_MS 5
+#define OP_RECORD 25
+/* Backpressure across workers: a peer with this much unsent stops us taking from our executors; this many entries
+   waiting for our executors stops us reading from the network. */
+#define SEND_HIGH (4u << 20)
+#define RECV_HIGH 16384
+#define RECV_LOW 1024
+
+struct gale_io {
+    gale_runtime_t *rt;
+    uv_loop_t *loop;
+    uv_async_t wake;
+    uv_timer_t tick;
+    uv_pipe_t ctl;
+    char line[4096];
+    size_t line_len;
+    gale_transport_t *transport;
+    gale_ring_t *in;      /* [n_execs]: from executor p */
+    gale_outbox_t *out;   /* [n_execs]: to executor c */
+    gale_op_batch_t **op_fill; /* [n_execs] */
+    gale_buf_t *tuples;   /* [n_workers]: the TUPLES frame being built for each peer */
+    gale_buf_t *ops;
+    uint32_t *n_tuples, *n_ops;
+    int *ports;
+    int self, n_workers;
+    bool start_asked, started, closing;
+    bool handles; /* wake, tick and ctl were initialised */
+    atomic_ulong pushed, popped; /* ring entries, for the quiescence the supervisor checks */
+    uint64_t sent, recv, dropped;
+    unsigned finish_seq_seen;
+};
+
+gale_ring_t *gale__io_ring(gale_runtime_t *rt, int p) { return &rt->io->in[p]; }
+
+void gale__io_wake(gale_runtime_t *rt) { uv_async_send(&rt->io->wake); }
+
+static uint32_t peer_id(int worker) { return (uint32_t)worker + 1; }
+
+/* ---- to the supervisor ---------------------------------------------------------------------------------------- */
+
+static void tell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void tell(const char *fmt, ...)
+{
+    char msg[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof msg - 2) n = (int)sizeof msg - 2;
+    msg[n++] = '\n';
+    /* One write per line on a pipe of our own: lines up to PIPE_BUF never interleave. Blocking is fine here. */
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(CONTROL_FD, msg + off, (size_t)(n - off));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        off += w;
+    }
+}
+
+static bool io_empty(const gale_io_t *io)
+{
+    for (int w = 0; w < io->n_workers; w++)
+        if (io->n_tuples[w] || io->n_ops[w]) return false;
+    for (int c = 0; c < io->rt->n_execs; c++)
+        if (io->out[c].n || io->op_fill[c] || !gale_ring_empty(&io->in[c])) return false;
+    return true;
+}
+
+static void report_status(gale_io_t *io)
+{
+    gale_run_status_t s;
+    gale__runtime_status(io->rt, &s);
+    uint64_t pushed = s.pushed + atomic_load(&io->pushed), popped = s.popped + atomic_load(&io->popped);
+    tell("status %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 " %" PRIu64
+         " %d %u %d",
+         s.idle && io_empty(io), s.epochs, pushed, popped, s.open_trees, s.retrying, s.kept, s.spouts_done,
+         s.spout_tasks, io->sent + io->dropped, io->recv, s.failed, s.finish_seq, gale__runtime_finish_acked(io->rt));
+}
+
+/* ---- executors -> peers ------------------------------------------------------------------------------------- */
+
+static void put_le(gale_buf_t *b, uint64_t v, int n)
+{
+    char tmp[8];
+    for (int i = 0; i < n; i++) tmp[i] = (char)(v >> (8 * i));
+    gale_buf_put(b, tmp, (size_t)n);
+}
+
+/* Keeps the frames whole: called only between records. */
+static void flush_peers(gale_io_t *io)
+{
+    for (int w = 0; w < io->n_workers; w++) {
+        gale_buf_t *bufs[2] = {&io->tuples[w], &io->ops[w]};
+        uint32_t *counts[2] = {&io->n_tuples[w], &io->n_ops[w]};
+        for (int k = 0; k < 2; k++) {
+            if (!*counts[k]) continue;
+            gale_frame_end(bufs[k], 0);
+            int rc = bufs[k]->failed ? GALE_ENOMEM : gale_transport_send(io->transport, peer_id(w), bufs[k]->p, bufs[k]->len);
+            if (rc) io->dropped += *counts[k]; /* the peer is down: its trees time out and replay */
+            else io->sent += *counts[k];
+            *counts[k] = 0;
+            gale_buf_free(bufs[k]);
+        }
+    }
+}
+
+static void add_tuple(gale_io_t *io, gale_tuple_t *dlv)
+{
+    int w = io->rt->task_worker[dlv->task];
+    if (!io->n_tuples[w]) gale_frame_begin(&io->tuples[w], GALE_FRAME_TUPLES);
+    gale_frame_put_tuple(&io->tuples[w], dlv);
+    io->n_tuples[w]++;
+    gale__tuple_release(dlv->data);
+}
+
+static void add_op(gale_io_t *io, const gale_op_t *op)
+{
+    int w = io->rt->task_worker[op->task];
+    gale_buf_t *b = &io->ops[w];
+    if (!io->n_ops[w]) gale_frame_begin(b, GALE_FRAME_OPS);
+    put_le(b, op->kind, 1);
+    put_le(b, op->task, 4);
+    put_le(b, op->root, 8);
+    put_le(b, op->val, 8);
+    put_le(b, op->from, 4);
+    io->n_ops[w]++;
+}
+
+/* At most one ring's worth from each executor per wake: a spout refilling its lane as fast as it is emptied would
+   otherwise keep this loop, and the frame it builds, growing without end. A frame goes out at FRAME_FLUSH bytes. */
+#define PUMP_MAX 4096
+#define FRAME_FLUSH (256u << 10)
+
+static void flush_peers(gale_io_t *io);
+
+static void drain_executors(gale_io_t *io)
+{
+    void *buf[GALE_BATCH];
+    for (int p = 0; p < io->rt->n_execs; p++) {
+        size_t n, taken = 0;
+        while (taken < PUMP_MAX && (n = gale_ring_pop(&io->in[p], buf, GALE_BATCH)) > 0) {
+            taken += n;
+            atomic_fetch_add(&io->popped, n);
+            for (size_t i = 0; i < n; i++) {
+                uintptr_t tag = (uintptr_t)buf[i] & GALE_ITEM_TAG;
+                void *item = (void *)((uintptr_t)buf[i] & ~(uintptr_t)GALE_ITEM_TAG);
+                if (tag == GALE_ITEM_OPS) {
+                    gale_op_batch_t *b = item;
+                    for (uint32_t k = 0; k < b->n; k++) add_op(io, &b->ops[k]);
+                    free(b);
+                } else {
+                    add_tuple(io, item);
+                }
+            }
+            for (int w = 0; w < io->n_workers; w++)
+                if (io->tuples[w].len > FRAME_FLUSH || io->ops[w].len > FRAME_FLUSH) flush_peers(io);
+        }
+    }
+}
+
+/* ---- peers -> executors ------------------------------------------------------------------------------------- */
+
+static void to_executor(gale_io_t *io, int c, void *item)
+{
+    gale_outbox_t *ob = &io->out[c];
+    if (ob->n == ob->cap) {
+        size_t cap = ob->cap ? ob->cap * 2 : 256;
+        void **items = realloc(ob->items, cap * sizeof *items);
+        if (!items) return; /* lost: a tuple's tree times out */
+        ob->items = items;
+        ob->cap = cap;
+    }
+    ob->items[ob->n++] = item;
+}
+
+static void flush_executors(gale_io_t *io)
+{
+    gale_runtime_t *rt = io->rt;
+    for (int c = 0; c < rt->n_execs; c++) {
+        if (io->op_fill[c]) {
+            to_executor(io, c, (void *)((uintptr_t)io->op_fill[c] | GALE_ITEM_OPS));
+            io->op_fill[c] = NULL;
+        }
+        gale_outbox_t *ob = &io->out[c];
+        if (!ob->n) continue;
+        size_t n = gale_ring_push(&rt->execs[c].in[rt->n_execs], (void *const *)ob->items, ob->n);
+        if (!n) continue;
+        memmove(ob->items, ob->items + n, (ob->n - n) * sizeof *ob->items);
+        ob->n -= n;
+        atomic_fetch_add(&io->pushed, n);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&rt->execs[c].sleeping)) gale_executor_wake(&rt->execs[c]);
+    }
+}
+
+static uint64_t get_le(const char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
+{
+    gale_runtime_t *rt = io->rt;
+    for (; len >= OP_RECORD; p += OP_RECORD, len -= OP_RECORD) {
+        gale_op_t op = {.kind = (uint32_t)(unsigned char)p[0], .task = (uint32_t)get_le(p + 1, 4),
+                        .root = get_le(p + 5, 8), .val = get_le(p + 13, 8), .from = (uint32_t)get_le(p + 21, 4)};
+        io->recv++;
+        if (op.task == 0 || op.task > rt->n_all_tasks || rt->task_exec[op.task] >= rt->n_execs) {
+            gale_logf(GALE_LOG_WARN, "worker", "peer %u sent an op for task %u, which is not here: dropped", peer, op.task);
+            continue;
+        }
+        int c = rt->task_exec[op.task];
+        gale_op_batch_t *b = io->op_fill[c];
+        if (!b) {
+            if (!(b = aligned_alloc(8, sizeof *b))) continue; /* lost: its tree times out */
+            b->n = 0;
+            io->op_fill[c] = b;
+        }
+        b->ops[b->n++] = op;
+        if (b->n == GALE_OP_BATCH) {
+            to_executor(io, c, (void *)((uintptr_t)b | GALE_ITEM_OPS));
+            io->op_fill[c] = NULL;
+        }
+    }
+}
+
+static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
+{
+    gale_io_t *io = arg;
+    gale_runtime_t *rt = io->rt;
+    if (f->type == GALE_FRAME_OPS) {
+        receive_ops(io, peer, f->payload, f->len);
+    } else {
+        const char *p = f->payload;
+        size_t left = f->len;
+        while (left) {
+            gale_tuple_t *dlv;
+            if (gale_frame_get_tuple(rt->topo, &p, &left, &dlv)) {
+                gale_logf(GALE_LOG_WARN, "worker", "peer %u sent a malformed tuple record: rest of the frame dropped", peer);
+                break;
+            }
+            io->recv++;
+            if (rt->task_exec[dlv->task] >= rt->n_execs) { /* not ours: a stale assignment */
+                gale__tuple_release(dlv->data);
+                continue;
+            }
+            to_executor(io, rt->task_exec[dlv->task], dlv);
+        }
+    }
+    flush_executors(io);
+}
+
+static void on_peer(void *arg, uint32_t peer, bool up)
+{
+    gale_logf(up ? GALE_LOG_DEBUG : GALE_LOG_WARN, "worker", "peer worker %u is %s", peer - 1, up ? "up" : "down");
+}
+
+/* ---- the loop ----------------------------------------------------------------------------------------------- */
+
+static bool peers_backed_up(const gale_io_t *io)
+{
+    for (int w = 0; w < io->n_workers; w++)
+        if (w != io->self && gale_transport_queued(io->transport, peer_id(w)) > SEND_HIGH) return true;
+    return false;
+}
+
+static size_t waiting_for_executors(const gale_io_t *io)
+{
+    size_t n = 0;
+    for (int c = 0; c < io->rt->n_execs; c++) n += io->out[c].n;
+    return n;
+}
+
+static void pump(gale_io_t *io)
+{
+    /* Leaving the lanes full makes the executors' outboxes overflow, and then every spout here waits: the same
+       backpressure as between threads, now across processes. */
+    if (!peers_backed_up(io)) drain_executors(io);
+    flush_peers(io);
+    flush_executors(io);
+    size_t waiting = waiting_for_executors(io);
+    if (waiting > RECV_HIGH) gale_transport_pause(io->transport, true);
+    else if (waiting < RECV_LOW) gale_transport_pause(io->transport, false);
+}
+
+static void on_wake(uv_async_t *h) { pump(h->data); }
+
+static bool peers_up(const gale_io_t *io)
+{
+    for (int w = 0; w < io->n_workers; w++)
+        if (w != io->self && !gale_transport_peer_up(io->transport, peer_id(w))) return false;
+    return true;
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    gale_io_t *io = h->data;
+    /* Starting before every peer is connected would drop the first tuples for them. */
+    if (io->start_asked && !io->started && peers_up(io)) {
+        io->started = true;
+        gale__runtime_start(io->rt);
+    }
+    pump(io);
+    if (io->rt->ctl) report_status(io);
+}
+
+static void handle_command(gale_io_t *io, char *line)
+{
+    gale_runtime_t *rt = io->rt;
+    if (!strncmp(line, "peers ", 6)) {
+        char *p = line + 6;
+        for (int w = 0; w < io->n_workers && *p; w++) {
+            int port = (int)strtol(p, &p, 10);
+            /* by convention the lower index dials: one connection per pair */
+            if (w > io->self && port > 0 && port != io->ports[w]) gale_transport_connect(io->transport, peer_id(w), "127.0.0.1", port);
+            io->ports[w] = port;
+        }
+    } else if (!strcmp(line, "start")) {
+        io->start_asked = true; /* the executors start once every peer is connected (on_tick) */
+    } else if (!strcmp(line, "deactivate")) {
+        gale__runtime_deactivate(rt);
+    } else if (!strncmp(line, "finish ", 7)) {
+        gale__runtime_finish_component(rt, atoi(line + 7));
+    } else if (!strcmp(line, "stop")) {
+        gale__runtime_stop(rt);
+    }
+}
+
+static void on_ctl_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
+{
+    gale_io_t *io = h->data;
+    buf->base = io->line + io->line_len;
+    buf->len = sizeof io->line - io->line_len - 1;
+}
+
+static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    gale_io_t *io = s->data;
+    if (n < 0) { /* the supervisor is gone: a worker never outlives it */
+        gale_logf(GALE_LOG_WARN, "worker", "lost the supervisor: stopping");
+        uv_read_stop(s);
+        gale__runtime_stop(io->rt);
+        return;
+    }
+    io->line_len += (size_t)n;
+    char *nl;
+    while ((nl = memchr(io->line, '\n', io->line_len))) {
+        *nl = '\0';
+        handle_command(io, io->line);
+        size_t used = (size_t)(nl - io->line) + 1;
+        memmove(io->line, nl + 1, io->line_len - used);
+        io->line_len -= used;
+    }
+    if (io->line_len >= sizeof io->line - 1) io->line_len = 0; /* a line too long to be ours */
+}
+
+int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
+{
+    gale_io_t *io = calloc(1, sizeof *io);
+    if (!io) return GALE_ENOMEM;
+    io->rt = rt;
+    io->loop = loop;
+    io->self = rt->opts.worker_index;
+    io->n_workers = rt->opts.n_workers;
+    io->in = calloc((size_t)rt->n_execs, sizeof *io->in);
+    io->out = calloc((size_t)rt->n_execs, sizeof *io->out);
+    io->op_fill = calloc((size_t)rt->n_execs, sizeof *io->op_fill);
+    io->tuples = calloc((size_t)io->n_workers, sizeof *io->tuples);
+    io->ops = calloc((size_t)io->n_workers, sizeof *io->ops);
+    io->n_tuples = calloc((size_t)io->n_workers, sizeof *io->n_tuples);
+    io->n_ops = calloc((size_t)io->n_workers, sizeof *io->n_ops);
+    io->ports = calloc((size_t)io->n_workers, sizeof *io->ports);
+    rt->io = io;
+    if (!io->in || !io->out || !io->op_fill || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->ports)
+        return GALE_ENOMEM;
+    for (int p = 0; p < rt->n_execs; p++)
+        if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
+    gale_transport_cb_t cb = {on_frame, on_peer};
+    int rc = gale_transport_new(loop, peer_id(io->self), rt->opts.secret, rt->opts.secret_len, 0, &cb, io,
+                                &io->transport);
+    int port = 0;
+    if (!rc) rc = gale_transport_listen(io->transport, "127.0.0.1", 0, &port);
+    if (rc) return rc < 0 ? rc : GALE_EIO;
+    uv_async_init(loop, &io->wake, on_wake);
+    uv_timer_init(loop, &io->tick);
+    uv_pipe_init(loop, &io->ctl, 0);
+    io->handles = true;
+    io->wake.data = io->tick.data = io->ctl.data = io;
+    if ((rc = uv_pipe_open(&io->ctl, CONTROL_FD)) || (rc = uv_read_start((uv_stream_t *)&io->ctl, on_ctl_alloc, on_ctl_read)))
+        return rc;
+    uv_timer_start(&io->tick, on_tick, STATUS_MS, STATUS_MS);
+    tell("port %d", port);
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h) { (void)h; }
+
+void gale__io_stop(gale_runtime_t *rt)
+{
+    gale_io_t *io = rt->io;
+    if (!io) return;
+    pump(io);
+    /* The figures, as `gale run --stats` writes them, in one line. */
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&json, &len);
+    if (f) {
+        gale_runtime_stats_json(rt, f);
+        fclose(f);
+        if (json && len && json[len - 1] == '\n') json[len - 1] = '\0';
+        tell("stats %s", json ? json : "{}");
+        free(json);
+    }
+    /* Closed here, freed by gale__io_free once the loop has run their close callbacks. */
+    if (io->transport) gale_transport_close(io->transport);
+    io->transport = NULL;
+    if (io->handles) {
+        uv_close((uv_handle_t *)&io->wake, on_closed);
+        uv_close((uv_handle_t *)&io->tick, on_closed);
+        uv_close((uv_handle_t *)&io->ctl, on_closed);
+    }
+}
+
+static void release_entry(void *item)
+{
+    if (((uintptr_t)item & GALE_ITEM_TAG) == GALE_ITEM_OPS) free((void *)((uintptr_t)item & ~(uintptr_t)GALE_ITEM_TAG));
+    else gale__tuple_release(((gale_tuple_t *)item)->data);
+}
+
+void gale__io_free(gale_runtime_t *rt)
+{
+    gale_io_t *io = rt->io;
+    if (!io) return;
+    for (int p = 0; io->in && p < rt->n_execs; p++) {
+        void *item;
+        while (io->in[p].slots && gale_ring_pop(&io->in[p], &item, 1)) release_entry(item);
+        gale_ring_destroy(&io->in[p]);
+        for (size_t i = 0; io->out && i < io->out[p].n; i++) release_entry(io->out[p].items[i]);
+        if (io->out) free(io->out[p].items);
+        if (io->op_fill) free(io->op_fill[p]);
+    }
+    for (int w = 0; io->tuples && io->ops && w < io->n_workers; w++) {
+        gale_buf_free(&io->tuples[w]);
+        gale_buf_free(&io->ops[w]);
+    }
+    free(io->in), free(io->out), free(io->op_fill), free(io->tuples), free(io->ops);
+    free(io->n_tuples), free(io->n_ops), free(io->ports);
+    free(io);
+    rt->io = NULL;
+}

@@ -1,0 +1,228 @@
+/*
+ * Worker mode through the gale binary: a topology across processes survives workers killed with SIGKILL and
+ * workers that crash, loses nothing it acked, and leaves no process behind, however the supervisor ends.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static void use_plugins(void)
+{
+    char *dir = tl_path("%s/tests/plugins", tl_build());
+    setenv("GALE_PLUGIN_PATH", dir, 1);
+    free(dir);
+}
+
+TestSuite(workers, .init = use_plugins, .timeout = 180);
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The pid of `parent`'s child started as `gale worker --index I`, or 0. */
+static pid_t worker_pid(pid_t parent, int index)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    char want[32];
+    snprintf(want, sizeof want, "--index%c%d%c", 0, index, 0);
+    while (d && (e = readdir(d)) && !found) {
+        pid_t pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        char *stat = tl_read_file(path, NULL);
+        if (!stat) continue;
+        const char *rp = strrchr(stat, ')');
+        int ppid = 0;
+        char state;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z') {
+            snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+            size_t len;
+            char *cmd = tl_read_file(path, &len);
+            for (size_t k = 0; cmd && k + strlen("--index") + 4 <= len; k++)
+                if (!memcmp(cmd + k, want, strlen("--index") + 3)) found = pid;
+            free(cmd);
+        }
+        free(stat);
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+static bool alive(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char *stat = tl_read_file(path, NULL);
+    if (!stat) return false;
+    const char *rp = strrchr(stat, ')');
+    bool zombie = rp && rp[2] == 'Z';
+    free(stat);
+    return !zombie;
+}
+
+/* 3000 lines of 5 words from a vocabulary of 10; returns each word's count. */
+static const char *VOCAB[] = {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white", "grey", "pink"};
+static void make_lines(const char *path, long counts[10])
+{
+    FILE *f = fopen(path, "w");
+    memset(counts, 0, 10 * sizeof *counts);
+    for (int i = 0; i < 3000; i++) {
+        for (int w = 0; w < 5; w++) {
+            int k = (i * 7 + w * 3) % 10;
+            counts[k]++;
+            fprintf(f, "%s%s", w ? " " : "", VOCAB[k]);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+}
+
+static void check_sink(const char *out, const long counts[10])
+{
+    for (int k = 0; k < 10; k++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "{\"word\": \"%s\"}", VOCAB[k]);
+        long n = 0;
+        for (const char *p = out; (p = strstr(p, pat)); p++) n++;
+        cr_assert_geq(n, counts[k], "'%s' reached the sink %ld times, the input has it %ld times", VOCAB[k], n, counts[k]);
+    }
+}
+
+static long count_of(const char *text, const char *needle)
+{
+    long n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+Test(workers, a_worker_killed_twice_midrun_loses_nothing_acked)
+{
+    char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *sink = tl_path("%s/sink.jsonl", dir);
+    long counts[10];
+    make_lines(in, counts);
+    char *set_sink = tl_path("sink.path=%s", sink), *set_in = tl_path("lines.path=%s", in);
+    const char *argv[] = {tl_gale(), "run", "--workers", "3", "--set", set_in, "--set", set_sink,
+                          "tests/topologies/e2e/lines_sink.cfg", NULL};
+    pid_t sup = tl_spawn(argv, dir);
+    cr_assert_gt(sup, 0);
+    /* The spout is task 1, in worker 0: kill worker 1, let it come back, then kill it again. */
+    pid_t victims[2] = {0, 0};
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 400 && !(victims[round] = worker_pid(sup, 1)); i++) sleep_ms(10);
+        cr_assert_gt(victims[round], 0, "worker 1 not found");
+        cr_assert(round == 0 || victims[1] != victims[0], "the same process twice");
+        sleep_ms(700);
+        kill(victims[round], SIGKILL);
+        for (int i = 0; i < 300 && alive(victims[round]); i++) sleep_ms(10);
+    }
+    bool timed_out;
+    int st = tl_wait(sup, 150, &timed_out);
+    char *err_path = tl_path("%s/err.txt", dir);
+    char *err = tl_read_file(err_path, NULL);
+    cr_assert_not(timed_out, "the run did not complete\n%s", err);
+    cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+    cr_assert_eq(count_of(err, "worker 1 was killed by signal 9: restarting it"), 2, "%s", err);
+    cr_assert_not_null(strstr(err, "(2 restarts)"), "%s", err);
+    /* Every line acked: the spout's worker lived through it all, so its figure is whole. */
+    const char *row = strstr(err, "\nlines ");
+    cr_assert_not_null(row, "%s", err);
+    long tasks, emitted, executed, rate, acked;
+    cr_assert_eq(sscanf(row + 1, "lines spout %ld %ld %ld %ld %ld", &tasks, &emitted, &executed, &rate, &acked), 5);
+    cr_assert_eq(acked, 3000, "%ld of 3000 lines acked\n%s", acked, err);
+    char *out = tl_read_file(sink, NULL);
+    cr_assert_not_null(out);
+    check_sink(out, counts);
+    free(out), free(err), free(err_path), free(set_sink), free(set_in), free(sink), free(in);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(workers, chaos_crash_after_restarts_a_worker_by_itself)
+{
+    char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *sink = tl_path("%s/sink.jsonl", dir);
+    FILE *f = fopen(in, "w");
+    for (int i = 0; i < 100; i++) fprintf(f, "line %d\n", i);
+    fclose(f);
+    char *set_sink = tl_path("sink.path=%s", sink), *set_in = tl_path("lines.path=%s", in);
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--threads", "1", "--set", set_in, "--set", set_sink,
+                          "tests/topologies/e2e/crash_one.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 150, &r), 0);
+    cr_assert_not(r.timed_out, "%s", r.err);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "chaos: crashing the process after 60 inputs"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "worker 1 was killed by signal 6: restarting it"), "%s", r.err);
+    char *out = tl_read_file(sink, NULL);
+    cr_assert_not_null(out);
+    for (int i = 0; i < 100; i++) { /* every line reached the sink, some perhaps twice: at least once */
+        char want[64];
+        snprintf(want, sizeof want, "{\"line\": \"line %d\"}\n", i);
+        cr_assert_not_null(strstr(out, want), "line %d never reached the sink\n%s", i, r.err);
+    }
+    const char *row = strstr(r.err, "\nlines ");
+    long tasks, emitted, executed, rate, acked;
+    cr_assert(row && sscanf(row + 1, "lines spout %ld %ld %ld %ld %ld", &tasks, &emitted, &executed, &rate, &acked) == 5);
+    cr_assert_eq(acked, 100, "%s", r.err);
+    free(out);
+    tl_result_free(&r);
+    free(set_sink), free(set_in), free(sink), free(in);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(workers, no_worker_outlives_a_supervisor_killed_with_sigkill)
+{
+    char *dir = tl_tmpdir();
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "tests/topologies/e2e/slow.cfg", NULL};
+    pid_t sup = tl_spawn(argv, dir);
+    pid_t w[2] = {0, 0};
+    for (int i = 0; i < 500 && !(w[0] && w[1]); i++) {
+        if (!w[0]) w[0] = worker_pid(sup, 0);
+        if (!w[1]) w[1] = worker_pid(sup, 1);
+        sleep_ms(10);
+    }
+    cr_assert(w[0] && w[1], "workers not found");
+    sleep_ms(300);
+    kill(sup, SIGKILL);
+    bool timed_out;
+    tl_wait(sup, 10, &timed_out);
+    for (int i = 0; i < 500 && (alive(w[0]) || alive(w[1])); i++) sleep_ms(10);
+    cr_assert_not(alive(w[0]), "worker 0 outlived its supervisor");
+    cr_assert_not(alive(w[1]), "worker 1 outlived its supervisor");
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(workers, sigterm_stops_every_worker_and_exits_zero)
+{
+    char *dir = tl_tmpdir();
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "tests/topologies/e2e/slow.cfg", NULL};
+    pid_t sup = tl_spawn(argv, dir);
+    pid_t w0 = 0;
+    for (int i = 0; i < 500 && !(w0 = worker_pid(sup, 0)); i++) sleep_ms(10);
+    sleep_ms(500);
+    kill(sup, SIGTERM);
+    bool timed_out;
+    int st = tl_wait(sup, 30, &timed_out);
+    char *err_path = tl_path("%s/err.txt", dir);
+    char *err = tl_read_file(err_path, NULL);
+    cr_assert_not(timed_out, "%s", err);
+    cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+    cr_assert_not_null(strstr(err, "topology 'slow' ran"), "%s", err);
+    cr_assert_not(alive(w0));
+    free(err), free(err_path);
+    tl_rmtree(dir);
+    free(dir);
+}
