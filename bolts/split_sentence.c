@@ -10,6 +10,7 @@
  *
  * With `field` set, `declare` checks that every input stream has that field, so `gale validate` reports a typo.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gale.h"
