@@ -226,7 +226,7 @@ static void cleanup(gale_ctx_t *ctx)
 }
 
 static const gale_setting_decl_t settings[] = {
-    {"field", GALE_SETTING_STRING, "input field to count; a stream without it is counted by its first value (\"word\")"},
+    {"field", GALE_SETTING_STRING, "input field to count; a stream without it: its first value (default \"word\")"},
     {"mode", GALE_SETTING_STRING, "\"running\": emit (word, count) for every input (default); \"final\": emit each "
                                   "word's final count from finish, sorted by word"},
     {NULL, 0, NULL},

@@ -10,6 +10,15 @@
 
 void gale_buf_put(gale_buf_t *b, const char *s, size_t n)
 {
+    if (b->fixed) {
+        if (b->len + 1 < b->cap) {
+            size_t room = b->cap - 1 - b->len;
+            memcpy(b->p + b->len, s, n < room ? n : room);
+            b->p[b->len + (n < room ? n : room)] = '\0';
+        }
+        b->len += n;
+        return;
+    }
     if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -145,14 +154,8 @@ void gale_json_value(gale_buf_t *b, const gale_value_t *v)
 
 size_t gale__to_json(const gale_value_t *v, char *buf, size_t cap)
 {
-    gale_buf_t b = {0};
+    gale_buf_t b = {.p = buf, .cap = cap, .fixed = 1};
+    if (cap) buf[0] = '\0';
     gale_json_value(&b, v);
-    size_t n = b.len;
-    if (cap) {
-        size_t k = n < cap - 1 ? n : cap - 1;
-        if (b.p) memcpy(buf, b.p, k);
-        buf[k] = '\0';
-    }
-    gale_buf_free(&b);
-    return n;
+    return b.len;
 }

@@ -13,11 +13,13 @@
 
 #include "gale.h"
 
-/* A growable text buffer. */
+/* A growable text buffer; or, with `fixed`, the caller's own buffer: what does not fit is counted in `len` but not
+   written (snprintf's contract), and nothing is ever allocated. */
 typedef struct gale_buf {
     char *p;
     size_t len, cap;
     int failed; /* an allocation failed: the text is truncated */
+    int fixed;
 } gale_buf_t;
 
 void gale_buf_put(gale_buf_t *b, const char *s, size_t n);
@@ -31,7 +33,8 @@ void gale_json_value(gale_buf_t *b, const gale_value_t *v);
 void gale_json_string(gale_buf_t *b, const char *s, size_t len);
 
 /* The `to_json` host function: writes at most cap bytes (NUL-terminated when cap > 0) and returns the length the
-   whole text needs, like snprintf. */
+   whole text needs, like snprintf. Allocates nothing (unless a map has keys that are not strings), so a sink can
+   call it for every tuple. */
 size_t gale__to_json(const gale_value_t *v, char *buf, size_t cap);
 
 #endif

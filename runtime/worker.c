@@ -103,7 +103,7 @@ static void report_status(gale_io_t *io)
     tell("status %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 " %" PRIu64
          " %d %u %d",
          s.idle && io_empty(io), s.epochs, pushed, popped, s.open_trees, s.retrying, s.kept, s.spouts_done,
-         s.spout_tasks, io->sent + io->dropped, io->recv, s.failed, s.finish_seq, gale__runtime_finish_acked(io->rt));
+         s.spout_tasks, io->sent, io->recv, s.failed, s.finish_seq, gale__runtime_finish_acked(io->rt));
 }
 
 /* ---- executors -> peers ------------------------------------------------------------------------------------- */
@@ -133,9 +133,54 @@ static void flush_peers(gale_io_t *io)
     }
 }
 
+static void add_op(gale_io_t *io, const gale_op_t *op);
+static void to_executor(gale_io_t *io, int c, void *item);
+
+/* An op from this lane: to the local executor of its task, or batched for its worker. */
+static void route_op(gale_io_t *io, const gale_op_t *op)
+{
+    gale_runtime_t *rt = io->rt;
+    int c = rt->task_exec[op->task];
+    if (c >= rt->n_execs) {
+        add_op(io, op);
+        return;
+    }
+    gale_op_batch_t *b = io->op_fill[c];
+    if (!b) {
+        if (!(b = aligned_alloc(8, sizeof *b))) return; /* lost: its tree times out */
+        b->n = 0;
+        io->op_fill[c] = b;
+    }
+    b->ops[b->n++] = *op;
+    if (b->n == GALE_OP_BATCH) {
+        to_executor(io, c, (void *)((uintptr_t)b | GALE_ITEM_OPS));
+        io->op_fill[c] = NULL;
+    }
+}
+
+/* A tuple for a worker that is down: rather than wait for its trees to time out, fail them now, so that the spouts
+   replay them at once (to a worker that will be back, or is by then). */
+static void fail_fast(gale_io_t *io, const gale_tuple_t *dlv)
+{
+    gale_runtime_t *rt = io->rt;
+    for (uint32_t r = 0; r < dlv->data->n_roots; r++) {
+        uint64_t root = dlv->data->roots[r];
+        gale_op_t op = {.kind = GALE_OP_FAIL,
+                        .task = gale_tree_acker(root, rt->acker_comp.first_task, (uint32_t)rt->acker_comp.parallelism),
+                        .root = root, .from = dlv->task};
+        route_op(io, &op);
+    }
+    io->dropped++;
+}
+
 static void add_tuple(gale_io_t *io, gale_tuple_t *dlv)
 {
     int w = io->rt->task_worker[dlv->task];
+    if (!gale_transport_peer_up(io->transport, peer_id(w))) {
+        fail_fast(io, dlv);
+        gale__tuple_release(dlv->data);
+        return;
+    }
     if (!io->n_tuples[w]) gale_frame_begin(&io->tuples[w], GALE_FRAME_TUPLES);
     gale_frame_put_tuple(&io->tuples[w], dlv);
     io->n_tuples[w]++;
@@ -240,18 +285,7 @@ static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
             gale_logf(GALE_LOG_WARN, "worker", "peer %u sent an op for task %u, which is not here: dropped", peer, op.task);
             continue;
         }
-        int c = rt->task_exec[op.task];
-        gale_op_batch_t *b = io->op_fill[c];
-        if (!b) {
-            if (!(b = aligned_alloc(8, sizeof *b))) continue; /* lost: its tree times out */
-            b->n = 0;
-            io->op_fill[c] = b;
-        }
-        b->ops[b->n++] = op;
-        if (b->n == GALE_OP_BATCH) {
-            to_executor(io, c, (void *)((uintptr_t)b | GALE_ITEM_OPS));
-            io->op_fill[c] = NULL;
-        }
+        route_op(io, &op);
     }
 }
 
