@@ -445,7 +445,58 @@ static void report(const sup_t *s)
         fprintf(stderr, "%-16s %-5s %5d %12.0f %12.0f %12.0f %10.0f %8.0f %7.0f\n", name, kind, tasks, sum[0], sum[1],
                 secs > 0 ? sum[1] / secs : 0, sum[2], sum[3], sum[4]);
     }
-    fprintf(stderr, "(summed over the workers' last lives; latencies per worker: gale worker --stats is not exposed)\n");
+    fprintf(stderr, "(summed over the workers' last lives; --stats FILE has the latencies, the worst worker's)\n");
+}
+
+/* The workers' figures merged: counts summed, latency quantiles the worst worker's (quantiles do not add up), peak
+   memory summed over the processes. */
+static void write_stats(const sup_t *s, const char *path)
+{
+    static const char *counts[] = {"emitted", "executed", "acked", "failed", "errors"};
+    static const char *lats[] = {"exec_mean_us", "exec_us_p50", "exec_us_p99", "exec_us_p999", "complete_ms_p50",
+                                 "complete_ms_p99", "complete_ms_p999", "e2e_ms_p50", "e2e_ms_p99", "e2e_ms_p999"};
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the figures", path);
+        return;
+    }
+    const gale_topology_t *t = s->topo;
+    double secs = 0, rss = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (field(s->w[i].stats, "seconds") > secs) secs = field(s->w[i].stats, "seconds");
+        rss += field(s->w[i].stats, "peak_rss_kb");
+    }
+    fprintf(f, "{\"topology\": \"%s\", \"seconds\": %.6f, \"workers\": %d, \"peak_rss_kb\": %.0f, \"components\": [",
+            t->name, secs, s->n, rss);
+    for (size_t k = 0; k <= t->n_components; k++) {
+        if (k == t->n_components && t->config.ackers == 0) break;
+        const char *name = k < t->n_components ? t->components[t->order[k]].name : "__acker";
+        char pat[160];
+        snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
+        double sum[5] = {0}, worst[10];
+        bool have[10] = {0};
+        for (int i = 0; i < s->n; i++) {
+            const char *obj = s->w[i].stats ? strstr(s->w[i].stats, pat) : NULL;
+            if (!obj) continue;
+            for (int c = 0; c < 5; c++) sum[c] += field(obj, counts[c]);
+            for (int l = 0; l < 10; l++) {
+                char key[64];
+                snprintf(key, sizeof key, "\"%s\": ", lats[l]);
+                const char *p = strstr(obj, key);
+                if (!p || !strncmp(p + strlen(key), "null", 4)) continue;
+                double v = strtod(p + strlen(key), NULL);
+                if (!have[l] || v > worst[l]) worst[l] = v;
+                have[l] = true;
+            }
+        }
+        fprintf(f, "%s{\"name\": \"%s\"", k ? ", " : "", name);
+        for (int c = 0; c < 5; c++) fprintf(f, ", \"%s\": %.0f", counts[c], sum[c]);
+        for (int l = 0; l < 10; l++)
+            have[l] ? fprintf(f, ", \"%s\": %.6f", lats[l], worst[l]) : fprintf(f, ", \"%s\": null", lats[l]);
+        fputc('}', f);
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
 }
 
 int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
@@ -480,6 +531,7 @@ int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
     uv_run(&s.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
     if (!o->quiet) report(&s);
+    if (o->stats) write_stats(&s, o->stats);
     for (int i = 0; i < s.n; i++) free(s.w[i].stats);
     free(s.w);
     return s.failed ? GALE_EPLUGIN : 0;

@@ -18,6 +18,7 @@ typedef struct gale_supervise_opts {
     int workers, threads;
     double duration_s;
     bool quiet;
+    const char *stats; /* write the merged figures there as JSON, as `gale run --stats` does */
 } gale_supervise_opts_t;
 
 /* Runs the topology in worker processes until it ends. 0 when every worker ended cleanly; GALE_EPLUGIN when a

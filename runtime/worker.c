@@ -26,7 +26,10 @@
 #include "transport.h"
 
 #define CONTROL_FD 3
-#define STATUS_MS 5
+/* The lane is pumped every millisecond even without a wake: once backpressure has stopped it, nothing else tells it
+   that a socket drained or an executor caught up. The supervisor hears from us every STATUS_EVERY pumps. */
+#define PUMP_MS 1
+#define STATUS_EVERY 5
 #define OP_RECORD 25
 /* Backpressure across workers: a peer with this much unsent stops us taking from our executors; this many entries
    waiting for our executors stops us reading from the network. */
@@ -56,6 +59,7 @@ struct gale_io {
     atomic_ulong pushed, popped; /* ring entries, for the quiescence the supervisor checks */
     uint64_t sent, recv, dropped;
     unsigned finish_seq_seen;
+    unsigned ticks;
 };
 
 gale_ring_t *gale__io_ring(gale_runtime_t *rt, int p) { return &rt->io->in[p]; }
@@ -366,7 +370,7 @@ static void on_tick(uv_timer_t *h)
         gale__runtime_start(io->rt);
     }
     pump(io);
-    if (io->rt->ctl) report_status(io);
+    if (io->rt->ctl && ++io->ticks % STATUS_EVERY == 0) report_status(io);
 }
 
 static void handle_command(gale_io_t *io, char *line)
@@ -453,7 +457,7 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     io->wake.data = io->tick.data = io->ctl.data = io;
     if ((rc = uv_pipe_open(&io->ctl, CONTROL_FD)) || (rc = uv_read_start((uv_stream_t *)&io->ctl, on_ctl_alloc, on_ctl_read)))
         return rc;
-    uv_timer_start(&io->tick, on_tick, STATUS_MS, STATUS_MS);
+    uv_timer_start(&io->tick, on_tick, PUMP_MS, PUMP_MS);
     tell("port %d", port);
     return 0;
 }

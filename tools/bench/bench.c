@@ -45,17 +45,19 @@ typedef struct sample {
 
 /* ---- running one `gale run` -------------------------------------------------------------------------------- */
 
-static int run_gale(const opts_t *o, const bench_case_t *c, int acking, double pace, const char *stats,
+static int run_gale(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, const char *stats,
                     double duration, struct rusage *ru)
 {
+    char nworkers[16];
+    snprintf(nworkers, sizeof nworkers, "%d", workers);
     char dur[32], ackers[64], pending[64], rate[128];
     snprintf(dur, sizeof dur, "%.3f", duration);
     snprintf(ackers, sizeof ackers, "config.ackers=%d", acking);
     snprintf(pending, sizeof pending, "config.max_spout_pending=%d", acking ? o->max_pending : 0);
     snprintf(rate, sizeof rate, "%s.%s=%.1f", c->spout, c->pace_key, pace);
-    const char *argv[20] = {o->gale, "run", "--quiet", "--duration", dur, "--stats", stats, "--set", ackers,
-                            "--set", pending};
-    int n = 11;
+    const char *argv[24] = {o->gale, "run", "--quiet", "--duration", dur, "--stats", stats, "--set", ackers,
+                            "--set", pending, "--workers", nworkers};
+    int n = 13;
     if (pace > 0) {
         argv[n++] = "--set";
         argv[n++] = rate;
@@ -103,7 +105,7 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static int measure(const opts_t *o, const bench_case_t *c, int acking, double pace, sample_t *s)
+static int measure(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, sample_t *s)
 {
     char stats[] = "/tmp/gale-bench-XXXXXX";
     int fd = mkstemp(stats);
@@ -111,7 +113,7 @@ static int measure(const opts_t *o, const bench_case_t *c, int acking, double pa
     close(fd);
     struct rusage ru;
     memset(s, 0, sizeof *s);
-    int rc = run_gale(o, c, acking, pace, stats, o->duration, &ru);
+    int rc = run_gale(o, c, acking, workers, pace, stats, o->duration, &ru);
     char *json = rc ? NULL : slurp(stats);
     unlink(stats);
     if (!json) return -1;
@@ -154,19 +156,19 @@ static double median(double *v, int n)
 
 typedef struct result {
     const bench_case_t *c;
-    int acking, ok;
+    int acking, workers, ok;
     double throughput, cpu, rss, p50, p99, p999;
 } result_t;
 
-static result_t bench_one(const opts_t *o, const bench_case_t *c, int acking)
+static result_t bench_one(const opts_t *o, const bench_case_t *c, int acking, int workers)
 {
-    result_t r = {.c = c, .acking = acking};
+    result_t r = {.c = c, .acking = acking, .workers = workers};
     sample_t s;
     double tp[32], spout[32], cpu[32], rss[32], l50[32], l99[32], l999[32];
-    for (int i = 0; i < o->warmup; i++) measure(o, c, acking, 0, &s);
+    for (int i = 0; i < o->warmup; i++) measure(o, c, acking, workers, 0, &s);
     int n = 0;
     for (int i = 0; i < o->runs; i++) {
-        if (measure(o, c, acking, 0, &s)) continue;
+        if (measure(o, c, acking, workers, 0, &s)) continue;
         tp[n] = s.throughput, spout[n] = s.spout_rate, cpu[n] = s.cpu_s_per_million, rss[n] = s.rss_mb;
         n++;
     }
@@ -177,7 +179,7 @@ static result_t bench_one(const opts_t *o, const bench_case_t *c, int acking)
     double pace = median(spout, n) / 2;
     int m = 0;
     for (int i = 0; i < o->runs; i++) {
-        if (measure(o, c, acking, pace, &s)) continue;
+        if (measure(o, c, acking, workers, pace, &s)) continue;
         l50[m] = s.p50, l99[m] = s.p99, l999[m] = s.p999;
         m++;
     }
@@ -220,8 +222,8 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
             cores, model, baseline);
     for (int i = 0; i < n; i++) {
         const result_t *r = &res[i];
-        fprintf(f, "%s\n  {\"case\": \"%s\", \"mode\": \"local\", \"acking\": %s, \"throughput\": %.0f, ", i ? "," : "",
-                r->c->name, r->acking ? "true" : "false", r->throughput);
+        fprintf(f, "%s\n  {\"case\": \"%s\", \"mode\": \"%s\", \"acking\": %s, \"throughput\": %.0f, ", i ? "," : "",
+                r->c->name, r->workers > 1 ? "workers2" : "local", r->acking ? "true" : "false", r->throughput);
         const double lat[3] = {r->p50, r->p99, r->p999};
         const char *names[3] = {"p50_ms", "p99_ms", "p999_ms"};
         for (int k = 0; k < 3; k++) lat[k] < 0 ? fprintf(f, "\"%s\": null, ", names[k]) : fprintf(f, "\"%s\": %.6f, ", names[k], lat[k]);
@@ -277,21 +279,22 @@ int main(int argc, char **argv)
     double baseline = median(base, o.runs);
     printf("baseline: hand-written single-threaded C word count: %.1f M words/s (checksum %llx)\n\n", baseline / 1e6,
            (unsigned long long)checksum);
-    printf("%-14s %-6s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
+    printf("%-14s %-9s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
            "p50_us", "p99_us", "p999_us", "cpu_s/M", "rss_mb");
-    result_t res[8];
+    result_t res[16];
     int nr = 0, failures = 0;
+    for (int workers = 1; workers <= 2; workers++)
     for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
         if (o.only && strcmp(o.only, CASES[c].name)) continue;
         for (int acking = 0; acking <= 1; acking++) {
-            result_t r = bench_one(&o, &CASES[c], acking);
+            result_t r = bench_one(&o, &CASES[c], acking, workers);
             if (!r.ok) {
                 failures++;
                 continue;
             }
             res[nr++] = r;
-            printf("%-14s %-6s %-6s %14.0f %8.3f ", r.c->name, "local", acking ? "on" : "off", r.throughput,
-                   r.throughput / baseline);
+            printf("%-14s %-9s %-6s %14.0f %8.3f ", r.c->name, workers > 1 ? "workers2" : "local", acking ? "on" : "off",
+                   r.throughput, r.throughput / baseline);
             print_us(stdout, r.p50), putchar(' '), print_us(stdout, r.p99), putchar(' '), print_us(stdout, r.p999);
             printf(" %10.3f %8.1f\n", r.cpu, r.rss);
             fflush(stdout);

@@ -29,7 +29,7 @@ static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, in
     for (size_t i = 0; i < a->n_overrides; i++) sets[i] = a->overrides[i].assignment;
     gale_supervise_opts_t o = {.exe = exe, .file = a->file, .sets = sets, .n_sets = a->n_overrides,
                                .workers = workers, .threads = a->threads, .duration_s = a->duration_s,
-                               .quiet = a->quiet};
+                               .quiet = a->quiet, .stats = a->stats};
     int rc = gale_supervise(topo, &o);
     free(sets);
     if (rc) fprintf(stderr, "gale: %s: the run failed (see the errors above)\n", a->file);
