@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "hmac.h"
+#include "lines.h"
 #include "log.h"
 
 #define TICK_MS 5
@@ -35,7 +36,7 @@ typedef struct sworker {
     bool running, started, have_status;
     int open_handles;
     char line[16384];
-    size_t len;
+    gale_lines_t lines;
     int port;
     status_t st;
     char *stats;
@@ -122,8 +123,9 @@ static void maybe_start(sup_t *s)
     }
 }
 
-static void handle_line(sworker_t *w, char *line)
+static void handle_line(void *arg, char *line)
 {
+    sworker_t *w = arg;
     sup_t *s = w->sup;
     if (!strncmp(line, "port ", 5)) {
         w->port = atoi(line + 5);
@@ -145,8 +147,7 @@ static void handle_line(sworker_t *w, char *line)
 static void on_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
 {
     sworker_t *w = h->data;
-    buf->base = w->line + w->len;
-    buf->len = sizeof w->line - w->len - 1;
+    buf->base = gale_lines_space(&w->lines, &buf->len);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -156,16 +157,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(st);
         return;
     }
-    w->len += (size_t)n;
-    char *nl;
-    while ((nl = memchr(w->line, '\n', w->len))) {
-        *nl = '\0';
-        handle_line(w, w->line);
-        size_t used = (size_t)(nl - w->line) + 1;
-        memmove(w->line, nl + 1, w->len - used);
-        w->len -= used;
-    }
-    if (w->len >= sizeof w->line - 1) w->len = 0;
+    gale_lines_took(&w->lines, (size_t)n, handle_line, w);
 }
 
 /* ---- processes ------------------------------------------------------------------------------------------------- */
@@ -256,7 +248,7 @@ static void spawn(sworker_t *w)
         return;
     }
     w->running = true;
-    w->len = 0;
+    w->lines = (gale_lines_t){.buf = w->line, .cap = sizeof w->line};
     uv_read_start((uv_stream_t *)&w->pipe, on_alloc, on_read);
     say(w, "secret %s", s->secret); /* first, before anything: the worker reads it before it listens */
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "lines.h"
 #include "log.h"
 #include "runtime.h"
 #include "spout.h"
@@ -44,7 +45,7 @@ struct gale_io {
     uv_timer_t tick;
     uv_pipe_t ctl;
     char line[4096];
-    size_t line_len;
+    gale_lines_t lines;
     gale_transport_t *transport;
     gale_ring_t *in;      /* [n_execs]: from executor p */
     gale_outbox_t *out;   /* [n_execs]: to executor c */
@@ -373,8 +374,9 @@ static void on_tick(uv_timer_t *h)
     if (io->rt->ctl && ++io->ticks % STATUS_EVERY == 0) report_status(io);
 }
 
-static void handle_command(gale_io_t *io, char *line)
+static void handle_command(void *arg, char *line)
 {
+    gale_io_t *io = arg;
     gale_runtime_t *rt = io->rt;
     if (!strncmp(line, "peers ", 6)) {
         char *p = line + 6;
@@ -398,8 +400,7 @@ static void handle_command(gale_io_t *io, char *line)
 static void on_ctl_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
 {
     gale_io_t *io = h->data;
-    buf->base = io->line + io->line_len;
-    buf->len = sizeof io->line - io->line_len - 1;
+    buf->base = gale_lines_space(&io->lines, &buf->len);
 }
 
 static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -411,16 +412,7 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         gale__runtime_stop(io->rt);
         return;
     }
-    io->line_len += (size_t)n;
-    char *nl;
-    while ((nl = memchr(io->line, '\n', io->line_len))) {
-        *nl = '\0';
-        handle_command(io, io->line);
-        size_t used = (size_t)(nl - io->line) + 1;
-        memmove(io->line, nl + 1, io->line_len - used);
-        io->line_len -= used;
-    }
-    if (io->line_len >= sizeof io->line - 1) io->line_len = 0; /* a line too long to be ours */
+    gale_lines_took(&io->lines, (size_t)n, handle_command, io);
 }
 
 int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
@@ -429,6 +421,7 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     if (!io) return GALE_ENOMEM;
     io->rt = rt;
     io->loop = loop;
+    io->lines = (gale_lines_t){.buf = io->line, .cap = sizeof io->line};
     io->self = rt->opts.worker_index;
     io->n_workers = rt->opts.n_workers;
     io->in = calloc((size_t)rt->n_execs, sizeof *io->in);
