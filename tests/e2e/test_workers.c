@@ -3,7 +3,10 @@
  * workers that crash, loses nothing it acked, and leaves no process behind, however the supervisor ends.
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +226,103 @@ Test(workers, sigterm_stops_every_worker_and_exits_zero)
     cr_assert_not_null(strstr(err, "topology 'slow' ran"), "%s", err);
     cr_assert_not(alive(w0));
     free(err), free(err_path);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* The TCP port `pid` listens on (its sockets in /proc/PID/fd, matched to LISTEN lines of /proc/net/tcp), or 0. */
+static int listening_port(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    unsigned long inodes[64];
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 64) {
+        char link[320], target[128];
+        snprintf(link, sizeof link, "/proc/%d/fd/%s", pid, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0) continue;
+        target[len] = '\0';
+        if (sscanf(target, "socket:[%lu]", &inodes[n]) == 1) n++;
+    }
+    if (d) closedir(d);
+    char *tcp = tl_read_file("/proc/net/tcp", NULL);
+    int port = 0;
+    for (char *line = tcp ? strchr(tcp, '\n') : NULL; line && !port; line = strchr(line + 1, '\n')) {
+        unsigned local_port, state;
+        unsigned long inode;
+        if (sscanf(line + 1, "%*d: %*8X:%X %*8X:%*X %X %*s %*s %*s %*d %*d %lu", &local_port, &state, &inode) != 3) continue;
+        for (int i = 0; i < n && state == 0x0A; i++)
+            if (inodes[i] == inode) port = (int)local_port;
+    }
+    free(tcp);
+    return port;
+}
+
+/* Connects to 127.0.0.1:port, sends `len` bytes, and hangs up. */
+static void throw_bytes(int port, const void *bytes, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        ssize_t w = send(fd, bytes, len, MSG_NOSIGNAL);
+        (void)w;
+        sleep_ms(20);
+    }
+    close(fd);
+}
+
+Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
+{
+    char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *sink = tl_path("%s/sink.jsonl", dir);
+    long counts[10];
+    make_lines(in, counts);
+    char *set_sink = tl_path("sink.path=%s", sink), *set_in = tl_path("lines.path=%s", in);
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--set", set_in, "--set", set_sink,
+                          "tests/topologies/e2e/lines_sink.cfg", NULL};
+    pid_t sup = tl_spawn(argv, dir);
+    pid_t w1 = 0;
+    int port = 0;
+    for (int i = 0; i < 500 && !port; i++) {
+        if (!w1) w1 = worker_pid(sup, 1);
+        if (w1) port = listening_port(w1);
+        sleep_ms(10);
+    }
+    cr_assert_gt(port, 0, "worker 1's port not found");
+    uint64_t x = 1;
+    char junk[600];
+    for (int round = 0; round < 40; round++) {
+        size_t n = 1 + (size_t)(round * 37 % (int)sizeof junk);
+        for (size_t k = 0; k < n; k++) junk[k] = (char)((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+        throw_bytes(port, junk, n);                                      /* garbage */
+        const unsigned char big[] = {0xff, 0xff, 0xff, 0x7f, 3};         /* a 2 GiB frame */
+        throw_bytes(port, big, sizeof big);
+        unsigned char hello[5 + 36] = {37, 0, 0, 0, 1, 1, 0, 0, 0};      /* HELLO as worker 0, then a forged AUTH */
+        throw_bytes(port, hello, sizeof hello - (size_t)(round % 7));     /* some of them truncated */
+        unsigned char forged[5 + 36 + 5 + 32] = {37, 0, 0, 0, 1, 1, 0, 0, 0};
+        forged[41] = 33, forged[45] = 2;
+        throw_bytes(port, forged, sizeof forged);
+    }
+    bool timed_out;
+    int st = tl_wait(sup, 150, &timed_out);
+    char *err_path = tl_path("%s/err.txt", dir);
+    char *err = tl_read_file(err_path, NULL);
+    cr_assert_not(timed_out, "%s", err);
+    cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+    cr_assert_not_null(strstr(err, "(0 restarts)"), "the worker did not survive the fuzzing\n%s", err);
+    cr_assert_gt(count_of(err, "[transport] closing"), 40, "bad connections were not refused\n%s", err);
+    const char *row = strstr(err, "\nlines ");
+    long tasks, emitted, executed, rate, acked;
+    cr_assert(row && sscanf(row + 1, "lines spout %ld %ld %ld %ld %ld", &tasks, &emitted, &executed, &rate, &acked) == 5);
+    cr_assert_eq(acked, 3000, "%s", err);
+    char *out = tl_read_file(sink, NULL);
+    check_sink(out, counts);
+    free(out), free(err), free(err_path), free(set_sink), free(set_in), free(sink), free(in);
     tl_rmtree(dir);
     free(dir);
 }
