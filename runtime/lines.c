@@ -2,7 +2,9 @@
 
 #include <string.h>
 
-void gale_lines_took(gale_lines_t *l, size_t n, void (*line)(void *arg, char *text), void *arg)
+#include "gale.h"
+
+int gale_lines_took(gale_lines_t *l, size_t n, void (*line)(void *arg, char *text), void *arg)
 {
     l->len += n;
     char *nl;
@@ -13,5 +15,7 @@ void gale_lines_took(gale_lines_t *l, size_t n, void (*line)(void *arg, char *te
         memmove(l->buf, nl + 1, l->len - used);
         l->len -= used;
     }
-    if (l->len >= l->cap - 1) l->len = 0;
+    if (l->len < l->cap - 1) return 0;
+    l->len = 0;
+    return GALE_ELIMIT;
 }

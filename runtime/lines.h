@@ -1,5 +1,6 @@
 /*
- * lines.h: a stream of bytes cut into lines, for the control pipe between the supervisor and its workers. libuv
+ * lines.h: a stream of bytes cut into lines, for the control pipe between the supervisor and its workers and
+ * the supervisor's control port. libuv
  * reads straight into the buffer (gale_lines_space), and each whole line is handed out NUL-terminated.
  */
 #ifndef GALE_LINES_H
@@ -20,7 +21,8 @@ static inline char *gale_lines_space(gale_lines_t *l, size_t *room)
 }
 
 /* Takes `n` bytes just read into the space and calls `line` for each whole line. A line longer than the buffer is
-   dropped: nothing on the control pipe is that long. */
-void gale_lines_took(gale_lines_t *l, size_t n, void (*line)(void *arg, char *text), void *arg);
+   dropped and the call returns GALE_ELIMIT (the caller decides whether that peer is to be trusted further);
+   otherwise 0. */
+int gale_lines_took(gale_lines_t *l, size_t n, void (*line)(void *arg, char *text), void *arg);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct gale_runtime_opts {
     int n_workers;        /* worker mode (worker.c): this process runs the tasks of worker `worker_index` of
                              n_workers; 0 or 1: every task runs here */
     int worker_index;
+    const char *listen_host; /* worker mode: the address to listen on; NULL: 127.0.0.1 */
     const void *secret;   /* worker mode: the topology's secret, proven to peers (borrowed) */
     size_t secret_len;
 } gale_runtime_opts_t;

@@ -11,13 +11,14 @@
 #include "hmac.h"
 #include "lines.h"
 #include "log.h"
+#include "supervisor_stats.h"
 
 #define TICK_MS 5
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define LOST_IN_FLIGHT_TICKS 100 /* idle and unchanged this long: what a dead worker had in flight is gone */
-#define DRAIN_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
+#define ADDR_MAX 80
 
 typedef struct status {
     int idle, failed, finish_acked;
@@ -25,16 +26,13 @@ typedef struct status {
     unsigned spouts_done, spout_tasks, finish_seq;
 } status_t;
 
-typedef struct sup sup_t;
-
 typedef struct sworker {
-    sup_t *sup;
-    int index;
+    gale_sup_t *sup;
+    int index; /* the slot: the worker's index in the whole topology */
     uv_process_t proc;
     uv_pipe_t pipe;
     uv_timer_t restart;
     bool running, started, have_status;
-    int open_handles;
     char line[16384];
     gale_lines_t lines;
     int port;
@@ -46,16 +44,23 @@ typedef struct sworker {
     int term_signal;
 } sworker_t;
 
-typedef enum { S_RUNNING, S_DRAINING, S_FINISHING, S_STOPPING } sstate_t;
+typedef enum { S_RUNNING, S_DRAINING, S_FINISHING, S_STOPPING, S_ENDED } sstate_t;
 
-struct sup {
+struct gale_sup {
     const gale_topology_t *topo;
-    const gale_supervise_opts_t *o;
-    uv_loop_t loop;
-    uv_timer_t tick, duration;
-    uv_signal_t sigint, sigterm;
-    sworker_t *w;
-    int n;
+    gale_sup_events_t ev;
+    uv_loop_t *loop;
+    uv_timer_t tick;
+    char *id, *exe, *file, *host, **sets;
+    size_t n_sets;
+    int threads;
+    sworker_t *w; /* the local slots */
+    int n_local;
+    int n;        /* slots of the whole topology */
+    bool complete; /* every slot is here: this supervisor judges the end of the topology */
+    char (*addr)[ADDR_MAX]; /* every slot's address; "" while unknown */
+    bool have_peers;
+    int open_handles;
     char secret[2 * GALE_NONCE_LEN + 1];
     sstate_t state;
     size_t finish_pos;
@@ -63,7 +68,7 @@ struct sup {
     status_t prev;
     int unchanged_ticks;
     uint64_t deadline_ms;
-    int signals;
+    int kills;
     bool failed;
 };
 
@@ -81,7 +86,7 @@ static void say(sworker_t *w, const char *fmt, ...) __attribute__((format(printf
 static void say(sworker_t *w, const char *fmt, ...)
 {
     if (!w->running) return;
-    char msg[4096];
+    char msg[8192];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
@@ -96,25 +101,27 @@ static void say(sworker_t *w, const char *fmt, ...)
     if (uv_write(req, (uv_stream_t *)&w->pipe, &buf, 1, on_sent)) free(req);
 }
 
-static void broadcast(sup_t *s, const char *cmd)
+static void broadcast(gale_sup_t *s, const char *cmd)
 {
-    for (int i = 0; i < s->n; i++) say(&s->w[i], "%s", cmd);
+    for (int i = 0; i < s->n_local; i++) say(&s->w[i], "%s", cmd);
 }
 
-static void send_peers(sup_t *s)
+static void send_peers(gale_sup_t *s)
 {
-    char line[2048] = "peers";
-    for (int i = 0; i < s->n; i++) snprintf(line + strlen(line), sizeof line - strlen(line), " %d", s->w[i].port);
+    char line[8192] = "peers";
+    for (int i = 0; i < s->n; i++) snprintf(line + strlen(line), sizeof line - strlen(line), " %s", s->addr[i]);
     broadcast(s, line);
 }
 
-/* Every worker has a port: tell them all, and start those not started (a restarted one joins what is running). */
-static void maybe_start(sup_t *s)
+/* Every local worker has a port and every remote address is known: tell them all, and start those not started (a
+   restarted one joins what is running). */
+static void maybe_start(gale_sup_t *s)
 {
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n_local; i++)
         if (!s->w[i].running || !s->w[i].port) return;
+    if (!s->complete && !s->have_peers) return;
     send_peers(s);
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n_local; i++) {
         sworker_t *w = &s->w[i];
         if (w->started) continue;
         w->started = true;
@@ -126,9 +133,11 @@ static void maybe_start(sup_t *s)
 static void handle_line(void *arg, char *line)
 {
     sworker_t *w = arg;
-    sup_t *s = w->sup;
+    gale_sup_t *s = w->sup;
     if (!strncmp(line, "port ", 5)) {
         w->port = atoi(line + 5);
+        snprintf(s->addr[w->index], ADDR_MAX, "%s:%d", s->host, w->port);
+        if (s->ev.address) s->ev.address(s->ev.arg, s, w->index, s->addr[w->index]);
         maybe_start(s);
     } else if (!strncmp(line, "status ", 7)) {
         status_t *t = &w->st;
@@ -164,8 +173,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    sworker_t *w = h->data;
-    w->open_handles--;
+    gale_sup_t *s = h->data;
+    if (--s->open_handles == 0 && s->state == S_ENDED && s->ev.ended) s->ev.ended(s->ev.arg, s);
+}
+
+static void close_handle(gale_sup_t *s, uv_handle_t *h)
+{
+    h->data = s;
+    uv_close(h, on_handle_closed);
 }
 
 static void on_restart(uv_timer_t *h) { spawn(h->data); }
@@ -173,59 +188,65 @@ static void on_restart(uv_timer_t *h) { spawn(h->data); }
 static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 {
     sworker_t *w = p->data;
-    sup_t *s = w->sup;
+    gale_sup_t *s = w->sup;
     w->running = false;
     w->started = false;
     w->have_status = false;
     w->port = 0;
     w->exit_status = status;
     w->term_signal = signal;
-    uv_close((uv_handle_t *)&w->proc, on_handle_closed);
-    uv_close((uv_handle_t *)&w->pipe, on_handle_closed);
+    close_handle(s, (uv_handle_t *)&w->proc);
+    close_handle(s, (uv_handle_t *)&w->pipe);
     if (s->state == S_STOPPING) {
         if (status || signal) {
             s->failed = true;
-            gale_logf(GALE_LOG_ERROR, "supervisor", "worker %d ended with %s %d", w->index,
+            gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d ended with %s %d", s->id, w->index,
                       signal ? "signal" : "status", signal ? signal : (int)status);
         }
         return;
     }
     w->restarts++;
-    if (signal) gale_logf(GALE_LOG_WARN, "supervisor", "worker %d was killed by signal %d: restarting it in %u ms",
-                          w->index, signal, w->backoff_ms);
-    else gale_logf(GALE_LOG_WARN, "supervisor", "worker %d exited with status %" PRId64 ": restarting it in %u ms",
-                   w->index, status, w->backoff_ms);
+    if (signal) gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d was killed by signal %d: restarting it in %u ms",
+                          s->id, w->index, signal, w->backoff_ms);
+    else gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d exited with status %" PRId64 ": restarting it in %u ms",
+                   s->id, w->index, status, w->backoff_ms);
+    if (s->ev.restarting) s->ev.restarting(s->ev.arg, s, w->index, signal, status, w->backoff_ms);
     uv_timer_start(&w->restart, on_restart, w->backoff_ms, 0);
     w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
 }
 
 static void spawn(sworker_t *w)
 {
-    sup_t *s = w->sup;
-    const gale_supervise_opts_t *o = s->o;
+    gale_sup_t *s = w->sup;
     char index[16], workers[16], threads[16];
     snprintf(index, sizeof index, "%d", w->index);
     snprintf(workers, sizeof workers, "%d", s->n);
-    snprintf(threads, sizeof threads, "%d", o->threads);
-    const char **argv = calloc(12 + 2 * o->n_sets, sizeof *argv);
+    snprintf(threads, sizeof threads, "%d", s->threads);
+    const char **argv = calloc(14 + 2 * s->n_sets, sizeof *argv);
+    if (!argv) {
+        s->failed = true;
+        return;
+    }
     size_t a = 0;
-    argv[a++] = o->exe;
+    argv[a++] = s->exe;
     argv[a++] = "worker";
     argv[a++] = "--index";
     argv[a++] = index;
     argv[a++] = "--workers";
     argv[a++] = workers;
-    if (o->threads > 0) {
+    argv[a++] = "--listen";
+    argv[a++] = s->host;
+    if (s->threads > 0) {
         argv[a++] = "--threads";
         argv[a++] = threads;
     }
-    for (size_t i = 0; i < o->n_sets; i++) {
+    for (size_t i = 0; i < s->n_sets; i++) {
         argv[a++] = "--set";
-        argv[a++] = o->sets[i];
+        argv[a++] = s->sets[i];
     }
-    argv[a++] = o->file;
+    argv[a++] = s->file;
     argv[a] = NULL;
-    uv_pipe_init(&s->loop, &w->pipe, 0);
+    uv_pipe_init(s->loop, &w->pipe, 0);
     w->pipe.data = w;
     uv_stdio_container_t stdio[4] = {
         {.flags = UV_INHERIT_FD, .data.fd = 0},
@@ -234,16 +255,16 @@ static void spawn(sworker_t *w)
         {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&w->pipe},
     };
     /* Their own session: a Ctrl-C in the terminal reaches the supervisor, which stops the workers in order. */
-    uv_process_options_t po = {.exit_cb = on_worker_exit, .file = o->exe, .args = (char **)argv, .stdio = stdio,
+    uv_process_options_t po = {.exit_cb = on_worker_exit, .file = s->exe, .args = (char **)argv, .stdio = stdio,
                                .stdio_count = 4, .flags = UV_PROCESS_DETACHED};
     w->proc.data = w;
-    int rc = uv_spawn(&s->loop, &w->proc, &po);
+    int rc = uv_spawn(s->loop, &w->proc, &po);
     free(argv);
-    w->open_handles += 2;
+    s->open_handles += 2;
     if (rc) {
-        gale_logf(GALE_LOG_ERROR, "supervisor", "cannot start worker %d: %s", w->index, uv_strerror(rc));
-        uv_close((uv_handle_t *)&w->proc, on_handle_closed);
-        uv_close((uv_handle_t *)&w->pipe, on_handle_closed);
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot start worker %d: %s", s->id, w->index, uv_strerror(rc));
+        close_handle(s, (uv_handle_t *)&w->proc);
+        close_handle(s, (uv_handle_t *)&w->pipe);
         s->failed = true;
         return;
     }
@@ -255,17 +276,17 @@ static void spawn(sworker_t *w)
 
 /* ---- the lifecycle ---------------------------------------------------------------------------------------------- */
 
-static bool all_running(const sup_t *s)
+static bool all_running(const gale_sup_t *s)
 {
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n_local; i++)
         if (!s->w[i].running || !s->w[i].started || !s->w[i].have_status) return false;
     return true;
 }
 
-static status_t total(const sup_t *s)
+static status_t total(const gale_sup_t *s)
 {
     status_t t = {.idle = 1};
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n_local; i++) {
         const status_t *w = &s->w[i].st;
         t.idle &= w->idle && w->pushed == w->popped;
         t.failed |= w->failed;
@@ -278,10 +299,10 @@ static status_t total(const sup_t *s)
 
 /* The rule of local mode (runtime.c), over the workers: all idle, nothing on the wire, nothing changed since the
    last tick, and the trees settled or held by bolts. What a dead worker had in flight never arrives: after a long
-   enough quiet, it counts as gone. */
-static bool quiescent(sup_t *s)
+   enough quiet, it counts as gone. Only a supervisor that has every slot can tell. */
+static bool quiescent(gale_sup_t *s)
 {
-    if (!all_running(s)) return false;
+    if (!s->complete || !all_running(s)) return false;
     status_t now = total(s);
     bool same = now.epochs == s->prev.epochs && now.sent == s->prev.sent && now.recv == s->prev.recv;
     s->unchanged_ticks = now.idle && same ? s->unchanged_ticks + 1 : 0;
@@ -291,14 +312,15 @@ static bool quiescent(sup_t *s)
     return now.idle && same && s->unchanged_ticks >= 2 && trees && wire;
 }
 
-static void stop_all(sup_t *s)
+static void stop_all(gale_sup_t *s)
 {
     s->state = S_STOPPING;
-    s->deadline_ms = uv_now(&s->loop) + STOP_TIMEOUT_MS;
+    s->deadline_ms = uv_now(s->loop) + STOP_TIMEOUT_MS;
+    for (int i = 0; i < s->n_local; i++) uv_timer_stop(&s->w[i].restart); /* one waiting to restart stays down */
     broadcast(s, "stop");
 }
 
-static void finish_next(sup_t *s)
+static void finish_next(gale_sup_t *s)
 {
     const gale_topology_t *t = s->topo;
     while (s->finish_pos < t->n_components && t->components[t->order[s->finish_pos]].kind != GALE_BOLT) s->finish_pos++;
@@ -314,54 +336,53 @@ static void finish_next(sup_t *s)
     broadcast(s, cmd);
 }
 
-static bool finished_everywhere(const sup_t *s)
+static bool finished_everywhere(const gale_sup_t *s)
 {
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n_local; i++)
         if (s->w[i].st.finish_seq != s->finish_target || !s->w[i].st.finish_acked) return false;
     return true;
 }
 
-static void begin_drain(sup_t *s, bool deactivate)
+static void begin_drain(gale_sup_t *s, bool deactivate, double wait_s)
 {
     s->state = S_DRAINING;
-    s->deadline_ms = deactivate ? uv_now(&s->loop) + DRAIN_TIMEOUT_MS : UINT64_MAX;
+    s->deadline_ms = wait_s >= 0 ? uv_now(s->loop) + (uint64_t)(wait_s * 1000) : UINT64_MAX;
     s->unchanged_ticks = 0;
     if (deactivate) broadcast(s, "deactivate");
 }
 
-static bool all_exited(const sup_t *s)
+static bool all_exited(const gale_sup_t *s)
 {
-    for (int i = 0; i < s->n; i++)
-        if (s->w[i].running || s->w[i].open_handles) return false;
+    for (int i = 0; i < s->n_local; i++)
+        if (s->w[i].running) return false;
     return true;
 }
 
-static void shut(sup_t *s)
+static void end(gale_sup_t *s)
 {
-    uv_close((uv_handle_t *)&s->tick, NULL);
-    uv_close((uv_handle_t *)&s->duration, NULL); /* initialised even when no --duration was given */
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
-    for (int i = 0; i < s->n; i++) uv_close((uv_handle_t *)&s->w[i].restart, NULL);
+    s->state = S_ENDED;
+    close_handle(s, (uv_handle_t *)&s->tick);
+    for (int i = 0; i < s->n_local; i++) close_handle(s, (uv_handle_t *)&s->w[i].restart);
 }
 
 static void on_tick(uv_timer_t *h)
 {
-    sup_t *s = h->data;
+    gale_sup_t *s = h->data;
     status_t now = total(s);
     if (now.failed && s->state != S_STOPPING) {
-        gale_logf(GALE_LOG_ERROR, "supervisor", "a worker failed to open its tasks: stopping");
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: a worker failed to open its tasks: stopping", s->id);
         s->failed = true;
         stop_all(s);
     }
     switch (s->state) {
     case S_RUNNING:
-        if (all_running(s) && now.spout_tasks > 0 && now.spouts_done == now.spout_tasks) begin_drain(s, false);
+        if (s->complete && all_running(s) && now.spout_tasks > 0 && now.spouts_done == now.spout_tasks)
+            begin_drain(s, false, -1);
         break;
     case S_DRAINING:
     case S_FINISHING:
-        if (uv_now(&s->loop) > s->deadline_ms) {
-            gale_logf(GALE_LOG_WARN, "supervisor", "tuples still in flight after the drain timeout: stopping now");
+        if (uv_now(s->loop) > s->deadline_ms) {
+            if (s->complete) gale_logf(GALE_LOG_WARN, "supervisor", "%s: tuples still in flight after the drain timeout: stopping now", s->id);
             stop_all(s);
             break;
         }
@@ -370,161 +391,169 @@ static void on_tick(uv_timer_t *h)
         break;
     case S_STOPPING:
         if (all_exited(s)) {
-            shut(s);
+            end(s);
             return;
         }
-        if (uv_now(&s->loop) > s->deadline_ms) {
-            if (s->deadline_ms) gale_logf(GALE_LOG_WARN, "supervisor", "workers still running %u ms after stop: killing them", STOP_TIMEOUT_MS);
+        if (uv_now(s->loop) > s->deadline_ms) {
+            if (s->deadline_ms) gale_logf(GALE_LOG_WARN, "supervisor", "%s: workers still running %u ms after stop: killing them", s->id, STOP_TIMEOUT_MS);
             s->deadline_ms = 0; /* said once; kill on every tick until they are gone */
-            for (int i = 0; i < s->n; i++)
+            for (int i = 0; i < s->n_local; i++)
                 if (s->w[i].running) uv_process_kill(&s->w[i].proc, SIGKILL);
         }
+        break;
+    case S_ENDED:
         break;
     }
 }
 
-static void request_stop(sup_t *s, const char *why)
+void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why)
 {
-    if (s->state == S_STOPPING) return;
-    if (++s->signals > 1) {
-        gale_logf(GALE_LOG_WARN, "supervisor", "%s again: stopping without draining", why);
+    if (s->state == S_STOPPING || s->state == S_ENDED) return;
+    if (++s->kills > 1) {
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: %s again: stopping without draining", s->id, why);
         stop_all(s);
         return;
     }
-    if (s->state != S_RUNNING) return;
-    gale_logf(GALE_LOG_INFO, "supervisor", "%s: deactivating spouts and draining (again to stop at once)", why);
-    begin_drain(s, true);
-}
-
-static void on_signal(uv_signal_t *h, int sig) { request_stop(h->data, sig == SIGINT ? "SIGINT" : "SIGTERM"); }
-static void on_duration(uv_timer_t *h) { request_stop(h->data, "duration reached"); }
-
-/* ---- figures --------------------------------------------------------------------------------------------------- */
-
-static double field(const char *obj, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = obj ? strstr(obj, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : 0;
-}
-
-static void report(const sup_t *s)
-{
-    const gale_topology_t *t = s->topo;
-    double secs = 0;
-    for (int i = 0; i < s->n; i++)
-        if (field(s->w[i].stats, "seconds") > secs) secs = field(s->w[i].stats, "seconds");
-    fprintf(stderr, "topology '%s' ran %.2f s in %d workers", t->name, secs, s->n);
-    int restarts = 0;
-    for (int i = 0; i < s->n; i++) restarts += s->w[i].restarts;
-    fprintf(stderr, " (%d restart%s)\n", restarts, restarts == 1 ? "" : "s");
-    fprintf(stderr, "%-16s %-5s %5s %12s %12s %12s %10s %8s %7s\n", "component", "kind", "tasks", "emitted", "executed",
-            "executed/s", "acked", "failed", "errors");
-    for (size_t k = 0; k <= t->n_components; k++) {
-        const char *name = k < t->n_components ? t->components[t->order[k]].name : "__acker";
-        if (k == t->n_components && t->config.ackers == 0) break;
-        double sum[5] = {0};
-        static const char *keys[5] = {"emitted", "executed", "acked", "failed", "errors"};
-        for (int i = 0; i < s->n; i++) {
-            char pat[160];
-            snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
-            const char *obj = s->w[i].stats ? strstr(s->w[i].stats, pat) : NULL;
-            for (int f = 0; obj && f < 5; f++) sum[f] += field(obj, keys[f]);
-        }
-        int tasks = k < t->n_components ? t->components[t->order[k]].parallelism : t->config.ackers;
-        const char *kind = k < t->n_components && t->components[t->order[k]].kind == GALE_SPOUT ? "spout" : "bolt";
-        fprintf(stderr, "%-16s %-5s %5d %12.0f %12.0f %12.0f %10.0f %8.0f %7.0f\n", name, kind, tasks, sum[0], sum[1],
-                secs > 0 ? sum[1] / secs : 0, sum[2], sum[3], sum[4]);
-    }
-    fprintf(stderr, "(summed over the workers' last lives; --stats FILE has the latencies, the worst worker's)\n");
-}
-
-/* The workers' figures merged: counts summed, latency quantiles the worst worker's (quantiles do not add up), peak
-   memory summed over the processes. */
-static void write_stats(const sup_t *s, const char *path)
-{
-    static const char *counts[] = {"emitted", "executed", "acked", "failed", "errors"};
-    static const char *lats[] = {"exec_mean_us", "exec_us_p50", "exec_us_p99", "exec_us_p999", "complete_ms_p50",
-                                 "complete_ms_p99", "complete_ms_p999", "e2e_ms_p50", "e2e_ms_p99", "e2e_ms_p999"};
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the figures", path);
+    if (s->state != S_RUNNING) { /* already draining on its own: only bound it */
+        uint64_t deadline = uv_now(s->loop) + (uint64_t)(wait_s * 1000);
+        if (deadline < s->deadline_ms) s->deadline_ms = deadline;
         return;
     }
-    const gale_topology_t *t = s->topo;
-    double secs = 0, rss = 0;
-    for (int i = 0; i < s->n; i++) {
-        if (field(s->w[i].stats, "seconds") > secs) secs = field(s->w[i].stats, "seconds");
-        rss += field(s->w[i].stats, "peak_rss_kb");
-    }
-    fprintf(f, "{\"topology\": \"%s\", \"seconds\": %.6f, \"workers\": %d, \"peak_rss_kb\": %.0f, \"components\": [",
-            t->name, secs, s->n, rss);
-    for (size_t k = 0; k <= t->n_components; k++) {
-        if (k == t->n_components && t->config.ackers == 0) break;
-        const char *name = k < t->n_components ? t->components[t->order[k]].name : "__acker";
-        char pat[160];
-        snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
-        double sum[5] = {0}, worst[10];
-        bool have[10] = {0};
-        for (int i = 0; i < s->n; i++) {
-            const char *obj = s->w[i].stats ? strstr(s->w[i].stats, pat) : NULL;
-            if (!obj) continue;
-            for (int c = 0; c < 5; c++) sum[c] += field(obj, counts[c]);
-            for (int l = 0; l < 10; l++) {
-                char key[64];
-                snprintf(key, sizeof key, "\"%s\": ", lats[l]);
-                const char *p = strstr(obj, key);
-                if (!p || !strncmp(p + strlen(key), "null", 4)) continue;
-                double v = strtod(p + strlen(key), NULL);
-                if (!have[l] || v > worst[l]) worst[l] = v;
-                have[l] = true;
-            }
-        }
-        fprintf(f, "%s{\"name\": \"%s\"", k ? ", " : "", name);
-        for (int c = 0; c < 5; c++) fprintf(f, ", \"%s\": %.0f", counts[c], sum[c]);
-        for (int l = 0; l < 10; l++)
-            have[l] ? fprintf(f, ", \"%s\": %.6f", lats[l], worst[l]) : fprintf(f, ", \"%s\": null", lats[l]);
-        fputc('}', f);
-    }
-    fprintf(f, "]}\n");
-    fclose(f);
+    gale_logf(GALE_LOG_INFO, "supervisor", "%s: %s: deactivating spouts and draining for up to %.0f s", s->id, why, wait_s);
+    begin_drain(s, true, wait_s);
 }
 
-int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
+/* ---- the assignment --------------------------------------------------------------------------------------------- */
+
+static int check_assignment(const gale_assignment_t *a)
 {
-    sup_t s = {.topo = topo, .o = o, .n = o->workers};
-    unsigned char raw[GALE_NONCE_LEN];
-    if (gale_auth_nonce(raw)) return GALE_EIO;
-    for (int i = 0; i < GALE_NONCE_LEN; i++) snprintf(s.secret + 2 * i, 3, "%02x", raw[i]);
-    s.w = calloc((size_t)s.n, sizeof *s.w);
-    if (!s.w || uv_loop_init(&s.loop)) {
-        free(s.w);
+    if (a->workers < 2 || a->n_slots < 0 || a->n_slots > a->workers || (a->slots && a->n_slots == 0)) return GALE_EINVAL;
+    for (int i = 0; a->slots && i < a->n_slots; i++) {
+        if (a->slots[i] < 0 || a->slots[i] >= a->workers) return GALE_EINVAL;
+        for (int j = 0; j < i; j++)
+            if (a->slots[j] == a->slots[i]) return GALE_EINVAL;
+    }
+    if (a->secret && (strlen(a->secret) < 16 || strlen(a->secret) > 2 * GALE_NONCE_LEN)) return GALE_EINVAL;
+    if (a->host && strlen(a->host) > ADDR_MAX - 8) return GALE_EINVAL;
+    return 0;
+}
+
+int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assignment_t *a,
+                   const gale_sup_events_t *ev, gale_sup_t **out)
+{
+    int rc = check_assignment(a);
+    if (rc) return rc;
+    gale_sup_t *s = calloc(1, sizeof *s);
+    if (!s) return GALE_ENOMEM;
+    s->topo = topo;
+    s->loop = loop;
+    if (ev) s->ev = *ev;
+    s->n = a->workers;
+    s->n_local = a->slots ? a->n_slots : a->workers;
+    s->complete = s->n_local == s->n;
+    s->threads = a->threads;
+    s->id = strdup(a->id ? a->id : topo->name);
+    s->exe = strdup(a->exe);
+    s->file = strdup(a->file);
+    s->host = strdup(a->host ? a->host : "127.0.0.1");
+    s->w = calloc((size_t)s->n_local, sizeof *s->w);
+    s->addr = calloc((size_t)s->n, sizeof *s->addr);
+    s->sets = calloc(a->n_sets + 1, sizeof *s->sets);
+    bool ok = s->id && s->exe && s->file && s->host && s->w && s->addr && s->sets;
+    for (size_t i = 0; ok && i < a->n_sets; i++) ok = (s->sets[s->n_sets++] = strdup(a->sets[i])) != NULL;
+    if (ok && a->secret) {
+        snprintf(s->secret, sizeof s->secret, "%s", a->secret);
+    } else if (ok) {
+        unsigned char raw[GALE_NONCE_LEN];
+        ok = gale_auth_nonce(raw) == 0;
+        for (int i = 0; ok && i < GALE_NONCE_LEN; i++) snprintf(s->secret + 2 * i, 3, "%02x", raw[i]);
+    }
+    if (!ok) {
+        gale_sup_free(s);
         return GALE_ENOMEM;
     }
-    uv_timer_init(&s.loop, &s.tick);
-    uv_timer_init(&s.loop, &s.duration);
-    uv_signal_init(&s.loop, &s.sigint);
-    uv_signal_init(&s.loop, &s.sigterm);
-    s.tick.data = s.duration.data = s.sigint.data = s.sigterm.data = &s;
-    uv_signal_start(&s.sigint, on_signal, SIGINT);
-    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-    uv_timer_start(&s.tick, on_tick, TICK_MS, TICK_MS);
-    if (o->duration_s > 0) uv_timer_start(&s.duration, on_duration, (uint64_t)(o->duration_s * 1000), 0);
-    for (int i = 0; i < s.n; i++) {
-        sworker_t *w = &s.w[i];
-        w->sup = &s;
-        w->index = i;
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    s->open_handles = 1 + s->n_local;
+    uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    for (int i = 0; i < s->n_local; i++) {
+        sworker_t *w = &s->w[i];
+        w->sup = s;
+        w->index = a->slots ? a->slots[i] : i;
         w->backoff_ms = BACKOFF_MIN_MS;
-        uv_timer_init(&s.loop, &w->restart);
+        uv_timer_init(loop, &w->restart);
         w->restart.data = w;
-        spawn(w);
     }
-    uv_run(&s.loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&s.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
-    if (!o->quiet) report(&s);
-    if (o->stats) write_stats(&s, o->stats);
-    for (int i = 0; i < s.n; i++) free(s.w[i].stats);
-    free(s.w);
-    return s.failed ? GALE_EPLUGIN : 0;
+    for (int i = 0; i < s->n_local; i++) spawn(&s->w[i]);
+    *out = s;
+    return 0;
+}
+
+int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n)
+{
+    if (n != s->n) return GALE_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (!addrs[i] || strlen(addrs[i]) >= ADDR_MAX || !strchr(addrs[i], ':') || strchr(addrs[i], ' '))
+            return GALE_EINVAL;
+    for (int i = 0; i < n; i++) {
+        bool local = false;
+        for (int k = 0; k < s->n_local; k++) local |= s->w[k].index == i;
+        if (!local) snprintf(s->addr[i], ADDR_MAX, "%s", addrs[i]);
+    }
+    s->have_peers = true;
+    maybe_start(s);
+    return 0;
+}
+
+const char *gale_sup_id(const gale_sup_t *s) { return s->id; }
+bool gale_sup_failed(const gale_sup_t *s) { return s->failed; }
+
+void gale_sup_health(const gale_sup_t *s, FILE *out)
+{
+    for (int i = 0; i < s->n_local; i++) {
+        const sworker_t *w = &s->w[i];
+        const char *state = s->state == S_ENDED || (!w->running && s->state == S_STOPPING) ? "stopped"
+                            : !w->running                                               ? "restarting"
+                            : w->started                                                ? "running"
+                                                                                        : "starting";
+        char last[32] = "none";
+        if (w->term_signal) snprintf(last, sizeof last, "signal:%d", w->term_signal);
+        else if (w->restarts || w->exit_status) snprintf(last, sizeof last, "status:%" PRId64, w->exit_status);
+        fprintf(out, "worker %s %d state=%s pid=%d addr=%s restarts=%d last_exit=%s\n", s->id, w->index, state,
+                w->running ? w->proc.pid : 0, w->port ? s->addr[w->index] : "-", w->restarts, last);
+    }
+}
+
+static const char **local_stats(const gale_sup_t *s)
+{
+    const char **stats = calloc((size_t)s->n_local + 1, sizeof *stats);
+    for (int i = 0; stats && i < s->n_local; i++) stats[i] = s->w[i].stats;
+    return stats;
+}
+
+void gale_sup_report(const gale_sup_t *s, FILE *out)
+{
+    const char **stats = local_stats(s);
+    int restarts = 0;
+    for (int i = 0; i < s->n_local; i++) restarts += s->w[i].restarts;
+    if (stats) gale_stats_merged_report(s->topo, stats, s->n_local, restarts, out);
+    free(stats);
+}
+
+int gale_sup_stats_json(const gale_sup_t *s, FILE *out)
+{
+    const char **stats = local_stats(s);
+    int rc = stats ? gale_stats_merged_json(s->topo, stats, s->n_local, out) : GALE_ENOMEM;
+    free(stats);
+    return rc;
+}
+
+void gale_sup_free(gale_sup_t *s)
+{
+    if (!s) return;
+    for (int i = 0; s->w && i < s->n_local; i++) free(s->w[i].stats);
+    for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
+    free(s->sets), free(s->w), free(s->addr);
+    free(s->id), free(s->exe), free(s->file), free(s->host);
+    free(s);
 }

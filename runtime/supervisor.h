@@ -1,14 +1,75 @@
 /*
- * supervisor.h: `gale run --workers N`: N worker processes (`gale worker`) on this host, started, told each other's
- * ports, driven through the same lifecycle as local mode (run, drain, finish in topological order, stop) from the
- * status they report, restarted with backoff when one exits, and their figures summed at the end.
+ * supervisor.h: the worker processes of one topology on this host. A supervisor starts its slots as `gale worker`
+ * processes, tells them each other's addresses, drives them through the lifecycle of local mode (run, drain, finish
+ * in topological order, stop) from the status they report, restarts one that exits with backoff, and merges their
+ * figures at the end.
+ *
+ * Two users: `gale run --workers N` (gale_supervise: every slot of the topology here, on a loop of its own, ended by
+ * the topology finishing, --duration or a signal) and the supervisor daemon (supd.h: some or all slots of several
+ * topologies on the daemon's loop, ended by a `kill` on its control port). When only some of a topology's slots run
+ * here, the addresses of the others come from whoever assigned them (gale_sup_peers), and the end of the topology
+ * is theirs to judge: a supervisor drains what it can see, not what it cannot.
  *
  * A worker's figures die with it: after a restart, the table counts only its last life.
  */
 #ifndef GALE_SUPERVISOR_H
 #define GALE_SUPERVISOR_H
 
+#include <stdio.h>
+#include <uv.h>
+
 #include "topology.h"
+
+typedef struct gale_assignment {
+    const char *id;               /* names the run in logs and events */
+    const char *exe;              /* the gale binary to run as `gale worker` */
+    const char *file;             /* the topology file */
+    const char *const *sets;      /* --set assignments, passed on to the workers */
+    size_t n_sets;
+    int workers;                  /* worker slots of the whole topology (>= 2) */
+    const int *slots;             /* the slots that run here, n_slots of them; NULL: all */
+    int n_slots;
+    int threads;                  /* executor threads per worker; 0: the topology's */
+    const char *secret;           /* hex, the same for every worker of the topology; NULL: a new random one */
+    const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
+} gale_assignment_t;
+
+typedef struct gale_sup gale_sup_t;
+
+/* What a supervisor tells its owner. Every callback may be NULL. */
+typedef struct gale_sup_events {
+    void *arg;
+    /* A local worker has a new address (first start or restart): when not every slot runs here, the owner passes
+       it on to the other supervisors and answers with gale_sup_peers. */
+    void (*address)(void *arg, gale_sup_t *s, int slot, const char *addr);
+    /* A local worker exited (`signal` or `status`) and is restarted in `backoff_ms`. */
+    void (*restarting)(void *arg, gale_sup_t *s, int slot, int signal, int64_t status, unsigned backoff_ms);
+    /* Every worker has exited and every handle is closed: the owner may read the figures and free `s`. */
+    void (*ended)(void *arg, gale_sup_t *s);
+} gale_sup_events_t;
+
+/* Starts the assignment's workers on `loop`. The assignment's strings are copied; `topo` is borrowed and must
+   outlive the supervisor. 0 and *out, or a negative code (GALE_EINVAL for a bad assignment). */
+int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assignment_t *a,
+                   const gale_sup_events_t *ev, gale_sup_t **out);
+/* Every slot's address ("host:port", `n` = workers), from whoever knows the remote ones: local workers start once
+   they have them. Entries for local slots are ignored (this supervisor knows them better). */
+int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n);
+/* Deactivates the spouts, drains for up to `wait_s` seconds (and when every slot is here, finishes the bolts in
+   order once drained), then stops the workers. A second call stops them at once. */
+void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why);
+
+const char *gale_sup_id(const gale_sup_t *s);
+/* True when a worker failed to open its tasks or ended badly when stopped. */
+bool gale_sup_failed(const gale_sup_t *s);
+/* One line per local worker: "worker ID SLOT state=running|starting|restarting|stopped pid=P addr=A restarts=N
+   last_exit=signal:9|status:1|none", ended by '\n'. */
+void gale_sup_health(const gale_sup_t *s, FILE *out);
+/* The figures, merged over the local workers (supervisor_stats.c). */
+void gale_sup_report(const gale_sup_t *s, FILE *out);
+int gale_sup_stats_json(const gale_sup_t *s, FILE *out);
+/* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */
+void gale_sup_free(gale_sup_t *s);
 
 typedef struct gale_supervise_opts {
     const char *exe;            /* the gale binary to run as `gale worker` */
@@ -21,8 +82,8 @@ typedef struct gale_supervise_opts {
     const char *stats; /* write the merged figures there as JSON, as `gale run --stats` does */
 } gale_supervise_opts_t;
 
-/* Runs the topology in worker processes until it ends. 0 when every worker ended cleanly; GALE_EPLUGIN when a
-   worker failed to open its tasks. */
+/* `gale run --workers N`: runs the topology in worker processes until it ends, on a loop of its own, stopping on
+   SIGINT/SIGTERM. 0 when every worker ended cleanly; GALE_EPLUGIN when a worker failed to open its tasks. */
 int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *opts);
 
 #endif

@@ -9,7 +9,7 @@
  *
  * The supervisor talks to the worker over file descriptor 3, one line per message:
  *   worker -> supervisor  "port P", "status ...", "stats {json}"
- *   supervisor -> worker  "peers P0 P1 ...", "start", "deactivate", "finish K", "stop"
+ *   supervisor -> worker  "peers HOST:PORT ..." (every worker's address, by index), "start", "deactivate", "finish K", "stop"
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -54,6 +54,7 @@ struct gale_io {
     gale_buf_t *ops;
     uint32_t *n_tuples, *n_ops;
     int *ports;
+    char (*hosts)[64]; /* each peer's host, as the last "peers" line gave it */
     int self, n_workers;
     bool start_asked, started, closing;
     bool handles; /* wake, tick and ctl were initialised */
@@ -379,12 +380,17 @@ static void handle_command(void *arg, char *line)
     gale_io_t *io = arg;
     gale_runtime_t *rt = io->rt;
     if (!strncmp(line, "peers ", 6)) {
-        char *p = line + 6;
-        for (int w = 0; w < io->n_workers && *p; w++) {
-            int port = (int)strtol(p, &p, 10);
+        char *save = NULL, *tok = strtok_r(line + 6, " ", &save);
+        for (int w = 0; w < io->n_workers && tok; w++, tok = strtok_r(NULL, " ", &save)) {
+            char *colon = strrchr(tok, ':');
+            if (!colon || colon - tok >= (ptrdiff_t)sizeof io->hosts[w]) continue;
+            *colon = '\0';
+            int port = atoi(colon + 1);
+            bool moved = port != io->ports[w] || strcmp(tok, io->hosts[w]);
             /* by convention the lower index dials: one connection per pair */
-            if (w > io->self && port > 0 && port != io->ports[w]) gale_transport_connect(io->transport, peer_id(w), "127.0.0.1", port);
+            if (w > io->self && port > 0 && moved) gale_transport_connect(io->transport, peer_id(w), tok, port);
             io->ports[w] = port;
+            snprintf(io->hosts[w], sizeof io->hosts[w], "%s", tok);
         }
     } else if (!strcmp(line, "start")) {
         io->start_asked = true; /* the executors start once every peer is connected (on_tick) */
@@ -432,8 +438,9 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     io->n_tuples = calloc((size_t)io->n_workers, sizeof *io->n_tuples);
     io->n_ops = calloc((size_t)io->n_workers, sizeof *io->n_ops);
     io->ports = calloc((size_t)io->n_workers, sizeof *io->ports);
+    io->hosts = calloc((size_t)io->n_workers, sizeof *io->hosts);
     rt->io = io;
-    if (!io->in || !io->out || !io->op_fill || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->ports)
+    if (!io->in || !io->out || !io->op_fill || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->ports || !io->hosts)
         return GALE_ENOMEM;
     for (int p = 0; p < rt->n_execs; p++)
         if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
@@ -441,7 +448,7 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     int rc = gale_transport_new(loop, peer_id(io->self), rt->opts.secret, rt->opts.secret_len, 0, &cb, io,
                                 &io->transport);
     int port = 0;
-    if (!rc) rc = gale_transport_listen(io->transport, "127.0.0.1", 0, &port);
+    if (!rc) rc = gale_transport_listen(io->transport, rt->opts.listen_host ? rt->opts.listen_host : "127.0.0.1", 0, &port);
     if (rc) return rc < 0 ? rc : GALE_EIO;
     uv_async_init(loop, &io->wake, on_wake);
     uv_timer_init(loop, &io->tick);
@@ -506,7 +513,7 @@ void gale__io_free(gale_runtime_t *rt)
         gale_buf_free(&io->ops[w]);
     }
     free(io->in), free(io->out), free(io->op_fill), free(io->tuples), free(io->ops);
-    free(io->n_tuples), free(io->n_ops), free(io->ports);
+    free(io->n_tuples), free(io->n_ops), free(io->ports), free(io->hosts);
     free(io);
     rt->io = NULL;
 }

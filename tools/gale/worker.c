@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "runtime.h"
 
-static const char USAGE[] = "gale worker --index I --workers N [--threads T] [--set C.K=V]... FILE (started by gale run)";
+static const char USAGE[] = "gale worker --index I --workers N [--listen HOST] [--threads T] [--set C.K=V]... FILE (started by a supervisor)";
 
 /* The first line on fd 3 is "secret HEX": read byte by byte, so that nothing after it is taken from the pipe. */
 static int read_secret(char *out, size_t cap)
@@ -33,12 +33,14 @@ static int read_secret(char *out, size_t cap)
 int gale_cmd_worker(int argc, char **argv)
 {
     int index = -1, workers = 0;
+    const char *listen = "127.0.0.1";
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0;
     rest[nrest++] = argv[0];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--index") && i + 1 < argc) index = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen = argv[++i];
         else rest[nrest++] = argv[i];
     }
     gale_cli_args_t a;
@@ -66,7 +68,7 @@ int gale_cmd_worker(int argc, char **argv)
     gale_runtime_t *rt = NULL;
     rc = GALE_EXIT_ERROR;
     if (topo) {
-        gale_runtime_opts_t opts = {.threads = a.threads, .n_workers = workers, .worker_index = index,
+        gale_runtime_opts_t opts = {.threads = a.threads, .n_workers = workers, .worker_index = index, .listen_host = listen,
                                     .secret = secret, .secret_len = strlen(secret)};
         gale_diag_t d = {{0}};
         if (gale_runtime_new(topo, &opts, &rt, &d) == 0) rc = gale_runtime_run(rt) ? GALE_EXIT_ERROR : GALE_EXIT_OK;

@@ -1,0 +1,72 @@
+/*
+ * supervise.c: `gale run --workers N`: one supervisor with every slot of the topology, on a loop of its own, ended
+ * by the topology finishing, --duration, or SIGINT/SIGTERM (drain for up to 10 s; a second signal stops at once).
+ */
+#include <signal.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "supervisor.h"
+
+#define DRAIN_TIMEOUT_S 10.0
+
+typedef struct run {
+    uv_loop_t loop;
+    uv_timer_t duration;
+    uv_signal_t sigint, sigterm;
+    gale_sup_t *sup;
+    bool ended;
+} run_t;
+
+static void on_ended(void *arg, gale_sup_t *s)
+{
+    run_t *r = arg;
+    r->ended = true;
+    uv_close((uv_handle_t *)&r->duration, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    run_t *r = h->data;
+    gale_sup_kill(r->sup, DRAIN_TIMEOUT_S, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_duration(uv_timer_t *h)
+{
+    run_t *r = h->data;
+    gale_sup_kill(r->sup, DRAIN_TIMEOUT_S, "duration reached");
+}
+
+int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
+{
+    run_t r = {0};
+    if (uv_loop_init(&r.loop)) return GALE_ENOMEM;
+    gale_assignment_t a = {.id = topo->name, .exe = o->exe, .file = o->file, .sets = o->sets, .n_sets = o->n_sets,
+                           .workers = o->workers, .threads = o->threads};
+    gale_sup_events_t ev = {.arg = &r, .ended = on_ended};
+    int rc = gale_sup_start(&r.loop, topo, &a, &ev, &r.sup);
+    if (rc) {
+        uv_loop_close(&r.loop);
+        return rc;
+    }
+    uv_timer_init(&r.loop, &r.duration);
+    uv_signal_init(&r.loop, &r.sigint);
+    uv_signal_init(&r.loop, &r.sigterm);
+    r.duration.data = r.sigint.data = r.sigterm.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    if (o->duration_s > 0) uv_timer_start(&r.duration, on_duration, (uint64_t)(o->duration_s * 1000), 0);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
+    if (!o->quiet) gale_sup_report(r.sup, stderr);
+    if (o->stats) {
+        FILE *f = fopen(o->stats, "w");
+        if (!f || gale_sup_stats_json(r.sup, f)) gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the figures", o->stats);
+        if (f) fclose(f);
+    }
+    rc = gale_sup_failed(r.sup) ? GALE_EPLUGIN : 0;
+    gale_sup_free(r.sup);
+    return rc;
+}
