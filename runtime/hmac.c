@@ -1,5 +1,7 @@
 #include "hmac.h"
 
+#include "gale.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -129,4 +131,33 @@ bool gale_auth_check(const void *secret, size_t secret_len, const unsigned char 
     unsigned char diff = 0; /* constant time: no early exit that a timing could reveal */
     for (int i = 0; i < GALE_SHA256_LEN; i++) diff |= (unsigned char)(want[i] ^ proof[i]);
     return diff == 0;
+}
+
+void gale_hex_encode(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int gale_hex_decode(const char *hex, unsigned char *out, size_t n)
+{
+    if (strlen(hex) != 2 * n) return GALE_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return GALE_EINVAL;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
 }

@@ -39,4 +39,9 @@ void gale_auth_proof(const void *secret, size_t secret_len, const unsigned char 
 bool gale_auth_check(const void *secret, size_t secret_len, const unsigned char nonce[GALE_NONCE_LEN], char role,
                      uint32_t peer, const unsigned char proof[GALE_SHA256_LEN]);
 
+/* Lowercase hex of `n` bytes into `out` (2n + 1 bytes, NUL-terminated). */
+void gale_hex_encode(const unsigned char *bytes, size_t n, char *out);
+/* Exactly 2n hex digits into `n` bytes: 0, or GALE_EINVAL. */
+int gale_hex_decode(const char *hex, unsigned char *out, size_t n);
+
 #endif

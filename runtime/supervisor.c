@@ -466,7 +466,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     } else if (ok) {
         unsigned char raw[GALE_NONCE_LEN];
         ok = gale_auth_nonce(raw) == 0;
-        for (int i = 0; ok && i < GALE_NONCE_LEN; i++) snprintf(s->secret + 2 * i, 3, "%02x", raw[i]);
+        if (ok) gale_hex_encode(raw, GALE_NONCE_LEN, s->secret);
     }
     if (!ok) {
         gale_sup_free(s);

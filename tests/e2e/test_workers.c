@@ -25,82 +25,12 @@ static void use_plugins(void)
 
 TestSuite(workers, .init = use_plugins, .timeout = 180);
 
-static void sleep_ms(long ms)
+static void check_words(const char *out, const long counts[10])
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* The pid of `parent`'s child started as `gale worker --index I`, or 0. */
-static pid_t worker_pid(pid_t parent, int index)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    pid_t found = 0;
-    char want[32];
-    snprintf(want, sizeof want, "--index%c%d%c", 0, index, 0);
-    while (d && (e = readdir(d)) && !found) {
-        pid_t pid = atoi(e->d_name);
-        if (pid <= 0) continue;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        char *stat = tl_read_file(path, NULL);
-        if (!stat) continue;
-        const char *rp = strrchr(stat, ')');
-        int ppid = 0;
-        char state;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z') {
-            snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-            size_t len;
-            char *cmd = tl_read_file(path, &len);
-            for (size_t k = 0; cmd && k + strlen("--index") + 4 <= len; k++)
-                if (!memcmp(cmd + k, want, strlen("--index") + 3)) found = pid;
-            free(cmd);
-        }
-        free(stat);
-    }
-    if (d) closedir(d);
-    return found;
-}
-
-static bool alive(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    char *stat = tl_read_file(path, NULL);
-    if (!stat) return false;
-    const char *rp = strrchr(stat, ')');
-    bool zombie = rp && rp[2] == 'Z';
-    free(stat);
-    return !zombie;
-}
-
-/* 3000 lines of 5 words from a vocabulary of 10; returns each word's count. */
-static const char *VOCAB[] = {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white", "grey", "pink"};
-static void make_lines(const char *path, long counts[10])
-{
-    FILE *f = fopen(path, "w");
-    memset(counts, 0, 10 * sizeof *counts);
-    for (int i = 0; i < 3000; i++) {
-        for (int w = 0; w < 5; w++) {
-            int k = (i * 7 + w * 3) % 10;
-            counts[k]++;
-            fprintf(f, "%s%s", w ? " " : "", VOCAB[k]);
-        }
-        fputc('\n', f);
-    }
-    fclose(f);
-}
-
-static void check_sink(const char *out, const long counts[10])
-{
-    for (int k = 0; k < 10; k++) {
-        char pat[64];
-        snprintf(pat, sizeof pat, "{\"word\": \"%s\"}", VOCAB[k]);
-        long n = 0;
-        for (const char *p = out; (p = strstr(p, pat)); p++) n++;
-        cr_assert_geq(n, counts[k], "'%s' reached the sink %ld times, the input has it %ld times", VOCAB[k], n, counts[k]);
-    }
+    long seen = 0;
+    int k = tl_words_short(out, counts, &seen);
+    cr_assert_eq(k, -1, "'%s' reached the sink %ld times, the input has it %ld times", k >= 0 ? TL_VOCAB[k] : "",
+                 seen, k >= 0 ? counts[k] : 0);
 }
 
 static long count_of(const char *text, const char *needle)
@@ -114,7 +44,7 @@ Test(workers, a_worker_killed_twice_midrun_loses_nothing_acked)
 {
     char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *sink = tl_path("%s/sink.jsonl", dir);
     long counts[10];
-    make_lines(in, counts);
+    tl_make_lines(in, counts);
     char *set_sink = tl_path("sink.path=%s", sink), *set_in = tl_path("lines.path=%s", in);
     const char *argv[] = {tl_gale(), "run", "--workers", "3", "--set", set_in, "--set", set_sink,
                           "tests/topologies/e2e/lines_sink.cfg", NULL};
@@ -123,12 +53,12 @@ Test(workers, a_worker_killed_twice_midrun_loses_nothing_acked)
     /* The spout is task 1, in worker 0: kill worker 1, let it come back, then kill it again. */
     pid_t victims[2] = {0, 0};
     for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < 400 && !(victims[round] = worker_pid(sup, 1)); i++) sleep_ms(10);
+        for (int i = 0; i < 400 && !(victims[round] = tl_worker_pid(sup, 1)); i++) tl_sleep_ms(10);
         cr_assert_gt(victims[round], 0, "worker 1 not found");
         cr_assert(round == 0 || victims[1] != victims[0], "the same process twice");
-        sleep_ms(700);
+        tl_sleep_ms(700);
         kill(victims[round], SIGKILL);
-        for (int i = 0; i < 300 && alive(victims[round]); i++) sleep_ms(10);
+        for (int i = 0; i < 300 && tl_alive(victims[round]); i++) tl_sleep_ms(10);
     }
     bool timed_out;
     int st = tl_wait(sup, 150, &timed_out);
@@ -146,7 +76,7 @@ Test(workers, a_worker_killed_twice_midrun_loses_nothing_acked)
     cr_assert_eq(acked, 3000, "%ld of 3000 lines acked\n%s", acked, err);
     char *out = tl_read_file(sink, NULL);
     cr_assert_not_null(out);
-    check_sink(out, counts);
+    check_words(out, counts);
     free(out), free(err), free(err_path), free(set_sink), free(set_in), free(sink), free(in);
     tl_rmtree(dir);
     free(dir);
@@ -192,18 +122,18 @@ Test(workers, no_worker_outlives_a_supervisor_killed_with_sigkill)
     pid_t sup = tl_spawn(argv, dir);
     pid_t w[2] = {0, 0};
     for (int i = 0; i < 500 && !(w[0] && w[1]); i++) {
-        if (!w[0]) w[0] = worker_pid(sup, 0);
-        if (!w[1]) w[1] = worker_pid(sup, 1);
-        sleep_ms(10);
+        if (!w[0]) w[0] = tl_worker_pid(sup, 0);
+        if (!w[1]) w[1] = tl_worker_pid(sup, 1);
+        tl_sleep_ms(10);
     }
     cr_assert(w[0] && w[1], "workers not found");
-    sleep_ms(300);
+    tl_sleep_ms(300);
     kill(sup, SIGKILL);
     bool timed_out;
     tl_wait(sup, 10, &timed_out);
-    for (int i = 0; i < 500 && (alive(w[0]) || alive(w[1])); i++) sleep_ms(10);
-    cr_assert_not(alive(w[0]), "worker 0 outlived its supervisor");
-    cr_assert_not(alive(w[1]), "worker 1 outlived its supervisor");
+    for (int i = 0; i < 500 && (tl_alive(w[0]) || tl_alive(w[1])); i++) tl_sleep_ms(10);
+    cr_assert_not(tl_alive(w[0]), "worker 0 outlived its supervisor");
+    cr_assert_not(tl_alive(w[1]), "worker 1 outlived its supervisor");
     tl_rmtree(dir);
     free(dir);
 }
@@ -214,8 +144,8 @@ Test(workers, sigterm_stops_every_worker_and_exits_zero)
     const char *argv[] = {tl_gale(), "run", "--workers", "2", "tests/topologies/e2e/slow.cfg", NULL};
     pid_t sup = tl_spawn(argv, dir);
     pid_t w0 = 0;
-    for (int i = 0; i < 500 && !(w0 = worker_pid(sup, 0)); i++) sleep_ms(10);
-    sleep_ms(500);
+    for (int i = 0; i < 500 && !(w0 = tl_worker_pid(sup, 0)); i++) tl_sleep_ms(10);
+    tl_sleep_ms(500);
     kill(sup, SIGTERM);
     bool timed_out;
     int st = tl_wait(sup, 30, &timed_out);
@@ -224,7 +154,7 @@ Test(workers, sigterm_stops_every_worker_and_exits_zero)
     cr_assert_not(timed_out, "%s", err);
     cr_assert_eq(st, 0, "exit %d\n%s", st, err);
     cr_assert_not_null(strstr(err, "topology 'slow' ran"), "%s", err);
-    cr_assert_not(alive(w0));
+    cr_assert_not(tl_alive(w0));
     free(err), free(err_path);
     tl_rmtree(dir);
     free(dir);
@@ -272,7 +202,7 @@ static void throw_bytes(int port, const void *bytes, size_t len)
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
         ssize_t w = send(fd, bytes, len, MSG_NOSIGNAL);
         (void)w;
-        sleep_ms(20);
+        tl_sleep_ms(20);
     }
     close(fd);
 }
@@ -281,7 +211,7 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
 {
     char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *sink = tl_path("%s/sink.jsonl", dir);
     long counts[10];
-    make_lines(in, counts);
+    tl_make_lines(in, counts);
     char *set_sink = tl_path("sink.path=%s", sink), *set_in = tl_path("lines.path=%s", in);
     const char *argv[] = {tl_gale(), "run", "--workers", "2", "--set", set_in, "--set", set_sink,
                           "tests/topologies/e2e/lines_sink.cfg", NULL};
@@ -289,9 +219,9 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
     pid_t w1 = 0;
     int port = 0;
     for (int i = 0; i < 500 && !port; i++) {
-        if (!w1) w1 = worker_pid(sup, 1);
+        if (!w1) w1 = tl_worker_pid(sup, 1);
         if (w1) port = listening_port(w1);
-        sleep_ms(10);
+        tl_sleep_ms(10);
     }
     cr_assert_gt(port, 0, "worker 1's port not found");
     uint64_t x = 1;
@@ -321,7 +251,7 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
     cr_assert(row && sscanf(row + 1, "lines spout %ld %ld %ld %ld %ld", &tasks, &emitted, &executed, &rate, &acked) == 5);
     cr_assert_eq(acked, 3000, "%s", err);
     char *out = tl_read_file(sink, NULL);
-    check_sink(out, counts);
+    check_words(out, counts);
     free(out), free(err), free(err_path), free(set_sink), free(set_in), free(sink), free(in);
     tl_rmtree(dir);
     free(dir);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +174,86 @@ void tl_result_free(tl_result_t *r)
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+void tl_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Reads /proc: the test must not find workers by name (another run's would match), only by parent. */
+pid_t tl_worker_pid(pid_t parent, int index)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    char want[32];
+    snprintf(want, sizeof want, "--index%c%d%c", 0, index, 0);
+    while (d && (e = readdir(d)) && !found) {
+        pid_t pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        char *stat = tl_read_file(path, NULL);
+        if (!stat) continue;
+        const char *rp = strrchr(stat, ')');
+        int ppid = 0;
+        char state;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z') {
+            snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+            size_t len;
+            char *cmd = tl_read_file(path, &len);
+            for (size_t k = 0; cmd && k + strlen("--index") + 4 <= len; k++)
+                if (!memcmp(cmd + k, want, strlen("--index") + 3)) found = pid;
+            free(cmd);
+        }
+        free(stat);
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+bool tl_alive(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char *stat = tl_read_file(path, NULL);
+    if (!stat) return false;
+    const char *rp = strrchr(stat, ')');
+    bool zombie = rp && rp[2] == 'Z';
+    free(stat);
+    return !zombie;
+}
+
+const char *const TL_VOCAB[10] = {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white", "grey", "pink"};
+
+void tl_make_lines(const char *path, long counts[10])
+{
+    FILE *f = fopen(path, "w");
+    memset(counts, 0, 10 * sizeof *counts);
+    for (int i = 0; f && i < 3000; i++) {
+        for (int w = 0; w < 5; w++) {
+            int k = (i * 7 + w * 3) % 10;
+            counts[k]++;
+            fprintf(f, "%s%s", w ? " " : "", TL_VOCAB[k]);
+        }
+        fputc('\n', f);
+    }
+    if (f) fclose(f);
+}
+
+int tl_words_short(const char *sink_out, const long counts[10], long *seen)
+{
+    for (int k = 0; k < 10; k++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "{\"word\": \"%s\"}", TL_VOCAB[k]);
+        long n = 0;
+        for (const char *p = sink_out; p && (p = strstr(p, pat)); p++) n++;
+        if (n < counts[k]) {
+            *seen = n;
+            return k;
+        }
+    }
+    return -1;
 }

@@ -40,6 +40,20 @@ void tl_result_free(tl_result_t *r);
 /* The gale binary in the build folder (static storage). */
 const char *tl_gale(void);
 
+void tl_sleep_ms(long ms);
+/* The pid of `parent`'s live child started as `gale worker --index I`, or 0. */
+pid_t tl_worker_pid(pid_t parent, int index);
+/* Whether pid runs (a zombie does not). */
+bool tl_alive(pid_t pid);
+
+/* The word fixture of the worker tests: 3000 lines of 5 words from TL_VOCAB (10 words) written to `path`, and how
+   many times each word is in it. */
+extern const char *const TL_VOCAB[10];
+void tl_make_lines(const char *path, long counts[10]);
+/* The first word of TL_VOCAB that `sink_out` (file_sink lines {"word": "..."}) has fewer times than `counts`, with
+   *seen set to how often it has it; -1 when every word is there often enough. */
+int tl_words_short(const char *sink_out, const long counts[10], long *seen);
+
 /* Whether `text` is exactly one valid JSON value (RFC 8259), with optional whitespace around it. */
 bool tl_json_valid(const char *text);
 

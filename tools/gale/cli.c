@@ -1,8 +1,12 @@
 #include "cli.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int usage_error(const char *usage, const char *fmt, const char *arg)
 {
@@ -31,7 +35,7 @@ static int add_override(gale_cli_args_t *out, const char *assignment)
 }
 
 /* Takes the value of an option given as "--opt VALUE" or "--opt=VALUE"; NULL when it is missing. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
+const char *gale_cli_option_value(int argc, char **argv, int *i, const char *name)
 {
     size_t n = strlen(name);
     if (strncmp(argv[*i], name, n) != 0) return NULL;
@@ -40,7 +44,7 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
-static int is_option(const char *arg, const char *name)
+int gale_cli_is_option(const char *arg, const char *name)
 {
     size_t n = strlen(name);
     return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
@@ -51,25 +55,25 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *usage, ga
     memset(out, 0, sizeof *out);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (is_option(a, "--set")) {
-            if (!(v = option_value(argc, argv, &i, "--set"))) return usage_error(usage, "%s needs COMPONENT.KEY=VALUE", a);
+        if (gale_cli_is_option(a, "--set")) {
+            if (!(v = gale_cli_option_value(argc, argv, &i, "--set"))) return usage_error(usage, "%s needs COMPONENT.KEY=VALUE", a);
             if (!strchr(v, '=') || !strchr(v, '.')) return usage_error(usage, "--set %s: expected COMPONENT.KEY=VALUE", v);
             if (add_override(out, v)) return usage_error(usage, "%s", "out of memory");
-        } else if (run_options && is_option(a, "--duration")) {
-            if (!(v = option_value(argc, argv, &i, "--duration")) || parse_number(v, &out->duration_s))
+        } else if (run_options && gale_cli_is_option(a, "--duration")) {
+            if (!(v = gale_cli_option_value(argc, argv, &i, "--duration")) || parse_number(v, &out->duration_s))
                 return usage_error(usage, "%s needs a number of seconds", a);
-        } else if (run_options && is_option(a, "--threads")) {
+        } else if (run_options && gale_cli_is_option(a, "--threads")) {
             double t;
-            if (!(v = option_value(argc, argv, &i, "--threads")) || parse_number(v, &t) || t < 1 || t > 4096)
+            if (!(v = gale_cli_option_value(argc, argv, &i, "--threads")) || parse_number(v, &t) || t < 1 || t > 4096)
                 return usage_error(usage, "%s needs a number of threads from 1 to 4096", a);
             out->threads = (int)t;
-        } else if (run_options && is_option(a, "--workers")) {
+        } else if (run_options && gale_cli_is_option(a, "--workers")) {
             double w;
-            if (!(v = option_value(argc, argv, &i, "--workers")) || parse_number(v, &w) || w < 1 || w > 64)
+            if (!(v = gale_cli_option_value(argc, argv, &i, "--workers")) || parse_number(v, &w) || w < 1 || w > 64)
                 return usage_error(usage, "%s needs a number of workers from 1 to 64", a);
             out->workers = (int)w;
-        } else if (run_options && is_option(a, "--stats")) {
-            if (!(out->stats = option_value(argc, argv, &i, "--stats"))) return usage_error(usage, "%s needs a file", a);
+        } else if (run_options && gale_cli_is_option(a, "--stats")) {
+            if (!(out->stats = gale_cli_option_value(argc, argv, &i, "--stats"))) return usage_error(usage, "%s needs a file", a);
         } else if (run_options && !strcmp(a, "--quiet")) {
             out->quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -81,6 +85,43 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *usage, ga
         }
     }
     if (!out->file) return usage_error(usage, "%s", "no topology file given");
+    return 0;
+}
+
+int gale_cli_self_exe(char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0) {
+        fprintf(stderr, "gale: cannot find the gale binary to start workers\n");
+        return GALE_EXIT_ERROR;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "gale: %s: cannot read the secret file: %s\n", path, strerror(errno));
+        return GALE_EXIT_ERROR;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        fprintf(stderr, "gale: %s: the secret file is readable by others (chmod 600 %s)\n", path, path);
+        fclose(f);
+        return GALE_EXIT_ERROR;
+    }
+    size_t n = fread(buf, 1, cap - 1, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    while (n && strchr(" \t\r\n", buf[n - 1])) n--; /* `echo ... > file` adds a newline that is not the secret */
+    buf[n] = '\0';
+    if (more || n < 16) {
+        fprintf(stderr, "gale: %s: the secret must be 16 to %zu bytes\n", path, cap - 1);
+        return GALE_EXIT_ERROR;
+    }
+    *len = n;
     return 0;
 }
 

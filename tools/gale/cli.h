@@ -28,6 +28,15 @@ typedef struct gale_cli_args {
 int gale_cli_parse(int argc, char **argv, int run_options, const char *usage, gale_cli_args_t *out);
 void gale_cli_args_free(gale_cli_args_t *a);
 
+/* The value of an option given as "--opt VALUE" or "--opt=VALUE" at argv[*i] (moving *i past it), or NULL. */
+const char *gale_cli_option_value(int argc, char **argv, int *i, const char *name);
+int gale_cli_is_option(const char *arg, const char *name);
+/* The path of the running gale binary, to start workers with. 0, or GALE_EXIT_ERROR after printing why. */
+int gale_cli_self_exe(char *buf, size_t cap);
+/* The cluster secret from `path`: 16 bytes or more, trailing whitespace dropped, the file not readable by group
+   or others. 0, or GALE_EXIT_ERROR after printing why. */
+int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len);
+
 /* Loads and resolves the topology of `a`, printing the diagnostic on failure. NULL on failure. */
 gale_topology_t *gale_cli_open_topology(const gale_cli_args_t *a);
 
@@ -36,6 +45,8 @@ int gale_cmd_validate(int argc, char **argv);
 int gale_cmd_journal(int argc, char **argv);
 int gale_cmd_worker(int argc, char **argv);
 int gale_cmd_replay(int argc, char **argv);
+int gale_cmd_supervisor(int argc, char **argv);
+int gale_cmd_ctl(int argc, char **argv);
 
 /* Which journal records a command takes: --spout NAME, --cause timeout|fail, --since T, --until T, where T is
    milliseconds since the epoch or an ISO 8601 UTC time (2026-11-25T02:40:00Z). */

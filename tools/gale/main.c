@@ -21,6 +21,10 @@ static const char HELP[] =
     "                  list or print the records of a failed-tuple journal\n"
     "  replay JOURNAL --topology FILE [--component BOLT [--trace]] [FILTERS]\n"
     "                  feed journaled tuples through a topology, or one bolt alone with a trace\n"
+    "  supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N]\n"
+    "                  run the supervisor daemon of this host: topologies assigned over its control port\n"
+    "  ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...\n"
+    "                  send one command to a supervisor (slots, assign, peers, kill, wait, status, stats, forget)\n"
     "  version         print the version and plugin ABI\n"
     "  help            this text\n"
     "\n"
@@ -40,6 +44,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "journal")) return gale_cmd_journal(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay")) return gale_cmd_replay(argc - 1, argv + 1);
     if (!strcmp(cmd, "worker")) return gale_cmd_worker(argc - 1, argv + 1);
+    if (!strcmp(cmd, "supervisor")) return gale_cmd_supervisor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ctl")) return gale_cmd_ctl(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("gale %s (plugin ABI %d.%d)\n", GALE_VERSION, GALE_ABI_MAJOR, GALE_ABI_MINOR);
         return GALE_EXIT_OK;

@@ -19,12 +19,7 @@ static const char VALIDATE_USAGE[] = "gale validate [--set COMPONENT.KEY=VALUE].
 static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, int workers)
 {
     char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        fprintf(stderr, "gale: cannot find the gale binary to start workers\n");
-        return GALE_EXIT_ERROR;
-    }
-    exe[n] = '\0';
+    if (gale_cli_self_exe(exe, sizeof exe)) return GALE_EXIT_ERROR;
     const char **sets = calloc(a->n_overrides + 1, sizeof *sets);
     for (size_t i = 0; i < a->n_overrides; i++) sets[i] = a->overrides[i].assignment;
     gale_supervise_opts_t o = {.exe = exe, .file = a->file, .sets = sets, .n_sets = a->n_overrides,

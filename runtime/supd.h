@@ -1,0 +1,61 @@
+/*
+ * supd.h: `gale supervisor`, the supervisor daemon of a host. It owns a number of worker slots and runs, in them,
+ * the topologies it is assigned over its control port; the same supervisor that `gale run --workers N` embeds
+ * (supervisor.h) does the work. Whoever drives it (a person with `gale ctl`, or nimbus once cluster mode exists)
+ * speaks the control protocol below.
+ *
+ * The control protocol: text lines over TCP, each ended by '\n', at most 16 KiB; tokens are separated by spaces.
+ *   On connect the daemon sends   "gale-supervisor 1 challenge NONCE"   (NONCE: 64 hex digits, 32 random bytes).
+ *   The client answers            "auth PROOF"   PROOF = hex of HMAC-SHA256(key = the cluster secret,
+ *                                                message = the 32 nonce bytes, the byte 'C', four zero bytes)
+ *   and gets "ok authenticated", or "error authentication failed" and the connection closed. Anything else before
+ *   that is refused the same way.
+ * Then each command gets zero or more data lines and then exactly one line "ok ..." or "error MESSAGE". Lines
+ * starting with "event " may come at any time, between replies too: a client that only wants replies skips them.
+ *   slots                               ok slots=N free=M
+ *   assign ID FILE workers=N [slots=I,J,..] [threads=T] [secret=HEX] [set=COMPONENT.KEY=VALUE]...
+ *                                       runs slots I,J,.. (default: all N) of the topology in FILE (a path on this
+ *                                       host; its plugins are resolved from there) under the name ID. The workers
+ *                                       of one topology share its secret: give the same secret= to every
+ *                                       supervisor that runs part of it (default: a new one, fine when all slots
+ *                                       are here). "ok assigned ID"; a bad file is "error FILE:LINE: ...".
+ *   peers ID ADDR0 ADDR1 ...            every slot's HOST:PORT, in slot order, when not every slot is here: the
+ *                                       local workers start once they have them. "ok".
+ *   kill ID [wait=S]                    deactivate the spouts, drain for up to S seconds (default 30; when every
+ *                                       slot is here, the bolts finish in order once drained), stop. "ok killing ID"
+ *                                       at once; the end comes as an event. A second kill stops at once.
+ *   wait ID                             the reply comes when ID has ended: "ok ended ID status=ok|failed". The
+ *                                       connection takes no other command meanwhile.
+ *   status                              data lines "topology ID state=running|ended status=ok|failed slots=I,J"
+ *                                       and, per running worker, "worker ID SLOT state=.. pid=.. addr=..
+ *                                       restarts=N last_exit=.."; then "ok".
+ *   stats ID                            one data line: the figures of an ended topology, merged over this host's
+ *                                       workers, as `gale run --stats` writes them; then "ok".
+ *   forget ID                           drops an ended topology's record (its ID may then be assigned again).
+ * Events:
+ *   event address ID SLOT HOST:PORT     a local worker (re)started there: pass it on to the other supervisors
+ *   event restarting ID SLOT signal=S|status=N backoff_ms=MS
+ *   event ended ID status=ok|failed
+ *
+ * SIGINT/SIGTERM kill every topology (drain up to 10 s) and end the daemon once they have ended; a second signal
+ * stops them at once.
+ */
+#ifndef GALE_SUPD_H
+#define GALE_SUPD_H
+
+#include <stddef.h>
+
+typedef struct gale_supd_opts {
+    const char *host;        /* the address to listen on (control port and workers); NULL: 127.0.0.1 */
+    int port;                /* 0: any, printed on stdout as "listening HOST:PORT" */
+    int slots;               /* worker slots on this host */
+    const void *secret;      /* the cluster secret (borrowed) */
+    size_t secret_len;
+    const char *exe;         /* the gale binary to start workers with */
+} gale_supd_opts_t;
+
+/* Runs the daemon until it is signalled and its topologies have ended. 0, or a negative code when it could not
+   listen. */
+int gale_supd_run(const gale_supd_opts_t *opts);
+
+#endif

@@ -1,0 +1,199 @@
+/* `gale supervisor` (the daemon of a host, runtime/supd.h) and `gale ctl` (one command to a daemon's control port). */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hmac.h"
+#include "supd.h"
+
+static const char SUPERVISOR_USAGE[] = "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N]";
+static const char CTL_USAGE[] = "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...";
+
+#define SECRET_MAX 1024
+
+static int usage(const char *text, const char *problem, const char *arg)
+{
+    fprintf(stderr, "gale: %s%s\nusage: %s\n", problem, arg ? arg : "", text);
+    return GALE_EXIT_USAGE;
+}
+
+int gale_cmd_supervisor(int argc, char **argv)
+{
+    const char *secret_file = NULL, *host = "127.0.0.1", *v;
+    int port = 0, slots = 4;
+    for (int i = 1; i < argc; i++) {
+        if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) port = atoi(v);
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--slots"))) slots = atoi(v);
+        else return usage(SUPERVISOR_USAGE, "unknown argument ", argv[i]);
+    }
+    if (!secret_file) return usage(SUPERVISOR_USAGE, "--secret-file is required: the control port runs topologies", NULL);
+    if (port < 0 || port > 65535) return usage(SUPERVISOR_USAGE, "--port needs 0 to 65535", NULL);
+    if (slots < 1 || slots > 1024) return usage(SUPERVISOR_USAGE, "--slots needs 1 to 1024", NULL);
+    char secret[SECRET_MAX], exe[4096];
+    size_t secret_len;
+    if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len) || gale_cli_self_exe(exe, sizeof exe))
+        return GALE_EXIT_ERROR;
+    signal(SIGPIPE, SIG_IGN);
+    gale_supd_opts_t o = {.host = host, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
+                          .exe = exe};
+    return gale_supd_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+}
+
+/* ---- gale ctl ---------------------------------------------------------------------------------------------------- */
+
+typedef struct reader {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+    int timeout_ms; /* < 0: none */
+} reader_t;
+
+/* The next line, NUL-terminated in place; NULL on end, error or timeout (errno says which). */
+static char *next_line(reader_t *r)
+{
+    static char line[1 << 16];
+    for (;;) {
+        char *nl = memchr(r->buf, '\n', r->len);
+        if (nl) {
+            size_t n = (size_t)(nl - r->buf);
+            memcpy(line, r->buf, n);
+            line[n] = '\0';
+            memmove(r->buf, nl + 1, r->len - n - 1);
+            r->len -= n + 1;
+            return line;
+        }
+        if (r->len == sizeof r->buf) {
+            errno = EMSGSIZE;
+            return NULL;
+        }
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        int ready = poll(&p, 1, r->timeout_ms);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) errno = ETIMEDOUT;
+        if (ready <= 0) return NULL;
+        ssize_t got = read(r->fd, r->buf + r->len, sizeof r->buf - r->len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            if (got == 0) errno = ECONNRESET;
+            return NULL;
+        }
+        r->len += (size_t)got;
+    }
+}
+
+static int dial(const char *target)
+{
+    char host[256];
+    const char *colon = strrchr(target, ':');
+    if (!colon || colon == target || (size_t)(colon - target) >= sizeof host) return -1;
+    memcpy(host, target, (size_t)(colon - target));
+    host[colon - target] = '\0';
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &ai)) return -1;
+    int fd = -1;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen)) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads to the reply ("ok ..." or "error ..."), printing data lines on stdout and skipping events. */
+static int await_reply(reader_t *r, const char *target, bool print_ok)
+{
+    char *line;
+    while ((line = next_line(r))) {
+        if (!strncmp(line, "event ", 6)) continue;
+        if (!strncmp(line, "error", 5)) {
+            fprintf(stderr, "gale: %s: %s\n", target, line[5] ? line + 6 : "error");
+            return GALE_EXIT_ERROR;
+        }
+        if (!strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ')) {
+            if (print_ok && line[2]) printf("%s\n", line + 3);
+            return GALE_EXIT_OK;
+        }
+        printf("%s\n", line);
+    }
+    fprintf(stderr, "gale: %s: no reply: %s\n", target, strerror(errno));
+    return GALE_EXIT_ERROR;
+}
+
+int gale_cmd_ctl(int argc, char **argv)
+{
+    const char *secret_file = NULL, *v;
+    double timeout_s = 60;
+    bool timeout_given = false;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--timeout"))) timeout_s = atof(v), timeout_given = true;
+        else return usage(CTL_USAGE, "unknown option ", argv[i]);
+    }
+    if (!secret_file) return usage(CTL_USAGE, "--secret-file is required", NULL);
+    if (argc - i < 2) return usage(CTL_USAGE, "a HOST:PORT and a command are needed", NULL);
+    const char *target = argv[i++];
+    char secret[SECRET_MAX];
+    size_t secret_len;
+    if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len)) return GALE_EXIT_ERROR;
+    char command[16384] = "";
+    for (; i < argc; i++) {
+        size_t used = strlen(command);
+        if (strchr(argv[i], ' ') || strchr(argv[i], '\n')) return usage(CTL_USAGE, "arguments cannot hold spaces: ", argv[i]);
+        if (used + strlen(argv[i]) + 2 >= sizeof command) return usage(CTL_USAGE, "command too long", NULL);
+        snprintf(command + used, sizeof command - used, "%s%s", used ? " " : "", argv[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int fd = dial(target);
+    if (fd < 0) {
+        fprintf(stderr, "gale: %s: cannot connect (a supervisor listening there?)\n", target);
+        return GALE_EXIT_ERROR;
+    }
+    static reader_t r;
+    r = (reader_t){.fd = fd, .timeout_ms = (int)(timeout_s * 1000)};
+    char *hello = next_line(&r);
+    unsigned char nonce[GALE_NONCE_LEN], proof[GALE_SHA256_LEN];
+    const char *prefix = "gale-supervisor 1 challenge ";
+    if (!hello || strncmp(hello, prefix, strlen(prefix)) || gale_hex_decode(hello + strlen(prefix), nonce, sizeof nonce)) {
+        fprintf(stderr, "gale: %s: not a gale supervisor of this version\n", target);
+        close(fd);
+        return GALE_EXIT_ERROR;
+    }
+    gale_auth_proof(secret, secret_len, nonce, 'C', 0, proof);
+    char line[16500];
+    char hex[2 * GALE_SHA256_LEN + 1];
+    gale_hex_encode(proof, sizeof proof, hex);
+    int n = snprintf(line, sizeof line, "auth %s\n", hex);
+    int rc = write_all(fd, line, (size_t)n) ? GALE_EXIT_ERROR : await_reply(&r, target, false);
+    if (!rc) {
+        n = snprintf(line, sizeof line, "%s\n", command);
+        if (!strncmp(command, "wait ", 5) && !timeout_given) r.timeout_ms = -1; /* as long as the topology runs */
+        rc = write_all(fd, line, (size_t)n) ? GALE_EXIT_ERROR : await_reply(&r, target, true);
+    }
+    close(fd);
+    return rc;
+}
