@@ -120,6 +120,29 @@ void gale_executor_wake(gale_executor_t *e)
     futex_wake(&e->wake_seq);
 }
 
+void gale__task_want_service(gale_task_t *t)
+{
+    gale_executor_t *e = t->exec;
+    if (atomic_exchange_explicit(&t->service_wanted, true, memory_order_acq_rel)) return; /* already asked */
+    /* seq_cst against idle_wait's store of `sleeping` and load of `services_wanted`: one of us sees the other. */
+    atomic_store(&e->services_wanted, true);
+    if (atomic_load(&e->sleeping)) gale_executor_wake(e);
+}
+
+static size_t run_services(gale_executor_t *e)
+{
+    if (!atomic_load_explicit(&e->services_wanted, memory_order_acquire)) return 0;
+    atomic_store_explicit(&e->services_wanted, false, memory_order_release);
+    size_t ran = 0;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (!t->service || !t->opened || !atomic_exchange_explicit(&t->service_wanted, false, memory_order_acq_rel))
+            continue;
+        ran += t->service(t);
+    }
+    return ran;
+}
+
 /* Pushes what fits of one outbox into the consumer's ring, and wakes the consumer if it sleeps. */
 static size_t flush_outbox(gale_executor_t *e, int c)
 {
@@ -432,7 +455,7 @@ static bool spin_for_work(gale_executor_t *e)
     uint64_t until = gale_now_ns() + SPIN_NS;
     do {
         for (int i = 0; i < 64; i++) cpu_relax();
-        if (inputs_waiting(e) || (e->n_pending && flush_all(e)) ||
+        if (inputs_waiting(e) || (e->n_pending && flush_all(e)) || atomic_load(&e->services_wanted) ||
             atomic_load_explicit(&e->rt->control_seq, memory_order_acquire) != e->control_seen)
             return true;
     } while (gale_now_ns() < until);
@@ -455,7 +478,8 @@ static void idle_wait(gale_executor_t *e, bool spouts_live)
     atomic_store_explicit(&e->idle, 1, memory_order_release);
     atomic_store_explicit(&e->sleeping, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
-    if (!inputs_waiting(e) && atomic_load_explicit(&e->rt->control_seq, memory_order_acquire) == e->control_seen)
+    if (!inputs_waiting(e) && !atomic_load(&e->services_wanted) &&
+        atomic_load_explicit(&e->rt->control_seq, memory_order_acquire) == e->control_seen)
         futex_wait(&e->wake_seq, seq, sleep_ns);
     atomic_store_explicit(&e->sleeping, 0, memory_order_relaxed);
     atomic_store_explicit(&e->idle, 0, memory_order_release);
@@ -562,7 +586,9 @@ static void *executor_main(void *arg)
         size_t progress = drain_inputs(e);
         progress += tick_trees(e);
         progress += flush_all(e);
+        progress += run_services(e);
         if (spouts_may_run(e)) progress += run_spouts(e);
+        progress += run_services(e); /* what the spouts' and bolts' turn asked for: a shell's stdin is written once */
         progress += flush_all(e);
         update_congestion(e);
         if (progress) atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);

@@ -65,6 +65,7 @@ struct gale_executor {
     unsigned finish_seen;
     /* Shared with producers and the control thread. */
     alignas(64) atomic_uint wake_seq;
+    atomic_bool services_wanted; /* some task's service is wanted (gale__task_want_service) */
     atomic_int sleeping;
     alignas(64) atomic_ulong pushed; /* deliveries pushed into other executors' rings */
     atomic_ulong popped;             /* deliveries taken from this executor's rings */

@@ -1,4 +1,5 @@
 #include "plugin.h"
+#include "shell.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -102,6 +103,19 @@ int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *
     }
     h->dl = dl;
     h->desc = d;
+    *out = h;
+    return 0;
+}
+
+int gale_plugin_builtin(const char *name, gale_kind_t kind, gale_plugin_handle_t **out)
+{
+    if (strcmp(name, "shell")) return GALE_ENOENT;
+    gale_plugin_handle_t *h = calloc(1, sizeof *h);
+    if (!h || !(h->path = strdup("shell (built in)"))) {
+        free(h);
+        return GALE_ENOMEM;
+    }
+    h->desc = kind == GALE_SPOUT ? &gale__shell_spout : &gale__shell_bolt;
     *out = h;
     return 0;
 }

@@ -34,6 +34,9 @@ const char *gale_plugin_builtin_dir(void);
    (gale_plugin_unload). On failure nothing stays loaded. */
 int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *diag);
 
+/* A plugin built into the runtime (`shell`), as a handle like a loaded one's. GALE_ENOENT when `name` is not one. */
+int gale_plugin_builtin(const char *name, gale_kind_t kind, gale_plugin_handle_t **out);
+
 void gale_plugin_unload(gale_plugin_handle_t *h); /* NULL is a no-op */
 
 #endif

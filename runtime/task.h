@@ -5,6 +5,7 @@
 #ifndef GALE_TASK_H
 #define GALE_TASK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,6 +68,11 @@ typedef struct gale_task {
     uint64_t rng;                 /* xorshift state: tree and edge ids */
     uint32_t sample;              /* execute-latency sampling counter */
     uint32_t marker;              /* spouts: latency-marker sampling counter */
+    /* Built-in components with work of their own (shell.c): `service` runs on the executor thread in the loop turn
+       after gale__task_want_service() was called, from any thread; returns how much it did (0: nothing, which
+       does not count as activity for the drain rule). */
+    size_t (*service)(struct gale_task *t);
+    atomic_bool service_wanted;
     char who[96];                 /* "component#task" for log lines */
     gale_task_metrics_t m;
 } gale_task_t;
@@ -78,6 +84,9 @@ uint64_t gale__task_random(gale_task_t *t);
 
 /* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
 void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Asks for t->service to run on t's executor soon; callable from any thread, cheap when repeated. */
+void gale__task_want_service(gale_task_t *t);
 
 int gale__u64vec_push(gale_u64vec_t *v, uint64_t x);
 

@@ -31,8 +31,10 @@ static int load_plugin(gale_topology_t *t, gale_component_t *c, gale_diag_t *d)
 {
     char *path = NULL;
     gale_diag_t inner = {{0}};
-    int rc = gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &inner);
-    if (!rc) rc = gale_plugin_load(path, &c->plugin, &inner);
+    int rc = gale_plugin_builtin(c->plugin_name, c->kind, &c->plugin);
+    if (rc == GALE_ENOENT) rc = gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &inner);
+    else if (rc) return fail(d, t, c->plugin_line, c, "out of memory");
+    if (!rc && !c->plugin) rc = gale_plugin_load(path, &c->plugin, &inner);
     free(path);
     if (rc) return fail(d, t, c->plugin_line, c, "%s", inner.msg);
     if (c->plugin->desc->kind != c->kind)
