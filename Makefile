@@ -71,7 +71,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
-DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libcriterion-dev pkg-config
+DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libcriterion-dev pkg-config python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all run test check bench asan clean deps help format

@@ -56,6 +56,7 @@ typedef struct shell {
     gale_ctx_t *ctx;
     bool spout;
     char **argv;
+    char label[96]; /* the command as people see it in the log */
     char *cwd;
     bool msgpack;
     double hb_timeout_s, tick_s;
@@ -228,7 +229,7 @@ static int start_child(shell_t *sh)
                            .wake = wake, .wake_arg = sh->t};
     int rc = gale_child_start(&o, &sh->child, why, sizeof why);
     if (rc) {
-        gale__task_error(sh->t, "cannot start '%s': %s", sh->argv[0], why);
+        gale__task_error(sh->t, "cannot start '%s': %s", sh->label, why);
         return rc;
     }
     begin(sh);
@@ -258,7 +259,7 @@ static int start_child(shell_t *sh)
         gale_child_abandon(sh->child, "no pid in answer to the handshake");
         while (!gale_child_ended(sh->child, why, sizeof why)) free(gale_child_wait(sh->child, 100000000u));
     }
-    gale__task_error(sh->t, "'%s' did not complete the multilang handshake: %s", sh->argv[0], why);
+    gale__task_error(sh->t, "'%s' did not complete the multilang handshake: %s", sh->label, why);
     gale_child_stop(sh->child);
     sh->child = NULL;
     return GALE_EPLUGIN;
@@ -299,18 +300,23 @@ static uint64_t parse_id(const gale_value_t *v, bool *ok)
 
 static void show(const gale_value_t *v, char *buf, size_t cap) { gale__to_json(v, buf, cap); }
 
-/* Bolts: the kept input of id `v`, or NULL after reporting what is wrong. */
+/* The ids of the heartbeat and tick tuples made here: a letter, then a number. The client libraries ack every
+   tuple they process and anchor to it, ticks too; a tick belongs to no tree, so there is nothing to settle. */
+static bool system_id(const gale_value_t *v)
+{
+    return v->type == GALE_STR && v->s.len > 1 && (v->s.ptr[0] == 't' || v->s.ptr[0] == 'h');
+}
+
+/* Bolts: the kept input of id `v`, or NULL after reporting what is wrong (nothing for a system id). */
 static const gale_tuple_t *input_of(shell_t *sh, const gale_value_t *v, const char *what)
 {
     bool ok;
     uint64_t id = parse_id(v, &ok);
     const gale_tuple_t **kept = ok ? gale_u64map_get(&sh->pending, id) : NULL;
     if (kept) return *kept;
+    if (system_id(v)) return NULL;
     char text[64];
     show(v, text, sizeof text);
-    /* A tick's id: the client libraries ack every tuple they process, ticks too. Nothing to settle. */
-    if (v->type == GALE_STR && v->s.len && (v->s.ptr[0] == 't' || v->s.ptr[0] == 'h') && strcmp(what, "anchor to"))
-        return NULL;
     gale__task_error(sh->t, "%s unknown tuple id %s (acked or failed already, or never sent)", what, text);
     return NULL;
 }
@@ -336,6 +342,7 @@ static int emit(shell_t *sh, const msg_t *m)
     bool reply = !direct && !(m->has[F_NEED_TASK_IDS] && m->f[F_NEED_TASK_IDS].type == GALE_BOOL && !m->f[F_NEED_TASK_IDS].b);
     size_t n_targets = 0;
     const gale_tuple_t *anchors[64];
+    uint64_t anchor_ids[64];
     size_t n_anchors = 0;
     bool bad = !m->has[F_TUPLE] || m->f[F_TUPLE].type != GALE_ARRAY || m->f[F_TUPLE].n > MAX_VALUES;
     if (bad) gale__task_error(sh->t, "emit without a \"tuple\" list of at most %d values", MAX_VALUES);
@@ -344,15 +351,14 @@ static int emit(shell_t *sh, const msg_t *m)
         for (uint32_t i = 0; i < m->f[F_ANCHORS].n && i < 64; i++) {
             gale_value_t a;
             h->item(&m->f[F_ANCHORS], i, &a);
+            if (system_id(&a)) continue; /* anchored to a tick: unanchored, as in Storm */
             const gale_tuple_t *in = input_of(sh, &a, "anchor to");
-            if (in) anchors[n_anchors++] = in;
+            bool ok;
+            if (in) anchor_ids[n_anchors] = parse_id(&a, &ok), anchors[n_anchors++] = in;
             else bad = true;
         }
         for (size_t i = 0; bad && i < n_anchors; i++) {
-            bool ok;
-            gale_value_t a;
-            h->item(&m->f[F_ANCHORS], (uint32_t)i, &a);
-            gale_u64map_del(&sh->pending, parse_id(&a, &ok));
+            gale_u64map_del(&sh->pending, anchor_ids[i]);
             h->fail(sh->ctx, anchors[i]);
         }
     }
@@ -489,7 +495,7 @@ static bool check_death(shell_t *sh)
     char why[3072];
     if (!sh->child || !gale_child_ended(sh->child, why, sizeof why)) return false;
     drain(sh, gale_child_take(sh->child), NULL);
-    gale__task_error(sh->t, "'%s' %s: restarting it in %u ms", sh->argv[0], why, sh->backoff_ms);
+    gale__task_error(sh->t, "'%s' %s: restarting it in %u ms", sh->label, why, sh->backoff_ms);
     gale_child_stop(sh->child);
     sh->child = NULL;
     forget_pending(sh);
@@ -507,7 +513,7 @@ static void maybe_restart(shell_t *sh, uint64_t now)
         sh->backoff_ms = sh->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sh->backoff_ms * 2;
         return;
     }
-    gale_logf(GALE_LOG_INFO, sh->t->who, "'%s' started again", sh->argv[0]);
+    gale_logf(GALE_LOG_INFO, sh->t->who, "'%s' started again", sh->label);
     sh->next_hb_ns = now + HEARTBEAT_EVERY_NS;
 }
 
@@ -537,6 +543,10 @@ static int read_settings(shell_t *sh)
         if (!(sh->argv[i] = strndup(a.s.ptr, a.s.len))) return GALE_ENOMEM;
     }
     if (!sh->argv) return GALE_ENOMEM;
+    for (size_t i = 0; sh->argv[i]; i++) {
+        size_t used = strlen(sh->label);
+        snprintf(sh->label + used, sizeof sh->label - used, "%s%s", i ? " " : "", sh->argv[i]);
+    }
     const char *dir = sh->t->rt->topo->dir, *cwd = gale_setting_str(ctx, "cwd", ".");
     if (cwd[0] == '/') sh->cwd = strdup(cwd);
     else if (asprintf(&sh->cwd, "%s/%s", dir && dir[0] ? dir : ".", cwd) < 0) sh->cwd = NULL;
@@ -664,7 +674,8 @@ static int bolt_prepare(gale_ctx_t *ctx) { return open_shell(ctx, false); }
 static int bolt_execute(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
     shell_t *sh = ctx->state;
-    if (!sh->child) return ctx->host->fail(ctx, in); /* down, restarting: the tuple replays */
+    maybe_restart(sh, gale_now_ns()); /* a dead child's reader wakes no one: the next input brings it back */
+    if (!sh->child) return ctx->host->fail(ctx, in); /* down until its backoff has passed: the tuple replays */
     const gale_tuple_t *kept = ctx->host->keep(ctx, in);
     int created;
     const gale_tuple_t **slot = kept ? gale_u64map_put(&sh->pending, ++sh->next_id, &created) : NULL;
@@ -727,17 +738,18 @@ static size_t service(gale_task_t *t)
     return work;
 }
 
-/* Called when the topology ends: what the child still holds is given the heartbeat timeout to settle. */
+/* Called when the topology ends: the child settles what it holds, with heartbeats going on, for as long as it
+   makes progress (a message at least every heartbeat timeout). */
 static int bolt_finish(gale_ctx_t *ctx)
 {
     shell_t *sh = ctx->state;
-    uint64_t deadline = gale_now_ns() + (uint64_t)(sh->hb_timeout_s * 1e9);
+    uint64_t patience = (uint64_t)(sh->hb_timeout_s * 1e9), deadline = gale_now_ns() + patience;
     while (sh->child && sh->pending.count && gale_now_ns() < deadline) {
-        flush(sh);
-        if (!sh->child) break;
-        drain(sh, gale_child_wait(sh->child, 100000000u), NULL);
-        flush(sh);
-        check_death(sh);
+        if (service(sh->t)) deadline = gale_now_ns() + patience;
+        if (!sh->child || !sh->pending.count) break;
+        size_t work = 0;
+        drain(sh, gale_child_wait(sh->child, 50000000u), &work);
+        if (work) deadline = gale_now_ns() + patience;
     }
     return 0;
 }
