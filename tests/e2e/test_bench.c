@@ -19,15 +19,15 @@ Test(bench, quick_run_writes_valid_json, .timeout = 300)
     cr_assert_not_null(text, "no %s", json);
     cr_assert(tl_json_valid(text), "not JSON:\n%s", text);
     const char *keys[] = {"\"machine\": {\"cores\": ", "\"baseline\": {\"words_per_s\": ", "\"cases\": [",
-                          "\"case\": \"const_null\"", "\"case\": \"const_id_null\"", "\"case\": \"wordcount\"",
+                          "\"case\": \"const_null\"", "\"case\": \"const_id_null\"", "\"case\": \"wordcount\"", "\"case\": \"wordcount_python\"",
                           "\"mode\": \"local\"", "\"mode\": \"workers2\"", "\"acking\": true", "\"acking\": false", "\"throughput\": ",
                           "\"p50_ms\": ", "\"p99_ms\": ", "\"p999_ms\": ", "\"cpu_s_per_million\": ", "\"rss_mb\": ",
                           "\"ratio_to_baseline\": "};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) cr_assert_not_null(strstr(text, keys[i]), "no %s in\n%s", keys[i], text);
-    /* twelve cases: three topologies, acking off and on, in one process and in two workers */
+    /* sixteen cases: four topologies, acking off and on, in one process and in two workers */
     size_t cases = 0;
     for (const char *p = text; (p = strstr(p, "\"case\": ")); p++) cases++;
-    cr_assert_eq(cases, 12, "%s", text);
+    cr_assert_eq(cases, 16, "%s", text);
     free(text);
     tl_result_free(&r);
     free(bench), free(plugins), free(json);

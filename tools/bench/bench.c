@@ -29,6 +29,8 @@ static const bench_case_t CASES[] = {
     {"const_null", "tools/bench/topologies/const_null.cfg", "spout", "sink", "rate"},
     {"const_id_null", "tools/bench/topologies/const_id_null.cfg", "spout", "sink", "rate"},
     {"wordcount", "topologies/wordcount.cfg", "sentences", "count", "rate"},
+    /* The same with its split bolt in Python over the multilang protocol: the price of a Storm user's own bolt. */
+    {"wordcount_python", "tools/bench/topologies/wordcount_python.cfg", "sentences", "count", "rate"},
 };
 
 typedef struct opts {
@@ -279,9 +281,9 @@ int main(int argc, char **argv)
     double baseline = median(base, o.runs);
     printf("baseline: hand-written single-threaded C word count: %.1f M words/s (checksum %llx)\n\n", baseline / 1e6,
            (unsigned long long)checksum);
-    printf("%-14s %-9s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
+    printf("%-16s %-9s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
            "p50_us", "p99_us", "p999_us", "cpu_s/M", "rss_mb");
-    result_t res[16];
+    result_t res[2 * 2 * sizeof CASES / sizeof *CASES];
     int nr = 0, failures = 0;
     for (int workers = 1; workers <= 2; workers++)
     for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
@@ -293,7 +295,7 @@ int main(int argc, char **argv)
                 continue;
             }
             res[nr++] = r;
-            printf("%-14s %-9s %-6s %14.0f %8.3f ", r.c->name, workers > 1 ? "workers2" : "local", acking ? "on" : "off",
+            printf("%-16s %-9s %-6s %14.0f %8.3f ", r.c->name, workers > 1 ? "workers2" : "local", acking ? "on" : "off",
                    r.throughput, r.throughput / baseline);
             print_us(stdout, r.p50), putchar(' '), print_us(stdout, r.p99), putchar(' '), print_us(stdout, r.p999);
             printf(" %10.3f %8.1f\n", r.cpu, r.rss);
