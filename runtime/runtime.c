@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics_out.h"
 #include "plugin.h"
 #include "replay.h"
 #include "spout.h"
@@ -574,60 +575,21 @@ void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gal
     sum_metrics(rt->tasks, c->first_task, c->parallelism, out);
 }
 
-/* Microseconds (or milliseconds, `scale` 1e6) of a mean (q < 0) or a quantile; "-" when nothing was measured. */
-static void fmt_time(char *buf, size_t cap, const gale_hist_t *h, double q, double scale)
-{
-    if (!h->count) {
-        snprintf(buf, cap, "-");
-        return;
-    }
-    double ns = q < 0 ? (double)h->sum_ns / (double)h->count : (double)gale_hist_quantile(h, q);
-    snprintf(buf, cap, "%.2f", ns / scale);
-}
-
-static void report_row(FILE *f, const gale_component_t *c, const gale_task_metrics_t *m, double secs)
-{
-    char mean[32], p99[32], c50[32], c99[32];
-    fmt_time(mean, sizeof mean, &m->exec, -1, 1e3);
-    fmt_time(p99, sizeof p99, &m->exec, 0.99, 1e3);
-    fmt_time(c50, sizeof c50, &m->complete, 0.50, 1e6);
-    fmt_time(c99, sizeof c99, &m->complete, 0.99, 1e6);
-    fprintf(f, "%-16s %-5s %5d %12" PRIu64 " %12" PRIu64 " %12.0f %9s %9s %10" PRIu64 " %8" PRIu64 " %7" PRIu64
-               " %9s %9s\n",
-            c->name, c->kind == GALE_SPOUT ? "spout" : "bolt", c->parallelism, m->emitted, m->executed,
-            secs > 0 ? (double)m->executed / secs : 0.0, mean, p99, m->acked, m->failed, m->errors, c50, c99);
-}
-
 void gale_runtime_report(const gale_runtime_t *rt, FILE *f)
 {
     double secs = (double)(rt->end_ns - rt->start_ns) / 1e9;
     fprintf(f, "topology '%s' ran %.2f s on %d executor thread%s\n", rt->topo->name, secs, rt->n_execs,
             rt->n_execs == 1 ? "" : "s");
-    fprintf(f, "%-16s %-5s %5s %12s %12s %12s %9s %9s %10s %8s %7s %9s %9s\n", "component", "kind", "tasks",
-            "emitted", "executed", "executed/s", "exec_us", "exec_p99", "acked", "failed", "errors", "cmpl_p50",
-            "cmpl_p99");
+    gale_metrics_table_header(f);
     gale_task_metrics_t m;
-    for (size_t i = 0; i < rt->topo->n_components; i++) {
-        int ci = rt->topo->order[i];
+    size_t n = rt->topo->n_components + (rt->acking ? 1 : 0);
+    for (size_t i = 0; i < n; i++) {
+        int ci = i < rt->topo->n_components ? rt->topo->order[i] : -1;
+        const gale_component_t *c = ci < 0 ? &rt->acker_comp : &rt->topo->components[ci];
         gale_runtime_component_metrics(rt, ci, &m);
-        report_row(f, &rt->topo->components[ci], &m, secs);
+        gale_metrics_table_row(f, c->name, c->kind, c->parallelism, &m, secs);
     }
-    if (rt->acking) {
-        gale_runtime_component_metrics(rt, -1, &m);
-        report_row(f, &rt->acker_comp, &m, secs);
-    }
-    fprintf(f, "(exec_us: mean execute time in microseconds, sampled; cmpl: complete latency of spout trees in "
-               "milliseconds)\n");
-}
-
-static void json_hist(gale_buf_t *b, const char *name, const gale_hist_t *h, double scale)
-{
-    static const double qs[] = {0.5, 0.99, 0.999};
-    static const char *qn[] = {"p50", "p99", "p999"};
-    for (int i = 0; i < 3; i++) {
-        if (h->count) gale_buf_printf(b, ", \"%s_%s\": %.6f", name, qn[i], (double)gale_hist_quantile(h, qs[i]) / scale);
-        else gale_buf_printf(b, ", \"%s_%s\": null", name, qn[i]);
-    }
+    gale_metrics_table_footer(f);
 }
 
 /* Peak resident memory of this process image, from /proc (VmHWM starts anew at exec; getrusage's maxrss carries
@@ -657,19 +619,9 @@ int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
         const gale_component_t *c = ci < 0 ? &rt->acker_comp : &rt->topo->components[ci];
         gale_task_metrics_t m;
         gale_runtime_component_metrics(rt, ci, &m);
-        gale_buf_puts(&b, i ? ", {\"name\": " : "{\"name\": ");
-        gale_json_string(&b, c->name, strlen(c->name));
-        gale_buf_printf(&b,
-                        ", \"kind\": \"%s\", \"tasks\": %d, \"emitted\": %llu, \"executed\": %llu, "
-                        "\"acked\": %llu, \"failed\": %llu, \"errors\": %llu, \"exec_mean_us\": %.3f",
-                        c->kind == GALE_SPOUT ? "spout" : "bolt", c->parallelism, (unsigned long long)m.emitted,
-                        (unsigned long long)m.executed, (unsigned long long)m.acked, (unsigned long long)m.failed,
-                        (unsigned long long)m.errors,
-                        m.exec.count ? (double)m.exec.sum_ns / (double)m.exec.count / 1e3 : 0.0);
-        json_hist(&b, "exec_us", &m.exec, 1e3);
-        json_hist(&b, "complete_ms", &m.complete, 1e6);
-        json_hist(&b, "e2e_ms", &m.e2e, 1e6);
-        gale_buf_puts(&b, "}");
+        if (i) gale_buf_puts(&b, ", ");
+        /* A worker's figures carry their histograms: the supervisor merges them into exact quantiles. */
+        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.n_workers > 1);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);

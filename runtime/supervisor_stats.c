@@ -1,89 +1,171 @@
 #include "supervisor_stats.h"
 
+#include <msgpack.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gale.h"
+#include "json_parse.h"
+#include "log.h"
+#include "metrics_out.h"
+#include "mpread.h"
 
-/* ---- figures --------------------------------------------------------------------------------------------------- */
+/* The components in report order: topological, then the ackers when there are any. */
+typedef struct merged {
+    size_t n;
+    const char **name;
+    gale_kind_t *kind;
+    int *tasks;
+    gale_task_metrics_t *m;
+    double secs, rss_kb;
+} merged_t;
 
-static double field(const char *obj, const char *key)
+static bool key_is(const gale_value_t *k, const char *s)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = obj ? strstr(obj, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : 0;
+    return k->type == GALE_STR && k->s.len == strlen(s) && !memcmp(k->s.ptr, s, k->s.len);
+}
+
+static double number(const gale_value_t *v)
+{
+    return v->type == GALE_INT ? (double)v->i : v->type == GALE_UINT ? (double)v->u : v->type == GALE_DOUBLE ? v->d : 0;
+}
+
+static uint64_t count(const gale_value_t *v) { return v->type == GALE_INT && v->i > 0 ? (uint64_t)v->i : v->type == GALE_UINT ? v->u : 0; }
+
+static int absorb_component(merged_t *g, const gale_value_t *obj)
+{
+    gale_value_t k, v, name = {0};
+    for (uint32_t i = 0; i < obj->n; i++)
+        if (!gale_mp_item(obj, 2 * i, &k) && key_is(&k, "name")) gale_mp_item(obj, 2 * i + 1, &name);
+    size_t c = 0;
+    while (c < g->n && !(name.type == GALE_STR && key_is(&name, g->name[c]))) c++;
+    if (c == g->n) return 0; /* not of this topology: ignored */
+    gale_task_metrics_t *m = &g->m[c];
+    for (uint32_t i = 0; i < obj->n; i++) {
+        if (gale_mp_item(obj, 2 * i, &k) || gale_mp_item(obj, 2 * i + 1, &v)) return GALE_ECORRUPT;
+        if (key_is(&k, "emitted")) m->emitted += count(&v);
+        else if (key_is(&k, "executed")) m->executed += count(&v);
+        else if (key_is(&k, "acked")) m->acked += count(&v);
+        else if (key_is(&k, "failed")) m->failed += count(&v);
+        else if (key_is(&k, "errors")) m->errors += count(&v);
+        else if (key_is(&k, "hist") && v.type == GALE_MAP) {
+            for (uint32_t h = 0; h < v.n; h++) {
+                gale_value_t hk, hv;
+                if (gale_mp_item(&v, 2 * h, &hk) || gale_mp_item(&v, 2 * h + 1, &hv)) return GALE_ECORRUPT;
+                gale_hist_t *into = key_is(&hk, "exec") ? &m->exec : key_is(&hk, "complete") ? &m->complete
+                                    : key_is(&hk, "e2e")                                 ? &m->e2e
+                                                                                          : NULL;
+                if (into && gale_hist_merge_value(into, &hv)) return GALE_ECORRUPT;
+            }
+        }
+    }
+    return 0;
+}
+
+static int absorb_doc(merged_t *g, const char *doc)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    gale_value_t top, k, v;
+    size_t used;
+    int rc = gale_json_parse(doc, strlen(doc), &pk, NULL, NULL);
+    if (!rc) rc = gale_mp_read(sb.data, sb.size, &top, &used);
+    if (!rc && top.type != GALE_MAP) rc = GALE_ECORRUPT;
+    for (uint32_t i = 0; !rc && i < top.n; i++) {
+        if ((rc = gale_mp_item(&top, 2 * i, &k)) || (rc = gale_mp_item(&top, 2 * i + 1, &v))) break;
+        if (key_is(&k, "seconds") && number(&v) > g->secs) g->secs = number(&v);
+        else if (key_is(&k, "peak_rss_kb")) g->rss_kb += number(&v);
+        else if (key_is(&k, "components") && v.type == GALE_ARRAY)
+            for (uint32_t c = 0; !rc && c < v.n; c++) {
+                gale_value_t obj;
+                rc = gale_mp_item(&v, c, &obj);
+                if (!rc && obj.type == GALE_MAP) rc = absorb_component(g, &obj);
+            }
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* All of a document or none of it: it is read into a copy, kept only when the whole of it parsed. */
+static int absorb(merged_t *g, gale_task_metrics_t *scratch, const char *doc)
+{
+    merged_t trial = *g;
+    trial.m = scratch;
+    memcpy(scratch, g->m, g->n * sizeof *scratch);
+    int rc = absorb_doc(&trial, doc);
+    if (rc) return rc;
+    memcpy(g->m, scratch, g->n * sizeof *scratch);
+    g->secs = trial.secs, g->rss_kb = trial.rss_kb;
+    return 0;
+}
+
+static void merged_free(merged_t *g)
+{
+    if (!g) return;
+    free(g->name), free(g->kind), free(g->tasks), free(g->m);
+    free(g);
+}
+
+static merged_t *merge(const gale_topology_t *t, const char *const *stats, int n)
+{
+    merged_t *g = calloc(1, sizeof *g);
+    size_t cap = t->n_components + 1;
+    if (g) {
+        g->name = calloc(cap, sizeof *g->name), g->kind = calloc(cap, sizeof *g->kind);
+        g->tasks = calloc(cap, sizeof *g->tasks), g->m = calloc(cap, sizeof *g->m);
+    }
+    gale_task_metrics_t *scratch = calloc(cap, sizeof *scratch);
+    if (!g || !g->name || !g->kind || !g->tasks || !g->m || !scratch) {
+        merged_free(g);
+        free(scratch);
+        return NULL;
+    }
+    for (size_t k = 0; k <= t->n_components; k++) {
+        if (k == t->n_components && t->config.ackers == 0) break;
+        const gale_component_t *c = k < t->n_components ? &t->components[t->order[k]] : NULL;
+        g->name[g->n] = c ? c->name : "__acker";
+        g->kind[g->n] = c ? c->kind : GALE_BOLT;
+        g->tasks[g->n] = c ? c->parallelism : t->config.ackers;
+        g->n++;
+    }
+    for (int i = 0; i < n; i++)
+        if (stats[i] && absorb(g, scratch, stats[i]))
+            gale_logf(GALE_LOG_WARN, "supervisor", "the figures of worker %d did not parse: left out", i);
+    free(scratch);
+    return g;
 }
 
 void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, int restarts, FILE *out)
 {
-    double secs = 0;
-    for (int i = 0; i < n; i++)
-        if (field(stats[i], "seconds") > secs) secs = field(stats[i], "seconds");
-    fprintf(out, "topology '%s' ran %.2f s in %d workers", t->name, secs, n);
-    fprintf(out, " (%d restart%s)\n", restarts, restarts == 1 ? "" : "s");
-    fprintf(out, "%-16s %-5s %5s %12s %12s %12s %10s %8s %7s\n", "component", "kind", "tasks", "emitted", "executed",
-            "executed/s", "acked", "failed", "errors");
-    for (size_t k = 0; k <= t->n_components; k++) {
-        const char *name = k < t->n_components ? t->components[t->order[k]].name : "__acker";
-        if (k == t->n_components && t->config.ackers == 0) break;
-        double sum[5] = {0};
-        static const char *keys[5] = {"emitted", "executed", "acked", "failed", "errors"};
-        for (int i = 0; i < n; i++) {
-            char pat[160];
-            snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
-            const char *obj = stats[i] ? strstr(stats[i], pat) : NULL;
-            for (int f = 0; obj && f < 5; f++) sum[f] += field(obj, keys[f]);
-        }
-        int tasks = k < t->n_components ? t->components[t->order[k]].parallelism : t->config.ackers;
-        const char *kind = k < t->n_components && t->components[t->order[k]].kind == GALE_SPOUT ? "spout" : "bolt";
-        fprintf(out, "%-16s %-5s %5d %12.0f %12.0f %12.0f %10.0f %8.0f %7.0f\n", name, kind, tasks, sum[0], sum[1],
-                secs > 0 ? sum[1] / secs : 0, sum[2], sum[3], sum[4]);
-    }
-    fprintf(out, "(summed over the workers' last lives; --stats FILE has the latencies, the worst worker's)\n");
+    merged_t *g = merge(t, stats, n);
+    if (!g) return;
+    fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s)\n", t->name, g->secs, n, restarts,
+            restarts == 1 ? "" : "s");
+    gale_metrics_table_header(out);
+    for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
+    gale_metrics_table_footer(out);
+    fprintf(out, "(summed over the workers; a restarted worker's figures are those of its last life)\n");
+    merged_free(g);
 }
 
 int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, FILE *f)
 {
-    static const char *counts[] = {"emitted", "executed", "acked", "failed", "errors"};
-    static const char *lats[] = {"exec_mean_us", "exec_us_p50", "exec_us_p99", "exec_us_p999", "complete_ms_p50",
-                                 "complete_ms_p99", "complete_ms_p999", "e2e_ms_p50", "e2e_ms_p99", "e2e_ms_p999"};
-    double secs = 0, rss = 0;
-    for (int i = 0; i < n; i++) {
-        if (field(stats[i], "seconds") > secs) secs = field(stats[i], "seconds");
-        rss += field(stats[i], "peak_rss_kb");
+    merged_t *g = merge(t, stats, n);
+    if (!g) return GALE_ENOMEM;
+    gale_buf_t b = {0};
+    gale_buf_puts(&b, "{\"topology\": ");
+    gale_json_string(&b, t->name, strlen(t->name));
+    gale_buf_printf(&b, ", \"seconds\": %.6f, \"workers\": %d, \"peak_rss_kb\": %.0f, \"components\": [", g->secs, n,
+                    g->rss_kb);
+    for (size_t c = 0; c < g->n; c++) {
+        if (c) gale_buf_puts(&b, ", ");
+        gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], false);
     }
-    fprintf(f, "{\"topology\": \"%s\", \"seconds\": %.6f, \"workers\": %d, \"peak_rss_kb\": %.0f, \"components\": [",
-            t->name, secs, n, rss);
-    for (size_t k = 0; k <= t->n_components; k++) {
-        if (k == t->n_components && t->config.ackers == 0) break;
-        const char *name = k < t->n_components ? t->components[t->order[k]].name : "__acker";
-        char pat[160];
-        snprintf(pat, sizeof pat, "{\"name\": \"%s\"", name);
-        double sum[5] = {0}, worst[10];
-        bool have[10] = {0};
-        for (int i = 0; i < n; i++) {
-            const char *obj = stats[i] ? strstr(stats[i], pat) : NULL;
-            if (!obj) continue;
-            for (int c = 0; c < 5; c++) sum[c] += field(obj, counts[c]);
-            for (int l = 0; l < 10; l++) {
-                char key[64];
-                snprintf(key, sizeof key, "\"%s\": ", lats[l]);
-                const char *p = strstr(obj, key);
-                if (!p || !strncmp(p + strlen(key), "null", 4)) continue;
-                double v = strtod(p + strlen(key), NULL);
-                if (!have[l] || v > worst[l]) worst[l] = v;
-                have[l] = true;
-            }
-        }
-        fprintf(f, "%s{\"name\": \"%s\"", k ? ", " : "", name);
-        for (int c = 0; c < 5; c++) fprintf(f, ", \"%s\": %.0f", counts[c], sum[c]);
-        for (int l = 0; l < 10; l++)
-            have[l] ? fprintf(f, ", \"%s\": %.6f", lats[l], worst[l]) : fprintf(f, ", \"%s\": null", lats[l]);
-        fputc('}', f);
-    }
-    fprintf(f, "]}\n");
-    return ferror(f) ? GALE_EIO : 0;
+    gale_buf_puts(&b, "]}\n");
+    int rc = b.failed ? GALE_ENOMEM : fputs(b.p, f) < 0 ? GALE_EIO : 0;
+    gale_buf_free(&b);
+    merged_free(g);
+    return rc;
 }
-

@@ -1,7 +1,7 @@
 /*
  * supervisor_stats.h: the figures of several workers of one topology made into one, from the JSON each worker sends
- * when it stops (the same document as `gale run --stats`): counts summed, latency quantiles the worst worker's
- * (quantiles do not add up), peak memory summed over the processes.
+ * when it stops (the document of `gale run --stats`, with the histograms added): counts summed, histograms merged
+ * (so quantiles are exact, not the worst worker's), the longest run time, peak memory summed over the processes.
  */
 #ifndef GALE_SUPERVISOR_STATS_H
 #define GALE_SUPERVISOR_STATS_H
@@ -10,7 +10,8 @@
 
 #include "topology.h"
 
-/* `stats[i]` is worker i's document, or NULL when it sent none (it died); `restarts` is printed in the header. */
+/* `stats[i]` is worker i's document, or NULL when it sent none (it died); `restarts` is printed in the header. A
+   document that does not parse is left out, with a warning. */
 void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, int restarts, FILE *out);
 int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, FILE *out);
 

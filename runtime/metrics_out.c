@@ -1,0 +1,112 @@
+#include "metrics_out.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "mpread.h"
+
+/* Microseconds (or milliseconds, `scale` 1e6) of a mean (q < 0) or a quantile; "-" when nothing was measured. */
+static void fmt_time(char *buf, size_t cap, const gale_hist_t *h, double q, double scale)
+{
+    if (!h->count) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    double ns = q < 0 ? (double)h->sum_ns / (double)h->count : (double)gale_hist_quantile(h, q);
+    snprintf(buf, cap, "%.2f", ns / scale);
+}
+
+void gale_metrics_table_header(FILE *f)
+{
+    fprintf(f, "%-16s %-5s %5s %12s %12s %12s %9s %9s %10s %8s %7s %9s %9s\n", "component", "kind", "tasks",
+            "emitted", "executed", "executed/s", "exec_us", "exec_p99", "acked", "failed", "errors", "cmpl_p50",
+            "cmpl_p99");
+}
+
+void gale_metrics_table_row(FILE *f, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
+                            double secs)
+{
+    char mean[32], p99[32], c50[32], c99[32];
+    fmt_time(mean, sizeof mean, &m->exec, -1, 1e3);
+    fmt_time(p99, sizeof p99, &m->exec, 0.99, 1e3);
+    fmt_time(c50, sizeof c50, &m->complete, 0.50, 1e6);
+    fmt_time(c99, sizeof c99, &m->complete, 0.99, 1e6);
+    fprintf(f, "%-16s %-5s %5d %12" PRIu64 " %12" PRIu64 " %12.0f %9s %9s %10" PRIu64 " %8" PRIu64 " %7" PRIu64
+               " %9s %9s\n",
+            name, kind == GALE_SPOUT ? "spout" : "bolt", tasks, m->emitted, m->executed,
+            secs > 0 ? (double)m->executed / secs : 0.0, mean, p99, m->acked, m->failed, m->errors, c50, c99);
+}
+
+void gale_metrics_table_footer(FILE *f)
+{
+    fprintf(f, "(exec_us: mean execute time in microseconds, sampled; cmpl: complete latency of spout trees in "
+               "milliseconds)\n");
+}
+
+static void json_quantiles(gale_buf_t *b, const char *name, const gale_hist_t *h, double scale)
+{
+    static const double qs[] = {0.5, 0.99, 0.999};
+    static const char *qn[] = {"p50", "p99", "p999"};
+    for (int i = 0; i < 3; i++) {
+        if (h->count) gale_buf_printf(b, ", \"%s_%s\": %.6f", name, qn[i], (double)gale_hist_quantile(h, qs[i]) / scale);
+        else gale_buf_printf(b, ", \"%s_%s\": null", name, qn[i]);
+    }
+}
+
+static void json_hist(gale_buf_t *b, const gale_hist_t *h)
+{
+    gale_buf_printf(b, "[%" PRIu64 ", %" PRIu64 ", %" PRIu64, h->count, h->sum_ns, h->max_ns);
+    for (int i = 0; i < GALE_HIST_BUCKETS; i++)
+        if (h->buckets[i]) gale_buf_printf(b, ", %d, %" PRIu32, i, h->buckets[i]);
+    gale_buf_puts(b, "]");
+}
+
+void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
+                       bool hists)
+{
+    gale_buf_puts(b, "{\"name\": ");
+    gale_json_string(b, name, strlen(name));
+    gale_buf_printf(b,
+                    ", \"kind\": \"%s\", \"tasks\": %d, \"emitted\": %" PRIu64 ", \"executed\": %" PRIu64
+                    ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"exec_mean_us\": %.3f",
+                    kind == GALE_SPOUT ? "spout" : "bolt", tasks, m->emitted, m->executed, m->acked, m->failed,
+                    m->errors, m->exec.count ? (double)m->exec.sum_ns / (double)m->exec.count / 1e3 : 0.0);
+    json_quantiles(b, "exec_us", &m->exec, 1e3);
+    json_quantiles(b, "complete_ms", &m->complete, 1e6);
+    json_quantiles(b, "e2e_ms", &m->e2e, 1e6);
+    if (hists) {
+        gale_buf_puts(b, ", \"hist\": {\"exec\": ");
+        json_hist(b, &m->exec);
+        gale_buf_puts(b, ", \"complete\": ");
+        json_hist(b, &m->complete);
+        gale_buf_puts(b, ", \"e2e\": ");
+        json_hist(b, &m->e2e);
+        gale_buf_puts(b, "}");
+    }
+    gale_buf_puts(b, "}");
+}
+
+static int uint_at(const gale_value_t *arr, uint32_t i, uint64_t *out)
+{
+    gale_value_t v;
+    if (gale_mp_item(arr, i, &v)) return GALE_ECORRUPT;
+    if (v.type == GALE_INT && v.i >= 0) *out = (uint64_t)v.i;
+    else if (v.type == GALE_UINT) *out = v.u;
+    else return GALE_ECORRUPT;
+    return 0;
+}
+
+int gale_hist_merge_value(gale_hist_t *into, const gale_value_t *h)
+{
+    if (h->type != GALE_ARRAY || h->n < 3 || (h->n - 3) % 2) return GALE_ECORRUPT;
+    gale_hist_t got = {0};
+    if (uint_at(h, 0, &got.count) || uint_at(h, 1, &got.sum_ns) || uint_at(h, 2, &got.max_ns)) return GALE_ECORRUPT;
+    for (uint32_t i = 3; i < h->n; i += 2) {
+        uint64_t bucket, n;
+        if (uint_at(h, i, &bucket) || uint_at(h, i + 1, &n) || bucket >= GALE_HIST_BUCKETS || n > UINT32_MAX)
+            return GALE_ECORRUPT;
+        got.buckets[bucket] = (uint32_t)n;
+    }
+    gale_hist_merge(into, &got);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * metrics_out.h: a component's figures as people and tools read them: one row of the table printed at exit, and
+ * one object of the `--stats` JSON. One piece of code for local mode (runtime.c) and for the figures merged over
+ * workers (supervisor_stats.c), which also need the histograms themselves to merge them exactly.
+ */
+#ifndef GALE_METRICS_OUT_H
+#define GALE_METRICS_OUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "gale.h"
+#include "json.h"
+#include "metrics.h"
+
+void gale_metrics_table_header(FILE *f);
+void gale_metrics_table_row(FILE *f, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
+                            double secs);
+void gale_metrics_table_footer(FILE *f);
+
+/* {"name": ..., "kind": ..., "tasks": ..., counts, latency quantiles}; with `hists`, also "hist": {"exec": H,
+   "complete": H, "e2e": H}, each H = [count, sum_ns, max_ns, bucket, n, bucket, n, ...] (non-empty buckets). */
+void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
+                       bool hists);
+
+/* Reads an H written by gale_metrics_json (a MessagePack array as gale_json_parse makes it) and merges it into
+   `into`. 0, or GALE_ECORRUPT. */
+int gale_hist_merge_value(gale_hist_t *into, const gale_value_t *h);
+
+#endif

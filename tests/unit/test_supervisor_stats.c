@@ -1,0 +1,88 @@
+/* supervisor_stats.c: the figures of several workers merged: counts summed, histograms merged into exact quantiles
+   (not the worst worker's), a document that does not parse left out. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "metrics_out.h"
+#include "supervisor_stats.h"
+#include "topo_build.h"
+
+static const gale_plugin_t spout = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT,
+                                    .name = "s"};
+static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
+                                   .name = "b"};
+
+/* One worker's document, as gale_runtime_stats_json writes it in a worker: `n_fast` executes of 1 us and `n_slow`
+   of 1 ms in bolt "work". */
+static char *worker_doc(double secs, int n_fast, int n_slow)
+{
+    gale_task_metrics_t src = {.emitted = 10, .acked = 10}, work = {.executed = (uint64_t)(n_fast + n_slow)};
+    for (int i = 0; i < n_fast; i++) gale_hist_add(&work.exec, 1000);
+    for (int i = 0; i < n_slow; i++) gale_hist_add(&work.exec, 1000000);
+    gale_buf_t b = {0};
+    gale_buf_printf(&b, "{\"topology\": \"t\", \"seconds\": %.3f, \"threads\": 1, \"peak_rss_kb\": 1000, \"components\": [", secs);
+    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true);
+    gale_buf_puts(&b, ", ");
+    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true);
+    gale_buf_puts(&b, "]}");
+    return b.p;
+}
+
+static char *merged_json(const gale_topology_t *t, const char *const *docs, int n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_eq(gale_stats_merged_json(t, docs, n, f), 0);
+    fclose(f);
+    return text;
+}
+
+static gale_topology_t *topology(void)
+{
+    gale_topology_t *t = tb_new("t", 0);
+    int s = tb_add(t, "src", &spout, 1);
+    int w = tb_add(t, "work", &bolt, 2);
+    tb_input(t, w, s, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    tb_done(t);
+    return t;
+}
+
+Test(supervisor_stats, quantiles_come_from_the_merged_histograms)
+{
+    gale_topology_t *t = topology();
+    /* Worker 0: 998 fast executes; worker 1: 1 fast, 1 slow. The worst worker's p99 would be 1 ms; the merged
+       p99 of 1000 executes with one slow is 1 us, and p999 is 1 ms. */
+    char *a = worker_doc(2.0, 998, 0), *b = worker_doc(3.0, 1, 1);
+    const char *docs[] = {a, b};
+    char *json = merged_json(t, docs, 2);
+    cr_assert_not_null(strstr(json, "\"seconds\": 3.000000, \"workers\": 2, \"peak_rss_kb\": 2000"), "%s", json);
+    cr_assert_not_null(strstr(json, "{\"name\": \"src\", \"kind\": \"spout\", \"tasks\": 1, \"emitted\": 20, "
+                                    "\"executed\": 0, \"acked\": 20"), "%s", json);
+    cr_assert_not_null(strstr(json, "{\"name\": \"work\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 0, "
+                                    "\"executed\": 1000"), "%s", json);
+    const char *work = strstr(json, "{\"name\": \"work\"");
+    const char *p99 = strstr(work, "\"exec_us_p99\": "), *p999 = strstr(work, "\"exec_us_p999\": ");
+    cr_assert(p99 && p999, "%s", json);
+    double v99 = atof(p99 + strlen("\"exec_us_p99\": ")), v999 = atof(p999 + strlen("\"exec_us_p999\": "));
+    cr_assert(v99 >= 1.0 && v99 < 1.2, "p99 %f us", v99);
+    cr_assert(v999 >= 1000 && v999 < 1100, "p999 %f us", v999);
+    cr_assert_not_null(strstr(work, "\"exec_mean_us\": 1.999"), "%s", json);
+    free(json), free(a), free(b);
+    tb_free(t);
+}
+
+Test(supervisor_stats, a_worker_without_figures_or_with_broken_ones_is_left_out)
+{
+    gale_topology_t *t = topology();
+    char *a = worker_doc(1.0, 5, 0);
+    const char *docs[] = {a, NULL, "{\"components\": [ {\"name\": \"work\", \"executed\": 7, \"hist\": {\"exec\": [1]}} ]}",
+                          "{not json"};
+    char *json = merged_json(t, docs, 4);
+    cr_assert_not_null(strstr(json, "\"executed\": 5"), "%s", json);
+    free(json), free(a);
+    tb_free(t);
+}
