@@ -589,6 +589,7 @@ static void *executor_main(void *arg)
         progress += run_services(e);
         if (spouts_may_run(e)) progress += run_spouts(e);
         progress += run_services(e); /* what the spouts' and bolts' turn asked for: a shell's stdin is written once */
+        progress += apply_local_ops(e); /* a service's acks for tasks here must not wait out a sleep */
         progress += flush_all(e);
         update_congestion(e);
         if (progress) atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
