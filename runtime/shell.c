@@ -220,6 +220,15 @@ static void wake(void *arg) { gale__task_want_service(arg); }
 
 static int handle(shell_t *sh, const char *mp, size_t len, bool *synced, bool *got_pid);
 
+/* Frees messages not worth reading (a child being given up on). */
+static void drop(gale_child_msg_t *m)
+{
+    for (gale_child_msg_t *next; m; m = next) {
+        next = m->next;
+        free(m);
+    }
+}
+
 /* Starts the child and waits for its pid. 0, or an error after reporting it. */
 static int start_child(shell_t *sh)
 {
@@ -255,9 +264,12 @@ static int start_child(shell_t *sh)
     }
     gale_child_expect(sh->child, false);
     if (got_pid && !rc) return 0;
+    /* A write that failed may mean it is exiting: give it a moment, so that the report says how it ended. */
+    for (int i = 0; i < 10 && !gale_child_ended(sh->child, why, sizeof why); i++)
+        drop(gale_child_wait(sh->child, 100000000u));
     if (!gale_child_ended(sh->child, why, sizeof why)) {
         gale_child_abandon(sh->child, "no pid in answer to the handshake");
-        while (!gale_child_ended(sh->child, why, sizeof why)) free(gale_child_wait(sh->child, 100000000u));
+        while (!gale_child_ended(sh->child, why, sizeof why)) drop(gale_child_wait(sh->child, 100000000u));
     }
     gale__task_error(sh->t, "'%s' did not complete the multilang handshake: %s", sh->label, why);
     gale_child_stop(sh->child);
@@ -606,7 +618,18 @@ static int declare(gale_ctx_t *ctx)
 
 static size_t service(gale_task_t *t);
 
+static void close_shell(gale_ctx_t *ctx);
+static int open_shell_state(gale_ctx_t *ctx, bool spout);
+
+/* Everything or nothing: a failed open/prepare gets no close/cleanup from the runtime, so it frees what it made. */
 static int open_shell(gale_ctx_t *ctx, bool spout)
+{
+    int rc = open_shell_state(ctx, spout);
+    if (rc) close_shell(ctx);
+    return rc;
+}
+
+static int open_shell_state(gale_ctx_t *ctx, bool spout)
 {
     shell_t *sh = calloc(1, sizeof *sh);
     if (!sh) return GALE_ENOMEM;
