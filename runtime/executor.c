@@ -243,11 +243,29 @@ static void opvec_push(gale_executor_t *e, const gale_op_t *op)
     v->v[v->n++] = *op;
 }
 
+/* Acks of one tree bound for one acker XOR together in any order, and the acker reads nothing else of them: a bolt
+   that acks several tuples of one tree in a row (a count bolt, the words of one sentence) sends one op for them all.
+   Only the last few ops queued are looked at, which is where such runs are. */
+#define ACK_MERGE_WINDOW 4
+
+static bool merge_ack(gale_op_t *ops, size_t n, const gale_op_t *op)
+{
+    if (op->kind != GALE_OP_ACK) return false;
+    for (size_t i = n, k = 0; i > 0 && k < ACK_MERGE_WINDOW; i--, k++) {
+        gale_op_t *o = &ops[i - 1];
+        if (o->kind == GALE_OP_ACK && o->root == op->root && o->task == op->task) {
+            o->val ^= op->val;
+            return true;
+        }
+    }
+    return false;
+}
+
 void gale__send_op(gale_executor_t *from, const gale_op_t *op)
 {
     int c = from->rt->task_exec[op->task];
     if (c == from->index) {
-        opvec_push(from, op);
+        if (!merge_ack(from->local_ops.v, from->local_ops.n, op)) opvec_push(from, op);
         return;
     }
     gale_op_batch_t *b = from->op_fill[c];
@@ -259,6 +277,7 @@ void gale__send_op(gale_executor_t *from, const gale_op_t *op)
         }
         b->n = 0;
     }
+    if (merge_ack(b->ops, b->n, op)) return;
     b->ops[b->n++] = *op;
     if (b->n == GALE_OP_BATCH) ship_ops(from, c);
 }

@@ -298,6 +298,12 @@ Test(runtime, one_thread_runs_everything_by_direct_calls)
     gale_runtime_t *rt = run(t, 1);
     for (int i = 1; i <= 3000; i++) cr_assert_eq(atomic_load(&acked[i]), 1);
     cr_assert_eq(rt->n_execs, 1);
+    /* The three acks of each tree (two by the sink, one by the relay) leave this executor as one op: the acker
+       applies an INIT and one ACK per tree. */
+    gale_task_metrics_t acker;
+    gale_runtime_component_metrics(rt, -1, &acker);
+    cr_assert_eq(acker.executed, 2 * 3000, "acker applied %llu ops for 3000 trees",
+                 (unsigned long long)acker.executed);
     gale_runtime_free(rt);
     tb_free(t);
 }
