@@ -5,20 +5,6 @@
 
 #include "mpread.h"
 
-static uint64_t get_le(const char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | (unsigned char)p[i];
-    return v;
-}
-
-static void put_le(gale_buf_t *b, uint64_t v, int n)
-{
-    char tmp[8];
-    for (int i = 0; i < n; i++) tmp[i] = (char)(v >> (8 * i));
-    gale_buf_put(b, tmp, (size_t)n);
-}
-
 void gale_frame_reader_init(gale_frame_reader_t *r, size_t max)
 {
     memset(r, 0, sizeof *r);
@@ -31,25 +17,38 @@ void gale_frame_reader_destroy(gale_frame_reader_t *r)
     memset(r, 0, sizeof *r);
 }
 
-int gale_frame_feed(gale_frame_reader_t *r, const void *data, size_t n)
+char *gale_frame_reader_room(gale_frame_reader_t *r, size_t want, size_t *room)
 {
-    if (r->err) return r->err;
-    if (!n) return 0;
-    if (r->pos) { /* drop what was handed out already */
+    /* Handed-out frames are dropped only when the room runs short: moving a partial frame to the front once per
+       read would copy it again and again while it arrives. */
+    if (r->cap - r->len < want && r->pos) {
         memmove(r->buf, r->buf + r->pos, r->len - r->pos);
         r->len -= r->pos;
         r->pos = 0;
     }
-    if (r->len + n > r->cap) {
+    if (r->cap - r->len < want) {
         size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n) cap *= 2;
+        while (cap - r->len < want) cap *= 2;
         char *nb = realloc(r->buf, cap);
-        if (!nb) return GALE_ENOMEM;
+        if (!nb) return NULL;
         r->buf = nb;
         r->cap = cap;
     }
-    memcpy(r->buf + r->len, data, n);
-    r->len += n;
+    *room = r->cap - r->len;
+    return r->buf + r->len;
+}
+
+void gale_frame_reader_commit(gale_frame_reader_t *r, size_t n) { r->len += n; }
+
+int gale_frame_feed(gale_frame_reader_t *r, const void *data, size_t n)
+{
+    if (r->err) return r->err;
+    if (!n) return 0;
+    size_t room;
+    char *dst = gale_frame_reader_room(r, n, &room);
+    if (!dst) return GALE_ENOMEM;
+    memcpy(dst, data, n);
+    gale_frame_reader_commit(r, n);
     return 0;
 }
 
@@ -58,7 +57,7 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out)
     if (r->err) return r->err;
     size_t left = r->len - r->pos;
     if (left < 4) return 0;
-    uint64_t len = get_le(r->buf + r->pos, 4);
+    uint64_t len = gale_le_get(r->buf + r->pos, 4);
     /* Checked before waiting for the bytes: a peer must not make us buffer a frame we would refuse anyway. */
     if (len == 0) return r->err = GALE_ECORRUPT;
     if (len - 1 > r->max) return r->err = GALE_ELIMIT;
@@ -75,31 +74,54 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out)
 size_t gale_frame_begin(gale_buf_t *b, uint8_t type)
 {
     size_t start = b->len;
-    put_le(b, 0, 4);
-    gale_buf_put(b, (const char *)&type, 1);
+    char *p = gale_buf_append(b, 5);
+    if (p) {
+        gale_le_put(p, 0, 4);
+        p[4] = (char)type;
+    }
     return start;
 }
 
 void gale_frame_end(gale_buf_t *b, size_t start)
 {
     if (b->failed) return;
-    uint64_t len = b->len - start - 4;
-    for (int i = 0; i < 4; i++) b->p[start + (size_t)i] = (char)(len >> (8 * i));
+    gale_le_put(b->p + start, b->len - start - 4, 4);
 }
 
 void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv)
 {
     const gale_tuple_data_t *d = dlv->data;
-    put_le(b, dlv->task, 4);
-    put_le(b, d->src_task, 4);
-    put_le(b, d->stream, 2);
-    put_le(b, d->n_roots, 1);
-    for (uint32_t r = 0; r < d->n_roots; r++) {
-        put_le(b, d->roots[r], 8);
-        put_le(b, dlv->ids[r], 8);
+    char *p = gale_buf_append(b, 15 + (size_t)d->n_roots * 16 + d->raw_len);
+    if (!p) return;
+    gale_le_put(p, dlv->task, 4);
+    gale_le_put(p + 4, d->src_task, 4);
+    gale_le_put(p + 8, d->stream, 2);
+    p[10] = (char)d->n_roots;
+    p += 11;
+    for (uint32_t r = 0; r < d->n_roots; r++, p += 16) {
+        gale_le_put(p, d->roots[r], 8);
+        gale_le_put(p + 8, dlv->ids[r], 8);
     }
-    put_le(b, d->raw_len, 4);
-    gale_buf_put(b, d->raw, d->raw_len);
+    gale_le_put(p, d->raw_len, 4);
+    memcpy(p + 4, d->raw, d->raw_len);
+}
+
+void gale_frame_put_op(gale_buf_t *b, const gale_op_t *op)
+{
+    char *p = gale_buf_append(b, GALE_FRAME_OP_RECORD);
+    if (!p) return;
+    p[0] = (char)op->kind;
+    gale_le_put(p + 1, op->task, 4);
+    gale_le_put(p + 5, op->root, 8);
+    gale_le_put(p + 13, op->val, 8);
+    gale_le_put(p + 21, op->from, 4);
+}
+
+void gale_frame_get_op(const char *p, gale_op_t *op)
+{
+    *op = (gale_op_t){.kind = (uint32_t)(unsigned char)p[0], .task = (uint32_t)gale_le_get(p + 1, 4),
+                      .root = gale_le_get(p + 5, 8), .val = gale_le_get(p + 13, 8),
+                      .from = (uint32_t)gale_le_get(p + 21, 4)};
 }
 
 /* The component that runs task `task`, or NULL. */
@@ -117,8 +139,8 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
     const char *q = *p;
     size_t n = *left;
     if (n < 11) return GALE_ECORRUPT;
-    uint32_t target = (uint32_t)get_le(q, 4), src = (uint32_t)get_le(q + 4, 4);
-    uint16_t stream = (uint16_t)get_le(q + 8, 2);
+    uint32_t target = (uint32_t)gale_le_get(q, 4), src = (uint32_t)gale_le_get(q + 4, 4);
+    uint16_t stream = (uint16_t)gale_le_get(q + 8, 2);
     uint8_t n_roots = (uint8_t)q[10];
     q += 11, n -= 11;
     const gale_component_t *to = component_of_task(topo, target), *from = component_of_task(topo, src);
@@ -127,7 +149,7 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
         return GALE_ECORRUPT;
     const char *roots = q;
     q += (size_t)n_roots * 16, n -= (size_t)n_roots * 16;
-    uint64_t vlen = get_le(q, 4);
+    uint64_t vlen = gale_le_get(q, 4);
     q += 4, n -= 4;
     if (vlen > n) return GALE_ECORRUPT;
     int err;
@@ -138,9 +160,9 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
         return GALE_ECORRUPT;
     }
     d->n_roots = n_roots;
-    for (uint32_t r = 0; r < n_roots; r++) d->roots[r] = get_le(roots + 16 * r, 8);
+    for (uint32_t r = 0; r < n_roots; r++) d->roots[r] = gale_le_get(roots + 16 * r, 8);
     gale_tuple_t *dlv = gale__tuple_deliver(d, target);
-    for (uint32_t r = 0; r < n_roots; r++) dlv->ids[r] = get_le(roots + 16 * r + 8, 8);
+    for (uint32_t r = 0; r < n_roots; r++) dlv->ids[r] = gale_le_get(roots + 16 * r + 8, 8);
     *p = q + vlen;
     *left = n - (size_t)vlen;
     *out = dlv;

@@ -10,6 +10,8 @@
  * all little-endian, the values being the tuple's own MessagePack array. Decoding checks every field against the
  * topology (tasks that exist, a stream the source declares, exactly its field count, valid MessagePack within
  * mpread.h's limits) before anything is built.
+ *
+ * An OPS payload is a sequence of 25-byte acker op records: [u8 kind][u32 task][u64 root][u64 val][u32 from].
  */
 #ifndef GALE_FRAME_H
 #define GALE_FRAME_H
@@ -17,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acker.h"
 #include "json.h"
 #include "topology.h"
 #include "tuple.h"
@@ -30,6 +33,20 @@ enum {
 
 #define GALE_FRAME_MAX (16u << 20)
 #define GALE_FRAME_MAX_ROOTS 64
+#define GALE_FRAME_OP_RECORD 25
+
+/* Little-endian integers of n bytes, whatever the host's order. */
+static inline void gale_le_put(char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (char)(v >> (8 * i));
+}
+
+static inline uint64_t gale_le_get(const char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | (unsigned char)p[i];
+    return v;
+}
 
 typedef struct gale_frame {
     uint8_t type;
@@ -48,6 +65,11 @@ void gale_frame_reader_init(gale_frame_reader_t *r, size_t max);
 void gale_frame_reader_destroy(gale_frame_reader_t *r);
 /* Appends bytes (copied). 0, GALE_ENOMEM, or the reader's error. */
 int gale_frame_feed(gale_frame_reader_t *r, const void *data, size_t n);
+/* Or without the copy: room for at least `want` more bytes inside the reader (NULL when out of memory), *room its
+   size; the caller reads into it (a socket read) and then commits how many bytes it got. The room is valid until
+   the next call on the reader. */
+char *gale_frame_reader_room(gale_frame_reader_t *r, size_t want, size_t *room);
+void gale_frame_reader_commit(gale_frame_reader_t *r, size_t n);
 /* 1 with *out set, 0 when a whole frame is not there yet, or a negative error that poisons the reader:
    GALE_ELIMIT (longer than max), GALE_ECORRUPT (empty or of an unknown type). */
 int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out);
@@ -58,6 +80,9 @@ void gale_frame_end(gale_buf_t *b, size_t start);
 
 /* Appends one delivery as a TUPLES record. */
 void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv);
+/* Appends one op as an OPS record; reads one back from GALE_FRAME_OP_RECORD bytes at p. */
+void gale_frame_put_op(gale_buf_t *b, const gale_op_t *op);
+void gale_frame_get_op(const char *p, gale_op_t *op);
 
 /*
  * Reads the next TUPLES record at *p (advancing it and *left) into a new tuple with one delivery to its target.

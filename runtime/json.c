@@ -19,21 +19,28 @@ void gale_buf_put(gale_buf_t *b, const char *s, size_t n)
         b->len += n;
         return;
     }
-    if (b->failed) return;
+    char *dst = gale_buf_append(b, n);
+    if (dst) memcpy(dst, s, n);
+}
+
+char *gale_buf_append(gale_buf_t *b, size_t n)
+{
+    if (b->failed || b->fixed) return NULL;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) {
             b->failed = 1;
-            return;
+            return NULL;
         }
         b->p = p;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, s, n);
+    char *dst = b->p + b->len;
     b->len += n;
     b->p[b->len] = '\0';
+    return dst;
 }
 
 void gale_buf_puts(gale_buf_t *b, const char *s) { gale_buf_put(b, s, strlen(s)); }

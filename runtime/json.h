@@ -23,6 +23,9 @@ typedef struct gale_buf {
 } gale_buf_t;
 
 void gale_buf_put(gale_buf_t *b, const char *s, size_t n);
+/* Grows a growable buffer by n bytes and returns where they go (the caller writes them), or NULL once an
+   allocation failed. For binary writers that know a record's size: one check per record, not one per field. */
+char *gale_buf_append(gale_buf_t *b, size_t n);
 void gale_buf_puts(gale_buf_t *b, const char *s);
 void gale_buf_printf(gale_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gale_buf_free(gale_buf_t *b);

@@ -99,9 +99,20 @@ static void on_written(uv_write_t *req, int status)
     free(req);
 }
 
+/* Straight into the socket when nothing is queued before us (the usual case: no copy, no request); what the kernel
+   did not take is copied into a write request, which keeps the caller's buffer free for its next frame. */
 static int write_bytes(conn_t *c, const void *data, size_t len)
 {
     if (c->closing) return GALE_EAGAIN;
+    uv_buf_t direct = uv_buf_init((char *)data, (unsigned)len);
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, &direct, 1);
+    if (sent > 0) {
+        data = (const char *)data + sent;
+        len -= (size_t)sent;
+        if (!len) return 0;
+    } else if (sent != UV_EAGAIN && sent != UV_ENOSYS) {
+        return sent; /* the connection is broken: its read side reports it and closes it */
+    }
     write_req_t *w = malloc(sizeof *w + len);
     if (!w) return GALE_ENOMEM;
     memcpy(w->data, data, len);
@@ -249,25 +260,30 @@ static bool handle_frame(conn_t *c, const gale_frame_t *f)
     return !c->closing;
 }
 
+/* Reads go straight into the frame reader's buffer: no buffer per read, no copy. */
+#define READ_ROOM (256u << 10)
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
-    buf->base = malloc(suggested);
-    buf->len = buf->base ? suggested : 0;
+    (void)suggested;
+    conn_t *c = (conn_t *)h;
+    size_t room = 0;
+    buf->base = gale_frame_reader_room(&c->reader, READ_ROOM, &room);
+    buf->len = buf->base ? room : 0; /* out of memory: libuv reports UV_ENOBUFS to on_read */
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *c = (conn_t *)s;
+    (void)buf;
     if (n < 0) {
-        free(buf->base);
         /* Hanging up before the handshake is done counts as refused: a client with the wrong secret is the side
            that notices first (the server's proof does not check out) and leaves. */
         close_conn(c, c->state == CONN_UP ? NULL : n == UV_EOF ? "closed during the handshake" : uv_strerror((int)n));
         return;
     }
-    int rc = n ? gale_frame_feed(&c->reader, buf->base, (size_t)n) : 0;
-    free(buf->base);
+    if (n) gale_frame_reader_commit(&c->reader, (size_t)n);
+    int rc = 0;
     gale_frame_t f;
     while (!rc && (rc = gale_frame_next(&c->reader, &f)) == 1) {
         if (!handle_frame(c, &f)) return;

@@ -31,10 +31,15 @@
    that a socket drained or an executor caught up. The supervisor hears from us every STATUS_EVERY pumps. */
 #define PUMP_MS 1
 #define STATUS_EVERY 5
-#define OP_RECORD 25
 /* Backpressure across workers: a peer with this much unsent stops us taking from our executors; this many entries
    waiting for our executors stops us reading from the network. */
 #define SEND_HIGH (4u << 20)
+/* At most one ring's worth from each executor per wake: a spout refilling its lane as fast as it is emptied would
+   otherwise keep this loop, and the frame it builds, growing without end. A frame goes out at FRAME_FLUSH bytes;
+   its buffer is kept for the next one unless it grew past FRAME_KEEP. */
+#define PUMP_MAX 4096
+#define FRAME_FLUSH (256u << 10)
+#define FRAME_KEEP (1u << 20)
 #define RECV_HIGH 16384
 #define RECV_LOW 1024
 
@@ -114,13 +119,6 @@ static void report_status(gale_io_t *io)
 
 /* ---- executors -> peers ------------------------------------------------------------------------------------- */
 
-static void put_le(gale_buf_t *b, uint64_t v, int n)
-{
-    char tmp[8];
-    for (int i = 0; i < n; i++) tmp[i] = (char)(v >> (8 * i));
-    gale_buf_put(b, tmp, (size_t)n);
-}
-
 /* Keeps the frames whole: called only between records. */
 static void flush_peers(gale_io_t *io)
 {
@@ -134,7 +132,11 @@ static void flush_peers(gale_io_t *io)
             if (rc) io->dropped += *counts[k]; /* the peer is down: its trees time out and replay */
             else io->sent += *counts[k];
             *counts[k] = 0;
-            gale_buf_free(bufs[k]);
+            /* The buffer is kept for the next frame (the transport copied what it could not send at once), unless
+               one huge tuple blew it up. */
+            if (bufs[k]->cap > FRAME_KEEP) gale_buf_free(bufs[k]);
+            bufs[k]->len = 0;
+            bufs[k]->failed = 0;
         }
     }
 }
@@ -198,18 +200,10 @@ static void add_op(gale_io_t *io, const gale_op_t *op)
     int w = io->rt->task_worker[op->task];
     gale_buf_t *b = &io->ops[w];
     if (!io->n_ops[w]) gale_frame_begin(b, GALE_FRAME_OPS);
-    put_le(b, op->kind, 1);
-    put_le(b, op->task, 4);
-    put_le(b, op->root, 8);
-    put_le(b, op->val, 8);
-    put_le(b, op->from, 4);
+    gale_frame_put_op(b, op);
     io->n_ops[w]++;
 }
 
-/* At most one ring's worth from each executor per wake: a spout refilling its lane as fast as it is emptied would
-   otherwise keep this loop, and the frame it builds, growing without end. A frame goes out at FRAME_FLUSH bytes. */
-#define PUMP_MAX 4096
-#define FRAME_FLUSH (256u << 10)
 
 static void flush_peers(gale_io_t *io);
 
@@ -273,19 +267,12 @@ static void flush_executors(gale_io_t *io)
     }
 }
 
-static uint64_t get_le(const char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | (unsigned char)p[i];
-    return v;
-}
-
 static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
 {
     gale_runtime_t *rt = io->rt;
-    for (; len >= OP_RECORD; p += OP_RECORD, len -= OP_RECORD) {
-        gale_op_t op = {.kind = (uint32_t)(unsigned char)p[0], .task = (uint32_t)get_le(p + 1, 4),
-                        .root = get_le(p + 5, 8), .val = get_le(p + 13, 8), .from = (uint32_t)get_le(p + 21, 4)};
+    for (; len >= GALE_FRAME_OP_RECORD; p += GALE_FRAME_OP_RECORD, len -= GALE_FRAME_OP_RECORD) {
+        gale_op_t op;
+        gale_frame_get_op(p, &op);
         io->recv++;
         if (op.task == 0 || op.task > rt->n_all_tasks || rt->task_exec[op.task] >= rt->n_execs) {
             gale_logf(GALE_LOG_WARN, "worker", "peer %u sent an op for task %u, which is not here: dropped", peer, op.task);
