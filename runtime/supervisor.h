@@ -29,7 +29,7 @@ typedef struct gale_assignment {
     int workers;                  /* worker slots of the whole topology (>= 2) */
     const int *slots;             /* the slots that run here, n_slots of them; NULL: all */
     int n_slots;
-    int threads;                  /* executor threads per worker; 0: the topology's */
+    int threads;                  /* executor threads per worker; 0: the topology's, else cores / slots here */
     const char *secret;           /* hex, the same for every worker of the topology; NULL: a new random one */
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
 } gale_assignment_t;

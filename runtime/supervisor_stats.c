@@ -17,7 +17,7 @@ typedef struct merged {
     gale_kind_t *kind;
     int *tasks;
     gale_task_metrics_t *m;
-    double secs, rss_kb;
+    double secs, rss_kb, threads;
 } merged_t;
 
 static bool key_is(const gale_value_t *k, const char *s)
@@ -77,6 +77,7 @@ static int absorb_doc(merged_t *g, const char *doc)
         if ((rc = gale_mp_item(&top, 2 * i, &k)) || (rc = gale_mp_item(&top, 2 * i + 1, &v))) break;
         if (key_is(&k, "seconds") && number(&v) > g->secs) g->secs = number(&v);
         else if (key_is(&k, "peak_rss_kb")) g->rss_kb += number(&v);
+        else if (key_is(&k, "threads")) g->threads += number(&v);
         else if (key_is(&k, "components") && v.type == GALE_ARRAY)
             for (uint32_t c = 0; !rc && c < v.n; c++) {
                 gale_value_t obj;
@@ -97,7 +98,7 @@ static int absorb(merged_t *g, gale_task_metrics_t *scratch, const char *doc)
     int rc = absorb_doc(&trial, doc);
     if (rc) return rc;
     memcpy(g->m, scratch, g->n * sizeof *scratch);
-    g->secs = trial.secs, g->rss_kb = trial.rss_kb;
+    g->secs = trial.secs, g->rss_kb = trial.rss_kb, g->threads = trial.threads;
     return 0;
 }
 
@@ -157,8 +158,8 @@ int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, i
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, t->name, strlen(t->name));
-    gale_buf_printf(&b, ", \"seconds\": %.6f, \"workers\": %d, \"peak_rss_kb\": %.0f, \"components\": [", g->secs, n,
-                    g->rss_kb);
+    gale_buf_printf(&b, ", \"seconds\": %.6f, \"workers\": %d, \"threads\": %.0f, \"peak_rss_kb\": %.0f, \"components\": [",
+                    g->secs, n, g->threads, g->rss_kb);
     for (size_t c = 0; c < g->n; c++) {
         if (c) gale_buf_puts(&b, ", ");
         gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], false);

@@ -256,3 +256,38 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
     tl_rmtree(dir);
     free(dir);
 }
+
+/* Executor threads per worker, from the merged figures of a run of wordcount_file.cfg with these options. */
+static long threads_of_run(const char *const *opts, size_t n_opts)
+{
+    char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *stats = tl_path("%s/stats.json", dir);
+    long counts[10];
+    tl_make_lines(in, counts);
+    char *set_in = tl_path("lines.path=%s", in), *set_out = tl_path("sink.path=%s/out.jsonl", dir);
+    const char *argv[16] = {tl_gale(), "run", "--workers", "2", "--quiet", "--stats", stats, "--set", set_in, "--set", set_out};
+    size_t a = 11;
+    for (size_t i = 0; i < n_opts; i++) argv[a++] = opts[i];
+    argv[a++] = "topologies/wordcount_file.cfg";
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    char *doc = tl_read_file(stats, NULL);
+    cr_assert_not_null(doc);
+    const char *at = strstr(doc, "\"threads\": ");
+    cr_assert_not_null(at, "%s", doc);
+    long threads = strtol(at + 11, NULL, 10);
+    free(doc), tl_result_free(&r), free(set_in), free(set_out), free(stats), free(in);
+    tl_rmtree(dir);
+    free(dir);
+    return threads;
+}
+
+Test(workers, workers_share_the_hosts_cores_unless_told_otherwise)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), each = cores / 2 > 1 ? cores / 2 : 1;
+    cr_assert_eq(threads_of_run(NULL, 0), 2 * each, "two workers on %ld cores", cores);
+    const char *flag[] = {"--threads", "3"};
+    cr_assert_eq(threads_of_run(flag, 2), 6, "--threads is per worker");
+    const char *set[] = {"--set", "config.threads=2"};
+    cr_assert_eq(threads_of_run(set, 2), 4, "config.threads is per worker");
+}
