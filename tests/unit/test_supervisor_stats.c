@@ -59,7 +59,8 @@ Test(supervisor_stats, quantiles_come_from_the_merged_histograms)
     char *a = worker_doc(2.0, 998, 0), *b = worker_doc(3.0, 1, 1);
     const char *docs[] = {a, b};
     char *json = merged_json(t, docs, 2);
-    cr_assert_not_null(strstr(json, "\"seconds\": 3.000000, \"workers\": 2, \"peak_rss_kb\": 2000"), "%s", json);
+    cr_assert_not_null(strstr(json, "\"seconds\": 3.000000, \"workers\": 2, \"threads\": 2, \"peak_rss_kb\": 2000"),
+                       "%s", json);
     cr_assert_not_null(strstr(json, "{\"name\": \"src\", \"kind\": \"spout\", \"tasks\": 1, \"emitted\": 20, "
                                     "\"executed\": 0, \"acked\": 20"), "%s", json);
     cr_assert_not_null(strstr(json, "{\"name\": \"work\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 0, "
