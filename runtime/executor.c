@@ -33,7 +33,7 @@ static bool inputs_waiting(gale_executor_t *e);
 static size_t flush_all(gale_executor_t *e);
 
 /* Releases what a ring or outbox entry holds, for a stop that did not drain. */
-static void release_item(void *item)
+void gale__item_release(void *item)
 {
     if (item_tag(item) == GALE_ITEM_OPS) {
         free(item_ptr(item));
@@ -60,6 +60,11 @@ static void nap(long ns)
     nanosleep(&ts, NULL);
 }
 
+static void send_returns(void *arg, int lane, void *batch)
+{
+    gale__executor_send(arg, lane, (void *)((uintptr_t)batch | GALE_ITEM_RETURNS));
+}
+
 int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_lanes, size_t ring_capacity)
 {
     memset(e, 0, sizeof *e);
@@ -68,8 +73,8 @@ int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_
     e->in = calloc((size_t)n_lanes, sizeof *e->in);
     e->out = calloc((size_t)n_lanes, sizeof *e->out);
     e->op_fill = calloc((size_t)n_lanes, sizeof *e->op_fill);
-    e->pool.returns = calloc((size_t)n_lanes, sizeof *e->pool.returns);
-    if (!e->in || !e->out || !e->op_fill || !e->pool.returns) return GALE_ENOMEM;
+    if (!e->in || !e->out || !e->op_fill || gale__pool_init(&e->pool, index, n_lanes, send_returns, e))
+        return GALE_ENOMEM;
     for (int p = 0; p < n_lanes; p++) {
         if (p == index) continue; /* an executor never sends itself tuples through a ring */
         if (gale_ring_init(&e->in[p], ring_capacity)) return GALE_ENOMEM;
@@ -89,17 +94,17 @@ void gale_executor_destroy(gale_executor_t *e, int n_lanes)
         for (int p = 0; p < n_lanes; p++) {
             if (!e->in[p].slots) continue;
             void *item;
-            while (gale_ring_pop(&e->in[p], &item, 1)) release_item(item);
+            while (gale_ring_pop(&e->in[p], &item, 1)) gale__item_release(item);
             gale_ring_destroy(&e->in[p]);
         }
     }
     if (e->out) {
         for (int c = 0; c < n_lanes; c++) {
-            for (size_t i = 0; i < e->out[c].n; i++) release_item(e->out[c].items[i]);
+            for (size_t i = 0; i < e->out[c].n; i++) gale__item_release(e->out[c].items[i]);
             free(e->out[c].items);
         }
     }
-    gale__pool_destroy(e, n_lanes);
+    gale__pool_destroy(&e->pool);
     if (e->op_fill)
         for (int c = 0; c < n_lanes; c++) free(e->op_fill[c]);
     free(e->op_fill);
@@ -201,7 +206,7 @@ void gale__executor_send(gale_executor_t *from, int c, void *item)
         void **items = realloc(ob->items, cap * sizeof *items);
         if (!items) {
             gale_logf(GALE_LOG_ERROR, "runtime", "out of memory queueing for executor %d: dropped", c);
-            release_item(item);
+            gale__item_release(item);
             return;
         }
         ob->items = items;
@@ -371,7 +376,7 @@ static size_t drain_inputs(gale_executor_t *e)
                 continue;
             }
             if (item_tag(buf[i]) == GALE_ITEM_RETURNS) {
-                gale__pool_take_back(e, item_ptr(buf[i]));
+                gale__pool_take_back(&e->pool, item_ptr(buf[i]));
                 continue;
             }
             gale_tuple_t *dlv = buf[i];
@@ -487,7 +492,7 @@ static void idle_wait(gale_executor_t *e, bool spouts_live)
     if (atomic_load_explicit(&e->open_trees, memory_order_relaxed) && sleep_ns > OPEN_TREES_IDLE_NS)
         sleep_ns = OPEN_TREES_IDLE_NS;
     /* Blocks of other executors wait in batches; before going quiet, send the partial ones home. */
-    if (gale__pool_flush_returns(e)) flush_all(e);
+    if (gale__pool_flush_returns(&e->pool)) flush_all(e);
     if (spin_for_work(e)) return;
     if (e->n_pending) { /* a consumer's ring is still full: retry soon, never sleep on it */
         nap(PENDING_RETRY_NS);
@@ -593,7 +598,7 @@ static bool handle_control(gale_executor_t *e)
 static void *executor_main(void *arg)
 {
     gale_executor_t *e = arg;
-    gale__pool_bind(e);
+    gale__pool_bind(&e->pool);
     open_tasks(e);
     for (;;) {
         unsigned cs = atomic_load_explicit(&e->rt->control_seq, memory_order_acquire);

@@ -93,6 +93,8 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in);
 /* Pushes everything queued (deliveries and partial op batches) into the rings now, for what cannot wait for the end
    of the loop turn (a reset_timeout from inside a long execute). */
 void gale__executor_flush(gale_executor_t *e);
+/* Releases a ring entry that will not be delivered: a delivery's reference, an op batch, returned blocks. */
+void gale__item_release(void *item);
 /* Queues a ring entry (tagged) for executor c. */
 void gale__executor_send(gale_executor_t *from, int c, void *item);
 /* Sends an op to op->task: queued locally when that task runs here, else batched for its executor. */

@@ -1,11 +1,12 @@
 #include "pool.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-#include "executor.h"
-#include "runtime.h"
+#include "gale.h"
+#include "tuple.h"
 
-static _Thread_local gale_executor_t *current; /* the executor running on this thread, if any */
+static _Thread_local gale_pool_t *current; /* the pool of the lane running on this thread, if any */
 
 static const size_t CLASS_SIZE[GALE_POOL_CLASSES] = {256, 512, 1024, 2048};
 
@@ -16,7 +17,19 @@ static int class_of(size_t size)
     return -1;
 }
 
-void gale__pool_bind(gale_executor_t *e) { current = e; }
+int gale__pool_init(gale_pool_t *p, int owner, int n_lanes, gale_pool_send_fn send, void *send_arg)
+{
+    memset(p, 0, sizeof *p);
+    p->returns = calloc((size_t)n_lanes, sizeof *p->returns);
+    if (!p->returns) return GALE_ENOMEM;
+    p->owner = owner;
+    p->n_lanes = n_lanes;
+    p->send = send;
+    p->send_arg = send_arg;
+    return 0;
+}
+
+void gale__pool_bind(gale_pool_t *p) { current = p; }
 
 void *gale__pool_alloc(size_t size, uint8_t *cls, int16_t *owner)
 {
@@ -26,9 +39,9 @@ void *gale__pool_alloc(size_t size, uint8_t *cls, int16_t *owner)
         *owner = -1;
         return malloc(size);
     }
-    gale_pool_t *p = &current->pool;
+    gale_pool_t *p = current;
     *cls = (uint8_t)c;
-    *owner = (int16_t)current->index;
+    *owner = (int16_t)p->owner;
     void *b = p->free[c];
     if (b) {
         p->free[c] = *(void **)b;
@@ -49,24 +62,25 @@ static void push_local(gale_pool_t *p, void *block, uint8_t cls)
     p->count[cls]++;
 }
 
-static void ship_returns(gale_executor_t *e, int owner)
+static void ship_returns(gale_pool_t *p, int owner)
 {
-    gale_return_batch_t *b = e->pool.returns[owner];
-    e->pool.returns[owner] = NULL;
-    gale__executor_send(e, owner, (void *)((uintptr_t)b | GALE_ITEM_RETURNS));
+    gale_return_batch_t *b = p->returns[owner];
+    p->returns[owner] = NULL;
+    p->send(p->send_arg, owner, b);
 }
 
 void gale__pool_free(void *block, uint8_t cls, int16_t owner)
 {
-    if (cls == GALE_POOL_NONE || !current) {
+    gale_pool_t *p = current;
+    if (cls == GALE_POOL_NONE || !p || owner < 0 || owner >= p->n_lanes) {
         free(block);
         return;
     }
-    if (owner == current->index) {
-        push_local(&current->pool, block, cls);
+    if (owner == p->owner) {
+        push_local(p, block, cls);
         return;
     }
-    gale_return_batch_t **slot = &current->pool.returns[owner];
+    gale_return_batch_t **slot = &p->returns[owner];
     if (!*slot) {
         *slot = aligned_alloc(8, sizeof **slot);
         if (!*slot) {
@@ -76,43 +90,42 @@ void gale__pool_free(void *block, uint8_t cls, int16_t owner)
         (*slot)->n = 0;
     }
     (*slot)->blocks[(*slot)->n++] = block;
-    if ((*slot)->n == GALE_RETURN_BATCH) ship_returns(current, owner);
+    if ((*slot)->n == GALE_RETURN_BATCH) ship_returns(p, owner);
 }
 
 /* Blocks carry their class in the tuple header, not here, so a returned block's class is read back from it. */
-void gale__pool_take_back(gale_executor_t *e, gale_return_batch_t *b)
+void gale__pool_take_back(gale_pool_t *p, gale_return_batch_t *b)
 {
     for (uint32_t i = 0; i < b->n; i++) {
         gale_tuple_data_t *d = b->blocks[i];
-        push_local(&e->pool, d, d->pool_class);
+        push_local(p, d, d->pool_class);
     }
     free(b);
 }
 
-size_t gale__pool_flush_returns(gale_executor_t *e)
+size_t gale__pool_flush_returns(gale_pool_t *p)
 {
     size_t n = 0;
-    for (int c = 0; c < e->rt->n_execs; c++)
-        if (e->pool.returns && e->pool.returns[c]) {
-            ship_returns(e, c);
+    for (int c = 0; p->returns && c < p->n_lanes; c++)
+        if (p->returns[c]) {
+            ship_returns(p, c);
             n++;
         }
     return n;
 }
 
-void gale__pool_destroy(gale_executor_t *e, int n_execs)
+void gale__pool_destroy(gale_pool_t *p)
 {
     for (int c = 0; c < GALE_POOL_CLASSES; c++)
-        for (void *b = e->pool.free[c], *next; b; b = next) {
+        for (void *b = p->free[c], *next; b; b = next) {
             next = *(void **)b;
             free(b);
         }
-    if (e->pool.returns)
-        for (int c = 0; c < n_execs; c++)
-            if (e->pool.returns[c]) {
-                for (uint32_t i = 0; i < e->pool.returns[c]->n; i++) free(e->pool.returns[c]->blocks[i]);
-                free(e->pool.returns[c]);
-            }
-    free(e->pool.returns);
-    e->pool.returns = NULL;
+    for (int c = 0; p->returns && c < p->n_lanes; c++)
+        if (p->returns[c]) {
+            for (uint32_t i = 0; i < p->returns[c]->n; i++) free(p->returns[c]->blocks[i]);
+            free(p->returns[c]);
+        }
+    free(p->returns);
+    memset(p, 0, sizeof *p);
 }

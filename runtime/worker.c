@@ -55,6 +55,8 @@ struct gale_io {
     gale_ring_t *in;      /* [n_execs]: from executor p */
     gale_outbox_t *out;   /* [n_execs]: to executor c */
     gale_op_batch_t **op_fill; /* [n_execs] */
+    gale_pool_t pool;     /* the tuples decoded here; executors send them back once released */
+    bool pool_ready;
     gale_buf_t *tuples;   /* [n_workers]: the TUPLES frame being built for each peer */
     gale_buf_t *ops;
     uint32_t *n_tuples, *n_ops;
@@ -222,6 +224,8 @@ static void drain_executors(gale_io_t *io)
                     gale_op_batch_t *b = item;
                     for (uint32_t k = 0; k < b->n; k++) add_op(io, &b->ops[k]);
                     free(b);
+                } else if (tag == GALE_ITEM_RETURNS) {
+                    gale__pool_take_back(&io->pool, item);
                 } else {
                     add_tuple(io, item);
                 }
@@ -335,6 +339,7 @@ static void pump(gale_io_t *io)
        backpressure as between threads, now across processes. */
     if (!peers_backed_up(io)) drain_executors(io);
     flush_peers(io);
+    gale__pool_flush_returns(&io->pool);
     flush_executors(io);
     size_t waiting = waiting_for_executors(io);
     if (waiting > RECV_HIGH) gale_transport_pause(io->transport, true);
@@ -408,6 +413,11 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     gale_lines_took(&io->lines, (size_t)n, handle_command, io);
 }
 
+static void send_returns(void *arg, int lane, void *batch)
+{
+    to_executor(arg, lane, (void *)((uintptr_t)batch | GALE_ITEM_RETURNS));
+}
+
 int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
 {
     gale_io_t *io = calloc(1, sizeof *io);
@@ -431,6 +441,9 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
         return GALE_ENOMEM;
     for (int p = 0; p < rt->n_execs; p++)
         if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
+    if (gale__pool_init(&io->pool, rt->n_execs, rt->n_lanes, send_returns, io)) return GALE_ENOMEM;
+    io->pool_ready = true;
+    gale__pool_bind(&io->pool); /* this thread runs the loop, and so the lane */
     gale_transport_cb_t cb = {on_frame, on_peer};
     int rc = gale_transport_new(loop, peer_id(io->self), rt->opts.secret, rt->opts.secret_len, 0, &cb, io,
                                 &io->transport);
@@ -477,21 +490,16 @@ void gale__io_stop(gale_runtime_t *rt)
     }
 }
 
-static void release_entry(void *item)
-{
-    if (((uintptr_t)item & GALE_ITEM_TAG) == GALE_ITEM_OPS) free((void *)((uintptr_t)item & ~(uintptr_t)GALE_ITEM_TAG));
-    else gale__tuple_release(((gale_tuple_t *)item)->data);
-}
-
 void gale__io_free(gale_runtime_t *rt)
 {
     gale_io_t *io = rt->io;
     if (!io) return;
+    gale__pool_bind(NULL); /* from here, what is released is freed */
     for (int p = 0; io->in && p < rt->n_execs; p++) {
         void *item;
-        while (io->in[p].slots && gale_ring_pop(&io->in[p], &item, 1)) release_entry(item);
+        while (io->in[p].slots && gale_ring_pop(&io->in[p], &item, 1)) gale__item_release(item);
         gale_ring_destroy(&io->in[p]);
-        for (size_t i = 0; io->out && i < io->out[p].n; i++) release_entry(io->out[p].items[i]);
+        for (size_t i = 0; io->out && i < io->out[p].n; i++) gale__item_release(io->out[p].items[i]);
         if (io->out) free(io->out[p].items);
         if (io->op_fill) free(io->op_fill[p]);
     }
@@ -499,6 +507,7 @@ void gale__io_free(gale_runtime_t *rt)
         gale_buf_free(&io->tuples[w]);
         gale_buf_free(&io->ops[w]);
     }
+    if (io->pool_ready) gale__pool_destroy(&io->pool);
     free(io->in), free(io->out), free(io->op_fill), free(io->tuples), free(io->ops);
     free(io->n_tuples), free(io->n_ops), free(io->ports), free(io->hosts);
     free(io);
