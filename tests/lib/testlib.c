@@ -98,6 +98,23 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A sanitizer report in a process the test started (gale, or a worker under it, which shares its stderr) must fail
+   the suite even when the test itself passes: it is copied to the test's own stderr, which tests/run.sh reads. */
+static void echo_sanitizer_reports(const char *err_path)
+{
+    char *text = tl_read_file(err_path, NULL);
+    if (text && (strstr(text, "Sanitizer") || strstr(text, "runtime error:")))
+        fprintf(stderr, "---- stderr of a process this test started (%s) ----\n%s\n", err_path, text);
+    free(text);
+}
+
+/* The stderr file of each process tl_spawn started, for tl_wait to look at once it ended. */
+#define SPAWNED_MAX 32
+static struct {
+    pid_t pid;
+    char err[4096];
+} spawned[SPAWNED_MAX];
+
 static pid_t spawn_to(const char *const *argv, const char *stdin_path, const char *out_path, const char *err_path)
 {
     pid_t pid = fork();
@@ -134,6 +151,11 @@ int tl_wait(pid_t pid, double timeout_s, bool *timed_out)
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    for (int i = 0; i < SPAWNED_MAX; i++)
+        if (spawned[i].pid == pid) {
+            echo_sanitizer_reports(spawned[i].err);
+            spawned[i].pid = 0;
+        }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -142,7 +164,14 @@ pid_t tl_spawn(const char *const *argv, const char *dir)
     char out[4096], err[4096];
     snprintf(out, sizeof out, "%s/out.txt", dir);
     snprintf(err, sizeof err, "%s/err.txt", dir);
-    return spawn_to(argv, NULL, out, err);
+    pid_t pid = spawn_to(argv, NULL, out, err);
+    for (int i = 0; pid > 0 && i < SPAWNED_MAX; i++)
+        if (!spawned[i].pid) {
+            spawned[i].pid = pid;
+            snprintf(spawned[i].err, sizeof spawned[i].err, "%s", err);
+            break;
+        }
+    return pid;
 }
 
 int tl_run(const char *const *argv, const char *stdin_path, double timeout_s, tl_result_t *r)
@@ -157,6 +186,7 @@ int tl_run(const char *const *argv, const char *stdin_path, double timeout_s, tl
         rc = (int)pid;
     } else {
         r->status = tl_wait(pid, timeout_s, &r->timed_out);
+        echo_sanitizer_reports(err);
         r->out = tl_read_file(out, NULL);
         r->err = tl_read_file(err, NULL);
         if (!r->out) r->out = strdup("");
