@@ -217,7 +217,7 @@ static bool handle_frame(conn_t *c, const gale_frame_t *f)
 {
     gale_transport_t *t = c->t;
     if (c->state == CONN_UP) {
-        if (f->type != GALE_FRAME_TUPLES && f->type != GALE_FRAME_OPS) {
+        if (f->type == GALE_FRAME_HELLO || f->type == GALE_FRAME_AUTH) {
             close_conn(c, "handshake frame after the handshake");
             return false;
         }
@@ -306,6 +306,10 @@ static conn_t *new_conn(gale_transport_t *t, bool client, uint32_t peer)
         return NULL;
     }
     uv_tcp_init(t->loop, &c->tcp);
+    /* Frames are batched already: Nagle's algorithm would only hold a small one back until the peer's delayed ACK
+       (up to 40 ms on Linux), which is what a quiet stream's latency would then be. libuv applies it to the socket
+       once there is one. */
+    uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_init(t->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open = 2;

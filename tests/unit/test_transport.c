@@ -4,6 +4,9 @@
  * that closes clean. Every wait is bounded.
  */
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <uv.h>
 
@@ -55,6 +58,24 @@ static void send_text(gale_transport_t *t, uint32_t peer, uint8_t type, const ch
     gale_buf_free(&b);
 }
 
+/* Connected TCP sockets of this process, -1 if one has Nagle's algorithm on. */
+static int connected_sockets_with_nodelay(void)
+{
+    int n = 0;
+    for (int fd = 3; fd < 1024; fd++) {
+        int type = 0, on = 0;
+        socklen_t len = sizeof type;
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
+        if (getpeername(fd, (struct sockaddr *)&peer, &plen) || peer.ss_family != AF_INET) continue;
+        len = sizeof on;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) || !on) return -1;
+        n++;
+    }
+    return n;
+}
+
 static void close_all(uv_loop_t *loop, gale_transport_t **ts, int n)
 {
     for (int i = 0; i < n; i++)
@@ -81,6 +102,12 @@ Test(transport, peers_authenticate_and_exchange_frames, .timeout = 30)
     cr_assert_eq(bb.last_type, GALE_FRAME_TUPLES);
     cr_assert_eq(memcmp(bb.last, "from a", 6), 0);
     cr_assert_eq(ba.last_type, GALE_FRAME_OPS);
+    send_text(a, 2, GALE_FRAME_PRESSURE, "\001");
+    cr_assert(RUN_UNTIL(&loop, bb.frames[1] == 2, 5000), "a PRESSURE frame did not pass");
+    cr_assert_eq(bb.last_type, GALE_FRAME_PRESSURE);
+    /* Both ends of the connection are in this process: each must have Nagle off, or a small frame waits for the
+       peer's delayed ACK (40 ms). */
+    cr_assert_eq(connected_sockets_with_nodelay(), 2, "connected TCP sockets with TCP_NODELAY");
     gale_transport_t *all[] = {a, b};
     close_all(&loop, all, 2);
 }
