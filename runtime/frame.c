@@ -63,7 +63,7 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out)
     if (len - 1 > r->max) return r->err = GALE_ELIMIT;
     if (left - 4 < len) return 0;
     uint8_t type = (uint8_t)r->buf[r->pos + 4];
-    if (type < GALE_FRAME_HELLO || type > GALE_FRAME_OPS) return r->err = GALE_ECORRUPT;
+    if (type < GALE_FRAME_HELLO || type > GALE_FRAME_PRESSURE) return r->err = GALE_ECORRUPT;
     out->type = type;
     out->payload = r->buf + r->pos + 5;
     out->len = (size_t)len - 1;
@@ -88,16 +88,23 @@ void gale_frame_end(gale_buf_t *b, size_t start)
     gale_le_put(b->p + start, b->len - start - 4, 4);
 }
 
-void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv)
+#define ORIGIN_FLAG 0x80
+
+void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_origin)
 {
     const gale_tuple_data_t *d = dlv->data;
-    char *p = gale_buf_append(b, 15 + (size_t)d->n_roots * 16 + d->raw_len);
+    with_origin = with_origin && d->origin_ns;
+    char *p = gale_buf_append(b, 15 + (with_origin ? 8 : 0) + (size_t)d->n_roots * 16 + d->raw_len);
     if (!p) return;
     gale_le_put(p, dlv->task, 4);
     gale_le_put(p + 4, d->src_task, 4);
     gale_le_put(p + 8, d->stream, 2);
-    p[10] = (char)d->n_roots;
+    p[10] = (char)(d->n_roots | (with_origin ? ORIGIN_FLAG : 0));
     p += 11;
+    if (with_origin) {
+        gale_le_put(p, d->origin_ns, 8);
+        p += 8;
+    }
     for (uint32_t r = 0; r < d->n_roots; r++, p += 16) {
         gale_le_put(p, d->roots[r], 8);
         gale_le_put(p + 8, dlv->ids[r], 8);
@@ -141,8 +148,15 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
     if (n < 11) return GALE_ECORRUPT;
     uint32_t target = (uint32_t)gale_le_get(q, 4), src = (uint32_t)gale_le_get(q + 4, 4);
     uint16_t stream = (uint16_t)gale_le_get(q + 8, 2);
-    uint8_t n_roots = (uint8_t)q[10];
+    uint8_t n_roots = (uint8_t)q[10] & ~ORIGIN_FLAG;
+    bool has_origin = (uint8_t)q[10] & ORIGIN_FLAG;
     q += 11, n -= 11;
+    uint64_t origin = 0;
+    if (has_origin) {
+        if (n < 8) return GALE_ECORRUPT;
+        origin = gale_le_get(q, 8);
+        q += 8, n -= 8;
+    }
     const gale_component_t *to = component_of_task(topo, target), *from = component_of_task(topo, src);
     if (!to || to->kind != GALE_BOLT || !from || stream >= from->n_streams || n_roots > GALE_FRAME_MAX_ROOTS ||
         n < (size_t)n_roots * 16 + 4)
@@ -160,6 +174,7 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
         return GALE_ECORRUPT;
     }
     d->n_roots = n_roots;
+    d->origin_ns = origin;
     for (uint32_t r = 0; r < n_roots; r++) d->roots[r] = gale_le_get(roots + 16 * r, 8);
     gale_tuple_t *dlv = gale__tuple_deliver(d, target);
     for (uint32_t r = 0; r < n_roots; r++) dlv->ids[r] = gale_le_get(roots + 16 * r + 8, 8);

@@ -6,16 +6,20 @@
  * reader (the connection must be closed: there is no resynchronising inside a byte stream).
  *
  * A TUPLES payload is a sequence of records, one per delivery:
- *   [u32 target task][u32 source task][u16 stream][u8 n_roots][n_roots x (u64 root, u64 id)][u32 n][n bytes of values]
- * all little-endian, the values being the tuple's own MessagePack array. Decoding checks every field against the
+ *   [u32 target task][u32 source task][u16 stream][u8 n_roots | 0x80 if an origin follows][u64 origin, if so]
+ *   [n_roots x (u64 root, u64 id)][u32 n][n bytes of values]
+ * all little-endian, the values being the tuple's own MessagePack array. The origin is a latency marker's emit time
+ * (CLOCK_MONOTONIC), sent only between workers of one host, where that clock is shared. Decoding checks every field against the
  * topology (tasks that exist, a stream the source declares, exactly its field count, valid MessagePack within
  * mpread.h's limits) before anything is built.
  *
  * An OPS payload is a sequence of 25-byte acker op records: [u8 kind][u32 task][u64 root][u64 val][u32 from].
+ * A PRESSURE payload is one byte: 1 when the sender's bolts are behind (its peers hold their spouts), 0 when not.
  */
 #ifndef GALE_FRAME_H
 #define GALE_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +33,7 @@ enum {
     GALE_FRAME_AUTH = 2,  /* handshake: the proof (hmac.h) */
     GALE_FRAME_TUPLES = 3,
     GALE_FRAME_OPS = 4,   /* acker ops, as gale_op_t records */
+    GALE_FRAME_PRESSURE = 5, /* backpressure: one byte, 1 = "hold your spouts", 0 = "go on" */
 };
 
 #define GALE_FRAME_MAX (16u << 20)
@@ -78,8 +83,8 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out);
 size_t gale_frame_begin(gale_buf_t *b, uint8_t type);
 void gale_frame_end(gale_buf_t *b, size_t start);
 
-/* Appends one delivery as a TUPLES record. */
-void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv);
+/* Appends one delivery as a TUPLES record, with its latency marker's origin if it has one and `with_origin`. */
+void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_origin);
 /* Appends one op as an OPS record; reads one back from GALE_FRAME_OP_RECORD bytes at p. */
 void gale_frame_put_op(gale_buf_t *b, const gale_op_t *op);
 void gale_frame_get_op(const char *p, gale_op_t *op);

@@ -45,7 +45,7 @@ static gale_buf_t frame_of(const gale_tuple_t *dlv, int copies)
 {
     gale_buf_t b = {0};
     size_t start = gale_frame_begin(&b, GALE_FRAME_TUPLES);
-    for (int i = 0; i < copies; i++) gale_frame_put_tuple(&b, dlv);
+    for (int i = 0; i < copies; i++) gale_frame_put_tuple(&b, dlv, false);
     gale_frame_end(&b, start);
     return b;
 }
@@ -85,6 +85,50 @@ Test(frame, tuples_round_trip_fed_one_byte_at_a_time)
     gale_frame_reader_destroy(&r);
     gale_buf_free(&b);
     gale__tuple_release(in->data);
+    tb_free(t);
+}
+
+/* One record through a frame and back. */
+static gale_tuple_t *round_trip(gale_topology_t *t, const gale_tuple_t *in, bool with_origin)
+{
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, GALE_FRAME_TUPLES);
+    gale_frame_put_tuple(&b, in, with_origin);
+    gale_frame_end(&b, start);
+    const char *p = b.p + 5;
+    size_t left = b.len - 5;
+    gale_tuple_t *out = NULL;
+    cr_assert_eq(gale_frame_get_tuple(t, &p, &left, &out), 0);
+    cr_assert_eq(left, 0);
+    gale_buf_free(&b);
+    return out;
+}
+
+Test(frame, a_latency_marker_travels_when_asked_and_ops_round_trip)
+{
+    gale_topology_t *t = topo();
+    gale_tuple_t *in = sample(t);
+    in->data->origin_ns = 0x0123456789abcdefull;
+    gale_tuple_t *with = round_trip(t, in, true), *without = round_trip(t, in, false);
+    cr_assert_eq(with->data->origin_ns, 0x0123456789abcdefull);
+    cr_assert_eq(with->data->n_roots, 2);
+    cr_assert_eq(with->ids[1], 5);
+    cr_assert_eq(with->data->vals[1].i, -7);
+    cr_assert_eq(without->data->origin_ns, 0, "the marker went to another host");
+    cr_assert_eq(without->data->roots[0], 0x1111222233334444ull);
+    gale__tuple_release(with->data);
+    gale__tuple_release(without->data);
+    gale__tuple_release(in->data);
+
+    gale_op_t op = {.kind = GALE_OP_FAILED, .task = 0xfffffff0u, .root = 0x8000000000000001ull, .val = ~0ull,
+                    .from = 77}, back;
+    gale_buf_t b = {0};
+    gale_frame_put_op(&b, &op);
+    cr_assert_eq(b.len, GALE_FRAME_OP_RECORD);
+    gale_frame_get_op(b.p, &back);
+    cr_assert(back.kind == op.kind && back.task == op.task && back.root == op.root && back.val == op.val &&
+              back.from == op.from);
+    gale_buf_free(&b);
     tb_free(t);
 }
 
