@@ -397,10 +397,16 @@ static void ack_due(gale_task_t *t)
     t->acks_due.n = 0;
 }
 
+/* Backpressure holds every spout of the process: an executor here is over its rings, or a peer worker is behind. */
+static bool spouts_held(const gale_runtime_t *rt)
+{
+    return atomic_load_explicit(&rt->congested, memory_order_relaxed) ||
+           atomic_load_explicit(&rt->peer_pressure, memory_order_relaxed);
+}
+
 static bool spouts_may_run(gale_executor_t *e)
 {
-    return atomic_load_explicit(&e->rt->phase, memory_order_relaxed) == GALE_RUN_RUNNING &&
-           atomic_load_explicit(&e->rt->congested, memory_order_relaxed) == 0;
+    return atomic_load_explicit(&e->rt->phase, memory_order_relaxed) == GALE_RUN_RUNNING && !spouts_held(e->rt);
 }
 
 static bool has_live_spouts(gale_executor_t *e)
@@ -425,7 +431,7 @@ static size_t run_spouts(gale_executor_t *e)
             if (t->acks_due.n) ack_due(t);
             if (t->m.emitted == before) break;
             emitted += t->m.emitted - before;
-            if (e->congested || atomic_load_explicit(&e->rt->congested, memory_order_relaxed)) break;
+            if (e->congested || spouts_held(e->rt)) break;
         }
         emitted += apply_local_ops(e);
     }

@@ -247,6 +247,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
         }
     }
     atomic_init(&rt->congested, 0);
+    atomic_init(&rt->peer_pressure, 0);
     atomic_init(&rt->control_seq, 0);
     atomic_init(&rt->phase, GALE_RUN_RUNNING);
     rt->task_exec = calloc(rt->n_all_tasks + 1, sizeof *rt->task_exec);

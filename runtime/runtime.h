@@ -65,6 +65,7 @@ struct gale_runtime {
     bool acking;           /* ackers > 0 */
     uint64_t start_ns, end_ns;
     alignas(64) atomic_int congested; /* executors whose outboxes are over their rings */
+    atomic_int peer_pressure;         /* worker mode: peer workers whose bolts are behind (they hold our spouts) */
     alignas(64) atomic_uint control_seq; /* bumped on every change below; executors compare it each turn */
     atomic_int phase;                    /* gale_run_phase_t */
     atomic_uint finish_seq;

@@ -33,14 +33,14 @@
 #define STATUS_EVERY 5
 /* Backpressure across workers: a peer with this much unsent stops us taking from our executors; this many entries
    waiting for our executors stops us reading from the network. */
-#define SEND_HIGH (4u << 20)
+#define SEND_HIGH (1u << 20)
 /* At most one ring's worth from each executor per wake: a spout refilling its lane as fast as it is emptied would
    otherwise keep this loop, and the frame it builds, growing without end. A frame goes out at FRAME_FLUSH bytes;
    its buffer is kept for the next one unless it grew past FRAME_KEEP. */
 #define PUMP_MAX 4096
 #define FRAME_FLUSH (256u << 10)
 #define FRAME_KEEP (1u << 20)
-#define RECV_HIGH 16384
+#define RECV_HIGH 8192
 #define RECV_LOW 1024
 
 struct gale_io {
@@ -60,6 +60,8 @@ struct gale_io {
     gale_buf_t *tuples;   /* [n_workers]: the TUPLES frame being built for each peer */
     gale_buf_t *ops;
     uint32_t *n_tuples, *n_ops;
+    bool *holding;       /* [n_workers]: that peer's bolts are behind, so our spouts wait (a PRESSURE frame) */
+    bool pressing;       /* what we last told our peers about our own bolts */
     int *ports;
     char (*hosts)[64]; /* each peer's host, as the last "peers" line gave it */
     int self, n_workers;
@@ -192,7 +194,9 @@ static void add_tuple(gale_io_t *io, gale_tuple_t *dlv)
         return;
     }
     if (!io->n_tuples[w]) gale_frame_begin(&io->tuples[w], GALE_FRAME_TUPLES);
-    gale_frame_put_tuple(&io->tuples[w], dlv);
+    /* A latency marker's time is CLOCK_MONOTONIC: it means something only to a worker of this host. */
+    bool same_host = dlv->data->origin_ns && !strcmp(io->hosts[w], io->hosts[io->self]);
+    gale_frame_put_tuple(&io->tuples[w], dlv, same_host);
     io->n_tuples[w]++;
     gale__tuple_release(dlv->data);
 }
@@ -286,10 +290,52 @@ static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
     }
 }
 
+static size_t waiting_for_executors(const gale_io_t *io)
+{
+    size_t n = 0;
+    for (int c = 0; c < io->rt->n_execs; c++) n += io->out[c].n;
+    return n;
+}
+
+/* A peer's word on its bolts: while any peer is behind, our spouts wait, as they do for our own executors. */
+static void set_holding(gale_io_t *io, int w, bool hold)
+{
+    if (io->holding[w] == hold) return;
+    io->holding[w] = hold;
+    if (atomic_fetch_add(&io->rt->peer_pressure, hold ? 1 : -1) == 1 && !hold)
+        for (int c = 0; c < io->rt->n_execs; c++) gale_executor_wake(&io->rt->execs[c]); /* their spouts sleep */
+}
+
+static void tell_pressure(gale_io_t *io, int w)
+{
+    char frame[6];
+    gale_le_put(frame, 2, 4);
+    frame[4] = GALE_FRAME_PRESSURE;
+    frame[5] = io->pressing;
+    gale_transport_send(io->transport, peer_id(w), frame, sizeof frame); /* a peer that is down hears it on connect */
+}
+
+/* Our bolts are behind when an executor is over its rings or the network brought more than they take: then every
+   peer's spouts wait too (Storm's backpressure across workers), or a peer's spouts would fill our queues without
+   bound while ours are held. */
+static void update_pressure(gale_io_t *io, size_t waiting)
+{
+    bool now = atomic_load_explicit(&io->rt->congested, memory_order_relaxed) > 0 || waiting > RECV_HIGH;
+    if (now == io->pressing) return;
+    io->pressing = now;
+    for (int w = 0; w < io->n_workers; w++)
+        if (w != io->self) tell_pressure(io, w);
+}
+
 static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
 {
     gale_io_t *io = arg;
     gale_runtime_t *rt = io->rt;
+    if (f->type == GALE_FRAME_PRESSURE) {
+        if (f->len == 1 && peer >= 1 && peer <= (uint32_t)io->n_workers) set_holding(io, (int)peer - 1, f->payload[0] != 0);
+        else gale_logf(GALE_LOG_WARN, "worker", "peer %u sent a malformed PRESSURE frame: ignored", peer);
+        return;
+    }
     if (f->type == GALE_FRAME_OPS) {
         receive_ops(io, peer, f->payload, f->len);
     } else {
@@ -310,11 +356,18 @@ static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
         }
     }
     flush_executors(io);
+    /* Checked after every frame, not only once per pump: libuv reads a socket many times per wake, and one wake's
+       worth can be hundreds of thousands of tuples. */
+    if (waiting_for_executors(io) > RECV_HIGH) gale_transport_pause(io->transport, true);
 }
 
 static void on_peer(void *arg, uint32_t peer, bool up)
 {
+    gale_io_t *io = arg;
     gale_logf(up ? GALE_LOG_DEBUG : GALE_LOG_WARN, "worker", "peer worker %u is %s", peer - 1, up ? "up" : "down");
+    if (peer < 1 || peer > (uint32_t)io->n_workers) return;
+    if (!up) set_holding(io, (int)peer - 1, false); /* a worker that is gone holds nobody back */
+    else if (io->pressing) tell_pressure(io, (int)peer - 1);
 }
 
 /* ---- the loop ----------------------------------------------------------------------------------------------- */
@@ -326,12 +379,6 @@ static bool peers_backed_up(const gale_io_t *io)
     return false;
 }
 
-static size_t waiting_for_executors(const gale_io_t *io)
-{
-    size_t n = 0;
-    for (int c = 0; c < io->rt->n_execs; c++) n += io->out[c].n;
-    return n;
-}
 
 static void pump(gale_io_t *io)
 {
@@ -344,6 +391,7 @@ static void pump(gale_io_t *io)
     size_t waiting = waiting_for_executors(io);
     if (waiting > RECV_HIGH) gale_transport_pause(io->transport, true);
     else if (waiting < RECV_LOW) gale_transport_pause(io->transport, false);
+    update_pressure(io, waiting);
 }
 
 static void on_wake(uv_async_t *h) { pump(h->data); }
@@ -434,10 +482,11 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     io->ops = calloc((size_t)io->n_workers, sizeof *io->ops);
     io->n_tuples = calloc((size_t)io->n_workers, sizeof *io->n_tuples);
     io->n_ops = calloc((size_t)io->n_workers, sizeof *io->n_ops);
+    io->holding = calloc((size_t)io->n_workers, sizeof *io->holding);
     io->ports = calloc((size_t)io->n_workers, sizeof *io->ports);
     io->hosts = calloc((size_t)io->n_workers, sizeof *io->hosts);
     rt->io = io;
-    if (!io->in || !io->out || !io->op_fill || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->ports || !io->hosts)
+    if (!io->in || !io->out || !io->op_fill || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->holding || !io->ports || !io->hosts)
         return GALE_ENOMEM;
     for (int p = 0; p < rt->n_execs; p++)
         if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
@@ -509,7 +558,7 @@ void gale__io_free(gale_runtime_t *rt)
     }
     if (io->pool_ready) gale__pool_destroy(&io->pool);
     free(io->in), free(io->out), free(io->op_fill), free(io->tuples), free(io->ops);
-    free(io->n_tuples), free(io->n_ops), free(io->ports), free(io->hosts);
+    free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts);
     free(io);
     rt->io = NULL;
 }

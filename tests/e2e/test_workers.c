@@ -291,3 +291,50 @@ Test(workers, workers_share_the_hosts_cores_unless_told_otherwise)
     const char *set[] = {"--set", "config.threads=2"};
     cr_assert_eq(threads_of_run(set, 2), 4, "config.threads is per worker");
 }
+
+/* Random sentences at full speed with acking off, the words split across two workers: each sentence a worker
+   receives becomes six words for the other, so unless a worker whose bolts fall behind holds its peers' spouts
+   (and stops reading as soon as it has enough), the queues between them grow without bound: 1.1 GB in 3 s before
+   backpressure crossed workers. */
+Test(workers, memory_stays_bounded_without_acking_when_a_worker_falls_behind)
+{
+    char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--duration", "3", "--quiet", "--stats", stats,
+                          "--set", "config.ackers=0", "topologies/wordcount.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    char *doc = tl_read_file(stats, NULL);
+    cr_assert_not_null(doc);
+    const char *at = strstr(doc, "\"peak_rss_kb\": ");
+    cr_assert_not_null(at, "%s", doc);
+    long kb = strtol(at + strlen("\"peak_rss_kb\": "), NULL, 10);
+    /* Summed over both workers; the sanitizers' own bookkeeping (ASan's quarantine) costs hundreds of MiB more. */
+    long limit_mb = getenv("SANITIZE") && *getenv("SANITIZE") ? 1536 : 512;
+    cr_assert_lt(kb, limit_mb * 1024, "peak RSS of the workers %ld KiB", kb);
+    free(doc), tl_result_free(&r), free(stats);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* slow.cfg puts its spout in worker 0 and its bolt in worker 1: every tuple crosses, and so must the latency
+   markers, or the bolt has no end-to-end figure. */
+Test(workers, latency_markers_cross_workers_of_one_host)
+{
+    char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--duration", "2", "--quiet", "--stats", stats,
+                          "tests/topologies/e2e/slow.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    char *doc = tl_read_file(stats, NULL);
+    cr_assert_not_null(doc);
+    const char *slow = strstr(doc, "{\"name\": \"slow\"");
+    cr_assert_not_null(slow, "%s", doc);
+    const char *e2e = strstr(slow, "\"e2e_ms_p50\": ");
+    cr_assert_not_null(e2e, "%s", doc);
+    cr_assert_neq(strncmp(e2e + strlen("\"e2e_ms_p50\": "), "null", 4), 0, "no marker reached the bolt\n%s", doc);
+    free(doc), tl_result_free(&r), free(stats);
+    tl_rmtree(dir);
+    free(dir);
+}
