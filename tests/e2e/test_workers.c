@@ -257,26 +257,48 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
     free(dir);
 }
 
-/* Executor threads per worker, from the merged figures of a run of wordcount_file.cfg with these options. */
-static long threads_of_run(const char *const *opts, size_t n_opts)
+/* Runs `gale run --workers 2 --quiet --stats F ARGS...` to its end and returns F's text (the caller frees it). */
+static char *stats_of_run(const char *const *args, size_t n_args)
 {
-    char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *stats = tl_path("%s/stats.json", dir);
-    long counts[10];
-    tl_make_lines(in, counts);
-    char *set_in = tl_path("lines.path=%s", in), *set_out = tl_path("sink.path=%s/out.jsonl", dir);
-    const char *argv[16] = {tl_gale(), "run", "--workers", "2", "--quiet", "--stats", stats, "--set", set_in, "--set", set_out};
-    size_t a = 11;
-    for (size_t i = 0; i < n_opts; i++) argv[a++] = opts[i];
-    argv[a++] = "topologies/wordcount_file.cfg";
+    char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
+    const char *argv[24] = {tl_gale(), "run", "--workers", "2", "--quiet", "--stats", stats};
+    size_t a = 7;
+    for (size_t i = 0; i < n_args && a < 23; i++) argv[a++] = args[i];
     tl_result_t r;
     cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     char *doc = tl_read_file(stats, NULL);
-    cr_assert_not_null(doc);
-    const char *at = strstr(doc, "\"threads\": ");
-    cr_assert_not_null(at, "%s", doc);
-    long threads = strtol(at + 11, NULL, 10);
-    free(doc), tl_result_free(&r), free(set_in), free(set_out), free(stats), free(in);
+    cr_assert_not_null(doc, "no figures\n%s", r.err);
+    tl_result_free(&r), free(stats);
+    tl_rmtree(dir);
+    free(dir);
+    return doc;
+}
+
+/* The number after `"key": ` in a figures document (from `from` on). */
+static long field_of(const char *doc, const char *from, const char *key)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\": ", key);
+    const char *at = strstr(from, needle);
+    cr_assert_not_null(at, "no %s in\n%s", key, doc);
+    return strtol(at + strlen(needle), NULL, 10);
+}
+
+/* Executor threads of both workers, from the figures of a run of wordcount_file.cfg with one more option. */
+static long threads_of_run(const char *opt, const char *value)
+{
+    char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir);
+    long counts[10];
+    tl_make_lines(in, counts);
+    char *set_in = tl_path("lines.path=%s", in), *set_out = tl_path("sink.path=%s/out.jsonl", dir);
+    const char *args[7] = {"--set", set_in, "--set", set_out};
+    size_t n = 4;
+    if (opt) args[n++] = opt, args[n++] = value;
+    args[n++] = "topologies/wordcount_file.cfg";
+    char *doc = stats_of_run(args, n);
+    long threads = field_of(doc, doc, "threads");
+    free(doc), free(set_in), free(set_out), free(in);
     tl_rmtree(dir);
     free(dir);
     return threads;
@@ -285,11 +307,9 @@ static long threads_of_run(const char *const *opts, size_t n_opts)
 Test(workers, workers_share_the_hosts_cores_unless_told_otherwise)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN), each = cores / 2 > 1 ? cores / 2 : 1;
-    cr_assert_eq(threads_of_run(NULL, 0), 2 * each, "two workers on %ld cores", cores);
-    const char *flag[] = {"--threads", "3"};
-    cr_assert_eq(threads_of_run(flag, 2), 6, "--threads is per worker");
-    const char *set[] = {"--set", "config.threads=2"};
-    cr_assert_eq(threads_of_run(set, 2), 4, "config.threads is per worker");
+    cr_assert_eq(threads_of_run(NULL, NULL), 2 * each, "two workers on %ld cores", cores);
+    cr_assert_eq(threads_of_run("--threads", "3"), 6, "--threads is per worker");
+    cr_assert_eq(threads_of_run("--set", "config.threads=2"), 4, "config.threads is per worker");
 }
 
 /* Random sentences at full speed with acking off, the words split across two workers: each sentence a worker
@@ -298,43 +318,25 @@ Test(workers, workers_share_the_hosts_cores_unless_told_otherwise)
    backpressure crossed workers. */
 Test(workers, memory_stays_bounded_without_acking_when_a_worker_falls_behind)
 {
-    char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
-    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--duration", "3", "--quiet", "--stats", stats,
-                          "--set", "config.ackers=0", "topologies/wordcount.cfg", NULL};
-    tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
-    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
-    char *doc = tl_read_file(stats, NULL);
-    cr_assert_not_null(doc);
-    const char *at = strstr(doc, "\"peak_rss_kb\": ");
-    cr_assert_not_null(at, "%s", doc);
-    long kb = strtol(at + strlen("\"peak_rss_kb\": "), NULL, 10);
+    const char *args[] = {"--duration", "3", "--set", "config.ackers=0", "topologies/wordcount.cfg"};
+    char *doc = stats_of_run(args, 5);
+    long kb = field_of(doc, doc, "peak_rss_kb");
     /* Summed over both workers; the sanitizers' own bookkeeping (ASan's quarantine) costs hundreds of MiB more. */
     long limit_mb = getenv("SANITIZE") && *getenv("SANITIZE") ? 1536 : 512;
     cr_assert_lt(kb, limit_mb * 1024, "peak RSS of the workers %ld KiB", kb);
-    free(doc), tl_result_free(&r), free(stats);
-    tl_rmtree(dir);
-    free(dir);
+    free(doc);
 }
 
 /* slow.cfg puts its spout in worker 0 and its bolt in worker 1: every tuple crosses, and so must the latency
    markers, or the bolt has no end-to-end figure. */
 Test(workers, latency_markers_cross_workers_of_one_host)
 {
-    char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
-    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--duration", "2", "--quiet", "--stats", stats,
-                          "tests/topologies/e2e/slow.cfg", NULL};
-    tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
-    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
-    char *doc = tl_read_file(stats, NULL);
-    cr_assert_not_null(doc);
+    const char *args[] = {"--duration", "2", "tests/topologies/e2e/slow.cfg"};
+    char *doc = stats_of_run(args, 3);
     const char *slow = strstr(doc, "{\"name\": \"slow\"");
     cr_assert_not_null(slow, "%s", doc);
     const char *e2e = strstr(slow, "\"e2e_ms_p50\": ");
     cr_assert_not_null(e2e, "%s", doc);
     cr_assert_neq(strncmp(e2e + strlen("\"e2e_ms_p50\": "), "null", 4), 0, "no marker reached the bolt\n%s", doc);
-    free(doc), tl_result_free(&r), free(stats);
-    tl_rmtree(dir);
-    free(dir);
+    free(doc);
 }
