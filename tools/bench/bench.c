@@ -2,9 +2,11 @@
  * gale-bench: throughput, latency, CPU and memory of gale's standard cases (after Apache Storm's storm-perf), each
  * run as a whole `gale run` process, against a hand-written C word count measured in the same run.
  *
- * For each case and acking off/on: a warm-up run, then `runs` runs at full speed (throughput = tuples per second
- * through the last bolt, median), then `runs` runs with the spout paced at half that peak, which give the latency
- * (acking on: complete latency of the spout's trees; off: end-to-end latency from the latency markers).
+ * For each case and acking off/on, in local mode and with two workers, runs alternating between the two modes: a
+ * warm-up run each, then `runs` runs each at full speed (throughput = tuples per second through the last bolt,
+ * median; and worker mode's throughput over local mode's, round by round), then `runs` runs each with the spout
+ * paced at half its mode's peak, which give the latency (acking on: complete latency of the spout's trees; off:
+ * end-to-end latency from the latency markers).
  */
 #include <errno.h>
 #include <spawn.h>
@@ -154,42 +156,59 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* ---- one case: peak, then latency at half the peak --------------------------------------------------------- */
+/* ---- one case: peak, then latency at half the peak, local and worker mode in turn ------------------------- */
 
 typedef struct result {
     const bench_case_t *c;
     int acking, workers, ok;
     double throughput, cpu, rss, p50, p99, p999;
+    double vs_local; /* worker mode: median over the rounds of its throughput / local mode's in the same round */
 } result_t;
 
-static result_t bench_one(const opts_t *o, const bench_case_t *c, int acking, int workers)
+#define MODES 2 /* local (1 worker), then 2 workers */
+
+/* Runs of the two modes alternate (local, workers, local, workers, ...) so that a change in the machine's speed,
+   which on a shared VM can be 2x for minutes, falls on both alike; the worker/local ratio is taken round by round. */
+static void bench_case(const opts_t *o, const bench_case_t *c, int acking, result_t out[MODES])
 {
-    result_t r = {.c = c, .acking = acking, .workers = workers};
     sample_t s;
-    double tp[32], spout[32], cpu[32], rss[32], l50[32], l99[32], l999[32];
-    for (int i = 0; i < o->warmup; i++) measure(o, c, acking, workers, 0, &s);
-    int n = 0;
+    double tp[MODES][32], spout[MODES][32], cpu[MODES][32], rss[MODES][32], l50[MODES][32], l99[MODES][32],
+        l999[MODES][32], ratio[32];
+    int n[MODES] = {0}, m[MODES] = {0}, nr = 0;
+    for (int w = 0; w < MODES; w++) out[w] = (result_t){.c = c, .acking = acking, .workers = w + 1, .vs_local = -1};
+    for (int i = 0; i < o->warmup; i++)
+        for (int w = 0; w < MODES; w++) measure(o, c, acking, w + 1, 0, &s);
     for (int i = 0; i < o->runs; i++) {
-        if (measure(o, c, acking, workers, 0, &s)) continue;
-        tp[n] = s.throughput, spout[n] = s.spout_rate, cpu[n] = s.cpu_s_per_million, rss[n] = s.rss_mb;
-        n++;
+        double round[MODES] = {0};
+        for (int w = 0; w < MODES; w++) {
+            if (measure(o, c, acking, w + 1, 0, &s)) continue;
+            tp[w][n[w]] = s.throughput, spout[w][n[w]] = s.spout_rate, cpu[w][n[w]] = s.cpu_s_per_million;
+            rss[w][n[w]] = s.rss_mb;
+            n[w]++;
+            round[w] = s.throughput;
+        }
+        if (round[0] > 0 && round[1] > 0) ratio[nr++] = round[1] / round[0];
     }
-    if (!n) return r;
-    r.throughput = median(tp, n);
-    r.cpu = median(cpu, n);
-    r.rss = median(rss, n);
-    double pace = median(spout, n) / 2;
-    int m = 0;
-    for (int i = 0; i < o->runs; i++) {
-        if (measure(o, c, acking, workers, pace, &s)) continue;
-        l50[m] = s.p50, l99[m] = s.p99, l999[m] = s.p999;
-        m++;
+    double pace[MODES];
+    for (int w = 0; w < MODES; w++) pace[w] = n[w] ? median(spout[w], n[w]) / 2 : 0;
+    for (int i = 0; i < o->runs; i++)
+        for (int w = 0; w < MODES; w++) {
+            if (!n[w] || measure(o, c, acking, w + 1, pace[w], &s)) continue;
+            l50[w][m[w]] = s.p50, l99[w][m[w]] = s.p99, l999[w][m[w]] = s.p999;
+            m[w]++;
+        }
+    for (int w = 0; w < MODES; w++) {
+        result_t *r = &out[w];
+        if (!n[w]) continue;
+        r->throughput = median(tp[w], n[w]);
+        r->cpu = median(cpu[w], n[w]);
+        r->rss = median(rss[w], n[w]);
+        r->p50 = m[w] ? median(l50[w], m[w]) : -1;
+        r->p99 = m[w] ? median(l99[w], m[w]) : -1;
+        r->p999 = m[w] ? median(l999[w], m[w]) : -1;
+        r->ok = 1;
     }
-    r.p50 = m ? median(l50, m) : -1;
-    r.p99 = m ? median(l99, m) : -1;
-    r.p999 = m ? median(l999, m) : -1;
-    r.ok = 1;
-    return r;
+    if (nr) out[1].vs_local = median(ratio, nr);
 }
 
 /* ---- output ------------------------------------------------------------------------------------------------ */
@@ -229,8 +248,10 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
         const double lat[3] = {r->p50, r->p99, r->p999};
         const char *names[3] = {"p50_ms", "p99_ms", "p999_ms"};
         for (int k = 0; k < 3; k++) lat[k] < 0 ? fprintf(f, "\"%s\": null, ", names[k]) : fprintf(f, "\"%s\": %.6f, ", names[k], lat[k]);
-        fprintf(f, "\"cpu_s_per_million\": %.4f, \"rss_mb\": %.1f, \"ratio_to_baseline\": %.4f}", r->cpu, r->rss,
+        fprintf(f, "\"cpu_s_per_million\": %.4f, \"rss_mb\": %.1f, \"ratio_to_baseline\": %.4f", r->cpu, r->rss,
                 baseline > 0 ? r->throughput / baseline : 0);
+        if (r->vs_local >= 0) fprintf(f, ", \"vs_local\": %.4f", r->vs_local);
+        fputc('}', f);
     }
     fprintf(f, "\n]}\n");
     fclose(f);
@@ -281,29 +302,35 @@ int main(int argc, char **argv)
     double baseline = median(base, o.runs);
     printf("baseline: hand-written single-threaded C word count: %.1f M words/s (checksum %llx)\n\n", baseline / 1e6,
            (unsigned long long)checksum);
-    printf("%-16s %-9s %-6s %14s %8s %9s %9s %9s %10s %8s\n", "case", "mode", "acking", "tuples/s", "ratio",
-           "p50_us", "p99_us", "p999_us", "cpu_s/M", "rss_mb");
-    result_t res[2 * 2 * sizeof CASES / sizeof *CASES];
+    printf("%-16s %-9s %-6s %14s %8s %9s %9s %9s %10s %8s %9s\n", "case", "mode", "acking", "tuples/s", "ratio",
+           "p50_us", "p99_us", "p999_us", "cpu_s/M", "rss_mb", "vs_local");
+    result_t res[MODES * 2 * sizeof CASES / sizeof *CASES];
     int nr = 0, failures = 0;
-    for (int workers = 1; workers <= 2; workers++)
     for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
         if (o.only && strcmp(o.only, CASES[c].name)) continue;
         for (int acking = 0; acking <= 1; acking++) {
-            result_t r = bench_one(&o, &CASES[c], acking, workers);
-            if (!r.ok) {
-                failures++;
-                continue;
+            result_t pair[MODES];
+            bench_case(&o, &CASES[c], acking, pair);
+            for (int w = 0; w < MODES; w++) {
+                const result_t *r = &pair[w];
+                if (!r->ok) {
+                    failures++;
+                    continue;
+                }
+                res[nr++] = *r;
+                printf("%-16s %-9s %-6s %14.0f %8.3f ", r->c->name, r->workers > 1 ? "workers2" : "local",
+                       acking ? "on" : "off", r->throughput, r->throughput / baseline);
+                print_us(stdout, r->p50), putchar(' '), print_us(stdout, r->p99), putchar(' '), print_us(stdout, r->p999);
+                printf(" %10.3f %8.1f", r->cpu, r->rss);
+                if (r->vs_local >= 0) printf(" %9.2f", r->vs_local);
+                putchar('\n');
+                fflush(stdout);
             }
-            res[nr++] = r;
-            printf("%-16s %-9s %-6s %14.0f %8.3f ", r.c->name, workers > 1 ? "workers2" : "local", acking ? "on" : "off",
-                   r.throughput, r.throughput / baseline);
-            print_us(stdout, r.p50), putchar(' '), print_us(stdout, r.p99), putchar(' '), print_us(stdout, r.p999);
-            printf(" %10.3f %8.1f\n", r.cpu, r.rss);
-            fflush(stdout);
         }
     }
     printf("\n(latency at half the peak rate: acking on = complete latency, off = end-to-end from latency markers;\n"
-           " ratio = throughput / baseline words per second)\n");
+           " ratio = throughput / baseline words per second; vs_local = worker mode's throughput / local mode's,\n"
+           " median over rounds in which the two ran back to back)\n");
     write_json(&o, res, nr, baseline, model, cores);
     printf("wrote %s\n", o.json);
     return failures ? 1 : 0;
