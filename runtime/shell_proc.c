@@ -37,7 +37,8 @@ struct gale_child {
     pthread_cond_t cv;
     gale_child_msg_t *head, *tail; /* under mu */
     size_t queued;                 /* bytes, under mu */
-    bool ended, reaped;            /* under mu */
+    bool ended, reaped;            /* under mu; reaped: waitpid returned it, so its pid may be anyone's now */
+    int wstatus;                   /* under mu, once reaped */
     char why[WHY_MAX];             /* under mu */
     char err_tail[TAIL_MAX];       /* under mu: the last bytes of stderr */
     size_t err_len;
@@ -45,6 +46,8 @@ struct gale_child {
     atomic_bool stopping;
     atomic_uint_fast64_t stop_at_ns;
     atomic_uint_fast64_t owed_since_ns, last_heard_ns;
+    atomic_uint_fast64_t writing_since_ns; /* a write to its stdin in progress since then (0: none) */
+    atomic_bool killed;
     gale_buf_t out;                /* executor thread only: what goes to stdin next */
 };
 
@@ -67,6 +70,7 @@ static void set_why(gale_child_t *c, const char *fmt, ...)
 static void exec_child(const gale_child_opts_t *o, char *const *envp, int in, int out, int err)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* a worker that dies takes its children along */
+    setpgid(0, 0); /* its own process group: a kill reaches what it started too (`sh -c`, a subprocess) */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -174,11 +178,24 @@ static bool queue_full(gale_child_t *c)
     return full;
 }
 
+/* The whole process group, so that no grandchild keeps its stdout open (the reader would wait for it forever).
+   Under the lock that reaping takes: a reaped pid may belong to another process already. */
 static void kill_child(gale_child_t *c)
 {
     pthread_mutex_lock(&c->mu);
-    if (!c->reaped) kill(c->pid, SIGKILL);
+    if (!c->reaped && kill(-c->pid, SIGKILL) != 0) kill(c->pid, SIGKILL);
+    atomic_store(&c->killed, true);
     pthread_mutex_unlock(&c->mu);
+}
+
+/* Reaps the child if it has exited; true once it is reaped. */
+static bool try_reap(gale_child_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->reaped && waitpid(c->pid, &c->wstatus, WNOHANG) == c->pid) c->reaped = true;
+    bool reaped = c->reaped;
+    pthread_mutex_unlock(&c->mu);
+    return reaped;
 }
 
 typedef struct inbuf {
@@ -206,6 +223,13 @@ static bool cut_json(gale_child_t *c, inbuf_t *b)
             int shown = (int)(line - b->start < 60 ? line - b->start : 60);
             set_why(c, "malformed output: %s at byte %zu of a message starting '%.*s'", what ? what : gale_strerror(rc),
                     at, shown, b->p + b->start);
+            return false;
+        }
+        /* JSON may nest deeper than a tuple may (mpread.h's limit): refused here, as a MessagePack frame would be. */
+        gale_value_t v;
+        size_t used;
+        if (gale_mp_read(b->sb.data, b->sb.size, &v, &used) || v.type != GALE_MAP) {
+            set_why(c, "malformed output: a message that is not one map within the nesting limit");
             return false;
         }
         enqueue(c, b->sb.data, b->sb.size);
@@ -293,13 +317,18 @@ static bool read_stdout(gale_child_t *c, inbuf_t *b)
     return c->o.msgpack ? cut_msgpack(c, b) : cut_json(c, b);
 }
 
-/* The child owes an answer and has been silent for the heartbeat timeout. */
+/* The child owes an answer and has been silent for the heartbeat timeout, or has not read its stdin for as long
+   (the executor is then blocked writing to it, and no heartbeat can even be sent). */
 static void watch(gale_child_t *c, uint64_t now)
 {
     uint64_t owed = atomic_load(&c->owed_since_ns), heard = atomic_load(&c->last_heard_ns);
-    uint64_t since = owed > heard ? owed : heard;
-    if (owed && now > since && now - since > (uint64_t)(c->o.heartbeat_timeout_s * 1e9)) {
+    uint64_t since = owed > heard ? owed : heard, limit = (uint64_t)(c->o.heartbeat_timeout_s * 1e9);
+    uint64_t writing = atomic_load(&c->writing_since_ns);
+    if (owed && now > since && now - since > limit) {
         set_why(c, "no answer for %.1f s (heartbeat_timeout_s)", c->o.heartbeat_timeout_s);
+        kill_child(c);
+    } else if (writing && now > writing && now - writing > limit) {
+        set_why(c, "did not read its input for %.1f s (heartbeat_timeout_s)", c->o.heartbeat_timeout_s);
         kill_child(c);
     }
     if (atomic_load(&c->stopping) && now > atomic_load(&c->stop_at_ns)) kill_child(c);
@@ -307,18 +336,11 @@ static void watch(gale_child_t *c, uint64_t now)
 
 static void reap(gale_child_t *c)
 {
-    int status = 0;
-    for (int i = 0; i < 20 && waitpid(c->pid, &status, WNOHANG) == 0; i++) { /* it closed stdout: give it 1 s */
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
-    }
-    if (waitpid(c->pid, &status, WNOHANG) == 0) {
-        kill(c->pid, SIGKILL);
-        waitpid(c->pid, &status, 0);
-    }
-    pthread_mutex_lock(&c->mu);
-    c->reaped = true;
-    pthread_mutex_unlock(&c->mu);
+    struct timespec ts = {0, 10000000};
+    for (int i = 0; i < 100 && !try_reap(c); i++) nanosleep(&ts, NULL); /* it closed stdout: give it 1 s */
+    if (!try_reap(c)) kill_child(c);
+    while (!try_reap(c)) nanosleep(&ts, NULL); /* SIGKILL cannot be ignored: this ends */
+    int status = c->wstatus; /* reaped: nobody writes it any more */
     if (WIFSIGNALED(status)) set_why(c, "killed by signal %d", WTERMSIG(status));
     else set_why(c, "exited with status %d", WEXITSTATUS(status));
 }
@@ -339,6 +361,8 @@ static void *reader_main(void *arg)
             c->err_fd = -1;
         }
         if (n > 0 && fds[0].revents && !read_stdout(c, &b)) out_open = false;
+        /* Killed, and gone: a process that escaped its group may still hold stdout open, so do not wait for EOF. */
+        if (atomic_load(&c->killed) && try_reap(c)) out_open = false;
         watch(c, gale_now_ns());
         c->o.wake(c->o.wake_arg); /* messages, or only time: heartbeats and ticks are due on the executor */
     }
@@ -377,13 +401,18 @@ int gale_child_send(gale_child_t *c, const char *mp, size_t len)
         gale_json_value(&c->out, &v);
         gale_buf_put(&c->out, "\nend\n", 5);
     }
-    return c->out.failed ? GALE_ENOMEM : 0;
+    if (c->out.failed) { /* a message cut short cannot be sent: the child restarts, its open tuples replay */
+        gale_child_abandon(c, "out of memory writing to it");
+        return GALE_ENOMEM;
+    }
+    return 0;
 }
 
 int gale_child_flush(gale_child_t *c)
 {
     size_t off = 0;
     int rc = 0;
+    if (c->out.len) atomic_store(&c->writing_since_ns, gale_now_ns()); /* the watchdog ends a write that hangs */
     while (off < c->out.len) {
         ssize_t n = write(c->in_fd, c->out.p + off, c->out.len - off);
         if (n < 0 && errno == EINTR) continue;
@@ -393,6 +422,7 @@ int gale_child_flush(gale_child_t *c)
         }
         off += (size_t)n;
     }
+    atomic_store(&c->writing_since_ns, 0);
     c->out.len = 0;
     return rc;
 }
