@@ -45,6 +45,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define MAX_VALUES 1024
+#define MAX_KEYS 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 typedef struct stored_id { /* spouts: the child's own id of a tracked tuple, as MessagePack */
     char *mp;
@@ -365,9 +368,11 @@ static int emit(shell_t *sh, const msg_t *m)
             h->item(&m->f[F_ANCHORS], i, &a);
             if (system_id(&a)) continue; /* anchored to a tick: unanchored, as in Storm */
             const gale_tuple_t *in = input_of(sh, &a, "anchor to");
-            bool ok;
-            if (in) anchor_ids[n_anchors] = parse_id(&a, &ok), anchors[n_anchors++] = in;
-            else bad = true;
+            bool ok, seen = false;
+            /* The same id twice anchors once: failing it twice (below) would use it after its release. */
+            for (size_t k = 0; in && k < n_anchors; k++) seen = seen || anchors[k] == in;
+            if (in && !seen) anchor_ids[n_anchors] = parse_id(&a, &ok), anchors[n_anchors++] = in;
+            else if (!in) bad = true;
         }
         for (size_t i = 0; bad && i < n_anchors; i++) {
             gale_u64map_del(&sh->pending, anchor_ids[i]);
@@ -431,6 +436,12 @@ static int handle(shell_t *sh, const char *mp, size_t len, bool *synced, bool *g
     size_t used;
     msg_t m = {0};
     if (gale_mp_read(mp, len, &map, &used) || map.type != GALE_MAP) return GALE_ECORRUPT;
+    /* Reading item i walks items 0..i again: a map of millions of keys would hold the executor for hours. No
+       message of the protocol has more than a handful. */
+    if (map.n > MAX_KEYS) {
+        gale_child_abandon(sh->child, "malformed output: a message with more than " STR(MAX_KEYS) " keys");
+        return GALE_ECORRUPT;
+    }
     for (uint32_t i = 0; i < map.n; i++) {
         gale_value_t k, v;
         if (gale_mp_item(&map, 2 * i, &k) || gale_mp_item(&map, 2 * i + 1, &v)) return GALE_ECORRUPT;

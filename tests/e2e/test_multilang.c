@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -85,6 +86,11 @@ Test(multilang, the_bolt_side_of_the_protocol_follows_the_recording)
     cr_assert_not_null(strstr(r.err, "[conf#2] reported: conformance: an error reported on purpose"), "%s", r.err);
     cr_assert_not_null(strstr(r.err, "line 2 of tests/multilang/conformance/lines.txt failed"), "%s", r.err);
     cr_assert_eq(count_of(r.err, "failed\n"), 1, "%s", r.err);
+    /* The refused emit named t2 twice: it fails once (a second fail would touch a released tuple), and the
+       child's own later fail of t2 is then an unknown id. */
+    cr_assert_not_null(strstr(r.err, "[conf#2] anchor to unknown tuple id \"no-such-id\""), "%s", r.err);
+    cr_assert_null(strstr(r.err, "neither being executed nor kept"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "[conf#2] fail of unknown tuple id \"2\""), "%s", r.err);
     tl_result_free(&r);
 }
 
@@ -166,8 +172,10 @@ Test(multilang, tick_tuples_reach_a_shell_bolt_as_in_storm)
     tl_result_free(&r);
 }
 
-/* The faulty split, misbehaving once per task after 200 tuples: the run completes by itself with every word. */
-static void run_fault(const char *fault, const char *expect_in_log)
+/* The faulty split, misbehaving once per task after 200 tuples: the run completes by itself with every word.
+   `cfg` runs it (shell_faulty.cfg when NULL), under the name `name` in the log, with `pending` open lines. */
+static void run_fault_with(const char *fault, const char *cfg, const char *name, const char *pending,
+                           const char *expect_in_log)
 {
     char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir), *out = tl_path("%s/out.txt", dir);
     char *set_in = tl_path("lines.path=%s", in), *set_out = tl_path("sink.path=%s", out);
@@ -177,13 +185,16 @@ static void run_fault(const char *fault, const char *expect_in_log)
     setenv("FAULT", fault, 1);
     setenv("FAULT_AFTER", "200", 1);
     setenv("MARKER_DIR", dir, 1);
+    char *set_pending = tl_path("config.max_spout_pending=%s", pending);
     const char *argv[] = {tl_gale(), "run", "--quiet", "--stats", stats, "--set", set_in, "--set", set_out,
-                          "tests/topologies/e2e/shell_faulty.cfg", NULL};
+                          "--set", set_pending, cfg ? cfg : "tests/topologies/e2e/shell_faulty.cfg", NULL};
     tl_result_t r = run(argv, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.err, expect_in_log), "%s", r.err);
     cr_assert_not_null(strstr(r.err, "its stderr ended with: \"faulty_split: "), "%s", r.err);
-    cr_assert_geq(count_of(r.err, "'python3 faulty_split.py' started again"), 1, "%s", r.err);
+    char *again = tl_path("'%s' started again", name);
+    cr_assert_geq(count_of(r.err, again), 1, "%s", r.err);
+    free(again), free(set_pending);
     char *text = tl_read_file(out, NULL);
     long seen = 0;
     int k = tl_words_short(text, counts, &seen);
@@ -200,6 +211,11 @@ static void run_fault(const char *fault, const char *expect_in_log)
     free(dir), free(in), free(out), free(set_in), free(set_out), free(stats);
 }
 
+static void run_fault(const char *fault, const char *expect_in_log)
+{
+    run_fault_with(fault, NULL, "python3 faulty_split.py", "500", expect_in_log);
+}
+
 Test(multilang, a_child_that_crashes_midstream_is_restarted_and_its_tuples_replay)
 {
     run_fault("crash", "'python3 faulty_split.py' exited with status 3");
@@ -210,9 +226,38 @@ Test(multilang, a_child_that_hangs_is_killed_after_the_heartbeat_timeout)
     run_fault("hang", "'python3 faulty_split.py' no answer for 1.0 s (heartbeat_timeout_s)");
 }
 
+/* Started through `sh -c`, whose python child holds stdout, and fed faster than a pipe holds: the hung child stops
+   reading, so the executor's write blocks before another heartbeat can go out; the watchdog must end the write,
+   and the kill must reach the whole group, or no end of file ever comes. */
+Test(multilang, a_child_that_stops_reading_is_killed_with_what_it_started)
+{
+    char cwd[4096], *dir = tl_tmpdir();
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    char *cfg = tl_path("%s/sh_faulty.cfg", dir), *text = tl_path(
+        "name = \"sh_faulty\";\n"
+        "config = { ackers = 1; message_timeout_s = 5; max_retries = 100; retry_backoff_ms = 10; };\n"
+        "spouts = ( { name = \"lines\"; plugin = \"file_lines\"; replay = true; settings = { path = \"-\"; }; } );\n"
+        "bolts = ( { name = \"split\"; plugin = \"shell\"; parallelism = 2;\n"
+        "  settings = { command = [ \"sh\", \"-c\", \"python3 faulty_split.py; exit 0\" ]; cwd = \"%s/tests/multilang\";\n"
+        "               fields = [ \"word\" ]; heartbeat_timeout_s = 1.0; };\n"
+        "  inputs = ( { from = \"lines\"; } ); },\n"
+        "  { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"-\"; }; inputs = ( { from = \"split\"; } ); } );\n",
+        cwd);
+    cr_assert_eq(tl_write_file(cfg, text), 0);
+    run_fault_with("hang", cfg, "sh -c python3 faulty_split.py; exit 0", "3000", "(heartbeat_timeout_s)");
+    free(cfg), free(text);
+    tl_rmtree(dir);
+    free(dir);
+}
+
 Test(multilang, a_child_that_prints_garbage_is_restarted)
 {
     run_fault("garbage", "malformed output: invalid literal at byte 0 of a message starting 'this is not json");
+}
+
+Test(multilang, a_child_sending_a_message_of_too_many_keys_is_restarted)
+{
+    run_fault("wide", "malformed output: a message with more than 64 keys");
 }
 
 Test(multilang, a_child_writing_an_endless_line_cannot_grow_the_worker)

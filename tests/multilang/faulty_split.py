@@ -1,6 +1,6 @@
 """A split bolt that misbehaves once, after $FAULT_AFTER tuples of its first life (a marker file in $MARKER_DIR
-says it has): $FAULT is "crash" (exit 3), "hang" (sleep), "garbage" (not the protocol on stdout) or "endless"
-(one endless line). Its restarted self behaves. The test sets the environment, which gale passes on."""
+says it has): $FAULT is "crash" (exit 3), "hang" (sleep), "garbage" (not the protocol on stdout), "wide" (a
+message with 100 keys) or "endless" (one endless line). Its restarted self behaves. The test sets the environment, which gale passes on."""
 import os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../bolts/multilang"))
 import gale_multilang as storm
@@ -27,6 +27,10 @@ class FaultySplit(storm.BasicBolt):
                 time.sleep(3600)
             if self.fault == "garbage":
                 os.write(1, b"this is not json\nend\n")
+                time.sleep(3600)
+            if self.fault == "wide":  # a message of the protocol's shape with too many keys
+                keys = ", ".join('"k%d": 0' % i for i in range(100))
+                os.write(1, ('{"command": "sync", %s}\nend\n' % keys).encode())
                 time.sleep(3600)
             if self.fault == "endless":
                 chunk = b"x" * 65536
