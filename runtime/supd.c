@@ -1,6 +1,8 @@
 #include "supd.h"
 
+#include <math.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,10 @@
 #define ID_MAX 64
 #define KILL_WAIT_S 30.0
 #define SIGNAL_WAIT_S 10.0
+/* A connection must authenticate within this time, or idle ones would fill MAX_CONNS and lock out nimbus. */
+#define AUTH_TIMEOUT_MS 10000
+#define KILL_WAIT_MAX_S 86400.0
+#define MAX_WORKERS 4096
 
 typedef struct supd supd_t;
 
@@ -44,6 +50,7 @@ typedef struct conn {
     char buf[LINE_MAX_BYTES];
     unsigned char nonce[GALE_NONCE_LEN];
     bool authed, closing, hanging_up;
+    uint64_t opened_ms;   /* uv_now when accepted */
     char waiting[ID_MAX]; /* a `wait` for this topology holds the connection */
 } conn_t;
 
@@ -52,6 +59,7 @@ struct supd {
     uv_loop_t loop;
     uv_tcp_t server;
     uv_signal_t sigint, sigterm;
+    uv_timer_t sweep;     /* refuses connections that do not authenticate in time */
     conn_t *conns;
     int n_conns;
     topo_rec_t *topos;
@@ -177,6 +185,7 @@ static void shut_down(supd_t *d)
     uv_close((uv_handle_t *)&d->server, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sweep, NULL);
     for (conn_t *c = d->conns; c; c = c->next) close_conn(c);
 }
 
@@ -268,7 +277,7 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         if (!strncmp(tok[i], "workers=", 8)) a.workers = atoi(tok[i] + 8);
         else if (!strncmp(tok[i], "threads=", 8)) a.threads = atoi(tok[i] + 8);
         else if (!strncmp(tok[i], "secret=", 7)) a.secret = tok[i] + 7;
-        else if (!strncmp(tok[i], "slots=", 6)) bad = parse_slots(tok[i] + 6, &r->slots, &r->n_slots) ? NULL : tok[i];
+        else if (!strncmp(tok[i], "slots=", 6)) bad = !r->slots && parse_slots(tok[i] + 6, &r->slots, &r->n_slots) ? NULL : tok[i];
         else if (!strncmp(tok[i], "set=", 4)) bad = (r->sets[r->n_sets++] = strdup(tok[i] + 4)) ? NULL : tok[i];
         else bad = tok[i];
     }
@@ -276,8 +285,19 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         sendf(c, "error bad argument '%s'", bad);
         return free_rec(r);
     }
-    if (a.workers < 2) {
-        sendf(c, "error workers=N must be 2 or more (one worker: gale run)");
+    if (a.workers < 2 || a.workers > MAX_WORKERS) {
+        sendf(c, "error workers=N must be from 2 (one worker: gale run) to %d", MAX_WORKERS);
+        return free_rec(r);
+    }
+    if (!r->slots && a.workers > d->o->slots - d->used_slots) {
+        sendf(c, "error not enough free slots: %d asked, %d free of %d", a.workers, d->o->slots - d->used_slots,
+              d->o->slots);
+        return free_rec(r);
+    }
+    /* libconfig would block the daemon's loop on a FIFO or a device. */
+    struct stat st;
+    if (stat(tok[2], &st) != 0 || !S_ISREG(st.st_mode)) {
+        sendf(c, "error %s: not a regular file", tok[2]);
         return free_rec(r);
     }
     if (!r->slots) {
@@ -350,7 +370,8 @@ static void cmd_kill(conn_t *c, char **tok, int n)
     if (n > 2) {
         char *end;
         wait_s = strncmp(tok[2], "wait=", 5) ? -1 : strtod(tok[2] + 5, &end);
-        if (wait_s < 0 || *end) return sendf(c, "error bad argument '%s' (wait=SECONDS)", tok[2]);
+        if (!(wait_s >= 0 && wait_s <= KILL_WAIT_MAX_S) || *end) /* also NaN */
+            return sendf(c, "error bad argument '%s' (wait=SECONDS, at most %.0f)", tok[2], KILL_WAIT_MAX_S);
     }
     gale_sup_kill(r->sup, wait_s, "killed");
     sendf(c, "ok killing %s", r->id);
@@ -466,6 +487,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->tcp.data = c;
     c->lines = (gale_lines_t){.buf = c->buf, .cap = sizeof c->buf};
     c->next = d->conns;
+    c->opened_ms = uv_now(&d->loop);
     d->conns = c;
     d->n_conns++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) return close_conn(c);
@@ -475,6 +497,14 @@ static void on_connection(uv_stream_t *server, int status)
     gale_hex_encode(c->nonce, sizeof c->nonce, hex);
     sendf(c, "gale-supervisor 1 challenge %s", hex);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_sweep(uv_timer_t *h)
+{
+    supd_t *d = h->data;
+    uint64_t now = uv_now(&d->loop);
+    for (conn_t *c = d->conns; c; c = c->next)
+        if (!c->authed && now - c->opened_ms > AUTH_TIMEOUT_MS) refuse(c, "no authentication in time");
 }
 
 /* ---- the daemon ---------------------------------------------------------------------------------------------------- */
@@ -520,6 +550,9 @@ int gale_supd_run(const gale_supd_opts_t *o)
     d.sigint.data = d.sigterm.data = &d;
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_timer_init(&d.loop, &d.sweep);
+    d.sweep.data = &d;
+    uv_timer_start(&d.sweep, on_sweep, 1000, 1000);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     while (d.topos) {
         topo_rec_t *r = d.topos;

@@ -282,6 +282,32 @@ Test(supervisor, refuses_bad_secrets_files_and_commands_with_a_reason)
     r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "slots=0,0");
     cr_assert_eq(r.status, 1);
     tl_result_free(&r);
+    r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "slots=0", "slots=1");
+    cr_assert_not_null(strstr(r.err, "bad argument 'slots=1'"), "%s", r.err);
+    tl_result_free(&r);
+    r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=100000000");
+    cr_assert_not_null(strstr(r.err, "workers=N must be from 2"), "%s", r.err);
+    tl_result_free(&r);
+    char *fifo = tl_path("%s/topology.fifo", d.dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    r = CTL(&d, "assign", "x", fifo, "workers=2");
+    cr_assert_not_null(strstr(r.err, "not a regular file"), "%s", r.err);
+    tl_result_free(&r);
+    free(fifo);
+    r = CTL(&d, "assign", "forever", "topologies/wordcount.cfg", "workers=2");
+    ctl_ok(&d, r);
+    r = CTL(&d, "kill", "forever", "wait=nan");
+    cr_assert_not_null(strstr(r.err, "bad argument 'wait=nan'"), "%s", r.err);
+    tl_result_free(&r);
+    r = CTL(&d, "kill", "forever", "wait=1e300");
+    cr_assert_not_null(strstr(r.err, "bad argument 'wait=1e300'"), "%s", r.err);
+    tl_result_free(&r);
+    r = CTL(&d, "kill", "forever", "wait=1");
+    ctl_ok(&d, r);
+    r = CTL(&d, "wait", "forever");
+    ctl_ok(&d, r);
+    r = CTL(&d, "forget", "forever");
+    ctl_ok(&d, r);
     r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "color=blue");
     cr_assert_not_null(strstr(r.err, "bad argument 'color=blue'"), "%s", r.err);
     tl_result_free(&r);
@@ -292,26 +318,29 @@ Test(supervisor, refuses_bad_secrets_files_and_commands_with_a_reason)
     cr_assert_not_null(strstr(r.err, "unknown command 'frob'"), "%s", r.err);
     tl_result_free(&r);
 
-    /* Raw garbage, an endless line and commands before auth: each connection is closed, the daemon serves on. */
+    /* Raw garbage, an endless line, commands before auth and silence: each connection is closed, the daemon
+       serves on. */
     static char junk[40000];
     memset(junk, 'x', sizeof junk);
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 4; round++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
         inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
         cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-        const char *send_this = round == 0 ? "status\n" : round == 1 ? "auth 1234\n" : junk;
+        const char *send_this = round == 0 ? "status\n" : round == 1 ? "auth 1234\n" : round == 2 ? junk : "";
         size_t len = round == 2 ? sizeof junk : strlen(send_this);
-        (void)!write(fd, send_this, len);
+        if (len) (void)!write(fd, send_this, len);
         char buf[4096];
         size_t got = 0;
         ssize_t n;
-        struct timeval tv = {10, 0};
+        struct timeval tv = {20, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
         buf[got] = '\0';
         close(fd);
-        cr_assert_not_null(strstr(buf, round == 2 ? "error line too long" : "error authentication failed"), "%s", buf);
+        const char *expect = round == 2 ? "error line too long" : round == 3 ? "error no authentication in time"
+                                                                              : "error authentication failed";
+        cr_assert_not_null(strstr(buf, expect), "%s", buf);
     }
     r = CTL(&d, "slots");
     cr_assert_str_eq(r.out, "slots=2 free=2\n");
