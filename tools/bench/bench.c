@@ -88,7 +88,8 @@ static double json_number(const char *from, const char *key)
     char pat[64];
     snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(from, pat);
-    return p ? strtod(p + strlen(pat), NULL) : -1;
+    if (!p || !strncmp(p + strlen(pat), "null", 4)) return -1; /* absent, or no sample (no latency markers) */
+    return strtod(p + strlen(pat), NULL);
 }
 
 static const char *json_component(const char *json, const char *name)
