@@ -89,33 +89,7 @@ static void pk_cstr(msgpack_packer *pk, const char *s) { pk_str(pk, s, strlen(s)
 /* Writes an encoded value as it is (MessagePack is self-delimiting). */
 static void pk_raw(shell_t *sh, const char *raw, size_t len) { msgpack_sbuffer_write(&sh->sb, raw, len); }
 
-/* A value of a setting or of a message: scalars packed, containers from their items or copied from their bytes. */
-static void pk_value(shell_t *sh, const gale_value_t *v)
-{
-    msgpack_packer *pk = &sh->pk;
-    switch (v->type) {
-    case GALE_NIL: msgpack_pack_nil(pk); break;
-    case GALE_BOOL: v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk); break;
-    case GALE_INT: msgpack_pack_int64(pk, v->i); break;
-    case GALE_UINT: msgpack_pack_uint64(pk, v->u); break;
-    case GALE_DOUBLE: msgpack_pack_double(pk, v->d); break;
-    case GALE_STR: pk_str(pk, v->s.ptr, v->s.len); break;
-    case GALE_BYTES:
-        msgpack_pack_bin(pk, v->s.len);
-        msgpack_pack_bin_body(pk, v->s.ptr, v->s.len);
-        break;
-    case GALE_ARRAY:
-    case GALE_MAP:
-        if (!v->c.items) {
-            pk_raw(sh, v->c.raw, v->c.raw_len);
-            break;
-        }
-        if (v->type == GALE_ARRAY) msgpack_pack_array(pk, v->n);
-        else msgpack_pack_map(pk, v->n);
-        for (uint32_t i = 0; i < (v->type == GALE_MAP ? 2 * v->n : v->n); i++) pk_value(sh, &v->c.items[i]);
-        break;
-    }
-}
+static void pk_value(shell_t *sh, const gale_value_t *v) { gale__pack_value(&sh->pk, v); }
 
 static void begin(shell_t *sh) { msgpack_sbuffer_clear(&sh->sb); }
 
@@ -589,37 +563,34 @@ static int read_settings(shell_t *sh)
     return sh->cwd ? 0 : GALE_ENOMEM;
 }
 
+/* Declares `stream` with the field names in the list `list`. */
+static int declare_list(gale_ctx_t *ctx, const char *stream, const gale_value_t *list)
+{
+    const char *names[256];
+    if (list->type != GALE_ARRAY || list->n > 256) return GALE_ETYPE;
+    for (uint32_t i = 0; i < list->n; i++) {
+        gale_value_t f;
+        ctx->host->item(list, i, &f);
+        if (f.type != GALE_STR) return GALE_ETYPE;
+        names[i] = f.s.ptr;
+    }
+    return ctx->host->declare_stream(ctx, stream, names, list->n);
+}
+
 /* Streams from the settings: `fields` for "default", `streams = { name = [ fields ]; ... }` for the others. */
 static int declare(gale_ctx_t *ctx)
 {
     const gale_host_t *h = ctx->host;
     gale_value_t v;
     int rc = 0;
-    const char *names[256];
-    if (h->setting(ctx, "fields", &v) == 0) {
-        if (v.type != GALE_ARRAY || v.n > 256) return GALE_ETYPE;
-        for (uint32_t i = 0; i < v.n; i++) {
-            gale_value_t f;
-            h->item(&v, i, &f);
-            if (f.type != GALE_STR) return GALE_ETYPE;
-            names[i] = f.s.ptr;
-        }
-        rc = h->declare_stream(ctx, "default", names, v.n);
-    }
+    if (h->setting(ctx, "fields", &v) == 0) rc = declare_list(ctx, "default", &v);
     if (!rc && h->setting(ctx, "streams", &v) == 0) {
         if (v.type != GALE_MAP) return GALE_ETYPE;
         for (uint32_t s = 0; !rc && s < v.n; s++) {
             gale_value_t name, list;
             h->item(&v, 2 * s, &name);
             h->item(&v, 2 * s + 1, &list);
-            if (list.type != GALE_ARRAY || list.n > 256) return GALE_ETYPE;
-            for (uint32_t i = 0; i < list.n; i++) {
-                gale_value_t f;
-                h->item(&list, i, &f);
-                if (f.type != GALE_STR) return GALE_ETYPE;
-                names[i] = f.s.ptr;
-            }
-            rc = h->declare_stream(ctx, name.s.ptr, names, list.n);
+            rc = name.type == GALE_STR ? declare_list(ctx, name.s.ptr, &list) : GALE_ETYPE;
         }
     }
     return rc;

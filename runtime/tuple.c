@@ -69,7 +69,7 @@ static int cursor_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
-static void pack_value(msgpack_packer *pk, const gale_value_t *v)
+void gale__pack_value(msgpack_packer *pk, const gale_value_t *v)
 {
     switch (v->type) {
     case GALE_NIL: msgpack_pack_nil(pk); break;
@@ -87,14 +87,14 @@ static void pack_value(msgpack_packer *pk, const gale_value_t *v)
         break;
     case GALE_ARRAY:
     case GALE_MAP:
-        if (v->c.raw) {
-            cursor_write(pk->data, v->c.raw, v->c.raw_len);
+        if (v->c.raw) { /* MessagePack is self-delimiting: the bytes as they are */
+            pk->callback(pk->data, v->c.raw, v->c.raw_len);
             break;
         }
         if (v->type == GALE_ARRAY) msgpack_pack_array(pk, v->n);
         else msgpack_pack_map(pk, v->n);
         for (size_t i = 0, count = v->type == GALE_MAP ? 2 * (size_t)v->n : v->n; i < count; i++)
-            pack_value(pk, &v->c.items[i]);
+            gale__pack_value(pk, &v->c.items[i]);
         break;
     }
 }
@@ -214,7 +214,7 @@ gale_tuple_data_t *gale__tuple_new(const gale_component_t *src, uint32_t src_tas
     msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n; i++) {
         size_t start = cur.len;
-        pack_value(&pk, &values[i]);
+        gale__pack_value(&pk, &values[i]);
         d->off[i] = (uint32_t)start;
         int rc = view_of(&values[i], cur.p + start, cur.len - start, &d->vals[i]);
         if (rc) {

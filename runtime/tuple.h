@@ -60,6 +60,11 @@ struct gale_tuple_data {
 /* An upper bound of the encoded size of `n` values; GALE_EINVAL (as a negative ssize) for a malformed value
    (a container with neither items nor raw bytes, or nested deeper than GALE_MP_MAX_DEPTH). */
 long gale__values_bound(const gale_value_t *values, size_t n);
+/* Packs one value with `pk`: scalars packed, a container as its encoded bytes when it has them (it was read from a
+   tuple or a setting), else from its items. The one encoder of values, for tuples and for what gale sends a
+   multilang child. */
+struct msgpack_packer;
+void gale__pack_value(struct msgpack_packer *pk, const gale_value_t *v);
 
 /*
  * Encodes `values` into a new tuple with room for `max_deliveries` deliveries of `n_roots` ids each. The values are

@@ -34,14 +34,14 @@
 /* Backpressure across workers: a peer with this much unsent stops us taking from our executors; this many entries
    waiting for our executors stops us reading from the network. */
 #define SEND_HIGH (1u << 20)
+#define RECV_HIGH 8192
+#define RECV_LOW 1024
 /* At most one ring's worth from each executor per wake: a spout refilling its lane as fast as it is emptied would
    otherwise keep this loop, and the frame it builds, growing without end. A frame goes out at FRAME_FLUSH bytes;
    its buffer is kept for the next one unless it grew past FRAME_KEEP. */
 #define PUMP_MAX 4096
 #define FRAME_FLUSH (256u << 10)
 #define FRAME_KEEP (1u << 20)
-#define RECV_HIGH 8192
-#define RECV_LOW 1024
 
 struct gale_io {
     gale_runtime_t *rt;
@@ -210,9 +210,6 @@ static void add_op(gale_io_t *io, const gale_op_t *op)
     io->n_ops[w]++;
 }
 
-
-static void flush_peers(gale_io_t *io);
-
 static void drain_executors(gale_io_t *io)
 {
     void *buf[GALE_BATCH];
@@ -308,11 +305,13 @@ static void set_holding(gale_io_t *io, int w, bool hold)
 
 static void tell_pressure(gale_io_t *io, int w)
 {
-    char frame[6];
-    gale_le_put(frame, 2, 4);
-    frame[4] = GALE_FRAME_PRESSURE;
-    frame[5] = io->pressing;
-    gale_transport_send(io->transport, peer_id(w), frame, sizeof frame); /* a peer that is down hears it on connect */
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, GALE_FRAME_PRESSURE);
+    gale_buf_put(&b, io->pressing ? "\1" : "\0", 1);
+    gale_frame_end(&b, start);
+    /* A peer that is down hears it when it connects (on_peer). */
+    if (!b.failed) gale_transport_send(io->transport, peer_id(w), b.p, b.len);
+    gale_buf_free(&b);
 }
 
 /* Our bolts are behind when an executor is over its rings or the network brought more than they take: then every
