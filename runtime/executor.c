@@ -627,6 +627,7 @@ static void *executor_main(void *arg)
     }
     close_tasks(e);
     gale__pool_bind(NULL);
+    atomic_store(&e->closed, true);
     atomic_fetch_add(&e->rt->closed_execs, 1);
     return NULL;
 }

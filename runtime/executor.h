@@ -74,6 +74,7 @@ struct gale_executor {
     atomic_ulong open_trees;         /* spouts' pending and retrying trees */
     atomic_ulong retrying;           /* of which waiting for a replay */
     atomic_ulong kept;               /* inputs bolts keep past execute (they settle them later, or at finish) */
+    atomic_bool closed;              /* its thread closed its tasks and is about to return */
 };
 
 /* Allocates the executor's rings and outboxes, one per lane: the executors, and in a worker the I/O lane to other

@@ -40,6 +40,7 @@
     X(EEXIST, -17, "already exists")                                                                           \
     X(EINVAL, -22, "invalid argument")                                                                         \
     X(ERANGE, -34, "out of range")                                                                             \
+    X(ETIMEDOUT, -110, "timed out")                                                                            \
     X(ENOTSUP, -95, "not supported")                                                                           \
     X(ETYPE, -1001, "value of the wrong type")                                                                 \
     X(EABI, -1002, "plugin ABI mismatch")                                                                      \
@@ -50,7 +51,8 @@
     X(ECORRUPT, -1007, "corrupt data")                                                                         \
     X(ELIMIT, -1008, "limit exceeded")                                                                         \
     X(EPLUGIN, -1009, "plugin failed")                                                                         \
-    X(ETOPOLOGY, -1010, "invalid topology")
+    X(ETOPOLOGY, -1010, "invalid topology")                                                                    \
+    X(EINCOMPLETE, -1011, "stopped with work not done")
 
 typedef enum {
     GALE_OK = 0,

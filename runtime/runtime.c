@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "drain.h"
 #include "json.h"
 #include "log.h"
 #include "metrics_out.h"
@@ -269,7 +270,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
 
 void gale_runtime_free(gale_runtime_t *rt)
 {
-    if (!rt) return;
+    if (!rt || rt->stuck) return; /* a stuck task's thread may still use all of it: the process is exiting */
     if (rt->execs)
         for (int e = 0; e < rt->n_execs; e++) gale_executor_destroy(&rt->execs[e], rt->n_lanes);
     if (rt->tasks)
@@ -291,8 +292,6 @@ void gale__runtime_control_changed(gale_runtime_t *rt)
     for (int e = 0; e < rt->n_execs; e++) gale_executor_wake(&rt->execs[e]);
 }
 
-typedef enum { CTL_RUNNING, CTL_DRAINING, CTL_FINISHING, CTL_STOPPING } ctl_state_t;
-
 typedef struct snapshot {
     uint64_t pushed, popped, epochs, open_trees, retrying, kept;
     bool all_idle;
@@ -302,12 +301,12 @@ typedef struct control {
     gale_runtime_t *rt;
     uv_loop_t loop;
     uv_timer_t tick, duration;
-    uv_signal_t sigint, sigterm;
-    ctl_state_t state;
-    size_t finish_pos;  /* position in topo->order of the component finishing */
-    snapshot_t prev;
-    uint64_t drain_deadline_ns;
-    int signals;
+    uv_signal_t sigint, sigterm, sigusr1;
+    gale_drain_t drain;       /* drain.h: when to drain, finish and stop */
+    int *finish_order;        /* the bolt components in topological order */
+    uint64_t drain_ns;        /* how long a stop waits for the drain */
+    uint64_t stop_deadline_ns; /* stopping: how long the executors have to close their tasks */
+    bool stopping, stuck;
 } control_t;
 
 static snapshot_t take_snapshot(gale_runtime_t *rt)
@@ -326,110 +325,107 @@ static snapshot_t take_snapshot(gale_runtime_t *rt)
     return s;
 }
 
-/*
- * Nothing in flight: every executor idle, everything pushed popped, and no executor did anything since the last
- * tick. Seeing it on two ticks in a row rules out a tuple that moved between the reads of one snapshot.
- * Open tuple trees must be settled too, or a replay could come after the bolts were finished (final counts that miss
- * it): except trees that bolts hold on purpose (kept inputs, a window), which they settle in `finish` itself. Trees
- * waiting for a replay always hold the drain.
- */
-static bool quiescent(control_t *c)
+/* The run's status as the drain rule reads it. */
+static gale_flow_t sample_flow(gale_runtime_t *rt)
 {
-    snapshot_t now = take_snapshot(c->rt);
-    bool trees_done = now.retrying == 0 && (now.open_trees == 0 || now.kept > 0);
-    bool q = now.all_idle && c->prev.all_idle && now.pushed == now.popped && now.epochs == c->prev.epochs &&
-             now.pushed == c->prev.pushed && trees_done;
-    c->prev = now;
-    return q;
+    snapshot_t s = take_snapshot(rt);
+    return (gale_flow_t){.idle = s.all_idle, .in_flight = s.pushed != s.popped, .activity = s.epochs + s.pushed,
+                         .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
+                         .spouts_done = atomic_load(&rt->spouts_done), .spout_tasks = rt->n_spout_tasks,
+                         .finish_acked = atomic_load(&rt->finish_acks) >= (unsigned)rt->n_execs,
+                         .failed = atomic_load(&rt->failed) != 0};
 }
+
+/* The executors close their tasks within this after the stop; one that does not is stuck in a plugin's call. */
+#define STOP_GRACE_NS 5000000000ull
 
 static void enter_stopping(control_t *c)
 {
-    c->state = CTL_STOPPING;
+    if (c->stopping) return;
+    c->stopping = true;
+    c->stop_deadline_ns = gale_now_ns() + STOP_GRACE_NS;
     atomic_store(&c->rt->phase, GALE_RUN_STOPPING);
     gale__runtime_control_changed(c->rt);
-    uv_stop(&c->loop);
 }
 
-static void begin_drain(control_t *c, bool deactivate)
+/* Carries out what the drain rule decided; `why` prefixes its note in the log. */
+static void apply(control_t *c, gale_drain_cmd_t cmd, const char *why)
 {
     gale_runtime_t *rt = c->rt;
-    double limit = rt->opts.drain_timeout_s > 0 ? rt->opts.drain_timeout_s : DEFAULT_DRAIN_S;
-    c->state = CTL_DRAINING;
-    /* A stop waits at most the drain timeout; an end that came by itself (every spout done) waits as long as it
-       takes, which is bounded anyway: every open tree completes, fails or times out. */
-    c->drain_deadline_ns = deactivate ? gale_now_ns() + (uint64_t)(limit * 1e9) : UINT64_MAX;
-    c->prev = (snapshot_t){0};
-    if (deactivate) {
-        atomic_store(&rt->phase, GALE_RUN_DEACTIVATED);
-        gale__runtime_control_changed(rt);
+    if (cmd.note) {
+        if (why) gale_logf(cmd.warn ? GALE_LOG_WARN : GALE_LOG_INFO, "runtime", "%s: %s", why, cmd.note);
+        else gale_logf(cmd.warn ? GALE_LOG_WARN : GALE_LOG_INFO, "runtime", "%s", cmd.note);
+    }
+    switch (cmd.kind) {
+    case GALE_DRAIN_NONE: break;
+    case GALE_DRAIN_DEACTIVATE: gale__runtime_deactivate(rt); break;
+    case GALE_DRAIN_FINISH: gale__runtime_finish_component(rt, cmd.component); break;
+    case GALE_DRAIN_STOP: enter_stopping(c); break;
     }
 }
 
-/* Starts the finish of the next bolt component in topological order, or stops when none is left. */
-static void finish_next(control_t *c)
+/* Names what keeps an executor from closing: the bolt task inside a call, else the executor's tasks. */
+static void name_stuck(gale_runtime_t *rt, double grace_s)
 {
-    gale_runtime_t *rt = c->rt;
-    const gale_topology_t *topo = rt->topo;
-    while (c->finish_pos < topo->n_components && topo->components[topo->order[c->finish_pos]].kind != GALE_BOLT)
-        c->finish_pos++;
-    if (c->finish_pos >= topo->n_components) {
-        enter_stopping(c);
-        return;
+    for (int e = 0; e < rt->n_execs; e++) {
+        gale_executor_t *ex = &rt->execs[e];
+        if (atomic_load(&ex->closed)) continue;
+        const char *who = NULL;
+        for (size_t i = 0; i < ex->n_tasks && !who; i++)
+            if (__atomic_load_n(&ex->tasks[i]->current, __ATOMIC_RELAXED)) who = ex->tasks[i]->who;
+        if (who)
+            gale_logf(GALE_LOG_ERROR, "runtime", "%s did not return from execute within %.0f s of the stop: exiting "
+                      "without closing its executor's tasks", who, grace_s);
+        else
+            gale_logf(GALE_LOG_ERROR, "runtime", "executor %d (%s%s) did not stop within %.0f s: exiting without "
+                      "closing its tasks", e, ex->n_tasks ? ex->tasks[0]->who : "no tasks",
+                      ex->n_tasks > 1 ? " and others" : "", grace_s);
     }
-    c->state = CTL_FINISHING;
-    c->prev = (snapshot_t){0};
-    atomic_store(&rt->finish_acks, 0);
-    atomic_store(&rt->finish_component, topo->order[c->finish_pos]);
-    atomic_fetch_add(&rt->finish_seq, 1);
-    gale__runtime_control_changed(rt);
-    c->finish_pos++;
 }
 
 static void on_tick(uv_timer_t *h)
 {
     control_t *c = h->data;
     gale_runtime_t *rt = c->rt;
-    if (atomic_load(&rt->failed) && c->state != CTL_STOPPING) {
-        enter_stopping(c);
+    if (c->stopping) {
+        if (atomic_load(&rt->closed_execs) == (unsigned)rt->n_execs) {
+            uv_stop(&c->loop);
+        } else if (gale_now_ns() > c->stop_deadline_ns) {
+            name_stuck(rt, (double)STOP_GRACE_NS / 1e9);
+            c->stuck = true;
+            uv_stop(&c->loop);
+        }
         return;
     }
-    if (rt->io) return; /* a worker: its supervisor decides when to drain, finish and stop (worker.c) */
-    switch (c->state) {
-    case CTL_RUNNING:
-        if (atomic_load(&rt->spouts_done) == rt->n_spout_tasks) begin_drain(c, false);
-        break;
-    case CTL_DRAINING:
-    case CTL_FINISHING:
-        if (gale_now_ns() > c->drain_deadline_ns) {
-            gale_logf(GALE_LOG_WARN, "runtime", "tuples still in flight after the drain timeout: stopping now");
-            enter_stopping(c);
-            break;
-        }
-        if (c->state == CTL_FINISHING && atomic_load(&rt->finish_acks) < (unsigned)rt->n_execs) break;
-        if (quiescent(c)) finish_next(c);
-        break;
-    case CTL_STOPPING: break;
+    if (rt->io) { /* a worker: its supervisor decides when to drain, finish and stop (worker.c) */
+        if (atomic_load(&rt->failed)) enter_stopping(c);
+        return;
     }
+    gale_flow_t f = sample_flow(rt);
+    apply(c, gale_drain_step(&c->drain, &f, gale_now_ns()), NULL);
 }
 
 static void request_stop(control_t *c, const char *why)
 {
-    if (c->state == CTL_STOPPING) return;
-    if (++c->signals > 1 || c->state != CTL_RUNNING) {
-        if (c->signals > 1) {
-            gale_logf(GALE_LOG_WARN, "runtime", "%s again: stopping without draining", why);
-            enter_stopping(c);
-        }
+    if (c->stopping) {
+        if (!c->stuck) gale_logf(GALE_LOG_WARN, "runtime", "%s again while stopping: exiting now", why);
+        name_stuck(c->rt, 0);
+        c->stuck = atomic_load(&c->rt->closed_execs) != (unsigned)c->rt->n_execs;
+        uv_stop(&c->loop);
         return;
     }
-    gale_logf(GALE_LOG_INFO, "runtime", "%s: deactivating spouts and draining (again to stop at once)", why);
-    begin_drain(c, true);
+    apply(c, gale_drain_request_stop(&c->drain, gale_now_ns(), c->drain_ns), why);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-    request_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    control_t *c = h->data;
+    if (signum == SIGUSR1) { /* the figures so far, and the run goes on */
+        gale_logf(GALE_LOG_INFO, "runtime", "SIGUSR1: the figures so far (%s)", gale_drain_state_name(c->drain.state));
+        gale_runtime_report(c->rt, stderr);
+        return;
+    }
+    request_stop(c, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void on_duration(uv_timer_t *h) { request_stop(h->data, "duration reached"); }
@@ -457,22 +453,36 @@ static void on_tick_outer(uv_timer_t *h)
 
 static int start_control(control_t *c)
 {
+    gale_runtime_t *rt = c->rt;
+    const gale_topology_t *topo = rt->topo;
+    c->finish_order = calloc(topo->n_components + 1, sizeof *c->finish_order);
+    if (!c->finish_order) return GALE_ENOMEM;
+    size_t n = 0;
+    for (size_t k = 0; k < topo->n_components; k++)
+        if (topo->components[topo->order[k]].kind == GALE_BOLT) c->finish_order[n++] = topo->order[k];
+    gale_drain_init(&c->drain, c->finish_order, n, 0);
+    c->drain_ns = (uint64_t)((rt->opts.drain_timeout_s > 0 ? rt->opts.drain_timeout_s : DEFAULT_DRAIN_S) * 1e9);
     int rc = uv_loop_init(&c->loop);
-    if (rc) return rc;
+    if (rc) {
+        free(c->finish_order);
+        return rc;
+    }
     uv_timer_init(&c->loop, &c->tick);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick_outer, CONTROL_TICK_MS, CONTROL_TICK_MS);
-    if (c->rt->opts.duration_s > 0) {
+    if (rt->opts.duration_s > 0) {
         uv_timer_init(&c->loop, &c->duration);
         c->duration.data = c;
-        uv_timer_start(&c->duration, on_duration, (uint64_t)(c->rt->opts.duration_s * 1000), 0);
+        uv_timer_start(&c->duration, on_duration, (uint64_t)(rt->opts.duration_s * 1000), 0);
     }
-    if (c->rt->opts.handle_signals) {
-        uv_signal_init(&c->loop, &c->sigint);
-        uv_signal_init(&c->loop, &c->sigterm);
-        c->sigint.data = c->sigterm.data = c;
-        uv_signal_start(&c->sigint, on_signal, SIGINT);
-        uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    if (rt->opts.handle_signals) {
+        uv_signal_t *sigs[] = {&c->sigint, &c->sigterm, &c->sigusr1};
+        int nums[] = {SIGINT, SIGTERM, SIGUSR1};
+        for (int i = 0; i < 3; i++) {
+            uv_signal_init(&c->loop, sigs[i]);
+            sigs[i]->data = c;
+            uv_signal_start(sigs[i], on_signal, nums[i]);
+        }
     }
     return 0;
 }
@@ -498,7 +508,7 @@ bool gale__runtime_finish_acked(gale_runtime_t *rt) { return atomic_load(&rt->fi
 void gale__runtime_stop(gale_runtime_t *rt)
 {
     control_t *c = rt->ctl;
-    if (c && c->state != CTL_STOPPING) enter_stopping(c);
+    if (c) enter_stopping(c);
 }
 
 void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out)
@@ -525,7 +535,7 @@ void gale__runtime_start(gale_runtime_t *rt)
 
 int gale_runtime_run(gale_runtime_t *rt)
 {
-    control_t c = {.rt = rt, .state = CTL_RUNNING};
+    control_t c = {.rt = rt};
     int rc = start_control(&c);
     if (rc) return rc;
     rt->ctl = &c;
@@ -540,8 +550,11 @@ int gale_runtime_run(gale_runtime_t *rt)
         gale__runtime_start(rt);
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);
-    if (c.state != CTL_STOPPING) enter_stopping(&c);
-    for (int e = 0; e < rt->n_execs; e++) gale_executor_join(&rt->execs[e]);
+    enter_stopping(&c);
+    /* A stuck executor is left running: joining it would wait for ever, and the process is about to exit. */
+    for (int e = 0; e < rt->n_execs; e++)
+        if (!c.stuck || atomic_load(&rt->execs[e].closed)) gale_executor_join(&rt->execs[e]);
+    rt->stuck = c.stuck;
     rt->end_ns = gale_now_ns();
     if (rt->io) gale__io_stop(rt); /* reports the figures; the loop below closes what it opened */
     rt->ctl = NULL;
@@ -549,7 +562,17 @@ int gale_runtime_run(gale_runtime_t *rt)
     uv_run(&c.loop, UV_RUN_DEFAULT);
     uv_loop_close(&c.loop);
     gale__io_free(rt);
-    return atomic_load(&rt->failed) ? GALE_EPLUGIN : 0;
+    free(c.finish_order);
+    if (atomic_load(&rt->failed)) return GALE_EPLUGIN;
+    if (c.stuck) return GALE_ETIMEDOUT;
+    if (!rt->io && c.drain.incomplete) {
+        rt->open_at_stop = c.drain.open_at_stop;
+        gale_logf(GALE_LOG_ERROR, "runtime", "the run stopped before its work was done: %" PRIu64 " tuple tree%s "
+                  "still open%s", c.drain.open_at_stop, c.drain.open_at_stop == 1 ? "" : "s",
+                  rt->journal && c.drain.open_at_stop ? " (journaled with cause \"stopped\")" : "");
+        return GALE_EINCOMPLETE;
+    }
+    return 0;
 }
 
 /* ---- figures -------------------------------------------------------------------------------------------- */

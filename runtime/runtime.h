@@ -1,15 +1,12 @@
 /*
  * runtime.h: the in-process engine that runs a resolved topology on a pool of executor threads (local mode).
  *
- * gale_runtime_run() blocks the calling thread, which drives a libuv loop: SIGINT/SIGTERM, the --duration timer
- * and the control state machine. The lifecycle of a run:
- *   running   -> spouts are asked for tuples
- *   draining  -> every spout is done, or a stop was asked for (spouts are deactivated); waits until nothing is in
- *                flight (every executor idle and every ring empty, seen twice in a row)
- *   finishing -> `finish` of each bolt component in topological order, each followed by another drain, so that
- *                what a finish emits is processed before the next component finishes
- *   stopping  -> executors close their tasks (`close`, `cleanup`) and exit
- * A second signal skips the drain and the finishes. A task whose open/prepare fails stops the run with an error.
+ * gale_runtime_run() blocks the calling thread, which drives a libuv loop: SIGINT/SIGTERM (SIGUSR1 prints the
+ * figures so far), the --duration timer and the control state machine, whose rule is drain.h's: run, drain, finish
+ * the bolts in topological order, stop; every state bounded once a stop was asked for. A task whose open/prepare
+ * fails stops the run with an error. Once stopping, executors have a few seconds to close their tasks; one that
+ * does not (a bolt stuck in execute) is named in the log and left behind: the run returns GALE_ETIMEDOUT and the
+ * process must exit without freeing the runtime (gale_runtime_free then does nothing).
  */
 #ifndef GALE_RUNTIME_H
 #define GALE_RUNTIME_H
@@ -75,6 +72,8 @@ struct gale_runtime {
     atomic_int failed;                   /* a task failed to open: stop with an error */
     atomic_int stop_requested;           /* gale_runtime_request_stop() */
     atomic_uint closed_execs;
+    bool stuck;            /* a task did not return from a call after the stop: the runtime must not be freed */
+    uint64_t open_at_stop; /* tuple trees still open when the run stopped */
     void *ctl;             /* the control state of gale_runtime_run, while it runs */
 };
 
@@ -91,7 +90,9 @@ typedef struct gale_io gale_io_t;
 /* Builds tasks, routes and executors for a resolved topology (borrowed; it must outlive the runtime). */
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
                      gale_diag_t *diag);
-/* Runs to the end. 0, or GALE_EPLUGIN when a task failed to open. */
+/* Runs to the end. 0; GALE_EPLUGIN when a task failed to open; GALE_EINCOMPLETE when it stopped with tuple trees
+   open (they are journaled with cause "stopped" when there is a journal); GALE_ETIMEDOUT when a task did not
+   return after the stop (rt->stuck: exit the process without freeing). */
 int gale_runtime_run(gale_runtime_t *rt);
 /* Asks a running topology to stop (drain, finish, close), from any thread. */
 void gale_runtime_request_stop(gale_runtime_t *rt);
@@ -101,7 +102,7 @@ void gale_runtime_report(const gale_runtime_t *rt, FILE *f);
 int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f);
 /* Sums of one component's task metrics; component -1 is the ackers. */
 void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out);
-void gale_runtime_free(gale_runtime_t *rt); /* NULL is a no-op */
+void gale_runtime_free(gale_runtime_t *rt); /* NULL, and a stuck runtime, are a no-op */
 
 /* Executors call these to move the run forward. */
 void gale__runtime_control_changed(gale_runtime_t *rt);

@@ -59,6 +59,24 @@ static void journal_tree(gale_task_t *t, const gale_pending_t *p, const char *ca
     if (rc) gale__task_error(t, "cannot journal message id %llu: %s", (unsigned long long)p->msg_id, gale_strerror(rc));
 }
 
+/*
+ * The wait before replay number `attempts`: retry_backoff_ms doubling with each attempt, capped at
+ * retry_backoff_max_ms (uncapped, the 20th attempt would wait 29 hours), then "equal jitter": between half of it
+ * and all of it, so that trees failed together by one outage do not all come back at the same moment.
+ */
+uint64_t gale__retry_backoff_ns(const gale_config_t *cfg, uint32_t attempts, uint64_t random)
+{
+    uint64_t base = (uint64_t)(cfg->retry_backoff_ms > 0 ? cfg->retry_backoff_ms : 0);
+    uint64_t cap = (uint64_t)(cfg->retry_backoff_max_ms > 0 ? cfg->retry_backoff_max_ms : 0);
+    if (cap < base) cap = base;
+    uint32_t doublings = attempts > 1 ? attempts - 1 : 0;
+    uint64_t ms = base;
+    while (doublings-- && ms < cap) ms *= 2;
+    if (ms > cap) ms = cap;
+    uint64_t ns = ms * 1000000ull, half = ns / 2;
+    return half + (half ? random % (half + 1) : 0);
+}
+
 static int schedule_retry(gale_task_t *t, const gale_pending_t *p, uint64_t now_ns)
 {
     if (t->n_retries == t->cap_retries) {
@@ -68,8 +86,8 @@ static int schedule_retry(gale_task_t *t, const gale_pending_t *p, uint64_t now_
         t->retries = r;
         t->cap_retries = cap;
     }
-    uint64_t backoff_ms = (uint64_t)t->rt->topo->config.retry_backoff_ms << (p->attempts - 1 < 20 ? p->attempts - 1 : 20);
-    t->retries[t->n_retries++] = (gale_retry_t){.msg_id = p->msg_id, .due_ns = now_ns + backoff_ms * 1000000ull,
+    uint64_t backoff_ns = gale__retry_backoff_ns(&t->rt->topo->config, p->attempts, gale__task_random(t));
+    t->retries[t->n_retries++] = (gale_retry_t){.msg_id = p->msg_id, .due_ns = now_ns + backoff_ns,
                                                 .data = p->data, .attempts = p->attempts + 1};
     return 0;
 }
@@ -150,15 +168,23 @@ size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan)
     return n;
 }
 
+/* At close, trees still open will never complete: with a journal they are written to it with cause "stopped"
+   (so that `gale replay` can feed them again), and their values are released. */
 void gale__spout_forget(gale_task_t *t)
 {
     size_t pos = 0;
     void *v;
     while (gale_u64map_next(&t->pending, &pos, &v)) {
         gale_pending_t *p = v;
+        journal_tree(t, p, "stopped", 0);
         if (p->data) gale__tuple_release(p->data);
         p->data = NULL;
     }
-    for (size_t i = 0; i < t->n_retries; i++) gale__tuple_release(t->retries[i].data);
+    for (size_t i = 0; i < t->n_retries; i++) {
+        const gale_retry_t *r = &t->retries[i];
+        gale_pending_t p = {.msg_id = r->msg_id, .attempts = r->attempts - 1, .data = r->data};
+        journal_tree(t, &p, "stopped", 0);
+        gale__tuple_release(r->data);
+    }
     t->n_retries = 0;
 }

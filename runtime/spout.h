@@ -29,7 +29,11 @@ static inline size_t gale__spout_open_trees(const gale_task_t *t) { return t->pe
 /* Whether max_spout_pending lets next_tuple be called. */
 bool gale__spout_may_emit(const gale_task_t *t);
 
-/* Releases every tree's values (at close). */
+/* The wait before a replay, after attempt number `attempts` failed (1: the first emit): retry_backoff_ms doubling, capped at
+   retry_backoff_max_ms, with jitter drawn from `random` (between half the capped wait and all of it). */
+uint64_t gale__retry_backoff_ns(const gale_config_t *cfg, uint32_t attempts, uint64_t random);
+
+/* At close: journals the trees still open (cause "stopped") when there is a journal, and releases their values. */
 void gale__spout_forget(gale_task_t *t);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * supervise.c: `gale run --workers N`: one supervisor with every slot of the topology, on a loop of its own, ended
- * by the topology finishing, --duration, or SIGINT/SIGTERM (drain for up to 10 s; a second signal stops at once).
+ * by the topology finishing, --duration, or SIGINT/SIGTERM (drain for up to 10 s; a second signal finishes the
+ * bolts at once, a third stops without them: drain.h).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 typedef struct run {
     uv_loop_t loop;
     uv_timer_t duration;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sigusr1;
     gale_sup_t *sup;
     bool ended;
 } run_t;
@@ -25,6 +26,15 @@ static void on_ended(void *arg, gale_sup_t *s)
     uv_close((uv_handle_t *)&r->duration, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->sigusr1, NULL);
+}
+
+/* SIGUSR1: the workers as they are now, and the run goes on. Their figures are merged when they stop. */
+static void on_usr1(uv_signal_t *h, int sig)
+{
+    run_t *r = h->data;
+    gale_logf(GALE_LOG_INFO, "supervisor", "SIGUSR1: the workers now (their figures are merged at the end)");
+    gale_sup_health(r->sup, stderr);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -54,7 +64,9 @@ int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
     uv_timer_init(&r.loop, &r.duration);
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
-    r.duration.data = r.sigint.data = r.sigterm.data = &r;
+    uv_signal_init(&r.loop, &r.sigusr1);
+    r.duration.data = r.sigint.data = r.sigterm.data = r.sigusr1.data = &r;
+    uv_signal_start(&r.sigusr1, on_usr1, SIGUSR1);
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
     if (o->duration_s > 0) uv_timer_start(&r.duration, on_duration, (uint64_t)(o->duration_s * 1000), 0);
@@ -66,7 +78,7 @@ int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
         if (!f || gale_sup_stats_json(r.sup, f)) gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the figures", o->stats);
         if (f) fclose(f);
     }
-    rc = gale_sup_failed(r.sup) ? GALE_EPLUGIN : 0;
+    rc = gale_sup_failed(r.sup) ? GALE_EPLUGIN : gale_sup_incomplete(r.sup) ? GALE_EINCOMPLETE : 0;
     gale_sup_free(r.sup);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "drain.h"
 #include "hmac.h"
 #include "lines.h"
 #include "log.h"
@@ -17,6 +18,8 @@
 #define TICK_MS 5
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define HEALTHY_MS 10000  /* a worker that ran this long was healthy: its next restart starts the backoff anew */
+#define QUICK_CRASHES 5   /* deaths in a row, each within HEALTHY_MS of its start, after which the run gives up */
 #define LOST_IN_FLIGHT_TICKS 100 /* idle and unchanged this long: what a dead worker had in flight is gone */
 #define STOP_TIMEOUT_MS 10000
 #define ADDR_MAX 80
@@ -43,9 +46,13 @@ typedef struct sworker {
     int restarts;
     int64_t exit_status;
     int term_signal;
+    uint64_t started_ms, heard_ms; /* when this life began; when it last said anything */
+    int quick_crashes;             /* deaths in a row that came soon after the start */
+    bool hung;                     /* killed for its silence */
 } sworker_t;
 
-typedef enum { S_RUNNING, S_DRAINING, S_FINISHING, S_STOPPING, S_ENDED } sstate_t;
+/* S_ACTIVE: the drain rule (drain.h) decides from the workers' summed status; then stopping, then ended. */
+typedef enum { S_ACTIVE, S_STOPPING, S_ENDED } sstate_t;
 
 struct gale_sup {
     const gale_topology_t *topo;
@@ -64,16 +71,18 @@ struct gale_sup {
     int open_handles;
     char secret[2 * GALE_NONCE_LEN + 1];
     sstate_t state;
-    size_t finish_pos;
+    gale_drain_t drain;
+    int *finish_order;      /* the bolt components in topological order */
     unsigned finish_target; /* the finish_seq each worker must reach */
-    status_t prev;
-    int unchanged_ticks;
-    uint64_t deadline_ms;
-    int kills;
-    bool failed;
+    bool deactivated;       /* a stop was asked for: a restarted worker's spouts stay inactive */
+    uint64_t deadline_ms;   /* stopping: when what still runs is killed */
+    uint64_t worker_timeout_ms;
+    bool failed, incomplete;
+    uint64_t lost_trees;    /* trees open in the spouts of workers that died */
 };
 
 static void spawn(sworker_t *w);
+static void stop_all(gale_sup_t *s);
 
 /* ---- talking to workers ---------------------------------------------------------------------------------------- */
 
@@ -127,7 +136,7 @@ static void maybe_start(gale_sup_t *s)
         if (w->started) continue;
         w->started = true;
         say(w, "start");
-        if (s->state != S_RUNNING) say(w, "deactivate");
+        if (s->deactivated) say(w, "deactivate");
     }
 }
 
@@ -135,6 +144,7 @@ static void handle_line(void *arg, char *line)
 {
     sworker_t *w = arg;
     gale_sup_t *s = w->sup;
+    w->heard_ms = uv_now(s->loop);
     if (!strncmp(line, "port ", 5)) {
         w->port = atoi(line + 5);
         snprintf(s->addr[w->index], ADDR_MAX, "%s:%d", s->host, w->port);
@@ -207,6 +217,26 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
         return;
     }
     w->restarts++;
+    /* Its spouts' open trees died with it: a spout started again does not know them (a file_lines spout reads its
+       file from the start again; others emit what they would have anyway). Said, counted, and the run reported
+       incomplete: at-least-once cannot be vouched for them. */
+    if (w->st.open) {
+        s->lost_trees += w->st.open;
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d died with %" PRIu64 " tuple trees open in its spouts: "
+                  "they will not be replayed by the spout that emitted them", s->id, w->index, w->st.open);
+    }
+    w->st = (status_t){0};
+    uint64_t now = uv_now(s->loop);
+    if (now - w->started_ms >= HEALTHY_MS) {
+        w->backoff_ms = BACKOFF_MIN_MS;
+        w->quick_crashes = 0;
+    } else if (++w->quick_crashes >= QUICK_CRASHES) {
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d died %d times in a row, each within %d s of its start: "
+                  "giving up", s->id, w->index, w->quick_crashes, HEALTHY_MS / 1000);
+        s->failed = true;
+        stop_all(s);
+        return;
+    }
     if (signal) gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d was killed by signal %d: restarting it in %u ms",
                           s->id, w->index, signal, w->backoff_ms);
     else gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d exited with status %" PRId64 ": restarting it in %u ms",
@@ -270,6 +300,8 @@ static void spawn(sworker_t *w)
         return;
     }
     w->running = true;
+    w->hung = false;
+    w->started_ms = w->heard_ms = uv_now(s->loop);
     w->lines = (gale_lines_t){.buf = w->line, .cap = sizeof w->line};
     uv_read_start((uv_stream_t *)&w->pipe, on_alloc, on_read);
     say(w, "secret %s", s->secret); /* first, before anything: the worker reads it before it listens */
@@ -298,43 +330,13 @@ static status_t total(const gale_sup_t *s)
     return t;
 }
 
-/* The rule of local mode (runtime.c), over the workers: all idle, nothing on the wire, nothing changed since the
-   last tick, and the trees settled or held by bolts. What a dead worker had in flight never arrives: after a long
-   enough quiet, it counts as gone. Only a supervisor that has every slot can tell. */
-static bool quiescent(gale_sup_t *s)
-{
-    if (!s->complete || !all_running(s)) return false;
-    status_t now = total(s);
-    bool same = now.epochs == s->prev.epochs && now.sent == s->prev.sent && now.recv == s->prev.recv;
-    s->unchanged_ticks = now.idle && same ? s->unchanged_ticks + 1 : 0;
-    s->prev = now;
-    bool trees = now.retrying == 0 && (now.open == 0 || now.kept > 0);
-    bool wire = now.sent == now.recv || s->unchanged_ticks > LOST_IN_FLIGHT_TICKS;
-    return now.idle && same && s->unchanged_ticks >= 2 && trees && wire;
-}
-
 static void stop_all(gale_sup_t *s)
 {
+    if (s->state != S_ACTIVE) return;
     s->state = S_STOPPING;
     s->deadline_ms = uv_now(s->loop) + STOP_TIMEOUT_MS;
     for (int i = 0; i < s->n_local; i++) uv_timer_stop(&s->w[i].restart); /* one waiting to restart stays down */
     broadcast(s, "stop");
-}
-
-static void finish_next(gale_sup_t *s)
-{
-    const gale_topology_t *t = s->topo;
-    while (s->finish_pos < t->n_components && t->components[t->order[s->finish_pos]].kind != GALE_BOLT) s->finish_pos++;
-    if (s->finish_pos >= t->n_components) {
-        stop_all(s);
-        return;
-    }
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "finish %d", t->order[s->finish_pos++]);
-    s->state = S_FINISHING;
-    s->finish_target++;
-    s->unchanged_ticks = 0;
-    broadcast(s, cmd);
 }
 
 static bool finished_everywhere(const gale_sup_t *s)
@@ -344,12 +346,43 @@ static bool finished_everywhere(const gale_sup_t *s)
     return true;
 }
 
-static void begin_drain(gale_sup_t *s, bool deactivate, double wait_s)
+/* The workers' summed status, as the drain rule reads it. Only a supervisor that has every slot can judge the end
+   of the topology: for one that has some, the status is never current enough, and a kill ends it by its deadline.
+   What a dead worker had in flight never arrives: after LOST_IN_FLIGHT_TICKS of quiet it counts as gone. */
+static gale_flow_t sample_flow(const gale_sup_t *s)
 {
-    s->state = S_DRAINING;
-    s->deadline_ms = wait_s >= 0 ? uv_now(s->loop) + (uint64_t)(wait_s * 1000) : UINT64_MAX;
-    s->unchanged_ticks = 0;
-    if (deactivate) broadcast(s, "deactivate");
+    status_t t = total(s);
+    return (gale_flow_t){.idle = t.idle, .stale = !s->complete || !all_running(s), .in_flight = t.sent != t.recv,
+                         .activity = t.epochs + t.sent + t.recv, .open_trees = t.open, .retrying = t.retrying,
+                         .kept = t.kept, .spouts_done = t.spouts_done, .spout_tasks = t.spout_tasks,
+                         .finish_acked = finished_everywhere(s), .failed = t.failed};
+}
+
+/* Carries out what the drain rule decided; `why` (may be NULL) prefixes its note in the log. */
+static void apply(gale_sup_t *s, gale_drain_cmd_t cmd, const char *why)
+{
+    /* A supervisor with some of the slots drains what it can see: the end is not its to report. */
+    if (cmd.note && (s->complete || cmd.kind == GALE_DRAIN_DEACTIVATE))
+        gale_logf(cmd.warn ? GALE_LOG_WARN : GALE_LOG_INFO, "supervisor", "%s: %s%s%s", s->id, why ? why : "",
+                  why ? ": " : "", cmd.note);
+    char line[32];
+    switch (cmd.kind) {
+    case GALE_DRAIN_NONE: break;
+    case GALE_DRAIN_DEACTIVATE:
+        s->deactivated = true;
+        broadcast(s, "deactivate");
+        break;
+    case GALE_DRAIN_FINISH:
+        snprintf(line, sizeof line, "finish %d", cmd.component);
+        s->finish_target++;
+        broadcast(s, line);
+        break;
+    case GALE_DRAIN_STOP:
+        if (s->drain.failed) s->failed = true;
+        if (s->complete && s->drain.incomplete) s->incomplete = true;
+        stop_all(s);
+        break;
+    }
 }
 
 static bool all_exited(const gale_sup_t *s)
@@ -366,30 +399,31 @@ static void end(gale_sup_t *s)
     for (int i = 0; i < s->n_local; i++) close_handle(s, (uv_handle_t *)&s->w[i].restart);
 }
 
+/* Storm's supervisor.worker.timeout.secs: a worker that says nothing for that long (stopped, or its control loop
+   stuck) is killed, and restarted like one that died. It reports its status every few milliseconds. */
+static void check_liveness(gale_sup_t *s)
+{
+    uint64_t now = uv_now(s->loop);
+    for (int i = 0; i < s->n_local; i++) {
+        sworker_t *w = &s->w[i];
+        if (!w->running || w->hung || now - w->heard_ms <= s->worker_timeout_ms) continue;
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d (pid %d) said nothing for %" PRIu64 " s: killing it",
+                  s->id, w->index, w->proc.pid, s->worker_timeout_ms / 1000);
+        w->hung = true;
+        uv_process_kill(&w->proc, SIGKILL);
+    }
+}
+
 static void on_tick(uv_timer_t *h)
 {
     gale_sup_t *s = h->data;
-    status_t now = total(s);
-    if (now.failed && s->state != S_STOPPING) {
-        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: a worker failed to open its tasks: stopping", s->id);
-        s->failed = true;
-        stop_all(s);
-    }
     switch (s->state) {
-    case S_RUNNING:
-        if (s->complete && all_running(s) && now.spout_tasks > 0 && now.spouts_done == now.spout_tasks)
-            begin_drain(s, false, -1);
+    case S_ACTIVE: {
+        check_liveness(s);
+        gale_flow_t f = sample_flow(s);
+        apply(s, gale_drain_step(&s->drain, &f, uv_hrtime()), NULL);
         break;
-    case S_DRAINING:
-    case S_FINISHING:
-        if (uv_now(s->loop) > s->deadline_ms) {
-            if (s->complete) gale_logf(GALE_LOG_WARN, "supervisor", "%s: tuples still in flight after the drain timeout: stopping now", s->id);
-            stop_all(s);
-            break;
-        }
-        if (s->state == S_FINISHING && !finished_everywhere(s)) break;
-        if (quiescent(s)) finish_next(s);
-        break;
+    }
     case S_STOPPING:
         if (all_exited(s)) {
             end(s);
@@ -409,19 +443,9 @@ static void on_tick(uv_timer_t *h)
 
 void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why)
 {
-    if (s->state == S_STOPPING || s->state == S_ENDED) return;
-    if (++s->kills > 1) {
-        gale_logf(GALE_LOG_WARN, "supervisor", "%s: %s again: stopping without draining", s->id, why);
-        stop_all(s);
-        return;
-    }
-    if (s->state != S_RUNNING) { /* already draining on its own: only bound it */
-        uint64_t deadline = uv_now(s->loop) + (uint64_t)(wait_s * 1000);
-        if (deadline < s->deadline_ms) s->deadline_ms = deadline;
-        return;
-    }
-    gale_logf(GALE_LOG_INFO, "supervisor", "%s: %s: deactivating spouts and draining for up to %.0f s", s->id, why, wait_s);
-    begin_drain(s, true, wait_s);
+    if (s->state != S_ACTIVE) return;
+    uint64_t wait_ns = wait_s > 0 ? (uint64_t)(wait_s * 1e9) : 0;
+    apply(s, gale_drain_request_stop(&s->drain, uv_hrtime(), wait_ns), why);
 }
 
 /* ---- the assignment --------------------------------------------------------------------------------------------- */
@@ -482,6 +506,16 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
         gale_sup_free(s);
         return GALE_ENOMEM;
     }
+    size_t n_finish = 0;
+    s->finish_order = calloc(topo->n_components + 1, sizeof *s->finish_order);
+    if (!s->finish_order) {
+        gale_sup_free(s);
+        return GALE_ENOMEM;
+    }
+    for (size_t k = 0; s->complete && k < topo->n_components; k++)
+        if (topo->components[topo->order[k]].kind == GALE_BOLT) s->finish_order[n_finish++] = topo->order[k];
+    gale_drain_init(&s->drain, s->finish_order, n_finish, LOST_IN_FLIGHT_TICKS);
+    s->worker_timeout_ms = (uint64_t)topo->config.worker_timeout_s * 1000;
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     s->open_handles = 1 + s->n_local;
@@ -517,6 +551,14 @@ int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n)
 
 const char *gale_sup_id(const gale_sup_t *s) { return s->id; }
 bool gale_sup_failed(const gale_sup_t *s) { return s->failed; }
+bool gale_sup_incomplete(const gale_sup_t *s) { return s->incomplete || s->lost_trees > 0; }
+
+static gale_sup_losses_t losses(const gale_sup_t *s)
+{
+    gale_sup_losses_t l = {.lost_trees = s->lost_trees};
+    for (int i = 0; i < s->n_local; i++) l.restarts += s->w[i].restarts;
+    return l;
+}
 
 void gale_sup_health(const gale_sup_t *s, FILE *out)
 {
@@ -544,16 +586,16 @@ static const char **local_stats(const gale_sup_t *s)
 void gale_sup_report(const gale_sup_t *s, FILE *out)
 {
     const char **stats = local_stats(s);
-    int restarts = 0;
-    for (int i = 0; i < s->n_local; i++) restarts += s->w[i].restarts;
-    if (stats) gale_stats_merged_report(s->topo, stats, s->n_local, restarts, out);
+    gale_sup_losses_t l = losses(s);
+    if (stats) gale_stats_merged_report(s->topo, stats, s->n_local, &l, out);
     free(stats);
 }
 
 int gale_sup_stats_json(const gale_sup_t *s, FILE *out)
 {
     const char **stats = local_stats(s);
-    int rc = stats ? gale_stats_merged_json(s->topo, stats, s->n_local, out) : GALE_ENOMEM;
+    gale_sup_losses_t l = losses(s);
+    int rc = stats ? gale_stats_merged_json(s->topo, stats, s->n_local, &l, out) : GALE_ENOMEM;
     free(stats);
     return rc;
 }
@@ -563,7 +605,7 @@ void gale_sup_free(gale_sup_t *s)
     if (!s) return;
     for (int i = 0; s->w && i < s->n_local; i++) free(s->w[i].stats);
     for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
-    free(s->sets), free(s->w), free(s->addr);
+    free(s->sets), free(s->w), free(s->addr), free(s->finish_order);
     free(s->id), free(s->exe), free(s->file), free(s->host);
     free(s);
 }

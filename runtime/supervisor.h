@@ -10,7 +10,9 @@
  * here, the addresses of the others come from whoever assigned them (gale_sup_peers), and the end of the topology
  * is theirs to judge: a supervisor drains what it can see, not what it cannot.
  *
- * A worker's figures die with it: after a restart, the table counts only its last life.
+ * A worker's figures die with it: after a restart, the table counts only its last life; the trees its spouts had
+ * open are counted as lost (`lost_trees` in the figures). A worker that says nothing for `worker_timeout_s` is
+ * killed and restarted; one that dies QUICK_CRASHES times in a row soon after starting ends the run as failed.
  */
 #ifndef GALE_SUPERVISOR_H
 #define GALE_SUPERVISOR_H
@@ -60,8 +62,13 @@ int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n);
 void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why);
 
 const char *gale_sup_id(const gale_sup_t *s);
-/* True when a worker failed to open its tasks or ended badly when stopped. */
+/* True when a worker failed to open its tasks, ended badly when stopped, or crashed soon after each start until
+   the supervisor gave up on it. */
 bool gale_sup_failed(const gale_sup_t *s);
+/* True when the topology stopped with work not done: tuple trees open or a finish not run at the stop, or trees
+   lost with a worker that died (its spouts' pending trees). Judged only by a supervisor that has every slot, except
+   the trees lost with a local worker. */
+bool gale_sup_incomplete(const gale_sup_t *s);
 /* One line per local worker: "worker ID SLOT state=running|starting|restarting|stopped pid=P addr=A restarts=N
    last_exit=signal:9|status:1|none", ended by '\n'. */
 void gale_sup_health(const gale_sup_t *s, FILE *out);

@@ -1,5 +1,7 @@
 #include "supervisor_stats.h"
 
+#include <inttypes.h>
+
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -138,12 +140,15 @@ static merged_t *merge(const gale_topology_t *t, const char *const *stats, int n
     return g;
 }
 
-void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, int restarts, FILE *out)
+void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+                              FILE *out)
 {
     merged_t *g = merge(t, stats, n);
     if (!g) return;
-    fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s)\n", t->name, g->secs, n, restarts,
-            restarts == 1 ? "" : "s");
+    fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s", t->name, g->secs, n, l->restarts,
+            l->restarts == 1 ? "" : "s");
+    if (l->lost_trees) fprintf(out, ", %" PRIu64 " tuple trees lost with dead workers", l->lost_trees);
+    fprintf(out, ")\n");
     gale_metrics_table_header(out);
     for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
     gale_metrics_table_footer(out);
@@ -151,15 +156,17 @@ void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats
     merged_free(g);
 }
 
-int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, FILE *f)
+int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+                           FILE *f)
 {
     merged_t *g = merge(t, stats, n);
     if (!g) return GALE_ENOMEM;
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, t->name, strlen(t->name));
-    gale_buf_printf(&b, ", \"seconds\": %.6f, \"workers\": %d, \"threads\": %.0f, \"peak_rss_kb\": %.0f, \"components\": [",
-                    g->secs, n, g->threads, g->rss_kb);
+    gale_buf_printf(&b, ", \"seconds\": %.6f, \"workers\": %d, \"threads\": %.0f, \"peak_rss_kb\": %.0f, \"restarts\": %d, "
+                    "\"lost_trees\": %" PRIu64 ", \"components\": [",
+                    g->secs, n, g->threads, g->rss_kb, l->restarts, l->lost_trees);
     for (size_t c = 0; c < g->n; c++) {
         if (c) gale_buf_puts(&b, ", ");
         gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], false);

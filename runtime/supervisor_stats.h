@@ -10,9 +10,17 @@
 
 #include "topology.h"
 
-/* `stats[i]` is worker i's document, or NULL when it sent none (it died); `restarts` is printed in the header. A
-   document that does not parse is left out, with a warning. */
-void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, int restarts, FILE *out);
-int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, FILE *out);
+/* What the workers' own figures cannot tell: they die with a worker. */
+typedef struct gale_sup_losses {
+    int restarts;        /* workers restarted after they died */
+    uint64_t lost_trees; /* tuple trees open in a worker's spouts when it died: never completed by that spout */
+} gale_sup_losses_t;
+
+/* `stats[i]` is worker i's document, or NULL when it sent none (it died); the losses are printed in the header and
+   written as top-level "restarts" and "lost_trees". A document that does not parse is left out, with a warning. */
+void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+                              FILE *out);
+int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+                           FILE *out);
 
 #endif

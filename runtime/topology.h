@@ -85,11 +85,13 @@ typedef struct gale_component {
 typedef struct gale_config {
     int ackers;               /* 1 */
     int message_timeout_s;    /* 30 */
-    int max_spout_pending;    /* 0: unbounded */
+    int max_spout_pending;    /* 1000; 0: unbounded */
     int workers;              /* 1 */
     int threads;              /* 0: one executor thread per core */
     int max_retries;          /* 3 */
     int retry_backoff_ms;     /* 100 */
+    int retry_backoff_max_ms; /* 2000: the backoff doubles up to this */
+    int worker_timeout_s;     /* 30: a worker silent this long is killed and restarted */
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* false */
 } gale_config_t;

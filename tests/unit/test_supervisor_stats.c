@@ -36,7 +36,7 @@ static char *merged_json(const gale_topology_t *t, const char *const *docs, int 
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    cr_assert_eq(gale_stats_merged_json(t, docs, n, f), 0);
+    cr_assert_eq(gale_stats_merged_json(t, docs, n, &(gale_sup_losses_t){0}, f), 0);
     fclose(f);
     return text;
 }

@@ -51,7 +51,8 @@ Test(topology, defaults_order_and_task_ids)
     cr_assert_str_eq(t->name, "wc");
     cr_assert_eq(t->config.ackers, 1);
     cr_assert_eq(t->config.message_timeout_s, 30);
-    cr_assert_eq(t->config.max_spout_pending, 0);
+    cr_assert_eq(t->config.max_spout_pending, 1000);
+    cr_assert_eq(t->config.retry_backoff_max_ms, 2000);
     cr_assert_eq(t->config.max_retries, 3);
     cr_assert_eq(t->config.retry_backoff_ms, 100);
     cr_assert_null(t->config.journal);

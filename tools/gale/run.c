@@ -15,6 +15,14 @@ static const char RUN_USAGE[] =
     "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set COMPONENT.KEY=VALUE]... FILE";
 static const char VALIDATE_USAGE[] = "gale validate [--set COMPONENT.KEY=VALUE]... FILE";
 
+/* What `gale run` says when a run ends badly; the exit status is 1 for each. */
+static const char *run_failure(int rc)
+{
+    if (rc == GALE_EINCOMPLETE) return "the run stopped before all of its work was done";
+    if (rc == GALE_ETIMEDOUT) return "a task did not return after the stop";
+    return "the run failed";
+}
+
 /* `--workers N`: this process supervises N `gale worker` processes running the same file. */
 static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, int workers)
 {
@@ -27,7 +35,7 @@ static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, in
                                .quiet = a->quiet, .stats = a->stats};
     int rc = gale_supervise(topo, &o);
     free(sets);
-    if (rc) fprintf(stderr, "gale: %s: the run failed (see the errors above)\n", a->file);
+    if (rc) fprintf(stderr, "gale: %s: %s (see the errors above)\n", a->file, run_failure(rc));
     return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
@@ -67,7 +75,11 @@ int gale_cmd_run(int argc, char **argv)
         rc = gale_runtime_run(rt);
         if (!a.quiet) gale_runtime_report(rt, stderr);
         if (a.stats) write_stats(rt, a.stats);
-        if (rc) fprintf(stderr, "gale: %s: the run failed (see the errors above)\n", a.file);
+        if (rc) fprintf(stderr, "gale: %s: %s (see the errors above)\n", a.file, run_failure(rc));
+        if (rt->stuck) { /* a task's thread still runs inside the runtime: nothing of it may be freed */
+            fflush(NULL);
+            _exit(GALE_EXIT_ERROR);
+        }
     }
     gale_runtime_free(rt);
     gale_topology_free(topo);

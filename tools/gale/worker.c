@@ -73,6 +73,10 @@ int gale_cmd_worker(int argc, char **argv)
         gale_diag_t d = {{0}};
         if (gale_runtime_new(topo, &opts, &rt, &d) == 0) rc = gale_runtime_run(rt) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
         else fprintf(stderr, "gale: %s\n", d.msg);
+        if (rt && rt->stuck) { /* a task's thread still runs inside the runtime: nothing of it may be freed */
+            fflush(NULL);
+            _exit(GALE_EXIT_ERROR);
+        }
     }
     gale_runtime_free(rt);
     gale_topology_free(topo);
