@@ -36,7 +36,7 @@ static bool lost(const gale_drain_t *d) { return d->lost_after && d->quiet > d->
 
 /*
  * Nothing in flight: idle and nothing moved in two samples in a row (which rules out a record that moved between
- * the reads of one sample), every record sent received, and the trees settled.
+ * the reads of one sample), every record sent received, and the trees settled (unless hurried).
  */
 static bool quiescent(gale_drain_t *d, const gale_flow_t *f)
 {
@@ -44,7 +44,8 @@ static bool quiescent(gale_drain_t *d, const gale_flow_t *f)
     d->quiet = f->idle && !f->stale && same ? d->quiet + 1 : 0;
     d->prev = *f;
     d->have_prev = true;
-    return d->quiet >= 2 && (!f->in_flight || lost(d)) && trees_settled(f);
+    /* Hurried, the trees still open are those the drain gave up on: only what moves is waited for. */
+    return d->quiet >= 2 && (!f->in_flight || lost(d)) && (d->hurried || trees_settled(f));
 }
 
 static void restart_sampling(gale_drain_t *d)

@@ -17,7 +17,6 @@
 
 #define CONTROL_TICK_MS 2
 #define DEFAULT_RING 1024
-#define DEFAULT_DRAIN_S 10.0
 
 /* ---- building ------------------------------------------------------------------------------------------- */
 
@@ -461,7 +460,8 @@ static int start_control(control_t *c)
     for (size_t k = 0; k < topo->n_components; k++)
         if (topo->components[topo->order[k]].kind == GALE_BOLT) c->finish_order[n++] = topo->order[k];
     gale_drain_init(&c->drain, c->finish_order, n, 0);
-    c->drain_ns = (uint64_t)((rt->opts.drain_timeout_s > 0 ? rt->opts.drain_timeout_s : DEFAULT_DRAIN_S) * 1e9);
+    double drain_s = rt->opts.drain_timeout_s > 0 ? rt->opts.drain_timeout_s : topo->config.drain_timeout_s;
+    c->drain_ns = (uint64_t)((drain_s > 0 ? drain_s : 10) * 1e9);
     int rc = uv_loop_init(&c->loop);
     if (rc) {
         free(c->finish_order);
@@ -599,9 +599,16 @@ void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gal
     sum_metrics(rt->tasks, c->first_task, c->parallelism, out);
 }
 
+/* Seconds the run has taken: until its end, or until now while it runs (SIGUSR1). */
+static double run_seconds(const gale_runtime_t *rt)
+{
+    uint64_t end = rt->end_ns ? rt->end_ns : gale_now_ns();
+    return (double)(end - rt->start_ns) / 1e9;
+}
+
 void gale_runtime_report(const gale_runtime_t *rt, FILE *f)
 {
-    double secs = (double)(rt->end_ns - rt->start_ns) / 1e9;
+    double secs = run_seconds(rt);
     fprintf(f, "topology '%s' ran %.2f s on %d executor thread%s\n", rt->topo->name, secs, rt->n_execs,
             rt->n_execs == 1 ? "" : "s");
     gale_metrics_table_header(f);
@@ -632,7 +639,7 @@ static long peak_rss_kb(void)
 int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
 {
     gale_buf_t b = {0};
-    double secs = (double)(rt->end_ns - rt->start_ns) / 1e9;
+    double secs = run_seconds(rt);
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, rt->topo->name, strlen(rt->topo->name));
     gale_buf_printf(&b, ", \"seconds\": %.6f, \"threads\": %d, \"peak_rss_kb\": %ld, \"components\": [", secs,

@@ -25,7 +25,7 @@
 typedef struct gale_runtime_opts {
     int threads;          /* 0: config.threads, else one per core */
     double duration_s;    /* 0: until done or signalled */
-    double drain_timeout_s; /* how long a stop waits for in-flight tuples; 0: 10 s */
+    double drain_timeout_s; /* how long a stop waits for in-flight tuples; 0: config.drain_timeout_s */
     size_t ring_capacity; /* 0: 1024 deliveries */
     bool handle_signals;  /* install SIGINT/SIGTERM handlers on the loop */
     struct gale_replay_set *replay; /* replay.h: every spout is replaced by the replay spout fed from this set */

@@ -9,13 +9,12 @@
 #include "log.h"
 #include "supervisor.h"
 
-#define DRAIN_TIMEOUT_S 10.0
-
 typedef struct run {
     uv_loop_t loop;
     uv_timer_t duration;
     uv_signal_t sigint, sigterm, sigusr1;
     gale_sup_t *sup;
+    double drain_s; /* config.drain_timeout_s */
     bool ended;
 } run_t;
 
@@ -40,18 +39,18 @@ static void on_usr1(uv_signal_t *h, int sig)
 static void on_signal(uv_signal_t *h, int sig)
 {
     run_t *r = h->data;
-    gale_sup_kill(r->sup, DRAIN_TIMEOUT_S, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    gale_sup_kill(r->sup, r->drain_s, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void on_duration(uv_timer_t *h)
 {
     run_t *r = h->data;
-    gale_sup_kill(r->sup, DRAIN_TIMEOUT_S, "duration reached");
+    gale_sup_kill(r->sup, r->drain_s, "duration reached");
 }
 
 int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
 {
-    run_t r = {0};
+    run_t r = {.drain_s = topo->config.drain_timeout_s};
     if (uv_loop_init(&r.loop)) return GALE_ENOMEM;
     gale_assignment_t a = {.id = topo->name, .exe = o->exe, .file = o->file, .sets = o->sets, .n_sets = o->n_sets,
                            .workers = o->workers, .threads = o->threads};

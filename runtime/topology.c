@@ -121,6 +121,7 @@ static const config_key_t CONFIG_KEYS[] = {
     CFG(retry_backoff_ms, KEY_INT, 0, 3600000),
     CFG(retry_backoff_max_ms, KEY_INT, 0, 3600000),
     CFG(worker_timeout_s, KEY_INT, 1, 86400),
+    CFG(drain_timeout_s, KEY_INT, 1, 86400),
     CFG(journal, KEY_STRING, 0, 0),
     CFG(journal_fsync, KEY_BOOL, 0, 0),
 };
@@ -137,7 +138,8 @@ static void config_defaults(gale_config_t *c)
 {
     *c = (gale_config_t){.ackers = 1, .message_timeout_s = 30, .max_spout_pending = 1000, .workers = 1,
                          .threads = 0, .max_retries = 3, .retry_backoff_ms = 100,
-                         .retry_backoff_max_ms = 2000, .worker_timeout_s = 30};
+                         .retry_backoff_max_ms = 2000, .worker_timeout_s = 30,
+                         .drain_timeout_s = 10};
 }
 
 /* Not inlined: inlined into a caller that knows `cfg`, gcc mistakes the table's offsets for overflows. */

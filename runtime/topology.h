@@ -92,6 +92,7 @@ typedef struct gale_config {
     int retry_backoff_ms;     /* 100 */
     int retry_backoff_max_ms; /* 2000: the backoff doubles up to this */
     int worker_timeout_s;     /* 30: a worker silent this long is killed and restarted */
+    int drain_timeout_s;      /* 10: how long a stop waits for the tuples in flight before the finishes */
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* false */
 } gale_config_t;

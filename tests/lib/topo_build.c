@@ -13,7 +13,7 @@ gale_topology_t *tb_new(const char *name, int ackers)
     t->name = strdup(name);
     t->config = (gale_config_t){.ackers = ackers, .message_timeout_s = 30, .workers = 1, .max_retries = 3,
                                 .retry_backoff_ms = 100, .retry_backoff_max_ms = 2000,
-                                .worker_timeout_s = 30};
+                                .worker_timeout_s = 30, .drain_timeout_s = 10};
     t->components = calloc(16, sizeof *t->components);
     return t;
 }
