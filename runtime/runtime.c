@@ -13,6 +13,7 @@
 #include "metrics_out.h"
 #include "plugin.h"
 #include "replay.h"
+#include "scheduler.h"
 #include "spout.h"
 
 #define CONTROL_TICK_MS 2
@@ -107,18 +108,6 @@ static int init_acker(gale_runtime_t *rt, gale_task_t *t, uint32_t index, uint64
     return 0;
 }
 
-static int pick_threads(const gale_runtime_t *rt)
-{
-    int n = rt->opts.threads > 0 ? rt->opts.threads : rt->topo->config.threads;
-    if (n <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cores > 0 ? (int)cores : 1;
-    }
-    /* More threads than tasks would only sleep; more than 4096 cannot be meant. */
-    if ((uint32_t)n > rt->n_all_tasks) n = (int)rt->n_all_tasks;
-    return n < 1 ? 1 : n > 4096 ? 4096 : n;
-}
-
 static int build_tasks(gale_runtime_t *rt)
 {
     const gale_topology_t *topo = rt->topo;
@@ -144,40 +133,19 @@ static int build_tasks(gale_runtime_t *rt)
     return 0;
 }
 
-/* A component chains onto its source (Flink's operator chaining) when its one input is local_or_shuffle from a
-   source of the same parallelism: task i then runs on the executor of the source's task i, and the hop is a call. */
-static const gale_component_t *chain_source(const gale_topology_t *topo, const gale_component_t *c)
-{
-    if (c->n_inputs != 1 || c->inputs[0].grouping != GALE_GROUPING_LOCAL_OR_SHUFFLE) return NULL;
-    const gale_component_t *src = &topo->components[c->inputs[0].from_index];
-    return src->parallelism == c->parallelism ? src : NULL;
-}
-
-/*
- * Everything else goes round robin over the slots (worker, executor), as Storm's default scheduler spreads
- * executors over workers: consecutive tasks land in different workers first. In this process, a task of another
- * worker is reached through the I/O lane (index n_execs).
- */
+/* Where each task runs (scheduler.h); in this process, a task of another worker is reached through the I/O lane
+   (index n_execs). */
 static int place_tasks(gale_runtime_t *rt)
 {
-    const gale_topology_t *topo = rt->topo;
-    uint32_t workers = rt->opts.n_workers > 1 ? (uint32_t)rt->opts.n_workers : 1;
-    uint32_t slots = workers * (uint32_t)rt->n_execs, next = 0;
-    uint32_t *slot = calloc(rt->n_all_tasks + 1, sizeof *slot);
-    if (!slot) return GALE_ENOMEM;
-    for (size_t k = 0; k < topo->n_components; k++) {
-        const gale_component_t *c = &topo->components[topo->order[k]];
-        const gale_component_t *src = chain_source(topo, c);
-        for (int i = 0; i < c->parallelism; i++)
-            slot[c->first_task + (uint32_t)i] = src ? slot[src->first_task + (uint32_t)i] : next++ % slots;
-    }
-    for (int i = 0; i < rt->acker_comp.parallelism; i++) slot[rt->acker_comp.first_task + (uint32_t)i] = next++ % slots;
+    int workers = rt->opts.n_workers > 1 ? rt->opts.n_workers : 1;
+    gale_placement_t p;
+    int rc = gale_schedule(rt->topo, rt->acker_comp.parallelism, workers, rt->n_execs, &p);
+    if (rc) return rc;
     for (uint32_t id = 1; id <= rt->n_all_tasks; id++) {
-        uint32_t w = slot[id] % workers;
-        rt->task_worker[id] = (uint16_t)w;
-        rt->task_exec[id] = (uint16_t)(w == (uint32_t)rt->opts.worker_index ? slot[id] / workers : (uint32_t)rt->n_execs);
+        rt->task_worker[id] = p.worker[id];
+        rt->task_exec[id] = p.worker[id] == rt->opts.worker_index ? p.thread[id] : (uint16_t)rt->n_execs;
     }
-    free(slot);
+    gale_placement_free(&p);
     return 0;
 }
 
@@ -237,7 +205,8 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
                                         .parallelism = topo->config.ackers, .first_task = topo->n_tasks + 1};
     rt->n_all_tasks = topo->n_tasks + (uint32_t)topo->config.ackers;
     rt->timeout_ns = (uint64_t)topo->config.message_timeout_s * 1000000000ull;
-    rt->n_execs = pick_threads(rt);
+    rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
+                                        rt->n_all_tasks);
     rt->n_lanes = rt->n_execs + (rt->opts.n_workers > 1 ? 1 : 0);
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);

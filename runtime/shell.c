@@ -230,7 +230,10 @@ static int start_child(shell_t *sh)
     if (!rc) rc = gale_child_flush(sh->child);
     gale_child_expect(sh->child, true);
     bool got_pid = false, synced = false;
-    uint64_t deadline = gale_now_ns() + (uint64_t)(sh->hb_timeout_s * 1e9);
+    /* An interpreter starting on a busy host can take seconds before it says anything: the handshake is not held
+       to a short heartbeat timeout, only to a bound that still ends a child that never answers. */
+    uint64_t limit = (uint64_t)(sh->hb_timeout_s * 1e9);
+    uint64_t deadline = gale_now_ns() + (limit > GALE_CHILD_START_NS ? limit : GALE_CHILD_START_NS);
     while (!rc && !got_pid && !gale_child_ended(sh->child, why, sizeof why) && gale_now_ns() < deadline) {
         gale_child_msg_t *m = gale_child_wait(sh->child, deadline - gale_now_ns());
         for (gale_child_msg_t *next; m; m = next) {

@@ -46,6 +46,7 @@ struct gale_child {
     atomic_bool stopping;
     atomic_uint_fast64_t stop_at_ns;
     atomic_uint_fast64_t owed_since_ns, last_heard_ns;
+    atomic_bool spoke; /* it has sent a message: it is past its start */
     atomic_uint_fast64_t writing_since_ns; /* a write to its stdin in progress since then (0: none) */
     atomic_bool killed;
     gale_buf_t out;                /* executor thread only: what goes to stdin next */
@@ -168,6 +169,7 @@ static void enqueue(gale_child_t *c, const char *mp, size_t len)
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     atomic_store(&c->last_heard_ns, gale_now_ns());
+    atomic_store(&c->spoke, true);
 }
 
 static bool queue_full(gale_child_t *c)
@@ -324,8 +326,12 @@ static void watch(gale_child_t *c, uint64_t now)
     uint64_t owed = atomic_load(&c->owed_since_ns), heard = atomic_load(&c->last_heard_ns);
     uint64_t since = owed > heard ? owed : heard, limit = (uint64_t)(c->o.heartbeat_timeout_s * 1e9);
     uint64_t writing = atomic_load(&c->writing_since_ns);
-    if (owed && now > since && now - since > limit) {
-        set_why(c, "no answer for %.1f s (heartbeat_timeout_s)", c->o.heartbeat_timeout_s);
+    /* A child that has said nothing yet is still starting (an interpreter on a busy host can take seconds). */
+    bool starting = !atomic_load(&c->spoke);
+    uint64_t answer_limit = starting && limit < GALE_CHILD_START_NS ? GALE_CHILD_START_NS : limit;
+    if (owed && now > since && now - since > answer_limit) {
+        if (starting) set_why(c, "no answer for %.1f s after its start", (double)answer_limit / 1e9);
+        else set_why(c, "no answer for %.1f s (heartbeat_timeout_s)", c->o.heartbeat_timeout_s);
         kill_child(c);
     } else if (writing && now > writing && now - writing > limit) {
         set_why(c, "did not read its input for %.1f s (heartbeat_timeout_s)", c->o.heartbeat_timeout_s);

@@ -58,6 +58,9 @@ gale_child_msg_t *gale_child_wait(gale_child_t *c, uint64_t timeout_ns);
 /* The child owes an answer (a heartbeat, a spout command) from now on, or no longer. The watchdog kills a child
    that owes one and has written nothing for the heartbeat timeout. */
 void gale_child_expect(gale_child_t *c, bool owed);
+/* How long a child that has said nothing yet may take to answer what it owes (the handshake): at least this, or
+   the heartbeat timeout when that is longer. */
+#define GALE_CHILD_START_NS 20000000000ull
 
 /* Whether the child has ended; `why` gets how ("exited with status 1", "killed by signal 9", "no answer for 5 s",
    "malformed output: ...") and what its stderr last said. */

@@ -12,6 +12,7 @@
 #include "drain.h"
 #include "hmac.h"
 #include "lines.h"
+#include "scheduler.h"
 #include "log.h"
 #include "supervisor_stats.h"
 
@@ -463,15 +464,6 @@ static int check_assignment(const gale_assignment_t *a)
     return 0;
 }
 
-/* Unless told otherwise, the workers of one host share its cores: one executor thread per core each would put
-   several busy threads on every core, and the time they spend polling for work is taken from the one that has it. */
-static int share_cores(int workers_here)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long n = cores > 0 && workers_here > 0 ? cores / workers_here : 1;
-    return n < 1 ? 1 : (int)n;
-}
-
 int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assignment_t *a,
                    const gale_sup_events_t *ev, gale_sup_t **out)
 {
@@ -485,7 +477,8 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->n = a->workers;
     s->n_local = a->slots ? a->n_slots : a->workers;
     s->complete = s->n_local == s->n;
-    s->threads = a->threads > 0 ? a->threads : topo->config.threads > 0 ? 0 : share_cores(s->n_local);
+    s->threads = a->threads > 0 ? a->threads : topo->config.threads > 0 ? 0
+                 : gale_schedule_share_cores(s->n_local, sysconf(_SC_NPROCESSORS_ONLN));
     s->id = strdup(a->id ? a->id : topo->name);
     s->exe = strdup(a->exe);
     s->file = strdup(a->file);
