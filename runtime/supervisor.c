@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "control.h"
 #include "drain.h"
 #include "hmac.h"
 #include "lines.h"
@@ -25,11 +26,6 @@
 #define STOP_TIMEOUT_MS 10000
 #define ADDR_MAX 80
 
-typedef struct status {
-    int idle, failed, finish_acked;
-    uint64_t epochs, pushed, popped, open, retrying, kept, sent, recv;
-    unsigned spouts_done, spout_tasks, finish_seq;
-} status_t;
 
 typedef struct sworker {
     gale_sup_t *sup;
@@ -38,10 +34,10 @@ typedef struct sworker {
     uv_pipe_t pipe;
     uv_timer_t restart;
     bool running, started, have_status;
-    char line[16384];
+    char *line;             /* GALE_CONTROL_LINE_MAX bytes for the lines it sends */
     gale_lines_t lines;
     int port;
-    status_t st;
+    gale_worker_status_t st; /* its last status */
     char *stats;
     unsigned backoff_ms;
     int restarts;
@@ -93,17 +89,16 @@ static void on_sent(uv_write_t *req, int status)
     free(req);
 }
 
-static void say(sworker_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(sworker_t *w, const char *fmt, ...)
+/* Sends one control message (control.h) to a running worker. */
+static void say(sworker_t *w, const gale_control_msg_t *m)
 {
     if (!w->running) return;
     char msg[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= (int)sizeof msg - 1) return;
-    msg[n++] = '\n';
+    int n = gale_control_format(msg, sizeof msg, m);
+    if (n < 0) {
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot tell worker %d: %s", w->sup->id, w->index, gale_strerror(n));
+        return;
+    }
     uv_write_t *req = malloc(sizeof *req + (size_t)n);
     if (!req) return;
     char *copy = (char *)(req + 1);
@@ -112,16 +107,24 @@ static void say(sworker_t *w, const char *fmt, ...)
     if (uv_write(req, (uv_stream_t *)&w->pipe, &buf, 1, on_sent)) free(req);
 }
 
-static void broadcast(gale_sup_t *s, const char *cmd)
+static void say_kind(sworker_t *w, gale_control_kind_t kind, int number)
 {
-    for (int i = 0; i < s->n_local; i++) say(&s->w[i], "%s", cmd);
+    say(w, &(gale_control_msg_t){.kind = kind, .number = number});
+}
+
+static void broadcast(gale_sup_t *s, gale_control_kind_t kind, int number)
+{
+    for (int i = 0; i < s->n_local; i++) say_kind(&s->w[i], kind, number);
 }
 
 static void send_peers(gale_sup_t *s)
 {
-    char line[8192] = "peers";
-    for (int i = 0; i < s->n; i++) snprintf(line + strlen(line), sizeof line - strlen(line), " %s", s->addr[i]);
-    broadcast(s, line);
+    const char **peers = calloc((size_t)s->n, sizeof *peers);
+    if (!peers) return;
+    for (int i = 0; i < s->n; i++) peers[i] = s->addr[i];
+    gale_control_msg_t m = {.kind = GALE_CTL_PEERS, .peers = peers, .n_peers = s->n};
+    for (int i = 0; i < s->n_local; i++) say(&s->w[i], &m);
+    free(peers);
 }
 
 /* Every local worker has a port and every remote address is known: tell them all, and start those not started (a
@@ -136,8 +139,8 @@ static void maybe_start(gale_sup_t *s)
         sworker_t *w = &s->w[i];
         if (w->started) continue;
         w->started = true;
-        say(w, "start");
-        if (s->deactivated) say(w, "deactivate");
+        say_kind(w, GALE_CTL_START, 0);
+        if (s->deactivated) say_kind(w, GALE_CTL_DEACTIVATE, 0);
     }
 }
 
@@ -146,22 +149,37 @@ static void handle_line(void *arg, char *line)
     sworker_t *w = arg;
     gale_sup_t *s = w->sup;
     w->heard_ms = uv_now(s->loop);
-    if (!strncmp(line, "port ", 5)) {
-        w->port = atoi(line + 5);
+    gale_control_msg_t m;
+    char why[160];
+    int rc = gale_control_parse(line, &m, why, sizeof why);
+    if (rc == GALE_EABI) { /* another build of gale: nothing it says can be read right */
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d: %s: stopping it", s->id, w->index, why);
+        s->failed = true;
+        uv_process_kill(&w->proc, SIGKILL);
+        return;
+    }
+    if (rc) {
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d: %s", s->id, w->index, why);
+        return;
+    }
+    switch (m.kind) {
+    case GALE_CTL_PORT:
+        w->port = m.number;
         snprintf(s->addr[w->index], ADDR_MAX, "%s:%d", s->host, w->port);
         if (s->ev.address) s->ev.address(s->ev.arg, s, w->index, s->addr[w->index]);
         maybe_start(s);
-    } else if (!strncmp(line, "status ", 7)) {
-        status_t *t = &w->st;
-        int n = sscanf(line + 7, "%d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %u %u %" SCNu64
-                                 " %" SCNu64 " %d %u %d",
-                       &t->idle, &t->epochs, &t->pushed, &t->popped, &t->open, &t->retrying, &t->kept,
-                       &t->spouts_done, &t->spout_tasks, &t->sent, &t->recv, &t->failed, &t->finish_seq,
-                       &t->finish_acked);
-        w->have_status = n == 14;
-    } else if (!strncmp(line, "stats ", 6)) {
+        break;
+    case GALE_CTL_STATUS:
+        w->st = m.status;
+        w->have_status = true;
+        break;
+    case GALE_CTL_STATS:
         free(w->stats);
-        w->stats = strdup(line + 6);
+        w->stats = strdup(m.text);
+        break;
+    default:
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d sent a supervisor's command", s->id, w->index);
+        break;
     }
 }
 
@@ -221,12 +239,12 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
     /* Its spouts' open trees died with it: a spout started again does not know them (a file_lines spout reads its
        file from the start again; others emit what they would have anyway). Said, counted, and the run reported
        incomplete: at-least-once cannot be vouched for them. */
-    if (w->st.open) {
-        s->lost_trees += w->st.open;
+    if (w->st.open_trees) {
+        s->lost_trees += w->st.open_trees;
         gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d died with %" PRIu64 " tuple trees open in its spouts: "
-                  "they will not be replayed by the spout that emitted them", s->id, w->index, w->st.open);
+                  "they will not be replayed by the spout that emitted them", s->id, w->index, w->st.open_trees);
     }
-    w->st = (status_t){0};
+    w->st = (gale_worker_status_t){0};
     uint64_t now = uv_now(s->loop);
     if (now - w->started_ms >= HEALTHY_MS) {
         w->backoff_ms = BACKOFF_MIN_MS;
@@ -250,34 +268,16 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 static void spawn(sworker_t *w)
 {
     gale_sup_t *s = w->sup;
-    char index[16], workers[16], threads[16];
-    snprintf(index, sizeof index, "%d", w->index);
-    snprintf(workers, sizeof workers, "%d", s->n);
-    snprintf(threads, sizeof threads, "%d", s->threads);
-    const char **argv = calloc(14 + 2 * s->n_sets, sizeof *argv);
-    if (!argv) {
+    char numbers[3][16];
+    size_t cap = 16 + 2 * s->n_sets;
+    const char **argv = calloc(cap, sizeof *argv);
+    gale_worker_args_t wa = {.index = w->index, .workers = s->n, .listen = s->host, .threads = s->threads};
+    if (!argv || !w->line || gale_control_worker_argv(s->exe, &wa, (const char *const *)s->sets, s->n_sets, s->file,
+                                                      numbers, argv, cap) < 0) {
+        free(argv);
         s->failed = true;
         return;
     }
-    size_t a = 0;
-    argv[a++] = s->exe;
-    argv[a++] = "worker";
-    argv[a++] = "--index";
-    argv[a++] = index;
-    argv[a++] = "--workers";
-    argv[a++] = workers;
-    argv[a++] = "--listen";
-    argv[a++] = s->host;
-    if (s->threads > 0) {
-        argv[a++] = "--threads";
-        argv[a++] = threads;
-    }
-    for (size_t i = 0; i < s->n_sets; i++) {
-        argv[a++] = "--set";
-        argv[a++] = s->sets[i];
-    }
-    argv[a++] = s->file;
-    argv[a] = NULL;
     uv_pipe_init(s->loop, &w->pipe, 0);
     w->pipe.data = w;
     uv_stdio_container_t stdio[4] = {
@@ -303,9 +303,10 @@ static void spawn(sworker_t *w)
     w->running = true;
     w->hung = false;
     w->started_ms = w->heard_ms = uv_now(s->loop);
-    w->lines = (gale_lines_t){.buf = w->line, .cap = sizeof w->line};
+    w->lines = (gale_lines_t){.buf = w->line, .cap = GALE_CONTROL_LINE_MAX};
     uv_read_start((uv_stream_t *)&w->pipe, on_alloc, on_read);
-    say(w, "secret %s", s->secret); /* first, before anything: the worker reads it before it listens */
+    /* First, before anything: the worker reads it before it listens. */
+    say(w, &(gale_control_msg_t){.kind = GALE_CTL_SECRET, .text = s->secret});
 }
 
 /* ---- the lifecycle ---------------------------------------------------------------------------------------------- */
@@ -317,14 +318,14 @@ static bool all_running(const gale_sup_t *s)
     return true;
 }
 
-static status_t total(const gale_sup_t *s)
+static gale_worker_status_t total(const gale_sup_t *s)
 {
-    status_t t = {.idle = 1};
+    gale_worker_status_t t = {.idle = 1};
     for (int i = 0; i < s->n_local; i++) {
-        const status_t *w = &s->w[i].st;
+        const gale_worker_status_t *w = &s->w[i].st;
         t.idle &= w->idle && w->pushed == w->popped;
         t.failed |= w->failed;
-        t.epochs += w->epochs, t.open += w->open, t.retrying += w->retrying, t.kept += w->kept;
+        t.epochs += w->epochs, t.open_trees += w->open_trees, t.retrying += w->retrying, t.kept += w->kept;
         t.sent += w->sent, t.recv += w->recv;
         t.spouts_done += w->spouts_done, t.spout_tasks += w->spout_tasks;
     }
@@ -337,7 +338,7 @@ static void stop_all(gale_sup_t *s)
     s->state = S_STOPPING;
     s->deadline_ms = uv_now(s->loop) + STOP_TIMEOUT_MS;
     for (int i = 0; i < s->n_local; i++) uv_timer_stop(&s->w[i].restart); /* one waiting to restart stays down */
-    broadcast(s, "stop");
+    broadcast(s, GALE_CTL_STOP, 0);
 }
 
 static bool finished_everywhere(const gale_sup_t *s)
@@ -352,9 +353,9 @@ static bool finished_everywhere(const gale_sup_t *s)
    What a dead worker had in flight never arrives: after LOST_IN_FLIGHT_TICKS of quiet it counts as gone. */
 static gale_flow_t sample_flow(const gale_sup_t *s)
 {
-    status_t t = total(s);
+    gale_worker_status_t t = total(s);
     return (gale_flow_t){.idle = t.idle, .stale = !s->complete || !all_running(s), .in_flight = t.sent != t.recv,
-                         .activity = t.epochs + t.sent + t.recv, .open_trees = t.open, .retrying = t.retrying,
+                         .activity = t.epochs + t.sent + t.recv, .open_trees = t.open_trees, .retrying = t.retrying,
                          .kept = t.kept, .spouts_done = t.spouts_done, .spout_tasks = t.spout_tasks,
                          .finish_acked = finished_everywhere(s), .failed = t.failed};
 }
@@ -366,17 +367,15 @@ static void apply(gale_sup_t *s, gale_drain_cmd_t cmd, const char *why)
     if (cmd.note && (s->complete || cmd.kind == GALE_DRAIN_DEACTIVATE))
         gale_logf(cmd.warn ? GALE_LOG_WARN : GALE_LOG_INFO, "supervisor", "%s: %s%s%s", s->id, why ? why : "",
                   why ? ": " : "", cmd.note);
-    char line[32];
     switch (cmd.kind) {
     case GALE_DRAIN_NONE: break;
     case GALE_DRAIN_DEACTIVATE:
         s->deactivated = true;
-        broadcast(s, "deactivate");
+        broadcast(s, GALE_CTL_DEACTIVATE, 0);
         break;
     case GALE_DRAIN_FINISH:
-        snprintf(line, sizeof line, "finish %d", cmd.component);
         s->finish_target++;
-        broadcast(s, line);
+        broadcast(s, GALE_CTL_FINISH, cmd.component);
         break;
     case GALE_DRAIN_STOP:
         if (s->drain.failed) s->failed = true;
@@ -518,6 +517,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
         w->sup = s;
         w->index = a->slots ? a->slots[i] : i;
         w->backoff_ms = BACKOFF_MIN_MS;
+        w->line = malloc(GALE_CONTROL_LINE_MAX); /* spawn refuses to start a worker without it */
         uv_timer_init(loop, &w->restart);
         w->restart.data = w;
     }
@@ -596,7 +596,7 @@ int gale_sup_stats_json(const gale_sup_t *s, FILE *out)
 void gale_sup_free(gale_sup_t *s)
 {
     if (!s) return;
-    for (int i = 0; s->w && i < s->n_local; i++) free(s->w[i].stats);
+    for (int i = 0; s->w && i < s->n_local; i++) free(s->w[i].stats), free(s->w[i].line);
     for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
     free(s->sets), free(s->w), free(s->addr), free(s->finish_order);
     free(s->id), free(s->exe), free(s->file), free(s->host);

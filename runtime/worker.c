@@ -7,9 +7,7 @@
  * topology and pushed to the target executors through the rings whose producer is this thread. A frame for a peer
  * that is down is dropped at once (its trees time out and replay); nothing is buffered for it.
  *
- * The supervisor talks to the worker over file descriptor 3, one line per message:
- *   worker -> supervisor  "port P", "status ...", "stats {json}"
- *   supervisor -> worker  "peers HOST:PORT ..." (every worker's address, by index), "start", "deactivate", "finish K", "stop"
+ * The supervisor talks to the worker over file descriptor 3, one line per message, in the protocol of control.h.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "frame.h"
 #include "lines.h"
 #include "log.h"
@@ -26,7 +25,6 @@
 #include "spout.h"
 #include "transport.h"
 
-#define CONTROL_FD 3
 /* The lane is pumped every millisecond even without a wake: once backpressure has stopped it, nothing else tells it
    that a socket drained or an executor caught up. The supervisor hears from us every STATUS_EVERY pumps. */
 #define PUMP_MS 1
@@ -81,24 +79,25 @@ static uint32_t peer_id(int worker) { return (uint32_t)worker + 1; }
 
 /* ---- to the supervisor ---------------------------------------------------------------------------------------- */
 
-static void tell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void tell(const char *fmt, ...)
+/* Writes one control message to the supervisor. One write per line on a pipe of our own: lines up to PIPE_BUF
+   never interleave, and blocking is fine here. `m`'s text may be long (the figures): the line is sized for it. */
+static void tell(const gale_control_msg_t *m)
 {
-    char msg[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (n > (int)sizeof msg - 2) n = (int)sizeof msg - 2;
-    msg[n++] = '\n';
-    /* One write per line on a pipe of our own: lines up to PIPE_BUF never interleave. Blocking is fine here. */
-    for (ssize_t off = 0; off < n;) {
-        ssize_t w = write(CONTROL_FD, msg + off, (size_t)(n - off));
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        off += w;
+    char small[512];
+    size_t cap = sizeof small + (m->text ? strlen(m->text) : 0);
+    char *msg = cap > sizeof small ? malloc(cap) : small;
+    int n = msg ? gale_control_format(msg, cap, m) : GALE_ENOMEM;
+    if (n < 0) {
+        gale_logf(GALE_LOG_ERROR, "worker", "cannot tell the supervisor: %s", gale_strerror(n));
+    } else {
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(GALE_CONTROL_FD, msg + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) break;
+            off += w;
+        }
     }
+    if (msg != small) free(msg);
 }
 
 static bool io_empty(const gale_io_t *io)
@@ -115,10 +114,14 @@ static void report_status(gale_io_t *io)
     gale_run_status_t s;
     gale__runtime_status(io->rt, &s);
     uint64_t pushed = s.pushed + atomic_load(&io->pushed), popped = s.popped + atomic_load(&io->popped);
-    tell("status %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 " %" PRIu64
-         " %d %u %d",
-         s.idle && io_empty(io), s.epochs, pushed, popped, s.open_trees, s.retrying, s.kept, s.spouts_done,
-         s.spout_tasks, io->sent, io->recv, s.failed, s.finish_seq, gale__runtime_finish_acked(io->rt));
+    gale_control_msg_t m = {
+        .kind = GALE_CTL_STATUS,
+        .status = {.idle = s.idle && io_empty(io), .failed = s.failed != 0,
+                   .finish_acked = gale__runtime_finish_acked(io->rt), .epochs = s.epochs, .pushed = pushed,
+                   .popped = popped, .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
+                   .sent = io->sent, .recv = io->recv, .spouts_done = s.spouts_done, .spout_tasks = s.spout_tasks,
+                   .finish_seq = s.finish_seq}};
+    tell(&m);
 }
 
 /* ---- executors -> peers ------------------------------------------------------------------------------------- */
@@ -418,27 +421,38 @@ static void handle_command(void *arg, char *line)
 {
     gale_io_t *io = arg;
     gale_runtime_t *rt = io->rt;
-    if (!strncmp(line, "peers ", 6)) {
-        char *save = NULL, *tok = strtok_r(line + 6, " ", &save);
-        for (int w = 0; w < io->n_workers && tok; w++, tok = strtok_r(NULL, " ", &save)) {
-            char *colon = strrchr(tok, ':');
-            if (!colon || colon - tok >= (ptrdiff_t)sizeof io->hosts[w]) continue;
-            *colon = '\0';
-            int port = atoi(colon + 1);
-            bool moved = port != io->ports[w] || strcmp(tok, io->hosts[w]);
+    gale_control_msg_t m;
+    char why[160];
+    if (gale_control_parse(line, &m, why, sizeof why)) {
+        gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: %s", why);
+        return;
+    }
+    switch (m.kind) {
+    case GALE_CTL_PEERS: {
+        size_t pos = 0;
+        char host[64];
+        int port, rc;
+        for (int w = 0; w < io->n_workers && (rc = gale_control_next_peer(m.text, &pos, host, sizeof host, &port)); w++) {
+            if (rc < 0) {
+                gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: a malformed address for worker %d", w);
+                continue;
+            }
+            bool moved = port != io->ports[w] || strcmp(host, io->hosts[w]);
             /* by convention the lower index dials: one connection per pair */
-            if (w > io->self && port > 0 && moved) gale_transport_connect(io->transport, peer_id(w), tok, port);
+            if (w > io->self && port > 0 && moved) gale_transport_connect(io->transport, peer_id(w), host, port);
             io->ports[w] = port;
-            snprintf(io->hosts[w], sizeof io->hosts[w], "%s", tok);
+            snprintf(io->hosts[w], sizeof io->hosts[w], "%s", host);
         }
-    } else if (!strcmp(line, "start")) {
-        io->start_asked = true; /* the executors start once every peer is connected (on_tick) */
-    } else if (!strcmp(line, "deactivate")) {
-        gale__runtime_deactivate(rt);
-    } else if (!strncmp(line, "finish ", 7)) {
-        gale__runtime_finish_component(rt, atoi(line + 7));
-    } else if (!strcmp(line, "stop")) {
-        gale__runtime_stop(rt);
+        break;
+    }
+    case GALE_CTL_START: io->start_asked = true; break; /* the executors start once every peer is connected */
+    case GALE_CTL_DEACTIVATE: gale__runtime_deactivate(rt); break;
+    case GALE_CTL_FINISH:
+        if ((size_t)m.number < rt->topo->n_components) gale__runtime_finish_component(rt, m.number);
+        else gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: finish of component %d, which is not there", m.number);
+        break;
+    case GALE_CTL_STOP: gale__runtime_stop(rt); break;
+    default: gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: a worker's message"); break;
     }
 }
 
@@ -503,10 +517,10 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     uv_pipe_init(loop, &io->ctl, 0);
     io->handles = true;
     io->wake.data = io->tick.data = io->ctl.data = io;
-    if ((rc = uv_pipe_open(&io->ctl, CONTROL_FD)) || (rc = uv_read_start((uv_stream_t *)&io->ctl, on_ctl_alloc, on_ctl_read)))
+    if ((rc = uv_pipe_open(&io->ctl, GALE_CONTROL_FD)) || (rc = uv_read_start((uv_stream_t *)&io->ctl, on_ctl_alloc, on_ctl_read)))
         return rc;
     uv_timer_start(&io->tick, on_tick, PUMP_MS, PUMP_MS);
-    tell("port %d", port);
+    tell(&(gale_control_msg_t){.kind = GALE_CTL_PORT, .number = port});
     return 0;
 }
 
@@ -525,7 +539,7 @@ void gale__io_stop(gale_runtime_t *rt)
         gale_runtime_stats_json(rt, f);
         fclose(f);
         if (json && len && json[len - 1] == '\n') json[len - 1] = '\0';
-        tell("stats %s", json ? json : "{}");
+        tell(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = json ? json : "{}"});
         free(json);
     }
     /* Closed here, freed by gale__io_free once the loop has run their close callbacks. */

@@ -8,48 +8,31 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
 #include "runtime.h"
 
 static const char USAGE[] = "gale worker --index I --workers N [--listen HOST] [--threads T] [--set C.K=V]... FILE (started by a supervisor)";
 
-/* The first line on fd 3 is "secret HEX": read byte by byte, so that nothing after it is taken from the pipe. */
-static int read_secret(char *out, size_t cap)
-{
-    char line[256];
-    size_t n = 0;
-    while (n < sizeof line - 1) {
-        ssize_t r = read(3, line + n, 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        if (line[n] == '\n') break;
-        n++;
-    }
-    line[n] = '\0';
-    if (strncmp(line, "secret ", 7) || strlen(line + 7) >= cap) return -1;
-    strcpy(out, line + 7);
-    return 0;
-}
-
 int gale_cmd_worker(int argc, char **argv)
 {
-    int index = -1, workers = 0;
-    const char *listen = "127.0.0.1";
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest) return GALE_EXIT_ERROR;
     int nrest = 0;
-    rest[nrest++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--index") && i + 1 < argc) index = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen = argv[++i];
-        else rest[nrest++] = argv[i];
+    gale_worker_args_t wa;
+    char why[160];
+    if (gale_control_worker_args_parse(argc, argv, &wa, rest, &nrest, why, sizeof why)) {
+        fprintf(stderr, "gale: worker: %s\nusage: %s\n", why, USAGE);
+        free(rest);
+        return GALE_EXIT_USAGE;
     }
     gale_cli_args_t a;
     int rc = gale_cli_parse(nrest, rest, 1, USAGE, &a);
-    if (rc || index < 0 || workers < 2 || index >= workers) {
+    if (rc) {
         free(rest);
-        if (!rc) fprintf(stderr, "gale: worker: bad --index/--workers\nusage: %s\n", USAGE);
-        return GALE_EXIT_USAGE;
+        return rc;
     }
+    int index = wa.index, workers = wa.workers;
+    const char *listen = wa.listen;
     /* A worker never outlives its supervisor, however the supervisor ends. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return GALE_EXIT_ERROR; /* the supervisor died before the line above took effect */
@@ -58,8 +41,8 @@ int gale_cmd_worker(int argc, char **argv)
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     char secret[128];
-    if (read_secret(secret, sizeof secret)) {
-        fprintf(stderr, "gale: worker %d: no secret from the supervisor (run topologies with gale run)\n", index);
+    if (gale_control_read_secret(GALE_CONTROL_FD, secret, sizeof secret, why, sizeof why)) {
+        fprintf(stderr, "gale: worker %d: %s (run topologies with gale run)\n", index, why);
         free(rest);
         gale_cli_args_free(&a);
         return GALE_EXIT_USAGE;

@@ -1,0 +1,318 @@
+#include "control.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gale.h"
+
+static int say_why(char *why, size_t cap, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int say_why(char *why, size_t cap, int rc, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---- formatting ------------------------------------------------------------------------------------------------ */
+
+typedef struct out {
+    char *p;
+    size_t cap, len;
+    bool over;
+} out_t;
+
+static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out_t *o, const char *fmt, ...)
+{
+    if (o->over) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->len) o->over = true;
+    else o->len += (size_t)n;
+}
+
+static void put_status(out_t *o, const gale_worker_status_t *s)
+{
+    put(o, "status idle=%d epochs=%" PRIu64 " pushed=%" PRIu64 " popped=%" PRIu64 " open=%" PRIu64
+           " retrying=%" PRIu64 " kept=%" PRIu64 " spouts_done=%u spout_tasks=%u sent=%" PRIu64 " recv=%" PRIu64
+           " failed=%d finish_seq=%u finish_acked=%d",
+        s->idle, s->epochs, s->pushed, s->popped, s->open_trees, s->retrying, s->kept, s->spouts_done,
+        s->spout_tasks, s->sent, s->recv, s->failed, s->finish_seq, s->finish_acked);
+}
+
+int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
+{
+    if (!cap) return GALE_ERANGE;
+    out_t o = {.p = buf, .cap = cap};
+    switch (m->kind) {
+    case GALE_CTL_SECRET:
+        if (!m->text || strchr(m->text, ' ') || strchr(m->text, '\n')) return GALE_EINVAL;
+        put(&o, "secret %d %s", GALE_CONTROL_VERSION, m->text);
+        break;
+    case GALE_CTL_PEERS:
+        put(&o, "peers");
+        for (int i = 0; i < m->n_peers; i++) {
+            const char *a = m->peers[i] && *m->peers[i] ? m->peers[i] : "-";
+            if (strpbrk(a, " \n")) return GALE_EINVAL;
+            put(&o, " %s", a);
+        }
+        break;
+    case GALE_CTL_START: put(&o, "start"); break;
+    case GALE_CTL_DEACTIVATE: put(&o, "deactivate"); break;
+    case GALE_CTL_FINISH: put(&o, "finish %d", m->number); break;
+    case GALE_CTL_STOP: put(&o, "stop"); break;
+    case GALE_CTL_PORT: put(&o, "port %d %d", GALE_CONTROL_VERSION, m->number); break;
+    case GALE_CTL_STATUS: put_status(&o, &m->status); break;
+    case GALE_CTL_STATS:
+        if (!m->text || strchr(m->text, '\n')) return GALE_EINVAL;
+        put(&o, "stats %s", m->text);
+        break;
+    case GALE_CTL_UNKNOWN: return GALE_EINVAL;
+    }
+    put(&o, "\n");
+    return o.over ? GALE_ERANGE : (int)o.len;
+}
+
+/* ---- parsing --------------------------------------------------------------------------------------------------- */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9') return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_int(const char *s, int lo, int hi, int *out)
+{
+    uint64_t v;
+    if (!parse_u64(s, &v) || v < (uint64_t)lo || v > (uint64_t)hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+/* A status line is a set of KEY=VALUE words; every key below must be there, others are ignored (a newer worker). */
+static int parse_status(char *args, gale_worker_status_t *s, char *why, size_t cap)
+{
+    static const char *const KEYS[] = {"idle", "epochs", "pushed", "popped", "open", "retrying", "kept",
+                                       "spouts_done", "spout_tasks", "sent", "recv", "failed", "finish_seq",
+                                       "finish_acked"};
+    enum { N = sizeof KEYS / sizeof *KEYS };
+    uint64_t v[N] = {0};
+    bool seen[N] = {false};
+    char *save = NULL;
+    for (char *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(w, '=');
+        if (!eq) return say_why(why, cap, GALE_ESYNTAX, "status: '%.32s' is not KEY=VALUE", w);
+        *eq = '\0';
+        for (size_t k = 0; k < N; k++) {
+            if (strcmp(KEYS[k], w)) continue;
+            if (!parse_u64(eq + 1, &v[k])) return say_why(why, cap, GALE_ESYNTAX, "status: bad %s", w);
+            seen[k] = true;
+        }
+    }
+    for (size_t k = 0; k < N; k++)
+        if (!seen[k]) return say_why(why, cap, GALE_ESYNTAX, "status: no %s", KEYS[k]);
+    *s = (gale_worker_status_t){.idle = v[0] != 0, .epochs = v[1], .pushed = v[2], .popped = v[3],
+                                .open_trees = v[4], .retrying = v[5], .kept = v[6], .spouts_done = (unsigned)v[7],
+                                .spout_tasks = (unsigned)v[8], .sent = v[9], .recv = v[10], .failed = v[11] != 0,
+                                .finish_seq = (unsigned)v[12], .finish_acked = v[13] != 0};
+    return 0;
+}
+
+/* "VERSION REST": the version must be ours. */
+static int parse_versioned(const char *cmd, char *args, gale_control_msg_t *out, char **rest, char *why, size_t cap)
+{
+    char *sp = args ? strchr(args, ' ') : NULL;
+    if (!sp) return say_why(why, cap, GALE_ESYNTAX, "%s: expected '%s VERSION ...'", cmd, cmd);
+    *sp = '\0';
+    if (!parse_int(args, 0, 1000000, &out->version))
+        return say_why(why, cap, GALE_ESYNTAX, "%s: '%s' is not a protocol version", cmd, args);
+    if (out->version != GALE_CONTROL_VERSION)
+        return say_why(why, cap, GALE_EABI, "%s: the other side speaks control protocol %d, this gale speaks %d",
+                       cmd, out->version, GALE_CONTROL_VERSION);
+    *rest = sp + 1;
+    return 0;
+}
+
+int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t cap)
+{
+    memset(out, 0, sizeof *out);
+    char *args = strchr(line, ' ');
+    if (args) *args++ = '\0';
+    const char *cmd = line;
+    char *rest = NULL;
+    int rc;
+    if (!strcmp(cmd, "secret")) {
+        out->kind = GALE_CTL_SECRET;
+        if ((rc = parse_versioned(cmd, args, out, &rest, why, cap))) return rc;
+        if (!*rest || strchr(rest, ' ')) return say_why(why, cap, GALE_ESYNTAX, "secret: expected one hex word");
+        out->text = rest;
+        return 0;
+    }
+    if (!strcmp(cmd, "port")) {
+        out->kind = GALE_CTL_PORT;
+        if ((rc = parse_versioned(cmd, args, out, &rest, why, cap))) return rc;
+        if (!parse_int(rest, 1, 65535, &out->number)) return say_why(why, cap, GALE_ESYNTAX, "port: bad port '%s'", rest);
+        return 0;
+    }
+    if (!strcmp(cmd, "peers")) {
+        out->kind = GALE_CTL_PEERS;
+        out->text = args ? args : "";
+        return 0;
+    }
+    if (!strcmp(cmd, "finish")) {
+        out->kind = GALE_CTL_FINISH;
+        if (!parse_int(args, 0, 1 << 20, &out->number))
+            return say_why(why, cap, GALE_ESYNTAX, "finish: bad component '%s'", args ? args : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "status")) {
+        out->kind = GALE_CTL_STATUS;
+        return parse_status(args ? args : (char *)"", &out->status, why, cap);
+    }
+    if (!strcmp(cmd, "stats")) {
+        out->kind = GALE_CTL_STATS;
+        if (!args) return say_why(why, cap, GALE_ESYNTAX, "stats: no figures");
+        out->text = args;
+        return 0;
+    }
+    static const struct {
+        const char *word;
+        gale_control_kind_t kind;
+    } bare[] = {{"start", GALE_CTL_START}, {"deactivate", GALE_CTL_DEACTIVATE}, {"stop", GALE_CTL_STOP}};
+    for (size_t i = 0; i < sizeof bare / sizeof *bare; i++) {
+        if (strcmp(cmd, bare[i].word)) continue;
+        out->kind = bare[i].kind;
+        if (args) return say_why(why, cap, GALE_ESYNTAX, "%s takes no argument", cmd);
+        return 0;
+    }
+    return say_why(why, cap, GALE_ENOTSUP, "unknown control command '%.32s'", cmd);
+}
+
+int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port)
+{
+    const char *p = peers + *pos;
+    while (*p == ' ') p++;
+    if (!*p) return 0;
+    size_t len = strcspn(p, " ");
+    *pos = (size_t)(p - peers) + len;
+    if (len == 1 && *p == '-') {
+        if (host_cap) host[0] = '\0';
+        *port = 0;
+        return 1;
+    }
+    const char *colon = NULL;
+    for (const char *q = p; q < p + len; q++)
+        if (*q == ':') colon = q;
+    if (!colon || colon == p || (size_t)(colon - p) >= host_cap) return GALE_ESYNTAX;
+    char num[8];
+    size_t nlen = (size_t)(p + len - colon - 1);
+    if (nlen == 0 || nlen >= sizeof num) return GALE_ESYNTAX;
+    memcpy(num, colon + 1, nlen);
+    num[nlen] = '\0';
+    if (!parse_int(num, 1, 65535, port)) return GALE_ESYNTAX;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    return 1;
+}
+
+/* ---- the command line ------------------------------------------------------------------------------------------ */
+
+int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
+                             const char *file, char numbers[3][16], const char **argv, size_t cap)
+{
+    if (cap < 12 + 2 * n_sets) return GALE_ERANGE;
+    snprintf(numbers[0], 16, "%d", a->index);
+    snprintf(numbers[1], 16, "%d", a->workers);
+    snprintf(numbers[2], 16, "%d", a->threads);
+    size_t n = 0;
+    argv[n++] = exe;
+    argv[n++] = "worker";
+    argv[n++] = "--index";
+    argv[n++] = numbers[0];
+    argv[n++] = "--workers";
+    argv[n++] = numbers[1];
+    argv[n++] = "--listen";
+    argv[n++] = a->listen;
+    if (a->threads > 0) {
+        argv[n++] = "--threads";
+        argv[n++] = numbers[2];
+    }
+    for (size_t i = 0; i < n_sets; i++) {
+        argv[n++] = "--set";
+        argv[n++] = sets[i];
+    }
+    argv[n++] = file;
+    argv[n] = NULL;
+    return (int)n;
+}
+
+int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *out, char **rest, int *n_rest,
+                                   char *why, size_t cap)
+{
+    *out = (gale_worker_args_t){.index = -1, .workers = 0, .listen = NULL};
+    int n = 0;
+    rest[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        bool ours = !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen");
+        if (!ours) {
+            rest[n++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc) return say_why(why, cap, GALE_EINVAL, "%s needs a value", o);
+        const char *v = argv[++i];
+        if (!strcmp(o, "--listen")) {
+            if (out->listen) return say_why(why, cap, GALE_EINVAL, "--listen given twice");
+            out->listen = v;
+        } else {
+            int *dst = !strcmp(o, "--index") ? &out->index : &out->workers;
+            if (*dst != (dst == &out->index ? -1 : 0)) return say_why(why, cap, GALE_EINVAL, "%s given twice", o);
+            if (!parse_int(v, 0, 4096, dst)) return say_why(why, cap, GALE_EINVAL, "%s: bad number '%s'", o, v);
+        }
+    }
+    rest[n] = NULL;
+    *n_rest = n;
+    if (out->workers < 2) return say_why(why, cap, GALE_EINVAL, "--workers must be at least 2");
+    if (out->index < 0 || out->index >= out->workers)
+        return say_why(why, cap, GALE_EINVAL, "--index must be below --workers");
+    if (!out->listen) out->listen = "127.0.0.1";
+    return 0;
+}
+
+int gale_control_read_secret(int fd, char *out, size_t cap, char *why, size_t why_cap)
+{
+    char line[512];
+    size_t n = 0;
+    for (;;) {
+        if (n == sizeof line - 1) return say_why(why, why_cap, GALE_ESYNTAX, "the first control line is too long");
+        ssize_t r = read(fd, line + n, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return say_why(why, why_cap, GALE_EIO, "no secret from the supervisor");
+        if (line[n] == '\n') break;
+        n++;
+    }
+    line[n] = '\0';
+    gale_control_msg_t m;
+    int rc = gale_control_parse(line, &m, why, why_cap);
+    if (rc) return rc;
+    if (m.kind != GALE_CTL_SECRET) return say_why(why, why_cap, GALE_ESYNTAX, "the first control line is not the secret");
+    if (strlen(m.text) >= cap) return say_why(why, why_cap, GALE_ESYNTAX, "the secret is too long");
+    strcpy(out, m.text);
+    return 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * control.h: the protocol between a supervisor and its `gale worker` processes, formatted and parsed here only.
+ *
+ * A worker is started as
+ *     gale worker --index I --workers N --listen HOST [--threads T] [--set C.K=V]... FILE
+ * with a pipe on file descriptor GALE_CONTROL_FD (3). Over it, one line per message, each a command word and its
+ * arguments separated by single spaces:
+ *   supervisor -> worker
+ *     secret VERSION HEX     always first; the worker reads it byte by byte before anything else
+ *     peers ADDR...          every worker's HOST:PORT by index ("" while unknown is sent as "-")
+ *     start | deactivate | finish COMPONENT | stop
+ *   worker -> supervisor
+ *     port VERSION P         first, once it listens
+ *     status KEY=VALUE...    every few milliseconds (see gale_worker_status_t; unknown keys are ignored)
+ *     stats JSON             once, at the end: its figures as `gale run --stats` writes them, on one line
+ * VERSION is GALE_CONTROL_VERSION: a peer that speaks another one is refused with both versions in the message, so
+ * that a supervisor and a worker from different builds never misread each other.
+ */
+#ifndef GALE_CONTROL_H
+#define GALE_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GALE_CONTROL_VERSION 1
+#define GALE_CONTROL_FD 3
+/* The longest line either side accepts; the figures of a large topology are the longest. */
+#define GALE_CONTROL_LINE_MAX (1u << 20)
+
+/* What a worker tells its supervisor about its run, every few milliseconds. */
+typedef struct gale_worker_status {
+    bool idle;           /* its executors and I/O lane are idle with nothing queued */
+    bool failed;         /* a task failed to open */
+    bool finish_acked;   /* every executor ran the last finish */
+    uint64_t epochs;     /* loop turns that did something */
+    uint64_t pushed, popped; /* ring entries */
+    uint64_t open_trees, retrying, kept;
+    uint64_t sent, recv; /* records to and from other workers */
+    unsigned spouts_done, spout_tasks, finish_seq;
+} gale_worker_status_t;
+
+typedef enum gale_control_kind {
+    GALE_CTL_UNKNOWN = 0,
+    GALE_CTL_SECRET,
+    GALE_CTL_PEERS,
+    GALE_CTL_START,
+    GALE_CTL_DEACTIVATE,
+    GALE_CTL_FINISH,
+    GALE_CTL_STOP,
+    GALE_CTL_PORT,
+    GALE_CTL_STATUS,
+    GALE_CTL_STATS,
+} gale_control_kind_t;
+
+typedef struct gale_control_msg {
+    gale_control_kind_t kind;
+    int version;              /* SECRET, PORT: the sender's protocol version */
+    int number;               /* PORT: the port; FINISH: the component index */
+    const char *text;         /* SECRET: the hex secret; STATS: the JSON; borrowed (from the caller, or the line) */
+    const char *const *peers; /* PEERS: n_peers addresses (formatting only; parsing uses gale_control_next_peer) */
+    int n_peers;
+    gale_worker_status_t status; /* STATUS */
+} gale_control_msg_t;
+
+/* Formats `m` as one line, '\n' included, into buf (cap bytes, NUL-terminated). Its length, or GALE_ERANGE when it
+   does not fit (nothing useful is in buf then), GALE_EINVAL for a message that cannot be said (a peer address with
+   a space). */
+int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m);
+
+/*
+ * Parses one line (without its '\n'), in place: `line` is modified and out->text points into it. 0 and *out;
+ * GALE_ESYNTAX for a malformed line (a missing or bad argument, a status without one of its keys), GALE_EABI for
+ * SECRET or PORT of another version (out->version says which), GALE_ENOTSUP for an unknown command word. `why`
+ * (may be NULL) gets a sentence for the log.
+ */
+int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t why_cap);
+
+/* PEERS: the next "HOST:PORT" of a parsed line, split at its last colon (host written NUL-terminated into `host`,
+   port 0 for "-"), from *pos on. 1 and the values, 0 at the end, GALE_ESYNTAX for a malformed address. */
+int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port);
+
+/* The `gale worker` command line. */
+typedef struct gale_worker_args {
+    int index, workers;
+    const char *listen;  /* the address to listen on */
+    int threads;         /* 0: not given */
+} gale_worker_args_t;
+
+/* Fills argv (cap entries) with exe "worker" and the options, then --set SETS[i]..., then FILE, then NULL. The
+   strings are borrowed, except the numbers, written into `numbers` (3 x 16 bytes). The count, or GALE_ERANGE. */
+int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
+                             const char *file, char numbers[3][16], const char **argv, size_t cap);
+
+/* Takes the worker's own options (--index, --workers, --listen) out of argv[1..argc): they go into *out, the rest
+   (argv[0] first) into `rest` (argc + 1 entries, NULL-terminated). 0, or GALE_EINVAL with `why` filled when an
+   option is missing, repeated or out of range. */
+int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *out, char **rest, int *n_rest,
+                                   char *why, size_t why_cap);
+
+/* The worker's side of the first line: reads "secret VERSION HEX" from `fd` byte by byte, so that nothing after it
+   is taken from the pipe. 0 and the secret in out (cap bytes); GALE_EIO when the pipe ends, GALE_ESYNTAX or
+   GALE_EABI as gale_control_parse, with `why`. */
+int gale_control_read_secret(int fd, char *out, size_t cap, char *why, size_t why_cap);
+
+#endif
