@@ -318,7 +318,11 @@ static int record_at(const gale_journal_reader_t *r, size_t off, bool v1, const 
     return 0;
 }
 
-/* Where the first good record after `from` starts (found by its marker), or the end of the data. */
+/*
+ * Where the first good record after `from` starts (found by its marker), or the end of the data. A candidate costs
+ * a checksum over the length it claims, so a damaged record whose payload was made of many markers with long lengths
+ * makes the scan slow (quadratic in the worst case), never wrong; payloads of intact records are never scanned.
+ */
 static size_t resync(const gale_journal_reader_t *r, size_t from)
 {
     const char *payload, *why;
