@@ -352,3 +352,43 @@ Test(journal, format_1_records_are_still_read)
     tl_rmtree(dir);
     free(dir);
 }
+
+/*
+ * Two processes append to one journal at once (a supported case), one of them opening it again and again: an open
+ * must never cut what the other is writing at that moment (gale_journal_open does not truncate a tail that looks
+ * torn), and every record of both is read back, with nothing to report.
+ */
+Test(journal, two_processes_appending_at_once_lose_nothing)
+{
+    enum { CHILD = 2000, PARENT = 200 };
+    char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        gale_journal_t *j;
+        if (gale_journal_open(path, false, &j, NULL)) _exit(1);
+        for (int i = 0; i < CHILD; i++) {
+            test_record_t t;
+            make_record(i, &t);
+            if (gale_journal_append(j, &t.r)) _exit(1);
+        }
+        gale_journal_close(j);
+        _exit(0);
+    }
+    for (int i = CHILD; i < CHILD + PARENT; i++) { /* open, append, close, each time */
+        gale_journal_t *j;
+        cr_assert_eq(gale_journal_open(path, false, &j, NULL), 0);
+        test_record_t t;
+        make_record(i, &t);
+        cr_assert_eq(gale_journal_append(j, &t.r), 0);
+        gale_journal_close(j);
+    }
+    bool timed_out;
+    cr_assert_eq(tl_wait(pid, 60, &timed_out), 0, "the appending child failed");
+    static uint64_t ids[CHILD + PARENT];
+    cr_assert_eq(read_all(path, ids, CHILD + PARENT), CHILD + PARENT, "%s", reports);
+    cr_assert_eq(reports[0], '\0', "%s", reports);
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
