@@ -7,6 +7,9 @@
  * An input is acked only after its line was handed to the kernel with write(2), and failed when the write fails,
  * so a crash never loses a line that was acked: durability first, at the price of one write per tuple. The JSON
  * is written by gale (the to_json host function): strings escaped, bytes as base64, non-finite numbers as null.
+ * Every line is valid JSON and UTF-8 (RFC 8259), whatever the input bytes: in a string, each ill-formed UTF-8
+ * sequence becomes U+FFFD (one per maximal subpart, Unicode's practice) and control characters become \u00XX
+ * (\n, \r, \t in their short forms); bytes that were well-formed UTF-8 are written as they are.
  */
 #include <errno.h>
 #include <fcntl.h>

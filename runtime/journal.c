@@ -43,6 +43,15 @@ uint32_t gale_crc32c(uint32_t crc, const void *buf, size_t len)
 
 /* ---- writing ------------------------------------------------------------------------------------------------ */
 
+/*
+ * A torn tail (a crash mid-write) is left as it is, not truncated here. Truncating is safe only when no one else is
+ * writing, and two processes appending to one journal with O_APPEND is supported: a tail that looks torn at open
+ * may be a record another process is writing at that moment (a reader can see a write(2) half done), and cutting
+ * it would lose that record and leave a hole where the rest of its write lands. Making it safe would need every
+ * append to take a lock (or a guess at how old "torn" must be). The marker makes it unnecessary: every record
+ * appended after a torn tail starts with one, the reader resynchronises on it, and the torn bytes are one skipped
+ * range in its report.
+ */
 int gale_journal_open(const char *path, bool fsync_each, gale_journal_t **out, gale_diag_t *diag)
 {
     gale_journal_t *j = calloc(1, sizeof *j);
@@ -118,6 +127,17 @@ static uint32_t get_le32(const char *p)
     return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
+/* The checksum of format 2: over the length field and the payload, so that a flipped length cannot pass. */
+static uint32_t record_crc(const char *len_field, const char *payload, size_t len)
+{
+    return gale_crc32c(gale_crc32c(0, len_field, 4), payload, len);
+}
+
+/*
+ * One record is one write(2) on an O_APPEND descriptor, so appends of several processes do not interleave. A short
+ * write (a full disk) is continued, and another process's record may then land between the two parts: the reader
+ * skips the broken part and finds both records after it by their markers.
+ */
 int gale_journal_append(gale_journal_t *j, const gale_journal_record_t *r)
 {
     char *payload;
@@ -128,19 +148,21 @@ int gale_journal_append(gale_journal_t *j, const gale_journal_record_t *r)
         free(payload);
         return GALE_ELIMIT;
     }
-    char *rec = malloc(8 + len);
+    size_t total = GALE_JOURNAL_HEADER + len;
+    char *rec = malloc(total);
     if (!rec) {
         free(payload);
         return GALE_ENOMEM;
     }
-    put_le32(rec, (uint32_t)len);
-    put_le32(rec + 4, gale_crc32c(0, payload, len));
-    memcpy(rec + 8, payload, len);
+    memcpy(rec, GALE_JOURNAL_MARKER, 4);
+    put_le32(rec + 4, (uint32_t)len);
+    put_le32(rec + 8, record_crc(rec + 4, payload, len));
+    memcpy(rec + GALE_JOURNAL_HEADER, payload, len);
     free(payload);
     size_t done = 0;
     rc = 0;
-    while (done < 8 + len) {
-        ssize_t w = write(j->fd, rec + done, 8 + len - done);
+    while (done < total) {
+        ssize_t w = write(j->fd, rec + done, total - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             rc = w < 0 ? -errno : GALE_EIO;
@@ -195,14 +217,6 @@ void gale_journal_reader_free(gale_journal_reader_t *r)
     free(r->data);
     free(r->strings);
     memset(r, 0, sizeof *r);
-}
-
-static void reportf(void (*report)(void *, const char *), void *arg, const char *fmt, size_t off, const char *why)
-{
-    if (!report) return;
-    char line[256];
-    snprintf(line, sizeof line, fmt, off, why);
-    report(arg, line);
 }
 
 /* Copies a string value into the reader's string area, NUL-terminated; returns its offset there. */
@@ -262,34 +276,94 @@ static int decode_record(gale_journal_reader_t *r, const char *p, size_t len, ga
     return 0;
 }
 
+/*
+ * Whether a good record starts at `off`: 1 with *payload, *len and *size (the whole record's bytes) set, or 0 with
+ * *why saying what is wrong. Format 1 is tried only where a record is expected (`v1`), never by the scan: without
+ * a marker, any offset could pass for one but for the checksum.
+ */
+static int record_at(const gale_journal_reader_t *r, size_t off, bool v1, const char **payload, size_t *len,
+                     size_t *size, const char **why)
+{
+    const char *p = r->data + off;
+    size_t left = r->len - off;
+    if (left >= 4 && !memcmp(p, GALE_JOURNAL_MARKER, 4)) {
+        if (left < GALE_JOURNAL_HEADER) {
+            *why = "torn record header at the end of the journal";
+            return 0;
+        }
+        uint32_t n = get_le32(p + 4);
+        if (n > GALE_JOURNAL_MAX_RECORD) *why = "impossible record length";
+        else if (n > left - GALE_JOURNAL_HEADER) *why = "record runs past the end (torn write)";
+        else if (record_crc(p + 4, p + GALE_JOURNAL_HEADER, n) != get_le32(p + 8))
+            *why = "checksum mismatch (corrupt record)";
+        else {
+            *payload = p + GALE_JOURNAL_HEADER;
+            *len = n;
+            *size = GALE_JOURNAL_HEADER + n;
+            return 1;
+        }
+        return 0;
+    }
+    if (v1 && left >= 8) {
+        uint32_t n = get_le32(p);
+        if (n <= GALE_JOURNAL_MAX_RECORD && n <= left - 8 && gale_crc32c(0, p + 8, n) == get_le32(p + 4)) {
+            *payload = p + 8;
+            *len = n;
+            *size = 8 + (size_t)n;
+            return 1;
+        }
+    }
+    *why = left < GALE_JOURNAL_HEADER ? "torn record header at the end of the journal"
+                                      : "no record starts here (corrupt data)";
+    return 0;
+}
+
+/*
+ * Where the first good record after `from` starts (found by its marker), or the end of the data. A candidate costs
+ * a checksum over the length it claims, so a damaged record whose payload was made of many markers with long lengths
+ * makes the scan slow (quadratic in the worst case), never wrong; payloads of intact records are never scanned.
+ */
+static size_t resync(const gale_journal_reader_t *r, size_t from)
+{
+    const char *payload, *why;
+    size_t len, size;
+    while (from < r->len) {
+        const char *m = memmem(r->data + from, r->len - from, GALE_JOURNAL_MARKER, 4);
+        if (!m) break;
+        size_t at = (size_t)(m - r->data);
+        if (record_at(r, at, false, &payload, &len, &size, &why)) return at;
+        from = at + 1;
+    }
+    return r->len;
+}
+
+static void skip_range(gale_journal_reader_t *r, size_t off, size_t end, const char *why,
+                       void (*report)(void *, const char *), void *arg)
+{
+    r->skipped++;
+    r->skipped_bytes += end - off;
+    r->pos = end;
+    if (!report) return;
+    char line[256];
+    snprintf(line, sizeof line, "offset %zu: %zu byte%s skipped: %s", off, end - off, end - off == 1 ? "" : "s",
+             why);
+    report(arg, line);
+}
+
 int gale_journal_reader_next(gale_journal_reader_t *r, gale_journal_record_t *out,
                              void (*report)(void *arg, const char *line), void *arg)
 {
     while (r->pos < r->len) {
-        size_t off = r->pos, left = r->len - off;
-        if (left < 8) {
-            reportf(report, arg, "offset %zu: %s: skipped", off, "torn record header at the end of the journal");
-            r->skipped++;
-            r->pos = r->len;
-            return 0;
-        }
-        uint32_t len = get_le32(r->data + off), crc = get_le32(r->data + off + 4);
-        if (len > GALE_JOURNAL_MAX_RECORD || len > left - 8) {
-            reportf(report, arg, "offset %zu: %s: the rest of the journal is skipped",
-                    off, len > left - 8 ? "record runs past the end (torn write)" : "impossible record length");
-            r->skipped++;
-            r->pos = r->len;
-            return 0;
-        }
-        r->pos = off + 8 + len;
-        if (gale_crc32c(0, r->data + off + 8, len) != crc) {
-            reportf(report, arg, "offset %zu: %s: skipped", off, "checksum mismatch (corrupt record)");
-            r->skipped++;
+        size_t off = r->pos, len, size;
+        const char *payload, *why;
+        if (!record_at(r, off, true, &payload, &len, &size, &why)) {
+            skip_range(r, off, resync(r, off + 1), why, report, arg);
             continue;
         }
-        if (decode_record(r, r->data + off + 8, len, out) != 0) {
-            reportf(report, arg, "offset %zu: %s: skipped", off, "checksum fine but not a journal record");
-            r->skipped++;
+        /* The checksum matched, so the length is trusted: a record that is not a journal record is skipped whole. */
+        r->pos = off + size;
+        if (decode_record(r, payload, len, out) != 0) {
+            skip_range(r, off, off + size, "checksum fine but not a journal record", report, arg);
             continue;
         }
         return 1;

@@ -75,25 +75,77 @@ void gale_buf_free(gale_buf_t *b)
     memset(b, 0, sizeof *b);
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at s (Unicode's table 3-7: no overlong forms, no surrogates
+ * ED A0..ED BF, nothing above U+10FFFF), or 0 when none starts there; then *subpart gets the length of the maximal
+ * subpart (at least 1): the lead byte and the continuation bytes that still fit, which one U+FFFD replaces.
+ */
+static size_t utf8_sequence(const unsigned char *s, size_t left, size_t *subpart)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf; /* the range of the next byte */
+    size_t need;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) need = 2;
+    else if (c >= 0xf0 && c <= 0xf4) need = 3;
+    else {
+        *subpart = 1; /* a continuation byte alone, the bytes C0 and C1 (overlong leads), F5..FF */
+        return 0;
+    }
+    if (c == 0xe0) lo = 0xa0; /* overlong below U+0800 */
+    if (c == 0xed) hi = 0x9f; /* surrogates */
+    if (c == 0xf0) lo = 0x90; /* overlong below U+10000 */
+    if (c == 0xf4) hi = 0x8f; /* above U+10FFFF */
+    size_t i = 1;
+    for (; i <= need && i < left && s[i] >= lo && s[i] <= hi; i++) lo = 0x80, hi = 0xbf;
+    if (i == need + 1) return i;
+    *subpart = i;
+    return 0;
+}
+
+/*
+ * One rule for every JSON string gale writes. RFC 8259 wants JSON text in UTF-8, so each ill-formed sequence
+ * becomes U+FFFD, one per maximal subpart (Unicode's and WHATWG's practice: "\xe2\x82A" is U+FFFD then "A", a
+ * lone 0x80 one U+FFFD, a surrogate's three bytes three): JSON has no escape for a byte, only for code points.
+ * Control characters (U+0000..U+001F, which RFC 8259 requires, and DEL and U+0080..U+009F, which terminals act on)
+ * are escaped as \u00XX, with the short forms for \n, \r and \t. Allocates nothing in a fixed buffer.
+ */
 void gale_json_string(gale_buf_t *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     gale_buf_put(b, "\"", 1);
-    size_t run = 0; /* bytes that need no escape, written in one go */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+    size_t run = 0; /* bytes that need no change, written in one go */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        size_t n = 1, subpart = 0;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            n = utf8_sequence(u + i, len - i, &subpart);
+            if (n && !(c == 0xc2 && u[i + 1] < 0xa0)) {
+                i += n;
+                continue;
+            }
+            if (n) c = u[i + 1]; /* a C1 control, U+0080..U+009F: escaped below */
+        }
         gale_buf_put(b, s + run, i - run);
-        run = i + 1;
-        char esc[7] = {'\\', (char)c, 0};
-        if (c == '"' || c == '\\') gale_buf_put(b, esc, 2);
-        else if (c == '\n') gale_buf_put(b, "\\n", 2);
+        if (subpart) {
+            gale_buf_put(b, "\xef\xbf\xbd", 3);
+            n = subpart;
+        } else if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            gale_buf_put(b, esc, 2);
+        } else if (c == '\n') gale_buf_put(b, "\\n", 2);
         else if (c == '\r') gale_buf_put(b, "\\r", 2);
         else if (c == '\t') gale_buf_put(b, "\\t", 2);
         else {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            gale_buf_put(b, u, 6);
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            gale_buf_put(b, esc, 6);
         }
+        i += n;
+        run = i;
     }
     gale_buf_put(b, s + run, len - run);
     gale_buf_put(b, "\"", 1);

@@ -56,5 +56,7 @@ int tl_words_short(const char *sink_out, const long counts[10], long *seen);
 
 /* Whether `text` is exactly one valid JSON value (RFC 8259), with optional whitespace around it. */
 bool tl_json_valid(const char *text);
+/* Whether s[0..n) is well-formed UTF-8 (glibc's iconv: no overlong forms, surrogates or code points over U+10FFFF). */
+bool tl_utf8_valid(const char *s, size_t n);
 
 #endif

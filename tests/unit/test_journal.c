@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "json.h"
 #include "testlib.h"
 
 static char reports[4096];
@@ -17,24 +18,63 @@ static void collect(void *arg, const char *line)
     strcat(reports, "\n");
 }
 
-static void write_records(const char *path, int n)
+/*
+ * Record i (message id i + 1): values [i, "line", S], where S holds a journal marker followed by an in-bounds length
+ * and no valid checksum, so that every payload offers the reader a false record to resynchronise on.
+ */
+typedef struct test_record {
+    char values[32];
+    gale_journal_record_t r;
+} test_record_t;
+
+static void make_record(int i, test_record_t *t)
+{
+    static const char fake[] = "\x93\xcd??\xa4line\xac" GALE_JOURNAL_MARKER "\x08\x00\x00\x00" "junk";
+    memcpy(t->values, fake, sizeof fake - 1);
+    t->values[2] = (char)(i >> 8); /* uint16, big-endian */
+    t->values[3] = (char)i;
+    t->r = (gale_journal_record_t){.time_ms = 1700000000000 + i, .topology = "wc", .spout = "lines",
+                                   .msg_id = (uint64_t)i + 1, .values = t->values, .values_len = sizeof fake - 1,
+                                   .cause = i % 2 ? "fail" : "timeout", .component = i % 2 ? "count" : NULL,
+                                   .task = i % 2 ? 4 : 0, .attempts = 3};
+}
+
+/* The size of record i in the file. */
+static size_t record_size(int i)
+{
+    test_record_t t;
+    make_record(i, &t);
+    char *payload;
+    size_t len;
+    cr_assert_eq(gale_journal_encode(&t.r, &payload, &len), 0);
+    free(payload);
+    return GALE_JOURNAL_HEADER + len;
+}
+
+/* Appends records first .. first + n - 1 through the writer, as the runtime does. */
+static void append_records(const char *path, int first, int n)
 {
     gale_journal_t *j;
     cr_assert_eq(gale_journal_open(path, true, &j, NULL), 0);
-    for (int i = 0; i < n; i++) {
-        char values[16];
-        values[0] = (char)0x92; /* [i, "line"] */
-        values[1] = (char)i;
-        memcpy(values + 2, "\xa4line", 5);
-        gale_journal_record_t r = {.time_ms = 1700000000000 + i, .topology = "wc", .spout = "lines",
-                                   .msg_id = (uint64_t)i + 1, .values = values, .values_len = 7,
-                                   .cause = i % 2 ? "fail" : "timeout", .component = i % 2 ? "count" : NULL,
-                                   .task = i % 2 ? 4 : 0, .attempts = 3};
-        cr_assert_eq(gale_journal_append(j, &r), 0);
+    for (int i = first; i < first + n; i++) {
+        test_record_t t;
+        make_record(i, &t);
+        cr_assert_eq(gale_journal_append(j, &t.r), 0);
     }
     gale_journal_close(j);
 }
 
+static void write_records(const char *path, int n) { append_records(path, 0, n); }
+
+static void write_bytes(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+/* Reads every record back, checking each against the one its message id names; returns how many, ids in *ids. */
 static int read_all(const char *path, uint64_t *ids, int cap)
 {
     gale_journal_reader_t r;
@@ -44,10 +84,14 @@ static int read_all(const char *path, uint64_t *ids, int cap)
     reports[0] = '\0';
     while (gale_journal_reader_next(&r, &rec, collect, NULL) == 1) {
         cr_assert_lt(n, cap);
+        test_record_t want;
+        make_record((int)rec.msg_id - 1, &want);
         cr_assert_str_eq(rec.topology, "wc");
         cr_assert_str_eq(rec.spout, "lines");
         cr_assert_eq(rec.attempts, 3);
-        cr_assert_eq(rec.values_len, 7);
+        cr_assert_eq(rec.time_ms, want.r.time_ms);
+        cr_assert_eq(rec.values_len, want.r.values_len);
+        cr_assert_eq(memcmp(rec.values, want.values, rec.values_len), 0, "record %d: wrong values", (int)rec.msg_id);
         if (rec.msg_id % 2 == 0) {
             cr_assert_str_eq(rec.cause, "fail");
             cr_assert_str_eq(rec.component, "count");
@@ -124,4 +168,227 @@ Test(journal, missing_file_is_a_clear_error)
     gale_diag_t d;
     cr_assert_lt(gale_journal_reader_open(&r, "/nonexistent/j", &d), 0);
     cr_assert_not_null(strstr(d.msg, "/nonexistent/j: cannot open"));
+}
+
+/* ---- resynchronisation: damage costs the records it touches, never the ones after them ------------------- */
+
+#define N_RECORDS 104
+
+/* Offsets of records 0 .. n - 1 in a journal written by write_records, and the end in offsets[n]. */
+static void record_offsets(size_t *offsets, int n)
+{
+    offsets[0] = 0;
+    for (int i = 0; i < n; i++) offsets[i + 1] = offsets[i] + record_size(i);
+}
+
+/* The number of lines in `reports`. */
+static int report_lines(void)
+{
+    int n = 0;
+    for (const char *p = reports; (p = strchr(p, '\n')); p++) n++;
+    return n;
+}
+
+/* A flipped bit in a length (to a length in bounds, past the end, or over the limit) costs that record alone. */
+Test(journal, flipped_length_bit_costs_only_that_record)
+{
+    char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
+    write_records(path, N_RECORDS);
+    size_t len, offsets[N_RECORDS + 1];
+    char *data = tl_read_file(path, &len);
+    record_offsets(offsets, N_RECORDS);
+    cr_assert_eq(offsets[N_RECORDS], len);
+    static const struct { int record, bit; } cases[] = {{0, 0}, {0, 30}, {50, 3}, {50, 12}, {50, 27}, {102, 6}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int k = cases[c].record, bit = cases[c].bit;
+        size_t at = offsets[k] + 4 + (size_t)bit / 8; /* the length follows the 4-byte marker */
+        data[at] ^= (char)(1 << bit % 8);
+        write_bytes(path, data, len);
+        data[at] ^= (char)(1 << bit % 8);
+        uint64_t ids[N_RECORDS];
+        cr_assert_eq(read_all(path, ids, N_RECORDS), N_RECORDS - 1, "record %d, bit %d: %s", k, bit, reports);
+        for (int i = 0, n = 0; i < N_RECORDS; i++)
+            if (i != k) cr_assert_eq(ids[n++], (uint64_t)i + 1, "record %d, bit %d", k, bit);
+        char want[128];
+        snprintf(want, sizeof want, "offset %zu: %zu bytes skipped: ", offsets[k], offsets[k + 1] - offsets[k]);
+        cr_assert_eq(report_lines(), 1, "one damaged range, one report:\n%s", reports);
+        cr_assert_eq(strncmp(reports, want, strlen(want)), 0, "want '%s...', got %s", want, reports);
+    }
+    free(data);
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* A crash mid-write leaves a torn tail; what the next run appends must all be read, whatever the cut. */
+Test(journal, records_appended_after_a_torn_tail_are_read)
+{
+    char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
+    size_t offsets[21];
+    record_offsets(offsets, 20);
+    size_t at = offsets[19], size = offsets[20] - at; /* record 19 is the one torn */
+    size_t cuts[] = {at + 1, at + 3, at + 4, at + 6, at + GALE_JOURNAL_HEADER, at + 30, at + size - 1};
+    for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+        unlink(path);
+        write_records(path, 20);
+        cr_assert_eq(truncate(path, (off_t)cuts[c]), 0);
+        append_records(path, 20, 20);
+        uint64_t ids[40];
+        cr_assert_eq(read_all(path, ids, 40), 39, "cut at %zu bytes into the record: %s", cuts[c] - at, reports);
+        for (int i = 0, n = 0; i < 40; i++)
+            if (i != 19) cr_assert_eq(ids[n++], (uint64_t)i + 1);
+        char want[128];
+        snprintf(want, sizeof want, "offset %zu: %zu byte%s skipped: ", at, cuts[c] - at, cuts[c] - at == 1 ? "" : "s");
+        cr_assert_eq(report_lines(), 1, "%s", reports);
+        cr_assert_eq(strncmp(reports, want, strlen(want)), 0, "want '%s...', got %s", want, reports);
+    }
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(uint32_t n) /* xorshift64*, fixed seed: the same mutations every run */
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32) % n;
+}
+
+/*
+ * Random damage: flipped bits, overwritten, inserted and deleted runs, truncation followed by appends. The reader
+ * must never crash, must return only records that were written (read_all checks each against its message id),
+ * and must return every record none of whose bytes the damage touched.
+ */
+Test(journal, random_damage_never_costs_an_intact_record)
+{
+    enum { BASE = 40, EXTRA = 10, ROUNDS = 1500 };
+    char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
+    write_records(path, BASE + EXTRA);
+    size_t all_len, offsets[BASE + EXTRA + 1];
+    char *all = tl_read_file(path, &all_len);
+    record_offsets(offsets, BASE + EXTRA);
+    size_t len = offsets[BASE]; /* the journal is records 0 .. BASE - 1; the others are appended after a cut */
+    char *buf = malloc(all_len + 64);
+    for (int round = 0; round < ROUNDS; round++) {
+        memcpy(buf, all, len);
+        size_t n = len;
+        bool intact[BASE + EXTRA] = {0}, damaged[BASE] = {0};
+        int kind = (int)rnd(5);
+        if (kind <= 1) { /* 1 to 3 flipped bits, or overwritten runs of 1 to 40 bytes */
+            for (int m = 1 + (int)rnd(3); m > 0; m--) {
+                size_t at = rnd((uint32_t)n), run = kind == 0 ? 1 : 1 + rnd(40);
+                for (size_t b = at; b < at + run && b < n; b++) {
+                    buf[b] ^= (char)(kind == 0 ? 1u << rnd(8) : 1 + rnd(255));
+                    for (int i = 0; i < BASE; i++) damaged[i] |= b >= offsets[i] && b < offsets[i + 1];
+                }
+            }
+            for (int i = 0; i < BASE; i++) intact[i] = !damaged[i];
+        } else if (kind == 2) { /* random bytes inserted at `at`: what is wholly before or after is intact */
+            size_t at = rnd((uint32_t)n + 1), k = 1 + rnd(30);
+            memmove(buf + at + k, buf + at, n - at);
+            for (size_t b = 0; b < k; b++) buf[at + b] = b < 4 && rnd(2) ? GALE_JOURNAL_MARKER[b] : (char)rnd(256);
+            n += k;
+            for (int i = 0; i < BASE; i++) intact[i] = offsets[i + 1] <= at || offsets[i] >= at;
+        } else if (kind == 3) { /* a run deleted */
+            size_t at = rnd((uint32_t)n), k = 1 + rnd(30);
+            if (k > n - at) k = n - at;
+            memmove(buf + at, buf + at + k, n - at - k);
+            n -= k;
+            for (int i = 0; i < BASE; i++) intact[i] = offsets[i + 1] <= at || offsets[i] >= at + k;
+        } else { /* a crash mid-write, then a later run appends records */
+            size_t cut = rnd((uint32_t)n), extra = offsets[BASE + EXTRA] - offsets[BASE];
+            memcpy(buf + cut, all + offsets[BASE], extra);
+            n = cut + extra;
+            for (int i = 0; i < BASE + EXTRA; i++) intact[i] = i >= BASE || offsets[i + 1] <= cut;
+        }
+        write_bytes(path, buf, n);
+        uint64_t ids[BASE + EXTRA];
+        int got = read_all(path, ids, BASE + EXTRA);
+        for (int i = 0; i < got; i++) {
+            cr_assert(ids[i] >= 1 && ids[i] <= BASE + EXTRA);
+            for (int k = 0; k < i; k++) cr_assert_neq(ids[k], ids[i], "round %d: record %d read twice", round, (int)ids[i]);
+            intact[ids[i] - 1] = false;
+        }
+        for (int i = 0; i < BASE + EXTRA; i++)
+            cr_assert_not(intact[i], "round %d (damage kind %d): intact record %d was lost\n%s", round, kind, i, reports);
+    }
+    free(buf);
+    free(all);
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* A journal written before the marker (format 1) is still read, and a new writer's records after it too. */
+Test(journal, format_1_records_are_still_read)
+{
+    char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
+    gale_buf_t old = {0};
+    for (int i = 0; i < 3; i++) { /* [u32 length][u32 crc32c of the payload][payload], as gale wrote before */
+        test_record_t t;
+        make_record(i, &t);
+        char *payload, head[8];
+        size_t len;
+        cr_assert_eq(gale_journal_encode(&t.r, &payload, &len), 0);
+        uint32_t crc = gale_crc32c(0, payload, len);
+        for (int b = 0; b < 4; b++) {
+            head[b] = (char)(len >> 8 * b);
+            head[4 + b] = (char)(crc >> 8 * b);
+        }
+        gale_buf_put(&old, head, 8);
+        gale_buf_put(&old, payload, len);
+        free(payload);
+    }
+    write_bytes(path, old.p, old.len);
+    append_records(path, 3, 2);
+    uint64_t ids[8];
+    cr_assert_eq(read_all(path, ids, 8), 5, "%s", reports);
+    for (int i = 0; i < 5; i++) cr_assert_eq(ids[i], (uint64_t)i + 1);
+    cr_assert_eq(reports[0], '\0', "%s", reports);
+    gale_buf_free(&old);
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/*
+ * Two processes append to one journal at once (a supported case), one of them opening it again and again: an open
+ * must never cut what the other is writing at that moment (gale_journal_open does not truncate a tail that looks
+ * torn), and every record of both is read back, with nothing to report.
+ */
+Test(journal, two_processes_appending_at_once_lose_nothing)
+{
+    enum { CHILD = 2000, PARENT = 200 };
+    char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        gale_journal_t *j;
+        if (gale_journal_open(path, false, &j, NULL)) _exit(1);
+        for (int i = 0; i < CHILD; i++) {
+            test_record_t t;
+            make_record(i, &t);
+            if (gale_journal_append(j, &t.r)) _exit(1);
+        }
+        gale_journal_close(j);
+        _exit(0);
+    }
+    for (int i = CHILD; i < CHILD + PARENT; i++) { /* open, append, close, each time */
+        gale_journal_t *j;
+        cr_assert_eq(gale_journal_open(path, false, &j, NULL), 0);
+        test_record_t t;
+        make_record(i, &t);
+        cr_assert_eq(gale_journal_append(j, &t.r), 0);
+        gale_journal_close(j);
+    }
+    bool timed_out;
+    cr_assert_eq(tl_wait(pid, 60, &timed_out), 0, "the appending child failed");
+    static uint64_t ids[CHILD + PARENT];
+    cr_assert_eq(read_all(path, ids, CHILD + PARENT), CHILD + PARENT, "%s", reports);
+    cr_assert_eq(reports[0], '\0', "%s", reports);
+    free(path);
+    tl_rmtree(dir);
+    free(dir);
 }
