@@ -1,7 +1,8 @@
 /*
  * The worker transport under hostile and oversized input, through the gale binary: a flood of unauthenticated
  * connections announcing 16 MiB frames costs a worker little memory and few log lines while its real peer's tuples
- * go on flowing.
+ * go on flowing, and a tuple over the frame limit between workers is failed alone, at its sender, without taking
+ * the tuples batched with it down with the connection.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -140,6 +141,111 @@ Test(transport_faults, a_flood_of_unauthenticated_16_mib_frames_leaves_memory_an
     cr_assert_eq(figure(doc, "numbers", "acked"), COUNT, "%s", doc);
     cr_assert_eq(figure(doc, "numbers", "failed"), 0, "%s", doc);
     free(doc), free(seen), free(err), free(err_path), free(set_events), free(events), free(stats);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* 40 numbered tuples, every 10th of 17 MiB (over the 16 MiB frame limit), from worker 0 to a probe in worker 1; with
+   `acking`, through managed replay (one retry) into a journal. Returns the run's stderr; *seen gets the probe's
+   executions of 1..40 and *stats (when acking) the figures. */
+static char *run_big_tuples(bool acking, const char *dir, int **seen, char **stats_doc)
+{
+    char *events = tl_path("%s/events", dir), *stats = tl_path("%s/stats.json", dir);
+    char *set_events = tl_path("probe.events=%s", events), *set_journal = tl_path("config.journal=%s/journal", dir);
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--quiet", "--stats", stats, "--set", set_events,
+                          "--set", set_journal, "--set", acking ? "config.ackers=1" : "config.ackers=0",
+                          "--set", "numbers.count=40", "--set", "numbers.big_every=10",
+                          "--set", "numbers.big=17825792", "tests/topologies/e2e/numbers.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 200, &r), 0);
+    cr_assert_not(r.timed_out, "the run did not complete\n%s", r.err);
+    /* README, "The gale command": a run that ends exits 0, whatever its tuples did. */
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    *seen = executions(events, 40);
+    *stats_doc = tl_read_file(stats, NULL);
+    char *err = r.err;
+    r.err = NULL;
+    tl_result_free(&r);
+    free(events), free(stats), free(set_events), free(set_journal);
+    return err;
+}
+
+static void check_normal_tuples_arrived_once(const int *seen, const char *err)
+{
+    for (long n = 1; n <= 40; n++) {
+        if (n % 10 == 0) cr_assert_eq(seen[n], 0, "big tuple %ld reached the probe\n%s", n, err);
+        else cr_assert_eq(seen[n], 1, "tuple %ld executed %d times\n%s", n, seen[n], err);
+    }
+    /* The connection between the workers never carried a frame over the limit, so it was never dropped. */
+    cr_assert_null(strstr(err, "frame over the size limit"), "%s", err);
+    cr_assert_not_null(strstr(err, "[numbers#1] a tuple of 17825"), "no error line names the sender\n%s", err);
+    cr_assert_not_null(strstr(err, "over the frame limit of 16777216 bytes"), "%s", err);
+}
+
+Test(transport_faults, a_tuple_over_the_frame_limit_fails_alone_and_its_tree_replays_into_the_journal)
+{
+    char *dir = tl_tmpdir(), *doc;
+    int *seen;
+    char *err = run_big_tuples(true, dir, &seen, &doc);
+    check_normal_tuples_arrived_once(seen, err);
+    cr_assert_not_null(doc, "no figures\n%s", err);
+    cr_assert_eq(figure(doc, "numbers", "acked"), 36, "%s", doc);
+    cr_assert_eq(figure(doc, "numbers", "failed"), 4, "%s", doc);
+    cr_assert_eq(figure(doc, "probe", "executed"), 36, "%s", doc);
+    cr_assert_not_null(strstr(err, "its tree fails"), "%s", err);
+    /* Failed by their sender, tried twice (max_retries = 1), then journaled. */
+    char *journal = tl_path("%s/journal", dir);
+    const char *argv[] = {tl_gale(), "journal", "ls", journal, NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    for (int n = 10; n <= 40; n += 10) {
+        char want[96];
+        snprintf(want, sizeof want, " %d  fail     numbers#1               2\n", n);
+        cr_assert_not_null(strstr(r.out, want), "no journal record of tuple %d\n%s", n, r.out);
+    }
+    tl_result_free(&r);
+    free(journal), free(doc), free(seen), free(err);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(transport_faults, without_acking_a_tuple_over_the_frame_limit_is_dropped_alone_with_an_error)
+{
+    char *dir = tl_tmpdir(), *doc;
+    int *seen;
+    char *err = run_big_tuples(false, dir, &seen, &doc);
+    check_normal_tuples_arrived_once(seen, err);
+    cr_assert_not_null(strstr(err, "between workers: dropped (4 so far)"), "%s", err);
+    cr_assert_not_null(doc, "no figures\n%s", err);
+    cr_assert_eq(figure(doc, "probe", "executed"), 36, "%s", doc);
+    free(doc), free(seen), free(err);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* Tuples each under the frame limit but over it together (6 MiB each, emitted back to back) must go in frames of
+   their own, not in one the peer refuses: every one arrives, and the connection stays up. */
+Test(transport_faults, tuples_under_the_frame_limit_that_exceed_it_together_all_cross)
+{
+    char *dir = tl_tmpdir(), *events = tl_path("%s/events", dir), *stats = tl_path("%s/stats.json", dir);
+    char *set_events = tl_path("probe.events=%s", events);
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "--quiet", "--stats", stats, "--set", set_events,
+                          "--set", "numbers.count=12", "--set", "numbers.big_every=1", "--set", "numbers.big=6291456",
+                          "tests/topologies/e2e/numbers.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 200, &r), 0);
+    cr_assert_not(r.timed_out, "the run did not complete\n%s", r.err);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_assert_null(strstr(r.err, "frame over the size limit"), "%s", r.err);
+    int *seen = executions(events, 12);
+    for (long n = 1; n <= 12; n++) cr_assert_eq(seen[n], 1, "tuple %ld executed %d times\n%s", n, seen[n], r.err);
+    char *doc = tl_read_file(stats, NULL);
+    cr_assert_not_null(doc, "no figures\n%s", r.err);
+    cr_assert_eq(figure(doc, "numbers", "acked"), 12, "%s", doc);
+    free(doc), free(seen);
+    tl_result_free(&r);
+    free(set_events), free(events), free(stats);
     tl_rmtree(dir);
     free(dir);
 }
