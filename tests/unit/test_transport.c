@@ -346,7 +346,7 @@ Test(transport, a_hello_of_another_wire_version_or_a_forged_proof_is_refused_wit
 
 /* Connections that never authenticate are bounded in number: over GALE_MAX_UNAUTH the oldest is evicted, so that a
    real peer still gets in while they sit there; and in time: each is closed after a few seconds. */
-Test(transport, idle_unauthenticated_connections_are_bounded_and_a_peer_still_gets_in, .timeout = 60)
+Test(transport, idle_unauthenticated_connections_are_bounded_and_a_peer_still_gets_in, .timeout = 30)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
