@@ -17,6 +17,16 @@ void gale_frame_reader_destroy(gale_frame_reader_t *r)
     memset(r, 0, sizeof *r);
 }
 
+void gale_frame_reader_limit(gale_frame_reader_t *r, size_t max) { r->max = max ? max : GALE_FRAME_MAX; }
+
+void gale_frame_reader_trim(gale_frame_reader_t *r, size_t keep)
+{
+    if (r->pos != r->len || r->cap <= keep) return;
+    free(r->buf);
+    r->buf = NULL;
+    r->len = r->cap = r->pos = 0;
+}
+
 char *gale_frame_reader_room(gale_frame_reader_t *r, size_t want, size_t *room)
 {
     /* Handed-out frames are dropped only when the room runs short: moving a partial frame to the front once per
@@ -90,11 +100,17 @@ void gale_frame_end(gale_buf_t *b, size_t start)
 
 #define ORIGIN_FLAG 0x80
 
+size_t gale_frame_tuple_size(const gale_tuple_t *dlv, bool with_origin)
+{
+    const gale_tuple_data_t *d = dlv->data;
+    return 15 + (with_origin && d->origin_ns ? 8 : 0) + (size_t)d->n_roots * 16 + d->raw_len;
+}
+
 void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_origin)
 {
     const gale_tuple_data_t *d = dlv->data;
     with_origin = with_origin && d->origin_ns;
-    char *p = gale_buf_append(b, 15 + (with_origin ? 8 : 0) + (size_t)d->n_roots * 16 + d->raw_len);
+    char *p = gale_buf_append(b, gale_frame_tuple_size(dlv, with_origin));
     if (!p) return;
     gale_le_put(p, dlv->task, 4);
     gale_le_put(p + 4, d->src_task, 4);

@@ -68,6 +68,12 @@ typedef struct gale_frame_reader {
 
 void gale_frame_reader_init(gale_frame_reader_t *r, size_t max);
 void gale_frame_reader_destroy(gale_frame_reader_t *r);
+/* Sets the largest payload accepted from the next frame on (0: GALE_FRAME_MAX): a connection accepts only
+   handshake-sized frames until it is authenticated. */
+void gale_frame_reader_limit(gale_frame_reader_t *r, size_t max);
+/* Frees the buffer when it holds no partial frame and has grown past `keep` bytes, so that one big frame does not
+   pin its memory for the connection's life. Frames handed out before are then invalid. */
+void gale_frame_reader_trim(gale_frame_reader_t *r, size_t keep);
 /* Appends bytes (copied). 0, GALE_ENOMEM, or the reader's error. */
 int gale_frame_feed(gale_frame_reader_t *r, const void *data, size_t n);
 /* Or without the copy: room for at least `want` more bytes inside the reader (NULL when out of memory), *room its
@@ -83,6 +89,9 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out);
 size_t gale_frame_begin(gale_buf_t *b, uint8_t type);
 void gale_frame_end(gale_buf_t *b, size_t start);
 
+/* The bytes gale_frame_put_tuple appends for `dlv`: a sender checks it against the frame limit first, since a frame
+   over the receiver's limit costs the whole connection, and every record batched with it. */
+size_t gale_frame_tuple_size(const gale_tuple_t *dlv, bool with_origin);
 /* Appends one delivery as a TUPLES record, with its latency marker's origin if it has one and `with_origin`. */
 void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_origin);
 /* Appends one op as an OPS record; reads one back from GALE_FRAME_OP_RECORD bytes at p. */

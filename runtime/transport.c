@@ -1,7 +1,11 @@
 #include "transport.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "hmac.h"
 #include "log.h"
@@ -9,6 +13,19 @@
 #define HANDSHAKE_MS 3000
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
+/* Rejected handshakes are logged at most once per REJECT_LOG_MS, with a count: a probe of the port made 10,780
+   lines when each had its own. */
+#define REJECT_LOG_MS 10000
+
+/* Reads go straight into the frame reader's buffer: room for READ_ROOM bytes once authenticated, for a few
+   handshake frames before (a client without the secret gets no more than that out of us). A reader that grew past
+   READ_KEEP for one big frame gives it back once the frame is handled. */
+#define READ_ROOM (256u << 10)
+#define HANDSHAKE_ROOM (4 * (5 + GALE_HANDSHAKE_MAX))
+#define READ_KEEP (4 * READ_ROOM)
+
+_Static_assert(GALE_HELLO_LEN == 8 + GALE_NONCE_LEN, "HELLO is [u32 version][u32 id][nonce]");
+_Static_assert(GALE_SHA256_LEN <= GALE_HANDSHAKE_MAX, "AUTH fits the handshake's frame limit");
 
 typedef enum { CONN_HELLO, CONN_AUTH, CONN_UP } conn_state_t;
 
@@ -47,11 +64,16 @@ struct gale_transport {
     void *arg;
     uv_tcp_t listener;
     bool listening, closing, paused;
-    int open; /* handles of the transport itself (listener, retry timers) and connections */
+    int open; /* handles of the transport itself (listener, retry timers, reject_timer) and connections */
     conn_t *conns;
     peer_t **peers;
     size_t n_peers;
     gale_transport_stats_t stats;
+    /* The log of rejected handshakes: a line, then a count until REJECT_LOG_MS have passed (reject_timer). */
+    uv_timer_t reject_timer;
+    bool reject_timer_open, reject_logged;
+    uint64_t reject_logged_at, reject_pending;
+    char reject_last[160];
 };
 
 typedef struct write_req {
@@ -122,7 +144,7 @@ static int write_bytes(conn_t *c, const void *data, size_t len)
     return rc;
 }
 
-/* A handshake frame: HELLO carries [u32 id][nonce], AUTH the proof. */
+/* A handshake frame: HELLO carries [u32 version][u32 id][nonce], AUTH the proof. */
 static int send_handshake(conn_t *c, uint8_t type, const void *payload, size_t len)
 {
     gale_buf_t b = {0};
@@ -136,9 +158,10 @@ static int send_handshake(conn_t *c, uint8_t type, const void *payload, size_t l
 
 static int send_hello(conn_t *c)
 {
-    unsigned char p[4 + GALE_NONCE_LEN];
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(c->t->self >> (8 * i));
-    memcpy(p + 4, c->my_nonce, GALE_NONCE_LEN);
+    char p[GALE_HELLO_LEN];
+    gale_le_put(p, GALE_WIRE_VERSION, 4);
+    gale_le_put(p + 4, c->t->self, 4);
+    memcpy(p + 8, c->my_nonce, GALE_NONCE_LEN);
     return send_handshake(c, GALE_FRAME_HELLO, p, sizeof p);
 }
 
@@ -163,10 +186,63 @@ static void on_conn_closed(uv_handle_t *h)
             *pp = c->next;
             break;
         }
+    bool big = c->reader.cap > READ_KEEP;
     gale_frame_reader_destroy(&c->reader);
     free(c);
+#ifdef __GLIBC__
+    /* glibc may keep a freed block of many MiB in its heap rather than give it back, once its mmap threshold has
+       risen past that size (it does after the first such free): 60 connections that had each sent a few MB once
+       left 632 MB held after they closed. Rare: only a big frame grows a reader past READ_KEEP. */
+    if (big) malloc_trim(0);
+#else
+    (void)big;
+#endif
     t->open--;
     maybe_free(t);
+}
+
+static void flush_rejected(gale_transport_t *t)
+{
+    if (!t->reject_pending) return;
+    gale_logf(GALE_LOG_WARN, "transport", "%llu connections rejected in the last %d s (last: %s)",
+              (unsigned long long)t->reject_pending, REJECT_LOG_MS / 1000, t->reject_last);
+    t->reject_pending = 0;
+    t->reject_logged_at = uv_now(t->loop);
+}
+
+static void on_reject_timer(uv_timer_t *h) { flush_rejected(h->data); }
+
+static void on_reject_timer_closed(uv_handle_t *h)
+{
+    gale_transport_t *t = h->data;
+    t->open--;
+    maybe_free(t);
+}
+
+/* A connection that never authenticated was closed for `what`: logged at once if no line went out in the last
+   REJECT_LOG_MS, else counted for the line the timer writes when they have passed. */
+static void log_rejected(gale_transport_t *t, const char *what)
+{
+    uint64_t now = uv_now(t->loop);
+    if (!t->reject_logged || now - t->reject_logged_at >= REJECT_LOG_MS) {
+        flush_rejected(t); /* a count whose timer has not run yet goes first */
+        gale_logf(GALE_LOG_WARN, "transport", "closing the connection %s", what);
+        t->reject_logged = true;
+        t->reject_logged_at = now;
+        return;
+    }
+    t->reject_pending++;
+    snprintf(t->reject_last, sizeof t->reject_last, "%s", what);
+    if (t->closing) return; /* gale_transport_close writes the count */
+    if (!t->reject_timer_open) {
+        uv_timer_init(t->loop, &t->reject_timer);
+        uv_unref((uv_handle_t *)&t->reject_timer); /* a pending log line keeps no loop alive */
+        t->reject_timer.data = t;
+        t->reject_timer_open = true;
+        t->open++;
+    }
+    if (!uv_is_active((uv_handle_t *)&t->reject_timer))
+        uv_timer_start(&t->reject_timer, on_reject_timer, t->reject_logged_at + REJECT_LOG_MS - now, 0);
 }
 
 static void close_conn(conn_t *c, const char *why)
@@ -176,11 +252,15 @@ static void close_conn(conn_t *c, const char *why)
     c->closing = true;
     if (why) {
         t->stats.rejected++;
+        char what[160];
         if (c->client || c->state != CONN_HELLO)
-            gale_logf(GALE_LOG_WARN, "transport", "closing the connection %s peer %u: %s", c->client ? "to" : "from",
-                      c->peer, why);
+            snprintf(what, sizeof what, "%s peer %u: %s", c->client ? "to" : "from", c->peer, why);
         else
-            gale_logf(GALE_LOG_WARN, "transport", "closing a connection from an unidentified client: %s", why);
+            snprintf(what, sizeof what, "from an unidentified client: %s", why);
+        snprintf(t->stats.last_rejected, sizeof t->stats.last_rejected, "%s", what);
+        /* An authenticated peer knows the secret: what it does wrong is rare and worth a line each. */
+        if (c->state == CONN_UP) gale_logf(GALE_LOG_WARN, "transport", "closing the connection %s", what);
+        else log_rejected(t, what);
     }
     peer_t *p = c->state == CONN_UP ? find_peer(t, c->peer) : NULL;
     if (p && p->up == c) {
@@ -205,6 +285,7 @@ static void mark_up(conn_t *c)
         return;
     }
     c->state = CONN_UP;
+    gale_frame_reader_limit(&c->reader, t->max_frame);
     uv_timer_stop(&c->timer);
     if (p->up && p->up != c) close_conn(p->up, NULL); /* one connection per pair: the newest wins */
     p->up = c;
@@ -226,18 +307,31 @@ static bool handle_frame(conn_t *c, const gale_frame_t *f)
         return !c->closing;
     }
     if (c->state == CONN_HELLO) {
-        if (f->type != GALE_FRAME_HELLO || f->len != 4 + GALE_NONCE_LEN) {
+        char why[96];
+        if (f->type != GALE_FRAME_HELLO) {
             close_conn(c, "expected HELLO");
             return false;
         }
-        const unsigned char *p = (const unsigned char *)f->payload;
-        uint32_t id = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        /* The version comes first, so that a later layout can still say which it is (version 1, without it, had
+           36 bytes). */
+        uint32_t version = f->len >= 4 ? (uint32_t)gale_le_get(f->payload, 4) : 0;
+        if (f->len != GALE_HELLO_LEN || version != GALE_WIRE_VERSION) {
+            if (f->len != GALE_HELLO_LEN)
+                snprintf(why, sizeof why, "a HELLO of %zu bytes, not %d: another wire version than %d", f->len,
+                         GALE_HELLO_LEN, GALE_WIRE_VERSION);
+            else
+                snprintf(why, sizeof why, "wire version %u, this one speaks %d (a different gale?)", version,
+                         GALE_WIRE_VERSION);
+            close_conn(c, why);
+            return false;
+        }
+        uint32_t id = (uint32_t)gale_le_get(f->payload + 4, 4);
         if (c->client && id != c->peer) {
             close_conn(c, "the peer is not the one dialled");
             return false;
         }
         c->peer = id;
-        memcpy(c->peer_nonce, p + 4, GALE_NONCE_LEN);
+        memcpy(c->peer_nonce, f->payload + 8, GALE_NONCE_LEN);
         c->state = CONN_AUTH;
         if (!c->client && (send_hello(c) || send_auth(c, 's'))) {
             close_conn(c, "cannot answer the handshake");
@@ -260,15 +354,13 @@ static bool handle_frame(conn_t *c, const gale_frame_t *f)
     return !c->closing;
 }
 
-/* Reads go straight into the frame reader's buffer: no buffer per read, no copy. */
-#define READ_ROOM (256u << 10)
-
+/* No buffer per read, no copy. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     conn_t *c = (conn_t *)h;
     size_t room = 0;
-    buf->base = gale_frame_reader_room(&c->reader, READ_ROOM, &room);
+    buf->base = gale_frame_reader_room(&c->reader, c->state == CONN_UP ? READ_ROOM : HANDSHAKE_ROOM, &room);
     buf->len = buf->base ? room : 0; /* out of memory: libuv reports UV_ENOBUFS to on_read */
 }
 
@@ -289,7 +381,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (!handle_frame(c, &f)) return;
         rc = 0;
     }
-    if (rc < 0) close_conn(c, rc == GALE_ELIMIT ? "frame over the size limit" : "malformed frame");
+    if (rc == GALE_ELIMIT && c->state != CONN_UP) {
+        char why[96];
+        snprintf(why, sizeof why, "a frame of %llu bytes before authentication (at most %d)",
+                 (unsigned long long)gale_le_get(c->reader.buf + c->reader.pos, 4), 1 + GALE_HANDSHAKE_MAX);
+        close_conn(c, why);
+    } else if (rc < 0) {
+        close_conn(c, rc == GALE_ELIMIT ? "frame over the size limit" : "malformed frame");
+    } else if (c->state == CONN_UP) {
+        gale_frame_reader_trim(&c->reader, READ_KEEP);
+    }
 }
 
 static conn_t *new_conn(gale_transport_t *t, bool client, uint32_t peer)
@@ -300,7 +401,7 @@ static conn_t *new_conn(gale_transport_t *t, bool client, uint32_t peer)
     c->client = client;
     c->peer = peer;
     c->state = CONN_HELLO;
-    gale_frame_reader_init(&c->reader, t->max_frame);
+    gale_frame_reader_init(&c->reader, GALE_HANDSHAKE_MAX);
     if (gale_auth_nonce(c->my_nonce)) {
         free(c);
         return NULL;
@@ -322,6 +423,21 @@ static conn_t *new_conn(gale_transport_t *t, bool client, uint32_t peer)
 
 /* ---- listening and dialling ---------------------------------------------------------------------------------- */
 
+/* Over GALE_MAX_UNAUTH accepted connections that have not authenticated, the oldest goes: refusing the newest
+   instead would let anyone who opens that many idle connections lock every real peer out. */
+static void evict_unauthenticated(gale_transport_t *t)
+{
+    size_t n = 0;
+    conn_t *oldest = NULL;
+    for (conn_t *c = t->conns; c; c = c->next) /* newest first */
+        if (!c->client && !c->closing && c->state != CONN_UP) n++, oldest = c;
+    if (n <= GALE_MAX_UNAUTH) return;
+    t->stats.evicted++;
+    char why[96];
+    snprintf(why, sizeof why, "evicted: over %d connections not authenticated", GALE_MAX_UNAUTH);
+    close_conn(oldest, why);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     gale_transport_t *t = server->data;
@@ -330,6 +446,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (!c) return;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
         close_conn(c, "cannot accept");
+    else evict_unauthenticated(t);
 }
 
 int gale_transport_listen(gale_transport_t *t, const char *host, int port, int *bound)
@@ -446,6 +563,8 @@ int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, s
     return rc ? GALE_EAGAIN : 0;
 }
 
+size_t gale_transport_max_frame(const gale_transport_t *t) { return t->max_frame; }
+
 bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer)
 {
     const peer_t *p = find_peer(t, peer);
@@ -485,5 +604,7 @@ void gale_transport_close(gale_transport_t *t)
     for (size_t i = 0; i < t->n_peers; i++)
         if (t->peers[i]->retry_open) uv_close((uv_handle_t *)&t->peers[i]->retry, on_retry_closed);
     if (t->listening) uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    flush_rejected(t); /* the count of the last interval, with those the closing connections added */
+    if (t->reject_timer_open) uv_close((uv_handle_t *)&t->reject_timer, on_reject_timer_closed);
     maybe_free(t); /* nothing was open: free now; else the last close callback frees it */
 }

@@ -5,13 +5,18 @@
  * by convention the lower id connects), reconnecting with backoff when a connection drops. A connection carries
  * frames (frame.h) only after a mutual handshake proved that both ends know the topology's secret:
  *
- *   client -> HELLO(id, nonce_c)
- *   server -> HELLO(id, nonce_s), AUTH(proof(secret, nonce_c, 's', server id))
+ *   client -> HELLO(version, id, nonce_c)
+ *   server -> HELLO(version, id, nonce_s), AUTH(proof(secret, nonce_c, 's', server id))
  *   client -> AUTH(proof(secret, nonce_s, 'c', client id))
  *
- * A connection that sends anything else before it is authenticated, fails the proof, sends a malformed or oversized
- * frame, or does not finish the handshake within a few seconds is closed with a logged reason. Nothing a peer
- * sends can crash or stall the endpoint: it only loses its own connection.
+ * HELLO's payload is [u32 GALE_WIRE_VERSION][u32 id][nonce], AUTH's the 32-byte proof. Until a connection is
+ * authenticated it may send only frames of that size (GALE_HANDSHAKE_MAX bytes of payload), so that a client
+ * without the secret cannot make the endpoint buffer a 16 MiB frame; at most GALE_MAX_UNAUTH accepted connections
+ * may be unauthenticated at once (a new one evicts the oldest, so that a real peer always gets in), and each has a
+ * few seconds to finish. A connection that sends anything else before it is authenticated, speaks another wire
+ * version, fails the proof, sends a malformed or oversized frame, or is too slow is closed with a reason; those
+ * reasons are logged one line per 10 s with a count (a port scanner must not flood the log). Nothing a peer sends
+ * can crash or stall the endpoint: it only loses its own connection.
  *
  * This is authentication, not encryption: frames travel in clear, and an attacker on the path could relay a
  * handshake. Run workers on a trusted network (or loopback); TLS would be the step beyond.
@@ -26,6 +31,12 @@
 
 #include "frame.h"
 
+/* The layout of the handshake and of the frames after it; both ends must speak the same. */
+#define GALE_WIRE_VERSION 2
+#define GALE_HELLO_LEN (4 + 4 + 32)
+#define GALE_HANDSHAKE_MAX GALE_HELLO_LEN /* AUTH's 32 bytes are fewer */
+#define GALE_MAX_UNAUTH 64
+
 typedef struct gale_transport gale_transport_t;
 
 typedef struct gale_transport_cb {
@@ -38,6 +49,8 @@ typedef struct gale_transport_cb {
 typedef struct gale_transport_stats {
     uint64_t frames_in, frames_out;
     uint64_t rejected; /* connections closed for a bad handshake or bad frames */
+    uint64_t evicted;  /* of those, unauthenticated ones closed to make room for a newer one */
+    char last_rejected[160]; /* the reason the last one was closed ("" if none) */
 } gale_transport_stats_t;
 
 /*
@@ -58,6 +71,8 @@ int gale_transport_connect(gale_transport_t *t, uint32_t peer, const char *host,
 int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, size_t len);
 
 bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer);
+/* The largest frame payload a peer accepts (the `max_frame` given to new): a sender must not batch past it. */
+size_t gale_transport_max_frame(const gale_transport_t *t);
 /* Bytes queued for `peer` and not yet taken by the kernel: a sender that sees it grow slows down. */
 size_t gale_transport_queued(const gale_transport_t *t, uint32_t peer);
 /* Stops (or resumes) reading from every connection: TCP flow control then pushes back on the senders. */

@@ -5,7 +5,9 @@
  * workers into one SPSC ring each (lane n_execs); the lane batches them into TUPLES and OPS frames per peer and
  * hands them to the transport, flushing on every wake. Frames from peers are decoded and checked against the
  * topology and pushed to the target executors through the rings whose producer is this thread. A frame for a peer
- * that is down is dropped at once (its trees time out and replay); nothing is buffered for it.
+ * that is down is dropped at once (its trees time out and replay); nothing is buffered for it. No frame grows past
+ * the transport's limit, which the peer would answer by closing the connection: a record that would take it there
+ * starts a new frame, and a tuple too big for any frame is failed alone (fail_oversized).
  *
  * The supervisor talks to the worker over file descriptor 3, one line per message, in the protocol of control.h.
  */
@@ -67,6 +69,7 @@ struct gale_io {
     bool handles; /* wake, tick and ctl were initialised */
     atomic_ulong pushed, popped; /* ring entries, for the quiescence the supervisor checks */
     uint64_t sent, recv, dropped;
+    uint64_t oversized; /* tuples over the frame limit, failed here */
     unsigned finish_seq_seen;
     unsigned ticks;
 };
@@ -126,26 +129,36 @@ static void report_status(gale_io_t *io)
 
 /* ---- executors -> peers ------------------------------------------------------------------------------------- */
 
-/* Keeps the frames whole: called only between records. */
+/* Sends the frame being built in `b` (of *count records) to worker w. Keeps the frames whole: called only between
+   records. */
+static void send_frame(gale_io_t *io, int w, gale_buf_t *b, uint32_t *count)
+{
+    if (!*count) return;
+    gale_frame_end(b, 0);
+    int rc = b->failed ? GALE_ENOMEM : gale_transport_send(io->transport, peer_id(w), b->p, b->len);
+    if (rc) io->dropped += *count; /* the peer is down: its trees time out and replay */
+    else io->sent += *count;
+    *count = 0;
+    /* The buffer is kept for the next frame (the transport copied what it could not send at once), unless one huge
+       tuple blew it up. */
+    if (b->cap > FRAME_KEEP) gale_buf_free(b);
+    b->len = 0;
+    b->failed = 0;
+}
+
 static void flush_peers(gale_io_t *io)
 {
     for (int w = 0; w < io->n_workers; w++) {
-        gale_buf_t *bufs[2] = {&io->tuples[w], &io->ops[w]};
-        uint32_t *counts[2] = {&io->n_tuples[w], &io->n_ops[w]};
-        for (int k = 0; k < 2; k++) {
-            if (!*counts[k]) continue;
-            gale_frame_end(bufs[k], 0);
-            int rc = bufs[k]->failed ? GALE_ENOMEM : gale_transport_send(io->transport, peer_id(w), bufs[k]->p, bufs[k]->len);
-            if (rc) io->dropped += *counts[k]; /* the peer is down: its trees time out and replay */
-            else io->sent += *counts[k];
-            *counts[k] = 0;
-            /* The buffer is kept for the next frame (the transport copied what it could not send at once), unless
-               one huge tuple blew it up. */
-            if (bufs[k]->cap > FRAME_KEEP) gale_buf_free(bufs[k]);
-            bufs[k]->len = 0;
-            bufs[k]->failed = 0;
-        }
+        send_frame(io, w, &io->tuples[w], &io->n_tuples[w]);
+        send_frame(io, w, &io->ops[w], &io->n_ops[w]);
     }
+}
+
+/* Whether `more` bytes of records still fit the frame being built in `b` under the peer's limit; a frame over it
+   would cost the whole connection (the peer closes it) and every record batched in it. */
+static bool frame_fits(const gale_io_t *io, const gale_buf_t *b, size_t more)
+{
+    return b->len - 5 + more <= gale_transport_max_frame(io->transport);
 }
 
 static void add_op(gale_io_t *io, const gale_op_t *op);
@@ -173,32 +186,58 @@ static void route_op(gale_io_t *io, const gale_op_t *op)
     }
 }
 
-/* A tuple for a worker that is down: rather than wait for its trees to time out, fail them now, so that the spouts
-   replay them at once (to a worker that will be back, or is by then). */
-static void fail_fast(gale_io_t *io, const gale_tuple_t *dlv)
+/* A tuple this lane cannot send: rather than wait for its trees to time out, fail them now, as `from` did, so that
+   the spouts replay them at once (to a worker that will be back, or is by then) or journal them. */
+static void fail_fast(gale_io_t *io, const gale_tuple_t *dlv, uint32_t from)
 {
     gale_runtime_t *rt = io->rt;
     for (uint32_t r = 0; r < dlv->data->n_roots; r++) {
         uint64_t root = dlv->data->roots[r];
         gale_op_t op = {.kind = GALE_OP_FAIL,
                         .task = gale_tree_acker(root, rt->acker_comp.first_task, (uint32_t)rt->acker_comp.parallelism),
-                        .root = root, .from = dlv->task};
+                        .root = root, .from = from};
         route_op(io, &op);
     }
     io->dropped++;
+}
+
+/* A tuple whose record alone is over the frame limit can never cross: it is failed alone, as its emitter's, and
+   never joins a frame that other tuples share. Logged as gale__task_error logs: the first ten, then every power of
+   two. */
+static void fail_oversized(gale_io_t *io, const gale_tuple_t *dlv, size_t bytes)
+{
+    const gale_tuple_data_t *d = dlv->data;
+    uint64_t n = ++io->oversized;
+    if (n <= 10 || (n & (n - 1)) == 0) {
+        char who[96];
+        snprintf(who, sizeof who, "%s#%u", d->src->name, d->src_task);
+        gale_logf(GALE_LOG_ERROR, who,
+                  "a tuple of %zu bytes on stream '%s' for task %u in worker %d is over the frame limit of %zu bytes "
+                  "between workers: %s (%" PRIu64 " so far)",
+                  bytes, d->src->streams[d->stream].name, dlv->task, io->rt->task_worker[dlv->task],
+                  gale_transport_max_frame(io->transport), d->n_roots ? "its tree fails" : "dropped", n);
+    }
+    fail_fast(io, dlv, d->src_task);
 }
 
 static void add_tuple(gale_io_t *io, gale_tuple_t *dlv)
 {
     int w = io->rt->task_worker[dlv->task];
     if (!gale_transport_peer_up(io->transport, peer_id(w))) {
-        fail_fast(io, dlv);
+        fail_fast(io, dlv, dlv->task);
         gale__tuple_release(dlv->data);
         return;
     }
-    if (!io->n_tuples[w]) gale_frame_begin(&io->tuples[w], GALE_FRAME_TUPLES);
     /* A latency marker's time is CLOCK_MONOTONIC: it means something only to a worker of this host. */
     bool same_host = dlv->data->origin_ns && !strcmp(io->hosts[w], io->hosts[io->self]);
+    size_t bytes = gale_frame_tuple_size(dlv, same_host);
+    if (bytes > gale_transport_max_frame(io->transport)) {
+        fail_oversized(io, dlv, bytes);
+        gale__tuple_release(dlv->data);
+        return;
+    }
+    if (io->n_tuples[w] && !frame_fits(io, &io->tuples[w], bytes)) send_frame(io, w, &io->tuples[w], &io->n_tuples[w]);
+    if (!io->n_tuples[w]) gale_frame_begin(&io->tuples[w], GALE_FRAME_TUPLES);
     gale_frame_put_tuple(&io->tuples[w], dlv, same_host);
     io->n_tuples[w]++;
     gale__tuple_release(dlv->data);
@@ -208,6 +247,7 @@ static void add_op(gale_io_t *io, const gale_op_t *op)
 {
     int w = io->rt->task_worker[op->task];
     gale_buf_t *b = &io->ops[w];
+    if (io->n_ops[w] && !frame_fits(io, b, GALE_FRAME_OP_RECORD)) send_frame(io, w, b, &io->n_ops[w]);
     if (!io->n_ops[w]) gale_frame_begin(b, GALE_FRAME_OPS);
     gale_frame_put_op(b, op);
     io->n_ops[w]++;

@@ -256,6 +256,49 @@ bool tl_alive(pid_t pid)
     return !zombie;
 }
 
+int tl_listening_port(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    unsigned long inodes[64];
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 64) {
+        char link[320], target[128];
+        snprintf(link, sizeof link, "/proc/%d/fd/%s", pid, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0) continue;
+        target[len] = '\0';
+        if (sscanf(target, "socket:[%lu]", &inodes[n]) == 1) n++;
+    }
+    if (d) closedir(d);
+    char *tcp = tl_read_file("/proc/net/tcp", NULL);
+    int port = 0;
+    for (char *line = tcp ? strchr(tcp, '\n') : NULL; line && !port; line = strchr(line + 1, '\n')) {
+        unsigned local_port, state;
+        unsigned long inode;
+        if (sscanf(line + 1, "%*d: %*8X:%X %*8X:%*X %X %*s %*s %*s %*d %*d %lu", &local_port, &state, &inode) != 3) continue;
+        for (int i = 0; i < n && state == 0x0A; i++)
+            if (inodes[i] == inode) port = (int)local_port;
+    }
+    free(tcp);
+    return port;
+}
+
+long tl_status_kb(pid_t pid, const char *field)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    char *text = tl_read_file(path, NULL);
+    long kb = -1;
+    size_t n = strlen(field);
+    for (const char *line = text; line && kb < 0; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        if (!strncmp(line, field, n) && line[n] == ':') kb = strtol(line + n + 1, NULL, 10);
+    free(text);
+    return kb;
+}
+
 const char *const TL_VOCAB[10] = {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white", "grey", "pink"};
 
 void tl_make_lines(const char *path, long counts[10])
@@ -286,4 +329,18 @@ int tl_words_short(const char *sink_out, const long counts[10], long *seen)
         }
     }
     return -1;
+}
+
+long tl_rejected_in_log(const char *err, long *lines)
+{
+    long n = 0, k = 0;
+    for (const char *p = err; p && (p = strstr(p, "[transport] ")); p++) {
+        p += strlen("[transport] ");
+        long count;
+        int used = 0;
+        if (!strncmp(p, "closing", 7)) n++, k++;
+        else if (sscanf(p, "%ld connections rejected in the last %*d s%n", &count, &used) == 1 && used) n += count, k++;
+    }
+    if (lines) *lines = k;
+    return n;
 }

@@ -45,6 +45,10 @@ void tl_sleep_ms(long ms);
 pid_t tl_worker_pid(pid_t parent, int index);
 /* Whether pid runs (a zombie does not). */
 bool tl_alive(pid_t pid);
+/* The TCP port `pid` listens on (its sockets in /proc/PID/fd, matched to LISTEN lines of /proc/net/tcp), or 0. */
+int tl_listening_port(pid_t pid);
+/* A "kB" line of /proc/PID/status ("VmRSS", "VmHWM"), or -1. */
+long tl_status_kb(pid_t pid, const char *field);
 
 /* The word fixture of the worker tests: 3000 lines of 5 words from TL_VOCAB (10 words) written to `path`, and how
    many times each word is in it. */
@@ -53,6 +57,10 @@ void tl_make_lines(const char *path, long counts[10]);
 /* The first word of TL_VOCAB that `sink_out` (file_sink lines {"word": "..."}) has fewer times than `counts`, with
    *seen set to how often it has it; -1 when every word is there often enough. */
 int tl_words_short(const char *sink_out, const long counts[10], long *seen);
+
+/* The connections the transport's log lines in `err` (a run's stderr) say were rejected: one per "closing" line
+   plus the count of each "N connections rejected in the last 10 s" line; *lines gets how many lines that took. */
+long tl_rejected_in_log(const char *err, long *lines);
 
 /* Whether `text` is exactly one valid JSON value (RFC 8259), with optional whitespace around it. */
 bool tl_json_valid(const char *text);

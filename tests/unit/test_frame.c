@@ -233,3 +233,51 @@ Test(frame, random_and_mutated_bytes_never_crash, .timeout = 60)
     gale__tuple_release(in->data);
     tb_free(t);
 }
+
+/* What a sender checks against the frame limit is what put_tuple writes, with and without a marker's origin. */
+Test(frame, a_records_size_is_known_before_it_is_written)
+{
+    gale_topology_t *t = topo();
+    gale_tuple_t *in = sample(t);
+    for (int origin = 0; origin < 2; origin++) {
+        in->data->origin_ns = origin ? 42 : 0;
+        for (int with = 0; with < 2; with++) {
+            gale_buf_t b = {0};
+            gale_frame_put_tuple(&b, in, with);
+            cr_assert_eq(b.len, gale_frame_tuple_size(in, with), "origin %d, with_origin %d", origin, with);
+            gale_buf_free(&b);
+        }
+    }
+    gale__tuple_release(in->data);
+    tb_free(t);
+}
+
+/* A reader raised to a larger limit reads larger frames; one that grew for a big frame gives its buffer back once
+   the frame is handled, and keeps it while part of a frame waits. */
+Test(frame, a_reader_takes_a_new_limit_and_gives_back_a_grown_buffer)
+{
+    gale_frame_reader_t r;
+    gale_frame_reader_init(&r, 40);
+    size_t n = 100000;
+    char *big = calloc(1, 5 + n);
+    gale_le_put(big, 1 + n, 4);
+    big[4] = GALE_FRAME_TUPLES;
+    gale_frame_reader_limit(&r, 1 << 20);
+    cr_assert_eq(gale_frame_feed(&r, big, 5 + n - 1), 0);
+    gale_frame_t f;
+    cr_assert_eq(gale_frame_next(&r, &f), 0);
+    gale_frame_reader_trim(&r, 4096);
+    cr_assert_not_null(r.buf, "a partial frame was thrown away");
+    cr_assert_eq(gale_frame_feed(&r, big + 5 + n - 1, 1), 0);
+    cr_assert_eq(gale_frame_next(&r, &f), 1);
+    cr_assert_eq(f.len, n);
+    gale_frame_reader_trim(&r, 4096);
+    cr_assert_null(r.buf, "the buffer of a handled big frame was kept");
+    cr_assert_eq(gale_frame_feed(&r, big, 5 + n), 0, "a trimmed reader must go on reading");
+    cr_assert_eq(gale_frame_next(&r, &f), 1);
+    gale_frame_reader_limit(&r, 40);
+    cr_assert_eq(gale_frame_feed(&r, big, 5), 0);
+    cr_assert_eq(gale_frame_next(&r, &f), GALE_ELIMIT);
+    gale_frame_reader_destroy(&r);
+    free(big);
+}

@@ -127,6 +127,12 @@ Test(transport, a_wrong_secret_is_refused_and_good_peers_are_still_served, .time
     gale_transport_stats_t st;
     cr_assert(RUN_UNTIL(&loop, (gale_transport_stats(server, &st), st.rejected >= 1), 5000), "not refused");
     cr_assert_not(bc.up[2], "the intruder got in");
+    /* The intruder is the side that sees a proof it cannot check; the server sees it hang up. Each says why. */
+    gale_transport_stats_t ist;
+    cr_assert(RUN_UNTIL(&loop, (gale_transport_stats(intruder, &ist), ist.rejected >= 1), 5000));
+    cr_assert(strstr(ist.last_rejected, "authentication failed"), "%s", ist.last_rejected);
+    gale_transport_stats(server, &st);
+    cr_assert(strstr(st.last_rejected, "closed during the handshake"), "%s", st.last_rejected);
     cr_assert_not(bs.up[3]);
     cr_assert_not(gale_transport_peer_up(server, 3));
     cr_assert_eq(gale_transport_send(intruder, 2, "x", 1), GALE_EAGAIN);
@@ -239,4 +245,141 @@ Test(transport, a_dialler_reconnects_when_its_peer_comes_back, .timeout = 30)
     cr_assert(RUN_UNTIL(&loop, bb2.frames[1] == 1, 5000));
     gale_transport_t *all[] = {a, b2};
     close_all(&loop, all, 2);
+}
+
+/* A raw client whose bytes are a handshake frame of `type` with `len` bytes of payload from `payload`. */
+static void raw_frame(raw_t *r, uint8_t type, const void *payload, size_t len)
+{
+    gale_le_put(r->bytes + r->len, 1 + len, 4);
+    r->bytes[r->len + 4] = (char)type;
+    memcpy(r->bytes + r->len + 5, payload, len);
+    r->len += 5 + len;
+}
+
+/* The HELLO payload of wire version `version` from peer `id`, with a nonce of zeros. */
+static void hello_payload(char p[GALE_HELLO_LEN], uint32_t version, uint32_t id)
+{
+    memset(p, 0, GALE_HELLO_LEN);
+    gale_le_put(p, version, 4);
+    gale_le_put(p + 4, id, 4);
+}
+
+/* Runs until `r` was hung up on, and returns the reason the server gave. */
+static const char *refusal(uv_loop_t *loop, gale_transport_t *server, raw_t *r, gale_transport_stats_t *st)
+{
+    cr_assert(RUN_UNTIL(loop, r->closed, 10000), "the connection was kept open");
+    gale_transport_stats(server, st);
+    return st->last_rejected;
+}
+
+/* Before authentication only handshake-sized frames are read: a client without the secret that announces a 16 MiB
+   frame is closed at its header, not after the server buffered its bytes (60 such took a worker to 1 GB). */
+Test(transport, a_frame_over_the_handshake_size_is_refused_at_its_header, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t bs = {0};
+    gale_transport_t *server;
+    gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bs, &server);
+    int port;
+    gale_transport_listen(server, "127.0.0.1", 0, &port);
+    raw_t big = {0};
+    const unsigned char header[] = {0x01, 0x00, 0x00, 0x01, GALE_FRAME_TUPLES}; /* 16 MiB: the frame limit */
+    memcpy(big.bytes, header, sizeof header);
+    big.len = sizeof big.bytes; /* and some of its bytes */
+    raw_send(&loop, &big, port);
+    gale_transport_stats_t st;
+    const char *why = refusal(&loop, server, &big, &st);
+    cr_assert(strstr(why, "before authentication"), "refused for: %s", why);
+    raw_t hello = {0};
+    char p[GALE_HELLO_LEN + 1] = {0};
+    raw_frame(&hello, GALE_FRAME_HELLO, p, sizeof p); /* one byte over */
+    raw_send(&loop, &hello, port);
+    why = refusal(&loop, server, &hello, &st);
+    cr_assert(strstr(why, "before authentication"), "refused for: %s", why);
+    cr_assert_eq(st.rejected, 2);
+    gale_transport_t *all[] = {server};
+    close_all(&loop, all, 1);
+}
+
+Test(transport, a_hello_of_another_wire_version_or_a_forged_proof_is_refused_with_its_reason, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t bs = {0};
+    gale_transport_t *server;
+    gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bs, &server);
+    int port;
+    gale_transport_listen(server, "127.0.0.1", 0, &port);
+    gale_transport_stats_t st;
+    char p[GALE_HELLO_LEN];
+
+    raw_t later = {0};
+    hello_payload(p, GALE_WIRE_VERSION + 7, 1);
+    raw_frame(&later, GALE_FRAME_HELLO, p, sizeof p);
+    raw_send(&loop, &later, port);
+    const char *why = refusal(&loop, server, &later, &st);
+    char want[64];
+    snprintf(want, sizeof want, "wire version %d,", GALE_WIRE_VERSION + 7);
+    cr_assert(strstr(why, want), "refused for: %s", why);
+
+    raw_t older = {0}; /* version 1's HELLO was [u32 id][nonce] */
+    raw_frame(&older, GALE_FRAME_HELLO, p + 4, sizeof p - 4);
+    raw_send(&loop, &older, port);
+    why = refusal(&loop, server, &older, &st);
+    cr_assert(strstr(why, "a HELLO of 36 bytes"), "refused for: %s", why);
+
+    raw_t forged = {0}; /* the right HELLO, then a proof made up without the secret */
+    hello_payload(p, GALE_WIRE_VERSION, 1);
+    raw_frame(&forged, GALE_FRAME_HELLO, p, sizeof p);
+    char proof[32] = {1};
+    raw_frame(&forged, GALE_FRAME_AUTH, proof, sizeof proof);
+    raw_send(&loop, &forged, port);
+    why = refusal(&loop, server, &forged, &st);
+    cr_assert(strstr(why, "from peer 1: authentication failed"), "refused for: %s", why);
+    cr_assert_eq(st.rejected, 3);
+    cr_assert_eq(st.frames_in, 0);
+    cr_assert_not(bs.up[1]);
+    gale_transport_t *all[] = {server};
+    close_all(&loop, all, 1);
+}
+
+/* Connections that never authenticate are bounded in number: over GALE_MAX_UNAUTH the oldest is evicted, so that a
+   real peer still gets in while they sit there; and in time: each is closed after a few seconds. */
+Test(transport, idle_unauthenticated_connections_are_bounded_and_a_peer_still_gets_in, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t bs = {0}, ba = {0};
+    gale_transport_t *server, *a;
+    gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bs, &server);
+    gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a);
+    int port;
+    gale_transport_listen(server, "127.0.0.1", 0, &port);
+    enum { N = GALE_MAX_UNAUTH + 6 };
+    raw_t *idle = calloc(N, sizeof *idle);
+    for (int i = 0; i < N; i++) {
+        memcpy(idle[i].bytes, "\x29\x00", 2); /* the start of a HELLO's header, and then nothing */
+        idle[i].len = 2;
+        raw_send(&loop, &idle[i], port);
+    }
+    gale_transport_stats_t st;
+    cr_assert(RUN_UNTIL(&loop, (gale_transport_stats(server, &st), st.evicted >= N - GALE_MAX_UNAUTH), 10000),
+              "%llu evicted", (unsigned long long)st.evicted);
+    cr_assert(strstr(st.last_rejected, "evicted") || strstr(st.last_rejected, "no handshake in time"), "%s",
+              st.last_rejected);
+    gale_transport_connect(a, 2, "127.0.0.1", port);
+    cr_assert(RUN_UNTIL(&loop, bs.up[1] && ba.up[2], 10000), "a peer with the secret was locked out");
+    send_text(a, 2, GALE_FRAME_TUPLES, "through");
+    cr_assert(RUN_UNTIL(&loop, bs.frames[1] == 1, 5000));
+    /* The rest wait for the handshake timeout (3 s), not longer. */
+    int closed = 0;
+    cr_assert(RUN_UNTIL(&loop, ({ closed = 0; for (int i = 0; i < N; i++) closed += idle[i].closed; closed == N; }),
+                        20000), "%d of %d idle connections closed", closed, N);
+    gale_transport_stats(server, &st);
+    cr_assert(strstr(st.last_rejected, "no handshake in time"), "%s", st.last_rejected);
+    cr_assert(bs.up[1], "the authenticated peer was closed with them");
+    gale_transport_t *all[] = {server, a};
+    close_all(&loop, all, 2);
+    free(idle);
 }
