@@ -434,12 +434,15 @@ static int confine(const supd_t *d, const gale_topology_t *t, char *why, size_t 
  */
 static void check_child(gale_topology_t *t, int fd)
 {
+    /* libuv's handlers write to the loop's signal pipe, which may be the fd that becomes 3 below. */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     if (fd != 3 && dup2(fd, 3) != 3) _exit(2);
     /* The daemon's sockets and its workers' pipes: a child that outlived its check must not keep them open. */
-    for (int k = 4; k < 1024; k++) close(k);
+    if (close_range(4, ~0U, 0))
+        for (int k = 4; k < 65536; k++) close(k);
     for (size_t i = 0; i < t->n_components; i++) {
         gale_component_t *c = &t->components[i];
         char *path = NULL;
@@ -530,7 +533,9 @@ static void check_done(topo_rec_t *r)
     char why[600] = "";
     if (ok && ok != out) ok++;
     if (err && err != out) err++;
-    if (r->check_killed && !ok && !err)
+    if (d->signals)
+        snprintf(why, sizeof why, "the daemon is shutting down");
+    else if (r->check_killed && !ok && !err)
         snprintf(why, sizeof why, "checking the plugins of %s took over %d s: stopped", r->topo->file,
                  CHECK_TIMEOUT_MS / 1000);
     else if (err)
@@ -545,7 +550,6 @@ static void check_done(topo_rec_t *r)
         else
             snprintf(why, sizeof why, "plugin %.*s crashed when loaded (%s)", (int)strcspn(plugin, "\n"), plugin, how);
     }
-    if (!why[0] && d->signals) snprintf(why, sizeof why, "the daemon is shutting down");
     if (!why[0] && !c) snprintf(why, sizeof why, "its client left before the check ended");
     if (why[0]) {
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -139,10 +140,11 @@ Test(supd_faults, gale_ctl_gets_in_while_70_idle_connections_are_held_open)
         cr_assert_str_eq(r.out, "slots=2 free=2\n");
         tl_result_free(&r);
     }
-    /* The oldest idle ones made room, and were told why. */
+    /* The oldest idle one made room and was told why (or, on a machine slow enough, the 10 s sweep came first). */
     char buf[4096];
     read_all(idle[0], buf, sizeof buf);
-    cr_assert_not_null(strstr(buf, "error too many control connections"), "%s", buf);
+    cr_assert(strstr(buf, "error too many control connections") || strstr(buf, "error no authentication in time"),
+              "%s", buf);
     for (int i = 0; i < IDLE; i++) close(idle[i]);
     cr_assert_eq(tl_daemon_stop(&d), 0);
     tl_daemon_free(&d);
@@ -214,6 +216,8 @@ Test(supd_faults, refused_connections_are_logged_once_per_interval_with_a_count)
     tl_daemon_t d = {0};
     tl_daemon_start(&d, SECRET, 2, NULL);
     enum { PROBES = 200 };
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < PROBES; i++) {
         int fd = dial(&d);
         (void)!write(fd, "auth 1234\n", 10);
@@ -222,6 +226,9 @@ Test(supd_faults, refused_connections_are_logged_once_per_interval_with_a_count)
         close(fd);
         cr_assert_not_null(strstr(buf, "error authentication failed"), "%s", buf);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* One line at the first refusal and one per 10 s after: a slow probe may span more intervals. */
+    int allowed = 3 + (int)(t1.tv_sec - t0.tv_sec) / 10;
     /* The count comes when the interval is over (10 s after the first line): wait for it, bounded. */
     char *log = NULL;
     for (int i = 0; i < 600; i++) {
@@ -232,7 +239,7 @@ Test(supd_faults, refused_connections_are_logged_once_per_interval_with_a_count)
     }
     cr_assert_not_null(strstr(log, "rejected in the last 10 s, last: authentication failed"), "%s", log);
     int lines = count_of(log, "WARN");
-    cr_assert_leq(lines, 4, "%d WARN lines for %d refused connections:\n%s", lines, PROBES, log);
+    cr_assert_leq(lines, allowed, "%d WARN lines for %d refused connections:\n%s", lines, PROBES, log);
     /* Every refusal is counted: the first logged alone, the rest in the counts. */
     long counted = 0;
     for (const char *p = log; (p = strstr(p, "] ")); p += 2) {
