@@ -76,10 +76,10 @@ static size_t mid_last_segment(const char *image, size_t len)
     return mid;
 }
 
-enum { CUT_MID_SEGMENT = -1, CUT_HALF = 0 };
+enum { CUT_NONE = -2, CUT_MID_SEGMENT = -1, CUT_HALF = 0 };
 
 /* A copy of a shipped plugin cut to `bytes` (CUT_HALF: half its size; CUT_MID_SEGMENT: inside its last loadable
-   segment) in `dir`; malloc'd path. */
+   segment; CUT_NONE: whole) in `dir`; malloc'd path. */
 static char *truncated_plugin(const char *dir, const char *name, long bytes)
 {
     char *src = tl_path("%s/plugins/word_count.so", tl_build()), *dst = tl_path("%s/%s", dir, name);
@@ -88,7 +88,10 @@ static char *truncated_plugin(const char *dir, const char *name, long bytes)
     cr_assert(whole && len > 4096, "%s", src);
     FILE *f = fopen(dst, "w");
     cr_assert_not_null(f);
-    size_t cut = bytes == CUT_HALF ? len / 2 : bytes == CUT_MID_SEGMENT ? mid_last_segment(whole, len) : (size_t)bytes;
+    size_t cut = bytes == CUT_NONE  ? len
+                 : bytes == CUT_HALF ? len / 2
+                 : bytes == CUT_MID_SEGMENT ? mid_last_segment(whole, len)
+                                            : (size_t)bytes;
     fwrite(whole, 1, cut, f);
     fclose(f);
     chmod(dst, 0755);
@@ -380,6 +383,9 @@ Test(supd_faults, assignments_cannot_read_write_or_run_outside_the_daemon_folder
     char *outside = tl_tmpdir(), *target = tl_path("%s/written.txt", outside);
     char *set_write = tl_path("set=sink.path=%s", target), *set_cwd = tl_path("set=split.cwd=%s", outside);
     char *set_journal = tl_path("set=config.journal=%s/journal", outside);
+    /* A topology in an allowed folder whose plugin is a path outside. */
+    char *outside_so = truncated_plugin(outside, "count.so", CUT_NONE);
+    char *cfg = topology_with_bolt(d.dir, "outside_plugin.cfg", outside_so);
     struct {
         const char *file, *set, *what;
     } attacks[] = {
@@ -388,6 +394,7 @@ Test(supd_faults, assignments_cannot_read_write_or_run_outside_the_daemon_folder
         {"topologies/wordcount_file.cfg", set_write, "sink.path: not allowed"},
         {"topologies/wordcount_file.cfg", set_journal, "config.journal: not allowed"},
         {"topologies/wordcount_python.cfg", set_cwd, "split.cwd: not allowed"},
+        {cfg, "set=count.mode=running", "count's plugin: not allowed"},
         {"/etc/passwd", "set=x.y=1", "/etc/passwd: not allowed"},
         {"/etc/nothing-here.cfg", "set=x.y=1", "/etc/nothing-here.cfg: not allowed"},
         {"../../../../../../etc/passwd", "set=x.y=1", "../../../../../../etc/passwd: not allowed"},
@@ -423,5 +430,6 @@ Test(supd_faults, assignments_cannot_read_write_or_run_outside_the_daemon_folder
     cr_assert_eq(tl_daemon_stop(&d), 0);
     tl_rmtree(outside);
     free(outside), free(target), free(set_write), free(set_cwd), free(set_journal), free(inside), free(set_inside);
+    free(outside_so), free(cfg);
     tl_daemon_free(&d);
 }
