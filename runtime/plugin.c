@@ -2,10 +2,15 @@
 #include "shell.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *gale_plugin_builtin_dir(void)
@@ -29,7 +34,7 @@ const char *gale_plugin_builtin_dir(void)
     return dir;
 }
 
-static bool is_path(const char *name)
+bool gale_plugin_name_is_path(const char *name)
 {
     size_t n = strlen(name);
     return strchr(name, '/') || (n > 3 && !strcmp(name + n - 3, ".so"));
@@ -47,7 +52,7 @@ static bool try_candidate(char *buf, size_t cap, const char *dir, const char *na
 int gale_plugin_resolve_path(const char *name, const char *topo_dir, char **out, gale_diag_t *diag)
 {
     char path[PATH_MAX];
-    if (is_path(name)) {
+    if (gale_plugin_name_is_path(name)) {
         if (name[0] == '/') snprintf(path, sizeof path, "%s", name);
         else snprintf(path, sizeof path, "%s/%s", topo_dir, name);
         if (access(path, F_OK) != 0) return gale__diag(diag, GALE_ENOENT, "plugin file %s not found", path);
@@ -86,8 +91,130 @@ static int check_descriptor(const char *path, const gale_plugin_t *d, gale_diag_
     return 0;
 }
 
+/* The e_machine of the objects this gale can load; EM_NONE where it is not known (that check is then skipped). */
+#if defined(__x86_64__)
+#define HOST_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_MACHINE EM_AARCH64
+#elif defined(__i386__)
+#define HOST_MACHINE EM_386
+#elif defined(__arm__)
+#define HOST_MACHINE EM_ARM
+#elif defined(__riscv)
+#define HOST_MACHINE EM_RISCV
+#elif defined(__powerpc64__)
+#define HOST_MACHINE EM_PPC64
+#elif defined(__s390x__)
+#define HOST_MACHINE EM_S390
+#else
+#define HOST_MACHINE EM_NONE
+#endif
+#if __SIZEOF_POINTER__ == 8
+#define HOST_CLASS ELFCLASS64
+#else
+#define HOST_CLASS ELFCLASS32
+#endif
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_DATA ELFDATA2LSB
+#else
+#define HOST_DATA ELFDATA2MSB
+#endif
+
+/* Reads exactly `n` bytes at `off`; false on a short read or an error. */
+static bool read_at(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* `off + count * size` (the end of a table in the file) without overflow; UINT64_MAX when it would overflow. */
+static uint64_t table_end(uint64_t off, uint64_t count, uint64_t size)
+{
+    if (size && count > (UINT64_MAX - off) / size) return UINT64_MAX;
+    return off + count * size;
+}
+
+/*
+ * Checks, before dlopen, what would make the loader block or crash instead of failing: a FIFO or device (open
+ * would block, or mapping would not work), a file that is not an ELF shared object of this host, and a truncated
+ * one, whose mapped pages past the end of the file raise SIGBUS when the loader touches them (a `cp` cut short
+ * took down `gale run` and the daemon that way). The file is opened with O_NONBLOCK so that a FIFO cannot block
+ * the open itself. 0, or GALE_EPLUGIN with "cannot load plugin PATH: not a valid plugin: WHY" in `diag`.
+ */
+static int check_elf(const char *path, gale_diag_t *diag)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return gale__diag(diag, GALE_EPLUGIN, "cannot load plugin %s: %s", path, strerror(errno));
+    struct stat st;
+    const char *why = NULL;
+    char whybuf[160];
+    ElfW(Ehdr) eh;
+    if (fstat(fd, &st) != 0) why = strerror(errno);
+    else if (!S_ISREG(st.st_mode)) why = "not a regular file";
+    uint64_t size = why ? 0 : (uint64_t)st.st_size;
+    if (!why && size < sizeof eh) {
+        snprintf(whybuf, sizeof whybuf, "truncated (%llu bytes, the ELF headers need %zu)", (unsigned long long)size,
+                 sizeof eh);
+        why = whybuf;
+    } else if (!why && !read_at(fd, &eh, sizeof eh, 0)) {
+        why = "its ELF header cannot be read";
+    } else if (!why && memcmp(eh.e_ident, ELFMAG, SELFMAG)) {
+        why = "not an ELF file";
+    } else if (!why && eh.e_ident[EI_CLASS] != HOST_CLASS) {
+        snprintf(whybuf, sizeof whybuf, "a %s ELF object, this gale is %s",
+                 eh.e_ident[EI_CLASS] == ELFCLASS32 ? "32-bit" : eh.e_ident[EI_CLASS] == ELFCLASS64 ? "64-bit" : "bad-class",
+                 HOST_CLASS == ELFCLASS64 ? "64-bit" : "32-bit");
+        why = whybuf;
+    } else if (!why && eh.e_ident[EI_DATA] != HOST_DATA) {
+        why = "an ELF object of the other byte order";
+    } else if (!why && eh.e_type != ET_DYN) {
+        why = "not a shared object (ELF type is not ET_DYN)";
+    } else if (!why && HOST_MACHINE != EM_NONE && eh.e_machine != HOST_MACHINE) {
+        snprintf(whybuf, sizeof whybuf, "built for another machine (ELF machine %u, this host's is %u)",
+                 (unsigned)eh.e_machine, (unsigned)HOST_MACHINE);
+        why = whybuf;
+    } else if (!why && (eh.e_phnum == 0 || eh.e_phentsize != sizeof(ElfW(Phdr)) ||
+                        (eh.e_shnum && eh.e_shentsize != sizeof(ElfW(Shdr))))) {
+        why = "its ELF header has bad table sizes";
+    }
+    if (!why) {
+        uint64_t need = table_end(eh.e_phoff, eh.e_phnum, eh.e_phentsize);
+        uint64_t sh_need = table_end(eh.e_shoff, eh.e_shnum, eh.e_shentsize);
+        if (sh_need > need) need = sh_need;
+        if (need > size) {
+            snprintf(whybuf, sizeof whybuf, "truncated (%llu bytes, the ELF headers need %llu)",
+                     (unsigned long long)size, (unsigned long long)need);
+            why = whybuf;
+        }
+    }
+    for (unsigned i = 0; !why && i < eh.e_phnum; i++) {
+        ElfW(Phdr) ph;
+        if (!read_at(fd, &ph, sizeof ph, eh.e_phoff + (uint64_t)i * sizeof ph)) {
+            why = "its program headers cannot be read";
+            break;
+        }
+        uint64_t end = table_end(ph.p_offset, 1, ph.p_filesz);
+        if (ph.p_type == PT_LOAD && end > size) {
+            snprintf(whybuf, sizeof whybuf, "truncated (%llu bytes, segment %u needs %llu)", (unsigned long long)size,
+                     i, (unsigned long long)end);
+            why = whybuf;
+        }
+    }
+    close(fd);
+    /* Worded as dlopen's refusals are ("cannot load plugin PATH: ..."), which scripts and fixtures match. */
+    return why ? gale__diag(diag, GALE_EPLUGIN, "cannot load plugin %s: not a valid plugin: %s", path, why) : 0;
+}
+
 int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *diag)
 {
+    int crc = check_elf(path, diag);
+    if (crc) return crc;
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) return gale__diag(diag, GALE_EPLUGIN, "cannot load plugin %s: %s", path, dlerror());
     const gale_plugin_t *d = dlsym(dl, GALE_PLUGIN_SYMBOL);

@@ -1,7 +1,8 @@
 /*
  * plugin.h: finding, loading and checking plugin shared objects.
  *
- * A plugin is refused before any of its code runs when its file cannot be loaded, it exports no descriptor, the
+ * A plugin is refused before any of its code runs when its file is not a whole ELF shared object of this host,
+ * it cannot be loaded, it exports no descriptor, the
  * descriptor's ABI major differs from ours, its size is smaller than the ABI's, or its kind or callbacks do not
  * match what it is used as. Every refusal names the file and the reason.
  */
@@ -24,14 +25,21 @@ struct gale_plugin_handle {
  * (colon-separated), then in the folder of plugins that ship with gale (gale_plugin_builtin_dir()).
  * On success *out is a malloc'd path the caller frees. GALE_ENOENT with the places looked in, in `diag`.
  */
+/* Whether a plugin name as written in a topology is a path (it contains '/' or ends in ".so"). */
+bool gale_plugin_name_is_path(const char *name);
+
 int gale_plugin_resolve_path(const char *name, const char *topo_dir, char **out, gale_diag_t *diag);
 
 /* The folder of the plugins that ship with gale: $GALE_HOME/plugins when GALE_HOME is set, else the `plugins`
    folder beside the folder of the running executable (build/bin/gale -> build/plugins). Static storage. */
 const char *gale_plugin_builtin_dir(void);
 
-/* Loads `path` (RTLD_NOW | RTLD_LOCAL) and checks its descriptor. *out is owned by the caller
-   (gale_plugin_unload). On failure nothing stays loaded. */
+/* Loads `path` (RTLD_NOW | RTLD_LOCAL) and checks its descriptor. Before dlopen the file must be a regular file
+   (opened without blocking: a FIFO is refused, not waited on) holding an ELF shared object of this host's class,
+   byte order and machine whose headers and loadable segments lie within the file, so that a truncated copy is
+   refused ("cannot load plugin PATH: not a valid plugin: truncated (N bytes, ...)") instead of raising SIGBUS in the loader. That
+   cannot stop a valid object's own constructors from crashing: a process that must survive any plugin loads it in
+   a child (the daemon does). *out is owned by the caller (gale_plugin_unload). On failure nothing stays loaded. */
 int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *diag);
 
 /* A plugin built into the runtime (`shell`), as a handle like a loaded one's. GALE_ENOENT when `name` is not one. */

@@ -1,18 +1,24 @@
 #include "supd.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "gale.h"
 #include "hmac.h"
 #include "lines.h"
 #include "log.h"
+#include "plugin.h"
 #include "supervisor.h"
 
 #define LINE_MAX_BYTES 16384
@@ -25,6 +31,13 @@
 #define AUTH_TIMEOUT_MS 10000
 #define KILL_WAIT_MAX_S 86400.0
 #define MAX_WORKERS 4096
+/* Refusals before authentication are logged once per this interval, with a count: one probe made 10,780 lines. */
+#define REJECT_LOG_MS 10000
+/* The child that loads an assignment's plugins: killed after this long (a constructor may never return), polled
+   this often for its exit, and its reply bounded (an order of 4096 components is under 30 KiB). */
+#define CHECK_TIMEOUT_MS 30000
+#define CHECK_POLL_MS 20
+#define CHECK_OUT_MAX (1 << 20)
 
 typedef struct supd supd_t;
 
@@ -40,6 +53,19 @@ typedef struct topo_rec {
     gale_sup_t *sup;
     bool failed;
     char *stats;
+    int workers, threads;
+    char *secret;        /* secret=, owned; NULL: a new one */
+    /* While its plugins are checked in a child process (before `sup` exists): */
+    struct conn *conn;   /* who asked, to get the reply; NULL once that connection is gone */
+    pid_t check_pid;     /* 0 once reaped */
+    int check_status;    /* its wait status */
+    bool check_eof, check_killed;
+    int check_handles;   /* handles of the check still open: the record is used until both are closed */
+    uint64_t check_deadline_ms;
+    uv_pipe_t check_pipe; /* the child's reply */
+    uv_timer_t check_timer;
+    char *check_out;     /* what the child wrote, NUL-terminated, owned */
+    size_t check_len;
 } topo_rec_t;
 
 typedef struct conn {
@@ -52,6 +78,7 @@ typedef struct conn {
     bool authed, closing, hanging_up;
     uint64_t opened_ms;   /* uv_now when accepted */
     char waiting[ID_MAX]; /* a `wait` for this topology holds the connection */
+    topo_rec_t *checking; /* an `assign` being checked holds the connection */
 } conn_t;
 
 struct supd {
@@ -63,8 +90,15 @@ struct supd {
     conn_t *conns;
     int n_conns;
     topo_rec_t *topos;
+    topo_rec_t *checks;   /* assignments whose plugins are being checked; their slots are counted in used_slots */
     int used_slots;
     int signals;
+    char **roots;         /* realpaths of the folders assignments may name: the daemon's own, then --allow-path */
+    int n_roots;
+    unsigned rejected;    /* refusals before authentication since the last log line about them */
+    bool reject_logged;   /* a line about them was logged at reject_log_ms */
+    uint64_t reject_log_ms;
+    char last_reject[128];
 };
 
 /* ---- writing ------------------------------------------------------------------------------------------------------ */
@@ -123,6 +157,7 @@ static void on_conn_closed(uv_handle_t *h)
             break;
         }
     d->n_conns--;
+    if (c->checking) c->checking->conn = NULL;
     free(c);
 }
 
@@ -140,10 +175,39 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     close_conn(c);
 }
 
+/*
+ * Counts a refusal before authentication. The first after a quiet interval is logged at once, the rest as one line
+ * per REJECT_LOG_MS from the sweep, so that a probe cannot fill the log.
+ */
+static void note_rejected(supd_t *d, const char *why)
+{
+    uint64_t now = uv_now(&d->loop);
+    snprintf(d->last_reject, sizeof d->last_reject, "%s", why);
+    if (d->reject_logged && now - d->reject_log_ms < REJECT_LOG_MS) {
+        d->rejected++;
+        return;
+    }
+    gale_logf(GALE_LOG_WARN, "supervisor", "a control connection was refused before authenticating: %s", why);
+    d->reject_logged = true;
+    d->reject_log_ms = now;
+    d->rejected = 0;
+}
+
+static void log_rejected(supd_t *d)
+{
+    uint64_t now = uv_now(&d->loop);
+    if (!d->rejected || now - d->reject_log_ms < REJECT_LOG_MS) return;
+    gale_logf(GALE_LOG_WARN, "supervisor", "%u control connections rejected in the last %d s, last: %s", d->rejected,
+              REJECT_LOG_MS / 1000, d->last_reject);
+    d->reject_log_ms = now;
+    d->rejected = 0;
+}
+
 /* Says why and hangs up once that is sent (a close at once would cancel the write). */
 static void refuse(conn_t *c, const char *why)
 {
     if (c->closing || c->hanging_up) return;
+    if (!c->authed) note_rejected(c->d, why);
     sendf(c, "error %s", why);
     c->hanging_up = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -164,19 +228,28 @@ static topo_rec_t *find(supd_t *d, const char *id)
     return NULL;
 }
 
+static topo_rec_t *find_any(supd_t *d, const char *id)
+{
+    topo_rec_t *r = find(d, id);
+    for (topo_rec_t *k = d->checks; k && !r; k = k->next)
+        if (!strcmp(k->id, id)) r = k;
+    return r;
+}
+
 static void free_rec(topo_rec_t *r)
 {
     for (size_t i = 0; i < r->n_sets; i++) free(r->sets[i]);
-    free(r->sets), free(r->slots), free(r->stats);
+    free(r->sets), free(r->slots), free(r->stats), free(r->check_out), free(r->secret);
     gale_topology_free(r->topo);
     free(r);
 }
 
+/* Whether a topology runs or an assignment is being checked: the daemon ends only when neither. */
 static bool any_running(const supd_t *d)
 {
     for (const topo_rec_t *r = d->topos; r; r = r->next)
         if (r->sup) return true;
-    return false;
+    return d->checks != NULL;
 }
 
 static void shut_down(supd_t *d)
@@ -228,6 +301,364 @@ static void on_ended(void *arg, gale_sup_t *s)
     if (d->signals && !any_running(d)) shut_down(d);
 }
 
+/* ---- what an assignment may touch ---------------------------------------------------------------------------------- */
+
+/* Whether the resolved `real` lies in one of the daemon's folders. */
+static bool under_roots(const supd_t *d, const char *real)
+{
+    for (int i = 0; i < d->n_roots; i++) {
+        size_t n = strlen(d->roots[i]);
+        if (n == 1 && d->roots[i][0] == '/') return true;
+        if (!strncmp(real, d->roots[i], n) && (real[n] == '/' || real[n] == '\0')) return true;
+    }
+    return false;
+}
+
+/*
+ * Whether `path` (relative to `base` when not absolute; base NULL: the daemon's working folder, where workers
+ * resolve relative paths too) resolves, symbolic links and ".." followed, inside a folder of the daemon. A path
+ * that does not exist yet (a file a sink will create) is judged by its folder, which must exist; anything that
+ * cannot be resolved is not allowed, so the answer tells nothing about files outside.
+ */
+static bool allowed_path(const supd_t *d, const char *path, const char *base)
+{
+    char full[PATH_MAX], real[PATH_MAX];
+    if (!*path) return false;
+    if (path[0] == '/' || !base) snprintf(full, sizeof full, "%s", path);
+    else if ((size_t)snprintf(full, sizeof full, "%s/%s", base, path) >= sizeof full) return false;
+    if (realpath(full, real)) return under_roots(d, real);
+    if (errno != ENOENT) return false;
+    char *slash = strrchr(full, '/');
+    const char *name = slash ? slash + 1 : full;
+    if (!*name || !strcmp(name, "..") || !strcmp(name, ".")) return false;
+    if (slash == full) return under_roots(d, "/");
+    if (slash) *slash = '\0';
+    return realpath(slash ? full : ".", real) && under_roots(d, real);
+}
+
+/* The plugin ABI does not mark which settings are paths, so every string that looks like one must pass: an
+   absolute path, or one that climbs with "..". Relative paths without ".." stay in the daemon's folder. */
+static bool looks_like_path(const char *s, size_t len)
+{
+    if (len && s[0] == '/') return true;
+    for (size_t i = 0; i + 1 < len; i++)
+        if (s[i] == '.' && s[i + 1] == '.') return true;
+    return false;
+}
+
+/* The first string in `v` (recursively) that looks like a path and is not allowed, copied to `bad`; false if none. */
+static bool bad_string(const supd_t *d, const gale_value_t *v, char *bad, size_t cap)
+{
+    if (v->type == GALE_STR) {
+        if (!looks_like_path(v->s.ptr, v->s.len)) return false;
+        snprintf(bad, cap, "%.*s", (int)v->s.len, v->s.ptr);
+        return strlen(bad) != v->s.len || !allowed_path(d, bad, NULL);
+    }
+    if (v->type != GALE_ARRAY && v->type != GALE_MAP) return false;
+    uint32_t n = v->type == GALE_MAP ? 2 * v->n : v->n;
+    for (uint32_t i = 0; i < n; i++)
+        if (bad_string(d, &v->c.items[i], bad, cap)) return true;
+    return false;
+}
+
+/* The program a shell component runs, as execvp would find it (relative to its cwd when it has a '/'), into `out`;
+   false when it is not found. */
+static bool find_program(const char *prog, const char *cwd, char *out, size_t cap)
+{
+    if (strchr(prog, '/')) {
+        int n = prog[0] == '/' ? snprintf(out, cap, "%s", prog) : snprintf(out, cap, "%s/%s", cwd, prog);
+        return n >= 0 && (size_t)n < cap;
+    }
+    const char *path = getenv("PATH");
+    char *dirs = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+    bool found = false;
+    for (char *dir = dirs ? strtok_r(dirs, ":", &save) : NULL; dir && !found; dir = strtok_r(NULL, ":", &save)) {
+        int n = snprintf(out, cap, "%s/%s", *dir ? dir : ".", prog);
+        found = n >= 0 && (size_t)n < cap && access(out, X_OK) == 0;
+    }
+    free(dirs);
+    return found;
+}
+
+/*
+ * Checks what the loaded (not yet resolved) topology `t` would touch on this host: plugins named by path, the
+ * journal, string settings that look like paths, and each shell component's working folder and program. 0, or
+ * -EACCES with "WHAT: not allowed" in `why` (nothing about the file itself).
+ */
+static int confine(const supd_t *d, const gale_topology_t *t, char *why, size_t cap)
+{
+    static const char NOT_ALLOWED[] = "not allowed (outside the daemon's folder and its --allow-path folders)";
+    char bad[PATH_MAX];
+    if (t->config.journal && !allowed_path(d, t->config.journal, NULL)) {
+        snprintf(why, cap, "config.journal: %s", NOT_ALLOWED);
+        return -EACCES;
+    }
+    for (size_t i = 0; i < t->n_components; i++) {
+        const gale_component_t *c = &t->components[i];
+        bool shell = !strcmp(c->plugin_name, "shell");
+        if (!shell && gale_plugin_name_is_path(c->plugin_name) && !allowed_path(d, c->plugin_name, t->dir)) {
+            snprintf(why, cap, "%s's plugin: %s", c->name, NOT_ALLOWED);
+            return -EACCES;
+        }
+        for (size_t k = 0; k < c->n_settings; k++)
+            if (!(shell && !strcmp(c->settings[k].key, "cwd")) && /* below: relative to the topology's folder */
+                bad_string(d, &c->settings[k].value, bad, sizeof bad)) {
+                snprintf(why, cap, "%s.%s: %s", c->name, c->settings[k].key, NOT_ALLOWED);
+                return -EACCES;
+            }
+        if (!shell) continue;
+        /* As shell.c resolves them: cwd relative to the topology's folder, the program as execvp finds it. */
+        const gale_setting_t *cwd = gale_component_setting(c, "cwd"), *cmd = gale_component_setting(c, "command");
+        char dir[PATH_MAX];
+        const char *cwd_s = cwd && cwd->value.type == GALE_STR ? cwd->value.s.ptr : ".";
+        if (cwd_s[0] == '/') snprintf(dir, sizeof dir, "%s", cwd_s);
+        else snprintf(dir, sizeof dir, "%s/%s", t->dir && t->dir[0] ? t->dir : ".", cwd_s);
+        if (!allowed_path(d, dir, NULL)) {
+            snprintf(why, cap, "%s.cwd: %s", c->name, NOT_ALLOWED);
+            return -EACCES;
+        }
+        if (cmd && cmd->value.type == GALE_ARRAY && cmd->value.n && cmd->value.c.items[0].type == GALE_STR &&
+            !(find_program(cmd->value.c.items[0].s.ptr, dir, bad, sizeof bad) && allowed_path(d, bad, NULL))) {
+            snprintf(why, cap, "%s.command: its program is %s", c->name, NOT_ALLOWED);
+            return -EACCES;
+        }
+    }
+    return 0;
+}
+
+/* ---- the plugin check, in a child ---------------------------------------------------------------------------------- */
+
+/*
+ * In the child: loads each plugin (saying which on fd 3 first, so that a crash can be blamed on it), resolves the
+ * topology, and writes "ok N_TASKS" and "order I..." or "error MESSAGE". Never returns.
+ */
+static void check_child(gale_topology_t *t, int fd)
+{
+    /* libuv's handlers write to the loop's signal pipe, which may be the fd that becomes 3 below. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    if (fd != 3 && dup2(fd, 3) != 3) _exit(2);
+    /* The daemon's sockets and its workers' pipes: a child that outlived its check must not keep them open. */
+    if (close_range(4, ~0U, 0))
+        for (int k = 4; k < 65536; k++) close(k);
+    for (size_t i = 0; i < t->n_components; i++) {
+        gale_component_t *c = &t->components[i];
+        char *path = NULL;
+        gale_diag_t ignored = {{0}};
+        gale_plugin_handle_t *h = NULL;
+        if (!strcmp(c->plugin_name, "shell") || gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &ignored))
+            continue;
+        dprintf(3, "plugin %s\n", path);
+        /* Kept loaded (the child ends soon), so that resolving loads each once; a refusal comes again from there. */
+        (void)gale_plugin_load(path, &h, &ignored);
+        free(path);
+    }
+    dprintf(3, "resolving\n");
+    gale_diag_t diag = {{0}};
+    int rc = gale_topology_resolve(t, &diag);
+    if (rc) {
+        for (char *p = diag.msg; *p; p++)
+            if (*p == '\n') *p = ' ';
+        dprintf(3, "error %s\n", diag.msg[0] ? diag.msg : gale_strerror(rc));
+        _exit(1);
+    }
+    dprintf(3, "ok %u\norder", t->n_tasks);
+    for (size_t i = 0; i < t->n_components; i++) dprintf(3, " %d", t->order[i]);
+    dprintf(3, "\n");
+    _exit(0);
+}
+
+static void start_assigned(topo_rec_t *r);
+
+static void unlink_check(topo_rec_t *r)
+{
+    for (topo_rec_t **p = &r->d->checks; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    r->next = NULL;
+}
+
+/* The last "plugin PATH" line the child wrote, or NULL. Points into r->check_out. */
+static const char *last_plugin(topo_rec_t *r)
+{
+    const char *last = NULL;
+    for (char *p = r->check_out; p && (p = strstr(p, "plugin ")); p++)
+        if (p == r->check_out || p[-1] == '\n') last = p + 7;
+    return last;
+}
+
+/* Reads "ok N\norder I0 I1 ..." into the topology; false when it does not fit it. */
+static bool take_order(topo_rec_t *r, const char *ok)
+{
+    gale_topology_t *t = r->topo;
+    char *end;
+    unsigned long n_tasks = strtoul(ok + 3, &end, 10);
+    const char *p = strstr(end, "\norder");
+    if (!p || n_tasks == 0 || n_tasks > UINT32_MAX) return false;
+    p += 6;
+    int *order = calloc(t->n_components ? t->n_components : 1, sizeof *order);
+    bool fine = order != NULL;
+    for (size_t i = 0; fine && i < t->n_components; i++) {
+        long v = strtol(p, &end, 10);
+        fine = end != p && v >= 0 && (size_t)v < t->n_components;
+        order[i] = (int)v;
+        p = end;
+    }
+    if (!fine) {
+        free(order);
+        return false;
+    }
+    free(t->order);
+    t->order = order;
+    t->n_tasks = (uint32_t)n_tasks;
+    return true;
+}
+
+/* Both handles of a check are closed: judge what the child said and how it ended. */
+static void check_done(topo_rec_t *r)
+{
+    supd_t *d = r->d;
+    conn_t *c = r->conn;
+    unlink_check(r);
+    d->used_slots -= r->n_slots;
+    if (c) c->checking = NULL;
+    char *out = r->check_out ? r->check_out : "";
+    const char *ok = !strncmp(out, "ok ", 3) ? out : strstr(out, "\nok ");
+    const char *err = !strncmp(out, "error ", 6) ? out : strstr(out, "\nerror ");
+    int st = r->check_status;
+    char why[600] = "";
+    if (ok && ok != out) ok++;
+    if (err && err != out) err++;
+    if (d->signals)
+        snprintf(why, sizeof why, "the daemon is shutting down");
+    else if (r->check_killed && !ok && !err)
+        snprintf(why, sizeof why, "checking the plugins of %s took over %d s: stopped", r->topo->file,
+                 CHECK_TIMEOUT_MS / 1000);
+    else if (err)
+        snprintf(why, sizeof why, "%.*s", (int)strcspn(err + 6, "\n"), err + 6);
+    else if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !take_order(r, ok)) {
+        const char *plugin = last_plugin(r);
+        char how[64];
+        if (WIFSIGNALED(st)) snprintf(how, sizeof how, "signal %d, %s", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        else snprintf(how, sizeof how, "status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        if (strstr(out, "\nresolving") || !plugin)
+            snprintf(why, sizeof why, "%s: checking its plugins crashed (%s)", r->topo->file, how);
+        else
+            snprintf(why, sizeof why, "plugin %.*s crashed when loaded (%s)", (int)strcspn(plugin, "\n"), plugin, how);
+    }
+    if (!why[0] && !c) snprintf(why, sizeof why, "its client left before the check ended");
+    if (why[0]) {
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
+        if (c) sendf(c, "error %s", why);
+        free_rec(r);
+    } else {
+        start_assigned(r);
+    }
+    if (d->signals && !any_running(d)) shut_down(d);
+}
+
+static void on_check_closed(uv_handle_t *h)
+{
+    topo_rec_t *r = h->data;
+    if (--r->check_handles == 0) check_done(r);
+}
+
+static void check_try_end(topo_rec_t *r)
+{
+    if (r->check_pid && waitpid(r->check_pid, &r->check_status, WNOHANG) == r->check_pid) r->check_pid = 0;
+    if (r->check_pid || !r->check_eof || uv_is_closing((uv_handle_t *)&r->check_timer)) return;
+    uv_close((uv_handle_t *)&r->check_pipe, on_check_closed);
+    uv_close((uv_handle_t *)&r->check_timer, on_check_closed);
+}
+
+static void check_kill(topo_rec_t *r)
+{
+    if (r->check_pid && !r->check_killed) kill(r->check_pid, SIGKILL);
+    r->check_killed = true;
+}
+
+/* Polls for the child's exit (libuv reaps only what it spawned) and kills it at its deadline. */
+static void on_check_tick(uv_timer_t *h)
+{
+    topo_rec_t *r = h->data;
+    if (uv_now(h->loop) >= r->check_deadline_ms || r->d->signals) check_kill(r);
+    check_try_end(r);
+}
+
+static void on_check_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    topo_rec_t *r = h->data;
+    size_t want = r->check_len + 4096 + 1;
+    char *grown = want <= CHECK_OUT_MAX ? realloc(r->check_out, want) : NULL;
+    if (grown) r->check_out = grown;
+    *buf = uv_buf_init(grown ? grown + r->check_len : NULL, grown ? 4096 : 0);
+}
+
+static void on_check_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    topo_rec_t *r = st->data;
+    if (n > 0) {
+        r->check_len += (size_t)n;
+        r->check_out[r->check_len] = '\0';
+        return;
+    }
+    if (n == 0) return;
+    if (n != UV_EOF) check_kill(r); /* no room (UV_ENOBUFS) or an error: its answer is lost either way */
+    uv_read_stop(st);
+    r->check_eof = true;
+    check_try_end(r);
+}
+
+/*
+ * Starts the child that loads `r`'s plugins and resolves its topology, so that a plugin that crashes the loader
+ * (SIGBUS on a file cut short while it is mapped, a constructor that aborts) takes down the child, not the daemon
+ * and its other topologies. The connection waits for the reply; the slots are held meanwhile. 0, or a negative
+ * code with nothing started (the caller still owns r).
+ */
+static int start_check(conn_t *c, topo_rec_t *r)
+{
+    supd_t *d = c->d;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC)) return -errno;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+        close(fds[0]), close(fds[1]);
+        return e;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        check_child(r->topo, fds[1]);
+    }
+    close(fds[1]);
+    r->check_pid = pid;
+    r->check_deadline_ms = uv_now(&d->loop) + CHECK_TIMEOUT_MS;
+    uv_pipe_init(&d->loop, &r->check_pipe, 0);
+    uv_timer_init(&d->loop, &r->check_timer);
+    r->check_pipe.data = r->check_timer.data = r;
+    r->check_handles = 2;
+    if (uv_pipe_open(&r->check_pipe, fds[0]) ||
+        uv_read_start((uv_stream_t *)&r->check_pipe, on_check_alloc, on_check_read)) {
+        close(fds[0]);
+        check_kill(r);
+        r->check_eof = true;
+    }
+    uv_timer_start(&r->check_timer, on_check_tick, CHECK_POLL_MS, CHECK_POLL_MS);
+    r->conn = c;
+    c->checking = r;
+    r->next = d->checks;
+    d->checks = r;
+    d->used_slots += r->n_slots;
+    return 0;
+}
+
 /* ---- commands ------------------------------------------------------------------------------------------------------ */
 
 static bool valid_id(const char *id)
@@ -263,7 +694,7 @@ static void cmd_assign(conn_t *c, char **tok, int n)
     supd_t *d = c->d;
     if (n < 3) return sendf(c, "error usage: assign ID FILE workers=N [slots=I,J,..] [threads=T] [secret=HEX] [set=C.K=V]...");
     if (!valid_id(tok[1])) return sendf(c, "error bad topology id '%s' (letters, digits, _ . -, under %d)", tok[1], ID_MAX);
-    if (find(d, tok[1])) return sendf(c, "error topology '%s' exists (forget it first if it has ended)", tok[1]);
+    if (find_any(d, tok[1])) return sendf(c, "error topology '%s' exists (forget it first if it has ended)", tok[1]);
     topo_rec_t *r = calloc(1, sizeof *r);
     if (!r || !(r->sets = calloc((size_t)n, sizeof *r->sets))) {
         free(r);
@@ -271,12 +702,11 @@ static void cmd_assign(conn_t *c, char **tok, int n)
     }
     r->d = d;
     snprintf(r->id, sizeof r->id, "%s", tok[1]);
-    gale_assignment_t a = {.id = r->id, .exe = d->o->exe, .file = tok[2], .host = d->o->host};
     const char *bad = NULL;
     for (int i = 3; i < n && !bad; i++) {
-        if (!strncmp(tok[i], "workers=", 8)) a.workers = atoi(tok[i] + 8);
-        else if (!strncmp(tok[i], "threads=", 8)) a.threads = atoi(tok[i] + 8);
-        else if (!strncmp(tok[i], "secret=", 7)) a.secret = tok[i] + 7;
+        if (!strncmp(tok[i], "workers=", 8)) r->workers = atoi(tok[i] + 8);
+        else if (!strncmp(tok[i], "threads=", 8)) r->threads = atoi(tok[i] + 8);
+        else if (!strncmp(tok[i], "secret=", 7)) bad = !r->secret && (r->secret = strdup(tok[i] + 7)) ? NULL : tok[i];
         else if (!strncmp(tok[i], "slots=", 6)) bad = !r->slots && parse_slots(tok[i] + 6, &r->slots, &r->n_slots) ? NULL : tok[i];
         else if (!strncmp(tok[i], "set=", 4)) bad = (r->sets[r->n_sets++] = strdup(tok[i] + 4)) ? NULL : tok[i];
         else bad = tok[i];
@@ -285,13 +715,19 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         sendf(c, "error bad argument '%s'", bad);
         return free_rec(r);
     }
-    if (a.workers < 2 || a.workers > MAX_WORKERS) {
+    if (r->workers < 2 || r->workers > MAX_WORKERS) {
         sendf(c, "error workers=N must be from 2 (one worker: gale run) to %d", MAX_WORKERS);
         return free_rec(r);
     }
-    if (!r->slots && a.workers > d->o->slots - d->used_slots) {
-        sendf(c, "error not enough free slots: %d asked, %d free of %d", a.workers, d->o->slots - d->used_slots,
+    if (!r->slots && r->workers > d->o->slots - d->used_slots) {
+        sendf(c, "error not enough free slots: %d asked, %d free of %d", r->workers, d->o->slots - d->used_slots,
               d->o->slots);
+        return free_rec(r);
+    }
+    /* Outside the daemon's folders, the file is neither read nor described: what an error said of its contents
+       ("FILE:LINE: syntax error") was enough to probe any file. */
+    if (!allowed_path(d, tok[2], NULL)) {
+        sendf(c, "error %s: not allowed (outside the daemon's folder and its --allow-path folders)", tok[2]);
         return free_rec(r);
     }
     /* libconfig would block the daemon's loop on a FIFO or a device. */
@@ -301,9 +737,9 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         return free_rec(r);
     }
     if (!r->slots) {
-        r->n_slots = a.workers;
-        r->slots = calloc((size_t)a.workers, sizeof *r->slots);
-        for (int i = 0; r->slots && i < a.workers; i++) r->slots[i] = i;
+        r->n_slots = r->workers;
+        r->slots = calloc((size_t)r->workers, sizeof *r->slots);
+        for (int i = 0; r->slots && i < r->workers; i++) r->slots[i] = i;
     }
     if (!r->slots) {
         sendf(c, "error out of memory");
@@ -314,21 +750,46 @@ static void cmd_assign(conn_t *c, char **tok, int n)
               d->o->slots);
         return free_rec(r);
     }
+    /* Loading only reads the file (no plugin code runs); resolving, which loads the plugins, is the child's. */
     gale_override_t *ov = calloc(r->n_sets + 1, sizeof *ov);
     for (size_t i = 0; ov && i < r->n_sets; i++) ov[i].assignment = r->sets[i];
     gale_diag_t diag = {{0}};
-    int rc = ov ? gale_topology_open(tok[2], ov, r->n_sets, &r->topo, &diag) : GALE_ENOMEM;
+    int rc = ov ? gale_topology_load(tok[2], ov, r->n_sets, &r->topo, &diag) : GALE_ENOMEM;
     free(ov);
     if (rc) {
         sendf(c, "error %s", diag.msg[0] ? diag.msg : gale_strerror(rc));
         return free_rec(r);
     }
-    a.sets = (const char *const *)r->sets;
-    a.n_sets = r->n_sets;
-    a.slots = r->slots;
-    a.n_slots = r->n_slots;
+    char why[512];
+    if (confine(d, r->topo, why, sizeof why)) {
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
+        sendf(c, "error %s", why);
+        return free_rec(r);
+    }
+    rc = start_check(c, r);
+    if (rc) {
+        sendf(c, "error cannot check the plugins of %s: %s", r->id, strerror(-rc));
+        return free_rec(r);
+    }
+}
+
+/* The check passed: starts the workers and answers the client. Takes r: it is on d->topos or freed. */
+static void start_assigned(topo_rec_t *r)
+{
+    supd_t *d = r->d;
+    conn_t *c = r->conn;
+    r->conn = NULL;
+    if (r->n_slots > d->o->slots - d->used_slots) {
+        sendf(c, "error not enough free slots: %d asked, %d free of %d", r->n_slots, d->o->slots - d->used_slots,
+              d->o->slots);
+        return free_rec(r);
+    }
+    gale_assignment_t a = {.id = r->id, .exe = d->o->exe, .file = r->topo->file, .host = d->o->host,
+                           .workers = r->workers, .threads = r->threads, .secret = r->secret,
+                           .sets = (const char *const *)r->sets, .n_sets = r->n_sets, .slots = r->slots,
+                           .n_slots = r->n_slots};
     gale_sup_events_t ev = {.arg = r, .address = on_address, .restarting = on_restarting, .ended = on_ended};
-    rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
+    int rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
     if (rc) {
         sendf(c, "error cannot start %s: %s", r->id,
               rc == GALE_EINVAL ? "bad slots, secret or workers" : gale_strerror(rc));
@@ -337,7 +798,8 @@ static void cmd_assign(conn_t *c, char **tok, int n)
     d->used_slots += r->n_slots;
     r->next = d->topos;
     d->topos = r;
-    gale_logf(GALE_LOG_INFO, "supervisor", "%s: assigned %s, %d of %d slots", r->id, tok[2], r->n_slots, a.workers);
+    gale_logf(GALE_LOG_INFO, "supervisor", "%s: assigned %s, %d of %d slots", r->id, r->topo->file, r->n_slots,
+              r->workers);
     sendf(c, "ok assigned %s", r->id);
 }
 
@@ -434,6 +896,7 @@ static void handle_line(void *arg, char *line)
     conn_t *c = arg;
     if (c->closing || c->hanging_up) return;
     if (c->waiting[0]) return refuse(c, "a command came while waiting: one at a time");
+    if (c->checking) return refuse(c, "a command came while an assign was being checked: one at a time");
     char *tok[MAX_TOKENS], *save = NULL;
     int n = 0;
     for (char *t = strtok_r(line, " \r", &save); t && n < MAX_TOKENS; t = strtok_r(NULL, " \r", &save)) tok[n++] = t;
@@ -441,10 +904,8 @@ static void handle_line(void *arg, char *line)
     if (!c->authed) {
         unsigned char proof[GALE_SHA256_LEN];
         if (n != 2 || strcmp(tok[0], "auth") || gale_hex_decode(tok[1], proof, sizeof proof) ||
-            !gale_auth_check(c->d->o->secret, c->d->o->secret_len, c->nonce, 'C', 0, proof)) {
-            gale_logf(GALE_LOG_WARN, "supervisor", "a control connection failed to authenticate: closed");
+            !gale_auth_check(c->d->o->secret, c->d->o->secret_len, c->nonce, 'C', 0, proof))
             return refuse(c, "authentication failed");
-        }
         c->authed = true;
         return sendf(c, "ok authenticated");
     }
@@ -491,7 +952,20 @@ static void on_connection(uv_stream_t *server, int status)
     d->conns = c;
     d->n_conns++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) return close_conn(c);
-    if (d->n_conns > MAX_CONNS) return refuse(c, "too many control connections");
+    /* Over the bound, the oldest connection that has not authenticated makes room: refusing the new one instead let
+       64 idle connections, renewed before the sweep, lock every client out. Only when every open one has
+       authenticated is the new one refused. */
+    int open = 0;
+    conn_t *oldest = NULL;
+    for (conn_t *o = d->conns; o; o = o->next) {
+        if (o->closing || o->hanging_up) continue;
+        open++;
+        if (o != c && !o->authed && (!oldest || o->opened_ms <= oldest->opened_ms)) oldest = o;
+    }
+    if (open > MAX_CONNS && oldest)
+        refuse(oldest, "too many control connections: this one, the oldest not authenticated, is closed to make room");
+    else if (open > MAX_CONNS)
+        return refuse(c, "too many control connections: every one of the 64 open has authenticated");
     if (gale_auth_nonce(c->nonce)) return refuse(c, "no randomness for the challenge");
     char hex[2 * GALE_NONCE_LEN + 1];
     gale_hex_encode(c->nonce, sizeof c->nonce, hex);
@@ -505,6 +979,7 @@ static void on_sweep(uv_timer_t *h)
     uint64_t now = uv_now(&d->loop);
     for (conn_t *c = d->conns; c; c = c->next)
         if (!c->authed && now - c->opened_ms > AUTH_TIMEOUT_MS) refuse(c, "no authentication in time");
+    log_rejected(d);
 }
 
 /* ---- the daemon ---------------------------------------------------------------------------------------------------- */
@@ -516,14 +991,50 @@ static void on_signal(uv_signal_t *h, int sig)
     if (d->signals++ == 0) gale_logf(GALE_LOG_INFO, "supervisor", "%s: killing every topology", name);
     for (topo_rec_t *r = d->topos; r; r = r->next)
         if (r->sup) gale_sup_kill(r->sup, SIGNAL_WAIT_S, name);
+    for (topo_rec_t *r = d->checks; r; r = r->next) check_kill(r); /* it refuses the assignment once reaped */
     if (d->signals == 1 && !any_running(d)) shut_down(d);
+}
+
+static void free_roots(supd_t *d)
+{
+    for (int i = 0; i < d->n_roots; i++) free(d->roots[i]);
+    free(d->roots);
+}
+
+/* The folders assignments may name: the daemon's working folder (where FILE and relative paths resolve) and each
+   --allow-path, as realpaths. 0, or GALE_EINVAL (logged) for one that is not a folder. */
+static int make_roots(supd_t *d)
+{
+    d->roots = calloc((size_t)d->o->n_allow + 1, sizeof *d->roots);
+    if (!d->roots) return GALE_ENOMEM;
+    for (int i = -1; i < d->o->n_allow; i++) {
+        const char *dir = i < 0 ? "." : d->o->allow[i];
+        struct stat st;
+        char *real = realpath(dir, NULL);
+        if (!real || stat(real, &st) || !S_ISDIR(st.st_mode)) {
+            gale_logf(GALE_LOG_ERROR, "supervisor", "%s: not a folder to allow (%s)", dir,
+                      real ? "not a folder" : strerror(errno));
+            free(real);
+            return GALE_EINVAL;
+        }
+        d->roots[d->n_roots++] = real;
+    }
+    return 0;
 }
 
 int gale_supd_run(const gale_supd_opts_t *o)
 {
     supd_t d = {.o = o};
     const char *host = o->host ? o->host : "127.0.0.1";
-    if (uv_loop_init(&d.loop)) return GALE_ENOMEM;
+    int rrc = make_roots(&d);
+    if (rrc) {
+        free_roots(&d);
+        return rrc;
+    }
+    if (uv_loop_init(&d.loop)) {
+        free_roots(&d);
+        return GALE_ENOMEM;
+    }
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(host, o->port, (struct sockaddr_in *)&addr);
     if (rc) rc = uv_ip6_addr(host, o->port, (struct sockaddr_in6 *)&addr);
@@ -536,6 +1047,7 @@ int gale_supd_run(const gale_supd_opts_t *o)
         uv_close((uv_handle_t *)&d.server, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);
         uv_loop_close(&d.loop);
+        free_roots(&d);
         return GALE_EIO;
     }
     struct sockaddr_storage bound;
@@ -560,5 +1072,6 @@ int gale_supd_run(const gale_supd_opts_t *o)
         free_rec(r);
     }
     if (uv_loop_close(&d.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
+    free_roots(&d);
     return 0;
 }

@@ -9,7 +9,9 @@
  *   The client answers            "auth PROOF"   PROOF = hex of HMAC-SHA256(key = the cluster secret,
  *                                                message = the 32 nonce bytes, the byte 'C', four zero bytes)
  *   and gets "ok authenticated", or "error authentication failed" and the connection closed. Anything else before
- *   that is refused the same way.
+ *   that is refused the same way. At most 64 connections are open: over that, the oldest one that has not
+ *   authenticated is closed with "error too many control connections ...", so idle ones cannot lock clients out.
+ *   Refusals before authentication are logged at most once per 10 s, with a count.
  * Then each command gets zero or more data lines and then exactly one line "ok ..." or "error MESSAGE". Lines
  * starting with "event " may come at any time, between replies too: a client that only wants replies skips them.
  *   slots                               ok slots=N free=M
@@ -19,6 +21,12 @@
  *                                       of one topology share its secret: give the same secret= to every
  *                                       supervisor that runs part of it (default: a new one, fine when all slots
  *                                       are here). "ok assigned ID"; a bad file is "error FILE:LINE: ...".
+ *                                       What an assignment names must lie in the daemon's folder (its working
+ *                                       folder) or an --allow-path folder: FILE, plugin paths, the journal and
+ *                                       every string setting that is an absolute path or holds "..", and a shell
+ *                                       component's cwd and program; else "error WHAT: not allowed". Its plugins
+ *                                       are loaded in a child process first (a crash there fails the assign, not
+ *                                       the daemon), so the reply may take a moment.
  *   peers ID ADDR0 ADDR1 ...            every slot's HOST:PORT, in slot order, when not every slot is here: the
  *                                       local workers start once they have them. "ok".
  *   kill ID [wait=S]                    deactivate the spouts, drain for up to S seconds (default 30; when every
@@ -52,6 +60,8 @@ typedef struct gale_supd_opts {
     const void *secret;      /* the cluster secret (borrowed) */
     size_t secret_len;
     const char *exe;         /* the gale binary to start workers with */
+    const char *const *allow; /* folders assignments may name besides the daemon's own (--allow-path), borrowed */
+    int n_allow;
 } gale_supd_opts_t;
 
 /* Runs the daemon until it is signalled and its topologies have ended. 0, or a negative code when it could not

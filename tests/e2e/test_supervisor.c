@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "testlib.h"
 
 static void use_plugins(void)
@@ -25,98 +26,10 @@ static void use_plugins(void)
 
 TestSuite(supervisor, .init = use_plugins, .timeout = 180);
 
-typedef struct daemon {
-    char *dir, *secret;
-    pid_t pid;
-    int port;
-    char addr[32];
-} daemon_t;
-
-static char *make_secret(const char *dir, const char *text, int mode)
-{
-    char *path = tl_path("%s/secret-%o", dir, (unsigned)mode);
-    cr_assert_eq(tl_write_file(path, text), 0);
-    chmod(path, (mode_t)mode);
-    return path;
-}
-
-static void daemon_start(daemon_t *d, const char *secret_text, int slots)
-{
-    d->dir = tl_tmpdir();
-    d->secret = make_secret(d->dir, secret_text, 0600);
-    char slots_arg[16];
-    snprintf(slots_arg, sizeof slots_arg, "%d", slots);
-    const char *argv[] = {tl_gale(), "supervisor", "--secret-file", d->secret, "--slots", slots_arg, NULL};
-    d->pid = tl_spawn(argv, d->dir);
-    cr_assert_gt(d->pid, 0);
-    char *out_path = tl_path("%s/out.txt", d->dir);
-    for (int i = 0; i < 500 && !d->port; i++) {
-        char *out = tl_read_file(out_path, NULL);
-        const char *p = out ? strstr(out, "listening 127.0.0.1:") : NULL;
-        if (p && strchr(p, '\n')) d->port = atoi(p + strlen("listening 127.0.0.1:"));
-        free(out);
-        if (!d->port) tl_sleep_ms(10);
-    }
-    free(out_path);
-    cr_assert_gt(d->port, 0, "the daemon did not say where it listens");
-    snprintf(d->addr, sizeof d->addr, "127.0.0.1:%d", d->port);
-}
-
-/* SIGTERM, then its exit status; every worker it started must be gone too. */
-static int daemon_stop(daemon_t *d)
-{
-    pid_t workers[4];
-    for (int i = 0; i < 4; i++) workers[i] = tl_worker_pid(d->pid, i);
-    kill(d->pid, SIGTERM);
-    bool timed_out;
-    int status = tl_wait(d->pid, 60, &timed_out);
-    cr_assert_not(timed_out, "the daemon did not end after SIGTERM");
-    for (int i = 0; i < 4; i++) {
-        for (int k = 0; k < 200 && workers[i] && tl_alive(workers[i]); k++) tl_sleep_ms(10);
-        cr_assert(!workers[i] || !tl_alive(workers[i]), "worker %d outlived the daemon", i);
-    }
-    return status;
-}
-
-static char *daemon_log(const daemon_t *d)
-{
-    char *path = tl_path("%s/err.txt", d->dir);
-    char *text = tl_read_file(path, NULL);
-    free(path);
-    return text ? text : strdup("");
-}
-
-static void daemon_free(daemon_t *d)
-{
-    tl_rmtree(d->dir);
-    free(d->dir);
-    free(d->secret);
-}
-
-/* `gale ctl` with the daemon's secret; argv ends with NULL. */
-static tl_result_t ctl_with(const daemon_t *d, const char *secret, const char *const *args)
-{
-    const char *argv[32] = {tl_gale(), "ctl", "--secret-file", secret, d->addr};
-    int n = 5;
-    while (*args && n < 31) argv[n++] = *args++;
-    argv[n] = NULL;
-    tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, 120, &r), 0);
-    cr_assert_not(r.timed_out, "gale ctl %s timed out", argv[5]);
-    return r;
-}
-#define CTL(d, ...) ctl_with((d), (d)->secret, (const char *const[]){__VA_ARGS__, NULL})
-
-static void ctl_ok(const daemon_t *d, tl_result_t r)
-{
-    cr_assert_eq(r.status, 0, "ctl failed: %s\ndaemon log:\n%s", r.err, daemon_log(d));
-    tl_result_free(&r);
-}
-
 Test(supervisor, runs_an_assigned_topology_to_the_counts_of_local_mode)
 {
-    daemon_t d = {0};
-    daemon_start(&d, "a secret of the cluster, long enough", 4);
+    tl_daemon_t d = {0};
+    tl_daemon_start(&d, "a secret of the cluster, long enough", 4, NULL);
     char *local = tl_path("%s/local.txt", d.dir), *remote = tl_path("%s/remote.txt", d.dir);
     char *set_local = tl_path("sink.path=%s", local), *set_remote = tl_path("set=sink.path=%s", remote);
     const char *argv[] = {tl_gale(), "run", "--quiet", "--set", set_local, "topologies/wordcount_file.cfg", NULL};
@@ -125,12 +38,12 @@ Test(supervisor, runs_an_assigned_topology_to_the_counts_of_local_mode)
     cr_assert_eq(r.status, 0, "%s", r.err);
     tl_result_free(&r);
 
-    ctl_ok(&d, CTL(&d, "assign", "wc", "topologies/wordcount_file.cfg", "workers=3", set_remote));
-    r = CTL(&d, "wait", "wc");
+    tl_ctl_ok(&d, TL_CTL(&d, "assign", "wc", "topologies/wordcount_file.cfg", "workers=3", set_remote));
+    r = TL_CTL(&d, "wait", "wc");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "ended wc status=ok\n");
     tl_result_free(&r);
-    r = CTL(&d, "stats", "wc");
+    r = TL_CTL(&d, "stats", "wc");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(tl_json_valid(r.out), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "\"workers\": 3"), "%s", r.out);
@@ -144,22 +57,22 @@ Test(supervisor, runs_an_assigned_topology_to_the_counts_of_local_mode)
         cr_assert_not_null(strstr(got, line), "local mode has %s, the daemon's run does not", line);
     free(want), free(got);
 
-    r = CTL(&d, "status");
+    r = TL_CTL(&d, "status");
     cr_assert_not_null(strstr(r.out, "topology wc state=ended status=ok slots=0,1,2"), "%s", r.out);
     tl_result_free(&r);
-    ctl_ok(&d, CTL(&d, "forget", "wc"));
-    r = CTL(&d, "slots");
+    tl_ctl_ok(&d, TL_CTL(&d, "forget", "wc"));
+    r = TL_CTL(&d, "slots");
     cr_assert_str_eq(r.out, "slots=4 free=4\n");
     tl_result_free(&r);
-    cr_assert_eq(daemon_stop(&d), 0);
+    cr_assert_eq(tl_daemon_stop(&d), 0);
     free(local), free(remote), free(set_local), free(set_remote);
-    daemon_free(&d);
+    tl_daemon_free(&d);
 }
 
 /* The addresses of the workers `status` lists, by slot. */
-static void addresses(const daemon_t *d, const char *id, char addr[][32], int n)
+static void addresses(const tl_daemon_t *d, const char *id, char addr[][32], int n)
 {
-    tl_result_t r = CTL(d, "status");
+    tl_result_t r = TL_CTL(d, "status");
     for (int slot = 0; slot < n; slot++) {
         char pat[64];
         snprintf(pat, sizeof pat, "worker %s %d state=", id, slot);
@@ -171,17 +84,19 @@ static void addresses(const daemon_t *d, const char *id, char addr[][32], int n)
 
 Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
 {
-    daemon_t a = {0}, b = {0};
-    daemon_start(&a, "the shared cluster secret", 2);
-    daemon_start(&b, "the shared cluster secret", 2);
+    tl_daemon_t a = {0}, b = {0};
+    /* Both daemons get both paths (each checks every setting of an assignment), so both may serve this folder. */
+    char *shared = tl_tmpdir();
+    tl_daemon_start(&a, "the shared cluster secret", 2, shared);
+    tl_daemon_start(&b, "the shared cluster secret", 2, shared);
     long counts[10];
-    char *in = tl_path("%s/in.txt", a.dir), *out = tl_path("%s/out.txt", b.dir);
+    char *in = tl_path("%s/in.txt", shared), *out = tl_path("%s/out.txt", shared);
     tl_make_lines(in, counts);
     char *set_in = tl_path("set=lines.path=%s", in), *set_out = tl_path("set=sink.path=%s", out);
     const char *secret = "secret=00112233445566778899aabbccddeeff";
-    ctl_ok(&a, CTL(&a, "assign", "split", "tests/topologies/e2e/lines_sink.cfg", "workers=3", "slots=0", secret,
+    tl_ctl_ok(&a, TL_CTL(&a, "assign", "split", "tests/topologies/e2e/lines_sink.cfg", "workers=3", "slots=0", secret,
                    set_in, set_out, "set=slow.delay_ms=0"));
-    ctl_ok(&b, CTL(&b, "assign", "split", "tests/topologies/e2e/lines_sink.cfg", "workers=3", "slots=1,2", secret,
+    tl_ctl_ok(&b, TL_CTL(&b, "assign", "split", "tests/topologies/e2e/lines_sink.cfg", "workers=3", "slots=1,2", secret,
                    set_in, set_out, "set=slow.delay_ms=0"));
     char addr[3][32] = {{0}};
     for (int i = 0; i < 500 && !(addr[0][0] && addr[1][0] && addr[2][0]); i++) {
@@ -190,8 +105,8 @@ Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
         tl_sleep_ms(10);
     }
     cr_assert(addr[0][0] && addr[1][0] && addr[2][0], "the workers did not report their addresses");
-    ctl_ok(&a, CTL(&a, "peers", "split", addr[0], addr[1], addr[2]));
-    ctl_ok(&b, CTL(&b, "peers", "split", addr[0], addr[1], addr[2]));
+    tl_ctl_ok(&a, TL_CTL(&a, "peers", "split", addr[0], addr[1], addr[2]));
+    tl_ctl_ok(&b, TL_CTL(&b, "peers", "split", addr[0], addr[1], addr[2]));
 
     /* Every word reaches the sink (in daemon b's workers) from the spout (in daemon a's). */
     long seen = 0;
@@ -203,32 +118,34 @@ Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
         if (short_word >= 0) tl_sleep_ms(20);
     }
     cr_assert_eq(short_word, -1, "'%s' reached the sink %ld times only\n%s", TL_VOCAB[short_word < 0 ? 0 : short_word],
-                 seen, daemon_log(&b));
-    ctl_ok(&a, CTL(&a, "kill", "split", "wait=1"));
-    ctl_ok(&b, CTL(&b, "kill", "split", "wait=1"));
-    tl_result_t r = CTL(&a, "wait", "split");
+                 seen, tl_daemon_log(&b));
+    tl_ctl_ok(&a, TL_CTL(&a, "kill", "split", "wait=1"));
+    tl_ctl_ok(&b, TL_CTL(&b, "kill", "split", "wait=1"));
+    tl_result_t r = TL_CTL(&a, "wait", "split");
     cr_assert_str_eq(r.out, "ended split status=ok\n", "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&b, "wait", "split");
+    r = TL_CTL(&b, "wait", "split");
     cr_assert_str_eq(r.out, "ended split status=ok\n", "%s", r.err);
     tl_result_free(&r);
     /* The spout's figures are in daemon a: every line acked across the two of them. */
-    r = CTL(&a, "stats", "split");
+    r = TL_CTL(&a, "stats", "split");
     cr_assert_not_null(strstr(r.out, "{\"name\": \"lines\", \"kind\": \"spout\", \"tasks\": 1, \"emitted\": 3000, \"executed\": 0, \"acked\": 3000"), "%s",
                        r.out);
     tl_result_free(&r);
-    cr_assert_eq(daemon_stop(&a), 0);
-    cr_assert_eq(daemon_stop(&b), 0);
+    cr_assert_eq(tl_daemon_stop(&a), 0);
+    cr_assert_eq(tl_daemon_stop(&b), 0);
     free(in), free(out), free(set_in), free(set_out);
-    daemon_free(&a);
-    daemon_free(&b);
+    tl_daemon_free(&a);
+    tl_daemon_free(&b);
+    tl_rmtree(shared);
+    free(shared);
 }
 
 Test(supervisor, restarts_a_killed_worker_and_reports_it_in_status)
 {
-    daemon_t d = {0};
-    daemon_start(&d, "a secret of the cluster, long enough", 2);
-    ctl_ok(&d, CTL(&d, "assign", "slow", "tests/topologies/e2e/slow.cfg", "workers=2"));
+    tl_daemon_t d = {0};
+    tl_daemon_start(&d, "a secret of the cluster, long enough", 2, NULL);
+    tl_ctl_ok(&d, TL_CTL(&d, "assign", "slow", "tests/topologies/e2e/slow.cfg", "workers=2"));
     pid_t victim = 0;
     for (int i = 0; i < 500 && !victim; i++) {
         victim = tl_worker_pid(d.pid, 1);
@@ -242,79 +159,79 @@ Test(supervisor, restarts_a_killed_worker_and_reports_it_in_status)
         if (again == victim) again = 0;
         if (!again) tl_sleep_ms(10);
     }
-    cr_assert_gt(again, 0, "worker 1 was not restarted\n%s", daemon_log(&d));
-    tl_result_t r = CTL(&d, "status");
+    cr_assert_gt(again, 0, "worker 1 was not restarted\n%s", tl_daemon_log(&d));
+    tl_result_t r = TL_CTL(&d, "status");
     cr_assert_not_null(strstr(r.out, "worker slow 1 state="), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "restarts=1 last_exit=signal:9"), "%s", r.out);
     tl_result_free(&r);
-    char *log = daemon_log(&d);
+    char *log = tl_daemon_log(&d);
     cr_assert_not_null(strstr(log, "slow: worker 1 was killed by signal 9: restarting it"), "%s", log);
     free(log);
     /* SIGTERM with a topology running: it is killed, drained, and every worker ends. */
-    cr_assert_eq(daemon_stop(&d), 0);
-    daemon_free(&d);
+    cr_assert_eq(tl_daemon_stop(&d), 0);
+    tl_daemon_free(&d);
 }
 
 Test(supervisor, refuses_bad_secrets_files_and_commands_with_a_reason)
 {
-    daemon_t d = {0};
-    daemon_start(&d, "a secret of the cluster, long enough", 2);
-    char *wrong = make_secret(d.dir, "not the secret of this cluster", 0640);
+    tl_daemon_t d = {0};
+    tl_daemon_start(&d, "a secret of the cluster, long enough", 2, NULL);
+    char *wrong = tl_daemon_secret(d.dir, "not the secret of this cluster", 0640);
     chmod(wrong, 0600);
-    tl_result_t r = ctl_with(&d, wrong, (const char *const[]){"slots", NULL});
+    tl_result_t r = tl_ctl_with(&d, wrong, (const char *const[]){"slots", NULL});
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "authentication failed"), "%s", r.err);
     tl_result_free(&r);
-    char *open_secret = make_secret(d.dir, "a secret of the cluster, long enough", 0644);
-    r = ctl_with(&d, open_secret, (const char *const[]){"slots", NULL});
+    char *open_secret = tl_daemon_secret(d.dir, "a secret of the cluster, long enough", 0644);
+    r = tl_ctl_with(&d, open_secret, (const char *const[]){"slots", NULL});
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "readable by others"), "%s", r.err);
     tl_result_free(&r);
 
-    r = CTL(&d, "assign", "bad", "tests/topologies/bad/bolt_without_inputs.cfg", "workers=2");
+    r = TL_CTL(&d, "assign", "bad", "tests/topologies/bad/bolt_without_inputs.cfg", "workers=2");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "bolt_without_inputs.cfg:4: bolt 'b' has no inputs"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "assign", "big", "topologies/wordcount_file.cfg", "workers=3");
+    r = TL_CTL(&d, "assign", "big", "topologies/wordcount_file.cfg", "workers=3");
     cr_assert_eq(r.status, 1);
     cr_assert_not_null(strstr(r.err, "not enough free slots: 3 asked, 2 free of 2"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "slots=0,0");
+    r = TL_CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "slots=0,0");
     cr_assert_eq(r.status, 1);
     tl_result_free(&r);
-    r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "slots=0", "slots=1");
+    r = TL_CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "slots=0", "slots=1");
     cr_assert_not_null(strstr(r.err, "bad argument 'slots=1'"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=100000000");
+    r = TL_CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=100000000");
     cr_assert_not_null(strstr(r.err, "workers=N must be from 2"), "%s", r.err);
     tl_result_free(&r);
     char *fifo = tl_path("%s/topology.fifo", d.dir);
     cr_assert_eq(mkfifo(fifo, 0600), 0);
-    r = CTL(&d, "assign", "x", fifo, "workers=2");
+    r = TL_CTL(&d, "assign", "x", fifo, "workers=2");
     cr_assert_not_null(strstr(r.err, "not a regular file"), "%s", r.err);
     tl_result_free(&r);
     free(fifo);
-    r = CTL(&d, "assign", "forever", "topologies/wordcount.cfg", "workers=2");
-    ctl_ok(&d, r);
-    r = CTL(&d, "kill", "forever", "wait=nan");
+    r = TL_CTL(&d, "assign", "forever", "topologies/wordcount.cfg", "workers=2");
+    tl_ctl_ok(&d, r);
+    r = TL_CTL(&d, "kill", "forever", "wait=nan");
     cr_assert_not_null(strstr(r.err, "bad argument 'wait=nan'"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "kill", "forever", "wait=1e300");
+    r = TL_CTL(&d, "kill", "forever", "wait=1e300");
     cr_assert_not_null(strstr(r.err, "bad argument 'wait=1e300'"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "kill", "forever", "wait=1");
-    ctl_ok(&d, r);
-    r = CTL(&d, "wait", "forever");
-    ctl_ok(&d, r);
-    r = CTL(&d, "forget", "forever");
-    ctl_ok(&d, r);
-    r = CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "color=blue");
+    r = TL_CTL(&d, "kill", "forever", "wait=1");
+    tl_ctl_ok(&d, r);
+    r = TL_CTL(&d, "wait", "forever");
+    tl_ctl_ok(&d, r);
+    r = TL_CTL(&d, "forget", "forever");
+    tl_ctl_ok(&d, r);
+    r = TL_CTL(&d, "assign", "x", "topologies/wordcount_file.cfg", "workers=2", "color=blue");
     cr_assert_not_null(strstr(r.err, "bad argument 'color=blue'"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "kill", "nothing");
+    r = TL_CTL(&d, "kill", "nothing");
     cr_assert_not_null(strstr(r.err, "no topology 'nothing'"), "%s", r.err);
     tl_result_free(&r);
-    r = CTL(&d, "frob");
+    r = TL_CTL(&d, "frob");
     cr_assert_not_null(strstr(r.err, "unknown command 'frob'"), "%s", r.err);
     tl_result_free(&r);
 
@@ -342,10 +259,10 @@ Test(supervisor, refuses_bad_secrets_files_and_commands_with_a_reason)
                                                                               : "error authentication failed";
         cr_assert_not_null(strstr(buf, expect), "%s", buf);
     }
-    r = CTL(&d, "slots");
+    r = TL_CTL(&d, "slots");
     cr_assert_str_eq(r.out, "slots=2 free=2\n");
     tl_result_free(&r);
-    cr_assert_eq(daemon_stop(&d), 0);
+    cr_assert_eq(tl_daemon_stop(&d), 0);
     free(wrong), free(open_secret);
-    daemon_free(&d);
+    tl_daemon_free(&d);
 }

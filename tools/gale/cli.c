@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,20 +102,35 @@ int gale_cli_self_exe(char *buf, size_t cap)
 
 int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    /* O_NONBLOCK and a regular file only: a FIFO given as the secret file hung the daemon at start, and a folder
+       was reported as a secret of the wrong size. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    const char *why = fd < 0 || fstat(fd, &st) ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : NULL;
+    if (why) {
+        fprintf(stderr, "gale: %s: cannot read the secret file: %s\n", path, why);
+        if (fd >= 0) close(fd);
+        return GALE_EXIT_ERROR;
+    }
+    if (st.st_mode & 077) {
+        fprintf(stderr, "gale: %s: the secret file is readable by others (chmod 600 %s)\n", path, path);
+        close(fd);
+        return GALE_EXIT_ERROR;
+    }
+    size_t n = 0;
+    ssize_t got = 1;
+    while (n < cap && st.st_size <= (off_t)cap && (got = read(fd, buf + n, cap - n)) != 0) {
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) break;
+        n += (size_t)got;
+    }
+    close(fd);
+    bool more = n >= cap || st.st_size > (off_t)cap - 1;
+    if (got < 0) {
         fprintf(stderr, "gale: %s: cannot read the secret file: %s\n", path, strerror(errno));
         return GALE_EXIT_ERROR;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
-        fprintf(stderr, "gale: %s: the secret file is readable by others (chmod 600 %s)\n", path, path);
-        fclose(f);
-        return GALE_EXIT_ERROR;
-    }
-    size_t n = fread(buf, 1, cap - 1, f);
-    bool more = fgetc(f) != EOF;
-    fclose(f);
+    if (more) n = 0;
     while (n && strchr(" \t\r\n", buf[n - 1])) n--; /* `echo ... > file` adds a newline that is not the secret */
     buf[n] = '\0';
     if (more || n < 16) {

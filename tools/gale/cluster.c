@@ -14,7 +14,7 @@
 #include "hmac.h"
 #include "supd.h"
 
-static const char SUPERVISOR_USAGE[] = "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N]";
+static const char SUPERVISOR_USAGE[] = "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...";
 static const char CTL_USAGE[] = "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...";
 
 #define SECRET_MAX 1024
@@ -28,13 +28,15 @@ static int usage(const char *text, const char *problem, const char *arg)
 int gale_cmd_supervisor(int argc, char **argv)
 {
     const char *secret_file = NULL, *host = "127.0.0.1", *v;
-    int port = 0, slots = 4;
+    int port = 0, slots = 4, n_allow = 0;
+    const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (supd.h) */
     for (int i = 1; i < argc; i++) {
         if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) port = atoi(v);
         else if ((v = gale_cli_option_value(argc, argv, &i, "--slots"))) slots = atoi(v);
-        else return usage(SUPERVISOR_USAGE, "unknown argument ", argv[i]);
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--allow-path")) && n_allow < 64) allow[n_allow++] = v;
+        else return usage(SUPERVISOR_USAGE, "unknown argument (or over 64 --allow-path) ", argv[i]);
     }
     if (!secret_file) return usage(SUPERVISOR_USAGE, "--secret-file is required: the control port runs topologies", NULL);
     if (port < 0 || port > 65535) return usage(SUPERVISOR_USAGE, "--port needs 0 to 65535", NULL);
@@ -45,7 +47,7 @@ int gale_cmd_supervisor(int argc, char **argv)
         return GALE_EXIT_ERROR;
     signal(SIGPIPE, SIG_IGN);
     gale_supd_opts_t o = {.host = host, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
-                          .exe = exe};
+                          .exe = exe, .allow = allow, .n_allow = n_allow};
     return gale_supd_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
@@ -178,6 +180,11 @@ int gale_cmd_ctl(int argc, char **argv)
     char *hello = next_line(&r);
     unsigned char nonce[GALE_NONCE_LEN], proof[GALE_SHA256_LEN];
     const char *prefix = "gale-supervisor 1 challenge ";
+    if (hello && !strncmp(hello, "error ", 6)) { /* refused before the challenge: say why, not "not a supervisor" */
+        fprintf(stderr, "gale: %s: refused: %s\n", target, hello + 6);
+        close(fd);
+        return GALE_EXIT_ERROR;
+    }
     if (!hello || strncmp(hello, prefix, strlen(prefix)) || gale_hex_decode(hello + strlen(prefix), nonce, sizeof nonce)) {
         fprintf(stderr, "gale: %s: not a gale supervisor of this version\n", target);
         close(fd);

@@ -1,0 +1,89 @@
+#include "daemon.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+char *tl_daemon_secret(const char *dir, const char *text, int mode)
+{
+    char *path = tl_path("%s/secret-%o", dir, (unsigned)mode);
+    cr_assert_eq(tl_write_file(path, text), 0);
+    chmod(path, (mode_t)mode);
+    return path;
+}
+
+void tl_daemon_start(tl_daemon_t *d, const char *secret_text, int slots, const char *allow)
+{
+    d->dir = tl_tmpdir();
+    d->secret = tl_daemon_secret(d->dir, secret_text, 0600);
+    char slots_arg[16];
+    snprintf(slots_arg, sizeof slots_arg, "%d", slots);
+    const char *argv[] = {tl_gale(), "supervisor", "--secret-file", d->secret, "--slots", slots_arg,
+                          "--allow-path", d->dir, allow ? "--allow-path" : NULL, allow, NULL};
+    d->pid = tl_spawn(argv, d->dir);
+    cr_assert_gt(d->pid, 0);
+    char *out_path = tl_path("%s/out.txt", d->dir);
+    for (int i = 0; i < 500 && !d->port; i++) {
+        char *out = tl_read_file(out_path, NULL);
+        const char *p = out ? strstr(out, "listening 127.0.0.1:") : NULL;
+        if (p && strchr(p, '\n')) d->port = atoi(p + strlen("listening 127.0.0.1:"));
+        free(out);
+        if (!d->port) tl_sleep_ms(10);
+    }
+    free(out_path);
+    cr_assert_gt(d->port, 0, "the daemon did not say where it listens");
+    snprintf(d->addr, sizeof d->addr, "127.0.0.1:%d", d->port);
+}
+
+int tl_daemon_stop(tl_daemon_t *d)
+{
+    pid_t workers[4];
+    for (int i = 0; i < 4; i++) workers[i] = tl_worker_pid(d->pid, i);
+    kill(d->pid, SIGTERM);
+    bool timed_out;
+    int status = tl_wait(d->pid, 60, &timed_out);
+    cr_assert_not(timed_out, "the daemon did not end after SIGTERM");
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 200 && workers[i] && tl_alive(workers[i]); k++) tl_sleep_ms(10);
+        cr_assert(!workers[i] || !tl_alive(workers[i]), "worker %d outlived the daemon", i);
+    }
+    return status;
+}
+
+char *tl_daemon_log(const tl_daemon_t *d)
+{
+    char *path = tl_path("%s/err.txt", d->dir);
+    char *text = tl_read_file(path, NULL);
+    free(path);
+    return text ? text : strdup("");
+}
+
+void tl_daemon_free(tl_daemon_t *d)
+{
+    tl_rmtree(d->dir);
+    free(d->dir);
+    free(d->secret);
+}
+
+tl_result_t tl_ctl_with(const tl_daemon_t *d, const char *secret, const char *const *args)
+{
+    const char *argv[32] = {tl_gale(), "ctl", "--secret-file", secret, d->addr};
+    int n = 5;
+    while (*args && n < 31) argv[n++] = *args++;
+    argv[n] = NULL;
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 120, &r), 0);
+    cr_assert_not(r.timed_out, "gale ctl %s timed out", argv[5]);
+    return r;
+}
+
+void tl_ctl_ok(const tl_daemon_t *d, tl_result_t r)
+{
+    char *log = r.status ? tl_daemon_log(d) : NULL;
+    cr_assert_eq(r.status, 0, "ctl failed: %s\ndaemon log:\n%s", r.err, log);
+    free(log);
+    tl_result_free(&r);
+}
