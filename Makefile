@@ -74,7 +74,12 @@ BENCH := $(BUILD)/bin/gale-bench
 DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libcriterion-dev pkg-config python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all run test check bench asan clean deps help format
+# make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^\#define GALE_VERSION "\(.*\)"/\1/p' tools/gale/main.c)
+
+.PHONY: all run test check bench asan clean deps help format install
 all: $(GALE) $(PLUGINS)
 
 help:
@@ -86,6 +91,7 @@ help:
 	@echo "make asan    build everything with SANITIZE=address,undefined into build-asan/"
 	@echo "make bench   deps + build, then the benchmarks (tools/bench; BENCH_ARGS=--quick for a short run)"
 	@echo "make format  apply .clang-format to the sources"
+	@echo "make install install gale, its plugins, gale.h and gale.pc under \$$(DESTDIR)\$$(PREFIX) ($(PREFIX))"
 	@echo "make clean   remove build/ and build-asan/"
 	@echo "V=1 shows the full commands."
 
@@ -124,68 +130,53 @@ format:
 clean:
 	rm -rf build build-asan
 
+install: all
+	@echo "  INSTALL $(DESTDIR)$(PREFIX)"
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/lib/gale/plugins $(DESTDIR)$(PREFIX)/lib/gale/multilang
+	$(Q)install -m 755 $(GALE) $(DESTDIR)$(PREFIX)/bin/gale
+	$(Q)install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/gale/plugins/
+	$(Q)install -m 644 runtime/gale.h $(DESTDIR)$(PREFIX)/include/gale.h
+	$(Q)install -m 644 bolts/multilang/gale_multilang.py $(DESTDIR)$(PREFIX)/lib/gale/multilang/
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/pkgconfig/gale.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gale.pc
+
 $(LIBGALE): $(call obj,$(RUNTIME_SRC))
 	@mkdir -p $(@D)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(GALE): $(call obj,$(GALE_SRC)) $(LIBGALE)
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+# One template per kind of rule: what differs is only the folders and the flags.
+#   compile(OBJ_DIR, SRC_DIR, FLAGS)   link(TARGET_PATTERN, PREREQUISITES, LINKER_ARGS)
+define compile
+$$(BUILD)/obj/$(1)%.o: $(2)%.c
+	@mkdir -p $$(@D)
+	@echo "  CC      $$<"
+	$$(Q)$$(CC) $(3) -c -o $$@ $$<
+endef
+define link
+$(1): $(2)
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	$$(Q)$$(CC) $(3)
+endef
 
-$(BENCH): $(call obj,$(BENCH_SRC)) $(LIBGALE)
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
-
-$(BUILD)/obj/%.o: %.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
+$(eval $(call link,$(GALE),$(call obj,$(GALE_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS_ALL)))
+$(eval $(call link,$(BENCH),$(call obj,$(BENCH_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS_ALL)))
+$(eval $(call compile,,,$$(CFLAGS_ALL)))
 
 # Plugins: position-independent, hidden visibility, and no undefined symbols (so no calls into the runtime).
-$(BUILD)/obj/plugins/%.o: spouts/%.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
-$(BUILD)/obj/plugins/%.o: bolts/%.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
-$(BUILD)/obj/benchplugins/%.o: tools/bench/plugins/%.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
-$(BUILD)/obj/testplugins/%.o: tests/plugins/%.c
-	@mkdir -p $(@D)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(PLUGIN_CFLAGS) -c -o $@ $<
+$(eval $(call compile,plugins/,spouts/,$$(PLUGIN_CFLAGS)))
+$(eval $(call compile,plugins/,bolts/,$$(PLUGIN_CFLAGS)))
+$(eval $(call compile,benchplugins/,tools/bench/plugins/,$$(PLUGIN_CFLAGS)))
+$(eval $(call compile,testplugins/,tests/plugins/,$$(PLUGIN_CFLAGS)))
+$(eval $(call link,$(BUILD)/plugins/%.so,$(BUILD)/obj/plugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
+$(eval $(call link,$(BUILD)/bench/plugins/%.so,$(BUILD)/obj/benchplugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
+$(eval $(call link,$(BUILD)/tests/plugins/%.so,$(BUILD)/obj/testplugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
 
-$(BUILD)/plugins/%.so: $(BUILD)/obj/plugins/%.o
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(PLUGIN_LDFLAGS) -o $@ $< -lm
-
-$(BUILD)/bench/plugins/%.so: $(BUILD)/obj/benchplugins/%.o
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(PLUGIN_LDFLAGS) -o $@ $< -lm
-
-$(BUILD)/tests/plugins/%.so: $(BUILD)/obj/testplugins/%.o
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(PLUGIN_LDFLAGS) -o $@ $< -lm
-
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE)
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcriterion $(LIBS_ALL)
-
-$(BUILD)/tests/%: $(BUILD)/obj/tests/e2e/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE)
-	@mkdir -p $(@D)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcriterion $(LIBS_ALL)
+# Tests: unit and end-to-end alike, with the shared test library.
+$(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL)))
+$(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/e2e/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL)))
 
 .PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/obj/plugins/%.o $(BUILD)/obj/testplugins/%.o $(BUILD)/obj/benchplugins/%.o
 

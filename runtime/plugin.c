@@ -15,7 +15,7 @@
 
 const char *gale_plugin_builtin_dir(void)
 {
-    static char dir[PATH_MAX + 16];
+    static char dir[PATH_MAX + 32];
     const char *home = getenv("GALE_HOME");
     if (home && *home) {
         snprintf(dir, sizeof dir, "%s/plugins", home);
@@ -25,12 +25,15 @@ const char *gale_plugin_builtin_dir(void)
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return "plugins";
     exe[n] = '\0';
-    /* build/bin/gale -> build/plugins */
+    /* build/bin/gale -> build/plugins in a build tree; PREFIX/bin/gale -> PREFIX/lib/gale/plugins installed. */
     for (int up = 0; up < 2; up++) {
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
     }
+    struct stat st;
     snprintf(dir, sizeof dir, "%s/plugins", exe);
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+    snprintf(dir, sizeof dir, "%s/lib/gale/plugins", exe);
     return dir;
 }
 

@@ -31,7 +31,8 @@ bool gale_plugin_name_is_path(const char *name);
 int gale_plugin_resolve_path(const char *name, const char *topo_dir, char **out, gale_diag_t *diag);
 
 /* The folder of the plugins that ship with gale: $GALE_HOME/plugins when GALE_HOME is set, else the `plugins`
-   folder beside the folder of the running executable (build/bin/gale -> build/plugins). Static storage. */
+   folder beside the folder of the running executable (build/bin/gale -> build/plugins), else, as installed by
+   `make install`, PREFIX/lib/gale/plugins for PREFIX/bin/gale. Static storage. */
 const char *gale_plugin_builtin_dir(void);
 
 /* Loads `path` (RTLD_NOW | RTLD_LOCAL) and checks its descriptor. Before dlopen the file must be a regular file
