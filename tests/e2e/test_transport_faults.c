@@ -88,12 +88,7 @@ Test(transport_faults, a_flood_of_unauthenticated_16_mib_frames_leaves_memory_an
     cr_assert_gt(sup, 0);
     /* Worker 1 runs the probe and listens for worker 0; flood it once tuples flow. */
     pid_t w1 = 0;
-    int port = 0;
-    for (int i = 0; i < 1000 && !port; i++) {
-        if (!w1) w1 = tl_worker_pid(sup, 1);
-        if (w1) port = tl_listening_port(w1);
-        tl_sleep_ms(10);
-    }
+    int port = tl_worker_port(sup, 1, 10, &w1);
     cr_assert_gt(port, 0, "worker 1's port not found");
     for (int i = 0; i < 1000; i++) {
         char *text = tl_read_file(events, NULL);

@@ -185,12 +185,7 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
                           "tests/topologies/e2e/lines_sink.cfg", NULL};
     pid_t sup = tl_spawn(argv, dir);
     pid_t w1 = 0;
-    int port = 0;
-    for (int i = 0; i < 500 && !port; i++) {
-        if (!w1) w1 = tl_worker_pid(sup, 1);
-        if (w1) port = tl_listening_port(w1);
-        tl_sleep_ms(10);
-    }
+    int port = tl_worker_port(sup, 1, 5, &w1);
     cr_assert_gt(port, 0, "worker 1's port not found");
     uint64_t x = 1;
     char junk[600];

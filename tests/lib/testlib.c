@@ -344,3 +344,16 @@ long tl_rejected_in_log(const char *err, long *lines)
     if (lines) *lines = k;
     return n;
 }
+
+int tl_worker_port(pid_t parent, int index, double timeout_s, pid_t *worker)
+{
+    pid_t w = 0;
+    int port = 0;
+    for (long i = 0; i < (long)(timeout_s * 100) && !port; i++) {
+        if (!w) w = tl_worker_pid(parent, index);
+        if (w) port = tl_listening_port(w);
+        if (!port) tl_sleep_ms(10);
+    }
+    if (worker) *worker = w;
+    return port;
+}

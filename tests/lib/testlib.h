@@ -47,6 +47,8 @@ pid_t tl_worker_pid(pid_t parent, int index);
 bool tl_alive(pid_t pid);
 /* The TCP port `pid` listens on (its sockets in /proc/PID/fd, matched to LISTEN lines of /proc/net/tcp), or 0. */
 int tl_listening_port(pid_t pid);
+/* Waits up to `timeout_s` for `parent`'s worker `index` to listen: its port (and *worker its pid), or 0. */
+int tl_worker_port(pid_t parent, int index, double timeout_s, pid_t *worker);
 /* A "kB" line of /proc/PID/status ("VmRSS", "VmHWM"), or -1. */
 long tl_status_kb(pid_t pid, const char *field);
 
