@@ -108,22 +108,25 @@ typedef struct config_key {
     key_type_t type;
     size_t offset;
     long min, max;
+    long def; /* the default (ints and bools; a string's default is none) */
 } config_key_t;
 
-#define CFG(name, type, min, max) {#name, type, offsetof(gale_config_t, name), min, max}
+/* The one table of topology-wide settings: name, type, range and default. The README's table is checked against
+   it by test_topology, and tests/lib builds its models from gale_config_defaults. */
+#define CFG(name, type, min, max, def) {#name, type, offsetof(gale_config_t, name), min, max, def}
 static const config_key_t CONFIG_KEYS[] = {
-    CFG(ackers, KEY_INT, 0, 1024),
-    CFG(message_timeout_s, KEY_INT, 1, 86400),
-    CFG(max_spout_pending, KEY_INT, 0, 100000000),
-    CFG(workers, KEY_INT, 1, 1024),
-    CFG(threads, KEY_INT, 0, 4096),
-    CFG(max_retries, KEY_INT, 0, 1000000),
-    CFG(retry_backoff_ms, KEY_INT, 0, 3600000),
-    CFG(retry_backoff_max_ms, KEY_INT, 0, 3600000),
-    CFG(worker_timeout_s, KEY_INT, 1, 86400),
-    CFG(drain_timeout_s, KEY_INT, 1, 86400),
-    CFG(journal, KEY_STRING, 0, 0),
-    CFG(journal_fsync, KEY_BOOL, 0, 0),
+    CFG(ackers, KEY_INT, 0, 1024, 1),
+    CFG(message_timeout_s, KEY_INT, 1, 86400, 30),
+    CFG(max_spout_pending, KEY_INT, 0, 100000000, 1000),
+    CFG(workers, KEY_INT, 1, 1024, 1),
+    CFG(threads, KEY_INT, 0, 4096, 0),
+    CFG(max_retries, KEY_INT, 0, 1000000, 3),
+    CFG(retry_backoff_ms, KEY_INT, 0, 3600000, 100),
+    CFG(retry_backoff_max_ms, KEY_INT, 0, 3600000, 2000),
+    CFG(worker_timeout_s, KEY_INT, 1, 86400, 30),
+    CFG(drain_timeout_s, KEY_INT, 1, 86400, 10),
+    CFG(journal, KEY_STRING, 0, 0, 0),
+    CFG(journal_fsync, KEY_BOOL, 0, 0, 0),
 };
 #define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)
 
@@ -134,12 +137,29 @@ static const config_key_t *config_key(const char *name)
     return NULL;
 }
 
-static void config_defaults(gale_config_t *c)
+void gale_config_defaults(gale_config_t *c)
 {
-    *c = (gale_config_t){.ackers = 1, .message_timeout_s = 30, .max_spout_pending = 1000, .workers = 1,
-                         .threads = 0, .max_retries = 3, .retry_backoff_ms = 100,
-                         .retry_backoff_max_ms = 2000, .worker_timeout_s = 30,
-                         .drain_timeout_s = 10};
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        char *field = (char *)c + CONFIG_KEYS[i].offset;
+        if (CONFIG_KEYS[i].type == KEY_INT) {
+            int v = (int)CONFIG_KEYS[i].def;
+            memcpy(field, &v, sizeof v);
+        } else if (CONFIG_KEYS[i].type == KEY_BOOL) {
+            bool v = CONFIG_KEYS[i].def != 0;
+            memcpy(field, &v, sizeof v);
+        }
+    }
+}
+
+bool gale_config_key_info(size_t i, const char **name, const char **type, long *def)
+{
+    if (i >= N_CONFIG_KEYS) return false;
+    static const char *const TYPES[] = {"int", "bool", "string"};
+    *name = CONFIG_KEYS[i].name;
+    *type = TYPES[CONFIG_KEYS[i].type];
+    *def = CONFIG_KEYS[i].def;
+    return true;
 }
 
 /* Not inlined: inlined into a caller that knows `cfg`, gcc mistakes the table's offsets for overflows. */
@@ -182,7 +202,7 @@ __attribute__((noinline)) static int set_config_key(parse_t *p, gale_config_t *c
 
 static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t *cfg)
 {
-    config_defaults(cfg);
+    gale_config_defaults(cfg);
     if (!group) return 0;
     if (config_setting_type(group) != CONFIG_TYPE_GROUP) return fail_at(p, group, "config must be a group { ... }");
     for (int i = 0; i < config_setting_length(group); i++) {

@@ -81,20 +81,21 @@ typedef struct gale_component {
     uint32_t first_task; /* task ids first_task .. first_task + parallelism - 1 */
 } gale_component_t;
 
-/* Topology-wide settings (`config = { ... }`). Defaults in the comments. */
+/* Topology-wide settings (`config = { ... }`). Their defaults and ranges are in topology.c's table of keys
+   (gale_config_defaults); the comments say what they mean. */
 typedef struct gale_config {
-    int ackers;               /* 1 */
-    int message_timeout_s;    /* 30 */
-    int max_spout_pending;    /* 1000; 0: unbounded */
-    int workers;              /* 1 */
-    int threads;              /* 0: one executor thread per core */
-    int max_retries;          /* 3 */
-    int retry_backoff_ms;     /* 100 */
-    int retry_backoff_max_ms; /* 2000: the backoff doubles up to this */
-    int worker_timeout_s;     /* 30: a worker silent this long is killed and restarted */
-    int drain_timeout_s;      /* 10: how long a stop waits for the tuples in flight before the finishes */
+    int ackers;               /* acker tasks; 0: no tracking */
+    int message_timeout_s;    /* a tree not completed in this time fails */
+    int max_spout_pending;    /* open trees per spout task; 0: unbounded */
+    int workers;              /* worker processes */
+    int threads;              /* executor threads per process; 0: one per core (shared out among workers) */
+    int max_retries;          /* replays of a failed tree (spouts with replay) */
+    int retry_backoff_ms;     /* the first replay's wait, doubling */
+    int retry_backoff_max_ms; /* up to this */
+    int worker_timeout_s;     /* a worker silent this long is killed and restarted */
+    int drain_timeout_s;      /* how long a stop waits for the tuples in flight before the finishes */
     char *journal;            /* NULL: no failed-tuple journal */
-    bool journal_fsync;       /* false */
+    bool journal_fsync;       /* fsync after each record */
 } gale_config_t;
 
 typedef struct gale_topology {
@@ -137,6 +138,11 @@ int gale_topology_open(const char *path, const gale_override_t *overrides, size_
                        gale_topology_t **out, gale_diag_t *diag);
 
 void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
+
+/* Every topology-wide setting at its default (journal: none), from the one table of config keys. */
+void gale_config_defaults(gale_config_t *c);
+/* The i-th config key: its name, type ("int", "bool", "string") and default; false past the last. */
+bool gale_config_key_info(size_t i, const char **name, const char **type, long *def);
 
 /* Lookups; -1 / NULL when absent. */
 int gale_topology_find(const gale_topology_t *topo, const char *component);

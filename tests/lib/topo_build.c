@@ -11,9 +11,8 @@ gale_topology_t *tb_new(const char *name, int ackers)
     t->file = strdup("(built in a test)");
     t->dir = strdup(".");
     t->name = strdup(name);
-    t->config = (gale_config_t){.ackers = ackers, .message_timeout_s = 30, .workers = 1, .max_retries = 3,
-                                .retry_backoff_ms = 100, .retry_backoff_max_ms = 2000,
-                                .worker_timeout_s = 30, .drain_timeout_s = 10};
+    gale_config_defaults(&t->config);
+    t->config.ackers = ackers;
     t->components = calloc(16, sizeof *t->components);
     return t;
 }

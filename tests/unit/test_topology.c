@@ -236,3 +236,37 @@ Test(topology, missing_file)
     cr_assert_neq(gale_topology_open("no/such.cfg", NULL, 0, &t, &d), 0);
     cr_assert_str_eq(d.msg, "no/such.cfg: cannot read: No such file or directory");
 }
+
+/* ---- the one table of config keys, and the README's table of them ---- */
+
+Test(topology, the_readme_lists_every_config_key_with_its_type_and_default)
+{
+    char *readme = tl_read_file("README.md", NULL);
+    cr_assert_not_null(readme);
+    size_t n = 0;
+    const char *name, *type;
+    long def;
+    for (size_t i = 0; gale_config_key_info(i, &name, &type, &def); i++, n++) {
+        char *row = tl_path("\n| `config.%s` | %s | ", name, type);
+        const char *at = strstr(readme, row);
+        cr_assert_not_null(at, "the README has no row '%s'", row + 1);
+        const char *d = at + strlen(row);
+        if (!strcmp(type, "int")) cr_assert_eq(strtol(d, NULL, 10), def, "config.%s: README says %.12s", name, d);
+        else if (!strcmp(type, "bool")) cr_assert_eq(strncmp(d, def ? "true |" : "false |", def ? 6 : 7), 0, "%s", name);
+        else cr_assert_eq(strncmp(d, "none |", 6), 0, "%s", name);
+        free(row);
+    }
+    /* And no row for a key that is not there. */
+    size_t rows = 0;
+    for (const char *p = readme; (p = strstr(p, "\n| `config.")); p++) rows++;
+    cr_assert_eq(rows, n, "%zu README rows for %zu keys", rows, n);
+    free(readme);
+    /* gale_config_defaults gives what the table says. */
+    gale_config_t c;
+    gale_config_defaults(&c);
+    cr_assert_eq(c.ackers, 1);
+    cr_assert_eq(c.max_spout_pending, 1000);
+    cr_assert_eq(c.drain_timeout_s, 10);
+    cr_assert_null(c.journal);
+    cr_assert_not(c.journal_fsync);
+}
