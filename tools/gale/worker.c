@@ -10,8 +10,6 @@
 #include "cli.h"
 #include "runtime.h"
 
-static const char USAGE[] = "gale worker --index I --workers N [--listen HOST] [--threads T] [--set C.K=V]... FILE (started by a supervisor)";
-
 /* The first line on fd 3 is "secret HEX": read byte by byte, so that nothing after it is taken from the pipe. */
 static int read_secret(char *out, size_t cap)
 {
@@ -34,6 +32,7 @@ int gale_cmd_worker(int argc, char **argv)
 {
     int index = -1, workers = 0;
     const char *listen = "127.0.0.1";
+    char listen_addr[64];
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0;
     rest[nrest++] = argv[0];
@@ -44,11 +43,14 @@ int gale_cmd_worker(int argc, char **argv)
         else rest[nrest++] = argv[i];
     }
     gale_cli_args_t a;
-    int rc = gale_cli_parse(nrest, rest, 1, USAGE, &a);
-    if (rc || index < 0 || workers < 2 || index >= workers) {
+    int rc = gale_cli_parse(nrest, rest, 1, "worker", &a);
+    if (!rc && (index < 0 || workers < 2 || index >= workers))
+        rc = gale_cli_usage_error("worker", "--index I and --workers N are needed, with 0 <= I < N and N >= 2");
+    if (!rc) rc = gale_cli_resolve_host("worker", "--listen", listen, listen_addr, sizeof listen_addr);
+    if (rc) {
         free(rest);
-        if (!rc) fprintf(stderr, "gale: worker: bad --index/--workers\nusage: %s\n", USAGE);
-        return GALE_EXIT_USAGE;
+        gale_cli_args_free(&a);
+        return rc;
     }
     /* A worker never outlives its supervisor, however the supervisor ends. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -68,7 +70,7 @@ int gale_cmd_worker(int argc, char **argv)
     gale_runtime_t *rt = NULL;
     rc = GALE_EXIT_ERROR;
     if (topo) {
-        gale_runtime_opts_t opts = {.threads = a.threads, .n_workers = workers, .worker_index = index, .listen_host = listen,
+        gale_runtime_opts_t opts = {.threads = a.threads, .n_workers = workers, .worker_index = index, .listen_host = listen_addr,
                                     .secret = secret, .secret_len = strlen(secret)};
         gale_diag_t d = {{0}};
         if (gale_runtime_new(topo, &opts, &rt, &d) == 0) rc = gale_runtime_run(rt) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
