@@ -653,7 +653,7 @@ static int check_includes(parse_t *p, const config_t *cfg, const char *file, con
                         int rc = check_include(p, cfg, file, line, name, depth);
                         if (rc) return rc;
                     }
-                    c = *q ? q : q - 1;
+                    c = *q == '"' ? q : q - 1; /* the end of the line is counted by the next turn */
                     line_start = false;
                     continue;
                 }

@@ -186,6 +186,11 @@ Test(topology, files_that_are_not_regular_are_refused_by_name)
     text = tl_path("@include \"%s\"\n", big);
     tl_write_file(inc2, text);
     free(text);
+    char *empty = tl_path("%s/empty.cfg", dir), *twice = tl_path("%s/twice.cfg", dir);
+    tl_write_file(empty, "");
+    text = tl_path("@include \"%s\"\n@include \"%s\"\n", empty, fifo); /* the second include's line counts */
+    tl_write_file(twice, text);
+    free(text);
     struct {
         const char *path;
         char *want;
@@ -197,6 +202,7 @@ Test(topology, files_that_are_not_regular_are_refused_by_name)
         {inc, tl_path("%s:5: @include \"%s\": %s: is a FIFO, not a regular file", inc, fifo, fifo)},
         {nested, tl_path("%s:5: @include \"%s\": %s: is a FIFO, not a regular file", inc, fifo, fifo)},
         {inc2, tl_path("%s:1: @include \"%s\": %s: is 16777217 bytes", inc2, big, big)},
+        {twice, tl_path("%s:2: @include \"%s\": %s: is a FIFO", twice, fifo, fifo)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         gale_topology_t *t = NULL;
@@ -206,7 +212,7 @@ Test(topology, files_that_are_not_regular_are_refused_by_name)
                      d.msg, cases[i].want);
         free(cases[i].want);
     }
-    free(fifo), free(big), free(inc), free(inc2), free(nested);
+    free(fifo), free(big), free(inc), free(inc2), free(nested), free(empty), free(twice);
     tl_rmtree(dir);
     free(dir);
 }

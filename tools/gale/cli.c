@@ -100,7 +100,8 @@ void gale_cli_print_help(FILE *f)
         print_synopsis(f, COMMANDS[i].synopsis + strlen("gale "), 4);
         fprintf(f, "      %s\n", COMMANDS[i].summary);
     }
-    fputs("\n'gale help COMMAND' or 'gale COMMAND --help' shows a command's options.\n"
+    fputs("\nFILTERS pick journal records: --spout NAME, --cause timeout|fail, --since T, --until T.\n"
+          "'gale help COMMAND' or 'gale COMMAND --help' shows a command's options.\n"
           "exit codes: 0 success, 1 topology, plugin or run error, 2 usage error\n",
           f);
 }
