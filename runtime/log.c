@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,23 +8,53 @@
 #include <time.h>
 #include <unistd.h>
 
+static gale_log_level_t threshold = GALE_LOG_INFO;
+static pthread_once_t threshold_once = PTHREAD_ONCE_INIT;
+static void report_bad_level(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void read_threshold(void)
+{
+    static const struct {
+        const char *name;
+        gale_log_level_t level;
+    } LEVELS[] = {{"debug", GALE_LOG_DEBUG}, {"info", GALE_LOG_INFO}, {"warn", GALE_LOG_WARN}, {"error", GALE_LOG_ERROR}};
+    const char *e = getenv("GALE_LOG_LEVEL");
+    if (!e || !*e) return; /* unset or empty (GALE_LOG_LEVEL= in a shell): the default */
+    for (size_t i = 0; i < sizeof LEVELS / sizeof *LEVELS; i++)
+        if (!strcasecmp(e, LEVELS[i].name)) {
+            threshold = LEVELS[i].level;
+            return;
+        }
+    report_bad_level("GALE_LOG_LEVEL=%s is not a log level (debug, info, warn or error): logging at info", e);
+}
+
+/* A value that is not a level does not stop the program: logging goes on at the default (info), which is what the
+   user gets without the variable, and the warning says so once per process. */
 gale_log_level_t gale_log_threshold(void)
 {
-    static int level = -1;
-    if (level < 0) {
-        const char *e = getenv("GALE_LOG_LEVEL");
-        level = GALE_LOG_INFO;
-        if (e && !strcasecmp(e, "debug")) level = GALE_LOG_DEBUG;
-        if (e && !strcasecmp(e, "warn")) level = GALE_LOG_WARN;
-        if (e && !strcasecmp(e, "error")) level = GALE_LOG_ERROR;
-    }
-    return (gale_log_level_t)level;
+    pthread_once(&threshold_once, read_threshold);
+    return threshold;
+}
+
+static void write_line(gale_log_level_t level, const char *who, const char *fmt, va_list ap);
+
+static void report_bad_level(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    write_line(GALE_LOG_WARN, "log", fmt, ap);
+    va_end(ap);
 }
 
 void gale_logv(gale_log_level_t level, const char *who, const char *fmt, va_list ap)
 {
-    static const char *names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
     if (level < gale_log_threshold()) return;
+    write_line(level, who, fmt, ap);
+}
+
+static void write_line(gale_log_level_t level, const char *who, const char *fmt, va_list ap)
+{
+    static const char *names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
     char line[2048];
     struct timespec ts;
     struct tm tm;

@@ -11,17 +11,26 @@
  * inputs (required): a list of { from (required), stream ("default"), grouping ("shuffle"), fields (list) }.
  *
  * Errors read "FILE:LINE: what". Overrides (--set) are applied to the libconfig tree before the model is built, so
- * they are checked exactly as the file's own values are.
+ * they are checked exactly as the file's own values are; an error about a value an override gave reads
+ * "--set C.K=V: what" instead, since the file has no line for it (each such setting carries its assignment in
+ * libconfig's hook pointer).
+ *
+ * Every file is checked before libconfig opens it: a regular file of at most TOPOLOGY_MAX_BYTES. libconfig 1.5
+ * (Debian 12) opens @include files itself and has no include hook (config_set_include_func is 1.7), so the files
+ * named by @include lines are found by scanning the text first, and checked the same way.
  */
 #include "topology.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin.h"
 
@@ -69,6 +78,8 @@ static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    const char *override = s ? config_setting_get_hook(s) : NULL;
+    if (override) return gale__diag(p->diag, GALE_ETOPOLOGY, "--set %s: %s", override, msg);
     return gale__diag(p->diag, GALE_ETOPOLOGY, "%s:%d: %s", p->file, line_of(s), msg);
 }
 
@@ -280,10 +291,13 @@ static int parse_settings(parse_t *p, gale_component_t *c, const config_setting_
     for (size_t i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
         gale_setting_t *st = &c->settings[c->n_settings];
+        const char *override = config_setting_get_hook(s);
         st->key = strdup(config_setting_name(s));
         st->line = line_of(s);
-        if (!st->key || convert(s, &st->value)) {
+        st->override = override ? strdup(override) : NULL;
+        if (!st->key || (override && !st->override) || convert(s, &st->value)) {
             free(st->key);
+            free(st->override);
             return GALE_ENOMEM;
         }
         c->n_settings++;
@@ -480,8 +494,16 @@ static config_setting_t *find_block(config_t *cfg, const char *name)
     return NULL;
 }
 
-/* Writes VALUE into `parent`.key, replacing what is there, with the type the text reads as. */
-static int assign(config_setting_t *parent, const char *key, const char *value)
+/* Writes VALUE into `parent`.key, replacing what is there, with the type the text reads as. The new setting's hook
+   is `assignment` (borrowed: the override outlives the libconfig tree), for fail_at. */
+static config_setting_t *add_setting(config_setting_t *parent, const char *key, int type, const char *assignment)
+{
+    config_setting_t *s = config_setting_add(parent, key, type);
+    if (s) config_setting_set_hook(s, (void *)assignment);
+    return s;
+}
+
+static int assign(config_setting_t *parent, const char *key, const char *value, const char *assignment)
 {
     config_setting_t *old = config_setting_get_member(parent, key);
     if (old) config_setting_remove(parent, key);
@@ -490,16 +512,16 @@ static int assign(config_setting_t *parent, const char *key, const char *value)
     long long i = strtoll(value, &end, 0);
     config_setting_t *s;
     if (*value && !*end && !errno) {
-        s = config_setting_add(parent, key, CONFIG_TYPE_INT64);
+        s = add_setting(parent, key, CONFIG_TYPE_INT64, assignment);
         return s && config_setting_set_int64(s, i) ? 0 : GALE_EINVAL;
     }
     double d = strtod(value, &end);
     if (*value && !*end) {
-        s = config_setting_add(parent, key, CONFIG_TYPE_FLOAT);
+        s = add_setting(parent, key, CONFIG_TYPE_FLOAT, assignment);
         return s && config_setting_set_float(s, d) ? 0 : GALE_EINVAL;
     }
     if (!strcmp(value, "true") || !strcmp(value, "false")) {
-        s = config_setting_add(parent, key, CONFIG_TYPE_BOOL);
+        s = add_setting(parent, key, CONFIG_TYPE_BOOL, assignment);
         return s && config_setting_set_bool(s, value[0] == 't') ? 0 : GALE_EINVAL;
     }
     size_t n = strlen(value);
@@ -509,7 +531,7 @@ static int assign(config_setting_t *parent, const char *key, const char *value)
         memmove(text, value + 1, n - 2);
         text[n - 2] = '\0';
     }
-    s = config_setting_add(parent, key, CONFIG_TYPE_STRING);
+    s = add_setting(parent, key, CONFIG_TYPE_STRING, assignment);
     int rc = s && config_setting_set_string(s, text) ? 0 : GALE_EINVAL;
     free(text);
     return rc;
@@ -533,22 +555,183 @@ static int apply_override(parse_t *p, config_t *cfg, const char *assignment)
         parent = config_setting_get_member(block, "settings");
         if (!parent) parent = config_setting_add(block, "settings", CONFIG_TYPE_GROUP);
     }
-    if (!parent || config_setting_type(parent) != CONFIG_TYPE_GROUP || assign(parent, key, eq + 1))
+    if (!parent || config_setting_type(parent) != CONFIG_TYPE_GROUP || assign(parent, key, eq + 1, assignment))
         return gale__diag(p->diag, GALE_EINVAL, "--set %s: cannot set '%s' there", assignment, key);
     return 0;
 }
 
 /* ---- loading -------------------------------------------------------------------------------------------------- */
 
+/* ---- reading: every file checked before libconfig opens it -------------------------------------------------- */
+
+#define TOPOLOGY_MAX_BYTES (16 << 20) /* far beyond any topology: a bound on what a mistaken path makes us read */
+#define INCLUDE_MAX_DEPTH 10          /* libconfig 1.5's own limit; deeper ones it refuses itself */
+
+/* Opens `path` and checks it is a regular file of at most TOPOLOGY_MAX_BYTES, without blocking: O_NONBLOCK keeps
+   the open of a FIFO from waiting for a writer. `where` starts the message ("" for the topology file itself,
+   "FILE:LINE: @include \"NAME\": " for an included one). Returns the fd (the caller closes it), or a negative
+   code with `diag` set. */
+static int open_checked(parse_t *p, const char *path, const char *where)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return gale__diag(p->diag, -errno, "%s%s: cannot read: %s", where, path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st)) rc = gale__diag(p->diag, -errno, "%s%s: cannot read: %s", where, path, strerror(errno));
+    else if (S_ISDIR(st.st_mode)) rc = gale__diag(p->diag, GALE_EINVAL, "%s%s: is a directory, not a topology file", where, path);
+    else if (!S_ISREG(st.st_mode))
+        rc = gale__diag(p->diag, GALE_EINVAL, "%s%s: is %s, not a regular file", where, path,
+                        S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+    else if (st.st_size > TOPOLOGY_MAX_BYTES)
+        rc = gale__diag(p->diag, GALE_EINVAL, "%s%s: is %lld bytes, more than a topology file may have (%d MiB)", where,
+                        path, (long long)st.st_size, TOPOLOGY_MAX_BYTES >> 20);
+    /* Reads of a regular file do not block anyway; libconfig's stdio must not see EAGAIN on anything else. */
+    if (!rc && fcntl(fd, F_SETFL, 0)) rc = gale__diag(p->diag, -errno, "%s%s: %s", where, path, strerror(errno));
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* The whole of a checked file, NUL-terminated, in a new buffer the caller frees; NULL with `diag` set. At most
+   TOPOLOGY_MAX_BYTES are read: a file that grew after the check is cut there (libconfig then reads it all, and
+   this text served only to find @include lines). */
+static char *read_all(parse_t *p, int fd, const char *path)
+{
+    size_t n = 0, cap = 4096;
+    char *text = malloc(cap + 1);
+    while (text) {
+        if (n == cap && cap < TOPOLOGY_MAX_BYTES) {
+            size_t bigger = cap * 2 > TOPOLOGY_MAX_BYTES ? TOPOLOGY_MAX_BYTES : cap * 2;
+            char *more = realloc(text, bigger + 1);
+            if (!more) break; /* n == cap < TOPOLOGY_MAX_BYTES: reported below */
+            text = more, cap = bigger;
+        }
+        if (n == cap) break;
+        ssize_t r = read(fd, text + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            gale__diag(p->diag, -errno, "%s: cannot read: %s", path, strerror(errno));
+            free(text);
+            return NULL;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    if (!text || (n == cap && cap < TOPOLOGY_MAX_BYTES)) {
+        free(text);
+        gale__diag(p->diag, GALE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
+}
+
+static int check_includes(parse_t *p, const config_t *cfg, const char *file, const char *text, int depth);
+
+/* Checks the file an `@include "NAME"` on line `line` of `file` names, then the files it includes in turn. libconfig
+   1.5 opens NAME as include_dir/NAME when an include folder is set, else as written (relative to the current
+   directory); the same path is checked here. */
+static int check_include(parse_t *p, const config_t *cfg, const char *file, int line, const char *name, int depth)
+{
+    const char *dir = config_get_include_dir(cfg);
+    size_t need = (dir ? strlen(dir) + 1 : 0) + strlen(name) + 1;
+    char *path = malloc(need), where[1200];
+    if (!path) return gale__diag(p->diag, GALE_ENOMEM, "out of memory");
+    snprintf(path, need, "%s%s%s", dir ? dir : "", dir ? "/" : "", name);
+    snprintf(where, sizeof where, "%s:%d: @include \"%s\": ", file, line, name);
+    int fd = open_checked(p, path, where), rc = fd < 0 ? fd : 0;
+    char *text = fd < 0 ? NULL : read_all(p, fd, path);
+    if (fd >= 0) close(fd);
+    if (!rc && !text) rc = GALE_EIO;
+    if (!rc) rc = check_includes(p, cfg, path, text, depth + 1);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* Finds the @include lines of `text` as libconfig's scanner does: at the start of a line (after blanks), outside
+   comments and strings; the name is what is between the quotes, with \\ and \" unescaped. */
+static int check_includes(parse_t *p, const config_t *cfg, const char *file, const char *text, int depth)
+{
+    if (depth > INCLUDE_MAX_DEPTH) return 0; /* libconfig says "include file nesting too deep" itself */
+    enum { CODE, STRING, BLOCK_COMMENT, LINE_COMMENT } state = CODE;
+    int line = 1;
+    bool line_start = true;
+    for (const char *c = text; *c; c++) {
+        if (state == CODE && line_start) {
+            const char *q = c;
+            while (*q == ' ' || *q == '\t') q++;
+            if (!strncmp(q, "@include", 8) && (q[8] == ' ' || q[8] == '\t')) {
+                q += 8;
+                while (*q == ' ' || *q == '\t') q++;
+                if (*q == '"') {
+                    char name[1024];
+                    size_t n = 0;
+                    for (q++; *q && *q != '"' && *q != '\n'; q++) {
+                        if (*q == '\\' && (q[1] == '\\' || q[1] == '"')) q++;
+                        if (n < sizeof name - 1) name[n++] = *q;
+                    }
+                    name[n] = '\0';
+                    if (*q == '"') {
+                        int rc = check_include(p, cfg, file, line, name, depth);
+                        if (rc) return rc;
+                    }
+                    c = *q == '"' ? q : q - 1; /* the end of the line is counted by the next turn */
+                    line_start = false;
+                    continue;
+                }
+            }
+        }
+        line_start = false;
+        if (*c == '\n') {
+            line++;
+            line_start = true;
+            if (state == LINE_COMMENT) state = CODE;
+            continue;
+        }
+        switch (state) {
+        case CODE:
+            if (*c == '"') state = STRING;
+            else if (*c == '#' || (c[0] == '/' && c[1] == '/')) state = LINE_COMMENT;
+            else if (c[0] == '/' && c[1] == '*') state = BLOCK_COMMENT, c++;
+            break;
+        case STRING:
+            if (*c == '\\' && c[1] && c[1] != '\n') c++;
+            else if (*c == '"') state = CODE;
+            break;
+        case BLOCK_COMMENT:
+            if (c[0] == '*' && c[1] == '/') state = CODE, c++;
+            break;
+        case LINE_COMMENT: break;
+        }
+    }
+    return 0;
+}
+
 static int read_file(parse_t *p, config_t *cfg)
 {
-    FILE *f = fopen(p->file, "r");
-    if (!f) return gale__diag(p->diag, -errno, "%s: cannot read: %s", p->file, strerror(errno));
+    int fd = open_checked(p, p->file, "");
+    if (fd < 0) return fd;
+    char *text = read_all(p, fd, p->file);
+    int rc = text ? check_includes(p, cfg, p->file, text, 1) : GALE_EIO;
+    free(text);
+    FILE *f = NULL;
+    if (!rc && (lseek(fd, 0, SEEK_SET) != 0 || !(f = fdopen(fd, "r"))))
+        rc = gale__diag(p->diag, -errno, "%s: cannot read: %s", p->file, strerror(errno));
+    if (rc) {
+        close(fd);
+        return rc;
+    }
     int ok = config_read(cfg, f);
     fclose(f);
-    if (!ok)
+    if (!ok) {
+        /* An error in an included file is that file's: libconfig names it. */
+        const char *where = config_error_file(cfg) ? config_error_file(cfg) : p->file;
         return gale__diag(p->diag, GALE_ESYNTAX, "%s:%d: %s (check the line above it too: a missing ';' or '}')",
-                          p->file, config_error_line(cfg), config_error_text(cfg) ? config_error_text(cfg) : "syntax error");
+                          where, config_error_line(cfg), config_error_text(cfg) ? config_error_text(cfg) : "syntax error");
+    }
     return 0;
 }
 
@@ -621,6 +804,7 @@ static void free_component(gale_component_t *c)
 {
     for (size_t i = 0; i < c->n_settings; i++) {
         free(c->settings[i].key);
+        free(c->settings[i].override);
         free_value(&c->settings[i].value);
     }
     for (size_t i = 0; i < c->n_inputs; i++) {

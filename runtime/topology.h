@@ -37,6 +37,7 @@ typedef struct gale_setting {
     char *key;
     gale_value_t value;
     int line;
+    char *override; /* the `--set` assignment that gave the value (owned), for errors; NULL: the file did */
 } gale_setting_t;
 
 /* A declared output stream, filled by validation from the plugin's descriptor or its `declare`. */

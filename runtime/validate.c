@@ -72,8 +72,17 @@ static const char *setting_type_name(gale_setting_type_t t)
     return (size_t)t < sizeof names / sizeof *names ? names[t] : "?";
 }
 
+/* A setting's error, at its line, or at the --set that gave its value (which has no line in the file). */
+static int fail_setting(gale_diag_t *d, const gale_topology_t *t, const gale_component_t *c, const gale_setting_t *s,
+                        const char *msg)
+{
+    if (s->override) return gale__diag(d, GALE_ETOPOLOGY, "--set %s: %s '%s': %s", s->override, kind_name(c->kind), c->name, msg);
+    return fail(d, t, s->line, c, "%s", msg);
+}
+
 static int check_settings(const gale_topology_t *t, const gale_component_t *c, gale_diag_t *d)
 {
+    char msg[700];
     const gale_setting_decl_t *decls = c->plugin->desc->settings;
     if (!decls) return 0;
     for (size_t i = 0; i < c->n_settings; i++) {
@@ -85,12 +94,15 @@ static int check_settings(const gale_topology_t *t, const gale_component_t *c, g
             char known[512] = "";
             for (const gale_setting_decl_t *k = decls; k->name; k++)
                 snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k == decls ? "" : ", ", k->name);
-            return fail(d, t, s->line, c, "unknown setting '%s' for plugin %s (known: %s)", s->key,
-                        c->plugin->desc->name, *known ? known : "none");
+            snprintf(msg, sizeof msg, "unknown setting '%s' for plugin %s (known: %s)", s->key, c->plugin->desc->name,
+                     *known ? known : "none");
+            return fail_setting(d, t, c, s, msg);
         }
-        if (!type_fits(decl->type, s->value.type))
-            return fail(d, t, s->line, c, "setting '%s' must be %s (got %s)", s->key, setting_type_name(decl->type),
-                        value_type_name(s->value.type));
+        if (!type_fits(decl->type, s->value.type)) {
+            snprintf(msg, sizeof msg, "setting '%s' must be %s (got %s)", s->key, setting_type_name(decl->type),
+                     value_type_name(s->value.type));
+            return fail_setting(d, t, c, s, msg);
+        }
     }
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin.h"
 #include "testlib.h"
@@ -127,6 +129,93 @@ Test(topology, bad_overrides_are_named)
         cr_assert_null(t, "%s accepted", cases[i][0]);
         cr_assert_not_null(strstr(d.msg, cases[i][1]), "%s: %s", cases[i][0], d.msg);
     }
+}
+
+/* A value from --set has no line in the file: its errors name the --set instead of FILE:1. */
+Test(topology, errors_from_overrides_name_the_set_argument)
+{
+    const char *cases[][2] = {
+        {"config.ackers=lots", "--set config.ackers=lots: config.ackers must be an integer (got a string)"},
+        {"config.workers=0", "--set config.workers=0: config.workers must be from 1 to 1024 (got 0)"},
+        {"config.nope=1", "--set config.nope=1: unknown config key 'nope'"},
+        {"s.count=ten", "--set s.count=ten: spout 's': setting 'count' must be an integer (got a string)"},
+        {"split.foo=bar", "--set split.foo=bar: bolt 'split': unknown setting 'foo' for plugin split_sentence"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gale_override_t ov = {cases[i][0]};
+        gale_diag_t d;
+        int rc;
+        gale_topology_t *t = open_text(WORDCOUNT, &ov, 1, &d, &rc);
+        cr_assert_null(t, "%s accepted", cases[i][0]);
+        cr_assert_eq(strncmp(d.msg, cases[i][1], strlen(cases[i][1])), 0, "--set %s:\n  got:      %s\n  expected: %s...",
+                     cases[i][0], d.msg, cases[i][1]);
+    }
+    /* The file's own values still point at their line, next to an override of another key. */
+    gale_override_t ov = {"s.seed=1"};
+    gale_diag_t d;
+    int rc;
+    char *text = tl_path("%s", WORDCOUNT);
+    char *at = strstr(text, "seed = 7;");
+    memcpy(at, "seed=\"7\";", 9);
+    gale_topology_t *t = open_text(text, &ov, 1, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg); /* the override replaced the bad value */
+    gale_topology_free(t);
+    ov.assignment = "s.sentences=1";
+    t = open_text(text, &ov, 1, &d, &rc);
+    cr_assert_null(t);
+    cr_assert_not_null(strstr(d.msg, "t.cfg:2: spout 's': setting 'seed' must be an integer"), "%s", d.msg);
+    free(text);
+}
+
+/* Only regular files are read, and never by an open that waits (a FIFO's waits for a writer). */
+Test(topology, files_that_are_not_regular_are_refused_by_name)
+{
+    char *dir = tl_tmpdir(), *fifo = tl_path("%s/fifo", dir), *big = tl_path("%s/big.cfg", dir);
+    char *inc = tl_path("%s/inc.cfg", dir), *inc2 = tl_path("%s/inc2.cfg", dir), *nested = tl_path("%s/n.cfg", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    FILE *f = fopen(big, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(ftruncate(fileno(f), (16 << 20) + 1), 0); /* sparse: nothing is written */
+    fclose(f);
+    char *text = tl_path("name = \"t\";\n/* @include \"%s\" in a comment is not one */\nx = \"\n@include \\\"%s\\\"\";\n"
+                         "  @include \"%s\"\n", fifo, fifo, fifo);
+    tl_write_file(inc, text);
+    free(text);
+    text = tl_path("name = \"t\";\n@include \"%s\"\n", inc); /* an include of a file that includes the FIFO */
+    tl_write_file(nested, text);
+    free(text);
+    text = tl_path("@include \"%s\"\n", big);
+    tl_write_file(inc2, text);
+    free(text);
+    char *empty = tl_path("%s/empty.cfg", dir), *twice = tl_path("%s/twice.cfg", dir);
+    tl_write_file(empty, "");
+    text = tl_path("@include \"%s\"\n@include \"%s\"\n", empty, fifo); /* the second include's line counts */
+    tl_write_file(twice, text);
+    free(text);
+    struct {
+        const char *path;
+        char *want;
+    } cases[] = {
+        {dir, tl_path("%s: is a directory, not a topology file", dir)},
+        {fifo, tl_path("%s: is a FIFO, not a regular file", fifo)},
+        {"/dev/null", tl_path("/dev/null: is a device, not a regular file")},
+        {big, tl_path("%s: is 16777217 bytes, more than a topology file may have (16 MiB)", big)},
+        {inc, tl_path("%s:5: @include \"%s\": %s: is a FIFO, not a regular file", inc, fifo, fifo)},
+        {nested, tl_path("%s:5: @include \"%s\": %s: is a FIFO, not a regular file", inc, fifo, fifo)},
+        {inc2, tl_path("%s:1: @include \"%s\": %s: is 16777217 bytes", inc2, big, big)},
+        {twice, tl_path("%s:2: @include \"%s\": %s: is a FIFO", twice, fifo, fifo)},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gale_topology_t *t = NULL;
+        gale_diag_t d = {{0}};
+        cr_assert_neq(gale_topology_open(cases[i].path, NULL, 0, &t, &d), 0, "%s accepted", cases[i].path);
+        cr_assert_eq(strncmp(d.msg, cases[i].want, strlen(cases[i].want)), 0, "\n  got:      %s\n  expected: %s...",
+                     d.msg, cases[i].want);
+        free(cases[i].want);
+    }
+    free(fifo), free(big), free(inc), free(inc2), free(nested), free(empty), free(twice);
+    tl_rmtree(dir);
+    free(dir);
 }
 
 Test(topology, declares_may_use_settings_and_input_fields)

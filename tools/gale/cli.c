@@ -1,20 +1,153 @@
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int usage_error(const char *usage, const char *fmt, const char *arg)
+/* ---- the commands and their usage ------------------------------------------------------------------------------ */
+
+#define FILTER_OPTIONS                                                                                                 \
+    "  --spout NAME          only records of this spout\n"                                                          \
+    "  --cause C             only records that ended this way: timeout, fail or stopped\n"                          \
+    "  --since T, --until T  only records from/up to T: milliseconds since the epoch, or 2026-11-25T02:40:00Z\n"
+
+#define SET_OPTION                                                                                                     \
+    "  --set C.K=V           override setting K of component C (config.K: a topology setting); V reads as an\n"    \
+    "                        integer, a float, true/false, a \"quoted string\", or else a plain string\n"
+
+static const gale_cli_command_t COMMANDS[] = {
+    {"run", "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set C.K=V]... FILE",
+     "run a topology in this process, or in N worker processes under a supervisor",
+     "  --workers N           run in N worker processes on this host (1 to 64; default config.workers)\n"
+     "  --duration S          stop after S seconds (default: when the spouts are done, or on SIGINT/SIGTERM)\n"
+     "  --threads N           executor threads per process (default config.threads: one per core)\n"
+     "  --quiet               no figures on stderr at the end\n"
+     "  --stats FILE          write the figures as JSON to FILE\n" SET_OPTION,
+     gale_cmd_run, 0},
+    {"validate", "gale validate [--set C.K=V]... FILE", "check a topology file and its plugins without running it",
+     SET_OPTION, gale_cmd_validate, 0},
+    {"journal", "gale journal ls|show [--json] [FILTERS] JOURNAL",
+     "list (ls) or print (show) the records of a failed-tuple journal",
+     "  --json                one JSON object per record on stdout\n" FILTER_OPTIONS, gale_cmd_journal, 0},
+    {"replay",
+     "gale replay JOURNAL --topology FILE [--component BOLT [--trace]] [--threads N] [--quiet] [FILTERS]\n"
+     "[--set C.K=V]...",
+     "feed journaled tuples through a topology, or through one bolt alone with a trace",
+     "  --topology FILE       the topology to replay through (required)\n"
+     "  --component BOLT      into this bolt alone, in this process\n"
+     "  --trace               with --component: print what the bolt does with each tuple\n"
+     "  --threads N           executor threads (1 to 4096)\n"
+     "  --quiet               no figures on stderr at the end\n" FILTER_OPTIONS SET_OPTION,
+     gale_cmd_replay, 0},
+    {"supervisor", "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...",
+     "run the supervisor daemon of this host: topologies assigned over its control port",
+     "  --secret-file FILE    the cluster secret: 16 bytes or more, readable by its owner only (required)\n"
+     "  --host ADDR           the address (or host name, resolved at start) of the control port and the workers;\n"
+     "                        peers connect to it, so not 0.0.0.0 (default 127.0.0.1)\n"
+     "  --port P              the control port (default 0: any; printed as \"listening HOST:PORT\")\n"
+     "  --slots N             worker slots on this host, 1 to 1024 (default 4)\n"
+     "  --allow-path DIR      a folder assignments may name files in, besides the daemon's own (repeatable, 64)\n",
+     gale_cmd_supervisor, 0},
+    {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
+     "send one command to a supervisor (slots, assign, peers, kill, wait, status, stats, forget)",
+     "  --secret-file FILE    the cluster secret (required)\n"
+     "  --timeout S           seconds to wait for the reply (default 60; none for wait)\n",
+     gale_cmd_ctl, 0},
+    {"worker", "gale worker --index I --workers N [--listen HOST] [--threads T] [--set C.K=V]... FILE",
+     "one worker of a topology, started by a supervisor (not for people)",
+     "  --index I             this worker's slot, 0 to N - 1\n"
+     "  --workers N           worker slots of the whole topology (2 or more)\n"
+     "  --listen HOST         the address (or host name) to listen on (default 127.0.0.1)\n"
+     "  --threads T           executor threads\n" SET_OPTION,
+     gale_cmd_worker, 1},
+    {"version", "gale version", "print the version and plugin ABI", NULL, gale_cmd_version, 0},
+    {"help", "gale help [COMMAND]", "this text, or COMMAND's usage and options", NULL, gale_cmd_help, 0},
+};
+#define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
+
+const gale_cli_command_t *gale_cli_command(const char *name)
 {
-    fprintf(stderr, "gale: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: %s\n", usage);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(COMMANDS[i].name, name)) return &COMMANDS[i];
+    return NULL;
+}
+
+/* A synopsis, its continuation lines indented by `indent` spaces. */
+static void print_synopsis(FILE *f, const char *synopsis, int indent)
+{
+    for (const char *p = synopsis; *p; p++) {
+        fputc(*p, f);
+        if (*p == '\n') fprintf(f, "%*s", indent, "");
+    }
+    fputc('\n', f);
+}
+
+void gale_cli_print_help(FILE *f)
+{
+    fputs("usage: gale COMMAND [OPTIONS] ...\n\ncommands:\n", f);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (COMMANDS[i].hidden) continue;
+        fputs("  ", f);
+        print_synopsis(f, COMMANDS[i].synopsis + strlen("gale "), 4);
+        fprintf(f, "      %s\n", COMMANDS[i].summary);
+    }
+    fputs("\nFILTERS pick journal records: --spout NAME, --cause timeout|fail|stopped, --since T, --until T.\n"
+          "'gale help COMMAND' or 'gale COMMAND --help' shows a command's options.\n"
+          "exit codes: 0 success, 1 topology, plugin or run error, 2 usage error\n",
+          f);
+}
+
+int gale_cli_is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
+
+int gale_cli_wants_help(int argc, char **argv, int options_end_at_operand)
+{
+    for (int i = 1; i < argc; i++) {
+        if (gale_cli_is_help(argv[i])) return 1;
+        if (!options_end_at_operand) continue;
+        if (argv[i][0] != '-') return 0;
+        if (!strchr(argv[i], '=')) i++; /* its value */
+    }
+    return 0;
+}
+
+int gale_cli_help(const char *name)
+{
+    const gale_cli_command_t *c = gale_cli_command(name);
+    fputs("usage: ", stdout);
+    print_synopsis(stdout, c->synopsis, 7);
+    printf("\n%s\n", c->summary);
+    if (c->options) printf("\noptions:\n%s", c->options);
+    printf("  -h, --help            this text\n");
+    return GALE_EXIT_HELP;
+}
+
+int gale_cli_usage_error(const char *name, const char *fmt, ...)
+{
+    const gale_cli_command_t *c = gale_cli_command(name);
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "gale %s: %s\nusage: ", name, msg);
+    print_synopsis(stderr, c->synopsis, 7);
+    fprintf(stderr, "see 'gale %s --help'\n", name);
     return GALE_EXIT_USAGE;
+}
+
+int gale_cli_unknown_option(const char *name, const char *arg)
+{
+    return gale_cli_usage_error(name, "unknown option '%s'", arg);
 }
 
 static int parse_number(const char *s, double *out)
@@ -51,41 +184,62 @@ int gale_cli_is_option(const char *arg, const char *name)
     return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
 }
 
-int gale_cli_parse(int argc, char **argv, int run_options, const char *usage, gale_cli_args_t *out)
+int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale_cli_args_t *out)
 {
     memset(out, 0, sizeof *out);
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help(cmd);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (gale_cli_is_option(a, "--set")) {
-            if (!(v = gale_cli_option_value(argc, argv, &i, "--set"))) return usage_error(usage, "%s needs COMPONENT.KEY=VALUE", a);
-            if (!strchr(v, '=') || !strchr(v, '.')) return usage_error(usage, "--set %s: expected COMPONENT.KEY=VALUE", v);
-            if (add_override(out, v)) return usage_error(usage, "%s", "out of memory");
+            if (!(v = gale_cli_option_value(argc, argv, &i, "--set"))) return gale_cli_usage_error(cmd, "%s needs COMPONENT.KEY=VALUE", a);
+            if (!strchr(v, '=') || !strchr(v, '.')) return gale_cli_usage_error(cmd, "--set %s: expected COMPONENT.KEY=VALUE", v);
+            if (add_override(out, v)) return gale_cli_usage_error(cmd, "%s", "out of memory");
         } else if (run_options && gale_cli_is_option(a, "--duration")) {
             if (!(v = gale_cli_option_value(argc, argv, &i, "--duration")) || parse_number(v, &out->duration_s))
-                return usage_error(usage, "%s needs a number of seconds", a);
+                return gale_cli_usage_error(cmd, "%s needs a number of seconds", a);
         } else if (run_options && gale_cli_is_option(a, "--threads")) {
             double t;
             if (!(v = gale_cli_option_value(argc, argv, &i, "--threads")) || parse_number(v, &t) || t < 1 || t > 4096)
-                return usage_error(usage, "%s needs a number of threads from 1 to 4096", a);
+                return gale_cli_usage_error(cmd, "%s needs a number of threads from 1 to 4096", a);
             out->threads = (int)t;
         } else if (run_options && gale_cli_is_option(a, "--workers")) {
             double w;
             if (!(v = gale_cli_option_value(argc, argv, &i, "--workers")) || parse_number(v, &w) || w < 1 || w > 64)
-                return usage_error(usage, "%s needs a number of workers from 1 to 64", a);
+                return gale_cli_usage_error(cmd, "%s needs a number of workers from 1 to 64", a);
             out->workers = (int)w;
         } else if (run_options && gale_cli_is_option(a, "--stats")) {
-            if (!(out->stats = gale_cli_option_value(argc, argv, &i, "--stats"))) return usage_error(usage, "%s needs a file", a);
+            if (!(out->stats = gale_cli_option_value(argc, argv, &i, "--stats"))) return gale_cli_usage_error(cmd, "%s needs a file", a);
         } else if (run_options && !strcmp(a, "--quiet")) {
             out->quiet = 1;
         } else if (a[0] == '-' && a[1]) {
-            return usage_error(usage, "unknown option %s", a);
+            return gale_cli_unknown_option(cmd, a);
         } else if (out->file) {
-            return usage_error(usage, "one topology file only (got %s too)", a);
+            return gale_cli_usage_error(cmd, "one topology file only (got %s too)", a);
         } else {
             out->file = a;
         }
     }
-    if (!out->file) return usage_error(usage, "%s", "no topology file given");
+    if (!out->file) return gale_cli_usage_error(cmd, "%s", "no topology file given");
+    return 0;
+}
+
+int gale_cli_resolve_host(const char *cmd, const char *option, const char *name, char *buf, size_t cap)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int rc = getaddrinfo(name, NULL, &hints, &ai);
+    if (rc || !ai) {
+        fprintf(stderr, "gale %s: %s %s: cannot resolve it to an IPv4 address (%s)\n", cmd, option, name,
+                rc ? gai_strerror(rc) : "no address");
+        return GALE_EXIT_ERROR;
+    }
+    struct in_addr addr = ((const struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    freeaddrinfo(ai);
+    /* Workers tell their peers the address they listen on; nobody can connect to the wildcard. */
+    if (addr.s_addr == htonl(INADDR_ANY))
+        return gale_cli_usage_error(cmd, "%s %s: workers are reached at this address, and peers cannot connect to "
+                                         "0.0.0.0; give an address of this host the others reach (127.0.0.1 for "
+                                         "this host alone)", option, name);
+    if (!inet_ntop(AF_INET, &addr, buf, (socklen_t)cap)) return gale_cli_usage_error(cmd, "%s %s: too long", option, name);
     return 0;
 }
 
@@ -128,6 +282,7 @@ int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
     bool more = n >= cap || st.st_size > (off_t)cap - 1;
     if (got < 0) {
         fprintf(stderr, "gale: %s: cannot read the secret file: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
         return GALE_EXIT_ERROR;
     }
     if (more) n = 0;

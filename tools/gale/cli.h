@@ -6,10 +6,42 @@
 #define GALE_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "topology.h"
 
-enum { GALE_EXIT_OK = 0, GALE_EXIT_ERROR = 1, GALE_EXIT_USAGE = 2 };
+/* GALE_EXIT_HELP is not an exit code: a parser returns it when it has printed --help, and main exits 0. It is
+   negative so that `if (rc) return rc;` passes it up through every command unchanged. */
+enum { GALE_EXIT_OK = 0, GALE_EXIT_ERROR = 1, GALE_EXIT_USAGE = 2, GALE_EXIT_HELP = -1 };
+
+/* One subcommand: its name, its usage (the synopsis, printed on usage errors and first in --help), what it does,
+   and its options (printed by --help after the synopsis). The one place each command's usage is written. */
+typedef struct gale_cli_command {
+    const char *name;
+    const char *synopsis; /* "gale run [--workers N] ... FILE"; lines after the first are indented */
+    const char *summary;  /* one line, for `gale help` */
+    const char *options;  /* NULL or lines "  --opt VALUE   what it does\n" */
+    int (*run)(int argc, char **argv);
+    int hidden; /* not listed by `gale help` (gale worker is started by supervisors, not people) */
+} gale_cli_command_t;
+
+/* The command named `name` (static storage), or NULL. */
+const gale_cli_command_t *gale_cli_command(const char *name);
+/* The text of `gale help`, on `f`. */
+void gale_cli_print_help(FILE *f);
+/* Whether `arg` asks for help: --help or -h. */
+int gale_cli_is_help(const char *arg);
+/* Whether any of argv[1..] asks for help, so that help wins over any usage error, wherever it is. With
+   `options_end_at_operand` (gale ctl, whose words after HOST:PORT are the daemon's), only the options before the
+   first operand count; there every option takes a value, as "--opt VALUE" or "--opt=VALUE". */
+int gale_cli_wants_help(int argc, char **argv, int options_end_at_operand);
+/* Prints command `name`'s usage and options on stdout; returns GALE_EXIT_HELP. */
+int gale_cli_help(const char *name);
+/* Prints "gale NAME: PROBLEM", NAME's synopsis and a pointer to `gale NAME --help` on stderr; returns
+   GALE_EXIT_USAGE. */
+int gale_cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The one wording of an unknown option: gale_cli_usage_error(name, "unknown option '%s'", arg). */
+int gale_cli_unknown_option(const char *name, const char *arg);
 
 typedef struct gale_cli_args {
     const char *file;
@@ -23,9 +55,10 @@ typedef struct gale_cli_args {
 } gale_cli_args_t;
 
 /* Parses `--set K=V`, and when `run_options` also `--duration S`, `--threads N`, `--quiet`, `--stats FILE`, then
-   one FILE.
-   Returns 0, or GALE_EXIT_USAGE after printing the problem and `usage`. */
-int gale_cli_parse(int argc, char **argv, int run_options, const char *usage, gale_cli_args_t *out);
+   one FILE, for command `cmd` (whose usage errors and --help it prints).
+   Returns 0, GALE_EXIT_HELP after printing --help, or GALE_EXIT_USAGE after printing the problem. On a nonzero
+   return *out still owns what it holds: free it with gale_cli_args_free. */
+int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale_cli_args_t *out);
 void gale_cli_args_free(gale_cli_args_t *a);
 
 /* The value of an option given as "--opt VALUE" or "--opt=VALUE" at argv[*i] (moving *i past it), or NULL. */
@@ -37,6 +70,12 @@ int gale_cli_self_exe(char *buf, size_t cap);
    or others. 0, or GALE_EXIT_ERROR after printing why. */
 int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len);
 
+/* Resolves the host name or IPv4 address `name` given to option `option` of command `cmd` (e.g. "localhost")
+   to an IPv4 address in dotted form in `buf`, at start-up (getaddrinfo may block). The worker transport is IPv4
+   only. A wildcard address (0.0.0.0) is refused: workers are reached at the address they listen on, and peers
+   cannot connect to 0.0.0.0. 0, GALE_EXIT_USAGE or GALE_EXIT_ERROR after printing why. */
+int gale_cli_resolve_host(const char *cmd, const char *option, const char *name, char *buf, size_t cap);
+
 /* Loads and resolves the topology of `a`, printing the diagnostic on failure. NULL on failure. */
 gale_topology_t *gale_cli_open_topology(const gale_cli_args_t *a);
 
@@ -47,8 +86,10 @@ int gale_cmd_worker(int argc, char **argv);
 int gale_cmd_replay(int argc, char **argv);
 int gale_cmd_supervisor(int argc, char **argv);
 int gale_cmd_ctl(int argc, char **argv);
+int gale_cmd_version(int argc, char **argv);
+int gale_cmd_help(int argc, char **argv);
 
-/* Which journal records a command takes: --spout NAME, --cause timeout|fail, --since T, --until T, where T is
+/* Which journal records a command takes: --spout NAME, --cause timeout|fail|stopped, --since T, --until T, where T is
    milliseconds since the epoch or an ISO 8601 UTC time (2026-11-25T02:40:00Z). */
 typedef struct gale_journal_filter {
     const char *spout;
@@ -57,9 +98,9 @@ typedef struct gale_journal_filter {
 } gale_journal_filter_t;
 
 struct gale_journal_record;
-/* Consumes a filter option at argv[*i]: 1 when it was one, 0 when not, GALE_EXIT_USAGE (after printing) when it
-   was malformed. */
-int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t *f, const char *usage);
+/* Consumes a filter option at argv[*i] for command `cmd`: 1 when it was one, 0 when not, GALE_EXIT_USAGE (after
+   printing) when it was malformed. */
+int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t *f, const char *cmd);
 int gale_journal_filter_match(const gale_journal_filter_t *f, const struct gale_journal_record *r);
 /* Prints a skipped-record report line to stderr, prefixed with the journal's path (`arg`). */
 void gale_cli_journal_report(void *arg, const char *line);

@@ -14,15 +14,17 @@
 #include "hmac.h"
 #include "supd.h"
 
-static const char SUPERVISOR_USAGE[] = "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...";
-static const char CTL_USAGE[] = "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...";
-
 #define SECRET_MAX 1024
 
-static int usage(const char *text, const char *problem, const char *arg)
+/* An integer option's value: 0 with *out set, or -1 when `v` is not an integer from min to max. */
+static int parse_int(const char *v, long min, long max, int *out)
 {
-    fprintf(stderr, "gale: %s%s\nusage: %s\n", problem, arg ? arg : "", text);
-    return GALE_EXIT_USAGE;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < min || n > max) return -1;
+    *out = (int)n;
+    return 0;
 }
 
 int gale_cmd_supervisor(int argc, char **argv)
@@ -30,23 +32,35 @@ int gale_cmd_supervisor(int argc, char **argv)
     const char *secret_file = NULL, *host = "127.0.0.1", *v;
     int port = 0, slots = 4, n_allow = 0;
     const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (supd.h) */
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("supervisor");
     for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
         if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
-        else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) port = atoi(v);
-        else if ((v = gale_cli_option_value(argc, argv, &i, "--slots"))) slots = atoi(v);
-        else if ((v = gale_cli_option_value(argc, argv, &i, "--allow-path")) && n_allow < 64) allow[n_allow++] = v;
-        else return usage(SUPERVISOR_USAGE, "unknown argument (or over 64 --allow-path) ", argv[i]);
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
+            if (parse_int(v, 0, 65535, &port)) return gale_cli_usage_error("supervisor", "--port needs 0 to 65535, not '%s'", v);
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--slots"))) {
+            if (parse_int(v, 1, 1024, &slots)) return gale_cli_usage_error("supervisor", "--slots needs 1 to 1024, not '%s'", v);
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--allow-path"))) {
+            if (n_allow == 64) return gale_cli_usage_error("supervisor", "at most 64 --allow-path folders");
+            allow[n_allow++] = v;
+        } else if (o[0] == '-' && o[1]) {
+            const char *const valued[] = {"--secret-file", "--host", "--port", "--slots", "--allow-path"};
+            for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+                if (!strcmp(o, valued[k])) return gale_cli_usage_error("supervisor", "%s needs a value", o);
+            return gale_cli_unknown_option("supervisor", o);
+        } else return gale_cli_usage_error("supervisor", "unexpected argument '%s'", o);
     }
-    if (!secret_file) return usage(SUPERVISOR_USAGE, "--secret-file is required: the control port runs topologies", NULL);
-    if (port < 0 || port > 65535) return usage(SUPERVISOR_USAGE, "--port needs 0 to 65535", NULL);
-    if (slots < 1 || slots > 1024) return usage(SUPERVISOR_USAGE, "--slots needs 1 to 1024", NULL);
+    if (!secret_file) return gale_cli_usage_error("supervisor", "--secret-file is required: the control port runs topologies");
+    char addr[64];
+    int rc = gale_cli_resolve_host("supervisor", "--host", host, addr, sizeof addr);
+    if (rc) return rc;
     char secret[SECRET_MAX], exe[4096];
     size_t secret_len;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len) || gale_cli_self_exe(exe, sizeof exe))
         return GALE_EXIT_ERROR;
     signal(SIGPIPE, SIG_IGN);
-    gale_supd_opts_t o = {.host = host, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
+    gale_supd_opts_t o = {.host = addr, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
                           .exe = exe, .allow = allow, .n_allow = n_allow};
     return gale_supd_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
@@ -151,13 +165,23 @@ int gale_cmd_ctl(int argc, char **argv)
     double timeout_s = 60;
     bool timeout_given = false;
     int i = 1;
+    /* Options end at HOST:PORT: what follows is the daemon's command, passed on as it is. */
+    if (gale_cli_wants_help(argc, argv, 1)) return gale_cli_help("ctl");
     for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *o = argv[i];
         if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
-        else if ((v = gale_cli_option_value(argc, argv, &i, "--timeout"))) timeout_s = atof(v), timeout_given = true;
-        else return usage(CTL_USAGE, "unknown option ", argv[i]);
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--timeout"))) {
+            char *end;
+            timeout_s = strtod(v, &end);
+            if (!*v || *end || !(timeout_s > 0 && timeout_s <= 86400))
+                return gale_cli_usage_error("ctl", "--timeout needs seconds, more than 0 and at most 86400, not '%s'", v);
+            timeout_given = true;
+        } else if (!strcmp(o, "--secret-file") || !strcmp(o, "--timeout"))
+            return gale_cli_usage_error("ctl", "%s needs a value", o);
+        else return gale_cli_unknown_option("ctl", o);
     }
-    if (!secret_file) return usage(CTL_USAGE, "--secret-file is required", NULL);
-    if (argc - i < 2) return usage(CTL_USAGE, "a HOST:PORT and a command are needed", NULL);
+    if (!secret_file) return gale_cli_usage_error("ctl", "--secret-file is required");
+    if (argc - i < 2) return gale_cli_usage_error("ctl", "a HOST:PORT and a command are needed");
     const char *target = argv[i++];
     char secret[SECRET_MAX];
     size_t secret_len;
@@ -165,8 +189,9 @@ int gale_cmd_ctl(int argc, char **argv)
     char command[16384] = "";
     for (; i < argc; i++) {
         size_t used = strlen(command);
-        if (strchr(argv[i], ' ') || strchr(argv[i], '\n')) return usage(CTL_USAGE, "arguments cannot hold spaces: ", argv[i]);
-        if (used + strlen(argv[i]) + 2 >= sizeof command) return usage(CTL_USAGE, "command too long", NULL);
+        if (strchr(argv[i], ' ') || strchr(argv[i], '\n'))
+            return gale_cli_usage_error("ctl", "arguments cannot hold spaces: '%s'", argv[i]);
+        if (used + strlen(argv[i]) + 2 >= sizeof command) return gale_cli_usage_error("ctl", "command too long");
         snprintf(command + used, sizeof command - used, "%s%s", used ? " " : "", argv[i]);
     }
     signal(SIGPIPE, SIG_IGN);

@@ -9,9 +9,6 @@
 #include "json.h"
 #include "mpread.h"
 
-static const char USAGE[] = "gale journal ls|show [--json] [--spout S] [--cause timeout|fail] [--since T] "
-                            "[--until T] JOURNAL";
-
 static int parse_time(const char *s, int64_t *out)
 {
     char *end;
@@ -27,29 +24,22 @@ static int parse_time(const char *s, int64_t *out)
     return 0;
 }
 
-int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t *f, const char *usage)
+int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t *f, const char *cmd)
 {
     static const char *names[] = {"--spout", "--cause", "--since", "--until"};
     for (int k = 0; k < 4; k++) {
         if (strcmp(argv[*i], names[k]) != 0) continue;
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "gale: %s needs a value\nusage: %s\n", names[k], usage);
-            return GALE_EXIT_USAGE;
-        }
+        if (*i + 1 >= argc) return gale_cli_usage_error(cmd, "%s needs a value", names[k]);
         const char *v = argv[++*i];
         if (k == 0) f->spout = v;
         if (k == 1) {
-            if (strcmp(v, "timeout") && strcmp(v, "fail")) {
-                fprintf(stderr, "gale: --cause is timeout or fail, not '%s'\nusage: %s\n", v, usage);
-                return GALE_EXIT_USAGE;
-            }
+            if (strcmp(v, "timeout") && strcmp(v, "fail") && strcmp(v, "stopped"))
+                return gale_cli_usage_error(cmd, "--cause is timeout, fail or stopped, not '%s'", v);
             f->cause = v;
         }
-        if (k >= 2 && parse_time(v, k == 2 ? &f->since_ms : &f->until_ms)) {
-            fprintf(stderr, "gale: %s %s: expected milliseconds since the epoch or 2026-11-25T02:40:00Z\n"
-                            "usage: %s\n", names[k], v, usage);
-            return GALE_EXIT_USAGE;
-        }
+        if (k >= 2 && parse_time(v, k == 2 ? &f->since_ms : &f->until_ms))
+            return gale_cli_usage_error(cmd, "%s %s: expected milliseconds since the epoch or 2026-11-25T02:40:00Z",
+                                        names[k], v);
         return 1;
     }
     return 0;
@@ -141,27 +131,26 @@ static void print_record(const gale_journal_record_t *r, size_t n)
 
 int gale_cmd_journal(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "ls") && strcmp(argv[1], "show"))) {
-        fprintf(stderr, "usage: %s\n", USAGE);
-        return GALE_EXIT_USAGE;
+    /* --help anywhere, before or after ls|show, and before a usage error that a missing ls|show would be. */
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("journal");
+    if (argc < 2) return gale_cli_usage_error("journal", "ls or show is needed");
+    if (strcmp(argv[1], "ls") && strcmp(argv[1], "show")) {
+        if (argv[1][0] == '-') return gale_cli_unknown_option("journal", argv[1]);
+        return gale_cli_usage_error("journal", "ls or show is needed, not '%s'", argv[1]);
     }
     bool ls = !strcmp(argv[1], "ls"), json = false;
     const char *path = NULL;
     gale_journal_filter_t f = {0};
     for (int i = 2; i < argc; i++) {
-        int rc = gale_cli_filter_option(argc, argv, &i, &f, USAGE);
+        int rc = gale_cli_filter_option(argc, argv, &i, &f, "journal");
         if (rc == GALE_EXIT_USAGE) return rc;
         if (rc) continue;
         if (!strcmp(argv[i], "--json")) json = true;
-        else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "gale: unexpected '%s'\nusage: %s\n", argv[i], USAGE);
-            return GALE_EXIT_USAGE;
-        } else path = argv[i];
+        else if (argv[i][0] == '-' && argv[i][1]) return gale_cli_unknown_option("journal", argv[i]);
+        else if (path) return gale_cli_usage_error("journal", "one journal only (got %s too)", argv[i]);
+        else path = argv[i];
     }
-    if (!path) {
-        fprintf(stderr, "gale: no journal given\nusage: %s\n", USAGE);
-        return GALE_EXIT_USAGE;
-    }
+    if (!path) return gale_cli_usage_error("journal", "no journal given");
     gale_journal_reader_t r;
     gale_diag_t d;
     if (gale_journal_reader_open(&r, path, &d)) {

@@ -8,10 +8,6 @@
 #include "replay.h"
 #include "runtime.h"
 
-static const char USAGE[] =
-    "gale replay JOURNAL --topology FILE [--component BOLT [--trace]] [--threads N] [--quiet]\n"
-    "            [--spout S] [--cause timeout|fail] [--since T] [--until T] [--set COMPONENT.KEY=VALUE]...";
-
 typedef struct replay_args {
     const char *journal, *topology, *component;
     bool trace, quiet;
@@ -21,38 +17,37 @@ typedef struct replay_args {
     size_t n_overrides;
 } replay_args_t;
 
-static int usage(const char *what, const char *arg)
-{
-    fprintf(stderr, "gale: %s%s\nusage: %s\n", what, arg ? arg : "", USAGE);
-    return GALE_EXIT_USAGE;
-}
-
+/* 0, GALE_EXIT_HELP after --help, or GALE_EXIT_USAGE after printing the problem. */
 static int parse(int argc, char **argv, replay_args_t *a)
 {
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("replay");
     for (int i = 1; i < argc; i++) {
-        int rc = gale_cli_filter_option(argc, argv, &i, &a->filter, USAGE);
+        int rc = gale_cli_filter_option(argc, argv, &i, &a->filter, "replay");
         if (rc == GALE_EXIT_USAGE) return rc;
         if (rc) continue;
         const char *o = argv[i];
         bool has_value = i + 1 < argc;
+        bool takes_value = !strcmp(o, "--topology") || !strcmp(o, "--component") || !strcmp(o, "--threads") ||
+                           !strcmp(o, "--set");
+        if (takes_value && !has_value) return gale_cli_usage_error("replay", "%s needs a value", o);
         if (!strcmp(o, "--trace")) a->trace = true;
         else if (!strcmp(o, "--quiet")) a->quiet = true;
-        else if (!strcmp(o, "--topology") && has_value) a->topology = argv[++i];
-        else if (!strcmp(o, "--component") && has_value) a->component = argv[++i];
-        else if (!strcmp(o, "--threads") && has_value) a->threads = atoi(argv[++i]);
-        else if (!strcmp(o, "--set") && has_value) {
+        else if (!strcmp(o, "--topology")) a->topology = argv[++i];
+        else if (!strcmp(o, "--component")) a->component = argv[++i];
+        else if (!strcmp(o, "--threads")) a->threads = atoi(argv[++i]);
+        else if (!strcmp(o, "--set")) {
             gale_override_t *ov = realloc(a->overrides, (a->n_overrides + 1) * sizeof *ov);
-            if (!ov) return usage("out of memory", NULL);
+            if (!ov) return gale_cli_usage_error("replay", "out of memory");
             a->overrides = ov;
             a->overrides[a->n_overrides++].assignment = argv[++i];
-        } else if (o[0] == '-') return usage("unknown or incomplete option ", o);
-        else if (a->journal) return usage("one journal only, got another: ", o);
+        } else if (o[0] == '-' && o[1]) return gale_cli_unknown_option("replay", o);
+        else if (a->journal) return gale_cli_usage_error("replay", "one journal only (got %s too)", o);
         else a->journal = o;
     }
-    if (!a->journal) return usage("no journal given", NULL);
-    if (!a->topology) return usage("--topology FILE is required", NULL);
-    if (a->trace && !a->component) return usage("--trace goes with --component BOLT", NULL);
-    if (a->threads < 0 || a->threads > 4096) return usage("--threads takes 1 to 4096", NULL);
+    if (!a->journal) return gale_cli_usage_error("replay", "no journal given");
+    if (!a->topology) return gale_cli_usage_error("replay", "--topology FILE is required");
+    if (a->trace && !a->component) return gale_cli_usage_error("replay", "--trace goes with --component BOLT");
+    if (a->threads < 0 || a->threads > 4096) return gale_cli_usage_error("replay", "--threads takes 1 to 4096");
     return 0;
 }
 

@@ -11,10 +11,6 @@
 #include "supervisor.h"
 #include "runtime.h"
 
-static const char RUN_USAGE[] =
-    "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set COMPONENT.KEY=VALUE]... FILE";
-static const char VALIDATE_USAGE[] = "gale validate [--set COMPONENT.KEY=VALUE]... FILE";
-
 /* What `gale run` says when a run ends badly; the exit status is 1 for each. */
 static const char *run_failure(int rc)
 {
@@ -49,8 +45,11 @@ static void write_stats(const gale_runtime_t *rt, const char *path)
 int gale_cmd_run(int argc, char **argv)
 {
     gale_cli_args_t a;
-    int rc = gale_cli_parse(argc, argv, 1, RUN_USAGE, &a);
-    if (rc) return rc;
+    int rc = gale_cli_parse(argc, argv, 1, "run", &a);
+    if (rc) {
+        gale_cli_args_free(&a);
+        return rc;
+    }
     gale_topology_t *topo = gale_cli_open_topology(&a);
     if (!topo) {
         gale_cli_args_free(&a);
@@ -107,8 +106,11 @@ static void print_streams(const gale_topology_t *topo)
 int gale_cmd_validate(int argc, char **argv)
 {
     gale_cli_args_t a;
-    int rc = gale_cli_parse(argc, argv, 0, VALIDATE_USAGE, &a);
-    if (rc) return rc;
+    int rc = gale_cli_parse(argc, argv, 0, "validate", &a);
+    if (rc) {
+        gale_cli_args_free(&a);
+        return rc;
+    }
     gale_topology_t *topo = gale_cli_open_topology(&a);
     if (topo) {
         printf("%s: ok: topology '%s', %zu components, %u tasks\n", a.file, topo->name, topo->n_components,

@@ -1,4 +1,5 @@
-/* `gale worker`: one worker of `gale run --workers N`, started by its supervisor (internal; not for people). */
+/* `gale worker`: one worker of `gale run --workers N`, started by its supervisor (internal; not for people). Its
+   command line and the lines on its control pipe are control.h's. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,28 +12,31 @@
 #include "control.h"
 #include "runtime.h"
 
-static const char USAGE[] = "gale worker --index I --workers N [--listen HOST] [--threads T] [--set C.K=V]... FILE (started by a supervisor)";
-
 int gale_cmd_worker(int argc, char **argv)
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     if (!rest) return GALE_EXIT_ERROR;
     int nrest = 0;
     gale_worker_args_t wa;
-    char why[160];
-    if (gale_control_worker_args_parse(argc, argv, &wa, rest, &nrest, why, sizeof why)) {
-        fprintf(stderr, "gale: worker: %s\nusage: %s\n", why, USAGE);
-        free(rest);
-        return GALE_EXIT_USAGE;
-    }
+    char why[160], listen_addr[64];
     gale_cli_args_t a;
-    int rc = gale_cli_parse(nrest, rest, 1, USAGE, &a);
+    int rc;
+    if (gale_cli_wants_help(argc, argv, 0)) {
+        free(rest);
+        return gale_cli_help("worker");
+    }
+    if (gale_control_worker_args_parse(argc, argv, &wa, rest, &nrest, why, sizeof why)) {
+        free(rest);
+        return gale_cli_usage_error("worker", "%s", why);
+    }
+    rc = gale_cli_parse(nrest, rest, 1, "worker", &a);
+    if (!rc) rc = gale_cli_resolve_host("worker", "--listen", wa.listen, listen_addr, sizeof listen_addr);
     if (rc) {
         free(rest);
+        gale_cli_args_free(&a);
         return rc;
     }
     int index = wa.index, workers = wa.workers;
-    const char *listen = wa.listen;
     /* A worker never outlives its supervisor, however the supervisor ends. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return GALE_EXIT_ERROR; /* the supervisor died before the line above took effect */
@@ -51,8 +55,8 @@ int gale_cmd_worker(int argc, char **argv)
     gale_runtime_t *rt = NULL;
     rc = GALE_EXIT_ERROR;
     if (topo) {
-        gale_runtime_opts_t opts = {.threads = a.threads, .n_workers = workers, .worker_index = index, .listen_host = listen,
-                                    .secret = secret, .secret_len = strlen(secret)};
+        gale_runtime_opts_t opts = {.threads = a.threads, .n_workers = workers, .worker_index = index,
+                                    .listen_host = listen_addr, .secret = secret, .secret_len = strlen(secret)};
         gale_diag_t d = {{0}};
         if (gale_runtime_new(topo, &opts, &rt, &d) == 0) rc = gale_runtime_run(rt) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
         else fprintf(stderr, "gale: %s\n", d.msg);
