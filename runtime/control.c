@@ -266,8 +266,10 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
                                    char *why, size_t cap)
 {
     *out = (gale_worker_args_t){.index = -1, .workers = 0, .listen = NULL};
-    int n = 0;
+    int n = 0, rc = 0;
     rest[n++] = argv[0];
+    /* Everything that is not ours goes on to `rest` even after an error, so that the caller can report an unknown
+       option first, as for every other command. */
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         bool ours = !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen");
@@ -275,19 +277,24 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
             rest[n++] = argv[i];
             continue;
         }
-        if (i + 1 >= argc) return say_why(why, cap, GALE_EINVAL, "%s needs a value", o);
+        if (i + 1 >= argc) {
+            if (!rc) rc = say_why(why, cap, GALE_EINVAL, "%s needs a value", o);
+            continue;
+        }
         const char *v = argv[++i];
+        if (rc) continue;
         if (!strcmp(o, "--listen")) {
-            if (out->listen) return say_why(why, cap, GALE_EINVAL, "--listen given twice");
-            out->listen = v;
+            if (out->listen) rc = say_why(why, cap, GALE_EINVAL, "--listen given twice");
+            else out->listen = v;
         } else {
             int *dst = !strcmp(o, "--index") ? &out->index : &out->workers;
-            if (*dst != (dst == &out->index ? -1 : 0)) return say_why(why, cap, GALE_EINVAL, "%s given twice", o);
-            if (!parse_int(v, 0, 4096, dst)) return say_why(why, cap, GALE_EINVAL, "%s: bad number '%s'", o, v);
+            if (*dst != (dst == &out->index ? -1 : 0)) rc = say_why(why, cap, GALE_EINVAL, "%s given twice", o);
+            else if (!parse_int(v, 0, 4096, dst)) rc = say_why(why, cap, GALE_EINVAL, "%s: bad number '%s'", o, v);
         }
     }
     rest[n] = NULL;
     *n_rest = n;
+    if (rc) return rc;
     if (out->workers < 2) return say_why(why, cap, GALE_EINVAL, "--workers must be at least 2");
     if (out->index < 0 || out->index >= out->workers)
         return say_why(why, cap, GALE_EINVAL, "--index must be below --workers");

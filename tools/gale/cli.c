@@ -260,9 +260,9 @@ int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
        was reported as a secret of the wrong size. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     struct stat st;
-    const char *why = fd < 0 || fstat(fd, &st) ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : NULL;
+    const char *why = fd < 0 || fstat(fd, &st) ? strerror(errno) : !S_ISREG(st.st_mode) ? "it is not a regular file" : NULL;
     if (why) {
-        fprintf(stderr, "gale: %s: cannot read the secret file: %s\n", path, why);
+        fprintf(stderr, "gale: %s: the secret file cannot be read: %s\n", path, why);
         if (fd >= 0) close(fd);
         return GALE_EXIT_ERROR;
     }

@@ -25,11 +25,9 @@ int gale_cmd_worker(int argc, char **argv)
         free(rest);
         return gale_cli_help("worker");
     }
-    if (gale_control_worker_args_parse(argc, argv, &wa, rest, &nrest, why, sizeof why)) {
-        free(rest);
-        return gale_cli_usage_error("worker", "%s", why);
-    }
-    rc = gale_cli_parse(nrest, rest, 1, "worker", &a);
+    int bad = gale_control_worker_args_parse(argc, argv, &wa, rest, &nrest, why, sizeof why);
+    rc = gale_cli_parse(nrest, rest, 1, "worker", &a); /* an unknown option is said first */
+    if (!rc && bad) rc = gale_cli_usage_error("worker", "%s", why);
     if (!rc) rc = gale_cli_resolve_host("worker", "--listen", wa.listen, listen_addr, sizeof listen_addr);
     if (rc) {
         free(rest);
