@@ -406,7 +406,11 @@ static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
 static void on_peer(void *arg, uint32_t peer, bool up)
 {
     gale_io_t *io = arg;
-    gale_logf(up ? GALE_LOG_DEBUG : GALE_LOG_WARN, "worker", "peer worker %u is %s", peer - 1, up ? "up" : "down");
+    /* Once the run is ending (spouts deactivated, bolts finishing, stopping), peers that leave first are expected:
+       said at debug level, not as a warning on every clean stop. */
+    bool ending = atomic_load(&io->rt->phase) != GALE_RUN_RUNNING || atomic_load(&io->rt->finish_seq) > 0;
+    gale_logf(up || ending ? GALE_LOG_DEBUG : GALE_LOG_WARN, "worker", "peer worker %u is %s", peer - 1,
+              up ? "up" : "down");
     if (peer < 1 || peer > (uint32_t)io->n_workers) return;
     if (!up) set_holding(io, (int)peer - 1, false); /* a worker that is gone holds nobody back */
     else if (io->pressing) tell_pressure(io, (int)peer - 1);
