@@ -295,7 +295,7 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
     rest[n] = NULL;
     *n_rest = n;
     if (rc) return rc;
-    if (out->workers < 2) return say_why(why, cap, GALE_EINVAL, "--workers must be at least 2");
+    if (out->workers < 1) return say_why(why, cap, GALE_EINVAL, "--workers must be at least 1");
     if (out->index < 0 || out->index >= out->workers)
         return say_why(why, cap, GALE_EINVAL, "--index must be below --workers");
     if (!out->listen) out->listen = "127.0.0.1";

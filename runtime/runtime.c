@@ -137,7 +137,7 @@ static int build_tasks(gale_runtime_t *rt)
    (index n_execs). */
 static int place_tasks(gale_runtime_t *rt)
 {
-    int workers = rt->opts.n_workers > 1 ? rt->opts.n_workers : 1;
+    int workers = rt->opts.worker && rt->opts.n_workers > 1 ? rt->opts.n_workers : 1;
     gale_placement_t p;
     int rc = gale_schedule(rt->topo, rt->acker_comp.parallelism, workers, rt->n_execs, &p);
     if (rc) return rc;
@@ -207,7 +207,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->timeout_ns = (uint64_t)topo->config.message_timeout_s * 1000000000ull;
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
-    rt->n_lanes = rt->n_execs + (rt->opts.n_workers > 1 ? 1 : 0);
+    rt->n_lanes = rt->n_execs + (rt->opts.worker ? 1 : 0);
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {
@@ -509,7 +509,7 @@ int gale_runtime_run(gale_runtime_t *rt)
     if (rc) return rc;
     rt->ctl = &c;
     rt->start_ns = gale_now_ns();
-    if (rt->opts.n_workers > 1) { /* a worker: its executors start when the supervisor says so */
+    if (rt->opts.worker) { /* a worker: its executors start when the supervisor says so */
         if ((rc = gale__io_start(rt, &c.loop))) {
             gale_logf(GALE_LOG_ERROR, "worker", "cannot start the transport: %s", gale_strerror(rc));
             atomic_store(&rt->failed, 1);
@@ -621,7 +621,7 @@ int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
         gale_runtime_component_metrics(rt, ci, &m);
         if (i) gale_buf_puts(&b, ", ");
         /* A worker's figures carry their histograms: the supervisor merges them into exact quantiles. */
-        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.n_workers > 1);
+        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.worker);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);

@@ -29,8 +29,10 @@ typedef struct gale_runtime_opts {
     size_t ring_capacity; /* 0: 1024 deliveries */
     bool handle_signals;  /* install SIGINT/SIGTERM handlers on the loop */
     struct gale_replay_set *replay; /* replay.h: every spout is replaced by the replay spout fed from this set */
-    int n_workers;        /* worker mode (worker.c): this process runs the tasks of worker `worker_index` of
-                             n_workers; 0 or 1: every task runs here */
+    bool worker;          /* worker mode (worker.c): this process runs the tasks of worker `worker_index` of
+                             n_workers (1 or more) under a supervisor, which drives its lifecycle; false: local mode,
+                             every task here */
+    int n_workers;
     int worker_index;
     const char *listen_host; /* worker mode: the address to listen on; NULL: 127.0.0.1 */
     const void *secret;   /* worker mode: the topology's secret, proven to peers (borrowed) */

@@ -715,8 +715,8 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         sendf(c, "error bad argument '%s'", bad);
         return free_rec(r);
     }
-    if (r->workers < 2 || r->workers > MAX_WORKERS) {
-        sendf(c, "error workers=N must be from 2 (one worker: gale run) to %d", MAX_WORKERS);
+    if (r->workers < 1 || r->workers > MAX_WORKERS) {
+        sendf(c, "error workers=N must be from 1 to %d", MAX_WORKERS);
         return free_rec(r);
     }
     if (!r->slots && r->workers > d->o->slots - d->used_slots) {

@@ -452,7 +452,7 @@ void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why)
 
 static int check_assignment(const gale_assignment_t *a)
 {
-    if (a->workers < 2 || a->n_slots < 0 || a->n_slots > a->workers || (a->slots && a->n_slots == 0)) return GALE_EINVAL;
+    if (a->workers < 1 || a->n_slots < 0 || a->n_slots > a->workers || (a->slots && a->n_slots == 0)) return GALE_EINVAL;
     for (int i = 0; a->slots && i < a->n_slots; i++) {
         if (a->slots[i] < 0 || a->slots[i] >= a->workers) return GALE_EINVAL;
         for (int j = 0; j < i; j++)

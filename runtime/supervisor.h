@@ -28,7 +28,7 @@ typedef struct gale_assignment {
     const char *file;             /* the topology file */
     const char *const *sets;      /* --set assignments, passed on to the workers */
     size_t n_sets;
-    int workers;                  /* worker slots of the whole topology (>= 2) */
+    int workers;                  /* worker slots of the whole topology (>= 1) */
     const int *slots;             /* the slots that run here, n_slots of them; NULL: all */
     int n_slots;
     int threads;                  /* executor threads per worker; 0: the topology's, else cores / slots here */

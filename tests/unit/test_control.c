@@ -195,7 +195,7 @@ Test(control, bad_worker_command_lines)
         const char *args[8];
         const char *reason;
     } cases[] = {
-        {{"worker", "--index", "0", "f", NULL}, "--workers must be at least 2"},
+        {{"worker", "--index", "0", "f", NULL}, "--workers must be at least 1"},
         {{"worker", "--index", "3", "--workers", "3", "f", NULL}, "--index must be below"},
         {{"worker", "--index", "x", "--workers", "3", NULL}, "bad number"},
         {{"worker", "--index", "0", "--index", "1", "--workers", "3", NULL}, "given twice"},
