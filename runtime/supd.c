@@ -18,6 +18,7 @@
 #include "hmac.h"
 #include "lines.h"
 #include "log.h"
+#include "ratelog.h"
 #include "plugin.h"
 #include "supervisor.h"
 
@@ -95,10 +96,7 @@ struct supd {
     int signals;
     char **roots;         /* realpaths of the folders assignments may name: the daemon's own, then --allow-path */
     int n_roots;
-    unsigned rejected;    /* refusals before authentication since the last log line about them */
-    bool reject_logged;   /* a line about them was logged at reject_log_ms */
-    uint64_t reject_log_ms;
-    char last_reject[128];
+    gale_ratelog_t rejects; /* refusals before authentication: a line, then counts (ratelog.h) */
 };
 
 /* ---- writing ------------------------------------------------------------------------------------------------------ */
@@ -179,28 +177,24 @@ static void on_shutdown(uv_shutdown_t *req, int status)
  * Counts a refusal before authentication. The first after a quiet interval is logged at once, the rest as one line
  * per REJECT_LOG_MS from the sweep, so that a probe cannot fill the log.
  */
+static void say_rejected(uint64_t n, const char *last)
+{
+    if (n)
+        gale_logf(GALE_LOG_WARN, "supervisor", "%llu control connections rejected in the last %d s, last: %s",
+                  (unsigned long long)n, REJECT_LOG_MS / 1000, last);
+}
+
 static void note_rejected(supd_t *d, const char *why)
 {
-    uint64_t now = uv_now(&d->loop);
-    snprintf(d->last_reject, sizeof d->last_reject, "%s", why);
-    if (d->reject_logged && now - d->reject_log_ms < REJECT_LOG_MS) {
-        d->rejected++;
-        return;
-    }
+    uint64_t earlier = 0;
+    if (!gale_ratelog_event(&d->rejects, uv_now(&d->loop), why, &earlier)) return;
+    say_rejected(earlier, d->rejects.last);
     gale_logf(GALE_LOG_WARN, "supervisor", "a control connection was refused before authenticating: %s", why);
-    d->reject_logged = true;
-    d->reject_log_ms = now;
-    d->rejected = 0;
 }
 
 static void log_rejected(supd_t *d)
 {
-    uint64_t now = uv_now(&d->loop);
-    if (!d->rejected || now - d->reject_log_ms < REJECT_LOG_MS) return;
-    gale_logf(GALE_LOG_WARN, "supervisor", "%u control connections rejected in the last %d s, last: %s", d->rejected,
-              REJECT_LOG_MS / 1000, d->last_reject);
-    d->reject_log_ms = now;
-    d->rejected = 0;
+    say_rejected(gale_ratelog_due(&d->rejects, uv_now(&d->loop), false), d->rejects.last);
 }
 
 /* Says why and hangs up once that is sent (a close at once would cancel the write). */
@@ -1024,7 +1018,7 @@ static int make_roots(supd_t *d)
 
 int gale_supd_run(const gale_supd_opts_t *o)
 {
-    supd_t d = {.o = o};
+    supd_t d = {.o = o, .rejects = {.interval_ms = REJECT_LOG_MS}};
     const char *host = o->host ? o->host : "127.0.0.1";
     int rrc = make_roots(&d);
     if (rrc) {

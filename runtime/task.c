@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "ratelog.h"
 
 uint64_t gale__task_random(gale_task_t *t)
 {
@@ -21,8 +22,7 @@ uint64_t gale__task_random(gale_task_t *t)
 void gale__task_error(gale_task_t *t, const char *fmt, ...)
 {
     uint64_t n = ++t->m.errors;
-    /* The first ten, then every power of two: a bolt failing every tuple must not drown the log. */
-    if (n > 10 && (n & (n - 1)) != 0) return;
+    if (!gale_log_worth(n)) return; /* a bolt failing every tuple must not drown the log */
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);

@@ -9,6 +9,7 @@
 
 #include "hmac.h"
 #include "log.h"
+#include "ratelog.h"
 
 #define HANDSHAKE_MS 3000
 #define BACKOFF_MIN_MS 50
@@ -71,9 +72,8 @@ struct gale_transport {
     gale_transport_stats_t stats;
     /* The log of rejected handshakes: a line, then a count until REJECT_LOG_MS have passed (reject_timer). */
     uv_timer_t reject_timer;
-    bool reject_timer_open, reject_logged;
-    uint64_t reject_logged_at, reject_pending;
-    char reject_last[160];
+    bool reject_timer_open;
+    gale_ratelog_t rejects;
 };
 
 typedef struct write_req {
@@ -201,13 +201,16 @@ static void on_conn_closed(uv_handle_t *h)
     maybe_free(t);
 }
 
+static void say_rejected(uint64_t n, const char *last)
+{
+    if (n)
+        gale_logf(GALE_LOG_WARN, "transport", "%llu connections rejected in the last %d s (last: %s)",
+                  (unsigned long long)n, REJECT_LOG_MS / 1000, last);
+}
+
 static void flush_rejected(gale_transport_t *t)
 {
-    if (!t->reject_pending) return;
-    gale_logf(GALE_LOG_WARN, "transport", "%llu connections rejected in the last %d s (last: %s)",
-              (unsigned long long)t->reject_pending, REJECT_LOG_MS / 1000, t->reject_last);
-    t->reject_pending = 0;
-    t->reject_logged_at = uv_now(t->loop);
+    say_rejected(gale_ratelog_due(&t->rejects, uv_now(t->loop), true), t->rejects.last);
 }
 
 static void on_reject_timer(uv_timer_t *h) { flush_rejected(h->data); }
@@ -223,16 +226,12 @@ static void on_reject_timer_closed(uv_handle_t *h)
    REJECT_LOG_MS, else counted for the line the timer writes when they have passed. */
 static void log_rejected(gale_transport_t *t, const char *what)
 {
-    uint64_t now = uv_now(t->loop);
-    if (!t->reject_logged || now - t->reject_logged_at >= REJECT_LOG_MS) {
-        flush_rejected(t); /* a count whose timer has not run yet goes first */
+    uint64_t now = uv_now(t->loop), earlier = 0;
+    if (gale_ratelog_event(&t->rejects, now, what, &earlier)) {
+        say_rejected(earlier, t->rejects.last); /* a count whose timer has not run yet goes first */
         gale_logf(GALE_LOG_WARN, "transport", "closing the connection %s", what);
-        t->reject_logged = true;
-        t->reject_logged_at = now;
         return;
     }
-    t->reject_pending++;
-    snprintf(t->reject_last, sizeof t->reject_last, "%s", what);
     if (t->closing) return; /* gale_transport_close writes the count */
     if (!t->reject_timer_open) {
         uv_timer_init(t->loop, &t->reject_timer);
@@ -242,7 +241,7 @@ static void log_rejected(gale_transport_t *t, const char *what)
         t->open++;
     }
     if (!uv_is_active((uv_handle_t *)&t->reject_timer))
-        uv_timer_start(&t->reject_timer, on_reject_timer, t->reject_logged_at + REJECT_LOG_MS - now, 0);
+        uv_timer_start(&t->reject_timer, on_reject_timer, t->rejects.said_ms + REJECT_LOG_MS - now, 0);
 }
 
 static void close_conn(conn_t *c, const char *why)
@@ -546,6 +545,7 @@ int gale_transport_new(uv_loop_t *loop, uint32_t self, const void *secret, size_
     memcpy(t->secret, secret, secret_len);
     t->secret_len = secret_len;
     t->loop = loop;
+    t->rejects.interval_ms = REJECT_LOG_MS;
     t->self = self;
     t->max_frame = max_frame ? max_frame : GALE_FRAME_MAX;
     t->cb = *cb;

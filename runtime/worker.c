@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "lines.h"
 #include "log.h"
+#include "ratelog.h"
 #include "runtime.h"
 #include "spout.h"
 #include "transport.h"
@@ -208,7 +209,7 @@ static void fail_oversized(gale_io_t *io, const gale_tuple_t *dlv, size_t bytes)
 {
     const gale_tuple_data_t *d = dlv->data;
     uint64_t n = ++io->oversized;
-    if (n <= 10 || (n & (n - 1)) == 0) {
+    if (gale_log_worth(n)) {
         char who[96];
         snprintf(who, sizeof who, "%s#%u", d->src->name, d->src_task);
         gale_logf(GALE_LOG_ERROR, who,
