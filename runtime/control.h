@@ -27,6 +27,8 @@
 #define GALE_CONTROL_FD 3
 /* The longest line either side accepts; the figures of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
+/* The longest HOST:PORT of a worker (a peers line carries one per worker). */
+#define GALE_CONTROL_ADDR_MAX 80
 
 /* What a worker tells its supervisor about its run, every few milliseconds. */
 typedef struct gale_worker_status {

@@ -56,9 +56,12 @@ static void restart_sampling(gale_drain_t *d)
 
 static gale_drain_cmd_t stop(gale_drain_t *d, const gale_flow_t *f, const char *note)
 {
+    /* finish_pos counts the finishes issued: the last one may not have come back yet. */
+    bool finish_unacked = d->state == GALE_DRAIN_FINISHING && !f->finish_acked;
     d->state = GALE_DRAIN_STOPPING;
     d->open_at_stop = f->open_trees;
-    d->incomplete = d->failed || f->open_trees > 0 || (f->in_flight && !lost(d)) || d->finish_pos < d->n_finish;
+    d->incomplete = d->failed || f->open_trees > 0 || (f->in_flight && !lost(d)) || d->finish_pos < d->n_finish ||
+                    finish_unacked;
     return (gale_drain_cmd_t){.kind = GALE_DRAIN_STOP, .note = note, .warn = note != NULL};
 }
 
@@ -73,6 +76,7 @@ static gale_drain_cmd_t next_finish(gale_drain_t *d, const gale_flow_t *f, uint6
     }
     d->state = GALE_DRAIN_FINISHING;
     restart_sampling(d);
+    d->prev.finish_acked = false; /* this finish has not come back yet, whatever the last sample said */
     d->finish_deadline_ns = d->hurried ? now_ns + GALE_DRAIN_FINISH_GRACE_NS : UINT64_MAX;
     return (gale_drain_cmd_t){.kind = GALE_DRAIN_FINISH, .component = d->finish_order[d->finish_pos++],
                               .note = note, .warn = note != NULL};

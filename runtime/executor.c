@@ -337,7 +337,7 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
     }
     gale_tuple_t *outer = t->current; /* non-NULL only if a finish or a nested call is under way */
     if (in->data->origin_ns) gale_hist_add(&t->m.e2e, gale_now_ns() - in->data->origin_ns);
-    t->current = in;
+    __atomic_store_n(&t->current, in, __ATOMIC_RELAXED); /* read by the control thread to name a stuck task */
     execute_timed(t, in, &rc);
     t->m.executed++;
     if (rc != 0) gale__task_error(t, "execute failed: %s (%d)", gale_strerror(rc), rc);
@@ -353,7 +353,7 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
             gale__fail(&t->base.pub, in);
         }
     }
-    t->current = outer;
+    __atomic_store_n(&t->current, outer, __ATOMIC_RELAXED);
     if (!(in->state & GALE_DLV_KEPT)) gale__tuple_release(in->data);
 }
 

@@ -337,7 +337,7 @@ static void name_stuck(gale_runtime_t *rt, double grace_s)
 {
     for (int e = 0; e < rt->n_execs; e++) {
         gale_executor_t *ex = &rt->execs[e];
-        if (atomic_load(&ex->closed)) continue;
+        if (!ex->thread_started || atomic_load(&ex->closed)) continue;
         const char *who = NULL;
         for (size_t i = 0; i < ex->n_tasks && !who; i++)
             if (__atomic_load_n(&ex->tasks[i]->current, __ATOMIC_RELAXED)) who = ex->tasks[i]->who;
@@ -356,7 +356,7 @@ static void on_tick(uv_timer_t *h)
     control_t *c = h->data;
     gale_runtime_t *rt = c->rt;
     if (c->stopping) {
-        if (atomic_load(&rt->closed_execs) == (unsigned)rt->n_execs) {
+        if (atomic_load(&rt->closed_execs) == rt->started_execs) {
             uv_stop(&c->loop);
         } else if (gale_now_ns() > c->stop_deadline_ns) {
             name_stuck(rt, (double)STOP_GRACE_NS / 1e9);
@@ -376,9 +376,11 @@ static void on_tick(uv_timer_t *h)
 static void request_stop(control_t *c, const char *why)
 {
     if (c->stopping) {
-        if (!c->stuck) gale_logf(GALE_LOG_WARN, "runtime", "%s again while stopping: exiting now", why);
-        name_stuck(c->rt, 0);
-        c->stuck = atomic_load(&c->rt->closed_execs) != (unsigned)c->rt->n_execs;
+        c->stuck = atomic_load(&c->rt->closed_execs) != c->rt->started_execs;
+        if (c->stuck) {
+            gale_logf(GALE_LOG_WARN, "runtime", "%s again while stopping: exiting now", why);
+            name_stuck(c->rt, (double)(gale_now_ns() + STOP_GRACE_NS - c->stop_deadline_ns) / 1e9);
+        }
         uv_stop(&c->loop);
         return;
     }
@@ -494,6 +496,7 @@ void gale__runtime_start(gale_runtime_t *rt)
     rt->start_ns = gale_now_ns();
     for (int e = 0; e < rt->n_execs; e++) {
         int rc = gale_executor_start(&rt->execs[e]);
+        if (!rc) rt->started_execs++;
         if (rc) {
             gale_logf(GALE_LOG_ERROR, "runtime", "cannot start executor thread: %s", strerror(-rc));
             atomic_store(&rt->failed, 1);
@@ -527,15 +530,16 @@ int gale_runtime_run(gale_runtime_t *rt)
     rt->end_ns = gale_now_ns();
     if (rt->io) gale__io_stop(rt); /* reports the figures; the loop below closes what it opened */
     rt->ctl = NULL;
-    uv_walk(&c.loop, close_walk, NULL);
-    uv_run(&c.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c.loop);
-    gale__io_free(rt);
+    if (!c.stuck) { /* a stuck executor may still push into the I/O lane: leave all of it to the exiting process */
+        uv_walk(&c.loop, close_walk, NULL);
+        uv_run(&c.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&c.loop);
+        gale__io_free(rt);
+    }
     free(c.finish_order);
     if (atomic_load(&rt->failed)) return GALE_EPLUGIN;
     if (c.stuck) return GALE_ETIMEDOUT;
     if (!rt->io && c.drain.incomplete) {
-        rt->open_at_stop = c.drain.open_at_stop;
         gale_logf(GALE_LOG_ERROR, "runtime", "the run stopped before its work was done: %" PRIu64 " tuple tree%s "
                   "still open%s", c.drain.open_at_stop, c.drain.open_at_stop == 1 ? "" : "s",
                   rt->journal && c.drain.open_at_stop ? " (journaled with cause \"stopped\")" : "");

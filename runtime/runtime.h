@@ -74,8 +74,8 @@ struct gale_runtime {
     atomic_int failed;                   /* a task failed to open: stop with an error */
     atomic_int stop_requested;           /* gale_runtime_request_stop() */
     atomic_uint closed_execs;
+    unsigned started_execs; /* executor threads started (control thread only): those the stop waits for */
     bool stuck;            /* a task did not return from a call after the stop: the runtime must not be freed */
-    uint64_t open_at_stop; /* tuple trees still open when the run stopped */
     void *ctl;             /* the control state of gale_runtime_run, while it runs */
 };
 

@@ -24,7 +24,7 @@
 #define QUICK_CRASHES 5   /* deaths in a row, each within HEALTHY_MS of its start, after which the run gives up */
 #define LOST_IN_FLIGHT_TICKS 100 /* idle and unchanged this long: what a dead worker had in flight is gone */
 #define STOP_TIMEOUT_MS 10000
-#define ADDR_MAX 80
+#define ADDR_MAX GALE_CONTROL_ADDR_MAX
 
 
 typedef struct sworker {
@@ -93,17 +93,16 @@ static void on_sent(uv_write_t *req, int status)
 static void say(sworker_t *w, const gale_control_msg_t *m)
 {
     if (!w->running) return;
-    char msg[8192];
-    int n = gale_control_format(msg, sizeof msg, m);
+    /* Sized for what the message carries: a peers line has every worker's address. */
+    size_t cap = 64 + (m->text ? strlen(m->text) : 0) + (size_t)m->n_peers * (ADDR_MAX + 1);
+    uv_write_t *req = malloc(sizeof *req + cap);
+    int n = req ? gale_control_format((char *)(req + 1), cap, m) : GALE_ENOMEM;
     if (n < 0) {
         gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot tell worker %d: %s", w->sup->id, w->index, gale_strerror(n));
+        free(req);
         return;
     }
-    uv_write_t *req = malloc(sizeof *req + (size_t)n);
-    if (!req) return;
-    char *copy = (char *)(req + 1);
-    memcpy(copy, msg, (size_t)n);
-    uv_buf_t buf = uv_buf_init(copy, (unsigned)n);
+    uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)n);
     if (uv_write(req, (uv_stream_t *)&w->pipe, &buf, 1, on_sent)) free(req);
 }
 
@@ -140,7 +139,11 @@ static void maybe_start(gale_sup_t *s)
         if (w->started) continue;
         w->started = true;
         say_kind(w, GALE_CTL_START, 0);
-        if (s->deactivated) say_kind(w, GALE_CTL_DEACTIVATE, 0);
+        /* A worker restarted once the bolts began to finish catches up: its spouts must not feed finished bolts,
+           and its finish count must reach the others', or the drain would wait for it for ever. */
+        bool finishing = s->finish_target > 0;
+        if (s->deactivated || finishing) say_kind(w, GALE_CTL_DEACTIVATE, 0);
+        for (size_t k = 0; finishing && k < s->drain.finish_pos; k++) say_kind(w, GALE_CTL_FINISH, s->finish_order[k]);
     }
 }
 
@@ -153,8 +156,9 @@ static void handle_line(void *arg, char *line)
     char why[160];
     int rc = gale_control_parse(line, &m, why, sizeof why);
     if (rc == GALE_EABI) { /* another build of gale: nothing it says can be read right */
-        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d: %s: stopping it", s->id, w->index, why);
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d: %s: stopping the run", s->id, w->index, why);
         s->failed = true;
+        stop_all(s); /* restarting the same binary would only meet the same version */
         uv_process_kill(&w->proc, SIGKILL);
         return;
     }
@@ -196,7 +200,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(st);
         return;
     }
-    gale_lines_took(&w->lines, (size_t)n, handle_line, w);
+    if (gale_lines_took(&w->lines, (size_t)n, handle_line, w))
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d: a line over %u bytes was dropped", w->sup->id, w->index,
+                  GALE_CONTROL_LINE_MAX);
 }
 
 /* ---- processes ------------------------------------------------------------------------------------------------- */
@@ -268,6 +274,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 static void spawn(sworker_t *w)
 {
     gale_sup_t *s = w->sup;
+    if (s->state != S_ACTIVE) return; /* the run is stopping: nothing more to start */
     char numbers[3][16];
     size_t cap = 16 + 2 * s->n_sets;
     const char **argv = calloc(cap, sizeof *argv);
@@ -276,6 +283,7 @@ static void spawn(sworker_t *w)
                                                       numbers, argv, cap) < 0) {
         free(argv);
         s->failed = true;
+        stop_all(s);
         return;
     }
     uv_pipe_init(s->loop, &w->pipe, 0);
@@ -298,6 +306,7 @@ static void spawn(sworker_t *w)
         close_handle(s, (uv_handle_t *)&w->proc);
         close_handle(s, (uv_handle_t *)&w->pipe);
         s->failed = true;
+        stop_all(s);
         return;
     }
     w->running = true;

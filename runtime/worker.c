@@ -50,7 +50,7 @@ struct gale_io {
     uv_async_t wake;
     uv_timer_t tick;
     uv_pipe_t ctl;
-    char line[4096];
+    char *line;           /* GALE_CONTROL_LINE_MAX bytes: a peers line holds every worker's address */
     gale_lines_t lines;
     gale_transport_t *transport;
     gale_ring_t *in;      /* [n_execs]: from executor p */
@@ -64,7 +64,7 @@ struct gale_io {
     bool *holding;       /* [n_workers]: that peer's bolts are behind, so our spouts wait (a PRESSURE frame) */
     bool pressing;       /* what we last told our peers about our own bolts */
     int *ports;
-    char (*hosts)[64]; /* each peer's host, as the last "peers" line gave it */
+    char (*hosts)[GALE_CONTROL_ADDR_MAX]; /* each peer's host, as the last "peers" line gave it */
     int self, n_workers;
     bool start_asked, started, closing;
     bool handles; /* wake, tick and ctl were initialised */
@@ -475,7 +475,7 @@ static void handle_command(void *arg, char *line)
     switch (m.kind) {
     case GALE_CTL_PEERS: {
         size_t pos = 0;
-        char host[64];
+        char host[GALE_CONTROL_ADDR_MAX];
         int port, rc;
         for (int w = 0; w < io->n_workers && (rc = gale_control_next_peer(m.text, &pos, host, sizeof host, &port)); w++) {
             if (rc < 0) {
@@ -516,7 +516,8 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         gale__runtime_stop(io->rt);
         return;
     }
-    gale_lines_took(&io->lines, (size_t)n, handle_command, io);
+    if (gale_lines_took(&io->lines, (size_t)n, handle_command, io))
+        gale_logf(GALE_LOG_ERROR, "worker", "a line from the supervisor over %u bytes was dropped", GALE_CONTROL_LINE_MAX);
 }
 
 static void send_returns(void *arg, int lane, void *batch)
@@ -530,7 +531,12 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     if (!io) return GALE_ENOMEM;
     io->rt = rt;
     io->loop = loop;
-    io->lines = (gale_lines_t){.buf = io->line, .cap = sizeof io->line};
+    io->line = malloc(GALE_CONTROL_LINE_MAX);
+    if (!io->line) {
+        free(io);
+        return GALE_ENOMEM;
+    }
+    io->lines = (gale_lines_t){.buf = io->line, .cap = GALE_CONTROL_LINE_MAX};
     io->self = rt->opts.worker_index;
     io->n_workers = rt->opts.n_workers;
     io->in = calloc((size_t)rt->n_execs, sizeof *io->in);
@@ -616,7 +622,7 @@ void gale__io_free(gale_runtime_t *rt)
     }
     if (io->pool_ready) gale__pool_destroy(&io->pool);
     free(io->in), free(io->out), free(io->op_fill), free(io->tuples), free(io->ops);
-    free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts);
+    free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts), free(io->line);
     free(io);
     rt->io = NULL;
 }

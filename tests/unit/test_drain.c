@@ -258,3 +258,18 @@ Test(drain, state_names)
     cr_assert_str_eq(gale_drain_state_name(GALE_DRAIN_FINISHING), "finishing");
     cr_assert_str_eq(gale_drain_state_name(GALE_DRAIN_STOPPING), "stopping");
 }
+
+Test(drain, a_last_finish_that_never_comes_back_is_incomplete)
+{
+    gale_drain_t d;
+    gale_drain_init(&d, ORDER, 1, 0);
+    gale_flow_t f = quiet_flow();
+    uint64_t now = 0;
+    cr_assert_eq(step_until_cmd(&d, &f, &now, 10).kind, GALE_DRAIN_FINISH);
+    cr_assert_eq(d.finish_pos, 1, "the only finish was issued");
+    f.finish_acked = false; /* and never acknowledged */
+    gale_drain_request_stop(&d, now, 0);
+    gale_drain_request_stop(&d, now, 0);
+    cr_assert_eq(gale_drain_request_stop(&d, now, 0).kind, GALE_DRAIN_STOP);
+    cr_assert(d.incomplete, "a finish issued but not done is work not done");
+}
