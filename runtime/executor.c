@@ -25,26 +25,8 @@
 #define TIMEOUT_SCAN_NS 100000000ull
 #define OPEN_TREES_IDLE_NS 10000000L
 
-static inline unsigned item_tag(const void *item) { return (unsigned)((uintptr_t)item & GALE_ITEM_TAG); }
-static inline void *item_ptr(void *item) { return (void *)((uintptr_t)item & ~(uintptr_t)GALE_ITEM_TAG); }
-
-static void ship_ops(gale_executor_t *e, int c);
 static bool inputs_waiting(gale_executor_t *e);
 static size_t flush_all(gale_executor_t *e);
-
-/* Releases what a ring or outbox entry holds, for a stop that did not drain. */
-void gale__item_release(void *item)
-{
-    if (item_tag(item) == GALE_ITEM_OPS) {
-        free(item_ptr(item));
-    } else if (item_tag(item) == GALE_ITEM_RETURNS) {
-        gale_return_batch_t *b = item_ptr(item);
-        for (uint32_t i = 0; i < b->n; i++) free(b->blocks[i]);
-        free(b);
-    } else {
-        gale__tuple_release(((gale_tuple_t *)item)->data);
-    }
-}
 
 static void futex_wait(atomic_uint *addr, unsigned val, long ns)
 {
@@ -62,7 +44,8 @@ static void nap(long ns)
 
 static void send_returns(void *arg, int lane, void *batch)
 {
-    gale__executor_send(arg, lane, (void *)((uintptr_t)batch | GALE_ITEM_RETURNS));
+    gale_executor_t *e = arg;
+    gale_lanes_send(&e->out, lane, gale_item_make(batch, GALE_ITEM_RETURNS));
 }
 
 int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_lanes, size_t ring_capacity)
@@ -71,9 +54,8 @@ int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_
     e->rt = rt;
     e->index = index;
     e->in = calloc((size_t)n_lanes, sizeof *e->in);
-    e->out = calloc((size_t)n_lanes, sizeof *e->out);
-    e->op_fill = calloc((size_t)n_lanes, sizeof *e->op_fill);
-    if (!e->in || !e->out || !e->op_fill || gale__pool_init(&e->pool, index, n_lanes, send_returns, e))
+    if (!e->in || gale_lanes_init(&e->out, n_lanes, &e->pushed, "runtime") ||
+        gale__pool_init(&e->pool, index, n_lanes, send_returns, e))
         return GALE_ENOMEM;
     for (int p = 0; p < n_lanes; p++) {
         if (p == index) continue; /* an executor never sends itself tuples through a ring */
@@ -94,28 +76,18 @@ void gale_executor_destroy(gale_executor_t *e, int n_lanes)
         for (int p = 0; p < n_lanes; p++) {
             if (!e->in[p].slots) continue;
             void *item;
-            while (gale_ring_pop(&e->in[p], &item, 1)) gale__item_release(item);
+            while (gale_ring_pop(&e->in[p], &item, 1)) gale_item_release(item);
             gale_ring_destroy(&e->in[p]);
         }
     }
-    if (e->out) {
-        for (int c = 0; c < n_lanes; c++) {
-            for (size_t i = 0; i < e->out[c].n; i++) gale__item_release(e->out[c].items[i]);
-            free(e->out[c].items);
-        }
-    }
+    gale_lanes_destroy(&e->out);
     gale__pool_destroy(&e->pool);
-    if (e->op_fill)
-        for (int c = 0; c < n_lanes; c++) free(e->op_fill[c]);
-    free(e->op_fill);
     free(e->local_ops.v);
     free(e->in);
-    free(e->out);
     free(e->tasks);
     free(e->scratch);
     e->scratch = NULL;
     e->in = NULL;
-    e->out = NULL;
     e->tasks = NULL;
 }
 
@@ -148,45 +120,28 @@ static size_t run_services(gale_executor_t *e)
     return ran;
 }
 
-/* Pushes what fits of one outbox into the consumer's ring, and wakes the consumer if it sleeps. */
-static size_t flush_outbox(gale_executor_t *e, int c)
+void gale_executor_wake_if_sleeping(void *arg)
 {
-    gale_outbox_t *ob = &e->out[c];
-    if (!ob->n) return 0;
-    gale_runtime_t *rt = e->rt;
-    gale_executor_t *consumer = c < rt->n_execs ? &rt->execs[c] : NULL; /* NULL: the I/O lane (other workers) */
-    gale_ring_t *ring = consumer ? &consumer->in[e->index] : gale__io_ring(rt, e->index);
-    size_t pushed = gale_ring_push(ring, (void *const *)ob->items, ob->n);
-    if (pushed) {
-        memmove(ob->items, ob->items + pushed, (ob->n - pushed) * sizeof *ob->items);
-        ob->n -= pushed;
-        e->n_pending -= pushed;
-        atomic_store_explicit(&e->pushed, atomic_load_explicit(&e->pushed, memory_order_relaxed) + pushed,
-                              memory_order_release);
-        /* Pairs with the fence in idle_wait: either the consumer sees the ring non-empty, or we see it asleep. */
-        atomic_thread_fence(memory_order_seq_cst);
-        if (!consumer) gale__io_wake(rt);
-        else if (atomic_load_explicit(&consumer->sleeping, memory_order_relaxed)) gale_executor_wake(consumer);
-    }
-    return pushed;
+    gale_executor_t *consumer = arg;
+    if (atomic_load_explicit(&consumer->sleeping, memory_order_relaxed)) gale_executor_wake(consumer);
 }
 
-static size_t flush_all(gale_executor_t *e)
+void gale_executor_connect(gale_executor_t *e)
 {
-    size_t moved = 0;
-    for (int c = 0; c < e->rt->n_lanes; c++)
-        if (e->op_fill[c]) ship_ops(e, c);
-    if (!e->n_pending) return 0;
-    for (int c = 0; c < e->rt->n_lanes; c++) moved += flush_outbox(e, c);
-    return moved;
+    gale_runtime_t *rt = e->rt;
+    for (int c = 0; c < rt->n_execs; c++)
+        if (c != e->index)
+            gale_lanes_connect(&e->out, c, &rt->execs[c].in[e->index], gale_executor_wake_if_sleeping, &rt->execs[c]);
 }
+
+static size_t flush_all(gale_executor_t *e) { return gale_lanes_flush_all(&e->out); }
 
 void gale__executor_flush(gale_executor_t *e) { flush_all(e); }
 
 /* Backpressure: an executor that holds more than its rings take tells every spout to wait. */
 static void update_congestion(gale_executor_t *e)
 {
-    bool now = e->n_pending > 0;
+    bool now = e->out.n_pending > 0;
     if (now == e->congested) return;
     e->congested = now;
     int before = atomic_fetch_add_explicit(&e->rt->congested, now ? 1 : -1, memory_order_relaxed);
@@ -197,39 +152,12 @@ static void update_congestion(gale_executor_t *e)
             if (c != e->index) gale_executor_wake(&e->rt->execs[c]);
 }
 
-/* Queues an entry for executor c. Out of memory drops it: a tuple's tree then times out and replays. */
-void gale__executor_send(gale_executor_t *from, int c, void *item)
-{
-    gale_outbox_t *ob = &from->out[c];
-    if (ob->n == ob->cap) {
-        size_t cap = ob->cap ? ob->cap * 2 : GALE_BATCH * 2;
-        void **items = realloc(ob->items, cap * sizeof *items);
-        if (!items) {
-            gale_logf(GALE_LOG_ERROR, "runtime", "out of memory queueing for executor %d: dropped", c);
-            gale__item_release(item);
-            return;
-        }
-        ob->items = items;
-        ob->cap = cap;
-    }
-    ob->items[ob->n++] = item;
-    from->n_pending++;
-    if (ob->n >= GALE_BATCH) flush_outbox(from, c);
-}
-
 void gale__dispatch(gale_executor_t *from, gale_tuple_t *dlv)
 {
     gale_runtime_t *rt = from->rt;
     int c = rt->task_exec[dlv->task];
     if (c == from->index) gale__execute(rt->tasks[dlv->task], dlv);
-    else gale__executor_send(from, c, dlv);
-}
-
-static void ship_ops(gale_executor_t *e, int c)
-{
-    gale_op_batch_t *b = e->op_fill[c];
-    e->op_fill[c] = NULL;
-    gale__executor_send(e, c, (void *)((uintptr_t)b | GALE_ITEM_OPS));
+    else gale_lanes_send(&from->out, c, dlv);
 }
 
 static void opvec_push(gale_executor_t *e, const gale_op_t *op)
@@ -248,43 +176,14 @@ static void opvec_push(gale_executor_t *e, const gale_op_t *op)
     v->v[v->n++] = *op;
 }
 
-/* Acks of one tree bound for one acker XOR together in any order, and the acker reads nothing else of them: a bolt
-   that acks several tuples of one tree in a row (a count bolt, the words of one sentence) sends one op for them all.
-   Only the last few ops queued are looked at, which is where such runs are. */
-#define ACK_MERGE_WINDOW 4
-
-static bool merge_ack(gale_op_t *ops, size_t n, const gale_op_t *op)
-{
-    if (op->kind != GALE_OP_ACK) return false;
-    for (size_t i = n, k = 0; i > 0 && k < ACK_MERGE_WINDOW; i--, k++) {
-        gale_op_t *o = &ops[i - 1];
-        if (o->kind == GALE_OP_ACK && o->root == op->root && o->task == op->task) {
-            o->val ^= op->val;
-            return true;
-        }
-    }
-    return false;
-}
-
 void gale__send_op(gale_executor_t *from, const gale_op_t *op)
 {
     int c = from->rt->task_exec[op->task];
     if (c == from->index) {
-        if (!merge_ack(from->local_ops.v, from->local_ops.n, op)) opvec_push(from, op);
+        if (!gale_op_merge_ack(from->local_ops.v, from->local_ops.n, op)) opvec_push(from, op);
         return;
     }
-    gale_op_batch_t *b = from->op_fill[c];
-    if (!b) {
-        b = from->op_fill[c] = aligned_alloc(8, sizeof *b);
-        if (!b) {
-            gale_logf(GALE_LOG_ERROR, "runtime", "out of memory batching an op: dropped (its tree will time out)");
-            return;
-        }
-        b->n = 0;
-    }
-    if (merge_ack(b->ops, b->n, op)) return;
-    b->ops[b->n++] = *op;
-    if (b->n == GALE_OP_BATCH) ship_ops(from, c);
+    gale_lanes_op(&from->out, c, op);
 }
 
 /* Applies one op to the task it is for: an acker's XOR, or a spout's tree outcome. */
@@ -369,18 +268,23 @@ static size_t drain_inputs(gale_executor_t *e)
         atomic_store_explicit(&e->popped, atomic_load_explicit(&e->popped, memory_order_relaxed) + n,
                               memory_order_release);
         for (size_t i = 0; i < n; i++) {
-            if (item_tag(buf[i]) == GALE_ITEM_OPS) {
-                gale_op_batch_t *b = item_ptr(buf[i]);
+            switch (gale_item_kind(buf[i])) {
+            case GALE_ITEM_DELIVERY: {
+                gale_tuple_t *dlv = buf[i];
+                gale__execute(rt->tasks[dlv->task], dlv);
+                break;
+            }
+            case GALE_ITEM_OPS: {
+                gale_op_batch_t *b = gale_item_ptr(buf[i]);
                 for (uint32_t k = 0; k < b->n; k++) apply_op(e, &b->ops[k]);
                 free(b);
-                continue;
+                break;
             }
-            if (item_tag(buf[i]) == GALE_ITEM_RETURNS) {
-                gale__pool_take_back(&e->pool, item_ptr(buf[i]));
-                continue;
+            case GALE_ITEM_RETURNS: gale__pool_take_back(&e->pool, gale_item_ptr(buf[i])); break;
+            default: /* no lane sends control items yet */
+                gale_logf(GALE_LOG_ERROR, "runtime", "executor %d: an unknown ring entry: dropped", e->index);
+                break;
             }
-            gale_tuple_t *dlv = buf[i];
-            gale__execute(rt->tasks[dlv->task], dlv);
         }
         total += n;
         total += apply_local_ops(e);
@@ -485,7 +389,7 @@ static bool spin_for_work(gale_executor_t *e)
     uint64_t until = gale_now_ns() + SPIN_NS;
     do {
         for (int i = 0; i < 64; i++) cpu_relax();
-        if (inputs_waiting(e) || (e->n_pending && flush_all(e)) || atomic_load(&e->services_wanted) ||
+        if (inputs_waiting(e) || (e->out.n_pending && flush_all(e)) || atomic_load(&e->services_wanted) ||
             atomic_load_explicit(&e->rt->control_seq, memory_order_acquire) != e->control_seen)
             return true;
     } while (gale_now_ns() < until);
@@ -500,7 +404,7 @@ static void idle_wait(gale_executor_t *e, bool spouts_live)
     /* Blocks of other executors wait in batches; before going quiet, send the partial ones home. */
     if (gale__pool_flush_returns(&e->pool)) flush_all(e);
     if (spin_for_work(e)) return;
-    if (e->n_pending) { /* a consumer's ring is still full: retry soon, never sleep on it */
+    if (e->out.n_pending) { /* a consumer's ring is still full: retry soon, never sleep on it */
         nap(PENDING_RETRY_NS);
         return;
     }

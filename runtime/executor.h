@@ -15,34 +15,15 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 
+#include "lane.h"
 #include "pool.h"
 #include "ring.h"
 #include "task.h"
-
-#define GALE_BATCH 64
-#define GALE_OP_BATCH 64
-
-/* A ring entry is a delivery, or a batch of ops, or a batch of pool blocks going back to their owner; the low two
-   bits of the pointer say which (everything is 8-byte aligned). */
-#define GALE_ITEM_OPS 1u
-#define GALE_ITEM_RETURNS 2u
-#define GALE_ITEM_TAG 3u
-
-/* Ops travel between executors in batches. */
-typedef struct gale_op_batch {
-    uint32_t n;
-    gale_op_t ops[GALE_OP_BATCH];
-} gale_op_batch_t;
 
 typedef struct gale_opvec {
     gale_op_t *v;
     size_t n, cap;
 } gale_opvec_t;
-
-typedef struct gale_outbox {
-    void **items; /* deliveries, and op batches (tagged) */
-    size_t n, cap;
-} gale_outbox_t;
 
 struct gale_executor {
     gale_runtime_t *rt;
@@ -52,13 +33,11 @@ struct gale_executor {
     gale_task_t **tasks;
     size_t n_tasks;
     gale_ring_t *in;     /* [n_lanes]: in[p] carries what lane p sends here */
-    gale_outbox_t *out;  /* [n_lanes]: what this executor has for lane c (deliveries and op batches) */
-    gale_op_batch_t **op_fill; /* [n_lanes]: the op batch being filled for lane c */
+    gale_lanes_t out;    /* [n_lanes]: what this executor has for lane c (deliveries, op batches, returns) */
     gale_opvec_t local_ops;    /* ops for tasks of this executor, applied between turns, never inside a plugin */
     uint64_t now_ns;           /* the time at the start of this loop turn */
     gale_pool_t pool;          /* tuple blocks this executor made, free for reuse */
     uint64_t next_timeout_scan_ns;
-    size_t n_pending;    /* deliveries waiting in outboxes */
     uint32_t *scratch;   /* room for the largest parallelism: target tasks chosen by a grouping */
     bool congested;
     unsigned control_seen;
@@ -77,11 +56,17 @@ struct gale_executor {
     atomic_bool closed;              /* its thread closed its tasks and is about to return */
 };
 
-/* Allocates the executor's rings and outboxes, one per lane: the executors, and in a worker the I/O lane to other
-   workers (lane n_execs). 0 or GALE_ENOMEM. */
+/* Allocates the executor's rings and outboxes, one per lane: the executors, and, when the runtime has a driver
+   that plugs one in, a lane to other processes (lane n_execs). The outboxes are connected by
+   gale_executor_connect. 0 or GALE_ENOMEM. */
 int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_lanes, size_t ring_capacity);
 /* Frees what init allocated, releasing any delivery still queued (a stop that did not drain). */
 void gale_executor_destroy(gale_executor_t *e, int n_lanes);
+
+/* Connects e's lanes to the other executors' rings (every lane but the one a driver plugs in). */
+void gale_executor_connect(gale_executor_t *e);
+/* A gale_lane_wake_fn for a consumer that is an executor (`arg`): wakes it if it sleeps. */
+void gale_executor_wake_if_sleeping(void *arg);
 
 int gale_executor_start(gale_executor_t *e);
 void gale_executor_join(gale_executor_t *e);
@@ -94,10 +79,6 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in);
 /* Pushes everything queued (deliveries and partial op batches) into the rings now, for what cannot wait for the end
    of the loop turn (a reset_timeout from inside a long execute). */
 void gale__executor_flush(gale_executor_t *e);
-/* Releases a ring entry that will not be delivered: a delivery's reference, an op batch, returned blocks. */
-void gale__item_release(void *item);
-/* Queues a ring entry (tagged) for executor c. */
-void gale__executor_send(gale_executor_t *from, int c, void *item);
 /* Sends an op to op->task: queued locally when that task runs here, else batched for its executor. */
 void gale__send_op(gale_executor_t *from, const gale_op_t *op);
 

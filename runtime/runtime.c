@@ -133,11 +133,11 @@ static int build_tasks(gale_runtime_t *rt)
     return 0;
 }
 
-/* Where each task runs (scheduler.h); in this process, a task of another worker is reached through the I/O lane
-   (index n_execs). */
+/* Where each task runs (scheduler.h); in this process, a task of another worker is reached through the driver's
+   lane (index n_execs). */
 static int place_tasks(gale_runtime_t *rt)
 {
-    int workers = rt->opts.worker && rt->opts.n_workers > 1 ? rt->opts.n_workers : 1;
+    int workers = rt->opts.driver && rt->opts.n_workers > 1 ? rt->opts.n_workers : 1;
     gale_placement_t p;
     int rc = gale_schedule(rt->topo, rt->acker_comp.parallelism, workers, rt->n_execs, &p);
     if (rc) return rc;
@@ -183,6 +183,7 @@ static int build_executors(gale_runtime_t *rt)
         ex->scratch = calloc((size_t)max_par, sizeof *ex->scratch);
         if (!ex->tasks || !ex->scratch) return GALE_ENOMEM;
     }
+    for (int e = 0; e < rt->n_execs; e++) gale_executor_connect(&rt->execs[e]);
     for (uint32_t id = 1; id <= rt->n_all_tasks; id++) {
         if (rt->task_exec[id] >= rt->n_execs) continue; /* another worker's */
         gale_executor_t *ex = &rt->execs[rt->task_exec[id]];
@@ -207,7 +208,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->timeout_ns = (uint64_t)topo->config.message_timeout_s * 1000000000ull;
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
-    rt->n_lanes = rt->n_execs + (rt->opts.worker ? 1 : 0);
+    rt->n_lanes = rt->n_execs + (rt->opts.driver ? 1 : 0);
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {
@@ -365,7 +366,7 @@ static void on_tick(uv_timer_t *h)
         }
         return;
     }
-    if (rt->io) { /* a worker: its supervisor decides when to drain, finish and stop (worker.c) */
+    if (rt->opts.driver) { /* driven: the driver decides when to drain, finish and stop */
         if (atomic_load(&rt->failed)) enter_stopping(c);
         return;
     }
@@ -458,7 +459,7 @@ static int start_control(control_t *c)
     return 0;
 }
 
-/* ---- worker mode: the supervisor's commands and the status it decides on ------------------------------------- */
+/* ---- driven: the driver's commands and the status it decides on ---------------------------------------------- */
 
 void gale__runtime_deactivate(gale_runtime_t *rt)
 {
@@ -512,9 +513,10 @@ int gale_runtime_run(gale_runtime_t *rt)
     if (rc) return rc;
     rt->ctl = &c;
     rt->start_ns = gale_now_ns();
-    if (rt->opts.worker) { /* a worker: its executors start when the supervisor says so */
-        if ((rc = gale__io_start(rt, &c.loop))) {
-            gale_logf(GALE_LOG_ERROR, "worker", "cannot start the transport: %s", gale_strerror(rc));
+    const gale_runtime_driver_t *drv = rt->opts.driver;
+    if (drv) { /* driven: the executors start when the driver says so */
+        if ((rc = drv->start(rt, &c.loop, drv->arg))) {
+            gale_logf(GALE_LOG_ERROR, "runtime", "the driver did not start: %s", gale_strerror(rc));
             atomic_store(&rt->failed, 1);
             enter_stopping(&c);
         }
@@ -528,18 +530,18 @@ int gale_runtime_run(gale_runtime_t *rt)
         if (!c.stuck || atomic_load(&rt->execs[e].closed)) gale_executor_join(&rt->execs[e]);
     rt->stuck = c.stuck;
     rt->end_ns = gale_now_ns();
-    if (rt->io) gale__io_stop(rt); /* reports the figures; the loop below closes what it opened */
+    if (drv) drv->stop(rt, drv->arg); /* its last words; the loop below closes what it opened */
     rt->ctl = NULL;
-    if (!c.stuck) { /* a stuck executor may still push into the I/O lane: leave all of it to the exiting process */
+    if (!c.stuck) { /* a stuck executor may still push into the driver's lane: leave it all to the exiting process */
         uv_walk(&c.loop, close_walk, NULL);
         uv_run(&c.loop, UV_RUN_DEFAULT);
         uv_loop_close(&c.loop);
-        gale__io_free(rt);
+        if (drv) drv->free(rt, drv->arg);
     }
     free(c.finish_order);
     if (atomic_load(&rt->failed)) return GALE_EPLUGIN;
     if (c.stuck) return GALE_ETIMEDOUT;
-    if (!rt->io && c.drain.incomplete) {
+    if (!drv && c.drain.incomplete) {
         gale_logf(GALE_LOG_ERROR, "runtime", "the run stopped before its work was done: %" PRIu64 " tuple tree%s "
                   "still open%s", c.drain.open_at_stop, c.drain.open_at_stop == 1 ? "" : "s",
                   rt->journal && c.drain.open_at_stop ? " (journaled with cause \"stopped\")" : "");
@@ -625,7 +627,7 @@ int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
         gale_runtime_component_metrics(rt, ci, &m);
         if (i) gale_buf_puts(&b, ", ");
         /* A worker's figures carry their histograms: the supervisor merges them into exact quantiles. */
-        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.worker);
+        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.driver != NULL);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);

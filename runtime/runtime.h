@@ -22,6 +22,26 @@
 #include "router.h"
 #include "topology.h"
 
+typedef struct gale_runtime gale_runtime_t;
+
+/*
+ * A driver runs a runtime's lifecycle from above instead of the runtime's own drain rule: worker mode (worker.h)
+ * is one, where a supervisor decides over a control pipe when to start, drain, finish and stop, and where the
+ * tasks of other processes are reached through a lane the driver plugs in at index n_execs (it connects each
+ * executor's outbox for that lane to a ring of its own with gale_lanes_connect, and reads the executors' rings
+ * in[n_execs] from its side). The runtime knows nothing else of it. Every callback runs on the control thread.
+ */
+typedef struct gale_runtime_driver {
+    /* On the control loop, before any executor runs. The driver starts the executors (gale__runtime_start) when
+       it is ready. Non-zero: the run fails (the other callbacks are still called). */
+    int (*start)(gale_runtime_t *rt, uv_loop_t *loop, void *arg);
+    /* Once the executors have stopped (or were left behind stuck): its last words, and uv_close of its handles. */
+    void (*stop)(gale_runtime_t *rt, void *arg);
+    /* After the loop ran the close callbacks; not called when a stuck executor may still use the lane. */
+    void (*free)(gale_runtime_t *rt, void *arg);
+    void *arg;
+} gale_runtime_driver_t;
+
 typedef struct gale_runtime_opts {
     int threads;          /* 0: config.threads, else one per core */
     double duration_s;    /* 0: until done or signalled */
@@ -29,14 +49,11 @@ typedef struct gale_runtime_opts {
     size_t ring_capacity; /* 0: 1024 deliveries */
     bool handle_signals;  /* install SIGINT/SIGTERM handlers on the loop */
     struct gale_replay_set *replay; /* replay.h: every spout is replaced by the replay spout fed from this set */
-    bool worker;          /* worker mode (worker.c): this process runs the tasks of worker `worker_index` of
-                             n_workers (1 or more) under a supervisor, which drives its lifecycle; false: local mode,
-                             every task here */
+    /* NULL: local mode, the runtime drives itself. Else the driver does (borrowed; it must outlive the run), and
+       this process runs the tasks the scheduler gives worker `worker_index` of `n_workers`. */
+    const gale_runtime_driver_t *driver;
     int n_workers;
     int worker_index;
-    const char *listen_host; /* worker mode: the address to listen on; NULL: 127.0.0.1 */
-    const void *secret;   /* worker mode: the topology's secret, proven to peers (borrowed) */
-    size_t secret_len;
 } gale_runtime_opts_t;
 
 typedef enum gale_run_phase {
@@ -57,9 +74,8 @@ struct gale_runtime {
     uint16_t *task_exec;   /* executor index of each task id */
     gale_executor_t *execs;
     int n_execs;
-    int n_lanes;           /* n_execs, plus the I/O lane (index n_execs) in worker mode */
+    int n_lanes;           /* n_execs, plus the driver's lane to other processes (index n_execs) when driven */
     uint16_t *task_worker; /* the worker that runs each task id */
-    struct gale_io *io;    /* worker mode: the lane to the other workers (worker.c) */
     uint32_t n_spout_tasks;
     bool acking;           /* ackers > 0 */
     uint64_t start_ns, end_ns;
@@ -87,8 +103,6 @@ typedef struct gale_run_status {
     int failed;
 } gale_run_status_t;
 
-typedef struct gale_io gale_io_t;
-
 /* Builds tasks, routes and executors for a resolved topology (borrowed; it must outlive the runtime). */
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
                      gale_diag_t *diag);
@@ -100,7 +114,8 @@ int gale_runtime_run(gale_runtime_t *rt);
 void gale_runtime_request_stop(gale_runtime_t *rt);
 /* Per-component figures, as `gale run` prints them at exit. */
 void gale_runtime_report(const gale_runtime_t *rt, FILE *f);
-/* The same figures as one JSON object (with p50/p99/p99.9 of execute, complete and end-to-end latency). */
+/* The same figures as one JSON object (with p50/p99/p99.9 of execute, complete and end-to-end latency). A driven
+   runtime's figures also carry the latency histograms, so that whoever gathers several can merge them exactly. */
 int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f);
 /* Sums of one component's task metrics; component -1 is the ackers. */
 void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out);
@@ -109,15 +124,7 @@ void gale_runtime_free(gale_runtime_t *rt); /* NULL, and a stuck runtime, are a 
 /* Executors call these to move the run forward. */
 void gale__runtime_control_changed(gale_runtime_t *rt);
 
-/* worker.c: the I/O lane's ring from executor p, and waking the I/O thread after pushing into it; starting and
-   stopping the lane on the control loop. */
-gale_ring_t *gale__io_ring(gale_runtime_t *rt, int p);
-void gale__io_wake(gale_runtime_t *rt);
-int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop);
-void gale__io_stop(gale_runtime_t *rt); /* sends the figures and closes the lane's handles */
-void gale__io_free(gale_runtime_t *rt); /* after the loop ran their close callbacks */
-
-/* Worker mode: what the supervisor's commands do here, and the status it decides on. */
+/* For a driver: what its commands do here, and the status it decides on. */
 void gale__runtime_start(gale_runtime_t *rt); /* starts the executor threads (a worker, on "start") */
 void gale__runtime_deactivate(gale_runtime_t *rt);
 void gale__runtime_finish_component(gale_runtime_t *rt, int component);

@@ -1,5 +1,5 @@
 /*
- * worker.c: what makes a runtime one worker among several (`gale worker`, started by a supervisor).
+ * worker.c: the driver that makes a runtime one worker among several (worker.h).
  *
  * The I/O lane sits on the control thread's libuv loop. Executors push deliveries and ops for tasks of other
  * workers into one SPSC ring each (lane n_execs); the lane batches them into TUPLES and OPS frames per peer and
@@ -24,9 +24,9 @@
 #include "lines.h"
 #include "log.h"
 #include "ratelog.h"
-#include "runtime.h"
 #include "spout.h"
 #include "transport.h"
+#include "worker.h"
 
 /* The lane is pumped every millisecond even without a wake: once backpressure has stopped it, nothing else tells it
    that a socket drained or an executor caught up. The supervisor hears from us every STATUS_EVERY pumps. */
@@ -44,8 +44,9 @@
 #define FRAME_FLUSH (256u << 10)
 #define FRAME_KEEP (1u << 20)
 
-struct gale_io {
+typedef struct gale_io {
     gale_runtime_t *rt;
+    const gale_worker_opts_t *opts;
     uv_loop_t *loop;
     uv_async_t wake;
     uv_timer_t tick;
@@ -54,8 +55,8 @@ struct gale_io {
     gale_lines_t lines;
     gale_transport_t *transport;
     gale_ring_t *in;      /* [n_execs]: from executor p */
-    gale_outbox_t *out;   /* [n_execs]: to executor c */
-    gale_op_batch_t **op_fill; /* [n_execs] */
+    gale_lanes_t out;     /* [n_execs]: to executor c */
+    bool lanes_ready;
     gale_pool_t pool;     /* the tuples decoded here; executors send them back once released */
     bool pool_ready;
     gale_buf_t *tuples;   /* [n_workers]: the TUPLES frame being built for each peer */
@@ -73,11 +74,14 @@ struct gale_io {
     uint64_t oversized; /* tuples over the frame limit, failed here */
     unsigned finish_seq_seen;
     unsigned ticks;
-};
+} gale_io_t;
 
-gale_ring_t *gale__io_ring(gale_runtime_t *rt, int p) { return &rt->io->in[p]; }
-
-void gale__io_wake(gale_runtime_t *rt) { uv_async_send(&rt->io->wake); }
+/* The executors' wake function for this lane (a gale_lane_wake_fn): uv_async_send coalesces, so it is cheap. */
+static void wake_io(void *arg)
+{
+    gale_io_t *io = arg;
+    uv_async_send(&io->wake);
+}
 
 static uint32_t peer_id(int worker) { return (uint32_t)worker + 1; }
 
@@ -109,8 +113,8 @@ static bool io_empty(const gale_io_t *io)
     for (int w = 0; w < io->n_workers; w++)
         if (io->n_tuples[w] || io->n_ops[w]) return false;
     for (int c = 0; c < io->rt->n_execs; c++)
-        if (io->out[c].n || io->op_fill[c] || !gale_ring_empty(&io->in[c])) return false;
-    return true;
+        if (!gale_ring_empty(&io->in[c])) return false;
+    return gale_lanes_empty(&io->out);
 }
 
 static void report_status(gale_io_t *io)
@@ -163,7 +167,6 @@ static bool frame_fits(const gale_io_t *io, const gale_buf_t *b, size_t more)
 }
 
 static void add_op(gale_io_t *io, const gale_op_t *op);
-static void to_executor(gale_io_t *io, int c, void *item);
 
 /* An op from this lane: to the local executor of its task, or batched for its worker. */
 static void route_op(gale_io_t *io, const gale_op_t *op)
@@ -174,17 +177,7 @@ static void route_op(gale_io_t *io, const gale_op_t *op)
         add_op(io, op);
         return;
     }
-    gale_op_batch_t *b = io->op_fill[c];
-    if (!b) {
-        if (!(b = aligned_alloc(8, sizeof *b))) return; /* lost: its tree times out */
-        b->n = 0;
-        io->op_fill[c] = b;
-    }
-    b->ops[b->n++] = *op;
-    if (b->n == GALE_OP_BATCH) {
-        to_executor(io, c, (void *)((uintptr_t)b | GALE_ITEM_OPS));
-        io->op_fill[c] = NULL;
-    }
+    gale_lanes_op(&io->out, c, op);
 }
 
 /* A tuple this lane cannot send: rather than wait for its trees to time out, fail them now, as `from` did, so that
@@ -263,16 +256,17 @@ static void drain_executors(gale_io_t *io)
             taken += n;
             atomic_fetch_add(&io->popped, n);
             for (size_t i = 0; i < n; i++) {
-                uintptr_t tag = (uintptr_t)buf[i] & GALE_ITEM_TAG;
-                void *item = (void *)((uintptr_t)buf[i] & ~(uintptr_t)GALE_ITEM_TAG);
-                if (tag == GALE_ITEM_OPS) {
+                void *item = gale_item_ptr(buf[i]);
+                switch (gale_item_kind(buf[i])) {
+                case GALE_ITEM_DELIVERY: add_tuple(io, item); break;
+                case GALE_ITEM_OPS: {
                     gale_op_batch_t *b = item;
                     for (uint32_t k = 0; k < b->n; k++) add_op(io, &b->ops[k]);
                     free(b);
-                } else if (tag == GALE_ITEM_RETURNS) {
-                    gale__pool_take_back(&io->pool, item);
-                } else {
-                    add_tuple(io, item);
+                    break;
+                }
+                case GALE_ITEM_RETURNS: gale__pool_take_back(&io->pool, item); break;
+                default: gale_logf(GALE_LOG_ERROR, "worker", "an unknown ring entry from executor %d: dropped", p); break;
                 }
             }
             for (int w = 0; w < io->n_workers; w++)
@@ -283,38 +277,7 @@ static void drain_executors(gale_io_t *io)
 
 /* ---- peers -> executors ------------------------------------------------------------------------------------- */
 
-static void to_executor(gale_io_t *io, int c, void *item)
-{
-    gale_outbox_t *ob = &io->out[c];
-    if (ob->n == ob->cap) {
-        size_t cap = ob->cap ? ob->cap * 2 : 256;
-        void **items = realloc(ob->items, cap * sizeof *items);
-        if (!items) return; /* lost: a tuple's tree times out */
-        ob->items = items;
-        ob->cap = cap;
-    }
-    ob->items[ob->n++] = item;
-}
-
-static void flush_executors(gale_io_t *io)
-{
-    gale_runtime_t *rt = io->rt;
-    for (int c = 0; c < rt->n_execs; c++) {
-        if (io->op_fill[c]) {
-            to_executor(io, c, (void *)((uintptr_t)io->op_fill[c] | GALE_ITEM_OPS));
-            io->op_fill[c] = NULL;
-        }
-        gale_outbox_t *ob = &io->out[c];
-        if (!ob->n) continue;
-        size_t n = gale_ring_push(&rt->execs[c].in[rt->n_execs], (void *const *)ob->items, ob->n);
-        if (!n) continue;
-        memmove(ob->items, ob->items + n, (ob->n - n) * sizeof *ob->items);
-        ob->n -= n;
-        atomic_fetch_add(&io->pushed, n);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load(&rt->execs[c].sleeping)) gale_executor_wake(&rt->execs[c]);
-    }
-}
+static void flush_executors(gale_io_t *io) { gale_lanes_flush_all(&io->out); }
 
 static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
 {
@@ -331,12 +294,7 @@ static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
     }
 }
 
-static size_t waiting_for_executors(const gale_io_t *io)
-{
-    size_t n = 0;
-    for (int c = 0; c < io->rt->n_execs; c++) n += io->out[c].n;
-    return n;
-}
+static size_t waiting_for_executors(const gale_io_t *io) { return io->out.n_pending; }
 
 /* A peer's word on its bolts: while any peer is behind, our spouts wait, as they do for our own executors. */
 static void set_holding(gale_io_t *io, int w, bool hold)
@@ -395,7 +353,7 @@ static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
                 gale__tuple_release(dlv->data);
                 continue;
             }
-            to_executor(io, rt->task_exec[dlv->task], dlv);
+            gale_lanes_send(&io->out, rt->task_exec[dlv->task], dlv);
         }
     }
     flush_executors(io);
@@ -522,14 +480,28 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void send_returns(void *arg, int lane, void *batch)
 {
-    to_executor(arg, lane, (void *)((uintptr_t)batch | GALE_ITEM_RETURNS));
+    gale_io_t *io = arg;
+    gale_lanes_send(&io->out, lane, gale_item_make(batch, GALE_ITEM_RETURNS));
 }
 
-int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
+/* Plugs the lane in: each executor's outbox for lane n_execs into our ring from it, ours into theirs. */
+static void connect_lanes(gale_io_t *io)
 {
+    gale_runtime_t *rt = io->rt;
+    for (int c = 0; c < rt->n_execs; c++) {
+        gale_lanes_connect(&rt->execs[c].out, rt->n_execs, &io->in[c], wake_io, io);
+        gale_lanes_connect(&io->out, c, &rt->execs[c].in[rt->n_execs], gale_executor_wake_if_sleeping, &rt->execs[c]);
+    }
+}
+
+static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
+{
+    gale_worker_opts_t *o = arg;
     gale_io_t *io = calloc(1, sizeof *io);
     if (!io) return GALE_ENOMEM;
+    o->io = io;
     io->rt = rt;
+    io->opts = o;
     io->loop = loop;
     io->line = malloc(GALE_CONTROL_LINE_MAX);
     if (!io->line) {
@@ -540,8 +512,6 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     io->self = rt->opts.worker_index;
     io->n_workers = rt->opts.n_workers;
     io->in = calloc((size_t)rt->n_execs, sizeof *io->in);
-    io->out = calloc((size_t)rt->n_execs, sizeof *io->out);
-    io->op_fill = calloc((size_t)rt->n_execs, sizeof *io->op_fill);
     io->tuples = calloc((size_t)io->n_workers, sizeof *io->tuples);
     io->ops = calloc((size_t)io->n_workers, sizeof *io->ops);
     io->n_tuples = calloc((size_t)io->n_workers, sizeof *io->n_tuples);
@@ -549,20 +519,24 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
     io->holding = calloc((size_t)io->n_workers, sizeof *io->holding);
     io->ports = calloc((size_t)io->n_workers, sizeof *io->ports);
     io->hosts = calloc((size_t)io->n_workers, sizeof *io->hosts);
-    rt->io = io;
-    if (!io->in || !io->out || !io->op_fill || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->holding || !io->ports || !io->hosts)
+    if (gale_lanes_init(&io->out, rt->n_execs, &io->pushed, "worker")) return GALE_ENOMEM;
+    io->lanes_ready = true;
+    if (!io->in || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->holding || !io->ports || !io->hosts)
         return GALE_ENOMEM;
     for (int p = 0; p < rt->n_execs; p++)
         if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
+    connect_lanes(io);
     if (gale__pool_init(&io->pool, rt->n_execs, rt->n_lanes, send_returns, io)) return GALE_ENOMEM;
     io->pool_ready = true;
     gale__pool_bind(&io->pool); /* this thread runs the loop, and so the lane */
     gale_transport_cb_t cb = {on_frame, on_peer};
-    int rc = gale_transport_new(loop, peer_id(io->self), rt->opts.secret, rt->opts.secret_len, 0, &cb, io,
-                                &io->transport);
+    int rc = gale_transport_new(loop, peer_id(io->self), o->secret, o->secret_len, 0, &cb, io, &io->transport);
     int port = 0;
-    if (!rc) rc = gale_transport_listen(io->transport, rt->opts.listen_host ? rt->opts.listen_host : "127.0.0.1", 0, &port);
-    if (rc) return rc < 0 ? rc : GALE_EIO;
+    if (!rc) rc = gale_transport_listen(io->transport, o->listen_host ? o->listen_host : "127.0.0.1", 0, &port);
+    if (rc) {
+        gale_logf(GALE_LOG_ERROR, "worker", "cannot start the transport: %s", gale_strerror(rc < 0 ? rc : GALE_EIO));
+        return rc < 0 ? rc : GALE_EIO;
+    }
     uv_async_init(loop, &io->wake, on_wake);
     uv_timer_init(loop, &io->tick);
     uv_pipe_init(loop, &io->ctl, 0);
@@ -577,9 +551,10 @@ int gale__io_start(gale_runtime_t *rt, uv_loop_t *loop)
 
 static void on_closed(uv_handle_t *h) { (void)h; }
 
-void gale__io_stop(gale_runtime_t *rt)
+/* Sends the figures and closes the lane's handles (freed by io_free once the loop has run their close callbacks). */
+static void io_stop(gale_runtime_t *rt, void *arg)
 {
-    gale_io_t *io = rt->io;
+    gale_io_t *io = ((gale_worker_opts_t *)arg)->io;
     if (!io) return;
     pump(io);
     /* The figures, as `gale run --stats` writes them, in one line. */
@@ -593,7 +568,7 @@ void gale__io_stop(gale_runtime_t *rt)
         tell(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = json ? json : "{}"});
         free(json);
     }
-    /* Closed here, freed by gale__io_free once the loop has run their close callbacks. */
+    /* Closed here, freed by io_free once the loop has run their close callbacks. */
     if (io->transport) gale_transport_close(io->transport);
     io->transport = NULL;
     if (io->handles) {
@@ -603,26 +578,30 @@ void gale__io_stop(gale_runtime_t *rt)
     }
 }
 
-void gale__io_free(gale_runtime_t *rt)
+static void io_free(gale_runtime_t *rt, void *arg)
 {
-    gale_io_t *io = rt->io;
+    gale_worker_opts_t *o = arg;
+    gale_io_t *io = o->io;
     if (!io) return;
     gale__pool_bind(NULL); /* from here, what is released is freed */
     for (int p = 0; io->in && p < rt->n_execs; p++) {
         void *item;
-        while (io->in[p].slots && gale_ring_pop(&io->in[p], &item, 1)) gale__item_release(item);
+        while (io->in[p].slots && gale_ring_pop(&io->in[p], &item, 1)) gale_item_release(item);
         gale_ring_destroy(&io->in[p]);
-        for (size_t i = 0; io->out && i < io->out[p].n; i++) gale__item_release(io->out[p].items[i]);
-        if (io->out) free(io->out[p].items);
-        if (io->op_fill) free(io->op_fill[p]);
     }
+    if (io->lanes_ready) gale_lanes_destroy(&io->out);
     for (int w = 0; io->tuples && io->ops && w < io->n_workers; w++) {
         gale_buf_free(&io->tuples[w]);
         gale_buf_free(&io->ops[w]);
     }
     if (io->pool_ready) gale__pool_destroy(&io->pool);
-    free(io->in), free(io->out), free(io->op_fill), free(io->tuples), free(io->ops);
+    free(io->in), free(io->tuples), free(io->ops);
     free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts), free(io->line);
     free(io);
-    rt->io = NULL;
+    o->io = NULL;
+}
+
+gale_runtime_driver_t gale_worker_driver(gale_worker_opts_t *o)
+{
+    return (gale_runtime_driver_t){.start = io_start, .stop = io_stop, .free = io_free, .arg = o};
 }

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "control.h"
 #include "runtime.h"
+#include "worker.h"
 
 int gale_cmd_worker(int argc, char **argv)
 {
@@ -53,8 +54,9 @@ int gale_cmd_worker(int argc, char **argv)
     gale_runtime_t *rt = NULL;
     rc = GALE_EXIT_ERROR;
     if (topo) {
-        gale_runtime_opts_t opts = {.threads = a.threads, .worker = true, .n_workers = workers, .worker_index = index,
-                                    .listen_host = listen_addr, .secret = secret, .secret_len = strlen(secret)};
+        gale_worker_opts_t wo = {.listen_host = listen_addr, .secret = secret, .secret_len = strlen(secret)};
+        gale_runtime_driver_t driver = gale_worker_driver(&wo);
+        gale_runtime_opts_t opts = {.threads = a.threads, .driver = &driver, .n_workers = workers, .worker_index = index};
         gale_diag_t d = {{0}};
         if (gale_runtime_new(topo, &opts, &rt, &d) == 0) rc = gale_runtime_run(rt) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
         else fprintf(stderr, "gale: %s\n", d.msg);
