@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "acker.h"
-#include "json.h"
+#include "buf.h"
 #include "topology.h"
 #include "tuple.h"
 
