@@ -10,7 +10,7 @@
 void gale__spout_track(gale_task_t *t, gale_tuple_data_t *d, uint64_t msg_id, uint32_t attempts)
 {
     gale_runtime_t *rt = t->rt;
-    uint64_t root = gale__task_random(t);
+    uint64_t root = gale_rand64(&t->rng);
     uint64_t init = gale_tree_start(d, root, &t->rng);
     int created;
     gale_pending_t *p = gale_u64map_put(&t->pending, root, &created);
@@ -86,7 +86,7 @@ static int schedule_retry(gale_task_t *t, const gale_pending_t *p, uint64_t now_
         t->retries = r;
         t->cap_retries = cap;
     }
-    uint64_t backoff_ns = gale__retry_backoff_ns(&t->rt->topo->config, p->attempts, gale__task_random(t));
+    uint64_t backoff_ns = gale__retry_backoff_ns(&t->rt->topo->config, p->attempts, gale_rand64(&t->rng));
     t->retries[t->n_retries++] = (gale_retry_t){.msg_id = p->msg_id, .due_ns = now_ns + backoff_ns,
                                                 .data = p->data, .attempts = p->attempts + 1};
     return 0;

@@ -7,18 +7,6 @@
 #include "log.h"
 #include "ratelog.h"
 
-uint64_t gale__task_random(gale_task_t *t)
-{
-    /* xorshift64*: a few cycles, and per task, so no shared state between threads. */
-    uint64_t x = t->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    t->rng = x;
-    uint64_t r = x * 0x2545f4914f6cdd1dull;
-    return r ? r : 1;
-}
-
 void gale__task_error(gale_task_t *t, const char *fmt, ...)
 {
     uint64_t n = ++t->m.errors;

@@ -65,7 +65,7 @@ typedef struct gale_task {
     size_t n_retries, cap_retries;
     gale_acker_t *acker;          /* acker tasks only; they have no plugin */
     struct gale_replay_set *rt_replay; /* replay runs: the tuples the built-in replay spout emits */
-    uint64_t rng;                 /* xorshift state: tree and edge ids */
+    uint64_t rng;                 /* gale_rand64's state (acker.h): tree and edge ids */
     uint32_t sample;              /* execute-latency sampling counter */
     uint32_t marker;              /* spouts: latency-marker sampling counter */
     /* Built-in components with work of their own (shell.c): `service` runs on the executor thread in the loop turn
@@ -78,9 +78,6 @@ typedef struct gale_task {
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }
-
-/* A random 64-bit number that is never 0 (0 means "no id"). */
-uint64_t gale__task_random(gale_task_t *t);
 
 /* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
 void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
