@@ -2,7 +2,7 @@
  * replay.h: feeding journaled tuples back in, to see whether a fix works or why a bolt broke them.
  *
  * A replay set is the list of tuples to feed, each with the spout it came from. Run through a whole topology
- * (gale_runtime_opts_t.replay), every spout is replaced by a built-in replay spout that emits its own tuples from the
+ * (gale_runtime_opts_t.spout_override = &gale__replay_spout, with the set as its argument), every spout is replaced by a built-in replay spout that emits its own tuples from the
  * set, with their original message ids, and then says it is done; the set counts how they end. Fed to one bolt
  * (gale_trace_bolt), the bolt runs alone on this thread and every emit, ack, fail and log line it makes is printed
  * for each input.

@@ -12,7 +12,6 @@
 #include "log.h"
 #include "metrics_out.h"
 #include "plugin.h"
-#include "replay.h"
 #include "scheduler.h"
 #include "spout.h"
 
@@ -40,9 +39,9 @@ static int init_task(gale_runtime_t *rt, gale_task_t *t, int component, uint32_t
     t->rt = rt;
     t->comp = c;
     t->desc = c->plugin->desc;
-    if (c->kind == GALE_SPOUT && rt->opts.replay) {
-        t->desc = &gale__replay_spout;
-        t->rt_replay = rt->opts.replay;
+    if (c->kind == GALE_SPOUT && rt->opts.spout_override) {
+        t->desc = rt->opts.spout_override;
+        t->override_arg = rt->opts.spout_override_arg;
     }
     t->basic = c->kind == GALE_BOLT && (t->desc->flags & GALE_BOLT_BASIC);
     t->default_stream = gale_component_stream(c, "default");

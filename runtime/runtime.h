@@ -48,7 +48,10 @@ typedef struct gale_runtime_opts {
     double drain_timeout_s; /* how long a stop waits for in-flight tuples; 0: config.drain_timeout_s */
     size_t ring_capacity; /* 0: 1024 deliveries */
     bool handle_signals;  /* install SIGINT/SIGTERM handlers on the loop */
-    struct gale_replay_set *replay; /* replay.h: every spout is replaced by the replay spout fed from this set */
+    /* Every spout task runs this descriptor instead of its own, with `spout_override_arg` in its task (both
+       borrowed): `gale replay` runs a topology with its built-in replay spout (replay.h) this way. */
+    const gale_plugin_t *spout_override;
+    void *spout_override_arg;
     /* NULL: local mode, the runtime drives itself. Else the driver does (borrowed; it must outlive the run), and
        this process runs the tasks the scheduler gives worker `worker_index` of `n_workers`. */
     const gale_runtime_driver_t *driver;

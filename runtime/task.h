@@ -64,7 +64,7 @@ typedef struct gale_task {
     gale_retry_t *retries;        /* spouts: failed trees waiting to be emitted again */
     size_t n_retries, cap_retries;
     gale_acker_t *acker;          /* acker tasks only; they have no plugin */
-    struct gale_replay_set *rt_replay; /* replay runs: the tuples the built-in replay spout emits */
+    void *override_arg;           /* spouts run with gale_runtime_opts_t.spout_override: its argument */
     uint64_t rng;                 /* gale_rand64's state (acker.h): tree and edge ids */
     uint32_t sample;              /* execute-latency sampling counter */
     uint32_t marker;              /* spouts: latency-marker sampling counter */

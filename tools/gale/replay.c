@@ -79,7 +79,8 @@ static int replay_topology(const replay_args_t *a, gale_topology_t *topo, gale_r
     free(topo->config.journal);
     topo->config.journal = NULL;
     signal(SIGPIPE, SIG_IGN);
-    gale_runtime_opts_t opts = {.threads = a->threads, .handle_signals = true, .replay = set};
+    gale_runtime_opts_t opts = {.threads = a->threads, .handle_signals = true, .spout_override = &gale__replay_spout,
+                                .spout_override_arg = set};
     gale_runtime_t *rt = NULL;
     gale_diag_t d = {{0}};
     int rc = gale_runtime_new(topo, &opts, &rt, &d);
