@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
@@ -382,4 +383,98 @@ Test(transport, idle_unauthenticated_connections_are_bounded_and_a_peer_still_ge
     gale_transport_t *all[] = {server, a};
     close_all(&loop, all, 2);
     free(idle);
+}
+
+/* A receiver that pauses from a frame's callback gets no further frame until it resumes, even those that came in
+   the same read, and then every one of them in order. */
+typedef struct pausing {
+    gale_transport_t *t;
+    int seen, pause_at;
+    bool in_order;
+} pausing_t;
+
+static void on_frame_pausing(void *arg, uint32_t peer, const gale_frame_t *f)
+{
+    pausing_t *p = arg;
+    char want[16];
+    snprintf(want, sizeof want, "frame %d", p->seen);
+    if (f->len != strlen(want) || memcmp(f->payload, want, f->len)) p->in_order = false;
+    if (++p->seen == p->pause_at) gale_transport_pause(p->t, true);
+}
+
+static void on_peer_quiet(void *arg, uint32_t peer, bool up) { (void)arg, (void)peer, (void)up; }
+
+Test(transport, a_pause_from_a_frame_holds_the_rest_of_the_read_until_resumed, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t ba = {0};
+    pausing_t pb = {.pause_at = 3, .in_order = true};
+    gale_transport_cb_t cb_b = {on_frame_pausing, on_peer_quiet};
+    gale_transport_t *a, *b;
+    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a), 0);
+    cr_assert_eq(gale_transport_new(&loop, 2, "secret", 6, 0, &cb_b, &pb, &b), 0);
+    pb.t = b;
+    int port;
+    cr_assert_eq(gale_transport_listen(b, "127.0.0.1", 0, &port), 0);
+    cr_assert_eq(gale_transport_connect(a, 2, "127.0.0.1", port), 0);
+    cr_assert(RUN_UNTIL(&loop, ba.up[2], 5000), "no handshake");
+    /* One write of 200 small frames: they arrive in one or a few reads. */
+    gale_buf_t all = {0};
+    for (int i = 0; i < 200; i++) {
+        size_t start = gale_frame_begin(&all, GALE_FRAME_TUPLES);
+        gale_buf_printf(&all, "frame %d", i);
+        gale_frame_end(&all, start);
+    }
+    cr_assert_eq(gale_transport_send(a, 2, all.p, all.len), 0);
+    gale_buf_free(&all);
+    cr_assert(RUN_UNTIL(&loop, pb.seen >= 3, 5000));
+    RUN_UNTIL(&loop, false, 200); /* the rest of the read, and more reads, would come now */
+    cr_assert_eq(pb.seen, 3, "frames were handed over while paused");
+    pb.pause_at = 100;
+    gale_transport_pause(b, false);
+    cr_assert(RUN_UNTIL(&loop, pb.seen >= 100, 5000), "only %d frames after the first resume", pb.seen);
+    RUN_UNTIL(&loop, false, 100);
+    cr_assert_eq(pb.seen, 100);
+    gale_transport_pause(b, false);
+    cr_assert(RUN_UNTIL(&loop, pb.seen == 200, 5000), "%d of 200 frames", pb.seen);
+    cr_assert(pb.in_order, "frames out of order");
+    gale_transport_t *both[] = {a, b};
+    close_all(&loop, both, 2);
+}
+
+/* The kernel's buffers of a connection are sized, not left to autotuning: what sits in them is in flight when
+   backpressure holds the spouts. */
+Test(transport, connections_have_bounded_kernel_buffers, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    box_t ba = {0}, bb = {0};
+    gale_transport_t *a, *b;
+    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a), 0);
+    cr_assert_eq(gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb, &b), 0);
+    int port;
+    cr_assert_eq(gale_transport_listen(b, "127.0.0.1", 0, &port), 0);
+    cr_assert_eq(gale_transport_connect(a, 2, "127.0.0.1", port), 0);
+    cr_assert(RUN_UNTIL(&loop, ba.up[2] && bb.up[1], 5000), "no handshake");
+    int n = 0;
+    for (int fd = 3; fd < 1024; fd++) {
+        int type = 0, snd = 0, rcv = 0;
+        socklen_t len = sizeof type;
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
+        if (getpeername(fd, (struct sockaddr *)&peer, &plen) || peer.ss_family != AF_INET) continue;
+        len = sizeof snd;
+        getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len);
+        len = sizeof rcv;
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
+        /* Linux doubles what it is asked for, for its own bookkeeping. */
+        cr_assert_leq(snd, 2 * (128 << 10), "fd %d: SO_SNDBUF %d", fd, snd);
+        cr_assert_leq(rcv, 2 * (128 << 10), "fd %d: SO_RCVBUF %d", fd, rcv);
+        n++;
+    }
+    cr_assert_eq(n, 2);
+    gale_transport_t *both[] = {a, b};
+    close_all(&loop, both, 2);
 }
