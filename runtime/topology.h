@@ -1,6 +1,6 @@
 /*
- * topology.h: the topology model, read from a libconfig file (topology.c) and then resolved against its plugins
- * (validate.c). The model is built once and is read-only from then on; everything that runs (local mode,
+ * topology.h: the topology model (topology.c), read from a libconfig file (topology_read.c) and then resolved
+ * against its plugins (validate.c). The model is built once and is read-only from then on; everything that runs (local mode,
  * workers, replay) works from a resolved gale_topology_t.
  *
  * Ownership: a gale_topology_t owns every string, array and plugin handle it points to; gale_topology_free()
@@ -149,5 +149,26 @@ bool gale_config_key_info(size_t i, const char **name, const char **type, long *
 int gale_topology_find(const gale_topology_t *topo, const char *component);
 const gale_setting_t *gale_component_setting(const gale_component_t *c, const char *key);
 int gale_component_stream(const gale_component_t *c, const char *stream);
+
+/* ---- for the code that makes models (the reader, the builder, the codec), not for their users ---------------- */
+
+typedef enum gale__key_type { GALE__KEY_INT, GALE__KEY_BOOL, GALE__KEY_STRING } gale__key_type_t;
+
+/* One row of the table of config keys: the field of gale_config_t it sets, its range (ints) and default. */
+typedef struct gale__config_key {
+    const char *name;
+    gale__key_type_t type;
+    size_t offset; /* into gale_config_t */
+    long min, max;
+    long def; /* ints and bools; a string's default is none */
+} gale__config_key_t;
+
+/* The row named `name`, or NULL. */
+const gale__config_key_t *gale__config_key(const char *name);
+/* The i-th row, or NULL past the last. */
+const gale__config_key_t *gale__config_key_at(size_t i);
+
+/* Frees an owned value tree (see gale_setting_t) and zeroes it. */
+void gale__value_free(gale_value_t *v);
 
 #endif
