@@ -5,6 +5,8 @@
  */
 #include "topology.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +89,49 @@ bool gale_config_key_info(size_t i, const char **name, const char **type, long *
     return true;
 }
 
+/* Not inlined: inlined into a caller that knows `cfg`, gcc mistakes the table's offsets for overflows. */
+__attribute__((noinline)) int gale__config_set(gale_config_t *cfg, const gale__config_key_t *k, const gale_value_t *v,
+                                               const char *got, char *why, size_t cap)
+{
+    char *field = (char *)cfg + k->offset;
+    static const char *const TYPE_NAMES[] = {"nothing", "a boolean", "an integer", "an integer", "a float",
+                                             "a string", "bytes", "a list", "a group"};
+    if (!got) got = (size_t)v->type < sizeof TYPE_NAMES / sizeof *TYPE_NAMES ? TYPE_NAMES[v->type] : "?";
+    switch (k->type) {
+    case GALE__KEY_INT: {
+        if (v->type != GALE_INT) return snprintf(why, cap, "must be an integer (got %s)", got), GALE_EINVAL;
+        if (v->i < k->min || v->i > k->max)
+            return snprintf(why, cap, "must be from %ld to %ld (got %lld)", k->min, k->max, (long long)v->i), GALE_EINVAL;
+        int iv = (int)v->i;
+        memcpy(field, &iv, sizeof iv);
+        return 0;
+    }
+    case GALE__KEY_BOOL:
+        if (v->type != GALE_BOOL) return snprintf(why, cap, "must be true or false (got %s)", got), GALE_EINVAL;
+        memcpy(field, &v->b, sizeof v->b);
+        return 0;
+    case GALE__KEY_STRING: {
+        if (v->type != GALE_STR) return snprintf(why, cap, "must be a string (got %s)", got), GALE_EINVAL;
+        char *old, *copy = v->s.len ? strndup(v->s.ptr, v->s.len) : NULL;
+        if (v->s.len && !copy) return snprintf(why, cap, "out of memory"), GALE_ENOMEM;
+        /* Through memcpy: the field's type is known only from the table. */
+        memcpy(&old, field, sizeof old);
+        free(old);
+        memcpy(field, &copy, sizeof copy);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+bool gale__name_ok(const char *n)
+{
+    if (!n || !*n || (n[0] == '_' && n[1] == '_')) return false;
+    for (const char *c = n; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return false;
+    return true;
+}
+
 /* ---- values and lifetime ---------------------------------------------------------------------------------------- */
 
 void gale__value_free(gale_value_t *v)
@@ -98,6 +143,43 @@ void gale__value_free(gale_value_t *v)
         free((void *)v->c.items);
     }
     *v = (gale_value_t){0};
+}
+
+int gale__value_copy(const gale_value_t *src, gale_value_t *out)
+{
+    *out = (gale_value_t){0};
+    switch (src->type) {
+    case GALE_NIL:
+    case GALE_BOOL:
+    case GALE_INT:
+    case GALE_UINT:
+    case GALE_DOUBLE: *out = *src; return 0;
+    case GALE_STR: {
+        char *copy = malloc(src->s.len + 1);
+        if (!copy) return GALE_ENOMEM;
+        if (src->s.len) memcpy(copy, src->s.ptr, src->s.len);
+        copy[src->s.len] = '\0';
+        *out = gale_strn(copy, src->s.len);
+        return 0;
+    }
+    case GALE_ARRAY:
+    case GALE_MAP: {
+        size_t n = src->type == GALE_MAP ? 2 * (size_t)src->n : src->n;
+        gale_value_t *items = calloc(n + 1, sizeof *items);
+        if (!items) return GALE_ENOMEM;
+        *out = (gale_value_t){.type = src->type, .n = src->n, .c = {items, NULL, 0}};
+        for (size_t i = 0; i < n; i++) {
+            int rc = gale__value_copy(&src->c.items[i], &items[i]);
+            if (!rc && src->type == GALE_MAP && i % 2 == 0 && items[i].type != GALE_STR) rc = GALE_EINVAL;
+            if (rc) {
+                gale__value_free(out);
+                return rc;
+            }
+        }
+        return 0;
+    }
+    default: return GALE_EINVAL;
+    }
 }
 
 static void free_strings(char **v, size_t n)

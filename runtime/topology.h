@@ -168,7 +168,19 @@ const gale__config_key_t *gale__config_key(const char *name);
 /* The i-th row, or NULL past the last. */
 const gale__config_key_t *gale__config_key_at(size_t i);
 
+/* Sets the field of row `k` from `v` after checking its type and range. 0; or GALE_EINVAL (GALE_ENOMEM) with the
+   reason in `why`, worded to follow "config.KEY " ("must be an integer (got a string)"), and the field unchanged.
+   `got` names what was given for that message (NULL: named from v's type). Strings are copied; "" is none. */
+int gale__config_set(gale_config_t *cfg, const gale__config_key_t *k, const gale_value_t *v, const char *got,
+                     char *why, size_t cap);
+
+/* Whether `name` may name a component: [A-Za-z0-9_.-]+, not starting with "__" (the runtime's own). */
+bool gale__name_ok(const char *name);
+
 /* Frees an owned value tree (see gale_setting_t) and zeroes it. */
 void gale__value_free(gale_value_t *v);
+/* Deep-copies `src` into *out as an owned tree (strings NUL-terminated). GALE_EINVAL for bytes or a map key that
+   is not a string, GALE_ENOMEM; on failure *out is nil and nothing is held. */
+int gale__value_copy(const gale_value_t *src, gale_value_t *out);
 
 #endif

@@ -21,7 +21,6 @@
  */
 #include "topology.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -86,42 +85,18 @@ static bool is_seq(const config_setting_t *s)
     return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
 }
 
-/* Not inlined: inlined into a caller that knows `cfg`, gcc mistakes the table's offsets for overflows. */
-__attribute__((noinline)) static int set_config_key(parse_t *p, gale_config_t *cfg, const gale__config_key_t *k,
-                                                    const config_setting_t *s)
+static int convert(const config_setting_t *s, gale_value_t *out);
+
+/* Sets one config key through the table, with the reader's wording: the libconfig type in "(got ...)". */
+static int set_config_key(parse_t *p, gale_config_t *cfg, const gale__config_key_t *k, const config_setting_t *s)
 {
-    char *field = (char *)cfg + k->offset;
-    const char *name = config_setting_name(s);
-    switch (k->type) {
-    case GALE__KEY_INT: {
-        if (!is_int(s)) return fail_at(p, s, "config.%s must be an integer (got %s)", name, type_name(config_setting_type(s)));
-        long long v = config_setting_get_int64(s);
-        if (v < k->min || v > k->max)
-            return fail_at(p, s, "config.%s must be from %ld to %ld (got %lld)", name, k->min, k->max, v);
-        int iv = (int)v;
-        memcpy(field, &iv, sizeof iv);
-        return 0;
-    }
-    case GALE__KEY_BOOL:
-        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-            return fail_at(p, s, "config.%s must be true or false (got %s)", name, type_name(config_setting_type(s)));
-        bool bv = config_setting_get_bool(s);
-        memcpy(field, &bv, sizeof bv);
-        return 0;
-    case GALE__KEY_STRING: {
-        if (config_setting_type(s) != CONFIG_TYPE_STRING)
-            return fail_at(p, s, "config.%s must be a string (got %s)", name, type_name(config_setting_type(s)));
-        const char *v = config_setting_get_string(s);
-        char *old, *copy = *v ? strdup(v) : NULL;
-        if (*v && !copy) return GALE_ENOMEM;
-        /* Through memcpy: the field's type is known only from the table. */
-        memcpy(&old, field, sizeof old);
-        free(old);
-        memcpy(field, &copy, sizeof copy);
-        return 0;
-    }
-    }
-    return 0;
+    gale_value_t v;
+    char why[300];
+    if (convert(s, &v)) return gale__diag(p->diag, GALE_ENOMEM, "out of memory");
+    int rc = gale__config_set(cfg, k, &v, type_name(config_setting_type(s)), why, sizeof why);
+    gale__value_free(&v);
+    if (rc == GALE_ENOMEM) return gale__diag(p->diag, rc, "out of memory");
+    return rc ? fail_at(p, s, "config.%s %s", config_setting_name(s), why) : 0;
 }
 
 static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t *cfg)
@@ -211,14 +186,6 @@ static int parse_settings(parse_t *p, gale_component_t *c, const config_setting_
 /* ---- components ------------------------------------------------------------------------------------------------ */
 
 static const char *kind_name(gale_kind_t k) { return k == GALE_SPOUT ? "spout" : "bolt"; }
-
-static bool valid_name(const char *n)
-{
-    if (!*n || (n[0] == '_' && n[1] == '_')) return false;
-    for (const char *c = n; *c; c++)
-        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return false;
-    return true;
-}
 
 /* A string member of a group: 0 with *out set (NULL when absent and not required), or an error. */
 static int member_string(parse_t *p, const config_setting_t *g, const char *key, bool required, const char *what,
@@ -330,7 +297,7 @@ static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_
     snprintf(what, sizeof what, "a %s", kind_name(kind));
     int rc = member_string(p, block, "name", true, what, &name);
     if (rc) return rc;
-    if (!valid_name(name))
+    if (!gale__name_ok(name))
         return fail_at(p, config_setting_get_member(block, "name"),
                        "%s name '%s' must be letters, digits, '_', '-' or '.', and not start with '__'",
                        kind_name(kind), name);
