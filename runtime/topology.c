@@ -210,6 +210,7 @@ static void free_component(gale_component_t *c)
     free(c->streams);
     free(c->name);
     free(c->plugin_name);
+    free(c->plugin_path);
     gale_plugin_unload(c->plugin);
 }
 

@@ -75,6 +75,7 @@ typedef struct gale_component {
     size_t n_settings;
     gale_input_t *inputs;
     size_t n_inputs;
+    char *plugin_path; /* a model read back (topology_codec.h): the file to load, until its plugin is attached */
     /* Resolved by validation: */
     gale_plugin_handle_t *plugin;
     gale_stream_t *streams;
