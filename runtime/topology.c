@@ -38,20 +38,21 @@ const char *gale_grouping_name(gale_grouping_t g) { return (size_t)g < N_GROUPIN
 
 /* The one table of topology-wide settings: name, type, range and default. The README's table is checked against
    it by test_topology; the reader sets fields through it, and gale_config_defaults gives its defaults. */
-#define CFG(name, type, min, max, def) {#name, type, offsetof(gale_config_t, name), min, max, def}
+#define CFG(name, type, min, max, def, storm) {#name, type, offsetof(gale_config_t, name), min, max, def, storm}
 static const gale__config_key_t CONFIG_KEYS[] = {
-    CFG(ackers, GALE__KEY_INT, 0, 1024, 1),
-    CFG(message_timeout_s, GALE__KEY_INT, 1, 86400, 30),
-    CFG(max_spout_pending, GALE__KEY_INT, 0, 100000000, 1000),
-    CFG(workers, GALE__KEY_INT, 1, 1024, 1),
-    CFG(threads, GALE__KEY_INT, 0, 4096, 0),
-    CFG(max_retries, GALE__KEY_INT, 0, 1000000, 3),
-    CFG(retry_backoff_ms, GALE__KEY_INT, 0, 3600000, 100),
-    CFG(retry_backoff_max_ms, GALE__KEY_INT, 0, 3600000, 2000),
-    CFG(worker_timeout_s, GALE__KEY_INT, 1, 86400, 30),
-    CFG(drain_timeout_s, GALE__KEY_INT, 1, 86400, 10),
-    CFG(journal, GALE__KEY_STRING, 0, 0, 0),
-    CFG(journal_fsync, GALE__KEY_BOOL, 0, 0, 0),
+    CFG(ackers, GALE__KEY_INT, 0, 1024, 1, "topology.acker.executors"),
+    CFG(message_timeout_s, GALE__KEY_INT, 1, 86400, 30, "topology.message.timeout.secs"),
+    CFG(max_spout_pending, GALE__KEY_INT, 0, 100000000, 1000, "topology.max.spout.pending"),
+    CFG(workers, GALE__KEY_INT, 1, 1024, 1, "topology.workers"),
+    CFG(threads, GALE__KEY_INT, 0, 4096, 0, NULL),
+    CFG(max_retries, GALE__KEY_INT, 0, 1000000, 3, NULL),
+    CFG(retry_backoff_ms, GALE__KEY_INT, 0, 3600000, 100, NULL),
+    CFG(retry_backoff_max_ms, GALE__KEY_INT, 0, 3600000, 2000, NULL),
+    CFG(worker_timeout_s, GALE__KEY_INT, 1, 86400, 30, NULL),
+    CFG(drain_timeout_s, GALE__KEY_INT, 1, 86400, 10, NULL),
+    CFG(journal, GALE__KEY_STRING, 0, 0, 0, NULL),
+    CFG(journal_fsync, GALE__KEY_BOOL, 0, 0, 0, NULL),
+    CFG(tick_s, GALE__KEY_DOUBLE, 0, 86400, 0, "topology.tick.tuple.freq.secs"),
 };
 #define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)
 
@@ -59,6 +60,13 @@ const gale__config_key_t *gale__config_key(const char *name)
 {
     for (size_t i = 0; i < N_CONFIG_KEYS; i++)
         if (!strcmp(CONFIG_KEYS[i].name, name)) return &CONFIG_KEYS[i];
+    return NULL;
+}
+
+const gale__config_key_t *gale__config_storm_key(const char *storm)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++)
+        if (CONFIG_KEYS[i].storm && !strcmp(CONFIG_KEYS[i].storm, storm)) return &CONFIG_KEYS[i];
     return NULL;
 }
 
@@ -75,6 +83,9 @@ void gale_config_defaults(gale_config_t *c)
         } else if (CONFIG_KEYS[i].type == GALE__KEY_BOOL) {
             bool v = CONFIG_KEYS[i].def != 0;
             memcpy(field, &v, sizeof v);
+        } else if (CONFIG_KEYS[i].type == GALE__KEY_DOUBLE) {
+            double v = (double)CONFIG_KEYS[i].def;
+            memcpy(field, &v, sizeof v);
         }
     }
 }
@@ -82,7 +93,7 @@ void gale_config_defaults(gale_config_t *c)
 bool gale_config_key_info(size_t i, const char **name, const char **type, long *def)
 {
     if (i >= N_CONFIG_KEYS) return false;
-    static const char *const TYPES[] = {"int", "bool", "string"};
+    static const char *const TYPES[] = {"int", "bool", "string", "double"};
     *name = CONFIG_KEYS[i].name;
     *type = TYPES[CONFIG_KEYS[i].type];
     *def = CONFIG_KEYS[i].def;
@@ -106,6 +117,15 @@ __attribute__((noinline)) int gale__config_set(gale_config_t *cfg, const gale__c
         memcpy(field, &iv, sizeof iv);
         return 0;
     }
+    case GALE__KEY_DOUBLE: {
+        if (v->type != GALE_DOUBLE && v->type != GALE_INT)
+            return snprintf(why, cap, "must be a number (got %s)", got), GALE_EINVAL;
+        double d = v->type == GALE_INT ? (double)v->i : v->d;
+        if (!(d >= (double)k->min && d <= (double)k->max)) /* NaN too */
+            return snprintf(why, cap, "must be from %ld to %ld (got %g)", k->min, k->max, d), GALE_EINVAL;
+        memcpy(field, &d, sizeof d);
+        return 0;
+    }
     case GALE__KEY_BOOL:
         if (v->type != GALE_BOOL) return snprintf(why, cap, "must be true or false (got %s)", got), GALE_EINVAL;
         memcpy(field, &v->b, sizeof v->b);
@@ -122,6 +142,15 @@ __attribute__((noinline)) int gale__config_set(gale_config_t *cfg, const gale__c
     }
     }
     return 0;
+}
+
+void gale__topology_inherit_ticks(gale_topology_t *t)
+{
+    for (size_t i = 0; i < t->n_components; i++) {
+        gale_component_t *c = &t->components[i];
+        if (c->kind != GALE_BOLT) c->tick_s = 0;
+        else if (c->tick_s < 0) c->tick_s = t->config.tick_s;
+    }
 }
 
 bool gale__name_ok(const char *n)

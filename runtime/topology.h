@@ -75,6 +75,9 @@ typedef struct gale_component {
     size_t n_settings;
     gale_input_t *inputs;
     size_t n_inputs;
+    /* Bolts: the interval of tick tuples in seconds, 0 for none: the block's own `tick_s`, else config.tick_s
+       (Storm's topology.tick.tuple.freq.secs). Spouts: 0. Negative only while a model is made: not given. */
+    double tick_s;
     char *plugin_path; /* a model read back (topology_codec.h): the file to load, until its plugin is attached */
     /* Resolved by validation: */
     gale_plugin_handle_t *plugin;
@@ -98,6 +101,7 @@ typedef struct gale_config {
     int drain_timeout_s;      /* how long a stop waits for the tuples in flight before the finishes */
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* fsync after each record */
+    double tick_s;            /* bolts' tick tuple interval unless their block gives one; 0: none */
 } gale_config_t;
 
 typedef struct gale_topology {
@@ -143,7 +147,7 @@ void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
 
 /* Every topology-wide setting at its default (journal: none), from the one table of config keys. */
 void gale_config_defaults(gale_config_t *c);
-/* The i-th config key: its name, type ("int", "bool", "string") and default; false past the last. */
+/* The i-th config key: its name, type ("int", "bool", "string", "double") and default; false past the last. */
 bool gale_config_key_info(size_t i, const char **name, const char **type, long *def);
 
 /* Lookups; -1 / NULL when absent. */
@@ -153,19 +157,25 @@ int gale_component_stream(const gale_component_t *c, const char *stream);
 
 /* ---- for the code that makes models (the reader, the builder, the codec), not for their users ---------------- */
 
-typedef enum gale__key_type { GALE__KEY_INT, GALE__KEY_BOOL, GALE__KEY_STRING } gale__key_type_t;
+typedef enum gale__key_type { GALE__KEY_INT, GALE__KEY_BOOL, GALE__KEY_STRING, GALE__KEY_DOUBLE } gale__key_type_t;
 
-/* One row of the table of config keys: the field of gale_config_t it sets, its range (ints) and default. */
+/* One row of the table of config keys: the field of gale_config_t it sets, its range (numbers) and default, and
+   the name Storm gives the same setting, when it means the same. */
 typedef struct gale__config_key {
     const char *name;
     gale__key_type_t type;
     size_t offset; /* into gale_config_t */
     long min, max;
-    long def; /* ints and bools; a string's default is none */
+    long def;          /* numbers and bools; a string's default is none */
+    const char *storm; /* "topology.workers", or NULL */
 } gale__config_key_t;
 
 /* The row named `name`, or NULL. */
 const gale__config_key_t *gale__config_key(const char *name);
+/* The row whose Storm name is `storm` ("topology.max.spout.pending"), or NULL. */
+const gale__config_key_t *gale__config_storm_key(const char *storm);
+/* The tick interval of each component from its own (a negative one: not given) and config.tick_s. */
+void gale__topology_inherit_ticks(gale_topology_t *topo);
 /* The i-th row, or NULL past the last. */
 const gale__config_key_t *gale__config_key_at(size_t i);
 

@@ -35,7 +35,7 @@ static int add_component(gale_topology_t *t, const char *name, gale_kind_t kind,
     if (!more) return GALE_ENOMEM;
     t->components = more;
     gale_component_t *c = &more[t->n_components];
-    *c = (gale_component_t){.kind = kind, .parallelism = parallelism, .name = strdup(name)};
+    *c = (gale_component_t){.kind = kind, .parallelism = parallelism, .tick_s = -1, .name = strdup(name)};
     if (!c->name) return GALE_ENOMEM;
     return (int)t->n_components++;
 }
@@ -164,6 +164,15 @@ int gale_topology_set_replay(gale_topology_t *t, int comp, bool replay)
     return 0;
 }
 
+int gale_topology_set_tick(gale_topology_t *t, int comp, double seconds)
+{
+    if (!is_component(t, comp) || t->components[comp].kind != GALE_BOLT) return GALE_ERANGE;
+    const gale__config_key_t *k = gale__config_key("tick_s"); /* the topology-wide key's range */
+    if (!(seconds >= (double)k->min && seconds <= (double)k->max)) return GALE_EINVAL;
+    t->components[comp].tick_s = seconds;
+    return 0;
+}
+
 int gale_topology_config(gale_topology_t *t, const char *key, const gale_value_t *value, gale_diag_t *diag)
 {
     const gale__config_key_t *k = key ? gale__config_key(key) : NULL;
@@ -180,5 +189,6 @@ int gale_topology_build(gale_topology_t *t, gale_diag_t *diag)
     for (size_t i = 0; i < t->n_components; i++)
         if (t->components[i].kind == GALE_BOLT && !t->components[i].n_inputs)
             return gale__diag(diag, GALE_ETOPOLOGY, "%s: bolt '%s' has no inputs", t->file, t->components[i].name);
+    gale__topology_inherit_ticks(t);
     return gale_topology_resolve(t, diag);
 }

@@ -52,6 +52,10 @@ int gale_topology_set_str(gale_topology_t *topo, int comp, const char *key, cons
 /* Managed replay for spout `comp` (`replay = true;` in a file). GALE_ERANGE when `comp` is not a spout. */
 int gale_topology_set_replay(gale_topology_t *topo, int comp, bool replay);
 
+/* Bolt `comp`'s tick tuple interval in seconds (`tick_s = 5;` in its block), over config.tick_s. GALE_ERANGE when
+   `comp` is not a bolt, GALE_EINVAL outside 0..86400. */
+int gale_topology_set_tick(gale_topology_t *topo, int comp, double seconds);
+
 /* Sets topology-wide config key `key` (a name of the table of config keys) as `config = { KEY = VALUE; }` does,
    with the same checks of type and range. 0, or GALE_ENOENT (no such key) / GALE_EINVAL with "config.KEY ..." in
    `diag`; the config is unchanged on failure. */

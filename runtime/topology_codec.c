@@ -12,8 +12,8 @@
 
 /* Items of each record, so that a reader knows at once whether a record is whole. */
 #define TOPOLOGY_ITEMS 8  /* version, name, file, dir, config, components, order, n_tasks */
-#define COMPONENT_ITEMS 12 /* name, kind, plugin, path, parallelism, replay, line, plugin_line, settings, inputs,
-                              streams, first_task */
+#define COMPONENT_ITEMS 13 /* name, kind, plugin, path, parallelism, replay, line, plugin_line, settings, inputs,
+                              streams, first_task, tick_s */
 #define SETTING_ITEMS 4    /* key, value, line, override */
 #define INPUT_ITEMS 8      /* from, stream, grouping, fields, line, from_index, stream_index, field_index */
 #define STREAM_ITEMS 2     /* name, fields */
@@ -99,6 +99,10 @@ static void pack_config(msgpack_packer *pk, const gale_config_t *cfg)
             bool v;
             memcpy(&v, field, sizeof v);
             v ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        } else if (k->type == GALE__KEY_DOUBLE) {
+            double v;
+            memcpy(&v, field, sizeof v);
+            msgpack_pack_double(pk, v);
         } else {
             const char *v;
             memcpy(&v, field, sizeof v);
@@ -148,6 +152,7 @@ static void pack_component(msgpack_packer *pk, const gale_component_t *c)
         pack_strs(pk, c->streams[i].fields, c->streams[i].n_fields);
     }
     msgpack_pack_uint32(pk, c->first_task);
+    msgpack_pack_double(pk, c->tick_s);
 }
 
 int gale_topology_write(const gale_topology_t *t, char **out, size_t *len)
@@ -437,6 +442,11 @@ static int rd_component(rd_t *r, gale_component_t *c)
     if ((rc = rd_settings(r, c)) || (rc = rd_inputs(r, c)) || (rc = rd_streams(r, c))) return rc;
     if ((rc = rd_int(r, 1, UINT32_MAX, &first, "first task"))) return rc;
     c->first_task = (uint32_t)first;
+    gale_value_t tick;
+    if ((rc = rd_value(r, &tick, "tick_s"))) return rc;
+    if (tick.type != GALE_DOUBLE || !(tick.d >= 0 && tick.d <= 86400) || (c->kind == GALE_SPOUT && tick.d != 0))
+        return bad(r, GALE_ECORRUPT, "component '%s': tick_s is not a number of seconds for it", c->name);
+    c->tick_s = tick.d;
     return 0;
 }
 

@@ -5,8 +5,8 @@
  * The bytes are one MessagePack array whose first item is the format version (GALE_TOPOLOGY_FORMAT); then the
  * name, the file and folder it came from, the config (a map of the keys of topology.c's table), the components
  * (name, kind, the plugin as written and the file it was resolved to, parallelism, replay, lines, settings with
- * their types and nested values, inputs with their resolved indexes, declared streams and fields, first task), the
- * topological order and the number of tasks.
+ * their types and nested values, inputs with their resolved indexes, declared streams and fields, first task, tick
+ * interval), the topological order and the number of tasks.
  *
  * Reading trusts nothing: every count is checked against the bytes there (mpread.h), nesting is bounded, every
  * index is checked against what it points into, and the whole is checked to be what resolving gives (spouts first,

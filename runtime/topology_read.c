@@ -87,16 +87,67 @@ static bool is_seq(const config_setting_t *s)
 
 static int convert(const config_setting_t *s, gale_value_t *out);
 
-/* Sets one config key through the table, with the reader's wording: the libconfig type in "(got ...)". */
-static int set_config_key(parse_t *p, gale_config_t *cfg, const gale__config_key_t *k, const config_setting_t *s)
+/* Where a value was given, for errors that name two places: "FILE:LINE", or "--set A=V". */
+static void where(const parse_t *p, const config_setting_t *s, char *buf, size_t cap)
 {
+    const char *override = config_setting_get_hook(s);
+    if (override) snprintf(buf, cap, "--set %s", override);
+    else snprintf(buf, cap, "%s:%d", p->file, line_of(s));
+}
+
+/* The config keys given so far, by row of the table, with the name each was given as: gale's or Storm's. */
+typedef struct given {
+    const config_setting_t *s;
+    char name[128];
+} given_t;
+
+/* Sets one config key through the table, with the reader's wording: the name as written (`written`, a Storm name
+   being its path under config), and the libconfig type in "(got ...)". A key already given under its other name
+   is an error that names both places. */
+static int set_config_key(parse_t *p, gale_config_t *cfg, const gale__config_key_t *k, const char *written,
+                          const config_setting_t *s, given_t *given)
+{
+    given_t *g = &given[k - gale__config_key_at(0)];
+    if (g->s) {
+        char first[600];
+        where(p, g->s, first, sizeof first);
+        return fail_at(p, s, "config.%s is given twice, as '%s' here and as '%s' at %s (Storm's name and gale's): "
+                             "keep one", k->name, written, g->name, first);
+    }
+    g->s = s;
+    snprintf(g->name, sizeof g->name, "%s", written);
     gale_value_t v;
     char why[300];
     if (convert(s, &v)) return gale__diag(p->diag, GALE_ENOMEM, "out of memory");
     int rc = gale__config_set(cfg, k, &v, type_name(config_setting_type(s)), why, sizeof why);
     gale__value_free(&v);
     if (rc == GALE_ENOMEM) return gale__diag(p->diag, rc, "out of memory");
-    return rc ? fail_at(p, s, "config.%s %s", config_setting_name(s), why) : 0;
+    return rc ? fail_at(p, s, "config.%s %s", written, why) : 0;
+}
+
+/* `config = { topology = { max = { spout = { pending = 500; }; }; }; }`: Storm's dotted names, which libconfig
+   reads as nested groups (its names cannot hold dots), each leaf's path looked up in the table's Storm column. */
+static int parse_storm_names(parse_t *p, const config_setting_t *s, const char *path, gale_config_t *cfg,
+                             given_t *given)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_GROUP && !gale__config_storm_key(path)) {
+        for (int i = 0; i < config_setting_length(s); i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s.%s", path, config_setting_name(e));
+            int rc = parse_storm_names(p, e, sub, cfg, given);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    const gale__config_key_t *k = gale__config_storm_key(path);
+    if (!k) {
+        char known[512] = "";
+        for (size_t j = 0; (k = gale__config_key_at(j)); j++)
+            if (k->storm) snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", *known ? ", " : "", k->storm);
+        return fail_at(p, s, "unknown config key '%s' (Storm names known: %s)", path, known);
+    }
+    return set_config_key(p, cfg, k, path, s, given);
 }
 
 static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t *cfg)
@@ -104,20 +155,31 @@ static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t
     gale_config_defaults(cfg);
     if (!group) return 0;
     if (config_setting_type(group) != CONFIG_TYPE_GROUP) return fail_at(p, group, "config must be a group { ... }");
-    for (int i = 0; i < config_setting_length(group); i++) {
+    size_t n_keys = 0;
+    while (gale__config_key_at(n_keys)) n_keys++;
+    given_t *given = calloc(n_keys, sizeof *given);
+    if (!given) return gale__diag(p->diag, GALE_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < config_setting_length(group) && !rc; i++) {
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const gale__config_key_t *k = gale__config_key(config_setting_name(s));
-        if (!k) {
-            char known[512] = "";
-            const gale__config_key_t *key;
-            for (size_t j = 0; (key = gale__config_key_at(j)); j++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "", key->name);
-            return fail_at(p, s, "unknown config key '%s' (known: %s)", config_setting_name(s), known);
+        const char *name = config_setting_name(s);
+        if (!strcmp(name, "topology")) {
+            rc = parse_storm_names(p, s, name, cfg, given);
+        } else {
+            const gale__config_key_t *k = gale__config_key(name);
+            if (!k) {
+                char known[512] = "";
+                const gale__config_key_t *key;
+                for (size_t j = 0; (key = gale__config_key_at(j)); j++)
+                    snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "", key->name);
+                rc = fail_at(p, s, "unknown config key '%s' (known: %s, and Storm's names under topology)", name, known);
+            } else {
+                rc = set_config_key(p, cfg, k, name, s, given);
+            }
         }
-        int rc = set_config_key(p, cfg, k, s);
-        if (rc) return rc;
     }
-    return 0;
+    free(given);
+    return rc;
 }
 
 /* ---- settings: libconfig values -> owned gale_value_t trees --------------------------------------------------- */
@@ -286,10 +348,11 @@ static int parse_inputs(parse_t *p, gale_component_t *c, const config_setting_t 
 static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_t kind, gale_component_t *c)
 {
     static const char *const SPOUT_KEYS[] = {"name", "plugin", "parallelism", "settings", "replay", NULL};
-    static const char *const BOLT_KEYS[] = {"name", "plugin", "parallelism", "settings", "inputs", NULL};
+    static const char *const BOLT_KEYS[] = {"name", "plugin", "parallelism", "settings", "inputs", "tick_s", NULL};
     c->kind = kind;
     c->line = line_of(block);
     c->parallelism = 1;
+    c->tick_s = -1; /* not given: config.tick_s, once the whole is read */
     if (config_setting_type(block) != CONFIG_TYPE_GROUP)
         return fail_at(p, block, "each %s must be a group { name = ...; plugin = ...; }", kind_name(kind));
     const char *name, *plugin;
@@ -318,6 +381,16 @@ static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_
     if (replay) {
         if (config_setting_type(replay) != CONFIG_TYPE_BOOL) return fail_at(p, replay, "%s: replay must be true or false", what);
         c->replay = config_setting_get_bool(replay);
+    }
+    const config_setting_t *tick = config_setting_get_member(block, "tick_s");
+    if (tick) {
+        int t = config_setting_type(tick);
+        double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(tick) : (double)config_setting_get_int64(tick);
+        if (t != CONFIG_TYPE_FLOAT && !is_int(tick)) return fail_at(p, tick, "%s: tick_s must be a number of seconds", what);
+        const gale__config_key_t *k = gale__config_key("tick_s"); /* the topology-wide key's range */
+        if (!(v >= (double)k->min && v <= (double)k->max))
+            return fail_at(p, tick, "%s: tick_s must be from %ld to %ld (got %g)", what, k->min, k->max, v);
+        c->tick_s = v;
     }
     if ((rc = parse_settings(p, c, config_setting_get_member(block, "settings")))) return rc;
     return kind == GALE_BOLT ? parse_inputs(p, c, block) : 0;
@@ -407,24 +480,57 @@ static int assign(config_setting_t *parent, const char *key, const char *value, 
     return rc;
 }
 
+/* The part of an assignment before its '=' ("config.workers" of "config.workers=2"), into buf. */
+static const char *assigned_name(const char *assignment, char *buf, size_t cap)
+{
+    const char *eq = strchr(assignment, '=');
+    snprintf(buf, cap, "%.*s", eq ? (int)(eq - assignment) : (int)strlen(assignment), assignment);
+    return buf;
+}
+
+/* `--set config.KEY=V` or `--set STORM.NAME=V` (topology.workers=2): the value goes into the config group under
+   gale's name, replacing what the file gave under either name. An earlier --set of the same key under its other
+   name is an error naming both. */
+static int override_config(parse_t *p, config_t *cfg, const char *key, const char *value, const char *assignment)
+{
+    config_setting_t *parent = config_lookup(cfg, "config");
+    if (!parent) parent = config_setting_add(config_root_setting(cfg), "config", CONFIG_TYPE_GROUP);
+    if (!parent || config_setting_type(parent) != CONFIG_TYPE_GROUP)
+        return gale__diag(p->diag, GALE_EINVAL, "--set %s: cannot set '%s' there", assignment, key);
+    const gale__config_key_t *k = gale__config_key(key);
+    if (k) {
+        config_setting_t *old = config_setting_get_member(parent, k->name);
+        const char *before = old ? config_setting_get_hook(old) : NULL;
+        char a[256], b[256];
+        if (before && strcmp(assigned_name(before, a, sizeof a), assigned_name(assignment, b, sizeof b)))
+            return gale__diag(p->diag, GALE_ETOPOLOGY, "--set %s: config.%s is given twice, as '%s' here and as '%s' "
+                              "by --set %s (Storm's name and gale's): keep one", assignment, k->name, b, a, before);
+        config_setting_t *storm = k->storm ? config_setting_lookup(parent, k->storm) : NULL;
+        if (storm) config_setting_remove(config_setting_parent(storm), config_setting_name(storm));
+        key = k->name;
+    }
+    if (assign(parent, key, value, assignment))
+        return gale__diag(p->diag, GALE_EINVAL, "--set %s: cannot set '%s' there", assignment, key);
+    return 0;
+}
+
 static int apply_override(parse_t *p, config_t *cfg, const char *assignment)
 {
     const char *eq = strchr(assignment, '='), *dot = strchr(assignment, '.');
     if (!eq || !dot || dot > eq || dot == assignment || eq == dot + 1)
-        return gale__diag(p->diag, GALE_EINVAL, "--set %s: expected COMPONENT.KEY=VALUE or config.KEY=VALUE", assignment);
-    char target[256], key[256];
+        return gale__diag(p->diag, GALE_EINVAL, "--set %s: expected COMPONENT.KEY=VALUE, config.KEY=VALUE or a Storm "
+                          "name (topology.workers=2)", assignment);
+    char target[256], key[256], name[256];
     snprintf(target, sizeof target, "%.*s", (int)(dot - assignment), assignment);
     snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
-    config_setting_t *parent;
-    if (!strcmp(target, "config")) {
-        parent = config_lookup(cfg, "config");
-        if (!parent) parent = config_setting_add(config_root_setting(cfg), "config", CONFIG_TYPE_GROUP);
-    } else {
-        config_setting_t *block = find_block(cfg, target);
-        if (!block) return gale__diag(p->diag, GALE_ENOENT, "--set %s: no component '%s' in %s", assignment, target, p->file);
-        parent = config_setting_get_member(block, "settings");
-        if (!parent) parent = config_setting_add(block, "settings", CONFIG_TYPE_GROUP);
-    }
+    /* Storm's names first: a component named "topology" is still reached by its other settings. */
+    const gale__config_key_t *storm = gale__config_storm_key(assigned_name(assignment, name, sizeof name));
+    if (storm) return override_config(p, cfg, storm->name, eq + 1, assignment);
+    if (!strcmp(target, "config")) return override_config(p, cfg, key, eq + 1, assignment);
+    config_setting_t *block = find_block(cfg, target);
+    if (!block) return gale__diag(p->diag, GALE_ENOENT, "--set %s: no component '%s' in %s", assignment, target, p->file);
+    config_setting_t *parent = config_setting_get_member(block, "settings");
+    if (!parent) parent = config_setting_add(block, "settings", CONFIG_TYPE_GROUP);
     if (!parent || config_setting_type(parent) != CONFIG_TYPE_GROUP || assign(parent, key, eq + 1, assignment))
         return gale__diag(p->diag, GALE_EINVAL, "--set %s: cannot set '%s' there", assignment, key);
     return 0;
@@ -622,7 +728,9 @@ static int build(parse_t *p, config_t *cfg, gale_topology_t *t)
     if ((rc = member_string(p, config_root_setting(cfg), "name", true, "the topology", &name))) return rc;
     if (!(t->name = strdup(name))) return GALE_ENOMEM;
     if ((rc = parse_config(p, config_lookup(cfg, "config"), &t->config))) return rc;
-    return parse_components(p, cfg, t);
+    if ((rc = parse_components(p, cfg, t))) return rc;
+    gale__topology_inherit_ticks(t);
+    return 0;
 }
 
 int gale_topology_load(const char *path, const gale_override_t *overrides, size_t n_overrides,

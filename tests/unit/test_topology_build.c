@@ -233,3 +233,22 @@ Test(topology_build, bad_arguments_are_refused_and_change_nothing)
     cr_assert_null(gale_topology_new(NULL));
     gale_topology_free(t);
 }
+
+Test(topology_build, a_bolt_ticks_at_its_own_interval_or_the_topologys)
+{
+    gale_topology_t *t = gale_topology_new("ticks");
+    int s = gale_topology_add(t, "src", &SPOUT, 1);
+    int own = gale_topology_add(t, "own", &BOLT, 1), inherits = gale_topology_add(t, "inherits", &BOLT, 1);
+    gale_topology_add_input(t, own, "src", NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_topology_add_input(t, inherits, "src", NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    cr_assert_eq(gale_topology_set_tick(t, own, 0.25), 0);
+    cr_assert_eq(gale_topology_set_tick(t, s, 1), GALE_ERANGE, "spouts do not tick");
+    cr_assert_eq(gale_topology_set_tick(t, own, -1), GALE_EINVAL);
+    gale_diag_t d;
+    cr_assert_eq(gale_topology_config(t, "tick_s", &(gale_value_t){.type = GALE_INT, .i = 3}, &d), 0, "%s", d.msg);
+    cr_assert_eq(gale_topology_build(t, &d), 0, "%s", d.msg);
+    cr_assert_eq(t->components[s].tick_s, 0);
+    cr_assert_float_eq(t->components[own].tick_s, 0.25, 1e-12);
+    cr_assert_float_eq(t->components[inherits].tick_s, 3, 1e-12);
+    gale_topology_free(t);
+}

@@ -26,12 +26,12 @@ TestSuite(topology_codec, .init = use_test_plugins, .timeout = 60);
 
 static const char WORDCOUNT[] =
     "name = \"wc\";\n"
-    "config = { ackers = 2; max_spout_pending = 50; journal = \"j.log\"; journal_fsync = true; };\n"
+    "config = { ackers = 2; max_spout_pending = 50; journal = \"j.log\"; journal_fsync = true; tick_s = 2.5; };\n"
     "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; parallelism = 2; replay = true;\n"
     "             settings = { seed = 7; count = 300; rate = 0.0; reliable = true;\n"
     "                          sentences = [ \"a b c\", \"b c\", \"c\" ]; }; } );\n"
     "bolts = ( { name = \"split\"; plugin = \"split_sentence\"; parallelism = 3; inputs = ( { from = \"s\"; } ); },\n"
-    "          { name = \"count\"; plugin = \"word_count\"; parallelism = 2; settings = { mode = \"final\"; };\n"
+    "          { name = \"count\"; plugin = \"word_count\"; parallelism = 2; tick_s = 0.5; settings = { mode = \"final\"; };\n"
     "            inputs = ( { from = \"split\"; grouping = \"fields\"; fields = [ \"word\" ]; } ); } );\n";
 
 static gale_topology_t *open_text(const char *text, const gale_override_t *ov, size_t n_ov)
@@ -106,7 +106,8 @@ static void same_model(const gale_topology_t *a, const gale_topology_t *b)
             memcpy(&sb, fb, sizeof sb);
             cr_assert((!sa && !sb) || (sa && sb && !strcmp(sa, sb)), "config.%s", k->name);
         } else {
-            cr_assert_eq(memcmp(fa, fb, k->type == GALE__KEY_INT ? sizeof(int) : sizeof(bool)), 0, "config.%s", k->name);
+            size_t size = k->type == GALE__KEY_INT ? sizeof(int) : k->type == GALE__KEY_DOUBLE ? sizeof(double) : sizeof(bool);
+            cr_assert_eq(memcmp(fa, fb, size), 0, "config.%s", k->name);
         }
     }
     cr_assert_eq(a->n_components, b->n_components);
@@ -124,6 +125,7 @@ static void same_model(const gale_topology_t *a, const gale_topology_t *b)
         cr_assert_eq(x->line, y->line);
         cr_assert_eq(x->plugin_line, y->plugin_line);
         cr_assert_eq(x->first_task, y->first_task);
+        cr_assert_eq(memcmp(&x->tick_s, &y->tick_s, sizeof x->tick_s), 0, "%s: tick_s", x->name);
         cr_assert_eq(x->n_settings, y->n_settings);
         for (size_t s = 0; s < x->n_settings; s++) {
             cr_assert_str_eq(x->settings[s].key, y->settings[s].key);
@@ -164,6 +166,8 @@ Test(topology_codec, a_model_read_back_is_the_model_written)
     gale_topology_t *back = read_model(buf, len);
     same_model(t, back);
     cr_assert_str_eq(gale_component_setting(&back->components[2], "mode")->override, "count.mode=running");
+    cr_assert_float_eq(back->components[1].tick_s, 2.5, 1e-12, "split has the topology's tick interval");
+    cr_assert_float_eq(back->components[2].tick_s, 0.5, 1e-12, "count has its own");
     write_model(back, &again, &again_len);
     cr_assert_eq(again_len, len);
     cr_assert_arr_eq(again, buf, len, "a model read back writes other bytes");
