@@ -45,7 +45,7 @@ int gale_topology_add(gale_topology_t *t, const char *name, const gale_plugin_t 
     if (!desc || !desc->name) return GALE_EINVAL;
     gale_plugin_handle_t *h = calloc(1, sizeof *h);
     char *plugin_name = strdup(desc->name);
-    if (h) h->path = strdup("(given)");
+    if (h) h->path = strdup("(given)"); /* no file: such a model can be written but not attached again */
     int rc = h && h->path && plugin_name ? add_component(t, name, desc->kind, parallelism) : GALE_ENOMEM;
     if (rc < 0) {
         if (h) free(h->path);

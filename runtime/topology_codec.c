@@ -444,7 +444,9 @@ static int rd_component(rd_t *r, gale_component_t *c)
     c->first_task = (uint32_t)first;
     gale_value_t tick;
     if ((rc = rd_value(r, &tick, "tick_s"))) return rc;
-    if (tick.type != GALE_DOUBLE || !(tick.d >= 0 && tick.d <= 86400) || (c->kind == GALE_SPOUT && tick.d != 0))
+    const gale__config_key_t *range = gale__config_key("tick_s"); /* the topology-wide key's range */
+    if (tick.type != GALE_DOUBLE || !(tick.d >= (double)range->min && tick.d <= (double)range->max) ||
+        (c->kind == GALE_SPOUT && tick.d != 0))
         return bad(r, GALE_ECORRUPT, "component '%s': tick_s is not a number of seconds for it", c->name);
     c->tick_s = tick.d;
     return 0;

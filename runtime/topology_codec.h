@@ -35,7 +35,8 @@ int gale_topology_write(const gale_topology_t *topo, char **out, size_t *len);
 int gale_topology_read(const char *buf, size_t len, gale_topology_t **out, gale_diag_t *diag);
 
 /* Loads the plugin of every component of a read-back model from the file it was resolved to (the built-in
-   `shell` by name), with the checks of gale_plugin_load, and checks each is of its component's kind. On failure
+   `shell` by name), with the checks of gale_plugin_load, and checks each is of its component's kind. (A
+   descriptor handed to the builder has no file: a model of one is written, but cannot be attached.) On failure
    the model may be partly attached and must only be freed; `diag` names the component and the file. */
 int gale_topology_attach(gale_topology_t *topo, gale_diag_t *diag);
 

@@ -3,17 +3,19 @@
  *
  * The file:
  *   name = "wordcount";                         required, a string
- *   config = { ... };                           optional; keys in topology.c's table, unknown keys are errors
+ *   config = { ... };                           optional; keys in topology.c's table, unknown keys are errors;
+ *                                               Storm's names as nested groups: topology = { workers = 2; };
  *   spouts = ( { ... }, ... );                  at least one spout
  *   bolts  = ( { ... }, ... );                  optional
  * A component: name (required, unique, [A-Za-z0-9_.-]+, not starting with "__"), plugin (required),
  * parallelism (int >= 1, default 1), settings (a group of anything), and for spouts replay (bool), for bolts
- * inputs (required): a list of { from (required), stream ("default"), grouping ("shuffle"), fields (list) }.
+ * inputs (required): a list of { from (required), stream ("default"), grouping ("shuffle"), fields (list) }, and
+ * tick_s (a number of seconds; config.tick_s when not given).
  *
  * Errors read "FILE:LINE: what". Overrides (--set) are applied to the libconfig tree before the model is built, so
  * they are checked exactly as the file's own values are; an error about a value an override gave reads
  * "--set C.K=V: what" instead, since the file has no line for it (each such setting carries its assignment in
- * libconfig's hook pointer).
+ * libconfig's hook pointer). `--set topology.workers=2` (a Storm name of the table) sets config.workers.
  *
  * Every file is checked before libconfig opens it: a regular file of at most TOPOLOGY_MAX_BYTES. libconfig 1.5
  * (Debian 12) opens @include files itself and has no include hook (config_set_include_func is 1.7), so the files
