@@ -1,36 +1,14 @@
 /*
- * topology.c: libconfig file -> gale_topology_t.
- *
- * The file:
- *   name = "wordcount";                         required, a string
- *   config = { ... };                           optional; keys in CONFIG_KEYS below, unknown keys are errors
- *   spouts = ( { ... }, ... );                  at least one spout
- *   bolts  = ( { ... }, ... );                  optional
- * A component: name (required, unique, [A-Za-z0-9_.-]+, not starting with "__"), plugin (required),
- * parallelism (int >= 1, default 1), settings (a group of anything), and for spouts replay (bool), for bolts
- * inputs (required): a list of { from (required), stream ("default"), grouping ("shuffle"), fields (list) }.
- *
- * Errors read "FILE:LINE: what". Overrides (--set) are applied to the libconfig tree before the model is built, so
- * they are checked exactly as the file's own values are; an error about a value an override gave reads
- * "--set C.K=V: what" instead, since the file has no line for it (each such setting carries its assignment in
- * libconfig's hook pointer).
- *
- * Every file is checked before libconfig opens it: a regular file of at most TOPOLOGY_MAX_BYTES. libconfig 1.5
- * (Debian 12) opens @include files itself and has no include hook (config_set_include_func is 1.7), so the files
- * named by @include lines are found by scanning the text first, and checked the same way.
+ * topology.c: the topology model itself: its lifetime, lookups, grouping names and the one table of topology-wide
+ * config keys with their ranges and defaults. How a model is made is elsewhere: read from a libconfig file
+ * (topology_read.c), resolved against its plugins (validate.c).
  */
 #include "topology.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libconfig.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "plugin.h"
 
@@ -56,108 +34,57 @@ int gale_grouping_parse(const char *name, gale_grouping_t *out)
 
 const char *gale_grouping_name(gale_grouping_t g) { return (size_t)g < N_GROUPINGS ? GROUPINGS[g] : "?"; }
 
-/* ---- the parse context ---------------------------------------------------------------------------------------- */
-
-typedef struct parse {
-    const char *file;
-    gale_diag_t *diag;
-} parse_t;
-
-/* The root setting has no line of its own: errors about the whole file point at its first line. */
-static int line_of(const config_setting_t *s)
-{
-    int line = s ? (int)config_setting_source_line(s) : 0;
-    return line > 0 ? line : 1;
-}
-
-static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_at(parse_t *p, const config_setting_t *s, const char *fmt, ...)
-{
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *override = s ? config_setting_get_hook(s) : NULL;
-    if (override) return gale__diag(p->diag, GALE_ETOPOLOGY, "--set %s: %s", override, msg);
-    return gale__diag(p->diag, GALE_ETOPOLOGY, "%s:%d: %s", p->file, line_of(s), msg);
-}
-
-static const char *type_name(int type)
-{
-    switch (type) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: return "an integer";
-    case CONFIG_TYPE_FLOAT: return "a float";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_GROUP: return "a group";
-    case CONFIG_TYPE_ARRAY: return "an array";
-    case CONFIG_TYPE_LIST: return "a list";
-    default: return "nothing";
-    }
-}
-
-static bool is_int(const config_setting_t *s)
-{
-    int t = config_setting_type(s);
-    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
-}
-
-static bool is_seq(const config_setting_t *s)
-{
-    int t = config_setting_type(s);
-    return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
-}
-
 /* ---- config = { ... }: a table of keys, nginx-style ----------------------------------------------------------- */
 
-typedef enum { KEY_INT, KEY_BOOL, KEY_STRING } key_type_t;
-
-typedef struct config_key {
-    const char *name;
-    key_type_t type;
-    size_t offset;
-    long min, max;
-    long def; /* the default (ints and bools; a string's default is none) */
-} config_key_t;
-
 /* The one table of topology-wide settings: name, type, range and default. The README's table is checked against
-   it by test_topology, and tests/lib builds its models from gale_config_defaults. */
-#define CFG(name, type, min, max, def) {#name, type, offsetof(gale_config_t, name), min, max, def}
-static const config_key_t CONFIG_KEYS[] = {
-    CFG(ackers, KEY_INT, 0, 1024, 1),
-    CFG(message_timeout_s, KEY_INT, 1, 86400, 30),
-    CFG(max_spout_pending, KEY_INT, 0, 100000000, 1000),
-    CFG(workers, KEY_INT, 1, 1024, 1),
-    CFG(threads, KEY_INT, 0, 4096, 0),
-    CFG(max_retries, KEY_INT, 0, 1000000, 3),
-    CFG(retry_backoff_ms, KEY_INT, 0, 3600000, 100),
-    CFG(retry_backoff_max_ms, KEY_INT, 0, 3600000, 2000),
-    CFG(worker_timeout_s, KEY_INT, 1, 86400, 30),
-    CFG(drain_timeout_s, KEY_INT, 1, 86400, 10),
-    CFG(journal, KEY_STRING, 0, 0, 0),
-    CFG(journal_fsync, KEY_BOOL, 0, 0, 0),
+   it by test_topology; the reader sets fields through it, and gale_config_defaults gives its defaults. */
+#define CFG(name, type, min, max, def, storm) {#name, type, offsetof(gale_config_t, name), min, max, def, storm}
+static const gale__config_key_t CONFIG_KEYS[] = {
+    CFG(ackers, GALE__KEY_INT, 0, 1024, 1, "topology.acker.executors"),
+    CFG(message_timeout_s, GALE__KEY_INT, 1, 86400, 30, "topology.message.timeout.secs"),
+    CFG(max_spout_pending, GALE__KEY_INT, 0, 100000000, 1000, "topology.max.spout.pending"),
+    CFG(workers, GALE__KEY_INT, 1, 1024, 1, "topology.workers"),
+    CFG(threads, GALE__KEY_INT, 0, 4096, 0, NULL),
+    CFG(max_retries, GALE__KEY_INT, 0, 1000000, 3, NULL),
+    CFG(retry_backoff_ms, GALE__KEY_INT, 0, 3600000, 100, NULL),
+    CFG(retry_backoff_max_ms, GALE__KEY_INT, 0, 3600000, 2000, NULL),
+    CFG(worker_timeout_s, GALE__KEY_INT, 1, 86400, 30, NULL),
+    CFG(drain_timeout_s, GALE__KEY_INT, 1, 86400, 10, NULL),
+    CFG(journal, GALE__KEY_STRING, 0, 0, 0, NULL),
+    CFG(journal_fsync, GALE__KEY_BOOL, 0, 0, 0, NULL),
+    CFG(tick_s, GALE__KEY_DOUBLE, 0, 86400, 0, "topology.tick.tuple.freq.secs"),
 };
 #define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)
 
-static const config_key_t *config_key(const char *name)
+const gale__config_key_t *gale__config_key(const char *name)
 {
     for (size_t i = 0; i < N_CONFIG_KEYS; i++)
         if (!strcmp(CONFIG_KEYS[i].name, name)) return &CONFIG_KEYS[i];
     return NULL;
 }
 
+const gale__config_key_t *gale__config_storm_key(const char *storm)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++)
+        if (CONFIG_KEYS[i].storm && !strcmp(CONFIG_KEYS[i].storm, storm)) return &CONFIG_KEYS[i];
+    return NULL;
+}
+
+const gale__config_key_t *gale__config_key_at(size_t i) { return i < N_CONFIG_KEYS ? &CONFIG_KEYS[i] : NULL; }
+
 void gale_config_defaults(gale_config_t *c)
 {
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
         char *field = (char *)c + CONFIG_KEYS[i].offset;
-        if (CONFIG_KEYS[i].type == KEY_INT) {
+        if (CONFIG_KEYS[i].type == GALE__KEY_INT) {
             int v = (int)CONFIG_KEYS[i].def;
             memcpy(field, &v, sizeof v);
-        } else if (CONFIG_KEYS[i].type == KEY_BOOL) {
+        } else if (CONFIG_KEYS[i].type == GALE__KEY_BOOL) {
             bool v = CONFIG_KEYS[i].def != 0;
+            memcpy(field, &v, sizeof v);
+        } else if (CONFIG_KEYS[i].type == GALE__KEY_DOUBLE) {
+            double v = (double)CONFIG_KEYS[i].def;
             memcpy(field, &v, sizeof v);
         }
     }
@@ -166,7 +93,7 @@ void gale_config_defaults(gale_config_t *c)
 bool gale_config_key_info(size_t i, const char **name, const char **type, long *def)
 {
     if (i >= N_CONFIG_KEYS) return false;
-    static const char *const TYPES[] = {"int", "bool", "string"};
+    static const char *const TYPES[] = {"int", "bool", "string", "double"};
     *name = CONFIG_KEYS[i].name;
     *type = TYPES[CONFIG_KEYS[i].type];
     *def = CONFIG_KEYS[i].def;
@@ -174,33 +101,39 @@ bool gale_config_key_info(size_t i, const char **name, const char **type, long *
 }
 
 /* Not inlined: inlined into a caller that knows `cfg`, gcc mistakes the table's offsets for overflows. */
-__attribute__((noinline)) static int set_config_key(parse_t *p, gale_config_t *cfg, const config_key_t *k,
-                                                    const config_setting_t *s)
+__attribute__((noinline)) int gale__config_set(gale_config_t *cfg, const gale__config_key_t *k, const gale_value_t *v,
+                                               const char *got, char *why, size_t cap)
 {
     char *field = (char *)cfg + k->offset;
-    const char *name = config_setting_name(s);
+    static const char *const TYPE_NAMES[] = {"nothing", "a boolean", "an integer", "an integer", "a float",
+                                             "a string", "bytes", "a list", "a group"};
+    if (!got) got = (size_t)v->type < sizeof TYPE_NAMES / sizeof *TYPE_NAMES ? TYPE_NAMES[v->type] : "?";
     switch (k->type) {
-    case KEY_INT: {
-        if (!is_int(s)) return fail_at(p, s, "config.%s must be an integer (got %s)", name, type_name(config_setting_type(s)));
-        long long v = config_setting_get_int64(s);
-        if (v < k->min || v > k->max)
-            return fail_at(p, s, "config.%s must be from %ld to %ld (got %lld)", name, k->min, k->max, v);
-        int iv = (int)v;
+    case GALE__KEY_INT: {
+        if (v->type != GALE_INT) return snprintf(why, cap, "must be an integer (got %s)", got), GALE_EINVAL;
+        if (v->i < k->min || v->i > k->max)
+            return snprintf(why, cap, "must be from %ld to %ld (got %lld)", k->min, k->max, (long long)v->i), GALE_EINVAL;
+        int iv = (int)v->i;
         memcpy(field, &iv, sizeof iv);
         return 0;
     }
-    case KEY_BOOL:
-        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-            return fail_at(p, s, "config.%s must be true or false (got %s)", name, type_name(config_setting_type(s)));
-        bool bv = config_setting_get_bool(s);
-        memcpy(field, &bv, sizeof bv);
+    case GALE__KEY_DOUBLE: {
+        if (v->type != GALE_DOUBLE && v->type != GALE_INT)
+            return snprintf(why, cap, "must be a number (got %s)", got), GALE_EINVAL;
+        double d = v->type == GALE_INT ? (double)v->i : v->d;
+        if (!(d >= (double)k->min && d <= (double)k->max)) /* NaN too */
+            return snprintf(why, cap, "must be from %ld to %ld (got %g)", k->min, k->max, d), GALE_EINVAL;
+        memcpy(field, &d, sizeof d);
         return 0;
-    case KEY_STRING: {
-        if (config_setting_type(s) != CONFIG_TYPE_STRING)
-            return fail_at(p, s, "config.%s must be a string (got %s)", name, type_name(config_setting_type(s)));
-        const char *v = config_setting_get_string(s);
-        char *old, *copy = *v ? strdup(v) : NULL;
-        if (*v && !copy) return GALE_ENOMEM;
+    }
+    case GALE__KEY_BOOL:
+        if (v->type != GALE_BOOL) return snprintf(why, cap, "must be true or false (got %s)", got), GALE_EINVAL;
+        memcpy(field, &v->b, sizeof v->b);
+        return 0;
+    case GALE__KEY_STRING: {
+        if (v->type != GALE_STR) return snprintf(why, cap, "must be a string (got %s)", got), GALE_EINVAL;
+        char *old, *copy = v->s.len ? strndup(v->s.ptr, v->s.len) : NULL;
+        if (v->s.len && !copy) return snprintf(why, cap, "out of memory"), GALE_ENOMEM;
         /* Through memcpy: the field's type is known only from the table. */
         memcpy(&old, field, sizeof old);
         free(old);
@@ -211,587 +144,71 @@ __attribute__((noinline)) static int set_config_key(parse_t *p, gale_config_t *c
     return 0;
 }
 
-static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t *cfg)
+void gale__topology_inherit_ticks(gale_topology_t *t)
 {
-    gale_config_defaults(cfg);
-    if (!group) return 0;
-    if (config_setting_type(group) != CONFIG_TYPE_GROUP) return fail_at(p, group, "config must be a group { ... }");
-    for (int i = 0; i < config_setting_length(group); i++) {
-        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const config_key_t *k = config_key(config_setting_name(s));
-        if (!k) {
-            char known[512] = "";
-            for (size_t j = 0; j < N_CONFIG_KEYS; j++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "", CONFIG_KEYS[j].name);
-            return fail_at(p, s, "unknown config key '%s' (known: %s)", config_setting_name(s), known);
-        }
-        int rc = set_config_key(p, cfg, k, s);
-        if (rc) return rc;
+    for (size_t i = 0; i < t->n_components; i++) {
+        gale_component_t *c = &t->components[i];
+        if (c->kind != GALE_BOLT) c->tick_s = 0;
+        else if (c->tick_s < 0) c->tick_s = t->config.tick_s;
     }
-    return 0;
 }
 
-/* ---- settings: libconfig values -> owned gale_value_t trees --------------------------------------------------- */
-
-static void free_value(gale_value_t *v)
+bool gale__name_ok(const char *n)
 {
-    if (v->type == GALE_STR) free((char *)v->s.ptr);
-    if (v->type == GALE_ARRAY || v->type == GALE_MAP) {
-        size_t n = v->type == GALE_MAP ? 2 * (size_t)v->n : v->n;
-        for (size_t i = 0; i < n; i++) free_value((gale_value_t *)&v->c.items[i]);
-        free((void *)v->c.items);
-    }
-    *v = (gale_value_t){0};
-}
-
-static int owned_str(gale_value_t *out, const char *s)
-{
-    char *copy = strdup(s);
-    if (!copy) return GALE_ENOMEM;
-    *out = gale_strn(copy, strlen(copy));
-    return 0;
-}
-
-static int convert(const config_setting_t *s, gale_value_t *out)
-{
-    *out = (gale_value_t){0};
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: *out = gale_int(config_setting_get_int64(s)); return 0;
-    case CONFIG_TYPE_FLOAT: *out = gale_double(config_setting_get_float(s)); return 0;
-    case CONFIG_TYPE_BOOL: *out = gale_bool(config_setting_get_bool(s)); return 0;
-    case CONFIG_TYPE_STRING: return owned_str(out, config_setting_get_string(s));
-    default: break;
-    }
-    bool group = config_setting_type(s) == CONFIG_TYPE_GROUP;
-    unsigned n = (unsigned)config_setting_length(s);
-    gale_value_t *items = calloc(group ? 2 * (size_t)n + 1 : (size_t)n + 1, sizeof *items);
-    if (!items) return GALE_ENOMEM;
-    *out = (gale_value_t){.type = group ? GALE_MAP : GALE_ARRAY, .n = n, .c = {items, NULL, 0}};
-    for (unsigned i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, i);
-        int rc = group ? owned_str(&items[2 * i], config_setting_name(e)) : 0;
-        if (!rc) rc = convert(e, &items[group ? 2 * i + 1 : i]);
-        if (rc) {
-            free_value(out);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int parse_settings(parse_t *p, gale_component_t *c, const config_setting_t *group)
-{
-    if (!group) return 0;
-    if (config_setting_type(group) != CONFIG_TYPE_GROUP)
-        return fail_at(p, group, "%s '%s': settings must be a group { ... }", c->kind == GALE_SPOUT ? "spout" : "bolt", c->name);
-    size_t n = (size_t)config_setting_length(group);
-    c->settings = calloc(n ? n : 1, sizeof *c->settings);
-    if (!c->settings) return GALE_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        gale_setting_t *st = &c->settings[c->n_settings];
-        const char *override = config_setting_get_hook(s);
-        st->key = strdup(config_setting_name(s));
-        st->line = line_of(s);
-        st->override = override ? strdup(override) : NULL;
-        if (!st->key || (override && !st->override) || convert(s, &st->value)) {
-            free(st->key);
-            free(st->override);
-            return GALE_ENOMEM;
-        }
-        c->n_settings++;
-    }
-    return 0;
-}
-
-/* ---- components ------------------------------------------------------------------------------------------------ */
-
-static const char *kind_name(gale_kind_t k) { return k == GALE_SPOUT ? "spout" : "bolt"; }
-
-static bool valid_name(const char *n)
-{
-    if (!*n || (n[0] == '_' && n[1] == '_')) return false;
+    if (!n || !*n || (n[0] == '_' && n[1] == '_')) return false;
     for (const char *c = n; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return false;
     return true;
 }
 
-/* A string member of a group: 0 with *out set (NULL when absent and not required), or an error. */
-static int member_string(parse_t *p, const config_setting_t *g, const char *key, bool required, const char *what,
-                         const char **out)
+/* ---- values and lifetime ---------------------------------------------------------------------------------------- */
+
+void gale__value_free(gale_value_t *v)
 {
-    const config_setting_t *s = config_setting_get_member(g, key);
-    *out = NULL;
-    if (!s) return required ? fail_at(p, g, "%s has no '%s'", what, key) : 0;
-    if (config_setting_type(s) != CONFIG_TYPE_STRING)
-        return fail_at(p, s, "%s: '%s' must be a string (got %s)", what, key, type_name(config_setting_type(s)));
-    *out = config_setting_get_string(s);
-    return 0;
+    if (v->type == GALE_STR) free((char *)v->s.ptr);
+    if (v->type == GALE_ARRAY || v->type == GALE_MAP) {
+        size_t n = v->type == GALE_MAP ? 2 * (size_t)v->n : v->n;
+        for (size_t i = 0; i < n; i++) gale__value_free((gale_value_t *)&v->c.items[i]);
+        free((void *)v->c.items);
+    }
+    *v = (gale_value_t){0};
 }
 
-static int check_keys(parse_t *p, const config_setting_t *g, const char *const *allowed, const char *what)
+int gale__value_copy(const gale_value_t *src, gale_value_t *out)
 {
-    for (int i = 0; i < config_setting_length(g); i++) {
-        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *name = config_setting_name(s);
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, name);
-        if (!ok) {
-            char list[256] = "";
-            for (const char *const *a = allowed; *a; a++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
-            return fail_at(p, s, "%s: unknown key '%s' (known: %s)", what, name, list);
-        }
+    *out = (gale_value_t){0};
+    switch (src->type) {
+    case GALE_NIL:
+    case GALE_BOOL:
+    case GALE_INT:
+    case GALE_UINT:
+    case GALE_DOUBLE: *out = *src; return 0;
+    case GALE_STR: {
+        char *copy = malloc(src->s.len + 1);
+        if (!copy) return GALE_ENOMEM;
+        if (src->s.len) memcpy(copy, src->s.ptr, src->s.len);
+        copy[src->s.len] = '\0';
+        *out = gale_strn(copy, src->s.len);
+        return 0;
     }
-    return 0;
-}
-
-static int parse_fields(parse_t *p, gale_input_t *in, const config_setting_t *s, const char *what)
-{
-    if (!is_seq(s)) return fail_at(p, s, "%s: fields must be a list of strings, e.g. [ \"word\" ]", what);
-    size_t n = (size_t)config_setting_length(s);
-    in->fields = calloc(n ? n : 1, sizeof *in->fields);
-    if (!in->fields) return GALE_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        if (config_setting_type(e) != CONFIG_TYPE_STRING) return fail_at(p, e, "%s: fields must be strings", what);
-        if (!(in->fields[in->n_fields] = strdup(config_setting_get_string(e)))) return GALE_ENOMEM;
-        in->n_fields++;
-    }
-    return 0;
-}
-
-static int parse_input(parse_t *p, const gale_component_t *c, const config_setting_t *g, gale_input_t *in)
-{
-    static const char *const KEYS[] = {"from", "stream", "grouping", "fields", NULL};
-    char what[160];
-    snprintf(what, sizeof what, "bolt '%s': input", c->name);
-    in->line = line_of(g);
-    in->from_index = in->stream_index = -1;
-    if (config_setting_type(g) != CONFIG_TYPE_GROUP) return fail_at(p, g, "%s must be a group { from = ...; }", what);
-    int rc = check_keys(p, g, KEYS, what);
-    const char *from, *stream, *grouping;
-    if (!rc) rc = member_string(p, g, "from", true, what, &from);
-    if (!rc) rc = member_string(p, g, "stream", false, what, &stream);
-    if (!rc) rc = member_string(p, g, "grouping", false, what, &grouping);
-    if (rc) return rc;
-    in->from = strdup(from);
-    in->stream = strdup(stream ? stream : "default");
-    if (!in->from || !in->stream) return GALE_ENOMEM;
-    if (grouping && gale_grouping_parse(grouping, &in->grouping)) {
-        const config_setting_t *gs = config_setting_get_member(g, "grouping");
-        return fail_at(p, gs, "bolt '%s': unknown grouping '%s' (known: shuffle, fields, partial_key, all, global, "
-                              "none, direct, local_or_shuffle)", c->name, grouping);
-    }
-    const config_setting_t *fs = config_setting_get_member(g, "fields");
-    bool keyed = in->grouping == GALE_GROUPING_FIELDS || in->grouping == GALE_GROUPING_PARTIAL_KEY;
-    if (fs && !keyed)
-        return fail_at(p, fs, "bolt '%s': fields are only for the fields and partial_key groupings, not %s", c->name,
-                       gale_grouping_name(in->grouping));
-    if (fs && (rc = parse_fields(p, in, fs, what))) return rc;
-    if (keyed && !in->n_fields)
-        return fail_at(p, g, "bolt '%s': the %s grouping needs fields = [ ... ] to group on", c->name,
-                       gale_grouping_name(in->grouping));
-    return 0;
-}
-
-static int parse_inputs(parse_t *p, gale_component_t *c, const config_setting_t *block)
-{
-    const config_setting_t *list = config_setting_get_member(block, "inputs");
-    if (!list) return fail_at(p, block, "bolt '%s' has no inputs: give inputs = ( { from = \"...\"; } );", c->name);
-    if (!is_seq(list) || config_setting_length(list) < 1)
-        return fail_at(p, list, "bolt '%s': inputs must be a non-empty list ( { from = ...; } )", c->name);
-    size_t n = (size_t)config_setting_length(list);
-    c->inputs = calloc(n, sizeof *c->inputs);
-    if (!c->inputs) return GALE_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int rc = parse_input(p, c, config_setting_get_elem(list, (unsigned)i), &c->inputs[i]);
-        c->n_inputs = i + 1;
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_t kind, gale_component_t *c)
-{
-    static const char *const SPOUT_KEYS[] = {"name", "plugin", "parallelism", "settings", "replay", NULL};
-    static const char *const BOLT_KEYS[] = {"name", "plugin", "parallelism", "settings", "inputs", NULL};
-    c->kind = kind;
-    c->line = line_of(block);
-    c->parallelism = 1;
-    if (config_setting_type(block) != CONFIG_TYPE_GROUP)
-        return fail_at(p, block, "each %s must be a group { name = ...; plugin = ...; }", kind_name(kind));
-    const char *name, *plugin;
-    char what[128];
-    snprintf(what, sizeof what, "a %s", kind_name(kind));
-    int rc = member_string(p, block, "name", true, what, &name);
-    if (rc) return rc;
-    if (!valid_name(name))
-        return fail_at(p, config_setting_get_member(block, "name"),
-                       "%s name '%s' must be letters, digits, '_', '-' or '.', and not start with '__'",
-                       kind_name(kind), name);
-    if (!(c->name = strdup(name))) return GALE_ENOMEM;
-    snprintf(what, sizeof what, "%s '%s'", kind_name(kind), name);
-    if ((rc = check_keys(p, block, kind == GALE_SPOUT ? SPOUT_KEYS : BOLT_KEYS, what))) return rc;
-    if ((rc = member_string(p, block, "plugin", true, what, &plugin))) return rc;
-    if (!(c->plugin_name = strdup(plugin))) return GALE_ENOMEM;
-    c->plugin_line = line_of(config_setting_get_member(block, "plugin"));
-    const config_setting_t *par = config_setting_get_member(block, "parallelism");
-    if (par) {
-        if (!is_int(par)) return fail_at(p, par, "%s: parallelism must be an integer", what);
-        long long v = config_setting_get_int64(par);
-        if (v < 1 || v > 65535) return fail_at(p, par, "%s: parallelism must be >= 1 (got %lld)", what, v);
-        c->parallelism = (int)v;
-    }
-    const config_setting_t *replay = config_setting_get_member(block, "replay");
-    if (replay) {
-        if (config_setting_type(replay) != CONFIG_TYPE_BOOL) return fail_at(p, replay, "%s: replay must be true or false", what);
-        c->replay = config_setting_get_bool(replay);
-    }
-    if ((rc = parse_settings(p, c, config_setting_get_member(block, "settings")))) return rc;
-    return kind == GALE_BOLT ? parse_inputs(p, c, block) : 0;
-}
-
-static int parse_components(parse_t *p, config_t *cfg, gale_topology_t *t)
-{
-    const config_setting_t *spouts = config_lookup(cfg, "spouts"), *bolts = config_lookup(cfg, "bolts");
-    const config_setting_t *root = config_root_setting(cfg);
-    if (!spouts) return fail_at(p, root, "no spouts: a topology needs spouts = ( { name = ...; plugin = ...; } );");
-    if (!is_seq(spouts) || config_setting_length(spouts) < 1) return fail_at(p, spouts, "spouts must be a non-empty list ( { ... } )");
-    if (bolts && !is_seq(bolts)) return fail_at(p, bolts, "bolts must be a list ( { ... } )");
-    size_t ns = (size_t)config_setting_length(spouts), nb = bolts ? (size_t)config_setting_length(bolts) : 0;
-    t->components = calloc(ns + nb, sizeof *t->components);
-    if (!t->components) return GALE_ENOMEM;
-    for (size_t i = 0; i < ns + nb; i++) {
-        const config_setting_t *block = i < ns ? config_setting_get_elem(spouts, (unsigned)i)
-                                               : config_setting_get_elem(bolts, (unsigned)(i - ns));
-        int rc = parse_component(p, block, i < ns ? GALE_SPOUT : GALE_BOLT, &t->components[i]);
-        t->n_components = i + 1;
-        if (rc) return rc;
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(t->components[j].name, t->components[i].name))
-                return fail_at(p, block, "duplicate component name '%s' (also at line %d)", t->components[i].name,
-                               t->components[j].line);
-    }
-    return 0;
-}
-
-/* ---- overrides: --set COMPONENT.KEY=VALUE / config.KEY=VALUE ------------------------------------------------- */
-
-static config_setting_t *find_block(config_t *cfg, const char *name)
-{
-    const char *lists[] = {"spouts", "bolts"};
-    for (int l = 0; l < 2; l++) {
-        config_setting_t *list = config_lookup(cfg, lists[l]);
-        for (int i = 0; list && i < config_setting_length(list); i++) {
-            config_setting_t *b = config_setting_get_elem(list, (unsigned)i);
-            const char *n;
-            if (config_setting_type(b) == CONFIG_TYPE_GROUP && config_setting_lookup_string(b, "name", &n) && !strcmp(n, name))
-                return b;
-        }
-    }
-    return NULL;
-}
-
-/* Writes VALUE into `parent`.key, replacing what is there, with the type the text reads as. The new setting's hook
-   is `assignment` (borrowed: the override outlives the libconfig tree), for fail_at. */
-static config_setting_t *add_setting(config_setting_t *parent, const char *key, int type, const char *assignment)
-{
-    config_setting_t *s = config_setting_add(parent, key, type);
-    if (s) config_setting_set_hook(s, (void *)assignment);
-    return s;
-}
-
-static int assign(config_setting_t *parent, const char *key, const char *value, const char *assignment)
-{
-    config_setting_t *old = config_setting_get_member(parent, key);
-    if (old) config_setting_remove(parent, key);
-    char *end;
-    errno = 0;
-    long long i = strtoll(value, &end, 0);
-    config_setting_t *s;
-    if (*value && !*end && !errno) {
-        s = add_setting(parent, key, CONFIG_TYPE_INT64, assignment);
-        return s && config_setting_set_int64(s, i) ? 0 : GALE_EINVAL;
-    }
-    double d = strtod(value, &end);
-    if (*value && !*end) {
-        s = add_setting(parent, key, CONFIG_TYPE_FLOAT, assignment);
-        return s && config_setting_set_float(s, d) ? 0 : GALE_EINVAL;
-    }
-    if (!strcmp(value, "true") || !strcmp(value, "false")) {
-        s = add_setting(parent, key, CONFIG_TYPE_BOOL, assignment);
-        return s && config_setting_set_bool(s, value[0] == 't') ? 0 : GALE_EINVAL;
-    }
-    size_t n = strlen(value);
-    char *text = strdup(value);
-    if (!text) return GALE_ENOMEM;
-    if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
-        memmove(text, value + 1, n - 2);
-        text[n - 2] = '\0';
-    }
-    s = add_setting(parent, key, CONFIG_TYPE_STRING, assignment);
-    int rc = s && config_setting_set_string(s, text) ? 0 : GALE_EINVAL;
-    free(text);
-    return rc;
-}
-
-static int apply_override(parse_t *p, config_t *cfg, const char *assignment)
-{
-    const char *eq = strchr(assignment, '='), *dot = strchr(assignment, '.');
-    if (!eq || !dot || dot > eq || dot == assignment || eq == dot + 1)
-        return gale__diag(p->diag, GALE_EINVAL, "--set %s: expected COMPONENT.KEY=VALUE or config.KEY=VALUE", assignment);
-    char target[256], key[256];
-    snprintf(target, sizeof target, "%.*s", (int)(dot - assignment), assignment);
-    snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
-    config_setting_t *parent;
-    if (!strcmp(target, "config")) {
-        parent = config_lookup(cfg, "config");
-        if (!parent) parent = config_setting_add(config_root_setting(cfg), "config", CONFIG_TYPE_GROUP);
-    } else {
-        config_setting_t *block = find_block(cfg, target);
-        if (!block) return gale__diag(p->diag, GALE_ENOENT, "--set %s: no component '%s' in %s", assignment, target, p->file);
-        parent = config_setting_get_member(block, "settings");
-        if (!parent) parent = config_setting_add(block, "settings", CONFIG_TYPE_GROUP);
-    }
-    if (!parent || config_setting_type(parent) != CONFIG_TYPE_GROUP || assign(parent, key, eq + 1, assignment))
-        return gale__diag(p->diag, GALE_EINVAL, "--set %s: cannot set '%s' there", assignment, key);
-    return 0;
-}
-
-/* ---- loading -------------------------------------------------------------------------------------------------- */
-
-/* ---- reading: every file checked before libconfig opens it -------------------------------------------------- */
-
-#define TOPOLOGY_MAX_BYTES (16 << 20) /* far beyond any topology: a bound on what a mistaken path makes us read */
-#define INCLUDE_MAX_DEPTH 10          /* libconfig 1.5's own limit; deeper ones it refuses itself */
-
-/* Opens `path` and checks it is a regular file of at most TOPOLOGY_MAX_BYTES, without blocking: O_NONBLOCK keeps
-   the open of a FIFO from waiting for a writer. `where` starts the message ("" for the topology file itself,
-   "FILE:LINE: @include \"NAME\": " for an included one). Returns the fd (the caller closes it), or a negative
-   code with `diag` set. */
-static int open_checked(parse_t *p, const char *path, const char *where)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return gale__diag(p->diag, -errno, "%s%s: cannot read: %s", where, path, strerror(errno));
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st)) rc = gale__diag(p->diag, -errno, "%s%s: cannot read: %s", where, path, strerror(errno));
-    else if (S_ISDIR(st.st_mode)) rc = gale__diag(p->diag, GALE_EINVAL, "%s%s: is a directory, not a topology file", where, path);
-    else if (!S_ISREG(st.st_mode))
-        rc = gale__diag(p->diag, GALE_EINVAL, "%s%s: is %s, not a regular file", where, path,
-                        S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
-    else if (st.st_size > TOPOLOGY_MAX_BYTES)
-        rc = gale__diag(p->diag, GALE_EINVAL, "%s%s: is %lld bytes, more than a topology file may have (%d MiB)", where,
-                        path, (long long)st.st_size, TOPOLOGY_MAX_BYTES >> 20);
-    /* Reads of a regular file do not block anyway; libconfig's stdio must not see EAGAIN on anything else. */
-    if (!rc && fcntl(fd, F_SETFL, 0)) rc = gale__diag(p->diag, -errno, "%s%s: %s", where, path, strerror(errno));
-    if (rc) {
-        close(fd);
-        return rc;
-    }
-    return fd;
-}
-
-/* The whole of a checked file, NUL-terminated, in a new buffer the caller frees; NULL with `diag` set. At most
-   TOPOLOGY_MAX_BYTES are read: a file that grew after the check is cut there (libconfig then reads it all, and
-   this text served only to find @include lines). */
-static char *read_all(parse_t *p, int fd, const char *path)
-{
-    size_t n = 0, cap = 4096;
-    char *text = malloc(cap + 1);
-    while (text) {
-        if (n == cap && cap < TOPOLOGY_MAX_BYTES) {
-            size_t bigger = cap * 2 > TOPOLOGY_MAX_BYTES ? TOPOLOGY_MAX_BYTES : cap * 2;
-            char *more = realloc(text, bigger + 1);
-            if (!more) break; /* n == cap < TOPOLOGY_MAX_BYTES: reported below */
-            text = more, cap = bigger;
-        }
-        if (n == cap) break;
-        ssize_t r = read(fd, text + n, cap - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            gale__diag(p->diag, -errno, "%s: cannot read: %s", path, strerror(errno));
-            free(text);
-            return NULL;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
-    }
-    if (!text || (n == cap && cap < TOPOLOGY_MAX_BYTES)) {
-        free(text);
-        gale__diag(p->diag, GALE_ENOMEM, "out of memory");
-        return NULL;
-    }
-    text[n] = '\0';
-    return text;
-}
-
-static int check_includes(parse_t *p, const config_t *cfg, const char *file, const char *text, int depth);
-
-/* Checks the file an `@include "NAME"` on line `line` of `file` names, then the files it includes in turn. libconfig
-   1.5 opens NAME as include_dir/NAME when an include folder is set, else as written (relative to the current
-   directory); the same path is checked here. */
-static int check_include(parse_t *p, const config_t *cfg, const char *file, int line, const char *name, int depth)
-{
-    const char *dir = config_get_include_dir(cfg);
-    size_t need = (dir ? strlen(dir) + 1 : 0) + strlen(name) + 1;
-    char *path = malloc(need), where[1200];
-    if (!path) return gale__diag(p->diag, GALE_ENOMEM, "out of memory");
-    snprintf(path, need, "%s%s%s", dir ? dir : "", dir ? "/" : "", name);
-    snprintf(where, sizeof where, "%s:%d: @include \"%s\": ", file, line, name);
-    int fd = open_checked(p, path, where), rc = fd < 0 ? fd : 0;
-    char *text = fd < 0 ? NULL : read_all(p, fd, path);
-    if (fd >= 0) close(fd);
-    if (!rc && !text) rc = GALE_EIO;
-    if (!rc) rc = check_includes(p, cfg, path, text, depth + 1);
-    free(text);
-    free(path);
-    return rc;
-}
-
-/* Finds the @include lines of `text` as libconfig's scanner does: at the start of a line (after blanks), outside
-   comments and strings; the name is what is between the quotes, with \\ and \" unescaped. */
-static int check_includes(parse_t *p, const config_t *cfg, const char *file, const char *text, int depth)
-{
-    if (depth > INCLUDE_MAX_DEPTH) return 0; /* libconfig says "include file nesting too deep" itself */
-    enum { CODE, STRING, BLOCK_COMMENT, LINE_COMMENT } state = CODE;
-    int line = 1;
-    bool line_start = true;
-    for (const char *c = text; *c; c++) {
-        if (state == CODE && line_start) {
-            const char *q = c;
-            while (*q == ' ' || *q == '\t') q++;
-            if (!strncmp(q, "@include", 8) && (q[8] == ' ' || q[8] == '\t')) {
-                q += 8;
-                while (*q == ' ' || *q == '\t') q++;
-                if (*q == '"') {
-                    char name[1024];
-                    size_t n = 0;
-                    for (q++; *q && *q != '"' && *q != '\n'; q++) {
-                        if (*q == '\\' && (q[1] == '\\' || q[1] == '"')) q++;
-                        if (n < sizeof name - 1) name[n++] = *q;
-                    }
-                    name[n] = '\0';
-                    if (*q == '"') {
-                        int rc = check_include(p, cfg, file, line, name, depth);
-                        if (rc) return rc;
-                    }
-                    c = *q == '"' ? q : q - 1; /* the end of the line is counted by the next turn */
-                    line_start = false;
-                    continue;
-                }
+    case GALE_ARRAY:
+    case GALE_MAP: {
+        size_t n = src->type == GALE_MAP ? 2 * (size_t)src->n : src->n;
+        gale_value_t *items = calloc(n + 1, sizeof *items);
+        if (!items) return GALE_ENOMEM;
+        *out = (gale_value_t){.type = src->type, .n = src->n, .c = {items, NULL, 0}};
+        for (size_t i = 0; i < n; i++) {
+            int rc = gale__value_copy(&src->c.items[i], &items[i]);
+            if (!rc && src->type == GALE_MAP && i % 2 == 0 && items[i].type != GALE_STR) rc = GALE_EINVAL;
+            if (rc) {
+                gale__value_free(out);
+                return rc;
             }
         }
-        line_start = false;
-        if (*c == '\n') {
-            line++;
-            line_start = true;
-            if (state == LINE_COMMENT) state = CODE;
-            continue;
-        }
-        switch (state) {
-        case CODE:
-            if (*c == '"') state = STRING;
-            else if (*c == '#' || (c[0] == '/' && c[1] == '/')) state = LINE_COMMENT;
-            else if (c[0] == '/' && c[1] == '*') state = BLOCK_COMMENT, c++;
-            break;
-        case STRING:
-            if (*c == '\\' && c[1] && c[1] != '\n') c++;
-            else if (*c == '"') state = CODE;
-            break;
-        case BLOCK_COMMENT:
-            if (c[0] == '*' && c[1] == '/') state = CODE, c++;
-            break;
-        case LINE_COMMENT: break;
-        }
+        return 0;
     }
-    return 0;
-}
-
-static int read_file(parse_t *p, config_t *cfg)
-{
-    int fd = open_checked(p, p->file, "");
-    if (fd < 0) return fd;
-    char *text = read_all(p, fd, p->file);
-    int rc = text ? check_includes(p, cfg, p->file, text, 1) : GALE_EIO;
-    free(text);
-    FILE *f = NULL;
-    if (!rc && (lseek(fd, 0, SEEK_SET) != 0 || !(f = fdopen(fd, "r"))))
-        rc = gale__diag(p->diag, -errno, "%s: cannot read: %s", p->file, strerror(errno));
-    if (rc) {
-        close(fd);
-        return rc;
+    default: return GALE_EINVAL;
     }
-    int ok = config_read(cfg, f);
-    fclose(f);
-    if (!ok) {
-        /* An error in an included file is that file's: libconfig names it. */
-        const char *where = config_error_file(cfg) ? config_error_file(cfg) : p->file;
-        return gale__diag(p->diag, GALE_ESYNTAX, "%s:%d: %s (check the line above it too: a missing ';' or '}')",
-                          where, config_error_line(cfg), config_error_text(cfg) ? config_error_text(cfg) : "syntax error");
-    }
-    return 0;
-}
-
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
-static int build(parse_t *p, config_t *cfg, gale_topology_t *t)
-{
-    static const char *const TOP_KEYS[] = {"name", "config", "spouts", "bolts", NULL};
-    int rc = check_keys(p, config_root_setting(cfg), TOP_KEYS, "topology");
-    if (rc) return rc;
-    const char *name;
-    if ((rc = member_string(p, config_root_setting(cfg), "name", true, "the topology", &name))) return rc;
-    if (!(t->name = strdup(name))) return GALE_ENOMEM;
-    if ((rc = parse_config(p, config_lookup(cfg, "config"), &t->config))) return rc;
-    return parse_components(p, cfg, t);
-}
-
-int gale_topology_load(const char *path, const gale_override_t *overrides, size_t n_overrides,
-                       gale_topology_t **out, gale_diag_t *diag)
-{
-    parse_t p = {.file = path, .diag = diag};
-    config_t cfg;
-    config_init(&cfg);
-    int rc = read_file(&p, &cfg);
-    for (size_t i = 0; !rc && i < n_overrides; i++) rc = apply_override(&p, &cfg, overrides[i].assignment);
-    gale_topology_t *t = rc ? NULL : calloc(1, sizeof *t);
-    if (!rc && !t) rc = gale__diag(diag, GALE_ENOMEM, "out of memory");
-    if (!rc) {
-        t->file = strdup(path);
-        t->dir = dir_of(path);
-        rc = !t->file || !t->dir ? GALE_ENOMEM : build(&p, &cfg, t);
-    }
-    config_destroy(&cfg);
-    if (rc) {
-        gale_topology_free(t);
-        return rc;
-    }
-    *out = t;
-    return 0;
-}
-
-int gale_topology_open(const char *path, const gale_override_t *overrides, size_t n_overrides,
-                       gale_topology_t **out, gale_diag_t *diag)
-{
-    gale_topology_t *t;
-    int rc = gale_topology_load(path, overrides, n_overrides, &t, diag);
-    if (rc) return rc;
-    rc = gale_topology_resolve(t, diag);
-    if (rc) {
-        gale_topology_free(t);
-        return rc;
-    }
-    *out = t;
-    return 0;
 }
 
 static void free_strings(char **v, size_t n)
@@ -805,7 +222,7 @@ static void free_component(gale_component_t *c)
     for (size_t i = 0; i < c->n_settings; i++) {
         free(c->settings[i].key);
         free(c->settings[i].override);
-        free_value(&c->settings[i].value);
+        gale__value_free(&c->settings[i].value);
     }
     for (size_t i = 0; i < c->n_inputs; i++) {
         free(c->inputs[i].from);
@@ -822,6 +239,7 @@ static void free_component(gale_component_t *c)
     free(c->streams);
     free(c->name);
     free(c->plugin_name);
+    free(c->plugin_path);
     gale_plugin_unload(c->plugin);
 }
 

@@ -1,6 +1,6 @@
 /*
- * topology.h: the topology model, read from a libconfig file (topology.c) and then resolved against its plugins
- * (validate.c). The model is built once and is read-only from then on; everything that runs (local mode,
+ * topology.h: the topology model (topology.c), read from a libconfig file (topology_read.c) and then resolved
+ * against its plugins (validate.c). The model is built once and is read-only from then on; everything that runs (local mode,
  * workers, replay) works from a resolved gale_topology_t.
  *
  * Ownership: a gale_topology_t owns every string, array and plugin handle it points to; gale_topology_free()
@@ -75,6 +75,10 @@ typedef struct gale_component {
     size_t n_settings;
     gale_input_t *inputs;
     size_t n_inputs;
+    /* Bolts: the interval of tick tuples in seconds, 0 for none: the block's own `tick_s`, else config.tick_s
+       (Storm's topology.tick.tuple.freq.secs). Spouts: 0. Negative only while a model is made: not given. */
+    double tick_s;
+    char *plugin_path; /* a model read back (topology_codec.h): the file to load, until its plugin is attached */
     /* Resolved by validation: */
     gale_plugin_handle_t *plugin;
     gale_stream_t *streams;
@@ -97,6 +101,7 @@ typedef struct gale_config {
     int drain_timeout_s;      /* how long a stop waits for the tuples in flight before the finishes */
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* fsync after each record */
+    double tick_s;            /* bolts' tick tuple interval unless their block gives one; 0: none */
 } gale_config_t;
 
 typedef struct gale_topology {
@@ -142,12 +147,51 @@ void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
 
 /* Every topology-wide setting at its default (journal: none), from the one table of config keys. */
 void gale_config_defaults(gale_config_t *c);
-/* The i-th config key: its name, type ("int", "bool", "string") and default; false past the last. */
+/* The i-th config key: its name, type ("int", "bool", "string", "double") and default; false past the last. */
 bool gale_config_key_info(size_t i, const char **name, const char **type, long *def);
 
 /* Lookups; -1 / NULL when absent. */
 int gale_topology_find(const gale_topology_t *topo, const char *component);
 const gale_setting_t *gale_component_setting(const gale_component_t *c, const char *key);
 int gale_component_stream(const gale_component_t *c, const char *stream);
+
+/* ---- for the code that makes models (the reader, the builder, the codec), not for their users ---------------- */
+
+typedef enum gale__key_type { GALE__KEY_INT, GALE__KEY_BOOL, GALE__KEY_STRING, GALE__KEY_DOUBLE } gale__key_type_t;
+
+/* One row of the table of config keys: the field of gale_config_t it sets, its range (numbers) and default, and
+   the name Storm gives the same setting, when it means the same. */
+typedef struct gale__config_key {
+    const char *name;
+    gale__key_type_t type;
+    size_t offset; /* into gale_config_t */
+    long min, max;
+    long def;          /* numbers and bools; a string's default is none */
+    const char *storm; /* "topology.workers", or NULL */
+} gale__config_key_t;
+
+/* The row named `name`, or NULL. */
+const gale__config_key_t *gale__config_key(const char *name);
+/* The row whose Storm name is `storm` ("topology.max.spout.pending"), or NULL. */
+const gale__config_key_t *gale__config_storm_key(const char *storm);
+/* The tick interval of each component from its own (a negative one: not given) and config.tick_s. */
+void gale__topology_inherit_ticks(gale_topology_t *topo);
+/* The i-th row, or NULL past the last. */
+const gale__config_key_t *gale__config_key_at(size_t i);
+
+/* Sets the field of row `k` from `v` after checking its type and range. 0; or GALE_EINVAL (GALE_ENOMEM) with the
+   reason in `why`, worded to follow "config.KEY " ("must be an integer (got a string)"), and the field unchanged.
+   `got` names what was given for that message (NULL: named from v's type). Strings are copied; "" is none. */
+int gale__config_set(gale_config_t *cfg, const gale__config_key_t *k, const gale_value_t *v, const char *got,
+                     char *why, size_t cap);
+
+/* Whether `name` may name a component: [A-Za-z0-9_.-]+, not starting with "__" (the runtime's own). */
+bool gale__name_ok(const char *name);
+
+/* Frees an owned value tree (see gale_setting_t) and zeroes it. */
+void gale__value_free(gale_value_t *v);
+/* Deep-copies `src` into *out as an owned tree (strings NUL-terminated). GALE_EINVAL for bytes or a map key that
+   is not a string, GALE_ENOMEM; on failure *out is nil and nothing is held. */
+int gale__value_copy(const gale_value_t *src, gale_value_t *out);
 
 #endif

@@ -24,6 +24,8 @@ static int fail(gale_diag_t *d, const gale_topology_t *t, int line, const gale_c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* A built topology has no lines: its errors name the component only. */
+    if (line <= 0) return gale__diag(d, GALE_ETOPOLOGY, "%s: %s '%s': %s", t->file, kind_name(c->kind), c->name, msg);
     return gale__diag(d, GALE_ETOPOLOGY, "%s:%d: %s '%s': %s", t->file, line, kind_name(c->kind), c->name, msg);
 }
 
@@ -31,7 +33,8 @@ static int load_plugin(gale_topology_t *t, gale_component_t *c, gale_diag_t *d)
 {
     char *path = NULL;
     gale_diag_t inner = {{0}};
-    int rc = gale_plugin_builtin(c->plugin_name, c->kind, &c->plugin);
+    /* A built topology may hand over a descriptor itself (topology_build.h): then nothing is loaded. */
+    int rc = c->plugin ? 0 : gale_plugin_builtin(c->plugin_name, c->kind, &c->plugin);
     if (rc == GALE_ENOENT) rc = gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &inner);
     else if (rc) return fail(d, t, c->plugin_line, c, "out of memory");
     if (!rc && !c->plugin) rc = gale_plugin_load(path, &c->plugin, &inner);

@@ -5,7 +5,7 @@
 
 #include "acker.h"
 #include "frame.h"
-#include "topo_build.h"
+#include "topology_build.h"
 
 static int noop_exec(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
 static int noop_next(gale_ctx_t *ctx) { return 0; }
@@ -18,11 +18,13 @@ static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(g
 
 static gale_topology_t *topo(void)
 {
-    gale_topology_t *t = tb_new("frames", 1);
-    int s = tb_add(t, "s", &spout, 1);  /* task 1 */
-    int b = tb_add(t, "b", &bolt, 2);   /* tasks 2, 3 */
-    tb_input(t, b, s, NULL, GALE_GROUPING_SHUFFLE, NULL);
-    tb_done(t);
+    gale_topology_t *t = gale_topology_new("frames");
+    t->config.ackers = 1;
+    int s = gale_topology_add(t, "s", &spout, 1);  /* task 1 */
+    int b = gale_topology_add(t, "b", &bolt, 2);   /* tasks 2, 3 */
+    gale_topology_add_input(t, b, t->components[s].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_diag_t built;
+    cr_assert_eq(gale_topology_build(t, &built), 0, "%s", built.msg);
     return t;
 }
 
@@ -85,7 +87,7 @@ Test(frame, tuples_round_trip_fed_one_byte_at_a_time)
     gale_frame_reader_destroy(&r);
     gale_buf_free(&b);
     gale__tuple_release(in->data);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* One record through a frame and back. */
@@ -129,7 +131,7 @@ Test(frame, a_latency_marker_travels_when_asked_and_ops_round_trip)
     cr_assert(back.kind == op.kind && back.task == op.task && back.root == op.root && back.val == op.val &&
               back.from == op.from);
     gale_buf_free(&b);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(frame, oversized_empty_and_unknown_frames_poison_the_reader)
@@ -184,7 +186,7 @@ Test(frame, records_the_topology_does_not_allow_are_refused)
     expect_refused(t, 11 + 32 + 4, one_value, 1, "the wrong number of values");
     const unsigned char ext32[] = {0x92, 0xc9, 0xff, 0xff, 0xff, 0xff}; /* msgpack-c 4.0's crashing input */
     expect_refused(t, 11 + 32 + 4, ext32, sizeof ext32, "an ext32 of length 2^32-1");
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* Reads whatever frames and records random bytes make; nothing may crash or leak (ASan), errors are fine. */
@@ -231,7 +233,7 @@ Test(frame, random_and_mutated_bytes_never_crash, .timeout = 60)
     }
     gale_buf_free(&b);
     gale__tuple_release(in->data);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* What a sender checks against the frame limit is what put_tuple writes, with and without a marker's origin. */
@@ -249,7 +251,7 @@ Test(frame, a_records_size_is_known_before_it_is_written)
         }
     }
     gale__tuple_release(in->data);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* A reader raised to a larger limit reads larger frames; one that grew for a big frame gives its buffer back once

@@ -1,6 +1,6 @@
 /*
  * The engine with acking: trees complete, fail, time out and replay as Storm's contract says, across executor
- * threads. The plugins live in this file; the topologies are built in C (tests/lib/topo_build.h).
+ * threads. The plugins live in this file; the topologies are built in C (topology_build.h).
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
@@ -12,7 +12,7 @@
 #include "mpread.h"
 #include "runtime.h"
 #include "testlib.h"
-#include "topo_build.h"
+#include "topology_build.h"
 
 #define MAX_N 20000
 
@@ -125,22 +125,24 @@ static void reset(void)
 /* numbers -> sink, or numbers -> relay -> sink when `with_relay`. */
 static gale_topology_t *build(int count, int ackers, bool with_relay, int *sink_index)
 {
-    gale_topology_t *t = tb_new("t", ackers);
-    int sp = tb_add(t, "numbers", &numbers, 1);
-    tb_setting_int(t, sp, "count", count);
+    gale_topology_t *t = gale_topology_new("t");
+    t->config.ackers = ackers;
+    int sp = gale_topology_add(t, "numbers", &numbers, 1);
+    gale_topology_set_int(t, sp, "count", count);
     int from = sp;
     if (with_relay) {
-        from = tb_add(t, "relay", &relay, 2);
-        tb_input(t, from, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+        from = gale_topology_add(t, "relay", &relay, 2);
+        gale_topology_add_input(t, from, t->components[sp].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
     }
-    *sink_index = tb_add(t, "sink", &sink, 2);
-    tb_input(t, *sink_index, from, NULL, GALE_GROUPING_FIELDS, "n");
+    *sink_index = gale_topology_add(t, "sink", &sink, 2);
+    gale_topology_add_input(t, *sink_index, t->components[from].name, NULL, GALE_GROUPING_FIELDS, (const char *[]){"n"}, 1);
     return t;
 }
 
 static gale_runtime_t *run(gale_topology_t *t, int threads)
 {
-    tb_done(t);
+    gale_diag_t built;
+    cr_assert_eq(gale_topology_build(t, &built), 0, "%s", built.msg);
     gale_runtime_opts_t opts = {.threads = threads};
     gale_runtime_t *rt;
     gale_diag_t d;
@@ -166,14 +168,14 @@ Test(runtime, every_tree_completes_once_across_threads)
     cr_assert_eq(m.acked, 5000);
     cr_assert_eq(m.complete.count, 5000, "complete latency not measured");
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(runtime, explicit_fail_reaches_the_spout_once)
 {
     int s;
     gale_topology_t *t = build(2000, 1, true, &s);
-    tb_setting_int(t, s, "fail_every", 10);
+    gale_topology_set_int(t, s, "fail_every", 10);
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 2000; i++) {
         bool f = i % 10 == 0;
@@ -181,7 +183,7 @@ Test(runtime, explicit_fail_reaches_the_spout_once)
         cr_assert_eq(atomic_load(&acked[i]), f ? 0 : 1, "id %d acked %d times", i, atomic_load(&acked[i]));
     }
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(runtime, trees_that_are_never_acked_time_out)
@@ -189,7 +191,7 @@ Test(runtime, trees_that_are_never_acked_time_out)
     int s;
     gale_topology_t *t = build(300, 1, false, &s);
     t->config.message_timeout_s = 1;
-    tb_setting_int(t, s, "drop_every", 100);
+    gale_topology_set_int(t, s, "drop_every", 100);
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 300; i++) {
         bool dropped = i % 100 == 0;
@@ -197,17 +199,17 @@ Test(runtime, trees_that_are_never_acked_time_out)
         cr_assert_eq(atomic_load(&acked[i]), dropped ? 0 : 1, "id %d", i);
     }
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(runtime, managed_replay_retries_until_acked)
 {
     int s;
     gale_topology_t *t = build(2000, 1, false, &s);
-    t->components[0].replay = true;
+    gale_topology_set_replay(t, 0, true);
     t->config.retry_backoff_ms = 5;
-    tb_setting_int(t, s, "fail_every", 10);
-    tb_setting_int(t, s, "fail_first_only", 1);
+    gale_topology_set_int(t, s, "fail_every", 10);
+    gale_topology_set_int(t, s, "fail_first_only", 1);
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 2000; i++) {
         cr_assert_eq(atomic_load(&acked[i]), 1, "id %d acked %d times", i, atomic_load(&acked[i]));
@@ -215,7 +217,7 @@ Test(runtime, managed_replay_retries_until_acked)
         cr_assert_eq(atomic_load(&seen[i]), i % 10 == 0 ? 2 : 1);
     }
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 static void count_record(void *arg, const char *line) { (void)arg, (void)line; cr_assert_fail("corrupt: %s", line); }
@@ -225,11 +227,11 @@ Test(runtime, replay_gives_up_after_max_retries_and_journals)
     char *dir = tl_tmpdir();
     int s;
     gale_topology_t *t = build(1000, 1, false, &s);
-    t->components[0].replay = true;
+    gale_topology_set_replay(t, 0, true);
     t->config.retry_backoff_ms = 1;
     t->config.max_retries = 2;
     t->config.journal = tl_path("%s/failed.journal", dir);
-    tb_setting_int(t, s, "fail_every", 10);
+    gale_topology_set_int(t, s, "fail_every", 10);
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 1000; i++) {
         bool f = i % 10 == 0;
@@ -258,7 +260,7 @@ Test(runtime, replay_gives_up_after_max_retries_and_journals)
     }
     cr_assert_eq(n, 100);
     gale_journal_reader_free(&r);
-    tb_free(t);
+    gale_topology_free(t);
     tl_rmtree(dir);
     free(dir);
 }
@@ -268,27 +270,27 @@ Test(runtime, max_spout_pending_bounds_open_trees)
     int s;
     gale_topology_t *t = build(2000, 1, true, &s);
     t->config.max_spout_pending = 10;
-    tb_setting_int(t, s, "delay_us", 20);
+    gale_topology_set_int(t, s, "delay_us", 20);
     gale_runtime_t *rt = run(t, 2);
     cr_assert_leq(atomic_load(&max_open), 10, "open trees reached %ld", atomic_load(&max_open));
     cr_assert_geq(atomic_load(&max_open), 2);
     for (int i = 1; i <= 2000; i++) cr_assert_eq(atomic_load(&acked[i]), 1);
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(runtime, without_ackers_message_ids_are_acked_at_once)
 {
     int s;
     gale_topology_t *t = build(1000, 0, true, &s);
-    tb_setting_int(t, s, "fail_every", 10); /* fails go nowhere without ackers */
+    gale_topology_set_int(t, s, "fail_every", 10); /* fails go nowhere without ackers */
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 1000; i++) {
         cr_assert_eq(atomic_load(&acked[i]), 1);
         cr_assert_eq(atomic_load(&failed[i]), 0);
     }
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(runtime, one_thread_runs_everything_by_direct_calls)
@@ -305,7 +307,7 @@ Test(runtime, one_thread_runs_everything_by_direct_calls)
     cr_assert_eq(acker.executed, 2 * 3000, "acker applied %llu ops for 3000 trees",
                  (unsigned long long)acker.executed);
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* ---- direct grouping: a spout sends each tuple to the task it names ---- */
@@ -344,17 +346,18 @@ static const gale_plugin_t direct_sink = {.abi_major = GALE_ABI_MAJOR, .size = s
 
 Test(runtime, emit_direct_reaches_the_named_task)
 {
-    gale_topology_t *t = tb_new("direct", 1);
-    int sp = tb_add(t, "numbers", &direct_spout, 1);
-    tb_setting_int(t, sp, "count", 1000);
-    int sink_i = tb_add(t, "sink", &direct_sink, 2);
-    tb_input(t, sink_i, sp, NULL, GALE_GROUPING_DIRECT, NULL);
+    gale_topology_t *t = gale_topology_new("direct");
+    t->config.ackers = 1;
+    int sp = gale_topology_add(t, "numbers", &direct_spout, 1);
+    gale_topology_set_int(t, sp, "count", 1000);
+    int sink_i = gale_topology_add(t, "sink", &direct_sink, 2);
+    gale_topology_add_input(t, sink_i, t->components[sp].name, NULL, GALE_GROUPING_DIRECT, NULL, 0);
     gale_runtime_t *rt = run(t, 2);
     cr_assert_eq(atomic_load(&direct_seen[0]), 0, "tuples reached a task they were not sent to");
     cr_assert_eq(atomic_load(&direct_seen[2]), 500);
     cr_assert_eq(atomic_load(&direct_seen[3]), 500);
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* ---- reset_timeout: a bolt slower than the timeout keeps its tree alive by resetting it ---- */
@@ -372,19 +375,20 @@ static const gale_plugin_t slow_sink = {.abi_major = GALE_ABI_MAJOR, .size = siz
 
 Test(runtime, reset_timeout_keeps_a_slow_tree_alive)
 {
-    gale_topology_t *t = tb_new("slow", 1);
+    gale_topology_t *t = gale_topology_new("slow");
+    t->config.ackers = 1;
     t->config.message_timeout_s = 1;
     t->config.max_spout_pending = 1; /* a timeout counts from the emit: tuple 2 must not wait behind tuple 1 */
-    int sp = tb_add(t, "numbers", &numbers, 1);
-    tb_setting_int(t, sp, "count", 2);
-    int b = tb_add(t, "slow", &slow_sink, 1);
-    tb_input(t, b, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    int sp = gale_topology_add(t, "numbers", &numbers, 1);
+    gale_topology_set_int(t, sp, "count", 2);
+    int b = gale_topology_add(t, "slow", &slow_sink, 1);
+    gale_topology_add_input(t, b, t->components[sp].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
     gale_runtime_t *rt = run(t, 2); /* each tuple takes 1.6 s, the timeout is 1 s */
     cr_assert_eq(atomic_load(&acked[1]), 1, "timed out despite reset_timeout");
     cr_assert_eq(atomic_load(&acked[2]), 1);
     cr_assert_eq(atomic_load(&failed[1]) + atomic_load(&failed[2]), 0);
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* ---- settling an input twice is reported against the bolt and changes nothing ---- */
@@ -400,11 +404,12 @@ static const gale_plugin_t twice_sink = {.abi_major = GALE_ABI_MAJOR, .size = si
 
 Test(runtime, acking_twice_is_an_error_against_the_bolt)
 {
-    gale_topology_t *t = tb_new("twice", 1);
-    int sp = tb_add(t, "numbers", &numbers, 1);
-    tb_setting_int(t, sp, "count", 100);
-    int b = tb_add(t, "twice", &twice_sink, 1);
-    tb_input(t, b, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    gale_topology_t *t = gale_topology_new("twice");
+    t->config.ackers = 1;
+    int sp = gale_topology_add(t, "numbers", &numbers, 1);
+    gale_topology_set_int(t, sp, "count", 100);
+    int b = gale_topology_add(t, "twice", &twice_sink, 1);
+    gale_topology_add_input(t, b, t->components[sp].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 100; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "the second ack or the fail counted");
     gale_task_metrics_t m;
@@ -413,7 +418,7 @@ Test(runtime, acking_twice_is_an_error_against_the_bolt)
     cr_assert_eq(m.acked, 100);
     cr_assert_eq(m.failed, 0);
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 /* ---- a windowing bolt: keeps every input, acks them 500 at a time in a scrambled order ---- */
@@ -457,16 +462,17 @@ static const gale_plugin_t window = {
 
 Test(runtime, kept_inputs_acked_later_in_any_order_complete_their_trees)
 {
-    gale_topology_t *t = tb_new("window", 1);
-    int sp = tb_add(t, "numbers", &numbers, 1);
-    tb_setting_int(t, sp, "count", 5250); /* ten full windows and a partial one, acked at finish */
-    int b = tb_add(t, "window", &window, 1);
-    tb_input(t, b, sp, NULL, GALE_GROUPING_SHUFFLE, NULL);
+    gale_topology_t *t = gale_topology_new("window");
+    t->config.ackers = 1;
+    int sp = gale_topology_add(t, "numbers", &numbers, 1);
+    gale_topology_set_int(t, sp, "count", 5250); /* ten full windows and a partial one, acked at finish */
+    int b = gale_topology_add(t, "window", &window, 1);
+    gale_topology_add_input(t, b, t->components[sp].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
     gale_runtime_t *rt = run(t, 2);
     for (int i = 1; i <= 5250; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "id %d acked %d times", i, atomic_load(&acked[i]));
     gale_task_metrics_t m;
     gale_runtime_component_metrics(rt, 1, &m);
     cr_assert_eq(m.errors, 0);
     gale_runtime_free(rt);
-    tb_free(t);
+    gale_topology_free(t);
 }

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "scheduler.h"
-#include "topo_build.h"
+#include "topology_build.h"
 
 static const gale_plugin_t SPOUT = {
     .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "s",
@@ -17,13 +17,15 @@ static const gale_plugin_t BOLT = {
 /* spout x1 -> split x3 (shuffle) -> count x2 (fields) */
 static gale_topology_t *wordcount(void)
 {
-    gale_topology_t *t = tb_new("wc", 1);
-    int s = tb_add(t, "sentences", &SPOUT, 1);
-    int split = tb_add(t, "split", &BOLT, 3);
-    int count = tb_add(t, "count", &BOLT, 2);
-    tb_input(t, split, s, NULL, GALE_GROUPING_SHUFFLE, NULL);
-    tb_input(t, count, split, NULL, GALE_GROUPING_FIELDS, "w");
-    tb_done(t);
+    gale_topology_t *t = gale_topology_new("wc");
+    t->config.ackers = 1;
+    int s = gale_topology_add(t, "sentences", &SPOUT, 1);
+    int split = gale_topology_add(t, "split", &BOLT, 3);
+    int count = gale_topology_add(t, "count", &BOLT, 2);
+    gale_topology_add_input(t, split, t->components[s].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_topology_add_input(t, count, t->components[split].name, NULL, GALE_GROUPING_FIELDS, (const char *[]){"w"}, 1);
+    gale_diag_t built;
+    cr_assert_eq(gale_topology_build(t, &built), 0, "%s", built.msg);
     return t;
 }
 
@@ -41,16 +43,18 @@ Test(scheduler, spreads_over_workers_first_then_threads)
         cr_assert_eq(p.thread[id], thread[id], "task %u", id);
     }
     gale_placement_free(&p);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(scheduler, every_slot_gets_its_share)
 {
-    gale_topology_t *t = tb_new("many", 0);
-    int s = tb_add(t, "s", &SPOUT, 7);
-    int b = tb_add(t, "b", &BOLT, 13);
-    tb_input(t, b, s, NULL, GALE_GROUPING_SHUFFLE, NULL);
-    tb_done(t);
+    gale_topology_t *t = gale_topology_new("many");
+    t->config.ackers = 0;
+    int s = gale_topology_add(t, "s", &SPOUT, 7);
+    int b = gale_topology_add(t, "b", &BOLT, 13);
+    gale_topology_add_input(t, b, t->components[s].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_diag_t built;
+    cr_assert_eq(gale_topology_build(t, &built), 0, "%s", built.msg);
     gale_placement_t p;
     cr_assert_eq(gale_schedule(t, 0, 3, 2, &p), 0);
     int per_slot[3][2] = {{0}};
@@ -63,18 +67,20 @@ Test(scheduler, every_slot_gets_its_share)
     for (int w = 0; w < 3; w++)
         for (int k = 0; k < 2; k++) cr_assert(per_slot[w][k] == 3 || per_slot[w][k] == 4, "%d/%d", w, k);
     gale_placement_free(&p);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(scheduler, a_chained_component_shares_its_sources_slots)
 {
-    gale_topology_t *t = tb_new("chain", 1);
-    int s = tb_add(t, "s", &SPOUT, 2);
-    int chained = tb_add(t, "near", &BOLT, 2);
-    int apart = tb_add(t, "far", &BOLT, 3); /* local_or_shuffle, but another parallelism: not chained */
-    tb_input(t, chained, s, NULL, GALE_GROUPING_LOCAL_OR_SHUFFLE, NULL);
-    tb_input(t, apart, chained, NULL, GALE_GROUPING_LOCAL_OR_SHUFFLE, NULL);
-    tb_done(t);
+    gale_topology_t *t = gale_topology_new("chain");
+    t->config.ackers = 1;
+    int s = gale_topology_add(t, "s", &SPOUT, 2);
+    int chained = gale_topology_add(t, "near", &BOLT, 2);
+    int apart = gale_topology_add(t, "far", &BOLT, 3); /* local_or_shuffle, but another parallelism: not chained */
+    gale_topology_add_input(t, chained, t->components[s].name, NULL, GALE_GROUPING_LOCAL_OR_SHUFFLE, NULL, 0);
+    gale_topology_add_input(t, apart, t->components[chained].name, NULL, GALE_GROUPING_LOCAL_OR_SHUFFLE, NULL, 0);
+    gale_diag_t built;
+    cr_assert_eq(gale_topology_build(t, &built), 0, "%s", built.msg);
     cr_assert_eq(gale_schedule_chain_source(t, &t->components[chained]), &t->components[s]);
     cr_assert_null(gale_schedule_chain_source(t, &t->components[apart]));
     cr_assert_null(gale_schedule_chain_source(t, &t->components[s]));
@@ -90,7 +96,7 @@ Test(scheduler, a_chained_component_shares_its_sources_slots)
     cr_assert_eq(p.worker[far0], 0);
     cr_assert_eq(p.thread[far0], 1);
     gale_placement_free(&p);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(scheduler, the_same_input_gives_the_same_assignment)
@@ -104,7 +110,7 @@ Test(scheduler, the_same_input_gives_the_same_assignment)
     cr_assert_arr_eq(a.thread, b.thread, (a.n_tasks + 1) * sizeof *a.thread);
     gale_placement_free(&a);
     gale_placement_free(&b);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(scheduler, one_slot_holds_everything_and_bad_sizes_are_refused)
@@ -120,7 +126,7 @@ Test(scheduler, one_slot_holds_everything_and_bad_sizes_are_refused)
     cr_assert_eq(gale_schedule(t, -1, 1, 1, &p), GALE_EINVAL);
     gale_placement_free(&p); /* an empty placement frees as a no-op */
     gale_placement_free(NULL);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(scheduler, threads_per_process)

@@ -8,10 +8,11 @@
 #include "json.h"
 #include "metrics_out.h"
 #include "supervisor_stats.h"
-#include "topo_build.h"
+#include "topology_build.h"
 
-static const gale_plugin_t spout = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT,
-                                    .name = "s"};
+static const gale_plugin_t spout = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "s",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}}};
 static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
                                    .name = "b"};
 
@@ -43,11 +44,13 @@ static char *merged_json(const gale_topology_t *t, const char *const *docs, int 
 
 static gale_topology_t *topology(void)
 {
-    gale_topology_t *t = tb_new("t", 0);
-    int s = tb_add(t, "src", &spout, 1);
-    int w = tb_add(t, "work", &bolt, 2);
-    tb_input(t, w, s, NULL, GALE_GROUPING_SHUFFLE, NULL);
-    tb_done(t);
+    gale_topology_t *t = gale_topology_new("t");
+    t->config.ackers = 0;
+    int s = gale_topology_add(t, "src", &spout, 1);
+    int w = gale_topology_add(t, "work", &bolt, 2);
+    gale_topology_add_input(t, w, t->components[s].name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_diag_t built;
+    cr_assert_eq(gale_topology_build(t, &built), 0, "%s", built.msg);
     return t;
 }
 
@@ -73,7 +76,7 @@ Test(supervisor_stats, quantiles_come_from_the_merged_histograms)
     cr_assert(v999 >= 1000 && v999 < 1100, "p999 %f us", v999);
     cr_assert_not_null(strstr(work, "\"exec_mean_us\": 1.999"), "%s", json);
     free(json), free(a), free(b);
-    tb_free(t);
+    gale_topology_free(t);
 }
 
 Test(supervisor_stats, a_worker_without_figures_or_with_broken_ones_is_left_out)
@@ -85,5 +88,5 @@ Test(supervisor_stats, a_worker_without_figures_or_with_broken_ones_is_left_out)
     char *json = merged_json(t, docs, 4);
     cr_assert_not_null(strstr(json, "\"executed\": 5"), "%s", json);
     free(json), free(a);
-    tb_free(t);
+    gale_topology_free(t);
 }

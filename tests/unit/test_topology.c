@@ -167,6 +167,89 @@ Test(topology, errors_from_overrides_name_the_set_argument)
     free(text);
 }
 
+/* ---- Storm's names for the same settings, and tick intervals ---- */
+
+static const char STORM[] =
+    "name = \"storm\";\n"
+    "config = { tick_s = 4;\n"
+    "           topology = { workers = 3; acker = { executors = 2; }; max = { spout = { pending = 500; }; };\n"
+    "                        message = { timeout = { secs = 60; }; }; }; };\n"
+    "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+    "bolts = ( { name = \"own\"; plugin = \"split_sentence\"; tick_s = 0.5; inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"inherits\"; plugin = \"split_sentence\"; inputs = ( { from = \"s\"; } ); } );\n";
+
+Test(topology, storm_names_in_the_file_set_the_same_keys)
+{
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(STORM, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    cr_assert_eq(t->config.workers, 3);
+    cr_assert_eq(t->config.ackers, 2);
+    cr_assert_eq(t->config.max_spout_pending, 500);
+    cr_assert_eq(t->config.message_timeout_s, 60);
+    cr_assert_float_eq(t->config.tick_s, 4, 1e-12);
+    gale_topology_free(t);
+    t = open_text("name = \"t\"; config = { topology = { tick = { tuple = { freq = { secs = 7; }; }; }; }; };\n"
+                  "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n", NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    cr_assert_float_eq(t->config.tick_s, 7, 1e-12);
+    gale_topology_free(t);
+}
+
+Test(topology, a_bolt_ticks_at_its_own_interval_or_the_topologys)
+{
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(STORM, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    cr_assert_eq(t->components[0].tick_s, 0, "spouts do not tick");
+    cr_assert_float_eq(t->components[1].tick_s, 0.5, 1e-12);
+    cr_assert_float_eq(t->components[2].tick_s, 4, 1e-12);
+    gale_topology_free(t);
+    t = open_text(WORDCOUNT, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    for (size_t i = 0; i < t->n_components; i++) cr_assert_eq(t->components[i].tick_s, 0, "no ticks by default");
+    gale_topology_free(t);
+}
+
+Test(topology, storm_names_in_set_replace_the_files_value_under_either_name)
+{
+    gale_override_t ov[] = {{"topology.max.spout.pending=77"}, {"topology.workers=5"}, {"config.ackers=0"},
+                            {"topology.tick.tuple.freq.secs=1.5"}, {"topology.message.timeout.secs=9"}};
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(STORM, ov, 5, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    cr_assert_eq(t->config.max_spout_pending, 77);
+    cr_assert_eq(t->config.workers, 5);
+    cr_assert_eq(t->config.ackers, 0, "config.ackers replaced topology.acker.executors of the file");
+    cr_assert_float_eq(t->config.tick_s, 1.5, 1e-12);
+    cr_assert_float_eq(t->components[2].tick_s, 1.5, 1e-12);
+    cr_assert_eq(t->config.message_timeout_s, 9);
+    gale_topology_free(t);
+    /* The same key twice under one name: the later wins, as before. */
+    gale_override_t twice[] = {{"topology.workers=2"}, {"topology.workers=4"}};
+    t = open_text(WORDCOUNT, twice, 2, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    cr_assert_eq(t->config.workers, 4);
+    gale_topology_free(t);
+}
+
+Test(topology, one_key_set_under_both_names_is_refused_naming_both)
+{
+    gale_override_t ov[] = {{"config.max_spout_pending=10"}, {"topology.max.spout.pending=20"}};
+    gale_diag_t d;
+    int rc;
+    cr_assert_null(open_text(WORDCOUNT, ov, 2, &d, &rc));
+    cr_assert_str_eq(d.msg, "--set topology.max.spout.pending=20: config.max_spout_pending is given twice, as "
+                            "'topology.max.spout.pending' here and as 'config.max_spout_pending' by --set "
+                            "config.max_spout_pending=10 (Storm's name and gale's): keep one");
+    gale_override_t bad[] = {{"topology.workers=0"}};
+    cr_assert_null(open_text(WORDCOUNT, bad, 1, &d, &rc));
+    cr_assert_str_eq(d.msg, "--set topology.workers=0: config.workers must be from 1 to 1024 (got 0)");
+}
+
 /* Only regular files are read, and never by an open that waits (a FIFO's waits for a writer). */
 Test(topology, files_that_are_not_regular_are_refused_by_name)
 {
@@ -340,7 +423,8 @@ Test(topology, the_readme_lists_every_config_key_with_its_type_and_default)
         const char *at = strstr(readme, row);
         cr_assert_not_null(at, "the README has no row '%s'", row + 1);
         const char *d = at + strlen(row);
-        if (!strcmp(type, "int")) cr_assert_eq(strtol(d, NULL, 10), def, "config.%s: README says %.12s", name, d);
+        if (!strcmp(type, "int") || !strcmp(type, "double"))
+            cr_assert_eq(strtol(d, NULL, 10), def, "config.%s: README says %.12s", name, d);
         else if (!strcmp(type, "bool")) cr_assert_eq(strncmp(d, def ? "true |" : "false |", def ? 6 : 7), 0, "%s", name);
         else cr_assert_eq(strncmp(d, "none |", 6), 0, "%s", name);
         free(row);
@@ -358,4 +442,5 @@ Test(topology, the_readme_lists_every_config_key_with_its_type_and_default)
     cr_assert_eq(c.drain_timeout_s, 10);
     cr_assert_null(c.journal);
     cr_assert_not(c.journal_fsync);
+    cr_assert_eq(c.tick_s, 0);
 }
