@@ -342,6 +342,50 @@ static size_t run_spouts(gale_executor_t *e)
     return emitted;
 }
 
+/* ---- tick tuples ---------------------------------------------------------------------------------------- */
+
+/* Bolts with a tick_s get a tuple (rate_secs) from __system on stream __tick that often, as Storm's tick tuples,
+   executed on their own executor between batches like any input. Untracked (no tree), so acking or failing one
+   does nothing, and anchoring to one anchors to nothing. They stop once the spouts are deactivated: a drain must be
+   able to see the topology go quiet, and a bolt flushes what it holds in finish. */
+static void schedule_ticks(gale_executor_t *e)
+{
+    e->next_tick_ns = UINT64_MAX;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->tick_ns && t->opened && t->next_tick_ns < e->next_tick_ns) e->next_tick_ns = t->next_tick_ns;
+    }
+}
+
+static size_t deliver_ticks(gale_executor_t *e)
+{
+    if (atomic_load_explicit(&e->rt->phase, memory_order_relaxed) != GALE_RUN_RUNNING) {
+        e->next_tick_ns = UINT64_MAX;
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (!t->tick_ns || !t->opened || e->now_ns < t->next_tick_ns) continue;
+        /* A tick that was missed (a long execute) is not made up for: the next one is an interval from now. */
+        t->next_tick_ns += t->tick_ns;
+        if (t->next_tick_ns <= e->now_ns) t->next_tick_ns = e->now_ns + t->tick_ns;
+        gale_value_t rate = gale_double(t->comp->tick_s);
+        int err = 0;
+        gale_tuple_data_t *d = gale__tuple_new(&e->rt->system_comp, 0, 0, &rate, 1, 1, 0, &err);
+        gale_tuple_t *dlv = d ? gale__tuple_deliver(d, t->base.task_id) : NULL;
+        if (!dlv) {
+            if (d) gale__tuple_discard(d);
+            gale__task_error(t, "cannot make a tick tuple: %s", gale_strerror(err ? err : GALE_ENOMEM));
+            continue;
+        }
+        gale__execute(t, dlv);
+        n++;
+    }
+    schedule_ticks(e);
+    return n;
+}
+
 /* Replays that are due, timeouts (every TIMEOUT_SCAN_NS), the ackers' forgetting of trees the spouts gave up on,
    and the count of open trees the control thread waits on before it finishes bolts. */
 static size_t tick_trees(gale_executor_t *e)
@@ -399,6 +443,12 @@ static bool spin_for_work(gale_executor_t *e)
 static void idle_wait(gale_executor_t *e, bool spouts_live)
 {
     long sleep_ns = spouts_live ? SPOUT_IDLE_NS : IDLE_NS;
+    if (e->next_tick_ns != UINT64_MAX) { /* wake for the next tick tuple */
+        uint64_t now = gale_now_ns();
+        uint64_t until = e->next_tick_ns > now ? e->next_tick_ns - now : 0;
+        if (until < (uint64_t)sleep_ns) sleep_ns = (long)until;
+        if (sleep_ns <= 0) return;
+    }
     if (atomic_load_explicit(&e->open_trees, memory_order_relaxed) && sleep_ns > OPEN_TREES_IDLE_NS)
         sleep_ns = OPEN_TREES_IDLE_NS;
     /* Blocks of other executors wait in batches; before going quiet, send the partial ones home. */
@@ -440,6 +490,7 @@ static void open_tasks(gale_executor_t *e)
         }
         t->opened = true;
         t->base.phase = GALE_PHASE_RUN;
+        if (t->tick_ns) t->next_tick_ns = gale_now_ns() + t->tick_ns;
         if (t->comp->kind == GALE_SPOUT) {
             t->active = true;
             if (t->desc->spout.activate) t->desc->spout.activate(&t->base.pub);
@@ -510,6 +561,7 @@ static void *executor_main(void *arg)
     gale_executor_t *e = arg;
     gale__pool_bind(&e->pool);
     open_tasks(e);
+    schedule_ticks(e);
     for (;;) {
         unsigned cs = atomic_load_explicit(&e->rt->control_seq, memory_order_acquire);
         if (cs != e->control_seen) {
@@ -518,6 +570,7 @@ static void *executor_main(void *arg)
         }
         e->now_ns = gale_now_ns();
         size_t progress = drain_inputs(e);
+        if (e->now_ns >= e->next_tick_ns) progress += deliver_ticks(e);
         progress += tick_trees(e);
         progress += flush_all(e);
         progress += run_services(e);

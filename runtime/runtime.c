@@ -44,6 +44,7 @@ static int init_task(gale_runtime_t *rt, gale_task_t *t, int component, uint32_t
         t->override_arg = rt->opts.spout_override_arg;
     }
     t->basic = c->kind == GALE_BOLT && (t->desc->flags & GALE_BOLT_BASIC);
+    if (c->kind == GALE_BOLT && c->tick_s > 0) t->tick_ns = (uint64_t)(c->tick_s * 1e9);
     t->default_stream = gale_component_stream(c, "default");
     t->rng = splitmix(seed) | 1;
     snprintf(t->who, sizeof t->who, "%s#%u", c->name, t->base.task_id);
@@ -201,6 +202,12 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->topo = topo;
     if (opts) rt->opts = *opts;
     rt->acking = topo->config.ackers > 0;
+    /* Storm's system component and its tick stream: a tick tuple reads as Storm's, (rate_secs) on
+       __system/__tick. */
+    static char *tick_fields[] = {"rate_secs"};
+    static gale_stream_t tick_stream = {.name = "__tick", .fields = tick_fields, .n_fields = 1};
+    rt->system_comp = (gale_component_t){.name = "__system", .kind = GALE_SPOUT, .streams = &tick_stream,
+                                         .n_streams = 1};
     rt->acker_comp = (gale_component_t){.name = "__acker", .kind = GALE_BOLT,
                                         .parallelism = topo->config.ackers, .first_task = topo->n_tasks + 1};
     rt->n_all_tasks = topo->n_tasks + (uint32_t)topo->config.ackers;

@@ -72,6 +72,7 @@ struct gale_runtime {
     gale_task_t **tasks;   /* by task id, [n_all_tasks + 1], tasks[0] unused */
     uint32_t n_all_tasks;  /* the topology's tasks, then the ackers */
     gale_component_t acker_comp; /* the system component "__acker" (no plugin) */
+    gale_component_t system_comp; /* "__system": where tick tuples come from (stream "__tick", field "rate_secs") */
     uint64_t timeout_ns;   /* message_timeout_s */
     gale_journal_t *journal;
     uint16_t *task_exec;   /* executor index of each task id */

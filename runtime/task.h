@@ -67,6 +67,8 @@ typedef struct gale_task {
     void *override_arg;           /* spouts run with gale_runtime_opts_t.spout_override: its argument */
     uint64_t rng;                 /* gale_rand64's state (acker.h): tree and edge ids */
     uint32_t sample;              /* execute-latency sampling counter */
+    uint64_t tick_ns;             /* bolts: the interval of tick tuples (component tick_s); 0: none */
+    uint64_t next_tick_ns;
     uint32_t marker;              /* spouts: latency-marker sampling counter */
     /* Built-in components with work of their own (shell.c): `service` runs on the executor thread in the loop turn
        after gale__task_want_service() was called, from any thread; returns how much it did (0: nothing, which

@@ -365,3 +365,38 @@ Test(run, missing_file_exits_one_naming_it)
     cr_assert_not_null(strstr(r.err, "no/such/topology.cfg"), "%s", r.err);
     tl_result_free(&r);
 }
+
+/* C bolts get Storm's tick tuples: (rate_secs) from __system on __tick, every config.tick_s (or Storm's
+   topology.tick.tuple.freq.secs), in local mode and across workers, and only while the run runs. */
+static void check_ticks(const char *const *extra, size_t n_extra, double rate)
+{
+    const char *argv[16] = {tl_gale(), "run", "--quiet", "--duration", "3"};
+    size_t n = 5;
+    for (size_t i = 0; i < n_extra; i++) argv[n++] = extra[i];
+    argv[n++] = "tests/topologies/e2e/ticks.cfg";
+    argv[n] = NULL;
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    long ticks = -1, others = -1, bad = -1, sum_ticks = 0, lines = 0;
+    for (const char *p = r.out; (p = strstr(p, "{\"ticks\": ")); p++, lines++) {
+        cr_assert_eq(sscanf(p, "{\"ticks\": %ld, \"others\": %ld, \"bad\": %ld}", &ticks, &others, &bad), 3, "%s", r.out);
+        cr_assert_eq(bad, 0, "malformed tick tuples\n%s", r.out);
+        cr_assert_gt(others, 0, "the sentences did not reach the probe\n%s", r.out);
+        sum_ticks += ticks;
+    }
+    cr_assert_eq(lines, 1, "one probe task, one line\n%s\n%s", r.out, r.err);
+    /* 3 s of running at one tick per `rate` s: never more, and at least a few even on a slow machine. */
+    cr_assert_leq(sum_ticks, (long)(3.0 / rate) + 1, "%ld ticks at %.2f s in 3 s\n%s", sum_ticks, rate, r.out);
+    cr_assert_geq(sum_ticks, 3, "%ld ticks at %.2f s in 3 s\n%s", sum_ticks, rate, r.out);
+    tl_result_free(&r);
+}
+
+Test(run, c_bolts_get_tick_tuples)
+{
+    check_ticks(NULL, 0, 0.25);
+    const char *storm[] = {"--set", "topology.tick.tuple.freq.secs=0.5", "--set", "probe.rate=0.5"};
+    check_ticks(storm, 4, 0.5);
+    const char *workers[] = {"--workers", "2"};
+    check_ticks(workers, 2, 0.25);
+}
