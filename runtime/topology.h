@@ -1,7 +1,8 @@
 /*
- * topology.h: the topology model (topology.c), read from a libconfig file (topology_read.c) and then resolved
- * against its plugins (validate.c). The model is built once and is read-only from then on; everything that runs (local mode,
- * workers, replay) works from a resolved gale_topology_t.
+ * topology.h: the topology model (topology.c), read from a libconfig file (topology_read.c) or made by calls
+ * (topology_build.h), then resolved against its plugins (validate.c), and shipped as bytes (topology_codec.h). The
+ * model is built once and is read-only from then on; everything that runs (local mode, workers, replay) works
+ * from a resolved gale_topology_t.
  *
  * Ownership: a gale_topology_t owns every string, array and plugin handle it points to; gale_topology_free()
  * releases all of it (and unloads the plugins, so free it only after every task is closed).
@@ -174,8 +175,6 @@ typedef struct gale__config_key {
 const gale__config_key_t *gale__config_key(const char *name);
 /* The row whose Storm name is `storm` ("topology.max.spout.pending"), or NULL. */
 const gale__config_key_t *gale__config_storm_key(const char *storm);
-/* The tick interval of each component from its own (a negative one: not given) and config.tick_s. */
-void gale__topology_inherit_ticks(gale_topology_t *topo);
 /* The i-th row, or NULL past the last. */
 const gale__config_key_t *gale__config_key_at(size_t i);
 
@@ -184,6 +183,9 @@ const gale__config_key_t *gale__config_key_at(size_t i);
    `got` names what was given for that message (NULL: named from v's type). Strings are copied; "" is none. */
 int gale__config_set(gale_config_t *cfg, const gale__config_key_t *k, const gale_value_t *v, const char *got,
                      char *why, size_t cap);
+
+/* Sets each component's tick interval from its own (a negative one: not given) and config.tick_s; spouts get 0. */
+void gale__topology_inherit_ticks(gale_topology_t *topo);
 
 /* Whether `name` may name a component: [A-Za-z0-9_.-]+, not starting with "__" (the runtime's own). */
 bool gale__name_ok(const char *name);
