@@ -22,8 +22,9 @@
     "  --since T, --until T  only records from/up to T: milliseconds since the epoch, or 2026-11-25T02:40:00Z\n"
 
 #define SET_OPTION                                                                                                     \
-    "  --set C.K=V           override setting K of component C (config.K: a topology setting); V reads as an\n"    \
-    "                        integer, a float, true/false, a \"quoted string\", or else a plain string\n"
+    "  --set C.K=V           override setting K of component C (config.K: a topology setting, also under Storm's\n" \
+    "                        name, as topology.max.spout.pending=500); V reads as an integer, a float,\n"          \
+    "                        true/false, a \"quoted string\", or else a plain string\n"
 
 static const gale_cli_command_t COMMANDS[] = {
     {"run", "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set C.K=V]... FILE",
