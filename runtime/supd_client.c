@@ -16,9 +16,9 @@
 #define NO_DEADLINE UINT64_MAX
 
 struct gale_supd_client {
-    int fd;         /* non-blocking; every wait is a poll with the time left */
-    size_t len;     /* bytes in buf */
-    size_t taken;   /* bytes at the front of buf that the last line handed out still occupies */
+    int fd;       /* non-blocking; every wait is a poll with the time left */
+    size_t len;   /* bytes in buf */
+    size_t taken; /* bytes at the front of buf that the last line handed out still occupies */
     char buf[GALE_SUPD_CLIENT_LINE_MAX + 1];
 };
 
@@ -162,8 +162,7 @@ static int read_reply(gale_supd_client_t *c, uint64_t deadline, gale_supd_line_f
 }
 
 /* Answers the challenge: 0 once the daemon says "ok", else a negative code with the reason in d. */
-static int authenticate(gale_supd_client_t *c, const void *secret, size_t secret_len, uint64_t deadline,
-                        gale_diag_t *d)
+static int authenticate(gale_supd_client_t *c, const void *secret, size_t secret_len, uint64_t deadline, gale_diag_t *d)
 {
     static const char prefix[] = "gale-supervisor 1 challenge ";
     char *hello;

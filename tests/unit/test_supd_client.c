@@ -23,10 +23,10 @@
 #define WAIT_MS 5000 /* the bound on every wait of the scripted server */
 
 typedef enum {
-    AUTH,        /* challenge, check the proof: "ok authenticated" or "error authentication failed" and close */
-    REFUSE,      /* "error too many control connections" instead of the challenge */
-    STRANGER,    /* a line that is not a challenge */
-    MUTE,        /* accept and never say anything */
+    AUTH,     /* challenge, check the proof: "ok authenticated" or "error authentication failed" and close */
+    REFUSE,   /* "error too many control connections" instead of the challenge */
+    STRANGER, /* a line that is not a challenge */
+    MUTE,     /* accept and never say anything */
 } opening_t;
 
 typedef struct server {
