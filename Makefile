@@ -115,6 +115,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
 
 check: all $(UNIT_TESTS) $(E2E_TESTS) $(TEST_PLUGINS) $(BENCH) $(BENCH_PLUGINS)
+	$(Q)python3 tools/check_layers.py && python3 tools/check_layers.py --symbols $(BUILD) && tests/test_layers.sh $(BUILD)
 	$(Q)GALE_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(E2E_TESTS)
 
 asan:
