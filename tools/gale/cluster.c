@@ -1,18 +1,13 @@
 /* `gale supervisor` (the daemon of a host, runtime/supd.h) and `gale ctl` (one command to a daemon's control port). */
 #include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "hmac.h"
 #include "supd.h"
+#include "supd_client.h"
 
 #define SECRET_MAX 1024
 
@@ -67,96 +62,10 @@ int gale_cmd_supervisor(int argc, char **argv)
 
 /* ---- gale ctl ---------------------------------------------------------------------------------------------------- */
 
-typedef struct reader {
-    int fd;
-    char buf[1 << 16];
-    size_t len;
-    int timeout_ms; /* < 0: none */
-} reader_t;
-
-/* The next line, NUL-terminated in place; NULL on end, error or timeout (errno says which). */
-static char *next_line(reader_t *r)
+/* Data lines go to stdout as they come; events are not what a person asked for. */
+static void print_data(void *arg, gale_supd_line_kind_t kind, const char *line)
 {
-    static char line[1 << 16];
-    for (;;) {
-        char *nl = memchr(r->buf, '\n', r->len);
-        if (nl) {
-            size_t n = (size_t)(nl - r->buf);
-            memcpy(line, r->buf, n);
-            line[n] = '\0';
-            memmove(r->buf, nl + 1, r->len - n - 1);
-            r->len -= n + 1;
-            return line;
-        }
-        if (r->len == sizeof r->buf) {
-            errno = EMSGSIZE;
-            return NULL;
-        }
-        struct pollfd p = {.fd = r->fd, .events = POLLIN};
-        int ready = poll(&p, 1, r->timeout_ms);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready == 0) errno = ETIMEDOUT;
-        if (ready <= 0) return NULL;
-        ssize_t got = read(r->fd, r->buf + r->len, sizeof r->buf - r->len);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            if (got == 0) errno = ECONNRESET;
-            return NULL;
-        }
-        r->len += (size_t)got;
-    }
-}
-
-static int dial(const char *target)
-{
-    char host[256];
-    const char *colon = strrchr(target, ':');
-    if (!colon || colon == target || (size_t)(colon - target) >= sizeof host) return -1;
-    memcpy(host, target, (size_t)(colon - target));
-    host[colon - target] = '\0';
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &ai)) return -1;
-    int fd = -1;
-    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen)) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w, n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads to the reply ("ok ..." or "error ..."), printing data lines on stdout and skipping events. */
-static int await_reply(reader_t *r, const char *target, bool print_ok)
-{
-    char *line;
-    while ((line = next_line(r))) {
-        if (!strncmp(line, "event ", 6)) continue;
-        if (!strncmp(line, "error", 5)) {
-            fprintf(stderr, "gale: %s: %s\n", target, line[5] ? line + 6 : "error");
-            return GALE_EXIT_ERROR;
-        }
-        if (!strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ')) {
-            if (print_ok && line[2]) printf("%s\n", line + 3);
-            return GALE_EXIT_OK;
-        }
-        printf("%s\n", line);
-    }
-    fprintf(stderr, "gale: %s: no reply: %s\n", target, strerror(errno));
-    return GALE_EXIT_ERROR;
+    if (kind == GALE_SUPD_DATA) printf("%s\n", line);
 }
 
 int gale_cmd_ctl(int argc, char **argv)
@@ -194,38 +103,17 @@ int gale_cmd_ctl(int argc, char **argv)
         if (used + strlen(argv[i]) + 2 >= sizeof command) return gale_cli_usage_error("ctl", "command too long");
         snprintf(command + used, sizeof command - used, "%s%s", used ? " " : "", argv[i]);
     }
-    signal(SIGPIPE, SIG_IGN);
-    int fd = dial(target);
-    if (fd < 0) {
-        fprintf(stderr, "gale: %s: cannot connect (a supervisor listening there?)\n", target);
-        return GALE_EXIT_ERROR;
-    }
-    static reader_t r;
-    r = (reader_t){.fd = fd, .timeout_ms = (int)(timeout_s * 1000)};
-    char *hello = next_line(&r);
-    unsigned char nonce[GALE_NONCE_LEN], proof[GALE_SHA256_LEN];
-    const char *prefix = "gale-supervisor 1 challenge ";
-    if (hello && !strncmp(hello, "error ", 6)) { /* refused before the challenge: say why, not "not a supervisor" */
-        fprintf(stderr, "gale: %s: refused: %s\n", target, hello + 6);
-        close(fd);
-        return GALE_EXIT_ERROR;
-    }
-    if (!hello || strncmp(hello, prefix, strlen(prefix)) || gale_hex_decode(hello + strlen(prefix), nonce, sizeof nonce)) {
-        fprintf(stderr, "gale: %s: not a gale supervisor of this version\n", target);
-        close(fd);
-        return GALE_EXIT_ERROR;
-    }
-    gale_auth_proof(secret, secret_len, nonce, 'C', 0, proof);
-    char line[16500];
-    char hex[2 * GALE_SHA256_LEN + 1];
-    gale_hex_encode(proof, sizeof proof, hex);
-    int n = snprintf(line, sizeof line, "auth %s\n", hex);
-    int rc = write_all(fd, line, (size_t)n) ? GALE_EXIT_ERROR : await_reply(&r, target, false);
+    int timeout_ms = (int)(timeout_s * 1000);
+    gale_diag_t d = {""};
+    gale_supd_client_t *c = NULL;
+    const char *ok = "";
+    int rc = gale_supd_client_new(target, secret, secret_len, timeout_ms, &c, &d);
     if (!rc) {
-        n = snprintf(line, sizeof line, "%s\n", command);
-        if (!strncmp(command, "wait ", 5) && !timeout_given) r.timeout_ms = -1; /* as long as the topology runs */
-        rc = write_all(fd, line, (size_t)n) ? GALE_EXIT_ERROR : await_reply(&r, target, true);
+        if (!strncmp(command, "wait ", 5) && !timeout_given) timeout_ms = -1; /* as long as the topology runs */
+        rc = gale_supd_client_call(c, command, timeout_ms, print_data, NULL, &ok, &d);
     }
-    close(fd);
-    return rc;
+    if (rc) fprintf(stderr, "gale: %s: %s\n", target, d.msg);
+    else if (*ok) printf("%s\n", ok); /* before the free: the text is the client's */
+    gale_supd_client_free(c);
+    return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
