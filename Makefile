@@ -35,7 +35,9 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -MMD -MP
-CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) -Iruntime -Itests/lib $(CFLAGS)
+# runtime/ is in folders by layer (docs/ARCHITECTURE.md); a file includes another by its bare name, as nginx's do.
+RUNTIME_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard runtime/*/*.h runtime/*/*.c))))
+CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) -Iruntime $(addprefix -I,$(RUNTIME_DIRS)) -Itests/lib $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS_ALL = $(PKG_LIBS) -ldl -lpthread -lm
 
@@ -49,7 +51,7 @@ else
 Q := @
 endif
 
-RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
+RUNTIME_SRC := $(sort $(wildcard runtime/*/*.c))
 GALE_SRC := $(sort $(wildcard tools/gale/*.c))
 BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
 SPOUT_SRC := $(sort $(wildcard spouts/*.c))

@@ -22,46 +22,46 @@ expect_fail() {
 # A copy of the sources and the table, to break one way.
 copy() {
   rm -rf "$tmp/$1"
-  mkdir -p "$tmp/$1/runtime" "$tmp/$1/tools/gale"
-  cp runtime/*.[ch] "$tmp/$1/runtime/" && cp tools/gale/*.[ch] "$tmp/$1/tools/gale/" && cp tools/layers.txt "$tmp/$1/tools/"
+  mkdir -p "$tmp/$1/tools/gale"
+  cp -R runtime "$tmp/$1/" && cp tools/gale/*.[ch] "$tmp/$1/tools/gale/" && cp tools/layers.txt "$tmp/$1/tools/"
 }
 
 $check >"$tmp/out" 2>&1 || fail "the tree's includes: $(cat "$tmp/out")"
 $check --symbols "$build" >"$tmp/out" 2>&1 || fail "the tree's symbols: $(cat "$tmp/out")"
 
 copy up
-printf '#include "supd.h"\n' >>"$tmp/up/runtime/diag.c"
-line=$(wc -l <"$tmp/up/runtime/diag.c" | tr -d ' ')
-expect_fail "base including cluster" "$tmp/up" "runtime/diag.c:$line: runtime/diag.c (base) uses runtime/supd.h (cluster): base is below cluster"
+printf '#include "daemon.h"\n' >>"$tmp/up/runtime/base/diag.c"
+line=$(wc -l <"$tmp/up/runtime/base/diag.c" | tr -d ' ')
+expect_fail "base including cluster" "$tmp/up" "runtime/base/diag.c:$line: runtime/base/diag.c (base) uses runtime/cluster/daemon.h (cluster): base is below cluster"
 
 copy side
-printf '#include "worker.h"\n' >>"$tmp/side/runtime/shell.c"
-expect_fail "builtin including worker" "$tmp/side" "runtime/shell.c (builtin) uses runtime/worker.h (worker): builtin and worker must not see each other"
+printf '#include "worker.h"\n' >>"$tmp/side/runtime/builtin/shell.c"
+expect_fail "builtin including worker" "$tmp/side" "runtime/builtin/shell.c (builtin) uses runtime/worker/worker.h (worker): builtin and worker must not see each other"
 
 copy down
-printf '#include "shell.h"\n' >>"$tmp/down/runtime/supervisor.c"
-expect_fail "worker including builtin" "$tmp/down" "runtime/supervisor.c (worker) uses runtime/shell.h (builtin): worker and builtin must not see each other"
+printf '#include "shell.h"\n' >>"$tmp/down/runtime/worker/supervisor.c"
+expect_fail "worker including builtin" "$tmp/down" "runtime/worker/supervisor.c (worker) uses runtime/builtin/shell.h (builtin): worker and builtin must not see each other"
 
 copy stale
-sed 's/^#include "shell.h"$//' "$tmp/stale/runtime/plugin.c" >"$tmp/plugin.c" && mv "$tmp/plugin.c" "$tmp/stale/runtime/plugin.c"
-expect_fail "an allow entry no edge needs" "$tmp/stale" "allow-include runtime/plugin.c runtime/shell.h: no such edge any more"
+sed 's/^#include "shell.h"$//' "$tmp/stale/runtime/model/plugin.c" >"$tmp/plugin.c" && mv "$tmp/plugin.c" "$tmp/stale/runtime/model/plugin.c"
+expect_fail "an allow entry no edge needs" "$tmp/stale" "allow-include runtime/model/plugin.c runtime/builtin/shell.h: no such edge any more"
 
 copy unknown
-: >"$tmp/unknown/runtime/newpart.c"
+: >"$tmp/unknown/runtime/newpart.c" # a file at the top of runtime/, in no layer's folder
 expect_fail "a file of no layer" "$tmp/unknown" "runtime/newpart.c:1: no layer"
 
 # The symbol pass: a base file calling a function of the cluster layer through no include of it (the declaration
 # written in the base file itself), which only the objects show.
 copy sym
-mkdir -p "$tmp/symbuild/obj/runtime"
+mkdir -p "$tmp/symbuild/obj/runtime/base" "$tmp/symbuild/obj/runtime/cluster"
 printf 'int gale__daemon_thing(void);\nint gale__base_thing(void);\nint gale__base_thing(void) { return gale__daemon_thing(); }\n' \
-  >"$tmp/sym/runtime/diag.c"
-printf 'int gale__daemon_thing(void);\nint gale__daemon_thing(void) { return 1; }\n' >"$tmp/sym/runtime/supd.c"
-${CC:-gcc} -c -o "$tmp/symbuild/obj/runtime/diag.o" "$tmp/sym/runtime/diag.c" &&
-  ${CC:-gcc} -c -o "$tmp/symbuild/obj/runtime/supd.o" "$tmp/sym/runtime/supd.c" || fail "cannot compile the symbol case"
+  >"$tmp/sym/runtime/base/diag.c"
+printf 'int gale__daemon_thing(void);\nint gale__daemon_thing(void) { return 1; }\n' >"$tmp/sym/runtime/cluster/daemon.c"
+${CC:-gcc} -c -o "$tmp/symbuild/obj/runtime/base/diag.o" "$tmp/sym/runtime/base/diag.c" &&
+  ${CC:-gcc} -c -o "$tmp/symbuild/obj/runtime/cluster/daemon.o" "$tmp/sym/runtime/cluster/daemon.c" || fail "cannot compile the symbol case"
 $check --root "$tmp/sym" >"$tmp/out" 2>&1 || fail "the symbol case's includes should pass: $(cat "$tmp/out")"
 expect_fail "a base object calling the cluster layer" "$tmp/sym" \
-  "runtime/diag.c:1: uses gale__daemon_thing: runtime/diag.c (base) uses runtime/supd.c (cluster): base is below cluster" \
+  "runtime/base/diag.c:1: uses gale__daemon_thing: runtime/base/diag.c (base) uses runtime/cluster/daemon.c (cluster): base is below cluster" \
   --symbols "$tmp/symbuild"
 
 [ "$failed" -eq 0 ] && echo "  test_layers: 8 checks passed"

@@ -19,7 +19,7 @@ import re
 import subprocess
 import sys
 
-SOURCES = ["runtime/*.c", "runtime/*.h", "tools/gale/*.c", "tools/gale/*.h"]
+SOURCES = ["runtime/*.c", "runtime/*.h", "runtime/*/*.c", "runtime/*/*.h", "tools/gale/*.c", "tools/gale/*.h"]
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 
 
@@ -90,8 +90,10 @@ class Table:
 
 
 def resolve(root, src, name):
-    """The file an `#include "name"` in src means: next to src first, then runtime/ (the -I of the build)."""
-    for d in (os.path.dirname(src), "runtime"):
+    """The file an `#include "name"` in src means: next to src first, then runtime/ and each of its folders (the -I
+    of the build, in its order)."""
+    folders = sorted(os.path.relpath(d, root) for d in glob.glob(os.path.join(root, "runtime", "*", "")))
+    for d in [os.path.dirname(src), "runtime"] + folders:
         cand = os.path.normpath(os.path.join(d, name))
         if os.path.exists(os.path.join(root, cand)):
             return cand
@@ -137,12 +139,15 @@ def first_use(root, src, sym):
 
 
 def check_symbols(root, table, build):
-    objs = sorted(glob.glob(os.path.join(build, "obj", "runtime", "*.o")))
+    objs = sorted(glob.glob(os.path.join(build, "obj", "runtime", "*.o")) +
+                  glob.glob(os.path.join(build, "obj", "runtime", "*", "*.o")))
     if not objs:
         raise SystemExit(f"{build}/obj/runtime: no objects (build first)")
     defined, undefined = {}, {}
     for obj in objs:
-        src = "runtime/" + os.path.basename(obj)[:-2] + ".c"
+        src = os.path.relpath(obj, os.path.join(build, "obj"))[:-2] + ".c"
+        if not os.path.exists(os.path.join(root, src)):
+            continue  # left in the build folder by a file that moved or went
         out = subprocess.run(["nm", "-P", obj], capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             parts = line.split()

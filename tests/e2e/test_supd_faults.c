@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "test_daemon.h"
 #include "hmac.h"
 #include "testlib.h"
 

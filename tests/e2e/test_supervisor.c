@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "test_daemon.h"
 #include "testlib.h"
 
 static void use_plugins(void)

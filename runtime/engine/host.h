@@ -1,5 +1,5 @@
 /*
- * api.h: the host function table handed to plugins, and the context behind every gale_ctx_t.
+ * host.h: the host function table handed to plugins, and the context behind every gale_ctx_t.
  *
  * Every gale_ctx_t a plugin sees is the first member of a gale_ctx_base_t, so a host function finds the runtime's
  * side with gale__ctx_base(). The phase says which host functions are allowed: declare_stream and input_fields

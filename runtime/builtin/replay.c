@@ -60,7 +60,7 @@ static int replay_open(gale_ctx_t *ctx)
     gale_task_t *t = gale__task(ctx);
     replay_state_t *st = calloc(1, sizeof *st);
     if (!st) return GALE_ENOMEM;
-    st->set = t->override_arg; /* tools/gale/replay.c runs us with the set as the override's argument */
+    st->set = t->override_arg; /* tools/gale/cmd_replay.c runs us with the set as the override's argument */
     st->next = t->base.task_index == 0 ? 0 : st->set->n;
     ctx->state = st;
     return 0;

@@ -1,5 +1,5 @@
 /*
- * The control-port client (supd_client.h) against a scripted daemon: a thread with a listening socket on an
+ * The control-port client (daemon_client.h) against a scripted daemon: a thread with a listening socket on an
  * ephemeral port of 127.0.0.1 that sends the challenge, checks the proof, then plays one scenario per test (events
  * before ok, an error reply, closing mid-reply, an over-long line, silence). Every wait in the test is bounded.
  * One test drives a real `gale supervisor` too.
@@ -14,10 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "test_daemon.h"
 #include "hmac.h"
 #include "metrics.h"
-#include "supd_client.h"
+#include "daemon_client.h"
 
 #define SECRET "the cluster secret"
 #define WAIT_MS 5000 /* the bound on every wait of the scripted server */
@@ -119,20 +119,20 @@ static void server_join(server_t *s)
     close(s->listen_fd);
 }
 
-static int connect_to(server_t *s, const char *secret, int timeout_ms, gale_supd_client_t **c, gale_diag_t *d)
+static int connect_to(server_t *s, const char *secret, int timeout_ms, gale_daemon_client_t **c, gale_diag_t *d)
 {
     char target[32];
     snprintf(target, sizeof target, "127.0.0.1:%d", s->port);
-    return gale_supd_client_new(target, secret, strlen(secret), timeout_ms, c, d);
+    return gale_daemon_client_new(target, secret, strlen(secret), timeout_ms, c, d);
 }
 
 typedef struct seen {
     char lines[8][128];
-    gale_supd_line_kind_t kinds[8];
+    gale_daemon_line_kind_t kinds[8];
     int n;
 } seen_t;
 
-static void record(void *arg, gale_supd_line_kind_t kind, const char *line)
+static void record(void *arg, gale_daemon_line_kind_t kind, const char *line)
 {
     seen_t *s = arg;
     if (s->n == 8) return;
@@ -140,52 +140,52 @@ static void record(void *arg, gale_supd_line_kind_t kind, const char *line)
     snprintf(s->lines[s->n++], sizeof s->lines[0], "%s", line);
 }
 
-Test(supd_client, events_and_data_lines_come_before_ok_in_order)
+Test(daemon_client, events_and_data_lines_come_before_ok_in_order)
 {
     server_t s = {.opening = AUTH,
                   .replies = {"event ended wc status=ok\ntopology wc state=ended\nevent address a 0 h:1\nok slots=4 "
                               "free=2\n"}};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), 0, "%s", d.msg);
     seen_t seen = {0};
     const char *ok = NULL;
-    cr_assert_eq(gale_supd_client_call(c, "status", WAIT_MS, record, &seen, &ok, &d), 0, "%s", d.msg);
+    cr_assert_eq(gale_daemon_client_call(c, "status", WAIT_MS, record, &seen, &ok, &d), 0, "%s", d.msg);
     cr_assert_str_eq(ok, "slots=4 free=2");
     cr_assert_eq(seen.n, 3);
-    cr_assert_eq(seen.kinds[0], GALE_SUPD_EVENT);
+    cr_assert_eq(seen.kinds[0], GALE_DAEMON_EVENT);
     cr_assert_str_eq(seen.lines[0], "event ended wc status=ok");
-    cr_assert_eq(seen.kinds[1], GALE_SUPD_DATA);
+    cr_assert_eq(seen.kinds[1], GALE_DAEMON_DATA);
     cr_assert_str_eq(seen.lines[1], "topology wc state=ended");
-    cr_assert_eq(seen.kinds[2], GALE_SUPD_EVENT);
-    gale_supd_client_free(c);
+    cr_assert_eq(seen.kinds[2], GALE_DAEMON_EVENT);
+    gale_daemon_client_free(c);
     server_join(&s);
     cr_assert_str_eq(s.commands[0], "status");
 }
 
-Test(supd_client, an_error_reply_is_einval_with_its_message_and_the_client_goes_on)
+Test(daemon_client, an_error_reply_is_einval_with_its_message_and_the_client_goes_on)
 {
     server_t s = {.opening = AUTH, .replies = {"error no topology 'x'\n", "ok\n"}};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), 0, "%s", d.msg);
-    cr_assert_eq(gale_supd_client_call(c, "stats x", WAIT_MS, NULL, NULL, NULL, &d), GALE_EINVAL);
+    cr_assert_eq(gale_daemon_client_call(c, "stats x", WAIT_MS, NULL, NULL, NULL, &d), GALE_EINVAL);
     cr_assert_str_eq(d.msg, "no topology 'x'");
     const char *ok = NULL;
-    cr_assert_eq(gale_supd_client_call(c, "forget y", WAIT_MS, NULL, NULL, &ok, &d), 0, "%s", d.msg);
+    cr_assert_eq(gale_daemon_client_call(c, "forget y", WAIT_MS, NULL, NULL, &ok, &d), 0, "%s", d.msg);
     cr_assert_str_eq(ok, "");
-    gale_supd_client_free(c);
+    gale_daemon_client_free(c);
     server_join(&s);
     cr_assert_str_eq(s.commands[1], "forget y");
 }
 
-Test(supd_client, a_wrong_secret_is_refused)
+Test(daemon_client, a_wrong_secret_is_refused)
 {
     server_t s = {.opening = AUTH};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, "not the secret", WAIT_MS, &c, &d), GALE_EINVAL);
     cr_assert_str_eq(d.msg, "authentication failed");
@@ -193,119 +193,119 @@ Test(supd_client, a_wrong_secret_is_refused)
     server_join(&s);
 }
 
-Test(supd_client, a_refusal_before_the_challenge_says_why)
+Test(daemon_client, a_refusal_before_the_challenge_says_why)
 {
     server_t s = {.opening = REFUSE};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), GALE_EINVAL);
     cr_assert_str_eq(d.msg, "refused: too many control connections (64 open)");
     server_join(&s);
 }
 
-Test(supd_client, a_peer_that_is_not_a_supervisor_is_enotsup)
+Test(daemon_client, a_peer_that_is_not_a_supervisor_is_enotsup)
 {
     server_t s = {.opening = STRANGER};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), GALE_ENOTSUP);
     cr_assert_str_eq(d.msg, "not a gale supervisor of this version");
     server_join(&s);
 }
 
-Test(supd_client, a_server_that_closes_mid_reply_is_eio)
+Test(daemon_client, a_server_that_closes_mid_reply_is_eio)
 {
     server_t s = {.opening = AUTH, .replies = {"topology wc state=run"}, .close_after = true};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), 0, "%s", d.msg);
     seen_t seen = {0};
-    cr_assert_eq(gale_supd_client_call(c, "status", WAIT_MS, record, &seen, NULL, &d), GALE_EIO);
+    cr_assert_eq(gale_daemon_client_call(c, "status", WAIT_MS, record, &seen, NULL, &d), GALE_EIO);
     cr_assert_eq(seen.n, 0, "a partial line is no line");
     cr_assert(!strncmp(d.msg, "no reply: ", 10), "%s", d.msg);
-    gale_supd_client_free(c);
+    gale_daemon_client_free(c);
     server_join(&s);
 }
 
-Test(supd_client, an_over_long_line_is_elimit)
+Test(daemon_client, an_over_long_line_is_elimit)
 {
-    static char flood[GALE_SUPD_CLIENT_LINE_MAX + 100];
+    static char flood[GALE_DAEMON_CLIENT_LINE_MAX + 100];
     memset(flood, 'x', sizeof flood - 1);
     server_t s = {.opening = AUTH, .replies = {flood}};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), 0, "%s", d.msg);
-    cr_assert_eq(gale_supd_client_call(c, "status", WAIT_MS, NULL, NULL, NULL, &d), GALE_ELIMIT, "%s", d.msg);
-    gale_supd_client_free(c);
+    cr_assert_eq(gale_daemon_client_call(c, "status", WAIT_MS, NULL, NULL, NULL, &d), GALE_ELIMIT, "%s", d.msg);
+    gale_daemon_client_free(c);
     server_join(&s);
 }
 
-Test(supd_client, a_server_that_never_answers_times_out)
+Test(daemon_client, a_server_that_never_answers_times_out)
 {
     server_t s = {.opening = AUTH, .replies = {NULL}};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), 0, "%s", d.msg);
     uint64_t t0 = gale_now_ns();
-    cr_assert_eq(gale_supd_client_call(c, "wait wc", 200, NULL, NULL, NULL, &d), GALE_ETIMEDOUT, "%s", d.msg);
+    cr_assert_eq(gale_daemon_client_call(c, "wait wc", 200, NULL, NULL, NULL, &d), GALE_ETIMEDOUT, "%s", d.msg);
     uint64_t ms = (gale_now_ns() - t0) / 1000000u;
     cr_assert(ms >= 190 && ms < 2000, "timed out after %llu ms", (unsigned long long)ms);
-    gale_supd_client_free(c);
+    gale_daemon_client_free(c);
     server_join(&s);
 }
 
-Test(supd_client, a_server_that_never_sends_the_challenge_times_out)
+Test(daemon_client, a_server_that_never_sends_the_challenge_times_out)
 {
     server_t s = {.opening = MUTE};
     server_start(&s);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     cr_assert_eq(connect_to(&s, SECRET, 200, &c, &d), GALE_ETIMEDOUT, "%s", d.msg);
     cr_assert_null(c);
     server_join(&s);
 }
 
-Test(supd_client, nobody_listening_is_eio_and_a_bad_command_is_not_sent)
+Test(daemon_client, nobody_listening_is_eio_and_a_bad_command_is_not_sent)
 {
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
     server_t s = {.opening = AUTH, .replies = {"ok\n"}};
     server_start(&s);
     int port = s.port;
     cr_assert_eq(connect_to(&s, SECRET, WAIT_MS, &c, &d), 0, "%s", d.msg);
-    cr_assert_eq(gale_supd_client_call(c, "status\nkill wc", WAIT_MS, NULL, NULL, NULL, &d), GALE_EINVAL);
-    cr_assert_eq(gale_supd_client_call(c, "slots", WAIT_MS, NULL, NULL, NULL, &d), 0, "%s", d.msg);
-    gale_supd_client_free(c);
+    cr_assert_eq(gale_daemon_client_call(c, "status\nkill wc", WAIT_MS, NULL, NULL, NULL, &d), GALE_EINVAL);
+    cr_assert_eq(gale_daemon_client_call(c, "slots", WAIT_MS, NULL, NULL, NULL, &d), 0, "%s", d.msg);
+    gale_daemon_client_free(c);
     server_join(&s);
     cr_assert_eq(s.n_commands, 1);
     cr_assert_str_eq(s.commands[0], "slots");
     char target[32];
     snprintf(target, sizeof target, "127.0.0.1:%d", port); /* closed with the listening socket */
-    cr_assert_eq(gale_supd_client_new(target, SECRET, strlen(SECRET), WAIT_MS, &c, &d), GALE_EIO);
+    cr_assert_eq(gale_daemon_client_new(target, SECRET, strlen(SECRET), WAIT_MS, &c, &d), GALE_EIO);
     cr_assert_str_eq(d.msg, "cannot connect (a supervisor listening there?)");
-    cr_assert_eq(gale_supd_client_new("no-port", SECRET, strlen(SECRET), WAIT_MS, &c, &d), GALE_EIO);
+    cr_assert_eq(gale_daemon_client_new("no-port", SECRET, strlen(SECRET), WAIT_MS, &c, &d), GALE_EIO);
 }
 
-Test(supd_client, drives_a_real_daemon, .timeout = 60)
+Test(daemon_client, drives_a_real_daemon, .timeout = 60)
 {
     tl_daemon_t dm = {0};
     const char *secret = "a secret of the cluster, long enough";
     tl_daemon_start(&dm, secret, 3, NULL);
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     gale_diag_t d = {""};
-    cr_assert_eq(gale_supd_client_new(dm.addr, "wrong", 5, WAIT_MS, &c, &d), GALE_EINVAL);
+    cr_assert_eq(gale_daemon_client_new(dm.addr, "wrong", 5, WAIT_MS, &c, &d), GALE_EINVAL);
     cr_assert_str_eq(d.msg, "authentication failed");
-    cr_assert_eq(gale_supd_client_new(dm.addr, secret, strlen(secret), WAIT_MS, &c, &d), 0, "%s", d.msg);
+    cr_assert_eq(gale_daemon_client_new(dm.addr, secret, strlen(secret), WAIT_MS, &c, &d), 0, "%s", d.msg);
     const char *ok = NULL;
-    cr_assert_eq(gale_supd_client_call(c, "slots", WAIT_MS, NULL, NULL, &ok, &d), 0, "%s", d.msg);
+    cr_assert_eq(gale_daemon_client_call(c, "slots", WAIT_MS, NULL, NULL, &ok, &d), 0, "%s", d.msg);
     cr_assert_str_eq(ok, "slots=3 free=3");
-    cr_assert_eq(gale_supd_client_call(c, "stats nothing", WAIT_MS, NULL, NULL, NULL, &d), GALE_EINVAL);
-    gale_supd_client_free(c);
+    cr_assert_eq(gale_daemon_client_call(c, "stats nothing", WAIT_MS, NULL, NULL, NULL, &d), GALE_EINVAL);
+    gale_daemon_client_free(c);
     cr_assert_eq(tl_daemon_stop(&dm), 0);
     tl_daemon_free(&dm);
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "acker.h"
-#include "api.h"
+#include "host.h"
 #include "grouping.h"
 #include "metrics.h"
 #include "tuple.h"

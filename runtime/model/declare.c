@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "host.h"
 
 static gale_component_t *component_of(gale_ctx_t *ctx)
 {

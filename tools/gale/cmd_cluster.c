@@ -1,4 +1,4 @@
-/* `gale supervisor` (the daemon of a host, runtime/supd.h) and `gale ctl` (one command to a daemon's control port). */
+/* `gale supervisor` (the daemon of a host, runtime/cluster/daemon.h) and `gale ctl` (one command to a daemon's control port). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "supd.h"
-#include "supd_client.h"
+#include "daemon.h"
+#include "daemon_client.h"
 
 #define SECRET_MAX 1024
 
@@ -26,7 +26,7 @@ int gale_cmd_supervisor(int argc, char **argv)
 {
     const char *secret_file = NULL, *host = "127.0.0.1", *v;
     int port = 0, slots = 4, n_allow = 0;
-    const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (supd.h) */
+    const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (daemon.h) */
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("supervisor");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -55,17 +55,17 @@ int gale_cmd_supervisor(int argc, char **argv)
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len) || gale_cli_self_exe(exe, sizeof exe))
         return GALE_EXIT_ERROR;
     signal(SIGPIPE, SIG_IGN);
-    gale_supd_opts_t o = {.host = addr, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
+    gale_daemon_opts_t o = {.host = addr, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
                           .exe = exe, .allow = allow, .n_allow = n_allow};
-    return gale_supd_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+    return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
 /* ---- gale ctl ---------------------------------------------------------------------------------------------------- */
 
 /* Data lines go to stdout as they come; events are not what a person asked for. */
-static void print_data(void *arg, gale_supd_line_kind_t kind, const char *line)
+static void print_data(void *arg, gale_daemon_line_kind_t kind, const char *line)
 {
-    if (kind == GALE_SUPD_DATA) printf("%s\n", line);
+    if (kind == GALE_DAEMON_DATA) printf("%s\n", line);
 }
 
 int gale_cmd_ctl(int argc, char **argv)
@@ -105,15 +105,15 @@ int gale_cmd_ctl(int argc, char **argv)
     }
     int timeout_ms = (int)(timeout_s * 1000);
     gale_diag_t d = {""};
-    gale_supd_client_t *c = NULL;
+    gale_daemon_client_t *c = NULL;
     const char *ok = "";
-    int rc = gale_supd_client_new(target, secret, secret_len, timeout_ms, &c, &d);
+    int rc = gale_daemon_client_new(target, secret, secret_len, timeout_ms, &c, &d);
     if (!rc) {
         if (!strncmp(command, "wait ", 5) && !timeout_given) timeout_ms = -1; /* as long as the topology runs */
-        rc = gale_supd_client_call(c, command, timeout_ms, print_data, NULL, &ok, &d);
+        rc = gale_daemon_client_call(c, command, timeout_ms, print_data, NULL, &ok, &d);
     }
     if (rc) fprintf(stderr, "gale: %s: %s\n", target, d.msg);
     else if (*ok) printf("%s\n", ok); /* before the free: the text is the client's */
-    gale_supd_client_free(c);
+    gale_daemon_client_free(c);
     return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "host.h"
 #include "json.h"
 #include "log.h"
 #include "plugin.h"

@@ -15,7 +15,7 @@
 #include "lines.h"
 #include "scheduler.h"
 #include "log.h"
-#include "supervisor_stats.h"
+#include "metrics_merge.h"
 
 #define TICK_MS 5
 #define BACKOFF_MIN_MS 100

@@ -1,5 +1,5 @@
 /*
- * supervisor_stats.h: the figures of several workers of one topology made into one, from the JSON each worker sends
+ * metrics_merge.h: the figures of several workers of one topology made into one, from the JSON each worker sends
  * when it stops (the document of `gale run --stats`, with the histograms added): counts summed, histograms merged
  * (so quantiles are exact, not the worst worker's), the longest run time, peak memory summed over the processes.
  */

@@ -1,4 +1,4 @@
-#include "supervisor_stats.h"
+#include "metrics_merge.h"
 
 #include <inttypes.h>
 

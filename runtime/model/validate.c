@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "host.h"
 #include "plugin.h"
 #include "topology.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "host.h"
 #include "executor.h"
 #include "runtime.h"
 #include "spout.h"

@@ -1,4 +1,4 @@
-#include "supd.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +83,7 @@ typedef struct conn {
 } conn_t;
 
 struct supd {
-    const gale_supd_opts_t *o;
+    const gale_daemon_opts_t *o;
     uv_loop_t loop;
     uv_tcp_t server;
     uv_signal_t sigint, sigterm;
@@ -1016,7 +1016,7 @@ static int make_roots(supd_t *d)
     return 0;
 }
 
-int gale_supd_run(const gale_supd_opts_t *o)
+int gale_daemon_run(const gale_daemon_opts_t *o)
 {
     supd_t d = {.o = o, .rejects = {.interval_ms = REJECT_LOG_MS}};
     const char *host = o->host ? o->host : "127.0.0.1";

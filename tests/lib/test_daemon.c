@@ -1,4 +1,4 @@
-#include "daemon.h"
+#include "test_daemon.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>

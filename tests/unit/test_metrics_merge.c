@@ -1,4 +1,4 @@
-/* supervisor_stats.c: the figures of several workers merged: counts summed, histograms merged into exact quantiles
+/* metrics_merge.c: the figures of several workers merged: counts summed, histograms merged into exact quantiles
    (not the worst worker's), a document that does not parse left out. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include "json.h"
 #include "metrics_out.h"
-#include "supervisor_stats.h"
+#include "metrics_merge.h"
 #include "topology_build.h"
 
 static const gale_plugin_t spout = {
@@ -54,7 +54,7 @@ static gale_topology_t *topology(void)
     return t;
 }
 
-Test(supervisor_stats, quantiles_come_from_the_merged_histograms)
+Test(metrics_merge, quantiles_come_from_the_merged_histograms)
 {
     gale_topology_t *t = topology();
     /* Worker 0: 998 fast executes; worker 1: 1 fast, 1 slow. The worst worker's p99 would be 1 ms; the merged
@@ -79,7 +79,7 @@ Test(supervisor_stats, quantiles_come_from_the_merged_histograms)
     gale_topology_free(t);
 }
 
-Test(supervisor_stats, a_worker_without_figures_or_with_broken_ones_is_left_out)
+Test(metrics_merge, a_worker_without_figures_or_with_broken_ones_is_left_out)
 {
     gale_topology_t *t = topology();
     char *a = worker_doc(1.0, 5, 0);

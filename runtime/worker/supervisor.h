@@ -5,7 +5,7 @@
  * figures at the end.
  *
  * Two users: `gale run --workers N` (gale_supervise: every slot of the topology here, on a loop of its own, ended by
- * the topology finishing, --duration or a signal) and the supervisor daemon (supd.h: some or all slots of several
+ * the topology finishing, --duration or a signal) and the supervisor daemon (daemon.h: some or all slots of several
  * topologies on the daemon's loop, ended by a `kill` on its control port). When only some of a topology's slots run
  * here, the addresses of the others come from whoever assigned them (gale_sup_peers), and the end of the topology
  * is theirs to judge: a supervisor drains what it can see, not what it cannot.
@@ -72,7 +72,7 @@ bool gale_sup_incomplete(const gale_sup_t *s);
 /* One line per local worker: "worker ID SLOT state=running|starting|restarting|stopped pid=P addr=A restarts=N
    last_exit=signal:9|status:1|none", ended by '\n'. */
 void gale_sup_health(const gale_sup_t *s, FILE *out);
-/* The figures, merged over the local workers (supervisor_stats.c). */
+/* The figures, merged over the local workers (metrics_merge.c). */
 void gale_sup_report(const gale_sup_t *s, FILE *out);
 int gale_sup_stats_json(const gale_sup_t *s, FILE *out);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */

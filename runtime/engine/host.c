@@ -1,8 +1,8 @@
 /*
- * api.c: the host function table every plugin receives. Functions are grouped in the files that own their
+ * host.c: the host function table every plugin receives. Functions are grouped in the files that own their
  * subject (emit.c, tuple.c, declare.c); this file only assembles the table and holds the few that fit nowhere else.
  */
-#include "api.h"
+#include "host.h"
 
 #include <stdarg.h>
 #include <stdio.h>

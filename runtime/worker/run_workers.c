@@ -1,5 +1,5 @@
 /*
- * supervise.c: `gale run --workers N`: one supervisor with every slot of the topology, on a loop of its own, ended
+ * run_workers.c: `gale run --workers N`: one supervisor with every slot of the topology, on a loop of its own, ended
  * by the topology finishing, --duration, or SIGINT/SIGTERM (drain for up to 10 s; a second signal finishes the
  * bolts at once, a third stops without them: drain.h).
  */

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "host.h"
 #include "executor.h"
 #include "json.h"
 #include "log.h"

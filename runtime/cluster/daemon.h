@@ -1,5 +1,5 @@
 /*
- * supd.h: `gale supervisor`, the supervisor daemon of a host. It owns a number of worker slots and runs, in them,
+ * daemon.h: `gale supervisor`, the supervisor daemon of a host. It owns a number of worker slots and runs, in them,
  * the topologies it is assigned over its control port; the same supervisor that `gale run --workers N` embeds
  * (supervisor.h) does the work. Whoever drives it (a person with `gale ctl`, or nimbus once cluster mode exists)
  * speaks the control protocol below.
@@ -48,12 +48,12 @@
  * SIGINT/SIGTERM kill every topology (drain up to 10 s) and end the daemon once they have ended; a second signal
  * stops them at once.
  */
-#ifndef GALE_SUPD_H
-#define GALE_SUPD_H
+#ifndef GALE_DAEMON_H
+#define GALE_DAEMON_H
 
 #include <stddef.h>
 
-typedef struct gale_supd_opts {
+typedef struct gale_daemon_opts {
     const char *host;        /* the address to listen on (control port and workers); NULL: 127.0.0.1 */
     int port;                /* 0: any, printed on stdout as "listening HOST:PORT" */
     int slots;               /* worker slots on this host */
@@ -62,10 +62,10 @@ typedef struct gale_supd_opts {
     const char *exe;         /* the gale binary to start workers with */
     const char *const *allow; /* folders assignments may name besides the daemon's own (--allow-path), borrowed */
     int n_allow;
-} gale_supd_opts_t;
+} gale_daemon_opts_t;
 
 /* Runs the daemon until it is signalled and its topologies have ended. 0, or a negative code when it could not
    listen. */
-int gale_supd_run(const gale_supd_opts_t *opts);
+int gale_daemon_run(const gale_daemon_opts_t *opts);
 
 #endif

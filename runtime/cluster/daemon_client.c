@@ -1,5 +1,5 @@
-/* supd_client.c: dialling a supervisor daemon, authenticating, and one command's reply at a time (supd_client.h). */
-#include "supd_client.h"
+/* daemon_client.c: dialling a supervisor daemon, authenticating, and one command's reply at a time (daemon_client.h). */
+#include "daemon_client.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -15,11 +15,11 @@
 
 #define NO_DEADLINE UINT64_MAX
 
-struct gale_supd_client {
+struct gale_daemon_client {
     int fd;       /* non-blocking; every wait is a poll with the time left */
     size_t len;   /* bytes in buf */
     size_t taken; /* bytes at the front of buf that the last line handed out still occupies */
-    char buf[GALE_SUPD_CLIENT_LINE_MAX + 1];
+    char buf[GALE_DAEMON_CLIENT_LINE_MAX + 1];
 };
 
 static uint64_t deadline_of(int timeout_ms)
@@ -81,7 +81,7 @@ static int dial(const char *target, uint64_t deadline)
 }
 
 /* Sends all `n` bytes before the deadline: 0, or a negative code with the reason in d. */
-static int send_all(gale_supd_client_t *c, const char *p, size_t n, uint64_t deadline, gale_diag_t *d)
+static int send_all(gale_daemon_client_t *c, const char *p, size_t n, uint64_t deadline, gale_diag_t *d)
 {
     while (n) {
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -104,7 +104,7 @@ static int send_all(gale_supd_client_t *c, const char *p, size_t n, uint64_t dea
 /* The next line from the daemon, NUL-terminated in c->buf, in *line (valid until the next call). 0, or a negative
    code: GALE_EIO when the daemon closed or the read failed, GALE_ETIMEDOUT, GALE_ELIMIT for a line too long; `what`
    starts the message ("no reply"), followed by the system's text for the cause as `gale ctl` always said it. */
-static int next_line(gale_supd_client_t *c, uint64_t deadline, char **line, const char *what, gale_diag_t *d)
+static int next_line(gale_daemon_client_t *c, uint64_t deadline, char **line, const char *what, gale_diag_t *d)
 {
     if (c->taken) {
         memmove(c->buf, c->buf + c->taken, c->len - c->taken);
@@ -142,7 +142,7 @@ static const char *reply_text(const char *line, const char *word)
 
 /* Reads to the reply of the command just sent: 0 on "ok" (text in *ok_text), GALE_EINVAL on "error" (its message
    in d), or the read's code. Other lines go to on_line. */
-static int read_reply(gale_supd_client_t *c, uint64_t deadline, gale_supd_line_fn on_line, void *arg,
+static int read_reply(gale_daemon_client_t *c, uint64_t deadline, gale_daemon_line_fn on_line, void *arg,
                       const char **ok_text, gale_diag_t *d)
 {
     for (;;) {
@@ -151,18 +151,18 @@ static int read_reply(gale_supd_client_t *c, uint64_t deadline, gale_supd_line_f
         if (rc) return rc;
         const char *text;
         if (!strncmp(line, "event ", 6)) {
-            if (on_line) on_line(arg, GALE_SUPD_EVENT, line);
+            if (on_line) on_line(arg, GALE_DAEMON_EVENT, line);
         } else if ((text = reply_text(line, "error"))) {
             return gale__diag(d, GALE_EINVAL, "%s", *text ? text : "error");
         } else if ((text = reply_text(line, "ok"))) {
             if (ok_text) *ok_text = text;
             return 0;
-        } else if (on_line) on_line(arg, GALE_SUPD_DATA, line);
+        } else if (on_line) on_line(arg, GALE_DAEMON_DATA, line);
     }
 }
 
 /* Answers the challenge: 0 once the daemon says "ok", else a negative code with the reason in d. */
-static int authenticate(gale_supd_client_t *c, const void *secret, size_t secret_len, uint64_t deadline, gale_diag_t *d)
+static int authenticate(gale_daemon_client_t *c, const void *secret, size_t secret_len, uint64_t deadline, gale_diag_t *d)
 {
     static const char prefix[] = "gale-supervisor 1 challenge ";
     char *hello;
@@ -182,13 +182,13 @@ static int authenticate(gale_supd_client_t *c, const void *secret, size_t secret
     return rc ? rc : read_reply(c, deadline, NULL, NULL, NULL, d);
 }
 
-int gale_supd_client_new(const char *target, const void *secret, size_t secret_len, int timeout_ms,
-                         gale_supd_client_t **out, gale_diag_t *d)
+int gale_daemon_client_new(const char *target, const void *secret, size_t secret_len, int timeout_ms,
+                         gale_daemon_client_t **out, gale_diag_t *d)
 {
     uint64_t deadline = deadline_of(timeout_ms);
     int fd = dial(target, deadline);
     if (fd < 0) return gale__diag(d, fd, "cannot connect (a supervisor listening there?)");
-    gale_supd_client_t *c = malloc(sizeof *c);
+    gale_daemon_client_t *c = malloc(sizeof *c);
     if (!c) {
         close(fd);
         return gale__diag(d, GALE_ENOMEM, "out of memory");
@@ -197,28 +197,28 @@ int gale_supd_client_new(const char *target, const void *secret, size_t secret_l
     c->len = c->taken = 0;
     int rc = authenticate(c, secret, secret_len, deadline, d);
     if (rc) {
-        gale_supd_client_free(c);
+        gale_daemon_client_free(c);
         return rc;
     }
     *out = c;
     return 0;
 }
 
-int gale_supd_client_call(gale_supd_client_t *c, const char *command, int timeout_ms, gale_supd_line_fn on_line,
+int gale_daemon_client_call(gale_daemon_client_t *c, const char *command, int timeout_ms, gale_daemon_line_fn on_line,
                           void *arg, const char **ok_text, gale_diag_t *d)
 {
     size_t n = strlen(command);
-    if (n > GALE_SUPD_COMMAND_MAX) return gale__diag(d, GALE_EINVAL, "command too long");
+    if (n > GALE_DAEMON_COMMAND_MAX) return gale__diag(d, GALE_EINVAL, "command too long");
     if (memchr(command, '\n', n)) return gale__diag(d, GALE_EINVAL, "a command is one line");
     uint64_t deadline = deadline_of(timeout_ms);
-    char line[GALE_SUPD_COMMAND_MAX + 2];
+    char line[GALE_DAEMON_COMMAND_MAX + 2];
     memcpy(line, command, n);
     line[n] = '\n';
     int rc = send_all(c, line, n + 1, deadline, d);
     return rc ? rc : read_reply(c, deadline, on_line, arg, ok_text, d);
 }
 
-void gale_supd_client_free(gale_supd_client_t *c)
+void gale_daemon_client_free(gale_daemon_client_t *c)
 {
     if (!c) return;
     close(c->fd);
