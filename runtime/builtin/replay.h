@@ -4,7 +4,7 @@
  * A replay set is the list of tuples to feed, each with the spout it came from. Run through a whole topology
  * (gale_runtime_opts_t.spout_override = &gale__replay_spout, with the set as its argument), every spout is replaced by a built-in replay spout that emits its own tuples from the
  * set, with their original message ids, and then says it is done; the set counts how they end. Fed to one bolt
- * (gale_trace_bolt), the bolt runs alone on this thread and every emit, ack, fail and log line it makes is printed
+ * (gale_trace_bolt, trace.h), the bolt runs alone on this thread and every emit, ack, fail and log line it makes is printed
  * for each input.
  */
 #ifndef GALE_REPLAY_H
@@ -38,11 +38,5 @@ void gale_replay_free(gale_replay_set_t *s);
 /* The built-in spout that replaces a topology's spouts in a replay run. */
 extern const gale_plugin_t gale__replay_spout;
 
-/*
- * Feeds every item of `s` to bolt `component` alone, as if it came from the input fed by the item's spout (or
- * the bolt's first input). With `trace`, prints each input and what the bolt did with it to `out`. Returns 0 when
- * every input was acked, GALE_EPLUGIN when some were failed or left unsettled, or an error from prepare.
- */
-int gale_trace_bolt(gale_topology_t *topo, int component, gale_replay_set_t *s, bool trace, FILE *out);
 
 #endif

@@ -11,7 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "plugin.h"
-#include "replay.h"
+#include "trace.h"
 #include "tuple.h"
 
 typedef struct trace_ctx {

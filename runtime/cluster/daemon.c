@@ -21,6 +21,7 @@
 #include "ratelog.h"
 #include "plugin.h"
 #include "supervisor.h"
+#include "topology_read.h"
 
 #define LINE_MAX_BYTES 16384
 #define MAX_CONNS 64

@@ -117,21 +117,6 @@ typedef struct gale_topology {
     uint32_t n_tasks; /* task ids run from 1 to n_tasks */
 } gale_topology_t;
 
-/* An override from `--set COMPONENT.KEY=VALUE` or `--set config.KEY=VALUE`. VALUE is read as libconfig reads a
-   scalar: an integer, a float, true/false, a "quoted string", and anything else as a plain string. */
-typedef struct gale_override {
-    const char *assignment; /* borrowed */
-} gale_override_t;
-
-/*
- * Reads and checks the file's syntax and structure (names, keys, types, groupings, parallelism), applying the
- * overrides. Does not load plugins: see gale_topology_resolve().
- * On success *out is a new topology the caller frees with gale_topology_free(). On failure *out is untouched
- * and `diag` says "FILE:LINE: what".
- */
-int gale_topology_load(const char *path, const gale_override_t *overrides, size_t n_overrides,
-                       gale_topology_t **out, gale_diag_t *diag);
-
 /*
  * Loads each component's plugin (see gale_plugin_resolve_path for where it is looked for), runs the declares,
  * and checks the graph: subscriptions to declared streams, fields groupings on declared fields, settings against
@@ -139,10 +124,6 @@ int gale_topology_load(const char *path, const gale_override_t *overrides, size_
  * On failure the topology may be partly resolved and must only be freed.
  */
 int gale_topology_resolve(gale_topology_t *topo, gale_diag_t *diag);
-
-/* Loads and resolves: what every command that reads a topology calls. */
-int gale_topology_open(const char *path, const gale_override_t *overrides, size_t n_overrides,
-                       gale_topology_t **out, gale_diag_t *diag);
 
 void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
 

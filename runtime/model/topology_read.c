@@ -22,6 +22,7 @@
  * named by @include lines are found by scanning the text first, and checked the same way.
  */
 #include "topology.h"
+#include "topology_read.h"
 
 #include <errno.h>
 #include <fcntl.h>

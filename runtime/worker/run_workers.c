@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "run_workers.h"
 #include "supervisor.h"
 
 typedef struct run {
@@ -48,7 +49,7 @@ static void on_duration(uv_timer_t *h)
     gale_sup_kill(r->sup, r->drain_s, "duration reached");
 }
 
-int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *o)
+int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t *o)
 {
     run_t r = {.drain_s = topo->config.drain_timeout_s};
     if (uv_loop_init(&r.loop)) return GALE_ENOMEM;

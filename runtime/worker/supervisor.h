@@ -4,7 +4,7 @@
  * in topological order, stop) from the status they report, restarts one that exits with backoff, and merges their
  * figures at the end.
  *
- * Two users: `gale run --workers N` (gale_supervise: every slot of the topology here, on a loop of its own, ended by
+ * Two users: `gale run --workers N` (gale_run_workers, run_workers.h: every slot of the topology here, on a loop of its own, ended by
  * the topology finishing, --duration or a signal) and the supervisor daemon (daemon.h: some or all slots of several
  * topologies on the daemon's loop, ended by a `kill` on its control port). When only some of a topology's slots run
  * here, the addresses of the others come from whoever assigned them (gale_sup_peers), and the end of the topology
@@ -77,20 +77,5 @@ void gale_sup_report(const gale_sup_t *s, FILE *out);
 int gale_sup_stats_json(const gale_sup_t *s, FILE *out);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */
 void gale_sup_free(gale_sup_t *s);
-
-typedef struct gale_supervise_opts {
-    const char *exe;            /* the gale binary to run as `gale worker` */
-    const char *file;           /* the topology file */
-    const char *const *sets;    /* the --set assignments, passed on to the workers */
-    size_t n_sets;
-    int workers, threads;
-    double duration_s;
-    bool quiet;
-    const char *stats; /* write the merged figures there as JSON, as `gale run --stats` does */
-} gale_supervise_opts_t;
-
-/* `gale run --workers N`: runs the topology in worker processes until it ends, on a loop of its own, stopping on
-   SIGINT/SIGTERM. 0 when every worker ended cleanly; GALE_EPLUGIN when a worker failed to open its tasks. */
-int gale_supervise(const gale_topology_t *topo, const gale_supervise_opts_t *opts);
 
 #endif

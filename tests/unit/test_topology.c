@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "topology_read.h"
 #include "testlib.h"
 #include "topology.h"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "plugin.h"
+#include "topology_read.h"
 #include "runtime.h"
 #include "testlib.h"
 #include "topology_build.h"

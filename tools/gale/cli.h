@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "topology.h"
+#include "topology_read.h"
 
 /* GALE_EXIT_HELP is not an exit code: a parser returns it when it has printed --help, and main exits 0. It is
    negative so that `if (rc) return rc;` passes it up through every command unchanged. */

@@ -7,6 +7,8 @@
 #include "cli.h"
 #include "replay.h"
 #include "runtime.h"
+#include "topology_read.h"
+#include "trace.h"
 
 typedef struct replay_args {
     const char *journal, *topology, *component;

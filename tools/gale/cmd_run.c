@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "plugin.h"
-#include "supervisor.h"
+#include "run_workers.h"
 #include "runtime.h"
 
 /* What `gale run` says when a run ends badly; the exit status is 1 for each. */
@@ -26,10 +26,10 @@ static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, in
     if (gale_cli_self_exe(exe, sizeof exe)) return GALE_EXIT_ERROR;
     const char **sets = calloc(a->n_overrides + 1, sizeof *sets);
     for (size_t i = 0; i < a->n_overrides; i++) sets[i] = a->overrides[i].assignment;
-    gale_supervise_opts_t o = {.exe = exe, .file = a->file, .sets = sets, .n_sets = a->n_overrides,
+    gale_run_workers_opts_t o = {.exe = exe, .file = a->file, .sets = sets, .n_sets = a->n_overrides,
                                .workers = workers, .threads = a->threads, .duration_s = a->duration_s,
                                .quiet = a->quiet, .stats = a->stats};
-    int rc = gale_supervise(topo, &o);
+    int rc = gale_run_workers(topo, &o);
     free(sets);
     if (rc) fprintf(stderr, "gale: %s: %s (see the errors above)\n", a->file, run_failure(rc));
     return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
