@@ -1,5 +1,5 @@
 /*
- * buf.h: the byte buffer every writer of text or frames appends to (JSON, figures, frames, control lines).
+ * buf.h: the byte buffer every writer of text or frames appends to (JSON, metrics, frames, control lines).
  *
  * Growable, or fixed over the caller's memory. A failed allocation is remembered in `failed` rather than returned
  * by every append: a writer appends a whole document and checks once at the end, as hiredis's sds users do.

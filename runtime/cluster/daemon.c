@@ -43,7 +43,7 @@
 
 typedef struct supd supd_t;
 
-/* A topology assigned here: running while `sup` is set, then ended with its figures kept until forgotten. */
+/* A topology assigned here: running while `sup` is set, then ended with its metrics kept until forgotten. */
 typedef struct topo_rec {
     struct topo_rec *next;
     supd_t *d;
@@ -277,7 +277,7 @@ static void on_ended(void *arg, gale_sup_t *s)
     size_t len = 0;
     FILE *f = open_memstream(&r->stats, &len);
     if (f) {
-        gale_sup_stats_json(s, f);
+        gale_sup_metrics_json(s, f);
         fclose(f);
         if (r->stats && len && r->stats[len - 1] == '\n') r->stats[len - 1] = '\0';
     }
@@ -859,7 +859,7 @@ static void cmd_stats(conn_t *c, char **tok, int n)
 {
     topo_rec_t *r = n > 1 ? find(c->d, tok[1]) : NULL;
     if (!r) return sendf(c, "error usage: stats ID (of a topology here)");
-    if (r->sup || !r->stats) return sendf(c, "error topology '%s' has no figures until it has ended", r->id);
+    if (r->sup || !r->stats) return sendf(c, "error topology '%s' has no metrics until it has ended", r->id);
     send_raw(c, r->stats, strlen(r->stats));
     sendf(c, "ok");
 }

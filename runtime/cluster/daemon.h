@@ -37,7 +37,7 @@
  *   status                              data lines "topology ID state=running|ended status=ok|failed slots=I,J"
  *                                       and, per running worker, "worker ID SLOT state=.. pid=.. addr=..
  *                                       restarts=N last_exit=.."; then "ok".
- *   stats ID                            one data line: the figures of an ended topology, merged over this host's
+ *   stats ID                            one data line: the metrics of an ended topology, merged over this host's
  *                                       workers, as `gale run --stats` writes them; then "ok".
  *   forget ID                           drops an ended topology's record (its ID may then be assigned again).
  * Events:

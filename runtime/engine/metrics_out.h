@@ -1,6 +1,6 @@
 /*
- * metrics_out.h: a component's figures as people and tools read them: one row of the table printed at exit, and
- * one object of the `--stats` JSON. One piece of code for local mode (runtime.c) and for the figures merged over
+ * metrics_out.h: a component's metrics as people and tools read them: one row of the table printed at exit, and
+ * one object of the `--stats` JSON. One piece of code for local mode (runtime.c) and for the metrics merged over
  * workers (metrics_merge.c), which also need the histograms themselves to merge them exactly.
  */
 #ifndef GALE_METRICS_OUT_H

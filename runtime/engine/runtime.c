@@ -397,8 +397,8 @@ static void request_stop(control_t *c, const char *why)
 static void on_signal(uv_signal_t *h, int signum)
 {
     control_t *c = h->data;
-    if (signum == SIGUSR1) { /* the figures so far, and the run goes on */
-        gale_logf(GALE_LOG_INFO, "runtime", "SIGUSR1: the figures so far (%s)", gale_drain_state_name(c->drain.state));
+    if (signum == SIGUSR1) { /* the metrics so far, and the run goes on */
+        gale_logf(GALE_LOG_INFO, "runtime", "SIGUSR1: the metrics so far (%s)", gale_drain_state_name(c->drain.state));
         gale_runtime_report(c->rt, stderr);
         return;
     }
@@ -556,7 +556,7 @@ int gale_runtime_run(gale_runtime_t *rt)
     return 0;
 }
 
-/* ---- figures -------------------------------------------------------------------------------------------- */
+/* ---- metrics -------------------------------------------------------------------------------------------- */
 
 static void sum_metrics(gale_task_t *const *tasks, uint32_t first, int n, gale_task_metrics_t *out)
 {
@@ -617,7 +617,7 @@ static long peak_rss_kb(void)
     return kb;
 }
 
-int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
+int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f)
 {
     gale_buf_t b = {0};
     double secs = run_seconds(rt);
@@ -632,7 +632,7 @@ int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f)
         gale_task_metrics_t m;
         gale_runtime_component_metrics(rt, ci, &m);
         if (i) gale_buf_puts(&b, ", ");
-        /* A worker's figures carry their histograms: the supervisor merges them into exact quantiles. */
+        /* A worker's metrics carry their histograms: the supervisor merges them into exact quantiles. */
         gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.driver != NULL);
     }
     gale_buf_puts(&b, "]}\n");

@@ -2,7 +2,7 @@
  * runtime.h: the in-process engine that runs a resolved topology on a pool of executor threads (local mode).
  *
  * gale_runtime_run() blocks the calling thread, which drives a libuv loop: SIGINT/SIGTERM (SIGUSR1 prints the
- * figures so far), the --duration timer and the control state machine, whose rule is drain.h's: run, drain, finish
+ * metrics so far), the --duration timer and the control state machine, whose rule is drain.h's: run, drain, finish
  * the bolts in topological order, stop; every state bounded once a stop was asked for. A task whose open/prepare
  * fails stops the run with an error. Once stopping, executors have a few seconds to close their tasks; one that
  * does not (a bolt stuck in execute) is named in the log and left behind: the run returns GALE_ETIMEDOUT and the
@@ -116,11 +116,11 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
 int gale_runtime_run(gale_runtime_t *rt);
 /* Asks a running topology to stop (drain, finish, close), from any thread. */
 void gale_runtime_request_stop(gale_runtime_t *rt);
-/* Per-component figures, as `gale run` prints them at exit. */
+/* Per-component metrics, as `gale run` prints them at exit. */
 void gale_runtime_report(const gale_runtime_t *rt, FILE *f);
-/* The same figures as one JSON object (with p50/p99/p99.9 of execute, complete and end-to-end latency). A driven
-   runtime's figures also carry the latency histograms, so that whoever gathers several can merge them exactly. */
-int gale_runtime_stats_json(const gale_runtime_t *rt, FILE *f);
+/* The same metrics as one JSON object (with p50/p99/p99.9 of execute, complete and end-to-end latency). A driven
+   runtime's metrics also carry the latency histograms, so that whoever gathers several can merge them exactly. */
+int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f);
 /* Sums of one component's task metrics; component -1 is the ackers. */
 void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out);
 void gale_runtime_free(gale_runtime_t *rt); /* NULL, and a stuck runtime, are a no-op */

@@ -187,7 +187,7 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
     }
     if (!strcmp(cmd, "stats")) {
         out->kind = GALE_CTL_STATS;
-        if (!args) return say_why(why, cap, GALE_ESYNTAX, "stats: no figures");
+        if (!args) return say_why(why, cap, GALE_ESYNTAX, "stats: no metrics");
         out->text = args;
         return 0;
     }

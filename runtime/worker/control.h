@@ -12,7 +12,7 @@
  *   worker -> supervisor
  *     port VERSION P         first, once it listens
  *     status KEY=VALUE...    every few milliseconds (see gale_worker_status_t; unknown keys are ignored)
- *     stats JSON             once, at the end: its figures as `gale run --stats` writes them, on one line
+ *     stats JSON             once, at the end: its metrics as `gale run --stats` writes them, on one line
  * VERSION is GALE_CONTROL_VERSION: a peer that speaks another one is refused with both versions in the message, so
  * that a supervisor and a worker from different builds never misread each other.
  */
@@ -25,7 +25,7 @@
 
 #define GALE_CONTROL_VERSION 1
 #define GALE_CONTROL_FD 3
-/* The longest line either side accepts; the figures of a large topology are the longest. */
+/* The longest line either side accepts; the metrics of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
 /* The longest HOST:PORT of a worker (a peers line carries one per worker). */
 #define GALE_CONTROL_ADDR_MAX 80

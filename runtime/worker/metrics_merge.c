@@ -135,12 +135,12 @@ static merged_t *merge(const gale_topology_t *t, const char *const *stats, int n
     }
     for (int i = 0; i < n; i++)
         if (stats[i] && absorb(g, scratch, stats[i]))
-            gale_logf(GALE_LOG_WARN, "supervisor", "the figures of worker %d did not parse: left out", i);
+            gale_logf(GALE_LOG_WARN, "supervisor", "the metrics of worker %d did not parse: left out", i);
     free(scratch);
     return g;
 }
 
-void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+void gale_metrics_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                               FILE *out)
 {
     merged_t *g = merge(t, stats, n);
@@ -152,11 +152,11 @@ void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats
     gale_metrics_table_header(out);
     for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
     gale_metrics_table_footer(out);
-    fprintf(out, "(summed over the workers; a restarted worker's figures are those of its last life)\n");
+    fprintf(out, "(summed over the workers; a restarted worker's metrics are those of its last life)\n");
     merged_free(g);
 }
 
-int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                            FILE *f)
 {
     merged_t *g = merge(t, stats, n);

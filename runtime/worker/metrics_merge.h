@@ -1,5 +1,5 @@
 /*
- * metrics_merge.h: the figures of several workers of one topology made into one, from the JSON each worker sends
+ * metrics_merge.h: the metrics of several workers of one topology made into one, from the JSON each worker sends
  * when it stops (the document of `gale run --stats`, with the histograms added): counts summed, histograms merged
  * (so quantiles are exact, not the worst worker's), the longest run time, peak memory summed over the processes.
  */
@@ -10,7 +10,7 @@
 
 #include "topology.h"
 
-/* What the workers' own figures cannot tell: they die with a worker. */
+/* What the workers' own metrics cannot tell: they die with a worker. */
 typedef struct gale_sup_losses {
     int restarts;        /* workers restarted after they died */
     uint64_t lost_trees; /* tuple trees open in a worker's spouts when it died: never completed by that spout */
@@ -18,9 +18,9 @@ typedef struct gale_sup_losses {
 
 /* `stats[i]` is worker i's document, or NULL when it sent none (it died); the losses are printed in the header and
    written as top-level "restarts" and "lost_trees". A document that does not parse is left out, with a warning. */
-void gale_stats_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+void gale_metrics_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                               FILE *out);
-int gale_stats_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
+int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                            FILE *out);
 
 #endif

@@ -29,11 +29,11 @@ static void on_ended(void *arg, gale_sup_t *s)
     uv_close((uv_handle_t *)&r->sigusr1, NULL);
 }
 
-/* SIGUSR1: the workers as they are now, and the run goes on. Their figures are merged when they stop. */
+/* SIGUSR1: the workers as they are now, and the run goes on. Their metrics are merged when they stop. */
 static void on_usr1(uv_signal_t *h, int sig)
 {
     run_t *r = h->data;
-    gale_logf(GALE_LOG_INFO, "supervisor", "SIGUSR1: the workers now (their figures are merged at the end)");
+    gale_logf(GALE_LOG_INFO, "supervisor", "SIGUSR1: the workers now (their metrics are merged at the end)");
     gale_sup_health(r->sup, stderr);
 }
 
@@ -75,7 +75,7 @@ int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t 
     if (!o->quiet) gale_sup_report(r.sup, stderr);
     if (o->stats) {
         FILE *f = fopen(o->stats, "w");
-        if (!f || gale_sup_stats_json(r.sup, f)) gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the figures", o->stats);
+        if (!f || gale_sup_metrics_json(r.sup, f)) gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the metrics", o->stats);
         if (f) fclose(f);
     }
     rc = gale_sup_failed(r.sup) ? GALE_EPLUGIN : gale_sup_incomplete(r.sup) ? GALE_EINCOMPLETE : 0;

@@ -18,7 +18,7 @@ typedef struct gale_run_workers_opts {
     int workers, threads;
     double duration_s;
     bool quiet;
-    const char *stats; /* write the merged figures there as JSON, as `gale run --stats` does */
+    const char *stats; /* write the merged metrics there as JSON, as `gale run --stats` does */
 } gale_run_workers_opts_t;
 
 /* `gale run --workers N`: runs the topology in worker processes until it ends, on a loop of its own, stopping on

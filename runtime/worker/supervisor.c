@@ -589,15 +589,15 @@ void gale_sup_report(const gale_sup_t *s, FILE *out)
 {
     const char **stats = local_stats(s);
     gale_sup_losses_t l = losses(s);
-    if (stats) gale_stats_merged_report(s->topo, stats, s->n_local, &l, out);
+    if (stats) gale_metrics_merged_report(s->topo, stats, s->n_local, &l, out);
     free(stats);
 }
 
-int gale_sup_stats_json(const gale_sup_t *s, FILE *out)
+int gale_sup_metrics_json(const gale_sup_t *s, FILE *out)
 {
     const char **stats = local_stats(s);
     gale_sup_losses_t l = losses(s);
-    int rc = stats ? gale_stats_merged_json(s->topo, stats, s->n_local, &l, out) : GALE_ENOMEM;
+    int rc = stats ? gale_metrics_merged_json(s->topo, stats, s->n_local, &l, out) : GALE_ENOMEM;
     free(stats);
     return rc;
 }

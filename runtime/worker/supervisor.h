@@ -2,7 +2,7 @@
  * supervisor.h: the worker processes of one topology on this host. A supervisor starts its slots as `gale worker`
  * processes, tells them each other's addresses, drives them through the lifecycle of local mode (run, drain, finish
  * in topological order, stop) from the status they report, restarts one that exits with backoff, and merges their
- * figures at the end.
+ * metrics at the end.
  *
  * Two users: `gale run --workers N` (gale_run_workers, run_workers.h: every slot of the topology here, on a loop of its own, ended by
  * the topology finishing, --duration or a signal) and the supervisor daemon (daemon.h: some or all slots of several
@@ -10,8 +10,8 @@
  * here, the addresses of the others come from whoever assigned them (gale_sup_peers), and the end of the topology
  * is theirs to judge: a supervisor drains what it can see, not what it cannot.
  *
- * A worker's figures die with it: after a restart, the table counts only its last life; the trees its spouts had
- * open are counted as lost (`lost_trees` in the figures). A worker that says nothing for `worker_timeout_s` is
+ * A worker's metrics die with it: after a restart, the table counts only its last life; the trees its spouts had
+ * open are counted as lost (`lost_trees` in the metrics). A worker that says nothing for `worker_timeout_s` is
  * killed and restarted; one that dies QUICK_CRASHES times in a row soon after starting ends the run as failed.
  */
 #ifndef GALE_SUPERVISOR_H
@@ -46,7 +46,7 @@ typedef struct gale_sup_events {
     void (*address)(void *arg, gale_sup_t *s, int slot, const char *addr);
     /* A local worker exited (`signal` or `status`) and is restarted in `backoff_ms`. */
     void (*restarting)(void *arg, gale_sup_t *s, int slot, int signal, int64_t status, unsigned backoff_ms);
-    /* Every worker has exited and every handle is closed: the owner may read the figures and free `s`. */
+    /* Every worker has exited and every handle is closed: the owner may read the metrics and free `s`. */
     void (*ended)(void *arg, gale_sup_t *s);
 } gale_sup_events_t;
 
@@ -72,9 +72,9 @@ bool gale_sup_incomplete(const gale_sup_t *s);
 /* One line per local worker: "worker ID SLOT state=running|starting|restarting|stopped pid=P addr=A restarts=N
    last_exit=signal:9|status:1|none", ended by '\n'. */
 void gale_sup_health(const gale_sup_t *s, FILE *out);
-/* The figures, merged over the local workers (metrics_merge.c). */
+/* The metrics, merged over the local workers (metrics_merge.c). */
 void gale_sup_report(const gale_sup_t *s, FILE *out);
-int gale_sup_stats_json(const gale_sup_t *s, FILE *out);
+int gale_sup_metrics_json(const gale_sup_t *s, FILE *out);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */
 void gale_sup_free(gale_sup_t *s);
 

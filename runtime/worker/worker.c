@@ -94,7 +94,7 @@ static uint32_t peer_id(int worker) { return (uint32_t)worker + 1; }
 /* ---- to the supervisor ---------------------------------------------------------------------------------------- */
 
 /* Writes one control message to the supervisor. One write per line on a pipe of our own: lines up to PIPE_BUF
-   never interleave, and blocking is fine here. `m`'s text may be long (the figures): the line is sized for it. */
+   never interleave, and blocking is fine here. `m`'s text may be long (the metrics): the line is sized for it. */
 static void tell(const gale_control_msg_t *m)
 {
     char small[512];
@@ -557,18 +557,18 @@ static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
 
 static void on_closed(uv_handle_t *h) { (void)h; }
 
-/* Sends the figures and closes the lane's handles (freed by io_free once the loop has run their close callbacks). */
+/* Sends the metrics and closes the lane's handles (freed by io_free once the loop has run their close callbacks). */
 static void io_stop(gale_runtime_t *rt, void *arg)
 {
     gale_io_t *io = ((gale_worker_opts_t *)arg)->io;
     if (!io) return;
     pump(io);
-    /* The figures, as `gale run --stats` writes them, in one line. */
+    /* The metrics, as `gale run --stats` writes them, in one line. */
     char *json = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&json, &len);
     if (f) {
-        gale_runtime_stats_json(rt, f);
+        gale_runtime_metrics_json(rt, f);
         fclose(f);
         if (json && len && json[len - 1] == '\n') json[len - 1] = '\0';
         tell(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = json ? json : "{}"});

@@ -98,13 +98,13 @@ static long lookup(const counts_t *c, const char *word)
     return 0;
 }
 
-/* The `acked` and `failed` columns of a component's row in gale's figures. */
-static void figures(const char *err, const char *component, long *acked, long *failed)
+/* The `acked` and `failed` columns of a component's row in gale's metrics. */
+static void metrics(const char *err, const char *component, long *acked, long *failed)
 {
     char key[64];
     snprintf(key, sizeof key, "\n%s ", component);
     const char *row = strstr(err, key);
-    cr_assert_not_null(row, "no figures for %s:\n%s", component, err);
+    cr_assert_not_null(row, "no metrics for %s:\n%s", component, err);
     char name[64], kind[16], ex[32], exp[32];
     long tasks, emitted, executed;
     double rate;
@@ -134,10 +134,10 @@ Test(reliability, chaos_with_replay_counts_every_word_at_least_once)
         cr_assert_geq(lookup(&got, truth.word[i]), truth.n[i], "'%s' counted %ld times, appears %ld times",
                       truth.word[i], lookup(&got, truth.word[i]), truth.n[i]);
     long acked, failed;
-    figures(r.err, "lines", &acked, &failed);
+    metrics(r.err, "lines", &acked, &failed);
     cr_assert_eq(acked, LINES, "%ld of %d lines acked\n%s", acked, LINES, r.err);
     cr_assert_eq(failed, 0);
-    figures(r.err, "chaos", &acked, &failed);
+    metrics(r.err, "chaos", &acked, &failed);
     cr_assert_gt(failed, 0, "chaos failed nothing: the test tests nothing\n%s", r.err);
     tl_result_free(&r);
     free(in);
@@ -191,7 +191,7 @@ Test(reliability, without_retries_the_journal_holds_exactly_the_failed_lines_and
     tl_result_t r = run_gale(argv, in);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     long acked, failed;
-    figures(r.err, "lines", &acked, &failed);
+    metrics(r.err, "lines", &acked, &failed);
     cr_assert_eq(acked + failed, LINES, "%ld acked + %ld failed\n%s", acked, failed, r.err);
     cr_assert_gt(failed, 0, "no line failed: the test tests nothing");
     journaled_t j;

@@ -265,7 +265,7 @@ Test(run, sigterm_drains_finishes_and_exits_zero)
     cr_assert_not(timed_out);
     cr_assert_eq(st, 0, "exit %d\n%s", st, err);
     cr_assert_not_null(strstr(err, "SIGTERM"), "%s", err);
-    cr_assert_not_null(strstr(err, "topology 'slow' ran"), "no figures:\n%s", err);
+    cr_assert_not_null(strstr(err, "topology 'slow' ran"), "no metrics:\n%s", err);
     char *ev = tl_read_file(events, NULL);
     cr_assert_eq(count_lines(ev, "finish slow#"), 1, "%s", err);
     cr_assert_eq(count_lines(ev, "cleanup slow#"), 1);

@@ -35,7 +35,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The number after `"key": ` in a figures document, from `from` on; -1 when absent. */
+/* The number after `"key": ` in a metrics document, from `from` on; -1 when absent. */
 static long field_of(const char *from, const char *key)
 {
     char needle[64];
@@ -50,7 +50,7 @@ typedef struct run {
     pid_t pid;
     int status;
     bool timed_out;
-    char *err, *sink, *figures;
+    char *err, *sink, *metrics;
     double seconds;
 } run_t;
 
@@ -84,7 +84,7 @@ static void finish(run_t *r, double timeout_s)
     r->err = tl_read_file(err_path, NULL);
     free(err_path);
     r->sink = tl_read_file(r->out, NULL);
-    r->figures = tl_read_file(r->stats, NULL);
+    r->metrics = tl_read_file(r->stats, NULL);
     cr_assert_not(r->timed_out, "the run did not end in %.0f s\n%s", timeout_s, r->err);
 }
 
@@ -92,7 +92,7 @@ static void run_free(run_t *r)
 {
     tl_rmtree(r->dir);
     free(r->dir), free(r->in), free(r->out), free(r->stats), free(r->journal);
-    free(r->err), free(r->sink), free(r->figures);
+    free(r->err), free(r->sink), free(r->metrics);
 }
 
 /* `gale journal ls JOURNAL` of the run: how many records have cause "stopped". */
@@ -133,8 +133,8 @@ static void stop_during_own_drain(int signal)
         cr_assert_eq(count_of(r.sink, word), 1, "%s in\n%s\n%s", word, r.sink, r.err);
         free(word);
     }
-    /* The figures are written, and the open trees went to the journal. */
-    cr_assert_geq(field_of(r.figures, "acked"), 1, "%s", r.figures ? r.figures : r.err);
+    /* The metrics are written, and the open trees went to the journal. */
+    cr_assert_geq(field_of(r.metrics, "acked"), 1, "%s", r.metrics ? r.metrics : r.err);
     long stopped = journaled_stopped(&r);
     cr_assert_gt(stopped, 0, "no tree journaled as stopped\n%s", r.err);
     char *said = tl_path("%ld tuple trees still open (journaled", stopped);
@@ -190,12 +190,12 @@ Test(stop, replays_back_off_within_a_cap)
     finish(&r, 90);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     cr_assert_lt(r.seconds, 60, "took %.1f s\n%s", r.seconds, r.err);
-    const char *lines = r.figures ? strstr(r.figures, "\"name\": \"lines\"") : NULL;
+    const char *lines = r.metrics ? strstr(r.metrics, "\"name\": \"lines\"") : NULL;
     cr_assert_not_null(lines, "%s", r.err);
-    cr_assert_eq(field_of(lines, "acked"), 3000, "%s", r.figures);
-    cr_assert_eq(field_of(lines, "failed"), 0, "%s", r.figures);
-    const char *flaky = strstr(r.figures, "\"name\": \"flaky\"");
-    cr_assert_gt(field_of(flaky, "failed"), 2000, "half of the attempts fail\n%s", r.figures);
+    cr_assert_eq(field_of(lines, "acked"), 3000, "%s", r.metrics);
+    cr_assert_eq(field_of(lines, "failed"), 0, "%s", r.metrics);
+    const char *flaky = strstr(r.metrics, "\"name\": \"flaky\"");
+    cr_assert_gt(field_of(flaky, "failed"), 2000, "half of the attempts fail\n%s", r.metrics);
     run_free(&r);
 }
 
@@ -210,7 +210,7 @@ Test(stop, sigusr1_prints_the_figures_and_the_run_goes_on)
     cr_assert(tl_alive(r.pid), "SIGUSR1 ended the run");
     kill(r.pid, SIGTERM);
     finish(&r, 40);
-    cr_assert_not_null(strstr(r.err, "SIGUSR1: the figures so far (draining)"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "SIGUSR1: the metrics so far (draining)"), "%s", r.err);
     cr_assert_eq(count_of(r.err, "topology 'stop_drain' ran"), 2, "%s", r.err);
     run_free(&r);
 }
@@ -247,7 +247,7 @@ Test(stop, a_hung_worker_is_killed_and_restarted)
     cr_assert_not_null(strstr(r.err, said), "%s", r.err);
     free(said);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
-    cr_assert_eq(field_of(r.figures, "restarts"), 1, "%s", r.figures);
+    cr_assert_eq(field_of(r.metrics, "restarts"), 1, "%s", r.metrics);
     check_words(&r);
     run_free(&r);
 }
@@ -277,7 +277,7 @@ Test(stop, the_spouts_worker_killed_midrun_is_counted_and_nothing_is_missing)
     finish(&r, 150);
     cr_assert_not_null(strstr(r.err, "worker 0 died with"), "%s", r.err);
     cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
-    cr_assert_gt(field_of(r.figures, "lost_trees"), 0, "%s", r.figures);
+    cr_assert_gt(field_of(r.metrics, "lost_trees"), 0, "%s", r.metrics);
     check_words(&r);
     run_free(&r);
 }
@@ -292,12 +292,12 @@ Test(stop, overload_across_workers_completes_every_tree)
     start(&r, sets, 2, "tests/topologies/e2e/overload.cfg");
     finish(&r, 120);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
-    const char *lines = r.figures ? strstr(r.figures, "\"name\": \"lines\"") : NULL;
+    const char *lines = r.metrics ? strstr(r.metrics, "\"name\": \"lines\"") : NULL;
     cr_assert_not_null(lines, "%s", r.err);
-    cr_assert_eq(field_of(lines, "acked"), 3000, "%s", r.figures);
-    cr_assert_eq(field_of(lines, "failed"), 0, "%s", r.figures);
+    cr_assert_eq(field_of(lines, "acked"), 3000, "%s", r.metrics);
+    cr_assert_eq(field_of(lines, "failed"), 0, "%s", r.metrics);
     /* Both workers together; sanitizer builds add their own shadow memory. */
-    cr_assert_lt(field_of(r.figures, "peak_rss_kb"), 400 * 1024, "%s", r.figures);
+    cr_assert_lt(field_of(r.metrics, "peak_rss_kb"), 400 * 1024, "%s", r.metrics);
     check_words(&r);
     run_free(&r);
 }

@@ -138,7 +138,7 @@ Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
     r = TL_CTL(&b, "wait", "split");
     cr_assert_str_eq(r.out, "ended split status=ok\n", "%s", r.err);
     tl_result_free(&r);
-    /* The spout's figures are in daemon a: every line acked across the two of them. */
+    /* The spout's metrics are in daemon a: every line acked across the two of them. */
     r = TL_CTL(&a, "stats", "split");
     cr_assert_not_null(strstr(r.out, "{\"name\": \"lines\", \"kind\": \"spout\", \"tasks\": 1, \"emitted\": 3000, \"executed\": 0, \"acked\": 3000"), "%s",
                        r.out);

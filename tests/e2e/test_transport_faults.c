@@ -24,7 +24,7 @@ static void use_plugins(void)
 
 TestSuite(transport_faults, .init = use_plugins, .timeout = 240);
 
-/* The number after `"key": ` in the figures of component `name` in a --stats document. */
+/* The number after `"key": ` in the metrics of component `name` in a --stats document. */
 static long figure(const char *doc, const char *name, const char *key)
 {
     char want[96];
@@ -132,7 +132,7 @@ Test(transport_faults, a_flood_of_unauthenticated_16_mib_frames_leaves_memory_an
     int *seen = executions(events, COUNT);
     for (long n = 1; n <= COUNT; n++) cr_assert_eq(seen[n], 1, "tuple %ld executed %d times\n%s", n, seen[n], err);
     char *doc = tl_read_file(stats, NULL);
-    cr_assert_not_null(doc, "no figures\n%s", err);
+    cr_assert_not_null(doc, "no metrics\n%s", err);
     cr_assert_eq(figure(doc, "numbers", "acked"), COUNT, "%s", doc);
     cr_assert_eq(figure(doc, "numbers", "failed"), 0, "%s", doc);
     free(doc), free(seen), free(err), free(err_path), free(set_events), free(events), free(stats);
@@ -142,7 +142,7 @@ Test(transport_faults, a_flood_of_unauthenticated_16_mib_frames_leaves_memory_an
 
 /* 40 numbered tuples, every 10th of 17 MiB (over the 16 MiB frame limit), from worker 0 to a probe in worker 1; with
    `acking`, through managed replay (one retry) into a journal. Returns the run's stderr; *seen gets the probe's
-   executions of 1..40 and *stats (when acking) the figures. */
+   executions of 1..40 and *stats (when acking) the metrics. */
 static char *run_big_tuples(bool acking, const char *dir, int **seen, char **stats_doc)
 {
     char *events = tl_path("%s/events", dir), *stats = tl_path("%s/stats.json", dir);
@@ -183,7 +183,7 @@ Test(transport_faults, a_tuple_over_the_frame_limit_fails_alone_and_its_tree_rep
     int *seen;
     char *err = run_big_tuples(true, dir, &seen, &doc);
     check_normal_tuples_arrived_once(seen, err);
-    cr_assert_not_null(doc, "no figures\n%s", err);
+    cr_assert_not_null(doc, "no metrics\n%s", err);
     cr_assert_eq(figure(doc, "numbers", "acked"), 36, "%s", doc);
     cr_assert_eq(figure(doc, "numbers", "failed"), 4, "%s", doc);
     cr_assert_eq(figure(doc, "probe", "executed"), 36, "%s", doc);
@@ -212,7 +212,7 @@ Test(transport_faults, without_acking_a_tuple_over_the_frame_limit_is_dropped_al
     char *err = run_big_tuples(false, dir, &seen, &doc);
     check_normal_tuples_arrived_once(seen, err);
     cr_assert_not_null(strstr(err, "between workers: dropped (4 so far)"), "%s", err);
-    cr_assert_not_null(doc, "no figures\n%s", err);
+    cr_assert_not_null(doc, "no metrics\n%s", err);
     cr_assert_eq(figure(doc, "probe", "executed"), 36, "%s", doc);
     free(doc), free(seen), free(err);
     tl_rmtree(dir);
@@ -236,7 +236,7 @@ Test(transport_faults, tuples_under_the_frame_limit_that_exceed_it_together_all_
     int *seen = executions(events, 12);
     for (long n = 1; n <= 12; n++) cr_assert_eq(seen[n], 1, "tuple %ld executed %d times\n%s", n, seen[n], r.err);
     char *doc = tl_read_file(stats, NULL);
-    cr_assert_not_null(doc, "no figures\n%s", r.err);
+    cr_assert_not_null(doc, "no metrics\n%s", r.err);
     cr_assert_eq(figure(doc, "numbers", "acked"), 12, "%s", doc);
     free(doc), free(seen);
     tl_result_free(&r);

@@ -235,14 +235,14 @@ static char *stats_of_run(const char *const *args, size_t n_args)
     cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     char *doc = tl_read_file(stats, NULL);
-    cr_assert_not_null(doc, "no figures\n%s", r.err);
+    cr_assert_not_null(doc, "no metrics\n%s", r.err);
     tl_result_free(&r), free(stats);
     tl_rmtree(dir);
     free(dir);
     return doc;
 }
 
-/* The number after `"key": ` in a figures document (from `from` on). */
+/* The number after `"key": ` in a metrics document (from `from` on). */
 static long field_of(const char *doc, const char *from, const char *key)
 {
     char needle[64];
@@ -252,7 +252,7 @@ static long field_of(const char *doc, const char *from, const char *key)
     return strtol(at + strlen(needle), NULL, 10);
 }
 
-/* Executor threads of both workers, from the figures of a run of wordcount_file.cfg with one more option. */
+/* Executor threads of both workers, from the metrics of a run of wordcount_file.cfg with one more option. */
 static long threads_of_run(const char *opt, const char *value)
 {
     char *dir = tl_tmpdir(), *in = tl_path("%s/in.txt", dir);

@@ -127,7 +127,7 @@ ParameterizedTestParameters(control, malformed_lines_are_refused)
         {"finish", GALE_ESYNTAX, "bad component"},
         {"finish -1", GALE_ESYNTAX, "bad component"},
         {"start now", GALE_ESYNTAX, "takes no argument"},
-        {"stats", GALE_ESYNTAX, "no figures"},
+        {"stats", GALE_ESYNTAX, "no metrics"},
         {"launch 3", GALE_ENOTSUP, "unknown control command"},
         {"", GALE_ENOTSUP, "unknown control command"},
     };
@@ -155,7 +155,7 @@ Test(control, a_line_that_does_not_fit_is_an_error)
 {
     char small[16];
     cr_assert_eq(gale_control_format(small, sizeof small,
-                                     &(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = "{\"long\": \"figures\"}"}),
+                                     &(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = "{\"long\": \"metrics\"}"}),
                  GALE_ERANGE);
     gale_worker_status_t s = {0};
     cr_assert_eq(gale_control_format(small, sizeof small, &(gale_control_msg_t){.kind = GALE_CTL_STATUS, .status = s}),

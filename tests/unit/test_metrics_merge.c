@@ -1,4 +1,4 @@
-/* metrics_merge.c: the figures of several workers merged: counts summed, histograms merged into exact quantiles
+/* metrics_merge.c: the metrics of several workers merged: counts summed, histograms merged into exact quantiles
    (not the worst worker's), a document that does not parse left out. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@ static const gale_plugin_t spout = {
 static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
                                    .name = "b"};
 
-/* One worker's document, as gale_runtime_stats_json writes it in a worker: `n_fast` executes of 1 us and `n_slow`
+/* One worker's document, as gale_runtime_metrics_json writes it in a worker: `n_fast` executes of 1 us and `n_slow`
    of 1 ms in bolt "work". */
 static char *worker_doc(double secs, int n_fast, int n_slow)
 {
@@ -37,7 +37,7 @@ static char *merged_json(const gale_topology_t *t, const char *const *docs, int 
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    cr_assert_eq(gale_stats_merged_json(t, docs, n, &(gale_sup_losses_t){0}, f), 0);
+    cr_assert_eq(gale_metrics_merged_json(t, docs, n, &(gale_sup_losses_t){0}, f), 0);
     fclose(f);
     return text;
 }

@@ -32,8 +32,8 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --workers N           run in N worker processes on this host (1 to 64; default config.workers)\n"
      "  --duration S          stop after S seconds (default: when the spouts are done, or on SIGINT/SIGTERM)\n"
      "  --threads N           executor threads per process (default config.threads: one per core)\n"
-     "  --quiet               no figures on stderr at the end\n"
-     "  --stats FILE          write the figures as JSON to FILE\n" SET_OPTION,
+     "  --quiet               no metrics on stderr at the end\n"
+     "  --stats FILE          write the metrics as JSON to FILE\n" SET_OPTION,
      gale_cmd_run, 0},
     {"validate", "gale validate [--set C.K=V]... FILE", "check a topology file and its plugins without running it",
      SET_OPTION, gale_cmd_validate, 0},
@@ -48,7 +48,7 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --component BOLT      into this bolt alone, in this process\n"
      "  --trace               with --component: print what the bolt does with each tuple\n"
      "  --threads N           executor threads (1 to 4096)\n"
-     "  --quiet               no figures on stderr at the end\n" FILTER_OPTIONS SET_OPTION,
+     "  --quiet               no metrics on stderr at the end\n" FILTER_OPTIONS SET_OPTION,
      gale_cmd_replay, 0},
     {"supervisor", "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...",
      "run the supervisor daemon of this host: topologies assigned over its control port",

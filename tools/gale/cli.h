@@ -51,7 +51,7 @@ typedef struct gale_cli_args {
     double duration_s;
     int threads;
     int quiet;
-    const char *stats; /* --stats FILE: the figures as JSON */
+    const char *stats; /* --stats FILE: the metrics as JSON */
     int workers;       /* --workers N */
 } gale_cli_args_t;
 

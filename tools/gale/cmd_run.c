@@ -38,7 +38,7 @@ static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, in
 static void write_stats(const gale_runtime_t *rt, const char *path)
 {
     FILE *f = fopen(path, "w");
-    if (!f || gale_runtime_stats_json(rt, f) != 0) fprintf(stderr, "gale: %s: cannot write the figures\n", path);
+    if (!f || gale_runtime_metrics_json(rt, f) != 0) fprintf(stderr, "gale: %s: cannot write the metrics\n", path);
     if (f) fclose(f);
 }
 
