@@ -28,6 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GALE_ABI_MAJOR 1
 #define GALE_ABI_MINOR 0
 
@@ -141,7 +145,7 @@ typedef struct gale_setting_decl {
     const char *help;
 } gale_setting_decl_t;
 
-typedef struct gale_task_info {
+typedef struct {
     const char *topology;  /* topology name */
     const char *component; /* this component's name */
     uint32_t task_id;      /* topology-wide task id, from 1 */
@@ -201,13 +205,29 @@ typedef struct gale_plugin {
 
 #define GALE_PLUGIN_SYMBOL "gale_plugin"
 
-/* Export the descriptor: `GALE_PLUGIN(.kind = GALE_BOLT, .name = "split", .bolt = {...})`. */
+/*
+ * Export the descriptor: `GALE_PLUGIN(.kind = GALE_BOLT, .name = "split", .bolt = {...})`.
+ * From C++ (C++20, for designated initialisers) the descriptor gets C linkage and, since a namespace-scope const
+ * has internal linkage there, an explicit `extern`; designators must then follow the order of gale_plugin_t's
+ * fields, and the stream and setting tables are arrays of their own rather than compound literals.
+ */
+#ifdef __cplusplus
+#define GALE_PLUGIN(...)                                                                                       \
+    extern "C" {                                                                                               \
+    __attribute__((visibility("default"))) extern const gale_plugin_t gale_plugin;                             \
+    }                                                                                                          \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")          \
+    extern "C" __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                      \
+        .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), __VA_ARGS__}; \
+    _Pragma("GCC diagnostic pop")
+#else
 #define GALE_PLUGIN(...)                                                                                       \
     __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                                 \
         .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), __VA_ARGS__}
+#endif
 
 /* What to emit. Zero-initialise and fill what applies; gale_emit() and friends below cover the usual cases. */
-typedef struct gale_emit {
+typedef struct {
     const char *stream;           /* NULL: "default" */
     const gale_value_t *values;   /* copied */
     size_t n_values;              /* must equal the stream's declared field count */
@@ -284,13 +304,44 @@ struct gale_host {
 
 /* ---- convenience ------------------------------------------------------------------------------------------ */
 
-static inline gale_value_t gale_nil(void) { return (gale_value_t){.type = GALE_NIL}; }
-static inline gale_value_t gale_bool(bool b) { return (gale_value_t){.type = GALE_BOOL, .b = b}; }
-static inline gale_value_t gale_int(int64_t i) { return (gale_value_t){.type = GALE_INT, .i = i}; }
-static inline gale_value_t gale_double(double d) { return (gale_value_t){.type = GALE_DOUBLE, .d = d}; }
+/* Zero-initialises a struct of this header in C and in C++ alike. */
+#ifdef __cplusplus
+#define GALE__ZERO {}
+#else
+#define GALE__ZERO {0}
+#endif
+
+static inline gale_value_t gale__value(gale_type_t type)
+{
+    gale_value_t v = GALE__ZERO;
+    v.type = type;
+    return v;
+}
+static inline gale_value_t gale_nil(void) { return gale__value(GALE_NIL); }
+static inline gale_value_t gale_bool(bool b)
+{
+    gale_value_t v = gale__value(GALE_BOOL);
+    v.b = b;
+    return v;
+}
+static inline gale_value_t gale_int(int64_t i)
+{
+    gale_value_t v = gale__value(GALE_INT);
+    v.i = i;
+    return v;
+}
+static inline gale_value_t gale_double(double d)
+{
+    gale_value_t v = gale__value(GALE_DOUBLE);
+    v.d = d;
+    return v;
+}
 static inline gale_value_t gale_strn(const char *p, size_t len)
 {
-    return (gale_value_t){.type = GALE_STR, .s = {p, len}};
+    gale_value_t v = gale__value(GALE_STR);
+    v.s.ptr = p;
+    v.s.len = len;
+    return v;
 }
 static inline gale_value_t gale_str(const char *p)
 {
@@ -300,46 +351,73 @@ static inline gale_value_t gale_str(const char *p)
 }
 static inline gale_value_t gale_bytes(const void *p, size_t len)
 {
-    return (gale_value_t){.type = GALE_BYTES, .s = {(const char *)p, len}};
+    gale_value_t v = gale__value(GALE_BYTES);
+    v.s.ptr = (const char *)p;
+    v.s.len = len;
+    return v;
 }
 static inline gale_value_t gale_array(const gale_value_t *items, uint32_t n)
 {
-    return (gale_value_t){.type = GALE_ARRAY, .n = n, .c = {items, NULL, 0}};
+    gale_value_t v = gale__value(GALE_ARRAY);
+    v.n = n;
+    v.c.items = items;
+    return v;
 }
 static inline gale_value_t gale_map(const gale_value_t *kv, uint32_t pairs)
 {
-    return (gale_value_t){.type = GALE_MAP, .n = pairs, .c = {kv, NULL, 0}};
+    gale_value_t v = gale__value(GALE_MAP);
+    v.n = pairs;
+    v.c.items = kv;
+    return v;
 }
 
 /* Emit on the default stream, unanchored (or, in a GALE_BOLT_BASIC bolt's execute, anchored to the input). */
 static inline int gale_emit(gale_ctx_t *ctx, const gale_value_t *values, size_t n)
 {
-    gale_emit_t e = {.values = values, .n_values = n};
+    gale_emit_t e = GALE__ZERO;
+    e.values = values;
+    e.n_values = n;
     return ctx->host->emit(ctx, &e);
 }
 static inline int gale_emit_stream(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n)
 {
-    gale_emit_t e = {.stream = stream, .values = values, .n_values = n};
+    gale_emit_t e = GALE__ZERO;
+    e.stream = stream;
+    e.values = values;
+    e.n_values = n;
     return ctx->host->emit(ctx, &e);
 }
 /* Bolt: emit anchored to one input. */
 static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor, const gale_value_t *values,
                                      size_t n)
 {
-    gale_emit_t e = {.values = values, .n_values = n, .anchors = &anchor, .n_anchors = 1};
+    gale_emit_t e = GALE__ZERO;
+    e.values = values;
+    e.n_values = n;
+    e.anchors = &anchor;
+    e.n_anchors = 1;
     return ctx->host->emit(ctx, &e);
 }
 /* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. */
 static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *stream, const gale_value_t *values,
                                    size_t n)
 {
-    gale_emit_t e = {.stream = stream, .values = values, .n_values = n, .direct = true, .direct_task = task};
+    gale_emit_t e = GALE__ZERO;
+    e.stream = stream;
+    e.values = values;
+    e.n_values = n;
+    e.direct = true;
+    e.direct_task = task;
     return ctx->host->emit(ctx, &e);
 }
 /* Spout: emit starting a tracked tree with `msg_id`. */
 static inline int gale_emit_id(gale_ctx_t *ctx, uint64_t msg_id, const gale_value_t *values, size_t n)
 {
-    gale_emit_t e = {.values = values, .n_values = n, .has_msg_id = true, .msg_id = msg_id};
+    gale_emit_t e = GALE__ZERO;
+    e.values = values;
+    e.n_values = n;
+    e.has_msg_id = true;
+    e.msg_id = msg_id;
     return ctx->host->emit(ctx, &e);
 }
 static inline int gale_ack(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->ack(ctx, t); }
@@ -403,5 +481,9 @@ static inline const char *gale_setting_str(gale_ctx_t *ctx, const char *key, con
 #define gale_info(ctx, ...) gale_log((ctx), GALE_LOG_INFO, __VA_ARGS__)
 #define gale_warn(ctx, ...) gale_log((ctx), GALE_LOG_WARN, __VA_ARGS__)
 #define gale_error(ctx, ...) gale_log((ctx), GALE_LOG_ERROR, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* GALE_H */
