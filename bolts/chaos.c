@@ -48,7 +48,7 @@ static int prepare(gale_ctx_t *ctx)
     chaos_t *c = calloc(1, sizeof *c);
     if (!c) return GALE_ENOMEM;
     gale_task_info_t info;
-    ctx->host->task_info(ctx, &info);
+    gale_task_info(ctx, &info);
     c->fail_ratio = gale_setting_double(ctx, "fail_ratio", 0);
     c->drop_ratio = gale_setting_double(ctx, "drop_ratio", 0);
     c->delay_ms = gale_setting_int(ctx, "delay_ms", 0);

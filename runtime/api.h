@@ -33,6 +33,13 @@ static inline gale_ctx_base_t *gale__ctx_base(gale_ctx_t *ctx) { return (gale_ct
 
 extern const gale_host_t gale__host;
 
+/* The end of a struct's last ABI 2.0 field: a plugin's struct may be larger (a later minor), never smaller. */
+#define GALE__SIZE_2_0(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+#define GALE__EMIT_SIZE_2_0 GALE__SIZE_2_0(gale_emit_t, n_tasks)
+
+/* Whether emit may read `e`: its size covers ABI 2.0's fields. One predictable branch on the per-tuple path. */
+static inline bool gale__emit_sized(const gale_emit_t *e) { return e->size >= GALE__EMIT_SIZE_2_0; }
+
 /* emit.c: the run-phase host functions. */
 int gale__emit(gale_ctx_t *ctx, const gale_emit_t *e);
 int gale__ack(gale_ctx_t *ctx, const gale_tuple_t *input);

@@ -32,7 +32,7 @@
 extern "C" {
 #endif
 
-#define GALE_ABI_MAJOR 1
+#define GALE_ABI_MAJOR 2
 #define GALE_ABI_MINOR 0
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
@@ -121,7 +121,16 @@ typedef enum gale_kind { GALE_SPOUT = 1, GALE_BOLT = 2 } gale_kind_t;
 
 typedef enum gale_log_level { GALE_LOG_DEBUG = 0, GALE_LOG_INFO, GALE_LOG_WARN, GALE_LOG_ERROR } gale_log_level_t;
 
-/* A declared output stream: its name and its fields, both NULL-terminated where they are lists. */
+/*
+ * Structs that cross the boundary carry their size, so that a later minor can add fields at their end. The
+ * plugin's size is set for it: GALE_PLUGIN() fills the descriptor's `size` and the element sizes of its stream
+ * and setting tables, the gale_emit*() helpers and gale_task_info() fill theirs. The runtime reads a field only
+ * when the size says it is there (GALE_STRUCT_HAS), and zero stands for a field a plugin's struct lacks.
+ */
+#define GALE_STRUCT_HAS(p, type, field) ((p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* A declared output stream: its name and its fields, both NULL-terminated where they are lists. The runtime steps
+   through a table of them by the descriptor's `stream_decl_size`. */
 typedef struct gale_stream_decl {
     const char *name;
     const char *const *fields;
@@ -138,14 +147,17 @@ typedef enum gale_setting_type {
     GALE_SETTING_ANY,
 } gale_setting_type_t;
 
-/* A setting the plugin accepts: `gale validate` checks the topology's settings against this table. */
+/* A setting the plugin accepts: `gale validate` checks the topology's settings against this table, stepping through
+   it by the descriptor's `setting_decl_size`. */
 typedef struct gale_setting_decl {
     const char *name;
     gale_setting_type_t type;
     const char *help;
 } gale_setting_decl_t;
 
+/* What gale_task_info() reports. Set `size` (the wrapper does): the runtime fills only the fields that fit. */
 typedef struct {
+    uint32_t size;         /* sizeof(gale_task_info_t) as the plugin was built */
     const char *topology;  /* topology name */
     const char *component; /* this component's name */
     uint32_t task_id;      /* topology-wide task id, from 1 */
@@ -191,7 +203,10 @@ typedef struct gale_bolt_ops {
 typedef struct gale_plugin {
     uint32_t abi_major;
     uint32_t abi_minor;
-    uint32_t size; /* sizeof(gale_plugin_t) as the plugin was built */
+    uint32_t size;              /* sizeof(gale_plugin_t) as the plugin was built */
+    uint32_t stream_decl_size;  /* sizeof(gale_stream_decl_t) as built; 0 in a descriptor written out by hand:
+                                   this header's */
+    uint32_t setting_decl_size; /* sizeof(gale_setting_decl_t), likewise */
     gale_kind_t kind;
     const char *name;
     const char *description;
@@ -211,6 +226,9 @@ typedef struct gale_plugin {
  * has internal linkage there, an explicit `extern`; designators must then follow the order of gale_plugin_t's
  * fields, and the stream and setting tables are arrays of their own rather than compound literals.
  */
+#define GALE__PLUGIN_SIZES                                                                                     \
+    .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t),                   \
+    .stream_decl_size = sizeof(gale_stream_decl_t), .setting_decl_size = sizeof(gale_setting_decl_t)
 #ifdef __cplusplus
 #define GALE_PLUGIN(...)                                                                                       \
     extern "C" {                                                                                               \
@@ -218,16 +236,18 @@ typedef struct gale_plugin {
     }                                                                                                          \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")          \
     extern "C" __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                      \
-        .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), __VA_ARGS__}; \
+        GALE__PLUGIN_SIZES, __VA_ARGS__}; \
     _Pragma("GCC diagnostic pop")
 #else
 #define GALE_PLUGIN(...)                                                                                       \
     __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                                 \
-        .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), __VA_ARGS__}
+        GALE__PLUGIN_SIZES, __VA_ARGS__}
 #endif
 
-/* What to emit. Zero-initialise and fill what applies; gale_emit() and friends below cover the usual cases. */
+/* What to emit. Zero-initialise, set `size` to sizeof(gale_emit_t) and fill what applies (emit refuses a size
+   below ABI 2.0's with GALE_EINVAL); gale_emit() and friends below do that for the usual cases. */
 typedef struct {
+    uint32_t size;
     const char *stream;           /* NULL: "default" */
     const gale_value_t *values;   /* copied */
     size_t n_values;              /* must equal the stream's declared field count */
@@ -375,6 +395,7 @@ static inline gale_value_t gale_map(const gale_value_t *kv, uint32_t pairs)
 static inline int gale_emit(gale_ctx_t *ctx, const gale_value_t *values, size_t n)
 {
     gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
     e.values = values;
     e.n_values = n;
     return ctx->host->emit(ctx, &e);
@@ -382,6 +403,7 @@ static inline int gale_emit(gale_ctx_t *ctx, const gale_value_t *values, size_t 
 static inline int gale_emit_stream(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n)
 {
     gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
     e.stream = stream;
     e.values = values;
     e.n_values = n;
@@ -392,6 +414,7 @@ static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor
                                      size_t n)
 {
     gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
     e.values = values;
     e.n_values = n;
     e.anchors = &anchor;
@@ -403,6 +426,7 @@ static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *s
                                    size_t n)
 {
     gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
     e.stream = stream;
     e.values = values;
     e.n_values = n;
@@ -414,6 +438,7 @@ static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *s
 static inline int gale_emit_id(gale_ctx_t *ctx, uint64_t msg_id, const gale_value_t *values, size_t n)
 {
     gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
     e.values = values;
     e.n_values = n;
     e.has_msg_id = true;
@@ -444,6 +469,13 @@ static inline int gale_field(gale_ctx_t *ctx, const gale_tuple_t *t, const char 
 static inline int gale_item(gale_ctx_t *ctx, const gale_value_t *container, size_t i, gale_value_t *out)
 {
     return ctx->host->item(container, i, out);
+}
+
+/* Fills `out` with this task's identity (as much of it as this runtime knows). */
+static inline void gale_task_info(gale_ctx_t *ctx, gale_task_info_t *out)
+{
+    out->size = sizeof *out;
+    ctx->host->task_info(ctx, out);
 }
 
 /* Typed settings with defaults. A setting of another type than asked yields the default (and `gale validate`

@@ -52,6 +52,11 @@ static void print_values(trace_ctx_t *t, const gale_value_t *v, size_t n)
 static int trace_emit(gale_ctx_t *ctx, const gale_emit_t *e)
 {
     trace_ctx_t *t = tctx(ctx);
+    if (!gale__emit_sized(e)) {
+        t->errors++;
+        say(t, "  emit REFUSED: a gale_emit_t of %u bytes, without its size\n", e->size);
+        return GALE_EINVAL;
+    }
     const char *name = e->stream ? e->stream : "default";
     int s = gale_component_stream(t->comp, name);
     if (s < 0 || t->comp->streams[s].n_fields != e->n_values) {

@@ -103,7 +103,7 @@ static int open_(gale_ctx_t *ctx)
     state_t *s = calloc(1, sizeof *s);
     if (!s) return GALE_ENOMEM;
     gale_task_info_t info;
-    ctx->host->task_info(ctx, &info);
+    gale_task_info(ctx, &info);
     s->rng = splitmix64((uint64_t)gale_setting_int(ctx, "seed", 42) + info.task_index);
     if (!s->rng) s->rng = 1; /* xorshift's one fixed point */
     s->count = (uint64_t)count;

@@ -49,3 +49,16 @@ Test(plugin_abi, cpp_plugin_counts_every_word_exactly)
     tl_rmtree(dir);
     free(dir);
 }
+
+/* A struct of an older minor is filled only as far as it goes; an emit without a size is refused, not misread. */
+Test(plugin_abi, sized_structs_are_read_and_filled_by_their_size)
+{
+    const char *argv[] = {tl_gale(), "run", "tests/topologies/e2e/abi_probe.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_expect_not_null(strstr(r.err, "abi_probe: short task_info: component=probe task_id=deadbeef"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "abi_probe: unsized emit: invalid argument"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "emit with a gale_emit_t of 0 bytes, ABI 2.0's has"), "%s", r.err);
+    tl_result_free(&r);
+}
