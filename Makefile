@@ -35,7 +35,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -MMD -MP
-CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) -Iruntime -Itests/lib $(CFLAGS)
+CFLAGS_ALL = $(CFLAGS_BASE) -DGALE_HOST_SIDE $(PKG_CFLAGS) -Iruntime -Itests/lib $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS_ALL = $(PKG_LIBS) -ldl -lpthread -lm
 

@@ -29,10 +29,10 @@ static int declare(gale_ctx_t *ctx)
 {
     const char *const *fields;
     size_t n;
-    if (ctx->host->input_count(ctx) < 1) return GALE_EINVAL;
-    int rc = ctx->host->input_fields(ctx, 0, &fields, &n);
+    if (gale_input_count(ctx) < 1) return GALE_EINVAL;
+    int rc = gale_input_fields(ctx, 0, &fields, &n);
     if (rc) return rc;
-    return ctx->host->declare_stream(ctx, "default", fields, n);
+    return gale_declare_stream(ctx, "default", fields, n);
 }
 
 static double uniform(chaos_t *c)

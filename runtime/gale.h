@@ -15,7 +15,25 @@
  *  - Copied output. Emit copies (encodes) the values it is given; the caller keeps ownership of its buffers.
  *  - Exactly once. Every input of a bolt is acked or failed once (a GALE_BOLT_BASIC bolt has it done for it).
  *    `close`/`cleanup` are called once after a successful `open`/`prepare`, never after a failed one.
- *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() names it.
+ *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() says it, gale_err_name() names it.
+ *  - Phases. Which host calls a callback may make (the runtime enforces it and returns what the last column says):
+ *
+ *      callback                         emit  done  ack fail  keep  reset_timeout  declare_stream
+ *      declare                           -     -     -    -     -       -              yes
+ *      spout open, bolt prepare          -     -     -    -     -       -              -
+ *      spout activate, next_tuple,      yes   yes    -    -     -       -              -
+ *        ack, fail, deactivate
+ *      bolt execute                     yes    -    yes  yes   yes     yes             -
+ *      bolt finish                      yes    -    yes  yes    -      yes             -
+ *      spout close, bolt cleanup         -     -     -    -     -       -              -
+ *      a call marked "-"               ESTATE ignored ESTATE   NULL  ESTATE          ESTATE
+ *
+ *    In a bolt, ack, fail, reset_timeout and anchors take the input being executed or a kept one (gale_keep(),
+ *    only in execute); in finish, only kept ones. Every other host function may be called from any callback:
+ *    settings, input_count and input_fields (the model, read-only), task_info (in declare, a task id of 0), log,
+ *    strerror, err_name, to_json, item, and the tuple readers on a tuple that is still valid. From a thread of
+ *    the plugin's own, no host function may be called.
+ *  - Process hooks (process_init, process_exit in the descriptor) get no context and call no host function.
  *
  * ABI: the major version changes when anything here changes incompatibly and the runtime refuses a plugin of
  * another major. Within a major, the host table only grows at its end; `host->size` tells a plugin built for a
@@ -318,6 +336,9 @@ struct gale_host {
     /* `v` as JSON text (strings escaped, bytes as base64, non-finite doubles as null). Writes at most `cap` bytes,
        NUL-terminated, and returns the length the whole text needs, as snprintf does. */
     size_t (*to_json)(const gale_value_t *v, char *buf, size_t cap);
+
+    /* The name of a GALE_E* code ("GALE_ENOENT"; "GALE_E?" for a code that is not one), for logs and tests. */
+    const char *(*err_name)(int err);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -458,6 +479,20 @@ static inline int gale_reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *t)
 }
 
 static inline size_t gale_tuple_size(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->tuple_size(t); }
+static inline const char *gale_tuple_stream(gale_ctx_t *ctx, const gale_tuple_t *t)
+{
+    return ctx->host->tuple_stream(t);
+}
+static inline const char *gale_tuple_component(gale_ctx_t *ctx, const gale_tuple_t *t)
+{
+    return ctx->host->tuple_component(t);
+}
+static inline uint32_t gale_tuple_task(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->tuple_task(t); }
+static inline void gale_tuple_fields(gale_ctx_t *ctx, const gale_tuple_t *t, const char *const **fields,
+                                     size_t *n_fields)
+{
+    ctx->host->tuple_fields(t, fields, n_fields);
+}
 static inline int gale_get(gale_ctx_t *ctx, const gale_tuple_t *t, size_t i, gale_value_t *out)
 {
     return ctx->host->tuple_get(t, i, out);
@@ -471,11 +506,41 @@ static inline int gale_item(gale_ctx_t *ctx, const gale_value_t *container, size
     return ctx->host->item(container, i, out);
 }
 
+/* Declaring (from `declare` only). */
+static inline int gale_declare_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields,
+                                      size_t n_fields)
+{
+    return ctx->host->declare_stream(ctx, stream, fields, n_fields);
+}
+static inline size_t gale_input_count(gale_ctx_t *ctx) { return ctx->host->input_count(ctx); }
+static inline int gale_input_fields(gale_ctx_t *ctx, size_t index, const char *const **fields, size_t *n_fields)
+{
+    return ctx->host->input_fields(ctx, index, fields, n_fields);
+}
+
+static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)
+{
+    return ctx->host->to_json(v, buf, cap);
+}
+
+/* The runtime's own sources have gale_strerror(err) and gale_err_name(err) of their own (built with
+   GALE_HOST_SIDE defined); a plugin reaches them through its context. */
+#ifndef GALE_HOST_SIDE
+static inline const char *gale_strerror(gale_ctx_t *ctx, int err) { return ctx->host->strerror(err); }
+static inline const char *gale_err_name(gale_ctx_t *ctx, int err) { return ctx->host->err_name(err); }
+#endif
+
 /* Fills `out` with this task's identity (as much of it as this runtime knows). */
 static inline void gale_task_info(gale_ctx_t *ctx, gale_task_info_t *out)
 {
     out->size = sizeof *out;
     ctx->host->task_info(ctx, out);
+}
+
+/* A setting as it is (GALE_ENOENT when absent); the typed ones below are the usual way. */
+static inline int gale_setting(gale_ctx_t *ctx, const char *key, gale_value_t *out)
+{
+    return ctx->host->setting(ctx, key, out);
 }
 
 /* Typed settings with defaults. A setting of another type than asked yields the default (and `gale validate`

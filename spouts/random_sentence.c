@@ -69,7 +69,7 @@ static uint64_t xorshift64(uint64_t *s)
 static int load_sentences(gale_ctx_t *ctx, state_t *s)
 {
     gale_value_t list;
-    if (ctx->host->setting(ctx, "sentences", &list) != 0) { /* absent: Storm's five */
+    if (gale_setting(ctx, "sentences", &list) != 0) { /* absent: Storm's five */
         s->sentences = calloc(N_DEFAULT, sizeof *s->sentences);
         if (!s->sentences) return GALE_ENOMEM;
         for (size_t i = 0; i < N_DEFAULT; i++) s->sentences[i] = gale_str(DEFAULT_SENTENCES[i]);

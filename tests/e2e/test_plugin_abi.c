@@ -62,3 +62,16 @@ Test(plugin_abi, sized_structs_are_read_and_filled_by_their_size)
     cr_expect_not_null(strstr(r.err, "emit with a gale_emit_t of 0 bytes, ABI 2.0's has"), "%s", r.err);
     tl_result_free(&r);
 }
+
+/* gale.h's phase table, as the runtime enforces it (the probe tries the calls and logs the codes' names). */
+Test(plugin_abi, calls_outside_their_phase_get_estate)
+{
+    const char *argv[] = {tl_gale(), "run", "tests/topologies/e2e/abi_probe.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_expect_not_null(strstr(r.err, "abi_probe: emit in prepare: GALE_ESTATE"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "abi_probe: declare_stream in prepare: GALE_ESTATE"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "abi_probe: emit in cleanup: GALE_ESTATE"), "%s", r.err);
+    tl_result_free(&r);
+}
