@@ -192,6 +192,20 @@ enum {
     GALE_SPOUT_REPLAY = 1u << 1,
 };
 
+/*
+ * What a plugin's process_init is told. Borrowed for the call; the strings live until process_exit returns.
+ * `log` writes a log line attributed to the plugin (there is no task yet, hence no context).
+ */
+typedef struct gale_process_info {
+    uint32_t size;         /* sizeof(gale_process_info_t) as the runtime was built: read later fields by it */
+    const char *topology;  /* topology name */
+    const char *plugin;    /* the descriptor's name */
+    uint32_t worker_index; /* this process among the topology's workers: 0 .. worker_count-1 */
+    uint32_t worker_count; /* 1 in local mode and in `gale replay` */
+    void (*log)(const struct gale_process_info *info, gale_log_level_t level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+} gale_process_info_t;
+
 typedef struct gale_spout_ops {
     int (*open)(gale_ctx_t *ctx);          /* may set ctx->state; an error stops the topology */
     int (*next_tuple)(gale_ctx_t *ctx);    /* emit zero or more tuples; do not block */
@@ -234,6 +248,18 @@ typedef struct gale_plugin {
     const gale_setting_decl_t *settings; /* terminated by {NULL}; NULL: any setting is accepted */
     gale_spout_ops_t spout;
     gale_bolt_ops_t bolt;
+
+    /* Optional fields: a descriptor may end before any of them (its size says where), and they read as zero. */
+
+    /* Process hooks, both optional: where a client, a connection pool or a loaded model shared by the plugin's
+       tasks in a process lives. process_init is called once in each process that runs tasks of this plugin (the
+       `gale run` process in local mode, each worker process, `gale replay`), before the first open/prepare of any
+       of them, on the thread that runs the topology; an error stops the run, naming the plugin, as a failing open
+       does, and its process_exit is then not called. process_exit is called once after the last close/cleanup of
+       those tasks, unless a task is stuck in a call. A plugin used by several components is initialised once.
+       Neither gets a context: no host function may be called from them. */
+    int (*process_init)(const gale_process_info_t *info);
+    void (*process_exit)(void);
 } gale_plugin_t;
 
 #define GALE_PLUGIN_SYMBOL "gale_plugin"

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "plugin.h"
+#include "process.h"
 #include "replay.h"
 #include "tuple.h"
 
@@ -190,10 +191,14 @@ int gale_trace_bolt(gale_topology_t *topo, int component, gale_replay_set_t *s, 
     t.base.task_id = t.comp->first_task;
     t.desc = t.comp->plugin->desc;
     if (t.comp->kind != GALE_BOLT || !t.comp->n_inputs) return GALE_EINVAL;
+    gale_process_hooks_t hooks = {0};
+    int rc = gale__process_init_plugin(&hooks, topo->name, 0, 1, t.desc);
+    if (rc) return rc;
     t.base.phase = GALE_PHASE_OPEN;
-    int rc = t.desc->bolt.prepare ? t.desc->bolt.prepare(&t.base.pub) : 0;
+    rc = t.desc->bolt.prepare ? t.desc->bolt.prepare(&t.base.pub) : 0;
     if (rc) {
         say(&t, "prepare failed: %s (%d)\n", gale_strerror(rc), rc);
+        gale__process_exit(&hooks);
         return rc;
     }
     t.base.phase = GALE_PHASE_RUN;
@@ -204,7 +209,9 @@ int gale_trace_bolt(gale_topology_t *topo, int component, gale_replay_set_t *s, 
         rc = t.desc->bolt.finish(&t.base.pub);
         if (rc) say(&t, "  finish returned %s (%d)\n", gale_strerror(rc), rc);
     }
+    t.base.phase = GALE_PHASE_CLOSED;
     if (t.desc->bolt.cleanup) t.desc->bolt.cleanup(&t.base.pub);
+    gale__process_exit(&hooks);
     atomic_store(&s->acked, acked);
     atomic_store(&s->failed, s->n - acked);
     return acked == s->n ? 0 : GALE_EPLUGIN;

@@ -75,3 +75,123 @@ Test(plugin_abi, calls_outside_their_phase_get_estate)
     cr_expect_not_null(strstr(r.err, "abi_probe: emit in cleanup: GALE_ESTATE"), "%s", r.err);
     tl_result_free(&r);
 }
+
+/* ---- process hooks -------------------------------------------------------------------------------------------- */
+
+/* Runs tests/topologies/e2e/process_hooks.cfg with `workers` workers, the hooks' lines going to a file; returns
+   the run (r) and the file's text (malloc'd, NULL when none was written). */
+static char *run_hooks(const char *workers, bool fail, tl_result_t *r)
+{
+    char *dir = tl_tmpdir();
+    char *hooks = tl_path("%s/hooks", dir), *stats = tl_path("%s/stats.json", dir);
+    setenv("GALE_TEST_HOOKS", hooks, 1);
+    if (fail) setenv("GALE_TEST_HOOKS_FAIL", "1", 1);
+    const char *argv[] = {tl_gale(), "run", "--threads", "2", "--workers", workers, "--stats", stats,
+                          "tests/topologies/e2e/process_hooks.cfg", NULL};
+    cr_assert_eq(tl_run(argv, NULL, 60, r), 0);
+    char *text = tl_read_file(hooks, NULL);
+    char *json = tl_read_file(stats, NULL);
+    if (r->status == 0) { /* every tuple went through old_minor, whose descriptor ends before the optional fields */
+        cr_assert_not_null(json, "%s", r->err);
+        cr_expect_not_null(strstr(json, "{\"name\": \"old\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 100, "
+                                        "\"executed\": 100"), "%s", json);
+    }
+    free(json);
+    free(hooks), free(stats);
+    tl_rmtree(dir);
+    free(dir);
+    return text;
+}
+
+/* Checks the lines of one process: "init PID I/N" first, then its tasks' prepares, cleanups, and "exit PID"
+   last. Returns the process's worker index. */
+static int check_process(const char *text, int pid, int workers)
+{
+    char want[64];
+    long init_at = -1, exit_at = -1, first_prepare = -1, last_cleanup = -1, inits = 0, exits = 0, prepares = 0, k = 0;
+    int index = -1;
+    for (const char *p = text; *p; k++) {
+        char what[16];
+        int who = 0, i = -1, n = -1;
+        cr_assert_geq(sscanf(p, "%15s %d %d/%d", what, &who, &i, &n), 2, "bad line: %.40s", p);
+        if (who == pid) {
+            if (!strcmp(what, "init")) {
+                inits++, init_at = k, index = i;
+                cr_expect_eq(n, workers, "%s", text);
+            }
+            if (!strcmp(what, "exit")) exits++, exit_at = k;
+            if (!strcmp(what, "prepare") && first_prepare < 0) first_prepare = k;
+            if (!strcmp(what, "prepare")) prepares++;
+            if (!strcmp(what, "cleanup")) last_cleanup = k;
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    snprintf(want, sizeof want, "pid %d", pid);
+    cr_expect_eq(inits, 1, "%s: %ld inits\n%s", want, inits, text);
+    cr_expect_eq(exits, 1, "%s: %ld exits\n%s", want, exits, text);
+    cr_expect_gt(prepares, 0, "%s: no tasks\n%s", want, text);
+    cr_expect_lt(init_at, first_prepare, "%s: init after a prepare\n%s", want, text);
+    cr_expect_gt(exit_at, last_cleanup, "%s: exit before a cleanup\n%s", want, text);
+    return index;
+}
+
+/* The pids that wrote lines, in order of their first line. */
+static size_t pids_of(const char *text, int *pids, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = text; *p;) {
+        int pid = 0;
+        if (sscanf(p, "%*s %d", &pid) == 1) {
+            size_t i = 0;
+            while (i < n && pids[i] != pid) i++;
+            if (i == n && n < cap) pids[n++] = pid;
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    return n;
+}
+
+Test(plugin_abi, process_hooks_run_once_around_the_tasks_in_local_mode)
+{
+    tl_result_t r;
+    char *text = run_hooks("1", false, &r);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_assert_not_null(text, "%s", r.err);
+    int pids[4];
+    cr_assert_eq(pids_of(text, pids, 4), 1, "%s", text);
+    cr_expect_eq(check_process(text, pids[0], 1), 0);
+    cr_expect_eq(occurrences(text, "prepare "), 4, "%s", text); /* a and b: one init for both */
+    cr_expect_not_null(strstr(text, " 0/1 process_hooks\n"), "%s", text);
+    cr_expect_null(strstr(r.err, "read past"), "%s", r.err);
+    free(text);
+    tl_result_free(&r);
+}
+
+Test(plugin_abi, process_hooks_run_once_in_each_worker)
+{
+    tl_result_t r;
+    char *text = run_hooks("2", false, &r);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_assert_not_null(text, "%s", r.err);
+    int pids[4];
+    cr_assert_eq(pids_of(text, pids, 4), 2, "%s", text);
+    int a = check_process(text, pids[0], 2), b = check_process(text, pids[1], 2);
+    cr_expect((a == 0 && b == 1) || (a == 1 && b == 0), "worker indexes %d and %d\n%s", a, b, text);
+    cr_expect_eq(occurrences(text, "prepare "), 4, "%s", text);
+    free(text);
+    tl_result_free(&r);
+}
+
+Test(plugin_abi, a_failing_process_init_stops_the_run_naming_the_plugin)
+{
+    tl_result_t r;
+    char *text = run_hooks("1", true, &r);
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    cr_expect_not_null(strstr(r.err, "process_init of plugin process_hooks failed: input/output error"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "[process_hooks] told to fail process_init"), "%s", r.err);
+    cr_expect(!text || !strstr(text, "prepare"), "a task was opened:\n%s", text);
+    free(text);
+    tl_result_free(&r);
+}

@@ -94,6 +94,23 @@ Test(plugin, a_loaded_descriptor_is_a_full_size_copy)
     free(path);
 }
 
+/* A plugin of an older minor: its descriptor ends before the optional fields, which read as zero in the copy
+   (old_minor.so holds a failing process_init behind its size). */
+Test(plugin, a_smaller_descriptor_loads_with_the_fields_it_lacks_zero)
+{
+    char *path = test_plugin("old_minor");
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {0};
+    cr_assert_eq(gale_plugin_load(path, &h, &d), 0, "%s", d.msg);
+    cr_assert_eq(h->desc->size, sizeof(gale_plugin_t));
+    cr_assert_str_eq(h->desc->name, "old_minor");
+    cr_assert_not_null(h->desc->bolt.execute);
+    cr_assert_null(h->desc->process_init);
+    cr_assert_null(h->desc->process_exit);
+    gale_plugin_unload(h);
+    free(path);
+}
+
 /* ---- a host table that has grown ---------------------------------------------------------------------------- */
 
 /* The runtime's table as a later minor might hand it out: more functions at its end, and a larger size. The
