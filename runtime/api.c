@@ -65,4 +65,5 @@ const gale_host_t gale__host = {
     .reset_timeout = gale__reset_timeout,
     .to_json = gale__to_json,
     .err_name = gale_err_name,
+    .wake = gale__wake,
 };

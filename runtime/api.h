@@ -48,6 +48,9 @@ const gale_tuple_t *gale__keep(gale_ctx_t *ctx, const gale_tuple_t *input);
 void gale__done(gale_ctx_t *ctx);
 int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input);
 
+/* service.c: the public wake and the service it asks for. */
+int gale__wake(gale_ctx_t *ctx);
+
 /* declare.c: the host functions for `declare` and settings, shared by every phase. */
 int gale__setting(gale_ctx_t *ctx, const char *key, gale_value_t *out);
 int gale__declare_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);

@@ -440,6 +440,10 @@ static void open_tasks(gale_executor_t *e)
         }
         t->opened = true;
         t->base.phase = GALE_PHASE_RUN;
+        if (t->desc->service) { /* gale_wake() may have come from the plugin's thread while it opened */
+            t->service = gale__plugin_service;
+            if (atomic_load(&t->service_wanted)) atomic_store(&e->services_wanted, true);
+        }
         if (t->comp->kind == GALE_SPOUT) {
             t->active = true;
             if (t->desc->spout.activate) t->desc->spout.activate(&t->base.pub);

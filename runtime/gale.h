@@ -32,7 +32,8 @@
  *    only in execute); in finish, only kept ones. Every other host function may be called from any callback:
  *    settings, input_count and input_fields (the model, read-only), task_info (in declare, a task id of 0), log,
  *    strerror, err_name, to_json, item, and the tuple readers on a tuple that is still valid. From a thread of
- *    the plugin's own, no host function may be called.
+ *    the plugin's own, only gale_wake() may be called; `service`, which it asks for, may do what next_tuple
+ *    (spouts) or finish (bolts) may.
  *  - Process hooks (process_init, process_exit in the descriptor) get no context and call no host function.
  *
  * ABI: the major version changes when anything here changes incompatibly and the runtime refuses a plugin of
@@ -260,6 +261,13 @@ typedef struct gale_plugin {
        Neither gets a context: no host function may be called from them. */
     int (*process_init)(const gale_process_info_t *info);
     void (*process_exit)(void);
+
+    /* Optional: work that arrives from a thread of the plugin's own (a client library's callback, a socket it
+       reads). That thread calls gale_wake(ctx); soon after, the task's executor calls `service` on its own thread,
+       in the run phase, where it may call what next_tuple (a spout) or finish (a bolt: emits are unanchored)
+       may. Several wakes before it runs make one call. It returns how much it did (0: nothing; a negative code is
+       logged against the task), so that the run does not end while it is busy. */
+    int (*service)(gale_ctx_t *ctx);
 } gale_plugin_t;
 
 #define GALE_PLUGIN_SYMBOL "gale_plugin"
@@ -365,6 +373,12 @@ struct gale_host {
 
     /* The name of a GALE_E* code ("GALE_ENOENT"; "GALE_E?" for a code that is not one), for logs and tests. */
     const char *(*err_name)(int err);
+
+    /* The one host function that may be called from any thread: asks for the plugin's `service` to run on the
+       task's executor soon. Allowed from the moment open/prepare is called until close/cleanup returns (a plugin
+       stops its threads there); cheap when repeated, never blocks. GALE_ENOTSUP when the plugin has no `service`
+       or the task does not run on an executor (`gale replay --component`), GALE_ESTATE from `declare`. */
+    int (*wake)(gale_ctx_t *ctx);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -543,6 +557,9 @@ static inline int gale_input_fields(gale_ctx_t *ctx, size_t index, const char *c
 {
     return ctx->host->input_fields(ctx, index, fields, n_fields);
 }
+
+/* From any thread: run the plugin's `service` on this task's executor soon. */
+static inline int gale_wake(gale_ctx_t *ctx) { return ctx->host->wake(ctx); }
 
 static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)
 {

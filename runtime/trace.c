@@ -126,6 +126,9 @@ static void trace_log(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, 
     else gale_logf(level, t->comp->name, "%s", msg);
 }
 
+/* One bolt fed by hand has no executor to wake. */
+static int trace_wake(gale_ctx_t *ctx) { return GALE_ENOTSUP; }
+
 static gale_host_t trace_host(void)
 {
     gale_host_t h = gale__host;
@@ -136,6 +139,7 @@ static gale_host_t trace_host(void)
     h.done = trace_done;
     h.log = trace_log;
     h.reset_timeout = trace_reset_timeout;
+    h.wake = trace_wake;
     return h;
 }
 

@@ -195,3 +195,28 @@ Test(plugin_abi, a_failing_process_init_stops_the_run_naming_the_plugin)
     free(text);
     tl_result_free(&r);
 }
+
+/* ---- waking a task from a thread of the plugin's own ---------------------------------------------------------- */
+
+/* Every tuple of waker_spout is emitted by its service, which its own thread asks for with gale_wake. */
+Test(plugin_abi, a_plugin_thread_wakes_its_task_and_service_emits)
+{
+    char *dir = tl_tmpdir();
+    char *stats = tl_path("%s/stats.json", dir);
+    const char *argv[] = {tl_gale(), "run", "--stats", stats, "tests/topologies/e2e/waker.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    char *json = tl_read_file(stats, NULL);
+    cr_assert_not_null(json, "%s", r.err);
+    cr_expect_not_null(strstr(json, "{\"name\": \"waker\", \"kind\": \"spout\", \"tasks\": 2, \"emitted\": 200, "
+                                    "\"executed\": 0, \"acked\": 0, \"failed\": 0, \"errors\": 0"), "%s", json);
+    cr_expect_not_null(strstr(json, "{\"name\": \"probe\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 200, "
+                                    "\"executed\": 200"), "%s", json);
+    cr_expect_null(strstr(r.err, "gale_wake failed"), "%s", r.err);
+    free(json);
+    tl_result_free(&r);
+    free(stats);
+    tl_rmtree(dir);
+    free(dir);
+}
