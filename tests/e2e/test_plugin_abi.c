@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -217,6 +218,47 @@ Test(plugin_abi, a_plugin_thread_wakes_its_task_and_service_emits)
     free(json);
     tl_result_free(&r);
     free(stats);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* gale replay runs the hooks too: through a topology, and into one bolt alone. */
+Test(plugin_abi, process_hooks_run_in_gale_replay)
+{
+    char *dir = tl_tmpdir();
+    char *journal = tl_path("%s/failed.journal", dir), *hooks = tl_path("%s/hooks", dir);
+    char *set_journal = tl_path("config.journal=\"%s\"", journal);
+    const char *fail[] = {tl_gale(), "run", "--quiet", "--set", set_journal, "tests/topologies/e2e/fail_all.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(fail, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    tl_result_free(&r);
+    setenv("GALE_TEST_HOOKS", hooks, 1);
+    const char *replay[] = {tl_gale(), "replay", journal, "--topology", "tests/topologies/e2e/process_hooks.cfg", NULL};
+    cr_assert_eq(tl_run(replay, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "replayed 20 tuples through topology 'process_hooks': 20 acked"), "%s", r.err);
+    tl_result_free(&r);
+    char *text = tl_read_file(hooks, NULL);
+    cr_assert_not_null(text);
+    int pids[4];
+    cr_assert_eq(pids_of(text, pids, 4), 1, "%s", text);
+    cr_expect_eq(check_process(text, pids[0], 1), 0);
+    cr_expect_eq(occurrences(text, "prepare "), 4, "%s", text);
+    free(text);
+    unlink(hooks);
+    const char *one[] = {tl_gale(), "replay", journal, "--topology", "tests/topologies/e2e/process_hooks.cfg",
+                         "--component", "a", NULL};
+    cr_assert_eq(tl_run(one, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    tl_result_free(&r);
+    text = tl_read_file(hooks, NULL);
+    cr_assert_not_null(text);
+    cr_assert_eq(pids_of(text, pids, 4), 1, "%s", text);
+    cr_expect_eq(check_process(text, pids[0], 1), 0);
+    cr_expect_eq(occurrences(text, "prepare "), 1, "%s", text);
+    free(text);
+    free(journal), free(hooks), free(set_journal);
     tl_rmtree(dir);
     free(dir);
 }
