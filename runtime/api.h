@@ -2,8 +2,9 @@
  * api.h: the host function table handed to plugins, and the context behind every gale_ctx_t.
  *
  * Every gale_ctx_t a plugin sees is the first member of a gale_ctx_base_t, so a host function finds the runtime's
- * side with gale__ctx_base(). The phase says which host functions are allowed: declare_stream and input_fields
- * only while declaring, emit only while running.
+ * side with gale__ctx_base(). The phase says which host functions are allowed (gale.h's phase table):
+ * declare_stream only while declaring; emit, ack, fail, keep, done and reset_timeout only while running, which
+ * ends before close/cleanup.
  */
 #ifndef GALE_API_H
 #define GALE_API_H

@@ -38,7 +38,8 @@
  *
  * ABI: the major version changes when anything here changes incompatibly and the runtime refuses a plugin of
  * another major. Within a major, the host table only grows at its end; `host->size` tells a plugin built for a
- * newer minor whether a function exists (GALE_HOST_HAS()).
+ * newer minor whether a function exists (GALE_HOST_HAS()). The structs that cross the boundary carry their size
+ * and grow at their end too, so a plugin built for an older minor runs unchanged (see "Structs that cross").
  */
 #ifndef GALE_H
 #define GALE_H
@@ -265,8 +266,8 @@ typedef struct gale_plugin {
     /* Optional: work that arrives from a thread of the plugin's own (a client library's callback, a socket it
        reads). That thread calls gale_wake(ctx); soon after, the task's executor calls `service` on its own thread,
        in the run phase, where it may call what next_tuple (a spout) or finish (a bolt: emits are unanchored)
-       may. Several wakes before it runs make one call. It returns how much it did (0: nothing; a negative code is
-       logged against the task), so that the run does not end while it is busy. */
+       may. Several wakes before it runs make one call. It returns how much it did (0: nothing, which does not
+       count as activity when the run drains; a negative code is logged against the task). */
     int (*service)(gale_ctx_t *ctx);
 } gale_plugin_t;
 
@@ -286,14 +287,13 @@ typedef struct gale_plugin {
     extern "C" {                                                                                               \
     __attribute__((visibility("default"))) extern const gale_plugin_t gale_plugin;                             \
     }                                                                                                          \
-    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")          \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")         \
     extern "C" __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                      \
-        GALE__PLUGIN_SIZES, __VA_ARGS__}; \
+        GALE__PLUGIN_SIZES, __VA_ARGS__};                                                                      \
     _Pragma("GCC diagnostic pop")
 #else
 #define GALE_PLUGIN(...)                                                                                       \
-    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                                 \
-        GALE__PLUGIN_SIZES, __VA_ARGS__}
+    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {GALE__PLUGIN_SIZES, __VA_ARGS__}
 #endif
 
 /* What to emit. Zero-initialise, set `size` to sizeof(gale_emit_t) and fill what applies (emit refuses a size
