@@ -37,13 +37,20 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -MMD -MP
 # runtime/ is in folders by layer (docs/ARCHITECTURE.md); a file includes another by its bare name, as nginx's do.
 RUNTIME_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard runtime/*/*.h runtime/*/*.c))))
-CFLAGS_ALL = $(CFLAGS_BASE) $(PKG_CFLAGS) -Iruntime $(addprefix -I,$(RUNTIME_DIRS)) -Itests/lib $(CFLAGS)
+CFLAGS_ALL = $(CFLAGS_BASE) -DGALE_HOST_SIDE $(PKG_CFLAGS) -Iruntime $(addprefix -I,$(RUNTIME_DIRS)) -Itests/lib $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS_ALL = $(PKG_LIBS) -ldl -lpthread -lm
 
 # Plugins see only runtime/gale.h and must not call the runtime by name.
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -fvisibility=hidden -MMD -MP -Iruntime $(CFLAGS)
 PLUGIN_LDFLAGS = -shared $(SAN_FLAGS) -Wl,-z,defs
+# C++ plugins (tests/plugins/*.cpp) get the same treatment from g++, C++20 for designated initialisers; g++ links
+# libstdc++ into them.
+CXX ?= g++
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+PLUGIN_CXXFLAGS = -std=c++20 -g $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter $(SAN_FLAGS) -fPIC -fvisibility=hidden -MMD -MP -Iruntime $(CXXFLAGS)
 
 ifeq ($(V),1)
 Q :=
@@ -60,6 +67,7 @@ TESTLIB_SRC := $(sort $(wildcard tests/lib/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 E2E_SRC := $(sort $(wildcard tests/e2e/*.c))
 TPLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+TPLUGIN_CXX_SRC := $(sort $(wildcard tests/plugins/*.cpp))
 BPLUGIN_SRC := $(sort $(wildcard tools/bench/plugins/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -67,7 +75,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBGALE := $(BUILD)/lib/libgale.a
 GALE := $(BUILD)/bin/gale
 PLUGINS := $(patsubst %.c,$(BUILD)/plugins/%.so,$(notdir $(SPOUT_SRC) $(BOLT_SRC)))
-TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(TPLUGIN_SRC))
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(TPLUGIN_SRC)) \
+                $(patsubst tests/plugins/%.cpp,$(BUILD)/tests/plugins/%.so,$(TPLUGIN_CXX_SRC))
 BENCH_PLUGINS := $(patsubst tools/bench/plugins/%.c,$(BUILD)/bench/plugins/%.so,$(BPLUGIN_SRC))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
@@ -179,11 +188,19 @@ $(eval $(call compile,testplugins/,tests/plugins/,$$(PLUGIN_CFLAGS)))
 $(eval $(call link,$(BUILD)/plugins/%.so,$(BUILD)/obj/plugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
 $(eval $(call link,$(BUILD)/bench/plugins/%.so,$(BUILD)/obj/benchplugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
 $(eval $(call link,$(BUILD)/tests/plugins/%.so,$(BUILD)/obj/testplugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
+$(BUILD)/obj/testplugins/%.cpp.o: tests/plugins/%.cpp
+	@mkdir -p $(@D)
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(PLUGIN_CXXFLAGS) -c -o $@ $<
+$(BUILD)/tests/plugins/%.so: $(BUILD)/obj/testplugins/%.cpp.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CXX) $(PLUGIN_LDFLAGS) -o $@ $<
 
 # Tests: unit and end-to-end alike, with the shared test library.
 $(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL)))
 $(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/e2e/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL)))
 
-.PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/obj/plugins/%.o $(BUILD)/obj/testplugins/%.o $(BUILD)/obj/benchplugins/%.o
+.PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/obj/plugins/%.o $(BUILD)/obj/testplugins/%.o $(BUILD)/obj/testplugins/%.cpp.o $(BUILD)/obj/benchplugins/%.o
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

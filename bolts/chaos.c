@@ -29,10 +29,10 @@ static int declare(gale_ctx_t *ctx)
 {
     const char *const *fields;
     size_t n;
-    if (ctx->host->input_count(ctx) < 1) return GALE_EINVAL;
-    int rc = ctx->host->input_fields(ctx, 0, &fields, &n);
+    if (gale_input_count(ctx) < 1) return GALE_EINVAL;
+    int rc = gale_input_fields(ctx, 0, &fields, &n);
     if (rc) return rc;
-    return ctx->host->declare_stream(ctx, "default", fields, n);
+    return gale_declare_stream(ctx, "default", fields, n);
 }
 
 static double uniform(chaos_t *c)
@@ -48,7 +48,7 @@ static int prepare(gale_ctx_t *ctx)
     chaos_t *c = calloc(1, sizeof *c);
     if (!c) return GALE_ENOMEM;
     gale_task_info_t info;
-    ctx->host->task_info(ctx, &info);
+    gale_task_info(ctx, &info);
     c->fail_ratio = gale_setting_double(ctx, "fail_ratio", 0);
     c->drop_ratio = gale_setting_double(ctx, "drop_ratio", 0);
     c->delay_ms = gale_setting_int(ctx, "delay_ms", 0);

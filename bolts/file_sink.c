@@ -51,10 +51,10 @@ static int put(sink_t *s, const char *p, size_t n)
 static int put_json(gale_ctx_t *ctx, sink_t *s, const gale_value_t *v)
 {
     size_t room = s->cap - s->len;
-    size_t need = ctx->host->to_json(v, s->buf + s->len, room);
+    size_t need = gale_to_json(ctx, v, s->buf + s->len, room);
     if (need >= room) {
         if (reserve(s, need + 1)) return GALE_ENOMEM;
-        ctx->host->to_json(v, s->buf + s->len, need + 1);
+        gale_to_json(ctx, v, s->buf + s->len, need + 1);
     }
     s->len += need;
     return 0;
@@ -83,7 +83,7 @@ static int format_line(gale_ctx_t *ctx, sink_t *s, const gale_tuple_t *in)
 {
     const char *const *names;
     size_t n;
-    ctx->host->tuple_fields(in, &names, &n);
+    gale_tuple_fields(ctx, in, &names, &n);
     s->len = 0;
     int rc = 0;
     size_t count = s->only.type == GALE_ARRAY ? s->only.n : n;
@@ -109,7 +109,7 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
     int rc = format_line(ctx, s, in);
     if (!rc) rc = write_all(s->fd, s->buf, s->len);
     if (rc) {
-        gale_error(ctx, "cannot write to %s: %s", s->path, ctx->host->strerror(rc));
+        gale_error(ctx, "cannot write to %s: %s", s->path, gale_strerror(ctx, rc));
         gale_fail(ctx, in);
         return rc;
     }
@@ -121,7 +121,7 @@ static int prepare(gale_ctx_t *ctx)
     sink_t *s = calloc(1, sizeof *s);
     if (!s) return GALE_ENOMEM;
     s->path = gale_setting_str(ctx, "path", "-");
-    if (ctx->host->setting(ctx, "fields", &s->only) || s->only.type != GALE_ARRAY) s->only = gale_nil();
+    if (gale_setting(ctx, "fields", &s->only) || s->only.type != GALE_ARRAY) s->only = gale_nil();
     for (uint32_t i = 0; s->only.type == GALE_ARRAY && i < s->only.n; i++) {
         gale_value_t v;
         gale_item(ctx, &s->only, i, &v);

@@ -29,17 +29,17 @@ static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c ==
 static int declare(gale_ctx_t *ctx)
 {
     const char *field = gale_setting_str(ctx, "field", NULL);
-    for (size_t i = 0, n_inputs = ctx->host->input_count(ctx); field && i < n_inputs; i++) {
+    for (size_t i = 0, n_inputs = gale_input_count(ctx); field && i < n_inputs; i++) {
         const char *const *names;
         size_t n, k = 0;
-        if (ctx->host->input_fields(ctx, i, &names, &n)) return GALE_EINVAL;
+        if (gale_input_fields(ctx, i, &names, &n)) return GALE_EINVAL;
         while (k < n && strcmp(names[k], field)) k++;
         if (k == n) {
             gale_error(ctx, "setting 'field': input %zu has no field '%s'", i + 1, field);
             return GALE_EINVAL;
         }
     }
-    return ctx->host->declare_stream(ctx, "default", WORD, 1);
+    return gale_declare_stream(ctx, "default", WORD, 1);
 }
 
 static int prepare(gale_ctx_t *ctx)
@@ -58,7 +58,7 @@ static size_t field_index(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
     if (!s->field) return 0;
     const char *const *names;
     size_t n;
-    ctx->host->tuple_fields(in, &names, &n);
+    gale_tuple_fields(ctx, in, &names, &n);
     if (names != s->seen_names) {
         s->seen_names = names;
         for (s->index = 0; s->index < n && strcmp(names[s->index], s->field); s->index++) {}
@@ -73,7 +73,7 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
     if (gale_get(ctx, in, field_index(ctx, s, in), &text) || text.type != GALE_STR) {
         if (!s->warned) {
             gale_warn(ctx, "input from '%s' has no string to split: failing it (logged once per task)",
-                      ctx->host->tuple_component(in));
+                      gale_tuple_component(ctx, in));
             s->warned = true;
         }
         return GALE_ETYPE;

@@ -153,7 +153,7 @@ static size_t field_index(gale_ctx_t *ctx, counter_t *c, const gale_tuple_t *in)
 {
     const char *const *names;
     size_t n;
-    ctx->host->tuple_fields(in, &names, &n);
+    gale_tuple_fields(ctx, in, &names, &n);
     if (names != c->seen_fields) {
         c->seen_fields = names;
         c->field_at = 0;
@@ -174,7 +174,7 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
     if (gale_get(ctx, in, field_index(ctx, c, in), &w) || w.type != GALE_STR) {
         if (!c->warned) {
             gale_warn(ctx, "input from '%s' has no string to count: failing it (logged once per task)",
-                      ctx->host->tuple_component(in));
+                      gale_tuple_component(ctx, in));
             c->warned = true;
         }
         return GALE_ETYPE;

@@ -15,11 +15,31 @@
  *  - Copied output. Emit copies (encodes) the values it is given; the caller keeps ownership of its buffers.
  *  - Exactly once. Every input of a bolt is acked or failed once (a GALE_BOLT_BASIC bolt has it done for it).
  *    `close`/`cleanup` are called once after a successful `open`/`prepare`, never after a failed one.
- *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() names it.
+ *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() says it, gale_err_name() names it.
+ *  - Phases. Which host calls a callback may make (the runtime enforces it and returns what the last column says):
+ *
+ *      callback                         emit  done  ack fail  keep  reset_timeout  declare_stream
+ *      declare                           -     -     -    -     -       -              yes
+ *      spout open, bolt prepare          -     -     -    -     -       -              -
+ *      spout activate, next_tuple,      yes   yes    -    -     -       -              -
+ *        ack, fail, deactivate
+ *      bolt execute                     yes    -    yes  yes   yes     yes             -
+ *      bolt finish                      yes    -    yes  yes    -      yes             -
+ *      spout close, bolt cleanup         -     -     -    -     -       -              -
+ *      a call marked "-"               ESTATE ignored ESTATE   NULL  ESTATE          ESTATE
+ *
+ *    In a bolt, ack, fail, reset_timeout and anchors take the input being executed or a kept one (gale_keep(),
+ *    only in execute); in finish, only kept ones. Every other host function may be called from any callback:
+ *    settings, input_count and input_fields (the model, read-only), task_info (in declare, a task id of 0), log,
+ *    strerror, err_name, to_json, item, and the tuple readers on a tuple that is still valid. From a thread of
+ *    the plugin's own, only gale_wake() may be called; `service`, which it asks for, may do what next_tuple
+ *    (spouts) or finish (bolts) may.
+ *  - Process hooks (process_init, process_exit in the descriptor) get no context and call no host function.
  *
  * ABI: the major version changes when anything here changes incompatibly and the runtime refuses a plugin of
  * another major. Within a major, the host table only grows at its end; `host->size` tells a plugin built for a
- * newer minor whether a function exists (GALE_HOST_HAS()).
+ * newer minor whether a function exists (GALE_HOST_HAS()). The structs that cross the boundary carry their size
+ * and grow at their end too, so a plugin built for an older minor runs unchanged (see "Structs that cross").
  */
 #ifndef GALE_H
 #define GALE_H
@@ -28,7 +48,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GALE_ABI_MAJOR 1
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GALE_ABI_MAJOR 2
 #define GALE_ABI_MINOR 0
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
@@ -117,7 +141,16 @@ typedef enum gale_kind { GALE_SPOUT = 1, GALE_BOLT = 2 } gale_kind_t;
 
 typedef enum gale_log_level { GALE_LOG_DEBUG = 0, GALE_LOG_INFO, GALE_LOG_WARN, GALE_LOG_ERROR } gale_log_level_t;
 
-/* A declared output stream: its name and its fields, both NULL-terminated where they are lists. */
+/*
+ * Structs that cross the boundary carry their size, so that a later minor can add fields at their end. The
+ * plugin's size is set for it: GALE_PLUGIN() fills the descriptor's `size` and the element sizes of its stream
+ * and setting tables, the gale_emit*() helpers and gale_task_info() fill theirs. The runtime reads a field only
+ * when the size says it is there (GALE_STRUCT_HAS), and zero stands for a field a plugin's struct lacks.
+ */
+#define GALE_STRUCT_HAS(p, type, field) ((p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* A declared output stream: its name and its fields, both NULL-terminated where they are lists. The runtime steps
+   through a table of them by the descriptor's `stream_decl_size`. */
 typedef struct gale_stream_decl {
     const char *name;
     const char *const *fields;
@@ -134,14 +167,17 @@ typedef enum gale_setting_type {
     GALE_SETTING_ANY,
 } gale_setting_type_t;
 
-/* A setting the plugin accepts: `gale validate` checks the topology's settings against this table. */
+/* A setting the plugin accepts: `gale validate` checks the topology's settings against this table, stepping through
+   it by the descriptor's `setting_decl_size`. */
 typedef struct gale_setting_decl {
     const char *name;
     gale_setting_type_t type;
     const char *help;
 } gale_setting_decl_t;
 
-typedef struct gale_task_info {
+/* What gale_task_info() reports. Set `size` (the wrapper does): the runtime fills only the fields that fit. */
+typedef struct {
+    uint32_t size;         /* sizeof(gale_task_info_t) as the plugin was built */
     const char *topology;  /* topology name */
     const char *component; /* this component's name */
     uint32_t task_id;      /* topology-wide task id, from 1 */
@@ -157,6 +193,20 @@ enum {
     /* Spout: the runtime keeps the values of each open tree and re-emits them on fail (see `replay`). */
     GALE_SPOUT_REPLAY = 1u << 1,
 };
+
+/*
+ * What a plugin's process_init is told. Borrowed for the call; the strings live until process_exit returns.
+ * `log` writes a log line attributed to the plugin (there is no task yet, hence no context).
+ */
+typedef struct gale_process_info {
+    uint32_t size;         /* sizeof(gale_process_info_t) as the runtime was built: read later fields by it */
+    const char *topology;  /* topology name */
+    const char *plugin;    /* the descriptor's name */
+    uint32_t worker_index; /* this process among the topology's workers: 0 .. worker_count-1 */
+    uint32_t worker_count; /* 1 in local mode and in `gale replay` */
+    void (*log)(const struct gale_process_info *info, gale_log_level_t level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+} gale_process_info_t;
 
 typedef struct gale_spout_ops {
     int (*open)(gale_ctx_t *ctx);          /* may set ctx->state; an error stops the topology */
@@ -187,7 +237,10 @@ typedef struct gale_bolt_ops {
 typedef struct gale_plugin {
     uint32_t abi_major;
     uint32_t abi_minor;
-    uint32_t size; /* sizeof(gale_plugin_t) as the plugin was built */
+    uint32_t size;              /* sizeof(gale_plugin_t) as the plugin was built */
+    uint32_t stream_decl_size;  /* sizeof(gale_stream_decl_t) as built; 0 in a descriptor written out by hand:
+                                   this header's */
+    uint32_t setting_decl_size; /* sizeof(gale_setting_decl_t), likewise */
     gale_kind_t kind;
     const char *name;
     const char *description;
@@ -197,17 +250,56 @@ typedef struct gale_plugin {
     const gale_setting_decl_t *settings; /* terminated by {NULL}; NULL: any setting is accepted */
     gale_spout_ops_t spout;
     gale_bolt_ops_t bolt;
+
+    /* Optional fields: a descriptor may end before any of them (its size says where), and they read as zero. */
+
+    /* Process hooks, both optional: where a client, a connection pool or a loaded model shared by the plugin's
+       tasks in a process lives. process_init is called once in each process that runs tasks of this plugin (the
+       `gale run` process in local mode, each worker process, `gale replay`), before the first open/prepare of any
+       of them, on the thread that runs the topology; an error stops the run, naming the plugin, as a failing open
+       does, and its process_exit is then not called. process_exit is called once after the last close/cleanup of
+       those tasks, unless a task is stuck in a call. A plugin used by several components is initialised once.
+       Neither gets a context: no host function may be called from them. */
+    int (*process_init)(const gale_process_info_t *info);
+    void (*process_exit)(void);
+
+    /* Optional: work that arrives from a thread of the plugin's own (a client library's callback, a socket it
+       reads). That thread calls gale_wake(ctx); soon after, the task's executor calls `service` on its own thread,
+       in the run phase, where it may call what next_tuple (a spout) or finish (a bolt: emits are unanchored)
+       may. Several wakes before it runs make one call. It returns how much it did (0: nothing, which does not
+       count as activity when the run drains; a negative code is logged against the task). */
+    int (*service)(gale_ctx_t *ctx);
 } gale_plugin_t;
 
 #define GALE_PLUGIN_SYMBOL "gale_plugin"
 
-/* Export the descriptor: `GALE_PLUGIN(.kind = GALE_BOLT, .name = "split", .bolt = {...})`. */
+/*
+ * Export the descriptor: `GALE_PLUGIN(.kind = GALE_BOLT, .name = "split", .bolt = {...})`.
+ * From C++ (C++20, for designated initialisers) the descriptor gets C linkage and, since a namespace-scope const
+ * has internal linkage there, an explicit `extern`; designators must then follow the order of gale_plugin_t's
+ * fields, and the stream and setting tables are arrays of their own rather than compound literals.
+ */
+#define GALE__PLUGIN_SIZES                                                                                     \
+    .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t),                   \
+    .stream_decl_size = sizeof(gale_stream_decl_t), .setting_decl_size = sizeof(gale_setting_decl_t)
+#ifdef __cplusplus
 #define GALE_PLUGIN(...)                                                                                       \
-    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                                 \
-        .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), __VA_ARGS__}
+    extern "C" {                                                                                               \
+    __attribute__((visibility("default"))) extern const gale_plugin_t gale_plugin;                             \
+    }                                                                                                          \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")         \
+    extern "C" __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {                      \
+        GALE__PLUGIN_SIZES, __VA_ARGS__};                                                                      \
+    _Pragma("GCC diagnostic pop")
+#else
+#define GALE_PLUGIN(...)                                                                                       \
+    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {GALE__PLUGIN_SIZES, __VA_ARGS__}
+#endif
 
-/* What to emit. Zero-initialise and fill what applies; gale_emit() and friends below cover the usual cases. */
-typedef struct gale_emit {
+/* What to emit. Zero-initialise, set `size` to sizeof(gale_emit_t) and fill what applies (emit refuses a size
+   below ABI 2.0's with GALE_EINVAL); gale_emit() and friends below do that for the usual cases. */
+typedef struct {
+    uint32_t size;
     const char *stream;           /* NULL: "default" */
     const gale_value_t *values;   /* copied */
     size_t n_values;              /* must equal the stream's declared field count */
@@ -278,19 +370,59 @@ struct gale_host {
     /* `v` as JSON text (strings escaped, bytes as base64, non-finite doubles as null). Writes at most `cap` bytes,
        NUL-terminated, and returns the length the whole text needs, as snprintf does. */
     size_t (*to_json)(const gale_value_t *v, char *buf, size_t cap);
+
+    /* The name of a GALE_E* code ("GALE_ENOENT"; "GALE_E?" for a code that is not one), for logs and tests. */
+    const char *(*err_name)(int err);
+
+    /* The one host function that may be called from any thread: asks for the plugin's `service` to run on the
+       task's executor soon. Allowed from the moment open/prepare is called until close/cleanup returns (a plugin
+       stops its threads there); cheap when repeated, never blocks. GALE_ENOTSUP when the plugin has no `service`
+       or the task does not run on an executor (`gale replay --component`), GALE_ESTATE from `declare`. */
+    int (*wake)(gale_ctx_t *ctx);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
 
 /* ---- convenience ------------------------------------------------------------------------------------------ */
 
-static inline gale_value_t gale_nil(void) { return (gale_value_t){.type = GALE_NIL}; }
-static inline gale_value_t gale_bool(bool b) { return (gale_value_t){.type = GALE_BOOL, .b = b}; }
-static inline gale_value_t gale_int(int64_t i) { return (gale_value_t){.type = GALE_INT, .i = i}; }
-static inline gale_value_t gale_double(double d) { return (gale_value_t){.type = GALE_DOUBLE, .d = d}; }
+/* Zero-initialises a struct of this header in C and in C++ alike. */
+#ifdef __cplusplus
+#define GALE__ZERO {}
+#else
+#define GALE__ZERO {0}
+#endif
+
+static inline gale_value_t gale__value(gale_type_t type)
+{
+    gale_value_t v = GALE__ZERO;
+    v.type = type;
+    return v;
+}
+static inline gale_value_t gale_nil(void) { return gale__value(GALE_NIL); }
+static inline gale_value_t gale_bool(bool b)
+{
+    gale_value_t v = gale__value(GALE_BOOL);
+    v.b = b;
+    return v;
+}
+static inline gale_value_t gale_int(int64_t i)
+{
+    gale_value_t v = gale__value(GALE_INT);
+    v.i = i;
+    return v;
+}
+static inline gale_value_t gale_double(double d)
+{
+    gale_value_t v = gale__value(GALE_DOUBLE);
+    v.d = d;
+    return v;
+}
 static inline gale_value_t gale_strn(const char *p, size_t len)
 {
-    return (gale_value_t){.type = GALE_STR, .s = {p, len}};
+    gale_value_t v = gale__value(GALE_STR);
+    v.s.ptr = p;
+    v.s.len = len;
+    return v;
 }
 static inline gale_value_t gale_str(const char *p)
 {
@@ -300,46 +432,78 @@ static inline gale_value_t gale_str(const char *p)
 }
 static inline gale_value_t gale_bytes(const void *p, size_t len)
 {
-    return (gale_value_t){.type = GALE_BYTES, .s = {(const char *)p, len}};
+    gale_value_t v = gale__value(GALE_BYTES);
+    v.s.ptr = (const char *)p;
+    v.s.len = len;
+    return v;
 }
 static inline gale_value_t gale_array(const gale_value_t *items, uint32_t n)
 {
-    return (gale_value_t){.type = GALE_ARRAY, .n = n, .c = {items, NULL, 0}};
+    gale_value_t v = gale__value(GALE_ARRAY);
+    v.n = n;
+    v.c.items = items;
+    return v;
 }
 static inline gale_value_t gale_map(const gale_value_t *kv, uint32_t pairs)
 {
-    return (gale_value_t){.type = GALE_MAP, .n = pairs, .c = {kv, NULL, 0}};
+    gale_value_t v = gale__value(GALE_MAP);
+    v.n = pairs;
+    v.c.items = kv;
+    return v;
 }
 
 /* Emit on the default stream, unanchored (or, in a GALE_BOLT_BASIC bolt's execute, anchored to the input). */
 static inline int gale_emit(gale_ctx_t *ctx, const gale_value_t *values, size_t n)
 {
-    gale_emit_t e = {.values = values, .n_values = n};
+    gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
+    e.values = values;
+    e.n_values = n;
     return ctx->host->emit(ctx, &e);
 }
 static inline int gale_emit_stream(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n)
 {
-    gale_emit_t e = {.stream = stream, .values = values, .n_values = n};
+    gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
+    e.stream = stream;
+    e.values = values;
+    e.n_values = n;
     return ctx->host->emit(ctx, &e);
 }
 /* Bolt: emit anchored to one input. */
 static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor, const gale_value_t *values,
                                      size_t n)
 {
-    gale_emit_t e = {.values = values, .n_values = n, .anchors = &anchor, .n_anchors = 1};
+    gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
+    e.values = values;
+    e.n_values = n;
+    e.anchors = &anchor;
+    e.n_anchors = 1;
     return ctx->host->emit(ctx, &e);
 }
 /* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. */
 static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *stream, const gale_value_t *values,
                                    size_t n)
 {
-    gale_emit_t e = {.stream = stream, .values = values, .n_values = n, .direct = true, .direct_task = task};
+    gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
+    e.stream = stream;
+    e.values = values;
+    e.n_values = n;
+    e.direct = true;
+    e.direct_task = task;
     return ctx->host->emit(ctx, &e);
 }
 /* Spout: emit starting a tracked tree with `msg_id`. */
 static inline int gale_emit_id(gale_ctx_t *ctx, uint64_t msg_id, const gale_value_t *values, size_t n)
 {
-    gale_emit_t e = {.values = values, .n_values = n, .has_msg_id = true, .msg_id = msg_id};
+    gale_emit_t e = GALE__ZERO;
+    e.size = sizeof e;
+    e.values = values;
+    e.n_values = n;
+    e.has_msg_id = true;
+    e.msg_id = msg_id;
     return ctx->host->emit(ctx, &e);
 }
 static inline int gale_ack(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->ack(ctx, t); }
@@ -355,6 +519,20 @@ static inline int gale_reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *t)
 }
 
 static inline size_t gale_tuple_size(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->tuple_size(t); }
+static inline const char *gale_tuple_stream(gale_ctx_t *ctx, const gale_tuple_t *t)
+{
+    return ctx->host->tuple_stream(t);
+}
+static inline const char *gale_tuple_component(gale_ctx_t *ctx, const gale_tuple_t *t)
+{
+    return ctx->host->tuple_component(t);
+}
+static inline uint32_t gale_tuple_task(gale_ctx_t *ctx, const gale_tuple_t *t) { return ctx->host->tuple_task(t); }
+static inline void gale_tuple_fields(gale_ctx_t *ctx, const gale_tuple_t *t, const char *const **fields,
+                                     size_t *n_fields)
+{
+    ctx->host->tuple_fields(t, fields, n_fields);
+}
 static inline int gale_get(gale_ctx_t *ctx, const gale_tuple_t *t, size_t i, gale_value_t *out)
 {
     return ctx->host->tuple_get(t, i, out);
@@ -366,6 +544,46 @@ static inline int gale_field(gale_ctx_t *ctx, const gale_tuple_t *t, const char 
 static inline int gale_item(gale_ctx_t *ctx, const gale_value_t *container, size_t i, gale_value_t *out)
 {
     return ctx->host->item(container, i, out);
+}
+
+/* Declaring (from `declare` only). */
+static inline int gale_declare_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields,
+                                      size_t n_fields)
+{
+    return ctx->host->declare_stream(ctx, stream, fields, n_fields);
+}
+static inline size_t gale_input_count(gale_ctx_t *ctx) { return ctx->host->input_count(ctx); }
+static inline int gale_input_fields(gale_ctx_t *ctx, size_t index, const char *const **fields, size_t *n_fields)
+{
+    return ctx->host->input_fields(ctx, index, fields, n_fields);
+}
+
+/* From any thread: run the plugin's `service` on this task's executor soon. */
+static inline int gale_wake(gale_ctx_t *ctx) { return ctx->host->wake(ctx); }
+
+static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)
+{
+    return ctx->host->to_json(v, buf, cap);
+}
+
+/* The runtime's own sources have gale_strerror(err) and gale_err_name(err) of their own (built with
+   GALE_HOST_SIDE defined); a plugin reaches them through its context. */
+#ifndef GALE_HOST_SIDE
+static inline const char *gale_strerror(gale_ctx_t *ctx, int err) { return ctx->host->strerror(err); }
+static inline const char *gale_err_name(gale_ctx_t *ctx, int err) { return ctx->host->err_name(err); }
+#endif
+
+/* Fills `out` with this task's identity (as much of it as this runtime knows). */
+static inline void gale_task_info(gale_ctx_t *ctx, gale_task_info_t *out)
+{
+    out->size = sizeof *out;
+    ctx->host->task_info(ctx, out);
+}
+
+/* A setting as it is (GALE_ENOENT when absent); the typed ones below are the usual way. */
+static inline int gale_setting(gale_ctx_t *ctx, const char *key, gale_value_t *out)
+{
+    return ctx->host->setting(ctx, key, out);
 }
 
 /* Typed settings with defaults. A setting of another type than asked yields the default (and `gale validate`
@@ -403,5 +621,9 @@ static inline const char *gale_setting_str(gale_ctx_t *ctx, const char *key, con
 #define gale_info(ctx, ...) gale_log((ctx), GALE_LOG_INFO, __VA_ARGS__)
 #define gale_warn(ctx, ...) gale_log((ctx), GALE_LOG_WARN, __VA_ARGS__)
 #define gale_error(ctx, ...) gale_log((ctx), GALE_LOG_ERROR, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* GALE_H */

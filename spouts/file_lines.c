@@ -41,7 +41,7 @@ typedef struct state {
 static int open_(gale_ctx_t *ctx)
 {
     gale_task_info_t info;
-    ctx->host->task_info(ctx, &info);
+    gale_task_info(ctx, &info);
     state_t *s = calloc(1, sizeof *s);
     if (!s) return GALE_ENOMEM;
     s->path = gale_setting_str(ctx, "path", "-");

@@ -69,7 +69,7 @@ static uint64_t xorshift64(uint64_t *s)
 static int load_sentences(gale_ctx_t *ctx, state_t *s)
 {
     gale_value_t list;
-    if (ctx->host->setting(ctx, "sentences", &list) != 0) { /* absent: Storm's five */
+    if (gale_setting(ctx, "sentences", &list) != 0) { /* absent: Storm's five */
         s->sentences = calloc(N_DEFAULT, sizeof *s->sentences);
         if (!s->sentences) return GALE_ENOMEM;
         for (size_t i = 0; i < N_DEFAULT; i++) s->sentences[i] = gale_str(DEFAULT_SENTENCES[i]);
@@ -103,7 +103,7 @@ static int open_(gale_ctx_t *ctx)
     state_t *s = calloc(1, sizeof *s);
     if (!s) return GALE_ENOMEM;
     gale_task_info_t info;
-    ctx->host->task_info(ctx, &info);
+    gale_task_info(ctx, &info);
     s->rng = splitmix64((uint64_t)gale_setting_int(ctx, "seed", 42) + info.task_index);
     if (!s->rng) s->rng = 1; /* xorshift's one fixed point */
     s->count = (uint64_t)count;

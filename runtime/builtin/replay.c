@@ -84,7 +84,7 @@ static int replay_next(gale_ctx_t *ctx)
                          gale_strerror(rc));
         return 0;
     }
-    gale_emit_t e = {.stream = it->stream, .values = d->vals, .n_values = d->n_values, .has_msg_id = true,
+    gale_emit_t e = {.size = sizeof e, .stream = it->stream, .values = d->vals, .n_values = d->n_values, .has_msg_id = true,
                      .msg_id = it->msg_id};
     rc = ctx->host->emit(ctx, &e);
     if (rc) atomic_fetch_add(&st->set->rejected, 1);

@@ -358,7 +358,7 @@ static int emit(shell_t *sh, const msg_t *m)
     }
     if (!bad) {
         for (uint32_t i = 0; i < m->f[F_TUPLE].n; i++) h->item(&m->f[F_TUPLE], i, &sh->vals[i]);
-        gale_emit_t e = {.stream = stream, .values = sh->vals, .n_values = m->f[F_TUPLE].n, .anchors = anchors,
+        gale_emit_t e = {.size = sizeof e, .stream = stream, .values = sh->vals, .n_values = m->f[F_TUPLE].n, .anchors = anchors,
                          .n_anchors = n_anchors, .tasks = sh->targets, .tasks_cap = sh->t->rt->topo->n_tasks + 1,
                          .n_tasks = &n_targets};
         if (direct) {

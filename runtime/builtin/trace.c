@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "plugin.h"
+#include "process.h"
 #include "trace.h"
 #include "tuple.h"
 
@@ -52,6 +53,11 @@ static void print_values(trace_ctx_t *t, const gale_value_t *v, size_t n)
 static int trace_emit(gale_ctx_t *ctx, const gale_emit_t *e)
 {
     trace_ctx_t *t = tctx(ctx);
+    if (!gale__emit_sized(e)) {
+        t->errors++;
+        say(t, "  emit REFUSED: a gale_emit_t of %u bytes, without its size\n", e->size);
+        return GALE_EINVAL;
+    }
     const char *name = e->stream ? e->stream : "default";
     int s = gale_component_stream(t->comp, name);
     if (s < 0 || t->comp->streams[s].n_fields != e->n_values) {
@@ -120,6 +126,9 @@ static void trace_log(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, 
     else gale_logf(level, t->comp->name, "%s", msg);
 }
 
+/* One bolt fed by hand has no executor to wake. */
+static int trace_wake(gale_ctx_t *ctx) { return GALE_ENOTSUP; }
+
 static gale_host_t trace_host(void)
 {
     gale_host_t h = gale__host;
@@ -130,6 +139,7 @@ static gale_host_t trace_host(void)
     h.done = trace_done;
     h.log = trace_log;
     h.reset_timeout = trace_reset_timeout;
+    h.wake = trace_wake;
     return h;
 }
 
@@ -185,10 +195,14 @@ int gale_trace_bolt(gale_topology_t *topo, int component, gale_replay_set_t *s, 
     t.base.task_id = t.comp->first_task;
     t.desc = t.comp->plugin->desc;
     if (t.comp->kind != GALE_BOLT || !t.comp->n_inputs) return GALE_EINVAL;
+    gale_process_hooks_t hooks = {0};
+    int rc = gale__process_init_plugin(&hooks, topo->name, 0, 1, t.desc);
+    if (rc) return rc;
     t.base.phase = GALE_PHASE_OPEN;
-    int rc = t.desc->bolt.prepare ? t.desc->bolt.prepare(&t.base.pub) : 0;
+    rc = t.desc->bolt.prepare ? t.desc->bolt.prepare(&t.base.pub) : 0;
     if (rc) {
         say(&t, "prepare failed: %s (%d)\n", gale_strerror(rc), rc);
+        gale__process_exit(&hooks);
         return rc;
     }
     t.base.phase = GALE_PHASE_RUN;
@@ -199,7 +213,9 @@ int gale_trace_bolt(gale_topology_t *topo, int component, gale_replay_set_t *s, 
         rc = t.desc->bolt.finish(&t.base.pub);
         if (rc) say(&t, "  finish returned %s (%d)\n", gale_strerror(rc), rc);
     }
+    t.base.phase = GALE_PHASE_CLOSED;
     if (t.desc->bolt.cleanup) t.desc->bolt.cleanup(&t.base.pub);
+    gale__process_exit(&hooks);
     atomic_store(&s->acked, acked);
     atomic_store(&s->failed, s->n - acked);
     return acked == s->n ? 0 : GALE_EPLUGIN;

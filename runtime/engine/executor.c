@@ -491,6 +491,10 @@ static void open_tasks(gale_executor_t *e)
         t->opened = true;
         t->base.phase = GALE_PHASE_RUN;
         if (t->tick_ns) t->next_tick_ns = gale_now_ns() + t->tick_ns;
+        if (t->desc->service) { /* gale_wake() may have come from the plugin's thread while it opened */
+            t->service = gale__plugin_service;
+            if (atomic_load(&t->service_wanted)) atomic_store(&e->services_wanted, true);
+        }
         if (t->comp->kind == GALE_SPOUT) {
             t->active = true;
             if (t->desc->spout.activate) t->desc->spout.activate(&t->base.pub);
@@ -503,14 +507,16 @@ static void close_tasks(gale_executor_t *e)
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (!t->opened || t->acker) continue;
+        if (t->comp->kind == GALE_SPOUT && t->active && t->desc->spout.deactivate)
+            t->desc->spout.deactivate(&t->base.pub);
+        /* close and cleanup may no longer emit, ack or fail (gale.h's phase table). */
+        t->base.phase = GALE_PHASE_CLOSED;
         if (t->comp->kind == GALE_SPOUT) {
-            if (t->active && t->desc->spout.deactivate) t->desc->spout.deactivate(&t->base.pub);
             if (t->desc->spout.close) t->desc->spout.close(&t->base.pub);
             gale__spout_forget(t);
         } else if (t->desc->bolt.cleanup) {
             t->desc->bolt.cleanup(&t->base.pub);
         }
-        t->base.phase = GALE_PHASE_CLOSED;
         t->opened = false;
         /* Inputs the bolt kept and never settled die with it. */
         for (size_t k = 0; k < t->n_kept; k++) gale__tuple_release(t->kept[k]->data);

@@ -16,11 +16,15 @@ static void task_info(gale_ctx_t *ctx, gale_task_info_t *out)
 {
     gale_ctx_base_t *b = gale__ctx_base(ctx);
     const gale_component_t *c = &b->topo->components[b->component];
-    out->topology = b->topo->name;
-    out->component = c->name;
-    out->task_id = b->task_id;
-    out->task_index = b->task_index;
-    out->parallelism = (uint32_t)c->parallelism;
+    /* Only what fits the plugin's struct: one built for an older minor is smaller. */
+#define FILL(field, value)                                                                                     \
+    if (GALE_STRUCT_HAS(out, gale_task_info_t, field)) out->field = (value)
+    FILL(topology, b->topo->name);
+    FILL(component, c->name);
+    FILL(task_id, b->task_id);
+    FILL(task_index, b->task_index);
+    FILL(parallelism, (uint32_t)c->parallelism);
+#undef FILL
 }
 
 static void host_log(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, ...)
@@ -60,4 +64,6 @@ const gale_host_t gale__host = {
     .strerror = gale_strerror,
     .reset_timeout = gale__reset_timeout,
     .to_json = gale__to_json,
+    .err_name = gale_err_name,
+    .wake = gale__wake,
 };

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics_out.h"
 #include "plugin.h"
+#include "process.h"
 #include "scheduler.h"
 #include "spout.h"
 
@@ -512,7 +513,8 @@ void gale__runtime_start(gale_runtime_t *rt)
     }
 }
 
-int gale_runtime_run(gale_runtime_t *rt)
+/* gale_runtime_run between the plugins' process hooks. */
+static int run_to_end(gale_runtime_t *rt)
 {
     control_t c = {.rt = rt};
     int rc = start_control(&c);
@@ -554,6 +556,19 @@ int gale_runtime_run(gale_runtime_t *rt)
         return GALE_EINCOMPLETE;
     }
     return 0;
+}
+
+int gale_runtime_run(gale_runtime_t *rt)
+{
+    gale_process_hooks_t hooks;
+    int rc = gale__process_init(rt, &hooks);
+    if (rc) { /* logged, naming the plugin; no task was opened */
+        rt->start_ns = rt->end_ns = gale_now_ns();
+        return rc;
+    }
+    rc = run_to_end(rt);
+    if (!rt->stuck) gale__process_exit(&hooks); /* a stuck task may still be inside the plugin */
+    return rc;
 }
 
 /* ---- metrics -------------------------------------------------------------------------------------------- */

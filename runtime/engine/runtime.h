@@ -110,7 +110,8 @@ typedef struct gale_run_status {
 /* Builds tasks, routes and executors for a resolved topology (borrowed; it must outlive the runtime). */
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
                      gale_diag_t *diag);
-/* Runs to the end. 0; GALE_EPLUGIN when a task failed to open; GALE_EINCOMPLETE when it stopped with tuple trees
+/* Runs to the end, between the plugins' process hooks (process.h). 0; GALE_EPLUGIN when a task failed to open
+   or a plugin's process_init failed; GALE_EINCOMPLETE when it stopped with tuple trees
    open (they are journaled with cause "stopped" when there is a journal); GALE_ETIMEDOUT when a task did not
    return after the stop (rt->stuck: exit the process without freeing). */
 int gale_runtime_run(gale_runtime_t *rt);

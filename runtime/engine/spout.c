@@ -150,7 +150,7 @@ static size_t replay_due(gale_task_t *t, uint64_t now_ns)
             continue;
         }
         t->retries[i] = t->retries[--t->n_retries];
-        gale_emit_t e = {.values = r.data->vals, .n_values = r.data->n_values, .has_msg_id = true,
+        gale_emit_t e = {.size = sizeof e, .values = r.data->vals, .n_values = r.data->n_values, .has_msg_id = true,
                          .msg_id = r.msg_id};
         int rc = gale__emit_stream(t, r.data->stream, &e, r.attempts);
         if (rc) gale__task_error(t, "replay of message id %llu failed: %s", (unsigned long long)r.msg_id,

@@ -76,14 +76,53 @@ int gale_plugin_resolve_path(const char *name, const char *topo_dir, char **out,
     return gale__diag(diag, GALE_ENOENT, "plugin '%s' not found (looked in: %s)", name, looked);
 }
 
-static int check_descriptor(const char *path, const gale_plugin_t *d, gale_diag_t *diag)
+/* Copies the descriptor the plugin exports into `out`, zero past its size: only its first three fields are read
+   before its size is known. 0, or GALE_EABI naming the file and both versions. */
+static int copy_descriptor(const char *path, const gale_plugin_t *d, gale_plugin_t *out, gale_diag_t *diag)
 {
     if (d->abi_major != GALE_ABI_MAJOR)
         return gale__diag(diag, GALE_EABI, "plugin %s has ABI major %u, this gale has %d: rebuild it against this gale.h",
                           path, d->abi_major, GALE_ABI_MAJOR);
-    if (d->size < sizeof(gale_plugin_t))
-        return gale__diag(diag, GALE_EABI, "plugin %s has a descriptor of %u bytes, ABI %d.%d needs %zu: rebuild it",
-                          path, d->size, GALE_ABI_MAJOR, GALE_ABI_MINOR, sizeof(gale_plugin_t));
+    if (d->size < GALE__PLUGIN_SIZE_2_0)
+        return gale__diag(diag, GALE_EABI,
+                          "plugin %s (ABI %u.%u) has a descriptor of %u bytes, this gale (ABI %d.%d) needs at least %zu: "
+                          "rebuild it", path, d->abi_major, d->abi_minor, d->size, GALE_ABI_MAJOR, GALE_ABI_MINOR,
+                          GALE__PLUGIN_SIZE_2_0);
+    memset(out, 0, sizeof *out);
+    memcpy(out, d, d->size < sizeof *out ? d->size : sizeof *out);
+    out->size = sizeof *out; /* it is this gale's size now */
+    if ((out->stream_decl_size && out->stream_decl_size < GALE__STREAM_DECL_SIZE_2_0) ||
+        (out->setting_decl_size && out->setting_decl_size < GALE__SETTING_DECL_SIZE_2_0))
+        return gale__diag(diag, GALE_EABI,
+                          "plugin %s (ABI %u.%u) declares table entries of %u and %u bytes, this gale (ABI %d.%d) needs "
+                          "at least %zu and %zu: rebuild it", path, d->abi_major, d->abi_minor, out->stream_decl_size,
+                          out->setting_decl_size, GALE_ABI_MAJOR, GALE_ABI_MINOR, GALE__STREAM_DECL_SIZE_2_0,
+                          GALE__SETTING_DECL_SIZE_2_0);
+    return 0;
+}
+
+/* Entry `i` of a table of `elem`-byte entries (0: `native` bytes), copied into `out` (`native` bytes, zero past
+   the plugin's entry). The loader refused entries smaller than ABI 2.0's, so the name is always there. */
+static const void *table_entry(const void *table, uint32_t elem, size_t native, size_t i, void *out)
+{
+    size_t step = elem ? elem : native;
+    memset(out, 0, native);
+    memcpy(out, (const char *)table + i * step, step < native ? step : native);
+    return out;
+}
+
+bool gale__plugin_stream(const gale_plugin_t *d, size_t i, gale_stream_decl_t *out)
+{
+    return d->streams && (table_entry(d->streams, d->stream_decl_size, sizeof *out, i, out), out->name);
+}
+
+bool gale__plugin_setting(const gale_plugin_t *d, size_t i, gale_setting_decl_t *out)
+{
+    return d->settings && (table_entry(d->settings, d->setting_decl_size, sizeof *out, i, out), out->name);
+}
+
+static int check_descriptor(const char *path, const gale_plugin_t *d, gale_diag_t *diag)
+{
     if (!d->name) return gale__diag(diag, GALE_EPLUGIN, "plugin %s: its descriptor has no name", path);
     if (d->kind == GALE_SPOUT && !d->spout.next_tuple)
         return gale__diag(diag, GALE_EPLUGIN, "plugin %s: a spout without next_tuple", path);
@@ -221,18 +260,20 @@ int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) return gale__diag(diag, GALE_EPLUGIN, "cannot load plugin %s: %s", path, dlerror());
     const gale_plugin_t *d = dlsym(dl, GALE_PLUGIN_SYMBOL);
-    int rc = d ? check_descriptor(path, d, diag)
-               : gale__diag(diag, GALE_EPLUGIN, "plugin %s exports no '" GALE_PLUGIN_SYMBOL "' descriptor "
-                                                "(declare one with GALE_PLUGIN(...) from gale.h)", path);
-    gale_plugin_handle_t *h = rc ? NULL : calloc(1, sizeof *h);
-    if (!rc && (!h || !(h->path = strdup(path)))) rc = gale__diag(diag, GALE_ENOMEM, "out of memory");
+    gale_plugin_handle_t *h = calloc(1, sizeof *h);
+    int rc = !h ? gale__diag(diag, GALE_ENOMEM, "out of memory")
+             : !d ? gale__diag(diag, GALE_EPLUGIN, "plugin %s exports no '" GALE_PLUGIN_SYMBOL "' descriptor "
+                                                   "(declare one with GALE_PLUGIN(...) from gale.h)", path)
+                  : copy_descriptor(path, d, &h->copy, diag);
+    if (!rc) rc = check_descriptor(path, &h->copy, diag);
+    if (!rc && !(h->path = strdup(path))) rc = gale__diag(diag, GALE_ENOMEM, "out of memory");
     if (rc) {
         free(h);
         dlclose(dl);
         return rc;
     }
     h->dl = dl;
-    h->desc = d;
+    h->desc = &h->copy;
     *out = h;
     return 0;
 }

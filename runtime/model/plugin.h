@@ -3,11 +3,14 @@
  *
  * A plugin is refused before any of its code runs when its file is not a whole ELF shared object of this host,
  * it cannot be loaded, it exports no descriptor, the
- * descriptor's ABI major differs from ours, its size is smaller than the ABI's, or its kind or callbacks do not
- * match what it is used as. Every refusal names the file and the reason.
+ * descriptor's ABI major differs from ours, its size (or its tables' element sizes) is smaller than ABI 2.0's, or
+ * its kind or callbacks do not match what it is used as. Every refusal names the file and the reason. A descriptor
+ * smaller than this gale's (a plugin of an older minor) is copied into a zero-filled one of this gale's size.
  */
 #ifndef GALE_PLUGIN_H
 #define GALE_PLUGIN_H
+
+#include <stddef.h>
 
 #include "diag.h"
 #include "gale.h"
@@ -16,8 +19,23 @@
 struct gale_plugin_handle {
     void *dl;                   /* dlopen handle */
     char *path;                 /* the file loaded, owned */
-    const gale_plugin_t *desc;  /* points into the loaded object: valid until unload */
+    const gale_plugin_t *desc;  /* `copy`, or a built-in's; its pointers point into the object: valid until unload */
+    gale_plugin_t copy;         /* a loaded plugin's descriptor, zero-filled past the size it was built with */
 };
+
+/* The end of a struct's last ABI 2.0 field: a plugin's struct may be larger (a later minor), never smaller. */
+#define GALE__SIZE_2_0(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+
+/* The ends of ABI 2.0's descriptor and declaration structs: a plugin's may be larger (a later minor's), never
+   smaller. Descriptor fields after `bolt` are optional: a descriptor may end before them and they read as zero. */
+#define GALE__PLUGIN_SIZE_2_0 GALE__SIZE_2_0(gale_plugin_t, bolt)
+#define GALE__STREAM_DECL_SIZE_2_0 GALE__SIZE_2_0(gale_stream_decl_t, fields)
+#define GALE__SETTING_DECL_SIZE_2_0 GALE__SIZE_2_0(gale_setting_decl_t, help)
+
+/* Entry `i` of the descriptor's stream (setting) table, stepped to by the plugin's element size and copied into
+   *out with the fields the plugin's element lacks zero. False at the terminator or when there is no table. */
+bool gale__plugin_stream(const gale_plugin_t *d, size_t i, gale_stream_decl_t *out);
+bool gale__plugin_setting(const gale_plugin_t *d, size_t i, gale_setting_decl_t *out);
 
 /*
  * Where plugin `name` lives. A name that contains '/' or ends in ".so" is a path, taken relative to `topo_dir`

@@ -86,23 +86,23 @@ static int fail_setting(gale_diag_t *d, const gale_topology_t *t, const gale_com
 static int check_settings(const gale_topology_t *t, const gale_component_t *c, gale_diag_t *d)
 {
     char msg[700];
-    const gale_setting_decl_t *decls = c->plugin->desc->settings;
-    if (!decls) return 0;
+    const gale_plugin_t *desc = c->plugin->desc;
+    if (!desc->settings) return 0;
     for (size_t i = 0; i < c->n_settings; i++) {
         const gale_setting_t *s = &c->settings[i];
-        const gale_setting_decl_t *decl = NULL;
-        for (const gale_setting_decl_t *k = decls; k->name && !decl; k++)
-            if (!strcmp(k->name, s->key)) decl = k;
-        if (!decl) {
+        gale_setting_decl_t k;
+        bool declared = false;
+        for (size_t j = 0; !declared && gale__plugin_setting(desc, j, &k); j++) declared = !strcmp(k.name, s->key);
+        if (!declared) {
             char known[512] = "";
-            for (const gale_setting_decl_t *k = decls; k->name; k++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k == decls ? "" : ", ", k->name);
+            for (size_t j = 0; gale__plugin_setting(desc, j, &k); j++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "", k.name);
             snprintf(msg, sizeof msg, "unknown setting '%s' for plugin %s (known: %s)", s->key, c->plugin->desc->name,
                      *known ? known : "none");
             return fail_setting(d, t, c, s, msg);
         }
-        if (!type_fits(decl->type, s->value.type)) {
-            snprintf(msg, sizeof msg, "setting '%s' must be %s (got %s)", s->key, setting_type_name(decl->type),
+        if (!type_fits(k.type, s->value.type)) {
+            snprintf(msg, sizeof msg, "setting '%s' must be %s (got %s)", s->key, setting_type_name(k.type),
                      value_type_name(s->value.type));
             return fail_setting(d, t, c, s, msg);
         }
@@ -225,11 +225,12 @@ static int declare(gale_topology_t *t, int index, gale_diag_t *d)
         int rc = desc->declare(&ctx.pub);
         if (rc) return fail(d, t, c->plugin_line, c, "declare of plugin %s failed: %s", desc->name, gale_strerror(rc));
     } else {
-        for (const gale_stream_decl_t *s = desc->streams; s && s->name; s++) {
+        gale_stream_decl_t s;
+        for (size_t i = 0; gale__plugin_stream(desc, i, &s); i++) {
             size_t n = 0;
-            while (s->fields && s->fields[n]) n++;
-            int rc = gale__declare_stream(&ctx.pub, s->name, s->fields, n);
-            if (rc == GALE_EEXIST) return fail(d, t, c->plugin_line, c, "plugin %s declares stream '%s' twice", desc->name, s->name);
+            while (s.fields && s.fields[n]) n++;
+            int rc = gale__declare_stream(&ctx.pub, s.name, s.fields, n);
+            if (rc == GALE_EEXIST) return fail(d, t, c->plugin_line, c, "plugin %s declares stream '%s' twice", desc->name, s.name);
             if (rc) return rc;
         }
     }

@@ -199,7 +199,7 @@ Test(stop, replays_back_off_within_a_cap)
     run_free(&r);
 }
 
-Test(stop, sigusr1_prints_the_figures_and_the_run_goes_on)
+Test(stop, sigusr1_prints_the_metrics_and_the_run_goes_on)
 {
     run_t r;
     const char *sets[] = {"--set", "config.drain_timeout_s=1"};

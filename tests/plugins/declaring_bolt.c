@@ -9,17 +9,17 @@ static int declare(gale_ctx_t *ctx)
     gale_value_t list;
     const char *names[8];
     size_t n = 0;
-    if (ctx->host->setting(ctx, "fields", &list) == 0 && list.type == GALE_ARRAY)
+    if (gale_setting(ctx, "fields", &list) == 0 && list.type == GALE_ARRAY)
         for (uint32_t i = 0; i < list.n && n < 8; i++) {
             gale_value_t v;
             gale_item(ctx, &list, i, &v);
             names[n++] = v.s.ptr;
         }
-    int rc = ctx->host->declare_stream(ctx, "out", names, n);
+    int rc = gale_declare_stream(ctx, "out", names, n);
     const char *const *in;
     size_t n_in;
-    if (!rc && ctx->host->input_count(ctx) > 0 && ctx->host->input_fields(ctx, 0, &in, &n_in) == 0)
-        rc = ctx->host->declare_stream(ctx, "copy", in, n_in);
+    if (!rc && gale_input_count(ctx) > 0 && gale_input_fields(ctx, 0, &in, &n_in) == 0)
+        rc = gale_declare_stream(ctx, "copy", in, n_in);
     return rc;
 }
 

@@ -42,7 +42,7 @@ static int prepare(gale_ctx_t *ctx)
     s->delay_us = gale_setting_int(ctx, "delay_us", 0);
     s->finish_emit = gale_setting_bool(ctx, "finish_emit", false);
     s->wrong_arity = gale_setting_bool(ctx, "wrong_arity", false);
-    ctx->host->task_info(ctx, &s->info);
+    gale_task_info(ctx, &s->info);
     ctx->state = s;
     event(s, "prepare", 0);
     return 0;

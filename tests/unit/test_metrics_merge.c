@@ -79,7 +79,7 @@ Test(metrics_merge, quantiles_come_from_the_merged_histograms)
     gale_topology_free(t);
 }
 
-Test(metrics_merge, a_worker_without_figures_or_with_broken_ones_is_left_out)
+Test(metrics_merge, a_worker_without_metrics_or_with_broken_ones_is_left_out)
 {
     gale_topology_t *t = topology();
     char *a = worker_doc(1.0, 5, 0);

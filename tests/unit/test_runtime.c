@@ -330,7 +330,7 @@ static int direct_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
     gale_task_info_t info;
     gale_value_t v;
-    ctx->host->task_info(ctx, &info);
+    gale_task_info(ctx, &info);
     gale_get(ctx, in, 0, &v);
     if ((v.i % 2 ? 3u : 2u) != info.task_id) atomic_fetch_add(&direct_seen[0], 1); /* misrouted */
     atomic_fetch_add(&direct_seen[info.task_id], 1);

@@ -120,7 +120,10 @@ static void same_model(const gale_topology_t *a, const gale_topology_t *b)
         cr_assert_eq(x->kind, y->kind);
         cr_assert_str_eq(x->plugin_name, y->plugin_name);
         cr_assert_str_eq(x->plugin->path, y->plugin->path);
-        cr_assert_eq(x->plugin->desc, y->plugin->desc, "%s: another descriptor", x->name);
+        /* The loader keeps a copy of each descriptor (zero-filled to this gale's size), so two loads of one file have
+           two copies: the same plugin is the same bytes, callbacks and all. */
+        cr_assert_eq(memcmp(x->plugin->desc, y->plugin->desc, sizeof *x->plugin->desc), 0, "%s: another descriptor",
+                     x->name);
         cr_assert_eq(x->parallelism, y->parallelism);
         cr_assert_eq(x->replay, y->replay);
         cr_assert_eq(x->line, y->line);

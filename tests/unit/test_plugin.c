@@ -1,0 +1,168 @@
+/*
+ * The plugin loader and the ABI's sizes: descriptors smaller than this gale's, tables whose entries are larger,
+ * and a plugin driven through a host table larger than the one it was built against.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "plugin.h"
+#include "testlib.h"
+
+/* ---- declaration tables, stepped by the plugin's entry size --------------------------------------------------- */
+
+/* Entries as a later minor might have them: ABI 2.0's fields, then one more. */
+typedef struct {
+    gale_stream_decl_t d;
+    const char *extra;
+} big_stream_t;
+typedef struct {
+    gale_setting_decl_t d;
+    const char *extra;
+} big_setting_t;
+
+Test(plugin, tables_are_stepped_by_the_plugins_entry_size)
+{
+    static const char *const f1[] = {"a", NULL}, *const f2[] = {"b", "c", NULL};
+    static const big_stream_t streams[] = {{{"one", f1}, "x"}, {{"two", f2}, "y"}, {{NULL, NULL}, NULL}};
+    static const big_setting_t settings[] = {{{"alpha", GALE_SETTING_INT, "h"}, "x"}, {{"beta", GALE_SETTING_BOOL, NULL}, "y"},
+                                             {{NULL, 0, NULL}, NULL}};
+    gale_plugin_t d = {.abi_major = GALE_ABI_MAJOR, .size = sizeof d, .stream_decl_size = sizeof(big_stream_t),
+                       .setting_decl_size = sizeof(big_setting_t), .kind = GALE_BOLT, .name = "big",
+                       .streams = &streams[0].d, .settings = &settings[0].d};
+    gale_stream_decl_t s;
+    cr_assert(gale__plugin_stream(&d, 0, &s));
+    cr_assert_str_eq(s.name, "one");
+    cr_assert(gale__plugin_stream(&d, 1, &s));
+    cr_assert_str_eq(s.name, "two");
+    cr_assert_str_eq(s.fields[1], "c");
+    cr_assert_not(gale__plugin_stream(&d, 2, &s));
+    gale_setting_decl_t k;
+    cr_assert(gale__plugin_setting(&d, 1, &k));
+    cr_assert_str_eq(k.name, "beta");
+    cr_assert_eq(k.type, GALE_SETTING_BOOL);
+    cr_assert_not(gale__plugin_setting(&d, 2, &k));
+    /* 0, in a descriptor written out by hand, is this header's size. */
+    static const gale_stream_decl_t native[] = {{"n", f1}, {NULL, NULL}};
+    gale_plugin_t h = {.abi_major = GALE_ABI_MAJOR, .size = sizeof h, .streams = native};
+    cr_assert(gale__plugin_stream(&h, 0, &s));
+    cr_assert_not(gale__plugin_stream(&h, 1, &s));
+    cr_assert_not(gale__plugin_setting(&h, 0, &k));
+}
+
+/* ---- loading ------------------------------------------------------------------------------------------------ */
+
+static char *test_plugin(const char *name) { return tl_path("%s/tests/plugins/%s.so", tl_build(), name); }
+
+Test(plugin, a_descriptor_smaller_than_abi_2_0_is_refused_naming_the_file_and_both_versions)
+{
+    char *path = test_plugin("small_descriptor");
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {0};
+    cr_assert_eq(gale_plugin_load(path, &h, &d), GALE_EABI);
+    cr_assert_null(h);
+    cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
+    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.0) needs at least"),
+                       "%s", d.msg);
+    free(path);
+}
+
+Test(plugin, another_major_is_refused_naming_the_file_and_both_versions)
+{
+    char *path = test_plugin("wrong_abi");
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {0};
+    cr_assert_eq(gale_plugin_load(path, &h, &d), GALE_EABI);
+    cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
+    cr_assert_not_null(strstr(d.msg, "has ABI major 3, this gale has 2"), "%s", d.msg);
+    free(path);
+}
+
+Test(plugin, a_loaded_descriptor_is_a_full_size_copy)
+{
+    char *path = test_plugin("e2e_probe");
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {0};
+    cr_assert_eq(gale_plugin_load(path, &h, &d), 0, "%s", d.msg);
+    cr_assert_eq(h->desc, &h->copy);
+    cr_assert_eq(h->desc->size, sizeof(gale_plugin_t));
+    cr_assert_str_eq(h->desc->name, "e2e_probe");
+    cr_assert_eq(h->desc->stream_decl_size, sizeof(gale_stream_decl_t));
+    gale_plugin_unload(h);
+    free(path);
+}
+
+/* A plugin of an older minor: its descriptor ends before the optional fields, which read as zero in the copy
+   (old_minor.so holds a failing process_init behind its size). */
+Test(plugin, a_smaller_descriptor_loads_with_the_fields_it_lacks_zero)
+{
+    char *path = test_plugin("old_minor");
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {0};
+    cr_assert_eq(gale_plugin_load(path, &h, &d), 0, "%s", d.msg);
+    cr_assert_eq(h->desc->size, sizeof(gale_plugin_t));
+    cr_assert_str_eq(h->desc->name, "old_minor");
+    cr_assert_not_null(h->desc->bolt.execute);
+    cr_assert_null(h->desc->process_init);
+    cr_assert_null(h->desc->process_exit);
+    gale_plugin_unload(h);
+    free(path);
+}
+
+/* ---- a host table that has grown ---------------------------------------------------------------------------- */
+
+/* The runtime's table as a later minor might hand it out: more functions at its end, and a larger size. The
+   plugin knows only the functions of its own header. */
+typedef struct {
+    gale_host_t host;
+    void (*later[8])(void);
+} grown_host_t;
+
+static const char *const WORDS[] = {"b", "a", "b", "c", "b", "a"};
+static size_t word_at;
+static char emitted[256];
+
+static int fake_tuple_get(const gale_tuple_t *t, size_t index, gale_value_t *out)
+{
+    *out = gale_str(WORDS[word_at]);
+    return 0;
+}
+
+static int fake_emit(gale_ctx_t *ctx, const gale_emit_t *e)
+{
+    cr_assert(gale__emit_sized(e));
+    cr_assert_eq(e->n_values, 2);
+    size_t n = strlen(emitted);
+    snprintf(emitted + n, sizeof emitted - n, "%.*s=%lld ", (int)e->values[0].s.len, e->values[0].s.ptr,
+             (long long)e->values[1].i);
+    return 0;
+}
+
+static void never_called(void) { cr_assert_fail("a function the plugin does not know of was called"); }
+
+Test(plugin, a_plugin_runs_on_a_host_table_that_has_grown)
+{
+    char *path = test_plugin("cpp_bolt");
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {0};
+    cr_assert_eq(gale_plugin_load(path, &h, &d), 0, "%s", d.msg);
+    grown_host_t grown;
+    memset(&grown, 0, sizeof grown);
+    grown.host = gale__host;
+    grown.host.size = sizeof grown;
+    grown.host.tuple_get = fake_tuple_get;
+    grown.host.emit = fake_emit;
+    for (size_t i = 0; i < 8; i++) grown.later[i] = never_called;
+    gale_ctx_t ctx = {.host = &grown.host};
+    const gale_bolt_ops_t *b = &h->desc->bolt;
+    cr_assert_eq(b->prepare(&ctx), 0);
+    for (word_at = 0; word_at < sizeof WORDS / sizeof *WORDS; word_at++)
+        cr_assert_eq(b->execute(&ctx, (const gale_tuple_t *)&ctx), 0);
+    cr_assert_eq(b->finish(&ctx), 0);
+    b->cleanup(&ctx);
+    cr_assert_str_eq(emitted, "a=2 b=3 c=1 ");
+    gale_plugin_unload(h);
+    free(path);
+}
