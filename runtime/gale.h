@@ -392,10 +392,16 @@ struct gale_host {
 #define GALE__ZERO {0}
 #endif
 
+/* Every word of the value set, with no zeroing of the whole union first: the builders below run once per value
+   emitted, and `= {0}` of the union cost a word count's split bolt some 9 instructions a word. */
 static inline gale_value_t gale__value(gale_type_t type)
 {
-    gale_value_t v = GALE__ZERO;
+    gale_value_t v;
     v.type = type;
+    v.n = 0;
+    v.c.items = NULL;
+    v.c.raw = NULL;
+    v.c.raw_len = 0;
     return v;
 }
 static inline gale_value_t gale_nil(void) { return gale__value(GALE_NIL); }

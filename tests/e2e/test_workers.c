@@ -283,14 +283,15 @@ Test(workers, workers_share_the_hosts_cores_unless_told_otherwise)
    receives becomes six words for the other, so unless a worker whose bolts fall behind holds its peers' spouts
    (and stops reading as soon as it has enough), the queues between them grow without bound: 1.1 GB in 3 s before
    backpressure crossed workers, and 193-358 MB while a worker still took in 8192 entries and 1 MiB frames before
-   it stopped reading (50-75 MB since). */
+   it stopped reading: 37-78 MB since on a quiet machine, and up to 173 MB once while the other tests of the suite
+   ran beside it (what is in flight when the spouts stop grows with how late the receiving worker is scheduled). */
 Test(workers, memory_stays_bounded_without_acking_when_a_worker_falls_behind)
 {
     const char *args[] = {"--duration", "3", "--set", "config.ackers=0", "topologies/wordcount.cfg"};
     char *doc = stats_of_run(args, 5);
     long kb = field_of(doc, doc, "peak_rss_kb");
     /* Summed over both workers; the sanitizers' own bookkeeping (ASan's quarantine) costs hundreds of MiB more. */
-    long limit_mb = getenv("SANITIZE") && *getenv("SANITIZE") ? 1536 : 160;
+    long limit_mb = getenv("SANITIZE") && *getenv("SANITIZE") ? 1536 : 256;
     cr_assert_lt(kb, limit_mb * 1024, "peak RSS of the workers %ld KiB", kb);
     free(doc);
 }
