@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mpread.h"
+#include "mpwrite.h"
 
 struct gale_journal {
     int fd;
@@ -71,17 +72,6 @@ int gale_journal_open(const char *path, bool fsync_each, gale_journal_t **out, g
     return 0;
 }
 
-static void pack_cstr(msgpack_packer *pk, const char *s)
-{
-    if (!s) {
-        msgpack_pack_nil(pk);
-        return;
-    }
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 int gale_journal_encode(const gale_journal_record_t *r, char **out, size_t *len)
 {
     msgpack_sbuffer sb;
@@ -89,26 +79,26 @@ int gale_journal_encode(const gale_journal_record_t *r, char **out, size_t *len)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 10);
-    pack_cstr(&pk, "time");
+    gale_mp_pack_cstr(&pk, "time");
     msgpack_pack_int64(&pk, r->time_ms);
-    pack_cstr(&pk, "topology");
-    pack_cstr(&pk, r->topology);
-    pack_cstr(&pk, "spout");
-    pack_cstr(&pk, r->spout);
-    pack_cstr(&pk, "stream");
-    pack_cstr(&pk, r->stream ? r->stream : "default");
-    pack_cstr(&pk, "msg_id");
+    gale_mp_pack_cstr(&pk, "topology");
+    gale_mp_pack_cstr(&pk, r->topology);
+    gale_mp_pack_cstr(&pk, "spout");
+    gale_mp_pack_cstr(&pk, r->spout);
+    gale_mp_pack_cstr(&pk, "stream");
+    gale_mp_pack_cstr(&pk, r->stream ? r->stream : "default");
+    gale_mp_pack_cstr(&pk, "msg_id");
     msgpack_pack_uint64(&pk, r->msg_id);
-    pack_cstr(&pk, "values");
+    gale_mp_pack_cstr(&pk, "values");
     msgpack_sbuffer_write(&sb, r->values, r->values_len); /* already an encoded array */
-    pack_cstr(&pk, "cause");
-    pack_cstr(&pk, r->cause);
-    pack_cstr(&pk, "component");
-    pack_cstr(&pk, r->component);
-    pack_cstr(&pk, "task");
+    gale_mp_pack_cstr(&pk, "cause");
+    gale_mp_pack_cstr(&pk, r->cause);
+    gale_mp_pack_cstr(&pk, "component");
+    gale_mp_pack_cstr(&pk, r->component);
+    gale_mp_pack_cstr(&pk, "task");
     if (r->task) msgpack_pack_uint32(&pk, r->task);
     else msgpack_pack_nil(&pk);
-    pack_cstr(&pk, "attempts");
+    gale_mp_pack_cstr(&pk, "attempts");
     msgpack_pack_uint32(&pk, r->attempts);
     if (!sb.data) return GALE_ENOMEM;
     *out = sb.data; /* msgpack_sbuffer allocates with malloc: the caller frees it */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mpread.h"
+#include "mpwrite.h"
 #include "plugin.h"
 
 /* Items of each record, so that a reader knows at once whether a record is whole. */
@@ -36,21 +37,10 @@ static int wr_write(void *data, const char *buf, size_t len)
     return w->failed ? -1 : 0;
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    if (!s) {
-        msgpack_pack_nil(pk);
-        return;
-    }
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static void pack_strs(msgpack_packer *pk, char *const *v, size_t n)
 {
     msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < n; i++) pack_str(pk, v[i]);
+    for (size_t i = 0; i < n; i++) gale_mp_pack_cstr(pk, v[i]);
 }
 
 static void pack_value(msgpack_packer *pk, const gale_value_t *v)
@@ -90,7 +80,7 @@ static void pack_config(msgpack_packer *pk, const gale_config_t *cfg)
     for (size_t i = 0; i < n; i++) {
         const gale__config_key_t *k = gale__config_key_at(i);
         const char *field = (const char *)cfg + k->offset;
-        pack_str(pk, k->name);
+        gale_mp_pack_cstr(pk, k->name);
         if (k->type == GALE__KEY_INT) {
             int v;
             memcpy(&v, field, sizeof v);
@@ -106,7 +96,7 @@ static void pack_config(msgpack_packer *pk, const gale_config_t *cfg)
         } else {
             const char *v;
             memcpy(&v, field, sizeof v);
-            pack_str(pk, v);
+            gale_mp_pack_cstr(pk, v);
         }
     }
 }
@@ -114,10 +104,10 @@ static void pack_config(msgpack_packer *pk, const gale_config_t *cfg)
 static void pack_component(msgpack_packer *pk, const gale_component_t *c)
 {
     msgpack_pack_array(pk, COMPONENT_ITEMS);
-    pack_str(pk, c->name);
+    gale_mp_pack_cstr(pk, c->name);
     msgpack_pack_int(pk, c->kind);
-    pack_str(pk, c->plugin_name);
-    pack_str(pk, c->plugin ? c->plugin->path : c->plugin_path);
+    gale_mp_pack_cstr(pk, c->plugin_name);
+    gale_mp_pack_cstr(pk, c->plugin ? c->plugin->path : c->plugin_path);
     msgpack_pack_int(pk, c->parallelism);
     c->replay ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     msgpack_pack_int(pk, c->line);
@@ -126,17 +116,17 @@ static void pack_component(msgpack_packer *pk, const gale_component_t *c)
     for (size_t i = 0; i < c->n_settings; i++) {
         const gale_setting_t *s = &c->settings[i];
         msgpack_pack_array(pk, SETTING_ITEMS);
-        pack_str(pk, s->key);
+        gale_mp_pack_cstr(pk, s->key);
         pack_value(pk, &s->value);
         msgpack_pack_int(pk, s->line);
-        pack_str(pk, s->override);
+        gale_mp_pack_cstr(pk, s->override);
     }
     msgpack_pack_array(pk, c->n_inputs);
     for (size_t i = 0; i < c->n_inputs; i++) {
         const gale_input_t *in = &c->inputs[i];
         msgpack_pack_array(pk, INPUT_ITEMS);
-        pack_str(pk, in->from);
-        pack_str(pk, in->stream);
+        gale_mp_pack_cstr(pk, in->from);
+        gale_mp_pack_cstr(pk, in->stream);
         msgpack_pack_int(pk, in->grouping);
         pack_strs(pk, in->fields, in->n_fields);
         msgpack_pack_int(pk, in->line);
@@ -148,7 +138,7 @@ static void pack_component(msgpack_packer *pk, const gale_component_t *c)
     msgpack_pack_array(pk, c->n_streams);
     for (size_t i = 0; i < c->n_streams; i++) {
         msgpack_pack_array(pk, STREAM_ITEMS);
-        pack_str(pk, c->streams[i].name);
+        gale_mp_pack_cstr(pk, c->streams[i].name);
         pack_strs(pk, c->streams[i].fields, c->streams[i].n_fields);
     }
     msgpack_pack_uint32(pk, c->first_task);
@@ -164,9 +154,9 @@ int gale_topology_write(const gale_topology_t *t, char **out, size_t *len)
     msgpack_packer_init(&pk, &w, wr_write);
     msgpack_pack_array(&pk, TOPOLOGY_ITEMS);
     msgpack_pack_uint32(&pk, GALE_TOPOLOGY_FORMAT);
-    pack_str(&pk, t->name);
-    pack_str(&pk, t->file);
-    pack_str(&pk, t->dir);
+    gale_mp_pack_cstr(&pk, t->name);
+    gale_mp_pack_cstr(&pk, t->file);
+    gale_mp_pack_cstr(&pk, t->dir);
     pack_config(&pk, &t->config);
     msgpack_pack_array(&pk, t->n_components);
     for (size_t i = 0; i < t->n_components; i++) pack_component(&pk, &t->components[i]);

@@ -59,22 +59,44 @@ static void send_text(gale_transport_t *t, uint32_t peer, uint8_t type, const ch
     gale_buf_free(&b);
 }
 
-/* Connected TCP sockets of this process, -1 if one has Nagle's algorithm on. */
-static int connected_sockets_with_nodelay(void)
+/* Calls `check` for each connected TCP socket of this process, and returns how many there are; -1 as soon as a
+   check says no. */
+static int each_connected_socket(bool (*check)(int fd))
 {
     int n = 0;
     for (int fd = 3; fd < 1024; fd++) {
-        int type = 0, on = 0;
+        int type = 0;
         socklen_t len = sizeof type;
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
         if (getpeername(fd, (struct sockaddr *)&peer, &plen) || peer.ss_family != AF_INET) continue;
-        len = sizeof on;
-        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) || !on) return -1;
+        if (!check(fd)) return -1;
         n++;
     }
     return n;
+}
+
+static bool has_nodelay(int fd)
+{
+    int on = 0;
+    socklen_t len = sizeof on;
+    return !getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) && on;
+}
+
+/* Connected TCP sockets of this process, -1 if one has Nagle's algorithm on. */
+static int connected_sockets_with_nodelay(void) { return each_connected_socket(has_nodelay); }
+
+/* Two transports on `loop`, 1 dialling 2, authenticated: the start of most tests here. */
+static void connect_pair(uv_loop_t *loop, box_t *ba, box_t *bb, gale_transport_t **a, gale_transport_t **b)
+{
+    uv_loop_init(loop);
+    cr_assert_eq(gale_transport_new(loop, 1, "secret", 6, 0, &CB, ba, a), 0);
+    cr_assert_eq(gale_transport_new(loop, 2, "secret", 6, 0, &CB, bb, b), 0);
+    int port;
+    cr_assert_eq(gale_transport_listen(*b, "127.0.0.1", 0, &port), 0);
+    cr_assert_eq(gale_transport_connect(*a, 2, "127.0.0.1", port), 0);
+    cr_assert(RUN_UNTIL(loop, ba->up[2] && bb->up[1], 5000), "no handshake");
 }
 
 static void close_all(uv_loop_t *loop, gale_transport_t **ts, int n)
@@ -88,15 +110,9 @@ static void close_all(uv_loop_t *loop, gale_transport_t **ts, int n)
 Test(transport, peers_authenticate_and_exchange_frames, .timeout = 30)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     box_t ba = {0}, bb = {0};
     gale_transport_t *a, *b;
-    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a), 0);
-    cr_assert_eq(gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb, &b), 0);
-    int port;
-    cr_assert_eq(gale_transport_listen(b, "127.0.0.1", 0, &port), 0);
-    cr_assert_eq(gale_transport_connect(a, 2, "127.0.0.1", port), 0);
-    cr_assert(RUN_UNTIL(&loop, ba.up[2] && bb.up[1], 5000), "no handshake");
+    connect_pair(&loop, &ba, &bb, &a, &b);
     send_text(a, 2, GALE_FRAME_TUPLES, "from a");
     send_text(b, 1, GALE_FRAME_OPS, "from b");
     cr_assert(RUN_UNTIL(&loop, bb.frames[1] == 1 && ba.frames[2] == 1, 5000));
@@ -445,36 +461,26 @@ Test(transport, a_pause_from_a_frame_holds_the_rest_of_the_read_until_resumed, .
 
 /* The kernel's buffers of a connection are sized, not left to autotuning: what sits in them is in flight when
    backpressure holds the spouts. */
+static bool buffers_bounded(int fd)
+{
+    int snd = 0, rcv = 0;
+    socklen_t len = sizeof snd;
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len);
+    len = sizeof rcv;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
+    /* Linux doubles what it is asked for, for its own bookkeeping. */
+    cr_assert_leq(snd, 2 * (128 << 10), "fd %d: SO_SNDBUF %d", fd, snd);
+    cr_assert_leq(rcv, 2 * (128 << 10), "fd %d: SO_RCVBUF %d", fd, rcv);
+    return true;
+}
+
 Test(transport, connections_have_bounded_kernel_buffers, .timeout = 30)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     box_t ba = {0}, bb = {0};
     gale_transport_t *a, *b;
-    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a), 0);
-    cr_assert_eq(gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb, &b), 0);
-    int port;
-    cr_assert_eq(gale_transport_listen(b, "127.0.0.1", 0, &port), 0);
-    cr_assert_eq(gale_transport_connect(a, 2, "127.0.0.1", port), 0);
-    cr_assert(RUN_UNTIL(&loop, ba.up[2] && bb.up[1], 5000), "no handshake");
-    int n = 0;
-    for (int fd = 3; fd < 1024; fd++) {
-        int type = 0, snd = 0, rcv = 0;
-        socklen_t len = sizeof type;
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof peer;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
-        if (getpeername(fd, (struct sockaddr *)&peer, &plen) || peer.ss_family != AF_INET) continue;
-        len = sizeof snd;
-        getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len);
-        len = sizeof rcv;
-        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len);
-        /* Linux doubles what it is asked for, for its own bookkeeping. */
-        cr_assert_leq(snd, 2 * (128 << 10), "fd %d: SO_SNDBUF %d", fd, snd);
-        cr_assert_leq(rcv, 2 * (128 << 10), "fd %d: SO_RCVBUF %d", fd, rcv);
-        n++;
-    }
-    cr_assert_eq(n, 2);
+    connect_pair(&loop, &ba, &bb, &a, &b);
+    cr_assert_eq(each_connected_socket(buffers_bounded), 2);
     gale_transport_t *both[] = {a, b};
     close_all(&loop, both, 2);
 }
