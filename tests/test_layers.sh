@@ -42,8 +42,14 @@ copy down
 printf '#include "shell.h"\n' >>"$tmp/down/runtime/worker/supervisor.c"
 expect_fail "worker including builtin" "$tmp/down" "runtime/worker/supervisor.c (worker) uses runtime/builtin/shell.h (builtin): worker and builtin must not see each other"
 
+# An allow entry lets one known back-edge through, and only while the edge exists.
+copy allowed
+printf '#include "shell.h"\n' >>"$tmp/allowed/runtime/model/plugin.c"
+printf 'allow-include runtime/model/plugin.c runtime/builtin/shell.h\n' >>"$tmp/allowed/tools/layers.txt"
+$check --root "$tmp/allowed" >"$tmp/out" 2>&1 || fail "an allowed back-edge: $(cat "$tmp/out")"
+
 copy stale
-sed 's/^#include "shell.h"$//' "$tmp/stale/runtime/model/plugin.c" >"$tmp/plugin.c" && mv "$tmp/plugin.c" "$tmp/stale/runtime/model/plugin.c"
+printf 'allow-include runtime/model/plugin.c runtime/builtin/shell.h\n' >>"$tmp/stale/tools/layers.txt"
 expect_fail "an allow entry no edge needs" "$tmp/stale" "allow-include runtime/model/plugin.c runtime/builtin/shell.h: no such edge any more"
 
 copy unknown
@@ -64,5 +70,5 @@ expect_fail "a base object calling the cluster layer" "$tmp/sym" \
   "runtime/base/diag.c:1: uses gale__daemon_thing: runtime/base/diag.c (base) uses runtime/cluster/daemon.c (cluster): base is below cluster" \
   --symbols "$tmp/symbuild"
 
-[ "$failed" -eq 0 ] && echo "  test_layers: 8 checks passed"
+[ "$failed" -eq 0 ] && echo "  test_layers: 9 checks passed"
 [ "$failed" -eq 0 ]

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mpread.h"
+#include "plugin.h"
 #include "runtime.h"
 #include "shell.h"
 #include "shell_proc.h"
@@ -826,17 +827,21 @@ static const gale_setting_decl_t SETTINGS[] = {
     {NULL, 0, NULL},
 };
 
-const gale_plugin_t gale__shell_bolt = {
+static const gale_plugin_t shell_bolt = {
     .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
     .name = "shell", .description = "a bolt run by a child process over Storm's multilang protocol",
     .declare = declare, .settings = SETTINGS,
     .bolt = {.prepare = bolt_prepare, .execute = bolt_execute, .finish = bolt_finish, .cleanup = bolt_cleanup},
 };
 
-const gale_plugin_t gale__shell_spout = {
+static const gale_plugin_t shell_spout = {
     .abi_major = GALE_ABI_MAJOR, .abi_minor = GALE_ABI_MINOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT,
     .name = "shell", .description = "a spout run by a child process over Storm's multilang protocol",
     .declare = declare, .settings = SETTINGS,
     .spout = {.open = spout_open, .next_tuple = spout_next, .ack = spout_ack, .fail = spout_fail,
               .activate = spout_activate, .deactivate = spout_deactivate, .close = spout_close},
 };
+
+static const gale_plugin_builtin_t shell_plugin = {.name = "shell", .spout = &shell_spout, .bolt = &shell_bolt};
+
+int gale_shell_register(void) { return gale_plugin_register_builtin(&shell_plugin); }

@@ -7,7 +7,8 @@
 
 #include "gale.h"
 
-extern const gale_plugin_t gale__shell_bolt;
-extern const gale_plugin_t gale__shell_spout;
+/* Registers `shell` with the plugin loader (plugin.h: gale_plugin_register_builtin). Call once at start, before any
+   topology is read; a second call is a no-op. */
+int gale_shell_register(void);
 
 #endif

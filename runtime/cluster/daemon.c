@@ -22,6 +22,7 @@
 #include "plugin.h"
 #include "supervisor.h"
 #include "topology_read.h"
+#include "validate.h"
 
 #define LINE_MAX_BYTES 16384
 #define MAX_CONNS 64

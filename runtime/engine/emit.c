@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host.h"
+#include "emit.h"
+
 #include "executor.h"
 #include "runtime.h"
 #include "spout.h"

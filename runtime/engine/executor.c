@@ -7,8 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "emit.h"
 #include "log.h"
 #include "runtime.h"
+#include "service.h"
 #include "spout.h"
 
 /* How many next_tuple calls one spout gets per loop turn, and how long an executor whose spouts have nothing

@@ -2,7 +2,8 @@
  * service.c: the public wake (gale_wake) and the plugin `service` it runs, on the task's executor, through the
  * service hook the built-in shell component uses too (task.h: gale__task_want_service).
  */
-#include "host.h"
+#include "service.h"
+
 #include "diag.h"
 #include "task.h"
 

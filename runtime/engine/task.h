@@ -86,8 +86,6 @@ void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((forma
 
 /* Asks for t->service to run on t's executor soon; callable from any thread, cheap when repeated. */
 void gale__task_want_service(gale_task_t *t);
-/* service.c: a plugin's `service` (gale.h) as a task's service hook; set on tasks whose plugin has one. */
-size_t gale__plugin_service(gale_task_t *t);
 
 int gale__u64vec_push(gale_u64vec_t *v, uint64_t x);
 

@@ -1,8 +1,15 @@
-/* declare.c: the host functions a plugin may call from `declare` (and the settings, from any callback). */
+/*
+ * declare.c: the host functions that read or extend the model (settings, streams, inputs, task info, logging), and
+ * the host table a plugin's `declare` runs with.
+ */
+#include "declare.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "host.h"
+#include "log.h"
 
 static gale_component_t *component_of(gale_ctx_t *ctx)
 {
@@ -62,3 +69,67 @@ int gale__input_fields(gale_ctx_t *ctx, size_t index, const char *const **fields
     *n_fields = s->n_fields;
     return 0;
 }
+
+void gale__task_info(gale_ctx_t *ctx, gale_task_info_t *out)
+{
+    gale_ctx_base_t *b = gale__ctx_base(ctx);
+    const gale_component_t *c = &b->topo->components[b->component];
+    /* Only what fits the plugin's struct: one built for an older minor is smaller. */
+#define FILL(field, value)                                                                                     \
+    if (GALE_STRUCT_HAS(out, gale_task_info_t, field)) out->field = (value)
+    FILL(topology, b->topo->name);
+    FILL(component, c->name);
+    FILL(task_id, b->task_id);
+    FILL(task_index, b->task_index);
+    FILL(parallelism, (uint32_t)c->parallelism);
+#undef FILL
+}
+
+void gale__host_log(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, ...)
+{
+    gale_ctx_base_t *b = gale__ctx_base(ctx);
+    char who[128];
+    if (b->phase == GALE_PHASE_DECLARE) snprintf(who, sizeof who, "%s", b->topo->components[b->component].name);
+    else snprintf(who, sizeof who, "%s#%u", b->topo->components[b->component].name, b->task_id);
+    va_list ap;
+    va_start(ap, fmt);
+    gale_logv(level, who, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the declare phase's table ------------------------------------------------------------------------------- */
+
+/* What the run-phase functions answer while declaring: there is no task to emit from and no tuple to read. */
+static int refuse_emit(gale_ctx_t *ctx, const gale_emit_t *e) { return GALE_ESTATE; }
+static int refuse_input(gale_ctx_t *ctx, const gale_tuple_t *input) { return GALE_ESTATE; }
+static const gale_tuple_t *refuse_keep(gale_ctx_t *ctx, const gale_tuple_t *input) { return NULL; }
+static void refuse_done(gale_ctx_t *ctx) {}
+static int refuse_wake(gale_ctx_t *ctx) { return GALE_ESTATE; }
+static size_t no_tuple_size(const gale_tuple_t *t) { return 0; }
+static int no_tuple_get(const gale_tuple_t *t, size_t index, gale_value_t *out) { return GALE_ERANGE; }
+static int no_tuple_field(const gale_tuple_t *t, const char *field, gale_value_t *out) { return GALE_ENOENT; }
+static const char *no_tuple_name(const gale_tuple_t *t) { return ""; }
+static uint32_t no_tuple_task(const gale_tuple_t *t) { return 0; }
+static void no_tuple_fields(const gale_tuple_t *t, const char *const **fields, size_t *n_fields)
+{
+    *fields = NULL;
+    *n_fields = 0;
+}
+
+const gale_host_t gale__declare_host = {
+    GALE__MODEL_HOST_ENTRIES,
+    .emit = refuse_emit,
+    .ack = refuse_input,
+    .fail = refuse_input,
+    .keep = refuse_keep,
+    .done = refuse_done,
+    .reset_timeout = refuse_input,
+    .wake = refuse_wake,
+    .tuple_size = no_tuple_size,
+    .tuple_get = no_tuple_get,
+    .tuple_field = no_tuple_field,
+    .tuple_stream = no_tuple_name,
+    .tuple_component = no_tuple_name,
+    .tuple_task = no_tuple_task,
+    .tuple_fields = no_tuple_fields,
+};

@@ -1,5 +1,4 @@
 #include "plugin.h"
-#include "shell.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -278,15 +277,40 @@ int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *
     return 0;
 }
 
+/* ---- built-in plugins ------------------------------------------------------------------------------------- */
+
+static const gale_plugin_builtin_t *builtins[8];
+static size_t n_builtins;
+
+static const gale_plugin_builtin_t *find_builtin(const char *name)
+{
+    for (size_t i = 0; i < n_builtins; i++)
+        if (!strcmp(builtins[i]->name, name)) return builtins[i];
+    return NULL;
+}
+
+int gale_plugin_register_builtin(const gale_plugin_builtin_t *b)
+{
+    const gale_plugin_builtin_t *known = find_builtin(b->name);
+    if (known) return known == b ? 0 : GALE_EEXIST;
+    if (n_builtins == sizeof builtins / sizeof *builtins) return GALE_ELIMIT;
+    builtins[n_builtins++] = b;
+    return 0;
+}
+
 int gale_plugin_builtin(const char *name, gale_kind_t kind, gale_plugin_handle_t **out)
 {
-    if (strcmp(name, "shell")) return GALE_ENOENT;
+    const gale_plugin_builtin_t *b = find_builtin(name);
+    if (!b) return GALE_ENOENT;
     gale_plugin_handle_t *h = calloc(1, sizeof *h);
-    if (!h || !(h->path = strdup("shell (built in)"))) {
+    size_t n = strlen(name) + sizeof " (built in)";
+    if (!h || !(h->path = malloc(n))) {
         free(h);
         return GALE_ENOMEM;
     }
-    h->desc = kind == GALE_SPOUT ? &gale__shell_spout : &gale__shell_bolt;
+    snprintf(h->path, n, "%s (built in)", name);
+    const gale_plugin_t *of_kind = kind == GALE_SPOUT ? b->spout : b->bolt;
+    h->desc = of_kind ? of_kind : kind == GALE_SPOUT ? b->bolt : b->spout;
     *out = h;
     return 0;
 }

@@ -61,7 +61,23 @@ const char *gale_plugin_builtin_dir(void);
    a child (the daemon does). *out is owned by the caller (gale_plugin_unload). On failure nothing stays loaded. */
 int gale_plugin_load(const char *path, gale_plugin_handle_t **out, gale_diag_t *diag);
 
-/* A plugin built into the runtime (`shell`), as a handle like a loaded one's. GALE_ENOENT when `name` is not one. */
+/* A plugin built into the program instead of loaded from a file: the name a topology gives it, and its descriptor
+   of each kind (NULL for a kind it is not). */
+typedef struct gale_plugin_builtin {
+    const char *name;
+    const gale_plugin_t *spout;
+    const gale_plugin_t *bolt;
+} gale_plugin_builtin_t;
+
+/* Makes `b` (static storage, not copied) a plugin a topology can name, ahead of any file of that name. Registered
+   from above the model (the gale command registers `shell`, shell.h), so that the loader knows no plugin by name;
+   call it before any topology is read and before threads start, as the table is not locked. GALE_EEXIST for a name
+   already registered (the same `b` again is 0), GALE_ELIMIT when the table is full. */
+int gale_plugin_register_builtin(const gale_plugin_builtin_t *b);
+
+/* The registered plugin `name`, as a handle like a loaded one's (path "NAME (built in)"): its descriptor of `kind`,
+   or its other one when it has none of that kind, so that the caller's kind check names the mismatch. GALE_ENOENT
+   when no plugin of that name is registered. */
 int gale_plugin_builtin(const char *name, gale_kind_t kind, gale_plugin_handle_t **out);
 
 void gale_plugin_unload(gale_plugin_handle_t *h); /* NULL is a no-op */

@@ -117,14 +117,6 @@ typedef struct gale_topology {
     uint32_t n_tasks; /* task ids run from 1 to n_tasks */
 } gale_topology_t;
 
-/*
- * Loads each component's plugin (see gale_plugin_resolve_path for where it is looked for), runs the declares,
- * and checks the graph: subscriptions to declared streams, fields groupings on declared fields, settings against
- * the plugins' declared settings, no cycles. Assigns task ids and the topological order.
- * On failure the topology may be partly resolved and must only be freed.
- */
-int gale_topology_resolve(gale_topology_t *topo, gale_diag_t *diag);
-
 void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
 
 /* Every topology-wide setting at its default (journal: none), from the one table of config keys. */

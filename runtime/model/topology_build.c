@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "plugin.h"
+#include "validate.h"
 
 #define BUILT_FILE "(built)" /* what errors name in place of a file */
 

@@ -23,6 +23,7 @@
  */
 #include "topology.h"
 #include "topology_read.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <fcntl.h>

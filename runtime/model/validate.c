@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host.h"
+#include "context.h"
+#include "declare.h"
 #include "plugin.h"
 #include "topology.h"
+#include "validate.h"
 
 static const char *kind_name(gale_kind_t k) { return k == GALE_SPOUT ? "spout" : "bolt"; }
 
@@ -220,7 +222,7 @@ static int declare(gale_topology_t *t, int index, gale_diag_t *d)
 {
     gale_component_t *c = &t->components[index];
     const gale_plugin_t *desc = c->plugin->desc;
-    gale_ctx_base_t ctx = {.pub = {.host = &gale__host}, .phase = GALE_PHASE_DECLARE, .topo = t, .component = index};
+    gale_ctx_base_t ctx = {.pub = {.host = &gale__declare_host}, .phase = GALE_PHASE_DECLARE, .topo = t, .component = index};
     if (desc->declare) {
         int rc = desc->declare(&ctx.pub);
         if (rc) return fail(d, t, c->plugin_line, c, "declare of plugin %s failed: %s", desc->name, gale_strerror(rc));

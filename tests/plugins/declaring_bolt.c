@@ -1,11 +1,30 @@
 /*
  * declaring_bolt: declares its streams in `declare`: stream "out" with the fields listed in its `fields` setting,
- * and stream "copy" with the fields of its first input.
+ * and stream "copy" with the fields of its first input. With `check_phase` set, it first checks that every call
+ * gale.h's phase table forbids in `declare` is refused there, and fails the declare with GALE_EINVAL if one is not.
  */
+#include <string.h>
+
 #include "gale.h"
+
+static bool phase_rules_hold(gale_ctx_t *ctx)
+{
+    const gale_value_t v = gale_int(1);
+    gale_task_info_t info = GALE__ZERO;
+    info.size = sizeof info;
+    gale_task_info(ctx, &info);
+    gale_done(ctx); /* nothing to do, nothing to crash */
+    gale_log(ctx, GALE_LOG_DEBUG, "declaring with the declare phase's host table");
+    return gale_emit(ctx, &v, 1) == GALE_ESTATE && gale_ack(ctx, NULL) == GALE_ESTATE &&
+           gale_fail(ctx, NULL) == GALE_ESTATE && gale_keep(ctx, NULL) == NULL &&
+           gale_reset_timeout(ctx, NULL) == GALE_ESTATE && gale_wake(ctx) == GALE_ESTATE && info.task_id == 0 &&
+           info.component && !strcmp(info.component, "d") && !strcmp(gale_err_name(ctx, GALE_ESTATE), "GALE_ESTATE");
+}
 
 static int declare(gale_ctx_t *ctx)
 {
+    gale_value_t check;
+    if (gale_setting(ctx, "check_phase", &check) == 0 && check.b && !phase_rules_hold(ctx)) return GALE_EINVAL;
     gale_value_t list;
     const char *names[8];
     size_t n = 0;
@@ -26,5 +45,7 @@ static int declare(gale_ctx_t *ctx)
 static int execute(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
 
 GALE_PLUGIN(.kind = GALE_BOLT, .name = "declaring_bolt", .flags = GALE_BOLT_BASIC, .declare = declare,
-            .settings = (const gale_setting_decl_t[]){{"fields", GALE_SETTING_LIST, "fields of stream out"}, {NULL, 0, NULL}},
+            .settings = (const gale_setting_decl_t[]){{"fields", GALE_SETTING_LIST, "fields of stream out"},
+                                                      {"check_phase", GALE_SETTING_BOOL, "check declare's phase rules"},
+                                                      {NULL, 0, NULL}},
             .bolt = {.execute = execute});

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emit.h"
 #include "host.h"
 #include "plugin.h"
 #include "testlib.h"
@@ -165,4 +166,55 @@ Test(plugin, a_plugin_runs_on_a_host_table_that_has_grown)
     cr_assert_str_eq(emitted, "a=2 b=3 c=1 ");
     gale_plugin_unload(h);
     free(path);
+}
+
+/* ---- built-in plugins, registered from above -------------------------------------------------------------------- */
+
+static const gale_plugin_t builtin_bolt = {
+    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "inside"};
+static const gale_plugin_builtin_t inside = {.name = "inside", .bolt = &builtin_bolt};
+
+Test(plugin, a_name_nobody_registered_is_not_built_in)
+{
+    gale_plugin_handle_t *h = NULL;
+    cr_assert_eq(gale_plugin_builtin("shell", GALE_BOLT, &h), GALE_ENOENT, "the loader must know no plugin itself");
+    cr_assert_null(h);
+}
+
+Test(plugin, a_registered_plugin_is_found_by_name_with_its_descriptor)
+{
+    cr_assert_eq(gale_plugin_register_builtin(&inside), 0);
+    cr_assert_eq(gale_plugin_register_builtin(&inside), 0, "registering the same plugin again is harmless");
+    gale_plugin_handle_t *h = NULL;
+    cr_assert_eq(gale_plugin_builtin("inside", GALE_BOLT, &h), 0);
+    cr_assert_eq(h->desc, &builtin_bolt);
+    cr_assert_str_eq(h->path, "inside (built in)");
+    cr_assert_null(h->dl);
+    gale_plugin_unload(h);
+    /* As a spout it has no descriptor: the bolt's comes back, so that the caller's kind check reports it. */
+    cr_assert_eq(gale_plugin_builtin("inside", GALE_SPOUT, &h), 0);
+    cr_assert_eq(h->desc->kind, GALE_BOLT);
+    gale_plugin_unload(h);
+}
+
+Test(plugin, another_plugin_under_a_registered_name_is_refused)
+{
+    static const gale_plugin_builtin_t impostor = {.name = "inside", .bolt = &builtin_bolt};
+    cr_assert_eq(gale_plugin_register_builtin(&inside), 0);
+    cr_assert_eq(gale_plugin_register_builtin(&impostor), GALE_EEXIST);
+}
+
+Test(plugin, the_table_of_built_in_plugins_is_bounded)
+{
+    static char names[64][16];
+    static gale_plugin_builtin_t many[64];
+    int rc = 0;
+    size_t i = 0;
+    for (; i < 64 && !rc; i++) {
+        snprintf(names[i], sizeof names[i], "b%zu", i);
+        many[i] = (gale_plugin_builtin_t){.name = names[i], .bolt = &builtin_bolt};
+        rc = gale_plugin_register_builtin(&many[i]);
+    }
+    cr_assert_eq(rc, GALE_ELIMIT);
+    cr_assert_gt(i, 1);
 }

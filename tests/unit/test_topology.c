@@ -324,6 +324,20 @@ Test(topology, declares_may_use_settings_and_input_fields)
     gale_topology_free(t);
 }
 
+Test(topology, a_declare_may_not_emit_ack_fail_keep_or_wake)
+{
+    const char *text = "name = \"t\";\n"
+                       "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+                       "bolts = ( { name = \"d\"; plugin = \"declaring_bolt\";\n"
+                       "            settings = { fields = [ \"x\" ]; check_phase = true; };\n"
+                       "            inputs = ( { from = \"s\"; } ); } );\n";
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(text, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "a call the phase table forbids was not refused in declare: %s", d.msg);
+    gale_topology_free(t);
+}
+
 Test(topology, plugins_resolve_from_the_topology_folder_then_the_path_then_builtin)
 {
     char *dir = tl_tmpdir(), *out = NULL;

@@ -11,6 +11,7 @@
 #include "plugin.h"
 #include "topology_read.h"
 #include "runtime.h"
+#include "shell.h"
 #include "testlib.h"
 #include "topology_build.h"
 #include "topology_codec.h"
@@ -183,6 +184,7 @@ Test(topology_codec, a_model_read_back_is_the_model_written)
 
 Test(topology_codec, the_shell_plugin_attaches_by_name)
 {
+    cr_assert_eq(gale_shell_register(), 0);
     gale_topology_t *t = open_text("name = \"sh\";\n"
                                    "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
                                    "bolts = ( { name = \"py\"; plugin = \"shell\"; settings = { command = [ \"true\" ]; };\n"

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "gale.h"
 #include "log.h"
+#include "shell.h"
 
 #define GALE_VERSION "0.1.0"
 
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
 {
     /* Read GALE_LOG_LEVEL now, before any thread: a bad value is reported once, whatever the command logs. */
     (void)gale_log_threshold();
+    /* The built-in plugins, by the names a topology gives them, before any topology is read. */
+    if (gale_shell_register()) return GALE_EXIT_ERROR;
     if (argc < 2) {
         gale_cli_print_help(stderr);
         return GALE_EXIT_USAGE;
