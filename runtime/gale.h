@@ -33,7 +33,11 @@
  *    settings, input_count and input_fields (the model, read-only), task_info (in declare, a task id of 0), log,
  *    strerror, err_name, to_json, item, and the tuple readers on a tuple that is still valid. From a thread of
  *    the plugin's own, only gale_wake() may be called; `service`, which it asks for, may do what next_tuple
- *    (spouts) or finish (bolts) may.
+ *    (spouts) or finish (bolts) may. gale_replayable() may be called only from a spout's open (ESTATE elsewhere).
+ *  - Replayable sources. A spout whose source can rewind (a file, a Kafka partition) calls gale_replayable() in
+ *    open and emits with message ids that are positions in the source. When its process dies (worker mode), the
+ *    task is started again from the oldest position whose tree had not completed, so that nothing emitted is
+ *    lost; without it, the trees a dead spout had open are counted as lost and the run ends non-zero.
  *  - Process hooks (process_init, process_exit in the descriptor) get no context and call no host function.
  *
  * ABI: the major version changes when anything here changes incompatibly and the runtime refuses a plugin of
@@ -53,7 +57,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 0
+#define GALE_ABI_MINOR 1
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                                                                      \
@@ -379,6 +383,20 @@ struct gale_host {
        stops its threads there); cheap when repeated, never blocks. GALE_ENOTSUP when the plugin has no `service`
        or the task does not run on an executor (`gale replay --component`), GALE_ESTATE from `declare`. */
     int (*wake)(gale_ctx_t *ctx);
+
+    /* ABI 2.1. */
+
+    /* Spouts, in `open` only (GALE_ESTATE elsewhere): this task's source can rewind, and its message ids are
+       positions in it (a line number, an offset), under a promise: each first emit's message id is above the
+       last one's and below 2^64-1, and the spout never emits a message id again by itself (the runtime's
+       `replay` does, or the tree fails for good). The runtime then keeps the task's resume position: the
+       smallest message id of its open trees and of those waiting for a replay, else the next one. When the
+       worker process running the task dies and the task starts again, this returns 0 and that position in
+       *resume_from: emit from the first message id >= it (tuples acked after it in the previous life come
+       again: at least once, not exactly once). GALE_ENOENT on a first start, GALE_ENOTSUP with acking off (no
+       trees, no positions): start from the beginning of the source. A task that breaks the promise gets an
+       error in the log and is no longer replayable (its open trees count as lost if its worker dies). */
+    int (*replayable)(gale_ctx_t *ctx, uint64_t *resume_from);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -566,6 +584,14 @@ static inline int gale_input_fields(gale_ctx_t *ctx, size_t index, const char *c
 
 /* From any thread: run the plugin's `service` on this task's executor soon. */
 static inline int gale_wake(gale_ctx_t *ctx) { return ctx->host->wake(ctx); }
+
+/* In a spout's open: declare the task replayable and learn where to resume (gale_host_t.replayable). 0 and
+   *resume_from when resuming; any other code (GALE_ENOENT, GALE_ENOTSUP, or an older runtime): start from the
+   beginning. */
+static inline int gale_replayable(gale_ctx_t *ctx, uint64_t *resume_from)
+{
+    return GALE_HOST_HAS(ctx->host, replayable) ? ctx->host->replayable(ctx, resume_from) : GALE_ENOTSUP;
+}
 
 static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)
 {

@@ -12,6 +12,11 @@
  * fail is logged (warn, with the line number) and counted; this spout does not replay by itself. Put
  * `replay = true;` in its block and the runtime replays failed lines (config.max_retries).
  *
+ * Replayable: reading a file (not standard input), the task declares itself replayable (gale_replayable), its line
+ * numbers being positions. When its worker process dies and is started again, it skips the lines before the
+ * first one whose tree had not completed and reads on from there: every line arrives at least once. The file must
+ * not change in between; if it became shorter than the position, that is said and the task is done.
+ *
  * Parallelism: a file has one reader. With parallelism above 1, task 0 reads the whole file and the other tasks
  * are done at once (they emit nothing).
  *
@@ -37,6 +42,16 @@ typedef struct state {
     uint64_t number;  /* lines read so far = the last message id */
     uint64_t acked, failed;
 } state_t;
+
+/* A restart: the lines before line `from` were done in an earlier life of this task. */
+static void skip_to(gale_ctx_t *ctx, state_t *s, uint64_t from)
+{
+    while (s->number + 1 < from && getline(&s->line, &s->cap, s->f) >= 0) s->number++;
+    if (s->number + 1 < from)
+        gale_warn(ctx, "%s has %llu lines, but the task resumes at line %llu: was it changed?", s->path,
+                  (unsigned long long)s->number, (unsigned long long)from);
+    else gale_log(ctx, GALE_LOG_INFO, "resuming %s at line %llu", s->path, (unsigned long long)from);
+}
 
 static int open_(gale_ctx_t *ctx)
 {
@@ -64,6 +79,8 @@ static int open_(gale_ctx_t *ctx)
     /* Before any read, as setvbuf requires. stdio owns the buffer (freed by fclose; stdin's lives on). */
     setvbuf(s->f, NULL, _IOFBF, READ_BUFFER);
     ctx->state = s;
+    uint64_t from;
+    if (s->own && gale_replayable(ctx, &from) == 0) skip_to(ctx, s, from);
     return 0;
 }
 

@@ -53,6 +53,7 @@ struct gale_executor {
     atomic_int idle;
     atomic_ulong open_trees;         /* spouts' pending and retrying trees */
     atomic_ulong retrying;           /* of which waiting for a replay */
+    atomic_ulong replayable;         /* of which in spouts with a resume position (gale_replayable) */
     atomic_ulong kept;               /* inputs bolts keep past execute (they settle them later, or at finish) */
     atomic_bool closed;              /* its thread closed its tasks and is about to return */
 };

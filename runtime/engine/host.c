@@ -7,6 +7,7 @@
 #include "declare.h"
 #include "emit.h"
 #include "service.h"
+#include "spout.h"
 #include "tuple.h"
 
 const gale_host_t gale__host = {
@@ -18,6 +19,7 @@ const gale_host_t gale__host = {
     .done = gale__done,
     .reset_timeout = gale__reset_timeout,
     .wake = gale__wake,
+    .replayable = gale__replayable,
     .tuple_size = gale__tuple_size,
     .tuple_get = gale__tuple_get,
     .tuple_field = gale__tuple_field,

@@ -49,6 +49,7 @@ static int init_task(gale_runtime_t *rt, gale_task_t *t, int component, uint32_t
     t->default_stream = gale_component_stream(c, "default");
     t->rng = splitmix(seed) | 1;
     snprintf(t->who, sizeof t->who, "%s#%u", c->name, t->base.task_id);
+    atomic_init(&t->position, GALE_NO_POSITION);
     if (c->kind == GALE_SPOUT) {
         t->replay = c->replay || (t->desc->flags & GALE_SPOUT_REPLAY);
         t->keep_values = t->replay || rt->journal;
@@ -269,7 +270,7 @@ void gale__runtime_control_changed(gale_runtime_t *rt)
 }
 
 typedef struct snapshot {
-    uint64_t pushed, popped, epochs, open_trees, retrying, kept;
+    uint64_t pushed, popped, epochs, open_trees, retrying, kept, replayable;
     bool all_idle;
 } snapshot_t;
 
@@ -297,6 +298,7 @@ static snapshot_t take_snapshot(gale_runtime_t *rt)
         s.open_trees += atomic_load_explicit(&ex->open_trees, memory_order_acquire);
         s.retrying += atomic_load_explicit(&ex->retrying, memory_order_acquire);
         s.kept += atomic_load_explicit(&ex->kept, memory_order_acquire);
+        s.replayable += atomic_load_explicit(&ex->replayable, memory_order_acquire);
     }
     return s;
 }
@@ -495,8 +497,33 @@ void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out)
     snapshot_t s = take_snapshot(rt);
     *out = (gale_run_status_t){.idle = s.all_idle, .epochs = s.epochs, .pushed = s.pushed, .popped = s.popped,
                                .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
+                               .replayable = s.replayable,
                                .spouts_done = atomic_load(&rt->spouts_done), .spout_tasks = rt->n_spout_tasks,
                                .finish_seq = atomic_load(&rt->finish_seq), .failed = atomic_load(&rt->failed)};
+}
+
+int gale__runtime_resume(gale_runtime_t *rt, uint32_t task, uint64_t position)
+{
+    if (rt->started_execs) return GALE_ESTATE;
+    if (task == 0 || task > rt->n_all_tasks || rt->task_exec[task] >= rt->n_execs) return GALE_ENOENT;
+    gale_task_t *t = rt->tasks[task];
+    if (t->acker || t->comp->kind != GALE_SPOUT) return GALE_ENOENT;
+    gale__spout_resume(t, position);
+    return 0;
+}
+
+size_t gale__runtime_positions(const gale_runtime_t *rt, uint32_t *tasks, uint64_t *positions, size_t cap)
+{
+    size_t n = 0;
+    for (uint32_t id = 1; id <= rt->n_all_tasks && n < cap; id++) {
+        const gale_task_t *t = rt->tasks[id];
+        if (rt->task_exec[id] >= rt->n_execs || t->acker || t->comp->kind != GALE_SPOUT) continue;
+        uint64_t p = atomic_load_explicit(&t->position, memory_order_relaxed);
+        if (p == GALE_NO_POSITION) continue;
+        tasks[n] = id;
+        positions[n++] = p;
+    }
+    return n;
 }
 
 void gale__runtime_start(gale_runtime_t *rt)

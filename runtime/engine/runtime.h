@@ -103,6 +103,7 @@ struct gale_runtime {
 typedef struct gale_run_status {
     bool idle;
     uint64_t epochs, pushed, popped, open_trees, retrying, kept;
+    uint64_t replayable; /* of the open trees, those in spouts with a resume position */
     unsigned spouts_done, spout_tasks, finish_seq;
     int failed;
 } gale_run_status_t;
@@ -136,5 +137,12 @@ void gale__runtime_finish_component(gale_runtime_t *rt, int component);
 bool gale__runtime_finish_acked(gale_runtime_t *rt);
 void gale__runtime_stop(gale_runtime_t *rt);
 void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out);
+/* Resume positions (gale_replayable in gale.h). Before gale__runtime_start only: spout task `task` of this process
+   resumes from `position`. 0; GALE_ENOENT for a task that is not a spout of this process, GALE_ESTATE once
+   started. */
+int gale__runtime_resume(gale_runtime_t *rt, uint32_t task, uint64_t position);
+/* The spout tasks of this process that have a resume position, with it, in task order (at most cap). Their count,
+   from any thread. */
+size_t gale__runtime_positions(const gale_runtime_t *rt, uint32_t *tasks, uint64_t *positions, size_t cap);
 
 #endif

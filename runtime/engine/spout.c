@@ -7,9 +7,69 @@
 #include "log.h"
 #include "runtime.h"
 
+/* ---- resume positions ------------------------------------------------------------------------------------ */
+
+int gale__replayable(gale_ctx_t *ctx, uint64_t *resume_from)
+{
+    gale_task_t *t = gale__task(ctx);
+    if (t->base.phase != GALE_PHASE_OPEN || t->comp->kind != GALE_SPOUT) return GALE_ESTATE;
+    if (!t->rt->acking) return GALE_ENOTSUP;
+    t->resumable = true;
+    if (!t->resuming) return GALE_ENOENT;
+    atomic_store_explicit(&t->position, t->resume_from, memory_order_relaxed);
+    *resume_from = t->resume_from;
+    return 0;
+}
+
+/* A first emit whose message id is not above the last one's: the id cannot be a position, and a restart from the
+   task's position could skip what it stands for. Said once; from here the task's trees count as lost with it. */
+static void not_replayable(gale_task_t *t, uint64_t msg_id)
+{
+    t->resumable = false;
+    atomic_store_explicit(&t->position, GALE_NO_POSITION, memory_order_relaxed);
+    gale_logf(GALE_LOG_ERROR, t->who,
+              "message id %llu is not above the last one (%llu): the spout called gale_replayable, so its message "
+              "ids must be increasing positions; it is no longer replayable, and a restart will not resume it",
+              (unsigned long long)msg_id, (unsigned long long)(t->next_msg_id - 1));
+}
+
+/* The position nothing is lost from: the smallest message id still open (pending or waiting for a replay), else
+   the next one. Every TIMEOUT_SCAN_NS: the pending trees are at most max_spout_pending. */
+static void publish_position(gale_task_t *t)
+{
+    uint64_t p = t->next_msg_id;
+    size_t pos = 0;
+    void *v;
+    while (gale_u64map_next(&t->pending, &pos, &v)) {
+        const gale_pending_t *pd = v;
+        if (pd->msg_id < p) p = pd->msg_id;
+    }
+    for (size_t i = 0; i < t->n_retries; i++)
+        if (t->retries[i].msg_id < p) p = t->retries[i].msg_id;
+    atomic_store_explicit(&t->position, p, memory_order_relaxed);
+}
+
+void gale__spout_resume(gale_task_t *t, uint64_t position)
+{
+    t->resuming = true;
+    t->positioned = true;
+    t->resume_from = position;
+    t->next_msg_id = position;
+}
+
+/* ---- trees ---------------------------------------------------------------------------------------------- */
+
 void gale__spout_track(gale_task_t *t, gale_tuple_data_t *d, uint64_t msg_id, uint32_t attempts)
 {
     gale_runtime_t *rt = t->rt;
+    if (t->resumable && attempts == 1) {
+        if (msg_id < t->next_msg_id || msg_id == GALE_NO_POSITION) {
+            not_replayable(t, msg_id);
+        } else {
+            t->next_msg_id = msg_id + 1;
+            t->positioned = true;
+        }
+    }
     uint64_t root = gale_rand64(&t->rng);
     uint64_t init = gale_tree_start(d, root, &t->rng);
     int created;
@@ -165,6 +225,7 @@ size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan)
 {
     size_t n = t->n_retries ? replay_due(t, now_ns) : 0;
     if (scan && t->pending.count) n += scan_timeouts(t, now_ns);
+    if (scan && t->resumable && t->positioned) publish_position(t);
     return n;
 }
 
@@ -172,6 +233,7 @@ size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan)
    (so that `gale replay` can feed them again), and their values are released. */
 void gale__spout_forget(gale_task_t *t)
 {
+    if (t->resumable && t->positioned) publish_position(t); /* the last word: what is still open is not done */
     size_t pos = 0;
     void *v;
     while (gale_u64map_next(&t->pending, &pos, &v)) {

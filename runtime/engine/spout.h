@@ -5,6 +5,11 @@
  * exponential backoff, up to max_retries) or ends the tree for good: the journal gets a record, then the spout's
  * fail is called. Everything here runs on the spout task's executor thread, between loop turns, never inside
  * another task's callback.
+ *
+ * A spout that called gale_replayable has a resume position (gale.h): its message ids must increase over first
+ * emits (checked here, per tracked emit), and every timeout scan it publishes in t->position the smallest message id
+ * still open, else the next one. A driver that restarts the task's process gives the new task that position before
+ * it opens (gale__runtime_resume), so that it emits again what its previous life had open.
  */
 #ifndef GALE_SPOUT_H
 #define GALE_SPOUT_H
@@ -33,7 +38,13 @@ bool gale__spout_may_emit(const gale_task_t *t);
    retry_backoff_max_ms, with jitter drawn from `random` (between half the capped wait and all of it). */
 uint64_t gale__retry_backoff_ns(const gale_config_t *cfg, uint32_t attempts, uint64_t random);
 
-/* At close: journals the trees still open (cause "stopped") when there is a journal, and releases their values. */
+/* gale_replayable (gale.h): in open, marks the task resumable and tells it its resume position, if it has one. */
+int gale__replayable(gale_ctx_t *ctx, uint64_t *resume_from);
+
+/* Before the task opens: it resumes from `position` (its previous life's, as the driver kept it). */
+void gale__spout_resume(gale_task_t *t, uint64_t position);
+
+/* At close: publishes the task's resume position one last time, journals the trees still open (cause "stopped") when there is a journal, and releases their values. */
 void gale__spout_forget(gale_task_t *t);
 
 #endif

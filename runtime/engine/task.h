@@ -15,6 +15,9 @@
 #include "metrics.h"
 #include "tuple.h"
 
+/* A task's published position when it has none (it is not replayable, or has not emitted yet). */
+#define GALE_NO_POSITION UINT64_MAX
+
 /* One spout tuple in this many carries a latency marker (a power of two). */
 #define GALE_MARKER_EVERY 64u
 
@@ -63,6 +66,13 @@ typedef struct gale_task {
     gale_u64map_t pending;        /* spouts, acking on: root id -> gale_pending_t */
     gale_retry_t *retries;        /* spouts: failed trees waiting to be emitted again */
     size_t n_retries, cap_retries;
+    /* Spouts that called gale_replayable (acking on): where a restart of the task resumes (spout.c). */
+    bool resumable;
+    bool positioned; /* it has a position: it tracked a tree, or was resumed */
+    bool resuming;   /* the driver gave it a position before open (gale__runtime_resume) */
+    uint64_t resume_from;
+    uint64_t next_msg_id;          /* the smallest message id its next first emit may have */
+    atomic_uint_fast64_t position; /* published every timeout scan for the driver; GALE_NO_POSITION: none */
     gale_acker_t *acker;          /* acker tasks only; they have no plugin */
     void *override_arg;           /* spouts run with gale_runtime_opts_t.spout_override: its argument */
     uint64_t rng;                 /* gale_rand64's state (acker.h): tree and edge ids */

@@ -105,6 +105,7 @@ static int refuse_input(gale_ctx_t *ctx, const gale_tuple_t *input) { return GAL
 static const gale_tuple_t *refuse_keep(gale_ctx_t *ctx, const gale_tuple_t *input) { return NULL; }
 static void refuse_done(gale_ctx_t *ctx) {}
 static int refuse_wake(gale_ctx_t *ctx) { return GALE_ESTATE; }
+static int refuse_replayable(gale_ctx_t *ctx, uint64_t *resume_from) { return GALE_ESTATE; }
 static size_t no_tuple_size(const gale_tuple_t *t) { return 0; }
 static int no_tuple_get(const gale_tuple_t *t, size_t index, gale_value_t *out) { return GALE_ERANGE; }
 static int no_tuple_field(const gale_tuple_t *t, const char *field, gale_value_t *out) { return GALE_ENOENT; }
@@ -125,6 +126,7 @@ const gale_host_t gale__declare_host = {
     .done = refuse_done,
     .reset_timeout = refuse_input,
     .wake = refuse_wake,
+    .replayable = refuse_replayable,
     .tuple_size = no_tuple_size,
     .tuple_get = no_tuple_get,
     .tuple_field = no_tuple_field,

@@ -45,9 +45,9 @@ static void put(out_t *o, const char *fmt, ...)
 static void put_status(out_t *o, const gale_worker_status_t *s)
 {
     put(o, "status idle=%d epochs=%" PRIu64 " pushed=%" PRIu64 " popped=%" PRIu64 " open=%" PRIu64
-           " retrying=%" PRIu64 " kept=%" PRIu64 " spouts_done=%u spout_tasks=%u sent=%" PRIu64 " recv=%" PRIu64
-           " failed=%d finish_seq=%u finish_acked=%d",
-        s->idle, s->epochs, s->pushed, s->popped, s->open_trees, s->retrying, s->kept, s->spouts_done,
+           " retrying=%" PRIu64 " kept=%" PRIu64 " replayable=%" PRIu64 " spouts_done=%u spout_tasks=%u sent=%" PRIu64
+           " recv=%" PRIu64 " failed=%d finish_seq=%u finish_acked=%d",
+        s->idle, s->epochs, s->pushed, s->popped, s->open_trees, s->retrying, s->kept, s->replayable, s->spouts_done,
         s->spout_tasks, s->sent, s->recv, s->failed, s->finish_seq, s->finish_acked);
 }
 
@@ -67,6 +67,11 @@ int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
             if (strpbrk(a, " \n")) return GALE_EINVAL;
             put(&o, " %s", a);
         }
+        break;
+    case GALE_CTL_POSITIONS:
+    case GALE_CTL_RESUME:
+        put(&o, "%s", m->kind == GALE_CTL_RESUME ? "resume" : "positions");
+        for (int i = 0; i < m->n_positions; i++) put(&o, " %" PRIu32 ":%" PRIu64, m->tasks[i], m->positions[i]);
         break;
     case GALE_CTL_START: put(&o, "start"); break;
     case GALE_CTL_DEACTIVATE: put(&o, "deactivate"); break;
@@ -110,7 +115,7 @@ static int parse_status(char *args, gale_worker_status_t *s, char *why, size_t c
 {
     static const char *const KEYS[] = {"idle", "epochs", "pushed", "popped", "open", "retrying", "kept",
                                        "spouts_done", "spout_tasks", "sent", "recv", "failed", "finish_seq",
-                                       "finish_acked"};
+                                       "finish_acked", "replayable"};
     enum { N = sizeof KEYS / sizeof *KEYS };
     uint64_t v[N] = {0};
     bool seen[N] = {false};
@@ -130,7 +135,7 @@ static int parse_status(char *args, gale_worker_status_t *s, char *why, size_t c
     *s = (gale_worker_status_t){.idle = v[0] != 0, .epochs = v[1], .pushed = v[2], .popped = v[3],
                                 .open_trees = v[4], .retrying = v[5], .kept = v[6], .spouts_done = (unsigned)v[7],
                                 .spout_tasks = (unsigned)v[8], .sent = v[9], .recv = v[10], .failed = v[11] != 0,
-                                .finish_seq = (unsigned)v[12], .finish_acked = v[13] != 0};
+                                .finish_seq = (unsigned)v[12], .finish_acked = v[13] != 0, .replayable = v[14]};
     return 0;
 }
 
@@ -181,6 +186,16 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
             return say_why(why, cap, GALE_ESYNTAX, "finish: bad component '%s'", args ? args : "");
         return 0;
     }
+    if (!strcmp(cmd, "positions") || !strcmp(cmd, "resume")) {
+        out->kind = cmd[0] == 'r' ? GALE_CTL_RESUME : GALE_CTL_POSITIONS;
+        out->text = args ? args : "";
+        size_t pos = 0;
+        uint32_t task;
+        uint64_t position;
+        while ((rc = gale_control_next_position(out->text, &pos, &task, &position)) > 0) out->n_positions++;
+        if (rc < 0) return say_why(why, cap, GALE_ESYNTAX, "%s: expected TASK:POSITION words", cmd);
+        return 0;
+    }
     if (!strcmp(cmd, "status")) {
         out->kind = GALE_CTL_STATUS;
         return parse_status(args ? args : (char *)"", &out->status, why, cap);
@@ -228,6 +243,26 @@ int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t ho
     if (!parse_int(num, 1, 65535, port)) return GALE_ESYNTAX;
     memcpy(host, p, (size_t)(colon - p));
     host[colon - p] = '\0';
+    return 1;
+}
+
+int gale_control_next_position(const char *text, size_t *pos, uint32_t *task, uint64_t *position)
+{
+    const char *p = text + *pos;
+    while (*p == ' ') p++;
+    if (!*p) return 0;
+    size_t len = strcspn(p, " ");
+    *pos = (size_t)(p - text) + len;
+    char word[48];
+    if (len >= sizeof word) return GALE_ESYNTAX;
+    memcpy(word, p, len);
+    word[len] = '\0';
+    char *colon = strchr(word, ':');
+    if (!colon) return GALE_ESYNTAX;
+    *colon = '\0';
+    uint64_t t;
+    if (!parse_u64(word, &t) || t == 0 || t > UINT32_MAX || !parse_u64(colon + 1, position)) return GALE_ESYNTAX;
+    *task = (uint32_t)t;
     return 1;
 }
 

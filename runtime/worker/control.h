@@ -8,10 +8,12 @@
  *   supervisor -> worker
  *     secret VERSION HEX     always first; the worker reads it byte by byte before anything else
  *     peers ADDR...          every worker's HOST:PORT by index ("" while unknown is sent as "-")
+ *     resume TASK:POS...     before start, to a worker started again: where its replayable spouts resume
  *     start | deactivate | finish COMPONENT | stop
  *   worker -> supervisor
  *     port VERSION P         first, once it listens
  *     status KEY=VALUE...    every few milliseconds (see gale_worker_status_t; unknown keys are ignored)
+ *     positions TASK:POS...  the resume positions of its replayable spouts (gale_replayable), when they moved
  *     stats JSON             once, at the end: its metrics as `gale run --stats` writes them, on one line
  * VERSION is GALE_CONTROL_VERSION: a peer that speaks another one is refused with both versions in the message, so
  * that a supervisor and a worker from different builds never misread each other.
@@ -23,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GALE_CONTROL_VERSION 1
+#define GALE_CONTROL_VERSION 2
 #define GALE_CONTROL_FD 3
 /* The longest line either side accepts; the metrics of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
@@ -38,6 +40,7 @@ typedef struct gale_worker_status {
     uint64_t epochs;     /* loop turns that did something */
     uint64_t pushed, popped; /* ring entries */
     uint64_t open_trees, retrying, kept;
+    uint64_t replayable; /* of open_trees, those in spouts with a resume position */
     uint64_t sent, recv; /* records to and from other workers */
     unsigned spouts_done, spout_tasks, finish_seq;
 } gale_worker_status_t;
@@ -53,15 +56,23 @@ typedef enum gale_control_kind {
     GALE_CTL_PORT,
     GALE_CTL_STATUS,
     GALE_CTL_STATS,
+    GALE_CTL_POSITIONS,
+    GALE_CTL_RESUME,
 } gale_control_kind_t;
 
 typedef struct gale_control_msg {
     gale_control_kind_t kind;
     int version;              /* SECRET, PORT: the sender's protocol version */
     int number;               /* PORT: the port; FINISH: the component index */
-    const char *text;         /* SECRET: the hex secret; STATS: the JSON; borrowed (from the caller, or the line) */
+    const char *text;         /* SECRET: the hex secret; STATS: the JSON; PEERS, POSITIONS, RESUME, parsed: the
+                                 arguments; borrowed (from the caller, or the line) */
     const char *const *peers; /* PEERS: n_peers addresses (formatting only; parsing uses gale_control_next_peer) */
     int n_peers;
+    /* POSITIONS, RESUME: n_positions task ids and their positions (formatting only; parsing checks every pair and
+       gale_control_next_position reads them) */
+    const uint32_t *tasks;
+    const uint64_t *positions;
+    int n_positions;
     gale_worker_status_t status; /* STATUS */
 } gale_control_msg_t;
 
@@ -81,6 +92,11 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t wh
 /* PEERS: the next "HOST:PORT" of a parsed line, split at its last colon (host written NUL-terminated into `host`,
    port 0 for "-"), from *pos on. 1 and the values, 0 at the end, GALE_ESYNTAX for a malformed address. */
 int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port);
+
+/* POSITIONS, RESUME: the next "TASK:POS" of a parsed line's text from *pos on. 1 and the values, 0 at the end,
+   GALE_ESYNTAX for a malformed pair (gale_control_parse has checked them all, so that only a text that was not
+   parsed meets it). */
+int gale_control_next_position(const char *text, size_t *pos, uint32_t *task, uint64_t *position);
 
 /* The `gale worker` command line. */
 typedef struct gale_worker_args {

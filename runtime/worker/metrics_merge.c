@@ -148,6 +148,8 @@ void gale_metrics_merged_report(const gale_topology_t *t, const char *const *sta
     fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s", t->name, g->secs, n, l->restarts,
             l->restarts == 1 ? "" : "s");
     if (l->lost_trees) fprintf(out, ", %" PRIu64 " tuple trees lost with dead workers", l->lost_trees);
+    if (l->resumed_trees)
+        fprintf(out, ", %" PRIu64 " tuple trees emitted again by restarted replayable spouts", l->resumed_trees);
     fprintf(out, ")\n");
     gale_metrics_table_header(out);
     for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
@@ -164,9 +166,10 @@ int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats,
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, t->name, strlen(t->name));
-    gale_buf_printf(&b, ", \"seconds\": %.6f, \"workers\": %d, \"threads\": %.0f, \"peak_rss_kb\": %.0f, \"restarts\": %d, "
-                    "\"lost_trees\": %" PRIu64 ", \"components\": [",
-                    g->secs, n, g->threads, g->rss_kb, l->restarts, l->lost_trees);
+    gale_buf_printf(&b,
+                    ", \"seconds\": %.6f, \"workers\": %d, \"threads\": %.0f, \"peak_rss_kb\": %.0f, \"restarts\": %d, "
+                    "\"lost_trees\": %" PRIu64 ", \"resumed_trees\": %" PRIu64 ", \"components\": [",
+                    g->secs, n, g->threads, g->rss_kb, l->restarts, l->lost_trees, l->resumed_trees);
     for (size_t c = 0; c < g->n; c++) {
         if (c) gale_buf_puts(&b, ", ");
         gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], false);

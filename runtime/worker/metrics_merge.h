@@ -14,10 +14,11 @@
 typedef struct gale_sup_losses {
     int restarts;        /* workers restarted after they died */
     uint64_t lost_trees; /* tuple trees open in a worker's spouts when it died: never completed by that spout */
+    uint64_t resumed_trees; /* trees open in a dead worker's replayable spouts: emitted again by its next life */
 } gale_sup_losses_t;
 
 /* `stats[i]` is worker i's document, or NULL when it sent none (it died); the losses are printed in the header and
-   written as top-level "restarts" and "lost_trees". A document that does not parse is left out, with a warning. */
+   written as top-level "restarts", "lost_trees" and "resumed_trees". A document that does not parse is left out, with a warning. */
 void gale_metrics_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                               FILE *out);
 int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,

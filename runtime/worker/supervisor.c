@@ -26,7 +26,6 @@
 #define STOP_TIMEOUT_MS 10000
 #define ADDR_MAX GALE_CONTROL_ADDR_MAX
 
-
 typedef struct sworker {
     gale_sup_t *sup;
     int index; /* the slot: the worker's index in the whole topology */
@@ -46,6 +45,12 @@ typedef struct sworker {
     uint64_t started_ms, heard_ms; /* when this life began; when it last said anything */
     int quick_crashes;             /* deaths in a row that came soon after the start */
     bool hung;                     /* killed for its silence */
+    /* The resume positions of its replayable spouts, as it last told them: they outlive the process, and its next
+       life resumes from them. */
+    uint32_t *pos_tasks;
+    uint64_t *pos_values;
+    int n_pos;
+    uint64_t replay_owed; /* trees of the last life that its next one must emit again from the positions */
 } sworker_t;
 
 /* S_ACTIVE: the drain rule (drain.h) decides from the workers' summed status; then stopping, then ended. */
@@ -76,6 +81,8 @@ struct gale_sup {
     uint64_t worker_timeout_ms;
     bool failed, incomplete;
     uint64_t lost_trees;    /* trees open in the spouts of workers that died */
+    uint64_t resumed_trees; /* of those open when workers died, the ones their replayable spouts emit again */
+    int spout_tasks;        /* of the whole topology: the most positions a worker can tell */
 };
 
 static void spawn(sworker_t *w);
@@ -94,7 +101,8 @@ static void say(sworker_t *w, const gale_control_msg_t *m)
 {
     if (!w->running) return;
     /* Sized for what the message carries: a peers line has every worker's address. */
-    size_t cap = 64 + (m->text ? strlen(m->text) : 0) + (size_t)m->n_peers * (ADDR_MAX + 1);
+    size_t cap = 64 + (m->text ? strlen(m->text) : 0) + (size_t)m->n_peers * (ADDR_MAX + 1) +
+                 (size_t)m->n_positions * 32; /* " TASK:POSITION" */
     uv_write_t *req = malloc(sizeof *req + cap);
     int n = req ? gale_control_format((char *)(req + 1), cap, m) : GALE_ENOMEM;
     if (n < 0) {
@@ -126,6 +134,46 @@ static void send_peers(gale_sup_t *s)
     free(peers);
 }
 
+/* Before its start, a restarted worker learns where its replayable spouts resume. Deactivated at once (a stop was
+   asked for, or the bolts already finish), they will not emit again what they owe: those trees are lost. */
+static void hand_over_positions(sworker_t *w, bool will_run)
+{
+    gale_sup_t *s = w->sup;
+    if (w->n_pos)
+        say(w,
+            &(gale_control_msg_t){
+                .kind = GALE_CTL_RESUME, .tasks = w->pos_tasks, .positions = w->pos_values, .n_positions = w->n_pos});
+    if (!w->replay_owed) return;
+    if (will_run) {
+        s->resumed_trees += w->replay_owed;
+    } else {
+        s->lost_trees += w->replay_owed;
+        gale_logf(GALE_LOG_ERROR, "supervisor",
+                  "%s: worker %d is back after the spouts were deactivated: the %" PRIu64
+                  " tuple trees its spouts owe will not be emitted again",
+                  s->id, w->index, w->replay_owed);
+    }
+    w->replay_owed = 0;
+}
+
+/* A POSITIONS line: the worker's replayable spouts and their positions, all of them (it replaces the last). */
+static void keep_positions(sworker_t *w, const gale_control_msg_t *m)
+{
+    gale_sup_t *s = w->sup;
+    if (m->n_positions > s->spout_tasks) {
+        gale_logf(GALE_LOG_WARN, "supervisor",
+                  "%s: worker %d told %d positions, more than the topology's %d spout "
+                  "tasks: ignored",
+                  s->id, w->index, m->n_positions, s->spout_tasks);
+        return;
+    }
+    size_t pos = 0;
+    int n = 0;
+    while (n < m->n_positions && gale_control_next_position(m->text, &pos, &w->pos_tasks[n], &w->pos_values[n]) > 0)
+        n++;
+    w->n_pos = n;
+}
+
 /* Every local worker has a port and every remote address is known: tell them all, and start those not started (a
    restarted one joins what is running). */
 static void maybe_start(gale_sup_t *s)
@@ -138,10 +186,11 @@ static void maybe_start(gale_sup_t *s)
         sworker_t *w = &s->w[i];
         if (w->started) continue;
         w->started = true;
-        say_kind(w, GALE_CTL_START, 0);
         /* A worker restarted once the bolts began to finish catches up: its spouts must not feed finished bolts,
            and its finish count must reach the others', or the drain would wait for it for ever. */
         bool finishing = s->finish_target > 0;
+        hand_over_positions(w, !s->deactivated && !finishing);
+        say_kind(w, GALE_CTL_START, 0);
         if (s->deactivated || finishing) say_kind(w, GALE_CTL_DEACTIVATE, 0);
         for (size_t k = 0; finishing && k < s->drain.finish_pos; k++) say_kind(w, GALE_CTL_FINISH, s->finish_order[k]);
     }
@@ -177,6 +226,7 @@ static void handle_line(void *arg, char *line)
         w->st = m.status;
         w->have_status = true;
         break;
+    case GALE_CTL_POSITIONS: keep_positions(w, &m); break;
     case GALE_CTL_STATS:
         free(w->stats);
         w->stats = strdup(m.text);
@@ -242,13 +292,23 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
         return;
     }
     w->restarts++;
-    /* Its spouts' open trees died with it: a spout started again does not know them (a file_lines spout reads its
-       file from the start again; others emit what they would have anyway). Said, counted, and the run reported
-       incomplete: at-least-once cannot be vouched for them. */
-    if (w->st.open_trees) {
-        s->lost_trees += w->st.open_trees;
-        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: worker %d died with %" PRIu64 " tuple trees open in its spouts: "
-                  "they will not be replayed by the spout that emitted them", s->id, w->index, w->st.open_trees);
+    /* Its spouts' open trees died with it. Those of replayable spouts (gale_replayable) are emitted again by the
+       next life, which resumes from the positions the worker last told (every tree open then or since is at or
+       after them). The others cannot be vouched for: said, counted, and the run reported incomplete. */
+    uint64_t replayable = w->n_pos ? w->st.replayable : 0, open = w->st.open_trees;
+    if (replayable > open) replayable = open;
+    w->replay_owed += replayable;
+    if (replayable)
+        gale_logf(GALE_LOG_WARN, "supervisor",
+                  "%s: worker %d had %" PRIu64 " tuple trees open in replayable spouts: "
+                  "its next life emits them again from their positions",
+                  s->id, w->index, replayable);
+    if (open > replayable) {
+        s->lost_trees += open - replayable;
+        gale_logf(GALE_LOG_ERROR, "supervisor",
+                  "%s: worker %d died with %" PRIu64 " tuple trees open in its spouts: "
+                  "they will not be replayed by the spout that emitted them (it is not replayable: gale_replayable)",
+                  s->id, w->index, open - replayable);
     }
     w->st = (gale_worker_status_t){0};
     uint64_t now = uv_now(s->loop);
@@ -517,6 +577,8 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
         if (topo->components[topo->order[k]].kind == GALE_BOLT) s->finish_order[n_finish++] = topo->order[k];
     gale_drain_init(&s->drain, s->finish_order, n_finish, LOST_IN_FLIGHT_TICKS);
     s->worker_timeout_ms = (uint64_t)topo->config.worker_timeout_s * 1000;
+    for (size_t k = 0; k < topo->n_components; k++)
+        if (topo->components[k].kind == GALE_SPOUT) s->spout_tasks += topo->components[k].parallelism;
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     s->open_handles = 1 + s->n_local;
@@ -527,6 +589,9 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
         w->index = a->slots ? a->slots[i] : i;
         w->backoff_ms = BACKOFF_MIN_MS;
         w->line = malloc(GALE_CONTROL_LINE_MAX); /* spawn refuses to start a worker without it */
+        w->pos_tasks = calloc((size_t)s->spout_tasks + 1, sizeof *w->pos_tasks);
+        w->pos_values = calloc((size_t)s->spout_tasks + 1, sizeof *w->pos_values);
+        if (!w->pos_tasks || !w->pos_values) free(w->line), w->line = NULL; /* out of memory: spawn refuses */
         uv_timer_init(loop, &w->restart);
         w->restart.data = w;
     }
@@ -553,11 +618,20 @@ int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n)
 
 const char *gale_sup_id(const gale_sup_t *s) { return s->id; }
 bool gale_sup_failed(const gale_sup_t *s) { return s->failed; }
-bool gale_sup_incomplete(const gale_sup_t *s) { return s->incomplete || s->lost_trees > 0; }
+/* The lost trees, with those still owed by workers that never came back to emit them again (the run stopped
+   first). */
+static uint64_t lost_trees(const gale_sup_t *s)
+{
+    uint64_t n = s->lost_trees;
+    for (int i = 0; i < s->n_local; i++) n += s->w[i].replay_owed;
+    return n;
+}
+
+bool gale_sup_incomplete(const gale_sup_t *s) { return s->incomplete || lost_trees(s) > 0; }
 
 static gale_sup_losses_t losses(const gale_sup_t *s)
 {
-    gale_sup_losses_t l = {.lost_trees = s->lost_trees};
+    gale_sup_losses_t l = {.lost_trees = lost_trees(s), .resumed_trees = s->resumed_trees};
     for (int i = 0; i < s->n_local; i++) l.restarts += s->w[i].restarts;
     return l;
 }
@@ -605,7 +679,8 @@ int gale_sup_metrics_json(const gale_sup_t *s, FILE *out)
 void gale_sup_free(gale_sup_t *s)
 {
     if (!s) return;
-    for (int i = 0; s->w && i < s->n_local; i++) free(s->w[i].stats), free(s->w[i].line);
+    for (int i = 0; s->w && i < s->n_local; i++)
+        free(s->w[i].stats), free(s->w[i].line), free(s->w[i].pos_tasks), free(s->w[i].pos_values);
     for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
     free(s->sets), free(s->w), free(s->addr), free(s->finish_order);
     free(s->id), free(s->exe), free(s->file), free(s->host);

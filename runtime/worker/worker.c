@@ -82,6 +82,10 @@ typedef struct gale_io {
     uint64_t oversized; /* tuples over the frame limit, failed here */
     unsigned finish_seq_seen;
     unsigned ticks;
+    /* Resume positions of the replayable spouts here: as read now, and as last told to the supervisor. */
+    uint32_t *pos_tasks, *told_tasks;
+    uint64_t *pos_values, *told_values;
+    size_t n_told, cap_pos;
 } gale_io_t;
 
 /* The executors' wake function for this lane (a gale_lane_wake_fn): uv_async_send coalesces, so it is cheap. */
@@ -100,7 +104,7 @@ static uint32_t peer_id(int worker) { return (uint32_t)worker + 1; }
 static void tell(const gale_control_msg_t *m)
 {
     char small[512];
-    size_t cap = sizeof small + (m->text ? strlen(m->text) : 0);
+    size_t cap = sizeof small + (m->text ? strlen(m->text) : 0) + (size_t)m->n_positions * 32; /* " T:P" */
     char *msg = cap > sizeof small ? malloc(cap) : small;
     int n = msg ? gale_control_format(msg, cap, m) : GALE_ENOMEM;
     if (n < 0) {
@@ -135,9 +139,24 @@ static void report_status(gale_io_t *io)
         .status = {.idle = s.idle && io_empty(io), .failed = s.failed != 0,
                    .finish_acked = gale__runtime_finish_acked(io->rt), .epochs = s.epochs, .pushed = pushed,
                    .popped = popped, .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
-                   .sent = io->sent, .recv = io->recv, .spouts_done = s.spouts_done, .spout_tasks = s.spout_tasks,
-                   .finish_seq = s.finish_seq}};
+                   .replayable = s.replayable, .sent = io->sent, .recv = io->recv, .spouts_done = s.spouts_done,
+                   .spout_tasks = s.spout_tasks, .finish_seq = s.finish_seq}};
     tell(&m);
+}
+
+/* The spouts' resume positions, when they moved (every timeout scan at most: 100 ms). The supervisor keeps the last
+   ones and gives them to this worker's next life, if it dies. */
+static void report_positions(gale_io_t *io)
+{
+    size_t n = gale__runtime_positions(io->rt, io->pos_tasks, io->pos_values, io->cap_pos);
+    if (n == io->n_told && !memcmp(io->pos_tasks, io->told_tasks, n * sizeof *io->pos_tasks) &&
+        !memcmp(io->pos_values, io->told_values, n * sizeof *io->pos_values))
+        return;
+    memcpy(io->told_tasks, io->pos_tasks, n * sizeof *io->pos_tasks);
+    memcpy(io->told_values, io->pos_values, n * sizeof *io->pos_values);
+    io->n_told = n;
+    tell(&(gale_control_msg_t){.kind = GALE_CTL_POSITIONS, .tasks = io->pos_tasks, .positions = io->pos_values,
+                               .n_positions = (int)n});
 }
 
 /* ---- executors -> peers ------------------------------------------------------------------------------------- */
@@ -425,7 +444,10 @@ static void on_tick(uv_timer_t *h)
         gale__runtime_start(io->rt);
     }
     pump(io);
-    if (io->rt->ctl && ++io->ticks % STATUS_EVERY == 0) report_status(io);
+    if (io->rt->ctl && ++io->ticks % STATUS_EVERY == 0) {
+        report_positions(io); /* first: trees the status counts as replayable are covered by a position told */
+        report_status(io);
+    }
 }
 
 static void handle_command(void *arg, char *line)
@@ -453,6 +475,20 @@ static void handle_command(void *arg, char *line)
             if (w > io->self && port > 0 && moved) gale_transport_connect(io->transport, peer_id(w), host, port);
             io->ports[w] = port;
             snprintf(io->hosts[w], sizeof io->hosts[w], "%s", host);
+        }
+        break;
+    }
+    case GALE_CTL_RESUME: { /* this is a restart: the replayable spouts resume where the last life left off */
+        size_t pos = 0;
+        uint32_t task;
+        uint64_t position;
+        while (gale_control_next_position(m.text, &pos, &task, &position) > 0) {
+            int rc = gale__runtime_resume(rt, task, position);
+            if (rc)
+                gale_logf(GALE_LOG_WARN, "worker", "cannot resume task %u from %" PRIu64 ": %s", task, position,
+                          gale_strerror(rc));
+            else
+                gale_logf(GALE_LOG_INFO, "worker", "task %u resumes from position %" PRIu64, task, position);
         }
         break;
     }
@@ -527,9 +563,15 @@ static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
     io->holding = calloc((size_t)io->n_workers, sizeof *io->holding);
     io->ports = calloc((size_t)io->n_workers, sizeof *io->ports);
     io->hosts = calloc((size_t)io->n_workers, sizeof *io->hosts);
+    io->cap_pos = rt->n_spout_tasks;
+    io->pos_tasks = calloc(io->cap_pos + 1, sizeof *io->pos_tasks);
+    io->told_tasks = calloc(io->cap_pos + 1, sizeof *io->told_tasks);
+    io->pos_values = calloc(io->cap_pos + 1, sizeof *io->pos_values);
+    io->told_values = calloc(io->cap_pos + 1, sizeof *io->told_values);
     if (gale_lanes_init(&io->out, rt->n_execs, &io->pushed, "worker")) return GALE_ENOMEM;
     io->lanes_ready = true;
-    if (!io->in || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->holding || !io->ports || !io->hosts)
+    if (!io->in || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->holding || !io->ports || !io->hosts ||
+        !io->pos_tasks || !io->told_tasks || !io->pos_values || !io->told_values)
         return GALE_ENOMEM;
     for (int p = 0; p < rt->n_execs; p++)
         if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
@@ -605,6 +647,7 @@ static void io_free(gale_runtime_t *rt, void *arg)
     if (io->pool_ready) gale__pool_destroy(&io->pool);
     free(io->in), free(io->tuples), free(io->ops);
     free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts), free(io->line);
+    free(io->pos_tasks), free(io->told_tasks), free(io->pos_values), free(io->told_values);
     free(io);
     o->io = NULL;
 }

@@ -15,8 +15,9 @@ static bool phase_rules_hold(gale_ctx_t *ctx)
     gale_task_info(ctx, &info);
     gale_done(ctx); /* nothing to do, nothing to crash */
     gale_log(ctx, GALE_LOG_DEBUG, "declaring with the declare phase's host table");
-    return gale_emit(ctx, &v, 1) == GALE_ESTATE && gale_ack(ctx, NULL) == GALE_ESTATE &&
-           gale_fail(ctx, NULL) == GALE_ESTATE && gale_keep(ctx, NULL) == NULL &&
+    uint64_t position;
+    return gale_replayable(ctx, &position) == GALE_ESTATE && gale_emit(ctx, &v, 1) == GALE_ESTATE &&
+           gale_ack(ctx, NULL) == GALE_ESTATE && gale_fail(ctx, NULL) == GALE_ESTATE && gale_keep(ctx, NULL) == NULL &&
            gale_reset_timeout(ctx, NULL) == GALE_ESTATE && gale_wake(ctx) == GALE_ESTATE && info.task_id == 0 &&
            info.component && !strcmp(info.component, "d") && !strcmp(gale_err_name(ctx, GALE_ESTATE), "GALE_ESTATE");
 }

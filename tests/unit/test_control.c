@@ -46,9 +46,20 @@ Test(control, every_message_round_trips)
 
 Test(control, a_status_round_trips_field_by_field)
 {
-    gale_worker_status_t s = {.idle = true, .failed = false, .finish_acked = true, .epochs = 1ull << 40,
-                              .pushed = 123456789012ull, .popped = 123456789011ull, .open_trees = 5, .retrying = 2,
-                              .kept = 1, .sent = 99, .recv = 98, .spouts_done = 3, .spout_tasks = 4,
+    gale_worker_status_t s = {.idle = true,
+                              .failed = false,
+                              .finish_acked = true,
+                              .epochs = 1ull << 40,
+                              .pushed = 123456789012ull,
+                              .popped = 123456789011ull,
+                              .open_trees = 5,
+                              .retrying = 2,
+                              .kept = 1,
+                              .replayable = 4,
+                              .sent = 99,
+                              .recv = 98,
+                              .spouts_done = 3,
+                              .spout_tasks = 4,
                               .finish_seq = 2};
     char line[1024];
     gale_control_msg_t b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_STATUS, .status = s}, line, sizeof line);
@@ -56,6 +67,7 @@ Test(control, a_status_round_trips_field_by_field)
     cr_assert(t->idle == s.idle && t->failed == s.failed && t->finish_acked == s.finish_acked);
     cr_assert(t->epochs == s.epochs && t->pushed == s.pushed && t->popped == s.popped);
     cr_assert(t->open_trees == s.open_trees && t->retrying == s.retrying && t->kept == s.kept);
+    cr_assert(t->replayable == s.replayable);
     cr_assert(t->sent == s.sent && t->recv == s.recv);
     cr_assert(t->spouts_done == s.spouts_done && t->spout_tasks == s.spout_tasks && t->finish_seq == s.finish_seq);
     s.failed = true, s.idle = false;
@@ -94,12 +106,12 @@ Test(control, peers_round_trip_with_unknown_addresses)
 
 Test(control, another_version_is_refused_with_both_versions)
 {
-    char line[] = "secret 2 00ff11ee22dd33cc", why[160];
+    char line[] = "secret 1 00ff11ee22dd33cc", why[160];
     gale_control_msg_t m;
     cr_assert_eq(gale_control_parse(line, &m, why, sizeof why), GALE_EABI);
-    cr_assert_eq(m.version, 2);
-    cr_assert_not_null(strstr(why, "protocol 2, this gale speaks 1"), "%s", why);
-    char port[] = "port 0 4000";
+    cr_assert_eq(m.version, 1);
+    cr_assert_not_null(strstr(why, "protocol 1, this gale speaks 2"), "%s", why);
+    char port[] = "port 1 4000";
     cr_assert_eq(gale_control_parse(port, &m, why, sizeof why), GALE_EABI);
     /* The line of the protocol before the version word: "secret HEX". */
     char old[] = "secret 00ff11ee22dd33cc";
@@ -107,7 +119,7 @@ Test(control, another_version_is_refused_with_both_versions)
 }
 
 typedef struct bad_line {
-    char text[128];
+    char text[192];
     int rc;
     char reason[48];
 } bad_line_t;
@@ -120,14 +132,25 @@ ParameterizedTestParameters(control, malformed_lines_are_refused)
         {"status idle", GALE_ESYNTAX, "not KEY=VALUE"},
         {"status", GALE_ESYNTAX, "no idle"},
         {"port 1", GALE_ESYNTAX, "expected 'port VERSION"},
-        {"port 1 0", GALE_ESYNTAX, "bad port"},
-        {"port 1 99999", GALE_ESYNTAX, "bad port"},
+        {"port 2 0", GALE_ESYNTAX, "bad port"},
+        {"port 2 99999", GALE_ESYNTAX, "bad port"},
         {"secret", GALE_ESYNTAX, "expected 'secret VERSION"},
-        {"secret 1 ab cd", GALE_ESYNTAX, "one hex word"},
+        {"secret 2 ab cd", GALE_ESYNTAX, "one hex word"},
         {"finish", GALE_ESYNTAX, "bad component"},
         {"finish -1", GALE_ESYNTAX, "bad component"},
         {"start now", GALE_ESYNTAX, "takes no argument"},
         {"stats", GALE_ESYNTAX, "no metrics"},
+        {"status idle=0 epochs=1 pushed=2 popped=2 open=0 retrying=0 kept=0 spouts_done=1 spout_tasks=1 sent=0 "
+         "recv=0 failed=0 finish_seq=0 finish_acked=1",
+         GALE_ESYNTAX, "no replayable"},
+        {"positions 7", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"positions 7:", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"positions :7", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"positions 0:7", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"positions 4294967296:1", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"positions 1:2:3", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"resume 3:18446744073709551616", GALE_ESYNTAX, "expected TASK:POSITION"},
+        {"resume 3:-1", GALE_ESYNTAX, "expected TASK:POSITION"},
         {"launch 3", GALE_ENOTSUP, "unknown control command"},
         {"", GALE_ENOTSUP, "unknown control command"},
     };
@@ -142,10 +165,38 @@ ParameterizedTest(bad_line_t *b, control, malformed_lines_are_refused)
     cr_assert_not_null(strstr(why, b->reason), "'%s' for '%s'", why, b->reason);
 }
 
+/* What a worker says of its replayable spouts, and what the supervisor gives its next life: the same pairs. */
+Test(control, positions_and_resume_round_trip_pair_by_pair)
+{
+    const uint32_t tasks[] = {1, 7, 4294967295u};
+    const uint64_t positions[] = {1, 299, 18446744073709551615ull};
+    gale_control_kind_t kinds[] = {GALE_CTL_POSITIONS, GALE_CTL_RESUME};
+    for (size_t k = 0; k < 2; k++) {
+        char line[256];
+        gale_control_msg_t b = round_trip(
+            &(gale_control_msg_t){.kind = kinds[k], .tasks = tasks, .positions = positions, .n_positions = 3}, line,
+            sizeof line);
+        cr_assert_eq(b.n_positions, 3);
+        size_t pos = 0;
+        uint32_t task;
+        uint64_t position;
+        for (int i = 0; i < 3; i++) {
+            cr_assert_eq(gale_control_next_position(b.text, &pos, &task, &position), 1);
+            cr_assert_eq(task, tasks[i]);
+            cr_assert_eq(position, positions[i]);
+        }
+        cr_assert_eq(gale_control_next_position(b.text, &pos, &task, &position), 0);
+    }
+    /* None: a worker whose replayable spouts all lost their positions says so with an empty line. */
+    char line[64];
+    gale_control_msg_t b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_POSITIONS}, line, sizeof line);
+    cr_assert_eq(b.n_positions, 0);
+}
+
 Test(control, a_status_with_keys_of_a_newer_worker_still_parses)
 {
     char line[] = "status idle=0 epochs=1 pushed=2 popped=2 open=0 retrying=0 kept=0 spouts_done=1 spout_tasks=1 "
-                  "sent=0 recv=0 failed=0 finish_seq=0 finish_acked=1 watermark=77";
+                  "sent=0 recv=0 failed=0 finish_seq=0 finish_acked=1 replayable=0 watermark=77";
     gale_control_msg_t m;
     cr_assert_eq(gale_control_parse(line, &m, NULL, 0), 0);
     cr_assert_eq(m.status.pushed, 2);
@@ -218,7 +269,7 @@ Test(control, the_secret_is_read_without_what_follows)
 {
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
-    const char text[] = "secret 1 abcdef0123456789\npeers 127.0.0.1:1\n";
+    const char text[] = "secret 2 abcdef0123456789\npeers 127.0.0.1:1\n";
     cr_assert_eq(write(fds[1], text, sizeof text - 1), (ssize_t)(sizeof text - 1));
     char secret[64], why[160];
     cr_assert_eq(gale_control_read_secret(fds[0], secret, sizeof secret, why, sizeof why), 0, "%s", why);

@@ -476,3 +476,134 @@ Test(runtime, kept_inputs_acked_later_in_any_order_complete_their_trees)
     gale_runtime_free(rt);
     gale_topology_free(t);
 }
+
+/* ---- resume positions: a replayable spout (gale_replayable) and the position a restart resumes it from ---- */
+
+static int resume_open_rc, resume_late_rc;
+static uint64_t resume_from_seen;
+
+/* Emits `count` tuples with message ids from 1 (or from its resume position) up; with `down`, from `count` down. */
+static int resumable_open(gale_ctx_t *ctx)
+{
+    spout_state_t *s = calloc(1, sizeof *s);
+    uint64_t from = 0;
+    resume_open_rc = gale_replayable(ctx, &from);
+    resume_from_seen = from;
+    s->count = gale_setting_int(ctx, "count", 100);
+    s->next = resume_open_rc == 0 ? (int64_t)from : 1;
+    ctx->state = s;
+    return 0;
+}
+static int resumable_next(gale_ctx_t *ctx)
+{
+    spout_state_t *s = ctx->state;
+    uint64_t from;
+    if (s->next == 1 || s->next == (int64_t)resume_from_seen) resume_late_rc = gale_replayable(ctx, &from);
+    if (s->next > s->count) {
+        gale_done(ctx);
+        return 0;
+    }
+    int64_t id = gale_setting_bool(ctx, "down", false) ? s->count + 1 - s->next : s->next;
+    gale_value_t v = gale_int(id);
+    s->next++;
+    return gale_emit_id(ctx, (uint64_t)id, &v, 1);
+}
+static const gale_plugin_t resumable = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "resumable",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .spout = {.open = resumable_open, .next_tuple = resumable_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
+
+/* resumable -> sink; the runtime made but not run. */
+static gale_runtime_t *resumable_runtime(gale_topology_t **out, int ackers, bool down)
+{
+    gale_topology_t *t = gale_topology_new("t");
+    t->config.ackers = ackers;
+    int sp = gale_topology_add(t, "numbers", &resumable, 1);
+    gale_topology_set_int(t, sp, "count", 100);
+    gale_topology_set_bool(t, sp, "down", down);
+    int sk = gale_topology_add(t, "sink", &sink, 2);
+    gale_topology_add_input(t, sk, "numbers", NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_diag_t d;
+    cr_assert_eq(gale_topology_build(t, &d), 0, "%s", d.msg);
+    gale_runtime_opts_t opts = {.threads = 2};
+    gale_runtime_t *rt;
+    cr_assert_eq(gale_runtime_new(t, &opts, &rt, &d), 0, "%s", d.msg);
+    *out = t;
+    return rt;
+}
+
+static size_t positions_of(gale_runtime_t *rt, uint32_t *task, uint64_t *position)
+{
+    uint32_t tasks[4];
+    uint64_t positions[4];
+    size_t n = gale__runtime_positions(rt, tasks, positions, 4);
+    if (n) *task = tasks[0], *position = positions[0];
+    return n;
+}
+
+Test(runtime, a_replayable_spout_starts_afresh_and_ends_at_the_next_position)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = resumable_runtime(&t, 1, false);
+    cr_assert_eq(gale_runtime_run(rt), 0);
+    cr_assert_eq(resume_open_rc, GALE_ENOENT, "a first start: %s", gale_err_name(resume_open_rc));
+    cr_assert_eq(resume_late_rc, GALE_ESTATE, "outside open: %s", gale_err_name(resume_late_rc));
+    uint32_t task = 0;
+    uint64_t position = 0;
+    cr_assert_eq(positions_of(rt, &task, &position), 1);
+    cr_assert_eq(task, 1);
+    cr_assert_eq(position, 101, "every tree completed: the next message id, not %llu", (unsigned long long)position);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+Test(runtime, a_resumed_spout_is_told_its_position_in_open_and_goes_on_from_it)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = resumable_runtime(&t, 1, false);
+    cr_assert_eq(gale__runtime_resume(rt, 1, 61), 0);
+    cr_assert_eq(gale__runtime_resume(rt, 2, 61), GALE_ENOENT, "task 2 is a bolt");
+    cr_assert_eq(gale__runtime_resume(rt, 0, 61), GALE_ENOENT);
+    cr_assert_eq(gale__runtime_resume(rt, 99, 61), GALE_ENOENT);
+    cr_assert_eq(gale_runtime_run(rt), 0);
+    cr_assert_eq(resume_open_rc, 0, "%s", gale_err_name(resume_open_rc));
+    cr_assert_eq(resume_from_seen, 61);
+    for (int i = 1; i <= 100; i++) cr_assert_eq(atomic_load(&acked[i]), i >= 61, "message id %d", i);
+    uint32_t task = 0;
+    uint64_t position = 0;
+    cr_assert_eq(positions_of(rt, &task, &position), 1);
+    cr_assert_eq(position, 101);
+    cr_assert_eq(gale__runtime_resume(rt, 1, 5), GALE_ESTATE, "once started, a position is too late");
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+Test(runtime, message_ids_that_go_down_cost_a_spout_its_position)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = resumable_runtime(&t, 1, true);
+    cr_assert_eq(gale_runtime_run(rt), 0);
+    cr_assert_eq(resume_open_rc, GALE_ENOENT);
+    uint32_t task;
+    uint64_t position;
+    cr_assert_eq(positions_of(rt, &task, &position), 0, "position %llu", (unsigned long long)position);
+    for (int i = 1; i <= 100; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "the tuples still flow: %d", i);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+Test(runtime, without_acking_there_is_no_position_to_resume_from)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = resumable_runtime(&t, 0, false);
+    cr_assert_eq(gale_runtime_run(rt), 0);
+    cr_assert_eq(resume_open_rc, GALE_ENOTSUP, "%s", gale_err_name(resume_open_rc));
+    uint32_t task;
+    uint64_t position;
+    cr_assert_eq(positions_of(rt, &task, &position), 0);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
