@@ -18,7 +18,8 @@
  *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() says it, gale_err_name() names it.
  *  - Phases. Which host calls a callback may make (the runtime enforces it and returns what the last column says):
  *
- *      callback                         emit  done  ack fail  keep  reset_timeout  declare_stream
+ *      callback                         emit  done  ack fail  keep  reset_timeout  declare_stream,
+ *                                                                                    declare_direct_stream
  *      declare                           -     -     -    -     -       -              yes
  *      spout open, bolt prepare          -     -     -    -     -       -              -
  *      spout activate, next_tuple,      yes   yes    -    -     -       -              -
@@ -53,7 +54,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 0
+#define GALE_ABI_MINOR 1
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                                                                      \
@@ -150,10 +151,20 @@ typedef enum gale_log_level { GALE_LOG_DEBUG = 0, GALE_LOG_INFO, GALE_LOG_WARN, 
 #define GALE_STRUCT_HAS(p, type, field) ((p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* A declared output stream: its name and its fields, both NULL-terminated where they are lists. The runtime steps
-   through a table of them by the descriptor's `stream_decl_size`. */
+   through a table of them by the descriptor's `stream_decl_size`.
+   `direct` (ABI 2.1; Storm's declareStream(id, direct, fields)): the stream is emitted with gale_emit_direct() only,
+   and subscribed to with the `direct` grouping only; `gale validate` refuses any other mix. It reads as false in a
+   table built for ABI 2.0. The usual `{"name", fields}` entries leave it false: inside GALE_PLUGIN() (C) and in
+   C++ they compile without -Wmissing-field-initializers; a C table written outside GALE_PLUGIN() gets that warning
+   from -Wextra unless it names its fields (`{.name = "n", .fields = f}`) or gives the bool. */
 typedef struct gale_stream_decl {
     const char *name;
     const char *const *fields;
+#if defined(__cplusplus) && __cplusplus >= 201402L
+    bool direct = false; /* the same layout; positional `{"name", fields}` entries get no warning */
+#else
+    bool direct;
+#endif
 } gale_stream_decl_t;
 
 /* Types a setting may be declared with. GALE_SETTING_DOUBLE also accepts an integer. */
@@ -232,7 +243,7 @@ typedef struct gale_bolt_ops {
 /*
  * The descriptor. Constant data, read by the runtime and by `gale validate` before any plugin code runs.
  * Output streams come from `streams` or, when they depend on the settings or the inputs, from `declare`
- * (which may only call the settings, input-fields and declare_stream host functions).
+ * (which may only call the settings, input-fields, declare_stream and declare_direct_stream host functions).
  */
 typedef struct gale_plugin {
     uint32_t abi_major;
@@ -292,8 +303,12 @@ typedef struct gale_plugin {
         GALE__PLUGIN_SIZES, __VA_ARGS__};                                                                      \
     _Pragma("GCC diagnostic pop")
 #else
-#define GALE_PLUGIN(...)                                                                                       \
-    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {GALE__PLUGIN_SIZES, __VA_ARGS__}
+/* The warning is off for the descriptor alone, so that stream tables written in it as `{"name", fields}` (without
+   ABI 2.1's `direct`) compile under -Wextra; the _Static_assert takes the `;` that follows GALE_PLUGIN(...). */
+#define GALE_PLUGIN(...)                                                                                            \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")               \
+        __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {GALE__PLUGIN_SIZES, __VA_ARGS__}; \
+    _Pragma("GCC diagnostic pop") _Static_assert(1, "GALE_PLUGIN")
 #endif
 
 /* What to emit. Zero-initialise, set `size` to sizeof(gale_emit_t) and fill what applies (emit refuses a size
@@ -351,7 +366,9 @@ struct gale_host {
        settings are NUL-terminated. Returns GALE_ENOENT when the key is absent. */
     int (*setting)(gale_ctx_t *ctx, const char *key, gale_value_t *out);
 
-    /* Declaring (only from `declare`). */
+    /* Declaring (only from `declare`; elsewhere GALE_ESTATE). A stream name once: GALE_EEXIST for a second
+       declaration; NULL is "default". A direct stream (ABI 2.1) is declared with declare_direct_stream, at the end
+       of the table. */
     int (*declare_stream)(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
     size_t (*input_count)(gale_ctx_t *ctx);
     /* Fields of input `index` (the stream it subscribes to); `*fields` is borrowed until `declare` returns. */
@@ -379,6 +396,10 @@ struct gale_host {
        stops its threads there); cheap when repeated, never blocks. GALE_ENOTSUP when the plugin has no `service`
        or the task does not run on an executor (`gale replay --component`), GALE_ESTATE from `declare`. */
     int (*wake)(gale_ctx_t *ctx);
+
+    /* ABI 2.1. As declare_stream, but the stream is direct (Storm's declareStream(id, true, fields)): it is emitted
+       with gale_emit_direct() only and subscribed to with the `direct` grouping only. */
+    int (*declare_direct_stream)(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -557,6 +578,13 @@ static inline int gale_declare_stream(gale_ctx_t *ctx, const char *stream, const
                                       size_t n_fields)
 {
     return ctx->host->declare_stream(ctx, stream, fields, n_fields);
+}
+/* A stream for gale_emit_direct() and the `direct` grouping only. GALE_ENOTSUP on a gale older than ABI 2.1. */
+static inline int gale_declare_direct_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields,
+                                             size_t n_fields)
+{
+    if (!GALE_HOST_HAS(ctx->host, declare_direct_stream)) return GALE_ENOTSUP;
+    return ctx->host->declare_direct_stream(ctx, stream, fields, n_fields);
 }
 static inline size_t gale_input_count(gale_ctx_t *ctx) { return ctx->host->input_count(ctx); }
 static inline int gale_input_fields(gale_ctx_t *ctx, size_t index, const char *const **fields, size_t *n_fields)

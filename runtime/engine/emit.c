@@ -53,8 +53,10 @@ static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream)
 {
     if (t->base.phase != GALE_PHASE_RUN) return GALE_ESTATE;
     if (!gale__emit_sized(e)) {
-        gale__task_error(t, "emit with a gale_emit_t of %u bytes, ABI %d.%d's has %zu: set its size (the gale_emit*() "
-                            "helpers do)", e->size, GALE_ABI_MAJOR, GALE_ABI_MINOR, GALE__EMIT_SIZE_2_0);
+        gale__task_error(t,
+                         "emit with a gale_emit_t of %u bytes, ABI %d.0's has %zu: set its size (the gale_emit*() "
+                         "helpers do)",
+                         e->size, GALE_ABI_MAJOR, GALE__EMIT_SIZE_2_0);
         return GALE_EINVAL;
     }
     int s = stream_index(t, e->stream);

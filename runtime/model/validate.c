@@ -231,7 +231,8 @@ static int declare(gale_topology_t *t, int index, gale_diag_t *d)
         for (size_t i = 0; gale__plugin_stream(desc, i, &s); i++) {
             size_t n = 0;
             while (s.fields && s.fields[n]) n++;
-            int rc = gale__declare_stream(&ctx.pub, s.name, s.fields, n);
+            int rc = s.direct ? gale__declare_direct_stream(&ctx.pub, s.name, s.fields, n)
+                              : gale__declare_stream(&ctx.pub, s.name, s.fields, n);
             if (rc == GALE_EEXIST) return fail(d, t, c->plugin_line, c, "plugin %s declares stream '%s' twice", desc->name, s.name);
             if (rc) return rc;
         }

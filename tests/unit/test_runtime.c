@@ -60,8 +60,11 @@ static void sp_fail(gale_ctx_t *ctx, uint64_t id)
 static void sp_close(gale_ctx_t *ctx) { free(ctx->state); }
 
 static const gale_plugin_t numbers = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "numbers",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "numbers",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
     .spout = {.open = sp_open, .next_tuple = sp_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
 
 /* ---- relay: emits (n) twice, anchored, then acks ---- */
@@ -74,8 +77,11 @@ static int relay_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
     return gale_ack(ctx, in);
 }
 static const gale_plugin_t relay = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "relay",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "relay",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
     .bolt = {.execute = relay_exec}};
 
 /* ---- sink: acks, or fails / drops as its settings say ---- */
@@ -337,8 +343,11 @@ static int direct_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
     return 0;
 }
 static const gale_plugin_t direct_spout = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "direct_spout",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "direct_spout",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = true}, {NULL}},
     .spout = {.open = sp_open, .next_tuple = direct_next, .close = sp_close}};
 static const gale_plugin_t direct_sink = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t),
                                           .kind = GALE_BOLT, .name = "direct_sink", .flags = GALE_BOLT_BASIC,

@@ -321,6 +321,30 @@ Test(topology, declares_may_use_settings_and_input_fields)
     cr_assert_str_eq(c->streams[0].fields[1], "y");
     cr_assert_str_eq(c->streams[1].name, "copy");
     cr_assert_str_eq(c->streams[1].fields[0], "sentence");
+    cr_assert_not(c->streams[0].direct);
+    cr_assert_not(c->streams[1].direct);
+    gale_topology_free(t);
+}
+
+Test(topology, a_declare_may_declare_a_direct_stream_which_takes_the_direct_grouping)
+{
+    const char *text =
+        "name = \"t\";\n"
+        "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+        "bolts = ( { name = \"d\"; plugin = \"declaring_bolt\"; settings = { fields = [ \"x\" ]; direct = true; };\n"
+        "            inputs = ( { from = \"s\"; } ); },\n"
+        "          { name = \"e\"; plugin = \"split_sentence\"; parallelism = 2;\n"
+        "            inputs = ( { from = \"d\"; stream = \"out\"; grouping = \"direct\"; },\n"
+        "                       { from = \"d\"; stream = \"copy\"; } ); } );\n";
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(text, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    const gale_component_t *c = &t->components[1];
+    cr_assert_str_eq(c->streams[0].name, "out");
+    cr_assert(c->streams[0].direct, "gale_declare_direct_stream declared a plain stream");
+    cr_assert_not(c->streams[1].direct, "gale_declare_stream declared a direct stream");
+    cr_assert_eq(t->components[2].inputs[0].grouping, GALE_GROUPING_DIRECT);
     gale_topology_free(t);
 }
 

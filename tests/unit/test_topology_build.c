@@ -23,13 +23,20 @@ TestSuite(topology_build, .init = use_test_plugins);
 static int noop_next(gale_ctx_t *ctx) { return 0; }
 static int noop_exec(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
 static const gale_plugin_t SPOUT = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "words",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}},
-                                            {"side", (const char *[]){"x", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "words",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}, .direct = false},
+                                            {"side", (const char *[]){"x", NULL}, .direct = false},
+                                            {NULL}},
     .spout = {.next_tuple = noop_next}};
 static const gale_plugin_t BOLT = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "relay",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "relay",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false}, {NULL}},
     .settings = (const gale_setting_decl_t[]){{"depth", GALE_SETTING_INT, "how deep"}, {NULL, 0, NULL}},
     .bolt = {.execute = noop_exec}};
 
