@@ -325,7 +325,9 @@ typedef struct {
     /* Spouts: a message id starts a tracked tuple tree; ack/fail(msg_id) are called when it completes. */
     bool has_msg_id;
     uint64_t msg_id;
-    /* emit_direct: the target task id; the stream must be subscribed with the `direct` grouping. */
+    /* emit_direct: the target task id. The stream must be declared direct (and so subscribed to with the `direct`
+       grouping only); `direct` on a stream that is not, or a plain emit on one that is, is refused with
+       GALE_ESTREAM and counted (and logged, rate-limited) as an error of the task. */
     bool direct;
     uint32_t direct_task;
     /* Optional: filled with the task ids the tuple was sent to (up to tasks_cap; *n_tasks gets the total). */
@@ -509,7 +511,9 @@ static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor
     e.n_anchors = 1;
     return ctx->host->emit(ctx, &e);
 }
-/* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. */
+/* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. The stream
+   must be declared direct: GALE_ESTREAM otherwise (and for gale_emit() on a direct stream); GALE_EINVAL for a task
+   that no direct subscription of the stream has. */
 static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *stream, const gale_value_t *values,
                                    size_t n)
 {
