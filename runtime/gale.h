@@ -18,7 +18,8 @@
  *  - Errors. Functions return 0 or a negative GALE_E* code; gale_strerror() says it, gale_err_name() names it.
  *  - Phases. Which host calls a callback may make (the runtime enforces it and returns what the last column says):
  *
- *      callback                         emit  done  ack fail  keep  reset_timeout  declare_stream
+ *      callback                         emit  done  ack fail  keep  reset_timeout  declare_stream,
+ *                                                                                    declare_direct_stream
  *      declare                           -     -     -    -     -       -              yes
  *      spout open, bolt prepare          -     -     -    -     -       -              -
  *      spout activate, next_tuple,      yes   yes    -    -     -       -              -
@@ -154,10 +155,20 @@ typedef enum gale_log_level { GALE_LOG_DEBUG = 0, GALE_LOG_INFO, GALE_LOG_WARN, 
 #define GALE_STRUCT_HAS(p, type, field) ((p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* A declared output stream: its name and its fields, both NULL-terminated where they are lists. The runtime steps
-   through a table of them by the descriptor's `stream_decl_size`. */
+   through a table of them by the descriptor's `stream_decl_size`.
+   `direct` (ABI 2.1; Storm's declareStream(id, direct, fields)): the stream is emitted with gale_emit_direct() only,
+   and subscribed to with the `direct` grouping only; `gale validate` refuses any other mix. It reads as false in a
+   table built for ABI 2.0. The usual `{"name", fields}` entries leave it false: inside GALE_PLUGIN() (C) and in
+   C++ they compile without -Wmissing-field-initializers; a C table written outside GALE_PLUGIN() gets that warning
+   from -Wextra unless it names its fields (`{.name = "n", .fields = f}`) or gives the bool. */
 typedef struct gale_stream_decl {
     const char *name;
     const char *const *fields;
+#if defined(__cplusplus) && __cplusplus >= 201402L
+    bool direct = false; /* the same layout; positional `{"name", fields}` entries get no warning */
+#else
+    bool direct;
+#endif
 } gale_stream_decl_t;
 
 /* Types a setting may be declared with. GALE_SETTING_DOUBLE also accepts an integer. */
@@ -236,7 +247,7 @@ typedef struct gale_bolt_ops {
 /*
  * The descriptor. Constant data, read by the runtime and by `gale validate` before any plugin code runs.
  * Output streams come from `streams` or, when they depend on the settings or the inputs, from `declare`
- * (which may only call the settings, input-fields and declare_stream host functions).
+ * (which may only call the settings, input-fields, declare_stream and declare_direct_stream host functions).
  */
 typedef struct gale_plugin {
     uint32_t abi_major;
@@ -296,8 +307,12 @@ typedef struct gale_plugin {
         GALE__PLUGIN_SIZES, __VA_ARGS__};                                                                      \
     _Pragma("GCC diagnostic pop")
 #else
-#define GALE_PLUGIN(...)                                                                                       \
-    __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {GALE__PLUGIN_SIZES, __VA_ARGS__}
+/* The warning is off for the descriptor alone, so that stream tables written in it as `{"name", fields}` (without
+   ABI 2.1's `direct`) compile under -Wextra; the _Static_assert takes the `;` that follows GALE_PLUGIN(...). */
+#define GALE_PLUGIN(...)                                                                                            \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")               \
+        __attribute__((visibility("default"))) const gale_plugin_t gale_plugin = {GALE__PLUGIN_SIZES, __VA_ARGS__}; \
+    _Pragma("GCC diagnostic pop") _Static_assert(1, "GALE_PLUGIN")
 #endif
 
 /* What to emit. Zero-initialise, set `size` to sizeof(gale_emit_t) and fill what applies (emit refuses a size
@@ -314,7 +329,9 @@ typedef struct {
     /* Spouts: a message id starts a tracked tuple tree; ack/fail(msg_id) are called when it completes. */
     bool has_msg_id;
     uint64_t msg_id;
-    /* emit_direct: the target task id; the stream must be subscribed with the `direct` grouping. */
+    /* emit_direct: the target task id. The stream must be declared direct (and so subscribed to with the `direct`
+       grouping only); `direct` on a stream that is not, or a plain emit on one that is, is refused with
+       GALE_ESTREAM and counted (and logged, rate-limited) as an error of the task. */
     bool direct;
     uint32_t direct_task;
     /* Optional: filled with the task ids the tuple was sent to (up to tasks_cap; *n_tasks gets the total). */
@@ -355,7 +372,9 @@ struct gale_host {
        settings are NUL-terminated. Returns GALE_ENOENT when the key is absent. */
     int (*setting)(gale_ctx_t *ctx, const char *key, gale_value_t *out);
 
-    /* Declaring (only from `declare`). */
+    /* Declaring (only from `declare`; elsewhere GALE_ESTATE). A stream name once: GALE_EEXIST for a second
+       declaration; NULL is "default". A direct stream (ABI 2.1) is declared with declare_direct_stream, at the end
+       of the table. */
     int (*declare_stream)(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
     size_t (*input_count)(gale_ctx_t *ctx);
     /* Fields of input `index` (the stream it subscribes to); `*fields` is borrowed until `declare` returns. */
@@ -385,6 +404,10 @@ struct gale_host {
     int (*wake)(gale_ctx_t *ctx);
 
     /* ABI 2.1. */
+
+    /* As declare_stream, but the stream is direct (Storm's declareStream(id, true, fields)): it is emitted
+       with gale_emit_direct() only and subscribed to with the `direct` grouping only. */
+    int (*declare_direct_stream)(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
 
     /* Spouts, in `open` only (GALE_ESTATE elsewhere): this task's source can rewind, and its message ids are
        positions in it (a line number, an offset), under a promise: each first emit's message id is above the
@@ -506,7 +529,9 @@ static inline int gale_emit_anchored(gale_ctx_t *ctx, const gale_tuple_t *anchor
     e.n_anchors = 1;
     return ctx->host->emit(ctx, &e);
 }
-/* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. */
+/* Emit to one task of a component that subscribes to `stream` (NULL: default) with the direct grouping. The stream
+   must be declared direct: GALE_ESTREAM otherwise (and for gale_emit() on a direct stream); GALE_EINVAL for a task
+   that no direct subscription of the stream has. */
 static inline int gale_emit_direct(gale_ctx_t *ctx, uint32_t task, const char *stream, const gale_value_t *values,
                                    size_t n)
 {
@@ -575,6 +600,13 @@ static inline int gale_declare_stream(gale_ctx_t *ctx, const char *stream, const
                                       size_t n_fields)
 {
     return ctx->host->declare_stream(ctx, stream, fields, n_fields);
+}
+/* A stream for gale_emit_direct() and the `direct` grouping only. GALE_ENOTSUP on a gale older than ABI 2.1. */
+static inline int gale_declare_direct_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields,
+                                             size_t n_fields)
+{
+    if (!GALE_HOST_HAS(ctx->host, declare_direct_stream)) return GALE_ENOTSUP;
+    return ctx->host->declare_direct_stream(ctx, stream, fields, n_fields);
 }
 static inline size_t gale_input_count(gale_ctx_t *ctx) { return ctx->host->input_count(ctx); }
 static inline int gale_input_fields(gale_ctx_t *ctx, size_t index, const char *const **fields, size_t *n_fields)

@@ -567,7 +567,17 @@ static int read_settings(shell_t *sh)
     return sh->cwd ? 0 : GALE_ENOMEM;
 }
 
-/* Declares `stream` with the field names in the list `list`. */
+/* Whether `direct_streams` (a list of stream names, checked by declare) names `stream`. */
+static bool listed_direct(gale_ctx_t *ctx, const char *stream)
+{
+    gale_value_t list, name;
+    if (ctx->host->setting(ctx, "direct_streams", &list) || list.type != GALE_ARRAY) return false;
+    for (uint32_t i = 0; i < list.n; i++)
+        if (ctx->host->item(&list, i, &name) == 0 && name.type == GALE_STR && !strcmp(name.s.ptr, stream)) return true;
+    return false;
+}
+
+/* Declares `stream` with the field names in the list `list`, direct when `direct_streams` names it. */
 static int declare_list(gale_ctx_t *ctx, const char *stream, const gale_value_t *list)
 {
     const char *names[256];
@@ -578,16 +588,52 @@ static int declare_list(gale_ctx_t *ctx, const char *stream, const gale_value_t 
         if (f.type != GALE_STR) return GALE_ETYPE;
         names[i] = f.s.ptr;
     }
+    if (listed_direct(ctx, stream)) return ctx->host->declare_direct_stream(ctx, stream, names, list->n);
     return ctx->host->declare_stream(ctx, stream, names, list->n);
 }
 
-/* Streams from the settings: `fields` for "default", `streams = { name = [ fields ]; ... }` for the others. */
+/* Whether the settings declare `stream`: "default" by `fields`, the others by `streams`. */
+static bool declares(gale_ctx_t *ctx, const char *stream)
+{
+    gale_value_t v, name;
+    if (!strcmp(stream, "default")) return ctx->host->setting(ctx, "fields", &v) == 0;
+    if (ctx->host->setting(ctx, "streams", &v) || v.type != GALE_MAP) return false;
+    for (uint32_t s = 0; s < v.n; s++)
+        if (ctx->host->item(&v, 2 * s, &name) == 0 && name.type == GALE_STR && !strcmp(name.s.ptr, stream)) return true;
+    return false;
+}
+
+/* `direct_streams = [ "name", ... ]`: each one a stream the settings declare. */
+static int check_direct_streams(gale_ctx_t *ctx)
+{
+    gale_value_t list, name;
+    if (ctx->host->setting(ctx, "direct_streams", &list)) return 0;
+    if (list.type != GALE_ARRAY) return GALE_ETYPE; /* validation said so already, by the settings table */
+    for (uint32_t i = 0; i < list.n; i++) {
+        ctx->host->item(&list, i, &name);
+        if (name.type != GALE_STR) {
+            gale_error(ctx, "setting 'direct_streams': item %u is not a stream name", i);
+            return GALE_ETYPE;
+        }
+        if (!declares(ctx, name.s.ptr)) {
+            gale_error(ctx,
+                       "setting 'direct_streams': '%s' is not one of its streams (\"default\" by `fields`, others "
+                       "by `streams`)",
+                       name.s.ptr);
+            return GALE_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Streams from the settings: `fields` for "default", `streams = { name = [ fields ]; ... }` for the others, direct
+   those that `direct_streams` names. */
 static int declare(gale_ctx_t *ctx)
 {
     const gale_host_t *h = ctx->host;
     gale_value_t v;
-    int rc = 0;
-    if (h->setting(ctx, "fields", &v) == 0) rc = declare_list(ctx, "default", &v);
+    int rc = check_direct_streams(ctx);
+    if (!rc && h->setting(ctx, "fields", &v) == 0) rc = declare_list(ctx, "default", &v);
     if (!rc && h->setting(ctx, "streams", &v) == 0) {
         if (v.type != GALE_MAP) return GALE_ETYPE;
         for (uint32_t s = 0; !rc && s < v.n; s++) {
@@ -819,6 +865,7 @@ static const gale_setting_decl_t SETTINGS[] = {
     {"cwd", GALE_SETTING_STRING, "its working folder, relative to the topology file's (default: that folder)"},
     {"fields", GALE_SETTING_LIST, "the fields of the default stream"},
     {"streams", GALE_SETTING_GROUP, "other streams: { name = [ \"field\", ... ]; ... }"},
+    {"direct_streams", GALE_SETTING_LIST, "streams emitted with a task only, for the direct grouping: [ \"default\" ]"},
     {"serializer", GALE_SETTING_STRING, "\"json\" (Storm's, default) or \"msgpack\" (length-prefixed maps)"},
     {"heartbeat_timeout_s", GALE_SETTING_DOUBLE, "a child that owes an answer this long is restarted (default 30)"},
     {"tick_s", GALE_SETTING_DOUBLE, "bolts: a tick tuple every this many seconds (default 0: none)"},

@@ -1,11 +1,12 @@
 /*
  * emit.c: the run-phase host functions: emit, ack, fail, keep, done and reset_timeout.
  *
- * An emit checks the stream and the value count against the declaration, encodes the values once into a new
- * tuple, asks each subscription's grouping for the target tasks, adds one delivery per target, links the new
- * deliveries into their tuple trees (acker.h), and only then hands them over: a target on this executor runs at
- * once (a direct call), so every delivery must already hold its reference and its ids, or the first target to
- * finish could free the tuple, or ack an edge the acker has not yet been told of, under the others.
+ * An emit checks the stream (declared, and direct if and only if the emit is) and the value count against the
+ * declaration, encodes the values once into a new tuple, asks each subscription's grouping for the target tasks,
+ * adds one delivery per target, links the new deliveries into their tuple trees (acker.h), and only then hands them
+ * over: a target on this executor runs at once (a direct call), so every delivery must already hold its reference
+ * and its ids, or the first target to finish could free the tuple, or ack an edge the acker has not yet been told
+ * of, under the others.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,16 @@ static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream)
         return GALE_ESTREAM;
     }
     const gale_stream_t *st = &t->comp->streams[s];
+    /* A direct stream is emitted directly and only so (Storm's): one byte beside n_fields, once per emit. */
+    if (e->direct != st->direct) {
+        if (e->direct)
+            gale__task_error(t,
+                             "emit_direct on stream '%s', which is not declared direct (declare it with "
+                             "gale_declare_direct_stream)",
+                             st->name);
+        else gale__task_error(t, "emit on stream '%s', which is declared direct: use gale_emit_direct", st->name);
+        return GALE_ESTREAM;
+    }
     if (e->n_values != st->n_fields) {
         char fields[256];
         join_fields(st, fields, sizeof fields);

@@ -26,7 +26,8 @@ int gale__setting(gale_ctx_t *ctx, const char *key, gale_value_t *out)
     return 0;
 }
 
-int gale__declare_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields)
+/* Both declare functions: a new stream at the end of the component's, `direct` or not. */
+static int add_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields, bool direct)
 {
     if (gale__ctx_base(ctx)->phase != GALE_PHASE_DECLARE) return GALE_ESTATE;
     gale_component_t *c = component_of(ctx);
@@ -40,6 +41,7 @@ int gale__declare_stream(gale_ctx_t *ctx, const char *stream, const char *const 
     s->name = strdup(stream);
     s->fields = calloc(n_fields + 1, sizeof *s->fields);
     s->n_fields = 0;
+    s->direct = direct;
     if (!s->name || !s->fields) goto oom;
     for (; s->n_fields < n_fields; s->n_fields++)
         if (!fields[s->n_fields] || !(s->fields[s->n_fields] = strdup(fields[s->n_fields]))) goto oom;
@@ -50,6 +52,16 @@ oom:
     free(s->fields);
     free(s->name);
     return GALE_ENOMEM;
+}
+
+int gale__declare_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields)
+{
+    return add_stream(ctx, stream, fields, n_fields, false);
+}
+
+int gale__declare_direct_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields)
+{
+    return add_stream(ctx, stream, fields, n_fields, true);
 }
 
 size_t gale__input_count(gale_ctx_t *ctx)

@@ -3,7 +3,7 @@
  *
  * Settings, input fields, task info and logging read only the topology, so that they are the same in every phase;
  * the engine's run-phase table (host.h) takes them from here through GALE__MODEL_HOST_ENTRIES, one list for both
- * tables. declare_stream extends the model and is allowed only while declaring.
+ * tables. declare_stream and declare_direct_stream extend the model and are allowed only while declaring.
  */
 #ifndef GALE_DECLARE_H
 #define GALE_DECLARE_H
@@ -18,6 +18,7 @@
 
 int gale__setting(gale_ctx_t *ctx, const char *key, gale_value_t *out);
 int gale__declare_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
+int gale__declare_direct_stream(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n_fields);
 size_t gale__input_count(gale_ctx_t *ctx);
 int gale__input_fields(gale_ctx_t *ctx, size_t index, const char *const **fields, size_t *n_fields);
 void gale__task_info(gale_ctx_t *ctx, gale_task_info_t *out);
@@ -29,7 +30,7 @@ void gale__host_log(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, ..
     .size = sizeof(gale_host_t), .abi_minor = GALE_ABI_MINOR, .item = gale_mp_item, .setting = gale__setting,     \
     .declare_stream = gale__declare_stream, .input_count = gale__input_count, .input_fields = gale__input_fields, \
     .task_info = gale__task_info, .log = gale__host_log, .strerror = gale_strerror, .to_json = gale__to_json,     \
-    .err_name = gale_err_name
+    .err_name = gale_err_name, .declare_direct_stream = gale__declare_direct_stream
 
 /* The table for `declare` (a gale_ctx_base_t in GALE_PHASE_DECLARE): the model's entries, and for the rest the
    answers gale.h's phase table gives there (GALE_ESTATE; keep NULL; done nothing). No tuple exists yet, so the tuple

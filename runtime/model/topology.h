@@ -46,6 +46,7 @@ typedef struct gale_stream {
     char *name;
     char **fields;
     size_t n_fields;
+    bool direct; /* emitted with emit_direct only, subscribed to with the direct grouping only (Storm's) */
 } gale_stream_t;
 
 /* One subscription of a bolt: `inputs = ( { from = ...; stream = ...; grouping = ...; fields = [...]; } )`. */

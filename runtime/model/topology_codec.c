@@ -17,7 +17,7 @@
                               streams, first_task, tick_s */
 #define SETTING_ITEMS 4    /* key, value, line, override */
 #define INPUT_ITEMS 8      /* from, stream, grouping, fields, line, from_index, stream_index, field_index */
-#define STREAM_ITEMS 2     /* name, fields */
+#define STREAM_ITEMS 3     /* name, fields, direct */
 #define MAX_COMPONENTS 65536
 #define MAX_PARALLELISM 65535
 
@@ -140,6 +140,7 @@ static void pack_component(msgpack_packer *pk, const gale_component_t *c)
         msgpack_pack_array(pk, STREAM_ITEMS);
         gale_mp_pack_cstr(pk, c->streams[i].name);
         pack_strs(pk, c->streams[i].fields, c->streams[i].n_fields);
+        c->streams[i].direct ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
     msgpack_pack_uint32(pk, c->first_task);
     msgpack_pack_double(pk, c->tick_s);
@@ -410,6 +411,7 @@ static int rd_streams(rd_t *r, gale_component_t *c)
         if ((rc = rd_array(r, STREAM_ITEMS, STREAM_ITEMS, NULL, "stream"))) return rc;
         if ((rc = rd_str(r, false, &c->streams[i].name, "stream name"))) return rc;
         if ((rc = rd_strs(r, &c->streams[i].fields, &c->streams[i].n_fields, "stream fields"))) return rc;
+        if ((rc = rd_bool(r, &c->streams[i].direct, "stream direct"))) return rc;
     }
     return 0;
 }
@@ -485,6 +487,10 @@ static int check_model(rd_t *r, const gale_topology_t *t)
             else if (keyed != (in->n_fields > 0))
                 rc = bad(r, GALE_ECORRUPT, "bolt '%s': a %s grouping with %zu fields", c->name,
                          gale_grouping_name(in->grouping), in->n_fields);
+            else if ((in->grouping == GALE_GROUPING_DIRECT) != src->streams[in->stream_index].direct)
+                rc = bad(r, GALE_ECORRUPT, "bolt '%s': a %s grouping on stream '%s' of '%s', which is %sdirect",
+                         c->name, gale_grouping_name(in->grouping), in->stream, src->name,
+                         src->streams[in->stream_index].direct ? "" : "not ");
             for (size_t f = 0; f < in->n_fields && !rc; f++) {
                 const gale_stream_t *st = &src->streams[in->stream_index];
                 int fi = in->field_index[f];

@@ -5,13 +5,13 @@
  * The bytes are one MessagePack array whose first item is the format version (GALE_TOPOLOGY_FORMAT); then the
  * name, the file and folder it came from, the config (a map of the keys of topology.c's table), the components
  * (name, kind, the plugin as written and the file it was resolved to, parallelism, replay, lines, settings with
- * their types and nested values, inputs with their resolved indexes, declared streams and fields, first task, tick
- * interval), the topological order and the number of tasks.
+ * their types and nested values, inputs with their resolved indexes, declared streams with their fields and whether
+ * they are direct, first task, tick interval), the topological order and the number of tasks.
  *
  * Reading trusts nothing: every count is checked against the bytes there (mpread.h), nesting is bounded, every
  * index is checked against what it points into, and the whole is checked to be what resolving gives (spouts first,
- * names unique, the order topological, task ids consecutive). A buffer that is not such a model is refused with
- * "topology model: WHAT (at byte N)" in `diag`.
+ * names unique, the order topological, task ids consecutive, the direct grouping on direct streams and only there).
+ * A buffer that is not such a model is refused with "topology model: WHAT (at byte N)" in `diag`.
  */
 #ifndef GALE_TOPOLOGY_CODEC_H
 #define GALE_TOPOLOGY_CODEC_H
@@ -20,7 +20,7 @@
 
 #include "topology.h"
 
-#define GALE_TOPOLOGY_FORMAT 1
+#define GALE_TOPOLOGY_FORMAT 2 /* 2: streams say whether they are direct */
 
 /* Writes resolved `topo`. On success *out is a malloc'd buffer of *len bytes the caller frees. GALE_ESTATE for a
    model that is not resolved, GALE_ENOMEM; *out is untouched on failure. */

@@ -2,7 +2,7 @@
  * validate.c: a loaded topology resolved against its plugins. Loads each plugin, checks its kind and the settings
  * it declares, orders the components (rejecting cycles), runs each component's declare in that order (so a bolt
  * can declare what its inputs carry), checks every subscription against the streams and fields its source
- * declares, and numbers the tasks. Every error names the file, the line, the component and what is wrong.
+ * declares (and its grouping against whether the stream is direct), and numbers the tasks. Every error names the file, the line, the component and what is wrong.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -192,6 +192,18 @@ static int resolve_input(gale_topology_t *t, gale_component_t *c, gale_input_t *
                     in->stream, src->name, src->name, list);
     }
     const gale_stream_t *s = &src->streams[in->stream_index];
+    /* Storm's rule: a direct stream goes to the task its emitter names, so it takes the direct grouping only, and
+       the direct grouping gets nothing from a stream that is not emitted directly. */
+    if (in->grouping == GALE_GROUPING_DIRECT && !s->direct)
+        return fail(d, t, in->line, c,
+                    "direct grouping on stream '%s' of '%s', which '%s' does not declare direct (declare it with "
+                    "gale_declare_direct_stream, or list it in `direct_streams` for a shell component)",
+                    s->name, src->name, src->name);
+    if (in->grouping != GALE_GROUPING_DIRECT && s->direct)
+        return fail(d, t, in->line, c,
+                    "%s grouping on stream '%s' of '%s', which '%s' declares direct: subscribe to it with grouping "
+                    "\"direct\" (its tuples go to the task the emitter names)",
+                    gale_grouping_name(in->grouping), s->name, src->name, src->name);
     if (in->n_fields && !(in->field_index = calloc(in->n_fields, sizeof *in->field_index))) return GALE_ENOMEM;
     for (size_t f = 0; f < in->n_fields; f++) {
         in->field_index[f] = -1;
@@ -231,7 +243,8 @@ static int declare(gale_topology_t *t, int index, gale_diag_t *d)
         for (size_t i = 0; gale__plugin_stream(desc, i, &s); i++) {
             size_t n = 0;
             while (s.fields && s.fields[n]) n++;
-            int rc = gale__declare_stream(&ctx.pub, s.name, s.fields, n);
+            int rc = s.direct ? gale__declare_direct_stream(&ctx.pub, s.name, s.fields, n)
+                              : gale__declare_stream(&ctx.pub, s.name, s.fields, n);
             if (rc == GALE_EEXIST) return fail(d, t, c->plugin_line, c, "plugin %s declares stream '%s' twice", desc->name, s.name);
             if (rc) return rc;
         }

@@ -1,8 +1,9 @@
 /*
  * Shell components through the gale binary, with Python children (tests/multilang): the Python word count against
  * the C one, the protocol played message by message from recordings (tests/multilang/conformance), acking,
- * failing and anchoring by hand, a shell spout with replay, need_task_ids, ticks, and children that crash, hang,
- * write garbage or an endless line: each is restarted, its tuples replay, and every word still arrives.
+ * failing and anchoring by hand, a shell spout with replay, need_task_ids, direct streams, ticks, and children
+ * that crash, hang, write garbage or an endless line: each is restarted, its tuples replay, and every word still
+ * arrives.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -158,6 +159,56 @@ Test(multilang, need_task_ids_gives_the_tasks_each_tuple_went_to)
     tl_result_free(&r);
     tl_rmtree(dir);
     free(dir), free(in);
+}
+
+Test(multilang, a_shell_bolt_emits_on_its_direct_stream_to_the_tasks_it_names)
+{
+    char *dir = tl_tmpdir(), *events = tl_path("%s/events", dir), *set = tl_path("probe.events=%s", events);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--set", set, "tests/topologies/e2e/shell_direct.cfg", NULL};
+    tl_result_t r = run(argv, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_null(strstr(r.err, "ERROR"), "%s", r.err);
+    char *text = tl_read_file(events, NULL);
+    cr_assert_not_null(text, "the probe executed nothing\n%s", r.err);
+    /* probe's tasks are 3 and 4: the bolt sent n to 3 + n % 2, and every n arrived there once */
+    for (int n = 1; n <= 20; n++) {
+        char line[64];
+        snprintf(line, sizeof line, "execute probe#%d %d\n", 3 + n % 2, n);
+        cr_assert_eq(count_of(text, line), 1, "%s once expected in:\n%s", line, text);
+    }
+    cr_assert_eq(count_of(text, "execute "), 20, "%s", text);
+    free(text);
+    tl_result_free(&r);
+
+    const char *validate[] = {tl_gale(), "validate", "tests/topologies/e2e/shell_direct.cfg", NULL};
+    r = run(validate, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "    stream picked: [n] direct\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "    input pick/picked (direct)\n"), "%s", r.out);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(events), free(set);
+}
+
+Test(multilang, direct_streams_naming_a_stream_the_settings_do_not_declare_is_an_error)
+{
+    char *dir = tl_tmpdir(), *cfg = tl_path("%s/t.cfg", dir);
+    tl_write_file(
+        cfg,
+        "name = \"t\";\n"
+        "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+        "bolts = ( { name = \"b\"; plugin = \"shell\";\n"
+        "            settings = { command = [ \"true\" ]; fields = [ \"w\" ]; direct_streams = [ \"picked\" ]; };\n"
+        "            inputs = ( { from = \"s\"; } ); } );\n");
+    const char *argv[] = {tl_gale(), "validate", cfg, NULL};
+    tl_result_t r = run(argv, NULL);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "setting 'direct_streams': 'picked' is not one of its streams"), "%s", r.err);
+    char *where = tl_path("%s:3: bolt 'b': declare of plugin shell failed", cfg);
+    cr_assert_not_null(strstr(r.err, where), "%s", r.err);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(cfg), free(where);
 }
 
 Test(multilang, tick_tuples_reach_a_shell_bolt_as_in_storm)

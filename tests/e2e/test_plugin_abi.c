@@ -73,6 +73,7 @@ Test(plugin_abi, calls_outside_their_phase_get_estate)
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     cr_expect_not_null(strstr(r.err, "abi_probe: emit in prepare: GALE_ESTATE"), "%s", r.err);
     cr_expect_not_null(strstr(r.err, "abi_probe: declare_stream in prepare: GALE_ESTATE"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "abi_probe: declare_direct_stream in prepare: GALE_ESTATE"), "%s", r.err);
     cr_expect_not_null(strstr(r.err, "abi_probe: emit in cleanup: GALE_ESTATE"), "%s", r.err);
     tl_result_free(&r);
 }

@@ -337,6 +337,19 @@ Test(run, validate_names_file_line_and_problem_and_exits_one)
     tl_result_free(&r);
 }
 
+Test(run, validate_refuses_a_direct_subscription_to_a_stream_not_declared_direct)
+{
+    const char *argv[] = {tl_gale(), "validate", "tests/topologies/bad/direct_on_plain_stream.cfg", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_str_eq(r.err, "gale: tests/topologies/bad/direct_on_plain_stream.cfg:6: bolt 'count': direct grouping on "
+                            "stream 'default' of 'split', which 'split' does not declare direct (declare it with "
+                            "gale_declare_direct_stream, or list it in `direct_streams` for a shell component)\n");
+    cr_assert_str_eq(r.out, "");
+    tl_result_free(&r);
+}
+
 Test(run, usage_errors_exit_two)
 {
     const char *cases[][4] = {

@@ -18,6 +18,8 @@ static int prepare(gale_ctx_t *ctx)
     gale_info(ctx, "abi_probe: emit in prepare: %s", gale_err_name(ctx, gale_emit(ctx, &v, 1)));
     const char *f[] = {"x"};
     gale_info(ctx, "abi_probe: declare_stream in prepare: %s", gale_err_name(ctx, gale_declare_stream(ctx, "x", f, 1)));
+    gale_info(ctx, "abi_probe: declare_direct_stream in prepare: %s",
+              gale_err_name(ctx, gale_declare_direct_stream(ctx, "x", f, 1)));
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * declaring_bolt: declares its streams in `declare`: stream "out" with the fields listed in its `fields` setting,
- * and stream "copy" with the fields of its first input. With `check_phase` set, it first checks that every call
- * gale.h's phase table forbids in `declare` is refused there, and fails the declare with GALE_EINVAL if one is not.
+ * and stream "copy" with the fields of its first input; with `direct` set, "out" is a direct stream. With
+ * `check_phase` set, it first checks that every call gale.h's phase table forbids in `declare` is refused there,
+ * and fails the declare with GALE_EINVAL if one is not.
  */
 #include <string.h>
 
@@ -35,7 +36,8 @@ static int declare(gale_ctx_t *ctx)
             gale_item(ctx, &list, i, &v);
             names[n++] = v.s.ptr;
         }
-    int rc = gale_declare_stream(ctx, "out", names, n);
+    bool direct = gale_setting_bool(ctx, "direct", false);
+    int rc = direct ? gale_declare_direct_stream(ctx, "out", names, n) : gale_declare_stream(ctx, "out", names, n);
     const char *const *in;
     size_t n_in;
     if (!rc && gale_input_count(ctx) > 0 && gale_input_fields(ctx, 0, &in, &n_in) == 0)
@@ -48,5 +50,6 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
 GALE_PLUGIN(.kind = GALE_BOLT, .name = "declaring_bolt", .flags = GALE_BOLT_BASIC, .declare = declare,
             .settings = (const gale_setting_decl_t[]){{"fields", GALE_SETTING_LIST, "fields of stream out"},
                                                       {"check_phase", GALE_SETTING_BOOL, "check declare's phase rules"},
+                                                      {"direct", GALE_SETTING_BOOL, "declare stream out direct"},
                                                       {NULL, 0, NULL}},
             .bolt = {.execute = execute});

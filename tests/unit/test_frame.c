@@ -10,8 +10,11 @@
 static int noop_exec(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
 static int noop_next(gale_ctx_t *ctx) { return 0; }
 static const gale_plugin_t spout = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "s",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "s",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}, .direct = false}, {NULL}},
     .spout = {.next_tuple = noop_next}};
 static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
                                    .name = "b", .bolt = {.execute = noop_exec}};

@@ -11,8 +11,11 @@
 #include "topology_build.h"
 
 static const gale_plugin_t spout = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "s",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}}};
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "s",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}}};
 static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
                                    .name = "b"};
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "declare.h"
 #include "emit.h"
 #include "host.h"
 #include "plugin.h"
@@ -14,7 +15,7 @@
 
 /* ---- declaration tables, stepped by the plugin's entry size --------------------------------------------------- */
 
-/* Entries as a later minor might have them: ABI 2.0's fields, then one more. */
+/* Entries as a later minor might have them: this minor's fields, then one more. */
 typedef struct {
     gale_stream_decl_t d;
     const char *extra;
@@ -27,7 +28,8 @@ typedef struct {
 Test(plugin, tables_are_stepped_by_the_plugins_entry_size)
 {
     static const char *const f1[] = {"a", NULL}, *const f2[] = {"b", "c", NULL};
-    static const big_stream_t streams[] = {{{"one", f1}, "x"}, {{"two", f2}, "y"}, {{NULL, NULL}, NULL}};
+    static const big_stream_t streams[] = {
+        {{"one", f1, .direct = true}, "x"}, {{"two", f2, .direct = false}, "y"}, {{NULL}, NULL}};
     static const big_setting_t settings[] = {{{"alpha", GALE_SETTING_INT, "h"}, "x"}, {{"beta", GALE_SETTING_BOOL, NULL}, "y"},
                                              {{NULL, 0, NULL}, NULL}};
     gale_plugin_t d = {.abi_major = GALE_ABI_MAJOR, .size = sizeof d, .stream_decl_size = sizeof(big_stream_t),
@@ -36,9 +38,11 @@ Test(plugin, tables_are_stepped_by_the_plugins_entry_size)
     gale_stream_decl_t s;
     cr_assert(gale__plugin_stream(&d, 0, &s));
     cr_assert_str_eq(s.name, "one");
+    cr_assert(s.direct);
     cr_assert(gale__plugin_stream(&d, 1, &s));
     cr_assert_str_eq(s.name, "two");
     cr_assert_str_eq(s.fields[1], "c");
+    cr_assert_not(s.direct);
     cr_assert_not(gale__plugin_stream(&d, 2, &s));
     gale_setting_decl_t k;
     cr_assert(gale__plugin_setting(&d, 1, &k));
@@ -46,11 +50,51 @@ Test(plugin, tables_are_stepped_by_the_plugins_entry_size)
     cr_assert_eq(k.type, GALE_SETTING_BOOL);
     cr_assert_not(gale__plugin_setting(&d, 2, &k));
     /* 0, in a descriptor written out by hand, is this header's size. */
-    static const gale_stream_decl_t native[] = {{"n", f1}, {NULL, NULL}};
+    static const gale_stream_decl_t native[] = {{"n", f1, .direct = true}, {NULL}};
     gale_plugin_t h = {.abi_major = GALE_ABI_MAJOR, .size = sizeof h, .streams = native};
     cr_assert(gale__plugin_stream(&h, 0, &s));
+    cr_assert(s.direct);
     cr_assert_not(gale__plugin_stream(&h, 1, &s));
     cr_assert_not(gale__plugin_setting(&h, 0, &k));
+}
+
+/* ABI 2.0's entries end before `direct` (ABI 2.1): stepped by their size, and read as streams that are not direct
+   whatever the bytes after each entry hold (here the next entry's name). */
+typedef struct {
+    const char *name;
+    const char *const *fields;
+} stream_2_0_t;
+
+/* The byte of a bool as it is: a bool that holds another byte than 0 or 1 may still test false. */
+static unsigned direct_byte(const gale_stream_decl_t *s)
+{
+    unsigned char b;
+    memcpy(&b, &s->direct, 1);
+    return b;
+}
+
+Test(plugin, stream_entries_of_abi_2_0_are_stepped_by_their_size_and_not_direct)
+{
+    static const char *const f1[] = {"a", NULL}, *const f2[] = {"b", NULL};
+    static const stream_2_0_t streams[] = {{"one", f1}, {"two", f2}, {NULL, NULL}};
+    cr_assert_eq(sizeof(stream_2_0_t), GALE__STREAM_DECL_SIZE_2_0);
+    cr_assert_lt(GALE__STREAM_DECL_SIZE_2_0, sizeof(gale_stream_decl_t));
+    gale_plugin_t d = {.abi_major = GALE_ABI_MAJOR,
+                       .size = sizeof d,
+                       .stream_decl_size = sizeof(stream_2_0_t),
+                       .kind = GALE_BOLT,
+                       .name = "old",
+                       .streams = (const gale_stream_decl_t *)(const void *)streams};
+    gale_stream_decl_t s;
+    memset(&s, 0xff, sizeof s);
+    cr_assert(gale__plugin_stream(&d, 0, &s));
+    cr_assert_str_eq(s.name, "one");
+    cr_assert_eq(direct_byte(&s), 0);
+    cr_assert(gale__plugin_stream(&d, 1, &s));
+    cr_assert_str_eq(s.name, "two");
+    cr_assert_eq(s.fields, f2);
+    cr_assert_eq(direct_byte(&s), 0);
+    cr_assert_not(gale__plugin_stream(&d, 2, &s));
 }
 
 /* ---- loading ------------------------------------------------------------------------------------------------ */
@@ -108,8 +152,42 @@ Test(plugin, a_smaller_descriptor_loads_with_the_fields_it_lacks_zero)
     cr_assert_not_null(h->desc->bolt.execute);
     cr_assert_null(h->desc->process_init);
     cr_assert_null(h->desc->process_exit);
+    /* Its stream table has ABI 2.0's entries: two streams, neither direct. */
+    cr_assert_eq(h->desc->stream_decl_size, GALE__STREAM_DECL_SIZE_2_0);
+    gale_stream_decl_t s;
+    cr_assert(gale__plugin_stream(h->desc, 0, &s));
+    cr_assert_str_eq(s.name, "default");
+    cr_assert_eq(direct_byte(&s), 0);
+    cr_assert(gale__plugin_stream(h->desc, 1, &s));
+    cr_assert_str_eq(s.name, "other");
+    cr_assert_eq(direct_byte(&s), 0);
+    cr_assert_not(gale__plugin_stream(h->desc, 2, &s));
     gale_plugin_unload(h);
     free(path);
+}
+
+/* ---- a host table of an older minor --------------------------------------------------------------------------- */
+
+static int must_not_be_called(gale_ctx_t *ctx, const char *stream, const char *const *fields, size_t n)
+{
+    cr_assert_fail("a function past the host table's size was called");
+    return 0;
+}
+
+Test(plugin, declare_direct_stream_on_a_host_of_abi_2_0_is_not_supported)
+{
+    cr_assert_eq(gale__host.abi_minor, 1);
+    cr_assert_eq(gale__host.size, sizeof(gale_host_t));
+    cr_assert(GALE_HOST_HAS(&gale__host, declare_direct_stream));
+    cr_assert(GALE_HOST_HAS(&gale__declare_host, declare_direct_stream));
+    gale_host_t old = gale__declare_host;
+    old.abi_minor = 0;
+    old.size = (uint32_t)offsetof(gale_host_t, declare_direct_stream); /* ABI 2.0's table ends at wake */
+    old.declare_direct_stream = must_not_be_called;
+    cr_assert_not(GALE_HOST_HAS(&old, declare_direct_stream));
+    gale_ctx_t ctx = {.host = &old};
+    const char *f[] = {"n"};
+    cr_assert_eq(gale_declare_direct_stream(&ctx, "s", f, 1), GALE_ENOTSUP);
 }
 
 /* ---- a host table that has grown ---------------------------------------------------------------------------- */

@@ -60,8 +60,11 @@ static void sp_fail(gale_ctx_t *ctx, uint64_t id)
 static void sp_close(gale_ctx_t *ctx) { free(ctx->state); }
 
 static const gale_plugin_t numbers = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "numbers",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "numbers",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
     .spout = {.open = sp_open, .next_tuple = sp_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
 
 /* ---- relay: emits (n) twice, anchored, then acks ---- */
@@ -74,8 +77,11 @@ static int relay_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
     return gale_ack(ctx, in);
 }
 static const gale_plugin_t relay = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "relay",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "relay",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
     .bolt = {.execute = relay_exec}};
 
 /* ---- sink: acks, or fails / drops as its settings say ---- */
@@ -337,8 +343,11 @@ static int direct_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
     return 0;
 }
 static const gale_plugin_t direct_spout = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "direct_spout",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "direct_spout",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = true}, {NULL}},
     .spout = {.open = sp_open, .next_tuple = direct_next, .close = sp_close}};
 static const gale_plugin_t direct_sink = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t),
                                           .kind = GALE_BOLT, .name = "direct_sink", .flags = GALE_BOLT_BASIC,
@@ -356,6 +365,81 @@ Test(runtime, emit_direct_reaches_the_named_task)
     cr_assert_eq(atomic_load(&direct_seen[0]), 0, "tuples reached a task they were not sent to");
     cr_assert_eq(atomic_load(&direct_seen[2]), 500);
     cr_assert_eq(atomic_load(&direct_seen[3]), 500);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+/* ---- a direct stream is emitted directly, and only so; declaring is over once the run starts ---- */
+static atomic_int misuse_rc[4];
+
+static int misuse_next(gale_ctx_t *ctx)
+{
+    spout_state_t *s = ctx->state;
+    if (s->next > s->count) {
+        gale_done(ctx);
+        return 0;
+    }
+    gale_value_t v = gale_int(s->next);
+    if (s->next == 1) {
+        const char *f[] = {"n"};
+        atomic_store(&misuse_rc[0], gale_emit_direct(ctx, 2, NULL, &v, 1)); /* "default" is not direct */
+        atomic_store(&misuse_rc[1], gale_emit_stream(ctx, "to", &v, 1));    /* "to" is */
+        atomic_store(&misuse_rc[2], gale_declare_direct_stream(ctx, "late", f, 1));
+        atomic_store(&misuse_rc[3], gale_declare_stream(ctx, "late", f, 1));
+    }
+    /* The right ways: default to the shuffled sink (task 2), "to" direct to the direct sink's task 3 */
+    int rc = gale_emit(ctx, &v, 1);
+    if (!rc) rc = gale_emit_direct(ctx, 3, "to", &v, 1);
+    s->next++;
+    return rc;
+}
+static const gale_plugin_t misuse_spout = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "misuse_spout",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false},
+                                            {"to", (const char *[]){"n", NULL}, .direct = true},
+                                            {NULL}},
+    .spout = {.open = sp_open, .next_tuple = misuse_next, .close = sp_close}};
+static int count_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    gale_task_info_t info;
+    gale_task_info(ctx, &info);
+    atomic_fetch_add(&direct_seen[info.task_id], 1);
+    return 0;
+}
+static const gale_plugin_t count_sink = {.abi_major = GALE_ABI_MAJOR,
+                                         .size = sizeof(gale_plugin_t),
+                                         .kind = GALE_BOLT,
+                                         .name = "count_sink",
+                                         .flags = GALE_BOLT_BASIC,
+                                         .bolt = {.execute = count_exec}};
+
+Test(runtime, emits_that_mix_up_direct_and_plain_streams_are_refused_and_counted)
+{
+    gale_topology_t *t = gale_topology_new("misuse");
+    t->config.ackers = 0;
+    int sp = gale_topology_add(t, "numbers", &misuse_spout, 1);
+    gale_topology_set_int(t, sp, "count", 100);
+    int plain = gale_topology_add(t, "plain", &count_sink, 1);   /* task 2 */
+    int direct = gale_topology_add(t, "direct", &count_sink, 1); /* task 3 */
+    gale_topology_add_input(t, plain, "numbers", NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_topology_add_input(t, direct, "numbers", "to", GALE_GROUPING_DIRECT, NULL, 0);
+    gale_runtime_t *rt = run(t, 2);
+    cr_assert_eq(atomic_load(&misuse_rc[0]), GALE_ESTREAM, "emit_direct on a plain stream: %d",
+                 atomic_load(&misuse_rc[0]));
+    cr_assert_eq(atomic_load(&misuse_rc[1]), GALE_ESTREAM, "plain emit on a direct stream: %d",
+                 atomic_load(&misuse_rc[1]));
+    cr_assert_eq(atomic_load(&misuse_rc[2]), GALE_ESTATE, "declare_direct_stream while running");
+    cr_assert_eq(atomic_load(&misuse_rc[3]), GALE_ESTATE, "declare_stream while running");
+    cr_assert_eq(atomic_load(&direct_seen[2]), 100, "the refused emits reached the plain sink");
+    cr_assert_eq(atomic_load(&direct_seen[3]), 100, "the refused emits reached the direct sink");
+    gale_task_metrics_t m;
+    gale_runtime_component_metrics(rt, sp, &m);
+    cr_assert_eq(m.errors, 2, "%llu errors: the two refused emits count against the spout",
+                 (unsigned long long)m.errors);
+    cr_assert_eq(m.emitted, 200);
     gale_runtime_free(rt);
     gale_topology_free(t);
 }
@@ -513,7 +597,7 @@ static const gale_plugin_t resumable = {
     .size = sizeof(gale_plugin_t),
     .kind = GALE_SPOUT,
     .name = "resumable",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}}, {NULL, NULL}},
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
     .spout = {.open = resumable_open, .next_tuple = resumable_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
 
 /* resumable -> sink; the runtime made but not run. */

@@ -8,11 +8,17 @@
 #include "topology_build.h"
 
 static const gale_plugin_t SPOUT = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "s",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"w", NULL}}, {NULL, NULL}}};
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "s",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"w", NULL}, .direct = false}, {NULL}}};
 static const gale_plugin_t BOLT = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "b",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"w", NULL}}, {NULL, NULL}}};
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "b",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"w", NULL}, .direct = false}, {NULL}}};
 
 /* spout x1 -> split x3 (shuffle) -> count x2 (fields) */
 static gale_topology_t *wordcount(void)

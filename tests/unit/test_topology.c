@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "shell.h"
 #include "topology_read.h"
 #include "testlib.h"
 #include "topology.h"
@@ -321,7 +322,104 @@ Test(topology, declares_may_use_settings_and_input_fields)
     cr_assert_str_eq(c->streams[0].fields[1], "y");
     cr_assert_str_eq(c->streams[1].name, "copy");
     cr_assert_str_eq(c->streams[1].fields[0], "sentence");
+    cr_assert_not(c->streams[0].direct);
+    cr_assert_not(c->streams[1].direct);
     gale_topology_free(t);
+}
+
+Test(topology, a_declare_may_declare_a_direct_stream_which_takes_the_direct_grouping)
+{
+    const char *text =
+        "name = \"t\";\n"
+        "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+        "bolts = ( { name = \"d\"; plugin = \"declaring_bolt\"; settings = { fields = [ \"x\" ]; direct = true; };\n"
+        "            inputs = ( { from = \"s\"; } ); },\n"
+        "          { name = \"e\"; plugin = \"split_sentence\"; parallelism = 2;\n"
+        "            inputs = ( { from = \"d\"; stream = \"out\"; grouping = \"direct\"; },\n"
+        "                       { from = \"d\"; stream = \"copy\"; } ); } );\n";
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(text, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    const gale_component_t *c = &t->components[1];
+    cr_assert_str_eq(c->streams[0].name, "out");
+    cr_assert(c->streams[0].direct, "gale_declare_direct_stream declared a plain stream");
+    cr_assert_not(c->streams[1].direct, "gale_declare_stream declared a direct stream");
+    cr_assert_eq(t->components[2].inputs[0].grouping, GALE_GROUPING_DIRECT);
+    gale_topology_free(t);
+}
+
+/* ---- shell components: `direct_streams` marks streams of their settings direct --------------------------------- */
+
+static const char SHELL_DIRECT[] =
+    "name = \"t\";\n"
+    "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+    "bolts = ( { name = \"py\"; plugin = \"shell\";\n"
+    "            settings = { command = [ \"true\" ]; fields = [ \"w\" ];\n"
+    "                         streams = { picked = [ \"w\" ]; other = [ \"v\" ]; }; direct_streams = [ %s ]; };\n"
+    "            inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"a\"; plugin = \"split_sentence\";\n"
+    "            inputs = ( { from = \"py\"; stream = \"picked\"; grouping = \"direct\"; } ); },\n"
+    "          { name = \"b\"; plugin = \"split_sentence\"; inputs = ( { from = \"py\"; grouping = \"%s\"; } ); } );\n";
+
+static gale_topology_t *open_shell(const char *direct_streams, const char *grouping, gale_diag_t *d, int *rc)
+{
+    cr_assert_eq(gale_shell_register(), 0);
+    char *text = tl_path(SHELL_DIRECT, direct_streams, grouping);
+    gale_topology_t *t = open_text(text, NULL, 0, d, rc);
+    free(text);
+    return t;
+}
+
+Test(topology, shell_direct_streams_declare_the_streams_it_names_direct)
+{
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_shell("\"picked\"", "shuffle", &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    const gale_component_t *c = &t->components[1];
+    cr_assert_eq(c->n_streams, 3);
+    cr_assert_str_eq(c->streams[gale_component_stream(c, "picked")].name, "picked");
+    cr_assert(c->streams[gale_component_stream(c, "picked")].direct);
+    cr_assert_not(c->streams[gale_component_stream(c, "default")].direct);
+    cr_assert_not(c->streams[gale_component_stream(c, "other")].direct);
+    gale_topology_free(t);
+    /* "default" too, by its name; then only the direct grouping may take it. */
+    t = open_shell("\"picked\", \"default\"", "direct", &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    cr_assert(t->components[1].streams[gale_component_stream(&t->components[1], "default")].direct);
+    gale_topology_free(t);
+    t = open_shell("\"picked\", \"default\"", "shuffle", &d, &rc);
+    cr_assert_eq(rc, GALE_ETOPOLOGY);
+    cr_assert_not_null(strstr(d.msg, "t.cfg:9: bolt 'b': shuffle grouping on stream 'default' of 'py', which 'py' "
+                                     "declares direct"),
+                       "%s", d.msg);
+}
+
+Test(topology, without_direct_streams_a_shell_stream_refuses_the_direct_grouping)
+{
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_shell("", "shuffle", &d, &rc);
+    cr_assert_null(t);
+    cr_assert_eq(rc, GALE_ETOPOLOGY);
+    cr_assert_not_null(strstr(d.msg, "t.cfg:8: bolt 'a': direct grouping on stream 'picked' of 'py', which 'py' does "
+                                     "not declare direct (declare it with gale_declare_direct_stream, or list it in "
+                                     "`direct_streams` for a shell component)"),
+                       "%s", d.msg);
+}
+
+Test(topology, shell_direct_streams_must_name_streams_of_its_settings)
+{
+    static const char *const wrong[] = {"\"nope\"", "\"picked\", \"Picked\"", "1"};
+    for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+        gale_diag_t d;
+        int rc;
+        gale_topology_t *t = open_shell(wrong[i], "shuffle", &d, &rc);
+        cr_assert_null(t, "direct_streams = [ %s ] accepted", wrong[i]);
+        cr_assert_eq(rc, GALE_ETOPOLOGY);
+        cr_assert_not_null(strstr(d.msg, "t.cfg:3: bolt 'py': declare of plugin shell failed"), "%s", d.msg);
+    }
 }
 
 Test(topology, a_declare_may_not_emit_ack_fail_keep_or_wake)

@@ -23,13 +23,20 @@ TestSuite(topology_build, .init = use_test_plugins);
 static int noop_next(gale_ctx_t *ctx) { return 0; }
 static int noop_exec(gale_ctx_t *ctx, const gale_tuple_t *in) { return 0; }
 static const gale_plugin_t SPOUT = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_SPOUT, .name = "words",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}},
-                                            {"side", (const char *[]){"x", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "words",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "n", NULL}, .direct = false},
+                                            {"side", (const char *[]){"x", NULL}, .direct = false},
+                                            {NULL}},
     .spout = {.next_tuple = noop_next}};
 static const gale_plugin_t BOLT = {
-    .abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT, .name = "relay",
-    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}}, {NULL, NULL}},
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "relay",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false}, {NULL}},
     .settings = (const gale_setting_decl_t[]){{"depth", GALE_SETTING_INT, "how deep"}, {NULL, 0, NULL}},
     .bolt = {.execute = noop_exec}};
 
@@ -157,6 +164,96 @@ Test(topology_build, a_cycle_is_refused)
 {
     expect_build_error(&(bad_graph_t){"src", NULL, true,
                                       "(built): bolt 'a': its inputs form a cycle through a, b (topologies must be acyclic)"});
+}
+
+/* ---- direct streams: Storm's rules, from a descriptor's stream table ---- */
+
+static const gale_plugin_t PICKING = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "picking",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false},
+                                            {"picked", (const char *[]){"word", NULL}, .direct = true},
+                                            {NULL}},
+    .spout = {.next_tuple = noop_next}};
+
+/* src (PICKING) -> a, subscribed to `stream` with `g`: the build's error, or "" when it builds. */
+static void subscribe(const char *stream, gale_grouping_t g, const char *expect)
+{
+    gale_topology_t *t = gale_topology_new("d");
+    gale_topology_add(t, "src", &PICKING, 1);
+    int a = gale_topology_add(t, "a", &BOLT, 2);
+    bool keyed = g == GALE_GROUPING_FIELDS;
+    cr_assert_eq(gale_topology_add_input(t, a, "src", stream, g, keyed ? WORD : NULL, keyed ? 1 : 0), 0);
+    gale_diag_t d = {{0}};
+    int rc = gale_topology_build(t, &d);
+    if (!*expect) {
+        cr_assert_eq(rc, 0, "%s", d.msg);
+        cr_assert_not(t->components[0].streams[0].direct);
+        cr_assert(t->components[0].streams[1].direct, "the table's .direct did not reach the model");
+        cr_assert_not(t->components[1].streams[0].direct);
+    } else {
+        cr_assert_eq(rc, GALE_ETOPOLOGY, "%s on '%s' was accepted", gale_grouping_name(g), stream);
+        cr_assert_str_eq(d.msg, expect);
+    }
+    gale_topology_free(t);
+}
+
+Test(topology_build, a_direct_stream_takes_the_direct_grouping_and_no_other)
+{
+    subscribe("picked", GALE_GROUPING_DIRECT, "");
+    subscribe("default", GALE_GROUPING_SHUFFLE, "");
+    subscribe("picked", GALE_GROUPING_SHUFFLE,
+              "(built): bolt 'a': shuffle grouping on stream 'picked' of 'src', which 'src' declares direct: subscribe "
+              "to it with grouping \"direct\" (its tuples go to the task the emitter names)");
+    subscribe("picked", GALE_GROUPING_FIELDS,
+              "(built): bolt 'a': fields grouping on stream 'picked' of 'src', which 'src' declares direct: subscribe "
+              "to it with grouping \"direct\" (its tuples go to the task the emitter names)");
+    subscribe("picked", GALE_GROUPING_ALL,
+              "(built): bolt 'a': all grouping on stream 'picked' of 'src', which 'src' declares direct: subscribe "
+              "to it with grouping \"direct\" (its tuples go to the task the emitter names)");
+}
+
+Test(topology_build, a_direct_grouping_on_a_stream_not_declared_direct_is_refused)
+{
+    subscribe("default", GALE_GROUPING_DIRECT,
+              "(built): bolt 'a': direct grouping on stream 'default' of 'src', which 'src' does not declare direct "
+              "(declare it with gale_declare_direct_stream, or list it in `direct_streams` for a shell component)");
+}
+
+/* A plugin built against ABI 2.0: its stream entries end before `direct`, and the next entry starts where a 2.1
+   entry would have it. Its streams are not direct, however the bytes after each entry read. */
+typedef struct {
+    const char *name;
+    const char *const *fields;
+} stream_2_0_t;
+static const stream_2_0_t STREAMS_2_0[] = {
+    {"default", (const char *[]){"word", NULL}}, {"picked", (const char *[]){"word", NULL}}, {NULL, NULL}};
+static const gale_plugin_t SPOUT_2_0 = {.abi_major = GALE_ABI_MAJOR,
+                                        .abi_minor = 0,
+                                        .size = sizeof(gale_plugin_t),
+                                        .stream_decl_size = sizeof(stream_2_0_t),
+                                        .kind = GALE_SPOUT,
+                                        .name = "old",
+                                        .streams = (const gale_stream_decl_t *)(const void *)STREAMS_2_0,
+                                        .spout = {.next_tuple = noop_next}};
+
+Test(topology_build, streams_of_an_abi_2_0_table_are_not_direct)
+{
+    cr_assert_lt(sizeof(stream_2_0_t), sizeof(gale_stream_decl_t), "2.1's entry is larger");
+    gale_topology_t *t = gale_topology_new("old");
+    gale_topology_add(t, "src", &SPOUT_2_0, 1);
+    int a = gale_topology_add(t, "a", &BOLT, 1), b = gale_topology_add(t, "b", &BOLT, 1);
+    gale_topology_add_input(t, a, "src", NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_topology_add_input(t, b, "src", "picked", GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_diag_t d;
+    cr_assert_eq(gale_topology_build(t, &d), 0, "%s", d.msg);
+    cr_assert_eq(t->components[0].n_streams, 2);
+    cr_assert_str_eq(t->components[0].streams[1].name, "picked");
+    cr_assert_not(t->components[0].streams[0].direct);
+    cr_assert_not(t->components[0].streams[1].direct);
+    gale_topology_free(t);
 }
 
 Test(topology_build, settings_are_checked_against_the_plugin)

@@ -154,6 +154,8 @@ static void same_model(const gale_topology_t *a, const gale_topology_t *b)
         cr_assert_eq(x->n_streams, y->n_streams);
         for (size_t s = 0; s < x->n_streams; s++) {
             cr_assert_str_eq(x->streams[s].name, y->streams[s].name);
+            cr_assert_eq(x->streams[s].direct, y->streams[s].direct, "%s: stream %s: direct", x->name,
+                         x->streams[s].name);
             same_strs(x->streams[s].fields, x->streams[s].n_fields, y->streams[s].fields, y->streams[s].n_fields,
                       "stream fields");
             cr_assert_null(y->streams[s].fields[y->streams[s].n_fields], "no NULL after the last field");
@@ -179,6 +181,46 @@ Test(topology_codec, a_model_read_back_is_the_model_written)
     free(buf);
     free(again);
     gale_topology_free(back);
+    gale_topology_free(t);
+}
+
+static const char DIRECT[] =
+    "name = \"direct\";\n"
+    "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+    "bolts = ( { name = \"d\"; plugin = \"declaring_bolt\"; settings = { fields = [ \"x\" ]; direct = true; };\n"
+    "            inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"e\"; plugin = \"split_sentence\"; parallelism = 2;\n"
+    "            inputs = ( { from = \"d\"; stream = \"out\"; grouping = \"direct\"; },\n"
+    "                       { from = \"d\"; stream = \"copy\"; } ); } );\n";
+
+static int read_only(const char *buf, size_t len, gale_diag_t *d);
+
+Test(topology_codec, a_direct_stream_is_direct_when_read_back)
+{
+    gale_topology_t *t = open_text(DIRECT, NULL, 0);
+    cr_assert(t->components[1].streams[0].direct);
+    char *buf, *again;
+    size_t len, again_len;
+    write_model(t, &buf, &len);
+    gale_topology_t *back = read_model(buf, len);
+    same_model(t, back);
+    cr_assert(back->components[1].streams[0].direct, "stream 'out' lost its direct");
+    cr_assert_not(back->components[1].streams[1].direct, "stream 'copy' became direct");
+    cr_assert_not(back->components[0].streams[0].direct);
+    write_model(back, &again, &again_len);
+    cr_assert_eq(again_len, len);
+    cr_assert_arr_eq(again, buf, len, "a model read back writes other bytes");
+    free(buf);
+    free(again);
+    gale_topology_free(back);
+    /* A model whose direct subscription is to a stream that is not direct is not one resolving gives. */
+    t->components[1].streams[0].direct = false;
+    write_model(t, &buf, &len);
+    gale_diag_t d;
+    cr_assert_eq(read_only(buf, len, &d), GALE_ECORRUPT);
+    cr_assert_not_null(strstr(d.msg, "bolt 'e': a direct grouping on stream 'out' of 'd', which is not direct"), "%s",
+                       d.msg);
+    free(buf);
     gale_topology_free(t);
 }
 
@@ -302,10 +344,14 @@ Test(topology_codec, another_format_version_is_refused_by_number)
     size_t len;
     char *buf = sample(&len);
     cr_assert_eq((unsigned char)buf[1], GALE_TOPOLOGY_FORMAT, "the version is the first item");
-    buf[1] = 2;
-    gale_diag_t d;
-    cr_assert_eq(read_only(buf, len, &d), GALE_ENOTSUP);
-    cr_assert_not_null(strstr(d.msg, "format version 2, this gale reads version 1"), "%s", d.msg);
+    for (int version = 1; version <= 3; version += 2) { /* the one before streams said whether they are direct */
+        buf[1] = (char)version;
+        gale_diag_t d;
+        cr_assert_eq(read_only(buf, len, &d), GALE_ENOTSUP);
+        char *want = tl_path("format version %d, this gale reads version 2", version);
+        cr_assert_not_null(strstr(d.msg, want), "%s", d.msg);
+        free(want);
+    }
     free(buf);
 }
 
@@ -324,6 +370,7 @@ static void order_not_topological(gale_topology_t *t)
 static void tasks_overlap(gale_topology_t *t) { t->components[2].first_task = 2; }
 static void task_count(gale_topology_t *t) { t->n_tasks++; }
 static void config_out_of_range(gale_topology_t *t) { t->config.ackers = 5000; }
+static void plain_stream_direct(gale_topology_t *t) { t->components[1].streams[0].direct = true; }
 
 Test(topology_codec, indexes_that_point_nowhere_are_refused)
 {
@@ -340,6 +387,7 @@ Test(topology_codec, indexes_that_point_nowhere_are_refused)
         {tasks_overlap, "component 'count' starts at task 2, not 6"},
         {task_count, "8 tasks, but the components have 7"},
         {config_out_of_range, "config.ackers must be from 0 to 1024 (got 5000)"},
+        {plain_stream_direct, "bolt 'count': a fields grouping on stream 'default' of 'split', which is direct"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         gale_topology_t *t = open_text(WORDCOUNT, NULL, 0);

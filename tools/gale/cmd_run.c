@@ -95,7 +95,7 @@ static void print_streams(const gale_topology_t *topo)
         for (size_t s = 0; s < c->n_streams; s++) {
             printf("    stream %s: [", c->streams[s].name);
             for (size_t f = 0; f < c->streams[s].n_fields; f++) printf("%s%s", f ? ", " : "", c->streams[s].fields[f]);
-            printf("]\n");
+            printf("]%s\n", c->streams[s].direct ? " direct" : "");
         }
         for (size_t k = 0; k < c->n_inputs; k++)
             printf("    input %s/%s (%s)\n", c->inputs[k].from, c->inputs[k].stream,
