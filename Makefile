@@ -39,7 +39,8 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -MMD 
 RUNTIME_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard runtime/*/*.h runtime/*/*.c))))
 CFLAGS_ALL = $(CFLAGS_BASE) -DGALE_HOST_SIDE $(PKG_CFLAGS) -Iruntime $(addprefix -I,$(RUNTIME_DIRS)) -Itests/lib $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
-LIBS_ALL = $(PKG_LIBS) -ldl -lpthread -lm
+# ZooKeeper's C client has no pkg-config file (cluster mode, runtime/cluster/zk.c).
+LIBS_ALL = $(PKG_LIBS) -lzookeeper_mt -ldl -lpthread -lm
 
 # Plugins see only runtime/gale.h and must not call the runtime by name.
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -fvisibility=hidden -MMD -MP -Iruntime $(CFLAGS)
@@ -82,7 +83,9 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
-DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libcriterion-dev pkg-config python3
+DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libcriterion-dev pkg-config python3
+# What only the tests need: a real ZooKeeper server (with Java) for the cluster-mode tests.
+TEST_DEB_PACKAGES := zookeeper
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.
@@ -90,14 +93,14 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define GALE_VERSION "\(.*\)"/\1/p' tools/gale/main.c)
 
-.PHONY: all run test check bench asan clean deps help format install
+.PHONY: all run test check bench asan clean deps test-deps help format install
 all: $(GALE) $(PLUGINS)
 
 help:
 	@echo "make deps    install missing Debian packages ($(DEB_PACKAGES))"
 	@echo "make         build the runtime, the gale command and the shipped plugins into $(BUILD)/"
 	@echo "make run     deps + build, then run topologies/wordcount.cfg locally for 10 s"
-	@echo "make test    deps + build, then the whole test suite, plain and under ASan+UBSan"
+	@echo "make test    deps + the tests' own ($(TEST_DEB_PACKAGES)) + build, then the whole suite, plain and under ASan+UBSan"
 	@echo "make check   the test suite once, in this build only (no sanitizer pass)"
 	@echo "make asan    build everything with SANITIZE=address,undefined into build-asan/"
 	@echo "make bench   deps + build, then the benchmarks (tools/bench; BENCH_ARGS=--quick for a short run)"
@@ -106,22 +109,29 @@ help:
 	@echo "make clean   remove build/ and build-asan/"
 	@echo "V=1 shows the full commands."
 
-# Installs only what is missing, so that it is a quick no-op on a machine that has everything.
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs only what is missing of the packages $(1), so that it is a quick no-op on a machine that has everything.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(TEST_DEB_PACKAGES))
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(GALE) run --duration 10 topologies/wordcount.cfg
 
 # The whole suite: the plain build, then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: deps
+test: deps test-deps
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
 
