@@ -56,6 +56,8 @@ static const help_case_t HELP_CASES[] = {
     {"supervisor", {"supervisor", "HELP"}},
     {"supervisor", {"supervisor", "--port", "0", "HELP"}},
     {"ctl", {"ctl", "HELP"}},
+    {"nimbus", {"nimbus", "HELP"}},
+    {"nimbus", {"nimbus", "--zk", "127.0.0.1:1", "HELP"}},
     {"ctl", {"ctl", "--timeout", "5", "HELP"}},
     {"worker", {"worker", "HELP"}},
     {"worker", {"worker", "--index", "0", "HELP", "x.cfg"}},
@@ -105,7 +107,7 @@ ParameterizedTest(help_param_t *param, cli, help_everywhere)
 
 Test(cli, help_command_prints_that_commands_usage)
 {
-    const char *cmds[] = {"run", "validate", "journal", "replay", "supervisor", "ctl", "version", "help"};
+    const char *cmds[] = {"run", "validate", "journal", "replay", "supervisor", "ctl", "nimbus", "version", "help"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         tl_result_t h, own;
         GALE(&h, "help", cmds[i]);
@@ -138,6 +140,7 @@ Test(cli, unknown_options_have_one_wording)
         {"replay", "replay", "j.log", "--bogus"},
         {"supervisor", "supervisor", "--bogus", NULL},
         {"ctl", "ctl", "--bogus", NULL},
+        {"nimbus", "nimbus", "--bogus", NULL},
         {"worker", "worker", "--bogus", NULL},
         {"version", "version", "--bogus", NULL},
         {"help", "help", "--bogus", NULL},

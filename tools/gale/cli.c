@@ -59,6 +59,17 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --slots N             worker slots on this host, 1 to 1024 (default 4)\n"
      "  --allow-path DIR      a folder assignments may name files in, besides the daemon's own (repeatable, 64)\n",
      gale_cmd_supervisor, 0},
+    {"nimbus",
+     "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--root PATH]\n"
+     "[--zk-session-timeout S]",
+     "run a nimbus of a cluster on ZooKeeper: one of several leads (scheduling comes next)",
+     "  --zk HOSTS            the ZooKeeper ensemble, HOST:PORT[,HOST:PORT...] (required)\n"
+     "  --secret-file FILE    the cluster secret: the ACL of every node gale writes in ZooKeeper (required)\n"
+     "  --host ADDR           how this nimbus is named to the others (default 127.0.0.1)\n"
+     "  --root PATH           the ZooKeeper folder of the cluster (default /gale)\n"
+     "  --zk-session-timeout S  seconds without ZooKeeper before the lead passes on (default 20, Storm's\n"
+     "                        storm.zookeeper.session.timeout; the ensemble bounds it)\n",
+     gale_cmd_nimbus, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, wait, status, stats, forget)",
      "  --secret-file FILE    the cluster secret (required)\n"

@@ -87,6 +87,7 @@ int gale_cmd_worker(int argc, char **argv);
 int gale_cmd_replay(int argc, char **argv);
 int gale_cmd_supervisor(int argc, char **argv);
 int gale_cmd_ctl(int argc, char **argv);
+int gale_cmd_nimbus(int argc, char **argv);
 int gale_cmd_version(int argc, char **argv);
 int gale_cmd_help(int argc, char **argv);
 

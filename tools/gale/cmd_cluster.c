@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "daemon.h"
 #include "daemon_client.h"
+#include "nimbus.h"
 
 #define SECRET_MAX 1024
 
@@ -58,6 +59,54 @@ int gale_cmd_supervisor(int argc, char **argv)
     gale_daemon_opts_t o = {.host = addr, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
                           .exe = exe, .allow = allow, .n_allow = n_allow};
     return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+}
+
+/* ---- gale nimbus --------------------------------------------------------------------------------------------------- */
+
+int gale_cmd_nimbus(int argc, char **argv)
+{
+    const char *secret_file = NULL, *zk = NULL, *host = "127.0.0.1", *root = "/gale", *v;
+    double session_s = 20;
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("nimbus");
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) zk = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
+            if (v[0] != '/' || (strlen(v) > 1 && v[strlen(v) - 1] == '/') || strlen(v) > 200)
+                return gale_cli_usage_error("nimbus", "--root needs a ZooKeeper path such as /gale, not '%s'", v);
+            root = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--zk-session-timeout"))) {
+            char *end;
+            session_s = strtod(v, &end);
+            if (!*v || *end || !(session_s >= 0.2 && session_s <= 3600))
+                return gale_cli_usage_error("nimbus", "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'",
+                                            v);
+        } else if (o[0] == '-' && o[1]) {
+            const char *const valued[] = {"--secret-file", "--zk", "--host", "--root", "--zk-session-timeout"};
+            for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+                if (!strcmp(o, valued[k])) return gale_cli_usage_error("nimbus", "%s needs a value", o);
+            return gale_cli_unknown_option("nimbus", o);
+        } else return gale_cli_usage_error("nimbus", "unexpected argument '%s'", o);
+    }
+    if (!zk) return gale_cli_usage_error("nimbus", "--zk is required: nimbus keeps its state in ZooKeeper");
+    if (!secret_file) return gale_cli_usage_error("nimbus", "--secret-file is required: it guards the cluster's nodes");
+    if (!strcmp(root, "/"))
+        return gale_cli_usage_error("nimbus", "--root cannot be /: gale's nodes need a folder of their own");
+    char addr[64], secret[SECRET_MAX];
+    size_t secret_len;
+    int rc = gale_cli_resolve_host("nimbus", "--host", host, addr, sizeof addr);
+    if (rc) return rc;
+    if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len)) return GALE_EXIT_ERROR;
+    signal(SIGPIPE, SIG_IGN);
+    gale_nimbus_opts_t o = {.zk_hosts = zk,
+                            .root = root,
+                            .host = addr,
+                            .session_timeout_ms = (int)(session_s * 1000),
+                            .secret = secret,
+                            .secret_len = secret_len};
+    return gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
 /* ---- gale ctl ---------------------------------------------------------------------------------------------------- */

@@ -1,0 +1,27 @@
+/*
+ * nimbus.h: `gale nimbus`, the coordinator of a cluster. All of its state is in ZooKeeper under one root, none only
+ * in its memory, so that any nimbus can take over from another; several run, one leads (election.h).
+ *
+ * What is here so far: the session (re-opened when it expires), the root with the cluster's ACL, and the election,
+ * which the log reports ("leading", "standing by: the leader is ..."). Scheduling, supervisors, topologies and
+ * the commands come next (the cluster-mode issue lists them).
+ */
+#ifndef GALE_NIMBUS_H
+#define GALE_NIMBUS_H
+
+#include <stddef.h>
+
+typedef struct gale_nimbus_opts {
+    const char *zk_hosts;   /* "HOST:PORT[,HOST:PORT...]" */
+    const char *root;       /* the folder of the cluster's nodes; NULL: "/gale" */
+    const char *host;       /* how this nimbus is named to the others (its address) */
+    int session_timeout_ms; /* 0: 20000, Storm's storm.zookeeper.session.timeout */
+    const void *secret;     /* the cluster secret (borrowed): the ACL of every node */
+    size_t secret_len;
+} gale_nimbus_opts_t;
+
+/* Runs until SIGINT or SIGTERM, then leaves the election at once (the next nimbus leads without waiting for the
+   session to time out). 0; a negative code, logged, when ZooKeeper cannot be reached at the start or refuses it. */
+int gale_nimbus_run(const gale_nimbus_opts_t *o);
+
+#endif

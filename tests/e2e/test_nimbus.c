@@ -1,0 +1,197 @@
+/*
+ * `gale nimbus` against a real ZooKeeper (zk_server.h): of two, one leads and the other stands by naming it; the
+ * other takes over when the leader is killed (within the session timeout) or stopped (at once); a nimbus without
+ * ZooKeeper exits 1 naming the ensemble; the nodes it writes are closed to a client without the secret.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "diag.h"
+#include "gale.h"
+#include "test_daemon.h"
+#include "testlib.h"
+#include "zk.h"
+#include "zk_server.h"
+
+#define SECRET "nimbus test secret, 16 bytes or more"
+
+static tl_zk_t zk;
+
+static void start_zk(void) { tl_zk_start(&zk); }
+static void stop_zk(void) { tl_zk_free(&zk); }
+
+TestSuite(nimbus, .init = start_zk, .fini = stop_zk, .timeout = 180);
+
+typedef struct nimbus {
+    char *dir, *secret, *err_path;
+    pid_t pid;
+} nimbus_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void start(nimbus_t *n, const char *session_s)
+{
+    n->dir = tl_tmpdir();
+    n->secret = tl_daemon_secret(n->dir, SECRET, 0600);
+    n->err_path = tl_path("%s/err.txt", n->dir);
+    const char *argv[] = {tl_gale(), "nimbus", "--zk", zk.hosts, "--secret-file", n->secret, "--zk-session-timeout",
+                          session_s, NULL};
+    n->pid = tl_spawn(argv, n->dir);
+    cr_assert_gt(n->pid, 0);
+}
+
+static char *log_of(const nimbus_t *n)
+{
+    char *text = tl_read_file(n->err_path, NULL);
+    return text ? text : strdup("");
+}
+
+/* Waits (bounded by the suite's timeout, not by the machine's speed) until the nimbus's log has `what`. */
+static void wait_for(const nimbus_t *n, const char *what)
+{
+    for (int i = 0; i < 12000; i++) {
+        char *text = log_of(n);
+        bool there = strstr(text, what) != NULL;
+        free(text);
+        if (there) return;
+        tl_sleep_ms(10);
+    }
+    char *text = log_of(n);
+    cr_assert_fail("no '%s' in the log of nimbus %d:\n%s", what, (int)n->pid, text);
+}
+
+static int stop(nimbus_t *n, int sig)
+{
+    if (n->pid <= 0) return -1;
+    kill(n->pid, sig);
+    bool timed_out;
+    int status = tl_wait(n->pid, 60, &timed_out);
+    n->pid = 0;
+    return status;
+}
+
+static void nimbus_free(nimbus_t *n)
+{
+    stop(n, SIGKILL);
+    tl_rmtree(n->dir);
+    free(n->dir), free(n->secret), free(n->err_path);
+}
+
+Test(nimbus, one_of_two_leads_and_the_other_takes_over_when_it_is_killed)
+{
+    nimbus_t a, b;
+    start(&a, "1");
+    wait_for(&a, "leading (host=127.0.0.1");
+    start(&b, "1");
+    char *standing = tl_path("standing by: the leader is host=127.0.0.1 pid=%d", (int)a.pid);
+    wait_for(&b, standing);
+    free(standing);
+    char *text = log_of(&b);
+    cr_assert_null(strstr(text, "leading ("), "two leaders:\n%s", text);
+    free(text);
+    double t0 = now_s();
+    cr_assert_eq(stop(&a, SIGKILL), 128 + SIGKILL);
+    wait_for(&b, "leading (host=127.0.0.1");
+    double took = now_s() - t0;
+    /* The lead passes when ZooKeeper expires the dead leader's session: the 1 s timeout, in the server's ticks. */
+    cr_assert_lt(took, 20.0, "the standby took %.1f s to lead, with a 1 s session timeout", took);
+    cr_log_info("took over in %.2f s", took);
+    cr_assert_eq(stop(&b, SIGTERM), 0);
+    nimbus_free(&a);
+    nimbus_free(&b);
+}
+
+/* A nimbus that is stopped leaves the election at once: its successor does not wait out a 60 s session timeout. */
+Test(nimbus, a_nimbus_stopped_with_sigterm_hands_the_lead_on_at_once)
+{
+    nimbus_t a, b;
+    start(&a, "60");
+    wait_for(&a, "leading (");
+    start(&b, "60");
+    wait_for(&b, "standing by");
+    double t0 = now_s();
+    cr_assert_eq(stop(&a, SIGTERM), 0);
+    wait_for(&b, "leading (");
+    double took = now_s() - t0;
+    cr_assert_lt(took, 30.0, "%.1f s: the lead waited for the session timeout", took);
+    char *text = log_of(&a);
+    cr_assert_not_null(strstr(text, "SIGTERM: leaving the election"), "%s", text);
+    free(text);
+    cr_assert_eq(stop(&b, SIGTERM), 0);
+    nimbus_free(&a);
+    nimbus_free(&b);
+}
+
+/* What nimbus writes under /gale carries the cluster's ACL: a client without the secret can list nothing. */
+Test(nimbus, its_nodes_are_closed_to_a_client_without_the_secret)
+{
+    nimbus_t a;
+    start(&a, "5");
+    wait_for(&a, "leading (");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *const secrets[] = {NULL, "not the cluster's secret", SECRET};
+    for (int i = 0; i < 3; i++) {
+        gale_zk_opts_t o = {.hosts = zk.hosts,
+                            .connect_timeout_ms = 30000,
+                            .secret = secrets[i],
+                            .secret_len = secrets[i] ? strlen(secrets[i]) : 0};
+        gale_zk_t *s;
+        char why[160] = "";
+        cr_assert_eq(gale_zk_open(&loop, &o, &s, why, sizeof why), 0, "%s", why);
+        char **names;
+        size_t n;
+        int rc = gale_zk_children(s, "/gale/nimbus", false, &names, &n);
+        if (i < 2) {
+            cr_assert_eq(rc, -EACCES, "secret %d: %s", i, gale_err_name(rc));
+        } else {
+            cr_assert_eq(rc, 0, "%s", gale_err_name(rc));
+            cr_assert_eq(n, 1, "one candidate");
+            gale_zk_free_names(names, n);
+        }
+        gale_zk_close(s);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    uv_loop_close(&loop);
+    cr_assert_eq(stop(&a, SIGTERM), 0);
+    nimbus_free(&a);
+}
+
+Test(nimbus, without_zookeeper_it_exits_1_naming_the_ensemble)
+{
+    char *dir = tl_tmpdir(), *secret = tl_daemon_secret(dir, SECRET, 0600);
+    tl_zk_t gone;
+    tl_zk_start(&gone);
+    char hosts[32];
+    snprintf(hosts, sizeof hosts, "%s", gone.hosts);
+    tl_zk_free(&gone); /* nothing listens there now */
+    const char *argv[] = {tl_gale(), "nimbus", "--zk", hosts, "--secret-file", secret, "--zk-session-timeout",
+                          "1",       NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, hosts), "%s", r.err);
+    tl_result_free(&r);
+    const char *no_zk[] = {tl_gale(), "nimbus", "--secret-file", secret, NULL};
+    cr_assert_eq(tl_run(no_zk, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "--zk is required"), "%s", r.err);
+    tl_result_free(&r);
+    const char *root[] = {tl_gale(), "nimbus", "--zk", hosts, "--secret-file", secret, "--root", "/", NULL};
+    cr_assert_eq(tl_run(root, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(secret);
+}
