@@ -20,6 +20,7 @@
 #include "log.h"
 #include "ratelog.h"
 #include "plugin.h"
+#include "sup_node.h"
 #include "supervisor.h"
 #include "topology_read.h"
 #include "validate.h"
@@ -99,7 +100,11 @@ struct supd {
     char **roots;         /* realpaths of the folders assignments may name: the daemon's own, then --allow-path */
     int n_roots;
     gale_ratelog_t rejects; /* refusals before authentication: a line, then counts (ratelog.h) */
+    gale_sup_node_t *node;  /* with --zk: this daemon's node in ZooKeeper (sup_node.h) */
 };
+
+/* The node in ZooKeeper says how many slots are free. */
+static void slots_changed(supd_t *d) { gale_sup_node_free_slots(d->node, d->o->slots - d->used_slots); }
 
 /* ---- writing ------------------------------------------------------------------------------------------------------ */
 
@@ -251,6 +256,8 @@ static bool any_running(const supd_t *d)
 static void shut_down(supd_t *d)
 {
     gale_logf(GALE_LOG_INFO, "supervisor", "every topology has ended: exiting");
+    gale_sup_node_stop(d->node); /* nimbus hears now that this host is gone */
+    d->node = NULL;
     uv_close((uv_handle_t *)&d->server, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -286,6 +293,7 @@ static void on_ended(void *arg, gale_sup_t *s)
     gale_sup_free(s);
     r->sup = NULL;
     d->used_slots -= r->n_slots;
+    slots_changed(d);
     const char *status = r->failed ? "failed" : "ok";
     gale_logf(GALE_LOG_INFO, "supervisor", "%s: ended (%s)", r->id, status);
     event(d, "ended %s status=%s", r->id, status);
@@ -521,6 +529,7 @@ static void check_done(topo_rec_t *r)
     conn_t *c = r->conn;
     unlink_check(r);
     d->used_slots -= r->n_slots;
+    slots_changed(d);
     if (c) c->checking = NULL;
     char *out = r->check_out ? r->check_out : "";
     const char *ok = !strncmp(out, "ok ", 3) ? out : strstr(out, "\nok ");
@@ -652,6 +661,7 @@ static int start_check(conn_t *c, topo_rec_t *r)
     r->next = d->checks;
     d->checks = r;
     d->used_slots += r->n_slots;
+    slots_changed(d);
     return 0;
 }
 
@@ -792,6 +802,7 @@ static void start_assigned(topo_rec_t *r)
         return free_rec(r);
     }
     d->used_slots += r->n_slots;
+    slots_changed(d);
     r->next = d->topos;
     d->topos = r;
     gale_logf(GALE_LOG_INFO, "supervisor", "%s: assigned %s, %d of %d slots", r->id, r->topo->file, r->n_slots,
@@ -1050,6 +1061,26 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
     int len = sizeof bound;
     uv_tcp_getsockname(&d.server, (struct sockaddr *)&bound, &len);
     int port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    if (o->zk_hosts) { /* cluster mode: nimbus finds this host through its node */
+        gale_sup_node_opts_t no = {.zk_hosts = o->zk_hosts,
+                                   .root = o->zk_root,
+                                   .session_timeout_ms = o->zk_session_ms,
+                                   .secret = o->secret,
+                                   .secret_len = o->secret_len,
+                                   .host = host,
+                                   .port = port,
+                                   .slots = o->slots,
+                                   .version = o->version};
+        char why[512] = "";
+        if ((rc = gale_sup_node_start(&d.loop, &no, &d.node, why, sizeof why))) {
+            gale_logf(GALE_LOG_ERROR, "supervisor", "%s", why);
+            uv_close((uv_handle_t *)&d.server, NULL);
+            uv_run(&d.loop, UV_RUN_DEFAULT);
+            uv_loop_close(&d.loop);
+            free_roots(&d);
+            return rc;
+        }
+    }
     printf("listening %s:%d\n", host, port);
     fflush(stdout);
     gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots", host, port, o->slots);

@@ -62,10 +62,16 @@ typedef struct gale_daemon_opts {
     const char *exe;         /* the gale binary to start workers with */
     const char *const *allow; /* folders assignments may name besides the daemon's own (--allow-path), borrowed */
     int n_allow;
+    /* Cluster mode: with zk_hosts, the daemon publishes itself in ZooKeeper (sup_node.h) before it says where it
+       listens, and a ZooKeeper it cannot reach makes the start fail. */
+    const char *zk_hosts;
+    const char *zk_root; /* NULL: "/gale" */
+    int zk_session_ms;   /* 0: 20000 */
+    const char *version; /* gale's, for the node */
 } gale_daemon_opts_t;
 
 /* Runs the daemon until it is signalled and its topologies have ended. 0, or a negative code when it could not
-   listen. */
+   listen or publish itself in ZooKeeper. */
 int gale_daemon_run(const gale_daemon_opts_t *opts);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
@@ -21,10 +22,45 @@ typedef struct nimbus {
     uv_timer_t reopen;
     gale_zk_t *zk;
     gale_election_t *election;
-    char root[256], folder[300], about[200];
+    char root[256], folder[300], about[200], sups_folder[300];
+    char **sups; /* the supervisors registered, as last listed (sorted names HOST:PORT) */
+    size_t n_sups;
     int session_ms;
     int rc;
 } nimbus_t;
+
+/* The supervisors' folder, listed again (and watched again): who joined, who left, in the log. */
+static void list_supervisors(nimbus_t *n)
+{
+    char **names;
+    size_t count;
+    int rc = gale_zk_children(n->zk, n->sups_folder, true, &names, &count);
+    if (rc) {
+        gale_logf(GALE_LOG_ERROR, "nimbus", "cannot list %s: %s", n->sups_folder, gale_strerror(rc));
+        return;
+    }
+    size_t i = 0, k = 0;
+    while (i < count || k < n->n_sups) { /* both sorted: a merge */
+        int c = i == count ? 1 : k == n->n_sups ? -1 : strcmp(names[i], n->sups[k]);
+        if (c < 0) {
+            char path[600], *data = NULL;
+            size_t len;
+            snprintf(path, sizeof path, "%s/%s", n->sups_folder, names[i]);
+            gale_zk_get(n->zk, path, false, &data, &len, NULL);
+            gale_logf(GALE_LOG_INFO, "nimbus", "supervisor %s joined (%s)", names[i], data ? data : "gone again");
+            free(data);
+            i++;
+        } else if (c > 0) {
+            gale_logf(GALE_LOG_WARN, "nimbus", "supervisor %s left", n->sups[k]);
+            k++;
+        } else {
+            i++, k++;
+        }
+    }
+    gale_zk_free_names(n->sups, n->n_sups);
+    n->sups = names;
+    n->n_sups = count;
+}
 
 static void on_leading(void *arg, bool leading)
 {
@@ -45,6 +81,7 @@ static void on_watch(void *arg, gale_zk_event_t event, const char *path)
 {
     nimbus_t *n = arg;
     if (n->election && gale_election_watch(n->election, event, path)) say_leader(n);
+    else if (n->zk && event == GALE_ZK_CHILDREN_CHANGED && !strcmp(path, n->sups_folder)) list_supervisors(n);
 }
 
 static void on_state(void *arg, gale_zk_state_t state);
@@ -64,6 +101,7 @@ static int join(nimbus_t *n)
         return rc;
     }
     rc = gale_zk_create_all(n->zk, n->root);
+    if (!rc) rc = gale_zk_create_all(n->zk, n->sups_folder);
     if (!rc) rc = gale_election_join(n->zk, n->folder, n->about, on_leading, n, &n->election);
     if (rc) {
         gale_logf(GALE_LOG_ERROR, "nimbus", "cannot join the election in %s%s: %s", n->o->zk_hosts, n->folder,
@@ -73,6 +111,7 @@ static int join(nimbus_t *n)
         return rc;
     }
     say_leader(n);
+    list_supervisors(n);
     return 0;
 }
 
@@ -117,6 +156,7 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
     nimbus_t n = {.o = o, .session_ms = o->session_timeout_ms > 0 ? o->session_timeout_ms : 20000};
     snprintf(n.root, sizeof n.root, "%s", o->root ? o->root : "/gale");
     snprintf(n.folder, sizeof n.folder, "%s/nimbus", n.root);
+    snprintf(n.sups_folder, sizeof n.sups_folder, "%s/supervisors", n.root);
     snprintf(n.about, sizeof n.about, "host=%s pid=%d", o->host ? o->host : "127.0.0.1", (int)getpid());
     uv_loop_init(&n.loop);
     uv_signal_init(&n.loop, &n.sigint);
@@ -134,5 +174,6 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
     }
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
+    gale_zk_free_names(n.sups, n.n_sups);
     return rc;
 }

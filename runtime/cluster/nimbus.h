@@ -2,8 +2,9 @@
  * nimbus.h: `gale nimbus`, the coordinator of a cluster. All of its state is in ZooKeeper under one root, none only
  * in its memory, so that any nimbus can take over from another; several run, one leads (election.h).
  *
- * What is here so far: the session (re-opened when it expires), the root with the cluster's ACL, and the election,
- * which the log reports ("leading", "standing by: the leader is ..."). Scheduling, supervisors, topologies and
+ * What is here so far: the session (re-opened when it expires), the root with the cluster's ACL, the election,
+ * which the log reports ("leading", "standing by: the leader is ..."), and the supervisors that register
+ * (sup_node.h), whose coming and going it logs. Scheduling, supervisors, topologies and
  * the commands come next (the cluster-mode issue lists them).
  */
 #ifndef GALE_NIMBUS_H

@@ -168,21 +168,26 @@ Test(nimbus, its_nodes_are_closed_to_a_client_without_the_secret)
     nimbus_free(&a);
 }
 
+/* `gale CMD --zk` at an address where no ZooKeeper is: exit 1, naming it, never saying that it listens. */
+static void refused_without_zookeeper(const char *cmd, const char *secret)
+{
+    char hosts[32];
+    tl_zk_dead_hosts(hosts, sizeof hosts);
+    const char *argv[] = {tl_gale(), cmd, "--secret-file", secret, "--zk", hosts, "--zk-session-timeout", "1", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 1, "gale %s: exit %d\n%s", cmd, r.status, r.err);
+    cr_assert_not_null(strstr(r.err, hosts), "%s", r.err);
+    cr_assert_null(strstr(r.out, "listening"), "it said it listens: %s", r.out);
+    tl_result_free(&r);
+}
+
 Test(nimbus, without_zookeeper_it_exits_1_naming_the_ensemble)
 {
     char *dir = tl_tmpdir(), *secret = tl_daemon_secret(dir, SECRET, 0600);
-    tl_zk_t gone;
-    tl_zk_start(&gone);
-    char hosts[32];
-    snprintf(hosts, sizeof hosts, "%s", gone.hosts);
-    tl_zk_free(&gone); /* nothing listens there now */
-    const char *argv[] = {tl_gale(), "nimbus", "--zk", hosts, "--secret-file", secret, "--zk-session-timeout",
-                          "1",       NULL};
+    refused_without_zookeeper("nimbus", secret);
     tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
-    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
-    cr_assert_not_null(strstr(r.err, hosts), "%s", r.err);
-    tl_result_free(&r);
+    const char *hosts = "127.0.0.1:1";
     const char *no_zk[] = {tl_gale(), "nimbus", "--secret-file", secret, NULL};
     cr_assert_eq(tl_run(no_zk, NULL, 30, &r), 0);
     cr_assert_eq(r.status, 2, "%s", r.err);
@@ -191,6 +196,99 @@ Test(nimbus, without_zookeeper_it_exits_1_naming_the_ensemble)
     const char *root[] = {tl_gale(), "nimbus", "--zk", hosts, "--secret-file", secret, "--root", "/", NULL};
     cr_assert_eq(tl_run(root, NULL, 30, &r), 0);
     cr_assert_eq(r.status, 2, "%s", r.err);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(secret);
+}
+
+/* ---- supervisors that register ------------------------------------------------------------------------------ */
+
+/* The node of a supervisor, read with the cluster secret; malloc'd, NULL when it is not there. */
+static char *supervisor_node(const char *addr)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gale_zk_opts_t o = {.hosts = zk.hosts, .connect_timeout_ms = 30000, .secret = SECRET, .secret_len = strlen(SECRET)};
+    gale_zk_t *s;
+    char why[160] = "", path[128], *data = NULL;
+    cr_assert_eq(gale_zk_open(&loop, &o, &s, why, sizeof why), 0, "%s", why);
+    snprintf(path, sizeof path, "/gale/supervisors/%s", addr);
+    size_t len;
+    if (gale_zk_get(s, path, false, &data, &len, NULL)) data = NULL;
+    gale_zk_close(s);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    return data;
+}
+
+/* Waits (bounded) until the supervisor's node holds `what`. */
+static void wait_node(const char *addr, const char *what)
+{
+    char *data = NULL;
+    for (int i = 0; i < 3000; i++) {
+        free(data);
+        data = supervisor_node(addr);
+        if (data && strstr(data, what)) break;
+        tl_sleep_ms(20);
+    }
+    cr_assert(data && strstr(data, what), "the node of %s is '%s', not with '%s'", addr, data ? data : "(none)", what);
+    free(data);
+}
+
+/* A daemon started with --zk publishes itself (slots, free slots, version); nimbus logs it. Its free slots follow
+   what is assigned. Stopped with SIGTERM it takes its node away at once; killed, its node goes with its session. */
+Test(nimbus, supervisors_register_with_their_slots_and_nimbus_sees_them_come_and_go)
+{
+    nimbus_t a;
+    start(&a, "1");
+    wait_for(&a, "leading (");
+    const char *zk_args[] = {"--zk", zk.hosts, "--zk-session-timeout", "1", NULL};
+    tl_daemon_t d1 = {0}, d2 = {0};
+    tl_daemon_start_with(&d1, SECRET, 3, NULL, zk_args);
+    char *joined = tl_path("supervisor %s joined (host=127.0.0.1 port=%d slots=3 free=3 version=", d1.addr, d1.port);
+    wait_for(&a, joined);
+    free(joined);
+    tl_ctl_ok(&d1, TL_CTL(&d1, "assign", "wc", "topologies/wordcount.cfg", "workers=2"));
+    wait_node(d1.addr, "slots=3 free=1 ");
+    tl_ctl_ok(&d1, TL_CTL(&d1, "kill", "wc", "wait=5"));
+    tl_result_t r = TL_CTL(&d1, "wait", "wc");
+    tl_result_free(&r);
+    wait_node(d1.addr, "slots=3 free=3 ");
+    /* SIGTERM: the node goes at once. */
+    cr_assert_eq(tl_daemon_stop(&d1), 0);
+    char *left = tl_path("supervisor %s left", d1.addr);
+    wait_for(&a, left);
+    free(left);
+    char *gone = supervisor_node(d1.addr);
+    cr_assert_null(gone, "%s", gone);
+    /* SIGKILL: the node goes when ZooKeeper expires the session (1 s). */
+    tl_daemon_start_with(&d2, SECRET, 2, NULL, zk_args);
+    joined = tl_path("supervisor %s joined", d2.addr);
+    wait_for(&a, joined);
+    free(joined);
+    double t0 = now_s();
+    kill(d2.pid, SIGKILL);
+    bool timed_out;
+    tl_wait(d2.pid, 30, &timed_out);
+    left = tl_path("supervisor %s left", d2.addr);
+    wait_for(&a, left);
+    free(left);
+    cr_log_info("a killed supervisor was seen gone after %.2f s", now_s() - t0);
+    cr_assert_eq(stop(&a, SIGTERM), 0);
+    nimbus_free(&a);
+    tl_daemon_free(&d1);
+    tl_daemon_free(&d2);
+}
+
+Test(nimbus, a_supervisor_that_cannot_reach_zookeeper_exits_1_naming_it)
+{
+    char *dir = tl_tmpdir(), *secret = tl_daemon_secret(dir, SECRET, 0600);
+    refused_without_zookeeper("supervisor", secret);
+    tl_result_t r;
+    const char *root_alone[] = {tl_gale(), "supervisor", "--secret-file", secret, "--root", "/x", NULL};
+    cr_assert_eq(tl_run(root_alone, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "go with --zk"), "%s", r.err);
     tl_result_free(&r);
     tl_rmtree(dir);
     free(dir), free(secret);

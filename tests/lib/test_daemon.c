@@ -17,16 +17,26 @@ char *tl_daemon_secret(const char *dir, const char *text, int mode)
 
 void tl_daemon_start(tl_daemon_t *d, const char *secret_text, int slots, const char *allow)
 {
+    tl_daemon_start_with(d, secret_text, slots, allow, NULL);
+}
+
+void tl_daemon_start_with(tl_daemon_t *d, const char *secret_text, int slots, const char *allow,
+                          const char *const *extra)
+{
     d->dir = tl_tmpdir();
     d->secret = tl_daemon_secret(d->dir, secret_text, 0600);
     char slots_arg[16];
     snprintf(slots_arg, sizeof slots_arg, "%d", slots);
-    const char *argv[] = {tl_gale(), "supervisor", "--secret-file", d->secret, "--slots", slots_arg,
-                          "--allow-path", d->dir, allow ? "--allow-path" : NULL, allow, NULL};
+    const char *argv[32] = {tl_gale(), "supervisor", "--secret-file", d->secret,
+                            "--slots", slots_arg,    "--allow-path",  d->dir};
+    size_t n = 8;
+    if (allow) argv[n++] = "--allow-path", argv[n++] = allow;
+    for (size_t i = 0; extra && extra[i] && n < 31; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
     d->pid = tl_spawn(argv, d->dir);
     cr_assert_gt(d->pid, 0);
     char *out_path = tl_path("%s/out.txt", d->dir);
-    for (int i = 0; i < 500 && !d->port; i++) {
+    for (int i = 0; i < 3000 && !d->port; i++) { /* bounded: a busy machine may take seconds */
         char *out = tl_read_file(out_path, NULL);
         const char *p = out ? strstr(out, "listening 127.0.0.1:") : NULL;
         if (p && strchr(p, '\n')) d->port = atoi(p + strlen("listening 127.0.0.1:"));

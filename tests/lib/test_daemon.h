@@ -22,6 +22,9 @@ char *tl_daemon_secret(const char *dir, const char *text, int mode);
 /* Starts a daemon with `slots` slots that may also serve files from `allow` (NULL: only its cwd and its own
    folder), and waits for its "listening" line. */
 void tl_daemon_start(tl_daemon_t *d, const char *secret_text, int slots, const char *allow);
+/* The same, with more options (`extra`, NULL-terminated; NULL: none), such as --zk. */
+void tl_daemon_start_with(tl_daemon_t *d, const char *secret_text, int slots, const char *allow,
+                          const char *const *extra);
 /* SIGTERM, then its exit status; every worker it started must be gone too. */
 int tl_daemon_stop(tl_daemon_t *d);
 /* Its stderr so far, malloc'd (never NULL). */

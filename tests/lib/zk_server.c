@@ -153,3 +153,11 @@ void tl_zk_free(tl_zk_t *z)
     free(z->dir);
     z->dir = NULL;
 }
+
+void tl_zk_dead_hosts(char *buf, size_t cap)
+{
+    tl_zk_t gone;
+    tl_zk_start(&gone);
+    snprintf(buf, cap, "%s", gone.hosts);
+    tl_zk_free(&gone);
+}

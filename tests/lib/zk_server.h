@@ -25,6 +25,9 @@ void tl_zk_restart(tl_zk_t *z);
 void tl_zk_stop(tl_zk_t *z);
 /* Stops it if it runs, and removes its folder. */
 void tl_zk_free(tl_zk_t *z);
+/* HOST:PORT where a server was a moment ago and nothing listens now, into buf: for the tests of an ensemble that
+   cannot be reached. */
+void tl_zk_dead_hosts(char *buf, size_t cap);
 /* Whether it answers `ruok` with `imok` now. */
 bool tl_zk_ok(const tl_zk_t *z);
 

@@ -50,14 +50,21 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --threads N           executor threads (1 to 4096)\n"
      "  --quiet               no metrics on stderr at the end\n" FILTER_OPTIONS SET_OPTION,
      gale_cmd_replay, 0},
-    {"supervisor", "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...",
+    {"supervisor",
+     "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...\n"
+     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S]]",
      "run the supervisor daemon of this host: topologies assigned over its control port",
      "  --secret-file FILE    the cluster secret: 16 bytes or more, readable by its owner only (required)\n"
      "  --host ADDR           the address (or host name, resolved at start) of the control port and the workers;\n"
      "                        peers connect to it, so not 0.0.0.0 (default 127.0.0.1)\n"
      "  --port P              the control port (default 0: any; printed as \"listening HOST:PORT\")\n"
      "  --slots N             worker slots on this host, 1 to 1024 (default 4)\n"
-     "  --allow-path DIR      a folder assignments may name files in, besides the daemon's own (repeatable, 64)\n",
+     "  --allow-path DIR      a folder assignments may name files in, besides the daemon's own (repeatable, 64)\n"
+     "  --zk HOSTS            cluster mode: publish this host in the ZooKeeper ensemble HOST:PORT[,HOST:PORT...]\n"
+     "                        (ROOT/supervisors/HOST:PORT: its slots and free slots), for nimbus to find\n"
+     "  --root PATH           with --zk: the ZooKeeper folder of the cluster (default /gale)\n"
+     "  --zk-session-timeout S  with --zk: seconds without ZooKeeper before nimbus counts this host gone\n"
+     "                        (default 20)\n",
      gale_cmd_supervisor, 0},
     {"nimbus",
      "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--root PATH]\n"

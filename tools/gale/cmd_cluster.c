@@ -23,10 +23,29 @@ static int parse_int(const char *v, long min, long max, int *out)
     return 0;
 }
 
+/* A ZooKeeper folder of gale's own: absolute, not "/" (gale's nodes need a folder whose ACL is the cluster's), no
+   trailing slash. */
+static bool zk_root_ok(const char *v)
+{
+    size_t n = strlen(v);
+    return v[0] == '/' && n > 1 && v[n - 1] != '/' && n <= 200 && !strchr(v, ' ');
+}
+
+/* --zk-session-timeout: 0 and *out, or -1. */
+static int parse_seconds(const char *v, double *out)
+{
+    char *end;
+    double s = strtod(v, &end);
+    if (!*v || *end || !(s >= 0.2 && s <= 3600)) return -1;
+    *out = s;
+    return 0;
+}
+
 int gale_cmd_supervisor(int argc, char **argv)
 {
-    const char *secret_file = NULL, *host = "127.0.0.1", *v;
+    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *v;
     int port = 0, slots = 4, n_allow = 0;
+    double session_s = 20;
     const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (daemon.h) */
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("supervisor");
     for (int i = 1; i < argc; i++) {
@@ -40,14 +59,27 @@ int gale_cmd_supervisor(int argc, char **argv)
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--allow-path"))) {
             if (n_allow == 64) return gale_cli_usage_error("supervisor", "at most 64 --allow-path folders");
             allow[n_allow++] = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) {
+            zk = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
+            if (!zk_root_ok(v))
+                return gale_cli_usage_error("supervisor", "--root needs a ZooKeeper folder such as /gale, not '%s'", v);
+            root = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--zk-session-timeout"))) {
+            if (parse_seconds(v, &session_s))
+                return gale_cli_usage_error("supervisor",
+                                            "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'", v);
         } else if (o[0] == '-' && o[1]) {
-            const char *const valued[] = {"--secret-file", "--host", "--port", "--slots", "--allow-path"};
+            const char *const valued[] = {"--secret-file", "--host", "--port", "--slots",
+                                          "--allow-path",  "--zk",   "--root", "--zk-session-timeout"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("supervisor", "%s needs a value", o);
             return gale_cli_unknown_option("supervisor", o);
         } else return gale_cli_usage_error("supervisor", "unexpected argument '%s'", o);
     }
     if (!secret_file) return gale_cli_usage_error("supervisor", "--secret-file is required: the control port runs topologies");
+    if ((root || session_s != 20) && !zk)
+        return gale_cli_usage_error("supervisor", "--root and --zk-session-timeout go with --zk");
     char addr[64];
     int rc = gale_cli_resolve_host("supervisor", "--host", host, addr, sizeof addr);
     if (rc) return rc;
@@ -56,8 +88,18 @@ int gale_cmd_supervisor(int argc, char **argv)
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len) || gale_cli_self_exe(exe, sizeof exe))
         return GALE_EXIT_ERROR;
     signal(SIGPIPE, SIG_IGN);
-    gale_daemon_opts_t o = {.host = addr, .port = port, .slots = slots, .secret = secret, .secret_len = secret_len,
-                          .exe = exe, .allow = allow, .n_allow = n_allow};
+    gale_daemon_opts_t o = {.host = addr,
+                            .port = port,
+                            .slots = slots,
+                            .secret = secret,
+                            .secret_len = secret_len,
+                            .exe = exe,
+                            .allow = allow,
+                            .n_allow = n_allow,
+                            .zk_hosts = zk,
+                            .zk_root = root,
+                            .zk_session_ms = (int)(session_s * 1000),
+                            .version = gale_cli_version()};
     return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
@@ -74,13 +116,11 @@ int gale_cmd_nimbus(int argc, char **argv)
         else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) zk = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
-            if (v[0] != '/' || (strlen(v) > 1 && v[strlen(v) - 1] == '/') || strlen(v) > 200)
-                return gale_cli_usage_error("nimbus", "--root needs a ZooKeeper path such as /gale, not '%s'", v);
+            if (!zk_root_ok(v))
+                return gale_cli_usage_error("nimbus", "--root needs a ZooKeeper folder such as /gale, not '%s'", v);
             root = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--zk-session-timeout"))) {
-            char *end;
-            session_s = strtod(v, &end);
-            if (!*v || *end || !(session_s >= 0.2 && session_s <= 3600))
+            if (parse_seconds(v, &session_s))
                 return gale_cli_usage_error("nimbus", "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'",
                                             v);
         } else if (o[0] == '-' && o[1]) {
@@ -92,8 +132,6 @@ int gale_cmd_nimbus(int argc, char **argv)
     }
     if (!zk) return gale_cli_usage_error("nimbus", "--zk is required: nimbus keeps its state in ZooKeeper");
     if (!secret_file) return gale_cli_usage_error("nimbus", "--secret-file is required: it guards the cluster's nodes");
-    if (!strcmp(root, "/"))
-        return gale_cli_usage_error("nimbus", "--root cannot be /: gale's nodes need a folder of their own");
     char addr[64], secret[SECRET_MAX];
     size_t secret_len;
     int rc = gale_cli_resolve_host("nimbus", "--host", host, addr, sizeof addr);

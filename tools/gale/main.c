@@ -10,6 +10,8 @@
 
 #define GALE_VERSION "0.1.0"
 
+const char *gale_cli_version(void) { return GALE_VERSION; }
+
 int gale_cmd_version(int argc, char **argv)
 {
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("version");

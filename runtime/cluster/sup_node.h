@@ -1,0 +1,39 @@
+/*
+ * sup_node.h: a supervisor daemon's node in ZooKeeper, ROOT/supervisors/HOST:PORT: ephemeral (it goes with the
+ * daemon's session, so nimbus learns that a host is gone within the session timeout), its data one line of
+ * KEY=VALUE words: "host=H port=P slots=N free=M version=V". Re-created with a new session when the old one
+ * expires. Everything runs on the daemon's loop.
+ */
+#ifndef GALE_SUP_NODE_H
+#define GALE_SUP_NODE_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct gale_sup_node gale_sup_node_t;
+
+typedef struct gale_sup_node_opts {
+    const char *zk_hosts;
+    const char *root;       /* NULL: "/gale" */
+    int session_timeout_ms; /* 0: 20000 */
+    const void *secret;     /* the cluster secret (borrowed for the call) */
+    size_t secret_len;
+    const char *host; /* the daemon's control address */
+    int port;
+    int slots;
+    const char *version; /* gale's */
+} gale_sup_node_opts_t;
+
+/* Opens the session and publishes the node with every slot free. 0 and *out; a zk.h code with `why` filled. `loop`
+   is borrowed; on failure too it must run once more to close what was opened. */
+int gale_sup_node_start(uv_loop_t *loop, const gale_sup_node_opts_t *o, gale_sup_node_t **out, char *why,
+                        size_t why_cap);
+
+/* The daemon's free slots changed: the node says so. */
+void gale_sup_node_free_slots(gale_sup_node_t *n, int free_slots);
+
+/* Deletes the node and closes the session (nimbus hears at once, not after the timeout); the memory goes once the
+   loop has run. NULL is a no-op. */
+void gale_sup_node_stop(gale_sup_node_t *n);
+
+#endif
