@@ -269,6 +269,22 @@ static void on_address(void *arg, gale_sup_t *s, int slot, const char *addr)
 {
     topo_rec_t *r = arg;
     event(r->d, "address %s %d %s", r->id, slot, addr);
+    if (r->d->node) gale_sup_node_publish_worker(r->d->node, r->id, slot, addr); /* for the other hosts' slots */
+}
+
+/* Cluster mode: every slot's address, from ZooKeeper, as a `peers` command would give them. */
+static void on_zk_peers(void *arg, const char *const *addrs, int n)
+{
+    topo_rec_t *r = arg;
+    if (!r->sup) return;
+    char said[1024] = "";
+    for (int i = 0, len = 0; i < n && len < (int)sizeof said; i++)
+        len += snprintf(said + len, sizeof said - (size_t)len, " %s", addrs[i]);
+    gale_logf(GALE_LOG_INFO, "supervisor", "%s: the slots' addresses from ZooKeeper:%s", r->id, said);
+    int rc = gale_sup_peers(r->sup, addrs, n);
+    if (rc)
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: the addresses in ZooKeeper do not fit: %s", r->id,
+                  gale_strerror(rc));
 }
 
 static void on_restarting(void *arg, gale_sup_t *s, int slot, int signal, int64_t status, unsigned backoff_ms)
@@ -292,6 +308,7 @@ static void on_ended(void *arg, gale_sup_t *s)
     r->failed = gale_sup_failed(s);
     gale_sup_free(s);
     r->sup = NULL;
+    gale_sup_node_forget_topology(d->node, r->id, r->slots, r->n_slots);
     d->used_slots -= r->n_slots;
     slots_changed(d);
     const char *status = r->failed ? "failed" : "ok";
@@ -805,6 +822,8 @@ static void start_assigned(topo_rec_t *r)
     slots_changed(d);
     r->next = d->topos;
     d->topos = r;
+    /* Part of the slots here: in cluster mode the others' addresses come from ZooKeeper (no `peers` needed). */
+    if (d->node && r->n_slots < r->workers) gale_sup_node_follow(d->node, r->id, r->workers, on_zk_peers, r);
     gale_logf(GALE_LOG_INFO, "supervisor", "%s: assigned %s, %d of %d slots", r->id, r->topo->file, r->n_slots,
               r->workers);
     sendf(c, "ok assigned %s", r->id);

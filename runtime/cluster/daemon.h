@@ -28,7 +28,9 @@
  *                                       are loaded in a child process first (a crash there fails the assign, not
  *                                       the daemon), so the reply may take a moment.
  *   peers ID ADDR0 ADDR1 ...            every slot's HOST:PORT, in slot order, when not every slot is here: the
- *                                       local workers start once they have them. "ok".
+ *                                       local workers start once they have them. "ok". A daemon started with a
+ *                                       ZooKeeper ensemble (zk_hosts) publishes its workers' addresses there and
+ *                                       follows the other slots' by itself: no `peers` is needed then.
  *   kill ID [wait=S]                    deactivate the spouts, drain for up to S seconds (default 30; when every
  *                                       slot is here, the bolts finish in order once drained), stop. "ok killing ID"
  *                                       at once; the end comes as an event. A second kill stops at once.

@@ -11,8 +11,24 @@
 
 #define REOPEN_MS 1000
 
+#define ID_MAX 128
+#define ADDR_MAX 80
+
+/* A topology whose other slots' addresses this daemon follows. */
+typedef struct follow {
+    struct follow *next;
+    char id[ID_MAX];
+    char folder[600];
+    int n_slots;
+    char (*addrs)[ADDR_MAX]; /* [n_slots], "" while unknown */
+    gale_sup_node_peers_fn peers;
+    void *arg;
+} follow_t;
+
 struct gale_sup_node {
     uv_loop_t *loop;
+    follow_t *follows;
+    char workers[300]; /* ROOT/workers */
     gale_zk_opts_t zo;
     char secret[1024];
     char hosts[512], folder[300], path[400], host[80], version[32];
@@ -29,6 +45,8 @@ static void describe(const gale_sup_node_t *n, char *buf, size_t cap)
 }
 
 static void on_state(void *arg, gale_zk_state_t state);
+static void on_watch(void *arg, gale_zk_event_t event, const char *path);
+static void refresh(gale_sup_node_t *n, follow_t *f);
 
 static void free_node(uv_handle_t *h) { free(h->data); }
 
@@ -61,6 +79,7 @@ static void on_reopen(uv_timer_t *t)
     if (publish(n, why, sizeof why) == 0) {
         uv_timer_stop(t);
         gale_logf(GALE_LOG_INFO, "supervisor", "in ZooKeeper again as %s", n->path);
+        for (follow_t *f = n->follows; f; f = f->next) refresh(n, f); /* the watches died with the old session */
     }
 }
 
@@ -97,7 +116,8 @@ int gale_sup_node_start(uv_loop_t *loop, const gale_sup_node_opts_t *o, gale_sup
                              .session_timeout_ms = o->session_timeout_ms > 0 ? o->session_timeout_ms : 20000,
                              .secret = n->secret,
                              .secret_len = o->secret_len,
-                             .cb = {.state = on_state, .arg = n}};
+                             .cb = {.state = on_state, .watch = on_watch, .arg = n}};
+    snprintf(n->workers, sizeof n->workers, "%s/workers", o->root ? o->root : "/gale");
     uv_timer_init(loop, &n->reopen);
     n->reopen.data = n;
     int rc = publish(n, why, cap);
@@ -121,10 +141,117 @@ void gale_sup_node_free_slots(gale_sup_node_t *n, int free_slots)
     if (rc) gale_logf(GALE_LOG_WARN, "supervisor", "cannot update %s in ZooKeeper: %s", n->path, gale_strerror(rc));
 }
 
+/* ---- workers' addresses ------------------------------------------------------------------------------------- */
+
+int gale_sup_node_publish_worker(gale_sup_node_t *n, const char *id, int slot, const char *addr)
+{
+    if (!n || !n->zk) return GALE_ESTATE;
+    char folder[600], path[640];
+    snprintf(folder, sizeof folder, "%s/%s", n->workers, id);
+    snprintf(path, sizeof path, "%s/%d", folder, slot);
+    int rc = gale_zk_create_all(n->zk, folder);
+    if (!rc) rc = gale_zk_create(n->zk, path, addr, strlen(addr), GALE_ZK_EPHEMERAL, NULL, 0);
+    if (rc == GALE_EEXIST) rc = gale_zk_set(n->zk, path, addr, strlen(addr), -1);
+    if (rc)
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot publish slot %d's address in ZooKeeper: %s", id, slot,
+                  gale_strerror(rc));
+    return rc;
+}
+
+/* Reads every slot's address again, watching the folder and each slot node, and tells the follower when all are
+   known and one changed. */
+static void refresh(gale_sup_node_t *n, follow_t *f)
+{
+    if (!n->zk) return;
+    if (gale_zk_create_all(n->zk, f->folder)) return;
+    char **names;
+    size_t count;
+    if (gale_zk_children(n->zk, f->folder, true, &names, &count)) return;
+    bool changed = false;
+    for (size_t i = 0; i < count; i++) {
+        char *end, path[700], *data;
+        size_t len;
+        long slot = strtol(names[i], &end, 10);
+        if (*end || slot < 0 || slot >= f->n_slots) continue;
+        snprintf(path, sizeof path, "%s/%s", f->folder, names[i]);
+        if (gale_zk_get(n->zk, path, true, &data, &len, NULL)) continue;
+        if (len < ADDR_MAX && strcmp(f->addrs[slot], data)) {
+            snprintf(f->addrs[slot], ADDR_MAX, "%s", data);
+            changed = true;
+        }
+        free(data);
+    }
+    gale_zk_free_names(names, count);
+    for (int s = 0; s < f->n_slots; s++)
+        if (!f->addrs[s][0]) return;
+    if (!changed) return;
+    const char *addrs[f->n_slots];
+    for (int s = 0; s < f->n_slots; s++) addrs[s] = f->addrs[s];
+    f->peers(f->arg, addrs, f->n_slots);
+}
+
+static void on_watch(void *arg, gale_zk_event_t event, const char *path)
+{
+    gale_sup_node_t *n = arg;
+    for (follow_t *f = n->follows; f; f = f->next) {
+        size_t len = strlen(f->folder);
+        if (!strncmp(path, f->folder, len) && (path[len] == '\0' || path[len] == '/')) {
+            refresh(n, f);
+            return;
+        }
+    }
+}
+
+int gale_sup_node_follow(gale_sup_node_t *n, const char *id, int n_slots, gale_sup_node_peers_fn peers, void *arg)
+{
+    if (!n || n_slots < 1 || strlen(id) >= ID_MAX) return GALE_EINVAL;
+    follow_t *f = calloc(1, sizeof *f);
+    if (!f || !(f->addrs = calloc((size_t)n_slots, sizeof *f->addrs))) {
+        free(f);
+        return GALE_ENOMEM;
+    }
+    snprintf(f->id, sizeof f->id, "%s", id);
+    snprintf(f->folder, sizeof f->folder, "%s/%s", n->workers, id);
+    f->n_slots = n_slots;
+    f->peers = peers;
+    f->arg = arg;
+    f->next = n->follows;
+    n->follows = f;
+    refresh(n, f);
+    return 0;
+}
+
+void gale_sup_node_forget_topology(gale_sup_node_t *n, const char *id, const int *slots, int n_slots)
+{
+    if (!n) return;
+    for (follow_t **p = &n->follows; *p; p = &(*p)->next) {
+        if (strcmp((*p)->id, id)) continue;
+        follow_t *f = *p;
+        *p = f->next;
+        free(f->addrs);
+        free(f);
+        break;
+    }
+    if (!n->zk) return;
+    char path[700];
+    for (int i = 0; i < n_slots; i++) {
+        snprintf(path, sizeof path, "%s/%s/%d", n->workers, id, slots[i]);
+        gale_zk_delete(n->zk, path, -1);
+    }
+    snprintf(path, sizeof path, "%s/%s", n->workers, id);
+    gale_zk_delete(n->zk, path, -1); /* -ENOTEMPTY while another host still has its slots there */
+}
+
 void gale_sup_node_stop(gale_sup_node_t *n)
 {
     if (!n) return;
     n->stopping = true;
+    while (n->follows) {
+        follow_t *f = n->follows;
+        n->follows = f->next;
+        free(f->addrs);
+        free(f);
+    }
     if (n->zk) gale_zk_delete(n->zk, n->path, -1);
     gale_zk_close(n->zk);
     n->zk = NULL;

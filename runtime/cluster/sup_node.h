@@ -1,8 +1,11 @@
 /*
- * sup_node.h: a supervisor daemon's node in ZooKeeper, ROOT/supervisors/HOST:PORT: ephemeral (it goes with the
- * daemon's session, so nimbus learns that a host is gone within the session timeout), its data one line of
- * KEY=VALUE words: "host=H port=P slots=N free=M version=V". Re-created with a new session when the old one
- * expires. Everything runs on the daemon's loop.
+ * sup_node.h: a supervisor daemon's link to ZooKeeper in cluster mode. Everything runs on the daemon's loop.
+ *  - Its node ROOT/supervisors/HOST:PORT: ephemeral (it goes with the daemon's session, so nimbus learns that a
+ *    host is gone within the session timeout), its data one line of KEY=VALUE words: "host=H port=P slots=N
+ *    free=M version=V". Published again with a new session when the old one expires.
+ *  - Its workers' addresses, ROOT/workers/TOPOLOGY/SLOT (ephemeral, data HOST:PORT), and the addresses of the
+ *    other slots of the topologies it runs part of, followed through watches: a worker restarted on a new port
+ *    anywhere reaches its peers without anyone passing addresses by hand.
  */
 #ifndef GALE_SUP_NODE_H
 #define GALE_SUP_NODE_H
@@ -31,6 +34,18 @@ int gale_sup_node_start(uv_loop_t *loop, const gale_sup_node_opts_t *o, gale_sup
 
 /* The daemon's free slots changed: the node says so. */
 void gale_sup_node_free_slots(gale_sup_node_t *n, int free_slots);
+
+/* A local worker of topology `id` (re)started at `addr`: published as ROOT/workers/ID/SLOT. 0 or a zk.h code. */
+int gale_sup_node_publish_worker(gale_sup_node_t *n, const char *id, int slot, const char *addr);
+
+/* Called with every slot's address, in slot order, once all `n_slots` are known and again whenever one changes. */
+typedef void (*gale_sup_node_peers_fn)(void *arg, const char *const *addrs, int n_slots);
+
+/* Follows the addresses of topology `id`'s `n_slots` slots (at most one follower per id). 0 or a zk.h code. */
+int gale_sup_node_follow(gale_sup_node_t *n, const char *id, int n_slots, gale_sup_node_peers_fn peers, void *arg);
+
+/* The topology ended here: stop following it, and take down the addresses of `slots` (its local ones). */
+void gale_sup_node_forget_topology(gale_sup_node_t *n, const char *id, const int *slots, int n_slots);
 
 /* Deletes the node and closes the session (nimbus hears at once, not after the timeout); the memory goes once the
    loop has run. NULL is a no-op. */

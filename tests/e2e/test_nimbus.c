@@ -293,3 +293,96 @@ Test(nimbus, a_supervisor_that_cannot_reach_zookeeper_exits_1_naming_it)
     tl_rmtree(dir);
     free(dir), free(secret);
 }
+
+/* ---- workers that find their peers through ZooKeeper ---------------------------------------------------------- */
+
+/* One topology over two daemons in cluster mode, with no `peers` command: each publishes its workers' addresses in
+   ZooKeeper and follows the other's. A worker killed on one host comes back on a new port, and the other host's
+   workers reach it there: every word arrives, and every line is acked. */
+Test(nimbus, workers_on_two_hosts_find_each_other_through_zookeeper_also_after_a_restart)
+{
+    const char *zk_args[] = {"--zk", zk.hosts, "--zk-session-timeout", "2", NULL};
+    tl_daemon_t a = {0}, b = {0};
+    char *shared = tl_tmpdir();
+    tl_daemon_start_with(&a, SECRET, 2, shared, zk_args);
+    tl_daemon_start_with(&b, SECRET, 2, shared, zk_args);
+    long counts[10];
+    char *in = tl_path("%s/in.txt", shared), *out = tl_path("%s/out.txt", shared);
+    tl_make_lines(in, counts);
+    char *set_in = tl_path("set=lines.path=%s", in), *set_out = tl_path("set=sink.path=%s", out);
+    const char *secret = "secret=00112233445566778899aabbccddeeff";
+    tl_ctl_ok(&a, TL_CTL(&a, "assign", "split", "tests/topologies/e2e/lines_sink.cfg", "workers=3", "slots=0", secret,
+                         set_in, set_out));
+    tl_ctl_ok(&b, TL_CTL(&b, "assign", "split", "tests/topologies/e2e/lines_sink.cfg", "workers=3", "slots=1,2", secret,
+                         set_in, set_out));
+    /* Once words flow, kill the worker of slot 2 (a sink's). */
+    pid_t victim = 0;
+    for (int i = 0; i < 3000; i++) {
+        char *text = tl_read_file(out, NULL);
+        bool flowing = text && strchr(text, '\n');
+        free(text);
+        if (flowing && (victim = tl_worker_pid(b.pid, 2))) break;
+        tl_sleep_ms(10);
+    }
+    cr_assert_gt(victim, 0, "no word reached the sink:\n%s", tl_daemon_log(&a));
+    kill(victim, SIGKILL);
+    long seen = 0;
+    int short_word = 0;
+    for (int i = 0; i < 6000 && short_word >= 0; i++) {
+        char *text = tl_read_file(out, NULL);
+        short_word = tl_words_short(text, counts, &seen);
+        free(text);
+        if (short_word >= 0) tl_sleep_ms(20);
+    }
+    /* Slot 2's new address reached daemon a through ZooKeeper. */
+    char addr2[64] = "";
+    for (int i = 0; i < 3000 && !addr2[0]; i++) {
+        tl_result_t st = TL_CTL(&b, "status");
+        const char *w = strstr(st.out, "worker split 2 state=running");
+        const char *at = w ? strstr(w, "addr=") : NULL;
+        if (at && at[5] != '-') sscanf(at + 5, "%63s", addr2);
+        tl_result_free(&st);
+        if (!addr2[0]) tl_sleep_ms(10);
+    }
+    cr_assert(addr2[0], "slot 2 did not come back");
+    char *news = NULL;
+    for (int i = 0; i < 3000; i++) {
+        char *text = tl_daemon_log(&a);
+        const char *line = strstr(text, "the slots' addresses from ZooKeeper:");
+        const char *last = NULL;
+        for (; line; line = strstr(line + 1, "the slots' addresses from ZooKeeper:")) last = line;
+        bool there = last && strstr(last, addr2) && strchr(last, '\n') > strstr(last, addr2);
+        if (there) news = text;
+        else free(text);
+        if (there) break;
+        tl_sleep_ms(10);
+    }
+    cr_assert_not_null(news, "daemon a never heard of slot 2's new address %s", addr2);
+    free(news);
+    char *log_a = tl_daemon_log(&a), *log_b = tl_daemon_log(&b);
+    cr_assert_eq(short_word, -1, "'%s' reached the sink %ld times only\n%s\n%s",
+                 TL_VOCAB[short_word < 0 ? 0 : short_word], seen, log_a, log_b);
+    cr_assert_not_null(strstr(log_b, "worker 2 was killed by signal 9"), "%s", log_b);
+    free(log_a), free(log_b);
+    /* Neither host sees every slot, so a kill ends the run at its deadline: long enough for the trees the dead
+       worker held to time out (2 s) and replay. */
+    tl_ctl_ok(&a, TL_CTL(&a, "kill", "split", "wait=10"));
+    tl_ctl_ok(&b, TL_CTL(&b, "kill", "split", "wait=10"));
+    tl_result_t r = TL_CTL(&a, "wait", "split");
+    cr_assert_str_eq(r.out, "ended split status=ok\n", "%s", r.err);
+    tl_result_free(&r);
+    r = TL_CTL(&b, "wait", "split");
+    tl_result_free(&r);
+    r = TL_CTL(&a, "stats", "split");
+    const char *lines = strstr(r.out, "{\"name\": \"lines\"");
+    const char *acked = lines ? strstr(lines, "\"acked\": ") : NULL;
+    cr_assert(acked && atol(acked + strlen("\"acked\": ")) == 3000, "not every line acked: %s", r.out);
+    tl_result_free(&r);
+    cr_assert_eq(tl_daemon_stop(&a), 0);
+    cr_assert_eq(tl_daemon_stop(&b), 0);
+    free(in), free(out), free(set_in), free(set_out);
+    tl_daemon_free(&a);
+    tl_daemon_free(&b);
+    tl_rmtree(shared);
+    free(shared);
+}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,9 +118,13 @@ static struct {
 
 static pid_t spawn_to(const char *const *argv, const char *stdin_path, const char *out_path, const char *err_path)
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) return -errno;
     if (pid == 0) {
+        /* It dies with the test's process, however that ends: a failed assertion leaves no daemon behind (its
+           workers follow their supervisor). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(125);
         int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
         int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
