@@ -563,7 +563,7 @@ Test(runtime, kept_inputs_acked_later_in_any_order_complete_their_trees)
 
 /* ---- resume positions: a replayable spout (gale_replayable) and the position a restart resumes it from ---- */
 
-static int resume_open_rc, resume_late_rc;
+static int resume_open_rc, resume_late_rc, wake_rc;
 static uint64_t resume_from_seen;
 
 /* Emits `count` tuples with message ids from 1 (or from its resume position) up; with `down`, from `count` down. */
@@ -573,6 +573,7 @@ static int resumable_open(gale_ctx_t *ctx)
     uint64_t from = 0;
     resume_open_rc = gale_replayable(ctx, &from);
     resume_from_seen = from;
+    wake_rc = gale_wake(ctx); /* it has no service: nothing to wake */
     s->count = gale_setting_int(ctx, "count", 100);
     s->next = resume_open_rc == 0 ? (int64_t)from : 1;
     ctx->state = s;
@@ -635,6 +636,7 @@ Test(runtime, a_replayable_spout_starts_afresh_and_ends_at_the_next_position)
     cr_assert_eq(gale_runtime_run(rt), 0);
     cr_assert_eq(resume_open_rc, GALE_ENOENT, "a first start: %s", gale_err_name(resume_open_rc));
     cr_assert_eq(resume_late_rc, GALE_ESTATE, "outside open: %s", gale_err_name(resume_late_rc));
+    cr_assert_eq(wake_rc, GALE_ENOTSUP, "gale_wake without a service: %s", gale_err_name(wake_rc));
     uint32_t task = 0;
     uint64_t position = 0;
     cr_assert_eq(positions_of(rt, &task, &position), 1);
