@@ -890,7 +890,18 @@ static void cmd_stats(conn_t *c, char **tok, int n)
 {
     topo_rec_t *r = n > 1 ? find(c->d, tok[1]) : NULL;
     if (!r) return sendf(c, "error usage: stats ID (of a topology here)");
-    if (r->sup || !r->stats) return sendf(c, "error topology '%s' has no metrics until it has ended", r->id);
+    if (r->sup) { /* running: the figures each worker last reported (every config.metrics_interval_s) */
+        char *live = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&live, &len);
+        int rc = f ? gale_sup_metrics_json(r->sup, f) : GALE_ENOMEM;
+        if (f) fclose(f);
+        if (rc || !live || !len) sendf(c, "error topology '%s' has no figures yet: %s", r->id, gale_strerror(rc));
+        else send_raw(c, live, live[len - 1] == '\n' ? len - 1 : len), sendf(c, "ok");
+        free(live);
+        return;
+    }
+    if (!r->stats) return sendf(c, "error topology '%s' has no metrics", r->id);
     send_raw(c, r->stats, strlen(r->stats));
     sendf(c, "ok");
 }

@@ -39,8 +39,9 @@
  *   status                              data lines "topology ID state=running|ended status=ok|failed slots=I,J"
  *                                       and, per running worker, "worker ID SLOT state=.. pid=.. addr=..
  *                                       restarts=N last_exit=.."; then "ok".
- *   stats ID                            one data line: the metrics of an ended topology, merged over this host's
- *                                       workers, as `gale run --stats` writes them; then "ok".
+ *   stats ID                            one data line: the metrics of a topology, merged over this host's workers,
+ *                                       as `gale run --stats` writes them; then "ok". While it runs, as each
+ *                                       worker last reported them (every config.metrics_interval_s).
  *   forget ID                           drops an ended topology's record (its ID may then be assigned again).
  * Events:
  *   event address ID SLOT HOST:PORT     a local worker (re)started there: pass it on to the other supervisors

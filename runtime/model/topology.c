@@ -50,6 +50,7 @@ static const gale__config_key_t CONFIG_KEYS[] = {
     CFG(retry_backoff_max_ms, GALE__KEY_INT, 0, 3600000, 2000, NULL),
     CFG(worker_timeout_s, GALE__KEY_INT, 1, 86400, 30, NULL),
     CFG(drain_timeout_s, GALE__KEY_INT, 1, 86400, 10, NULL),
+    CFG(metrics_interval_s, GALE__KEY_INT, 1, 3600, 5, "topology.builtin.metrics.bucket.size.secs"),
     CFG(journal, GALE__KEY_STRING, 0, 0, 0, NULL),
     CFG(journal_fsync, GALE__KEY_BOOL, 0, 0, 0, NULL),
     CFG(tick_s, GALE__KEY_DOUBLE, 0, 86400, 0, "topology.tick.tuple.freq.secs"),

@@ -101,6 +101,7 @@ typedef struct gale_config {
     int retry_backoff_max_ms; /* up to this */
     int worker_timeout_s;     /* a worker silent this long is killed and restarted */
     int drain_timeout_s;      /* how long a stop waits for the tuples in flight before the finishes */
+    int metrics_interval_s;   /* worker mode: how often a worker reports its figures to its supervisor */
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* fsync after each record */
     double tick_s;            /* bolts' tick tuple interval unless their block gives one; 0: none */

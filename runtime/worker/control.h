@@ -14,7 +14,8 @@
  *     port VERSION P         first, once it listens
  *     status KEY=VALUE...    every few milliseconds (see gale_worker_status_t; unknown keys are ignored)
  *     positions TASK:POS...  the resume positions of its replayable spouts (gale_replayable), when they moved
- *     stats JSON             once, at the end: its metrics as `gale run --stats` writes them, on one line
+ *     stats JSON             its metrics as `gale run --stats` writes them, on one line: every
+ *                            config.metrics_interval_s while it runs, and once more at the end
  * VERSION is GALE_CONTROL_VERSION: a peer that speaks another one is refused with both versions in the message, so
  * that a supervisor and a worker from different builds never misread each other.
  */

@@ -29,12 +29,13 @@ static void on_ended(void *arg, gale_sup_t *s)
     uv_close((uv_handle_t *)&r->sigusr1, NULL);
 }
 
-/* SIGUSR1: the workers as they are now, and the run goes on. Their metrics are merged when they stop. */
+/* SIGUSR1: the workers as they are now, and their figures as each last reported them; the run goes on. */
 static void on_usr1(uv_signal_t *h, int sig)
 {
     run_t *r = h->data;
-    gale_logf(GALE_LOG_INFO, "supervisor", "SIGUSR1: the workers now (their metrics are merged at the end)");
+    gale_logf(GALE_LOG_INFO, "supervisor", "SIGUSR1: the workers now, and their figures as of their last report");
     gale_sup_health(r->sup, stderr);
+    gale_sup_report(r->sup, stderr);
 }
 
 static void on_signal(uv_signal_t *h, int sig)

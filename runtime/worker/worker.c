@@ -82,6 +82,7 @@ typedef struct gale_io {
     uint64_t oversized; /* tuples over the frame limit, failed here */
     unsigned finish_seq_seen;
     unsigned ticks;
+    uint64_t metrics_ms; /* when the figures were last told */
     /* Resume positions of the replayable spouts here: as read now, and as last told to the supervisor. */
     uint32_t *pos_tasks, *told_tasks;
     uint64_t *pos_values, *told_values;
@@ -435,12 +436,29 @@ static bool peers_up(const gale_io_t *io)
     return true;
 }
 
+/* The figures, as `gale run --stats` writes them, in one STATS line: every metrics_interval_s while it runs (the
+   supervisor keeps the last), and once more at the end. */
+static void tell_metrics(gale_io_t *io)
+{
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&json, &len);
+    if (!f) return;
+    gale_runtime_metrics_json(io->rt, f);
+    fclose(f);
+    if (json && len && json[len - 1] == '\n') json[len - 1] = '\0';
+    tell(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = json ? json : "{}"});
+    free(json);
+    io->metrics_ms = uv_now(io->loop);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     gale_io_t *io = h->data;
     /* Starting before every peer is connected would drop the first tuples for them. */
     if (io->start_asked && !io->started && peers_up(io)) {
         io->started = true;
+        io->metrics_ms = uv_now(io->loop);
         gale__runtime_start(io->rt);
     }
     pump(io);
@@ -448,6 +466,8 @@ static void on_tick(uv_timer_t *h)
         report_positions(io); /* first: trees the status counts as replayable are covered by a position told */
         report_status(io);
     }
+    if (io->started && uv_now(io->loop) - io->metrics_ms >= (uint64_t)io->rt->topo->config.metrics_interval_s * 1000)
+        tell_metrics(io);
 }
 
 static void handle_command(void *arg, char *line)
@@ -607,17 +627,7 @@ static void io_stop(gale_runtime_t *rt, void *arg)
     gale_io_t *io = ((gale_worker_opts_t *)arg)->io;
     if (!io) return;
     pump(io);
-    /* The metrics, as `gale run --stats` writes them, in one line. */
-    char *json = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&json, &len);
-    if (f) {
-        gale_runtime_metrics_json(rt, f);
-        fclose(f);
-        if (json && len && json[len - 1] == '\n') json[len - 1] = '\0';
-        tell(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = json ? json : "{}"});
-        free(json);
-    }
+    tell_metrics(io);
     /* Closed here, freed by io_free once the loop has run their close callbacks. */
     if (io->transport) gale_transport_close(io->transport);
     io->transport = NULL;

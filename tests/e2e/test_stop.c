@@ -217,6 +217,29 @@ Test(stop, sigusr1_prints_the_metrics_and_the_run_goes_on)
 
 /* ---- worker mode ------------------------------------------------------------------------------------------ */
 
+/* In worker mode SIGUSR1 prints the workers and the figures they last reported (every metrics_interval_s), and the
+   run goes on. */
+Test(stop, sigusr1_in_worker_mode_prints_the_workers_figures_so_far)
+{
+    run_t r;
+    const char *sets[] = {
+        "--workers", "2", "--set", "config.metrics_interval_s=1", "--set", "config.drain_timeout_s=1"};
+    start(&r, sets, 6, "tests/topologies/e2e/stop_drain.cfg");
+    /* Bounded: the first report comes a second after the workers start. */
+    for (int i = 0; i < 200 && !tl_worker_pid(r.pid, 1); i++) tl_sleep_ms(10);
+    tl_sleep_ms(2500);
+    kill(r.pid, SIGUSR1);
+    tl_sleep_ms(500);
+    cr_assert(tl_alive(r.pid), "SIGUSR1 ended the run");
+    kill(r.pid, SIGTERM);
+    finish(&r, 60);
+    const char *said = strstr(r.err, "SIGUSR1: the workers now, and their figures as of their last report");
+    cr_assert_not_null(said, "%s", r.err);
+    cr_assert_not_null(strstr(said, "topology 'stop_drain' ran"), "no figures after SIGUSR1:\n%s", r.err);
+    cr_assert_eq(count_of(r.err, "topology 'stop_drain' ran"), 2, "%s", r.err);
+    run_free(&r);
+}
+
 static pid_t wait_worker(pid_t sup, int index)
 {
     pid_t w = 0;

@@ -183,6 +183,50 @@ Test(supervisor, restarts_a_killed_worker_and_reports_it_in_status)
     tl_daemon_free(&d);
 }
 
+/* The number after `"key": ` in `text` from `from` on; -1 when absent. */
+static long number_after(const char *from, const char *key)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\": ", key);
+    const char *at = from ? strstr(from, needle) : NULL;
+    return at ? strtol(at + strlen(needle), NULL, 10) : -1;
+}
+
+/* How many tuples the spout of a running `wc` has emitted, by `gale ctl stats`; -1 when it says no figures. */
+static long live_emitted(const tl_daemon_t *d)
+{
+    tl_result_t r = TL_CTL(d, "stats", "wc");
+    long n = r.status == 0 ? number_after(strstr(r.out, "{\"name\": \"sentences\""), "emitted") : -1;
+    tl_result_free(&r);
+    return n;
+}
+
+/* `stats` of a running topology: the figures its workers last reported (every metrics_interval_s), growing. */
+Test(supervisor, stats_of_a_running_topology_are_live)
+{
+    tl_daemon_t d = {0};
+    tl_daemon_start(&d, "the cluster secret, 16 bytes", 4, NULL);
+    tl_ctl_ok(&d,
+              TL_CTL(&d, "assign", "wc", "topologies/wordcount.cfg", "workers=2", "set=config.metrics_interval_s=1"));
+    long first = -1, later = -1;
+    for (int i = 0; i < 600 && first <= 0; i++) {
+        first = live_emitted(&d);
+        if (first <= 0) tl_sleep_ms(50);
+    }
+    cr_assert_gt(first, 0, "no live figures:\n%s", tl_daemon_log(&d));
+    for (int i = 0; i < 600 && later <= first; i++) {
+        later = live_emitted(&d);
+        if (later <= first) tl_sleep_ms(50);
+    }
+    cr_assert_gt(later, first, "the figures did not move while it ran");
+    tl_ctl_ok(&d, TL_CTL(&d, "kill", "wc", "wait=2"));
+    tl_result_t r = TL_CTL(&d, "wait", "wc");
+    tl_result_free(&r);
+    cr_assert_geq(live_emitted(&d), later, "the final figures are behind the live ones");
+    cr_assert_eq(tl_daemon_stop(&d), 0);
+    tl_daemon_free(&d);
+}
+
 Test(supervisor, refuses_bad_secrets_files_and_commands_with_a_reason)
 {
     tl_daemon_t d = {0};
