@@ -33,6 +33,11 @@ void gale_hist_add(gale_hist_t *h, uint64_t ns)
     h->buckets[bucket_of(ns)]++;
 }
 
+void gale_last_error_keep(gale_last_error_t *into, const gale_last_error_t *from)
+{
+    if (from->time_ms > into->time_ms) *into = *from;
+}
+
 void gale_hist_merge(gale_hist_t *into, const gale_hist_t *from)
 {
     into->count += from->count;

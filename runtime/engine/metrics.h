@@ -23,6 +23,18 @@ void gale_hist_merge(gale_hist_t *into, const gale_hist_t *from);
 /* The value at quantile q (0..1), as the upper bound of its bucket; 0 for an empty histogram. */
 uint64_t gale_hist_quantile(const gale_hist_t *h, double q);
 
+/* The last error reported against a task (Storm UI's lastError): errors beyond a task's first ten are reported at
+   powers of two, as the log says them, so under a flood this is the last one logged. */
+#define GALE_LAST_ERROR_MAX 240
+typedef struct gale_last_error {
+    int64_t time_ms; /* wall clock, milliseconds since the epoch; 0: none */
+    uint32_t task;
+    char text[GALE_LAST_ERROR_MAX];
+} gale_last_error_t;
+
+/* Keeps in `into` the later of the two. */
+void gale_last_error_keep(gale_last_error_t *into, const gale_last_error_t *from);
+
 typedef struct gale_task_metrics {
     uint64_t emitted;
     uint64_t executed;
@@ -32,6 +44,7 @@ typedef struct gale_task_metrics {
     gale_hist_t exec;  /* bolts: execute latency, sampled */
     gale_hist_t complete; /* spouts: complete latency */
     gale_hist_t e2e;      /* bolts: from the spout's emit to this execute, for sampled tuples (latency markers) */
+    gale_last_error_t last_error; /* written under gale_task_t.error_seq: read it with gale__task_last_error */
 } gale_task_metrics_t;
 
 /* Monotonic clock in nanoseconds. */

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "mpread.h"
 
@@ -35,6 +36,13 @@ void gale_metrics_table_row(FILE *f, const char *name, gale_kind_t kind, int tas
                " %9s %9s\n",
             name, kind == GALE_SPOUT ? "spout" : "bolt", tasks, m->emitted, m->executed,
             secs > 0 ? (double)m->executed / secs : 0.0, mean, p99, m->acked, m->failed, m->errors, c50, c99);
+    if (m->last_error.time_ms) { /* Storm UI's lastError, under its component's row */
+        time_t s = (time_t)(m->last_error.time_ms / 1000);
+        struct tm tm;
+        char when[32] = "?";
+        if (gmtime_r(&s, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        fprintf(f, "  last error, task %" PRIu32 " at %s: %s\n", m->last_error.task, when, m->last_error.text);
+    }
 }
 
 void gale_metrics_table_footer(FILE *f)
@@ -74,6 +82,14 @@ void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int ta
     json_quantiles(b, "exec_us", &m->exec, 1e3);
     json_quantiles(b, "complete_ms", &m->complete, 1e6);
     json_quantiles(b, "e2e_ms", &m->e2e, 1e6);
+    if (m->last_error.time_ms) {
+        gale_buf_printf(b, ", \"last_error\": {\"time_ms\": %" PRId64 ", \"task\": %" PRIu32 ", \"error\": ",
+                        m->last_error.time_ms, m->last_error.task);
+        gale_json_string(b, m->last_error.text, strlen(m->last_error.text));
+        gale_buf_puts(b, "}");
+    } else {
+        gale_buf_puts(b, ", \"last_error\": null");
+    }
     if (hists) {
         gale_buf_puts(b, ", \"hist\": {\"exec\": ");
         json_hist(b, &m->exec);

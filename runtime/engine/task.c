@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "ratelog.h"
@@ -18,6 +20,32 @@ void gale__task_error(gale_task_t *t, const char *fmt, ...)
     va_end(ap);
     if (n > 10) gale_logf(GALE_LOG_ERROR, t->who, "%s (%llu errors so far)", msg, (unsigned long long)n);
     else gale_logf(GALE_LOG_ERROR, t->who, "%s", msg);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    atomic_fetch_add_explicit(&t->error_seq, 1, memory_order_acq_rel); /* odd: being written */
+    atomic_thread_fence(memory_order_release);
+    t->m.last_error.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    t->m.last_error.task = t->base.task_id;
+    size_t len = strlen(msg) < sizeof t->m.last_error.text ? strlen(msg) : sizeof t->m.last_error.text - 1;
+    memcpy(t->m.last_error.text, msg, len); /* cut to its size: the log line has all of it */
+    t->m.last_error.text[len] = '\0';
+    atomic_fetch_add_explicit(&t->error_seq, 1, memory_order_release);
+}
+
+void gale__task_last_error(const gale_task_t *t, gale_last_error_t *out)
+{
+    /* An error is rare and short to write: a reader that keeps meeting a write gives up with nothing. */
+    for (int tries = 0; tries < 1000; tries++) {
+        unsigned before = atomic_load_explicit(&t->error_seq, memory_order_acquire);
+        if (before & 1) continue;
+        memcpy(out, &t->m.last_error, sizeof *out);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&t->error_seq, memory_order_relaxed) == before) {
+            out->text[sizeof out->text - 1] = '\0';
+            return;
+        }
+    }
+    memset(out, 0, sizeof *out);
 }
 
 int gale__u64vec_push(gale_u64vec_t *v, uint64_t x)

@@ -86,6 +86,8 @@ typedef struct gale_task {
     size_t (*service)(struct gale_task *t);
     atomic_bool service_wanted;
     char who[96];                 /* "component#task" for log lines */
+    /* A seqlock over m.last_error, odd while it is written: the control thread reads it while the task runs. */
+    atomic_uint error_seq;
     gale_task_metrics_t m;
 } gale_task_t;
 
@@ -98,5 +100,8 @@ void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((forma
 void gale__task_want_service(gale_task_t *t);
 
 int gale__u64vec_push(gale_u64vec_t *v, uint64_t x);
+
+/* A consistent copy of t's last error, from any thread. */
+void gale__task_last_error(const gale_task_t *t, gale_last_error_t *out);
 
 #endif

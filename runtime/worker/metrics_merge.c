@@ -34,6 +34,22 @@ static double number(const gale_value_t *v)
 
 static uint64_t count(const gale_value_t *v) { return v->type == GALE_INT && v->i > 0 ? (uint64_t)v->i : v->type == GALE_UINT ? v->u : 0; }
 
+/* A worker's {"time_ms", "task", "error"}: the latest of the workers' is the component's. */
+static void absorb_last_error(gale_task_metrics_t *m, const gale_value_t *obj)
+{
+    gale_last_error_t e = {0};
+    gale_value_t k, v;
+    for (uint32_t i = 0; i < obj->n; i++) {
+        if (gale_mp_item(obj, 2 * i, &k) || gale_mp_item(obj, 2 * i + 1, &v)) return;
+        if (key_is(&k, "time_ms")) e.time_ms = (int64_t)count(&v);
+        else if (key_is(&k, "task")) e.task = (uint32_t)count(&v);
+        else if (key_is(&k, "error") && v.type == GALE_STR)
+            snprintf(e.text, sizeof e.text, "%.*s", (int)(v.s.len < sizeof e.text ? v.s.len : sizeof e.text - 1),
+                     v.s.ptr);
+    }
+    gale_last_error_keep(&m->last_error, &e);
+}
+
 static int absorb_component(merged_t *g, const gale_value_t *obj)
 {
     gale_value_t k, v, name = {0};
@@ -50,6 +66,7 @@ static int absorb_component(merged_t *g, const gale_value_t *obj)
         else if (key_is(&k, "acked")) m->acked += count(&v);
         else if (key_is(&k, "failed")) m->failed += count(&v);
         else if (key_is(&k, "errors")) m->errors += count(&v);
+        else if (key_is(&k, "last_error") && v.type == GALE_MAP) absorb_last_error(m, &v);
         else if (key_is(&k, "hist") && v.type == GALE_MAP) {
             for (uint32_t h = 0; h < v.n; h++) {
                 gale_value_t hk, hv;

@@ -301,6 +301,51 @@ Test(run, wrong_value_count_is_reported_against_the_component)
     tl_result_free(&r);
 }
 
+/* The metrics name each component's last error, its task and its time (Storm UI's lastError), in local mode and
+   merged over workers. */
+Test(run, the_metrics_carry_the_last_error_of_each_component)
+{
+    const char *modes[] = {"1", "2"};
+    for (int k = 0; k < 2; k++) {
+        char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
+        time_t before = time(NULL);
+        const char *argv[] = {tl_gale(), "run", "--quiet", "--workers",          modes[k],
+                              "--stats", stats, "--set",   "a.wrong_arity=true", "tests/topologies/e2e/chain.cfg",
+                              NULL};
+        tl_result_t r;
+        cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        char *doc = tl_read_file(stats, NULL);
+        cr_assert_not_null(doc, "%s", r.err);
+        const char *a = strstr(doc, "{\"name\": \"a\"");
+        const char *last = a ? strstr(a, "\"last_error\": {\"time_ms\": ") : NULL;
+        cr_assert_not_null(last, "--workers %s: no last error of a:\n%s", modes[k], doc);
+        long long ms = atoll(last + strlen("\"last_error\": {\"time_ms\": "));
+        cr_assert(ms / 1000 >= before - 1 && ms / 1000 <= time(NULL) + 1, "time %lld", ms);
+        const char *task = strstr(last, "\"task\": ");
+        int t = task ? atoi(task + strlen("\"task\": ")) : 0;
+        cr_assert(t == 2 || t == 3, "the error of a task of a (2 or 3), not %d", t);
+        const char *text = strstr(last, "\"error\": \"");
+        cr_assert(text && strstr(text, "value count does not match the declared fields"), "%s", last);
+        const char *b = strstr(doc, "{\"name\": \"b\"");
+        cr_assert(b && strstr(b, "\"last_error\": null"), "b had no error:\n%s", doc);
+        tl_result_free(&r);
+        /* And in the table, under a's row. */
+        const char *shown[] = {
+            tl_gale(), "run", "--workers", modes[k], "--set", "a.wrong_arity=true", "tests/topologies/e2e/chain.cfg",
+            NULL};
+        cr_assert_eq(tl_run(shown, NULL, 60, &r), 0);
+        const char *row = strstr(r.err, "\na ");
+        cr_assert(row && strstr(row, "\n  last error, task "), "%s", r.err);
+        cr_assert_not_null(strstr(r.err, ": execute failed: value count does not match the declared fields"), "%s",
+                           r.err);
+        tl_result_free(&r);
+        free(doc);
+        tl_rmtree(dir);
+        free(dir), free(stats);
+    }
+}
+
 Test(run, failing_prepare_stops_the_run_with_exit_1)
 {
     const char *argv[] = {tl_gale(), "run", "--set", "c.fail_prepare=true", "tests/topologies/e2e/chain.cfg", NULL};

@@ -93,3 +93,36 @@ Test(metrics_merge, a_worker_without_metrics_or_with_broken_ones_is_left_out)
     free(json), free(a);
     gale_topology_free(t);
 }
+
+/* A document whose bolt "work" had its last error at `ms` in `task`. */
+static char *doc_with_error(int64_t ms, uint32_t task, const char *text)
+{
+    gale_task_metrics_t src = {0}, work = {.errors = 1, .last_error = {.time_ms = ms, .task = task}};
+    snprintf(work.last_error.text, sizeof work.last_error.text, "%s", text);
+    gale_buf_t b = {0};
+    gale_buf_puts(&b, "{\"topology\": \"t\", \"seconds\": 1, \"threads\": 1, \"peak_rss_kb\": 1, \"components\": [");
+    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true);
+    gale_buf_puts(&b, ", ");
+    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true);
+    gale_buf_puts(&b, "]}");
+    return b.p;
+}
+
+/* Storm UI's lastError: of the workers' last errors, the latest is the component's, with its task and time, and
+   its text as it was (a quote in it included). */
+Test(metrics_merge, the_latest_last_error_of_the_workers_is_the_components)
+{
+    gale_topology_t *t = topology();
+    char *early = doc_with_error(1000, 2, "early"), *late = doc_with_error(5000, 3, "late: \"quoted\"");
+    const char *docs[] = {late, early};
+    char *out = merged_json(t, docs, 2);
+    const char *work = strstr(out, "{\"name\": \"work\"");
+    cr_assert_not_null(work, "%s", out);
+    cr_assert_not_null(
+        strstr(work, "\"last_error\": {\"time_ms\": 5000, \"task\": 3, \"error\": \"late: \\\"quoted\\\"\"}"), "%s",
+        out);
+    cr_assert_not_null(strstr(out, "{\"name\": \"src\""), "%s", out);
+    cr_assert(strstr(strstr(out, "{\"name\": \"src\""), "\"last_error\": null"), "%s", out);
+    free(out), free(early), free(late);
+    gale_topology_free(t);
+}
