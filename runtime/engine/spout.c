@@ -33,6 +33,9 @@ static void not_replayable(gale_task_t *t, uint64_t msg_id)
               (unsigned long long)msg_id, (unsigned long long)(t->next_msg_id - 1));
 }
 
+/* A replayable task has a position once it was resumed or tracked a tree (which moved next_msg_id past its id). */
+static bool has_position(const gale_task_t *t) { return t->resumable && (t->resuming || t->next_msg_id > 0); }
+
 /* The position nothing is lost from: the smallest message id still open (pending or waiting for a replay), else
    the next one. Every TIMEOUT_SCAN_NS: the pending trees are at most max_spout_pending. */
 static void publish_position(gale_task_t *t)
@@ -52,7 +55,6 @@ static void publish_position(gale_task_t *t)
 void gale__spout_resume(gale_task_t *t, uint64_t position)
 {
     t->resuming = true;
-    t->positioned = true;
     t->resume_from = position;
     t->next_msg_id = position;
 }
@@ -67,7 +69,6 @@ void gale__spout_track(gale_task_t *t, gale_tuple_data_t *d, uint64_t msg_id, ui
             not_replayable(t, msg_id);
         } else {
             t->next_msg_id = msg_id + 1;
-            t->positioned = true;
         }
     }
     uint64_t root = gale_rand64(&t->rng);
@@ -225,7 +226,7 @@ size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan)
 {
     size_t n = t->n_retries ? replay_due(t, now_ns) : 0;
     if (scan && t->pending.count) n += scan_timeouts(t, now_ns);
-    if (scan && t->resumable && t->positioned) publish_position(t);
+    if (scan && has_position(t)) publish_position(t);
     return n;
 }
 
@@ -233,7 +234,7 @@ size_t gale__spout_tick(gale_task_t *t, uint64_t now_ns, bool scan)
    (so that `gale replay` can feed them again), and their values are released. */
 void gale__spout_forget(gale_task_t *t)
 {
-    if (t->resumable && t->positioned) publish_position(t); /* the last word: what is still open is not done */
+    if (has_position(t)) publish_position(t); /* the last word: what is still open is not done */
     size_t pos = 0;
     void *v;
     while (gale_u64map_next(&t->pending, &pos, &v)) {

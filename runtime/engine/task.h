@@ -68,7 +68,6 @@ typedef struct gale_task {
     size_t n_retries, cap_retries;
     /* Spouts that called gale_replayable (acking on): where a restart of the task resumes (spout.c). */
     bool resumable;
-    bool positioned; /* it has a position: it tracked a tree, or was resumed */
     bool resuming;   /* the driver gave it a position before open (gale__runtime_resume) */
     uint64_t resume_from;
     uint64_t next_msg_id;          /* the smallest message id its next first emit may have */

@@ -327,21 +327,11 @@ Test(nimbus, workers_on_two_hosts_find_each_other_through_zookeeper_also_after_a
     cr_assert_gt(victim, 0, "no word reached the sink:\n%s", tl_daemon_log(&a));
     kill(victim, SIGKILL);
     long seen = 0;
-    int short_word = 0;
-    for (int i = 0; i < 6000 && short_word >= 0; i++) {
-        char *text = tl_read_file(out, NULL);
-        short_word = tl_words_short(text, counts, &seen);
-        free(text);
-        if (short_word >= 0) tl_sleep_ms(20);
-    }
+    int short_word = tl_words_arrive(out, counts, 120, &seen);
     /* Slot 2's new address reached daemon a through ZooKeeper. */
-    char addr2[64] = "";
+    char addr[3][32] = {{0}}, *addr2 = addr[2];
     for (int i = 0; i < 3000 && !addr2[0]; i++) {
-        tl_result_t st = TL_CTL(&b, "status");
-        const char *w = strstr(st.out, "worker split 2 state=running");
-        const char *at = w ? strstr(w, "addr=") : NULL;
-        if (at && at[5] != '-') sscanf(at + 5, "%63s", addr2);
-        tl_result_free(&st);
+        tl_daemon_addresses(&b, "split", addr, 3);
         if (!addr2[0]) tl_sleep_ms(10);
     }
     cr_assert(addr2[0], "slot 2 did not come back");

@@ -80,19 +80,6 @@ Test(supervisor, runs_an_assigned_topology_to_the_counts_of_local_mode) { run_as
 /* One worker is a worker like any other: no peers, the same protocol (`assign workers=1` was refused). */
 Test(supervisor, runs_a_one_worker_topology) { run_assigned(1); }
 
-/* The addresses of the workers `status` lists, by slot. */
-static void addresses(const tl_daemon_t *d, const char *id, char addr[][32], int n)
-{
-    tl_result_t r = TL_CTL(d, "status");
-    for (int slot = 0; slot < n; slot++) {
-        char pat[64];
-        snprintf(pat, sizeof pat, "worker %s %d state=", id, slot);
-        const char *p = strstr(r.out, pat), *a = p ? strstr(p, "addr=") : NULL;
-        if (a && a[5] != '-') sscanf(a + 5, "%31s", addr[slot]);
-    }
-    tl_result_free(&r);
-}
-
 Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
 {
     tl_daemon_t a = {0}, b = {0};
@@ -111,8 +98,8 @@ Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
                    set_in, set_out, "set=slow.delay_ms=0"));
     char addr[3][32] = {{0}};
     for (int i = 0; i < 500 && !(addr[0][0] && addr[1][0] && addr[2][0]); i++) {
-        addresses(&a, "split", addr, 3);
-        addresses(&b, "split", addr, 3);
+        tl_daemon_addresses(&a, "split", addr, 3);
+        tl_daemon_addresses(&b, "split", addr, 3);
         tl_sleep_ms(10);
     }
     cr_assert(addr[0][0] && addr[1][0] && addr[2][0], "the workers did not report their addresses");
@@ -121,13 +108,7 @@ Test(supervisor, two_daemons_run_one_topology_when_told_each_others_addresses)
 
     /* Every word reaches the sink (in daemon b's workers) from the spout (in daemon a's). */
     long seen = 0;
-    int short_word = 0;
-    for (int i = 0; i < 3000 && short_word >= 0; i++) {
-        char *text = tl_read_file(out, NULL);
-        short_word = tl_words_short(text, counts, &seen);
-        free(text);
-        if (short_word >= 0) tl_sleep_ms(20);
-    }
+    int short_word = tl_words_arrive(out, counts, 60, &seen);
     cr_assert_eq(short_word, -1, "'%s' reached the sink %ld times only\n%s", TL_VOCAB[short_word < 0 ? 0 : short_word],
                  seen, tl_daemon_log(&b));
     tl_ctl_ok(&a, TL_CTL(&a, "kill", "split", "wait=1"));

@@ -97,3 +97,27 @@ void tl_ctl_ok(const tl_daemon_t *d, tl_result_t r)
     free(log);
     tl_result_free(&r);
 }
+
+void tl_daemon_addresses(const tl_daemon_t *d, const char *id, char addr[][32], int n)
+{
+    tl_result_t r = TL_CTL(d, "status");
+    for (int slot = 0; slot < n; slot++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "worker %s %d state=", id, slot);
+        const char *p = strstr(r.out, pat), *a = p ? strstr(p, "addr=") : NULL;
+        if (a && a[5] != '-') sscanf(a + 5, "%31s", addr[slot]);
+    }
+    tl_result_free(&r);
+}
+
+int tl_words_arrive(const char *out, const long counts[10], double seconds, long *seen)
+{
+    int short_word = 0;
+    for (int i = 0; i < (int)(seconds * 50) && short_word >= 0; i++) {
+        char *text = tl_read_file(out, NULL);
+        short_word = tl_words_short(text, counts, seen);
+        free(text);
+        if (short_word >= 0) tl_sleep_ms(20);
+    }
+    return short_word;
+}

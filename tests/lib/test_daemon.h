@@ -33,6 +33,12 @@ void tl_daemon_free(tl_daemon_t *d);
 /* `gale ctl` with `secret` (a file); `args` ends with NULL. The run is bounded; a timeout fails the test. */
 tl_result_t tl_ctl_with(const tl_daemon_t *d, const char *secret, const char *const *args);
 #define TL_CTL(d, ...) tl_ctl_with((d), (d)->secret, (const char *const[]){__VA_ARGS__, NULL})
+/* The HOST:PORT of each slot of topology `id` that `status` lists as listening, into addr[slot] (left as it is for
+   a slot without one). */
+void tl_daemon_addresses(const tl_daemon_t *d, const char *id, char addr[][32], int n);
+/* Waits up to `seconds` until the sink output `out` has every word of `counts` at least as often: -1 then, else
+   the first word short (tl_words_short), with *seen its count. */
+int tl_words_arrive(const char *out, const long counts[10], double seconds, long *seen);
 /* Asserts that `r` succeeded (showing the daemon's log if not) and frees it. */
 void tl_ctl_ok(const tl_daemon_t *d, tl_result_t r);
 
