@@ -14,29 +14,21 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "ctl_server.h"
 #include "gale.h"
-#include "hmac.h"
-#include "lines.h"
 #include "log.h"
-#include "ratelog.h"
 #include "plugin.h"
 #include "sup_node.h"
 #include "supervisor.h"
 #include "topology_read.h"
 #include "validate.h"
 
-#define LINE_MAX_BYTES 16384
-#define MAX_CONNS 64
 #define MAX_TOKENS 256
 #define ID_MAX 64
 #define KILL_WAIT_S 30.0
 #define SIGNAL_WAIT_S 10.0
-/* A connection must authenticate within this time, or idle ones would fill MAX_CONNS and lock out nimbus. */
-#define AUTH_TIMEOUT_MS 10000
 #define KILL_WAIT_MAX_S 86400.0
 #define MAX_WORKERS 4096
-/* Refusals before authentication are logged once per this interval, with a count: one probe made 10,780 lines. */
-#define REJECT_LOG_MS 10000
 /* The child that loads an assignment's plugins: killed after this long (a constructor may never return), polled
    this often for its exit, and its reply bounded (an order of 4096 components is under 30 KiB). */
 #define CHECK_TIMEOUT_MS 30000
@@ -44,6 +36,10 @@
 #define CHECK_OUT_MAX (1 << 20)
 
 typedef struct supd supd_t;
+
+/* How an assignment that came from ZooKeeper rather than a connection hears how it went: `error` NULL when its
+   workers started. */
+typedef void (*gale_daemon_reply_fn)(void *arg, const char *id, const char *error);
 
 /* A topology assigned here: running while `sup` is set, then ended with its metrics kept until forgotten. */
 typedef struct topo_rec {
@@ -60,7 +56,9 @@ typedef struct topo_rec {
     int workers, threads;
     char *secret;        /* secret=, owned; NULL: a new one */
     /* While its plugins are checked in a child process (before `sup` exists): */
-    struct conn *conn;   /* who asked, to get the reply; NULL once that connection is gone */
+    gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
+    gale_daemon_reply_fn reply; /* or, for an assignment from ZooKeeper (conn NULL), whom to tell */
+    void *reply_arg;
     pid_t check_pid;     /* 0 once reaped */
     int check_status;    /* its wait status */
     bool check_eof, check_killed;
@@ -72,152 +70,59 @@ typedef struct topo_rec {
     size_t check_len;
 } topo_rec_t;
 
-typedef struct conn {
-    struct conn *next;
-    supd_t *d;
-    uv_tcp_t tcp;
-    gale_lines_t lines;
-    char buf[LINE_MAX_BYTES];
-    unsigned char nonce[GALE_NONCE_LEN];
-    bool authed, closing, hanging_up;
-    uint64_t opened_ms;   /* uv_now when accepted */
+/* What the daemon keeps of a control connection (ctl_server.h holds the rest). */
+typedef struct dconn {
+    struct dconn *next;
+    gale_ctl_conn_t *conn;
     char waiting[ID_MAX]; /* a `wait` for this topology holds the connection */
     topo_rec_t *checking; /* an `assign` being checked holds the connection */
-} conn_t;
+} dconn_t;
 
 struct supd {
     const gale_daemon_opts_t *o;
     uv_loop_t loop;
-    uv_tcp_t server;
+    gale_ctl_server_t *server;
+    dconn_t *dconns; /* the connections the daemon keeps something of */
     uv_signal_t sigint, sigterm;
-    uv_timer_t sweep;     /* refuses connections that do not authenticate in time */
-    conn_t *conns;
-    int n_conns;
     topo_rec_t *topos;
     topo_rec_t *checks;   /* assignments whose plugins are being checked; their slots are counted in used_slots */
     int used_slots;
     int signals;
     char **roots;         /* realpaths of the folders assignments may name: the daemon's own, then --allow-path */
     int n_roots;
-    gale_ratelog_t rejects; /* refusals before authentication: a line, then counts (ratelog.h) */
     gale_sup_node_t *node;  /* with --zk: this daemon's node in ZooKeeper (sup_node.h) */
 };
 
 /* The node in ZooKeeper says how many slots are free. */
 static void slots_changed(supd_t *d) { gale_sup_node_free_slots(d->node, d->o->slots - d->used_slots); }
 
-/* ---- writing ------------------------------------------------------------------------------------------------------ */
+#define event(d, ...) gale_ctl_event((d)->server, __VA_ARGS__)
 
-static void on_written(uv_write_t *req, int status)
+/* The per-connection state of the daemon, made on first use. NULL when out of memory. */
+static dconn_t *dconn(supd_t *d, gale_ctl_conn_t *c)
 {
-    (void)status;
-    free(req);
+    dconn_t *x = gale_ctl_user(c);
+    if (x || !(x = calloc(1, sizeof *x))) return x;
+    x->conn = c;
+    x->next = d->dconns;
+    d->dconns = x;
+    gale_ctl_set_user(c, x);
+    return x;
 }
 
-/* Sends `len` bytes plus a newline; a connection that is closing gets nothing. */
-static void send_raw(conn_t *c, const char *text, size_t len)
+/* The connection is going: an assignment being checked for it answers no one, and its state goes. */
+static void on_conn_closed(void *arg, gale_ctl_conn_t *c)
 {
-    if (c->closing || c->hanging_up) return;
-    uv_write_t *req = malloc(sizeof *req + len + 1);
-    if (!req) return;
-    char *copy = (char *)(req + 1);
-    memcpy(copy, text, len);
-    copy[len] = '\n';
-    uv_buf_t b = uv_buf_init(copy, (unsigned)len + 1);
-    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) free(req);
-}
-
-static void sendf(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sendf(conn_t *c, const char *fmt, ...)
-{
-    char *text = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&text, fmt, ap);
-    va_end(ap);
-    if (n >= 0) send_raw(c, text, (size_t)n);
-    free(text);
-}
-
-static void event(supd_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void event(supd_t *d, const char *fmt, ...)
-{
-    char *text = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&text, fmt, ap);
-    va_end(ap);
-    for (conn_t *c = d->conns; n >= 0 && c; c = c->next)
-        if (c->authed) sendf(c, "event %s", text);
-    free(text);
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    conn_t *c = h->data;
-    supd_t *d = c->d;
-    for (conn_t **p = &d->conns; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
+    supd_t *d = arg;
+    dconn_t *x = gale_ctl_user(c);
+    if (!x) return;
+    if (x->checking) x->checking->conn = NULL;
+    for (dconn_t **p = &d->dconns; *p; p = &(*p)->next)
+        if (*p == x) {
+            *p = x->next;
             break;
         }
-    d->n_conns--;
-    if (c->checking) c->checking->conn = NULL;
-    free(c);
-}
-
-static void close_conn(conn_t *c)
-{
-    if (c->closing) return;
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    conn_t *c = req->data;
-    free(req);
-    close_conn(c);
-}
-
-/*
- * Counts a refusal before authentication. The first after a quiet interval is logged at once, the rest as one line
- * per REJECT_LOG_MS from the sweep, so that a probe cannot fill the log.
- */
-static void say_rejected(uint64_t n, const char *last)
-{
-    if (n)
-        gale_logf(GALE_LOG_WARN, "supervisor", "%llu control connections rejected in the last %d s, last: %s",
-                  (unsigned long long)n, REJECT_LOG_MS / 1000, last);
-}
-
-static void note_rejected(supd_t *d, const char *why)
-{
-    uint64_t earlier = 0;
-    if (!gale_ratelog_event(&d->rejects, uv_now(&d->loop), why, &earlier)) return;
-    say_rejected(earlier, d->rejects.last);
-    gale_logf(GALE_LOG_WARN, "supervisor", "a control connection was refused before authenticating: %s", why);
-}
-
-static void log_rejected(supd_t *d)
-{
-    say_rejected(gale_ratelog_due(&d->rejects, uv_now(&d->loop), false), d->rejects.last);
-}
-
-/* Says why and hangs up once that is sent (a close at once would cancel the write). */
-static void refuse(conn_t *c, const char *why)
-{
-    if (c->closing || c->hanging_up) return;
-    if (!c->authed) note_rejected(c->d, why);
-    sendf(c, "error %s", why);
-    c->hanging_up = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (req) req->data = c;
-    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
-        free(req);
-        close_conn(c);
-    }
+    free(x);
 }
 
 /* ---- topologies ---------------------------------------------------------------------------------------------------- */
@@ -258,11 +163,10 @@ static void shut_down(supd_t *d)
     gale_logf(GALE_LOG_INFO, "supervisor", "every topology has ended: exiting");
     gale_sup_node_stop(d->node); /* nimbus hears now that this host is gone */
     d->node = NULL;
-    uv_close((uv_handle_t *)&d->server, NULL);
+    gale_ctl_server_close(d->server);
+    d->server = NULL;
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
-    uv_close((uv_handle_t *)&d->sweep, NULL);
-    for (conn_t *c = d->conns; c; c = c->next) close_conn(c);
 }
 
 static void on_address(void *arg, gale_sup_t *s, int slot, const char *addr)
@@ -314,10 +218,10 @@ static void on_ended(void *arg, gale_sup_t *s)
     const char *status = r->failed ? "failed" : "ok";
     gale_logf(GALE_LOG_INFO, "supervisor", "%s: ended (%s)", r->id, status);
     event(d, "ended %s status=%s", r->id, status);
-    for (conn_t *c = d->conns; c; c = c->next) {
-        if (c->closing || strcmp(c->waiting, r->id)) continue;
-        c->waiting[0] = '\0';
-        sendf(c, "ok ended %s status=%s", r->id, status);
+    for (dconn_t *x = d->dconns; x; x = x->next) {
+        if (strcmp(x->waiting, r->id)) continue;
+        x->waiting[0] = '\0';
+        gale_ctl_sendf(x->conn, "ok ended %s status=%s", r->id, status);
     }
     if (d->signals && !any_running(d)) shut_down(d);
 }
@@ -493,6 +397,14 @@ static void check_child(gale_topology_t *t, int fd)
 
 static void start_assigned(topo_rec_t *r);
 
+/* Tells whoever asked for `r` how it went: `error` NULL when it started. */
+static void answer(topo_rec_t *r, const char *error)
+{
+    if (r->conn && error) gale_ctl_sendf(r->conn, "error %s", error);
+    else if (r->conn) gale_ctl_sendf(r->conn, "ok assigned %s", r->id);
+    else if (r->reply) r->reply(r->reply_arg, r->id, error);
+}
+
 static void unlink_check(topo_rec_t *r)
 {
     for (topo_rec_t **p = &r->d->checks; *p; p = &(*p)->next)
@@ -543,11 +455,12 @@ static bool take_order(topo_rec_t *r, const char *ok)
 static void check_done(topo_rec_t *r)
 {
     supd_t *d = r->d;
-    conn_t *c = r->conn;
+    gale_ctl_conn_t *c = r->conn;
     unlink_check(r);
     d->used_slots -= r->n_slots;
     slots_changed(d);
-    if (c) c->checking = NULL;
+    dconn_t *x = c ? gale_ctl_user(c) : NULL;
+    if (x) x->checking = NULL;
     char *out = r->check_out ? r->check_out : "";
     const char *ok = !strncmp(out, "ok ", 3) ? out : strstr(out, "\nok ");
     const char *err = !strncmp(out, "error ", 6) ? out : strstr(out, "\nerror ");
@@ -572,10 +485,10 @@ static void check_done(topo_rec_t *r)
         else
             snprintf(why, sizeof why, "plugin %.*s crashed when loaded (%s)", (int)strcspn(plugin, "\n"), plugin, how);
     }
-    if (!why[0] && !c) snprintf(why, sizeof why, "its client left before the check ended");
+    if (!why[0] && !c && !r->reply) snprintf(why, sizeof why, "its client left before the check ended");
     if (why[0]) {
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
-        if (c) sendf(c, "error %s", why);
+        answer(r, why);
         free_rec(r);
     } else {
         start_assigned(r);
@@ -642,9 +555,10 @@ static void on_check_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
  * and its other topologies. The connection waits for the reply; the slots are held meanwhile. 0, or a negative
  * code with nothing started (the caller still owns r).
  */
-static int start_check(conn_t *c, topo_rec_t *r)
+static int start_check(supd_t *d, gale_ctl_conn_t *c, topo_rec_t *r)
 {
-    supd_t *d = c->d;
+    dconn_t *x = c ? dconn(d, c) : NULL;
+    if (c && !x) return GALE_ENOMEM;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC)) return -errno;
     fflush(stdout);
@@ -674,7 +588,7 @@ static int start_check(conn_t *c, topo_rec_t *r)
     }
     uv_timer_start(&r->check_timer, on_check_tick, CHECK_POLL_MS, CHECK_POLL_MS);
     r->conn = c;
-    c->checking = r;
+    if (x) x->checking = r;
     r->next = d->checks;
     d->checks = r;
     d->used_slots += r->n_slots;
@@ -712,16 +626,19 @@ static bool parse_slots(const char *text, int **slots, int *n)
     return *n > 0;
 }
 
-static void cmd_assign(conn_t *c, char **tok, int n)
+static void cmd_assign(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
 {
-    supd_t *d = c->d;
-    if (n < 3) return sendf(c, "error usage: assign ID FILE workers=N [slots=I,J,..] [threads=T] [secret=HEX] [set=C.K=V]...");
-    if (!valid_id(tok[1])) return sendf(c, "error bad topology id '%s' (letters, digits, _ . -, under %d)", tok[1], ID_MAX);
-    if (find_any(d, tok[1])) return sendf(c, "error topology '%s' exists (forget it first if it has ended)", tok[1]);
+    if (n < 3)
+        return gale_ctl_sendf(
+            c, "error usage: assign ID FILE workers=N [slots=I,J,..] [threads=T] [secret=HEX] [set=C.K=V]...");
+    if (!valid_id(tok[1]))
+        return gale_ctl_sendf(c, "error bad topology id '%s' (letters, digits, _ . -, under %d)", tok[1], ID_MAX);
+    if (find_any(d, tok[1]))
+        return gale_ctl_sendf(c, "error topology '%s' exists (forget it first if it has ended)", tok[1]);
     topo_rec_t *r = calloc(1, sizeof *r);
     if (!r || !(r->sets = calloc((size_t)n, sizeof *r->sets))) {
         free(r);
-        return sendf(c, "error out of memory");
+        return gale_ctl_sendf(c, "error out of memory");
     }
     r->d = d;
     snprintf(r->id, sizeof r->id, "%s", tok[1]);
@@ -735,28 +652,28 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         else bad = tok[i];
     }
     if (bad) {
-        sendf(c, "error bad argument '%s'", bad);
+        gale_ctl_sendf(c, "error bad argument '%s'", bad);
         return free_rec(r);
     }
     if (r->workers < 1 || r->workers > MAX_WORKERS) {
-        sendf(c, "error workers=N must be from 1 to %d", MAX_WORKERS);
+        gale_ctl_sendf(c, "error workers=N must be from 1 to %d", MAX_WORKERS);
         return free_rec(r);
     }
     if (!r->slots && r->workers > d->o->slots - d->used_slots) {
-        sendf(c, "error not enough free slots: %d asked, %d free of %d", r->workers, d->o->slots - d->used_slots,
-              d->o->slots);
+        gale_ctl_sendf(c, "error not enough free slots: %d asked, %d free of %d", r->workers,
+                       d->o->slots - d->used_slots, d->o->slots);
         return free_rec(r);
     }
     /* Outside the daemon's folders, the file is neither read nor described: what an error said of its contents
        ("FILE:LINE: syntax error") was enough to probe any file. */
     if (!allowed_path(d, tok[2], NULL)) {
-        sendf(c, "error %s: not allowed (outside the daemon's folder and its --allow-path folders)", tok[2]);
+        gale_ctl_sendf(c, "error %s: not allowed (outside the daemon's folder and its --allow-path folders)", tok[2]);
         return free_rec(r);
     }
     /* libconfig would block the daemon's loop on a FIFO or a device. */
     struct stat st;
     if (stat(tok[2], &st) != 0 || !S_ISREG(st.st_mode)) {
-        sendf(c, "error %s: not a regular file", tok[2]);
+        gale_ctl_sendf(c, "error %s: not a regular file", tok[2]);
         return free_rec(r);
     }
     if (!r->slots) {
@@ -765,12 +682,12 @@ static void cmd_assign(conn_t *c, char **tok, int n)
         for (int i = 0; r->slots && i < r->workers; i++) r->slots[i] = i;
     }
     if (!r->slots) {
-        sendf(c, "error out of memory");
+        gale_ctl_sendf(c, "error out of memory");
         return free_rec(r);
     }
     if (r->n_slots > d->o->slots - d->used_slots) {
-        sendf(c, "error not enough free slots: %d asked, %d free of %d", r->n_slots, d->o->slots - d->used_slots,
-              d->o->slots);
+        gale_ctl_sendf(c, "error not enough free slots: %d asked, %d free of %d", r->n_slots,
+                       d->o->slots - d->used_slots, d->o->slots);
         return free_rec(r);
     }
     /* Loading only reads the file (no plugin code runs); resolving, which loads the plugins, is the child's. */
@@ -780,18 +697,18 @@ static void cmd_assign(conn_t *c, char **tok, int n)
     int rc = ov ? gale_topology_load(tok[2], ov, r->n_sets, &r->topo, &diag) : GALE_ENOMEM;
     free(ov);
     if (rc) {
-        sendf(c, "error %s", diag.msg[0] ? diag.msg : gale_strerror(rc));
+        gale_ctl_sendf(c, "error %s", diag.msg[0] ? diag.msg : gale_strerror(rc));
         return free_rec(r);
     }
     char why[512];
     if (confine(d, r->topo, why, sizeof why)) {
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
-        sendf(c, "error %s", why);
+        gale_ctl_sendf(c, "error %s", why);
         return free_rec(r);
     }
-    rc = start_check(c, r);
+    rc = start_check(d, c, r);
     if (rc) {
-        sendf(c, "error cannot check the plugins of %s: %s", r->id, strerror(-rc));
+        gale_ctl_sendf(c, "error cannot check the plugins of %s: %s", r->id, strerror(-rc));
         return free_rec(r);
     }
 }
@@ -800,11 +717,11 @@ static void cmd_assign(conn_t *c, char **tok, int n)
 static void start_assigned(topo_rec_t *r)
 {
     supd_t *d = r->d;
-    conn_t *c = r->conn;
-    r->conn = NULL;
+    char why[300];
     if (r->n_slots > d->o->slots - d->used_slots) {
-        sendf(c, "error not enough free slots: %d asked, %d free of %d", r->n_slots, d->o->slots - d->used_slots,
-              d->o->slots);
+        snprintf(why, sizeof why, "not enough free slots: %d asked, %d free of %d", r->n_slots,
+                 d->o->slots - d->used_slots, d->o->slots);
+        answer(r, why);
         return free_rec(r);
     }
     gale_assignment_t a = {.id = r->id, .exe = d->o->exe, .file = r->topo->file, .host = d->o->host,
@@ -814,8 +731,9 @@ static void start_assigned(topo_rec_t *r)
     gale_sup_events_t ev = {.arg = r, .address = on_address, .restarting = on_restarting, .ended = on_ended};
     int rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
     if (rc) {
-        sendf(c, "error cannot start %s: %s", r->id,
-              rc == GALE_EINVAL ? "bad slots, secret or workers" : gale_strerror(rc));
+        snprintf(why, sizeof why, "cannot start %s: %s", r->id,
+                 rc == GALE_EINVAL ? "bad slots, secret or workers" : gale_strerror(rc));
+        answer(r, why);
         return free_rec(r);
     }
     d->used_slots += r->n_slots;
@@ -826,53 +744,54 @@ static void start_assigned(topo_rec_t *r)
     if (d->node && r->n_slots < r->workers) gale_sup_node_follow(d->node, r->id, r->workers, on_zk_peers, r);
     gale_logf(GALE_LOG_INFO, "supervisor", "%s: assigned %s, %d of %d slots", r->id, r->topo->file, r->n_slots,
               r->workers);
-    sendf(c, "ok assigned %s", r->id);
+    answer(r, NULL);
+    r->conn = NULL;
 }
 
-static topo_rec_t *running(conn_t *c, char **tok, int n, const char *usage)
+static topo_rec_t *running(supd_t *d, gale_ctl_conn_t *c, char **tok, int n, const char *usage)
 {
     if (n < 2) {
-        sendf(c, "error usage: %s", usage);
+        gale_ctl_sendf(c, "error usage: %s", usage);
         return NULL;
     }
-    topo_rec_t *r = find(c->d, tok[1]);
-    if (!r) sendf(c, "error no topology '%s'", tok[1]);
-    else if (!r->sup) sendf(c, "error topology '%s' has ended", tok[1]);
+    topo_rec_t *r = find(d, tok[1]);
+    if (!r) gale_ctl_sendf(c, "error no topology '%s'", tok[1]);
+    else if (!r->sup) gale_ctl_sendf(c, "error topology '%s' has ended", tok[1]);
     return r && r->sup ? r : NULL;
 }
 
-static void cmd_peers(conn_t *c, char **tok, int n)
+static void cmd_peers(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
 {
-    topo_rec_t *r = running(c, tok, n, "peers ID HOST:PORT...");
+    topo_rec_t *r = running(d, c, tok, n, "peers ID HOST:PORT...");
     if (!r) return;
     int rc = gale_sup_peers(r->sup, (const char *const *)tok + 2, n - 2);
-    if (rc) return sendf(c, "error peers: one HOST:PORT per slot of the topology, in slot order");
-    sendf(c, "ok");
+    if (rc) return gale_ctl_sendf(c, "error peers: one HOST:PORT per slot of the topology, in slot order");
+    gale_ctl_sendf(c, "ok");
 }
 
-static void cmd_kill(conn_t *c, char **tok, int n)
+static void cmd_kill(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
 {
-    topo_rec_t *r = running(c, tok, n, "kill ID [wait=S]");
+    topo_rec_t *r = running(d, c, tok, n, "kill ID [wait=S]");
     if (!r) return;
     double wait_s = KILL_WAIT_S;
     if (n > 2) {
         char *end;
         wait_s = strncmp(tok[2], "wait=", 5) ? -1 : strtod(tok[2] + 5, &end);
         if (!(wait_s >= 0 && wait_s <= KILL_WAIT_MAX_S) || *end) /* also NaN */
-            return sendf(c, "error bad argument '%s' (wait=SECONDS, at most %.0f)", tok[2], KILL_WAIT_MAX_S);
+            return gale_ctl_sendf(c, "error bad argument '%s' (wait=SECONDS, at most %.0f)", tok[2], KILL_WAIT_MAX_S);
     }
     gale_sup_kill(r->sup, wait_s, "killed");
-    sendf(c, "ok killing %s", r->id);
+    gale_ctl_sendf(c, "ok killing %s", r->id);
 }
 
-static void cmd_status(conn_t *c)
+static void cmd_status(supd_t *d, gale_ctl_conn_t *c)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    if (!f) return sendf(c, "error out of memory");
+    if (!f) return gale_ctl_sendf(c, "error out of memory");
     int count = 0;
-    for (topo_rec_t *r = c->d->topos; r; r = r->next, count++) {
+    for (topo_rec_t *r = d->topos; r; r = r->next, count++) {
         fprintf(f, "topology %s state=%s status=%s slots=", r->id, r->sup ? "running" : "ended",
                 r->failed ? "failed" : "ok");
         for (int i = 0; i < r->n_slots; i++) fprintf(f, "%s%d", i ? "," : "", r->slots[i]);
@@ -881,142 +800,78 @@ static void cmd_status(conn_t *c)
     }
     fclose(f);
     if (len && text[len - 1] == '\n') len--;
-    if (len) send_raw(c, text, len);
+    if (len) gale_ctl_send(c, text, len);
     free(text);
-    sendf(c, "ok %d topologies", count);
+    gale_ctl_sendf(c, "ok %d topologies", count);
 }
 
-static void cmd_stats(conn_t *c, char **tok, int n)
+static void cmd_stats(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
 {
-    topo_rec_t *r = n > 1 ? find(c->d, tok[1]) : NULL;
-    if (!r) return sendf(c, "error usage: stats ID (of a topology here)");
+    topo_rec_t *r = n > 1 ? find(d, tok[1]) : NULL;
+    if (!r) return gale_ctl_sendf(c, "error usage: stats ID (of a topology here)");
     if (r->sup) { /* running: the figures each worker last reported (every config.metrics_interval_s) */
         char *live = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&live, &len);
         int rc = f ? gale_sup_metrics_json(r->sup, f) : GALE_ENOMEM;
         if (f) fclose(f);
-        if (rc || !live || !len) sendf(c, "error topology '%s' has no figures yet: %s", r->id, gale_strerror(rc));
-        else send_raw(c, live, live[len - 1] == '\n' ? len - 1 : len), sendf(c, "ok");
+        if (rc || !live || !len)
+            gale_ctl_sendf(c, "error topology '%s' has no figures yet: %s", r->id, gale_strerror(rc));
+        else gale_ctl_send(c, live, live[len - 1] == '\n' ? len - 1 : len), gale_ctl_sendf(c, "ok");
         free(live);
         return;
     }
-    if (!r->stats) return sendf(c, "error topology '%s' has no metrics", r->id);
-    send_raw(c, r->stats, strlen(r->stats));
-    sendf(c, "ok");
+    if (!r->stats) return gale_ctl_sendf(c, "error topology '%s' has no metrics", r->id);
+    gale_ctl_send(c, r->stats, strlen(r->stats));
+    gale_ctl_sendf(c, "ok");
 }
 
-static void cmd_forget(conn_t *c, char **tok, int n)
+static void cmd_forget(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
 {
-    topo_rec_t *r = n > 1 ? find(c->d, tok[1]) : NULL;
-    if (!r) return sendf(c, "error usage: forget ID (of a topology here)");
-    if (r->sup) return sendf(c, "error topology '%s' is running: kill it first", r->id);
-    for (topo_rec_t **p = &c->d->topos; *p; p = &(*p)->next)
+    topo_rec_t *r = n > 1 ? find(d, tok[1]) : NULL;
+    if (!r) return gale_ctl_sendf(c, "error usage: forget ID (of a topology here)");
+    if (r->sup) return gale_ctl_sendf(c, "error topology '%s' is running: kill it first", r->id);
+    for (topo_rec_t **p = &d->topos; *p; p = &(*p)->next)
         if (*p == r) {
             *p = r->next;
             break;
         }
     free_rec(r);
-    sendf(c, "ok");
+    gale_ctl_sendf(c, "ok");
 }
 
-static void cmd_wait(conn_t *c, char **tok, int n)
+static void cmd_wait(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
 {
-    topo_rec_t *r = n > 1 ? find(c->d, tok[1]) : NULL;
-    if (!r) return sendf(c, "error usage: wait ID (of a topology here)");
-    if (!r->sup) return sendf(c, "ok ended %s status=%s", r->id, r->failed ? "failed" : "ok");
-    snprintf(c->waiting, sizeof c->waiting, "%s", r->id);
+    topo_rec_t *r = n > 1 ? find(d, tok[1]) : NULL;
+    if (!r) return gale_ctl_sendf(c, "error usage: wait ID (of a topology here)");
+    if (!r->sup) return gale_ctl_sendf(c, "ok ended %s status=%s", r->id, r->failed ? "failed" : "ok");
+    dconn_t *x = dconn(d, c);
+    if (!x) return gale_ctl_sendf(c, "error out of memory");
+    snprintf(x->waiting, sizeof x->waiting, "%s", r->id);
 }
 
-static void handle_line(void *arg, char *line)
+/* An authenticated command line (ctl_server.h). */
+static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
 {
-    conn_t *c = arg;
-    if (c->closing || c->hanging_up) return;
-    if (c->waiting[0]) return refuse(c, "a command came while waiting: one at a time");
-    if (c->checking) return refuse(c, "a command came while an assign was being checked: one at a time");
+    supd_t *d = arg;
+    const dconn_t *x = gale_ctl_user(c);
+    if (x && x->waiting[0]) return gale_ctl_refuse(c, "a command came while waiting: one at a time");
+    if (x && x->checking) return gale_ctl_refuse(c, "a command came while an assign was being checked: one at a time");
     char *tok[MAX_TOKENS], *save = NULL;
     int n = 0;
     for (char *t = strtok_r(line, " \r", &save); t && n < MAX_TOKENS; t = strtok_r(NULL, " \r", &save)) tok[n++] = t;
     if (n == 0) return;
-    if (!c->authed) {
-        unsigned char proof[GALE_SHA256_LEN];
-        if (n != 2 || strcmp(tok[0], "auth") || gale_hex_decode(tok[1], proof, sizeof proof) ||
-            !gale_auth_check(c->d->o->secret, c->d->o->secret_len, c->nonce, 'C', 0, proof))
-            return refuse(c, "authentication failed");
-        c->authed = true;
-        return sendf(c, "ok authenticated");
-    }
-    if (!strcmp(tok[0], "slots")) sendf(c, "ok slots=%d free=%d", c->d->o->slots, c->d->o->slots - c->d->used_slots);
-    else if (!strcmp(tok[0], "assign")) cmd_assign(c, tok, n);
-    else if (!strcmp(tok[0], "peers")) cmd_peers(c, tok, n);
-    else if (!strcmp(tok[0], "kill")) cmd_kill(c, tok, n);
-    else if (!strcmp(tok[0], "wait")) cmd_wait(c, tok, n);
-    else if (!strcmp(tok[0], "status")) cmd_status(c);
-    else if (!strcmp(tok[0], "stats")) cmd_stats(c, tok, n);
-    else if (!strcmp(tok[0], "forget")) cmd_forget(c, tok, n);
-    else sendf(c, "error unknown command '%s' (slots, assign, peers, kill, wait, status, stats, forget)", tok[0]);
-}
-
-/* ---- connections --------------------------------------------------------------------------------------------------- */
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    conn_t *c = h->data;
-    buf->base = gale_lines_space(&c->lines, &buf->len);
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    conn_t *c = st->data;
-    if (n < 0) return close_conn(c);
-    if (gale_lines_took(&c->lines, (size_t)n, handle_line, c)) refuse(c, "line too long");
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    supd_t *d = server->data;
-    if (status < 0) return;
-    conn_t *c = calloc(1, sizeof *c);
-    if (!c || uv_tcp_init(&d->loop, &c->tcp)) {
-        free(c);
-        return;
-    }
-    c->d = d;
-    c->tcp.data = c;
-    c->lines = (gale_lines_t){.buf = c->buf, .cap = sizeof c->buf};
-    c->next = d->conns;
-    c->opened_ms = uv_now(&d->loop);
-    d->conns = c;
-    d->n_conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp)) return close_conn(c);
-    /* Over the bound, the oldest connection that has not authenticated makes room: refusing the new one instead let
-       64 idle connections, renewed before the sweep, lock every client out. Only when every open one has
-       authenticated is the new one refused. */
-    int open = 0;
-    conn_t *oldest = NULL;
-    for (conn_t *o = d->conns; o; o = o->next) {
-        if (o->closing || o->hanging_up) continue;
-        open++;
-        if (o != c && !o->authed && (!oldest || o->opened_ms <= oldest->opened_ms)) oldest = o;
-    }
-    if (open > MAX_CONNS && oldest)
-        refuse(oldest, "too many control connections: this one, the oldest not authenticated, is closed to make room");
-    else if (open > MAX_CONNS)
-        return refuse(c, "too many control connections: every one of the 64 open has authenticated");
-    if (gale_auth_nonce(c->nonce)) return refuse(c, "no randomness for the challenge");
-    char hex[2 * GALE_NONCE_LEN + 1];
-    gale_hex_encode(c->nonce, sizeof c->nonce, hex);
-    sendf(c, "gale-supervisor 1 challenge %s", hex);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-}
-
-static void on_sweep(uv_timer_t *h)
-{
-    supd_t *d = h->data;
-    uint64_t now = uv_now(&d->loop);
-    for (conn_t *c = d->conns; c; c = c->next)
-        if (!c->authed && now - c->opened_ms > AUTH_TIMEOUT_MS) refuse(c, "no authentication in time");
-    log_rejected(d);
+    if (!strcmp(tok[0], "slots")) gale_ctl_sendf(c, "ok slots=%d free=%d", d->o->slots, d->o->slots - d->used_slots);
+    else if (!strcmp(tok[0], "assign")) cmd_assign(d, c, tok, n);
+    else if (!strcmp(tok[0], "peers")) cmd_peers(d, c, tok, n);
+    else if (!strcmp(tok[0], "kill")) cmd_kill(d, c, tok, n);
+    else if (!strcmp(tok[0], "wait")) cmd_wait(d, c, tok, n);
+    else if (!strcmp(tok[0], "status")) cmd_status(d, c);
+    else if (!strcmp(tok[0], "stats")) cmd_stats(d, c, tok, n);
+    else if (!strcmp(tok[0], "forget")) cmd_forget(d, c, tok, n);
+    else
+        gale_ctl_sendf(c, "error unknown command '%s' (slots, assign, peers, kill, wait, status, stats, forget)",
+                       tok[0]);
 }
 
 /* ---- the daemon ---------------------------------------------------------------------------------------------------- */
@@ -1059,38 +914,38 @@ static int make_roots(supd_t *d)
     return 0;
 }
 
+/* What a start that failed half-way leaves: closed, with the loop run to let the handles go. */
+static int end_start(supd_t *d, int rc)
+{
+    gale_ctl_server_close(d->server);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    free_roots(d);
+    return rc;
+}
+
 int gale_daemon_run(const gale_daemon_opts_t *o)
 {
-    supd_t d = {.o = o, .rejects = {.interval_ms = REJECT_LOG_MS}};
+    supd_t d = {.o = o};
     const char *host = o->host ? o->host : "127.0.0.1";
-    int rrc = make_roots(&d);
-    if (rrc) {
+    int rc = make_roots(&d);
+    if (rc) {
         free_roots(&d);
-        return rrc;
+        return rc;
     }
     if (uv_loop_init(&d.loop)) {
         free_roots(&d);
         return GALE_ENOMEM;
     }
-    struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(host, o->port, (struct sockaddr_in *)&addr);
-    if (rc) rc = uv_ip6_addr(host, o->port, (struct sockaddr_in6 *)&addr);
-    uv_tcp_init(&d.loop, &d.server);
-    d.server.data = &d;
-    if (!rc) rc = uv_tcp_bind(&d.server, (struct sockaddr *)&addr, 0);
-    if (!rc) rc = uv_listen((uv_stream_t *)&d.server, 64, on_connection);
-    if (rc) {
-        gale_logf(GALE_LOG_ERROR, "supervisor", "cannot listen on %s:%d: %s", host, o->port, uv_strerror(rc));
-        uv_close((uv_handle_t *)&d.server, NULL);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&d.loop);
-        free_roots(&d);
-        return GALE_EIO;
-    }
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&d.server, (struct sockaddr *)&bound, &len);
-    int port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    gale_ctl_server_opts_t so = {.banner = "gale-supervisor 1",
+                                 .who = "supervisor",
+                                 .secret = o->secret,
+                                 .secret_len = o->secret_len,
+                                 .arg = &d,
+                                 .line = handle_line,
+                                 .closed = on_conn_closed};
+    int port = 0;
+    if ((rc = gale_ctl_server_listen(&d.loop, host, o->port, &so, &d.server, &port))) return end_start(&d, rc);
     if (o->zk_hosts) { /* cluster mode: nimbus finds this host through its node */
         gale_sup_node_opts_t no = {.zk_hosts = o->zk_hosts,
                                    .root = o->zk_root,
@@ -1104,11 +959,7 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
         char why[512] = "";
         if ((rc = gale_sup_node_start(&d.loop, &no, &d.node, why, sizeof why))) {
             gale_logf(GALE_LOG_ERROR, "supervisor", "%s", why);
-            uv_close((uv_handle_t *)&d.server, NULL);
-            uv_run(&d.loop, UV_RUN_DEFAULT);
-            uv_loop_close(&d.loop);
-            free_roots(&d);
-            return rc;
+            return end_start(&d, rc);
         }
     }
     printf("listening %s:%d\n", host, port);
@@ -1119,9 +970,6 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
     d.sigint.data = d.sigterm.data = &d;
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    uv_timer_init(&d.loop, &d.sweep);
-    d.sweep.data = &d;
-    uv_timer_start(&d.sweep, on_sweep, 1000, 1000);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     while (d.topos) {
         topo_rec_t *r = d.topos;

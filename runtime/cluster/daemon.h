@@ -5,6 +5,7 @@
  * speaks the control protocol below.
  *
  * The control protocol: text lines over TCP, each ended by '\n', at most 16 KiB; tokens are separated by spaces.
+ * The framing, the challenge and the bounds below are ctl_server.h's, which nimbus listens with too.
  *   On connect the daemon sends   "gale-supervisor 1 challenge NONCE"   (NONCE: 64 hex digits, 32 random bytes).
  *   The client answers            "auth PROOF"   PROOF = hex of HMAC-SHA256(key = the cluster secret,
  *                                                message = the 32 nonce bytes, the byte 'C', four zero bytes)

@@ -1,0 +1,300 @@
+#include "ctl_server.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gale.h"
+#include "hmac.h"
+#include "lines.h"
+#include "log.h"
+#include "ratelog.h"
+
+#define MAX_CONNS 64
+/* A connection must authenticate within this time, or idle ones would fill MAX_CONNS and lock out their owners. */
+#define AUTH_TIMEOUT_MS 10000
+/* Refusals before authentication are logged once per this interval, with a count: one probe made 10,780 lines. */
+#define REJECT_LOG_MS 10000
+
+struct gale_ctl_conn {
+    struct gale_ctl_conn *next;
+    gale_ctl_server_t *s;
+    uv_tcp_t tcp;
+    gale_lines_t lines;
+    char buf[GALE_CTL_LINE_MAX];
+    unsigned char nonce[GALE_NONCE_LEN];
+    bool authed, closing, hanging_up;
+    uint64_t opened_ms; /* uv_now when accepted */
+    void *user;
+};
+
+struct gale_ctl_server {
+    gale_ctl_server_opts_t o;
+    uv_loop_t *loop;
+    uv_tcp_t tcp;
+    uv_timer_t sweep; /* refuses connections that do not authenticate in time */
+    gale_ctl_conn_t *conns;
+    int handles; /* of the server itself still open: freed when 0 and no connection is left */
+    bool closing;
+    gale_ratelog_t rejects; /* refusals before authentication: a line, then counts (ratelog.h) */
+};
+
+static void maybe_free(gale_ctl_server_t *s)
+{
+    if (s->closing && s->handles == 0 && !s->conns) free(s);
+}
+
+/* ---- writing ------------------------------------------------------------------------------------------------------ */
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+bool gale_ctl_gone(const gale_ctl_conn_t *c) { return c->closing || c->hanging_up; }
+
+void gale_ctl_send(gale_ctl_conn_t *c, const char *text, size_t len)
+{
+    if (gale_ctl_gone(c)) return;
+    uv_write_t *req = malloc(sizeof *req + len + 1);
+    if (!req) return;
+    char *copy = (char *)(req + 1);
+    memcpy(copy, text, len);
+    copy[len] = '\n';
+    uv_buf_t b = uv_buf_init(copy, (unsigned)len + 1);
+    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) free(req);
+}
+
+static void vsendf(gale_ctl_conn_t *c, const char *prefix, const char *fmt, va_list ap)
+{
+    char *text = NULL;
+    int n = vasprintf(&text, fmt, ap);
+    if (n < 0) return;
+    if (*prefix) {
+        char *both = NULL;
+        n = asprintf(&both, "%s%s", prefix, text);
+        free(text);
+        text = n < 0 ? NULL : both;
+    }
+    if (text) gale_ctl_send(c, text, (size_t)n);
+    free(text);
+}
+
+void gale_ctl_sendf(gale_ctl_conn_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsendf(c, "", fmt, ap);
+    va_end(ap);
+}
+
+void gale_ctl_event(gale_ctl_server_t *s, const char *fmt, ...)
+{
+    for (gale_ctl_conn_t *c = s->conns; c; c = c->next) {
+        if (!c->authed) continue;
+        va_list ap;
+        va_start(ap, fmt);
+        vsendf(c, "event ", fmt, ap);
+        va_end(ap);
+    }
+}
+
+void gale_ctl_set_user(gale_ctl_conn_t *c, void *user) { c->user = user; }
+void *gale_ctl_user(const gale_ctl_conn_t *c) { return c->user; }
+
+/* ---- closing and refusing ----------------------------------------------------------------------------------------- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    gale_ctl_conn_t *c = h->data;
+    gale_ctl_server_t *s = c->s;
+    for (gale_ctl_conn_t **p = &s->conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    free(c);
+    maybe_free(s);
+}
+
+static void close_conn(gale_ctl_conn_t *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    if (c->s->o.closed) c->s->o.closed(c->s->o.arg, c);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    gale_ctl_conn_t *c = req->data;
+    (void)status;
+    free(req);
+    close_conn(c);
+}
+
+static void say_rejected(const gale_ctl_server_t *s, uint64_t n, const char *last)
+{
+    if (n)
+        gale_logf(GALE_LOG_WARN, s->o.who, "%llu control connections rejected in the last %d s, last: %s",
+                  (unsigned long long)n, REJECT_LOG_MS / 1000, last);
+}
+
+/* Counts a refusal before authentication: the first after a quiet interval is logged at once, the rest as one line
+   per REJECT_LOG_MS from the sweep, so that a probe cannot fill the log. */
+static void note_rejected(gale_ctl_server_t *s, const char *why)
+{
+    uint64_t earlier = 0;
+    if (!gale_ratelog_event(&s->rejects, uv_now(s->loop), why, &earlier)) return;
+    say_rejected(s, earlier, s->rejects.last);
+    gale_logf(GALE_LOG_WARN, s->o.who, "a control connection was refused before authenticating: %s", why);
+}
+
+void gale_ctl_refuse(gale_ctl_conn_t *c, const char *why)
+{
+    if (gale_ctl_gone(c)) return;
+    if (!c->authed) note_rejected(c->s, why);
+    gale_ctl_sendf(c, "error %s", why);
+    c->hanging_up = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req) req->data = c;
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
+        free(req);
+        close_conn(c);
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------------------------------------ */
+
+static void handle_line(void *arg, char *line)
+{
+    gale_ctl_conn_t *c = arg;
+    gale_ctl_server_t *s = c->s;
+    if (gale_ctl_gone(c)) return;
+    if (c->authed) return s->o.line(s->o.arg, c, line);
+    char *save = NULL, *verb = strtok_r(line, " \r", &save), *hex = verb ? strtok_r(NULL, " \r", &save) : NULL;
+    if (!verb) return; /* an empty line */
+    unsigned char proof[GALE_SHA256_LEN];
+    if (strcmp(verb, "auth") || !hex || strtok_r(NULL, " \r", &save) || gale_hex_decode(hex, proof, sizeof proof) ||
+        !gale_auth_check(s->o.secret, s->o.secret_len, c->nonce, 'C', 0, proof))
+        return gale_ctl_refuse(c, "authentication failed");
+    c->authed = true;
+    gale_ctl_sendf(c, "ok authenticated");
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    gale_ctl_conn_t *c = h->data;
+    (void)hint;
+    buf->base = gale_lines_space(&c->lines, &buf->len);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    gale_ctl_conn_t *c = st->data;
+    (void)buf;
+    if (n < 0) return close_conn(c);
+    if (gale_lines_took(&c->lines, (size_t)n, handle_line, c)) gale_ctl_refuse(c, "line too long");
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    gale_ctl_server_t *s = server->data;
+    if (status < 0 || s->closing) return;
+    gale_ctl_conn_t *c = calloc(1, sizeof *c);
+    if (!c || uv_tcp_init(s->loop, &c->tcp)) {
+        free(c);
+        return;
+    }
+    c->s = s;
+    c->tcp.data = c;
+    c->lines = (gale_lines_t){.buf = c->buf, .cap = sizeof c->buf};
+    c->next = s->conns;
+    c->opened_ms = uv_now(s->loop);
+    s->conns = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp)) return close_conn(c);
+    /* Over the bound, the oldest connection that has not authenticated makes room: refusing the new one instead let
+       64 idle connections, renewed before the sweep, lock every client out. Only when every open one has
+       authenticated is the new one refused. */
+    int open = 0;
+    gale_ctl_conn_t *oldest = NULL;
+    for (gale_ctl_conn_t *o = s->conns; o; o = o->next) {
+        if (gale_ctl_gone(o)) continue;
+        open++;
+        if (o != c && !o->authed && (!oldest || o->opened_ms <= oldest->opened_ms)) oldest = o;
+    }
+    if (open > MAX_CONNS && oldest)
+        gale_ctl_refuse(oldest, "too many control connections: this one, the oldest not authenticated, is closed to "
+                                "make room");
+    else if (open > MAX_CONNS)
+        return gale_ctl_refuse(c, "too many control connections: every one of the 64 open has authenticated");
+    if (gale_auth_nonce(c->nonce)) return gale_ctl_refuse(c, "no randomness for the challenge");
+    char hex[2 * GALE_NONCE_LEN + 1];
+    gale_hex_encode(c->nonce, sizeof c->nonce, hex);
+    gale_ctl_sendf(c, "%s challenge %s", s->o.banner, hex);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_sweep(uv_timer_t *h)
+{
+    gale_ctl_server_t *s = h->data;
+    uint64_t now = uv_now(s->loop);
+    for (gale_ctl_conn_t *c = s->conns; c; c = c->next)
+        if (!c->authed && now - c->opened_ms > AUTH_TIMEOUT_MS) gale_ctl_refuse(c, "no authentication in time");
+    say_rejected(s, gale_ratelog_due(&s->rejects, now, false), s->rejects.last);
+}
+
+/* ---- the server --------------------------------------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    gale_ctl_server_t *s = h->data;
+    s->handles--;
+    maybe_free(s);
+}
+
+int gale_ctl_server_listen(uv_loop_t *loop, const char *host, int port, const gale_ctl_server_opts_t *o,
+                           gale_ctl_server_t **out, int *bound_port)
+{
+    gale_ctl_server_t *s = calloc(1, sizeof *s);
+    if (!s) return GALE_ENOMEM;
+    s->o = *o;
+    s->loop = loop;
+    s->rejects.interval_ms = REJECT_LOG_MS;
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc) rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+    uv_tcp_init(loop, &s->tcp);
+    uv_timer_init(loop, &s->sweep);
+    s->tcp.data = s->sweep.data = s;
+    s->handles = 2;
+    if (!rc) rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&addr, 0);
+    if (!rc) rc = uv_listen((uv_stream_t *)&s->tcp, 64, on_connection);
+    if (rc) {
+        gale_logf(GALE_LOG_ERROR, o->who, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+        gale_ctl_server_close(s);
+        return GALE_EIO;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&bound, &len);
+    *bound_port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                              : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
+    *out = s;
+    return 0;
+}
+
+void gale_ctl_server_close(gale_ctl_server_t *s)
+{
+    if (!s || s->closing) return;
+    s->closing = true;
+    say_rejected(s, gale_ratelog_due(&s->rejects, uv_now(s->loop), true), s->rejects.last);
+    uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
+    for (gale_ctl_conn_t *c = s->conns; c; c = c->next) close_conn(c);
+}

@@ -1,0 +1,61 @@
+/*
+ * ctl_server.h: the authenticated line server that the supervisor daemon (daemon.h) and nimbus (nimbus.h) both
+ * listen with, so that one piece of code holds the rules every control port of a cluster keeps:
+ *   - text lines, each ended by '\n', at most GALE_CTL_LINE_MAX bytes (a longer one closes the connection);
+ *   - on connect the server sends "BANNER challenge NONCE" (NONCE: 64 hex digits, 32 random bytes), and the first
+ *     line must be "auth PROOF", PROOF = hex of HMAC-SHA256(the cluster secret, nonce || 'C' || four zero bytes);
+ *     anything else gets "error authentication failed" and the connection closed;
+ *   - a connection that has not authenticated within 10 s is closed, and at most 64 are open: over that the oldest
+ *     one that has not authenticated is closed to make room, so that idle ones cannot lock clients out;
+ *   - refusals before authentication are logged at most once per 10 s, with a count.
+ * What an authenticated line means is the owner's: `line` gets each one. Everything runs on the owner's loop.
+ */
+#ifndef GALE_CTL_SERVER_H
+#define GALE_CTL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#define GALE_CTL_LINE_MAX 16384
+
+typedef struct gale_ctl_server gale_ctl_server_t;
+typedef struct gale_ctl_conn gale_ctl_conn_t;
+
+typedef struct gale_ctl_server_opts {
+    const char *banner; /* the challenge line's start, e.g. "gale-supervisor 1" (borrowed, must outlive it) */
+    const char *who;    /* the log's component name: "supervisor", "nimbus" (borrowed likewise) */
+    const void *secret; /* the cluster secret (borrowed likewise) */
+    size_t secret_len;
+    void *arg;
+    /* An authenticated line, NUL-terminated, writable, borrowed for the call. */
+    void (*line)(void *arg, gale_ctl_conn_t *c, char *line);
+    /* The connection is going (the peer left, or it was refused): forget every pointer to it. May be NULL. */
+    void (*closed)(void *arg, gale_ctl_conn_t *c);
+} gale_ctl_server_opts_t;
+
+/* Listens on host:port (port 0: any) on `loop`. 0 with *out and *bound_port (the port it got), or GALE_EIO with
+   the reason logged; on failure the loop must run once more to close what was opened. */
+int gale_ctl_server_listen(uv_loop_t *loop, const char *host, int port, const gale_ctl_server_opts_t *o,
+                           gale_ctl_server_t **out, int *bound_port);
+
+/* Stops listening and closes every connection (each gets `closed`); the memory goes once the loop has run. NULL is
+   a no-op. */
+void gale_ctl_server_close(gale_ctl_server_t *s);
+
+/* Sends `len` bytes and a newline; a connection that is closing gets nothing. */
+void gale_ctl_send(gale_ctl_conn_t *c, const char *text, size_t len);
+void gale_ctl_sendf(gale_ctl_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sends "event TEXT" to every authenticated connection. */
+void gale_ctl_event(gale_ctl_server_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sends "error WHY" and hangs up once it is sent. */
+void gale_ctl_refuse(gale_ctl_conn_t *c, const char *why);
+
+/* Whether `c` is closing or hanging up: replies to it are dropped. */
+bool gale_ctl_gone(const gale_ctl_conn_t *c);
+
+/* The owner's pointer of a connection (NULL until set). */
+void gale_ctl_set_user(gale_ctl_conn_t *c, void *user);
+void *gale_ctl_user(const gale_ctl_conn_t *c);
+
+#endif
