@@ -14,17 +14,18 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "ctl_server.h"
+#include "daemon_state.h"
 #include "gale.h"
 #include "log.h"
 #include "plugin.h"
 #include "sup_node.h"
 #include "supervisor.h"
+#include "blobs.h"
+#include "topology_codec.h"
 #include "topology_read.h"
 #include "validate.h"
 
 #define MAX_TOKENS 256
-#define ID_MAX 64
 #define KILL_WAIT_S 30.0
 #define SIGNAL_WAIT_S 10.0
 #define KILL_WAIT_MAX_S 86400.0
@@ -34,64 +35,6 @@
 #define CHECK_TIMEOUT_MS 30000
 #define CHECK_POLL_MS 20
 #define CHECK_OUT_MAX (1 << 20)
-
-typedef struct supd supd_t;
-
-/* How an assignment that came from ZooKeeper rather than a connection hears how it went: `error` NULL when its
-   workers started. */
-typedef void (*gale_daemon_reply_fn)(void *arg, const char *id, const char *error);
-
-/* A topology assigned here: running while `sup` is set, then ended with its metrics kept until forgotten. */
-typedef struct topo_rec {
-    struct topo_rec *next;
-    supd_t *d;
-    char id[ID_MAX];
-    char **sets; /* owned copies: the topology and the workers are given them */
-    size_t n_sets;
-    int *slots, n_slots;
-    gale_topology_t *topo;
-    gale_sup_t *sup;
-    bool failed;
-    char *stats;
-    int workers, threads;
-    char *secret;        /* secret=, owned; NULL: a new one */
-    /* While its plugins are checked in a child process (before `sup` exists): */
-    gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
-    gale_daemon_reply_fn reply; /* or, for an assignment from ZooKeeper (conn NULL), whom to tell */
-    void *reply_arg;
-    pid_t check_pid;     /* 0 once reaped */
-    int check_status;    /* its wait status */
-    bool check_eof, check_killed;
-    int check_handles;   /* handles of the check still open: the record is used until both are closed */
-    uint64_t check_deadline_ms;
-    uv_pipe_t check_pipe; /* the child's reply */
-    uv_timer_t check_timer;
-    char *check_out;     /* what the child wrote, NUL-terminated, owned */
-    size_t check_len;
-} topo_rec_t;
-
-/* What the daemon keeps of a control connection (ctl_server.h holds the rest). */
-typedef struct dconn {
-    struct dconn *next;
-    gale_ctl_conn_t *conn;
-    char waiting[ID_MAX]; /* a `wait` for this topology holds the connection */
-    topo_rec_t *checking; /* an `assign` being checked holds the connection */
-} dconn_t;
-
-struct supd {
-    const gale_daemon_opts_t *o;
-    uv_loop_t loop;
-    gale_ctl_server_t *server;
-    dconn_t *dconns; /* the connections the daemon keeps something of */
-    uv_signal_t sigint, sigterm;
-    topo_rec_t *topos;
-    topo_rec_t *checks;   /* assignments whose plugins are being checked; their slots are counted in used_slots */
-    int used_slots;
-    int signals;
-    char **roots;         /* realpaths of the folders assignments may name: the daemon's own, then --allow-path */
-    int n_roots;
-    gale_sup_node_t *node;  /* with --zk: this daemon's node in ZooKeeper (sup_node.h) */
-};
 
 /* The node in ZooKeeper says how many slots are free. */
 static void slots_changed(supd_t *d) { gale_sup_node_free_slots(d->node, d->o->slots - d->used_slots); }
@@ -134,7 +77,7 @@ static topo_rec_t *find(supd_t *d, const char *id)
     return NULL;
 }
 
-static topo_rec_t *find_any(supd_t *d, const char *id)
+topo_rec_t *gale__supd_find_any(supd_t *d, const char *id)
 {
     topo_rec_t *r = find(d, id);
     for (topo_rec_t *k = d->checks; k && !r; k = k->next)
@@ -142,7 +85,7 @@ static topo_rec_t *find_any(supd_t *d, const char *id)
     return r;
 }
 
-static void free_rec(topo_rec_t *r)
+void gale__supd_free_rec(topo_rec_t *r)
 {
     for (size_t i = 0; i < r->n_sets; i++) free(r->sets[i]);
     free(r->sets), free(r->slots), free(r->stats), free(r->check_out), free(r->secret);
@@ -212,6 +155,15 @@ static void on_ended(void *arg, gale_sup_t *s)
     r->failed = gale_sup_failed(s);
     gale_sup_free(s);
     r->sup = NULL;
+    if (r->cluster) { /* nimbus hears of it in ZooKeeper; the record goes (nimbus keeps the figures, later) */
+        gale_sup_node_forget_topology(d->node, r->id, r->slots, r->n_slots);
+        d->used_slots -= r->n_slots;
+        slots_changed(d);
+        gale_logf(GALE_LOG_INFO, "supervisor", "%s: ended (%s)", r->id, r->failed ? "failed" : "ok");
+        gale__supd_cluster_ended(d, r);
+        if (d->signals && !any_running(d)) shut_down(d);
+        return;
+    }
     gale_sup_node_forget_topology(d->node, r->id, r->slots, r->n_slots);
     d->used_slots -= r->n_slots;
     slots_changed(d);
@@ -226,138 +178,13 @@ static void on_ended(void *arg, gale_sup_t *s)
     if (d->signals && !any_running(d)) shut_down(d);
 }
 
-/* ---- what an assignment may touch ---------------------------------------------------------------------------------- */
-
-/* Whether the resolved `real` lies in one of the daemon's folders. */
-static bool under_roots(const supd_t *d, const char *real)
-{
-    for (int i = 0; i < d->n_roots; i++) {
-        size_t n = strlen(d->roots[i]);
-        if (n == 1 && d->roots[i][0] == '/') return true;
-        if (!strncmp(real, d->roots[i], n) && (real[n] == '/' || real[n] == '\0')) return true;
-    }
-    return false;
-}
-
-/*
- * Whether `path` (relative to `base` when not absolute; base NULL: the daemon's working folder, where workers
- * resolve relative paths too) resolves, symbolic links and ".." followed, inside a folder of the daemon. A path
- * that does not exist yet (a file a sink will create) is judged by its folder, which must exist; anything that
- * cannot be resolved is not allowed, so the answer tells nothing about files outside.
- */
-static bool allowed_path(const supd_t *d, const char *path, const char *base)
-{
-    char full[PATH_MAX], real[PATH_MAX];
-    if (!*path) return false;
-    if (path[0] == '/' || !base) snprintf(full, sizeof full, "%s", path);
-    else if ((size_t)snprintf(full, sizeof full, "%s/%s", base, path) >= sizeof full) return false;
-    if (realpath(full, real)) return under_roots(d, real);
-    if (errno != ENOENT) return false;
-    char *slash = strrchr(full, '/');
-    const char *name = slash ? slash + 1 : full;
-    if (!*name || !strcmp(name, "..") || !strcmp(name, ".")) return false;
-    if (slash == full) return under_roots(d, "/");
-    if (slash) *slash = '\0';
-    return realpath(slash ? full : ".", real) && under_roots(d, real);
-}
-
-/* The plugin ABI does not mark which settings are paths, so every string that looks like one must pass: an
-   absolute path, or one that climbs with "..". Relative paths without ".." stay in the daemon's folder. */
-static bool looks_like_path(const char *s, size_t len)
-{
-    if (len && s[0] == '/') return true;
-    for (size_t i = 0; i + 1 < len; i++)
-        if (s[i] == '.' && s[i + 1] == '.') return true;
-    return false;
-}
-
-/* The first string in `v` (recursively) that looks like a path and is not allowed, copied to `bad`; false if none. */
-static bool bad_string(const supd_t *d, const gale_value_t *v, char *bad, size_t cap)
-{
-    if (v->type == GALE_STR) {
-        if (!looks_like_path(v->s.ptr, v->s.len)) return false;
-        snprintf(bad, cap, "%.*s", (int)v->s.len, v->s.ptr);
-        return strlen(bad) != v->s.len || !allowed_path(d, bad, NULL);
-    }
-    if (v->type != GALE_ARRAY && v->type != GALE_MAP) return false;
-    uint32_t n = v->type == GALE_MAP ? 2 * v->n : v->n;
-    for (uint32_t i = 0; i < n; i++)
-        if (bad_string(d, &v->c.items[i], bad, cap)) return true;
-    return false;
-}
-
-/* The program a shell component runs, as execvp would find it (relative to its cwd when it has a '/'), into `out`;
-   false when it is not found. */
-static bool find_program(const char *prog, const char *cwd, char *out, size_t cap)
-{
-    if (strchr(prog, '/')) {
-        int n = prog[0] == '/' ? snprintf(out, cap, "%s", prog) : snprintf(out, cap, "%s/%s", cwd, prog);
-        return n >= 0 && (size_t)n < cap;
-    }
-    const char *path = getenv("PATH");
-    char *dirs = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
-    bool found = false;
-    for (char *dir = dirs ? strtok_r(dirs, ":", &save) : NULL; dir && !found; dir = strtok_r(NULL, ":", &save)) {
-        int n = snprintf(out, cap, "%s/%s", *dir ? dir : ".", prog);
-        found = n >= 0 && (size_t)n < cap && access(out, X_OK) == 0;
-    }
-    free(dirs);
-    return found;
-}
-
-/*
- * Checks what the loaded (not yet resolved) topology `t` would touch on this host: plugins named by path, the
- * journal, string settings that look like paths, and each shell component's working folder and program. 0, or
- * -EACCES with "WHAT: not allowed" in `why` (nothing about the file itself).
- */
-static int confine(const supd_t *d, const gale_topology_t *t, char *why, size_t cap)
-{
-    static const char NOT_ALLOWED[] = "not allowed (outside the daemon's folder and its --allow-path folders)";
-    char bad[PATH_MAX];
-    if (t->config.journal && !allowed_path(d, t->config.journal, NULL)) {
-        snprintf(why, cap, "config.journal: %s", NOT_ALLOWED);
-        return -EACCES;
-    }
-    for (size_t i = 0; i < t->n_components; i++) {
-        const gale_component_t *c = &t->components[i];
-        bool shell = !strcmp(c->plugin_name, "shell");
-        if (!shell && gale_plugin_name_is_path(c->plugin_name) && !allowed_path(d, c->plugin_name, t->dir)) {
-            snprintf(why, cap, "%s's plugin: %s", c->name, NOT_ALLOWED);
-            return -EACCES;
-        }
-        for (size_t k = 0; k < c->n_settings; k++)
-            if (!(shell && !strcmp(c->settings[k].key, "cwd")) && /* below: relative to the topology's folder */
-                bad_string(d, &c->settings[k].value, bad, sizeof bad)) {
-                snprintf(why, cap, "%s.%s: %s", c->name, c->settings[k].key, NOT_ALLOWED);
-                return -EACCES;
-            }
-        if (!shell) continue;
-        /* As shell.c resolves them: cwd relative to the topology's folder, the program as execvp finds it. */
-        const gale_setting_t *cwd = gale_component_setting(c, "cwd"), *cmd = gale_component_setting(c, "command");
-        char dir[PATH_MAX];
-        const char *cwd_s = cwd && cwd->value.type == GALE_STR ? cwd->value.s.ptr : ".";
-        if (cwd_s[0] == '/') snprintf(dir, sizeof dir, "%s", cwd_s);
-        else snprintf(dir, sizeof dir, "%s/%s", t->dir && t->dir[0] ? t->dir : ".", cwd_s);
-        if (!allowed_path(d, dir, NULL)) {
-            snprintf(why, cap, "%s.cwd: %s", c->name, NOT_ALLOWED);
-            return -EACCES;
-        }
-        if (cmd && cmd->value.type == GALE_ARRAY && cmd->value.n && cmd->value.c.items[0].type == GALE_STR &&
-            !(find_program(cmd->value.c.items[0].s.ptr, dir, bad, sizeof bad) && allowed_path(d, bad, NULL))) {
-            snprintf(why, cap, "%s.command: its program is %s", c->name, NOT_ALLOWED);
-            return -EACCES;
-        }
-    }
-    return 0;
-}
-
 /* ---- the plugin check, in a child ---------------------------------------------------------------------------------- */
 
 /*
  * In the child: loads each plugin (saying which on fd 3 first, so that a crash can be blamed on it), resolves the
  * topology, and writes "ok N_TASKS" and "order I..." or "error MESSAGE". Never returns.
  */
-static void check_child(gale_topology_t *t, int fd)
+static void check_child(gale_topology_t *t, bool model, int fd)
 {
     /* libuv's handlers write to the loop's signal pipe, which may be the fd that becomes 3 below. */
     signal(SIGINT, SIG_DFL);
@@ -373,8 +200,10 @@ static void check_child(gale_topology_t *t, int fd)
         char *path = NULL;
         gale_diag_t ignored = {{0}};
         gale_plugin_handle_t *h = NULL;
-        if (!strcmp(c->plugin_name, "shell") || gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &ignored))
-            continue;
+        if (!strcmp(c->plugin_name, "shell")) continue;
+        if (model && c->plugin_path) path = strdup(c->plugin_path);
+        else if (gale_plugin_resolve_path(c->plugin_name, t->dir, &path, &ignored)) continue;
+        if (!path) continue;
         dprintf(3, "plugin %s\n", path);
         /* Kept loaded (the child ends soon), so that resolving loads each once; a refusal comes again from there. */
         (void)gale_plugin_load(path, &h, &ignored);
@@ -382,7 +211,8 @@ static void check_child(gale_topology_t *t, int fd)
     }
     dprintf(3, "resolving\n");
     gale_diag_t diag = {{0}};
-    int rc = gale_topology_resolve(t, &diag);
+    /* A model (cluster mode) was resolved where it was submitted: its plugins only have to load here. */
+    int rc = model ? gale_topology_attach(t, &diag) : gale_topology_resolve(t, &diag);
     if (rc) {
         for (char *p = diag.msg; *p; p++)
             if (*p == '\n') *p = ' ';
@@ -489,7 +319,7 @@ static void check_done(topo_rec_t *r)
     if (why[0]) {
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
         answer(r, why);
-        free_rec(r);
+        gale__supd_free_rec(r);
     } else {
         start_assigned(r);
     }
@@ -571,7 +401,7 @@ static int start_check(supd_t *d, gale_ctl_conn_t *c, topo_rec_t *r)
     }
     if (pid == 0) {
         close(fds[0]);
-        check_child(r->topo, fds[1]);
+        check_child(r->topo, r->model, fds[1]);
     }
     close(fds[1]);
     r->check_pid = pid;
@@ -594,6 +424,33 @@ static int start_check(supd_t *d, gale_ctl_conn_t *c, topo_rec_t *r)
     d->used_slots += r->n_slots;
     slots_changed(d);
     return 0;
+}
+
+void gale__supd_assign(supd_t *d, topo_rec_t *r)
+{
+    char why[600] = "";
+    int rc = gale_confine_topology(&d->confine, r->topo, why, sizeof why);
+    if (!rc && r->n_slots > d->o->slots - d->used_slots) {
+        snprintf(why, sizeof why, "not enough free slots: %d asked, %d free of %d", r->n_slots,
+                 d->o->slots - d->used_slots, d->o->slots);
+        rc = GALE_ELIMIT;
+    }
+    if (!rc && (rc = start_check(d, NULL, r)))
+        snprintf(why, sizeof why, "cannot check the plugins of %s: %s", r->id, gale_strerror(rc));
+    if (!rc) return;
+    gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
+    answer(r, why);
+    gale__supd_free_rec(r);
+}
+
+void gale__supd_drop(supd_t *d, topo_rec_t *r)
+{
+    for (topo_rec_t **p = &d->topos; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    gale__supd_free_rec(r);
 }
 
 /* ---- commands ------------------------------------------------------------------------------------------------------ */
@@ -633,7 +490,7 @@ static void cmd_assign(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
             c, "error usage: assign ID FILE workers=N [slots=I,J,..] [threads=T] [secret=HEX] [set=C.K=V]...");
     if (!valid_id(tok[1]))
         return gale_ctl_sendf(c, "error bad topology id '%s' (letters, digits, _ . -, under %d)", tok[1], ID_MAX);
-    if (find_any(d, tok[1]))
+    if (gale__supd_find_any(d, tok[1]))
         return gale_ctl_sendf(c, "error topology '%s' exists (forget it first if it has ended)", tok[1]);
     topo_rec_t *r = calloc(1, sizeof *r);
     if (!r || !(r->sets = calloc((size_t)n, sizeof *r->sets))) {
@@ -653,28 +510,28 @@ static void cmd_assign(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
     }
     if (bad) {
         gale_ctl_sendf(c, "error bad argument '%s'", bad);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     if (r->workers < 1 || r->workers > MAX_WORKERS) {
         gale_ctl_sendf(c, "error workers=N must be from 1 to %d", MAX_WORKERS);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     if (!r->slots && r->workers > d->o->slots - d->used_slots) {
         gale_ctl_sendf(c, "error not enough free slots: %d asked, %d free of %d", r->workers,
                        d->o->slots - d->used_slots, d->o->slots);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     /* Outside the daemon's folders, the file is neither read nor described: what an error said of its contents
        ("FILE:LINE: syntax error") was enough to probe any file. */
-    if (!allowed_path(d, tok[2], NULL)) {
+    if (!gale_confine_path(&d->confine, tok[2], NULL)) {
         gale_ctl_sendf(c, "error %s: not allowed (outside the daemon's folder and its --allow-path folders)", tok[2]);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     /* libconfig would block the daemon's loop on a FIFO or a device. */
     struct stat st;
     if (stat(tok[2], &st) != 0 || !S_ISREG(st.st_mode)) {
         gale_ctl_sendf(c, "error %s: not a regular file", tok[2]);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     if (!r->slots) {
         r->n_slots = r->workers;
@@ -683,12 +540,12 @@ static void cmd_assign(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
     }
     if (!r->slots) {
         gale_ctl_sendf(c, "error out of memory");
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     if (r->n_slots > d->o->slots - d->used_slots) {
         gale_ctl_sendf(c, "error not enough free slots: %d asked, %d free of %d", r->n_slots,
                        d->o->slots - d->used_slots, d->o->slots);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     /* Loading only reads the file (no plugin code runs); resolving, which loads the plugins, is the child's. */
     gale_override_t *ov = calloc(r->n_sets + 1, sizeof *ov);
@@ -698,18 +555,18 @@ static void cmd_assign(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
     free(ov);
     if (rc) {
         gale_ctl_sendf(c, "error %s", diag.msg[0] ? diag.msg : gale_strerror(rc));
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     char why[512];
-    if (confine(d, r->topo, why, sizeof why)) {
+    if (gale_confine_topology(&d->confine, r->topo, why, sizeof why)) {
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: assignment refused: %s", r->id, why);
         gale_ctl_sendf(c, "error %s", why);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     rc = start_check(d, c, r);
     if (rc) {
         gale_ctl_sendf(c, "error cannot check the plugins of %s: %s", r->id, strerror(-rc));
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
 }
 
@@ -722,19 +579,27 @@ static void start_assigned(topo_rec_t *r)
         snprintf(why, sizeof why, "not enough free slots: %d asked, %d free of %d", r->n_slots,
                  d->o->slots - d->used_slots, d->o->slots);
         answer(r, why);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
-    gale_assignment_t a = {.id = r->id, .exe = d->o->exe, .file = r->topo->file, .host = d->o->host,
-                           .workers = r->workers, .threads = r->threads, .secret = r->secret,
-                           .sets = (const char *const *)r->sets, .n_sets = r->n_sets, .slots = r->slots,
-                           .n_slots = r->n_slots};
+    gale_assignment_t a = {.id = r->id,
+                           .exe = d->o->exe,
+                           .file = r->topo->file,
+                           .host = d->o->host,
+                           .workers = r->workers,
+                           .threads = r->threads,
+                           .secret = r->secret,
+                           .sets = (const char *const *)r->sets,
+                           .n_sets = r->n_sets,
+                           .slots = r->slots,
+                           .n_slots = r->n_slots,
+                           .model = r->model};
     gale_sup_events_t ev = {.arg = r, .address = on_address, .restarting = on_restarting, .ended = on_ended};
     int rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
     if (rc) {
         snprintf(why, sizeof why, "cannot start %s: %s", r->id,
                  rc == GALE_EINVAL ? "bad slots, secret or workers" : gale_strerror(rc));
         answer(r, why);
-        return free_rec(r);
+        return gale__supd_free_rec(r);
     }
     d->used_slots += r->n_slots;
     slots_changed(d);
@@ -831,12 +696,7 @@ static void cmd_forget(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
     topo_rec_t *r = n > 1 ? find(d, tok[1]) : NULL;
     if (!r) return gale_ctl_sendf(c, "error usage: forget ID (of a topology here)");
     if (r->sup) return gale_ctl_sendf(c, "error topology '%s' is running: kill it first", r->id);
-    for (topo_rec_t **p = &d->topos; *p; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
-            break;
-        }
-    free_rec(r);
+    gale__supd_drop(d, r);
     gale_ctl_sendf(c, "ok");
 }
 
@@ -887,40 +747,13 @@ static void on_signal(uv_signal_t *h, int sig)
     if (d->signals == 1 && !any_running(d)) shut_down(d);
 }
 
-static void free_roots(supd_t *d)
-{
-    for (int i = 0; i < d->n_roots; i++) free(d->roots[i]);
-    free(d->roots);
-}
-
-/* The folders assignments may name: the daemon's working folder (where FILE and relative paths resolve) and each
-   --allow-path, as realpaths. 0, or GALE_EINVAL (logged) for one that is not a folder. */
-static int make_roots(supd_t *d)
-{
-    d->roots = calloc((size_t)d->o->n_allow + 1, sizeof *d->roots);
-    if (!d->roots) return GALE_ENOMEM;
-    for (int i = -1; i < d->o->n_allow; i++) {
-        const char *dir = i < 0 ? "." : d->o->allow[i];
-        struct stat st;
-        char *real = realpath(dir, NULL);
-        if (!real || stat(real, &st) || !S_ISDIR(st.st_mode)) {
-            gale_logf(GALE_LOG_ERROR, "supervisor", "%s: not a folder to allow (%s)", dir,
-                      real ? "not a folder" : strerror(errno));
-            free(real);
-            return GALE_EINVAL;
-        }
-        d->roots[d->n_roots++] = real;
-    }
-    return 0;
-}
-
 /* What a start that failed half-way leaves: closed, with the loop run to let the handles go. */
 static int end_start(supd_t *d, int rc)
 {
     gale_ctl_server_close(d->server);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
-    free_roots(d);
+    gale_confine_free(&d->confine);
     return rc;
 }
 
@@ -928,13 +761,13 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
 {
     supd_t d = {.o = o};
     const char *host = o->host ? o->host : "127.0.0.1";
-    int rc = make_roots(&d);
+    int rc = gale_confine_init(&d.confine, o->allow, o->n_allow);
     if (rc) {
-        free_roots(&d);
+        gale_confine_free(&d.confine);
         return rc;
     }
     if (uv_loop_init(&d.loop)) {
-        free_roots(&d);
+        gale_confine_free(&d.confine);
         return GALE_ENOMEM;
     }
     gale_ctl_server_opts_t so = {.banner = "gale-supervisor 1",
@@ -946,6 +779,12 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
                                  .closed = on_conn_closed};
     int port = 0;
     if ((rc = gale_ctl_server_listen(&d.loop, host, o->port, &so, &d.server, &port))) return end_start(&d, rc);
+    d.data_dir = o->data_dir ? o->data_dir : "gale-data";
+    if (o->zk_hosts && (rc = gale_blobs_init(d.data_dir))) {
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot make the data folder: %s", d.data_dir, gale_strerror(rc));
+        return end_start(&d, rc);
+    }
+    if (o->zk_hosts && (rc = gale_confine_add(&d.confine, d.data_dir))) return end_start(&d, rc);
     if (o->zk_hosts) { /* cluster mode: nimbus finds this host through its node */
         gale_sup_node_opts_t no = {.zk_hosts = o->zk_hosts,
                                    .root = o->zk_root,
@@ -961,6 +800,7 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
             gale_logf(GALE_LOG_ERROR, "supervisor", "%s", why);
             return end_start(&d, rc);
         }
+        gale__supd_cluster_start(&d);
     }
     printf("listening %s:%d\n", host, port);
     fflush(stdout);
@@ -974,9 +814,9 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
     while (d.topos) {
         topo_rec_t *r = d.topos;
         d.topos = r->next;
-        free_rec(r);
+        gale__supd_free_rec(r);
     }
     if (uv_loop_close(&d.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
-    free_roots(&d);
+    gale_confine_free(&d.confine);
     return 0;
 }

@@ -72,6 +72,7 @@ typedef struct gale_daemon_opts {
     const char *zk_root; /* NULL: "/gale" */
     int zk_session_ms;   /* 0: 20000 */
     const char *version; /* gale's, for the node */
+    const char *data_dir; /* cluster mode: the cache of what nimbus ships, and the run folders; NULL: "gale-data" */
 } gale_daemon_opts_t;
 
 /* Runs the daemon until it is signalled and its topologies have ended. 0, or a negative code when it could not

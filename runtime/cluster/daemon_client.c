@@ -162,17 +162,20 @@ static int read_reply(gale_daemon_client_t *c, uint64_t deadline, gale_daemon_li
 }
 
 /* Answers the challenge: 0 once the daemon says "ok", else a negative code with the reason in d. */
-static int authenticate(gale_daemon_client_t *c, const void *secret, size_t secret_len, uint64_t deadline, gale_diag_t *d)
+static int authenticate(gale_daemon_client_t *c, const char *role, const void *secret, size_t secret_len,
+                        uint64_t deadline, gale_diag_t *d)
 {
-    static const char prefix[] = "gale-supervisor 1 challenge ";
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "gale-%s 1 challenge ", role);
+    size_t plen = strlen(prefix);
     char *hello;
     int rc = next_line(c, deadline, &hello, "no challenge", d);
     if (rc) return rc;
     /* Refused before the challenge (too many connections): say why, not "not a supervisor". */
     if (!strncmp(hello, "error ", 6)) return gale__diag(d, GALE_EINVAL, "refused: %s", hello + 6);
     unsigned char nonce[GALE_NONCE_LEN], proof[GALE_SHA256_LEN];
-    if (strncmp(hello, prefix, sizeof prefix - 1) || gale_hex_decode(hello + sizeof prefix - 1, nonce, sizeof nonce))
-        return gale__diag(d, GALE_ENOTSUP, "not a gale supervisor of this version");
+    if (strncmp(hello, prefix, plen) || gale_hex_decode(hello + plen, nonce, sizeof nonce))
+        return gale__diag(d, GALE_ENOTSUP, "not a gale %s of this version", role);
     gale_auth_proof(secret, secret_len, nonce, 'C', 0, proof);
     char line[sizeof "auth \n" + 2 * GALE_SHA256_LEN];
     memcpy(line, "auth ", 5);
@@ -183,11 +186,17 @@ static int authenticate(gale_daemon_client_t *c, const void *secret, size_t secr
 }
 
 int gale_daemon_client_new(const char *target, const void *secret, size_t secret_len, int timeout_ms,
-                         gale_daemon_client_t **out, gale_diag_t *d)
+                           gale_daemon_client_t **out, gale_diag_t *d)
+{
+    return gale_daemon_client_open(target, "supervisor", secret, secret_len, timeout_ms, out, d);
+}
+
+int gale_daemon_client_open(const char *target, const char *role, const void *secret, size_t secret_len, int timeout_ms,
+                            gale_daemon_client_t **out, gale_diag_t *d)
 {
     uint64_t deadline = deadline_of(timeout_ms);
     int fd = dial(target, deadline);
-    if (fd < 0) return gale__diag(d, fd, "cannot connect (a supervisor listening there?)");
+    if (fd < 0) return gale__diag(d, fd, "cannot connect (a %s listening there?)", role);
     gale_daemon_client_t *c = malloc(sizeof *c);
     if (!c) {
         close(fd);
@@ -195,7 +204,7 @@ int gale_daemon_client_new(const char *target, const void *secret, size_t secret
     }
     c->fd = fd;
     c->len = c->taken = 0;
-    int rc = authenticate(c, secret, secret_len, deadline, d);
+    int rc = authenticate(c, role, secret, secret_len, deadline, d);
     if (rc) {
         gale_daemon_client_free(c);
         return rc;
@@ -216,6 +225,23 @@ int gale_daemon_client_call(gale_daemon_client_t *c, const char *command, int ti
     line[n] = '\n';
     int rc = send_all(c, line, n + 1, deadline, d);
     return rc ? rc : read_reply(c, deadline, on_line, arg, ok_text, d);
+}
+
+int gale_daemon_client_send(gale_daemon_client_t *c, const char *line, int timeout_ms, gale_diag_t *d)
+{
+    size_t n = strlen(line);
+    if (n > GALE_DAEMON_COMMAND_MAX) return gale__diag(d, GALE_EINVAL, "line too long");
+    if (memchr(line, '\n', n)) return gale__diag(d, GALE_EINVAL, "a line is one line");
+    char buf[GALE_DAEMON_COMMAND_MAX + 2];
+    memcpy(buf, line, n);
+    buf[n] = '\n';
+    return send_all(c, buf, n + 1, deadline_of(timeout_ms), d);
+}
+
+int gale_daemon_client_reply(gale_daemon_client_t *c, int timeout_ms, gale_daemon_line_fn on_line, void *arg,
+                             const char **ok_text, gale_diag_t *d)
+{
+    return read_reply(c, deadline_of(timeout_ms), on_line, arg, ok_text, d);
 }
 
 void gale_daemon_client_free(gale_daemon_client_t *c)

@@ -49,6 +49,19 @@ typedef void (*gale_daemon_line_fn)(void *arg, gale_daemon_line_kind_t kind, con
 int gale_daemon_client_new(const char *target, const void *secret, size_t secret_len, int timeout_ms,
                          gale_daemon_client_t **out, gale_diag_t *d);
 
+/* The same with a peer of another `role`: "nimbus" expects nimbus's challenge ("gale-nimbus 1 challenge ...",
+   nimbus.h); gale_daemon_client_new is "supervisor". GALE_ENOTSUP then says "not a gale ROLE of this version". */
+int gale_daemon_client_open(const char *target, const char *role, const void *secret, size_t secret_len, int timeout_ms,
+                            gale_daemon_client_t **out, gale_diag_t *d);
+
+/* Sends one line that gets no reply of its own (the data lines of an upload, nimbus.h), within `timeout_ms`. 0 or a
+   negative code (the connection is then unusable). */
+int gale_daemon_client_send(gale_daemon_client_t *c, const char *line, int timeout_ms, gale_diag_t *d);
+
+/* Reads the reply of what was sent last (after gale_daemon_client_send), as gale_daemon_client_call does. */
+int gale_daemon_client_reply(gale_daemon_client_t *c, int timeout_ms, gale_daemon_line_fn on_line, void *arg,
+                             const char **ok_text, gale_diag_t *d);
+
 /* Sends `command` (one line, without its '\n') and reads until its reply, within `timeout_ms` (< 0: no bound; a
    `wait` may take as long as the topology runs). Data lines and events are handed to `on_line` (NULL: dropped) as
    they come. 0 on "ok": *ok_text (when not NULL) then points at the text after "ok " ("" for a bare "ok"), valid

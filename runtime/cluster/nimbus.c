@@ -7,27 +7,15 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "election.h"
 #include "diag.h"
 #include "gale.h"
 #include "log.h"
-#include "zk.h"
+#include "nimbus_state.h"
 
 #define REOPEN_MS 1000
-
-typedef struct nimbus {
-    const gale_nimbus_opts_t *o;
-    uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
-    uv_timer_t reopen;
-    gale_zk_t *zk;
-    gale_election_t *election;
-    char root[256], folder[300], about[200], sups_folder[300];
-    char **sups; /* the supervisors registered, as last listed (sorted names HOST:PORT) */
-    size_t n_sups;
-    int session_ms;
-    int rc;
-} nimbus_t;
+/* How often the leader looks at what it owes: pending replies, kills, slots to move. */
+#define TICK_MS 100
+#define MAX_TOKENS 256
 
 /* The supervisors' folder, listed again (and watched again): who joined, who left, in the log. */
 static void list_supervisors(nimbus_t *n)
@@ -101,7 +89,8 @@ static int join(nimbus_t *n)
         return rc;
     }
     rc = gale_zk_create_all(n->zk, n->root);
-    if (!rc) rc = gale_zk_create_all(n->zk, n->sups_folder);
+    const char *folders[] = {n->sups_folder, n->topos_folder, n->status_folder, n->workers_folder, n->blobs_folder};
+    for (size_t i = 0; !rc && i < sizeof folders / sizeof *folders; i++) rc = gale_zk_create_all(n->zk, folders[i]);
     if (!rc) rc = gale_election_join(n->zk, n->folder, n->about, on_leading, n, &n->election);
     if (rc) {
         gale_logf(GALE_LOG_ERROR, "nimbus", "cannot join the election in %s%s: %s", n->o->zk_hosts, n->folder,
@@ -146,34 +135,131 @@ static void on_signal(uv_signal_t *s, int signum)
     n->election = NULL;
     gale_zk_close(n->zk);
     n->zk = NULL;
+    gale_ctl_server_close(n->server);
+    n->server = NULL;
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->reopen, NULL);
+    uv_close((uv_handle_t *)&n->tick, NULL);
+}
+
+/* ---- the control port ------------------------------------------------------------------------------------------ */
+
+static void on_tick(uv_timer_t *t) { nimbus_topos_tick(t->data); }
+
+static nconn_t *nconn(gale_ctl_conn_t *c)
+{
+    nconn_t *x = gale_ctl_user(c);
+    if (x || !(x = calloc(1, sizeof *x))) return x;
+    x->conn = c;
+    gale_ctl_set_user(c, x);
+    return x;
+}
+
+static void on_conn_closed(void *arg, gale_ctl_conn_t *c)
+{
+    nimbus_t *n = arg;
+    nconn_t *x = gale_ctl_user(c);
+    if (!x) return;
+    gale_blob_abort(x->upload);
+    nimbus_topos_forget_conn(n, x);
+    free(x);
+}
+
+/* Whether this nimbus may change the cluster; if not, the client is told where the leader is. */
+static bool leading_or_say(nimbus_t *n, gale_ctl_conn_t *c)
+{
+    if (n->zk && n->election && gale_election_leading(n->election)) return true;
+    char leader[256] = "";
+    if (!n->election || gale_election_leader(n->election, leader, sizeof leader))
+        snprintf(leader, sizeof leader, "unknown");
+    gale_ctl_sendf(c, "error not the leading nimbus: the leader is %s", leader);
+    return false;
+}
+
+static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
+{
+    nimbus_t *n = arg;
+    nconn_t *x = nconn(c);
+    if (!x) return gale_ctl_refuse(c, "out of memory");
+    if (x->upload) return nimbus_upload_line(n, x, line);
+    if (x->pending) return gale_ctl_refuse(c, "a command came while the last one was still under way: one at a time");
+    char *tok[MAX_TOKENS], *save = NULL;
+    int ntok = 0;
+    for (char *t = strtok_r(line, " \r", &save); t && ntok < MAX_TOKENS; t = strtok_r(NULL, " \r", &save))
+        tok[ntok++] = t;
+    if (ntok == 0) return;
+    if (!n->zk) return gale_ctl_sendf(c, "error nimbus has no ZooKeeper session now: try again");
+    const char *verb = tok[0];
+    if (!strcmp(verb, "has")) nimbus_cmd_has(n, c, tok, ntok);
+    else if (!strcmp(verb, "get")) nimbus_cmd_get(n, c, tok, ntok);
+    else if (!strcmp(verb, "list")) nimbus_cmd_list(n, c);
+    else if (!strcmp(verb, "supervisors")) nimbus_cmd_supervisors(n, c);
+    else if (!strcmp(verb, "leader")) {
+        char leader[256] = "unknown";
+        if (n->election) gale_election_leader(n->election, leader, sizeof leader);
+        gale_ctl_sendf(c, "ok %s", leader);
+    } else if (!strcmp(verb, "put")) {
+        if (leading_or_say(n, c)) nimbus_cmd_put(n, x, tok, ntok);
+    } else if (!strcmp(verb, "submit")) {
+        if (leading_or_say(n, c)) nimbus_cmd_submit(n, x, tok, ntok);
+    } else if (!strcmp(verb, "kill")) {
+        if (leading_or_say(n, c)) nimbus_cmd_kill(n, x, tok, ntok);
+    } else {
+        gale_ctl_sendf(c, "error unknown command '%s' (has, put, get, submit, list, kill, supervisors, leader)", verb);
+    }
 }
 
 int gale_nimbus_run(const gale_nimbus_opts_t *o)
 {
     nimbus_t n = {.o = o, .session_ms = o->session_timeout_ms > 0 ? o->session_timeout_ms : 20000};
+    const char *host = o->host ? o->host : "127.0.0.1";
     snprintf(n.root, sizeof n.root, "%s", o->root ? o->root : "/gale");
     snprintf(n.folder, sizeof n.folder, "%s/nimbus", n.root);
     snprintf(n.sups_folder, sizeof n.sups_folder, "%s/supervisors", n.root);
-    snprintf(n.about, sizeof n.about, "host=%s pid=%d", o->host ? o->host : "127.0.0.1", (int)getpid());
+    snprintf(n.topos_folder, sizeof n.topos_folder, "%s/topologies", n.root);
+    snprintf(n.status_folder, sizeof n.status_folder, "%s/status", n.root);
+    snprintf(n.workers_folder, sizeof n.workers_folder, "%s/workers", n.root);
+    snprintf(n.blobs_folder, sizeof n.blobs_folder, "%s/blobs", n.root);
+    int rc = gale_blobs_init(o->data_dir);
+    if (rc) {
+        gale_logf(GALE_LOG_ERROR, "nimbus", "%s: cannot make the data folder: %s", o->data_dir, gale_strerror(rc));
+        return rc;
+    }
     uv_loop_init(&n.loop);
     uv_signal_init(&n.loop, &n.sigint);
     uv_signal_init(&n.loop, &n.sigterm);
     uv_timer_init(&n.loop, &n.reopen);
-    n.sigint.data = n.sigterm.data = n.reopen.data = &n;
-    int rc = join(&n);
+    uv_timer_init(&n.loop, &n.tick);
+    n.sigint.data = n.sigterm.data = n.reopen.data = n.tick.data = &n;
+    gale_ctl_server_opts_t so = {.banner = "gale-nimbus 1",
+                                 .who = "nimbus",
+                                 .secret = o->secret,
+                                 .secret_len = o->secret_len,
+                                 .arg = &n,
+                                 .line = handle_line,
+                                 .closed = on_conn_closed};
+    rc = gale_ctl_server_listen(&n.loop, host, o->port, &so, &n.server, &n.port);
+    /* The candidate's node says where its control port is: clients and supervisors find the leader there. */
+    snprintf(n.about, sizeof n.about, "host=%s port=%d pid=%d", host, n.port, (int)getpid());
+    if (!rc) rc = join(&n);
     if (rc) {
+        gale_ctl_server_close(n.server);
         uv_close((uv_handle_t *)&n.sigint, NULL);
         uv_close((uv_handle_t *)&n.sigterm, NULL);
         uv_close((uv_handle_t *)&n.reopen, NULL);
+        uv_close((uv_handle_t *)&n.tick, NULL);
     } else {
+        printf("listening %s:%d\n", host, n.port);
+        fflush(stdout);
+        gale_logf(GALE_LOG_INFO, "nimbus", "listening on %s:%d, data in %s", host, n.port, o->data_dir);
         uv_signal_start(&n.sigint, on_signal, SIGINT);
         uv_signal_start(&n.sigterm, on_signal, SIGTERM);
+        uv_timer_start(&n.tick, on_tick, TICK_MS, TICK_MS);
     }
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);
+    nimbus_topos_free(&n);
     gale_zk_free_names(n.sups, n.n_sups);
     return rc;
 }

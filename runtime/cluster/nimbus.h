@@ -17,8 +17,10 @@ typedef struct gale_nimbus_opts {
     const char *root;       /* the folder of the cluster's nodes; NULL: "/gale" */
     const char *host;       /* how this nimbus is named to the others (its address) */
     int session_timeout_ms; /* 0: 20000, Storm's storm.zookeeper.session.timeout */
-    const void *secret;     /* the cluster secret (borrowed): the ACL of every node */
+    const void *secret;     /* the cluster secret (borrowed): the ACL of every node, and the control port's */
     size_t secret_len;
+    int port;             /* the control port; 0: any (printed as "listening HOST:PORT") */
+    const char *data_dir; /* where the blobs live (blobs.h) */
 } gale_nimbus_opts_t;
 
 /* Runs until SIGINT or SIGTERM, then leaves the election at once (the next nimbus leads without waiting for the

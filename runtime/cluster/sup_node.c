@@ -28,6 +28,13 @@ typedef struct follow {
 struct gale_sup_node {
     uv_loop_t *loop;
     follow_t *follows;
+    char id[ADDR_MAX]; /* HOST:PORT */
+    char root[256];
+    char topos[300]; /* ROOT/topologies */
+    gale_sup_node_topos_fn topos_fn;
+    void *topos_arg;
+    uv_timer_t topos_timer; /* reads the topologies a moment after a change, so that a burst is one read */
+    int handles;            /* open ones (reopen, topos_timer): the memory goes when the last is closed */
     char workers[300]; /* ROOT/workers */
     gale_zk_opts_t zo;
     char secret[1024];
@@ -48,7 +55,26 @@ static void on_state(void *arg, gale_zk_state_t state);
 static void on_watch(void *arg, gale_zk_event_t event, const char *path);
 static void refresh(gale_sup_node_t *n, follow_t *f);
 
-static void free_node(uv_handle_t *h) { free(h->data); }
+static void free_node(uv_handle_t *h)
+{
+    gale_sup_node_t *n = h->data;
+    if (--n->handles == 0) free(n);
+}
+
+static void close_handles(gale_sup_node_t *n)
+{
+    uv_close((uv_handle_t *)&n->reopen, free_node);
+    uv_close((uv_handle_t *)&n->topos_timer, free_node);
+}
+
+#define TOPOS_SETTLE_MS 20
+
+static void read_topologies(gale_sup_node_t *n);
+static void on_topos_timer(uv_timer_t *t) { read_topologies(t->data); }
+static void topologies_soon(gale_sup_node_t *n)
+{
+    if (n->topos_fn && !n->stopping) uv_timer_start(&n->topos_timer, on_topos_timer, TOPOS_SETTLE_MS, 0);
+}
 
 /* A session and the node. 0, or a zk.h code with `why`. */
 static int publish(gale_sup_node_t *n, char *why, size_t cap)
@@ -80,6 +106,7 @@ static void on_reopen(uv_timer_t *t)
         uv_timer_stop(t);
         gale_logf(GALE_LOG_INFO, "supervisor", "in ZooKeeper again as %s", n->path);
         for (follow_t *f = n->follows; f; f = f->next) refresh(n, f); /* the watches died with the old session */
+        topologies_soon(n);
     }
 }
 
@@ -106,7 +133,10 @@ int gale_sup_node_start(uv_loop_t *loop, const gale_sup_node_opts_t *o, gale_sup
     n->loop = loop;
     memcpy(n->secret, o->secret, o->secret_len);
     snprintf(n->hosts, sizeof n->hosts, "%s", o->zk_hosts);
-    snprintf(n->folder, sizeof n->folder, "%s/supervisors", o->root ? o->root : "/gale");
+    snprintf(n->root, sizeof n->root, "%s", o->root ? o->root : "/gale");
+    snprintf(n->folder, sizeof n->folder, "%s/supervisors", n->root);
+    snprintf(n->topos, sizeof n->topos, "%s/topologies", n->root);
+    snprintf(n->id, sizeof n->id, "%s:%d", o->host, o->port);
     snprintf(n->path, sizeof n->path, "%s/%s:%d", n->folder, o->host, o->port);
     snprintf(n->host, sizeof n->host, "%s", o->host);
     snprintf(n->version, sizeof n->version, "%s", o->version ? o->version : "?");
@@ -119,11 +149,13 @@ int gale_sup_node_start(uv_loop_t *loop, const gale_sup_node_opts_t *o, gale_sup
                              .cb = {.state = on_state, .watch = on_watch, .arg = n}};
     snprintf(n->workers, sizeof n->workers, "%s/workers", o->root ? o->root : "/gale");
     uv_timer_init(loop, &n->reopen);
-    n->reopen.data = n;
+    uv_timer_init(loop, &n->topos_timer);
+    n->reopen.data = n->topos_timer.data = n;
+    n->handles = 2;
     int rc = publish(n, why, cap);
     if (rc) {
         n->stopping = true;
-        uv_close((uv_handle_t *)&n->reopen, free_node);
+        close_handles(n);
         return rc;
     }
     *out = n;
@@ -193,6 +225,8 @@ static void refresh(gale_sup_node_t *n, follow_t *f)
 static void on_watch(void *arg, gale_zk_event_t event, const char *path)
 {
     gale_sup_node_t *n = arg;
+    size_t tl = strlen(n->topos);
+    if (!strncmp(path, n->topos, tl) && (path[tl] == '\0' || path[tl] == '/')) return topologies_soon(n);
     for (follow_t *f = n->follows; f; f = f->next) {
         size_t len = strlen(f->folder);
         if (!strncmp(path, f->folder, len) && (path[len] == '\0' || path[len] == '/')) {
@@ -255,5 +289,104 @@ void gale_sup_node_stop(gale_sup_node_t *n)
     if (n->zk) gale_zk_delete(n->zk, n->path, -1);
     gale_zk_close(n->zk);
     n->zk = NULL;
-    uv_close((uv_handle_t *)&n->reopen, free_node);
+    close_handles(n);
+}
+
+/* ---- topologies ----------------------------------------------------------------------------------------------- */
+
+/* Reads every topology node (watching the folder and each node) and hands them to the follower. */
+static void read_topologies(gale_sup_node_t *n)
+{
+    if (!n->zk || !n->topos_fn) return;
+    char **names;
+    size_t count;
+    int rc = gale_zk_create_all(n->zk, n->topos);
+    if (!rc) rc = gale_zk_children(n->zk, n->topos, true, &names, &count);
+    if (rc) {
+        gale_logf(GALE_LOG_WARN, "supervisor", "cannot read %s: %s (trying again)", n->topos, gale_strerror(rc));
+        uv_timer_start(&n->topos_timer, on_topos_timer, REOPEN_MS, 0);
+        return;
+    }
+    gale_topo_record_t *recs = calloc(count + 1, sizeof *recs);
+    size_t got = 0;
+    for (size_t i = 0; recs && i < count; i++) {
+        char path[600], *text = NULL, why[200];
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", n->topos, names[i]);
+        if (gale_zk_get(n->zk, path, true, &text, &len, NULL)) continue; /* gone meanwhile */
+        if (gale_topo_record_parse(text, &recs[got], why, sizeof why) == 0) got++;
+        else {
+            gale_logf(GALE_LOG_ERROR, "supervisor", "%s does not parse (left alone): %s", path, why);
+            gale_topo_record_free(&recs[got]);
+        }
+        free(text);
+    }
+    gale_zk_free_names(names, count);
+    if (recs) n->topos_fn(n->topos_arg, recs, got);
+    for (size_t i = 0; recs && i < got; i++) gale_topo_record_free(&recs[i]);
+    free(recs);
+}
+
+int gale_sup_node_follow_topologies(gale_sup_node_t *n, gale_sup_node_topos_fn fn, void *arg)
+{
+    if (!n || n->topos_fn) return GALE_EINVAL;
+    n->topos_fn = fn;
+    n->topos_arg = arg;
+    read_topologies(n);
+    return 0;
+}
+
+int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_report_t *r)
+{
+    if (!n || !n->zk) return GALE_ESTATE;
+    char folder[600], path[700], text[700];
+    snprintf(folder, sizeof folder, "%s/status/%s", n->root, name);
+    snprintf(path, sizeof path, "%s/%s", folder, n->id);
+    if (!r) {
+        int rc = gale_zk_delete(n->zk, path, -1);
+        return rc == GALE_ENOENT ? 0 : rc;
+    }
+    gale_topo_report_format(r, text, sizeof text);
+    int rc = gale_zk_set(n->zk, path, text, strlen(text), -1);
+    if (rc == GALE_ENOENT) {
+        /* The folder is nimbus's: made with the topology. Gone, the topology is being removed: nothing to say. */
+        rc = gale_zk_create(n->zk, path, text, strlen(text), GALE_ZK_EPHEMERAL, NULL, 0);
+        if (rc == GALE_ENOENT) return 0;
+    }
+    if (rc)
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot report '%s' in ZooKeeper: %s", name, text,
+                  gale_strerror(rc));
+    return rc;
+}
+
+int gale_sup_node_nimbus(gale_sup_node_t *n, char *buf, size_t cap)
+{
+    if (!n || !n->zk) return GALE_ESTATE;
+    char folder[300], path[400], **names, *data = NULL;
+    size_t count, len;
+    snprintf(folder, sizeof folder, "%s/nimbus", n->root);
+    int rc = gale_zk_children(n->zk, folder, false, &names, &count);
+    if (rc) return rc;
+    if (!count) rc = GALE_ENOENT;
+    else {
+        snprintf(path, sizeof path, "%s/%s", folder, names[0]); /* ten-digit sequence numbers: the first leads */
+        rc = gale_zk_get(n->zk, path, false, &data, &len, NULL);
+    }
+    gale_zk_free_names(names, count);
+    if (rc) return rc;
+    char host[128];
+    int port = 0;
+    const char *h = strstr(data, "host="), *p = strstr(data, "port=");
+    if (!h || !p || sscanf(h, "host=%127s", host) != 1 || sscanf(p, "port=%d", &port) != 1 || port <= 0)
+        rc = GALE_ENOENT;
+    else snprintf(buf, cap, "%s:%d", host, port);
+    free(data);
+    return rc;
+}
+
+const char *gale_sup_node_id(const gale_sup_node_t *n) { return n->id; }
+
+void gale_sup_node_topologies_again(gale_sup_node_t *n)
+{
+    if (n) topologies_soon(n);
 }

@@ -6,12 +6,16 @@
  *  - Its workers' addresses, ROOT/workers/TOPOLOGY/SLOT (ephemeral, data HOST:PORT), and the addresses of the
  *    other slots of the topologies it runs part of, followed through watches: a worker restarted on a new port
  *    anywhere reaches its peers without anyone passing addresses by hand.
+ *  - The topologies nimbus placed (ROOT/topologies, topo_record.h), followed through watches, and this daemon's
+ *    report on each of its parts (ROOT/status/NAME/HOST:PORT, ephemeral).
  */
 #ifndef GALE_SUP_NODE_H
 #define GALE_SUP_NODE_H
 
 #include <stddef.h>
 #include <uv.h>
+
+#include "topo_record.h"
 
 typedef struct gale_sup_node gale_sup_node_t;
 
@@ -46,6 +50,28 @@ int gale_sup_node_follow(gale_sup_node_t *n, const char *id, int n_slots, gale_s
 
 /* The topology ended here: stop following it, and take down the addresses of `slots` (its local ones). */
 void gale_sup_node_forget_topology(gale_sup_node_t *n, const char *id, const int *slots, int n_slots);
+
+/* Called with every topology of the cluster, parsed (a node that does not parse is logged and left out), once
+   when following starts and again after each change (bursts are taken together). `topos` is borrowed for the
+   call. */
+typedef void (*gale_sup_node_topos_fn)(void *arg, const gale_topo_record_t *topos, size_t n);
+
+/* Follows ROOT/topologies (one follower per node). 0 or a zk.h code. */
+int gale_sup_node_follow_topologies(gale_sup_node_t *n, gale_sup_node_topos_fn fn, void *arg);
+
+/* Reads the topologies again soon, as after a change: the follower wants to look at them once more. */
+void gale_sup_node_topologies_again(gale_sup_node_t *n);
+
+/* Publishes this daemon's report on topology `name` (ephemeral; replaced when there); `r` NULL deletes it. 0 or a
+   zk.h code (logged). */
+int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_report_t *r);
+
+/* The leading nimbus's control address, "HOST:PORT", read now from its election node. 0, GALE_ENOENT (no nimbus
+   leads), or a zk.h code. */
+int gale_sup_node_nimbus(gale_sup_node_t *n, char *buf, size_t cap);
+
+/* This daemon's name in the cluster, "HOST:PORT": what a topology's slot= lines say. */
+const char *gale_sup_node_id(const gale_sup_node_t *n);
 
 /* Deletes the node and closes the session (nimbus hears at once, not after the timeout); the memory goes once the
    loop has run. NULL is a no-op. */

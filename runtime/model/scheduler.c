@@ -62,3 +62,21 @@ int gale_schedule_share_cores(int workers_here, long cores)
     long n = cores > 0 && workers_here > 0 ? cores / workers_here : 1;
     return n < 1 ? 1 : (int)n;
 }
+
+int gale_schedule_spread(const int *free_slots, int n, int workers, int *out)
+{
+    long total = 0;
+    for (int i = 0; i < n; i++) total += free_slots[i] > 0 ? free_slots[i] : 0;
+    if (workers < 0 || total < workers) return GALE_ELIMIT;
+    int *left = calloc(n > 0 ? (size_t)n : 1, sizeof *left);
+    if (!left) return GALE_ENOMEM;
+    for (int i = 0; i < n; i++) left[i] = free_slots[i] > 0 ? free_slots[i] : 0;
+    for (int k = 0, at = 0; k < workers; k++) {
+        while (left[at] == 0) at = (at + 1) % n;
+        out[k] = at;
+        left[at]--;
+        at = (at + 1) % n;
+    }
+    free(left);
+    return 0;
+}

@@ -39,4 +39,13 @@ int gale_schedule_threads(int requested, int configured, long cores, uint32_t ta
    out (cores / workers, at least 1), so that no core has two busy executors polling for work. */
 int gale_schedule_share_cores(int workers_here, long cores);
 
+/*
+ * Cluster mode: which of `n` supervisors runs each of `workers` worker slots, Storm's even scheduler over hosts:
+ * the slots go round robin over the supervisors in the order given (nimbus gives them sorted by name), skipping
+ * those with no free slot left, so that a topology spreads over hosts first and doubles up on one only when it
+ * must. `free_slots` (borrowed) holds each supervisor's free slots. 0 with out[k] the index of slot k's supervisor;
+ * GALE_ELIMIT when there are fewer free slots than workers, GALE_ENOMEM (out untouched).
+ */
+int gale_schedule_spread(const int *free_slots, int n, int workers, int *out);
+
 #endif

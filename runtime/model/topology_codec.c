@@ -1,11 +1,13 @@
 /* topology_codec.c: a resolved model as MessagePack and back (topology_codec.h). */
 #include "topology_codec.h"
 
+#include <errno.h>
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mpread.h"
 #include "mpwrite.h"
@@ -572,5 +574,38 @@ int gale_topology_attach(gale_topology_t *t, gale_diag_t *diag)
             return gale__diag(diag, GALE_EPLUGIN, "%s: %s '%s': plugin %s is not a %s", t->file, kind, c->name,
                               c->plugin->path, kind);
     }
+    return 0;
+}
+
+int gale_topology_load_model(const char *path, gale_topology_t **out, gale_diag_t *diag)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) return gale__diag(diag, -errno, "%s: cannot read: %s", path, strerror(errno));
+    struct stat st;
+    int rc = fstat(fileno(f), &st) ? GALE_EIO : st.st_size > GALE_TOPOLOGY_MODEL_MAX ? GALE_ELIMIT : 0;
+    char *buf = rc ? NULL : malloc((size_t)st.st_size + 1);
+    size_t len = buf ? fread(buf, 1, (size_t)st.st_size + 1, f) : 0;
+    bool failed = ferror(f);
+    fclose(f);
+    if (!rc) rc = !buf ? GALE_ENOMEM : failed ? GALE_EIO : len > (size_t)st.st_size ? GALE_ELIMIT : 0;
+    if (rc) {
+        free(buf);
+        return gale__diag(diag, rc, "%s: cannot read the model: %s", path, gale_strerror(rc));
+    }
+    rc = gale_topology_read(buf, len, out, diag);
+    free(buf);
+    return rc;
+}
+
+int gale_topology_open_model(const char *path, gale_topology_t **out, gale_diag_t *diag)
+{
+    gale_topology_t *t = NULL;
+    int rc = gale_topology_load_model(path, &t, diag);
+    if (rc) return rc;
+    if ((rc = gale_topology_attach(t, diag))) {
+        gale_topology_free(t);
+        return rc;
+    }
+    *out = t;
     return 0;
 }

@@ -40,4 +40,12 @@ int gale_topology_read(const char *buf, size_t len, gale_topology_t **out, gale_
    the model may be partly attached and must only be freed; `diag` names the component and the file. */
 int gale_topology_attach(gale_topology_t *topo, gale_diag_t *diag);
 
+/* Reads a model from the file at `path` (at most GALE_TOPOLOGY_MODEL_MAX bytes), its plugins not attached (a
+   supervisor loads them in a child first). 0 and *out (free it with gale_topology_free), or a negative code with
+   `diag` naming the file. */
+#define GALE_TOPOLOGY_MODEL_MAX (64 << 20)
+int gale_topology_load_model(const char *path, gale_topology_t **out, gale_diag_t *diag);
+/* The same, then attached: what a worker in cluster mode runs from. */
+int gale_topology_open_model(const char *path, gale_topology_t **out, gale_diag_t *diag);
+
 #endif

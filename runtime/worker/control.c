@@ -271,7 +271,7 @@ int gale_control_next_position(const char *text, size_t *pos, uint32_t *task, ui
 int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
                              const char *file, char numbers[3][16], const char **argv, size_t cap)
 {
-    if (cap < 12 + 2 * n_sets) return GALE_ERANGE;
+    if (cap < 13 + 2 * n_sets) return GALE_ERANGE;
     snprintf(numbers[0], 16, "%d", a->index);
     snprintf(numbers[1], 16, "%d", a->workers);
     snprintf(numbers[2], 16, "%d", a->threads);
@@ -288,6 +288,7 @@ int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const
         argv[n++] = "--threads";
         argv[n++] = numbers[2];
     }
+    if (a->model) argv[n++] = "--model";
     for (size_t i = 0; i < n_sets; i++) {
         argv[n++] = "--set";
         argv[n++] = sets[i];
@@ -307,6 +308,11 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
        option first, as for every other command. */
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
+        if (!strcmp(o, "--model")) {
+            if (out->model && !rc) rc = say_why(why, cap, GALE_EINVAL, "--model given twice");
+            out->model = true;
+            continue;
+        }
         bool ours = !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen");
         if (!ours) {
             rest[n++] = argv[i];

@@ -64,6 +64,7 @@ struct gale_sup {
     char *id, *exe, *file, *host, **sets;
     size_t n_sets;
     int threads;
+    bool model;   /* `file` is a resolved model */
     sworker_t *w; /* the local slots */
     int n_local;
     int n;        /* slots of the whole topology */
@@ -336,9 +337,10 @@ static void spawn(sworker_t *w)
     gale_sup_t *s = w->sup;
     if (s->state != S_ACTIVE) return; /* the run is stopping: nothing more to start */
     char numbers[3][16];
-    size_t cap = 16 + 2 * s->n_sets;
+    size_t cap = 17 + 2 * s->n_sets;
     const char **argv = calloc(cap, sizeof *argv);
-    gale_worker_args_t wa = {.index = w->index, .workers = s->n, .listen = s->host, .threads = s->threads};
+    gale_worker_args_t wa = {
+        .index = w->index, .workers = s->n, .listen = s->host, .threads = s->threads, .model = s->model};
     if (!argv || !w->line || gale_control_worker_argv(s->exe, &wa, (const char *const *)s->sets, s->n_sets, s->file,
                                                       numbers, argv, cap) < 0) {
         free(argv);
@@ -550,6 +552,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->id = strdup(a->id ? a->id : topo->name);
     s->exe = strdup(a->exe);
     s->file = strdup(a->file);
+    s->model = a->model;
     s->host = strdup(a->host ? a->host : "127.0.0.1");
     s->w = calloc((size_t)s->n_local, sizeof *s->w);
     s->addr = calloc((size_t)s->n, sizeof *s->addr);

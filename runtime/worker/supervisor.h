@@ -34,6 +34,7 @@ typedef struct gale_assignment {
     int threads;                  /* executor threads per worker; 0: the topology's, else cores / slots here */
     const char *secret;           /* hex, the same for every worker of the topology; NULL: a new random one */
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
+    bool model;                   /* `file` is a resolved model (topology_codec.h): cluster mode's */
 } gale_assignment_t;
 
 typedef struct gale_sup gale_sup_t;

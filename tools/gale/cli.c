@@ -52,8 +52,8 @@ static const gale_cli_command_t COMMANDS[] = {
      gale_cmd_replay, 0},
     {"supervisor",
      "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...\n"
-     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S]]",
-     "run the supervisor daemon of this host: topologies assigned over its control port",
+     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S] [--data DIR]]",
+     "run the supervisor daemon of this host: topologies assigned over its control port or by nimbus",
      "  --secret-file FILE    the cluster secret: 16 bytes or more, readable by its owner only (required)\n"
      "  --host ADDR           the address (or host name, resolved at start) of the control port and the workers;\n"
      "                        peers connect to it, so not 0.0.0.0 (default 127.0.0.1)\n"
@@ -64,30 +64,58 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        (ROOT/supervisors/HOST:PORT: its slots and free slots), for nimbus to find\n"
      "  --root PATH           with --zk: the ZooKeeper folder of the cluster (default /gale)\n"
      "  --zk-session-timeout S  with --zk: seconds without ZooKeeper before nimbus counts this host gone\n"
-     "                        (default 20)\n",
+     "                        (default 20)\n"
+     "  --data DIR            with --zk: the cache of what nimbus ships and the folders topologies run in\n"
+     "                        (default gale-data; assignments may name files there)\n",
      gale_cmd_supervisor, 0},
     {"nimbus",
-     "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--root PATH]\n"
-     "[--zk-session-timeout S]",
-     "run a nimbus of a cluster on ZooKeeper: one of several leads (scheduling comes next)",
+     "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--port P] [--data DIR]\n"
+     "[--root PATH] [--zk-session-timeout S]",
+     "run a nimbus of a cluster on ZooKeeper: one of several leads, placing topologies on the supervisors",
      "  --zk HOSTS            the ZooKeeper ensemble, HOST:PORT[,HOST:PORT...] (required)\n"
      "  --secret-file FILE    the cluster secret: the ACL of every node gale writes in ZooKeeper (required)\n"
-     "  --host ADDR           how this nimbus is named to the others (default 127.0.0.1)\n"
+     "  --host ADDR           the address of its control port, where clients and supervisors reach it\n"
+     "                        (default 127.0.0.1)\n"
+     "  --port P              the control port (default 0: any; printed as \"listening HOST:PORT\")\n"
+     "  --data DIR            where the uploaded plugins, models and resources are kept (default gale-data;\n"
+     "                        a copy of each is in ZooKeeper too, for a nimbus that takes over)\n"
      "  --root PATH           the ZooKeeper folder of the cluster (default /gale)\n"
      "  --zk-session-timeout S  seconds without ZooKeeper before the lead passes on (default 20, Storm's\n"
      "                        storm.zookeeper.session.timeout; the ensemble bounds it)\n",
      gale_cmd_nimbus, 0},
+    {"submit",
+     "gale submit (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--name N] [--timeout S]\n"
+     "[--set C.K=V]... FILE",
+     "run a topology on a cluster: checked here, shipped to nimbus with its plugins, placed on the supervisors",
+     "  --zk HOSTS            find the leading nimbus in this ZooKeeper ensemble (or --nimbus)\n"
+     "  --root PATH           with --zk: the ZooKeeper folder of the cluster (default /gale)\n"
+     "  --nimbus HOST:PORT    a nimbus's control port (a standby sends the command on to the leader)\n"
+     "  --secret-file FILE    the cluster secret (required)\n"
+     "  --name N              run it under this name (default the file's `name`)\n"
+     "  --timeout S           seconds for its workers to start before nimbus gives up and removes it (default "
+     "60)\n" SET_OPTION,
+     gale_cmd_submit, 0},
+    {"list", "gale list (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--timeout S]",
+     "the topologies of a cluster: name, status, workers, executors, uptime",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_list, 0},
+    {"kill", "gale kill (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--wait S] NAME",
+     "stop a topology of a cluster: its spouts deactivated, its tuples drained for up to S seconds, then removed",
+     "  --wait S              seconds to drain before the workers stop (default 30)\n"
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_kill, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, wait, status, stats, forget)",
      "  --secret-file FILE    the cluster secret (required)\n"
      "  --timeout S           seconds to wait for the reply (default 60; none for wait)\n",
      gale_cmd_ctl, 0},
-    {"worker", "gale worker --index I --workers N [--listen HOST] [--threads T] [--set C.K=V]... FILE",
+    {"worker", "gale worker --index I --workers N [--listen HOST] [--threads T] [--model] [--set C.K=V]... FILE",
      "one worker of a topology, started by a supervisor (not for people)",
      "  --index I             this worker's slot, 0 to N - 1\n"
      "  --workers N           worker slots of the whole topology (2 or more)\n"
      "  --listen HOST         the address (or host name) to listen on (default 127.0.0.1)\n"
-     "  --threads T           executor threads\n" SET_OPTION,
+     "  --threads T           executor threads\n"
+     "  --model               FILE is a resolved model, as cluster mode ships it (no --set then)\n" SET_OPTION,
      gale_cmd_worker, 1},
     {"version", "gale version", "print the version and plugin ABI", NULL, gale_cmd_version, 0},
     {"help", "gale help [COMMAND]", "this text, or COMMAND's usage and options", NULL, gale_cmd_help, 0},

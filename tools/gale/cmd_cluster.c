@@ -43,7 +43,7 @@ static int parse_seconds(const char *v, double *out)
 
 int gale_cmd_supervisor(int argc, char **argv)
 {
-    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *v;
+    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *data = NULL, *v;
     int port = 0, slots = 4, n_allow = 0;
     double session_s = 20;
     const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (daemon.h) */
@@ -61,6 +61,8 @@ int gale_cmd_supervisor(int argc, char **argv)
             allow[n_allow++] = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) {
             zk = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) {
+            data = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
             if (!zk_root_ok(v))
                 return gale_cli_usage_error("supervisor", "--root needs a ZooKeeper folder such as /gale, not '%s'", v);
@@ -70,16 +72,17 @@ int gale_cmd_supervisor(int argc, char **argv)
                 return gale_cli_usage_error("supervisor",
                                             "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'", v);
         } else if (o[0] == '-' && o[1]) {
-            const char *const valued[] = {"--secret-file", "--host", "--port", "--slots",
-                                          "--allow-path",  "--zk",   "--root", "--zk-session-timeout"};
+            const char *const valued[] = {"--secret-file", "--host",       "--port",
+                                          "--slots",       "--allow-path", "--zk",
+                                          "--root",        "--data",       "--zk-session-timeout"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("supervisor", "%s needs a value", o);
             return gale_cli_unknown_option("supervisor", o);
         } else return gale_cli_usage_error("supervisor", "unexpected argument '%s'", o);
     }
     if (!secret_file) return gale_cli_usage_error("supervisor", "--secret-file is required: the control port runs topologies");
-    if ((root || session_s != 20) && !zk)
-        return gale_cli_usage_error("supervisor", "--root and --zk-session-timeout go with --zk");
+    if ((root || session_s != 20 || data) && !zk)
+        return gale_cli_usage_error("supervisor", "--root, --zk-session-timeout and --data go with --zk");
     char addr[64];
     int rc = gale_cli_resolve_host("supervisor", "--host", host, addr, sizeof addr);
     if (rc) return rc;
@@ -99,7 +102,8 @@ int gale_cmd_supervisor(int argc, char **argv)
                             .zk_hosts = zk,
                             .zk_root = root,
                             .zk_session_ms = (int)(session_s * 1000),
-                            .version = gale_cli_version()};
+                            .version = gale_cli_version(),
+                            .data_dir = data};
     return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
@@ -107,15 +111,20 @@ int gale_cmd_supervisor(int argc, char **argv)
 
 int gale_cmd_nimbus(int argc, char **argv)
 {
-    const char *secret_file = NULL, *zk = NULL, *host = "127.0.0.1", *root = "/gale", *v;
+    const char *secret_file = NULL, *zk = NULL, *host = "127.0.0.1", *root = "/gale", *data = "gale-data", *v;
     double session_s = 20;
+    int port = 0;
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("nimbus");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) zk = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
-        else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) data = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
+            if (parse_int(v, 0, 65535, &port))
+                return gale_cli_usage_error("nimbus", "--port needs 0 to 65535, not '%s'", v);
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
             if (!zk_root_ok(v))
                 return gale_cli_usage_error("nimbus", "--root needs a ZooKeeper folder such as /gale, not '%s'", v);
             root = v;
@@ -124,7 +133,8 @@ int gale_cmd_nimbus(int argc, char **argv)
                 return gale_cli_usage_error("nimbus", "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'",
                                             v);
         } else if (o[0] == '-' && o[1]) {
-            const char *const valued[] = {"--secret-file", "--zk", "--host", "--root", "--zk-session-timeout"};
+            const char *const valued[] = {"--secret-file",       "--zk", "--host", "--root", "--data", "--port",
+                                          "--zk-session-timeout"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("nimbus", "%s needs a value", o);
             return gale_cli_unknown_option("nimbus", o);
@@ -143,7 +153,9 @@ int gale_cmd_nimbus(int argc, char **argv)
                             .host = addr,
                             .session_timeout_ms = (int)(session_s * 1000),
                             .secret = secret,
-                            .secret_len = secret_len};
+                            .secret_len = secret_len,
+                            .port = port,
+                            .data_dir = data};
     return gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "control.h"
 #include "runtime.h"
+#include "topology_codec.h"
 #include "worker.h"
 
 int gale_cmd_worker(int argc, char **argv)
@@ -50,7 +51,13 @@ int gale_cmd_worker(int argc, char **argv)
         gale_cli_args_free(&a);
         return GALE_EXIT_USAGE;
     }
-    gale_topology_t *topo = gale_cli_open_topology(&a);
+    gale_topology_t *topo = NULL;
+    if (wa.model) { /* cluster mode: the supervisor wrote the resolved model nimbus shipped */
+        gale_diag_t d = {{0}};
+        if (gale_topology_open_model(a.file, &topo, &d)) fprintf(stderr, "gale: %s\n", d.msg);
+    } else {
+        topo = gale_cli_open_topology(&a);
+    }
     gale_runtime_t *rt = NULL;
     rc = GALE_EXIT_ERROR;
     if (topo) {

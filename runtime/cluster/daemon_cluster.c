@@ -1,0 +1,230 @@
+/*
+ * daemon_cluster.c: the supervisor daemon in cluster mode. It follows the topologies nimbus placed in ZooKeeper
+ * (sup_node.h) and makes what runs here match them:
+ *   - a topology with slots here that does not run yet is fetched (sup_fetch.h, in libuv's thread pool: the loop
+ *     keeps serving its workers meanwhile), checked and started like any assignment (daemon.c), and reported
+ *     "starting", then "running" or "refused" with the reason (ROOT/status/NAME/HOST:PORT);
+ *   - one whose slots here changed (nimbus moved some) is drained and started again on the new ones; one that has
+ *     no slot here any more, or is gone from ZooKeeper, is drained and stopped: a supervisor that comes back after
+ *     its slots moved stops what it no longer owns;
+ *   - one being killed is drained for its kill_wait_s and stopped, then reported "ended".
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_state.h"
+#include "diag.h"
+#include "gale.h"
+#include "log.h"
+#include "sup_fetch.h"
+#include "topology_codec.h"
+
+/* How long the part of a topology whose slots moved away drains before it stops. */
+#define MOVE_WAIT_S 5.0
+/* Each exchange with nimbus while fetching. */
+#define FETCH_TIMEOUT_MS 30000
+
+typedef struct fetch_job {
+    struct fetch_job *next;
+    supd_t *d;
+    uv_work_t work;
+    char *text;             /* the topology's node, as the thread parses it (owned) */
+    gale_topo_record_t rec; /* parsed on the loop, for the start */
+    char nimbus[160], sup[96];
+    gale_sup_fetch_opts_t fo;
+    char model[PATH_MAX], why[1024];
+    int rc;
+    bool stale; /* the placement changed meanwhile: drop the result and look again */
+} fetch_job_t;
+
+static void report(supd_t *d, const char *name, int64_t version, gale_topo_state_t state, const char *error)
+{
+    gale_topo_report_t r = {.version = version, .state = state};
+    if (error) snprintf(r.error, sizeof r.error, "%.*s", (int)sizeof r.error - 1, error);
+    gale_sup_node_report(d->node, name, &r);
+}
+
+static fetch_job_t *find_job(supd_t *d, const char *name)
+{
+    for (fetch_job_t *j = d->jobs; j; j = j->next)
+        if (!strcmp(j->rec.name, name)) return j;
+    return NULL;
+}
+
+static void free_job(fetch_job_t *j)
+{
+    gale_topo_record_free(&j->rec);
+    free(j->text);
+    free(j);
+}
+
+static void run_fetch(uv_work_t *w)
+{
+    fetch_job_t *j = w->data;
+    j->rc = gale_sup_fetch(&j->fo, &j->rec, j->model, sizeof j->model, j->why, sizeof j->why);
+}
+
+/* The started part tells how it went (daemon.c's answer): running, or refused with why. */
+static void on_reply(void *arg, const char *id, const char *error)
+{
+    topo_rec_t *r = arg;
+    report(r->d, id, r->version, error ? GALE_TOPO_REFUSED : GALE_TOPO_RUNNING, error);
+}
+
+static void after_fetch(uv_work_t *w, int status)
+{
+    fetch_job_t *j = w->data;
+    supd_t *d = j->d;
+    for (fetch_job_t **p = &d->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    const gale_topo_record_t *rec = &j->rec;
+    if (j->stale || d->signals || status) {
+        free_job(j);
+        gale_sup_node_topologies_again(d->node);
+        return;
+    }
+    if (j->rc) {
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot run it here: %s", rec->name, j->why);
+        report(d, rec->name, rec->version, GALE_TOPO_REFUSED, j->why);
+        return free_job(j);
+    }
+    topo_rec_t *r = calloc(1, sizeof *r);
+    int *slots = calloc((size_t)rec->workers, sizeof *slots);
+    gale_diag_t diag = {{0}};
+    int rc = r && slots ? gale_topology_load_model(j->model, &r->topo, &diag) : GALE_ENOMEM;
+    if (rc) {
+        const char *why = diag.msg[0] ? diag.msg : gale_strerror(rc);
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot run it here: %s", rec->name, why);
+        report(d, rec->name, rec->version, GALE_TOPO_REFUSED, why);
+        free(slots);
+        if (r) gale__supd_free_rec(r);
+        return free_job(j);
+    }
+    r->d = d;
+    snprintf(r->id, sizeof r->id, "%s", rec->name);
+    r->cluster = r->model = true;
+    r->version = rec->version;
+    r->workers = rec->workers;
+    r->slots = slots;
+    r->n_slots = gale_topo_record_slots_of(rec, gale_sup_node_id(d->node), slots);
+    r->secret = strdup(rec->secret);
+    r->reply = on_reply;
+    r->reply_arg = r;
+    free_job(j);
+    gale__supd_assign(d, r);
+}
+
+/* Starts fetching `rec` for this supervisor. */
+static void start_job(supd_t *d, const gale_topo_record_t *rec)
+{
+    fetch_job_t *j = calloc(1, sizeof *j);
+    char why[200];
+    if (!j || !(j->text = gale_topo_record_format(rec)) || gale_topo_record_parse(j->text, &j->rec, why, sizeof why)) {
+        if (j) free_job(j);
+        return;
+    }
+    j->d = d;
+    j->work.data = j;
+    snprintf(j->sup, sizeof j->sup, "%s", gale_sup_node_id(d->node));
+    bool leader = gale_sup_node_nimbus(d->node, j->nimbus, sizeof j->nimbus) == 0;
+    j->fo = (gale_sup_fetch_opts_t){.data_dir = d->data_dir,
+                                    .nimbus = leader ? j->nimbus : NULL,
+                                    .sup_id = j->sup,
+                                    .secret = d->o->secret,
+                                    .secret_len = d->o->secret_len,
+                                    .timeout_ms = FETCH_TIMEOUT_MS};
+    if (uv_queue_work(&d->loop, &j->work, run_fetch, after_fetch)) {
+        free_job(j);
+        return;
+    }
+    j->next = d->jobs;
+    d->jobs = j;
+    gale_logf(GALE_LOG_INFO, "supervisor", "%s: placed here (version %lld): fetching it%s%s", rec->name,
+              (long long)rec->version, leader ? " from nimbus at " : "", leader ? j->nimbus : "");
+    report(d, rec->name, rec->version, GALE_TOPO_STARTING, NULL);
+}
+
+static bool same_slots(const topo_rec_t *r, const int *slots, int n)
+{
+    if (r->n_slots != n) return false;
+    for (int i = 0; i < n; i++)
+        if (r->slots[i] != slots[i]) return false;
+    return true;
+}
+
+static void drain(topo_rec_t *r, double wait_s, const char *why)
+{
+    if (!r->sup || r->killing) return;
+    r->killing = true;
+    gale_logf(GALE_LOG_INFO, "supervisor", "%s: %s: draining for up to %g s", r->id, why, wait_s);
+    gale_sup_kill(r->sup, wait_s, why);
+}
+
+/* One topology of ZooKeeper's, against what runs here. */
+static void reconcile(supd_t *d, const gale_topo_record_t *rec)
+{
+    int *mine = calloc((size_t)rec->workers, sizeof *mine);
+    if (!mine) return;
+    int n = gale_topo_record_slots_of(rec, gale_sup_node_id(d->node), mine);
+    topo_rec_t *r = gale__supd_find_any(d, rec->name);
+    fetch_job_t *job = find_job(d, rec->name);
+    if (r && !r->cluster) { /* one of that name assigned by hand (`gale ctl assign`): not nimbus's to change */
+        free(mine);
+        return;
+    }
+    if (rec->status == GALE_TOPO_KILLING || n == 0) {
+        if (job) job->stale = true;
+        if (r)
+            drain(r, rec->status == GALE_TOPO_KILLING ? rec->kill_wait_s : MOVE_WAIT_S,
+                  rec->status == GALE_TOPO_KILLING ? "killed" : "its slots moved to other supervisors");
+        else if (!job && n > 0) report(d, rec->name, rec->version, GALE_TOPO_ENDED, NULL); /* nothing ran here */
+    } else if (r) {
+        if (r->version != rec->version && same_slots(r, mine, n)) {
+            r->version = rec->version; /* other slots moved: the addresses follow through ZooKeeper */
+            if (r->sup) report(d, rec->name, rec->version, GALE_TOPO_RUNNING, NULL);
+        } else if (r->version != rec->version) {
+            drain(r, MOVE_WAIT_S, "its slots here changed"); /* started again on the new ones once it ended */
+        }
+    } else if (job) {
+        if (job->rec.version != rec->version) job->stale = true;
+    } else {
+        start_job(d, rec);
+    }
+    free(mine);
+}
+
+static void on_topologies(void *arg, const gale_topo_record_t *recs, size_t n)
+{
+    supd_t *d = arg;
+    if (d->signals) return;
+    for (size_t i = 0; i < n; i++) reconcile(d, &recs[i]);
+    /* What runs or is fetched here for a topology that is gone from ZooKeeper stops. */
+    for (topo_rec_t *r = d->topos; r; r = r->next) {
+        bool there = false;
+        for (size_t i = 0; i < n && !there; i++) there = !strcmp(recs[i].name, r->id);
+        if (r->cluster && !there) drain(r, MOVE_WAIT_S, "it is gone from ZooKeeper");
+    }
+    for (fetch_job_t *j = d->jobs; j; j = j->next) {
+        bool there = false;
+        for (size_t i = 0; i < n && !there; i++) there = !strcmp(recs[i].name, j->rec.name);
+        if (!there) j->stale = true;
+    }
+}
+
+void gale__supd_cluster_start(supd_t *d)
+{
+    int rc = gale_sup_node_follow_topologies(d->node, on_topologies, d);
+    if (rc) gale_logf(GALE_LOG_ERROR, "supervisor", "cannot follow the topologies in ZooKeeper: %s", gale_strerror(rc));
+}
+
+void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r)
+{
+    report(d, r->id, r->version, GALE_TOPO_ENDED, r->failed ? "a worker failed" : NULL);
+    gale__supd_drop(d, r);
+    gale_sup_node_topologies_again(d->node); /* a part stopped to move starts again on its new slots */
+}

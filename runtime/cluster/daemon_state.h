@@ -1,0 +1,100 @@
+/*
+ * daemon_state.h: what the two halves of the supervisor daemon share: daemon.c (the control port, assignments and
+ * their plugin check, the topologies' lives) and daemon_cluster.c (cluster mode: following what nimbus placed in
+ * ZooKeeper). Not for other files: daemon.h is the interface.
+ */
+#ifndef GALE_DAEMON_STATE_H
+#define GALE_DAEMON_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "confine.h"
+#include "ctl_server.h"
+#include "daemon.h"
+#include "sup_node.h"
+#include "supervisor.h"
+#include "topology.h"
+
+#define ID_MAX 64
+
+typedef struct supd supd_t;
+
+/* How an assignment that came from ZooKeeper rather than a connection hears how it went: `error` NULL when its
+   workers started. */
+typedef void (*gale_daemon_reply_fn)(void *arg, const char *id, const char *error);
+
+/* A topology assigned here: running while `sup` is set, then ended with its metrics kept until forgotten. */
+typedef struct topo_rec {
+    struct topo_rec *next;
+    supd_t *d;
+    char id[ID_MAX];
+    char **sets; /* owned copies: the topology and the workers are given them */
+    size_t n_sets;
+    int *slots, n_slots;
+    gale_topology_t *topo;
+    gale_sup_t *sup;
+    bool failed;
+    char *stats;
+    int workers, threads;
+    char *secret; /* secret=, owned; NULL: a new one */
+    /* Cluster mode (daemon_cluster.c): placed by nimbus through ZooKeeper, from a model. */
+    bool cluster, killing, model;
+    int64_t version; /* of the placement it runs */
+    /* While its plugins are checked in a child process (before `sup` exists): */
+    gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
+    gale_daemon_reply_fn reply; /* or, for an assignment from ZooKeeper (conn NULL), whom to tell */
+    void *reply_arg;
+    pid_t check_pid;  /* 0 once reaped */
+    int check_status; /* its wait status */
+    bool check_eof, check_killed;
+    int check_handles; /* handles of the check still open: the record is used until both are closed */
+    uint64_t check_deadline_ms;
+    uv_pipe_t check_pipe; /* the child's reply */
+    uv_timer_t check_timer;
+    char *check_out; /* what the child wrote, NUL-terminated, owned */
+    size_t check_len;
+} topo_rec_t;
+
+/* What the daemon keeps of a control connection (ctl_server.h holds the rest). */
+typedef struct dconn {
+    struct dconn *next;
+    gale_ctl_conn_t *conn;
+    char waiting[ID_MAX]; /* a `wait` for this topology holds the connection */
+    topo_rec_t *checking; /* an `assign` being checked holds the connection */
+} dconn_t;
+
+struct supd {
+    const gale_daemon_opts_t *o;
+    uv_loop_t loop;
+    gale_ctl_server_t *server;
+    dconn_t *dconns; /* the connections the daemon keeps something of */
+    uv_signal_t sigint, sigterm;
+    topo_rec_t *topos;
+    topo_rec_t *checks; /* assignments whose plugins are being checked; their slots are counted in used_slots */
+    int used_slots;
+    int signals;
+    gale_confine_t confine; /* the folders assignments may name: the daemon's own, then --allow-path (confine.h) */
+    gale_sup_node_t *node;  /* with --zk: this daemon's node in ZooKeeper (sup_node.h) */
+    struct fetch_job *jobs; /* cluster mode: topologies being fetched from nimbus (daemon_cluster.c) */
+    const char *data_dir;   /* the blob cache and the run folders */
+};
+
+/* daemon.c */
+topo_rec_t *gale__supd_find_any(supd_t *d, const char *id);
+void gale__supd_free_rec(topo_rec_t *r);
+/* Checks `r` (its topology loaded, slots, workers and secret set) and starts it, replying through r->reply; takes
+   r either way. */
+void gale__supd_assign(supd_t *d, topo_rec_t *r);
+/* Unlinks an ended record from d->topos and frees it. */
+void gale__supd_drop(supd_t *d, topo_rec_t *r);
+
+/* daemon_cluster.c */
+/* Starts following ZooKeeper's topologies (d->node set). */
+void gale__supd_cluster_start(supd_t *d);
+/* A topology placed here ended: report it, and look again at what is wanted. */
+void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r);
+
+#endif

@@ -1,0 +1,185 @@
+/* `gale submit | list | kill`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
+   found through ZooKeeper (--zk) or given (--nimbus). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nimbus_client.h"
+#include "submit.h"
+
+#define SECRET_MAX 1024
+#define TIMEOUT_S 60.0
+
+/* The options every verb shares. */
+typedef struct verb_opts {
+    const char *secret_file, *nimbus, *zk, *root;
+    double timeout_s;
+    char secret[SECRET_MAX];
+    size_t secret_len;
+    gale_nimbus_target_t target;
+} verb_opts_t;
+
+/* Takes a shared option at argv[*i]: 1 when it was one, 0 when not, or a usage error's code. */
+static int shared_option(const char *cmd, int argc, char **argv, int *i, verb_opts_t *v)
+{
+    const char *val;
+    if ((val = gale_cli_option_value(argc, argv, i, "--secret-file"))) v->secret_file = val;
+    else if ((val = gale_cli_option_value(argc, argv, i, "--nimbus"))) v->nimbus = val;
+    else if ((val = gale_cli_option_value(argc, argv, i, "--zk"))) v->zk = val;
+    else if ((val = gale_cli_option_value(argc, argv, i, "--root"))) v->root = val;
+    else if ((val = gale_cli_option_value(argc, argv, i, "--timeout"))) {
+        char *end;
+        v->timeout_s = strtod(val, &end);
+        if (*end || !(v->timeout_s > 0 && v->timeout_s <= 86400))
+            return gale_cli_usage_error(cmd, "--timeout needs seconds, more than 0, not '%s'", val);
+    } else {
+        const char *const valued[] = {"--secret-file", "--nimbus", "--zk", "--root", "--timeout"};
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            if (!strcmp(argv[*i], valued[k])) return gale_cli_usage_error(cmd, "%s needs a value", argv[*i]);
+        return 0;
+    }
+    return 1;
+}
+
+/* Checks the shared options and reads the secret. 0, or an exit code. */
+static int finish_options(const char *cmd, verb_opts_t *v)
+{
+    if (!v->secret_file) return gale_cli_usage_error(cmd, "--secret-file is required: nimbus takes only the cluster");
+    if (!v->nimbus && !v->zk)
+        return gale_cli_usage_error(cmd, "--nimbus HOST:PORT or --zk HOSTS is needed to find nimbus");
+    if (v->nimbus && v->zk) return gale_cli_usage_error(cmd, "--nimbus or --zk, not both");
+    if (v->root && !v->zk) return gale_cli_usage_error(cmd, "--root goes with --zk");
+    if (gale_cli_read_secret(v->secret_file, v->secret, sizeof v->secret, &v->secret_len)) return GALE_EXIT_ERROR;
+    v->target = (gale_nimbus_target_t){.nimbus = v->nimbus,
+                                       .zk_hosts = v->zk,
+                                       .root = v->root,
+                                       .secret = v->secret,
+                                       .secret_len = v->secret_len,
+                                       .timeout_ms = 10000};
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static gale_daemon_client_t *connect_or_say(const char *cmd, verb_opts_t *v)
+{
+    gale_daemon_client_t *c = NULL;
+    gale_diag_t d = {{0}};
+    if (gale_nimbus_connect(&v->target, &c, &d)) {
+        fprintf(stderr, "gale %s: %s\n", cmd, d.msg);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- gale submit ---------------------------------------------------------------------------------------------- */
+
+int gale_cmd_submit(int argc, char **argv)
+{
+    verb_opts_t v = {.timeout_s = TIMEOUT_S};
+    const char *name = NULL, *val;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest) return GALE_EXIT_ERROR;
+    int nrest = 0, rc = 0;
+    if (gale_cli_wants_help(argc, argv, 0)) {
+        free(rest);
+        return gale_cli_help("submit");
+    }
+    rest[nrest++] = argv[0];
+    /* --set and FILE are gale_cli_parse's, as for gale validate; the rest is ours. */
+    for (int i = 1; i < argc && !rc; i++) {
+        if ((val = gale_cli_option_value(argc, argv, &i, "--name"))) name = val;
+        else if (!strcmp(argv[i], "--name")) rc = gale_cli_usage_error("submit", "--name needs a value");
+        else if ((rc = shared_option("submit", argc, argv, &i, &v)) == 1) rc = 0;
+        else if (!rc) rest[nrest++] = argv[i];
+    }
+    gale_cli_args_t a;
+    memset(&a, 0, sizeof a);
+    if (!rc) rc = gale_cli_parse(nrest, rest, 0, "submit", &a);
+    free(rest);
+    if (!rc) rc = finish_options("submit", &v);
+    gale_topology_t *topo = rc ? NULL : gale_cli_open_topology(&a); /* the errors of gale validate, FILE:LINE */
+    if (!rc && !topo) rc = GALE_EXIT_ERROR;
+    gale_submit_t s = {0};
+    char why[1024];
+    if (!rc && gale_submit_prepare(topo, name ? name : topo->name, v.timeout_s, &s, why, sizeof why)) {
+        fprintf(stderr, "gale submit: %s\n", why);
+        rc = GALE_EXIT_ERROR;
+    }
+    gale_daemon_client_t *c = rc ? NULL : connect_or_say("submit", &v);
+    if (!rc && !c) rc = GALE_EXIT_ERROR;
+    gale_diag_t d = {{0}};
+    int timeout_ms = (int)(v.timeout_s * 1000);
+    for (size_t i = 0; !rc && i < s.n_blobs; i++)
+        if (gale_nimbus_put(c, s.blobs[i].sha, s.blobs[i].bytes, s.blobs[i].len, timeout_ms, NULL, &d)) {
+            fprintf(stderr, "gale submit: cannot upload %s: %s\n", s.blobs[i].what, d.msg);
+            rc = GALE_EXIT_ERROR;
+        }
+    const char *ok = NULL;
+    /* nimbus answers once every worker runs, or gives up at --timeout: a little longer here. */
+    if (!rc && gale_daemon_client_call(c, s.command, timeout_ms + 10000, NULL, NULL, &ok, &d)) {
+        fprintf(stderr, "gale submit: %s\n", d.msg);
+        rc = GALE_EXIT_ERROR;
+    }
+    if (!rc) printf("%s\n", ok);
+    gale_daemon_client_free(c);
+    gale_submit_free(&s);
+    gale_topology_free(topo);
+    gale_cli_args_free(&a);
+    return rc;
+}
+
+/* ---- gale list, gale kill ------------------------------------------------------------------------------------- */
+
+static void print_line(void *arg, gale_daemon_line_kind_t kind, const char *line)
+{
+    (void)arg;
+    if (kind == GALE_DAEMON_DATA) printf("%s\n", line);
+}
+
+/* Parses the options of a verb with at most one operand, runs `command` (its operand appended) and prints data
+   lines and the reply's text. */
+static int simple_verb(const char *cmd, int argc, char **argv, bool operand, const char *extra_name,
+                       const char *extra_key)
+{
+    verb_opts_t v = {.timeout_s = TIMEOUT_S};
+    const char *arg = NULL, *extra = NULL, *val;
+    int rc = 0;
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help(cmd);
+    for (int i = 1; i < argc && !rc; i++) {
+        if (extra_name && (val = gale_cli_option_value(argc, argv, &i, extra_name))) extra = val;
+        else if (extra_name && !strcmp(argv[i], extra_name))
+            rc = gale_cli_usage_error(cmd, "%s needs a value", extra_name);
+        else if ((rc = shared_option(cmd, argc, argv, &i, &v)) == 1) rc = 0;
+        else if (rc) break;
+        else if (argv[i][0] == '-' && argv[i][1]) rc = gale_cli_unknown_option(cmd, argv[i]);
+        else if (!operand || arg) rc = gale_cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
+        else arg = argv[i];
+    }
+    if (!rc && operand && !arg) rc = gale_cli_usage_error(cmd, "the topology's NAME is needed");
+    if (!rc && arg && strchr(arg, ' ')) rc = gale_cli_usage_error(cmd, "a topology's name has no spaces");
+    if (!rc && extra && (strchr(extra, ' ') || !*extra))
+        rc = gale_cli_usage_error(cmd, "bad %s '%s'", extra_name, extra);
+    if (!rc) rc = finish_options(cmd, &v);
+    if (rc) return rc;
+    gale_daemon_client_t *c = connect_or_say(cmd, &v);
+    if (!c) return GALE_EXIT_ERROR;
+    char command[512];
+    snprintf(command, sizeof command, "%s%s%s%s%s%s", cmd, arg ? " " : "", arg ? arg : "", extra ? " " : "",
+             extra ? extra_key : "", extra ? extra : "");
+    const char *ok = NULL;
+    gale_diag_t d = {{0}};
+    /* A kill drains for up to its wait: the reply may take that long, and a little more. */
+    double wait_s = extra ? atof(extra) : 30;
+    int timeout_ms = (int)((v.timeout_s + (extra_name ? wait_s : 0)) * 1000);
+    rc = gale_daemon_client_call(c, command, timeout_ms, print_line, NULL, &ok, &d);
+    if (rc) fprintf(stderr, "gale %s: %s\n", cmd, d.msg);
+    else if (*ok) printf("%s\n", ok);
+    gale_daemon_client_free(c);
+    return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+}
+
+int gale_cmd_list(int argc, char **argv) { return simple_verb("list", argc, argv, false, NULL, NULL); }
+
+int gale_cmd_kill(int argc, char **argv) { return simple_verb("kill", argc, argv, true, "--wait", "wait="); }
