@@ -742,7 +742,7 @@ static void on_signal(uv_signal_t *h, int sig)
     const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
     if (d->signals++ == 0) gale_logf(GALE_LOG_INFO, "supervisor", "%s: killing every topology", name);
     for (topo_rec_t *r = d->topos; r; r = r->next)
-        if (r->sup) gale_sup_kill(r->sup, SIGNAL_WAIT_S, name);
+        if (r->sup) r->killing = true, gale_sup_kill(r->sup, SIGNAL_WAIT_S, name);
     for (topo_rec_t *r = d->checks; r; r = r->next) check_kill(r); /* it refuses the assignment once reaped */
     if (d->signals == 1 && !any_running(d)) shut_down(d);
 }
@@ -816,6 +816,7 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
         d.topos = r->next;
         gale__supd_free_rec(r);
     }
+    gale__supd_cluster_free(&d);
     if (uv_loop_close(&d.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
     gale_confine_free(&d.confine);
     return 0;

@@ -7,7 +7,9 @@
  *   - one whose slots here changed (nimbus moved some) is drained and started again on the new ones; one that has
  *     no slot here any more, or is gone from ZooKeeper, is drained and stopped: a supervisor that comes back after
  *     its slots moved stops what it no longer owns;
- *   - one being killed is drained for its kill_wait_s and stopped, then reported "ended".
+ *   - one being killed is drained for its kill_wait_s and stopped, then reported "ended";
+ *   - one that ended by itself (a finite topology whose every slot is here, once its spouts are done) is reported
+ *     "ended" and not started again at that version: nimbus removes it once every part has ended.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -38,6 +40,20 @@ typedef struct fetch_job {
     int rc;
     bool stale; /* the placement changed meanwhile: drop the result and look again */
 } fetch_job_t;
+
+/* A part that ended by itself, at a version: not started again unless nimbus places it anew. */
+typedef struct done_part {
+    struct done_part *next;
+    char name[GALE_TOPO_NAME_MAX];
+    int64_t version;
+} done_part_t;
+
+static bool is_done(const supd_t *d, const char *name, int64_t version)
+{
+    for (const done_part_t *p = d->done; p; p = p->next)
+        if (!strcmp(p->name, name) && p->version == version) return true;
+    return false;
+}
 
 static void report(supd_t *d, const char *name, int64_t version, gale_topo_state_t state, const char *error)
 {
@@ -183,6 +199,8 @@ static void reconcile(supd_t *d, const gale_topo_record_t *rec)
             drain(r, rec->status == GALE_TOPO_KILLING ? rec->kill_wait_s : MOVE_WAIT_S,
                   rec->status == GALE_TOPO_KILLING ? "killed" : "its slots moved to other supervisors");
         else if (!job && n > 0) report(d, rec->name, rec->version, GALE_TOPO_ENDED, NULL); /* nothing ran here */
+    } else if (!r && !job && is_done(d, rec->name, rec->version)) {
+        /* it ended by itself here: nimbus removes it once every part has */
     } else if (r) {
         if (r->version != rec->version && same_slots(r, mine, n)) {
             r->version = rec->version; /* other slots moved: the addresses follow through ZooKeeper */
@@ -214,6 +232,13 @@ static void on_topologies(void *arg, const gale_topo_record_t *recs, size_t n)
         for (size_t i = 0; i < n && !there; i++) there = !strcmp(recs[i].name, j->rec.name);
         if (!there) j->stale = true;
     }
+    for (done_part_t **p = &d->done; *p;) {
+        bool there = false;
+        for (size_t i = 0; i < n && !there; i++) there = !strcmp(recs[i].name, (*p)->name);
+        done_part_t *gone = there ? NULL : *p;
+        if (gone) *p = gone->next, free(gone);
+        else p = &(*p)->next;
+    }
 }
 
 void gale__supd_cluster_start(supd_t *d)
@@ -225,6 +250,22 @@ void gale__supd_cluster_start(supd_t *d)
 void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r)
 {
     report(d, r->id, r->version, GALE_TOPO_ENDED, r->failed ? "a worker failed" : NULL);
+    done_part_t *p = r->killing ? NULL : calloc(1, sizeof *p);
+    if (p) { /* it ended by itself: its spouts were done and it drained */
+        snprintf(p->name, sizeof p->name, "%s", r->id);
+        p->version = r->version;
+        p->next = d->done;
+        d->done = p;
+    }
     gale__supd_drop(d, r);
     gale_sup_node_topologies_again(d->node); /* a part stopped to move starts again on its new slots */
+}
+
+void gale__supd_cluster_free(supd_t *d)
+{
+    while (d->done) {
+        done_part_t *p = d->done;
+        d->done = p->next;
+        free(p);
+    }
 }

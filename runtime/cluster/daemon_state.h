@@ -79,6 +79,7 @@ struct supd {
     gale_confine_t confine; /* the folders assignments may name: the daemon's own, then --allow-path (confine.h) */
     gale_sup_node_t *node;  /* with --zk: this daemon's node in ZooKeeper (sup_node.h) */
     struct fetch_job *jobs; /* cluster mode: topologies being fetched from nimbus (daemon_cluster.c) */
+    struct done_part *done; /* cluster mode: parts that ended by themselves, not to be started again */
     const char *data_dir;   /* the blob cache and the run folders */
 };
 
@@ -96,5 +97,7 @@ void gale__supd_drop(supd_t *d, topo_rec_t *r);
 void gale__supd_cluster_start(supd_t *d);
 /* A topology placed here ended: report it, and look again at what is wanted. */
 void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r);
+/* Frees what cluster mode keeps (at exit). */
+void gale__supd_cluster_free(supd_t *d);
 
 #endif

@@ -449,6 +449,8 @@ static int slots_without_worker(nimbus_t *n, const gale_topo_record_t *r, char *
     return missing;
 }
 
+static int count_holders(nimbus_t *n, const gale_topo_record_t *r);
+
 static void tick_submit(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, uint64_t now)
 {
     reports_t rep;
@@ -459,7 +461,8 @@ static void tick_submit(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, 
         gale_logf(GALE_LOG_WARN, "nimbus", "%s: refused by a supervisor, removed: %s", p->name, rep.refusal);
         return settle(n, p, "error %s: nothing of %s runs", rep.refusal, p->name);
     }
-    if (slots_without_worker(n, r, missing, sizeof missing) == 0) {
+    /* Every worker listens; or a finite topology ran and ended before a tick saw its workers' addresses. */
+    if (slots_without_worker(n, r, missing, sizeof missing) == 0 || (rep.ended && rep.ended >= count_holders(n, r))) {
         gale_logf(GALE_LOG_INFO, "nimbus", "%s: every worker runs, %" PRIu64 " ms after the submit", p->name,
                   now - p->started_ms);
         return settle(n, p, "ok submitted %s version=%" PRId64 " workers=%d ms=%" PRIu64, p->name, r->version,
@@ -472,9 +475,9 @@ static void tick_submit(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, 
     }
 }
 
-static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, uint64_t now)
+/* The supervisors that hold a slot of `r` and are registered. */
+static int count_holders(nimbus_t *n, const gale_topo_record_t *r)
 {
-    /* Done when every supervisor that holds a slot and is still registered says its part ended. */
     int holders = 0;
     for (int k = 0; k < r->workers; k++) {
         bool first = true;
@@ -484,6 +487,25 @@ static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, ui
         snprintf(path, sizeof path, "%s/%s", n->sups_folder, r->slots[k]);
         holders += gale_zk_exists(n->zk, path, false, NULL) == 0;
     }
+    return holders;
+}
+
+/* A finite topology whose every part ended by itself (its spouts were done, everything drained) is removed. */
+static bool finished(nimbus_t *n, const gale_topo_record_t *r)
+{
+    reports_t rep;
+    read_reports(n, r->name, r->version, &rep);
+    int holders = rep.ended ? count_holders(n, r) : 0;
+    if (!holders || rep.ended < holders) return false;
+    remove_topology(n, r->name);
+    gale_logf(GALE_LOG_INFO, "nimbus", "%s: finished: every part ended by itself", r->name);
+    return true;
+}
+
+static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, uint64_t now)
+{
+    /* Done when every supervisor that holds a slot and is still registered says its part ended. */
+    int holders = count_holders(n, r);
     reports_t rep;
     read_reports(n, p->name, r->version, &rep);
     bool late = now >= p->deadline_ms;
@@ -581,7 +603,7 @@ void nimbus_topos_tick(nimbus_t *n)
             p = add_pending(n, P_KILL, r.name, r.version, NULL, r.kill_wait_s + KILL_GRACE_S);
         if (p && p->kind == P_SUBMIT) tick_submit(n, p, &r, now);
         else if (p && p->kind == P_KILL) tick_kill(n, p, &r, now);
-        else replace_lost_slots(n, &r, node_version);
+        else if (!finished(n, &r)) replace_lost_slots(n, &r, node_version);
         gale_topo_record_free(&r);
     }
     /* A pending record whose topology is gone (removed by hand, or by another nimbus) answers now. */
