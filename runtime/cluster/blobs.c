@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,11 @@ int gale_blob_begin(const char *dir, const char *hex, uint64_t size, gale_blob_w
     snprintf(w->hex, sizeof w->hex, "%s", hex);
     gale_sha256_init(&w->sha);
     int rc = gale_blob_path(dir, hex, w->path, sizeof w->path);
-    /* A name of its own per writer: two uploads of one blob at once each write their own file. */
-    static unsigned seq;
-    if (!rc &&
-        (size_t)snprintf(w->tmp, sizeof w->tmp, "%s/blobs/.%s.%d.%u", dir, hex, (int)getpid(), ++seq) >= sizeof w->tmp)
+    /* A name of its own per writer: two uploads of one blob at once each write their own file. Atomic: the
+       supervisor fetches in libuv's thread pool, several topologies at once. */
+    static atomic_uint seq;
+    if (!rc && (size_t)snprintf(w->tmp, sizeof w->tmp, "%s/blobs/.%s.%d.%u", dir, hex, (int)getpid(),
+                                atomic_fetch_add(&seq, 1) + 1) >= sizeof w->tmp)
         rc = GALE_ERANGE;
     if (!rc && (w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) rc = -errno;
     if (rc) {

@@ -100,7 +100,7 @@ int gale_bundle_scan(const char *dir, gale_bundle_t *out, char *why, size_t cap)
     int rc = walk(&s, dir, "", 0);
     if (rc == GALE_ENOMEM) snprintf(why, cap, "out of memory");
     if (rc) return rc;
-    qsort(out->files, out->n, sizeof *out->files, by_path);
+    if (out->n) qsort(out->files, out->n, sizeof *out->files, by_path); /* files is NULL when there are none */
     return 0;
 }
 
@@ -151,7 +151,8 @@ int gale_bundle_parse(const char *text, gale_bundle_t *out, char *why, size_t ca
             line[len] = '\0';
             fine = sscanf(line, "%o %llu %79s %n", &mode, &size, sha, &used) == 3 && used > 0 && mode <= 0777 &&
                    gale_blob_digest_ok(sha) && (size_t)snprintf(path, sizeof path, "%s", line + used) < sizeof path &&
-                   path_ok(path) && out->n < GALE_BUNDLE_FILES && (total += size) <= GALE_BLOB_MAX;
+                   path_ok(path) && out->n < GALE_BUNDLE_FILES && size <= GALE_BLOB_MAX &&
+                   (total += size) <= GALE_BLOB_MAX; /* each bounded first: the sum cannot wrap */
         }
         gale_bundle_file_t *more = fine ? realloc(out->files, (out->n + 1) * sizeof *more) : NULL;
         if (more) out->files = more;

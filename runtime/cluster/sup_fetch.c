@@ -80,9 +80,9 @@ static int need(fetch_t *f, const char *sha, const char *what)
     char *end;
     unsigned long long said = strtoull(ok, &end, 10);
     if (*end || said != gale_blob_written(r.w)) {
-        gale_blob_abort(r.w);
         snprintf(f->why, f->cap, "%s (%s) from nimbus at %s: %llu bytes said, %llu came", what, sha, o->nimbus, said,
                  (unsigned long long)gale_blob_written(r.w));
+        gale_blob_abort(r.w); /* after the message: it frees r.w */
         return GALE_ECORRUPT;
     }
     char got[GALE_BLOB_HEX_LEN + 1];

@@ -155,3 +155,60 @@ Test(scheduler, workers_of_a_host_share_its_cores)
     cr_assert_eq(gale_schedule_share_cores(0, 8), 1);
     cr_assert_eq(gale_schedule_share_cores(2, -1), 1, "cores unknown");
 }
+
+Test(scheduler, spread_puts_one_worker_on_each_supervisor_first)
+{
+    const int free_slots[] = {2, 2, 2};
+    int out[3] = {-1, -1, -1};
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 3, out), 0);
+    for (int k = 0; k < 3; k++) cr_assert_eq(out[k], k, "slot %d", k);
+}
+
+Test(scheduler, spread_doubles_up_only_once_every_supervisor_has_one)
+{
+    const int free_slots[] = {2, 2, 2};
+    int out[4] = {-1, -1, -1, -1};
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 4, out), 0);
+    const int want[] = {0, 1, 2, 0};
+    for (int k = 0; k < 4; k++) cr_assert_eq(out[k], want[k], "slot %d", k);
+    cr_assert_eq(free_slots[0], 2, "the free counts are borrowed, not spent");
+}
+
+Test(scheduler, spread_skips_a_supervisor_with_no_free_slot)
+{
+    const int free_slots[] = {1, 0, 3};
+    int out[4] = {-1, -1, -1, -1};
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 4, out), 0);
+    /* 0, (1 is full), 2, then 0 has no slot left either: 2 takes the rest. */
+    const int want[] = {0, 2, 2, 2};
+    for (int k = 0; k < 4; k++) cr_assert_eq(out[k], want[k], "slot %d", k);
+}
+
+Test(scheduler, spread_refuses_more_workers_than_free_slots_and_leaves_out_untouched)
+{
+    const int free_slots[] = {1, 0, 2};
+    int out[4] = {-7, -7, -7, -7};
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 4, out), GALE_ELIMIT);
+    for (int k = 0; k < 4; k++) cr_assert_eq(out[k], -7, "slot %d written", k);
+    cr_assert_eq(gale_schedule_spread(free_slots, 0, 1, out), GALE_ELIMIT, "no supervisors");
+    cr_assert_eq(out[0], -7);
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 3, out), 0, "exactly enough");
+}
+
+Test(scheduler, spread_of_no_workers_over_no_supervisors_is_nothing_to_do)
+{
+    int out[1] = {-7};
+    cr_assert_eq(gale_schedule_spread(NULL, 0, 0, out), 0);
+    cr_assert_eq(out[0], -7);
+}
+
+Test(scheduler, spread_counts_a_negative_free_count_as_none)
+{
+    const int free_slots[] = {-5, 1, 1};
+    int out[3] = {-7, -7, -7};
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 3, out), GALE_ELIMIT, "2 free slots, not 3");
+    cr_assert_eq(out[0], -7);
+    cr_assert_eq(gale_schedule_spread(free_slots, 3, 2, out), 0);
+    cr_assert_eq(out[0], 1);
+    cr_assert_eq(out[1], 2);
+}
