@@ -592,7 +592,8 @@ static void start_assigned(topo_rec_t *r)
                            .n_sets = r->n_sets,
                            .slots = r->slots,
                            .n_slots = r->n_slots,
-                           .model = r->model};
+                           .model = r->model,
+                           .inactive = r->inactive};
     gale_sup_events_t ev = {.arg = r, .address = on_address, .restarting = on_restarting, .ended = on_ended};
     int rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
     if (rc) {
@@ -649,6 +650,17 @@ static void cmd_kill(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
     gale_ctl_sendf(c, "ok killing %s", r->id);
 }
 
+static void cmd_activate(supd_t *d, gale_ctl_conn_t *c, char **tok, int n, bool active)
+{
+    topo_rec_t *r = running(d, c, tok, n, active ? "activate ID" : "deactivate ID");
+    if (!r) return;
+    if (r->cluster) /* nimbus's, through ZooKeeper: a change here would be undone by the next look at it */
+        return gale_ctl_sendf(c, "error %s was placed by nimbus: use gale %s", r->id, tok[0]);
+    r->inactive = !active;
+    gale_sup_set_active(r->sup, active);
+    gale_ctl_sendf(c, "ok %s %s", r->id, active ? "active" : "inactive");
+}
+
 static void cmd_status(supd_t *d, gale_ctl_conn_t *c)
 {
     char *text = NULL;
@@ -657,8 +669,8 @@ static void cmd_status(supd_t *d, gale_ctl_conn_t *c)
     if (!f) return gale_ctl_sendf(c, "error out of memory");
     int count = 0;
     for (topo_rec_t *r = d->topos; r; r = r->next, count++) {
-        fprintf(f, "topology %s state=%s status=%s slots=", r->id, r->sup ? "running" : "ended",
-                r->failed ? "failed" : "ok");
+        fprintf(f, "topology %s state=%s status=%s active=%s slots=", r->id, r->sup ? "running" : "ended",
+                r->failed ? "failed" : "ok", r->inactive ? "no" : "yes");
         for (int i = 0; i < r->n_slots; i++) fprintf(f, "%s%d", i ? "," : "", r->slots[i]);
         fputc('\n', f);
         if (r->sup) gale_sup_health(r->sup, f);
@@ -725,12 +737,16 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     else if (!strcmp(tok[0], "assign")) cmd_assign(d, c, tok, n);
     else if (!strcmp(tok[0], "peers")) cmd_peers(d, c, tok, n);
     else if (!strcmp(tok[0], "kill")) cmd_kill(d, c, tok, n);
+    else if (!strcmp(tok[0], "activate")) cmd_activate(d, c, tok, n, true);
+    else if (!strcmp(tok[0], "deactivate")) cmd_activate(d, c, tok, n, false);
     else if (!strcmp(tok[0], "wait")) cmd_wait(d, c, tok, n);
     else if (!strcmp(tok[0], "status")) cmd_status(d, c);
     else if (!strcmp(tok[0], "stats")) cmd_stats(d, c, tok, n);
     else if (!strcmp(tok[0], "forget")) cmd_forget(d, c, tok, n);
     else
-        gale_ctl_sendf(c, "error unknown command '%s' (slots, assign, peers, kill, wait, status, stats, forget)",
+        gale_ctl_sendf(c,
+                       "error unknown command '%s' (slots, assign, peers, kill, activate, deactivate, wait, status, "
+                       "stats, forget)",
                        tok[0]);
 }
 

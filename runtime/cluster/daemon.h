@@ -35,9 +35,13 @@
  *   kill ID [wait=S]                    deactivate the spouts, drain for up to S seconds (default 30; when every
  *                                       slot is here, the bolts finish in order once drained), stop. "ok killing ID"
  *                                       at once; the end comes as an event. A second kill stops at once.
+ *   activate ID | deactivate ID         Storm's: a deactivated topology's spouts are not called (the trees in
+ *                                       flight finish, bolts and ticks go on) until it is activated. "ok ID
+ *                                       active|inactive". In cluster mode nimbus says it through ZooKeeper.
  *   wait ID                             the reply comes when ID has ended: "ok ended ID status=ok|failed". The
  *                                       connection takes no other command meanwhile.
- *   status                              data lines "topology ID state=running|ended status=ok|failed slots=I,J"
+ *   status                              data lines "topology ID state=running|ended status=ok|failed
+ *                                       active=yes|no slots=I,J"
  *                                       and, per running worker, "worker ID SLOT state=.. pid=.. addr=..
  *                                       restarts=N last_exit=.."; then "ok".
  *   stats ID                            one data line: the metrics of a topology, merged over this host's workers,

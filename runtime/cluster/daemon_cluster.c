@@ -129,6 +129,7 @@ static void after_fetch(uv_work_t *w, int status)
     r->slots = slots;
     r->n_slots = gale_topo_record_slots_of(rec, gale_sup_node_id(d->node), slots);
     r->secret = strdup(rec->secret);
+    r->inactive = rec->status == GALE_TOPO_INACTIVE;
     r->reply = on_reply;
     r->reply_arg = r;
     free_job(j);
@@ -202,6 +203,8 @@ static void reconcile(supd_t *d, const gale_topo_record_t *rec)
     } else if (!r && !job && is_done(d, rec->name, rec->version)) {
         /* it ended by itself here: nimbus removes it once every part has */
     } else if (r) {
+        r->inactive = rec->status == GALE_TOPO_INACTIVE; /* a part still being checked starts so */
+        if (r->sup && !r->killing) gale_sup_set_active(r->sup, !r->inactive);
         if (r->version != rec->version && same_slots(r, mine, n)) {
             r->version = rec->version; /* other slots moved: the addresses follow through ZooKeeper */
             if (r->sup) report(d, rec->name, rec->version, GALE_TOPO_RUNNING, NULL);
@@ -210,6 +213,7 @@ static void reconcile(supd_t *d, const gale_topo_record_t *rec)
         }
     } else if (job) {
         if (job->rec.version != rec->version) job->stale = true;
+        job->rec.status = rec->status; /* activated or deactivated while fetching */
     } else {
         start_job(d, rec);
     }

@@ -42,6 +42,7 @@ typedef struct topo_rec {
     char *secret; /* secret=, owned; NULL: a new one */
     /* Cluster mode (daemon_cluster.c): placed by nimbus through ZooKeeper, from a model. */
     bool cluster, killing, model;
+    bool inactive;   /* deactivated by the user (gale_sup_set_active): wanted, also before `sup` exists */
     int64_t version; /* of the placement it runs */
     /* While its plugins are checked in a child process (before `sup` exists): */
     gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */

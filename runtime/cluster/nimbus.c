@@ -205,8 +205,13 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
         if (leading_or_say(n, c)) nimbus_cmd_submit(n, x, tok, ntok);
     } else if (!strcmp(verb, "kill")) {
         if (leading_or_say(n, c)) nimbus_cmd_kill(n, x, tok, ntok);
+    } else if (!strcmp(verb, "activate") || !strcmp(verb, "deactivate")) {
+        if (leading_or_say(n, c)) nimbus_cmd_activate(n, c, tok, ntok, verb[0] == 'a');
     } else {
-        gale_ctl_sendf(c, "error unknown command '%s' (has, put, get, submit, list, kill, supervisors, leader)", verb);
+        gale_ctl_sendf(c,
+                       "error unknown command '%s' (has, put, get, submit, list, kill, activate, deactivate, "
+                       "supervisors, leader)",
+                       verb);
     }
 }
 

@@ -69,6 +69,7 @@ long nimbus_blob_head(nimbus_t *n, const char *sha, unsigned char *buf, size_t c
 void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok);
 void nimbus_cmd_list(nimbus_t *n, gale_ctl_conn_t *c);
 void nimbus_cmd_kill(nimbus_t *n, nconn_t *x, char **tok, int ntok);
+void nimbus_cmd_activate(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, bool active);
 void nimbus_cmd_supervisors(nimbus_t *n, gale_ctl_conn_t *c);
 /* The leader's work, every tick: replies that are due, kills to finish, slots to move. */
 void nimbus_topos_tick(nimbus_t *n);

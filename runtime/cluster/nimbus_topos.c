@@ -691,6 +691,31 @@ void nimbus_cmd_kill(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     gale_topo_record_free(&r);
 }
 
+/* Storm's activate and deactivate: the status in the topology's node, which its supervisors follow. The reply
+   comes once ZooKeeper has it (as Storm's does), not once every spout has heard. */
+void nimbus_cmd_activate(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, bool active)
+{
+    gale_topo_status_t want = active ? GALE_TOPO_ACTIVE : GALE_TOPO_INACTIVE;
+    for (int attempt = 0; attempt < 3; attempt++) { /* a move of its slots may write the node meanwhile */
+        gale_topo_record_t r;
+        int32_t version;
+        if (verb_topo(n, c, tok, ntok, active ? "activate NAME" : "deactivate NAME", &r, &version))
+            return gale_topo_record_free(&r);
+        int rc = 0;
+        if (r.status == GALE_TOPO_KILLING) {
+            gale_ctl_sendf(c, "error %s is being killed", r.name);
+        } else if (r.status != want && (r.status = want, rc = write_topo(n, &r, version, false))) {
+            if (rc != GALE_EAGAIN) gale_ctl_sendf(c, "error cannot change %s: %s", r.name, gale_strerror(rc));
+        } else {
+            gale_logf(GALE_LOG_INFO, "nimbus", "%s: %s", r.name, active ? "activated" : "deactivated");
+            gale_ctl_sendf(c, "ok %s %s", r.name, gale_topo_status_name(want));
+        }
+        gale_topo_record_free(&r);
+        if (rc != GALE_EAGAIN) return;
+    }
+    gale_ctl_sendf(c, "error %s keeps changing: try again", tok[1]);
+}
+
 void nimbus_cmd_supervisors(nimbus_t *n, gale_ctl_conn_t *c)
 {
     sup_slots_t s;

@@ -508,7 +508,7 @@ static void open_tasks(gale_executor_t *e)
             t->service = gale__plugin_service;
             if (atomic_load(&t->service_wanted)) atomic_store(&e->services_wanted, true);
         }
-        if (t->comp->kind == GALE_SPOUT) {
+        if (t->comp->kind == GALE_SPOUT && !e->inactive_seen) {
             t->active = true;
             if (t->desc->spout.activate) t->desc->spout.activate(&t->base.pub);
         }
@@ -547,6 +547,17 @@ static void deactivate_spouts(gale_executor_t *e)
     }
 }
 
+/* The user activated the topology again: Storm calls activate, then nextTuple again. */
+static void activate_spouts(gale_executor_t *e)
+{
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->comp->kind != GALE_SPOUT || t->active || !t->opened) continue;
+        t->active = true;
+        if (t->desc->spout.activate) t->desc->spout.activate(&t->base.pub);
+    }
+}
+
 static void finish_component(gale_executor_t *e, int component)
 {
     for (size_t i = 0; i < e->n_tasks; i++) {
@@ -566,6 +577,13 @@ static bool handle_control(gale_executor_t *e)
     int phase = atomic_load(&rt->phase);
     if (phase == GALE_RUN_STOPPING) return true;
     if (phase == GALE_RUN_DEACTIVATED) deactivate_spouts(e);
+    /* The user's activation applies only while running: a stop's deactivation is for good. */
+    bool inactive = atomic_load(&rt->inactive);
+    if (phase == GALE_RUN_RUNNING && inactive != e->inactive_seen) {
+        e->inactive_seen = inactive;
+        if (inactive) deactivate_spouts(e);
+        else activate_spouts(e);
+    }
     unsigned fs = atomic_load(&rt->finish_seq);
     if (fs != e->finish_seen) {
         e->finish_seen = fs;
@@ -579,6 +597,7 @@ static void *executor_main(void *arg)
 {
     gale_executor_t *e = arg;
     gale__pool_bind(&e->pool);
+    e->inactive_seen = atomic_load(&e->rt->inactive);
     open_tasks(e);
     schedule_ticks(e);
     for (;;) {

@@ -43,6 +43,7 @@ struct gale_executor {
     bool congested;
     unsigned control_seen;
     unsigned finish_seen;
+    bool inactive_seen; /* the runtime's `inactive` as this executor last applied it to its spouts */
     /* Shared with producers and the control thread. */
     alignas(64) atomic_uint wake_seq;
     atomic_bool services_wanted; /* some task's service is wanted (gale__task_want_service) */

@@ -228,6 +228,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     atomic_init(&rt->peer_pressure, 0);
     atomic_init(&rt->control_seq, 0);
     atomic_init(&rt->phase, GALE_RUN_RUNNING);
+    atomic_init(&rt->inactive, 0);
     rt->task_exec = calloc(rt->n_all_tasks + 1, sizeof *rt->task_exec);
     rt->task_worker = calloc(rt->n_all_tasks + 1, sizeof *rt->task_worker);
     bool *is_local = calloc(rt->n_all_tasks + 1, sizeof *is_local);
@@ -473,6 +474,12 @@ static int start_control(control_t *c)
 void gale__runtime_deactivate(gale_runtime_t *rt)
 {
     atomic_store(&rt->phase, GALE_RUN_DEACTIVATED);
+    gale__runtime_control_changed(rt);
+}
+
+void gale__runtime_set_active(gale_runtime_t *rt, bool active)
+{
+    atomic_store(&rt->inactive, !active);
     gale__runtime_control_changed(rt);
 }
 

@@ -87,6 +87,9 @@ struct gale_runtime {
     atomic_int peer_pressure;         /* worker mode: peer workers whose bolts are behind (they hold our spouts) */
     alignas(64) atomic_uint control_seq; /* bumped on every change below; executors compare it each turn */
     atomic_int phase;                    /* gale_run_phase_t */
+    atomic_int inactive; /* deactivated by the user (`gale deactivate`) while running: the spouts are not called,
+                            the trees in flight finish, and activation calls them again; unlike the phase's
+                            deactivation for a stop, it can be undone */
     atomic_uint finish_seq;
     atomic_int finish_component;
     atomic_uint finish_acks;
@@ -133,6 +136,9 @@ void gale__runtime_control_changed(gale_runtime_t *rt);
 /* For a driver: what its commands do here, and the status it decides on. */
 void gale__runtime_start(gale_runtime_t *rt); /* starts the executor threads (a worker, on "start") */
 void gale__runtime_deactivate(gale_runtime_t *rt);
+/* The user's activation (Storm's activate/deactivate). Before gale__runtime_start too: a worker started again while
+   its topology is inactive opens its spouts without activating them. */
+void gale__runtime_set_active(gale_runtime_t *rt, bool active);
 void gale__runtime_finish_component(gale_runtime_t *rt, int component);
 bool gale__runtime_finish_acked(gale_runtime_t *rt);
 void gale__runtime_stop(gale_runtime_t *rt);

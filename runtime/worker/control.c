@@ -76,6 +76,7 @@ int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
     case GALE_CTL_START: put(&o, "start"); break;
     case GALE_CTL_DEACTIVATE: put(&o, "deactivate"); break;
     case GALE_CTL_FINISH: put(&o, "finish %d", m->number); break;
+    case GALE_CTL_ACTIVE: put(&o, "active %d", m->number ? 1 : 0); break;
     case GALE_CTL_STOP: put(&o, "stop"); break;
     case GALE_CTL_PORT: put(&o, "port %d %d", GALE_CONTROL_VERSION, m->number); break;
     case GALE_CTL_STATUS: put_status(&o, &m->status); break;
@@ -184,6 +185,12 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
         out->kind = GALE_CTL_FINISH;
         if (!parse_int(args, 0, 1 << 20, &out->number))
             return say_why(why, cap, GALE_ESYNTAX, "finish: bad component '%s'", args ? args : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "active")) {
+        out->kind = GALE_CTL_ACTIVE;
+        if (!parse_int(args, 0, 1, &out->number))
+            return say_why(why, cap, GALE_ESYNTAX, "active: expected 0 or 1, not '%s'", args ? args : "");
         return 0;
     }
     if (!strcmp(cmd, "positions") || !strcmp(cmd, "resume")) {

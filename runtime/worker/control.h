@@ -9,7 +9,10 @@
  *     secret VERSION HEX     always first; the worker reads it byte by byte before anything else
  *     peers ADDR...          every worker's HOST:PORT by index ("" while unknown is sent as "-")
  *     resume TASK:POS...     before start, to a worker started again: where its replayable spouts resume
+ *     active 0|1             the user's deactivation and activation (`gale deactivate`): the spouts stop being
+ *                            called and start again; before start too, to a worker started while inactive
  *     start | deactivate | finish COMPONENT | stop
+ *                            deactivate is the stop's, for good: the drain before the bolts finish
  *   worker -> supervisor
  *     port VERSION P         first, once it listens
  *     status KEY=VALUE...    every few milliseconds (see gale_worker_status_t; unknown keys are ignored)
@@ -26,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GALE_CONTROL_VERSION 2
+#define GALE_CONTROL_VERSION 3
 #define GALE_CONTROL_FD 3
 /* The longest line either side accepts; the metrics of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
@@ -59,12 +62,13 @@ typedef enum gale_control_kind {
     GALE_CTL_STATS,
     GALE_CTL_POSITIONS,
     GALE_CTL_RESUME,
+    GALE_CTL_ACTIVE,
 } gale_control_kind_t;
 
 typedef struct gale_control_msg {
     gale_control_kind_t kind;
     int version;              /* SECRET, PORT: the sender's protocol version */
-    int number;               /* PORT: the port; FINISH: the component index */
+    int number;               /* PORT: the port; FINISH: the component index; ACTIVE: 1 active, 0 inactive */
     const char *text;         /* SECRET: the hex secret; STATS: the JSON; PEERS, POSITIONS, RESUME, parsed: the
                                  arguments; borrowed (from the caller, or the line) */
     const char *const *peers; /* PEERS: n_peers addresses (formatting only; parsing uses gale_control_next_peer) */

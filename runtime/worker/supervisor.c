@@ -78,6 +78,7 @@ struct gale_sup {
     int *finish_order;      /* the bolt components in topological order */
     unsigned finish_target; /* the finish_seq each worker must reach */
     bool deactivated;       /* a stop was asked for: a restarted worker's spouts stay inactive */
+    bool inactive;          /* the user deactivated the topology (gale_sup_set_active): until activated again */
     uint64_t deadline_ms;   /* stopping: when what still runs is killed */
     uint64_t worker_timeout_ms;
     bool failed, incomplete;
@@ -191,6 +192,7 @@ static void maybe_start(gale_sup_t *s)
            and its finish count must reach the others', or the drain would wait for it for ever. */
         bool finishing = s->finish_target > 0;
         hand_over_positions(w, !s->deactivated && !finishing);
+        if (s->inactive) say_kind(w, GALE_CTL_ACTIVE, 0); /* before start: its spouts open without activating */
         say_kind(w, GALE_CTL_START, 0);
         if (s->deactivated || finishing) say_kind(w, GALE_CTL_DEACTIVATE, 0);
         for (size_t k = 0; finishing && k < s->drain.finish_pos; k++) say_kind(w, GALE_CTL_FINISH, s->finish_order[k]);
@@ -519,6 +521,19 @@ void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why)
     apply(s, gale_drain_request_stop(&s->drain, uv_hrtime(), wait_ns), why);
 }
 
+void gale_sup_set_active(gale_sup_t *s, bool active)
+{
+    if (s->inactive == !active) return;
+    s->inactive = !active;
+    gale_logf(GALE_LOG_INFO, "supervisor", "%s: %s", s->id,
+              active ? "activated: the spouts run again" : "deactivated: the spouts wait, the trees in flight finish");
+    /* A worker not started yet hears it before its start (maybe_start). */
+    for (int i = 0; i < s->n_local; i++)
+        if (s->w[i].started) say_kind(&s->w[i], GALE_CTL_ACTIVE, active);
+}
+
+bool gale_sup_active(const gale_sup_t *s) { return !s->inactive; }
+
 /* ---- the assignment --------------------------------------------------------------------------------------------- */
 
 static int check_assignment(const gale_assignment_t *a)
@@ -553,6 +568,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->exe = strdup(a->exe);
     s->file = strdup(a->file);
     s->model = a->model;
+    s->inactive = a->inactive;
     s->host = strdup(a->host ? a->host : "127.0.0.1");
     s->w = calloc((size_t)s->n_local, sizeof *s->w);
     s->addr = calloc((size_t)s->n, sizeof *s->addr);

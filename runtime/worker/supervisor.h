@@ -35,6 +35,7 @@ typedef struct gale_assignment {
     const char *secret;           /* hex, the same for every worker of the topology; NULL: a new random one */
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
     bool model;                   /* `file` is a resolved model (topology_codec.h): cluster mode's */
+    bool inactive;                /* start deactivated (gale_sup_set_active) */
 } gale_assignment_t;
 
 typedef struct gale_sup gale_sup_t;
@@ -61,6 +62,12 @@ int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n);
 /* Deactivates the spouts, drains for up to `wait_s` seconds (and when every slot is here, finishes the bolts in
    order once drained), then stops the workers. A second call stops them at once. */
 void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why);
+
+/* Storm's activate and deactivate: an inactive topology's spouts are not called (open, but neither activated nor
+   asked for tuples), while the trees in flight finish and bolts run; workers restarted meanwhile start inactive.
+   Unlike a kill's deactivation, it is undone by activating again. */
+void gale_sup_set_active(gale_sup_t *s, bool active);
+bool gale_sup_active(const gale_sup_t *s);
 
 const char *gale_sup_id(const gale_sup_t *s);
 /* True when a worker failed to open its tasks, ended badly when stopped, or crashed soon after each start until

@@ -514,6 +514,7 @@ static void handle_command(void *arg, char *line)
     }
     case GALE_CTL_START: io->start_asked = true; break; /* the executors start once every peer is connected */
     case GALE_CTL_DEACTIVATE: gale__runtime_deactivate(rt); break;
+    case GALE_CTL_ACTIVE: gale__runtime_set_active(rt, m.number != 0); break;
     case GALE_CTL_FINISH:
         if ((size_t)m.number < rt->topo->n_components) gale__runtime_finish_component(rt, m.number);
         else gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: finish of component %d, which is not there", m.number);

@@ -101,16 +101,6 @@ static void wait_counts(const char *path, const char *want, double seconds)
     free(got);
 }
 
-/* "NAME status=..." of `gale list`'s output, or NULL. */
-static bool listed(const tl_cluster_t *c, const char *what)
-{
-    tl_result_t r = TL_VERB(c, "list");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    bool there = strstr(r.out, what) != NULL;
-    tl_result_free(&r);
-    return there;
-}
-
 /* The workers of supervisor `i` that run now (children started as `gale worker --index I`, I < 4). */
 static int workers_of(const tl_cluster_t *c, int i)
 {
@@ -147,12 +137,12 @@ Test(cluster, wordcount_file_over_three_supervisors_counts_as_local_mode_does)
     wait_counts(out, want, 60);
     /* Storm's even scheduler: one slot on each of the three. */
     for (int i = 0; i < 3; i++) cr_assert_eq(workers_of(&c, i), 1, "supervisor %d runs %d workers", i, workers_of(&c, i));
-    cr_assert(listed(&c, "topology wordcount_file status=active workers=3 executors=6 "));
+    cr_assert(tl_cluster_listed(&c, "topology wordcount_file status=active workers=3 executors=6 "));
     r = TL_VERB(&c, "kill", "--wait", "1", "wordcount_file");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "killed wordcount_file\n");
     tl_result_free(&r);
-    cr_assert(listed(&c, "0 topologies"));
+    cr_assert(tl_cluster_listed(&c, "0 topologies"));
     for (int i = 0; i < 3; i++) {
         for (int k = 0; k < 500 && workers_of(&c, i); k++) tl_sleep_ms(10);
         cr_assert_eq(workers_of(&c, i), 0, "supervisor %d still runs a worker after the kill", i);
@@ -208,8 +198,8 @@ Test(cluster, a_supervisor_killed_mid_run_has_its_slots_moved_and_every_word_arr
     int short_word = tl_words_arrive(out, counts, 120, &seen);
     cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "",
                  seen, short_word >= 0 ? counts[short_word] : 0);
-    cr_assert(listed(&c, "topology lines_sink status=active workers=2 executors="));
-    cr_assert(listed(&c, " version=2"));
+    cr_assert(tl_cluster_listed(&c, "topology lines_sink status=active workers=2 executors="));
+    cr_assert(tl_cluster_listed(&c, " version=2"));
     r = TL_VERB(&c, "kill", "--wait", "1", "lines_sink");
     cr_assert_eq(r.status, 0, "%s", r.err);
     tl_result_free(&r);
@@ -244,8 +234,8 @@ Test(cluster, two_topologies_run_at_once_with_a_shipped_plugin_and_a_shipped_pyt
     tl_cluster_wait_log(&c, 0, "cpp_wordcount: finished: every part ended by itself");
     char *a = highest_counts(cpp_local), *b = highest_counts(cpp);
     cr_assert_str_eq(b, a, "the shipped C++ plugin's counts are not local mode's");
-    cr_assert(listed(&c, "topology wordcount_python status=active workers=2"));
-    cr_assert(listed(&c, "1 topologies"));
+    cr_assert(tl_cluster_listed(&c, "topology wordcount_python status=active workers=2"));
+    cr_assert(tl_cluster_listed(&c, "1 topologies"));
     r = TL_VERB(&c, "kill", "--wait", "1", "wordcount_python");
     cr_assert_eq(r.status, 0, "%s", r.err);
     tl_result_free(&r);
@@ -263,7 +253,7 @@ Test(cluster, refused_submits_say_why_and_place_nothing)
     cr_assert_not_null(strstr(r.err, "not enough free slots: 3 asked, "), "%s", r.err);
     cr_assert_not_null(strstr(r.err, c.sup[0].addr), "the message names each supervisor's free slots: %s", r.err);
     tl_result_free(&r);
-    cr_assert(listed(&c, "0 topologies"));
+    cr_assert(tl_cluster_listed(&c, "0 topologies"));
     /* A file that does not validate: the FILE:LINE of gale validate, and nothing sent. */
     char *bad = tl_path("%s/bad.cfg", c.dir);
     cr_assert_eq(tl_write_file(bad, "name = \"bad\";\nspouts = ( { name = \"s\"; plugin = \"no_such_plugin\"; } );\n"), 0);
@@ -280,7 +270,7 @@ Test(cluster, refused_submits_say_why_and_place_nothing)
     cr_assert_eq(r.status, 1, "%s", r.out);
     cr_assert_not_null(strstr(r.err, "a topology named twice is running"), "%s", r.err);
     tl_result_free(&r);
-    cr_assert(listed(&c, "1 topologies"));
+    cr_assert(tl_cluster_listed(&c, "1 topologies"));
     /* Verbs without the cluster's secret are refused at the door. */
     char *elsewhere = tl_path("%s/elsewhere", c.dir);
     cr_assert_eq(mkdir(elsewhere, 0700), 0);

@@ -63,7 +63,7 @@ static void run_assigned(int workers)
     free(want), free(got);
 
     r = TL_CTL(&d, "status");
-    char *slots = tl_path("topology wc state=ended status=ok slots=%s", workers == 1 ? "0" : "0,1,2");
+    char *slots = tl_path("topology wc state=ended status=ok active=yes slots=%s", workers == 1 ? "0" : "0,1,2");
     cr_assert_not_null(strstr(r.out, slots), "%s", r.out);
     free(slots);
     tl_result_free(&r);
@@ -204,6 +204,53 @@ Test(supervisor, stats_of_a_running_topology_are_live)
     tl_result_t r = TL_CTL(&d, "wait", "wc");
     tl_result_free(&r);
     cr_assert_geq(live_emitted(&d), later, "the final figures are behind the live ones");
+    cr_assert_eq(tl_daemon_stop(&d), 0);
+    tl_daemon_free(&d);
+}
+
+/* `deactivate` holds the spouts of an assigned topology (its figures stop moving) and `activate` lets them go on. */
+Test(supervisor, deactivate_holds_the_spouts_and_activate_lets_them_go_on)
+{
+    tl_daemon_t d = {0};
+    tl_daemon_start(&d, "the cluster secret, 16 bytes", 4, NULL);
+    tl_ctl_ok(&d,
+              TL_CTL(&d, "assign", "wc", "topologies/wordcount.cfg", "workers=2", "set=config.metrics_interval_s=1"));
+    long first = -1;
+    for (int i = 0; i < 600 && first <= 0; i++) {
+        first = live_emitted(&d);
+        if (first <= 0) tl_sleep_ms(50);
+    }
+    cr_assert_gt(first, 0, "no live figures:\n%s", tl_daemon_log(&d));
+    tl_result_t r = TL_CTL(&d, "deactivate", "wc");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "wc inactive\n");
+    tl_result_free(&r);
+    /* The figures come every second: three alike in a row, after the deactivation, are the held count. */
+    long held = -1, same = 0;
+    for (int i = 0; i < 600 && same < 3; i++) {
+        long now = live_emitted(&d);
+        same = now == held ? same + 1 : 0;
+        held = now;
+        tl_sleep_ms(500);
+    }
+    cr_assert_eq(same, 3, "the spout kept emitting after its deactivation");
+    r = TL_CTL(&d, "status");
+    cr_assert_not_null(strstr(r.out, "topology wc state=running status=ok active=no"), "%s", r.out);
+    tl_result_free(&r);
+    tl_ctl_ok(&d, TL_CTL(&d, "activate", "wc"));
+    long later = held;
+    for (int i = 0; i < 600 && later <= held; i++) {
+        later = live_emitted(&d);
+        if (later <= held) tl_sleep_ms(50);
+    }
+    cr_assert_gt(later, held, "the spout did not go on once activated");
+    r = TL_CTL(&d, "activate", "nothing");
+    cr_assert_neq(r.status, 0);
+    cr_assert_not_null(strstr(r.err, "no topology 'nothing'"), "%s", r.err);
+    tl_result_free(&r);
+    tl_ctl_ok(&d, TL_CTL(&d, "kill", "wc", "wait=2"));
+    r = TL_CTL(&d, "wait", "wc");
+    tl_result_free(&r);
     cr_assert_eq(tl_daemon_stop(&d), 0);
     tl_daemon_free(&d);
 }

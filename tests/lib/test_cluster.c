@@ -129,6 +129,15 @@ void tl_cluster_stop_supervisor(tl_cluster_t *c, int i)
     c->sup[i].pid = 0;
 }
 
+bool tl_cluster_listed(const tl_cluster_t *c, const char *what)
+{
+    tl_result_t r = TL_VERB(c, "list");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    bool there = strstr(r.out, what) != NULL;
+    tl_result_free(&r);
+    return there;
+}
+
 void tl_cluster_free(tl_cluster_t *c)
 {
     for (int i = 0; i < c->n_sups; i++) {

@@ -8,6 +8,7 @@
 #ifndef GALE_TEST_CLUSTER_H
 #define GALE_TEST_CLUSTER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "test_daemon.h"
@@ -47,6 +48,8 @@ tl_result_t tl_cluster_verb(const tl_cluster_t *c, const char *verb, const char 
 /* The same with the arguments listed: TL_VERB(c, "kill", "--wait", "1", NAME). */
 tl_result_t tl_cluster_verb_list(const tl_cluster_t *c, const char *verb, ...);
 #define TL_VERB(c, ...) tl_cluster_verb_list((c), __VA_ARGS__, (const char *)NULL)
+/* Whether `gale list` shows `what` (it must succeed). */
+bool tl_cluster_listed(const tl_cluster_t *c, const char *what);
 /* Stops supervisor i (SIGTERM, its workers checked gone) unless it is stopped already. */
 void tl_cluster_stop_supervisor(tl_cluster_t *c, int i);
 /* Stops everything (supervisors, nimbus, ZooKeeper) and removes the folders. */

@@ -11,6 +11,11 @@
 #include "control.h"
 #include "gale.h"
 
+/* The protocol's version as the lines below spell it. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define V STR(GALE_CONTROL_VERSION)
+
 /* Formats `m`, checks the '\n', parses the line back. */
 static gale_control_msg_t round_trip(const gale_control_msg_t *m, char *line, size_t cap)
 {
@@ -37,6 +42,10 @@ Test(control, every_message_round_trips)
     cr_assert_eq(b.number, 40123);
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_FINISH, .number = 7}, line, sizeof line);
     cr_assert_eq(b.number, 7);
+    for (int active = 0; active <= 1; active++) {
+        b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_ACTIVE, .number = active}, line, sizeof line);
+        cr_assert_eq(b.number, active);
+    }
     gale_control_kind_t bare[] = {GALE_CTL_START, GALE_CTL_DEACTIVATE, GALE_CTL_STOP};
     for (size_t i = 0; i < 3; i++) round_trip(&(gale_control_msg_t){.kind = bare[i]}, line, sizeof line);
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = "{\"topology\": \"wc\", \"a\": [1, 2]}"},
@@ -110,7 +119,7 @@ Test(control, another_version_is_refused_with_both_versions)
     gale_control_msg_t m;
     cr_assert_eq(gale_control_parse(line, &m, why, sizeof why), GALE_EABI);
     cr_assert_eq(m.version, 1);
-    cr_assert_not_null(strstr(why, "protocol 1, this gale speaks 2"), "%s", why);
+    cr_assert_not_null(strstr(why, "protocol 1, this gale speaks " V), "%s", why);
     char port[] = "port 1 4000";
     cr_assert_eq(gale_control_parse(port, &m, why, sizeof why), GALE_EABI);
     /* The line of the protocol before the version word: "secret HEX". */
@@ -132,13 +141,16 @@ ParameterizedTestParameters(control, malformed_lines_are_refused)
         {"status idle", GALE_ESYNTAX, "not KEY=VALUE"},
         {"status", GALE_ESYNTAX, "no idle"},
         {"port 1", GALE_ESYNTAX, "expected 'port VERSION"},
-        {"port 2 0", GALE_ESYNTAX, "bad port"},
-        {"port 2 99999", GALE_ESYNTAX, "bad port"},
+        {"port " V " 0", GALE_ESYNTAX, "bad port"},
+        {"port " V " 99999", GALE_ESYNTAX, "bad port"},
         {"secret", GALE_ESYNTAX, "expected 'secret VERSION"},
-        {"secret 2 ab cd", GALE_ESYNTAX, "one hex word"},
+        {"secret " V " ab cd", GALE_ESYNTAX, "one hex word"},
         {"finish", GALE_ESYNTAX, "bad component"},
         {"finish -1", GALE_ESYNTAX, "bad component"},
         {"start now", GALE_ESYNTAX, "takes no argument"},
+        {"active", GALE_ESYNTAX, "expected 0 or 1"},
+        {"active 2", GALE_ESYNTAX, "expected 0 or 1"},
+        {"active yes", GALE_ESYNTAX, "expected 0 or 1"},
         {"stats", GALE_ESYNTAX, "no metrics"},
         {"status idle=0 epochs=1 pushed=2 popped=2 open=0 retrying=0 kept=0 spouts_done=1 spout_tasks=1 sent=0 "
          "recv=0 failed=0 finish_seq=0 finish_acked=1",
@@ -269,7 +281,7 @@ Test(control, the_secret_is_read_without_what_follows)
 {
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
-    const char text[] = "secret 2 abcdef0123456789\npeers 127.0.0.1:1\n";
+    const char text[] = "secret " V " abcdef0123456789\npeers 127.0.0.1:1\n";
     cr_assert_eq(write(fds[1], text, sizeof text - 1), (ssize_t)(sizeof text - 1));
     char secret[64], why[160];
     cr_assert_eq(gale_control_read_secret(fds[0], secret, sizeof secret, why, sizeof why), 0, "%s", why);

@@ -3,6 +3,7 @@
  * threads. The plugins live in this file; the topologies are built in C (topology_build.h).
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,16 +602,19 @@ static const gale_plugin_t resumable = {
     .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
     .spout = {.open = resumable_open, .next_tuple = resumable_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
 
-/* resumable -> sink; the runtime made but not run. */
-static gale_runtime_t *resumable_runtime(gale_topology_t **out, int ackers, bool down)
+/* `spout` (its "count" setting) -> sink over 2 threads, with `ackers`; made, built and its runtime made but not
+   run. `tweak`, when not NULL, sets what else the test needs before the build. */
+static gale_runtime_t *spout_to_sink(const gale_plugin_t *spout, int64_t count, int ackers,
+                                     void (*tweak)(gale_topology_t *t, int spout, int sink, void *arg), void *arg,
+                                     gale_topology_t **out)
 {
     gale_topology_t *t = gale_topology_new("t");
     t->config.ackers = ackers;
-    int sp = gale_topology_add(t, "numbers", &resumable, 1);
-    gale_topology_set_int(t, sp, "count", 100);
-    gale_topology_set_bool(t, sp, "down", down);
+    int sp = gale_topology_add(t, spout->name, spout, 1);
+    gale_topology_set_int(t, sp, "count", count);
     int sk = gale_topology_add(t, "sink", &sink, 2);
-    gale_topology_add_input(t, sk, "numbers", NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    gale_topology_add_input(t, sk, spout->name, NULL, GALE_GROUPING_SHUFFLE, NULL, 0);
+    if (tweak) tweak(t, sp, sk, arg);
     gale_diag_t d;
     cr_assert_eq(gale_topology_build(t, &d), 0, "%s", d.msg);
     gale_runtime_opts_t opts = {.threads = 2};
@@ -618,6 +622,18 @@ static gale_runtime_t *resumable_runtime(gale_topology_t **out, int ackers, bool
     cr_assert_eq(gale_runtime_new(t, &opts, &rt, &d), 0, "%s", d.msg);
     *out = t;
     return rt;
+}
+
+static void set_down(gale_topology_t *t, int spout, int sink_index, void *arg)
+{
+    (void)sink_index;
+    gale_topology_set_bool(t, spout, "down", *(bool *)arg);
+}
+
+/* resumable -> sink; the runtime made but not run. */
+static gale_runtime_t *resumable_runtime(gale_topology_t **out, int ackers, bool down)
+{
+    return spout_to_sink(&resumable, 100, ackers, set_down, &down, out);
 }
 
 static size_t positions_of(gale_runtime_t *rt, uint32_t *task, uint64_t *position)
@@ -690,6 +706,144 @@ Test(runtime, without_acking_there_is_no_position_to_resume_from)
     uint32_t task;
     uint64_t position;
     cr_assert_eq(positions_of(rt, &task, &position), 0);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+/* ---- the user's deactivation and activation (Storm's) ---- */
+
+static atomic_int gated_opened, gated_activations, gated_deactivations;
+static atomic_long gated_emitted;
+
+static int gated_open(gale_ctx_t *ctx)
+{
+    int rc = sp_open(ctx);
+    atomic_store(&gated_opened, 1);
+    return rc;
+}
+static int gated_next(gale_ctx_t *ctx)
+{
+    int64_t before = ((spout_state_t *)ctx->state)->next;
+    int rc = sp_next(ctx);
+    if (((spout_state_t *)ctx->state)->next != before) atomic_fetch_add(&gated_emitted, 1);
+    return rc;
+}
+static void gated_activate(gale_ctx_t *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&gated_activations, 1);
+}
+static void gated_deactivate(gale_ctx_t *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&gated_deactivations, 1);
+}
+static const gale_plugin_t gated = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "gated",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
+    .spout = {.open = gated_open,
+              .next_tuple = gated_next,
+              .ack = sp_ack,
+              .fail = sp_fail,
+              .close = sp_close,
+              .activate = gated_activate,
+              .deactivate = gated_deactivate}};
+
+static void *run_in_thread(void *arg)
+{
+    intptr_t rc = gale_runtime_run(arg);
+    return (void *)rc;
+}
+
+typedef struct pacing {
+    int max_pending;
+    int64_t sink_delay_us;
+} pacing_t;
+
+static void pace(gale_topology_t *t, int spout, int sink_index, void *arg)
+{
+    (void)spout;
+    const pacing_t *p = arg;
+    t->config.max_spout_pending = p->max_pending;
+    gale_topology_set_int(t, sink_index, "delay_us", p->sink_delay_us);
+}
+
+/* gated -> sink over 2 threads, the runtime made but not run. */
+static gale_runtime_t *gated_runtime(gale_topology_t **out, int64_t count, int max_pending, int64_t sink_delay_us)
+{
+    atomic_store(&gated_opened, 0);
+    atomic_store(&gated_activations, 0);
+    atomic_store(&gated_deactivations, 0);
+    atomic_store(&gated_emitted, 0);
+    return spout_to_sink(&gated, count, 1, pace, &(pacing_t){max_pending, sink_delay_us}, out);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (bounded) until the spout's count of emits holds still across 100 ms; the count. */
+static long emitted_when_quiet(void)
+{
+    long last = -1;
+    for (int i = 0; i < 300; i++) {
+        long now = atomic_load(&gated_emitted);
+        if (now == last) return now;
+        last = now;
+        sleep_ms(100);
+    }
+    cr_assert_fail("the spout kept emitting for 30 s after its deactivation");
+    return -1;
+}
+
+Test(runtime, a_topology_deactivated_before_it_runs_opens_its_spouts_but_calls_nothing_until_activated)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = gated_runtime(&t, 500, 0, 0);
+    gale__runtime_set_active(rt, false);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_in_thread, rt), 0);
+    for (int i = 0; i < 3000 && !atomic_load(&gated_opened); i++) sleep_ms(10);
+    cr_assert(atomic_load(&gated_opened), "the spout opened");
+    sleep_ms(300); /* long enough for many turns of the executors: none may call the spout */
+    cr_assert_eq(atomic_load(&gated_emitted), 0);
+    cr_assert_eq(atomic_load(&gated_activations), 0, "an inactive topology's spout is not activated");
+    gale__runtime_set_active(rt, true);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    cr_assert_eq(atomic_load(&gated_activations), 1);
+    for (int i = 1; i <= 500; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+Test(runtime, a_deactivated_spout_stops_emitting_and_goes_on_once_activated)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = gated_runtime(&t, MAX_N, 50, 100) /* paced by slow sinks: far from its end when deactivated */;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_in_thread, rt), 0);
+    for (int i = 0; i < 3000 && atomic_load(&gated_emitted) < 100; i++) sleep_ms(10);
+    gale__runtime_set_active(rt, false);
+    long held = emitted_when_quiet();
+    cr_assert_lt(held, MAX_N, "deactivated before its end");
+    cr_assert_eq(atomic_load(&gated_deactivations), 1);
+    sleep_ms(300);
+    cr_assert_eq(atomic_load(&gated_emitted), held, "nothing is emitted while inactive");
+    for (long i = 1; i <= held; i++) /* the trees in flight finished meanwhile */
+        cr_assert_eq(atomic_load(&acked[i]), 1, "message id %ld", i);
+    gale__runtime_set_active(rt, true);
+    void *rc;
+    pthread_join(th, &rc); /* it runs to its end: every number */
+    cr_assert_eq((intptr_t)rc, 0);
+    cr_assert_eq(atomic_load(&gated_activations), 2, "once at the start, once again");
+    for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
     gale_runtime_free(rt);
     gale_topology_free(t);
 }

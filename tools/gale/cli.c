@@ -104,8 +104,17 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --wait S              seconds to drain before the workers stop (default 30)\n"
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_kill, 0},
+    {"activate", "gale activate (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME",
+     "let a deactivated topology's spouts emit again (Storm's activate)",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_activate, 0},
+    {"deactivate", "gale deactivate (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME",
+     "stop calling a topology's spouts, without stopping it: the tuples in flight finish, bolts run on",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_deactivate, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
-     "send one command to a supervisor (slots, assign, peers, kill, wait, status, stats, forget)",
+     "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
+     "forget)",
      "  --secret-file FILE    the cluster secret (required)\n"
      "  --timeout S           seconds to wait for the reply (default 60; none for wait)\n",
      gale_cmd_ctl, 0},

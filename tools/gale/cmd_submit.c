@@ -1,4 +1,4 @@
-/* `gale submit | list | kill`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
+/* `gale submit | list | kill | activate | deactivate`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
    found through ZooKeeper (--zk) or given (--nimbus). */
 #include <signal.h>
 #include <stdio.h>
@@ -130,7 +130,7 @@ int gale_cmd_submit(int argc, char **argv)
     return rc;
 }
 
-/* ---- gale list, gale kill ------------------------------------------------------------------------------------- */
+/* ---- gale list, kill, activate, deactivate ------------------------------------------------------------------------------------- */
 
 static void print_line(void *arg, gale_daemon_line_kind_t kind, const char *line)
 {
@@ -183,3 +183,7 @@ static int simple_verb(const char *cmd, int argc, char **argv, bool operand, con
 int gale_cmd_list(int argc, char **argv) { return simple_verb("list", argc, argv, false, NULL, NULL); }
 
 int gale_cmd_kill(int argc, char **argv) { return simple_verb("kill", argc, argv, true, "--wait", "wait="); }
+
+int gale_cmd_activate(int argc, char **argv) { return simple_verb("activate", argc, argv, true, NULL, NULL); }
+
+int gale_cmd_deactivate(int argc, char **argv) { return simple_verb("deactivate", argc, argv, true, NULL, NULL); }
