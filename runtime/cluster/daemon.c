@@ -89,6 +89,7 @@ void gale__supd_free_rec(topo_rec_t *r)
 {
     for (size_t i = 0; i < r->n_sets; i++) free(r->sets[i]);
     free(r->sets), free(r->slots), free(r->stats), free(r->check_out), free(r->secret);
+    free(r->resume_tasks), free(r->resume_positions), free(r->saved_positions);
     gale_topology_free(r->topo);
     free(r);
 }
@@ -104,6 +105,7 @@ static bool any_running(const supd_t *d)
 static void shut_down(supd_t *d)
 {
     gale_logf(GALE_LOG_INFO, "supervisor", "every topology has ended: exiting");
+    gale__supd_cluster_stop(d);
     gale_sup_node_stop(d->node); /* nimbus hears now that this host is gone */
     d->node = NULL;
     gale_ctl_server_close(d->server);
@@ -153,6 +155,7 @@ static void on_ended(void *arg, gale_sup_t *s)
         if (r->stats && len && r->stats[len - 1] == '\n') r->stats[len - 1] = '\0';
     }
     r->failed = gale_sup_failed(s);
+    if (r->cluster) gale__supd_cluster_save_positions(d, r); /* where the next placement's spouts go on */
     gale_sup_free(s);
     r->sup = NULL;
     if (r->cluster) { /* nimbus hears of it in ZooKeeper; the record goes (nimbus keeps the figures, later) */
@@ -593,7 +596,10 @@ static void start_assigned(topo_rec_t *r)
                            .slots = r->slots,
                            .n_slots = r->n_slots,
                            .model = r->model,
-                           .inactive = r->inactive};
+                           .inactive = r->inactive,
+                           .resume_tasks = r->resume_tasks,
+                           .resume_positions = r->resume_positions,
+                           .n_resume = r->n_resume};
     gale_sup_events_t ev = {.arg = r, .address = on_address, .restarting = on_restarting, .ended = on_ended};
     int rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
     if (rc) {

@@ -7,7 +7,8 @@
  *   - one whose slots here changed (nimbus moved some) is drained and started again on the new ones; one that has
  *     no slot here any more, or is gone from ZooKeeper, is drained and stopped: a supervisor that comes back after
  *     its slots moved stops what it no longer owns;
- *   - one being killed is drained for its kill_wait_s and stopped, then reported "ended";
+ *   - one being killed or rebalanced is drained for its kill_wait_s and stopped, then reported "ended" (nimbus then
+ *     removes it, or writes its next placement, which starts like a new one, its spouts resuming where they were);
  *   - one that ended by itself (a finite topology whose every slot is here, once its spouts are done) is reported
  *     "ended" and not started again at that version: nimbus removes it once every part has ended.
  */
@@ -23,6 +24,9 @@
 #include "sup_fetch.h"
 #include "topology_codec.h"
 
+/* How often the spouts' positions go to ZooKeeper: a spout moved after a crash goes on from at most this far back
+   (its trees since then are emitted again: at least once). After a drain the last positions are written too. */
+#define POSITIONS_EVERY_MS 1000
 /* How long the part of a topology whose slots moved away drains before it stops. */
 #define MOVE_WAIT_S 5.0
 /* Each exchange with nimbus while fetching. */
@@ -82,6 +86,80 @@ static void run_fetch(uv_work_t *w)
     j->rc = gale_sup_fetch(&j->fo, &j->rec, j->model, sizeof j->model, j->why, sizeof j->why);
 }
 
+/* ---- the spouts' positions in ZooKeeper ----------------------------------------------------------------------- */
+
+/* The spout task `index` of `of` of component `name` in r's model: its task id, or 0 when there is none (the
+   component is gone, is not a spout, or a rebalance changed its parallelism: the position is another split's). */
+static uint32_t spout_task(const topo_rec_t *r, const char *name, int index, int of)
+{
+    for (size_t i = 0; i < r->topo->n_components; i++) {
+        const gale_component_t *c = &r->topo->components[i];
+        if (!strcmp(c->name, name))
+            return c->kind == GALE_SPOUT && of == c->parallelism ? c->first_task + (uint32_t)index : 0;
+    }
+    return 0;
+}
+
+static void add_position(void *arg, const char *component, int index, int of, uint64_t position)
+{
+    topo_rec_t *r = arg;
+    uint32_t task = spout_task(r, component, index, of);
+    if (!task || r->n_resume >= (int)r->topo->n_tasks) return;
+    r->resume_tasks[r->n_resume] = task;
+    r->resume_positions[r->n_resume++] = position;
+}
+
+/* Where r's spouts were, before it was placed here: its part resumes from there. */
+static void load_positions(supd_t *d, topo_rec_t *r)
+{
+    size_t n = r->topo->n_tasks + 1;
+    r->resume_tasks = calloc(n, sizeof *r->resume_tasks);
+    r->resume_positions = calloc(n, sizeof *r->resume_positions);
+    r->saved_positions = calloc(n, sizeof *r->saved_positions);
+    if (!r->resume_tasks || !r->resume_positions || !r->saved_positions) return;
+    int rc = gale_sup_node_load_positions(d->node, r->id, add_position, r);
+    if (rc)
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot read its spouts' positions: %s: they start afresh", r->id,
+                  gale_strerror(rc));
+    else if (r->n_resume)
+        gale_logf(GALE_LOG_INFO, "supervisor", "%s: %d spout tasks resume where they were", r->id, r->n_resume);
+}
+
+void gale__supd_cluster_save_positions(supd_t *d, topo_rec_t *r)
+{
+    if (!r->sup || !r->saved_positions || !d->node) return;
+    uint32_t n = r->topo->n_tasks, tasks[64];
+    uint64_t positions[64];
+    int k = gale_sup_positions(r->sup, tasks, positions, 64);
+    for (int i = 0; i < k; i++) {
+        uint32_t t = tasks[i];
+        if (t == 0 || t > n || r->saved_positions[t] == positions[i]) continue;
+        const gale_component_t *c = NULL;
+        for (size_t j = 0; j < r->topo->n_components && !c; j++) {
+            const gale_component_t *x = &r->topo->components[j];
+            if (t >= x->first_task && t < x->first_task + (uint32_t)x->parallelism) c = x;
+        }
+        if (!c) continue;
+        int rc = gale_sup_node_save_position(d->node, r->id, c->name, (int)(t - c->first_task), c->parallelism,
+                                             positions[i]);
+        if (!rc) r->saved_positions[t] = positions[i];
+    }
+}
+
+static void on_positions_timer(uv_timer_t *h)
+{
+    supd_t *d = h->data;
+    for (topo_rec_t *r = d->topos; r; r = r->next)
+        if (r->cluster) gale__supd_cluster_save_positions(d, r);
+}
+
+void gale__supd_cluster_stop(supd_t *d)
+{
+    if (!d->positions_timing) return;
+    d->positions_timing = false;
+    uv_close((uv_handle_t *)&d->positions_timer, NULL);
+}
+
 /* The started part tells how it went (daemon.c's answer): running, or refused with why. */
 static void on_reply(void *arg, const char *id, const char *error)
 {
@@ -133,6 +211,7 @@ static void after_fetch(uv_work_t *w, int status)
     r->reply = on_reply;
     r->reply_arg = r;
     free_job(j);
+    load_positions(d, r);
     gale__supd_assign(d, r);
 }
 
@@ -194,11 +273,14 @@ static void reconcile(supd_t *d, const gale_topo_record_t *rec)
         free(mine);
         return;
     }
-    if (rec->status == GALE_TOPO_KILLING || n == 0) {
+    bool stopping = rec->status == GALE_TOPO_KILLING || rec->status == GALE_TOPO_REBALANCING;
+    if (stopping || n == 0) {
         if (job) job->stale = true;
         if (r)
-            drain(r, rec->status == GALE_TOPO_KILLING ? rec->kill_wait_s : MOVE_WAIT_S,
-                  rec->status == GALE_TOPO_KILLING ? "killed" : "its slots moved to other supervisors");
+            drain(r, stopping ? rec->kill_wait_s : MOVE_WAIT_S,
+                  rec->status == GALE_TOPO_KILLING       ? "killed"
+                  : rec->status == GALE_TOPO_REBALANCING ? "rebalancing: its next placement starts once it drained"
+                                                         : "its slots moved to other supervisors");
         else if (!job && n > 0) report(d, rec->name, rec->version, GALE_TOPO_ENDED, NULL); /* nothing ran here */
     } else if (!r && !job && is_done(d, rec->name, rec->version)) {
         /* it ended by itself here: nimbus removes it once every part has */
@@ -247,6 +329,10 @@ static void on_topologies(void *arg, const gale_topo_record_t *recs, size_t n)
 
 void gale__supd_cluster_start(supd_t *d)
 {
+    uv_timer_init(&d->loop, &d->positions_timer);
+    d->positions_timer.data = d;
+    uv_timer_start(&d->positions_timer, on_positions_timer, POSITIONS_EVERY_MS, POSITIONS_EVERY_MS);
+    d->positions_timing = true;
     int rc = gale_sup_node_follow_topologies(d->node, on_topologies, d);
     if (rc) gale_logf(GALE_LOG_ERROR, "supervisor", "cannot follow the topologies in ZooKeeper: %s", gale_strerror(rc));
 }

@@ -43,6 +43,11 @@ typedef struct topo_rec {
     /* Cluster mode (daemon_cluster.c): placed by nimbus through ZooKeeper, from a model. */
     bool cluster, killing, model;
     bool inactive;   /* deactivated by the user (gale_sup_set_active): wanted, also before `sup` exists */
+    /* Where its replayable spouts resume, as ZooKeeper had them when it was placed here (owned): */
+    uint32_t *resume_tasks;
+    uint64_t *resume_positions;
+    int n_resume;
+    uint64_t *saved_positions; /* [topo->n_tasks + 1]: as last written to ZooKeeper (0: never), owned */
     int64_t version; /* of the placement it runs */
     /* While its plugins are checked in a child process (before `sup` exists): */
     gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
@@ -82,6 +87,8 @@ struct supd {
     struct fetch_job *jobs; /* cluster mode: topologies being fetched from nimbus (daemon_cluster.c) */
     struct done_part *done; /* cluster mode: parts that ended by themselves, not to be started again */
     const char *data_dir;   /* the blob cache and the run folders */
+    uv_timer_t positions_timer; /* cluster mode: the spouts' positions go to ZooKeeper this often */
+    bool positions_timing;
 };
 
 /* daemon.c */
@@ -98,6 +105,10 @@ void gale__supd_drop(supd_t *d, topo_rec_t *r);
 void gale__supd_cluster_start(supd_t *d);
 /* A topology placed here ended: report it, and look again at what is wanted. */
 void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r);
+/* The positions of r's replayable spouts that moved since they were last written, to ZooKeeper (r->sup set). */
+void gale__supd_cluster_save_positions(supd_t *d, topo_rec_t *r);
+/* Closes cluster mode's handles (the daemon is shutting down). */
+void gale__supd_cluster_stop(supd_t *d);
 /* Frees what cluster mode keeps (at exit). */
 void gale__supd_cluster_free(supd_t *d);
 

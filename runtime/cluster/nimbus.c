@@ -89,7 +89,8 @@ static int join(nimbus_t *n)
         return rc;
     }
     rc = gale_zk_create_all(n->zk, n->root);
-    const char *folders[] = {n->sups_folder, n->topos_folder, n->status_folder, n->workers_folder, n->blobs_folder};
+    const char *folders[] = {n->sups_folder,    n->topos_folder, n->status_folder,
+                             n->workers_folder, n->blobs_folder, n->positions_folder};
     for (size_t i = 0; !rc && i < sizeof folders / sizeof *folders; i++) rc = gale_zk_create_all(n->zk, folders[i]);
     if (!rc) rc = gale_election_join(n->zk, n->folder, n->about, on_leading, n, &n->election);
     if (rc) {
@@ -205,12 +206,14 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
         if (leading_or_say(n, c)) nimbus_cmd_submit(n, x, tok, ntok);
     } else if (!strcmp(verb, "kill")) {
         if (leading_or_say(n, c)) nimbus_cmd_kill(n, x, tok, ntok);
+    } else if (!strcmp(verb, "rebalance")) {
+        if (leading_or_say(n, c)) nimbus_cmd_rebalance(n, x, tok, ntok);
     } else if (!strcmp(verb, "activate") || !strcmp(verb, "deactivate")) {
         if (leading_or_say(n, c)) nimbus_cmd_activate(n, c, tok, ntok, verb[0] == 'a');
     } else {
         gale_ctl_sendf(c,
                        "error unknown command '%s' (has, put, get, submit, list, kill, activate, deactivate, "
-                       "supervisors, leader)",
+                       "rebalance, supervisors, leader)",
                        verb);
     }
 }
@@ -225,6 +228,7 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
     snprintf(n.topos_folder, sizeof n.topos_folder, "%s/topologies", n.root);
     snprintf(n.status_folder, sizeof n.status_folder, "%s/status", n.root);
     snprintf(n.workers_folder, sizeof n.workers_folder, "%s/workers", n.root);
+    snprintf(n.positions_folder, sizeof n.positions_folder, "%s/positions", n.root);
     snprintf(n.blobs_folder, sizeof n.blobs_folder, "%s/blobs", n.root);
     int rc = gale_blobs_init(o->data_dir);
     if (rc) {

@@ -11,6 +11,7 @@
 #include "base64.h"
 #include "diag.h"
 #include "gale.h"
+#include "hmac.h"
 #include "log.h"
 #include "nimbus_state.h"
 
@@ -177,4 +178,21 @@ void nimbus_cmd_get(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok)
     }
     free(bytes);
     gale_ctl_sendf(c, "ok %zu", len);
+}
+
+int nimbus_blob_store(nimbus_t *n, const char *bytes, size_t len, char sha[GALE_BLOB_HEX_LEN + 1])
+{
+    unsigned char digest[GALE_SHA256_LEN];
+    gale_sha256_t h;
+    gale_sha256_init(&h);
+    gale_sha256_update(&h, bytes, len);
+    gale_sha256_final(&h, digest);
+    gale_hex_encode(digest, sizeof digest, sha);
+    gale_blob_writer_t *w = NULL;
+    char got[GALE_BLOB_HEX_LEN + 1];
+    int rc = gale_blob_has(data_dir(n), sha) ? 0 : gale_blob_begin(data_dir(n), sha, len, &w);
+    if (!rc && w && (rc = gale_blob_write(w, bytes, len))) gale_blob_abort(w);
+    else if (!rc && w) rc = gale_blob_finish(w, got);
+    if (!rc) rc = mirror(n, sha, bytes, len); /* a nimbus that takes over has it too */
+    return rc;
 }

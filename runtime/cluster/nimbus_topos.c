@@ -24,19 +24,7 @@
 /* How long past its drain a kill waits for the supervisors to say their part ended before it removes the rest. */
 #define KILL_GRACE_S 15.0
 
-typedef enum { P_SUBMIT, P_KILL } pending_kind_t;
-
-/* A reply owed: a submit answers once every worker runs, a kill once every part ended. */
-struct pending {
-    pending_t *next;
-    pending_kind_t kind;
-    char name[GALE_TOPO_NAME_MAX];
-    int64_t version;
-    nconn_t *x; /* who asked; NULL when that connection is gone, or for a kill a takeover found */
-    uint64_t started_ms, deadline_ms;
-};
-
-static uint64_t wall_ms(void)
+uint64_t nimbus_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -49,7 +37,7 @@ static void topo_path(const nimbus_t *n, const char *name, char *out, size_t cap
 }
 
 /* Reads ROOT/topologies/NAME into *r. 0, GALE_ENOENT, or a code (logged when the node does not parse). */
-static int read_topo(nimbus_t *n, const char *name, gale_topo_record_t *r, int32_t *version)
+int nimbus_read_topo(nimbus_t *n, const char *name, gale_topo_record_t *r, int32_t *version)
 {
     char path[NIMBUS_PATH_MAX + GALE_TOPO_NAME_MAX], *text = NULL, why[200];
     size_t len;
@@ -63,7 +51,7 @@ static int read_topo(nimbus_t *n, const char *name, gale_topo_record_t *r, int32
     return rc;
 }
 
-static int write_topo(nimbus_t *n, const gale_topo_record_t *r, int32_t version, bool create)
+int nimbus_write_topo(nimbus_t *n, const gale_topo_record_t *r, int32_t version, bool create)
 {
     char path[NIMBUS_PATH_MAX + GALE_TOPO_NAME_MAX];
     topo_path(n, r->name, path, sizeof path);
@@ -76,7 +64,7 @@ static int write_topo(nimbus_t *n, const gale_topo_record_t *r, int32_t version,
 }
 
 /* Deletes `path` and everything under it, as far as it can (a supervisor may still write there). */
-static void delete_tree(nimbus_t *n, const char *path)
+void nimbus_delete_tree(nimbus_t *n, const char *path)
 {
     char **names;
     size_t count;
@@ -84,7 +72,7 @@ static void delete_tree(nimbus_t *n, const char *path)
         for (size_t i = 0; i < count; i++) {
             char child[2 * NIMBUS_PATH_MAX];
             snprintf(child, sizeof child, "%s/%s", path, names[i]);
-            delete_tree(n, child);
+            nimbus_delete_tree(n, child);
         }
         gale_zk_free_names(names, count);
     }
@@ -98,27 +86,23 @@ static void remove_topology(nimbus_t *n, const char *name)
     topo_path(n, name, path, sizeof path);
     gale_zk_delete(n->zk, path, -1);
     snprintf(path, sizeof path, "%s/%s", n->status_folder, name);
-    delete_tree(n, path);
+    nimbus_delete_tree(n, path);
     snprintf(path, sizeof path, "%s/%s", n->workers_folder, name);
-    delete_tree(n, path);
+    nimbus_delete_tree(n, path);
+    snprintf(path, sizeof path, "%s/%s", n->positions_folder, name);
+    nimbus_delete_tree(n, path);
 }
 
 /* ---- supervisors and their free slots ------------------------------------------------------------------------- */
 
-typedef struct sup_slots {
-    char **names; /* sorted, as ZooKeeper lists them */
-    int *total, *free_slots;
-    size_t n;
-} sup_slots_t;
-
-static void sup_slots_free(sup_slots_t *s)
+void nimbus_sup_slots_free(sup_slots_t *s)
 {
     gale_zk_free_names(s->names, s->n);
     free(s->total), free(s->free_slots);
     memset(s, 0, sizeof *s);
 }
 
-static int sup_index(const sup_slots_t *s, const char *name)
+int nimbus_sup_index(const sup_slots_t *s, const char *name)
 {
     for (size_t i = 0; i < s->n; i++)
         if (!strcmp(s->names[i], name)) return (int)i;
@@ -127,7 +111,7 @@ static int sup_index(const sup_slots_t *s, const char *name)
 
 /* The registered supervisors with their slots, less the slots every topology in ZooKeeper gives each (`skip`, when
    not NULL, is left out: the topology being placed again). 0 or a zk.h code. */
-static int read_sup_slots(nimbus_t *n, const char *skip, sup_slots_t *s)
+int nimbus_read_sup_slots(nimbus_t *n, const char *skip, sup_slots_t *s)
 {
     memset(s, 0, sizeof *s);
     int rc = gale_zk_children(n->zk, n->sups_folder, false, &s->names, &s->n);
@@ -152,9 +136,9 @@ static int read_sup_slots(nimbus_t *n, const char *skip, sup_slots_t *s)
     for (size_t t = 0; t < count; t++) {
         gale_topo_record_t r;
         if (skip && !strcmp(topos[t], skip)) continue;
-        if (read_topo(n, topos[t], &r, NULL) == 0)
+        if (nimbus_read_topo(n, topos[t], &r, NULL) == 0)
             for (int k = 0; k < r.workers; k++) {
-                int i = sup_index(s, r.slots[k]);
+                int i = nimbus_sup_index(s, r.slots[k]);
                 if (i >= 0) s->free_slots[i]--;
             }
         gale_topo_record_free(&r);
@@ -164,7 +148,7 @@ static int read_sup_slots(nimbus_t *n, const char *skip, sup_slots_t *s)
 }
 
 /* "A:2 free of 4, B:0 free of 2" into buf. */
-static void say_free(const sup_slots_t *s, char *buf, size_t cap)
+void nimbus_say_free(const sup_slots_t *s, char *buf, size_t cap)
 {
     buf[0] = '\0';
     for (size_t i = 0, len = 0; i < s->n && len < cap; i++)
@@ -175,7 +159,7 @@ static void say_free(const sup_slots_t *s, char *buf, size_t cap)
 
 /* ---- pending replies ------------------------------------------------------------------------------------------ */
 
-static pending_t *add_pending(nimbus_t *n, pending_kind_t kind, const char *name, int64_t version, nconn_t *x,
+pending_t *nimbus_add_pending(nimbus_t *n, pending_kind_t kind, const char *name, int64_t version, nconn_t *x,
                               double wait_s)
 {
     pending_t *p = calloc(1, sizeof *p);
@@ -193,8 +177,7 @@ static pending_t *add_pending(nimbus_t *n, pending_kind_t kind, const char *name
 }
 
 /* Answers (when someone still waits) and drops the record. */
-static void settle(nimbus_t *n, pending_t *p, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void settle(nimbus_t *n, pending_t *p, const char *fmt, ...)
+void nimbus_settle(nimbus_t *n, pending_t *p, const char *fmt, ...)
 {
     char text[1024];
     va_list ap;
@@ -213,7 +196,7 @@ static void settle(nimbus_t *n, pending_t *p, const char *fmt, ...)
     free(p);
 }
 
-static pending_t *pending_for(nimbus_t *n, const char *name)
+pending_t *nimbus_pending_for(nimbus_t *n, const char *name)
 {
     for (pending_t *p = n->pendings; p; p = p->next)
         if (!strcmp(p->name, name)) return p;
@@ -346,19 +329,19 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     int rc = check_submit(n, tok, ntok, &r, &timeout_s, why, sizeof why);
     if (!rc) {
         topo_path(n, r.name, path, sizeof path);
-        if (gale_zk_exists(n->zk, path, false, NULL) == 0 || pending_for(n, r.name)) {
+        if (gale_zk_exists(n->zk, path, false, NULL) == 0 || nimbus_pending_for(n, r.name)) {
             snprintf(why, sizeof why, "a topology named %s is running: kill it first, or submit under another --name",
                      r.name);
             rc = GALE_EEXIST;
         }
     }
     int *at = NULL;
-    if (!rc && (rc = read_sup_slots(n, NULL, &s)))
+    if (!rc && (rc = nimbus_read_sup_slots(n, NULL, &s)))
         snprintf(why, sizeof why, "cannot read the supervisors: %s", gale_strerror(rc));
     if (!rc && !(at = calloc((size_t)r.workers, sizeof *at))) rc = GALE_ENOMEM;
     if (!rc && (rc = gale_schedule_spread(s.free_slots, (int)s.n, r.workers, at))) {
         char free_text[600];
-        say_free(&s, free_text, sizeof free_text);
+        nimbus_say_free(&s, free_text, sizeof free_text);
         snprintf(why, sizeof why, "not enough free slots: %d asked, %s", r.workers, free_text);
     }
     if (!rc && !(r.slots = calloc((size_t)r.workers, sizeof *r.slots))) rc = GALE_ENOMEM;
@@ -370,14 +353,16 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
         gale_hex_encode(secret, sizeof secret, r.secret);
         r.version = 1;
         r.status = GALE_TOPO_ACTIVE;
-        r.submitted_ms = wall_ms();
+        r.submitted_ms = nimbus_wall_ms();
         r.kill_wait_s = KILL_WAIT_S;
         /* The folders the supervisors report in come first: they may answer as soon as the topology is there. */
         snprintf(path, sizeof path, "%s/%s", n->status_folder, r.name);
         rc = gale_zk_create_all(n->zk, path);
         snprintf(path, sizeof path, "%s/%s", n->workers_folder, r.name);
         if (!rc) rc = gale_zk_create_all(n->zk, path);
-        if (!rc) rc = write_topo(n, &r, -1, true);
+        snprintf(path, sizeof path, "%s/%s", n->positions_folder, r.name);
+        if (!rc) rc = gale_zk_create_all(n->zk, path);
+        if (!rc) rc = nimbus_write_topo(n, &r, -1, true);
         if (rc == GALE_EEXIST) snprintf(why, sizeof why, "a topology named %s is running", r.name);
         else if (rc) snprintf(why, sizeof why, "cannot write the topology to ZooKeeper: %s", gale_strerror(rc));
     }
@@ -391,25 +376,20 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
             len += snprintf(placed + len, sizeof placed - (size_t)len, " %d:%s", k, r.slots[k]);
         gale_logf(GALE_LOG_INFO, "nimbus", "%s: submitted, %d workers, %u tasks; slots:%s", r.name, r.workers, r.tasks,
                   placed);
-        if (!add_pending(n, P_SUBMIT, r.name, r.version, x, timeout_s)) {
+        if (!nimbus_add_pending(n, P_SUBMIT, r.name, r.version, x, timeout_s)) {
             remove_topology(n, r.name);
             gale_ctl_sendf(c, "error out of memory");
         }
     }
     free(at);
-    sup_slots_free(&s);
+    nimbus_sup_slots_free(&s);
     gale_topo_record_free(&r);
 }
 
 /* ---- reports of the supervisors ------------------------------------------------------------------------------- */
 
-typedef struct reports {
-    int running, ended, refused;
-    char refusal[700];
-} reports_t;
-
 /* What the supervisors say of topology `name` at `version` (older reports are about a placement that is gone). */
-static void read_reports(nimbus_t *n, const char *name, int64_t version, reports_t *out)
+void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, reports_t *out)
 {
     memset(out, 0, sizeof *out);
     char folder[2 * NIMBUS_PATH_MAX], **names;
@@ -434,7 +414,7 @@ static void read_reports(nimbus_t *n, const char *name, int64_t version, reports
 }
 
 /* The slots of `r` with no worker address in ZooKeeper yet, as " 0 (on A) 2 (on B)" into buf; their number. */
-static int slots_without_worker(nimbus_t *n, const gale_topo_record_t *r, char *buf, size_t cap)
+int nimbus_slots_without_worker(nimbus_t *n, const gale_topo_record_t *r, char *buf, size_t cap)
 {
     int missing = 0;
     size_t len = 0;
@@ -449,34 +429,33 @@ static int slots_without_worker(nimbus_t *n, const gale_topo_record_t *r, char *
     return missing;
 }
 
-static int count_holders(nimbus_t *n, const gale_topo_record_t *r);
-
 static void tick_submit(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, uint64_t now)
 {
     reports_t rep;
     char missing[600];
-    read_reports(n, p->name, p->version, &rep);
+    nimbus_read_reports(n, p->name, p->version, &rep);
     if (rep.refused) {
         remove_topology(n, p->name);
         gale_logf(GALE_LOG_WARN, "nimbus", "%s: refused by a supervisor, removed: %s", p->name, rep.refusal);
-        return settle(n, p, "error %s: nothing of %s runs", rep.refusal, p->name);
+        return nimbus_settle(n, p, "error %s: nothing of %s runs", rep.refusal, p->name);
     }
     /* Every worker listens; or a finite topology ran and ended before a tick saw its workers' addresses. */
-    if (slots_without_worker(n, r, missing, sizeof missing) == 0 || (rep.ended && rep.ended >= count_holders(n, r))) {
+    if (nimbus_slots_without_worker(n, r, missing, sizeof missing) == 0 ||
+        (rep.ended && rep.ended >= nimbus_count_holders(n, r))) {
         gale_logf(GALE_LOG_INFO, "nimbus", "%s: every worker runs, %" PRIu64 " ms after the submit", p->name,
                   now - p->started_ms);
-        return settle(n, p, "ok submitted %s version=%" PRId64 " workers=%d ms=%" PRIu64, p->name, r->version,
-                      r->workers, now - p->started_ms);
+        return nimbus_settle(n, p, "ok submitted %s version=%" PRId64 " workers=%d ms=%" PRIu64, p->name, r->version,
+                             r->workers, now - p->started_ms);
     }
     if (now >= p->deadline_ms) {
         remove_topology(n, p->name);
-        return settle(n, p, "error %s: no worker came up within %.0f s for slots%s: nothing of it runs", p->name,
-                      (double)(p->deadline_ms - p->started_ms) / 1000, missing);
+        return nimbus_settle(n, p, "error %s: no worker came up within %.0f s for slots%s: nothing of it runs", p->name,
+                             (double)(p->deadline_ms - p->started_ms) / 1000, missing);
     }
 }
 
 /* The supervisors that hold a slot of `r` and are registered. */
-static int count_holders(nimbus_t *n, const gale_topo_record_t *r)
+int nimbus_count_holders(nimbus_t *n, const gale_topo_record_t *r)
 {
     int holders = 0;
     for (int k = 0; k < r->workers; k++) {
@@ -494,8 +473,8 @@ static int count_holders(nimbus_t *n, const gale_topo_record_t *r)
 static bool finished(nimbus_t *n, const gale_topo_record_t *r)
 {
     reports_t rep;
-    read_reports(n, r->name, r->version, &rep);
-    int holders = rep.ended ? count_holders(n, r) : 0;
+    nimbus_read_reports(n, r->name, r->version, &rep);
+    int holders = rep.ended ? nimbus_count_holders(n, r) : 0;
     if (!holders || rep.ended < holders) return false;
     remove_topology(n, r->name);
     gale_logf(GALE_LOG_INFO, "nimbus", "%s: finished: every part ended by itself", r->name);
@@ -505,14 +484,14 @@ static bool finished(nimbus_t *n, const gale_topo_record_t *r)
 static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, uint64_t now)
 {
     /* Done when every supervisor that holds a slot and is still registered says its part ended. */
-    int holders = count_holders(n, r);
+    int holders = nimbus_count_holders(n, r);
     reports_t rep;
-    read_reports(n, p->name, r->version, &rep);
+    nimbus_read_reports(n, p->name, r->version, &rep);
     bool late = now >= p->deadline_ms;
     if (rep.ended < holders && !late) return;
     remove_topology(n, p->name);
     gale_logf(GALE_LOG_INFO, "nimbus", "%s: killed%s", p->name, late ? " (not every supervisor said it ended)" : "");
-    settle(n, p, "ok killed %s%s", p->name, late ? " (not every supervisor said its part ended in time)" : "");
+    nimbus_settle(n, p, "ok killed %s%s", p->name, late ? " (not every supervisor said its part ended in time)" : "");
 }
 
 /* ---- moving the slots of supervisors that left ---------------------------------------------------------------- */
@@ -521,10 +500,10 @@ static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, ui
 static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_version)
 {
     sup_slots_t s;
-    if (read_sup_slots(n, r->name, &s)) return sup_slots_free(&s);
+    if (nimbus_read_sup_slots(n, r->name, &s)) return nimbus_sup_slots_free(&s);
     int lost = 0;
     for (int k = 0; k < r->workers; k++) {
-        int i = sup_index(&s, r->slots[k]);
+        int i = nimbus_sup_index(&s, r->slots[k]);
         if (i < 0) lost++;
         else s.free_slots[i]--; /* the slots it keeps */
     }
@@ -535,7 +514,7 @@ static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
             uint64_t now = uv_now(&n->loop);
             if (now - said_ms > 10000) { /* once in a while, not every tick */
                 char free_text[600];
-                say_free(&s, free_text, sizeof free_text);
+                nimbus_say_free(&s, free_text, sizeof free_text);
                 gale_logf(GALE_LOG_WARN, "nimbus",
                           "%s: %d slots lost their supervisor and there is no room for them: %s", r->name, lost,
                           free_text);
@@ -543,11 +522,11 @@ static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
             }
         }
         free(at);
-        return sup_slots_free(&s);
+        return nimbus_sup_slots_free(&s);
     }
     char moved[600] = "";
     for (int k = 0, j = 0, len = 0; k < r->workers; k++) {
-        if (sup_index(&s, r->slots[k]) >= 0) continue;
+        if (nimbus_sup_index(&s, r->slots[k]) >= 0) continue;
         char *to = strdup(s.names[at[j++]]);
         if (!to) continue;
         if (len < (int)sizeof moved)
@@ -556,29 +535,29 @@ static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
         r->slots[k] = to;
     }
     r->version++;
-    int rc = write_topo(n, r, node_version, false);
+    int rc = nimbus_write_topo(n, r, node_version, false);
     if (rc) gale_logf(GALE_LOG_WARN, "nimbus", "%s: cannot move its slots: %s", r->name, gale_strerror(rc));
     else
         gale_logf(GALE_LOG_WARN, "nimbus", "%s: moved the slots of supervisors that left (version %" PRId64 "):%s",
                   r->name, r->version, moved);
     free(at);
-    sup_slots_free(&s);
+    nimbus_sup_slots_free(&s);
 }
 
 /* The status and workers folders of topologies that are gone (a kill or failed submit that could not finish). */
 static void sweep_leftovers(nimbus_t *n, char **topos, size_t count)
 {
-    const char *folders[] = {n->status_folder, n->workers_folder};
-    for (int f = 0; f < 2; f++) {
+    const char *folders[] = {n->status_folder, n->workers_folder, n->positions_folder};
+    for (int f = 0; f < 3; f++) {
         char **names;
         size_t k;
         if (gale_zk_children(n->zk, folders[f], false, &names, &k)) continue;
         for (size_t i = 0; i < k; i++) {
-            bool live = pending_for(n, names[i]) != NULL;
+            bool live = nimbus_pending_for(n, names[i]) != NULL;
             for (size_t t = 0; t < count && !live; t++) live = !strcmp(topos[t], names[i]);
             char path[2 * NIMBUS_PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", folders[f], names[i]);
-            if (!live) delete_tree(n, path);
+            if (!live) nimbus_delete_tree(n, path);
         }
         gale_zk_free_names(names, k);
     }
@@ -594,15 +573,18 @@ void nimbus_topos_tick(nimbus_t *n)
     for (size_t t = 0; t < count; t++) {
         gale_topo_record_t r;
         int32_t node_version;
-        if (read_topo(n, topos[t], &r, &node_version)) {
+        if (nimbus_read_topo(n, topos[t], &r, &node_version)) {
             gale_topo_record_free(&r);
             continue;
         }
-        pending_t *p = pending_for(n, r.name);
+        pending_t *p = nimbus_pending_for(n, r.name);
         if (!p && r.status == GALE_TOPO_KILLING) /* a kill a nimbus before us began: finish it */
-            p = add_pending(n, P_KILL, r.name, r.version, NULL, r.kill_wait_s + KILL_GRACE_S);
+            p = nimbus_add_pending(n, P_KILL, r.name, r.version, NULL, r.kill_wait_s + KILL_GRACE_S);
+        if (!p && r.status == GALE_TOPO_REBALANCING) /* and a rebalance */
+            p = nimbus_add_pending(n, P_REBALANCE, r.name, r.version, NULL, r.kill_wait_s + 2 * KILL_GRACE_S + 60);
         if (p && p->kind == P_SUBMIT) tick_submit(n, p, &r, now);
         else if (p && p->kind == P_KILL) tick_kill(n, p, &r, now);
+        else if (p && p->kind == P_REBALANCE) nimbus_tick_rebalance(n, p, &r, node_version, now);
         else if (!finished(n, &r)) replace_lost_slots(n, &r, node_version);
         gale_topo_record_free(&r);
     }
@@ -611,7 +593,12 @@ void nimbus_topos_tick(nimbus_t *n)
         next = p->next;
         bool there = false;
         for (size_t t = 0; t < count && !there; t++) there = !strcmp(topos[t], p->name);
-        if (!there) settle(n, p, p->kind == P_KILL ? "ok killed %s" : "error %s was removed before it ran", p->name);
+        if (!there)
+            nimbus_settle(n, p,
+                          p->kind == P_KILL        ? "ok killed %s"
+                          : p->kind == P_REBALANCE ? "error %s was removed while it was rebalanced"
+                                                   : "error %s was removed before it ran",
+                          p->name);
     }
     sweep_leftovers(n, topos, count);
     gale_zk_free_names(topos, count);
@@ -625,11 +612,11 @@ void nimbus_cmd_list(nimbus_t *n, gale_ctl_conn_t *c)
     size_t count;
     int rc = gale_zk_children(n->zk, n->topos_folder, false, &topos, &count);
     if (rc) return gale_ctl_sendf(c, "error cannot list the topologies: %s", gale_strerror(rc));
-    uint64_t now = wall_ms();
+    uint64_t now = nimbus_wall_ms();
     for (size_t t = 0; t < count; t++) {
         gale_topo_record_t r;
-        if (read_topo(n, topos[t], &r, NULL) == 0) {
-            pending_t *p = pending_for(n, r.name);
+        if (nimbus_read_topo(n, topos[t], &r, NULL) == 0) {
+            pending_t *p = nimbus_pending_for(n, r.name);
             const char *status = p && p->kind == P_SUBMIT ? "starting" : gale_topo_status_name(r.status);
             gale_ctl_sendf(c, "topology %s status=%s workers=%d executors=%u uptime_s=%" PRIu64 " version=%" PRId64,
                            r.name, status, r.workers, r.tasks, now > r.submitted_ms ? (now - r.submitted_ms) / 1000 : 0,
@@ -642,7 +629,7 @@ void nimbus_cmd_list(nimbus_t *n, gale_ctl_conn_t *c)
 }
 
 /* Reads topology tok[1] for a verb, answering the errors. 0 with *r and its node version. */
-static int verb_topo(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, const char *usage, gale_topo_record_t *r,
+int nimbus_verb_topo(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, const char *usage, gale_topo_record_t *r,
                      int32_t *version)
 {
     memset(r, 0, sizeof *r);
@@ -650,7 +637,7 @@ static int verb_topo(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, cons
         gale_ctl_sendf(c, "error usage: %s", usage);
         return GALE_EINVAL;
     }
-    int rc = read_topo(n, tok[1], r, version);
+    int rc = nimbus_read_topo(n, tok[1], r, version);
     if (rc == GALE_ENOENT) gale_ctl_sendf(c, "error no topology named %s", tok[1]);
     else if (rc) gale_ctl_sendf(c, "error cannot read topology %s: %s", tok[1], gale_strerror(rc));
     return rc;
@@ -668,8 +655,8 @@ void nimbus_cmd_kill(nimbus_t *n, nconn_t *x, char **tok, int ntok)
         if (!(wait_s >= 0 && wait_s <= KILL_WAIT_MAX_S) || *end)
             return gale_ctl_sendf(c, "error bad argument '%s' (wait=SECONDS, at most %.0f)", tok[2], KILL_WAIT_MAX_S);
     }
-    if (verb_topo(n, c, tok, ntok, "kill NAME [wait=SECONDS]", &r, &version)) return gale_topo_record_free(&r);
-    pending_t *p = pending_for(n, r.name);
+    if (nimbus_verb_topo(n, c, tok, ntok, "kill NAME [wait=SECONDS]", &r, &version)) return gale_topo_record_free(&r);
+    pending_t *p = nimbus_pending_for(n, r.name);
     if (p && p->kind == P_KILL && !p->x) { /* a kill already under way: this connection waits for it */
         p->x = x;
         x->pending = p;
@@ -677,15 +664,17 @@ void nimbus_cmd_kill(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     }
     if (p) {
         gale_ctl_sendf(c, "error %s is %s: wait for that first", r.name,
-                       p->kind == P_KILL ? "being killed" : "starting");
+                       p->kind == P_KILL        ? "being killed"
+                       : p->kind == P_REBALANCE ? "being rebalanced"
+                                                : "starting");
         return gale_topo_record_free(&r);
     }
     r.status = GALE_TOPO_KILLING;
     r.kill_wait_s = wait_s;
-    int rc = write_topo(n, &r, version, false);
+    int rc = nimbus_write_topo(n, &r, version, false);
     if (rc == GALE_EAGAIN) gale_ctl_sendf(c, "error %s changed meanwhile: try again", r.name);
     else if (rc) gale_ctl_sendf(c, "error cannot kill %s: %s", r.name, gale_strerror(rc));
-    else if (!add_pending(n, P_KILL, r.name, r.version, x, wait_s + KILL_GRACE_S))
+    else if (!nimbus_add_pending(n, P_KILL, r.name, r.version, x, wait_s + KILL_GRACE_S))
         gale_ctl_sendf(c, "error out of memory");
     else gale_logf(GALE_LOG_INFO, "nimbus", "%s: killing (drain for up to %g s)", r.name, wait_s);
     gale_topo_record_free(&r);
@@ -699,12 +688,12 @@ void nimbus_cmd_activate(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, 
     for (int attempt = 0; attempt < 3; attempt++) { /* a move of its slots may write the node meanwhile */
         gale_topo_record_t r;
         int32_t version;
-        if (verb_topo(n, c, tok, ntok, active ? "activate NAME" : "deactivate NAME", &r, &version))
+        if (nimbus_verb_topo(n, c, tok, ntok, active ? "activate NAME" : "deactivate NAME", &r, &version))
             return gale_topo_record_free(&r);
         int rc = 0;
         if (r.status == GALE_TOPO_KILLING) {
             gale_ctl_sendf(c, "error %s is being killed", r.name);
-        } else if (r.status != want && (r.status = want, rc = write_topo(n, &r, version, false))) {
+        } else if (r.status != want && (r.status = want, rc = nimbus_write_topo(n, &r, version, false))) {
             if (rc != GALE_EAGAIN) gale_ctl_sendf(c, "error cannot change %s: %s", r.name, gale_strerror(rc));
         } else {
             gale_logf(GALE_LOG_INFO, "nimbus", "%s: %s", r.name, active ? "activated" : "deactivated");
@@ -719,9 +708,9 @@ void nimbus_cmd_activate(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok, 
 void nimbus_cmd_supervisors(nimbus_t *n, gale_ctl_conn_t *c)
 {
     sup_slots_t s;
-    int rc = read_sup_slots(n, NULL, &s);
+    int rc = nimbus_read_sup_slots(n, NULL, &s);
     if (rc) {
-        sup_slots_free(&s);
+        nimbus_sup_slots_free(&s);
         return gale_ctl_sendf(c, "error cannot read the supervisors: %s", gale_strerror(rc));
     }
     for (size_t i = 0; i < s.n; i++) {
@@ -735,5 +724,5 @@ void nimbus_cmd_supervisors(nimbus_t *n, gale_ctl_conn_t *c)
         free(data);
     }
     gale_ctl_sendf(c, "ok %zu supervisors", s.n);
-    sup_slots_free(&s);
+    nimbus_sup_slots_free(&s);
 }

@@ -1,5 +1,7 @@
 #include "sup_node.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,6 +359,54 @@ int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_r
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot report '%s' in ZooKeeper: %s", name, text,
                   gale_strerror(rc));
     return rc;
+}
+
+int gale_sup_node_save_position(gale_sup_node_t *n, const char *name, const char *component, int index, int of,
+                                uint64_t position)
+{
+    if (!n || !n->zk) return GALE_ESTATE;
+    char path[700], text[32];
+    snprintf(path, sizeof path, "%s/positions/%s/%s.%d.%d", n->root, name, component, index, of);
+    int len = snprintf(text, sizeof text, "%" PRIu64, position);
+    int rc = gale_zk_set(n->zk, path, text, (size_t)len, -1);
+    /* The folder is nimbus's, made with the topology: gone, it is being removed. */
+    if (rc == GALE_ENOENT) rc = gale_zk_create(n->zk, path, text, (size_t)len, 0, NULL, 0);
+    if (rc == GALE_EEXIST) rc = gale_zk_set(n->zk, path, text, (size_t)len, -1); /* a racing first write */
+    return rc;
+}
+
+int gale_sup_node_load_positions(gale_sup_node_t *n, const char *name, gale_sup_node_position_fn fn, void *arg)
+{
+    if (!n || !n->zk) return GALE_ESTATE;
+    char folder[600], **names;
+    size_t count;
+    snprintf(folder, sizeof folder, "%s/positions/%s", n->root, name);
+    int rc = gale_zk_children(n->zk, folder, false, &names, &count);
+    if (rc) return rc == GALE_ENOENT ? 0 : rc;
+    for (size_t i = 0; i < count; i++) {
+        char path[900], component[256], *text = NULL;
+        size_t len;
+        int index, of, used = 0;
+        /* COMPONENT.INDEX.OF: the component's name may hold dots, the two numbers are last */
+        const char *dot2 = strrchr(names[i], '.'), *dot1 = dot2;
+        while (dot1 > names[i] && dot1[-1] != '.') dot1--;
+        dot1 = dot1 > names[i] ? dot1 - 1 : NULL;
+        snprintf(path, sizeof path, "%s/%s", folder, names[i]);
+        if (!dot1 || dot1 == names[i] || (size_t)(dot1 - names[i]) >= sizeof component ||
+            sscanf(dot1, ".%d.%d%n", &index, &of, &used) != 2 || dot1[used] || index < 0 || of < 1 || index >= of ||
+            gale_zk_get(n->zk, path, false, &text, &len, NULL))
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long position = text && *text >= '0' && *text <= '9' ? strtoull(text, &end, 10) : 0;
+        if (position && !errno && !*end) {
+            snprintf(component, sizeof component, "%.*s", (int)(dot1 - names[i]), names[i]);
+            fn(arg, component, index, of, position);
+        }
+        free(text);
+    }
+    gale_zk_free_names(names, count);
+    return 0;
 }
 
 int gale_sup_node_nimbus(gale_sup_node_t *n, char *buf, size_t cap)

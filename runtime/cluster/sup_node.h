@@ -6,6 +6,10 @@
  *  - Its workers' addresses, ROOT/workers/TOPOLOGY/SLOT (ephemeral, data HOST:PORT), and the addresses of the
  *    other slots of the topologies it runs part of, followed through watches: a worker restarted on a new port
  *    anywhere reaches its peers without anyone passing addresses by hand.
+ *  - The resume positions of each topology's replayable spout tasks, ROOT/positions/NAME/COMPONENT.INDEX.OF
+ *    (persistent, data the position in decimal; OF the component's parallelism, as a position means something
+ *    only among as many tasks): written by whoever runs the task, read when a part starts, so that a spout moved
+ *    to another host, or started again by a rebalance that kept its parallelism, goes on where it was.
  *  - The topologies nimbus placed (ROOT/topologies, topo_record.h), followed through watches, and this daemon's
  *    report on each of its parts (ROOT/status/NAME/HOST:PORT, ephemeral).
  */
@@ -65,6 +69,16 @@ void gale_sup_node_topologies_again(gale_sup_node_t *n);
 /* Publishes this daemon's report on topology `name` (ephemeral; replaced when there); `r` NULL deletes it. 0 or a
    zk.h code (logged). */
 int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_report_t *r);
+
+/* Saves the position of spout task `index` of `of` of `component` of topology `name`. 0 or a zk.h code. */
+int gale_sup_node_save_position(gale_sup_node_t *n, const char *name, const char *component, int index, int of,
+                                uint64_t position);
+
+/* Called for each position saved for topology `name`. */
+typedef void (*gale_sup_node_position_fn)(void *arg, const char *component, int index, int of, uint64_t position);
+
+/* Reads the positions of topology `name` (none is no error). 0 or a zk.h code. */
+int gale_sup_node_load_positions(gale_sup_node_t *n, const char *name, gale_sup_node_position_fn fn, void *arg);
 
 /* The leading nimbus's control address, "HOST:PORT", read now from its election node. 0, GALE_ENOENT (no nimbus
    leads), or a zk.h code. */

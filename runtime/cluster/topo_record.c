@@ -8,10 +8,11 @@
 
 #include "gale.h"
 
-static const char *const STATUS[] = {"active", "inactive", "killing"};
+static const char *const STATUS[] = {"active", "inactive", "killing", "rebalancing"};
+#define N_STATUS 4
 static const char *const STATE[] = {"starting", "running", "refused", "ended"};
 
-const char *gale_topo_status_name(gale_topo_status_t s) { return (unsigned)s < 3 ? STATUS[s] : "?"; }
+const char *gale_topo_status_name(gale_topo_status_t s) { return (unsigned)s < N_STATUS ? STATUS[s] : "?"; }
 const char *gale_topo_state_name(gale_topo_state_t s) { return (unsigned)s < 4 ? STATE[s] : "?"; }
 
 bool gale_topo_name_ok(const char *name)
@@ -71,11 +72,20 @@ static int parse_line(gale_topo_record_t *r, const char *key, const char *v, int
     if (!strcmp(key, "name")) {
         if (!gale_topo_name_ok(v)) return GALE_EINVAL;
         snprintf(r->name, sizeof r->name, "%s", v);
-    } else if (!strcmp(key, "status")) {
+    } else if (!strcmp(key, "status") || !strcmp(key, "after")) {
         int k = 0;
-        while (k < 3 && strcmp(v, STATUS[k])) k++;
-        if (k == 3) return GALE_EINVAL;
-        r->status = (gale_topo_status_t)k;
+        while (k < N_STATUS && strcmp(v, STATUS[k])) k++;
+        if (k == N_STATUS || (key[0] == 'a' && k > GALE_TOPO_INACTIVE)) return GALE_EINVAL;
+        *(key[0] == 'a' ? &r->after : &r->status) = (gale_topo_status_t)k;
+    } else if (!strcmp(key, "next_workers")) {
+        if (parse_int(v, 1, 4096, &x)) return GALE_EINVAL;
+        r->next_workers = (int)x;
+    } else if (!strcmp(key, "next_tasks")) {
+        if (parse_int(v, 1, UINT32_MAX, &x)) return GALE_EINVAL;
+        r->next_tasks = (uint32_t)x;
+    } else if (!strcmp(key, "next_model")) {
+        if (!gale_blob_digest_ok(v)) return GALE_EINVAL;
+        snprintf(r->next_model, sizeof r->next_model, "%s", v);
     } else if (!strcmp(key, "version")) {
         if (parse_int(v, 1, INT64_MAX, &r->version)) return GALE_EINVAL;
     } else if (!strcmp(key, "workers")) {
@@ -133,6 +143,11 @@ int gale_topo_record_parse(const char *text, gale_topo_record_t *out, char *why,
         snprintf(why, cap, "a key is missing (name, version, workers, model, secret, one slot per worker)");
         rc = GALE_EINVAL;
     }
+    if (!rc && out->status == GALE_TOPO_REBALANCING &&
+        (!out->next_workers || !out->next_tasks || !out->next_model[0])) {
+        snprintf(why, cap, "rebalancing, but next_workers, next_tasks or next_model is missing");
+        rc = GALE_EINVAL;
+    }
     return rc ? GALE_ECORRUPT : 0;
 }
 
@@ -149,6 +164,9 @@ char *gale_topo_record_format(const gale_topo_record_t *r)
     for (size_t i = 0; i < r->n_resources; i++)
         fprintf(f, "resource=%s:%s\n", r->resources[i].component, r->resources[i].sha);
     for (int i = 0; i < r->workers; i++) fprintf(f, "slot=%s\n", r->slots[i] ? r->slots[i] : "");
+    if (r->status == GALE_TOPO_REBALANCING)
+        fprintf(f, "next_workers=%d\nnext_tasks=%u\nnext_model=%s\nafter=%s\n", r->next_workers, r->next_tasks,
+                r->next_model, gale_topo_status_name(r->after));
     if (fclose(f)) {
         free(text);
         return NULL;

@@ -4,7 +4,8 @@
  * ROOT/status/NAME/SUPERVISOR. Both are lines of KEY=VALUE, so that `zkCli.sh get` shows them as they are.
  *
  * A topology's node:
- *   status=active|inactive|killing   (killing: the supervisors drain for kill_wait_s and stop)
+ *   status=active|inactive|killing|rebalancing
+ *                                    (killing, rebalancing: the supervisors drain for kill_wait_s and stop)
  *   version=V                        the placement's: raised whenever the slots move
  *   workers=N tasks=T                the worker slots, and the tasks (executors) of the model
  *   model=SHA                        the resolved model (topology_codec.h) as a blob
@@ -13,6 +14,9 @@
  *   plugin=COMPONENT:SHA             the plugin file of each component that is not one of gale's own
  *   resource=COMPONENT:SHA           a shell component's folder, as a manifest blob (bundle.h)
  *   slot=SUPERVISOR                  one per slot, in slot order: the supervisor (HOST:PORT) that runs it
+ *   next_workers=N next_tasks=T next_model=SHA after=active|inactive
+ *                                    while rebalancing only: what nimbus places once every part has drained, and
+ *                                    the status it goes back to (a nimbus that takes over finishes it)
  * A supervisor's report:
  *   version=V state=starting|running|refused|ended [error=TEXT to the end of the line]
  */
@@ -30,6 +34,7 @@ typedef enum gale_topo_status {
     GALE_TOPO_ACTIVE = 0,
     GALE_TOPO_INACTIVE,
     GALE_TOPO_KILLING,
+    GALE_TOPO_REBALANCING,
 } gale_topo_status_t;
 
 const char *gale_topo_status_name(gale_topo_status_t s);
@@ -52,6 +57,11 @@ typedef struct gale_topo_record {
     gale_topo_file_t *plugins, *resources; /* owned */
     size_t n_plugins, n_resources;
     char **slots; /* [workers], owned: the supervisor of each slot */
+    /* Rebalancing: the next placement's size and model, and the status after it. */
+    int next_workers;
+    uint32_t next_tasks;
+    char next_model[GALE_BLOB_HEX_LEN + 1];
+    gale_topo_status_t after;
 } gale_topo_record_t;
 
 /* Whether `name` may name a topology: [A-Za-z0-9_.-], 1 to GALE_TOPO_NAME_MAX - 1 characters. */

@@ -549,6 +549,35 @@ static int check_assignment(const gale_assignment_t *a)
     return 0;
 }
 
+/* The assignment's resume positions (cluster mode: where the last placement's spouts were), each to the local
+   worker that runs its task, so that its first life already resumes. A task not here is someone else's. */
+static void seed_positions(gale_sup_t *s, const gale_assignment_t *a)
+{
+    gale_placement_t pl = {0};
+    if (!a->n_resume || gale_schedule(s->topo, s->topo->config.ackers, s->n, 1, &pl)) return;
+    for (int i = 0; i < s->n_local; i++) {
+        sworker_t *w = &s->w[i];
+        for (int k = 0; w->pos_tasks && k < a->n_resume && w->n_pos < s->spout_tasks; k++) {
+            uint32_t task = a->resume_tasks[k];
+            if (task == 0 || task > s->topo->n_tasks || pl.worker[task] != w->index) continue;
+            w->pos_tasks[w->n_pos] = task;
+            w->pos_values[w->n_pos++] = a->resume_positions[k];
+        }
+    }
+    gale_placement_free(&pl);
+}
+
+int gale_sup_positions(const gale_sup_t *s, uint32_t *tasks, uint64_t *positions, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_local; i++)
+        for (int k = 0; k < s->w[i].n_pos && n < cap; k++, n++) {
+            tasks[n] = s->w[i].pos_tasks[k];
+            positions[n] = s->w[i].pos_values[k];
+        }
+    return n;
+}
+
 int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assignment_t *a,
                    const gale_sup_events_t *ev, gale_sup_t **out)
 {
@@ -614,6 +643,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
         uv_timer_init(loop, &w->restart);
         w->restart.data = w;
     }
+    seed_positions(s, a);
     for (int i = 0; i < s->n_local; i++) spawn(&s->w[i]);
     *out = s;
     return 0;

@@ -36,6 +36,11 @@ typedef struct gale_assignment {
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
     bool model;                   /* `file` is a resolved model (topology_codec.h): cluster mode's */
     bool inactive;                /* start deactivated (gale_sup_set_active) */
+    /* Where replayable spout tasks resume (gale_replayable), from the life of the topology before this one (cluster
+       mode keeps them in ZooKeeper): each goes to the local worker that runs the task; others are ignored. */
+    const uint32_t *resume_tasks;
+    const uint64_t *resume_positions;
+    int n_resume;
 } gale_assignment_t;
 
 typedef struct gale_sup gale_sup_t;
@@ -68,6 +73,10 @@ void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why);
    Unlike a kill's deactivation, it is undone by activating again. */
 void gale_sup_set_active(gale_sup_t *s, bool active);
 bool gale_sup_active(const gale_sup_t *s);
+
+/* The positions of the local workers' replayable spout tasks, as they last told them (or as they were seeded),
+   into tasks/positions (room for `cap`); their number. */
+int gale_sup_positions(const gale_sup_t *s, uint32_t *tasks, uint64_t *positions, int cap);
 
 const char *gale_sup_id(const gale_sup_t *s);
 /* True when a worker failed to open its tasks, ended badly when stopped, or crashed soon after each start until

@@ -24,13 +24,6 @@ static void use_plugins(void)
 
 TestSuite(cluster, .init = use_plugins, .timeout = 240);
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs `file` in local mode with `sets` (NULL-terminated pairs of "--set", "C.K=V") and its sink at `out`. */
 static void run_local(const char *file, const char *out, const char *const *sets)
 {
@@ -117,10 +110,10 @@ Test(cluster, wordcount_file_over_three_supervisors_counts_as_local_mode_does)
     const char *running[] = {"--set", "count.mode=\"running\"", NULL};
     run_local("topologies/wordcount_file.cfg", local, running);
     char *want = highest_counts(local), *sink = tl_path("sink.path=%s", out);
-    double t0 = now_s();
+    double t0 = tl_now_s();
     tl_result_t r = TL_VERB(&c, "submit", "--set", "config.workers=3", "--set", "count.mode=\"running\"", "--set",
                             sink, "topologies/wordcount_file.cfg");
-    double submitted = now_s() - t0;
+    double submitted = tl_now_s() - t0;
     char *log = r.status ? tl_cluster_nimbus_log(&c, 0) : NULL;
     cr_assert_eq(r.status, 0, "%s%s\nnimbus:\n%s", r.out, r.err, log);
     cr_assert_not_null(strstr(r.out, "submitted wordcount_file version=1 workers=3 ms="), "%s", r.out);
@@ -133,7 +126,7 @@ Test(cluster, wordcount_file_over_three_supervisors_counts_as_local_mode_does)
         tl_sleep_ms(10);
     }
     cr_log_info("gale submit took %.0f ms; the first word reached the sink %.0f ms after it began", submitted * 1000,
-                (now_s() - t0) * 1000);
+                (tl_now_s() - t0) * 1000);
     wait_counts(out, want, 60);
     /* Storm's even scheduler: one slot on each of the three. */
     for (int i = 0; i < 3; i++) cr_assert_eq(workers_of(&c, i), 1, "supervisor %d runs %d workers", i, workers_of(&c, i));
@@ -177,20 +170,20 @@ Test(cluster, a_supervisor_killed_mid_run_has_its_slots_moved_and_every_word_arr
         tl_sleep_ms(10);
     }
     pid_t worker = tl_worker_pid(c.sup[victim].pid, 1);
-    double t0 = now_s();
+    double t0 = tl_now_s();
     kill(c.sup[victim].pid, SIGKILL); /* and its worker, which dies with it */
     kill(worker, SIGKILL);
     tl_wait(c.sup[victim].pid, 30, &(bool){false});
     c.sup[victim].pid = 0;
     tl_cluster_wait_log(&c, 0, "lines_sink: moved the slots of supervisors that left");
-    double moved = now_s() - t0;
+    double moved = tl_now_s() - t0;
     int taker = -1;
     for (int k = 0; k < 3000 && taker < 0; k++) {
         for (int i = 0; i < 3; i++)
             if (i != victim && tl_worker_pid(c.sup[i].pid, 1) > 0) taker = i;
         if (taker < 0) tl_sleep_ms(10);
     }
-    double running = now_s() - t0;
+    double running = tl_now_s() - t0;
     cr_assert_geq(taker, 0, "no supervisor took slot 1 over");
     cr_log_info("slot 1 was moved %.2f s after its supervisor was killed, and ran again after %.2f s (2 s session)",
                 moved, running);

@@ -1,7 +1,8 @@
 /*
  * The verbs that change a running topology of a cluster (test_cluster.h: a real ZooKeeper, nimbus, supervisors
  * with --zk): deactivate holds the spouts of every worker, on every supervisor, and activate lets them go on, with
- * nothing lost either way; the verbs refuse what they cannot do.
+ * nothing lost either way; rebalance from 2 to 3 workers under load, and to another parallelism, loses nothing
+ * acked and resumes the spout where it was; the verbs refuse what they cannot do.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -109,5 +110,102 @@ Test(cluster_verbs, activate_and_deactivate_refuse_what_is_not_there)
     cr_assert_neq(r.status, 0);
     cr_assert_not_null(strstr(r.err, "NAME is needed"), "%s", r.err);
     tl_result_free(&r);
+    tl_cluster_free(&c);
+}
+
+/* Words in a file_sink output: every {"word": ...} line. */
+static long words_in(const char *path)
+{
+    char *text = tl_read_file(path, NULL);
+    long n = 0;
+    for (const char *p = text; p && (p = strstr(p, "{\"word\": ")); p++) n++;
+    free(text);
+    return n;
+}
+
+Test(cluster_verbs, rebalance_from_two_to_three_workers_under_load_loses_nothing_and_resumes_the_spout)
+{
+    tl_cluster_t c;
+    tl_cluster_start(&c, 3, 1);
+    char *lines = tl_path("%s/lines.txt", c.dir), *out = tl_path("%s/out.txt", c.dir);
+    long counts[10], total = 0;
+    tl_make_lines(lines, counts);
+    for (int k = 0; k < 10; k++) total += counts[k];
+    char *set_lines = tl_path("lines.path=%s", lines), *set_out = tl_path("sink.path=%s", out);
+    verb_ok(&c,
+            TL_VERB(&c, "submit", "--set", "config.workers=2", "--set", set_lines, "--set", set_out,
+                    "tests/topologies/e2e/lines_sink.cfg"),
+            "submitted lines_sink version=1 workers=2");
+    for (int i = 0; i < 3000 && words_in(out) < 3000; i++) tl_sleep_ms(10);
+    cr_assert_geq(words_in(out), 3000, "words flow before the rebalance");
+    double t0 = tl_now_s();
+    verb_ok(&c, TL_VERB(&c, "rebalance", "--workers", "3", "--wait", "3", "lines_sink"),
+            "rebalanced lines_sink version=2 workers=3");
+    cr_log_info("rebalance from 2 to 3 workers: answered after %.2f s (a 3 s drain)", tl_now_s() - t0);
+    long before = words_in(out);
+    cr_assert_lt(before, total, "rebalanced before the file's end");
+    int hosts = 0;
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++) hosts += tl_worker_pid(c.sup[i].pid, k) > 0;
+    cr_assert_eq(hosts, 3, "three workers run, one per supervisor");
+    cr_assert(tl_cluster_listed(&c, "topology lines_sink status=active workers=3"));
+    long seen = 0;
+    int short_word = tl_words_arrive(out, counts, 120, &seen);
+    cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "", seen,
+                 short_word >= 0 ? counts[short_word] : 0);
+    /* The spout resumed where the drain left it: what arrived twice is at most what was in flight, max_spout_pending
+       (200) lines of 5 words; from the file's start, it would be the 3000 words or more that came before. */
+    long got = words_in(out);
+    cr_log_info("rebalance: %ld words arrived for %ld in the file (%ld twice)", got, total, got - total);
+    cr_assert_lt(got - total, 1000, "the spout started again from the file's start: %ld of %ld", got, total);
+    verb_ok(&c, TL_VERB(&c, "kill", "--wait", "1", "lines_sink"), "killed lines_sink");
+    free(lines), free(out), free(set_lines), free(set_out);
+    tl_cluster_free(&c);
+}
+
+Test(cluster_verbs, rebalance_to_another_parallelism_runs_the_new_model_and_refuses_what_it_cannot_do)
+{
+    tl_cluster_t c;
+    tl_cluster_start(&c, 2, 1);
+    char *lines = tl_path("%s/lines.txt", c.dir), *out = tl_path("%s/out.txt", c.dir);
+    long counts[10];
+    tl_make_lines(lines, counts);
+    char *set_lines = tl_path("lines.path=%s", lines), *set_out = tl_path("sink.path=%s", out);
+    verb_ok(&c,
+            TL_VERB(&c, "submit", "--set", "config.workers=2", "--set", set_lines, "--set", set_out,
+                    "tests/topologies/e2e/lines_sink.cfg"),
+            "submitted lines_sink");
+    cr_assert(tl_cluster_listed(&c, "topology lines_sink status=active workers=2 executors=8 "));
+    const char *const refused[][4] = {
+        {"--workers", "3", "no room: two slots", "not enough free slots: 3 asked, 2 there"},
+        {"--parallelism", "nosuch=2", "an unknown component", "lines_sink has no component named 'nosuch'"},
+        {"--parallelism", "split=0", "parallelism 0", "bad argument 'parallelism=split=0'"},
+        {"--parallelism", "split", "no =N", "--parallelism needs COMPONENT=N"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        tl_result_t r = TL_VERB(&c, "rebalance", refused[i][0], refused[i][1], "lines_sink");
+        cr_assert_neq(r.status, 0, "%s", refused[i][2]);
+        cr_assert_not_null(strstr(r.err, refused[i][3]), "%s: %s", refused[i][2], r.err);
+        tl_result_free(&r);
+    }
+    tl_result_t r = TL_VERB(&c, "rebalance", "lines_sink");
+    cr_assert_neq(r.status, 0);
+    cr_assert_not_null(strstr(r.err, "nothing to change"), "%s", r.err);
+    tl_result_free(&r);
+    r = TL_VERB(&c, "rebalance", "--workers", "1", "nothing_here");
+    cr_assert_neq(r.status, 0);
+    cr_assert_not_null(strstr(r.err, "no topology named nothing_here"), "%s", r.err);
+    tl_result_free(&r);
+    cr_assert(tl_cluster_listed(&c, "topology lines_sink status=active workers=2 executors=8 "), "nothing changed");
+    /* split 2 -> 3 tasks (and the spout's parallelism kept: it resumes); the new model counts 9 executors. */
+    verb_ok(&c, TL_VERB(&c, "rebalance", "--parallelism", "split=3", "--wait", "2", "lines_sink"),
+            "rebalanced lines_sink version=2 workers=2 tasks=9");
+    cr_assert(tl_cluster_listed(&c, "topology lines_sink status=active workers=2 executors=9 "));
+    long seen = 0;
+    int short_word = tl_words_arrive(out, counts, 120, &seen);
+    cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "", seen,
+                 short_word >= 0 ? counts[short_word] : 0);
+    verb_ok(&c, TL_VERB(&c, "kill", "--wait", "1", "lines_sink"), "killed lines_sink");
+    free(lines), free(out), free(set_lines), free(set_out);
     tl_cluster_free(&c);
 }

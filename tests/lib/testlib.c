@@ -306,6 +306,13 @@ long tl_status_kb(pid_t pid, const char *field)
 
 const char *const TL_VOCAB[10] = {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white", "grey", "pink"};
 
+double tl_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void tl_make_lines(const char *path, long counts[10])
 {
     FILE *f = fopen(path, "w");

@@ -56,6 +56,8 @@ long tl_status_kb(pid_t pid, const char *field);
    many times each word is in it. */
 extern const char *const TL_VOCAB[10];
 void tl_make_lines(const char *path, long counts[10]);
+/* Seconds on the monotonic clock, to time what a test measures. */
+double tl_now_s(void);
 /* The first word of TL_VOCAB that `sink_out` (file_sink lines {"word": "..."}) has fewer times than `counts`, with
    *seen set to how often it has it; -1 when every word is there often enough. */
 int tl_words_short(const char *sink_out, const long counts[10], long *seen);

@@ -82,10 +82,12 @@ Test(topo_record, a_full_record_goes_to_text_and_back_whole)
 
 Test(topo_record, every_status_goes_to_text_and_back)
 {
-    for (int s = GALE_TOPO_ACTIVE; s <= GALE_TOPO_KILLING; s++) {
+    for (int s = GALE_TOPO_ACTIVE; s <= GALE_TOPO_REBALANCING; s++) {
         gale_topo_record_t r, back;
         full_record(&r);
         r.status = (gale_topo_status_t)s;
+        r.next_workers = 4, r.next_tasks = 9, r.after = GALE_TOPO_INACTIVE; /* written only while rebalancing */
+        snprintf(r.next_model, sizeof r.next_model, "%s", SHA_B);
         char *text = gale_topo_record_format(&r), why[256] = "";
         cr_assert_eq(gale_topo_record_parse(text, &back, why, sizeof why), 0, "%s", why);
         cr_assert_eq(back.status, (gale_topo_status_t)s, "%s", gale_topo_status_name((gale_topo_status_t)s));
@@ -96,7 +98,45 @@ Test(topo_record, every_status_goes_to_text_and_back)
     cr_assert_str_eq(gale_topo_status_name(GALE_TOPO_ACTIVE), "active");
     cr_assert_str_eq(gale_topo_status_name(GALE_TOPO_INACTIVE), "inactive");
     cr_assert_str_eq(gale_topo_status_name(GALE_TOPO_KILLING), "killing");
-    cr_assert_str_eq(gale_topo_status_name((gale_topo_status_t)3), "?");
+    cr_assert_str_eq(gale_topo_status_name(GALE_TOPO_REBALANCING), "rebalancing");
+    cr_assert_str_eq(gale_topo_status_name((gale_topo_status_t)4), "?");
+}
+
+Test(topo_record, a_rebalancing_record_carries_the_next_placement_and_the_status_after_it)
+{
+    gale_topo_record_t r, back;
+    full_record(&r);
+    r.status = GALE_TOPO_REBALANCING;
+    r.next_workers = 4;
+    r.next_tasks = 15;
+    r.after = GALE_TOPO_INACTIVE;
+    snprintf(r.next_model, sizeof r.next_model, "%s", SHA_C);
+    char *text = gale_topo_record_format(&r), why[256] = "";
+    cr_assert(strstr(text, "next_workers=4\nnext_tasks=15\nnext_model=" SHA_C "\nafter=inactive\n"), "%s", text);
+    cr_assert_eq(gale_topo_record_parse(text, &back, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(back.next_workers, 4);
+    cr_assert_eq(back.next_tasks, 15);
+    cr_assert_str_eq(back.next_model, SHA_C);
+    cr_assert_eq(back.after, GALE_TOPO_INACTIVE);
+    gale_topo_record_free(&back);
+    /* Without its next placement a rebalancing record is wrong; "after" is active or inactive only. */
+    char *cut = strstr(text, "next_workers=");
+    *cut = '\0';
+    cr_assert_eq(gale_topo_record_parse(text, &back, why, sizeof why), GALE_ECORRUPT);
+    cr_assert(strstr(why, "next_workers, next_tasks or next_model is missing"), "%s", why);
+    gale_topo_record_free(&back);
+    free(text);
+    r.status = GALE_TOPO_ACTIVE;
+    text = gale_topo_record_format(&r);
+    cr_assert_null(strstr(text, "next_"), "only while rebalancing: %s", text);
+    char *bad = NULL;
+    cr_assert_gt(asprintf(&bad, "%safter=killing\n", text), 0);
+    cr_assert_eq(gale_topo_record_parse(bad, &back, why, sizeof why), GALE_ECORRUPT);
+    cr_assert(strstr(why, "after=killing"), "%s", why);
+    gale_topo_record_free(&back);
+    free(bad);
+    free(text);
+    gale_topo_record_free(&r);
 }
 
 Test(topo_record, the_slots_of_a_supervisor_are_found_in_slot_order)

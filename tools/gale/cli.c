@@ -112,6 +112,16 @@ static const gale_cli_command_t COMMANDS[] = {
      "stop calling a topology's spouts, without stopping it: the tuples in flight finish, bolts run on",
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_deactivate, 0},
+    {"rebalance",
+     "gale rebalance (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--workers N]\n"
+     "               [--parallelism COMPONENT=N]... [--wait S] NAME",
+     "spread a running topology over another number of workers, or change a component's parallelism: it drains, is "
+     "placed again, and its spouts resume where they were",
+     "  --workers N           the worker slots it runs in from then on\n"
+     "  --parallelism C=N     component C's tasks (repeatable); a spout whose parallelism changes starts afresh\n"
+     "  --wait S              seconds to drain before it is placed again (default 30)\n"
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_rebalance, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
      "forget)",

@@ -1,4 +1,4 @@
-/* `gale submit | list | kill | activate | deactivate`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
+/* `gale submit | list | kill | activate | deactivate | rebalance`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
    found through ZooKeeper (--zk) or given (--nimbus). */
 #include <signal.h>
 #include <stdio.h>
@@ -187,3 +187,62 @@ int gale_cmd_kill(int argc, char **argv) { return simple_verb("kill", argc, argv
 int gale_cmd_activate(int argc, char **argv) { return simple_verb("activate", argc, argv, true, NULL, NULL); }
 
 int gale_cmd_deactivate(int argc, char **argv) { return simple_verb("deactivate", argc, argv, true, NULL, NULL); }
+
+/* ---- gale rebalance ------------------------------------------------------------------------------------------- */
+
+int gale_cmd_rebalance(int argc, char **argv)
+{
+    verb_opts_t v = {.timeout_s = TIMEOUT_S};
+    const char *name = NULL, *val;
+    char command[4096];
+    size_t len = 0;
+    double wait_s = 30;
+    int rc = 0;
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("rebalance");
+    len = (size_t)snprintf(command, sizeof command, "rebalance");
+    char words[4096] = "";
+    size_t wlen = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *word = NULL, *key = NULL;
+        if ((val = gale_cli_option_value(argc, argv, &i, "--workers"))) word = val, key = "workers=";
+        else if ((val = gale_cli_option_value(argc, argv, &i, "--parallelism"))) word = val, key = "parallelism=";
+        else if ((val = gale_cli_option_value(argc, argv, &i, "--wait"))) {
+            char *end;
+            wait_s = strtod(val, &end);
+            if (*end || !(wait_s >= 0 && wait_s <= 86400))
+                rc = gale_cli_usage_error("rebalance", "--wait needs seconds, 0 or more, not '%s'", val);
+            word = val, key = "wait=";
+        } else if (!strcmp(argv[i], "--workers") || !strcmp(argv[i], "--parallelism") || !strcmp(argv[i], "--wait"))
+            rc = gale_cli_usage_error("rebalance", "%s needs a value", argv[i]);
+        else if ((rc = shared_option("rebalance", argc, argv, &i, &v)) == 1) rc = 0;
+        else if (rc) break;
+        else if (argv[i][0] == '-' && argv[i][1]) rc = gale_cli_unknown_option("rebalance", argv[i]);
+        else if (name) rc = gale_cli_usage_error("rebalance", "unexpected argument '%s'", argv[i]);
+        else name = argv[i];
+        if (!rc && word) {
+            if (!*word || strchr(word, ' ')) rc = gale_cli_usage_error("rebalance", "bad value '%s'", word);
+            else if (key[0] == 'p' && (!strchr(word, '=') || word[0] == '='))
+                rc = gale_cli_usage_error("rebalance", "--parallelism needs COMPONENT=N, not '%s'", word);
+            else if (wlen + strlen(key) + strlen(word) + 2 >= sizeof words)
+                rc = gale_cli_usage_error("rebalance", "too many changes");
+            else wlen += (size_t)snprintf(words + wlen, sizeof words - wlen, " %s%s", key, word);
+        }
+    }
+    if (!rc && !name) rc = gale_cli_usage_error("rebalance", "the topology's NAME is needed");
+    if (!rc && strchr(name, ' ')) rc = gale_cli_usage_error("rebalance", "a topology's name has no spaces");
+    if (!rc && !strstr(words, "workers=") && !strstr(words, "parallelism="))
+        rc = gale_cli_usage_error("rebalance", "nothing to change: give --workers N or --parallelism COMPONENT=N");
+    if (!rc) rc = finish_options("rebalance", &v);
+    if (rc) return rc;
+    snprintf(command + len, sizeof command - len, " %s%s", name, words);
+    gale_daemon_client_t *c = connect_or_say("rebalance", &v);
+    if (!c) return GALE_EXIT_ERROR;
+    const char *ok = NULL;
+    gale_diag_t d = {{0}};
+    /* nimbus answers once the topology drained (up to --wait) and its new workers run (or did not in time). */
+    rc = gale_daemon_client_call(c, command, (int)((v.timeout_s + wait_s + 90) * 1000), print_line, NULL, &ok, &d);
+    if (rc) fprintf(stderr, "gale rebalance: %s\n", d.msg);
+    else if (*ok) printf("%s\n", ok);
+    gale_daemon_client_free(c);
+    return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+}
