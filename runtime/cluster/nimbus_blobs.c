@@ -3,6 +3,7 @@
  * folder (blobs.h) and, so that a standby nimbus can serve it after a takeover, in ZooKeeper too:
  * ROOT/blobs/SHA holds "size=N chunks=K" once its chunks ROOT/blobs/SHA/c0000... (CHUNK bytes each) are all there.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,12 +130,14 @@ void nimbus_cmd_put(nimbus_t *n, nconn_t *x, char **tok, int ntok)
 {
     gale_ctl_conn_t *c = x->conn;
     char *end = NULL;
+    errno = 0;
     unsigned long long size = ntok == 3 ? strtoull(tok[2], &end, 10) : 0;
     if (ntok != 3 || !gale_blob_digest_ok(tok[1]) || !end || *end || tok[2][0] == '-')
         return gale_ctl_sendf(c, "error usage: put SHA256 SIZE, then data lines");
-    if (size > GALE_BLOB_MAX)
-        return gale_ctl_sendf(c, "error blob %s: %llu bytes is more than a blob may have (%" PRIu64 " MiB)", tok[1],
-                              size, GALE_BLOB_MAX >> 20);
+    /* A size past 2^64 reads as ULLONG_MAX (ERANGE): over the bound too, and said as the client wrote it. */
+    if (size > GALE_BLOB_MAX || errno == ERANGE)
+        return gale_ctl_sendf(c, "error blob %s: %s bytes is more than a blob may have (%" PRIu64 " MiB)", tok[1],
+                              tok[2], GALE_BLOB_MAX >> 20);
     int rc = gale_blob_begin(data_dir(n), tok[1], size, &x->upload);
     if (rc) return gale_ctl_sendf(c, "error blob %s: cannot store it: %s", tok[1], gale_strerror(rc));
     snprintf(x->upload_sha, sizeof x->upload_sha, "%s", tok[1]);

@@ -191,6 +191,21 @@ static int lay_out(fetch_t *f, gale_component_t *c, const char *sha, const char 
     return GALE_EINVAL;
 }
 
+/* Whether cached blob `sha` starts as an ELF object does. nimbus refuses a submit whose plugin does not, but the
+   supervisor runs what a topology node names, and anyone with the secret may write one: a worker is not to be
+   started on a file that cannot be a plugin. 0, or GALE_EINVAL with `why` naming the component and the blob. */
+static int plugin_is_elf(fetch_t *f, const char *component, const char *sha, const char *path)
+{
+    unsigned char head[4];
+    FILE *in = fopen(path, "rbe");
+    size_t got = in ? fread(head, 1, sizeof head, in) : 0;
+    if (in) fclose(in);
+    if (got == sizeof head && !memcmp(head, "\177ELF", 4)) return 0;
+    snprintf(f->why, f->cap, "%s's plugin (%s) is not an ELF object: a plugin is a shared object (.so); refused",
+             component, sha);
+    return GALE_EINVAL;
+}
+
 /* Points each component's plugin at the file this host runs it from. */
 static int place_plugins(fetch_t *f, const gale_topo_record_t *r, gale_topology_t *t)
 {
@@ -206,6 +221,7 @@ static int place_plugins(fetch_t *f, const gale_topo_record_t *r, gale_topology_
             snprintf(what, sizeof what, "%s's plugin", c->name);
             if ((rc = need(f, sha, what))) return rc;
             rc = gale_blob_path(f->o->data_dir, sha, path, sizeof path);
+            if (!rc && (rc = plugin_is_elf(f, c->name, sha, path))) return rc;
         } else { /* one of gale's own: this host's copy, by the file name it had where it was submitted */
             const char *base = c->plugin_path ? strrchr(c->plugin_path, '/') : NULL;
             base = base ? base + 1 : c->plugin_path ? c->plugin_path : c->plugin_name;

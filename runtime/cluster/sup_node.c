@@ -85,7 +85,9 @@ static int publish(gale_sup_node_t *n, char *why, size_t cap)
     if (rc) return rc;
     char data[256];
     describe(n, data, sizeof data);
-    rc = gale_zk_create_all(n->zk, n->folder);
+    /* The root first: it must be the cluster's (zk.h), or whoever made it could replace the topologies under it. */
+    rc = gale_zk_create_all(n->zk, n->root);
+    if (!rc) rc = gale_zk_create_all(n->zk, n->folder);
     if (!rc) rc = gale_zk_create(n->zk, n->path, data, strlen(data), GALE_ZK_EPHEMERAL, NULL, 0);
     if (rc == GALE_EEXIST) { /* an earlier life's, whose session has not expired yet: ours replaces it */
         gale_zk_delete(n->zk, n->path, -1);

@@ -12,8 +12,10 @@
  * Security. With a secret, the session authenticates with ZooKeeper's digest scheme as user "gale" with a password
  * derived from the secret (an HMAC, so the secret itself never travels), and every node it creates carries the ACL
  * "all rights for that identity, nothing for anyone else" (ZOO_CREATOR_ALL_ACL: the server derives the identity
- * from the session). A client without the secret can then neither read nor change gale's nodes. Without a secret
- * (tests of the module only), nodes are open to all.
+ * from the session). A client without the secret can then neither read nor change gale's nodes. A folder that
+ * exists already is used only if it carries that ACL (gale_zk_create_all): one that someone else made first, a root
+ * open to all say, would let them replace what gale keeps under it. Without a secret (tests of the module only),
+ * nodes are open to all.
  *
  * Errors: GALE_ENOENT (no such node), GALE_EEXIST (it exists already), GALE_EAGAIN (the node's version is not the
  * one given: someone changed it first; read it again), -ENOTEMPTY (it has children), -EACCES (its ACL refuses this
@@ -81,7 +83,9 @@ void gale_zk_close(gale_zk_t *zk);
 int gale_zk_create(gale_zk_t *zk, const char *path, const void *data, size_t len, unsigned flags, char *created,
                    size_t cap);
 
-/* Creates `path` and every missing node above it, empty and persistent, as `mkdir -p`. 0 also when it exists. */
+/* Creates `path` and every missing node above it, empty and persistent, as `mkdir -p`. 0 also when it exists, but
+   with a secret only if it carries the cluster's ACL and no other: -EACCES (logged, with the ACL found) for a node
+   someone else made first, which gale must not build on (the nodes above it are not judged). */
 int gale_zk_create_all(gale_zk_t *zk, const char *path);
 
 /* The data of `path`: malloc'd into *data (NUL-terminated, *len bytes before the NUL; the caller frees it), and its
@@ -102,6 +106,11 @@ void gale_zk_free_names(char **names, size_t n);
 
 /* Deletes `path` if its version is still `version` (-1: whatever it is). */
 int gale_zk_delete(gale_zk_t *zk, const char *path, int32_t version);
+
+/* The digest identity "gale:PASSWORD" (NUL-terminated) a session with `secret` authenticates as, for programs that
+   use ZooKeeper's own client on gale's nodes (a test, an operator's zkCli.sh `addauth digest ...`). */
+#define GALE_ZK_CREDENTIALS_LEN (5 + 64 + 1)
+void gale_zk_credentials(const void *secret, size_t len, char out[GALE_ZK_CREDENTIALS_LEN]);
 
 /* This session's id, as ZooKeeper's logs print it. */
 int64_t gale_zk_session_id(const gale_zk_t *zk);

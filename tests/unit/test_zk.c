@@ -1,7 +1,7 @@
 /*
  * The ZooKeeper session (zk.h) against a real ZooKeeper server (zk_server.h): nodes with their versions,
  * sequential and ephemeral nodes, watches delivered on the caller's loop, the digest ACL that keeps gale's nodes
- * from a client without the secret, no server at all, and a server that goes away and comes back too late for the
+ * from a client without the secret, folders someone else made not built on, no server at all, and a server that goes away and comes back too late for the
  * session.
  */
 #define THREADED 1 /* for zookeeper.h's synchronous calls: the test takes a session over with them */
@@ -240,6 +240,30 @@ Test(zk, without_the_secret_a_session_can_neither_read_nor_change_gales_nodes)
     close_zk(&loop, stranger);
     close_zk(&loop, other);
     close_zk(&loop, peer);
+    uv_loop_close(&loop);
+}
+
+/* A folder that exists already is built on only if it is the cluster's: one open to all (a root someone made
+   first) or another secret's is refused, whatever is above it; one the same secret made is used. */
+Test(zk, create_all_uses_only_a_folder_with_the_clusters_acl)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gale_zk_t *owner = open_with(&loop, "the cluster secret", NULL, 0),
+              *peer = open_with(&loop, "the cluster secret", NULL, 0), *stranger = open_with(&loop, NULL, NULL, 0),
+              *other = open_with(&loop, "another secret", NULL, 0);
+    cr_assert_eq(gale_zk_create_all(stranger, "/open/squat"), 0, "without a secret nothing is judged");
+    cr_assert_eq(gale_zk_create_all(owner, "/open/squat"), -EACCES, "a folder open to all");
+    cr_assert_eq(gale_zk_create_all(owner, "/open/squat/under"), 0, "made now, under the open one: the cluster's");
+    cr_assert_eq(gale_zk_create_all(other, "/open/theirs"), 0);
+    cr_assert_eq(gale_zk_create_all(owner, "/open/theirs"), -EACCES, "another secret's, which keeps us out");
+    cr_assert_eq(gale_zk_create_all(owner, "/open/ours"), 0);
+    cr_assert_eq(gale_zk_create_all(peer, "/open/ours"), 0, "the same secret's, made by another session");
+    cr_assert_eq(gale_zk_create_all(peer, "/open/ours/deeper"), 0);
+    close_zk(&loop, owner);
+    close_zk(&loop, peer);
+    close_zk(&loop, stranger);
+    close_zk(&loop, other);
     uv_loop_close(&loop);
 }
 
