@@ -2,10 +2,11 @@
  * nimbus.h: `gale nimbus`, the coordinator of a cluster. All of its state is in ZooKeeper under one root, none only
  * in its memory, so that any nimbus can take over from another; several run, one leads (election.h).
  *
- * What is here so far: the session (re-opened when it expires), the root with the cluster's ACL, the election,
- * which the log reports ("leading", "standing by: the leader is ..."), and the supervisors that register
- * (sup_node.h), whose coming and going it logs. Scheduling, supervisors, topologies and
- * the commands come next (the cluster-mode issue lists them).
+ * Its parts: the session (re-opened when it expires), the root with the cluster's ACL and the election (nimbus.c);
+ * blobs uploaded and served by digest, copied into ZooKeeper for the next leader (nimbus_blobs.c); topologies, their
+ * placement, the moving of slots whose supervisor left, and the verbs submit, list, kill, activate, deactivate and
+ * supervisors (nimbus_topos.c); rebalance (nimbus_rebalance.c). The control port speaks ctl_server.h's protocol;
+ * a standby answers the verbs that change the cluster with "error not the leading nimbus: the leader is ...".
  */
 #ifndef GALE_NIMBUS_H
 #define GALE_NIMBUS_H
