@@ -234,7 +234,8 @@ int gale_cmd_rebalance(int argc, char **argv)
         rc = gale_cli_usage_error("rebalance", "nothing to change: give --workers N or --parallelism COMPONENT=N");
     if (!rc) rc = finish_options("rebalance", &v);
     if (rc) return rc;
-    snprintf(command + len, sizeof command - len, " %s%s", name, words);
+    int m = snprintf(command + len, sizeof command - len, " %s%s", name, words);
+    if (m < 0 || (size_t)m >= sizeof command - len) return gale_cli_usage_error("rebalance", "too long a command");
     gale_daemon_client_t *c = connect_or_say("rebalance", &v);
     if (!c) return GALE_EXIT_ERROR;
     const char *ok = NULL;
