@@ -274,10 +274,28 @@ static void close_handle(gale_sup_t *s, uv_handle_t *h)
 
 static void on_restart(uv_timer_t *h) { spawn(h->data); }
 
+/* What the worker wrote before it exited and the loop has not read yet. libuv may run the exit callback first,
+   in the same turn as the readable pipe, and the pipe is closed there: without this the last STATS line (the final
+   figures of a short run) and the last status (its open trees) were lost now and then. The worker is gone, so what
+   it wrote is all in the pipe's buffer: read until it is empty, never blocking (libuv's pipes are non-blocking). */
+static void read_what_is_left(sworker_t *w)
+{
+    uv_os_fd_t fd;
+    if (!uv_is_active((uv_handle_t *)&w->pipe) || uv_fileno((uv_handle_t *)&w->pipe, &fd)) return;
+    for (;;) {
+        size_t room;
+        char *at = gale_lines_space(&w->lines, &room);
+        ssize_t n = read(fd, at, room);
+        if (n <= 0) break; /* EOF, EAGAIN (a child of the worker still holds the pipe) or an error */
+        on_read((uv_stream_t *)&w->pipe, n, &(uv_buf_t){.base = at, .len = (size_t)n});
+    }
+}
+
 static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 {
     sworker_t *w = p->data;
     gale_sup_t *s = w->sup;
+    read_what_is_left(w);
     w->running = false;
     w->started = false;
     w->have_status = false;
