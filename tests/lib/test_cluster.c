@@ -54,17 +54,20 @@ void tl_cluster_start_nimbus(tl_cluster_t *c, int i)
     free(log);
 }
 
-int tl_cluster_add_supervisor(tl_cluster_t *c, int slots)
+int tl_cluster_add_supervisor(tl_cluster_t *c, int slots) { return tl_cluster_add_supervisor_with(c, slots, 0, NULL); }
+
+int tl_cluster_add_supervisor_with(tl_cluster_t *c, int slots, int nimbus, const char *data)
 {
     cr_assert_lt(c->n_sups, TL_CLUSTER_SUPS);
     int i = c->n_sups++;
     /* The folder of the python3 that PATH finds: a supervisor runs a shell component's program only from a folder
        it allows. */
-    const char *extra[] = {"--zk",   c->zk.hosts, "--zk-session-timeout", "2", "--data", c->data, "--allow-path",
-                           c->python_dir, NULL};
+    const char *extra[] = {"--zk",   c->zk.hosts,           "--zk-session-timeout", "2",
+                           "--data", data ? data : c->data, "--allow-path",         c->python_dir,
+                           NULL};
     tl_daemon_start_with(&c->sup[i], TL_CLUSTER_SECRET, slots, c->dir, extra);
     char *joined = tl_path("supervisor %s joined", c->sup[i].addr);
-    tl_cluster_wait_log(c, 0, joined);
+    tl_cluster_wait_log(c, nimbus, joined);
     free(joined);
     return i;
 }
@@ -98,9 +101,11 @@ void tl_cluster_start(tl_cluster_t *c, int n_sups, int slots)
     for (int i = 0; i < n_sups; i++) tl_cluster_add_supervisor(c, slots);
 }
 
-tl_result_t tl_cluster_verb(const tl_cluster_t *c, const char *verb, const char *const *args)
+/* `gale VERB WHERE_OPT WHERE --secret-file SECRET ARGS...`: nimbus found through ZooKeeper (--zk) or given. */
+static tl_result_t verb_with(const tl_cluster_t *c, const char *where_opt, const char *where, const char *verb,
+                             const char *const *args)
 {
-    const char *argv[40] = {tl_gale(), verb, "--zk", c->zk.hosts, "--secret-file", c->secret};
+    const char *argv[40] = {tl_gale(), verb, where_opt, where, "--secret-file", c->secret};
     int n = 6;
     while (*args && n < 39) argv[n++] = *args++;
     argv[n] = NULL;
@@ -108,6 +113,16 @@ tl_result_t tl_cluster_verb(const tl_cluster_t *c, const char *verb, const char 
     cr_assert_eq(tl_run(argv, NULL, 180, &r), 0);
     cr_assert_not(r.timed_out, "gale %s timed out", verb);
     return r;
+}
+
+tl_result_t tl_cluster_verb(const tl_cluster_t *c, const char *verb, const char *const *args)
+{
+    return verb_with(c, "--zk", c->zk.hosts, verb, args);
+}
+
+tl_result_t tl_cluster_verb_at(const tl_cluster_t *c, const char *addr, const char *verb, const char *const *args)
+{
+    return verb_with(c, "--nimbus", addr, verb, args);
 }
 
 tl_result_t tl_cluster_verb_list(const tl_cluster_t *c, const char *verb, ...)
@@ -120,6 +135,18 @@ tl_result_t tl_cluster_verb_list(const tl_cluster_t *c, const char *verb, ...)
     va_end(ap);
     args[n] = NULL;
     return tl_cluster_verb(c, verb, args);
+}
+
+tl_result_t tl_cluster_verb_at_list(const tl_cluster_t *c, const char *addr, const char *verb, ...)
+{
+    const char *args[32];
+    int n = 0;
+    va_list ap;
+    va_start(ap, verb);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 31;) args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return tl_cluster_verb_at(c, addr, verb, args);
 }
 
 void tl_cluster_stop_supervisor(tl_cluster_t *c, int i)

@@ -37,6 +37,9 @@ typedef struct tl_cluster {
 void tl_cluster_start(tl_cluster_t *c, int n_sups, int slots);
 /* Another supervisor, once nimbus has seen it: its index. */
 int tl_cluster_add_supervisor(tl_cluster_t *c, int slots);
+/* The same, once nimbus `nimbus` (0 or 1: the one that leads now) has seen it, with its blob cache in `data` (NULL:
+   the folder the others share), so that what it runs must be fetched from nimbus. */
+int tl_cluster_add_supervisor_with(tl_cluster_t *c, int slots, int nimbus, const char *data);
 /* Nimbus `i` (0 or 1) started; waits for its "listening" line. */
 void tl_cluster_start_nimbus(tl_cluster_t *c, int i);
 /* Nimbus `i`'s log so far, malloc'd (never NULL). */
@@ -50,6 +53,12 @@ tl_result_t tl_cluster_verb_list(const tl_cluster_t *c, const char *verb, ...);
 #define TL_VERB(c, ...) tl_cluster_verb_list((c), __VA_ARGS__, (const char *)NULL)
 /* Whether `gale list` shows `what` (it must succeed). */
 bool tl_cluster_listed(const tl_cluster_t *c, const char *what);
+/* `gale VERB --nimbus ADDR --secret-file SECRET ARGS...`: nimbus given by its HOST:PORT, not found through
+   ZooKeeper. Bounded by 180 s. */
+tl_result_t tl_cluster_verb_at(const tl_cluster_t *c, const char *addr, const char *verb, const char *const *args);
+/* The same with the arguments listed: TL_VERB_AT(c, "127.0.0.1:PORT", "list"). */
+tl_result_t tl_cluster_verb_at_list(const tl_cluster_t *c, const char *addr, const char *verb, ...);
+#define TL_VERB_AT(c, addr, ...) tl_cluster_verb_at_list((c), (addr), __VA_ARGS__, (const char *)NULL)
 /* Stops supervisor i (SIGTERM, its workers checked gone) unless it is stopped already. */
 void tl_cluster_stop_supervisor(tl_cluster_t *c, int i);
 /* Stops everything (supervisors, nimbus, ZooKeeper) and removes the folders. */
