@@ -553,9 +553,14 @@ int gale_transport_connect(gale_transport_t *t, uint32_t id, const char *host, i
 {
     peer_t *p = add_peer(t, id);
     if (!p) return GALE_ENOMEM;
+    if (!host) host = "127.0.0.1";
+    bool moved = p->port != port || strcmp(p->host, host);
     p->dial = true;
-    snprintf(p->host, sizeof p->host, "%s", host ? host : "127.0.0.1");
+    snprintf(p->host, sizeof p->host, "%s", host);
     p->port = port;
+    /* The peer moved (its slot went to another host): the connection to where it was reaches a process that no
+       longer is that peer, perhaps a hung one whose socket never closes. */
+    if (moved && p->up) close_conn(p->up, NULL);
     dial(p, t);
     return 0;
 }
