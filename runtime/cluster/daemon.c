@@ -150,12 +150,15 @@ static void on_ended(void *arg, gale_sup_t *s)
     size_t len = 0;
     FILE *f = open_memstream(&r->stats, &len);
     if (f) {
-        gale_sup_metrics_json(s, f);
+        gale_sup_metrics_json(s, false, f);
         fclose(f);
         if (r->stats && len && r->stats[len - 1] == '\n') r->stats[len - 1] = '\0';
     }
     r->failed = gale_sup_failed(s);
-    if (r->cluster) gale__supd_cluster_save_positions(d, r); /* where the next placement's spouts go on */
+    if (r->cluster) { /* where the next placement's spouts go on; the last figures stay until nimbus removes them */
+        gale__supd_cluster_save_positions(d, r);
+        gale__supd_cluster_publish_stats(d, r);
+    }
     gale_sup_free(s);
     r->sup = NULL;
     if (r->cluster) { /* nimbus hears of it in ZooKeeper; the record goes (nimbus keeps the figures, later) */
@@ -696,7 +699,7 @@ static void cmd_stats(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
         char *live = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&live, &len);
-        int rc = f ? gale_sup_metrics_json(r->sup, f) : GALE_ENOMEM;
+        int rc = f ? gale_sup_metrics_json(r->sup, false, f) : GALE_ENOMEM;
         if (f) fclose(f);
         if (rc || !live || !len)
             gale_ctl_sendf(c, "error topology '%s' has no figures yet: %s", r->id, gale_strerror(rc));

@@ -12,6 +12,7 @@
  *   - one that ended by itself (a finite topology whose every slot is here, once its spouts are done) is reported
  *     "ended" and not started again at that version: nimbus removes it once every part has ended.
  */
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,9 @@
 #include "topology_codec.h"
 
 /* How often the spouts' positions go to ZooKeeper: a spout moved after a crash goes on from at most this far back
-   (its trees since then are emitted again: at least once). After a drain the last positions are written too. */
-#define POSITIONS_EVERY_MS 1000
+   (its trees since then are emitted again: at least once). After a drain the last positions are written too. The
+   parts' figures go with them when the workers sent new ones (every config.metrics_interval_s). */
+#define PUBLISH_EVERY_MS 1000
 /* How long the part of a topology whose slots moved away drains before it stops. */
 #define MOVE_WAIT_S 5.0
 /* Each exchange with nimbus while fetching. */
@@ -146,18 +148,37 @@ void gale__supd_cluster_save_positions(supd_t *d, topo_rec_t *r)
     }
 }
 
-static void on_positions_timer(uv_timer_t *h)
+void gale__supd_cluster_publish_stats(supd_t *d, topo_rec_t *r)
+{
+    if (!r->sup || !d->node || gale_sup_stats_seq(r->sup) == r->stats_said) return;
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    if (!f) return;
+    /* The placement's version first: nimbus leaves out what an earlier placement's parts said. */
+    fprintf(f, "version=%" PRId64 "\n", r->version);
+    int rc = gale_sup_metrics_json(r->sup, true, f);
+    fclose(f);
+    if (!rc) rc = gale_sup_node_publish_stats(d->node, r->id, doc);
+    if (!rc) r->stats_said = gale_sup_stats_seq(r->sup);
+    else if (rc != GALE_ESTATE)
+        gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot publish its figures (%zu bytes) in ZooKeeper: %s", r->id,
+                  len, gale_strerror(rc));
+    free(doc);
+}
+
+static void on_publish_timer(uv_timer_t *h)
 {
     supd_t *d = h->data;
     for (topo_rec_t *r = d->topos; r; r = r->next)
-        if (r->cluster) gale__supd_cluster_save_positions(d, r);
+        if (r->cluster) gale__supd_cluster_save_positions(d, r), gale__supd_cluster_publish_stats(d, r);
 }
 
 void gale__supd_cluster_stop(supd_t *d)
 {
-    if (!d->positions_timing) return;
-    d->positions_timing = false;
-    uv_close((uv_handle_t *)&d->positions_timer, NULL);
+    if (!d->publish_timing) return;
+    d->publish_timing = false;
+    uv_close((uv_handle_t *)&d->publish_timer, NULL);
 }
 
 /* The started part tells how it went (daemon.c's answer): running, or refused with why. */
@@ -329,10 +350,10 @@ static void on_topologies(void *arg, const gale_topo_record_t *recs, size_t n)
 
 void gale__supd_cluster_start(supd_t *d)
 {
-    uv_timer_init(&d->loop, &d->positions_timer);
-    d->positions_timer.data = d;
-    uv_timer_start(&d->positions_timer, on_positions_timer, POSITIONS_EVERY_MS, POSITIONS_EVERY_MS);
-    d->positions_timing = true;
+    uv_timer_init(&d->loop, &d->publish_timer);
+    d->publish_timer.data = d;
+    uv_timer_start(&d->publish_timer, on_publish_timer, PUBLISH_EVERY_MS, PUBLISH_EVERY_MS);
+    d->publish_timing = true;
     int rc = gale_sup_node_follow_topologies(d->node, on_topologies, d);
     if (rc) gale_logf(GALE_LOG_ERROR, "supervisor", "cannot follow the topologies in ZooKeeper: %s", gale_strerror(rc));
 }

@@ -48,6 +48,7 @@ typedef struct topo_rec {
     uint64_t *resume_positions;
     int n_resume;
     uint64_t *saved_positions; /* [topo->n_tasks + 1]: as last written to ZooKeeper (0: never), owned */
+    uint64_t stats_said;       /* gale_sup_stats_seq when its figures last went to ZooKeeper */
     int64_t version; /* of the placement it runs */
     /* While its plugins are checked in a child process (before `sup` exists): */
     gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
@@ -87,8 +88,8 @@ struct supd {
     struct fetch_job *jobs; /* cluster mode: topologies being fetched from nimbus (daemon_cluster.c) */
     struct done_part *done; /* cluster mode: parts that ended by themselves, not to be started again */
     const char *data_dir;   /* the blob cache and the run folders */
-    uv_timer_t positions_timer; /* cluster mode: the spouts' positions go to ZooKeeper this often */
-    bool positions_timing;
+    uv_timer_t publish_timer; /* cluster mode: the spouts' positions and the parts' figures go to ZooKeeper */
+    bool publish_timing;
 };
 
 /* daemon.c */
@@ -107,6 +108,8 @@ void gale__supd_cluster_start(supd_t *d);
 void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r);
 /* The positions of r's replayable spouts that moved since they were last written, to ZooKeeper (r->sup set). */
 void gale__supd_cluster_save_positions(supd_t *d, topo_rec_t *r);
+/* r's figures, merged over its workers with their histograms, to ZooKeeper when the workers sent new ones. */
+void gale__supd_cluster_publish_stats(supd_t *d, topo_rec_t *r);
 /* Closes cluster mode's handles (the daemon is shutting down). */
 void gale__supd_cluster_stop(supd_t *d);
 /* Frees what cluster mode keeps (at exit). */

@@ -89,8 +89,8 @@ static int join(nimbus_t *n)
         return rc;
     }
     rc = gale_zk_create_all(n->zk, n->root);
-    const char *folders[] = {n->sups_folder,    n->topos_folder, n->status_folder,
-                             n->workers_folder, n->blobs_folder, n->positions_folder};
+    const char *folders[] = {n->sups_folder,  n->topos_folder,     n->status_folder, n->workers_folder,
+                             n->blobs_folder, n->positions_folder, n->stats_folder};
     for (size_t i = 0; !rc && i < sizeof folders / sizeof *folders; i++) rc = gale_zk_create_all(n->zk, folders[i]);
     if (!rc) rc = gale_election_join(n->zk, n->folder, n->about, on_leading, n, &n->election);
     if (rc) {
@@ -196,6 +196,7 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     else if (!strcmp(verb, "get")) nimbus_cmd_get(n, c, tok, ntok);
     else if (!strcmp(verb, "list")) nimbus_cmd_list(n, c);
     else if (!strcmp(verb, "supervisors")) nimbus_cmd_supervisors(n, c);
+    else if (!strcmp(verb, "stats")) nimbus_cmd_stats(n, c, tok, ntok);
     else if (!strcmp(verb, "leader")) {
         char leader[256] = "unknown";
         if (n->election) gale_election_leader(n->election, leader, sizeof leader);
@@ -229,6 +230,7 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
     snprintf(n.status_folder, sizeof n.status_folder, "%s/status", n.root);
     snprintf(n.workers_folder, sizeof n.workers_folder, "%s/workers", n.root);
     snprintf(n.positions_folder, sizeof n.positions_folder, "%s/positions", n.root);
+    snprintf(n.stats_folder, sizeof n.stats_folder, "%s/stats", n.root);
     snprintf(n.blobs_folder, sizeof n.blobs_folder, "%s/blobs", n.root);
     int rc = gale_blobs_init(o->data_dir);
     if (rc) {

@@ -15,6 +15,7 @@
 #include "hmac.h"
 #include "log.h"
 #include "nimbus_state.h"
+#include "topology_codec.h"
 
 /* ZooKeeper refuses nodes over 1 MiB (jute.maxbuffer): half of that a chunk. */
 #define CHUNK (512u << 10)
@@ -197,5 +198,20 @@ int nimbus_blob_store(nimbus_t *n, const char *bytes, size_t len, char sha[GALE_
     if (!rc && w && (rc = gale_blob_write(w, bytes, len))) gale_blob_abort(w);
     else if (!rc && w) rc = gale_blob_finish(w, got);
     if (!rc) rc = mirror(n, sha, bytes, len); /* a nimbus that takes over has it too */
+    return rc;
+}
+
+int nimbus_read_model(nimbus_t *n, const gale_topo_record_t *r, gale_topology_t **out, char *why, size_t cap)
+{
+    char *bytes = NULL;
+    size_t len;
+    gale_diag_t diag = {{0}};
+    *out = NULL;
+    int rc = nimbus_blob_known(n, r->model) ? 0 : GALE_ENOENT;
+    if (!rc) rc = gale_blob_read(n->o->data_dir, r->model, GALE_TOPOLOGY_MODEL_MAX, &bytes, &len);
+    if (!rc) rc = gale_topology_read(bytes, len, out, &diag);
+    if (rc)
+        snprintf(why, cap, "cannot read the model of %s: %.600s", r->name, diag.msg[0] ? diag.msg : gale_strerror(rc));
+    free(bytes);
     return rc;
 }

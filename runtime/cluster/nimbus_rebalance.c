@@ -37,18 +37,11 @@ typedef struct change {
 static int changed_model(nimbus_t *n, const gale_topo_record_t *r, const change_t *ch, int n_ch, int workers,
                          char sha[GALE_BLOB_HEX_LEN + 1], uint32_t *tasks, char *why, size_t cap)
 {
-    char *bytes = NULL, *out = NULL;
-    size_t len, out_len;
+    char *out = NULL;
+    size_t out_len;
     gale_topology_t *t = NULL;
-    gale_diag_t diag = {{0}};
-    int rc = nimbus_blob_known(n, r->model) ? 0 : GALE_ENOENT;
-    if (!rc) rc = gale_blob_read(n->o->data_dir, r->model, GALE_TOPOLOGY_MODEL_MAX, &bytes, &len);
-    if (!rc) rc = gale_topology_read(bytes, len, &t, &diag);
-    if (rc) {
-        snprintf(why, cap, "cannot read the model of %s: %.600s", r->name, diag.msg[0] ? diag.msg : gale_strerror(rc));
-        free(bytes);
-        return rc;
-    }
+    int rc = nimbus_read_model(n, r, &t, why, cap);
+    if (rc) return rc;
     for (int k = 0; k < n_ch && !rc; k++) {
         size_t i = 0;
         while (i < t->n_components && strcmp(t->components[i].name, ch[k].component)) i++;
@@ -74,7 +67,6 @@ static int changed_model(nimbus_t *n, const gale_topo_record_t *r, const change_
     if (!rc && (rc = nimbus_blob_store(n, out, out_len, sha)))
         snprintf(why, cap, "cannot store the new model of %s: %s", r->name, gale_strerror(rc));
     free(out);
-    free(bytes);
     gale_topology_free(t);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * nimbus_state.h: what the parts of nimbus share (nimbus.c: the session, the election and the control port;
- * nimbus_blobs.c: uploads and downloads by digest; nimbus_topos.c: topologies, their placement and the verbs).
+ * nimbus_blobs.c: uploads and downloads by digest; nimbus_topos.c: topologies, their placement and the verbs;
+ * nimbus_rebalance.c: rebalance; nimbus_stats.c: the merged figures).
  * Not for other files: nimbus.h is the interface.
  */
 #ifndef GALE_NIMBUS_STATE_H
@@ -15,6 +16,7 @@
 #include "election.h"
 #include "nimbus.h"
 #include "topo_record.h"
+#include "topology.h"
 #include "zk.h"
 
 #define NIMBUS_PATH_MAX 512
@@ -76,6 +78,7 @@ typedef struct nimbus {
     char workers_folder[NIMBUS_PATH_MAX]; /* ROOT/workers */
     char blobs_folder[NIMBUS_PATH_MAX];   /* ROOT/blobs */
     char positions_folder[NIMBUS_PATH_MAX]; /* ROOT/positions: where the spouts resume (sup_node.h) */
+    char stats_folder[NIMBUS_PATH_MAX];     /* ROOT/stats: each part's figures (sup_node.h) */
     char about[200];
     char **sups; /* the supervisors registered, as last listed (sorted names HOST:PORT) */
     size_t n_sups;
@@ -94,6 +97,9 @@ void nimbus_cmd_get(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok);
 bool nimbus_blob_known(nimbus_t *n, const char *sha);
 /* Keeps `bytes` as a blob (here and in ZooKeeper), its digest into `sha`. 0 or a code. */
 int nimbus_blob_store(nimbus_t *n, const char *bytes, size_t len, char sha[GALE_BLOB_HEX_LEN + 1]);
+/* The model of topology `r` (its blob, r->model) read into *out (the caller's, gale_topology_free). 0, or a code
+   with `why` filled. */
+int nimbus_read_model(nimbus_t *n, const gale_topo_record_t *r, gale_topology_t **out, char *why, size_t cap);
 /* The first bytes of a blob known here (for the ELF check), into buf; their number, or a negative code. */
 long nimbus_blob_head(nimbus_t *n, const char *sha, unsigned char *buf, size_t cap);
 
@@ -136,6 +142,9 @@ void nimbus_cmd_supervisors(nimbus_t *n, gale_ctl_conn_t *c);
 void nimbus_topos_tick(nimbus_t *n);
 /* nimbus_rebalance.c */
 void nimbus_cmd_rebalance(nimbus_t *n, nconn_t *x, char **tok, int ntok);
+
+/* nimbus_stats.c: `stats NAME [json]`, the figures of every part merged */
+void nimbus_cmd_stats(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok);
 /* A rebalance's next step: place it once it drained, answer once its new workers run. */
 void nimbus_tick_rebalance(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now);
 

@@ -91,6 +91,8 @@ static void remove_topology(nimbus_t *n, const char *name)
     nimbus_delete_tree(n, path);
     snprintf(path, sizeof path, "%s/%s", n->positions_folder, name);
     nimbus_delete_tree(n, path);
+    snprintf(path, sizeof path, "%s/%s", n->stats_folder, name);
+    nimbus_delete_tree(n, path);
 }
 
 /* ---- supervisors and their free slots ------------------------------------------------------------------------- */
@@ -362,6 +364,8 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
         if (!rc) rc = gale_zk_create_all(n->zk, path);
         snprintf(path, sizeof path, "%s/%s", n->positions_folder, r.name);
         if (!rc) rc = gale_zk_create_all(n->zk, path);
+        snprintf(path, sizeof path, "%s/%s", n->stats_folder, r.name);
+        if (!rc) rc = gale_zk_create_all(n->zk, path);
         if (!rc) rc = nimbus_write_topo(n, &r, -1, true);
         if (rc == GALE_EEXIST) snprintf(why, sizeof why, "a topology named %s is running", r.name);
         else if (rc) snprintf(why, sizeof why, "cannot write the topology to ZooKeeper: %s", gale_strerror(rc));
@@ -547,8 +551,8 @@ static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
 /* The status and workers folders of topologies that are gone (a kill or failed submit that could not finish). */
 static void sweep_leftovers(nimbus_t *n, char **topos, size_t count)
 {
-    const char *folders[] = {n->status_folder, n->workers_folder, n->positions_folder};
-    for (int f = 0; f < 3; f++) {
+    const char *folders[] = {n->status_folder, n->workers_folder, n->positions_folder, n->stats_folder};
+    for (size_t f = 0; f < sizeof folders / sizeof *folders; f++) {
         char **names;
         size_t k;
         if (gale_zk_children(n->zk, folders[f], false, &names, &k)) continue;

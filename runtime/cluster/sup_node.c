@@ -340,27 +340,41 @@ int gale_sup_node_follow_topologies(gale_sup_node_t *n, gale_sup_node_topos_fn f
     return 0;
 }
 
-int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_report_t *r)
+/* This daemon's ephemeral node in nimbus's folder ROOT/KIND/NAME (made with the topology), set to `text`, or
+   deleted when `text` is NULL. The folder gone, the topology is being removed: nothing to say, and no error. */
+static int say_in(gale_sup_node_t *n, const char *kind, const char *name, const char *text, size_t len)
 {
     if (!n || !n->zk) return GALE_ESTATE;
-    char folder[600], path[700], text[700];
-    snprintf(folder, sizeof folder, "%s/status/%s", n->root, name);
-    snprintf(path, sizeof path, "%s/%s", folder, n->id);
-    if (!r) {
+    char path[800];
+    snprintf(path, sizeof path, "%s/%s/%s/%s", n->root, kind, name, n->id);
+    if (!text) {
         int rc = gale_zk_delete(n->zk, path, -1);
         return rc == GALE_ENOENT ? 0 : rc;
     }
-    gale_topo_report_format(r, text, sizeof text);
-    int rc = gale_zk_set(n->zk, path, text, strlen(text), -1);
+    int rc = gale_zk_set(n->zk, path, text, len, -1);
     if (rc == GALE_ENOENT) {
-        /* The folder is nimbus's: made with the topology. Gone, the topology is being removed: nothing to say. */
-        rc = gale_zk_create(n->zk, path, text, strlen(text), GALE_ZK_EPHEMERAL, NULL, 0);
+        rc = gale_zk_create(n->zk, path, text, len, GALE_ZK_EPHEMERAL, NULL, 0);
         if (rc == GALE_ENOENT) return 0;
     }
-    if (rc)
+    return rc;
+}
+
+int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_report_t *r)
+{
+    char text[700];
+    if (r) gale_topo_report_format(r, text, sizeof text);
+    int rc = say_in(n, "status", name, r ? text : NULL, r ? strlen(text) : 0);
+    if (rc && r)
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: cannot report '%s' in ZooKeeper: %s", name, text,
                   gale_strerror(rc));
     return rc;
+}
+
+int gale_sup_node_publish_stats(gale_sup_node_t *n, const char *name, const char *doc)
+{
+    size_t len = doc ? strlen(doc) : 0;
+    if (len > GALE_SUP_NODE_STATS_MAX) return GALE_ELIMIT;
+    return say_in(n, "stats", name, doc, len);
 }
 
 int gale_sup_node_save_position(gale_sup_node_t *n, const char *name, const char *component, int index, int of,

@@ -12,6 +12,8 @@
  *    to another host, or started again by a rebalance that kept its parallelism, goes on where it was.
  *  - The topologies nimbus placed (ROOT/topologies, topo_record.h), followed through watches, and this daemon's
  *    report on each of its parts (ROOT/status/NAME/HOST:PORT, ephemeral).
+ *  - The figures of each of its parts, ROOT/stats/NAME/HOST:PORT (ephemeral): its workers' metrics merged, with
+ *    the histograms, so that nimbus merges the hosts' into exact figures for `gale stats NAME`.
  */
 #ifndef GALE_SUP_NODE_H
 #define GALE_SUP_NODE_H
@@ -69,6 +71,13 @@ void gale_sup_node_topologies_again(gale_sup_node_t *n);
 /* Publishes this daemon's report on topology `name` (ephemeral; replaced when there); `r` NULL deletes it. 0 or a
    zk.h code (logged). */
 int gale_sup_node_report(gale_sup_node_t *n, const char *name, const gale_topo_report_t *r);
+
+/* The largest figures document published: well under ZooKeeper's 1 MiB limit on a node (jute.maxbuffer). */
+#define GALE_SUP_NODE_STATS_MAX (900u * 1024)
+
+/* Publishes the figures of this daemon's part of topology `name` (a document of gale_sup_metrics_json, mergeable;
+   borrowed); NULL deletes them. 0, GALE_ELIMIT (over GALE_SUP_NODE_STATS_MAX) or a zk.h code. */
+int gale_sup_node_publish_stats(gale_sup_node_t *n, const char *name, const char *doc);
 
 /* Saves the position of spout task `index` of `of` of `component` of topology `name`. 0 or a zk.h code. */
 int gale_sup_node_save_position(gale_sup_node_t *n, const char *name, const char *component, int index, int of,

@@ -20,6 +20,8 @@ typedef struct merged {
     int *tasks;
     gale_task_metrics_t *m;
     double secs, rss_kb, threads;
+    int workers;            /* the processes the documents speak for: a part's merged document counts its own */
+    gale_sup_losses_t lost; /* what merged documents carried (a part's losses, merged again by nimbus) */
 } merged_t;
 
 static bool key_is(const gale_value_t *k, const char *s)
@@ -92,11 +94,16 @@ static int absorb_doc(merged_t *g, const char *doc)
     int rc = gale_json_parse(doc, strlen(doc), &pk, NULL, NULL);
     if (!rc) rc = gale_mp_read(sb.data, sb.size, &top, &used);
     if (!rc && top.type != GALE_MAP) rc = GALE_ECORRUPT;
+    int workers = 1; /* a worker's own document has no "workers" */
     for (uint32_t i = 0; !rc && i < top.n; i++) {
         if ((rc = gale_mp_item(&top, 2 * i, &k)) || (rc = gale_mp_item(&top, 2 * i + 1, &v))) break;
         if (key_is(&k, "seconds") && number(&v) > g->secs) g->secs = number(&v);
         else if (key_is(&k, "peak_rss_kb")) g->rss_kb += number(&v);
         else if (key_is(&k, "threads")) g->threads += number(&v);
+        else if (key_is(&k, "workers")) workers = (int)count(&v);
+        else if (key_is(&k, "restarts")) g->lost.restarts += (int)count(&v);
+        else if (key_is(&k, "lost_trees")) g->lost.lost_trees += count(&v);
+        else if (key_is(&k, "resumed_trees")) g->lost.resumed_trees += count(&v);
         else if (key_is(&k, "components") && v.type == GALE_ARRAY)
             for (uint32_t c = 0; !rc && c < v.n; c++) {
                 gale_value_t obj;
@@ -104,6 +111,7 @@ static int absorb_doc(merged_t *g, const char *doc)
                 if (!rc && obj.type == GALE_MAP) rc = absorb_component(g, &obj);
             }
     }
+    g->workers += workers;
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -118,7 +126,16 @@ static int absorb(merged_t *g, gale_task_metrics_t *scratch, const char *doc)
     if (rc) return rc;
     memcpy(g->m, scratch, g->n * sizeof *scratch);
     g->secs = trial.secs, g->rss_kb = trial.rss_kb, g->threads = trial.threads;
+    g->workers = trial.workers, g->lost = trial.lost;
     return 0;
+}
+
+/* The caller's losses and those the documents carried. */
+static gale_sup_losses_t losses(const merged_t *g, const gale_sup_losses_t *l)
+{
+    return (gale_sup_losses_t){.restarts = l->restarts + g->lost.restarts,
+                               .lost_trees = l->lost_trees + g->lost.lost_trees,
+                               .resumed_trees = l->resumed_trees + g->lost.resumed_trees};
 }
 
 static void merged_free(merged_t *g)
@@ -162,11 +179,12 @@ void gale_metrics_merged_report(const gale_topology_t *t, const char *const *sta
 {
     merged_t *g = merge(t, stats, n);
     if (!g) return;
-    fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s", t->name, g->secs, n, l->restarts,
-            l->restarts == 1 ? "" : "s");
-    if (l->lost_trees) fprintf(out, ", %" PRIu64 " tuple trees lost with dead workers", l->lost_trees);
-    if (l->resumed_trees)
-        fprintf(out, ", %" PRIu64 " tuple trees emitted again by restarted replayable spouts", l->resumed_trees);
+    gale_sup_losses_t all = losses(g, l);
+    fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s", t->name, g->secs,
+            n > g->workers ? n : g->workers, all.restarts, all.restarts == 1 ? "" : "s");
+    if (all.lost_trees) fprintf(out, ", %" PRIu64 " tuple trees lost with dead workers", all.lost_trees);
+    if (all.resumed_trees)
+        fprintf(out, ", %" PRIu64 " tuple trees emitted again by restarted replayable spouts", all.resumed_trees);
     fprintf(out, ")\n");
     gale_metrics_table_header(out);
     for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
@@ -176,20 +194,22 @@ void gale_metrics_merged_report(const gale_topology_t *t, const char *const *sta
 }
 
 int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
-                           FILE *f)
+                             bool mergeable, FILE *f)
 {
     merged_t *g = merge(t, stats, n);
     if (!g) return GALE_ENOMEM;
+    gale_sup_losses_t all = losses(g, l);
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, t->name, strlen(t->name));
     gale_buf_printf(&b,
                     ", \"seconds\": %.6f, \"workers\": %d, \"threads\": %.0f, \"peak_rss_kb\": %.0f, \"restarts\": %d, "
                     "\"lost_trees\": %" PRIu64 ", \"resumed_trees\": %" PRIu64 ", \"components\": [",
-                    g->secs, n, g->threads, g->rss_kb, l->restarts, l->lost_trees, l->resumed_trees);
+                    g->secs, n > g->workers ? n : g->workers, g->threads, g->rss_kb, all.restarts, all.lost_trees,
+                    all.resumed_trees);
     for (size_t c = 0; c < g->n; c++) {
         if (c) gale_buf_puts(&b, ", ");
-        gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], false);
+        gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], mergeable);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : fputs(b.p, f) < 0 ? GALE_EIO : 0;

@@ -6,6 +6,7 @@
 #ifndef GALE_SUPERVISOR_STATS_H
 #define GALE_SUPERVISOR_STATS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "topology.h"
@@ -18,10 +19,13 @@ typedef struct gale_sup_losses {
 } gale_sup_losses_t;
 
 /* `stats[i]` is worker i's document, or NULL when it sent none (it died); the losses are printed in the header and
-   written as top-level "restarts", "lost_trees" and "resumed_trees". A document that does not parse is left out, with a warning. */
+   written as top-level "restarts", "lost_trees" and "resumed_trees". A document that does not parse is left out,
+   with a warning. A document may itself be a merged one written `mergeable` (with the histograms kept): its
+   "workers" and losses are added in, so that a cluster's figures are its hosts' merged again (nimbus, `gale stats`)
+   with quantiles as exact as one host's. */
 void gale_metrics_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                               FILE *out);
 int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
-                           FILE *out);
+                             bool mergeable, FILE *out);
 
 #endif

@@ -76,7 +76,8 @@ int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t 
     if (!o->quiet) gale_sup_report(r.sup, stderr);
     if (o->stats) {
         FILE *f = fopen(o->stats, "w");
-        if (!f || gale_sup_metrics_json(r.sup, f)) gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the metrics", o->stats);
+        if (!f || gale_sup_metrics_json(r.sup, false, f))
+            gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the metrics", o->stats);
         if (f) fclose(f);
     }
     rc = gale_sup_failed(r.sup) ? GALE_EPLUGIN : gale_sup_incomplete(r.sup) ? GALE_EINCOMPLETE : 0;

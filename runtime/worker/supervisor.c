@@ -82,6 +82,7 @@ struct gale_sup {
     uint64_t deadline_ms;   /* stopping: when what still runs is killed */
     uint64_t worker_timeout_ms;
     bool failed, incomplete;
+    uint64_t stats_seq;     /* STATS lines heard: whoever publishes the figures sees that they changed */
     uint64_t lost_trees;    /* trees open in the spouts of workers that died */
     uint64_t resumed_trees; /* of those open when workers died, the ones their replayable spouts emit again */
     int spout_tasks;        /* of the whole topology: the most positions a worker can tell */
@@ -233,6 +234,7 @@ static void handle_line(void *arg, char *line)
     case GALE_CTL_STATS:
         free(w->stats);
         w->stats = strdup(m.text);
+        s->stats_seq++;
         break;
     default:
         gale_logf(GALE_LOG_WARN, "supervisor", "%s: worker %d sent a supervisor's command", s->id, w->index);
@@ -694,6 +696,8 @@ static uint64_t lost_trees(const gale_sup_t *s)
     return n;
 }
 
+uint64_t gale_sup_stats_seq(const gale_sup_t *s) { return s->stats_seq; }
+
 bool gale_sup_incomplete(const gale_sup_t *s) { return s->incomplete || lost_trees(s) > 0; }
 
 static gale_sup_losses_t losses(const gale_sup_t *s)
@@ -734,11 +738,11 @@ void gale_sup_report(const gale_sup_t *s, FILE *out)
     free(stats);
 }
 
-int gale_sup_metrics_json(const gale_sup_t *s, FILE *out)
+int gale_sup_metrics_json(const gale_sup_t *s, bool mergeable, FILE *out)
 {
     const char **stats = local_stats(s);
     gale_sup_losses_t l = losses(s);
-    int rc = stats ? gale_metrics_merged_json(s->topo, stats, s->n_local, &l, out) : GALE_ENOMEM;
+    int rc = stats ? gale_metrics_merged_json(s->topo, stats, s->n_local, &l, mergeable, out) : GALE_ENOMEM;
     free(stats);
     return rc;
 }

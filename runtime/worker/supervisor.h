@@ -89,9 +89,12 @@ bool gale_sup_incomplete(const gale_sup_t *s);
 /* One line per local worker: "worker ID SLOT state=running|starting|restarting|stopped pid=P addr=A restarts=N
    last_exit=signal:9|status:1|none", ended by '\n'. */
 void gale_sup_health(const gale_sup_t *s, FILE *out);
-/* The metrics, merged over the local workers (metrics_merge.c). */
+/* The metrics, merged over the local workers (metrics_merge.c): as a table, or as `gale run --stats` writes them
+   (`mergeable`: with the histograms, for merging again with other hosts' figures). */
 void gale_sup_report(const gale_sup_t *s, FILE *out);
-int gale_sup_metrics_json(const gale_sup_t *s, FILE *out);
+int gale_sup_metrics_json(const gale_sup_t *s, bool mergeable, FILE *out);
+/* How many figures the local workers have sent: it changes whenever gale_sup_metrics_json's answer may have. */
+uint64_t gale_sup_stats_seq(const gale_sup_t *s);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */
 void gale_sup_free(gale_sup_t *s);
 

@@ -102,17 +102,44 @@ static int workers_of(const tl_cluster_t *c, int i)
     return n;
 }
 
+/* Component `name`'s `key` in a metrics document; -1 when absent. */
+static long figure(const char *doc, const char *name, const char *key)
+{
+    char *at = tl_path("{\"name\": \"%s\"", name);
+    long n = tl_json_number(doc ? strstr(doc, at) : NULL, key);
+    free(at);
+    return n;
+}
+
+/* `gale stats wordcount_file --json` once the count bolt's executed figure is `want` (bounded): the document. */
+static char *stats_when_counted(const tl_cluster_t *c, long want)
+{
+    char *doc = NULL;
+    for (int i = 0; i < 300; i++) {
+        tl_result_t r = TL_VERB(c, "stats", "--json", "wordcount_file");
+        free(doc);
+        doc = strdup(r.status ? r.err : r.out);
+        tl_result_free(&r);
+        if (figure(doc, "count", "executed") == want) return doc;
+        tl_sleep_ms(100);
+    }
+    cr_assert_fail("gale stats never showed count's %ld executes:\n%s", want, doc);
+    return doc;
+}
+
 Test(cluster, wordcount_file_over_three_supervisors_counts_as_local_mode_does)
 {
     tl_cluster_t c;
     tl_cluster_start(&c, 3, 2);
     char *local = tl_path("%s/local.jsonl", c.dir), *out = tl_path("%s/out.jsonl", c.dir);
-    const char *running[] = {"--set", "count.mode=\"running\"", NULL};
+    char *local_stats = tl_path("%s/local.json", c.dir);
+    const char *running[] = {"--set", "count.mode=\"running\"", "--stats", local_stats, NULL};
     run_local("topologies/wordcount_file.cfg", local, running);
     char *want = highest_counts(local), *sink = tl_path("sink.path=%s", out);
+    char *local_doc = tl_read_file(local_stats, NULL);
     double t0 = tl_now_s();
-    tl_result_t r = TL_VERB(&c, "submit", "--set", "config.workers=3", "--set", "count.mode=\"running\"", "--set",
-                            sink, "topologies/wordcount_file.cfg");
+    tl_result_t r = TL_VERB(&c, "submit", "--set", "config.workers=3", "--set", "config.metrics_interval_s=1", "--set",
+                            "count.mode=\"running\"", "--set", sink, "topologies/wordcount_file.cfg");
     double submitted = tl_now_s() - t0;
     char *log = r.status ? tl_cluster_nimbus_log(&c, 0) : NULL;
     cr_assert_eq(r.status, 0, "%s%s\nnimbus:\n%s", r.out, r.err, log);
@@ -131,6 +158,29 @@ Test(cluster, wordcount_file_over_three_supervisors_counts_as_local_mode_does)
     /* Storm's even scheduler: one slot on each of the three. */
     for (int i = 0; i < 3; i++) cr_assert_eq(workers_of(&c, i), 1, "supervisor %d runs %d workers", i, workers_of(&c, i));
     cr_assert(tl_cluster_listed(&c, "topology wordcount_file status=active workers=3 executors=6 "));
+    /* gale stats: the figures of the three hosts merged, those of local mode for every component. */
+    char *doc = stats_when_counted(&c, figure(local_doc, "count", "executed"));
+    cr_assert_eq(tl_json_number(doc, "workers"), 3, "%s", doc);
+    cr_assert(tl_json_valid(doc), "%s", doc);
+    const char *const components[] = {"lines", "split", "count", "sink"};
+    for (size_t i = 0; i < 4; i++)
+        for (size_t k = 0; k < 2; k++) {
+            const char *key = k ? "executed" : "emitted";
+            cr_assert_eq(figure(doc, components[i], key), figure(local_doc, components[i], key), "%s's %s\n%s\n%s",
+                         components[i], key, doc, local_doc);
+        }
+    cr_assert_eq(figure(doc, "lines", "acked"), figure(local_doc, "lines", "emitted"), "every line acked\n%s", doc);
+    r = TL_VERB(&c, "stats", "wordcount_file");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "  topology 'wordcount_file' ran "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, " in 3 workers"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  count "), "%s", r.out);
+    tl_result_free(&r);
+    r = TL_VERB(&c, "stats", "--json", "no_such_topology");
+    cr_assert_neq(r.status, 0);
+    cr_assert_not_null(strstr(r.err, "no topology named no_such_topology"), "%s", r.err);
+    tl_result_free(&r);
+    free(doc), free(local_doc), free(local_stats);
     r = TL_VERB(&c, "kill", "--wait", "1", "wordcount_file");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "killed wordcount_file\n");

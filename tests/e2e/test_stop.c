@@ -35,15 +35,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The number after `"key": ` in a metrics document, from `from` on; -1 when absent. */
-static long field_of(const char *from, const char *key)
-{
-    char needle[64];
-    snprintf(needle, sizeof needle, "\"%s\": ", key);
-    const char *at = from ? strstr(from, needle) : NULL;
-    return at ? strtol(at + strlen(needle), NULL, 10) : -1;
-}
-
 typedef struct run {
     char *dir, *in, *out, *stats, *journal;
     long counts[10];
@@ -134,7 +125,7 @@ static void stop_during_own_drain(int signal)
         free(word);
     }
     /* The metrics are written, and the open trees went to the journal. */
-    cr_assert_geq(field_of(r.metrics, "acked"), 1, "%s", r.metrics ? r.metrics : r.err);
+    cr_assert_geq(tl_json_number(r.metrics, "acked"), 1, "%s", r.metrics ? r.metrics : r.err);
     long stopped = journaled_stopped(&r);
     cr_assert_gt(stopped, 0, "no tree journaled as stopped\n%s", r.err);
     char *said = tl_path("%ld tuple trees still open (journaled", stopped);
@@ -192,10 +183,10 @@ Test(stop, replays_back_off_within_a_cap)
     cr_assert_lt(r.seconds, 60, "took %.1f s\n%s", r.seconds, r.err);
     const char *lines = r.metrics ? strstr(r.metrics, "\"name\": \"lines\"") : NULL;
     cr_assert_not_null(lines, "%s", r.err);
-    cr_assert_eq(field_of(lines, "acked"), 3000, "%s", r.metrics);
-    cr_assert_eq(field_of(lines, "failed"), 0, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(lines, "acked"), 3000, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(lines, "failed"), 0, "%s", r.metrics);
     const char *flaky = strstr(r.metrics, "\"name\": \"flaky\"");
-    cr_assert_gt(field_of(flaky, "failed"), 2000, "half of the attempts fail\n%s", r.metrics);
+    cr_assert_gt(tl_json_number(flaky, "failed"), 2000, "half of the attempts fail\n%s", r.metrics);
     run_free(&r);
 }
 
@@ -270,7 +261,7 @@ Test(stop, a_hung_worker_is_killed_and_restarted)
     cr_assert_not_null(strstr(r.err, said), "%s", r.err);
     free(said);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
-    cr_assert_eq(field_of(r.metrics, "restarts"), 1, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(r.metrics, "restarts"), 1, "%s", r.metrics);
     check_words(&r);
     run_free(&r);
 }
@@ -330,9 +321,9 @@ static void kill_the_spouts_worker(bool late)
     cr_assert_not_null(strstr(r.err, "resumes from position"), "%s", r.err);
     cr_assert_null(strstr(r.err, "died with"), "%s", r.err);
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
-    cr_assert_eq(field_of(r.metrics, "restarts"), 1, "%s", r.metrics);
-    cr_assert_eq(field_of(r.metrics, "lost_trees"), 0, "%s", r.metrics);
-    cr_assert_gt(field_of(r.metrics, "resumed_trees"), 0, "%s\n%s", r.metrics, r.err);
+    cr_assert_eq(tl_json_number(r.metrics, "restarts"), 1, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(r.metrics, "lost_trees"), 0, "%s", r.metrics);
+    cr_assert_gt(tl_json_number(r.metrics, "resumed_trees"), 0, "%s\n%s", r.metrics, r.err);
     check_words(&r);
     run_free(&r);
 }
@@ -355,8 +346,8 @@ Test(stop, a_stop_before_the_spouts_worker_is_back_loses_what_it_owed)
     finish(&r, 150);
     cr_assert_not_null(strstr(r.err, "will not be emitted again"), "%s", r.err);
     cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
-    cr_assert_gt(field_of(r.metrics, "lost_trees"), 0, "%s", r.metrics);
-    cr_assert_eq(field_of(r.metrics, "resumed_trees"), 0, "%s", r.metrics);
+    cr_assert_gt(tl_json_number(r.metrics, "lost_trees"), 0, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(r.metrics, "resumed_trees"), 0, "%s", r.metrics);
     run_free(&r);
 }
 
@@ -380,8 +371,8 @@ Test(stop, a_spout_that_cannot_rewind_loses_its_trees_with_its_worker_and_says_s
     finish(&r, 150);
     cr_assert_not_null(strstr(r.err, "worker 0 died with"), "%s", r.err);
     cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
-    cr_assert_gt(field_of(r.metrics, "lost_trees"), 0, "%s", r.metrics);
-    cr_assert_eq(field_of(r.metrics, "resumed_trees"), 0, "%s", r.metrics);
+    cr_assert_gt(tl_json_number(r.metrics, "lost_trees"), 0, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(r.metrics, "resumed_trees"), 0, "%s", r.metrics);
     run_free(&r);
 }
 
@@ -397,10 +388,10 @@ Test(stop, overload_across_workers_completes_every_tree)
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     const char *lines = r.metrics ? strstr(r.metrics, "\"name\": \"lines\"") : NULL;
     cr_assert_not_null(lines, "%s", r.err);
-    cr_assert_eq(field_of(lines, "acked"), 3000, "%s", r.metrics);
-    cr_assert_eq(field_of(lines, "failed"), 0, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(lines, "acked"), 3000, "%s", r.metrics);
+    cr_assert_eq(tl_json_number(lines, "failed"), 0, "%s", r.metrics);
     /* Both workers together; sanitizer builds add their own shadow memory. */
-    cr_assert_lt(field_of(r.metrics, "peak_rss_kb"), 400 * 1024, "%s", r.metrics);
+    cr_assert_lt(tl_json_number(r.metrics, "peak_rss_kb"), 400 * 1024, "%s", r.metrics);
     check_words(&r);
     run_free(&r);
 }

@@ -245,11 +245,9 @@ static char *stats_of_run(const char *const *args, size_t n_args)
 /* The number after `"key": ` in a metrics document (from `from` on). */
 static long field_of(const char *doc, const char *from, const char *key)
 {
-    char needle[64];
-    snprintf(needle, sizeof needle, "\"%s\": ", key);
-    const char *at = strstr(from, needle);
-    cr_assert_not_null(at, "no %s in\n%s", key, doc);
-    return strtol(at + strlen(needle), NULL, 10);
+    long n = tl_json_number(from, key);
+    cr_assert_geq(n, 0, "no %s in\n%s", key, doc);
+    return n;
 }
 
 /* Executor threads of both workers, from the metrics of a run of wordcount_file.cfg with one more option. */

@@ -1,5 +1,7 @@
 /* A strict recursive-descent JSON checker for tests: it says whether the text is JSON, nothing more. */
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testlib.h"
@@ -87,4 +89,12 @@ bool tl_json_valid(const char *text)
 {
     const char *end = value(ws(text), 0);
     return end && *ws(end) == '\0';
+}
+
+long tl_json_number(const char *from, const char *key)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"%s\": ", key);
+    const char *at = from ? strstr(from, needle) : NULL;
+    return at ? strtol(at + strlen(needle), NULL, 10) : -1;
 }

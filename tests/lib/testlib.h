@@ -68,6 +68,8 @@ long tl_rejected_in_log(const char *err, long *lines);
 
 /* Whether `text` is exactly one valid JSON value (RFC 8259), with optional whitespace around it. */
 bool tl_json_valid(const char *text);
+/* The number after the first `"key": ` in a metrics document from `from` on (NULL: none), -1 when absent. */
+long tl_json_number(const char *from, const char *key);
 /* Whether s[0..n) is well-formed UTF-8 (glibc's iconv: no overlong forms, surrogates or code points over U+10FFFF). */
 bool tl_utf8_valid(const char *s, size_t n);
 

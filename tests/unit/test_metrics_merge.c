@@ -35,14 +35,19 @@ static char *worker_doc(double secs, int n_fast, int n_slow)
     return b.p;
 }
 
-static char *merged_json(const gale_topology_t *t, const char *const *docs, int n)
+static char *merged_with(const gale_topology_t *t, const char *const *docs, int n, gale_sup_losses_t l, bool mergeable)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    cr_assert_eq(gale_metrics_merged_json(t, docs, n, &(gale_sup_losses_t){0}, f), 0);
+    cr_assert_eq(gale_metrics_merged_json(t, docs, n, &l, mergeable, f), 0);
     fclose(f);
     return text;
+}
+
+static char *merged_json(const gale_topology_t *t, const char *const *docs, int n)
+{
+    return merged_with(t, docs, n, (gale_sup_losses_t){0}, false);
 }
 
 static gale_topology_t *topology(void)
@@ -124,5 +129,29 @@ Test(metrics_merge, the_latest_last_error_of_the_workers_is_the_components)
     cr_assert_not_null(strstr(out, "{\"name\": \"src\""), "%s", out);
     cr_assert(strstr(strstr(out, "{\"name\": \"src\""), "\"last_error\": null"), "%s", out);
     free(out), free(early), free(late);
+    gale_topology_free(t);
+}
+
+/* Two hosts' figures, each merged over its workers with the histograms kept, merged again (nimbus, gale stats):
+   the same document as the four workers' merged at once, but for the workers and losses each host adds. */
+Test(metrics_merge, hosts_figures_merged_again_are_the_workers_merged_at_once)
+{
+    gale_topology_t *t = topology();
+    char *w[4] = {worker_doc(2.0, 998, 0), worker_doc(3.0, 1, 1), worker_doc(1.0, 10, 0), worker_doc(4.0, 0, 3)};
+    const char *all[] = {w[0], w[1], w[2], w[3]}, *host1[] = {w[0], w[1]}, *host2[] = {w[2], w[3]};
+    char *at_once = merged_json(t, all, 4);
+    char *a = merged_with(t, host1, 2, (gale_sup_losses_t){.restarts = 1, .lost_trees = 5}, true);
+    char *b = merged_with(t, host2, 2, (gale_sup_losses_t){.restarts = 2, .resumed_trees = 7}, true);
+    cr_assert_not_null(strstr(a, "\"hist\": "), "a host's document keeps its histograms: %s", a);
+    const char *hosts[] = {a, b};
+    char *again = merged_json(t, hosts, 2);
+    cr_assert_not_null(strstr(again, "\"workers\": 4, \"threads\": 4, \"peak_rss_kb\": 4000, \"restarts\": 3, "
+                                     "\"lost_trees\": 5, \"resumed_trees\": 7"),
+                       "%s", again);
+    const char *c1 = strstr(at_once, "\"components\""), *c2 = strstr(again, "\"components\"");
+    cr_assert(c1 && c2);
+    cr_assert_str_eq(c2, c1, "the components merged in two steps differ from at once");
+    free(at_once), free(a), free(b), free(again);
+    for (int i = 0; i < 4; i++) free(w[i]);
     gale_topology_free(t);
 }

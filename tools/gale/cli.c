@@ -122,6 +122,12 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --wait S              seconds to drain before it is placed again (default 30)\n"
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_rebalance, 0},
+    {"stats", "gale stats (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--json] NAME",
+     "the figures of a running topology of a cluster, merged over every host: as a table, or as the document "
+     "gale run --stats writes",
+     "  --json                the JSON document of gale run --stats (one line), not the table\n"
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_stats, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
      "forget)",

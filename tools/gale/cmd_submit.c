@@ -1,4 +1,4 @@
-/* `gale submit | list | kill | activate | deactivate | rebalance`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
+/* `gale submit | list | kill | activate | deactivate | rebalance | stats`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
    found through ZooKeeper (--zk) or given (--nimbus). */
 #include <signal.h>
 #include <stdio.h>
@@ -130,7 +130,7 @@ int gale_cmd_submit(int argc, char **argv)
     return rc;
 }
 
-/* ---- gale list, kill, activate, deactivate ------------------------------------------------------------------------------------- */
+/* ---- gale list, kill, activate, deactivate, stats ----------------------------------------------------------- */
 
 static void print_line(void *arg, gale_daemon_line_kind_t kind, const char *line)
 {
@@ -138,41 +138,51 @@ static void print_line(void *arg, gale_daemon_line_kind_t kind, const char *line
     if (kind == GALE_DAEMON_DATA) printf("%s\n", line);
 }
 
-/* Parses the options of a verb with at most one operand, runs `command` (its operand appended) and prints data
-   lines and the reply's text. */
-static int simple_verb(const char *cmd, int argc, char **argv, bool operand, const char *extra_name,
-                       const char *extra_key)
+/* A verb with at most one operand (the topology's NAME), an option with a value and a flag, each appended to the
+   command as nimbus reads it. */
+typedef struct simple_spec {
+    const char *cmd;
+    bool operand;
+    const char *valued, *valued_key; /* "--wait": " wait=SECONDS"; its value is seconds the reply may take more */
+    const char *flag, *flag_word;    /* "--json": " json" */
+} simple_spec_t;
+
+/* Parses the options of a simple verb, runs it, and prints the data lines and the reply's text. */
+static int simple_verb(const simple_spec_t *sp, int argc, char **argv)
 {
+    const char *cmd = sp->cmd;
     verb_opts_t v = {.timeout_s = TIMEOUT_S};
     const char *arg = NULL, *extra = NULL, *val;
+    bool flag = false;
     int rc = 0;
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help(cmd);
     for (int i = 1; i < argc && !rc; i++) {
-        if (extra_name && (val = gale_cli_option_value(argc, argv, &i, extra_name))) extra = val;
-        else if (extra_name && !strcmp(argv[i], extra_name))
-            rc = gale_cli_usage_error(cmd, "%s needs a value", extra_name);
+        if (sp->valued && (val = gale_cli_option_value(argc, argv, &i, sp->valued))) extra = val;
+        else if (sp->valued && !strcmp(argv[i], sp->valued))
+            rc = gale_cli_usage_error(cmd, "%s needs a value", sp->valued);
+        else if (sp->flag && !strcmp(argv[i], sp->flag)) flag = true;
         else if ((rc = shared_option(cmd, argc, argv, &i, &v)) == 1) rc = 0;
         else if (rc) break;
         else if (argv[i][0] == '-' && argv[i][1]) rc = gale_cli_unknown_option(cmd, argv[i]);
-        else if (!operand || arg) rc = gale_cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
+        else if (!sp->operand || arg) rc = gale_cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
         else arg = argv[i];
     }
-    if (!rc && operand && !arg) rc = gale_cli_usage_error(cmd, "the topology's NAME is needed");
+    if (!rc && sp->operand && !arg) rc = gale_cli_usage_error(cmd, "the topology's NAME is needed");
     if (!rc && arg && strchr(arg, ' ')) rc = gale_cli_usage_error(cmd, "a topology's name has no spaces");
     if (!rc && extra && (strchr(extra, ' ') || !*extra))
-        rc = gale_cli_usage_error(cmd, "bad %s '%s'", extra_name, extra);
+        rc = gale_cli_usage_error(cmd, "bad %s '%s'", sp->valued, extra);
     if (!rc) rc = finish_options(cmd, &v);
     if (rc) return rc;
     gale_daemon_client_t *c = connect_or_say(cmd, &v);
     if (!c) return GALE_EXIT_ERROR;
     char command[512];
-    snprintf(command, sizeof command, "%s%s%s%s%s%s", cmd, arg ? " " : "", arg ? arg : "", extra ? " " : "",
-             extra ? extra_key : "", extra ? extra : "");
+    snprintf(command, sizeof command, "%s%s%s%s%s%s%s%s", cmd, arg ? " " : "", arg ? arg : "", extra ? " " : "",
+             extra ? sp->valued_key : "", extra ? extra : "", flag ? " " : "", flag ? sp->flag_word : "");
     const char *ok = NULL;
     gale_diag_t d = {{0}};
     /* A kill drains for up to its wait: the reply may take that long, and a little more. */
     double wait_s = extra ? atof(extra) : 30;
-    int timeout_ms = (int)((v.timeout_s + (extra_name ? wait_s : 0)) * 1000);
+    int timeout_ms = (int)((v.timeout_s + (sp->valued ? wait_s : 0)) * 1000);
     rc = gale_daemon_client_call(c, command, timeout_ms, print_line, NULL, &ok, &d);
     if (rc) fprintf(stderr, "gale %s: %s\n", cmd, d.msg);
     else if (*ok) printf("%s\n", ok);
@@ -180,13 +190,29 @@ static int simple_verb(const char *cmd, int argc, char **argv, bool operand, con
     return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
-int gale_cmd_list(int argc, char **argv) { return simple_verb("list", argc, argv, false, NULL, NULL); }
+int gale_cmd_list(int argc, char **argv) { return simple_verb(&(simple_spec_t){.cmd = "list"}, argc, argv); }
 
-int gale_cmd_kill(int argc, char **argv) { return simple_verb("kill", argc, argv, true, "--wait", "wait="); }
+int gale_cmd_kill(int argc, char **argv)
+{
+    return simple_verb(&(simple_spec_t){.cmd = "kill", .operand = true, .valued = "--wait", .valued_key = "wait="},
+                       argc, argv);
+}
 
-int gale_cmd_activate(int argc, char **argv) { return simple_verb("activate", argc, argv, true, NULL, NULL); }
+int gale_cmd_activate(int argc, char **argv)
+{
+    return simple_verb(&(simple_spec_t){.cmd = "activate", .operand = true}, argc, argv);
+}
 
-int gale_cmd_deactivate(int argc, char **argv) { return simple_verb("deactivate", argc, argv, true, NULL, NULL); }
+int gale_cmd_deactivate(int argc, char **argv)
+{
+    return simple_verb(&(simple_spec_t){.cmd = "deactivate", .operand = true}, argc, argv);
+}
+
+int gale_cmd_stats(int argc, char **argv)
+{
+    return simple_verb(&(simple_spec_t){.cmd = "stats", .operand = true, .flag = "--json", .flag_word = "json"}, argc,
+                       argv);
+}
 
 /* ---- gale rebalance ------------------------------------------------------------------------------------------- */
 
