@@ -155,7 +155,7 @@ static void on_ended(void *arg, gale_sup_t *s)
         if (r->stats && len && r->stats[len - 1] == '\n') r->stats[len - 1] = '\0';
     }
     r->failed = gale_sup_failed(s);
-    if (r->cluster) { /* where the next placement's spouts go on; the last figures stay until nimbus removes them */
+    if (r->cluster && !r->expired) { /* where the next placement's spouts go on; the last figures stay */
         gale__supd_cluster_save_positions(d, r);
         gale__supd_cluster_publish_stats(d, r);
     }
@@ -600,6 +600,8 @@ static void start_assigned(topo_rec_t *r)
                            .n_slots = r->n_slots,
                            .model = r->model,
                            .inactive = r->inactive,
+                           .leased = r->cluster,
+                           .lease_until_ns = r->cluster ? gale__supd_lease_for(d, r) : 0,
                            .resume_tasks = r->resume_tasks,
                            .resume_positions = r->resume_positions,
                            .n_resume = r->n_resume};

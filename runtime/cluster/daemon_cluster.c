@@ -171,11 +171,12 @@ static void on_publish_timer(uv_timer_t *h)
 {
     supd_t *d = h->data;
     for (topo_rec_t *r = d->topos; r; r = r->next)
-        if (r->cluster) gale__supd_cluster_save_positions(d, r), gale__supd_cluster_publish_stats(d, r);
+        if (r->cluster && !r->expired) gale__supd_cluster_save_positions(d, r), gale__supd_cluster_publish_stats(d, r);
 }
 
 void gale__supd_cluster_stop(supd_t *d)
 {
+    gale__supd_lease_stop(d);
     if (!d->publish_timing) return;
     d->publish_timing = false;
     uv_close((uv_handle_t *)&d->publish_timer, NULL);
@@ -350,6 +351,7 @@ static void on_topologies(void *arg, const gale_topo_record_t *recs, size_t n)
 
 void gale__supd_cluster_start(supd_t *d)
 {
+    gale__supd_lease_start(d);
     uv_timer_init(&d->loop, &d->publish_timer);
     d->publish_timer.data = d;
     uv_timer_start(&d->publish_timer, on_publish_timer, PUBLISH_EVERY_MS, PUBLISH_EVERY_MS);

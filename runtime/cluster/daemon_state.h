@@ -50,6 +50,8 @@ typedef struct topo_rec {
     uint64_t *saved_positions; /* [topo->n_tasks + 1]: as last written to ZooKeeper (0: never), owned */
     uint64_t stats_said;       /* gale_sup_stats_seq when its figures last went to ZooKeeper */
     int64_t version; /* of the placement it runs */
+    uint64_t session; /* cluster mode: the ZooKeeper session it started under (gale_sup_node_session) */
+    bool expired;     /* stopped since that session expired (daemon_lease.c) */
     /* While its plugins are checked in a child process (before `sup` exists): */
     gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
     gale_daemon_reply_fn reply; /* or, for an assignment from ZooKeeper (conn NULL), whom to tell */
@@ -90,6 +92,10 @@ struct supd {
     const char *data_dir;   /* the blob cache and the run folders */
     uv_timer_t publish_timer; /* cluster mode: the spouts' positions and the parts' figures go to ZooKeeper */
     bool publish_timing;
+    uv_timer_t lease_timer; /* cluster mode: renews the workers' lease (daemon_lease.c) */
+    bool lease_timing;
+    uint64_t lease_ns; /* the last lease (CLOCK_MONOTONIC ns), granted in session lease_session */
+    uint64_t lease_session;
 };
 
 /* daemon.c */
@@ -112,6 +118,12 @@ void gale__supd_cluster_save_positions(supd_t *d, topo_rec_t *r);
 void gale__supd_cluster_publish_stats(supd_t *d, topo_rec_t *r);
 /* Closes cluster mode's handles (the daemon is shutting down). */
 void gale__supd_cluster_stop(supd_t *d);
+
+/* daemon_lease.c: cluster mode's fence */
+void gale__supd_lease_start(supd_t *d);
+void gale__supd_lease_stop(supd_t *d);
+/* The lease a cluster part's workers start with; notes the session r starts under. */
+uint64_t gale__supd_lease_for(supd_t *d, topo_rec_t *r);
 /* Frees what cluster mode keeps (at exit). */
 void gale__supd_cluster_free(supd_t *d);
 

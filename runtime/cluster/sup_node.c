@@ -45,6 +45,7 @@ struct gale_sup_node {
     gale_zk_t *zk;
     uv_timer_t reopen;
     bool stopping;
+    uint64_t session; /* sessions opened so far: the number of this one */
 };
 
 static void describe(const gale_sup_node_t *n, char *buf, size_t cap)
@@ -97,6 +98,8 @@ static int publish(gale_sup_node_t *n, char *why, size_t cap)
         snprintf(why, cap, "cannot publish %s in ZooKeeper at %s: %s", n->path, n->hosts, gale_strerror(rc));
         gale_zk_close(n->zk);
         n->zk = NULL;
+    } else {
+        n->session++;
     }
     return rc;
 }
@@ -451,6 +454,16 @@ int gale_sup_node_nimbus(gale_sup_node_t *n, char *buf, size_t cap)
 }
 
 const char *gale_sup_node_id(const gale_sup_node_t *n) { return n->id; }
+
+uint64_t gale_sup_node_session(const gale_sup_node_t *n) { return n && n->zk ? n->session : 0; }
+
+int gale_sup_node_session_ms(const gale_sup_node_t *n) { return n ? gale_zk_session_ms(n->zk) : 0; }
+
+int gale_sup_node_check(gale_sup_node_t *n)
+{
+    if (!n || !n->zk) return GALE_ESTATE;
+    return gale_zk_exists(n->zk, n->path, false, NULL);
+}
 
 void gale_sup_node_topologies_again(gale_sup_node_t *n)
 {

@@ -96,6 +96,15 @@ int gale_sup_node_nimbus(gale_sup_node_t *n, char *buf, size_t cap);
 /* This daemon's name in the cluster, "HOST:PORT": what a topology's slot= lines say. */
 const char *gale_sup_node_id(const gale_sup_node_t *n);
 
+/* The number of the ZooKeeper session the node lives in (1 for the first, 2 after one expired, ...); 0 while there
+   is none. What was started under an earlier session may have been placed elsewhere since. */
+uint64_t gale_sup_node_session(const gale_sup_node_t *n);
+/* The session timeout ZooKeeper granted, in ms; 0 while there is no session. */
+int gale_sup_node_session_ms(const gale_sup_node_t *n);
+/* Asks ZooKeeper, now, whether this daemon's node is there: 0 when it is, which shows that the session lived when
+   the call was made (an expired one is refused); else a zk.h code. Blocks for a round trip. */
+int gale_sup_node_check(gale_sup_node_t *n);
+
 /* Deletes the node and closes the session (nimbus hears at once, not after the timeout); the memory goes once the
    loop has run. NULL is a no-op. */
 void gale_sup_node_stop(gale_sup_node_t *n);

@@ -439,6 +439,8 @@ int gale_zk_exists(gale_zk_t *zk, const char *path, bool watch, int32_t *version
     return from_zk(rc, "exists", path);
 }
 
+int gale_zk_session_ms(const gale_zk_t *zk) { return zk ? zoo_recv_timeout(zk->zh) : 0; }
+
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int gale_zk_children(gale_zk_t *zk, const char *path, bool watch, char ***names, size_t *n)

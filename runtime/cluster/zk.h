@@ -99,6 +99,9 @@ int gale_zk_set(gale_zk_t *zk, const char *path, const void *data, size_t len, i
    not exist (for its creation). */
 int gale_zk_exists(gale_zk_t *zk, const char *path, bool watch, int32_t *version);
 
+/* The session timeout the ensemble granted, in ms (it bounds what was asked); 0 for NULL. */
+int gale_zk_session_ms(const gale_zk_t *zk);
+
 /* The names (not paths) of the children of `path`, sorted: a malloc'd array of *n malloc'd strings, freed with
    gale_zk_free_names. `watch`: tell the watch callback when a child comes or goes. */
 int gale_zk_children(gale_zk_t *zk, const char *path, bool watch, char ***names, size_t *n);

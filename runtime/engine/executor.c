@@ -26,9 +26,23 @@
 /* How often spouts look for timed-out trees, and how long an executor with open trees may sleep. */
 #define TIMEOUT_SCAN_NS 100000000ull
 #define OPEN_TREES_IDLE_NS 10000000L
+/* How often a fenced executor looks whether its lease is back. */
+#define FENCED_NAP_NS 1000000L
 
 static bool inputs_waiting(gale_executor_t *e);
 static size_t flush_all(gale_executor_t *e);
+
+/* Cluster mode's fence (runtime.h, lease_until_ns): past the lease its supervisor last renewed, this process runs
+   no plugin code that takes or makes tuples. Looked at before each tuple, not only each turn, since a process
+   stopped (SIGSTOP, a hung host) in the middle of a batch goes on with it when resumed, long after its slots were
+   given to another host. The coarse clock costs a few nanoseconds, and only while there is a lease. */
+static inline bool lease_over(const gale_executor_t *e)
+{
+    if (!e->lease_ns) return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= e->lease_ns;
+}
 
 static void futex_wait(atomic_uint *addr, unsigned val, long ns)
 {
@@ -83,6 +97,8 @@ void gale_executor_destroy(gale_executor_t *e, int n_lanes)
             gale_ring_destroy(&e->in[p]);
         }
     }
+    for (size_t i = 0; i < e->n_held; i++) gale_item_release(e->held[i]);
+    e->n_held = 0;
     gale_lanes_destroy(&e->out);
     gale__pool_destroy(&e->pool);
     free(e->local_ops.v);
@@ -266,38 +282,59 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
     if (!(in->state & GALE_DLV_KEPT)) gale__tuple_release(in->data);
 }
 
+/* Runs buf[0..n): deliveries executed, op batches applied, returned blocks taken back. Past the lease, what is
+   left waits in e->held for the lease to come back. How many it ran. */
+static size_t run_items(gale_executor_t *e, void **buf, size_t n)
+{
+    gale_runtime_t *rt = e->rt;
+    for (size_t i = 0; i < n; i++) {
+        if (lease_over(e)) {
+            memmove(e->held, buf + i, (n - i) * sizeof *buf);
+            e->n_held = n - i;
+            return i;
+        }
+        switch (gale_item_kind(buf[i])) {
+        case GALE_ITEM_DELIVERY: {
+            gale_tuple_t *dlv = buf[i];
+            gale__execute(rt->tasks[dlv->task], dlv);
+            break;
+        }
+        case GALE_ITEM_OPS: {
+            gale_op_batch_t *b = gale_item_ptr(buf[i]);
+            for (uint32_t k = 0; k < b->n; k++) apply_op(e, &b->ops[k]);
+            free(b);
+            break;
+        }
+        case GALE_ITEM_RETURNS: gale__pool_take_back(&e->pool, gale_item_ptr(buf[i])); break;
+        default: /* no lane sends control items yet */
+            gale_logf(GALE_LOG_ERROR, "runtime", "executor %d: an unknown ring entry: dropped", e->index);
+            break;
+        }
+    }
+    return n;
+}
+
 static size_t drain_inputs(gale_executor_t *e)
 {
     gale_runtime_t *rt = e->rt;
     void *buf[GALE_BATCH];
     size_t total = 0;
+    if (e->n_held) { /* what the fence held, first and in order */
+        size_t n = e->n_held;
+        memcpy(buf, e->held, n * sizeof *buf);
+        e->n_held = 0;
+        total += run_items(e, buf, n) + apply_local_ops(e);
+        if (e->n_held) return total;
+    }
     for (int p = 0; p < rt->n_lanes; p++) {
         if (p == e->index) continue;
         size_t n = gale_ring_pop(&e->in[p], buf, GALE_BATCH);
         if (!n) continue;
         atomic_store_explicit(&e->popped, atomic_load_explicit(&e->popped, memory_order_relaxed) + n,
                               memory_order_release);
-        for (size_t i = 0; i < n; i++) {
-            switch (gale_item_kind(buf[i])) {
-            case GALE_ITEM_DELIVERY: {
-                gale_tuple_t *dlv = buf[i];
-                gale__execute(rt->tasks[dlv->task], dlv);
-                break;
-            }
-            case GALE_ITEM_OPS: {
-                gale_op_batch_t *b = gale_item_ptr(buf[i]);
-                for (uint32_t k = 0; k < b->n; k++) apply_op(e, &b->ops[k]);
-                free(b);
-                break;
-            }
-            case GALE_ITEM_RETURNS: gale__pool_take_back(&e->pool, gale_item_ptr(buf[i])); break;
-            default: /* no lane sends control items yet */
-                gale_logf(GALE_LOG_ERROR, "runtime", "executor %d: an unknown ring entry: dropped", e->index);
-                break;
-            }
-        }
-        total += n;
+        total += run_items(e, buf, n);
         total += apply_local_ops(e);
+        if (e->n_held) break;
     }
     return total;
 }
@@ -338,7 +375,7 @@ static size_t run_spouts(gale_executor_t *e)
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (t->comp->kind != GALE_SPOUT || !t->active || t->done) continue;
-        for (int k = 0; k < SPOUT_BURST && !t->done && gale__spout_may_emit(t); k++) {
+        for (int k = 0; k < SPOUT_BURST && !t->done && gale__spout_may_emit(t) && !lease_over(e); k++) {
             uint64_t before = t->m.emitted;
             int rc = t->desc->spout.next_tuple(&t->base.pub);
             if (rc) gale__task_error(t, "next_tuple failed: %s (%d)", gale_strerror(rc), rc);
@@ -427,6 +464,7 @@ static size_t tick_trees(gale_executor_t *e)
 
 static bool inputs_waiting(gale_executor_t *e)
 {
+    if (e->n_held) return true;
     for (int p = 0; p < e->rt->n_lanes; p++)
         if (p != e->index && !gale_ring_empty(&e->in[p])) return true;
     return false;
@@ -601,19 +639,27 @@ static void *executor_main(void *arg)
     open_tasks(e);
     schedule_ticks(e);
     for (;;) {
+        e->now_ns = gale_now_ns();
+        e->lease_ns = atomic_load_explicit(&e->rt->lease_until_ns, memory_order_relaxed);
+        if (e->lease_ns && e->now_ns >= e->lease_ns) {
+            /* Fenced: only a stop is obeyed. A deactivation or a finish waits for the lease, as the bolts' finish
+               emits, and a lease that comes back late (ZooKeeper slow, not gone) must not lose what it says. */
+            if (atomic_load(&e->rt->phase) == GALE_RUN_STOPPING) break;
+            nap(FENCED_NAP_NS);
+            continue;
+        }
         unsigned cs = atomic_load_explicit(&e->rt->control_seq, memory_order_acquire);
         if (cs != e->control_seen) {
             e->control_seen = cs;
             if (handle_control(e)) break;
         }
-        e->now_ns = gale_now_ns();
         size_t progress = drain_inputs(e);
-        if (e->now_ns >= e->next_tick_ns) progress += deliver_ticks(e);
-        progress += tick_trees(e);
+        if (e->now_ns >= e->next_tick_ns && !lease_over(e)) progress += deliver_ticks(e);
+        if (!lease_over(e)) progress += tick_trees(e); /* replays emit */
         progress += flush_all(e);
-        progress += run_services(e);
+        if (!lease_over(e)) progress += run_services(e);
         if (spouts_may_run(e)) progress += run_spouts(e);
-        progress += run_services(e); /* what the spouts' and bolts' turn asked for: a shell's stdin is written once */
+        if (!lease_over(e)) progress += run_services(e); /* what the turn asked for: a shell's stdin is written once */
         progress += apply_local_ops(e); /* a service's acks for tasks here must not wait out a sleep */
         progress += flush_all(e);
         update_congestion(e);

@@ -44,6 +44,9 @@ struct gale_executor {
     unsigned control_seen;
     unsigned finish_seen;
     bool inactive_seen; /* the runtime's `inactive` as this executor last applied it to its spouts */
+    uint64_t lease_ns;  /* the runtime's lease_until_ns at the start of this loop turn (0: none) */
+    void *held[GALE_BATCH]; /* ring entries popped before the lease ran out: run first once it is back */
+    size_t n_held;
     /* Shared with producers and the control thread. */
     alignas(64) atomic_uint wake_seq;
     atomic_bool services_wanted; /* some task's service is wanted (gale__task_want_service) */

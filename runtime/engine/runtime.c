@@ -483,6 +483,11 @@ void gale__runtime_set_active(gale_runtime_t *rt, bool active)
     gale__runtime_control_changed(rt);
 }
 
+void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns)
+{
+    atomic_store_explicit(&rt->lease_until_ns, until_ns, memory_order_relaxed);
+}
+
 void gale__runtime_finish_component(gale_runtime_t *rt, int component)
 {
     atomic_store(&rt->finish_acks, 0);

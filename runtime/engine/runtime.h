@@ -90,6 +90,10 @@ struct gale_runtime {
     atomic_int inactive; /* deactivated by the user (`gale deactivate`) while running: the spouts are not called,
                             the trees in flight finish, and activation calls them again; unlike the phase's
                             deactivation for a stop, it can be undone */
+    /* Cluster mode's fence: the CLOCK_MONOTONIC time (ns) until which this process may take tuples, renewed by its
+       supervisor while that holds its ZooKeeper session; 0: no lease (local mode, `gale run --workers`, a daemon's
+       own assignments). Past it the executors run no plugin code but close (executor.c, lease_over). */
+    atomic_ulong lease_until_ns;
     atomic_uint finish_seq;
     atomic_int finish_component;
     atomic_uint finish_acks;
@@ -139,6 +143,8 @@ void gale__runtime_deactivate(gale_runtime_t *rt);
 /* The user's activation (Storm's activate/deactivate). Before gale__runtime_start too: a worker started again while
    its topology is inactive opens its spouts without activating them. */
 void gale__runtime_set_active(gale_runtime_t *rt, bool active);
+/* Cluster mode's lease (lease_until_ns above): until `until_ns` on CLOCK_MONOTONIC; before gale__runtime_start too. */
+void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns);
 void gale__runtime_finish_component(gale_runtime_t *rt, int component);
 bool gale__runtime_finish_acked(gale_runtime_t *rt);
 void gale__runtime_stop(gale_runtime_t *rt);

@@ -77,6 +77,7 @@ int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
     case GALE_CTL_DEACTIVATE: put(&o, "deactivate"); break;
     case GALE_CTL_FINISH: put(&o, "finish %d", m->number); break;
     case GALE_CTL_ACTIVE: put(&o, "active %d", m->number ? 1 : 0); break;
+    case GALE_CTL_LEASE: put(&o, "lease %" PRIu64, m->until_ns); break;
     case GALE_CTL_STOP: put(&o, "stop"); break;
     case GALE_CTL_PORT: put(&o, "port %d %d", GALE_CONTROL_VERSION, m->number); break;
     case GALE_CTL_STATUS: put_status(&o, &m->status); break;
@@ -191,6 +192,12 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
         out->kind = GALE_CTL_ACTIVE;
         if (!parse_int(args, 0, 1, &out->number))
             return say_why(why, cap, GALE_ESYNTAX, "active: expected 0 or 1, not '%s'", args ? args : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "lease")) {
+        out->kind = GALE_CTL_LEASE;
+        if (!parse_u64(args, &out->until_ns) || !out->until_ns)
+            return say_why(why, cap, GALE_ESYNTAX, "lease: expected nanoseconds, not '%s'", args ? args : "");
         return 0;
     }
     if (!strcmp(cmd, "positions") || !strcmp(cmd, "resume")) {

@@ -11,6 +11,9 @@
  *     resume TASK:POS...     before start, to a worker started again: where its replayable spouts resume
  *     active 0|1             the user's deactivation and activation (`gale deactivate`): the spouts stop being
  *                            called and start again; before start too, to a worker started while inactive
+ *     lease NS               cluster mode's fence: the worker takes tuples until NS on CLOCK_MONOTONIC (the
+ *                            same host's clock) and no longer, unless renewed; before start too. Never sent
+ *                            outside cluster mode: a worker without a lease is not fenced
  *     start | deactivate | finish COMPONENT | stop
  *                            deactivate is the stop's, for good: the drain before the bolts finish
  *   worker -> supervisor
@@ -29,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GALE_CONTROL_VERSION 3
+#define GALE_CONTROL_VERSION 4
 #define GALE_CONTROL_FD 3
 /* The longest line either side accepts; the metrics of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
@@ -63,6 +66,7 @@ typedef enum gale_control_kind {
     GALE_CTL_POSITIONS,
     GALE_CTL_RESUME,
     GALE_CTL_ACTIVE,
+    GALE_CTL_LEASE,
 } gale_control_kind_t;
 
 typedef struct gale_control_msg {
@@ -78,6 +82,7 @@ typedef struct gale_control_msg {
     const uint32_t *tasks;
     const uint64_t *positions;
     int n_positions;
+    uint64_t until_ns;           /* LEASE */
     gale_worker_status_t status; /* STATUS */
 } gale_control_msg_t;
 

@@ -79,6 +79,8 @@ struct gale_sup {
     unsigned finish_target; /* the finish_seq each worker must reach */
     bool deactivated;       /* a stop was asked for: a restarted worker's spouts stay inactive */
     bool inactive;          /* the user deactivated the topology (gale_sup_set_active): until activated again */
+    bool leased;            /* cluster mode: the workers take tuples until lease_ns only (control.h, lease) */
+    uint64_t lease_ns;      /* the last lease, CLOCK_MONOTONIC ns: what a worker that starts is told */
     uint64_t deadline_ms;   /* stopping: when what still runs is killed */
     uint64_t worker_timeout_ms;
     bool failed, incomplete;
@@ -194,6 +196,7 @@ static void maybe_start(gale_sup_t *s)
         bool finishing = s->finish_target > 0;
         hand_over_positions(w, !s->deactivated && !finishing);
         if (s->inactive) say_kind(w, GALE_CTL_ACTIVE, 0); /* before start: its spouts open without activating */
+        if (s->leased) say(w, &(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = s->lease_ns});
         say_kind(w, GALE_CTL_START, 0);
         if (s->deactivated || finishing) say_kind(w, GALE_CTL_DEACTIVATE, 0);
         for (size_t k = 0; finishing && k < s->drain.finish_pos; k++) say_kind(w, GALE_CTL_FINISH, s->finish_order[k]);
@@ -554,6 +557,14 @@ void gale_sup_set_active(gale_sup_t *s, bool active)
 
 bool gale_sup_active(const gale_sup_t *s) { return !s->inactive; }
 
+void gale_sup_lease(gale_sup_t *s, uint64_t until_ns)
+{
+    if (!s->leased || !until_ns || until_ns <= s->lease_ns) return;
+    s->lease_ns = until_ns;
+    for (int i = 0; i < s->n_local; i++)
+        if (s->w[i].started) say(&s->w[i], &(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = until_ns});
+}
+
 /* ---- the assignment --------------------------------------------------------------------------------------------- */
 
 static int check_assignment(const gale_assignment_t *a)
@@ -618,6 +629,8 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->file = strdup(a->file);
     s->model = a->model;
     s->inactive = a->inactive;
+    s->leased = a->leased;
+    s->lease_ns = a->lease_until_ns ? a->lease_until_ns : 1; /* none yet: over from the start */
     s->host = strdup(a->host ? a->host : "127.0.0.1");
     s->w = calloc((size_t)s->n_local, sizeof *s->w);
     s->addr = calloc((size_t)s->n, sizeof *s->addr);

@@ -36,6 +36,11 @@ typedef struct gale_assignment {
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
     bool model;                   /* `file` is a resolved model (topology_codec.h): cluster mode's */
     bool inactive;                /* start deactivated (gale_sup_set_active) */
+    /* Cluster mode's fence (control.h, `lease`): the workers take tuples until lease_until_ns on CLOCK_MONOTONIC,
+       renewed with gale_sup_lease; a worker started or restarted gets the last lease before it starts. Without
+       `leased` the workers are never fenced. */
+    bool leased;
+    uint64_t lease_until_ns;
     /* Where replayable spout tasks resume (gale_replayable), from the life of the topology before this one (cluster
        mode keeps them in ZooKeeper): each goes to the local worker that runs the task; others are ignored. */
     const uint32_t *resume_tasks;
@@ -72,6 +77,8 @@ void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why);
    asked for tuples), while the trees in flight finish and bolts run; workers restarted meanwhile start inactive.
    Unlike a kill's deactivation, it is undone by activating again. */
 void gale_sup_set_active(gale_sup_t *s, bool active);
+/* A leased assignment's new lease (ignored for others): every local worker takes tuples until `until_ns`. */
+void gale_sup_lease(gale_sup_t *s, uint64_t until_ns);
 bool gale_sup_active(const gale_sup_t *s);
 
 /* The positions of the local workers' replayable spout tasks, as they last told them (or as they were seeded),

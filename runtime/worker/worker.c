@@ -83,6 +83,7 @@ typedef struct gale_io {
     unsigned finish_seq_seen;
     unsigned ticks;
     uint64_t metrics_ms; /* when the figures were last told */
+    bool fenced;         /* past its lease when last looked (cluster mode), as the log said */
     /* Resume positions of the replayable spouts here: as read now, and as last told to the supervisor. */
     uint32_t *pos_tasks, *told_tasks;
     uint64_t *pos_values, *told_values;
@@ -452,6 +453,22 @@ static void tell_metrics(gale_io_t *io)
     io->metrics_ms = uv_now(io->loop);
 }
 
+/* Says when the lease ran out (the executors stopped taking tuples: executor.c) and when it came back. uv_hrtime
+   is CLOCK_MONOTONIC, the clock of the lease. */
+static void watch_lease(gale_io_t *io)
+{
+    uint64_t until = atomic_load_explicit(&io->rt->lease_until_ns, memory_order_relaxed);
+    bool over = until && uv_hrtime() >= until;
+    if (over == io->fenced) return;
+    io->fenced = over;
+    if (over)
+        gale_logf(GALE_LOG_WARN, "worker",
+                  "worker %d: its lease ran out (its supervisor may have lost ZooKeeper, "
+                  "and its slot may run elsewhere): it takes no tuples until the lease is renewed",
+                  io->self);
+    else gale_logf(GALE_LOG_INFO, "worker", "worker %d: its lease was renewed: it takes tuples again", io->self);
+}
+
 static void on_tick(uv_timer_t *h)
 {
     gale_io_t *io = h->data;
@@ -468,6 +485,7 @@ static void on_tick(uv_timer_t *h)
     }
     if (io->started && uv_now(io->loop) - io->metrics_ms >= (uint64_t)io->rt->topo->config.metrics_interval_s * 1000)
         tell_metrics(io);
+    watch_lease(io);
 }
 
 static void handle_command(void *arg, char *line)
@@ -515,6 +533,7 @@ static void handle_command(void *arg, char *line)
     case GALE_CTL_START: io->start_asked = true; break; /* the executors start once every peer is connected */
     case GALE_CTL_DEACTIVATE: gale__runtime_deactivate(rt); break;
     case GALE_CTL_ACTIVE: gale__runtime_set_active(rt, m.number != 0); break;
+    case GALE_CTL_LEASE: gale__runtime_set_lease(rt, m.until_ns); break;
     case GALE_CTL_FINISH:
         if ((size_t)m.number < rt->topo->n_components) gale__runtime_finish_component(rt, m.number);
         else gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: finish of component %d, which is not there", m.number);

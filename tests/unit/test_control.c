@@ -46,6 +46,9 @@ Test(control, every_message_round_trips)
         b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_ACTIVE, .number = active}, line, sizeof line);
         cr_assert_eq(b.number, active);
     }
+    b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = 18446744073709551615ull}, line,
+                   sizeof line);
+    cr_assert_eq(b.until_ns, 18446744073709551615ull);
     gale_control_kind_t bare[] = {GALE_CTL_START, GALE_CTL_DEACTIVATE, GALE_CTL_STOP};
     for (size_t i = 0; i < 3; i++) round_trip(&(gale_control_msg_t){.kind = bare[i]}, line, sizeof line);
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = "{\"topology\": \"wc\", \"a\": [1, 2]}"},
@@ -151,6 +154,10 @@ ParameterizedTestParameters(control, malformed_lines_are_refused)
         {"active", GALE_ESYNTAX, "expected 0 or 1"},
         {"active 2", GALE_ESYNTAX, "expected 0 or 1"},
         {"active yes", GALE_ESYNTAX, "expected 0 or 1"},
+        {"lease", GALE_ESYNTAX, "expected nanoseconds"},
+        {"lease 0", GALE_ESYNTAX, "expected nanoseconds"},
+        {"lease -5", GALE_ESYNTAX, "expected nanoseconds"},
+        {"lease 99999999999999999999", GALE_ESYNTAX, "expected nanoseconds"},
         {"stats", GALE_ESYNTAX, "no metrics"},
         {"status idle=0 epochs=1 pushed=2 popped=2 open=0 retrying=0 kept=0 spouts_done=1 spout_tasks=1 sent=0 "
          "recv=0 failed=0 finish_seq=0 finish_acked=1",

@@ -847,3 +847,39 @@ Test(runtime, a_deactivated_spout_stops_emitting_and_goes_on_once_activated)
     gale_runtime_free(rt);
     gale_topology_free(t);
 }
+
+/* ---- cluster mode's fence: the lease ---- */
+
+static long acked_ids(void)
+{
+    long n = 0;
+    for (int i = 1; i <= MAX_N; i++) n += atomic_load(&acked[i]);
+    return n;
+}
+
+/* Past its lease a process calls no spout and executes nothing (the acks too wait), holding what it had popped;
+   renewed, it goes on from there and loses nothing. */
+Test(runtime, past_its_lease_a_process_takes_no_tuples_until_it_is_renewed)
+{
+    gale_topology_t *t;
+    gale_runtime_t *rt = gated_runtime(&t, MAX_N, 50, 100); /* slow sinks: far from its end when the lease ends */
+    gale__runtime_set_lease(rt, gale_now_ns() + 300000000ull);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_in_thread, rt), 0);
+    for (int i = 0; i < 3000 && atomic_load(&gated_emitted) == 0; i++) sleep_ms(10);
+    cr_assert_gt(atomic_load(&gated_emitted), 0, "it takes tuples under its lease");
+    long held = emitted_when_quiet();
+    cr_assert_lt(held, MAX_N, "fenced before its end");
+    long acks = acked_ids();
+    sleep_ms(300);
+    cr_assert_eq(atomic_load(&gated_emitted), held, "no spout is called past the lease");
+    cr_assert_eq(acked_ids(), acks, "no tuple is executed, no tree completes past the lease");
+    cr_assert_lt(acks, held, "trees were in flight when the lease ended");
+    gale__runtime_set_lease(rt, gale_now_ns() + 600000000000ull);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
