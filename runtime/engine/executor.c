@@ -608,6 +608,34 @@ static void finish_component(gale_executor_t *e, int component)
     flush_all(e);
 }
 
+/* This executor's tasks of bolt `component` that do not run `to` yet, opened again on it (gale__runtime_swap). A
+   prepare that fails reopens that task on the plugin it had and says so; the control thread then swaps every
+   task back. A task that cannot be reopened on its old plugin either fails the run, as a failed open does. */
+static void swap_tasks(gale_executor_t *e, int component, const gale_plugin_t *to)
+{
+    gale_runtime_t *rt = e->rt;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (t->comp != &rt->topo->components[component] || !t->opened || t->desc == to) continue;
+        const gale_plugin_t *from = t->desc;
+        gale__task_close_bolt(t);
+        int rc = gale__task_open_bolt(t, to);
+        if (!rc) continue;
+        gale_logf(GALE_LOG_ERROR, t->who, "prepare of plugin %s failed: %s (%d): back to plugin %s", to->name,
+                  gale_strerror(rc), rc, from->name);
+        if (!atomic_exchange(&rt->swap_failed, 1))
+            snprintf(rt->swap_why, sizeof rt->swap_why, "task %s: prepare of plugin %s failed: %s (%d)", t->who,
+                     to->name, gale_strerror(rc), rc);
+        if ((rc = gale__task_open_bolt(t, from))) {
+            gale_logf(GALE_LOG_ERROR, t->who, "prepare of plugin %s failed too: %s (%d)", from->name, gale_strerror(rc),
+                      rc);
+            atomic_store(&rt->failed, 1);
+            gale__runtime_control_changed(rt);
+            return;
+        }
+    }
+}
+
 /* Returns true when the executor must stop. */
 static bool handle_control(gale_executor_t *e)
 {
@@ -621,6 +649,12 @@ static bool handle_control(gale_executor_t *e)
         e->inactive_seen = inactive;
         if (inactive) deactivate_spouts(e);
         else activate_spouts(e);
+    }
+    unsigned ss = atomic_load(&rt->swap_seq);
+    if (ss != e->swap_seen) {
+        e->swap_seen = ss;
+        swap_tasks(e, rt->swap_component, rt->swap_desc);
+        atomic_fetch_add(&rt->swap_acks, 1);
     }
     unsigned fs = atomic_load(&rt->finish_seq);
     if (fs != e->finish_seen) {

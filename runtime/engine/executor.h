@@ -45,6 +45,7 @@ struct gale_executor {
     unsigned finish_seen;
     bool inactive_seen; /* the runtime's `inactive` as this executor last applied it to its spouts */
     uint64_t lease_ns;  /* the runtime's lease_until_ns at the start of this loop turn (0: none) */
+    unsigned swap_seen; /* the runtime's swap_seq as this executor last did it */
     void *held[GALE_BATCH]; /* ring entries popped before the lease ran out: run first once it is back */
     size_t n_held;
     /* Shared with producers and the control thread. */

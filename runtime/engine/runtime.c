@@ -488,6 +488,46 @@ void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns)
     atomic_store_explicit(&rt->lease_until_ns, until_ns, memory_order_relaxed);
 }
 
+/* Asks every executor to swap bolt `component`'s tasks to `desc`, and waits for each to have done so. */
+static int swap_everywhere(gale_runtime_t *rt, int component, const gale_plugin_t *desc, uint64_t deadline_ns)
+{
+    atomic_store(&rt->swap_failed, 0);
+    atomic_store(&rt->swap_acks, 0);
+    rt->swap_component = component;
+    rt->swap_desc = desc;
+    atomic_fetch_add(&rt->swap_seq, 1);
+    gale__runtime_control_changed(rt);
+    while (atomic_load(&rt->swap_acks) < rt->started_execs) {
+        if (gale_now_ns() > deadline_ns) return GALE_ETIMEDOUT;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return 0;
+}
+
+int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *desc, int timeout_ms, char *why,
+                       size_t cap)
+{
+    snprintf(why, cap, "%s", "");
+    if (component < 0 || (size_t)component >= rt->topo->n_components || !desc || desc->kind != GALE_BOLT ||
+        rt->topo->components[component].kind != GALE_BOLT)
+        return GALE_EINVAL;
+    if (atomic_load(&rt->phase) != GALE_RUN_RUNNING || !rt->started_execs) return GALE_ESTATE;
+    const gale_plugin_t *had = NULL;
+    for (uint32_t i = 1; i <= rt->topo->n_tasks && !had; i++)
+        if (rt->tasks[i] && rt->tasks[i]->comp == &rt->topo->components[component]) had = rt->tasks[i]->desc;
+    uint64_t deadline = gale_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000u;
+    int rc = swap_everywhere(rt, component, desc, deadline);
+    if (rc || !atomic_load(&rt->swap_failed)) return rc;
+    snprintf(why, cap, "%s", rt->swap_why);
+    /* All or none: the tasks that took the new plugin go back to the one they had. */
+    if (had && had != desc && swap_everywhere(rt, component, had, deadline + 10000000000ull) == 0 &&
+        !atomic_load(&rt->swap_failed))
+        return GALE_EPLUGIN;
+    snprintf(why + strlen(why), cap - strlen(why), "; and going back to plugin %s failed: %s", had ? had->name : "?",
+             rt->swap_why);
+    return GALE_EPLUGIN;
+}
+
 void gale__runtime_finish_component(gale_runtime_t *rt, int component)
 {
     atomic_store(&rt->finish_acks, 0);

@@ -94,6 +94,13 @@ struct gale_runtime {
        supervisor while that holds its ZooKeeper session; 0: no lease (local mode, `gale run --workers`, a daemon's
        own assignments). Past it the executors run no plugin code but close (executor.c, lease_over). */
     atomic_ulong lease_until_ns;
+    /* A hot swap under way (gale__runtime_swap): bolt swap_component's tasks go to swap_desc; each executor adds to
+       swap_acks once it did its own, and sets swap_failed (with swap_why) when a prepare failed. */
+    atomic_uint swap_seq, swap_acks;
+    atomic_int swap_failed;
+    int swap_component;
+    const gale_plugin_t *swap_desc;
+    char swap_why[256];
     atomic_uint finish_seq;
     atomic_int finish_component;
     atomic_uint finish_acks;
@@ -146,6 +153,15 @@ void gale__runtime_set_active(gale_runtime_t *rt, bool active);
 /* Cluster mode's lease (lease_until_ns above): until `until_ns` on CLOCK_MONOTONIC; before gale__runtime_start too. */
 void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns);
 void gale__runtime_finish_component(gale_runtime_t *rt, int component);
+/* Hot swap of bolt `component` (control thread, while running): every task of it, each on its own executor between
+   two tuples, fails the inputs it kept (their trees replay), runs cleanup, and is prepared again on `desc`; the
+   tuples queued for it go to the new plugin. When a prepare fails, every task goes back to the plugin it had: all
+   or none. Blocks until every executor did it, at most `timeout_ms`. 0; GALE_EPLUGIN (rolled back; `why` names the
+   task and the code), GALE_EINVAL (not a bolt), GALE_ESTATE (not running), GALE_ETIMEDOUT (an executor did not
+   answer: a task may be stuck in execute; the swap may still happen). `desc` is borrowed and must outlive the
+   runtime; the plugin each task had must live on too (a rollback reopens it). */
+int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *desc, int timeout_ms, char *why,
+                       size_t cap);
 bool gale__runtime_finish_acked(gale_runtime_t *rt);
 void gale__runtime_stop(gale_runtime_t *rt);
 void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out);

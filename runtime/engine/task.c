@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "emit.h"
 #include "log.h"
 #include "ratelog.h"
+#include "service.h"
 
 void gale__task_error(gale_task_t *t, const char *fmt, ...)
 {
@@ -59,4 +61,26 @@ int gale__u64vec_push(gale_u64vec_t *v, uint64_t x)
     }
     v->v[v->n++] = x;
     return 0;
+}
+
+void gale__task_close_bolt(gale_task_t *t)
+{
+    /* What the bolt kept past execute cannot follow it into another plugin: failed, their trees are replayed. */
+    while (t->n_kept) gale__fail(&t->base.pub, t->kept[t->n_kept - 1]);
+    t->base.phase = GALE_PHASE_CLOSED;
+    if (t->desc->bolt.cleanup) t->desc->bolt.cleanup(&t->base.pub);
+    t->opened = false;
+}
+
+int gale__task_open_bolt(gale_task_t *t, const gale_plugin_t *desc)
+{
+    t->base.pub.state = NULL;
+    t->desc = desc;
+    t->basic = (desc->flags & GALE_BOLT_BASIC) != 0;
+    t->service = desc->service ? gale__plugin_service : NULL;
+    t->base.phase = GALE_PHASE_OPEN;
+    int rc = desc->bolt.prepare ? desc->bolt.prepare(&t->base.pub) : 0;
+    t->opened = rc == 0;
+    t->base.phase = rc ? GALE_PHASE_CLOSED : GALE_PHASE_RUN;
+    return rc;
 }

@@ -95,6 +95,13 @@ static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)c
 /* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
 void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Hot swap, on t's executor between two tuples. Closes bolt task t, opened: its kept inputs are failed (their trees
+   replay), then cleanup. */
+void gale__task_close_bolt(gale_task_t *t);
+/* Prepares closed bolt task t on `desc` (borrowed: it must outlive the task), with a fresh state. 0, or prepare's
+   code (the task stays closed). */
+int gale__task_open_bolt(gale_task_t *t, const gale_plugin_t *desc);
+
 /* Asks for t->service to run on t's executor soon; callable from any thread, cheap when repeated. */
 void gale__task_want_service(gale_task_t *t);
 

@@ -218,6 +218,15 @@ static void free_strings(char **v, size_t n)
     free(v);
 }
 
+void gale_streams_free(gale_stream_t *streams, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(streams[i].name);
+        free_strings(streams[i].fields, streams[i].n_fields);
+    }
+    free(streams);
+}
+
 static void free_component(gale_component_t *c)
 {
     for (size_t i = 0; i < c->n_settings; i++) {
@@ -231,13 +240,9 @@ static void free_component(gale_component_t *c)
         free_strings(c->inputs[i].fields, c->inputs[i].n_fields);
         free(c->inputs[i].field_index);
     }
-    for (size_t i = 0; i < c->n_streams; i++) {
-        free(c->streams[i].name);
-        free_strings(c->streams[i].fields, c->streams[i].n_fields);
-    }
+    gale_streams_free(c->streams, c->n_streams);
     free(c->settings);
     free(c->inputs);
-    free(c->streams);
     free(c->name);
     free(c->plugin_name);
     free(c->plugin_path);

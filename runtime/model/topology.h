@@ -49,6 +49,9 @@ typedef struct gale_stream {
     bool direct; /* emitted with emit_direct only, subscribed to with the direct grouping only (Storm's) */
 } gale_stream_t;
 
+/* Frees `n` streams and the array (NULL is a no-op). */
+void gale_streams_free(gale_stream_t *streams, size_t n);
+
 /* One subscription of a bolt: `inputs = ( { from = ...; stream = ...; grouping = ...; fields = [...]; } )`. */
 typedef struct gale_input {
     char *from;         /* component name */

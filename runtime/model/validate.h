@@ -15,4 +15,13 @@
  */
 int gale_topology_resolve(gale_topology_t *topo, gale_diag_t *diag);
 
+/*
+ * Hot swap: whether plugin `h` (loaded, borrowed) may replace the plugin of bolt `component` of resolved topology
+ * `topo` while it runs: a bolt, the component's settings declared by it with the right types, and its declare giving
+ * exactly the streams and fields the component has (subscribers and groupings rely on them). Runs the new plugin's
+ * declare only. 0, or GALE_ETOPOLOGY with the reason in `diag` (the plugin's file and the component named).
+ */
+int gale_topology_check_swap(const gale_topology_t *topo, int component, const gale_plugin_handle_t *h,
+                             gale_diag_t *diag);
+
 #endif

@@ -883,3 +883,107 @@ Test(runtime, past_its_lease_a_process_takes_no_tuples_until_it_is_renewed)
     gale_runtime_free(rt);
     gale_topology_free(t);
 }
+
+/* ---- hot swap ---- */
+
+static atomic_long swapped_in_executed, bad_prepares;
+
+static int sink_b_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    atomic_fetch_add(&swapped_in_executed, 1);
+    return sink_exec(ctx, in);
+}
+static const gale_plugin_t sink_b = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "sink_b",
+    .bolt = {.prepare = sink_prepare, .execute = sink_b_exec, .cleanup = sink_cleanup}};
+
+static int bad_prepare(gale_ctx_t *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&bad_prepares, 1);
+    return GALE_EIO;
+}
+static const gale_plugin_t sink_bad = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "sink_bad",
+    .bolt = {.prepare = bad_prepare, .execute = sink_b_exec, .cleanup = sink_cleanup}};
+
+static long sink_a_executed(void)
+{
+    long n = 0;
+    for (int i = 1; i <= MAX_N; i++) n += atomic_load(&seen[i]);
+    return n - atomic_load(&swapped_in_executed);
+}
+
+static int component_named(const gale_topology_t *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_components; i++)
+        if (!strcmp(t->components[i].name, name)) return (int)i;
+    cr_assert_fail("no component %s", name);
+    return -1;
+}
+
+/* numbers -> sink (2 tasks, paced), running in a thread once the sink has executed some. */
+static gale_runtime_t *running_for_swap(gale_topology_t **t, pthread_t *th)
+{
+    reset();
+    atomic_store(&swapped_in_executed, 0);
+    atomic_store(&bad_prepares, 0);
+    gale_runtime_t *rt = spout_to_sink(&numbers, MAX_N, 1, pace, &(pacing_t){50, 50}, t);
+    cr_assert_eq(pthread_create(th, NULL, run_in_thread, rt), 0);
+    for (int i = 0; i < 3000 && acked_ids() < 200; i++) sleep_ms(10);
+    cr_assert_geq(acked_ids(), 200, "the run is under way");
+    return rt;
+}
+
+/* Under load: once the swap returns, the old plugin executes nothing more and the new one takes every tuple; with
+   acking on, every tree completes exactly once. */
+Test(runtime, a_bolt_swapped_under_load_runs_the_new_plugin_from_then_on_losing_nothing)
+{
+    gale_topology_t *t;
+    pthread_t th;
+    gale_runtime_t *rt = running_for_swap(&t, &th);
+    char why[256];
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "sink"), &sink_b, 10000, why, sizeof why), 0, "%s", why);
+    long old_plugin = sink_a_executed(), acks = acked_ids();
+    cr_assert_lt(acks, MAX_N, "swapped before the end");
+    for (int i = 0; i < 3000 && atomic_load(&swapped_in_executed) < 100; i++) sleep_ms(10);
+    cr_assert_geq(atomic_load(&swapped_in_executed), 100, "the new plugin executes");
+    cr_assert_eq(sink_a_executed(), old_plugin, "the old plugin executed after the swap returned");
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
+    cr_assert_eq(sink_a_executed(), old_plugin);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+/* A plugin whose prepare fails: the swap answers why, and every task goes on with the plugin it had. */
+Test(runtime, a_swap_whose_prepare_fails_rolls_back_to_the_old_plugin)
+{
+    gale_topology_t *t;
+    pthread_t th;
+    gale_runtime_t *rt = running_for_swap(&t, &th);
+    char why[256];
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "sink"), &sink_bad, 10000, why, sizeof why), GALE_EPLUGIN);
+    cr_assert_not_null(strstr(why, "prepare of plugin sink_bad failed: input/output error"), "%s", why);
+    cr_assert_geq(atomic_load(&bad_prepares), 1);
+    long before = sink_a_executed();
+    for (int i = 0; i < 3000 && sink_a_executed() < before + 100; i++) sleep_ms(10);
+    cr_assert_geq(sink_a_executed(), before + 100, "the old plugin runs on");
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "numbers"), &sink_b, 1000, why, sizeof why), GALE_EINVAL,
+                 "a spout is not swapped");
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
+    cr_assert_eq(atomic_load(&swapped_in_executed), 0, "the failed plugin executed nothing");
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}

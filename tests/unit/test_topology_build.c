@@ -9,6 +9,7 @@
 #include "plugin.h"
 #include "testlib.h"
 #include "topology_build.h"
+#include "validate.h"
 
 static void use_test_plugins(void)
 {
@@ -347,5 +348,77 @@ Test(topology_build, a_bolt_ticks_at_its_own_interval_or_the_topologys)
     cr_assert_eq(t->components[s].tick_s, 0);
     cr_assert_float_eq(t->components[own].tick_s, 0.25, 1e-12);
     cr_assert_float_eq(t->components[inherits].tick_s, 3, 1e-12);
+    gale_topology_free(t);
+}
+
+/* ---- what a hot swap may put in a bolt's place (gale_topology_check_swap) ---- */
+
+static const gale_plugin_t RELAY_TOO =
+    {/* relay's streams and settings: a swap may put it in relay's place */
+     .abi_major = GALE_ABI_MAJOR,
+     .size = sizeof(gale_plugin_t),
+     .kind = GALE_BOLT,
+     .name = "relay_too",
+     .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false}, {NULL}},
+     .settings = (const gale_setting_decl_t[]){{"depth", GALE_SETTING_INT, "how deep"}, {NULL, 0, NULL}},
+     .bolt = {.execute = noop_exec}};
+static const gale_plugin_t OTHER_FIELDS = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "other_fields",
+    .streams =
+        (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "count", NULL}, .direct = false}, {NULL}},
+    .bolt = {.execute = noop_exec}};
+static const gale_plugin_t MORE_STREAMS = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "more_streams",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false},
+                                            {"errors", (const char *[]){"why", NULL}, .direct = false},
+                                            {NULL}},
+    .bolt = {.execute = noop_exec}};
+static const gale_plugin_t NO_DEPTH =
+    {/* the same streams, but relay's setting `depth` is not its */
+     .abi_major = GALE_ABI_MAJOR,
+     .size = sizeof(gale_plugin_t),
+     .kind = GALE_BOLT,
+     .name = "no_depth",
+     .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false}, {NULL}},
+     .settings = (const gale_setting_decl_t[]){{"width", GALE_SETTING_INT, "how wide"}, {NULL, 0, NULL}},
+     .bolt = {.execute = noop_exec}};
+
+static int check_swap(const gale_topology_t *t, int component, const gale_plugin_t *p, gale_diag_t *d)
+{
+    gale_plugin_handle_t h = {.path = "new.so", .desc = p};
+    return gale_topology_check_swap(t, component, &h, d);
+}
+
+Test(topology_build, a_swap_takes_a_bolt_with_the_same_streams_and_fields_only)
+{
+    gale_topology_t *t = gale_topology_new("t");
+    int s = gale_topology_add(t, "s", &SPOUT, 1), r = gale_topology_add(t, "r", &BOLT, 2);
+    cr_assert_eq(gale_topology_set_int(t, r, "depth", 3), 0);
+    cr_assert_eq(gale_topology_add_input(t, r, "s", NULL, GALE_GROUPING_SHUFFLE, NULL, 0), 0);
+    gale_diag_t d;
+    cr_assert_eq(gale_topology_build(t, &d), 0, "%s", d.msg);
+    cr_assert_eq(check_swap(t, r, &RELAY_TOO, &d), 0, "%s", d.msg);
+    cr_assert_eq(t->components[r].n_streams, 1, "the topology is not changed by the check");
+    const struct {
+        int component;
+        const gale_plugin_t *p;
+        const char *says;
+    } refused[] = {
+        {r, &OTHER_FIELDS, "plugin new.so declares stream 'default' with fields [word, count]; bolt 'r' has [word]"},
+        {r, &MORE_STREAMS, "plugin new.so declares stream 'errors', which bolt 'r' does not have"},
+        {r, &NO_DEPTH, "unknown setting 'depth' for plugin no_depth (known: width)"},
+        {r, &SPOUT, "plugin new.so is a spout plugin, and 'r' is a bolt"},
+        {s, &RELAY_TOO, "'s' is a spout: only a bolt's plugin is swapped"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        cr_assert_eq(check_swap(t, refused[i].component, refused[i].p, &d), GALE_ETOPOLOGY, "%s", refused[i].says);
+        cr_assert_not_null(strstr(d.msg, refused[i].says), "'%s' not in: %s", refused[i].says, d.msg);
+    }
     gale_topology_free(t);
 }
