@@ -60,6 +60,7 @@ static void on_conn_closed(void *arg, gale_ctl_conn_t *c)
     dconn_t *x = gale_ctl_user(c);
     if (!x) return;
     if (x->checking) x->checking->conn = NULL;
+    if (x->swapping) x->swapping->x = NULL;
     for (dconn_t **p = &d->dconns; *p; p = &(*p)->next)
         if (*p == x) {
             *p = x->next;
@@ -672,6 +673,56 @@ static void cmd_activate(supd_t *d, gale_ctl_conn_t *c, char **tok, int n, bool 
     gale_ctl_sendf(c, "ok %s %s", r->id, active ? "active" : "inactive");
 }
 
+static void on_swapped(void *arg, const char *why)
+{
+    swap_job_t *j = arg;
+    if (j->x) {
+        if (why) gale_ctl_sendf(j->x->conn, "error %s: %s not swapped: %s", j->id, j->component, why);
+        else gale_ctl_sendf(j->x->conn, "ok swapped %s %s", j->id, j->component);
+        j->x->swapping = NULL;
+    }
+    free(j);
+}
+
+/* swap ID COMPONENT PATH: bolt COMPONENT of topology ID reopened on the plugin at PATH, one worker at a time. */
+static void cmd_swap(supd_t *d, gale_ctl_conn_t *c, char **tok, int n)
+{
+    topo_rec_t *r = running(d, c, tok, n, "swap ID COMPONENT PATH");
+    if (!r) return;
+    if (n != 4) return gale_ctl_sendf(c, "error usage: swap ID COMPONENT PATH");
+    if (r->cluster) return gale_ctl_sendf(c, "error %s was placed by nimbus: use gale swap", r->id);
+    char *path = realpath(tok[3], NULL);
+    struct stat st;
+    /* As for assign: outside the daemon's folders the file is not looked at, and only a regular file is. */
+    if (!path || !gale_confine_path(&d->confine, path, NULL)) {
+        free(path);
+        return gale_ctl_sendf(c, "error %s: not allowed (outside the daemon's folder and its --allow-path folders)",
+                              tok[3]);
+    }
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        free(path);
+        return gale_ctl_sendf(c, "error %s: not a regular file", tok[3]);
+    }
+    dconn_t *x = dconn(d, c);
+    swap_job_t *j = x ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        free(path);
+        return gale_ctl_sendf(c, "error out of memory");
+    }
+    j->x = x;
+    snprintf(j->id, sizeof j->id, "%s", r->id);
+    snprintf(j->component, sizeof j->component, "%s", tok[2]);
+    x->swapping = j;
+    int rc = gale_sup_swap(r->sup, tok[2], path, on_swapped, j);
+    free(path);
+    if (rc) {
+        x->swapping = NULL;
+        free(j);
+        gale_ctl_sendf(c, "error %s: %s", r->id,
+                       rc == GALE_EAGAIN ? "a swap is under way, or the topology is stopping" : gale_strerror(rc));
+    }
+}
+
 static void cmd_status(supd_t *d, gale_ctl_conn_t *c)
 {
     char *text = NULL;
@@ -740,6 +791,7 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     const dconn_t *x = gale_ctl_user(c);
     if (x && x->waiting[0]) return gale_ctl_refuse(c, "a command came while waiting: one at a time");
     if (x && x->checking) return gale_ctl_refuse(c, "a command came while an assign was being checked: one at a time");
+    if (x && x->swapping) return gale_ctl_refuse(c, "a command came while a swap was under way: one at a time");
     char *tok[MAX_TOKENS], *save = NULL;
     int n = 0;
     for (char *t = strtok_r(line, " \r", &save); t && n < MAX_TOKENS; t = strtok_r(NULL, " \r", &save)) tok[n++] = t;
@@ -754,6 +806,7 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     else if (!strcmp(tok[0], "status")) cmd_status(d, c);
     else if (!strcmp(tok[0], "stats")) cmd_stats(d, c, tok, n);
     else if (!strcmp(tok[0], "forget")) cmd_forget(d, c, tok, n);
+    else if (!strcmp(tok[0], "swap")) cmd_swap(d, c, tok, n);
     else
         gale_ctl_sendf(c,
                        "error unknown command '%s' (slots, assign, peers, kill, activate, deactivate, wait, status, "

@@ -48,6 +48,11 @@
  *                                       as `gale run --stats` writes them; then "ok". While it runs, as each
  *                                       worker last reported them (every config.metrics_interval_s).
  *   forget ID                           drops an ended topology's record (its ID may then be assigned again).
+ *   swap ID COMPONENT PATH              hot swap of bolt COMPONENT of ID (assigned here, running) to the plugin
+ *                                       file PATH (inside the allowed folders), one worker at a time
+ *                                       (supervisor.h, gale_sup_swap): "ok swapped ID COMPONENT", or "error ID:
+ *                                       COMPONENT not swapped: worker N: WHY" with every worker back on the plugin
+ *                                       it had. The connection takes no other command meanwhile.
  * Events:
  *   event address ID SLOT HOST:PORT     a local worker (re)started there: pass it on to the other supervisors
  *   event restarting ID SLOT signal=S|status=N backoff_ms=MS

@@ -67,12 +67,20 @@ typedef struct topo_rec {
     size_t check_len;
 } topo_rec_t;
 
+struct dconn;
+/* A `swap` under way: whom to answer (NULL once that connection is gone). */
+typedef struct swap_job {
+    struct dconn *x;
+    char id[ID_MAX], component[256];
+} swap_job_t;
+
 /* What the daemon keeps of a control connection (ctl_server.h holds the rest). */
 typedef struct dconn {
     struct dconn *next;
     gale_ctl_conn_t *conn;
     char waiting[ID_MAX]; /* a `wait` for this topology holds the connection */
     topo_rec_t *checking; /* an `assign` being checked holds the connection */
+    struct swap_job *swapping; /* a `swap` under way holds the connection */
 } dconn_t;
 
 struct supd {

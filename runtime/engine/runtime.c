@@ -511,7 +511,16 @@ int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *d
     if (component < 0 || (size_t)component >= rt->topo->n_components || !desc || desc->kind != GALE_BOLT ||
         rt->topo->components[component].kind != GALE_BOLT)
         return GALE_EINVAL;
-    if (atomic_load(&rt->phase) != GALE_RUN_RUNNING || !rt->started_execs) return GALE_ESTATE;
+    if (!rt->started_execs) { /* before the start: the tasks open on it */
+        for (uint32_t i = 1; i <= rt->topo->n_tasks; i++) {
+            gale_task_t *t = rt->tasks[i];
+            if (!t || t->comp != &rt->topo->components[component]) continue;
+            t->desc = desc;
+            t->basic = (desc->flags & GALE_BOLT_BASIC) != 0;
+        }
+        return 0;
+    }
+    if (atomic_load(&rt->phase) != GALE_RUN_RUNNING) return GALE_ESTATE;
     const gale_plugin_t *had = NULL;
     for (uint32_t i = 1; i <= rt->topo->n_tasks && !had; i++)
         if (rt->tasks[i] && rt->tasks[i]->comp == &rt->topo->components[component]) had = rt->tasks[i]->desc;

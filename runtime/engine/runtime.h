@@ -156,7 +156,8 @@ void gale__runtime_finish_component(gale_runtime_t *rt, int component);
 /* Hot swap of bolt `component` (control thread, while running): every task of it, each on its own executor between
    two tuples, fails the inputs it kept (their trees replay), runs cleanup, and is prepared again on `desc`; the
    tuples queued for it go to the new plugin. When a prepare fails, every task goes back to the plugin it had: all
-   or none. Blocks until every executor did it, at most `timeout_ms`. 0; GALE_EPLUGIN (rolled back; `why` names the
+   or none. Before the start the tasks are only given `desc` to open on. Blocks until every executor did it, at
+   most `timeout_ms`. 0; GALE_EPLUGIN (rolled back; `why` names the
    task and the code), GALE_EINVAL (not a bolt), GALE_ESTATE (not running), GALE_ETIMEDOUT (an executor did not
    answer: a task may be stuck in execute; the swap may still happen). `desc` is borrowed and must outlive the
    runtime; the plugin each task had must live on too (a rollback reopens it). */

@@ -78,6 +78,14 @@ int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
     case GALE_CTL_FINISH: put(&o, "finish %d", m->number); break;
     case GALE_CTL_ACTIVE: put(&o, "active %d", m->number ? 1 : 0); break;
     case GALE_CTL_LEASE: put(&o, "lease %" PRIu64, m->until_ns); break;
+    case GALE_CTL_SWAP:
+        if (!m->text || !strchr(m->text, ' ') || strchr(m->text, '\n')) return GALE_EINVAL;
+        put(&o, "swap %s", m->text);
+        break;
+    case GALE_CTL_SWAPPED:
+        if (!m->text || !*m->text || strchr(m->text, '\n')) return GALE_EINVAL;
+        put(&o, "swapped %d %s", m->number ? 1 : 0, m->text);
+        break;
     case GALE_CTL_STOP: put(&o, "stop"); break;
     case GALE_CTL_PORT: put(&o, "port %d %d", GALE_CONTROL_VERSION, m->number); break;
     case GALE_CTL_STATUS: put_status(&o, &m->status); break;
@@ -192,6 +200,22 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
         out->kind = GALE_CTL_ACTIVE;
         if (!parse_int(args, 0, 1, &out->number))
             return say_why(why, cap, GALE_ESYNTAX, "active: expected 0 or 1, not '%s'", args ? args : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "swap")) {
+        out->kind = GALE_CTL_SWAP;
+        const char *sp = args ? strchr(args, ' ') : NULL;
+        if (!sp || sp == args || !sp[1])
+            return say_why(why, cap, GALE_ESYNTAX, "swap: expected COMPONENT PATH, not '%s'", args ? args : "");
+        out->text = args;
+        return 0;
+    }
+    if (!strcmp(cmd, "swapped")) {
+        out->kind = GALE_CTL_SWAPPED;
+        if (!args || (args[0] != '0' && args[0] != '1') || args[1] != ' ' || !args[2] || args[2] == ' ')
+            return say_why(why, cap, GALE_ESYNTAX, "swapped: expected 0|1 COMPONENT [WHY], not '%s'", args ? args : "");
+        out->number = args[0] == '1';
+        out->text = args + 2;
         return 0;
     }
     if (!strcmp(cmd, "lease")) {

@@ -14,12 +14,16 @@
  *     lease NS               cluster mode's fence: the worker takes tuples until NS on CLOCK_MONOTONIC (the
  *                            same host's clock) and no longer, unless renewed; before start too. Never sent
  *                            outside cluster mode: a worker without a lease is not fenced
+ *     swap COMPONENT PATH    hot swap: bolt COMPONENT's tasks reopened on the plugin at PATH ("-": the
+ *                            topology's own), checked first (same streams and fields); before start too
  *     start | deactivate | finish COMPONENT | stop
  *                            deactivate is the stop's, for good: the drain before the bolts finish
  *   worker -> supervisor
  *     port VERSION P         first, once it listens
  *     status KEY=VALUE...    every few milliseconds (see gale_worker_status_t; unknown keys are ignored)
  *     positions TASK:POS...  the resume positions of its replayable spouts (gale_replayable), when they moved
+ *     swapped 1 COMPONENT | swapped 0 COMPONENT WHY
+ *                            the answer to a swap: done, or refused (nothing changed) and why
  *     stats JSON             its metrics as `gale run --stats` writes them, on one line: every
  *                            config.metrics_interval_s while it runs, and once more at the end
  * VERSION is GALE_CONTROL_VERSION: a peer that speaks another one is refused with both versions in the message, so
@@ -67,14 +71,18 @@ typedef enum gale_control_kind {
     GALE_CTL_RESUME,
     GALE_CTL_ACTIVE,
     GALE_CTL_LEASE,
+    GALE_CTL_SWAP,
+    GALE_CTL_SWAPPED,
 } gale_control_kind_t;
 
 typedef struct gale_control_msg {
     gale_control_kind_t kind;
     int version;              /* SECRET, PORT: the sender's protocol version */
-    int number;               /* PORT: the port; FINISH: the component index; ACTIVE: 1 active, 0 inactive */
-    const char *text;         /* SECRET: the hex secret; STATS: the JSON; PEERS, POSITIONS, RESUME, parsed: the
-                                 arguments; borrowed (from the caller, or the line) */
+    int number;               /* PORT: the port; FINISH: the component index; ACTIVE: 1 active, 0 inactive;
+                                 SWAPPED: 1 done, 0 refused */
+    const char *text;         /* SECRET: the hex secret; STATS: the JSON; SWAP: "COMPONENT PATH"; SWAPPED:
+                                 "COMPONENT" or "COMPONENT WHY"; PEERS, POSITIONS, RESUME, parsed: the arguments;
+                                 borrowed (from the caller, or the line) */
     const char *const *peers; /* PEERS: n_peers addresses (formatting only; parsing uses gale_control_next_peer) */
     int n_peers;
     /* POSITIONS, RESUME: n_positions task ids and their positions (formatting only; parsing checks every pair and

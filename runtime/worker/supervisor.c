@@ -1,4 +1,4 @@
-#include "supervisor.h"
+#include "supervisor_state.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -24,72 +24,6 @@
 #define QUICK_CRASHES 5   /* deaths in a row, each within HEALTHY_MS of its start, after which the run gives up */
 #define LOST_IN_FLIGHT_TICKS 100 /* idle and unchanged this long: what a dead worker had in flight is gone */
 #define STOP_TIMEOUT_MS 10000
-#define ADDR_MAX GALE_CONTROL_ADDR_MAX
-
-typedef struct sworker {
-    gale_sup_t *sup;
-    int index; /* the slot: the worker's index in the whole topology */
-    uv_process_t proc;
-    uv_pipe_t pipe;
-    uv_timer_t restart;
-    bool running, started, have_status;
-    char *line;             /* GALE_CONTROL_LINE_MAX bytes for the lines it sends */
-    gale_lines_t lines;
-    int port;
-    gale_worker_status_t st; /* its last status */
-    char *stats;
-    unsigned backoff_ms;
-    int restarts;
-    int64_t exit_status;
-    int term_signal;
-    uint64_t started_ms, heard_ms; /* when this life began; when it last said anything */
-    int quick_crashes;             /* deaths in a row that came soon after the start */
-    bool hung;                     /* killed for its silence */
-    /* The resume positions of its replayable spouts, as it last told them: they outlive the process, and its next
-       life resumes from them. */
-    uint32_t *pos_tasks;
-    uint64_t *pos_values;
-    int n_pos;
-    uint64_t replay_owed; /* trees of the last life that its next one must emit again from the positions */
-} sworker_t;
-
-/* S_ACTIVE: the drain rule (drain.h) decides from the workers' summed status; then stopping, then ended. */
-typedef enum { S_ACTIVE, S_STOPPING, S_ENDED } sstate_t;
-
-struct gale_sup {
-    const gale_topology_t *topo;
-    gale_sup_events_t ev;
-    uv_loop_t *loop;
-    uv_timer_t tick;
-    char *id, *exe, *file, *host, **sets;
-    size_t n_sets;
-    int threads;
-    bool model;   /* `file` is a resolved model */
-    sworker_t *w; /* the local slots */
-    int n_local;
-    int n;        /* slots of the whole topology */
-    bool complete; /* every slot is here: this supervisor judges the end of the topology */
-    char (*addr)[ADDR_MAX]; /* every slot's address; "" while unknown */
-    bool have_peers;
-    int open_handles;
-    char secret[2 * GALE_NONCE_LEN + 1];
-    sstate_t state;
-    gale_drain_t drain;
-    int *finish_order;      /* the bolt components in topological order */
-    unsigned finish_target; /* the finish_seq each worker must reach */
-    bool deactivated;       /* a stop was asked for: a restarted worker's spouts stay inactive */
-    bool inactive;          /* the user deactivated the topology (gale_sup_set_active): until activated again */
-    bool leased;            /* cluster mode: the workers take tuples until lease_ns only (control.h, lease) */
-    uint64_t lease_ns;      /* the last lease, CLOCK_MONOTONIC ns: what a worker that starts is told */
-    uint64_t deadline_ms;   /* stopping: when what still runs is killed */
-    uint64_t worker_timeout_ms;
-    bool failed, incomplete;
-    uint64_t stats_seq;     /* STATS lines heard: whoever publishes the figures sees that they changed */
-    uint64_t lost_trees;    /* trees open in the spouts of workers that died */
-    uint64_t resumed_trees; /* of those open when workers died, the ones their replayable spouts emit again */
-    int spout_tasks;        /* of the whole topology: the most positions a worker can tell */
-};
-
 static void spawn(sworker_t *w);
 static void stop_all(gale_sup_t *s);
 
@@ -101,8 +35,7 @@ static void on_sent(uv_write_t *req, int status)
     free(req);
 }
 
-/* Sends one control message (control.h) to a running worker. */
-static void say(sworker_t *w, const gale_control_msg_t *m)
+void gale__sup_say(sworker_t *w, const gale_control_msg_t *m)
 {
     if (!w->running) return;
     /* Sized for what the message carries: a peers line has every worker's address. */
@@ -121,7 +54,7 @@ static void say(sworker_t *w, const gale_control_msg_t *m)
 
 static void say_kind(sworker_t *w, gale_control_kind_t kind, int number)
 {
-    say(w, &(gale_control_msg_t){.kind = kind, .number = number});
+    gale__sup_say(w, &(gale_control_msg_t){.kind = kind, .number = number});
 }
 
 static void broadcast(gale_sup_t *s, gale_control_kind_t kind, int number)
@@ -135,7 +68,7 @@ static void send_peers(gale_sup_t *s)
     if (!peers) return;
     for (int i = 0; i < s->n; i++) peers[i] = s->addr[i];
     gale_control_msg_t m = {.kind = GALE_CTL_PEERS, .peers = peers, .n_peers = s->n};
-    for (int i = 0; i < s->n_local; i++) say(&s->w[i], &m);
+    for (int i = 0; i < s->n_local; i++) gale__sup_say(&s->w[i], &m);
     free(peers);
 }
 
@@ -145,9 +78,10 @@ static void hand_over_positions(sworker_t *w, bool will_run)
 {
     gale_sup_t *s = w->sup;
     if (w->n_pos)
-        say(w,
-            &(gale_control_msg_t){
-                .kind = GALE_CTL_RESUME, .tasks = w->pos_tasks, .positions = w->pos_values, .n_positions = w->n_pos});
+        gale__sup_say(w, &(gale_control_msg_t){.kind = GALE_CTL_RESUME,
+                                               .tasks = w->pos_tasks,
+                                               .positions = w->pos_values,
+                                               .n_positions = w->n_pos});
     if (!w->replay_owed) return;
     if (will_run) {
         s->resumed_trees += w->replay_owed;
@@ -196,7 +130,8 @@ static void maybe_start(gale_sup_t *s)
         bool finishing = s->finish_target > 0;
         hand_over_positions(w, !s->deactivated && !finishing);
         if (s->inactive) say_kind(w, GALE_CTL_ACTIVE, 0); /* before start: its spouts open without activating */
-        if (s->leased) say(w, &(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = s->lease_ns});
+        if (s->leased) gale__sup_say(w, &(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = s->lease_ns});
+        gale__sup_swap_replay(s, w); /* what the others run, before its start */
         say_kind(w, GALE_CTL_START, 0);
         if (s->deactivated || finishing) say_kind(w, GALE_CTL_DEACTIVATE, 0);
         for (size_t k = 0; finishing && k < s->drain.finish_pos; k++) say_kind(w, GALE_CTL_FINISH, s->finish_order[k]);
@@ -234,6 +169,11 @@ static void handle_line(void *arg, char *line)
         w->have_status = true;
         break;
     case GALE_CTL_POSITIONS: keep_positions(w, &m); break;
+    case GALE_CTL_SWAPPED: {
+        const char *sp = strchr(m.text, ' ');
+        gale__sup_swap_answer(s, w, m.number == 1, sp ? sp + 1 : "");
+        break;
+    }
     case GALE_CTL_STATS:
         free(w->stats);
         w->stats = strdup(m.text);
@@ -301,6 +241,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
     sworker_t *w = p->data;
     gale_sup_t *s = w->sup;
     read_what_is_left(w);
+    if (s->swap.active && s->swap.at == (int)(w - s->w)) gale__sup_swap_answer(s, w, false, "it died meanwhile");
     w->running = false;
     w->started = false;
     w->have_status = false;
@@ -402,7 +343,7 @@ static void spawn(sworker_t *w)
     w->lines = (gale_lines_t){.buf = w->line, .cap = GALE_CONTROL_LINE_MAX};
     uv_read_start((uv_stream_t *)&w->pipe, on_alloc, on_read);
     /* First, before anything: the worker reads it before it listens. */
-    say(w, &(gale_control_msg_t){.kind = GALE_CTL_SECRET, .text = s->secret});
+    gale__sup_say(w, &(gale_control_msg_t){.kind = GALE_CTL_SECRET, .text = s->secret});
 }
 
 /* ---- the lifecycle ---------------------------------------------------------------------------------------------- */
@@ -433,6 +374,7 @@ static void stop_all(gale_sup_t *s)
     if (s->state != S_ACTIVE) return;
     s->state = S_STOPPING;
     s->deadline_ms = uv_now(s->loop) + STOP_TIMEOUT_MS;
+    gale__sup_swap_abort(s, "the topology stopped before every worker took it");
     for (int i = 0; i < s->n_local; i++) uv_timer_stop(&s->w[i].restart); /* one waiting to restart stays down */
     broadcast(s, GALE_CTL_STOP, 0);
 }
@@ -516,6 +458,7 @@ static void on_tick(uv_timer_t *h)
     switch (s->state) {
     case S_ACTIVE: {
         check_liveness(s);
+        gale__sup_swap_tick(s);
         gale_flow_t f = sample_flow(s);
         apply(s, gale_drain_step(&s->drain, &f, uv_hrtime()), NULL);
         break;
@@ -562,7 +505,8 @@ void gale_sup_lease(gale_sup_t *s, uint64_t until_ns)
     if (!s->leased || !until_ns || until_ns <= s->lease_ns) return;
     s->lease_ns = until_ns;
     for (int i = 0; i < s->n_local; i++)
-        if (s->w[i].started) say(&s->w[i], &(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = until_ns});
+        if (s->w[i].started)
+            gale__sup_say(&s->w[i], &(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = until_ns});
 }
 
 /* ---- the assignment --------------------------------------------------------------------------------------------- */
@@ -768,5 +712,6 @@ void gale_sup_free(gale_sup_t *s)
     for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
     free(s->sets), free(s->w), free(s->addr), free(s->finish_order);
     free(s->id), free(s->exe), free(s->file), free(s->host);
+    gale__sup_swap_free(s);
     free(s);
 }

@@ -77,6 +77,12 @@ void gale_sup_kill(gale_sup_t *s, double wait_s, const char *why);
    asked for tuples), while the trees in flight finish and bolts run; workers restarted meanwhile start inactive.
    Unlike a kill's deactivation, it is undone by activating again. */
 void gale_sup_set_active(gale_sup_t *s, bool active);
+/* Hot swap of bolt `component` to the plugin file at `path` (each worker loads it; "-": the topology's own), one
+   local worker at a time, each checking it first (the same streams and fields); when one refuses, dies or does not
+   answer, those already swapped go back. `done` is called once on the loop with NULL, or why nothing changed. 0;
+   GALE_EAGAIN while another swap runs or the topology stops; GALE_EINVAL for a bad name or path. */
+int gale_sup_swap(gale_sup_t *s, const char *component, const char *path, void (*done)(void *arg, const char *why),
+                  void *arg);
 /* A leased assignment's new lease (ignored for others): every local worker takes tuples until `until_ns`. */
 void gale_sup_lease(gale_sup_t *s, uint64_t until_ns);
 bool gale_sup_active(const gale_sup_t *s);

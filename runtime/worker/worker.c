@@ -27,6 +27,7 @@
 #include "spout.h"
 #include "transport.h"
 #include "worker.h"
+#include "worker_swap.h"
 
 /* The lane is pumped every millisecond even without a wake: once backpressure has stopped it, nothing else tells it
    that a socket drained or an executor caught up. The supervisor hears from us every STATUS_EVERY pumps. */
@@ -84,6 +85,7 @@ typedef struct gale_io {
     unsigned ticks;
     uint64_t metrics_ms; /* when the figures were last told */
     bool fenced;         /* past its lease when last looked (cluster mode), as the log said */
+    gale_swaps_t swaps;  /* the plugins loaded for hot swaps (worker_swap.h) */
     /* Resume positions of the replayable spouts here: as read now, and as last told to the supervisor. */
     uint32_t *pos_tasks, *told_tasks;
     uint64_t *pos_values, *told_values;
@@ -534,6 +536,12 @@ static void handle_command(void *arg, char *line)
     case GALE_CTL_DEACTIVATE: gale__runtime_deactivate(rt); break;
     case GALE_CTL_ACTIVE: gale__runtime_set_active(rt, m.number != 0); break;
     case GALE_CTL_LEASE: gale__runtime_set_lease(rt, m.until_ns); break;
+    case GALE_CTL_SWAP: {
+        char text[1024];
+        bool done = gale_worker_swap(rt, &io->swaps, m.text, text, sizeof text);
+        tell(&(gale_control_msg_t){.kind = GALE_CTL_SWAPPED, .number = done, .text = text});
+        break;
+    }
     case GALE_CTL_FINISH:
         if ((size_t)m.number < rt->topo->n_components) gale__runtime_finish_component(rt, m.number);
         else gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: finish of component %d, which is not there", m.number);
@@ -675,6 +683,7 @@ static void io_free(gale_runtime_t *rt, void *arg)
         gale_buf_free(&io->ops[w]);
     }
     if (io->pool_ready) gale__pool_destroy(&io->pool);
+    gale_swaps_free(&io->swaps); /* every task is closed: the executors were joined */
     free(io->in), free(io->tuples), free(io->ops);
     free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts), free(io->line);
     free(io->pos_tasks), free(io->told_tasks), free(io->pos_values), free(io->told_values);

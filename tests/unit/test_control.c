@@ -49,6 +49,14 @@ Test(control, every_message_round_trips)
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_LEASE, .until_ns = 18446744073709551615ull}, line,
                    sizeof line);
     cr_assert_eq(b.until_ns, 18446744073709551615ull);
+    b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_SWAP, .text = "split /a folder/split upper.so"}, line,
+                   sizeof line);
+    cr_assert_str_eq(b.text, "split /a folder/split upper.so", "the path is the rest of the line, spaces and all");
+    b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_SWAPPED, .number = 1, .text = "split"}, line, sizeof line);
+    cr_assert(b.number == 1 && !strcmp(b.text, "split"));
+    b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_SWAPPED, .text = "split plugin x.so declares ..."}, line,
+                   sizeof line);
+    cr_assert(b.number == 0 && !strcmp(b.text, "split plugin x.so declares ..."));
     gale_control_kind_t bare[] = {GALE_CTL_START, GALE_CTL_DEACTIVATE, GALE_CTL_STOP};
     for (size_t i = 0; i < 3; i++) round_trip(&(gale_control_msg_t){.kind = bare[i]}, line, sizeof line);
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = "{\"topology\": \"wc\", \"a\": [1, 2]}"},
@@ -154,6 +162,12 @@ ParameterizedTestParameters(control, malformed_lines_are_refused)
         {"active", GALE_ESYNTAX, "expected 0 or 1"},
         {"active 2", GALE_ESYNTAX, "expected 0 or 1"},
         {"active yes", GALE_ESYNTAX, "expected 0 or 1"},
+        {"swap", GALE_ESYNTAX, "expected COMPONENT PATH"},
+        {"swap split", GALE_ESYNTAX, "expected COMPONENT PATH"},
+        {"swap  x.so", GALE_ESYNTAX, "expected COMPONENT PATH"},
+        {"swapped", GALE_ESYNTAX, "expected 0|1 COMPONENT"},
+        {"swapped 2 split", GALE_ESYNTAX, "expected 0|1 COMPONENT"},
+        {"swapped 1", GALE_ESYNTAX, "expected 0|1 COMPONENT"},
         {"lease", GALE_ESYNTAX, "expected nanoseconds"},
         {"lease 0", GALE_ESYNTAX, "expected nanoseconds"},
         {"lease -5", GALE_ESYNTAX, "expected nanoseconds"},

@@ -130,7 +130,7 @@ static const gale_cli_command_t COMMANDS[] = {
      gale_cmd_stats, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
-     "forget)",
+     "forget, swap)",
      "  --secret-file FILE    the cluster secret (required)\n"
      "  --timeout S           seconds to wait for the reply (default 60; none for wait)\n",
      gale_cmd_ctl, 0},
