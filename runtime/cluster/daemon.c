@@ -91,6 +91,8 @@ void gale__supd_free_rec(topo_rec_t *r)
     for (size_t i = 0; i < r->n_sets; i++) free(r->sets[i]);
     free(r->sets), free(r->slots), free(r->stats), free(r->check_out), free(r->secret);
     free(r->resume_tasks), free(r->resume_positions), free(r->saved_positions);
+    for (size_t i = 0; i < r->n_plugins; i++) free(r->plugins[i].component);
+    free(r->plugins);
     gale_topology_free(r->topo);
     free(r);
 }

@@ -186,7 +186,10 @@ void gale__supd_cluster_stop(supd_t *d)
 static void on_reply(void *arg, const char *id, const char *error)
 {
     topo_rec_t *r = arg;
-    report(r->d, id, r->version, error ? GALE_TOPO_REFUSED : GALE_TOPO_RUNNING, error);
+    if (error) report(r->d, id, r->version, GALE_TOPO_REFUSED, error);
+    else gale__supd_swap_report(r->d, r);
+    /* Placed while a swap runs: it takes it too. */
+    if (!error) gale_sup_node_topologies_again(r->d->node);
 }
 
 static void after_fetch(uv_work_t *w, int status)
@@ -230,11 +233,27 @@ static void after_fetch(uv_work_t *w, int status)
     r->n_slots = gale_topo_record_slots_of(rec, gale_sup_node_id(d->node), slots);
     r->secret = strdup(rec->secret);
     r->inactive = rec->status == GALE_TOPO_INACTIVE;
+    for (size_t i = 0; i < rec->n_plugins; i++)
+        gale_topo_record_add_file(&r->plugins, &r->n_plugins, rec->plugins[i].component, rec->plugins[i].sha);
     r->reply = on_reply;
     r->reply_arg = r;
     free_job(j);
     load_positions(d, r);
     gale__supd_assign(d, r);
+}
+
+bool gale__supd_fetch_opts(supd_t *d, char *nimbus, size_t nimbus_cap, char *sup, size_t sup_cap,
+                           gale_sup_fetch_opts_t *fo)
+{
+    snprintf(sup, sup_cap, "%s", gale_sup_node_id(d->node));
+    bool leader = gale_sup_node_nimbus(d->node, nimbus, nimbus_cap) == 0;
+    *fo = (gale_sup_fetch_opts_t){.data_dir = d->data_dir,
+                                  .nimbus = leader ? nimbus : NULL,
+                                  .sup_id = sup,
+                                  .secret = d->o->secret,
+                                  .secret_len = d->o->secret_len,
+                                  .timeout_ms = FETCH_TIMEOUT_MS};
+    return leader;
 }
 
 /* Starts fetching `rec` for this supervisor. */
@@ -248,14 +267,7 @@ static void start_job(supd_t *d, const gale_topo_record_t *rec)
     }
     j->d = d;
     j->work.data = j;
-    snprintf(j->sup, sizeof j->sup, "%s", gale_sup_node_id(d->node));
-    bool leader = gale_sup_node_nimbus(d->node, j->nimbus, sizeof j->nimbus) == 0;
-    j->fo = (gale_sup_fetch_opts_t){.data_dir = d->data_dir,
-                                    .nimbus = leader ? j->nimbus : NULL,
-                                    .sup_id = j->sup,
-                                    .secret = d->o->secret,
-                                    .secret_len = d->o->secret_len,
-                                    .timeout_ms = FETCH_TIMEOUT_MS};
+    bool leader = gale__supd_fetch_opts(d, j->nimbus, sizeof j->nimbus, j->sup, sizeof j->sup, &j->fo);
     if (uv_queue_work(&d->loop, &j->work, run_fetch, after_fetch)) {
         free_job(j);
         return;
@@ -311,10 +323,11 @@ static void reconcile(supd_t *d, const gale_topo_record_t *rec)
         if (r->sup && !r->killing) gale_sup_set_active(r->sup, !r->inactive);
         if (r->version != rec->version && same_slots(r, mine, n)) {
             r->version = rec->version; /* other slots moved: the addresses follow through ZooKeeper */
-            if (r->sup) report(d, rec->name, rec->version, GALE_TOPO_RUNNING, NULL);
+            if (r->sup) gale__supd_swap_report(d, r);
         } else if (r->version != rec->version) {
             drain(r, MOVE_WAIT_S, "its slots here changed"); /* started again on the new ones once it ended */
         }
+        if (r->version == rec->version) gale__supd_swap_follow(d, r, rec);
     } else if (job) {
         if (job->rec.version != rec->version) job->stale = true;
         job->rec.status = rec->status; /* activated or deactivated while fetching */

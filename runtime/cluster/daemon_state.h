@@ -14,6 +14,7 @@
 #include "confine.h"
 #include "ctl_server.h"
 #include "daemon.h"
+#include "sup_fetch.h"
 #include "sup_node.h"
 #include "supervisor.h"
 #include "topology.h"
@@ -51,6 +52,14 @@ typedef struct topo_rec {
     uint64_t stats_said;       /* gale_sup_stats_seq when its figures last went to ZooKeeper */
     int64_t version; /* of the placement it runs */
     uint64_t session; /* cluster mode: the ZooKeeper session it started under (gale_sup_node_session) */
+    /* Cluster mode's hot swap (daemon_swap.c): the node's plugin= lines when it started (owned); what a swap left
+       it running for swap_component; the swap asked for, whether it runs, and what was reported of it. */
+    gale_topo_file_t *plugins;
+    size_t n_plugins;
+    char swap_component[256], swap_sha[GALE_BLOB_HEX_LEN + 1];
+    char swap_want_component[256], swap_want[GALE_BLOB_HEX_LEN + 1];
+    bool swapping;
+    char swap_report[340], swap_error[512];
     bool expired;     /* stopped since that session expired (daemon_lease.c) */
     /* While its plugins are checked in a child process (before `sup` exists): */
     gale_ctl_conn_t *conn;      /* who asked, to get the reply; NULL once that connection is gone */
@@ -126,6 +135,17 @@ void gale__supd_cluster_save_positions(supd_t *d, topo_rec_t *r);
 void gale__supd_cluster_publish_stats(supd_t *d, topo_rec_t *r);
 /* Closes cluster mode's handles (the daemon is shutting down). */
 void gale__supd_cluster_stop(supd_t *d);
+
+/* How a fetch from nimbus is made now (the leader, this supervisor, the cache), into *fo, pointing into `nimbus`
+   and `sup` (the caller's, which must outlive it). Whether a nimbus leads. */
+bool gale__supd_fetch_opts(supd_t *d, char *nimbus, size_t nimbus_cap, char *sup, size_t sup_cap,
+                           gale_sup_fetch_opts_t *fo);
+
+/* daemon_swap.c: cluster mode's hot swap */
+/* A running part against the node's swap=COMPONENT:SHA: starts or reports the swap. */
+void gale__supd_swap_follow(supd_t *d, topo_rec_t *r, const gale_topo_record_t *rec);
+/* The part's report (running), with what it says of its last swap. */
+void gale__supd_swap_report(supd_t *d, topo_rec_t *r);
 
 /* daemon_lease.c: cluster mode's fence */
 void gale__supd_lease_start(supd_t *d);

@@ -209,6 +209,8 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
         if (leading_or_say(n, c)) nimbus_cmd_kill(n, x, tok, ntok);
     } else if (!strcmp(verb, "rebalance")) {
         if (leading_or_say(n, c)) nimbus_cmd_rebalance(n, x, tok, ntok);
+    } else if (!strcmp(verb, "swap")) {
+        if (leading_or_say(n, c)) nimbus_cmd_swap(n, x, tok, ntok);
     } else if (!strcmp(verb, "activate") || !strcmp(verb, "deactivate")) {
         if (leading_or_say(n, c)) nimbus_cmd_activate(n, c, tok, ntok, verb[0] == 'a');
     } else {

@@ -117,6 +117,7 @@ void nimbus_cmd_rebalance(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     if (!rc && (p || r.status == GALE_TOPO_KILLING || r.status == GALE_TOPO_REBALANCING)) {
         snprintf(why, sizeof why, "%s is %s: wait for that first", r.name,
                  (p && p->kind == P_SUBMIT)                                           ? "starting"
+                 : (p && p->kind == P_SWAP)                                           ? "being swapped"
                  : (p && p->kind == P_REBALANCE) || r.status == GALE_TOPO_REBALANCING ? "being rebalanced"
                                                                                       : "being killed");
         rc = GALE_ESTATE;
@@ -232,7 +233,7 @@ void nimbus_tick_rebalance(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int
             return nimbus_settle(n, p, "error %s: its rebalance was taken over", p->name);
         int holders = nimbus_count_holders(n, r);
         reports_t rep;
-        nimbus_read_reports(n, r->name, r->version, &rep);
+        nimbus_read_reports(n, r->name, r->version, NULL, &rep);
         bool late = now >= p->started_ms + (uint64_t)((r->kill_wait_s + DRAIN_GRACE_S) * 1000);
         if (rep.ended < holders && !late) return;
         if (late) gale_logf(GALE_LOG_WARN, "nimbus", "%s: not every supervisor said its part drained in time", r->name);
@@ -240,7 +241,7 @@ void nimbus_tick_rebalance(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int
     }
     reports_t rep;
     char missing[600];
-    nimbus_read_reports(n, p->name, p->version, &rep);
+    nimbus_read_reports(n, p->name, p->version, NULL, &rep);
     if (rep.refused) return nimbus_settle(n, p, "error %s: its new placement was refused: %s", p->name, rep.refusal);
     if (r->version == p->version && nimbus_slots_without_worker(n, r, missing, sizeof missing) == 0) {
         gale_logf(GALE_LOG_INFO, "nimbus", "%s: rebalanced: every worker runs, %" PRIu64 " ms after it was asked",

@@ -24,7 +24,7 @@
 typedef struct pending pending_t;
 typedef struct nconn nconn_t;
 
-typedef enum { P_SUBMIT, P_KILL, P_REBALANCE } pending_kind_t;
+typedef enum { P_SUBMIT, P_KILL, P_REBALANCE, P_SWAP } pending_kind_t;
 
 /* A reply owed: a submit answers once every worker runs, a kill once every part ended, a rebalance once the
    topology drained and its new placement runs. */
@@ -37,6 +37,7 @@ struct pending {
     uint64_t started_ms, deadline_ms;
     bool placed;      /* a rebalance: the new placement is written, its workers are awaited */
     uint64_t said_ms; /* a rebalance that waits for room: when the log last said so */
+    char why[700];    /* a swap going back: why */
 };
 
 /* The registered supervisors and their free slots. */
@@ -50,6 +51,8 @@ typedef struct sup_slots {
 typedef struct reports {
     int running, ended, refused;
     char refusal[700];
+    int swapped, swap_refused; /* parts that report the swap asked for ("COMPONENT:SHA") done, or refused */
+    char swap_refusal[700];
 } reports_t;
 
 /* What nimbus keeps of a control connection. */
@@ -118,8 +121,9 @@ void nimbus_sup_slots_free(sup_slots_t *s);
 int nimbus_sup_index(const sup_slots_t *s, const char *name);
 /* "A: 2 free of 4, B: 0 free of 2" into buf. */
 void nimbus_say_free(const sup_slots_t *s, char *buf, size_t cap);
-/* What the supervisors say of topology `name` at `version`. */
-void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, reports_t *out);
+/* What the supervisors say of topology `name` at `version`; with `swap_want` ("COMPONENT:SHA"), also how many
+   report that swap done, or refused (the first refusal's words in swap_refusal). */
+void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, const char *swap_want, reports_t *out);
 /* The supervisors that hold a slot of `r` and are registered. */
 int nimbus_count_holders(nimbus_t *n, const gale_topo_record_t *r);
 /* The slots of `r` with no worker address in ZooKeeper yet, described into buf; their number. */
@@ -142,6 +146,10 @@ void nimbus_cmd_supervisors(nimbus_t *n, gale_ctl_conn_t *c);
 void nimbus_topos_tick(nimbus_t *n);
 /* nimbus_rebalance.c */
 void nimbus_cmd_rebalance(nimbus_t *n, nconn_t *x, char **tok, int ntok);
+
+/* nimbus_swap.c: `swap NAME COMPONENT SHA`, and its next step every tick */
+void nimbus_cmd_swap(nimbus_t *n, nconn_t *x, char **tok, int ntok);
+void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now);
 
 /* nimbus_stats.c: `stats NAME [json]`, the figures of every part merged */
 void nimbus_cmd_stats(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok);

@@ -393,8 +393,9 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
 /* ---- reports of the supervisors ------------------------------------------------------------------------------- */
 
 /* What the supervisors say of topology `name` at `version` (older reports are about a placement that is gone). */
-void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, reports_t *out)
+void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, const char *swap_want, reports_t *out)
 {
+    size_t want_len = swap_want ? strlen(swap_want) : 0;
     memset(out, 0, sizeof *out);
     char folder[2 * NIMBUS_PATH_MAX], **names;
     size_t count;
@@ -411,6 +412,12 @@ void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, reports
             out->ended += rep.state == GALE_TOPO_ENDED;
             if (rep.state == GALE_TOPO_REFUSED && !out->refused++)
                 snprintf(out->refusal, sizeof out->refusal, "supervisor %s: %s", names[i], rep.error);
+            if (want_len && !strncmp(rep.swap, swap_want, want_len) && rep.swap[want_len] == ':') {
+                bool done = !strcmp(rep.swap + want_len + 1, "done");
+                out->swapped += done;
+                if (!done && !out->swap_refused++)
+                    snprintf(out->swap_refusal, sizeof out->swap_refusal, "supervisor %s: %s", names[i], rep.error);
+            }
         }
         free(text);
     }
@@ -437,7 +444,7 @@ static void tick_submit(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, 
 {
     reports_t rep;
     char missing[600];
-    nimbus_read_reports(n, p->name, p->version, &rep);
+    nimbus_read_reports(n, p->name, p->version, NULL, &rep);
     if (rep.refused) {
         remove_topology(n, p->name);
         gale_logf(GALE_LOG_WARN, "nimbus", "%s: refused by a supervisor, removed: %s", p->name, rep.refusal);
@@ -477,7 +484,7 @@ int nimbus_count_holders(nimbus_t *n, const gale_topo_record_t *r)
 static bool finished(nimbus_t *n, const gale_topo_record_t *r)
 {
     reports_t rep;
-    nimbus_read_reports(n, r->name, r->version, &rep);
+    nimbus_read_reports(n, r->name, r->version, NULL, &rep);
     int holders = rep.ended ? nimbus_count_holders(n, r) : 0;
     if (!holders || rep.ended < holders) return false;
     remove_topology(n, r->name);
@@ -490,7 +497,7 @@ static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, ui
     /* Done when every supervisor that holds a slot and is still registered says its part ended. */
     int holders = nimbus_count_holders(n, r);
     reports_t rep;
-    nimbus_read_reports(n, p->name, r->version, &rep);
+    nimbus_read_reports(n, p->name, r->version, NULL, &rep);
     bool late = now >= p->deadline_ms;
     if (rep.ended < holders && !late) return;
     remove_topology(n, p->name);
@@ -584,11 +591,14 @@ void nimbus_topos_tick(nimbus_t *n)
         pending_t *p = nimbus_pending_for(n, r.name);
         if (!p && r.status == GALE_TOPO_KILLING) /* a kill a nimbus before us began: finish it */
             p = nimbus_add_pending(n, P_KILL, r.name, r.version, NULL, r.kill_wait_s + KILL_GRACE_S);
+        if (!p && r.swap_component[0]) /* and a swap */
+            p = nimbus_add_pending(n, P_SWAP, r.name, r.version, NULL, 180);
         if (!p && r.status == GALE_TOPO_REBALANCING) /* and a rebalance */
             p = nimbus_add_pending(n, P_REBALANCE, r.name, r.version, NULL, r.kill_wait_s + 2 * KILL_GRACE_S + 60);
         if (p && p->kind == P_SUBMIT) tick_submit(n, p, &r, now);
         else if (p && p->kind == P_KILL) tick_kill(n, p, &r, now);
         else if (p && p->kind == P_REBALANCE) nimbus_tick_rebalance(n, p, &r, node_version, now);
+        else if (p && p->kind == P_SWAP) nimbus_tick_swap(n, p, &r, node_version, now);
         else if (!finished(n, &r)) replace_lost_slots(n, &r, node_version);
         gale_topo_record_free(&r);
     }
@@ -601,6 +611,7 @@ void nimbus_topos_tick(nimbus_t *n)
             nimbus_settle(n, p,
                           p->kind == P_KILL        ? "ok killed %s"
                           : p->kind == P_REBALANCE ? "error %s was removed while it was rebalanced"
+                          : p->kind == P_SWAP      ? "error %s was removed while it was swapped"
                                                    : "error %s was removed before it ran",
                           p->name);
     }
@@ -670,6 +681,7 @@ void nimbus_cmd_kill(nimbus_t *n, nconn_t *x, char **tok, int ntok)
         gale_ctl_sendf(c, "error %s is %s: wait for that first", r.name,
                        p->kind == P_KILL        ? "being killed"
                        : p->kind == P_REBALANCE ? "being rebalanced"
+                       : p->kind == P_SWAP      ? "being swapped"
                                                 : "starting");
         return gale_topo_record_free(&r);
     }

@@ -183,3 +183,29 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
     if (rc == GALE_ENOMEM) snprintf(why, cap, "out of memory");
     return rc;
 }
+
+int gale_submit_prepare_swap(const char *name, const char *component, const char *path, gale_submit_t *out, char *why,
+                             size_t cap)
+{
+    memset(out, 0, sizeof *out);
+    gale_plugin_handle_t *h = NULL;
+    gale_diag_t d = {{0}};
+    int rc = gale_plugin_load(path, &h, &d);
+    if (rc) {
+        snprintf(why, cap, "%s", d.msg);
+        return rc;
+    }
+    bool bolt = h->desc->kind == GALE_BOLT;
+    gale_plugin_unload(h);
+    if (!bolt) {
+        snprintf(why, cap, "%s is a spout plugin: only a bolt's plugin is swapped", path);
+        return GALE_EINVAL;
+    }
+    char sha[GALE_BLOB_HEX_LEN + 1], what[320], head[600];
+    snprintf(what, sizeof what, "%s's plugin %s", component, path);
+    if ((rc = add_file(out, path, what, sha, why, cap))) return rc;
+    snprintf(head, sizeof head, "swap %s %s %s", name, component, sha);
+    if (!(out->command = strdup(head))) return GALE_ENOMEM;
+    out->plugins = 1;
+    return 0;
+}

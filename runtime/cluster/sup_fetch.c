@@ -300,3 +300,19 @@ int gale_sup_fetch(const gale_sup_fetch_opts_t *o, const gale_topo_record_t *r, 
     gale_daemon_client_free(f.client);
     return rc;
 }
+
+int gale_sup_fetch_plugin(const gale_sup_fetch_opts_t *o, const char *component, const char *sha, char *path,
+                          size_t cap, char *why, size_t why_cap)
+{
+    fetch_t f = {.o = o, .why = why, .cap = why_cap};
+    char what[300];
+    why[0] = '\0';
+    snprintf(what, sizeof what, "%s's new plugin", component);
+    int rc = gale_blobs_init(o->data_dir);
+    if (!rc) rc = need(&f, sha, what);
+    if (!rc) rc = gale_blob_path(o->data_dir, sha, path, cap);
+    if (!rc) rc = plugin_is_elf(&f, component, sha, path);
+    gale_daemon_client_free(f.client);
+    if (rc && !why[0]) snprintf(why, why_cap, "%s: %s", what, gale_strerror(rc));
+    return rc;
+}

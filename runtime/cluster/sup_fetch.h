@@ -32,4 +32,10 @@ typedef struct gale_sup_fetch_opts {
 int gale_sup_fetch(const gale_sup_fetch_opts_t *o, const gale_topo_record_t *r, char *model, size_t cap, char *why,
                    size_t why_cap);
 
+/* Hot swap: plugin blob `sha` for `component` into the cache (fetched from nimbus when it is not there, its digest
+   checked) and checked to be an ELF object. 0 with its file in `path`; a code with `why`. Blocks: run it off the
+   loop. */
+int gale_sup_fetch_plugin(const gale_sup_fetch_opts_t *o, const char *component, const char *sha, char *path,
+                          size_t cap, char *why, size_t why_cap);
+
 #endif

@@ -105,6 +105,13 @@ static int parse_line(gale_topo_record_t *r, const char *key, const char *v, int
         char *end;
         r->kill_wait_s = strtod(v, &end);
         if (end == v || *end || !(r->kill_wait_s >= 0 && r->kill_wait_s <= 86400)) return GALE_EINVAL;
+    } else if (!strcmp(key, "swap")) {
+        const char *colon = strrchr(v, ':');
+        if (!colon || colon == v || (size_t)(colon - v) >= sizeof r->swap_component ||
+            (strcmp(colon + 1, "-") && !gale_blob_digest_ok(colon + 1)))
+            return GALE_EINVAL;
+        snprintf(r->swap_component, sizeof r->swap_component, "%.*s", (int)(colon - v), v);
+        snprintf(r->swap_sha, sizeof r->swap_sha, "%s", colon + 1);
     } else if (!strcmp(key, "plugin")) {
         return parse_file(v, &r->plugins, &r->n_plugins);
     } else if (!strcmp(key, "resource")) {
@@ -164,6 +171,7 @@ char *gale_topo_record_format(const gale_topo_record_t *r)
     for (size_t i = 0; i < r->n_resources; i++)
         fprintf(f, "resource=%s:%s\n", r->resources[i].component, r->resources[i].sha);
     for (int i = 0; i < r->workers; i++) fprintf(f, "slot=%s\n", r->slots[i] ? r->slots[i] : "");
+    if (r->swap_component[0]) fprintf(f, "swap=%s:%s\n", r->swap_component, r->swap_sha);
     if (r->status == GALE_TOPO_REBALANCING)
         fprintf(f, "next_workers=%d\nnext_tasks=%u\nnext_model=%s\nafter=%s\n", r->next_workers, r->next_tasks,
                 r->next_model, gale_topo_status_name(r->after));
@@ -185,6 +193,7 @@ int gale_topo_record_slots_of(const gale_topo_record_t *r, const char *sup, int 
 void gale_topo_report_format(const gale_topo_report_t *r, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "version=%" PRId64 " state=%s", r->version, gale_topo_state_name(r->state));
+    if (r->swap[0] && n >= 0 && (size_t)n < cap) n += snprintf(buf + n, cap - (size_t)n, " swap=%s", r->swap);
     if (r->error[0] && n >= 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, " error=%s", r->error);
     for (char *p = buf; *p; p++)
         if (*p == '\n') *p = ' ';
@@ -202,6 +211,13 @@ int gale_topo_report_parse(const char *text, gale_topo_report_t *out)
     if (k == 4) return GALE_ECORRUPT;
     out->version = version;
     out->state = (gale_topo_state_t)k;
+    if (!strncmp(text + used, " swap=", 6)) {
+        const char *v = text + used + 6;
+        size_t len = strcspn(v, " ");
+        if (len >= sizeof out->swap) return GALE_ECORRUPT;
+        snprintf(out->swap, sizeof out->swap, "%.*s", (int)len, v);
+        used += 6 + (int)len;
+    }
     if (!strncmp(text + used, " error=", 7)) snprintf(out->error, sizeof out->error, "%s", text + used + 7);
     return 0;
 }

@@ -14,11 +14,14 @@
  *   plugin=COMPONENT:SHA             the plugin file of each component that is not one of gale's own
  *   resource=COMPONENT:SHA           a shell component's folder, as a manifest blob (bundle.h)
  *   slot=SUPERVISOR                  one per slot, in slot order: the supervisor (HOST:PORT) that runs it
+ *   swap=COMPONENT:SHA|-             while a hot swap runs: the plugin every part is to run for COMPONENT ("-":
+ *                                    gale's own, the one it was submitted with); then plugin= says it
  *   next_workers=N next_tasks=T next_model=SHA after=active|inactive
  *                                    while rebalancing only: what nimbus places once every part has drained, and
  *                                    the status it goes back to (a nimbus that takes over finishes it)
  * A supervisor's report:
- *   version=V state=starting|running|refused|ended [error=TEXT to the end of the line]
+ *   version=V state=starting|running|refused|ended [swap=COMPONENT:SHA|-:done|refused]
+ *   [error=TEXT to the end of the line]      (swap: what the part runs after a swap, or refused and why)
  */
 #ifndef GALE_TOPO_RECORD_H
 #define GALE_TOPO_RECORD_H
@@ -62,6 +65,9 @@ typedef struct gale_topo_record {
     uint32_t next_tasks;
     char next_model[GALE_BLOB_HEX_LEN + 1];
     gale_topo_status_t after;
+    /* A hot swap under way: COMPONENT's plugin blob for every part ("-": gale's own); "" when none. */
+    char swap_component[256];
+    char swap_sha[GALE_BLOB_HEX_LEN + 1];
 } gale_topo_record_t;
 
 /* Whether `name` may name a topology: [A-Za-z0-9_.-], 1 to GALE_TOPO_NAME_MAX - 1 characters. */
@@ -92,6 +98,7 @@ typedef enum gale_topo_state {
 typedef struct gale_topo_report {
     int64_t version;
     gale_topo_state_t state;
+    char swap[340]; /* "COMPONENT:SHA|-:done|refused", or "" */
     char error[512];
 } gale_topo_report_t;
 

@@ -21,19 +21,12 @@ static void use_plugins(void)
 
 TestSuite(cluster_verbs, .init = use_plugins, .timeout = 240);
 
-static size_t size_of(const char *path)
-{
-    size_t len = 0;
-    free(tl_read_file(path, &len));
-    return len;
-}
-
 /* Waits (bounded) until `path` holds still for a second: its size then. */
 static size_t size_when_quiet(const char *path)
 {
     size_t last = (size_t)-1;
     for (int i = 0; i < 60; i++) {
-        size_t now = size_of(path);
+        size_t now = tl_file_size(path);
         if (now == last) return now;
         last = now;
         tl_sleep_ms(1000);
@@ -62,8 +55,8 @@ Test(cluster_verbs, deactivate_holds_every_spout_and_activate_lets_them_go_on_lo
             TL_VERB(&c, "submit", "--set", "config.workers=2", "--set", set_lines, "--set", set_out,
                     "tests/topologies/e2e/lines_sink.cfg"),
             "submitted lines_sink");
-    for (int i = 0; i < 3000 && size_of(out) < 2000; i++) tl_sleep_ms(10);
-    cr_assert_geq(size_of(out), 2000, "words flow before the deactivation");
+    for (int i = 0; i < 3000 && tl_file_size(out) < 2000; i++) tl_sleep_ms(10);
+    cr_assert_geq(tl_file_size(out), 2000, "words flow before the deactivation");
     verb_ok(&c, TL_VERB(&c, "deactivate", "lines_sink"), "lines_sink inactive");
     size_t held = size_when_quiet(out);
     long seen = 0;
@@ -71,7 +64,7 @@ Test(cluster_verbs, deactivate_holds_every_spout_and_activate_lets_them_go_on_lo
     cr_assert_neq(tl_words_short(text, counts, &seen), -1, "deactivated before the file's end");
     free(text);
     tl_sleep_ms(1500);
-    cr_assert_eq(size_of(out), held, "nothing reaches the sink while the topology is inactive");
+    cr_assert_eq(tl_file_size(out), held, "nothing reaches the sink while the topology is inactive");
     cr_assert(tl_cluster_listed(&c, "topology lines_sink status=inactive workers=2"));
     /* The spout's worker (slot 0) killed while inactive: its next life opens the spout without activating it. */
     int holder = tl_worker_pid(c.sup[0].pid, 0) > 0 ? 0 : 1;
@@ -83,7 +76,7 @@ Test(cluster_verbs, deactivate_holds_every_spout_and_activate_lets_them_go_on_lo
         tl_sleep_ms(10);
     cr_assert(after > 0 && after != before, "the worker of slot 0 came back");
     tl_sleep_ms(2000);
-    cr_assert_eq(size_of(out), held, "a worker restarted while inactive emits nothing");
+    cr_assert_eq(tl_file_size(out), held, "a worker restarted while inactive emits nothing");
     verb_ok(&c, TL_VERB(&c, "deactivate", "lines_sink"), "lines_sink inactive"); /* again: no change, no error */
     verb_ok(&c, TL_VERB(&c, "activate", "lines_sink"), "lines_sink active");
     int short_word = tl_words_arrive(out, counts, 120, &seen);

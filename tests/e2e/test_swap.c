@@ -6,7 +6,6 @@
  * and the topology runs on with the plugin it had.
  */
 #include <criterion/criterion.h>
-#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +29,6 @@ typedef struct run {
     long counts[10];
 } run_t;
 
-static size_t size_of(const char *path)
-{
-    size_t len = 0;
-    free(tl_read_file(path, &len));
-    return len;
-}
-
 /* lines_sink.cfg over two workers of one daemon, paced by its slow bolt (1 ms a word over 3 tasks: some 5 s for
    the 15000 words), once its first words are out. */
 static void start(run_t *r)
@@ -47,8 +39,8 @@ static void start(run_t *r)
     char *set_in = tl_path("set=lines.path=%s", r->lines), *set_out = tl_path("set=sink.path=%s", r->out);
     tl_ctl_ok(&r->d,
               TL_CTL(&r->d, "assign", "sw", "tests/topologies/e2e/lines_sink.cfg", "workers=2", set_in, set_out));
-    for (int i = 0; i < 3000 && size_of(r->out) < 2000; i++) tl_sleep_ms(10);
-    cr_assert_geq(size_of(r->out), 2000, "words flow");
+    for (int i = 0; i < 3000 && tl_file_size(r->out) < 2000; i++) tl_sleep_ms(10);
+    cr_assert_geq(tl_file_size(r->out), 2000, "words flow");
     free(set_in), free(set_out);
 }
 
@@ -62,49 +54,13 @@ static void finish(run_t *r)
     free(r->lines), free(r->out);
 }
 
-/* Occurrences of {"word": "W"} in `text` from `from` on, W exactly as given. */
-static long count_of(const char *text, const char *word)
-{
-    char *pat = tl_path("{\"word\": \"%s\"}", word);
-    long n = 0;
-    for (const char *p = text; p && (p = strstr(p, pat)); p++) n++;
-    free(pat);
-    return n;
-}
-
-static void upper(const char *word, char *buf, size_t cap)
-{
-    size_t i = 0;
-    for (; word[i] && i + 1 < cap; i++) buf[i] = (char)toupper((unsigned char)word[i]);
-    buf[i] = '\0';
-}
-
 /* Waits (bounded) until every word has arrived at least its number of times, in either case. */
 static void every_word_arrives(const run_t *r)
 {
-    int short_word = 0;
-    long got = 0;
-    for (int i = 0; i < 3000 && short_word >= 0; i++) {
-        char *text = tl_read_file(r->out, NULL);
-        short_word = -1;
-        for (int k = 0; k < 10 && short_word < 0; k++) {
-            char up[32];
-            upper(TL_VOCAB[k], up, sizeof up);
-            got = count_of(text, TL_VOCAB[k]) + count_of(text, up);
-            if (got < r->counts[k]) short_word = k;
-        }
-        free(text);
-        if (short_word >= 0) tl_sleep_ms(20);
-    }
-    cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "", got,
+    long seen = 0;
+    int short_word = tl_words_arrive_any_case(r->out, r->counts, 60, &seen);
+    cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "", seen,
                  short_word >= 0 ? r->counts[short_word] : 0);
-}
-
-static long lower_words(const char *text)
-{
-    long n = 0;
-    for (int k = 0; k < 10; k++) n += count_of(text, TL_VOCAB[k]);
-    return n;
 }
 
 Test(swap, the_split_bolt_swapped_under_load_loses_no_word_and_shows_the_new_output_from_then_on)
@@ -115,7 +71,7 @@ Test(swap, the_split_bolt_swapped_under_load_loses_no_word_and_shows_the_new_out
     double t0 = tl_now_s();
     tl_result_t res = TL_CTL(&r.d, "swap", "sw", "split", plugin);
     double took = tl_now_s() - t0;
-    size_t at = size_of(r.out);
+    size_t at = tl_file_size(r.out);
     char *log = res.status ? tl_daemon_log(&r.d) : NULL;
     cr_assert_eq(res.status, 0, "%s%s\n%s", res.out, res.err, log);
     cr_assert_str_eq(res.out, "swapped sw split\n");
@@ -131,12 +87,7 @@ Test(swap, the_split_bolt_swapped_under_load_loses_no_word_and_shows_the_new_out
     char *text = tl_read_file(r.out, NULL);
     /* What the old plugin emitted before the swap may still be in flight after it: at most the open trees (200
        lines of 5 words), none later. */
-    long late_lower = lower_words(text + at), upper_words = 0;
-    for (int k = 0; k < 10; k++) {
-        char up[32];
-        upper(TL_VOCAB[k], up, sizeof up);
-        upper_words += count_of(text, up);
-    }
+    long late_lower = tl_vocab_words(text + at, false), upper_words = tl_vocab_words(text, true);
     cr_log_info("swap: split swapped in %.0f ms under load; %ld upper-case words after it, %ld lower-case ones "
                 "written after it returned (in flight before)",
                 took * 1000, upper_words, late_lower);
@@ -144,7 +95,7 @@ Test(swap, the_split_bolt_swapped_under_load_loses_no_word_and_shows_the_new_out
     cr_assert_leq(late_lower, 200 * 5, "the old plugin ran after the swap: %ld lower-case words later", late_lower);
     size_t len = strlen(text);
     const char *tail = len > 2000 ? text + len - 2000 : text;
-    cr_assert_eq(lower_words(tail), 0, "the last words are the new plugin's:\n%s", tail);
+    cr_assert_eq(tl_vocab_words(tail, false), 0, "the last words are the new plugin's:\n%s", tail);
     free(text);
     char *said = tl_daemon_log(&r.d);
     cr_assert_not_null(strstr(said, "split runs plugin split_upper from now on"), "%s", said);

@@ -1,6 +1,7 @@
 #include "test_daemon.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,43 @@ int tl_words_arrive(const char *out, const long counts[10], double seconds, long
     for (int i = 0; i < (int)(seconds * 50) && short_word >= 0; i++) {
         char *text = tl_read_file(out, NULL);
         short_word = tl_words_short(text, counts, seen);
+        free(text);
+        if (short_word >= 0) tl_sleep_ms(20);
+    }
+    return short_word;
+}
+
+/* Occurrences of {"word": "W"} in `text`, W of TL_VOCAB[k] in lower or upper case. */
+static long vocab_count(const char *text, int k, bool upper_case)
+{
+    char word[32], pat[64];
+    size_t i = 0;
+    for (; TL_VOCAB[k][i] && i + 1 < sizeof word; i++)
+        word[i] = upper_case ? (char)toupper((unsigned char)TL_VOCAB[k][i]) : TL_VOCAB[k][i];
+    word[i] = '\0';
+    snprintf(pat, sizeof pat, "{\"word\": \"%s\"}", word);
+    long n = 0;
+    for (const char *p = text; p && (p = strstr(p, pat)); p++) n++;
+    return n;
+}
+
+long tl_vocab_words(const char *text, bool upper_case)
+{
+    long n = 0;
+    for (int k = 0; k < 10; k++) n += vocab_count(text, k, upper_case);
+    return n;
+}
+
+int tl_words_arrive_any_case(const char *out, const long counts[10], double seconds, long *seen)
+{
+    int short_word = 0;
+    for (int i = 0; i < (int)(seconds * 50) && short_word >= 0; i++) {
+        char *text = tl_read_file(out, NULL);
+        short_word = -1;
+        for (int k = 0; k < 10 && short_word < 0; k++) {
+            *seen = vocab_count(text, k, false) + vocab_count(text, k, true);
+            if (*seen < counts[k]) short_word = k;
+        }
         free(text);
         if (short_word >= 0) tl_sleep_ms(20);
     }

@@ -6,6 +6,7 @@
 #ifndef GALE_TEST_DAEMON_H
 #define GALE_TEST_DAEMON_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "testlib.h"
@@ -39,6 +40,11 @@ void tl_daemon_addresses(const tl_daemon_t *d, const char *id, char addr[][32], 
 /* Waits up to `seconds` until the sink output `out` has every word of `counts` at least as often: -1 then, else
    the first word short (tl_words_short), with *seen its count. */
 int tl_words_arrive(const char *out, const long counts[10], double seconds, long *seen);
+/* Hot swap's tests (split_upper emits the words in upper case): how many {"word": W} lines of `text` have a word of
+   TL_VOCAB as it is (lower case), or in upper case. */
+long tl_vocab_words(const char *text, bool upper_case);
+/* tl_words_arrive, counting each word in either case. */
+int tl_words_arrive_any_case(const char *out, const long counts[10], double seconds, long *seen);
 /* Asserts that `r` succeeded (showing the daemon's log if not) and frees it. */
 void tl_ctl_ok(const tl_daemon_t *d, tl_result_t r);
 

@@ -369,3 +369,10 @@ int tl_worker_port(pid_t parent, int index, double timeout_s, pid_t *worker)
     if (worker) *worker = w;
     return port;
 }
+
+size_t tl_file_size(const char *path)
+{
+    size_t len = 0;
+    free(tl_read_file(path, &len));
+    return len;
+}

@@ -18,6 +18,8 @@ char *tl_tmpdir(void);
 void tl_rmtree(const char *dir);
 /* Whole file as a NUL-terminated malloc'd string (NULL if unreadable); *len gets its size when not NULL. */
 char *tl_read_file(const char *path, size_t *len);
+/* The size of what `path` holds now (0 when it cannot be read). */
+size_t tl_file_size(const char *path);
 /* Writes `text` to `path`, replacing it; returns 0 or -errno. */
 int tl_write_file(const char *path, const char *text);
 

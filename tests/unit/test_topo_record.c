@@ -303,6 +303,7 @@ static void report_round_trip(const gale_topo_report_t *r, const char *want_text
     cr_assert_eq(gale_topo_report_parse(buf, &back), 0, "%s", buf);
     cr_assert_eq(back.version, r->version);
     cr_assert_eq(back.state, r->state);
+    cr_assert_str_eq(back.swap, r->swap);
     cr_assert_str_eq(back.error, r->error);
 }
 
@@ -317,6 +318,42 @@ Test(topo_record, a_report_goes_to_text_and_back)
     r = (gale_topo_report_t){.version = 12, .state = GALE_TOPO_REFUSED};
     snprintf(r.error, sizeof r.error, "plugin split: bad ABI = 1.0 (want 2)");
     report_round_trip(&r, "version=12 state=refused error=plugin split: bad ABI = 1.0 (want 2)");
+    r = (gale_topo_report_t){.version = 3, .state = GALE_TOPO_RUNNING};
+    snprintf(r.swap, sizeof r.swap, "split:" SHA_C ":refused");
+    snprintf(r.error, sizeof r.error, "worker 0: plugin x.so declares stream 'default' with fields [word, n]");
+    report_round_trip(&r, "version=3 state=running swap=split:" SHA_C
+                          ":refused error=worker 0: plugin x.so declares stream 'default' with fields [word, n]");
+    r = (gale_topo_report_t){.version = 3, .state = GALE_TOPO_RUNNING};
+    snprintf(r.swap, sizeof r.swap, "split:-:done");
+    report_round_trip(&r, "version=3 state=running swap=split:-:done");
+}
+
+/* A hot swap under way: the plugin asked of every part, a digest or "-" (gale's own), kept across a round trip. */
+Test(topo_record, a_swap_under_way_goes_to_text_and_back)
+{
+    gale_topo_record_t r, back;
+    full_record(&r);
+    char why[256] = "";
+    const char *const shas[] = {SHA_C, "-"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(r.swap_component, sizeof r.swap_component, "split");
+        snprintf(r.swap_sha, sizeof r.swap_sha, "%s", shas[i]);
+        char *text = gale_topo_record_format(&r), *line = NULL;
+        cr_assert_gt(asprintf(&line, "swap=split:%s\n", shas[i]), 0);
+        cr_assert(strstr(text, line), "%s", text);
+        cr_assert_eq(gale_topo_record_parse(text, &back, why, sizeof why), 0, "%s", why);
+        cr_assert_str_eq(back.swap_component, "split");
+        cr_assert_str_eq(back.swap_sha, shas[i]);
+        gale_topo_record_free(&back);
+        free(line), free(text);
+    }
+    r.swap_component[0] = '\0';
+    char *text = gale_topo_record_format(&r);
+    cr_assert_null(strstr(text, "swap="), "only while a swap runs: %s", text);
+    free(text);
+    gale_topo_record_free(&r);
+    refused(edit(0, NULL, "swap=split:nothex"), "swap=split:nothex");
+    refused(edit(0, NULL, "swap=" SHA_C), "swap=");
 }
 
 Test(topo_record, a_newline_in_a_reports_error_becomes_a_space)

@@ -128,6 +128,12 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --json                the JSON document of gale run --stats (one line), not the table\n"
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_stats, 0},
+    {"swap", "gale swap (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME COMPONENT FILE.so",
+     "hot swap: replace bolt COMPONENT's plugin in running topology NAME, one worker at a time on every host, "
+     "without a restart; refused (and nothing changed) when the plugin's streams or fields differ or it fails to "
+     "prepare",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     gale_cmd_swap, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
      "forget, swap)",

@@ -95,6 +95,7 @@ int gale_cmd_activate(int argc, char **argv);
 int gale_cmd_deactivate(int argc, char **argv);
 int gale_cmd_rebalance(int argc, char **argv);
 int gale_cmd_stats(int argc, char **argv);
+int gale_cmd_swap(int argc, char **argv);
 /* gale's version ("0.1.0"), as `gale version` prints it. */
 const char *gale_cli_version(void);
 int gale_cmd_version(int argc, char **argv);

@@ -1,4 +1,4 @@
-/* `gale submit | list | kill | activate | deactivate | rebalance | stats`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
+/* `gale submit | list | kill | activate | deactivate | rebalance | stats | swap`: the verbs that talk to the leading nimbus of a cluster (runtime/cluster/nimbus.h),
    found through ZooKeeper (--zk) or given (--nimbus). */
 #include <signal.h>
 #include <stdio.h>
@@ -272,4 +272,55 @@ int gale_cmd_rebalance(int argc, char **argv)
     else if (*ok) printf("%s\n", ok);
     gale_daemon_client_free(c);
     return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+}
+
+/* ---- gale swap -------------------------------------------------------------------------------------------------- */
+
+/* How long nimbus may take: every part swaps one worker at a time (nimbus gives up after 180 s). */
+#define SWAP_REPLY_S 200.0
+
+int gale_cmd_swap(int argc, char **argv)
+{
+    verb_opts_t v = {.timeout_s = TIMEOUT_S};
+    const char *operands[3] = {NULL};
+    int n = 0, rc = 0;
+    if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("swap");
+    for (int i = 1; i < argc && !rc; i++) {
+        if ((rc = shared_option("swap", argc, argv, &i, &v)) == 1) rc = 0;
+        else if (rc) break;
+        else if (argv[i][0] == '-' && argv[i][1]) rc = gale_cli_unknown_option("swap", argv[i]);
+        else if (n == 3) rc = gale_cli_usage_error("swap", "unexpected argument '%s'", argv[i]);
+        else operands[n++] = argv[i];
+    }
+    if (!rc && n < 3) rc = gale_cli_usage_error("swap", "NAME COMPONENT FILE.so are needed");
+    for (int k = 0; !rc && k < 2; k++)
+        if (!*operands[k] || strpbrk(operands[k], " \n"))
+            rc = gale_cli_usage_error("swap", "bad %s '%s'", k ? "component" : "name", operands[k]);
+    if (!rc) rc = finish_options("swap", &v);
+    if (rc) return rc;
+    gale_submit_t s = {0};
+    char why[1024];
+    if (gale_submit_prepare_swap(operands[0], operands[1], operands[2], &s, why, sizeof why)) {
+        fprintf(stderr, "gale swap: %s\n", why);
+        gale_submit_free(&s);
+        return GALE_EXIT_ERROR;
+    }
+    gale_daemon_client_t *c = connect_or_say("swap", &v);
+    gale_diag_t d = {{0}};
+    int timeout_ms = (int)(v.timeout_s * 1000);
+    if (!c) rc = GALE_EXIT_ERROR;
+    if (!rc && gale_nimbus_put(c, s.blobs[0].sha, s.blobs[0].bytes, s.blobs[0].len, timeout_ms, NULL, &d)) {
+        fprintf(stderr, "gale swap: cannot upload %s: %s\n", s.blobs[0].what, d.msg);
+        rc = GALE_EXIT_ERROR;
+    }
+    const char *ok = NULL;
+    if (!rc &&
+        gale_daemon_client_call(c, s.command, (int)((v.timeout_s + SWAP_REPLY_S) * 1000), print_line, NULL, &ok, &d)) {
+        fprintf(stderr, "gale swap: %s\n", d.msg);
+        rc = GALE_EXIT_ERROR;
+    }
+    if (!rc) printf("%s\n", ok);
+    gale_daemon_client_free(c);
+    gale_submit_free(&s);
+    return rc;
 }
