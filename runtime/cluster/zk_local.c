@@ -91,22 +91,28 @@ static int try_start(const gale_zk_local_opts_t *o, gale_zk_local_t *z, gale_dia
                       z->port, ready_ms / 1000, z->log);
 }
 
+int gale_zk_local_installed(gale_diag_t *d)
+{
+    const char *script = gale_zk_local_script();
+    if (!access(script, X_OK)) return 0;
+    return gale__diag(d, GALE_ENOENT,
+                      "ZooKeeper's server is not installed (%s: %s): `make deps` installs it (Debian's package "
+                      "zookeeper), or set GALE_ZK_SERVER to a zkServer.sh",
+                      script, strerror(errno));
+}
+
 int gale_zk_local_start(const gale_zk_local_opts_t *o, gale_zk_local_t *z, gale_diag_t *d)
 {
     memset(z, 0, sizeof *z);
-    const char *script = gale_zk_local_script();
-    if (access(script, X_OK))
-        return gale__diag(d, GALE_ENOENT,
-                          "ZooKeeper's server is not installed (%s: %s): `make deps` installs it (Debian's package "
-                          "zookeeper), or set GALE_ZK_SERVER to a zkServer.sh",
-                          script, strerror(errno));
+    int rc = gale_zk_local_installed(d);
+    if (rc) return rc;
     char data[4096], log[4096];
     snprintf(data, sizeof data, "%s/data", o->dir);
     snprintf(log, sizeof log, "%s/log", o->dir);
     if ((mkdir(data, 0700) && errno != EEXIST) || (mkdir(log, 0700) && errno != EEXIST))
         return gale__diag(d, GALE_EIO, "%s: cannot make its folders: %s", o->dir, strerror(errno));
     snprintf(z->log, sizeof z->log, "%s/zookeeper.log", o->dir);
-    int rc = GALE_EIO;
+    rc = GALE_EIO;
     for (int attempt = 0; attempt < (o->port ? 1 : TRIES) && rc; attempt++) {
         z->port = o->port ? o->port : gale_proc_free_port();
         if (!z->port) return gale__diag(d, GALE_EIO, "no free port on 127.0.0.1: %s", strerror(errno));

@@ -34,6 +34,9 @@ typedef struct gale_zk_local {
 /* The server's script: $GALE_ZK_SERVER when set, else GALE_ZK_LOCAL_SCRIPT (static storage or the environment's). */
 const char *gale_zk_local_script(void);
 
+/* 0 when the server's script can be run; GALE_ENOENT when not, with `d` saying that `make deps` installs it. */
+int gale_zk_local_installed(gale_diag_t *d);
+
 /* Writes DIR/zoo.cfg and starts a server, then waits (bounded) until it answers. The data in DIR/data is kept from
    a server that ran there before, so that a restart on the same port finds its sessions. 0 and *z; or, with nothing
    left running: GALE_ENOENT (the script is not installed: `d` says that `make deps` installs it), GALE_EEXIST (the
