@@ -83,9 +83,9 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
-DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libcriterion-dev pkg-config python3
-# What only the tests need: a real ZooKeeper server (with Java) for the cluster-mode tests.
-TEST_DEB_PACKAGES := zookeeper
+# zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c).
+DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libcriterion-dev pkg-config python3 \
+                zookeeper
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.
@@ -93,14 +93,16 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define GALE_VERSION "\(.*\)"/\1/p' tools/gale/main.c)
 
-.PHONY: all run test check bench asan clean deps test-deps help format install
+.PHONY: all run cluster test check bench asan clean deps help format install
 all: $(GALE) $(PLUGINS)
 
 help:
 	@echo "make deps    install missing Debian packages ($(DEB_PACKAGES))"
 	@echo "make         build the runtime, the gale command and the shipped plugins into $(BUILD)/"
 	@echo "make run     deps + build, then run topologies/wordcount.cfg locally for 10 s"
-	@echo "make test    deps + the tests' own ($(TEST_DEB_PACKAGES)) + build, then the whole suite, plain and under ASan+UBSan"
+	@echo "make cluster deps + build, then gale dev-cluster: ZooKeeper, one nimbus and two supervisors on 127.0.0.1,"
+	@echo "             until Ctrl-C; it prints how to submit (CLUSTER_ARGS=\"--supervisors 3\" for more)"
+	@echo "make test    deps + build, then the whole suite, plain and under ASan+UBSan"
 	@echo "make check   the test suite once, in this build only (no sanitizer pass)"
 	@echo "make asan    build everything with SANITIZE=address,undefined into build-asan/"
 	@echo "make bench   deps + build, then the benchmarks (tools/bench; BENCH_ARGS=--quick for a short run)"
@@ -123,15 +125,17 @@ endef
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
 
-test-deps:
-	$(call install_missing,$(TEST_DEB_PACKAGES))
-
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(GALE) run --duration 10 topologies/wordcount.cfg
 
+# A cluster on this host from the checkout (tools/gale/cmd_devcluster.c), in the foreground: Ctrl-C stops it.
+cluster: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(GALE) dev-cluster $(CLUSTER_ARGS)
+
 # The whole suite: the plain build, then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: deps test-deps
+test: deps
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
 

@@ -59,6 +59,8 @@ static const help_case_t HELP_CASES[] = {
     {"nimbus", {"nimbus", "HELP"}},
     {"nimbus", {"nimbus", "--zk", "127.0.0.1:1", "HELP"}},
     {"ctl", {"ctl", "--timeout", "5", "HELP"}},
+    {"dev-cluster", {"dev-cluster", "HELP"}},
+    {"dev-cluster", {"dev-cluster", "--supervisors", "0", "HELP"}}, /* help, and nothing started */
     {"worker", {"worker", "HELP"}},
     {"worker", {"worker", "--index", "0", "HELP", "x.cfg"}},
     {"version", {"version", "HELP"}},
@@ -107,7 +109,8 @@ ParameterizedTest(help_param_t *param, cli, help_everywhere)
 
 Test(cli, help_command_prints_that_commands_usage)
 {
-    const char *cmds[] = {"run", "validate", "journal", "replay", "supervisor", "ctl", "nimbus", "version", "help"};
+    const char *cmds[] = {"run", "validate", "journal",     "replay",  "supervisor",
+                          "ctl", "nimbus",   "dev-cluster", "version", "help"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         tl_result_t h, own;
         GALE(&h, "help", cmds[i]);

@@ -1,7 +1,8 @@
 /*
- * zk_server.h: a real ZooKeeper server (Debian's zookeeper package) as a test fixture: started on 127.0.0.1 at a
- * free port in a temporary folder of its own, ready once it answers `ruok`, stopped by its pid (never by name).
- * Its tickTime is 100 ms, so that sessions may time out in 200 ms to 2 s. Criterion asserts on failure.
+ * zk_server.h: a real ZooKeeper server (Debian's zookeeper package) as a test fixture, started by
+ * runtime/cluster/zk_local.h as `gale dev-cluster` starts it: on 127.0.0.1 at a free port in a temporary folder of
+ * its own, ready once it answers `ruok`, stopped by its pid (never by name). Its tickTime is 100 ms, so that
+ * sessions may time out in 200 ms to 2 s. Criterion asserts on failure (with the end of the server's log).
  */
 #ifndef GALE_TEST_ZK_SERVER_H
 #define GALE_TEST_ZK_SERVER_H
@@ -10,7 +11,7 @@
 #include <sys/types.h>
 
 typedef struct tl_zk {
-    char *dir; /* its folder: zoo.cfg, data/, log/, out.txt, err.txt (malloc'd) */
+    char *dir; /* its folder: zoo.cfg, data/, log/, zookeeper.log (malloc'd) */
     pid_t pid;
     int port;
     char hosts[32]; /* "127.0.0.1:PORT", as gale_zk_opts_t.hosts takes it */

@@ -134,6 +134,15 @@ static const gale_cli_command_t COMMANDS[] = {
      "prepare",
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_swap, 0},
+    {"dev-cluster", "gale dev-cluster [--dir DIR] [--supervisors N] [--slots N] [--zk-port P] [--nimbus-port P]",
+     "a cluster on this host to try cluster mode: ZooKeeper, one nimbus and N supervisors, until Ctrl-C",
+     "  --dir DIR             the folder of its secret, data and logs, new or empty (default a new\n"
+     "                        $TMPDIR/gale-dev-cluster-XXXXXX, kept after it stops, for the logs)\n"
+     "  --supervisors N       supervisors to start, 1 to 16 (default 2)\n"
+     "  --slots N             worker slots of each supervisor, 1 to 1024 (default 2)\n"
+     "  --zk-port P           ZooKeeper's port on 127.0.0.1 (default a free one)\n"
+     "  --nimbus-port P       nimbus's control port on 127.0.0.1 (default a free one)\n",
+     gale_cmd_dev_cluster, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
      "forget, swap)",
@@ -260,6 +269,16 @@ int gale_cli_is_option(const char *arg, const char *name)
 {
     size_t n = strlen(name);
     return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int gale_cli_parse_int(const char *v, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < min || n > max) return -1;
+    *out = (int)n;
+    return 0;
 }
 
 int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale_cli_args_t *out)

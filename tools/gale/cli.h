@@ -65,6 +65,8 @@ void gale_cli_args_free(gale_cli_args_t *a);
 /* The value of an option given as "--opt VALUE" or "--opt=VALUE" at argv[*i] (moving *i past it), or NULL. */
 const char *gale_cli_option_value(int argc, char **argv, int *i, const char *name);
 int gale_cli_is_option(const char *arg, const char *name);
+/* An integer option's value: 0 with *out set, or -1 when `v` is not an integer from min to max. */
+int gale_cli_parse_int(const char *v, long min, long max, int *out);
 /* The path of the running gale binary, to start workers with. 0, or GALE_EXIT_ERROR after printing why. */
 int gale_cli_self_exe(char *buf, size_t cap);
 /* The cluster secret from `path`: 16 bytes or more, trailing whitespace dropped, the file not readable by group
@@ -96,6 +98,7 @@ int gale_cmd_deactivate(int argc, char **argv);
 int gale_cmd_rebalance(int argc, char **argv);
 int gale_cmd_stats(int argc, char **argv);
 int gale_cmd_swap(int argc, char **argv);
+int gale_cmd_dev_cluster(int argc, char **argv);
 /* gale's version ("0.1.0"), as `gale version` prints it. */
 const char *gale_cli_version(void);
 int gale_cmd_version(int argc, char **argv);

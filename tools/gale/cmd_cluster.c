@@ -12,17 +12,6 @@
 
 #define SECRET_MAX 1024
 
-/* An integer option's value: 0 with *out set, or -1 when `v` is not an integer from min to max. */
-static int parse_int(const char *v, long min, long max, int *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || errno || n < min || n > max) return -1;
-    *out = (int)n;
-    return 0;
-}
-
 /* A ZooKeeper folder of gale's own: absolute, not "/" (gale's nodes need a folder whose ACL is the cluster's), no
    trailing slash. */
 static bool zk_root_ok(const char *v)
@@ -53,9 +42,11 @@ int gale_cmd_supervisor(int argc, char **argv)
         if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
-            if (parse_int(v, 0, 65535, &port)) return gale_cli_usage_error("supervisor", "--port needs 0 to 65535, not '%s'", v);
+            if (gale_cli_parse_int(v, 0, 65535, &port))
+                return gale_cli_usage_error("supervisor", "--port needs 0 to 65535, not '%s'", v);
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--slots"))) {
-            if (parse_int(v, 1, 1024, &slots)) return gale_cli_usage_error("supervisor", "--slots needs 1 to 1024, not '%s'", v);
+            if (gale_cli_parse_int(v, 1, 1024, &slots))
+                return gale_cli_usage_error("supervisor", "--slots needs 1 to 1024, not '%s'", v);
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--allow-path"))) {
             if (n_allow == 64) return gale_cli_usage_error("supervisor", "at most 64 --allow-path folders");
             allow[n_allow++] = v;
@@ -122,7 +113,7 @@ int gale_cmd_nimbus(int argc, char **argv)
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) data = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
-            if (parse_int(v, 0, 65535, &port))
+            if (gale_cli_parse_int(v, 0, 65535, &port))
                 return gale_cli_usage_error("nimbus", "--port needs 0 to 65535, not '%s'", v);
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
             if (!zk_root_ok(v))

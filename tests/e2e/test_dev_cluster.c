@@ -1,0 +1,268 @@
+/*
+ * `gale dev-cluster` end to end: started as a user starts it, its printed submit, list and kill lines run as they
+ * are printed (wordcount_file.cfg over its two supervisors counts every word of a file), then SIGINT stops
+ * everything it started, each process checked gone by its pid; a child that dies stops the rest with a non-zero
+ * exit; and input it cannot use (no supervisors, a taken port, no ZooKeeper installed) is refused before anything
+ * starts.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+TestSuite(dev_cluster, .timeout = 240);
+
+#define PIDS_MAX 32
+
+/* A dev-cluster started in the background, with what it printed once it was up. */
+typedef struct devc {
+    char *dir, *cluster; /* the test's folder (out.txt, err.txt) and the cluster's, inside it */
+    pid_t pid;
+    char *out;            /* its stdout once up: the "how to submit" text */
+    pid_t pids[PIDS_MAX]; /* every "(pid N)" it printed: ZooKeeper, nimbus, supervisors */
+    int n_pids;
+} devc_t;
+
+static char *dev_err(const devc_t *d)
+{
+    char *path = tl_path("%s/err.txt", d->dir), *text = tl_read_file(path, NULL);
+    free(path);
+    return text ? text : strdup("");
+}
+
+/* Starts `gale dev-cluster --dir DIR/cluster EXTRA...` and waits (bounded) for its "Ctrl-C stops everything." */
+static void dev_start(devc_t *d, const char *const *extra)
+{
+    memset(d, 0, sizeof *d);
+    d->dir = tl_tmpdir();
+    d->cluster = tl_path("%s/cluster", d->dir);
+    const char *argv[16] = {tl_gale(), "dev-cluster", "--dir", d->cluster};
+    int n = 4;
+    while (extra && *extra && n < 15) argv[n++] = *extra++;
+    argv[n] = NULL;
+    d->pid = tl_spawn(argv, d->dir);
+    cr_assert_gt(d->pid, 0);
+    char *out_path = tl_path("%s/out.txt", d->dir);
+    for (int i = 0; i < 1200 && !d->out && tl_alive(d->pid); i++) {
+        char *text = tl_read_file(out_path, NULL);
+        if (text && strstr(text, "Ctrl-C stops everything.\n")) d->out = text;
+        else free(text), tl_sleep_ms(100);
+    }
+    free(out_path);
+    char *err = dev_err(d);
+    cr_assert_not_null(d->out, "gale dev-cluster did not come up:\n%s", err);
+    free(err);
+    for (const char *p = d->out; (p = strstr(p, "(pid ")) && d->n_pids < PIDS_MAX; p++)
+        d->pids[d->n_pids++] = (pid_t)atoi(p + 5);
+}
+
+/* The printed line that holds `verb` (" submit "), split at its spaces into argv (malloc'd, NULL-terminated; the
+   strings live in one block at argv[0]). */
+static char **printed_line(const devc_t *d, const char *verb)
+{
+    const char *p = strstr(d->out, verb);
+    cr_assert_not_null(p, "no '%s' line in:\n%s", verb, d->out);
+    while (p > d->out && p[-1] != '\n') p--;
+    while (*p == ' ') p++;
+    char *line = strndup(p, strcspn(p, "\n"));
+    char **argv = calloc(64, sizeof *argv);
+    int n = 0;
+    for (char *t = strtok(line, " "); t && n < 63; t = strtok(NULL, " ")) argv[n++] = t;
+    cr_assert_eq(argv[0], line);
+    return argv;
+}
+
+static void free_line(char **argv)
+{
+    free(argv[0]);
+    free(argv);
+}
+
+/* Runs a printed line with `from` replaced by `to` (NULL: as it is) and `more` inserted before its last word. */
+static tl_result_t run_printed(const devc_t *d, const char *verb, const char *from, const char *to,
+                               const char *const *more)
+{
+    char **line = printed_line(d, verb);
+    const char *argv[80];
+    int n = 0, last = 0;
+    while (line[last + 1]) last++;
+    for (int i = 0; line[i]; i++) {
+        if (i == last)
+            while (more && *more) argv[n++] = *more++;
+        argv[n++] = from && !strcmp(line[i], from) ? to : line[i];
+    }
+    argv[n] = NULL;
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 180, &r), 0);
+    cr_assert_not(r.timed_out, "%s timed out", verb);
+    free_line(line);
+    return r;
+}
+
+/* SIGINT, then its exit status; every process it printed, and `more`, must be gone. */
+static int dev_interrupt(devc_t *d, const pid_t *more, int n_more)
+{
+    kill(d->pid, SIGINT);
+    bool timed_out;
+    int status = tl_wait(d->pid, 120, &timed_out);
+    cr_assert_not(timed_out, "gale dev-cluster did not end after SIGINT");
+    for (int i = 0; i < d->n_pids; i++) cr_assert_not(tl_alive(d->pids[i]), "pid %d outlived it", (int)d->pids[i]);
+    for (int i = 0; i < n_more; i++) cr_assert_not(tl_alive(more[i]), "worker %d outlived it", (int)more[i]);
+    return status;
+}
+
+static void dev_free(devc_t *d)
+{
+    if (d->pid > 0 && tl_alive(d->pid)) {
+        kill(d->pid, SIGTERM);
+        tl_wait(d->pid, 120, &(bool){false});
+    }
+    tl_rmtree(d->dir);
+    free(d->dir), free(d->cluster), free(d->out);
+}
+
+/* Whether the highest running count of every word of TL_VOCAB in `sink` ({"word": W, "count": N} lines) is the
+   word's count in `counts`; *short_word is the first that is not (or -1). */
+static bool counts_reached(const char *sink, const long counts[10], int *short_word)
+{
+    char *text = tl_read_file(sink, NULL);
+    *short_word = -1;
+    for (int k = 0; k < 10 && *short_word < 0; k++) {
+        char pat[64];
+        int len = snprintf(pat, sizeof pat, "{\"word\": \"%s\", \"count\": ", TL_VOCAB[k]);
+        long highest = 0;
+        for (const char *p = text; p && (p = strstr(p, pat)); p++)
+            if (atol(p + len) > highest) highest = atol(p + len);
+        if (highest < counts[k]) *short_word = k; /* more after a replay: at least once */
+    }
+    free(text);
+    return *short_word < 0;
+}
+
+Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everything)
+{
+    devc_t d;
+    dev_start(&d, NULL);
+    cr_assert_eq(d.n_pids, 4, "ZooKeeper, nimbus and two supervisors, not:\n%s", d.out);
+    struct stat st;
+    char *secret = tl_path("%s/secret", d.cluster);
+    cr_assert_eq(stat(secret, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "the secret is %o", (unsigned)(st.st_mode & 0777));
+    /* wordcount_file.cfg, with the printed line's config.workers=2 (one on each supervisor), on a file of ours. */
+    char *lines = tl_path("%s/lines.txt", d.cluster), *sink = tl_path("%s/counts.jsonl", d.cluster);
+    long counts[10];
+    tl_make_lines(lines, counts);
+    char *set_lines = tl_path("lines.path=%s", lines), *set_sink = tl_path("sink.path=%s", sink);
+    const char *sets[] = {"--set", set_lines, "--set", set_sink, "--set", "count.mode=\"running\"", NULL};
+    tl_result_t r = run_printed(&d, " submit ", "topologies/wordcount.cfg", "topologies/wordcount_file.cfg", sets);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "submitted wordcount_file version=1 workers=2 "), "%s", r.out);
+    tl_result_free(&r);
+    int short_word = 0;
+    for (int i = 0; i < 600 && !counts_reached(sink, counts, &short_word); i++) tl_sleep_ms(100);
+    cr_assert_eq(short_word, -1, "'%s' did not reach its count %ld", short_word >= 0 ? TL_VOCAB[short_word] : "",
+                 short_word >= 0 ? counts[short_word] : 0);
+    /* One worker on each supervisor (d.pids[2] and [3]): their pids, to check they go too. */
+    pid_t workers[2] = {0, 0};
+    for (int s = 0; s < 2; s++)
+        for (int slot = 0; slot < 2; slot++)
+            if (tl_worker_pid(d.pids[2 + s], slot) > 0) workers[s] = tl_worker_pid(d.pids[2 + s], slot);
+    cr_assert(workers[0] > 0 && workers[1] > 0, "a worker on each supervisor, not %d and %d", (int)workers[0],
+              (int)workers[1]);
+    r = run_printed(&d, " list ", NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "topology wordcount_file status=active workers=2 "), "%s", r.out);
+    tl_result_free(&r);
+    r = run_printed(&d, " kill ", "wordcount", "wordcount_file", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "killed wordcount_file\n");
+    tl_result_free(&r);
+    r = run_printed(&d, " list ", NULL, NULL, NULL);
+    cr_assert_str_eq(r.out, "0 topologies\n");
+    tl_result_free(&r);
+    cr_assert_eq(dev_interrupt(&d, workers, 2), 0);
+    char *err = dev_err(&d);
+    cr_assert_not_null(strstr(err, "stopping the supervisors, nimbus and ZooKeeper"), "%s", err);
+    free(err), free(secret), free(lines), free(sink), free(set_lines), free(set_sink);
+    dev_free(&d);
+}
+
+Test(dev_cluster, a_supervisor_that_dies_is_named_and_the_rest_stopped_with_a_failure)
+{
+    devc_t d;
+    dev_start(&d, (const char *const[]){"--supervisors", "1", "--slots", "1", NULL});
+    cr_assert_eq(d.n_pids, 3, "%s", d.out);
+    kill(d.pids[2], SIGKILL);
+    bool timed_out;
+    int status = tl_wait(d.pid, 120, &timed_out);
+    cr_assert_not(timed_out);
+    cr_assert_eq(status, 1);
+    char *err = dev_err(&d);
+    cr_assert_not_null(strstr(err, "supervisor 1 (pid "), "%s", err);
+    cr_assert_not_null(strstr(err, "was killed by signal 9"), "%s", err);
+    for (int i = 0; i < d.n_pids; i++) cr_assert_not(tl_alive(d.pids[i]), "pid %d outlived it", (int)d.pids[i]);
+    free(err);
+    dev_free(&d);
+}
+
+/* Runs `gale dev-cluster --dir DIR ARGS...` with env NAME=VALUE when given; asserts `status`, `message` on stderr,
+   and that it made no folder (nothing started). */
+static void refused(const char *const *args, const char *env, int status, const char *message)
+{
+    char *dir = tl_tmpdir(), *cluster = tl_path("%s/cluster", dir);
+    const char *argv[16] = {tl_gale(), "dev-cluster", "--dir", cluster};
+    int n = 4;
+    while (*args && n < 15) argv[n++] = *args++;
+    argv[n] = NULL;
+    if (env) putenv((char *)env);
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, status, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, message), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_neq(access(cluster, F_OK), 0, "it made its folder");
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(cluster);
+}
+
+Test(dev_cluster, no_supervisors_is_a_usage_error)
+{
+    refused((const char *const[]){"--supervisors", "0", NULL}, NULL, 2, "--supervisors needs 1 to 16, not '0'");
+}
+
+/* A port something listens on, held until the test's process ends. */
+static int taken_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 1) == 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+Test(dev_cluster, a_taken_port_is_refused_before_anything_starts)
+{
+    char port[16], want[128];
+    snprintf(port, sizeof port, "%d", taken_port());
+    snprintf(want, sizeof want, "--zk-port %s: 127.0.0.1:%s is taken", port, port);
+    refused((const char *const[]){"--zk-port", port, NULL}, NULL, 1, want);
+    snprintf(want, sizeof want, "--nimbus-port %s: 127.0.0.1:%s is taken", port, port);
+    refused((const char *const[]){"--nimbus-port", port, NULL}, NULL, 1, want);
+}
+
+Test(dev_cluster, without_zookeeper_installed_it_says_make_deps_installs_it)
+{
+    refused((const char *const[]){NULL}, "GALE_ZK_SERVER=/nonexistent/zkServer.sh", 1,
+            "ZooKeeper's server is not installed (/nonexistent/zkServer.sh: No such file or directory): `make deps` "
+            "installs it (Debian's package zookeeper)");
+}
