@@ -31,7 +31,7 @@ static size_t size_when_quiet(const char *path)
         last = now;
         tl_sleep_ms(1000);
     }
-    cr_assert_fail("%s kept growing for 60 s after the deactivation", path);
+    cr_assert_fail("%s kept growing for 60 s", path);
     return 0;
 }
 
@@ -147,7 +147,11 @@ Test(cluster_verbs, rebalance_from_two_to_three_workers_under_load_loses_nothing
     cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "", seen,
                  short_word >= 0 ? counts[short_word] : 0);
     /* The spout resumed where the drain left it: what arrived twice is at most what was in flight, max_spout_pending
-       (200) lines of 5 words; from the file's start, it would be the 3000 words or more that came before. */
+       (200) lines of 5 words; from the file's start, it would be the 3000 words or more that came before. Counted
+       once the sink is quiet: when every word has arrived its number of times is too early to tell (the file's
+       words repeat evenly, so a spout that started again from the top meets the counts as soon as one that did
+       not; in that state this test passed with the positions switched off). */
+    size_when_quiet(out);
     long got = words_in(out);
     cr_log_info("rebalance: %ld words arrived for %ld in the file (%ld twice)", got, total, got - total);
     cr_assert_lt(got - total, 1000, "the spout started again from the file's start: %ld of %ld", got, total);
