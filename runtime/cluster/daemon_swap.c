@@ -1,6 +1,7 @@
 /*
  * daemon_swap.c: a supervisor's side of a hot swap in cluster mode. While a topology's node says
- * swap=COMPONENT:SHA, every part that runs here makes COMPONENT run that plugin: the blob is fetched into the cache
+ * swap=COMPONENT:SHA and swap_on= names this supervisor (the parts swap one after another), its part makes
+ * COMPONENT run that plugin: the blob is fetched into the cache
  * in libuv's thread pool (its digest checked, an ELF object), then the local workers take it one at a time
  * (gale_sup_swap), and the part reports swap=COMPONENT:SHA:done, or :refused with why (ROOT/status/NAME/SUPERVISOR).
  * Nimbus commits it once every part has done it, or writes the plugin they had back (the same rule, the other way).
@@ -108,6 +109,7 @@ static void after_fetch(uv_work_t *w, int status)
 void gale__supd_swap_follow(supd_t *d, topo_rec_t *r, const gale_topo_record_t *rec)
 {
     if (!rec->swap_component[0] || !r->sup || r->killing || r->swapping) return;
+    if (strcmp(rec->swap_on, gale_sup_node_id(d->node))) return; /* another part's turn */
     const char *want = rec->swap_sha, *component = rec->swap_component;
     bool same_ask = !strcmp(r->swap_want_component, component) && !strcmp(r->swap_want, want);
     if (!strcmp(runs(r, component), want)) { /* nothing to do: say so once */

@@ -233,7 +233,7 @@ void nimbus_tick_rebalance(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int
             return nimbus_settle(n, p, "error %s: its rebalance was taken over", p->name);
         int holders = nimbus_count_holders(n, r);
         reports_t rep;
-        nimbus_read_reports(n, r->name, r->version, NULL, &rep);
+        nimbus_read_reports(n, r->name, r->version, &rep);
         bool late = now >= p->started_ms + (uint64_t)((r->kill_wait_s + DRAIN_GRACE_S) * 1000);
         if (rep.ended < holders && !late) return;
         if (late) gale_logf(GALE_LOG_WARN, "nimbus", "%s: not every supervisor said its part drained in time", r->name);
@@ -241,7 +241,7 @@ void nimbus_tick_rebalance(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int
     }
     reports_t rep;
     char missing[600];
-    nimbus_read_reports(n, p->name, p->version, NULL, &rep);
+    nimbus_read_reports(n, p->name, p->version, &rep);
     if (rep.refused) return nimbus_settle(n, p, "error %s: its new placement was refused: %s", p->name, rep.refusal);
     if (r->version == p->version && nimbus_slots_without_worker(n, r, missing, sizeof missing) == 0) {
         gale_logf(GALE_LOG_INFO, "nimbus", "%s: rebalanced: every worker runs, %" PRIu64 " ms after it was asked",

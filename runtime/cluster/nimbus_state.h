@@ -38,6 +38,7 @@ struct pending {
     bool placed;      /* a rebalance: the new placement is written, its workers are awaited */
     uint64_t said_ms; /* a rebalance that waits for room: when the log last said so */
     char why[700];    /* a swap going back: why */
+    char sha[GALE_BLOB_HEX_LEN + 1]; /* a swap: the plugin asked for, which going back undoes */
 };
 
 /* The registered supervisors and their free slots. */
@@ -51,8 +52,6 @@ typedef struct sup_slots {
 typedef struct reports {
     int running, ended, refused;
     char refusal[700];
-    int swapped, swap_refused; /* parts that report the swap asked for ("COMPONENT:SHA") done, or refused */
-    char swap_refusal[700];
 } reports_t;
 
 /* What nimbus keeps of a control connection. */
@@ -121,9 +120,8 @@ void nimbus_sup_slots_free(sup_slots_t *s);
 int nimbus_sup_index(const sup_slots_t *s, const char *name);
 /* "A: 2 free of 4, B: 0 free of 2" into buf. */
 void nimbus_say_free(const sup_slots_t *s, char *buf, size_t cap);
-/* What the supervisors say of topology `name` at `version`; with `swap_want` ("COMPONENT:SHA"), also how many
-   report that swap done, or refused (the first refusal's words in swap_refusal). */
-void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, const char *swap_want, reports_t *out);
+/* What the supervisors say of topology `name` at `version`. */
+void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, reports_t *out);
 /* The supervisors that hold a slot of `r` and are registered. */
 int nimbus_count_holders(nimbus_t *n, const gale_topo_record_t *r);
 /* The slots of `r` with no worker address in ZooKeeper yet, described into buf; their number. */

@@ -1,10 +1,11 @@
 /*
  * nimbus_swap.c: `swap NAME COMPONENT SHA`, a hot swap over the cluster. Nimbus checks what it can without running
  * the plugin (a bolt of the model, a blob it has, an ELF object), writes swap=COMPONENT:SHA into the topology's
- * node, and every part swaps its local workers one at a time (daemon_swap.c) and reports. Once every part reports
- * it done, the node's plugin=COMPONENT:SHA says it (a part placed later runs it) and the reply comes. When a part
- * refuses (the plugin's streams differ, its prepare fails, ...), the node asks for the plugin the component had,
- * the parts that took the new one go back, and the reply says why. A nimbus that takes over finds the swap in the
+ * node; then, one part after another (swap_on=SUPERVISOR, in the order of their names), a part swaps its local
+ * workers one at a time (daemon_swap.c) and reports. Once every part reports it done, the node's
+ * plugin=COMPONENT:SHA says it (a part placed later runs it) and the reply comes. When a part refuses (the plugin's
+ * streams differ, its prepare fails, ...), the parts that took the new one are asked back to the plugin the
+ * component had, one after another, and the reply says why. A nimbus that takes over finds the swap in the
  * node and finishes it the same way.
  */
 #include <stdio.h>
@@ -24,11 +25,13 @@ static const char *committed(const gale_topo_record_t *r, const char *component)
     return "-";
 }
 
-/* Asks the parts for `sha` as COMPONENT's plugin. 0 or a code. */
-static int ask(nimbus_t *n, gale_topo_record_t *r, int32_t node_version, const char *component, const char *sha)
+/* Asks the parts for `sha` as COMPONENT's plugin; the tick then asks them one after another. 0 or a code. */
+static int ask(nimbus_t *n, gale_topo_record_t *r, int32_t node_version, const char *component, const char *sha,
+               const char *on)
 {
     snprintf(r->swap_component, sizeof r->swap_component, "%s", component);
     snprintf(r->swap_sha, sizeof r->swap_sha, "%s", sha);
+    snprintf(r->swap_on, sizeof r->swap_on, "%s", on ? on : "");
     return nimbus_write_topo(n, r, node_version, false);
 }
 
@@ -64,7 +67,7 @@ void nimbus_cmd_swap(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     else if (!strcmp(committed(&r, component), sha))
         gale_ctl_sendf(c, "ok swapped %s %s (it ran it already)", r.name, component);
     else {
-        int rc = ask(n, &r, version, component, sha);
+        int rc = ask(n, &r, version, component, sha, NULL); /* the next tick names the first part */
         if (rc == GALE_EAGAIN) gale_ctl_sendf(c, "error %s changed meanwhile: try again", r.name);
         else if (rc) gale_ctl_sendf(c, "error cannot swap %s: %s", r.name, gale_strerror(rc));
         else if (!(p = nimbus_add_pending(n, P_SWAP, r.name, r.version, x, SWAP_TIMEOUT_S)))
@@ -75,49 +78,117 @@ void nimbus_cmd_swap(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     gale_topo_record_free(&r);
 }
 
-void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now)
+/* The report of supervisor `sup`'s part at the placement's version: its swap field into `swap` ("" none) and its
+   error into `error`. */
+static void part_report(nimbus_t *n, const gale_topo_record_t *r, const char *sup, char *swap, size_t cap, char *error,
+                        size_t error_cap)
 {
-    if (!r->swap_component[0]) return nimbus_settle(n, p, "error %s: the swap was taken back", r->name);
-    char want[600], component[256];
-    snprintf(component, sizeof component, "%s", r->swap_component);
-    snprintf(want, sizeof want, "%s:%s", component, r->swap_sha);
-    reports_t rep;
-    nimbus_read_reports(n, r->name, r->version, want, &rep);
-    int holders = nimbus_count_holders(n, r);
-    bool back = !strcmp(r->swap_sha, committed(r, component)); /* asking for what it had: going back */
-    if (rep.swap_refused && !back) {
-        snprintf(p->why, sizeof p->why, "%s", rep.swap_refusal);
-        gale_logf(GALE_LOG_WARN, "nimbus", "%s: swap of %s refused by %s: going back", r->name, component, p->why);
-        if (ask(n, r, node_version, component, committed(r, component)))
-            return nimbus_settle(n, p, "error %s: %s not swapped: %s (and the plugin it had could not be asked back)",
-                                 r->name, component, p->why);
-        return;
+    char path[3 * NIMBUS_PATH_MAX], *text = NULL;
+    size_t len;
+    gale_topo_report_t rep;
+    swap[0] = error[0] = '\0';
+    snprintf(path, sizeof path, "%s/%s/%s", n->status_folder, r->name, sup);
+    if (gale_zk_get(n->zk, path, false, &text, &len, NULL) == 0 && gale_topo_report_parse(text, &rep) == 0 &&
+        rep.version == r->version) {
+        snprintf(swap, cap, "%s", rep.swap);
+        snprintf(error, error_cap, "%s", rep.error);
     }
-    bool all = holders > 0 && rep.swapped >= holders;
-    if (!all && !rep.swap_refused) {
-        if (now > p->deadline_ms)
-            nimbus_settle(n, p, "error %s: %s: no answer from every part in %.0f s (%d of %d did it)", r->name,
-                          component, SWAP_TIMEOUT_S, rep.swapped, holders);
-        return;
+    free(text);
+}
+
+/* The supervisors that hold slots of `r`, each once, sorted (the order the parts swap in); their number. */
+static int holders_of(const gale_topo_record_t *r, const char **out)
+{
+    int n = 0;
+    for (int k = 0; k < r->workers; k++) {
+        bool seen = false;
+        for (int j = 0; j < n && !seen; j++) seen = !strcmp(out[j], r->slots[k]);
+        if (!seen) out[n++] = r->slots[k];
     }
-    /* Every part runs what was asked (or, going back, one could not): the node says so and the swap is over. */
-    if (!back) {
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && strcmp(out[k - 1], out[k]) > 0; k--) {
+            const char *t = out[k];
+            out[k] = out[k - 1], out[k - 1] = t;
+        }
+    return n;
+}
+
+/* Writes the node asking `sup`'s part (NULL: none) for `sha`. 0 or a code. */
+static int turn(nimbus_t *n, gale_topo_record_t *r, int32_t node_version, const char *sha, const char *sup)
+{
+    if (!strcmp(r->swap_sha, sha) && !strcmp(r->swap_on, sup ? sup : "")) return 0;
+    char copy[GALE_BLOB_HEX_LEN + 1]; /* `sha` may be r->swap_sha itself */
+    snprintf(copy, sizeof copy, "%s", sha);
+    snprintf(r->swap_sha, sizeof r->swap_sha, "%s", copy);
+    snprintf(r->swap_on, sizeof r->swap_on, "%s", sup ? sup : "");
+    return nimbus_write_topo(n, r, node_version, false);
+}
+
+/* The swap's end: the node's plugin= names what every part runs (`commit`), the swap fields go. 0 or a code. */
+static int end_swap(nimbus_t *n, gale_topo_record_t *r, int32_t node_version, const char *component, bool commit)
+{
+    if (commit) {
         bool there = false;
         for (size_t i = 0; i < r->n_plugins; i++)
             if (!strcmp(r->plugins[i].component, component))
                 snprintf(r->plugins[i].sha, sizeof r->plugins[i].sha, "%s", r->swap_sha), there = true;
-        if (!there && gale_topo_record_add_file(&r->plugins, &r->n_plugins, component, r->swap_sha))
-            return; /* out of memory: the next tick tries again */
+        if (!there && gale_topo_record_add_file(&r->plugins, &r->n_plugins, component, r->swap_sha)) return GALE_ENOMEM;
     }
+    r->swap_component[0] = r->swap_sha[0] = r->swap_on[0] = '\0';
+    return nimbus_write_topo(n, r, node_version, false);
+}
+
+/* One part after another: forward, the first part that does not report the new plugin done is asked for it; when
+   one refuses, back, the first part that still runs the new plugin is asked for the one it had. */
+void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now)
+{
+    if (!r->swap_component[0]) return nimbus_settle(n, p, "error %s: the swap was taken back", r->name);
+    char component[256], had[GALE_BLOB_HEX_LEN + 1], swap[340], error[512], want[600];
+    snprintf(component, sizeof component, "%s", r->swap_component);
+    snprintf(had, sizeof had, "%s", committed(r, component));
+    bool back = !strcmp(r->swap_sha, had);
+    if (!back) snprintf(p->sha, sizeof p->sha, "%s", r->swap_sha); /* what going back undoes */
+    const char **holders = calloc((size_t)r->workers + 1, sizeof *holders);
+    if (!holders) return;
+    int n_holders = holders_of(r, holders);
+    const char *next = NULL;
+    int rc = 0;
+    for (int i = 0; i < n_holders && !next && !rc; i++) {
+        part_report(n, r, holders[i], swap, sizeof swap, error, sizeof error);
+        if (!back) {
+            snprintf(want, sizeof want, "%s:%s:", component, r->swap_sha);
+            bool asked = !strncmp(swap, want, strlen(want));
+            if (asked && !strcmp(swap + strlen(want), "refused")) { /* back, from the first part on */
+                snprintf(p->why, sizeof p->why, "supervisor %s: %s", holders[i], error);
+                gale_logf(GALE_LOG_WARN, "nimbus", "%s: swap of %s refused by %s: going back", r->name, component,
+                          p->why);
+                back = true;
+                i = -1;
+                continue;
+            }
+            if (!asked || strcmp(swap + strlen(want), "done")) next = holders[i];
+        } else if (p->sha[0]) { /* a part that took the new plugin, and has not gone back */
+            snprintf(want, sizeof want, "%s:%s:done", component, p->sha);
+            if (!strcmp(swap, want)) next = holders[i];
+        }
+    }
+    if (next) {
+        rc = turn(n, r, node_version, back ? had : r->swap_sha, next);
+        if (rc && rc != GALE_EAGAIN)
+            nimbus_settle(n, p, "error %s: cannot ask %s to swap: %s", r->name, next, gale_strerror(rc));
+        else if (now > p->deadline_ms)
+            nimbus_settle(n, p, "error %s: %s: the part on %s did not answer in %.0f s", r->name, component, next,
+                          SWAP_TIMEOUT_S);
+        free(holders);
+        return;
+    }
+    free(holders);
     char sha[GALE_BLOB_HEX_LEN + 1];
     snprintf(sha, sizeof sha, "%s", r->swap_sha);
-    r->swap_component[0] = '\0', r->swap_sha[0] = '\0';
-    int rc = nimbus_write_topo(n, r, node_version, false);
+    rc = end_swap(n, r, node_version, component, !back);
     if (rc == GALE_EAGAIN) return; /* written meanwhile (a move): the next tick sees it again */
     if (rc) return nimbus_settle(n, p, "error %s: cannot write the swap's end: %s", r->name, gale_strerror(rc));
-    if (back && p->why[0]) return nimbus_settle(n, p, "error %s: %s not swapped: %s", r->name, component, p->why);
-    if (back && rep.swap_refused)
-        return nimbus_settle(n, p, "error %s: %s: going back failed: %s", r->name, component, rep.swap_refusal);
+    if (back) return nimbus_settle(n, p, "error %s: %s not swapped: %s", r->name, component, p->why);
     gale_logf(GALE_LOG_INFO, "nimbus", "%s: %s runs plugin %s on every part", r->name, component, sha);
     nimbus_settle(n, p, "ok swapped %s %s", r->name, component);
 }

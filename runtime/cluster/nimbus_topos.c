@@ -393,9 +393,8 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
 /* ---- reports of the supervisors ------------------------------------------------------------------------------- */
 
 /* What the supervisors say of topology `name` at `version` (older reports are about a placement that is gone). */
-void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, const char *swap_want, reports_t *out)
+void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, reports_t *out)
 {
-    size_t want_len = swap_want ? strlen(swap_want) : 0;
     memset(out, 0, sizeof *out);
     char folder[2 * NIMBUS_PATH_MAX], **names;
     size_t count;
@@ -412,12 +411,6 @@ void nimbus_read_reports(nimbus_t *n, const char *name, int64_t version, const c
             out->ended += rep.state == GALE_TOPO_ENDED;
             if (rep.state == GALE_TOPO_REFUSED && !out->refused++)
                 snprintf(out->refusal, sizeof out->refusal, "supervisor %s: %s", names[i], rep.error);
-            if (want_len && !strncmp(rep.swap, swap_want, want_len) && rep.swap[want_len] == ':') {
-                bool done = !strcmp(rep.swap + want_len + 1, "done");
-                out->swapped += done;
-                if (!done && !out->swap_refused++)
-                    snprintf(out->swap_refusal, sizeof out->swap_refusal, "supervisor %s: %s", names[i], rep.error);
-            }
         }
         free(text);
     }
@@ -444,7 +437,7 @@ static void tick_submit(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, 
 {
     reports_t rep;
     char missing[600];
-    nimbus_read_reports(n, p->name, p->version, NULL, &rep);
+    nimbus_read_reports(n, p->name, p->version, &rep);
     if (rep.refused) {
         remove_topology(n, p->name);
         gale_logf(GALE_LOG_WARN, "nimbus", "%s: refused by a supervisor, removed: %s", p->name, rep.refusal);
@@ -484,7 +477,7 @@ int nimbus_count_holders(nimbus_t *n, const gale_topo_record_t *r)
 static bool finished(nimbus_t *n, const gale_topo_record_t *r)
 {
     reports_t rep;
-    nimbus_read_reports(n, r->name, r->version, NULL, &rep);
+    nimbus_read_reports(n, r->name, r->version, &rep);
     int holders = rep.ended ? nimbus_count_holders(n, r) : 0;
     if (!holders || rep.ended < holders) return false;
     remove_topology(n, r->name);
@@ -497,7 +490,7 @@ static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, ui
     /* Done when every supervisor that holds a slot and is still registered says its part ended. */
     int holders = nimbus_count_holders(n, r);
     reports_t rep;
-    nimbus_read_reports(n, p->name, r->version, NULL, &rep);
+    nimbus_read_reports(n, p->name, r->version, &rep);
     bool late = now >= p->deadline_ms;
     if (rep.ended < holders && !late) return;
     remove_topology(n, p->name);

@@ -112,6 +112,9 @@ static int parse_line(gale_topo_record_t *r, const char *key, const char *v, int
             return GALE_EINVAL;
         snprintf(r->swap_component, sizeof r->swap_component, "%.*s", (int)(colon - v), v);
         snprintf(r->swap_sha, sizeof r->swap_sha, "%s", colon + 1);
+    } else if (!strcmp(key, "swap_on")) {
+        if (!*v || strlen(v) >= sizeof r->swap_on) return GALE_EINVAL;
+        snprintf(r->swap_on, sizeof r->swap_on, "%s", v);
     } else if (!strcmp(key, "plugin")) {
         return parse_file(v, &r->plugins, &r->n_plugins);
     } else if (!strcmp(key, "resource")) {
@@ -172,6 +175,7 @@ char *gale_topo_record_format(const gale_topo_record_t *r)
         fprintf(f, "resource=%s:%s\n", r->resources[i].component, r->resources[i].sha);
     for (int i = 0; i < r->workers; i++) fprintf(f, "slot=%s\n", r->slots[i] ? r->slots[i] : "");
     if (r->swap_component[0]) fprintf(f, "swap=%s:%s\n", r->swap_component, r->swap_sha);
+    if (r->swap_component[0] && r->swap_on[0]) fprintf(f, "swap_on=%s\n", r->swap_on);
     if (r->status == GALE_TOPO_REBALANCING)
         fprintf(f, "next_workers=%d\nnext_tasks=%u\nnext_model=%s\nafter=%s\n", r->next_workers, r->next_tasks,
                 r->next_model, gale_topo_status_name(r->after));

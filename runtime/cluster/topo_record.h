@@ -16,6 +16,7 @@
  *   slot=SUPERVISOR                  one per slot, in slot order: the supervisor (HOST:PORT) that runs it
  *   swap=COMPONENT:SHA|-             while a hot swap runs: the plugin every part is to run for COMPONENT ("-":
  *                                    gale's own, the one it was submitted with); then plugin= says it
+ *   swap_on=SUPERVISOR               the one part that swaps now: the parts go one after another
  *   next_workers=N next_tasks=T next_model=SHA after=active|inactive
  *                                    while rebalancing only: what nimbus places once every part has drained, and
  *                                    the status it goes back to (a nimbus that takes over finishes it)
@@ -68,6 +69,7 @@ typedef struct gale_topo_record {
     /* A hot swap under way: COMPONENT's plugin blob for every part ("-": gale's own); "" when none. */
     char swap_component[256];
     char swap_sha[GALE_BLOB_HEX_LEN + 1];
+    char swap_on[128]; /* the supervisor whose part swaps now ("" none) */
 } gale_topo_record_t;
 
 /* Whether `name` may name a topology: [A-Za-z0-9_.-], 1 to GALE_TOPO_NAME_MAX - 1 characters. */

@@ -53,6 +53,19 @@ static void finish(run_t *r)
     tl_cluster_free(&r->c);
 }
 
+/* The time stamp (the log line's first 24 characters) of the first line of supervisor i's log holding `what`, into
+   buf; "" when there is none. */
+static void stamp_of(const tl_cluster_t *c, int i, const char *what, char *buf, size_t cap)
+{
+    char *log = tl_daemon_log(&c->sup[i]), *at = strstr(log, what);
+    buf[0] = '\0';
+    if (at) {
+        while (at > log && at[-1] != '\n') at--;
+        snprintf(buf, cap, "%.24s", at);
+    }
+    free(log);
+}
+
 static void every_word_arrives(const run_t *r, bool any_case)
 {
     long seen = 0;
@@ -76,6 +89,21 @@ Test(cluster_swap, the_split_bolt_swapped_over_the_cluster_loses_no_word_and_sta
     cr_assert_str_eq(res.out, "swapped lines_sink split\n");
     tl_result_free(&res);
     cr_log_info("cluster swap: gale swap answered in %.0f ms (2 supervisors, one worker each)", took * 1000);
+    /* One part after another: the second began once the first had every worker on the new plugin. */
+    char began[3][32], done[3][32];
+    int parts = 0, first = -1, second = -1;
+    for (int i = 0; i < 3; i++) {
+        stamp_of(&r.c, i, "lines_sink: swapping split to plugin", began[i], sizeof began[i]);
+        stamp_of(&r.c, i, "lines_sink: split runs ", done[i], sizeof done[i]);
+        if (!began[i][0]) continue;
+        parts++;
+        cr_assert(done[i][0], "supervisor %d began the swap and did not end it", i);
+        if (first < 0 || strcmp(began[i], began[first]) < 0) second = first, first = i;
+        else second = i;
+    }
+    cr_assert_eq(parts, 2, "two parts swapped");
+    cr_assert_geq(strcmp(began[second], done[first]), 0, "the second part began at %s, before the first ended (%s)",
+                  began[second], done[first]);
     /* The supervisor of slot 1 killed with its worker: the slot moves to the third, which runs the new plugin. */
     int victim = -1;
     for (int i = 0; i < 3; i++)

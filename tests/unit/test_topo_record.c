@@ -344,12 +344,20 @@ Test(topo_record, a_swap_under_way_goes_to_text_and_back)
         cr_assert_eq(gale_topo_record_parse(text, &back, why, sizeof why), 0, "%s", why);
         cr_assert_str_eq(back.swap_component, "split");
         cr_assert_str_eq(back.swap_sha, shas[i]);
+        cr_assert_str_eq(back.swap_on, "", "no part's turn yet");
         gale_topo_record_free(&back);
         free(line), free(text);
     }
+    snprintf(r.swap_on, sizeof r.swap_on, "127.0.0.1:6700");
+    char *turn = gale_topo_record_format(&r);
+    cr_assert(strstr(turn, "swap_on=127.0.0.1:6700\n"), "%s", turn);
+    cr_assert_eq(gale_topo_record_parse(turn, &back, why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(back.swap_on, "127.0.0.1:6700");
+    gale_topo_record_free(&back);
+    free(turn);
     r.swap_component[0] = '\0';
     char *text = gale_topo_record_format(&r);
-    cr_assert_null(strstr(text, "swap="), "only while a swap runs: %s", text);
+    cr_assert_null(strstr(text, "swap"), "only while a swap runs: %s", text);
     free(text);
     gale_topo_record_free(&r);
     refused(edit(0, NULL, "swap=split:nothex"), "swap=split:nothex");
