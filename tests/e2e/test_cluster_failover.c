@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "blobs.h"
-#include "hmac.h"
 #include "test_cluster.h"
 
 static void use_plugins(void)
@@ -103,16 +102,8 @@ static void assert_ok(tl_result_t r, const tl_cluster_t *c, int nimbus)
 /* The hex SHA-256 of a file's bytes: its name as a blob. */
 static void file_sha(const char *path, char hex[GALE_BLOB_HEX_LEN + 1])
 {
-    size_t len;
-    char *bytes = tl_read_file(path, &len);
-    cr_assert_not_null(bytes, "%s", path);
-    gale_sha256_t h;
-    unsigned char digest[GALE_SHA256_LEN];
-    gale_sha256_init(&h);
-    gale_sha256_update(&h, bytes, len);
-    gale_sha256_final(&h, digest);
-    gale_hex_encode(digest, sizeof digest, hex);
-    free(bytes);
+    uint64_t size;
+    cr_assert_eq(gale_blob_digest_file(path, hex, &size), 0, "%s", path);
 }
 
 /* Numbers (e2e_spout) -> slowed (chaos, about 400 a second) -> probe (e2e_probe) -> sink, tracked, forever. The
