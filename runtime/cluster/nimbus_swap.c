@@ -1,6 +1,6 @@
 /*
  * nimbus_swap.c: `swap NAME COMPONENT SHA`, a hot swap over the cluster. Nimbus checks what it can without running
- * the plugin (a bolt of the model, a blob it has, an ELF object), writes swap=COMPONENT:SHA into the topology's
+ * the plugin (a component of the model, a blob it has, an ELF object), writes swap=COMPONENT:SHA into the topology's
  * node; then, one part after another (swap_on=SUPERVISOR, in the order of their names), a part swaps its local
  * workers one at a time (daemon_swap.c) and reports. Once every part reports it done, the node's
  * plugin=COMPONENT:SHA says it (a part placed later runs it) and the reply comes. When a part refuses (the plugin's
@@ -62,8 +62,6 @@ void nimbus_cmd_swap(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     else if (nimbus_read_model(n, &r, &t, why, sizeof why)) gale_ctl_sendf(c, "error %s", why);
     else if ((at = gale_topology_find(t, component)) < 0)
         gale_ctl_sendf(c, "error %s has no component named '%s'", r.name, component);
-    else if (t->components[at].kind != GALE_BOLT)
-        gale_ctl_sendf(c, "error '%s' is a spout: only a bolt's plugin is swapped", component);
     else if (!strcmp(committed(&r, component), sha))
         gale_ctl_sendf(c, "ok swapped %s %s (it ran it already)", r.name, component);
     else {

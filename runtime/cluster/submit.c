@@ -195,12 +195,7 @@ int gale_submit_prepare_swap(const char *name, const char *component, const char
         snprintf(why, cap, "%s", d.msg);
         return rc;
     }
-    bool bolt = h->desc->kind == GALE_BOLT;
-    gale_plugin_unload(h);
-    if (!bolt) {
-        snprintf(why, cap, "%s is a spout plugin: only a bolt's plugin is swapped", path);
-        return GALE_EINVAL;
-    }
+    gale_plugin_unload(h); /* it loads here: the supervisors check it against the component */
     char sha[GALE_BLOB_HEX_LEN + 1], what[320], head[600];
     snprintf(what, sizeof what, "%s's plugin %s", component, path);
     if ((rc = add_file(out, path, what, sha, why, cap))) return rc;

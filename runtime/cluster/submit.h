@@ -32,8 +32,8 @@ typedef struct gale_submit {
    file or component. */
 int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_s, gale_submit_t *out, char *why,
                         size_t cap);
-/* Prepares a hot swap of bolt `component` of topology `name` to the plugin file at `path`: the file loaded here
-   first (an ELF shared object of this host, gale's ABI, a bolt: what can be told without the topology), shipped as
+/* Prepares a hot swap of component `component` of topology `name` to the plugin file at `path`: the file loaded here
+   first (an ELF shared object of this host, gale's ABI: what can be told without the topology), shipped as
    its blob, and the command "swap NAME COMPONENT SHA". 0 and *out; a negative code with `why`. */
 int gale_submit_prepare_swap(const char *name, const char *component, const char *path, gale_submit_t *out, char *why,
                              size_t cap);

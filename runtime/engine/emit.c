@@ -50,7 +50,21 @@ static bool is_live_input(const gale_task_t *t, const gale_tuple_t *in)
     return in && (in == t->current || find_kept(t, in) >= 0);
 }
 
-static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream)
+/* After a hot swap to a plugin declaring more than the component (task.h, `declared`): its declaration of
+   `stream`, when it allows emit `e` (the stream direct as the emit is, its field count). */
+static const gale_stream_t *declared_allows(const gale_task_t *t, const gale_emit_t *e)
+{
+    const char *name = e->stream ? e->stream : "default";
+    for (size_t i = 0; i < t->n_declared; i++) {
+        const gale_stream_t *own = &t->declared[i];
+        if (!strcmp(own->name, name)) return own->direct == e->direct && own->n_fields == e->n_values ? own : NULL;
+    }
+    return NULL;
+}
+
+/* 0 with *stream and *n_values (the values the component's stream takes), 1 for an emit on a stream only the
+   swapped-in plugin declares (nobody subscribes to it until the topology is submitted again), or a code. */
+static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream, size_t *n_values)
 {
     if (t->base.phase != GALE_PHASE_RUN) return GALE_ESTATE;
     if (!gale__emit_sized(e)) {
@@ -61,11 +75,15 @@ static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream)
         return GALE_EINVAL;
     }
     int s = stream_index(t, e->stream);
-    if (s < 0) {
+    const gale_stream_t *st = s >= 0 ? &t->comp->streams[s] : NULL;
+    /* The plugin's own wider declaration is looked at only off the usual path: a stream or a value count the
+       component does not have. What it adds is not sent: no subscriber knows of it. */
+    bool wider = (!st || e->n_values != st->n_fields) && t->declared && declared_allows(t, e);
+    if (!st && wider) return 1;
+    if (!st) {
         gale__task_error(t, "emit on stream '%s', which it does not declare", e->stream ? e->stream : "default");
         return GALE_ESTREAM;
     }
-    const gale_stream_t *st = &t->comp->streams[s];
     /* A direct stream is emitted directly and only so (Storm's): one byte beside n_fields, once per emit. */
     if (e->direct != st->direct) {
         if (e->direct)
@@ -76,7 +94,7 @@ static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream)
         else gale__task_error(t, "emit on stream '%s', which is declared direct: use gale_emit_direct", st->name);
         return GALE_ESTREAM;
     }
-    if (e->n_values != st->n_fields) {
+    if (e->n_values != st->n_fields && !wider) {
         char fields[256];
         join_fields(st, fields, sizeof fields);
         gale__task_error(t, "emit of %zu values on stream '%s', which declares %zu fields (%s)", e->n_values,
@@ -89,6 +107,7 @@ static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream)
             return GALE_ESTATE;
         }
     *stream = s;
+    *n_values = st->n_fields;
     return 0;
 }
 
@@ -181,9 +200,19 @@ int gale__emit_stream(gale_task_t *t, int stream, const gale_emit_t *e, uint32_t
 int gale__emit(gale_ctx_t *ctx, const gale_emit_t *e)
 {
     gale_task_t *t = gale__task(ctx);
-    int stream, rc = check_emit(t, e, &stream);
-    if (rc) return rc;
-    return gale__emit_stream(t, stream, e, 1);
+    int stream;
+    size_t n_values;
+    int rc = check_emit(t, e, &stream, &n_values);
+    if (rc < 0) return rc;
+    if (rc == 1) { /* a stream nobody subscribes to yet: counted, as an emit to no subscriber is */
+        report_tasks(e, NULL);
+        t->m.emitted++;
+        return 0;
+    }
+    if (n_values == e->n_values) return gale__emit_stream(t, stream, e, 1);
+    gale_emit_t known = *e; /* the fields the topology knows of, the first */
+    known.n_values = n_values;
+    return gale__emit_stream(t, stream, &known, 1);
 }
 
 /* Tells the ackers of each of the input's trees. */

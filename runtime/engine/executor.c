@@ -608,27 +608,33 @@ static void finish_component(gale_executor_t *e, int component)
     flush_all(e);
 }
 
-/* This executor's tasks of bolt `component` that do not run `to` yet, opened again on it (gale__runtime_swap). A
+/* This executor's tasks of `component` that do not run `to` yet, opened again on it (gale__runtime_swap). A
    prepare that fails reopens that task on the plugin it had and says so; the control thread then swaps every
    task back. A task that cannot be reopened on its old plugin either fails the run, as a failed open does. */
-static void swap_tasks(gale_executor_t *e, int component, const gale_plugin_t *to)
+static void swap_tasks(gale_executor_t *e, int component, const gale_plugin_t *to, const gale_stream_t *streams,
+                       size_t n_streams)
 {
     gale_runtime_t *rt = e->rt;
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (t->comp != &rt->topo->components[component] || !t->opened || t->desc == to) continue;
         const gale_plugin_t *from = t->desc;
-        gale__task_close_bolt(t);
-        int rc = gale__task_open_bolt(t, to);
+        const gale_stream_t *from_streams = t->declared;
+        size_t from_n = t->n_declared;
+        const char *open = t->comp->kind == GALE_SPOUT ? "open" : "prepare";
+        gale__task_close_for_swap(t);
+        t->declared = streams, t->n_declared = n_streams;
+        int rc = gale__task_open_for_swap(t, to);
         if (!rc) continue;
-        gale_logf(GALE_LOG_ERROR, t->who, "prepare of plugin %s failed: %s (%d): back to plugin %s", to->name,
+        gale_logf(GALE_LOG_ERROR, t->who, "%s of plugin %s failed: %s (%d): back to plugin %s", open, to->name,
                   gale_strerror(rc), rc, from->name);
         if (!atomic_exchange(&rt->swap_failed, 1))
-            snprintf(rt->swap_why, sizeof rt->swap_why, "task %s: prepare of plugin %s failed: %s (%d)", t->who,
+            snprintf(rt->swap_why, sizeof rt->swap_why, "task %s: %s of plugin %s failed: %s (%d)", t->who, open,
                      to->name, gale_strerror(rc), rc);
-        if ((rc = gale__task_open_bolt(t, from))) {
-            gale_logf(GALE_LOG_ERROR, t->who, "prepare of plugin %s failed too: %s (%d)", from->name, gale_strerror(rc),
-                      rc);
+        t->declared = from_streams, t->n_declared = from_n;
+        if ((rc = gale__task_open_for_swap(t, from))) {
+            gale_logf(GALE_LOG_ERROR, t->who, "%s of plugin %s failed too: %s (%d)", open, from->name,
+                      gale_strerror(rc), rc);
             atomic_store(&rt->failed, 1);
             gale__runtime_control_changed(rt);
             return;
@@ -653,7 +659,7 @@ static bool handle_control(gale_executor_t *e)
     unsigned ss = atomic_load(&rt->swap_seq);
     if (ss != e->swap_seen) {
         e->swap_seen = ss;
-        swap_tasks(e, rt->swap_component, rt->swap_desc);
+        swap_tasks(e, rt->swap_component, rt->swap_desc, rt->swap_streams, rt->swap_n_streams);
         atomic_fetch_add(&rt->swap_acks, 1);
     }
     unsigned fs = atomic_load(&rt->finish_seq);

@@ -489,12 +489,14 @@ void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns)
 }
 
 /* Asks every executor to swap bolt `component`'s tasks to `desc`, and waits for each to have done so. */
-static int swap_everywhere(gale_runtime_t *rt, int component, const gale_plugin_t *desc, uint64_t deadline_ns)
+static int swap_everywhere(gale_runtime_t *rt, int component, const gale_plugin_t *desc, const gale_stream_t *streams,
+                           size_t n_streams, uint64_t deadline_ns)
 {
     atomic_store(&rt->swap_failed, 0);
     atomic_store(&rt->swap_acks, 0);
     rt->swap_component = component;
     rt->swap_desc = desc;
+    rt->swap_streams = streams, rt->swap_n_streams = n_streams;
     atomic_fetch_add(&rt->swap_seq, 1);
     gale__runtime_control_changed(rt);
     while (atomic_load(&rt->swap_acks) < rt->started_execs) {
@@ -504,32 +506,38 @@ static int swap_everywhere(gale_runtime_t *rt, int component, const gale_plugin_
     return 0;
 }
 
-int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *desc, int timeout_ms, char *why,
-                       size_t cap)
+int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *desc, const gale_stream_t *streams,
+                       size_t n_streams, int timeout_ms, char *why, size_t cap)
 {
     snprintf(why, cap, "%s", "");
-    if (component < 0 || (size_t)component >= rt->topo->n_components || !desc || desc->kind != GALE_BOLT ||
-        rt->topo->components[component].kind != GALE_BOLT)
+    if (component < 0 || (size_t)component >= rt->topo->n_components || !desc ||
+        desc->kind != rt->topo->components[component].kind || (desc->kind == GALE_SPOUT && rt->opts.spout_override))
         return GALE_EINVAL;
     if (!rt->started_execs) { /* before the start: the tasks open on it */
         for (uint32_t i = 1; i <= rt->topo->n_tasks; i++) {
             gale_task_t *t = rt->tasks[i];
             if (!t || t->comp != &rt->topo->components[component]) continue;
             t->desc = desc;
-            t->basic = (desc->flags & GALE_BOLT_BASIC) != 0;
+            t->basic = desc->kind == GALE_BOLT && (desc->flags & GALE_BOLT_BASIC) != 0;
+            t->declared = streams, t->n_declared = n_streams;
         }
         return 0;
     }
     if (atomic_load(&rt->phase) != GALE_RUN_RUNNING) return GALE_ESTATE;
     const gale_plugin_t *had = NULL;
+    const gale_stream_t *had_streams = NULL;
+    size_t had_n = 0;
     for (uint32_t i = 1; i <= rt->topo->n_tasks && !had; i++)
-        if (rt->tasks[i] && rt->tasks[i]->comp == &rt->topo->components[component]) had = rt->tasks[i]->desc;
+        if (rt->tasks[i] && rt->tasks[i]->comp == &rt->topo->components[component]) {
+            had = rt->tasks[i]->desc;
+            had_streams = rt->tasks[i]->declared, had_n = rt->tasks[i]->n_declared;
+        }
     uint64_t deadline = gale_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000u;
-    int rc = swap_everywhere(rt, component, desc, deadline);
+    int rc = swap_everywhere(rt, component, desc, streams, n_streams, deadline);
     if (rc || !atomic_load(&rt->swap_failed)) return rc;
     snprintf(why, cap, "%s", rt->swap_why);
     /* All or none: the tasks that took the new plugin go back to the one they had. */
-    if (had && had != desc && swap_everywhere(rt, component, had, deadline + 10000000000ull) == 0 &&
+    if (had && had != desc && swap_everywhere(rt, component, had, had_streams, had_n, deadline + 10000000000ull) == 0 &&
         !atomic_load(&rt->swap_failed))
         return GALE_EPLUGIN;
     snprintf(why + strlen(why), cap - strlen(why), "; and going back to plugin %s failed: %s", had ? had->name : "?",

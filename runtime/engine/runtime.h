@@ -100,6 +100,8 @@ struct gale_runtime {
     atomic_int swap_failed;
     int swap_component;
     const gale_plugin_t *swap_desc;
+    const gale_stream_t *swap_streams; /* swap_desc's, when a superset of the component's (NULL: the same) */
+    size_t swap_n_streams;
     char swap_why[256];
     atomic_uint finish_seq;
     atomic_int finish_component;
@@ -153,16 +155,20 @@ void gale__runtime_set_active(gale_runtime_t *rt, bool active);
 /* Cluster mode's lease (lease_until_ns above): until `until_ns` on CLOCK_MONOTONIC; before gale__runtime_start too. */
 void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns);
 void gale__runtime_finish_component(gale_runtime_t *rt, int component);
-/* Hot swap of bolt `component` (control thread, while running): every task of it, each on its own executor between
-   two tuples, fails the inputs it kept (their trees replay), runs cleanup, and is prepared again on `desc`; the
-   tuples queued for it go to the new plugin. When a prepare fails, every task goes back to the plugin it had: all
-   or none. Before the start the tasks are only given `desc` to open on. Blocks until every executor did it, at
-   most `timeout_ms`. 0; GALE_EPLUGIN (rolled back; `why` names the
-   task and the code), GALE_EINVAL (not a bolt), GALE_ESTATE (not running), GALE_ETIMEDOUT (an executor did not
-   answer: a task may be stuck in execute; the swap may still happen). `desc` is borrowed and must outlive the
-   runtime; the plugin each task had must live on too (a rollback reopens it). */
-int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *desc, int timeout_ms, char *why,
-                       size_t cap);
+/* Hot swap of `component` (control thread, while running): every task of it, each on its own executor between
+   two turns, is closed and opened again on `desc` with the same settings (task.h, gale__task_close_for_swap): a
+   bolt fails the inputs it kept (their trees replay) and the tuples queued for it go to the new plugin; a spout's
+   open trees stay with the task, and a replayable spout goes on from the position after the last it emitted. When
+   an open or prepare fails, every task goes back to the plugin it had: all or none. Before the start the tasks are
+   only given `desc` to open on. Blocks until every executor did it, at most `timeout_ms`. 0; GALE_EPLUGIN (rolled
+   back; `why` names the task and the code), GALE_EINVAL (`desc` of another kind, or a spout while spouts run as
+   told by spout_override), GALE_ESTATE (not running), GALE_ETIMEDOUT (an executor did not answer: a task may be
+   stuck in execute; the swap may still happen). `streams`: what `desc` declares when it is a strict superset of
+   the component's streams (gale_topology_check_swap), else NULL: the tasks accept the emits it allows, on streams
+   nobody subscribes to yet or with fields after the component's, which are dropped. `desc` and `streams` are
+   borrowed and must outlive the runtime; the plugin each task had must live on too (a rollback reopens it). */
+int gale__runtime_swap(gale_runtime_t *rt, int component, const gale_plugin_t *desc, const gale_stream_t *streams,
+                       size_t n_streams, int timeout_ms, char *why, size_t cap);
 bool gale__runtime_finish_acked(gale_runtime_t *rt);
 void gale__runtime_stop(gale_runtime_t *rt);
 void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out);

@@ -59,6 +59,13 @@ void gale__spout_resume(gale_task_t *t, uint64_t position)
     t->next_msg_id = position;
 }
 
+void gale__spout_reopening(gale_task_t *t)
+{
+    bool had = has_position(t);
+    t->resumable = false; /* until the new plugin calls gale_replayable */
+    if (had) gale__spout_resume(t, t->next_msg_id);
+}
+
 /* ---- trees ---------------------------------------------------------------------------------------------- */
 
 void gale__spout_track(gale_task_t *t, gale_tuple_data_t *d, uint64_t msg_id, uint32_t attempts)

@@ -47,4 +47,9 @@ void gale__spout_resume(gale_task_t *t, uint64_t position);
 /* At close: publishes the task's resume position one last time, journals the trees still open (cause "stopped") when there is a journal, and releases their values. */
 void gale__spout_forget(gale_task_t *t);
 
+/* Before a hot swap opens spout task t on another plugin: when t has a position, the new plugin's gale_replayable
+   gets the next one (what the last plugin emitted stays open in t and replays from there: none twice); else it
+   starts afresh. */
+void gale__spout_reopening(gale_task_t *t);
+
 #endif

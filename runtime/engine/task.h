@@ -56,6 +56,10 @@ typedef struct gale_task {
     bool active;    /* spouts: next_tuple may be called */
     bool done;      /* spouts: said gale_done */
     int default_stream;           /* index of "default" in comp->streams, or -1 */
+    /* What desc declares when a hot swap brought a strict superset of comp's streams (borrowed; NULL: comp's).
+       Only an emit that comp's streams refuse looks here (emit.c). */
+    const gale_stream_t *declared;
+    size_t n_declared;
     gale_sub_state_t **sub_state; /* [stream][subscription] */
     gale_tuple_t *current;        /* the input being executed */
     gale_tuple_t **kept;          /* inputs kept past execute, not yet acked or failed */
@@ -95,12 +99,14 @@ static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)c
 /* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
 void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Hot swap, on t's executor between two tuples. Closes bolt task t, opened: its kept inputs are failed (their trees
-   replay), then cleanup. */
-void gale__task_close_bolt(gale_task_t *t);
-/* Prepares closed bolt task t on `desc` (borrowed: it must outlive the task), with a fresh state. 0, or prepare's
-   code (the task stays closed). */
-int gale__task_open_bolt(gale_task_t *t, const gale_plugin_t *desc);
+/* Hot swap, on t's executor between two tuples. Closes opened task t: a bolt fails the inputs it kept (their trees
+   replay) and runs cleanup; a spout is deactivated (when active) and closed, and its open trees stay with the task
+   (their acks and fails go to the next plugin, their replays are the runtime's). */
+void gale__task_close_for_swap(gale_task_t *t);
+/* Opens closed task t on `desc` (borrowed: it must outlive the task), with a fresh state: prepare, or open (a spout
+   that calls gale_replayable resumes where the last plugin stopped emitting) and activate when the task is active.
+   0, or the open's code (the task stays closed). */
+int gale__task_open_for_swap(gale_task_t *t, const gale_plugin_t *desc);
 
 /* Asks for t->service to run on t's executor soon; callable from any thread, cheap when repeated. */
 void gale__task_want_service(gale_task_t *t);

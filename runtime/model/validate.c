@@ -288,52 +288,47 @@ static void fields_text(const gale_stream_t *s, char *buf, size_t cap)
     snprintf(buf + strlen(buf), cap - strlen(buf), "]");
 }
 
-/* Whether `got` (the new plugin's) are `want` (the component's), the reason in `d` when not. */
-static int same_streams(const gale_component_t *want, const gale_component_t *got, const char *path, gale_diag_t *d)
+/* Whether `got` (the new plugin's) has `want`'s (the component's) streams, each with its fields first, the reason
+   in `d` when not; *wider tells whether it has more (streams, or fields after a stream's own). */
+static int has_streams(const gale_component_t *want, const gale_component_t *got, const char *path, bool *wider,
+                       gale_diag_t *d)
 {
     char a[300], b[300];
+    *wider = got->n_streams > want->n_streams;
     for (size_t i = 0; i < want->n_streams; i++) {
         const gale_stream_t *w = &want->streams[i];
-        size_t k = 0;
-        while (k < got->n_streams && strcmp(got->streams[k].name, w->name)) k++;
-        if (k == got->n_streams)
-            return gale__diag(d, GALE_ETOPOLOGY, "plugin %s does not declare stream '%s', which bolt '%s' has", path,
-                              w->name, want->name);
+        int k = gale_component_stream(got, w->name);
+        if (k < 0)
+            return gale__diag(d, GALE_ETOPOLOGY, "plugin %s does not declare stream '%s', which %s '%s' has", path,
+                              w->name, kind_name(want->kind), want->name);
         const gale_stream_t *g = &got->streams[k];
-        bool same = g->n_fields == w->n_fields && g->direct == w->direct;
-        for (size_t f = 0; same && f < w->n_fields; f++) same = !strcmp(g->fields[f], w->fields[f]);
-        if (!same) {
+        bool keeps = g->n_fields >= w->n_fields && g->direct == w->direct;
+        for (size_t f = 0; keeps && f < w->n_fields; f++) keeps = !strcmp(g->fields[f], w->fields[f]);
+        if (!keeps) {
             fields_text(w, a, sizeof a), fields_text(g, b, sizeof b);
             return gale__diag(d, GALE_ETOPOLOGY,
-                              "plugin %s declares stream '%s' with fields %s%s; bolt '%s' has %s%s: a swap keeps the "
-                              "streams and their fields (submit the topology again to change them)",
-                              path, w->name, b, g->direct ? " (direct)" : "", want->name, a,
+                              "plugin %s declares stream '%s' with fields %s%s; %s '%s' has %s%s: a swap keeps each "
+                              "stream and its fields in their order, and may only add fields after them or add "
+                              "streams (submit the topology again to change them)",
+                              path, w->name, b, g->direct ? " (direct)" : "", kind_name(want->kind), want->name, a,
                               w->direct ? " (direct)" : "");
         }
-    }
-    if (got->n_streams > want->n_streams) {
-        for (size_t k = 0; k < got->n_streams; k++)
-            if (gale_component_stream(want, got->streams[k].name) < 0)
-                return gale__diag(d, GALE_ETOPOLOGY,
-                                  "plugin %s declares stream '%s', which bolt '%s' does not have: a swap keeps the "
-                                  "streams and their fields (submit the topology again to change them)",
-                                  path, got->streams[k].name, want->name);
+        *wider = *wider || g->n_fields > w->n_fields;
     }
     return 0;
 }
 
-int gale_topology_check_swap(const gale_topology_t *topo, int component, const gale_plugin_handle_t *h, gale_diag_t *d)
+int gale_topology_check_swap(const gale_topology_t *topo, int component, const gale_plugin_handle_t *h,
+                             gale_stream_t **streams, size_t *n_streams, gale_diag_t *d)
 {
+    if (streams) *streams = NULL, *n_streams = 0;
     if (component < 0 || (size_t)component >= topo->n_components)
         return gale__diag(d, GALE_EINVAL, "no component %d", component);
     const gale_component_t *c = &topo->components[component];
     const char *path = h->path ? h->path : h->desc->name;
-    if (c->kind != GALE_BOLT)
-        return gale__diag(d, GALE_ETOPOLOGY, "'%s' is a %s: only a bolt's plugin is swapped", c->name,
-                          kind_name(c->kind));
-    if (h->desc->kind != GALE_BOLT)
-        return gale__diag(d, GALE_ETOPOLOGY, "plugin %s is a %s plugin, and '%s' is a bolt", path,
-                          kind_name(h->desc->kind), c->name);
+    if (h->desc->kind != c->kind)
+        return gale__diag(d, GALE_ETOPOLOGY, "plugin %s is a %s plugin, and '%s' is a %s", path,
+                          kind_name(h->desc->kind), c->name, kind_name(c->kind));
     /* The new plugin's declare runs against a copy of the topology whose component has it and no streams yet. */
     gale_topology_t copy = *topo;
     gale_component_t *cs = malloc(topo->n_components * sizeof *cs);
@@ -345,7 +340,12 @@ int gale_topology_check_swap(const gale_topology_t *topo, int component, const g
     n->streams = NULL, n->n_streams = 0;
     int rc = check_settings(&copy, n, d);
     if (!rc) rc = declare(&copy, component, d);
-    if (!rc) rc = same_streams(c, n, path, d);
+    bool wider = false;
+    if (!rc) rc = has_streams(c, n, path, &wider, d);
+    if (!rc && wider && streams) {
+        *streams = n->streams, *n_streams = n->n_streams; /* the caller's now */
+        n->streams = NULL, n->n_streams = 0;
+    }
     gale_streams_free(n->streams, n->n_streams);
     free(cs);
     return rc;

@@ -16,12 +16,15 @@
 int gale_topology_resolve(gale_topology_t *topo, gale_diag_t *diag);
 
 /*
- * Hot swap: whether plugin `h` (loaded, borrowed) may replace the plugin of bolt `component` of resolved topology
- * `topo` while it runs: a bolt, the component's settings declared by it with the right types, and its declare giving
- * exactly the streams and fields the component has (subscribers and groupings rely on them). Runs the new plugin's
- * declare only. 0, or GALE_ETOPOLOGY with the reason in `diag` (the plugin's file and the component named).
+ * Hot swap: whether plugin `h` (loaded, borrowed) may replace the plugin of component `component` of resolved
+ * topology `topo` while it runs: of its kind, the component's settings declared by it with the right types, and its declare giving
+ * the streams the component has, each with the same fields in the same order (subscribers and groupings rely on
+ * them), or a superset: more streams, or more fields after a stream's own. Runs the new plugin's declare only.
+ * 0, or GALE_ETOPOLOGY with the reason in `diag` (the plugin's file and the component named). When the new
+ * plugin's streams are a strict superset and `streams` is not NULL, *streams / *n_streams get them (the caller
+ * owns them: gale_streams_free); else NULL and 0.
  */
 int gale_topology_check_swap(const gale_topology_t *topo, int component, const gale_plugin_handle_t *h,
-                             gale_diag_t *diag);
+                             gale_stream_t **streams, size_t *n_streams, gale_diag_t *diag);
 
 #endif

@@ -14,8 +14,8 @@
  *     lease NS               cluster mode's fence: the worker takes tuples until NS on CLOCK_MONOTONIC (the
  *                            same host's clock) and no longer, unless renewed; before start too. Never sent
  *                            outside cluster mode: a worker without a lease is not fenced
- *     swap COMPONENT PATH    hot swap: bolt COMPONENT's tasks reopened on the plugin at PATH ("-": the
- *                            topology's own), checked first (same streams and fields); before start too
+ *     swap COMPONENT PATH    hot swap: COMPONENT's tasks reopened on the plugin at PATH ("-": the
+ *                            topology's own), checked first (same kind, same streams and fields or a superset); before start too
  *     start | deactivate | finish COMPONENT | stop
  *                            deactivate is the stop's, for good: the drain before the bolts finish
  *   worker -> supervisor

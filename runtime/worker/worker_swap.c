@@ -20,6 +20,25 @@ static int plugin_at(gale_swaps_t *kept, const char *path, gale_plugin_handle_t 
     return rc;
 }
 
+/* Keeps what `h` declares for `component` (taking `streams`) unless kept already; the kept declaration. */
+static const gale_swap_decl_t *keep_decl(gale_swaps_t *kept, const gale_plugin_handle_t *h, int component,
+                                         gale_stream_t *streams, size_t n)
+{
+    for (size_t i = 0; i < kept->n_decl; i++)
+        if (kept->decl[i].h == h && kept->decl[i].component == component) {
+            gale_streams_free(streams, n);
+            return &kept->decl[i];
+        }
+    gale_swap_decl_t *grown = realloc(kept->decl, (kept->n_decl + 1) * sizeof *grown);
+    if (!grown) {
+        gale_streams_free(streams, n);
+        return NULL;
+    }
+    kept->decl = grown;
+    kept->decl[kept->n_decl] = (gale_swap_decl_t){h, component, streams, n};
+    return &kept->decl[kept->n_decl++];
+}
+
 bool gale_worker_swap(gale_runtime_t *rt, gale_swaps_t *kept, const char *args, char *text, size_t cap)
 {
     const char *sp = strchr(args, ' ');
@@ -30,6 +49,7 @@ bool gale_worker_swap(gale_runtime_t *rt, gale_swaps_t *kept, const char *args, 
     int c = gale_topology_find(rt->topo, name);
     gale_diag_t d = {{0}};
     const gale_plugin_t *desc = NULL;
+    const gale_swap_decl_t *decl = NULL;
     if (c < 0) {
         snprintf(text, cap, "%s no component named '%s'", name, name);
         return false;
@@ -38,14 +58,21 @@ bool gale_worker_swap(gale_runtime_t *rt, gale_swaps_t *kept, const char *args, 
         desc = rt->topo->components[c].plugin->desc;
     } else {
         gale_plugin_handle_t *h;
-        if (plugin_at(kept, path, &h, &d) || gale_topology_check_swap(rt->topo, c, h, &d)) {
+        gale_stream_t *streams = NULL;
+        size_t n_streams = 0;
+        if (plugin_at(kept, path, &h, &d) || gale_topology_check_swap(rt->topo, c, h, &streams, &n_streams, &d)) {
             snprintf(text, cap, "%s %s", name, d.msg);
+            return false;
+        }
+        if (streams && !(decl = keep_decl(kept, h, c, streams, n_streams))) {
+            snprintf(text, cap, "%s out of memory", name);
             return false;
         }
         desc = h->desc;
     }
     char why[300];
-    int rc = gale__runtime_swap(rt, c, desc, GALE_SWAP_TIMEOUT_MS, why, sizeof why);
+    int rc = gale__runtime_swap(rt, c, desc, decl ? decl->streams : NULL, decl ? decl->n_streams : 0,
+                                GALE_SWAP_TIMEOUT_MS, why, sizeof why);
     if (rc) {
         snprintf(text, cap, "%s %s", name, *why ? why : gale_strerror(rc));
         return false;
@@ -57,7 +84,9 @@ bool gale_worker_swap(gale_runtime_t *rt, gale_swaps_t *kept, const char *args, 
 
 void gale_swaps_free(gale_swaps_t *s)
 {
+    for (size_t i = 0; i < s->n_decl; i++) gale_streams_free(s->decl[i].streams, s->decl[i].n_streams);
+    free(s->decl);
     for (size_t i = 0; i < s->n; i++) gale_plugin_unload(s->h[i]);
     free(s->h);
-    s->h = NULL, s->n = 0;
+    *s = (gale_swaps_t){0};
 }

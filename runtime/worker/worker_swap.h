@@ -13,9 +13,19 @@
 #include "plugin.h"
 #include "runtime.h"
 
+/* What a plugin declares for a component it was swapped into, when more than the component's streams. */
+typedef struct gale_swap_decl {
+    const gale_plugin_handle_t *h;
+    int component;
+    gale_stream_t *streams; /* owned */
+    size_t n_streams;
+} gale_swap_decl_t;
+
 typedef struct gale_swaps {
     gale_plugin_handle_t **h; /* owned, each loaded once by path */
     size_t n;
+    gale_swap_decl_t *decl; /* one per (plugin, component) that declares more; they live as long as the tasks */
+    size_t n_decl;
 } gale_swaps_t;
 
 /* How long the executors have to reopen the tasks. */

@@ -1,9 +1,11 @@
 /*
  * Hot swap through the supervisor daemon (`gale ctl ... swap ID COMPONENT PATH`): the split bolt of lines_sink.cfg
  * replaced under load by split_upper (the same streams, words in upper case), one worker at a time, losing no word
- * and showing the new plugin's output from then on, also from a worker killed and started again after it; a plugin with other fields, one whose prepare fails, one that is
- * not a plugin, a component that is not there and a file outside the daemon's folders are refused with the reason,
- * and the topology runs on with the plugin it had.
+ * and showing the new plugin's output from then on, also from a worker killed and started again after it; a plugin
+ * declaring a superset (a field more, a stream more) is taken, and the topology's subscribers see the fields they
+ * know; a plugin with other fields, one whose prepare fails, one that is not a plugin, a component that is not
+ * there and a file outside the daemon's folders are refused with the reason, and the topology runs on with the
+ * plugin it had.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -110,17 +112,18 @@ Test(swap, what_cannot_take_the_bolts_place_is_refused_and_the_topology_runs_on)
     run_t r = {0};
     start(&r);
     char *wide = tl_path("%s/tests/plugins/split_wide.so", tl_build());
+    char *other = tl_path("%s/tests/plugins/split_other.so", tl_build());
     char *broken = tl_path("%s/tests/plugins/split_broken.so", tl_build());
     char *not_elf = tl_path("%s/not_a_plugin.so", r.d.dir);
     cr_assert_eq(tl_write_file(not_elf, "#!/bin/sh\necho not a plugin\n"), 0);
     const struct {
         const char *component, *path, *says;
     } refused[] = {
-        {"split", wide, "declares stream 'default' with fields [word, n]; bolt 'split' has [word]"},
+        {"split", other, "declares stream 'default' with fields [token]; bolt 'split' has [word]"},
         {"split", broken, "prepare of plugin split_broken failed: input/output error"},
         {"split", not_elf, "not a valid plugin"},
         {"nothing", wide, "no component named 'nothing'"},
-        {"lines", wide, "'lines' is a spout: only a bolt's plugin is swapped"},
+        {"lines", wide, "is a bolt plugin, and 'lines' is a spout"},
         {"split", "/etc/hostname", "not allowed"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
@@ -137,6 +140,34 @@ Test(swap, what_cannot_take_the_bolts_place_is_refused_and_the_topology_runs_on)
     char *said = tl_daemon_log(&r.d);
     cr_assert_not_null(strstr(said, "swap of split refused by worker "), "%s", said);
     free(said);
-    free(wide), free(broken), free(not_elf);
+    free(wide), free(other), free(broken), free(not_elf);
+    finish(&r);
+}
+
+/* split_wide emits [WORD, length] and the length on a stream of its own: the swap takes it, the sink's lines hold
+   the one field the topology knows, every word arrives, and no task logs a refused emit. */
+Test(swap, a_plugin_declaring_a_superset_is_taken_and_subscribers_see_the_fields_they_know)
+{
+    run_t r = {0};
+    start(&r);
+    char *plugin = tl_path("%s/tests/plugins/split_wide.so", tl_build());
+    tl_result_t res = TL_CTL(&r.d, "swap", "sw", "split", plugin);
+    cr_assert_eq(res.status, 0, "%s%s", res.out, res.err);
+    cr_assert_str_eq(res.out, "swapped sw split\n");
+    tl_result_free(&res);
+    every_word_arrives(&r);
+    char *text = tl_read_file(r.out, NULL);
+    cr_assert_gt(tl_vocab_words(text, true), 1000, "the new plugin's words are in the sink");
+    cr_assert_null(strstr(text, "\"n\""), "a field the topology does not know reached the sink");
+    size_t len = strlen(text);
+    const char *tail = len > 2000 ? text + len - 2000 : text;
+    cr_assert_eq(tl_vocab_words(tail, false), 0, "the last words are the new plugin's:\n%s", tail);
+    free(text);
+    char *said = tl_daemon_log(&r.d);
+    cr_assert_not_null(strstr(said, "split runs plugin split_wide from now on"), "%s", said);
+    cr_assert_null(strstr(said, "emit of "), "%s", said);
+    cr_assert_null(strstr(said, "which it does not declare"), "%s", said);
+    free(said);
+    free(plugin);
     finish(&r);
 }

@@ -100,7 +100,8 @@ static int sink_prepare(gale_ctx_t *ctx)
     ctx->state = s;
     return 0;
 }
-static int sink_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+static atomic_long sink_runs; /* executes of plugin `sink` itself (not of the swap tests' sink_b) */
+static int sink_work(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
     sink_state_t *s = ctx->state;
     gale_value_t v;
@@ -113,6 +114,11 @@ static int sink_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
     if (s->drop_every && v.i % s->drop_every == 0) return 0; /* never settled: the tree must time out */
     if (s->fail_every && v.i % s->fail_every == 0 && (!s->fail_first_only || times == 1)) return gale_fail(ctx, in);
     return gale_ack(ctx, in);
+}
+static int sink_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
+{
+    atomic_fetch_add(&sink_runs, 1);
+    return sink_work(ctx, in);
 }
 static void sink_cleanup(gale_ctx_t *ctx) { free(ctx->state); }
 static const gale_plugin_t sink = {
@@ -891,7 +897,7 @@ static atomic_long swapped_in_executed, bad_prepares;
 static int sink_b_exec(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
     atomic_fetch_add(&swapped_in_executed, 1);
-    return sink_exec(ctx, in);
+    return sink_work(ctx, in);
 }
 static const gale_plugin_t sink_b = {
     .abi_major = GALE_ABI_MAJOR,
@@ -913,12 +919,52 @@ static const gale_plugin_t sink_bad = {
     .name = "sink_bad",
     .bolt = {.prepare = bad_prepare, .execute = sink_b_exec, .cleanup = sink_cleanup}};
 
-static long sink_a_executed(void)
+/* numbers, replayable: a swap reopens it where the last plugin stopped. Built twice: the second counts its emits,
+   the third fails to open. */
+static atomic_long swapped_in_emitted;
+static int spr_open(gale_ctx_t *ctx)
 {
-    long n = 0;
-    for (int i = 1; i <= MAX_N; i++) n += atomic_load(&seen[i]);
-    return n - atomic_load(&swapped_in_executed);
+    int rc = sp_open(ctx);
+    uint64_t from;
+    if (!rc && gale_replayable(ctx, &from) == 0) ((spout_state_t *)ctx->state)->next = (int64_t)from;
+    return rc;
 }
+static int spr_b_next(gale_ctx_t *ctx)
+{
+    spout_state_t *s = ctx->state;
+    if (s->next <= s->count) atomic_fetch_add(&swapped_in_emitted, 1);
+    return sp_next(ctx);
+}
+static int spr_bad_open(gale_ctx_t *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&bad_prepares, 1);
+    return GALE_EIO;
+}
+static const gale_plugin_t numbers_r = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "numbers_r",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
+    .spout = {.open = spr_open, .next_tuple = sp_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
+static const gale_plugin_t numbers_r_b = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "numbers_r_b",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
+    .spout = {.open = spr_open, .next_tuple = spr_b_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
+static const gale_plugin_t numbers_r_bad = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_SPOUT,
+    .name = "numbers_r_bad",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"n", NULL}, .direct = false}, {NULL}},
+    .spout = {.open = spr_bad_open, .next_tuple = spr_b_next, .ack = sp_ack, .fail = sp_fail, .close = sp_close}};
+
+/* Counted by the plugin itself: a sum over seen[] less sink_b's executes races with a sink_b between the two. */
+static long sink_a_executed(void) { return atomic_load(&sink_runs); }
 
 static int component_named(const gale_topology_t *t, const char *name)
 {
@@ -928,17 +974,24 @@ static int component_named(const gale_topology_t *t, const char *name)
     return -1;
 }
 
-/* numbers -> sink (2 tasks, paced), running in a thread once the sink has executed some. */
-static gale_runtime_t *running_for_swap(gale_topology_t **t, pthread_t *th)
+/* `spout` -> sink (2 tasks, paced), running in a thread once the sink has executed some. */
+static gale_runtime_t *running_for_swap_from(const gale_plugin_t *spout, gale_topology_t **t, pthread_t *th)
 {
     reset();
     atomic_store(&swapped_in_executed, 0);
+    atomic_store(&swapped_in_emitted, 0);
+    atomic_store(&sink_runs, 0);
     atomic_store(&bad_prepares, 0);
-    gale_runtime_t *rt = spout_to_sink(&numbers, MAX_N, 1, pace, &(pacing_t){50, 50}, t);
+    gale_runtime_t *rt = spout_to_sink(spout, MAX_N, 1, pace, &(pacing_t){50, 50}, t);
     cr_assert_eq(pthread_create(th, NULL, run_in_thread, rt), 0);
     for (int i = 0; i < 3000 && acked_ids() < 200; i++) sleep_ms(10);
     cr_assert_geq(acked_ids(), 200, "the run is under way");
     return rt;
+}
+
+static gale_runtime_t *running_for_swap(gale_topology_t **t, pthread_t *th)
+{
+    return running_for_swap_from(&numbers, t, th);
 }
 
 /* Under load: once the swap returns, the old plugin executes nothing more and the new one takes every tuple; with
@@ -949,7 +1002,8 @@ Test(runtime, a_bolt_swapped_under_load_runs_the_new_plugin_from_then_on_losing_
     pthread_t th;
     gale_runtime_t *rt = running_for_swap(&t, &th);
     char why[256];
-    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "sink"), &sink_b, 10000, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "sink"), &sink_b, NULL, 0, 10000, why, sizeof why), 0, "%s",
+                 why);
     long old_plugin = sink_a_executed(), acks = acked_ids();
     cr_assert_lt(acks, MAX_N, "swapped before the end");
     for (int i = 0; i < 3000 && atomic_load(&swapped_in_executed) < 100; i++) sleep_ms(10);
@@ -971,19 +1025,61 @@ Test(runtime, a_swap_whose_prepare_fails_rolls_back_to_the_old_plugin)
     pthread_t th;
     gale_runtime_t *rt = running_for_swap(&t, &th);
     char why[256];
-    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "sink"), &sink_bad, 10000, why, sizeof why), GALE_EPLUGIN);
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "sink"), &sink_bad, NULL, 0, 10000, why, sizeof why),
+                 GALE_EPLUGIN);
     cr_assert_not_null(strstr(why, "prepare of plugin sink_bad failed: input/output error"), "%s", why);
     cr_assert_geq(atomic_load(&bad_prepares), 1);
     long before = sink_a_executed();
     for (int i = 0; i < 3000 && sink_a_executed() < before + 100; i++) sleep_ms(10);
     cr_assert_geq(sink_a_executed(), before + 100, "the old plugin runs on");
-    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "numbers"), &sink_b, 1000, why, sizeof why), GALE_EINVAL,
-                 "a spout is not swapped");
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "numbers"), &sink_b, NULL, 0, 1000, why, sizeof why),
+                 GALE_EINVAL, "a spout is not swapped to a bolt");
     void *rc;
     pthread_join(th, &rc);
     cr_assert_eq((intptr_t)rc, 0);
     for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
     cr_assert_eq(atomic_load(&swapped_in_executed), 0, "the failed plugin executed nothing");
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+/* A replayable spout swapped under load: the new plugin goes on from the next position, the trees the old one left
+   open complete (their acks reach the new plugin), and every message id is acked exactly once: none lost, none
+   emitted twice. */
+Test(runtime, a_replayable_spout_swapped_under_load_goes_on_from_where_the_old_one_stopped)
+{
+    gale_topology_t *t;
+    pthread_t th;
+    gale_runtime_t *rt = running_for_swap_from(&numbers_r, &t, &th);
+    char why[256];
+    cr_assert_eq(gale__runtime_swap(rt, component_named(t, "numbers_r"), &numbers_r_b, NULL, 0, 10000, why, sizeof why),
+                 0, "%s", why);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    long swapped_in = atomic_load(&swapped_in_emitted);
+    cr_assert(swapped_in > 0 && swapped_in < MAX_N, "the new plugin emitted %ld of %d", swapped_in, MAX_N);
+    for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
+    gale_runtime_free(rt);
+    gale_topology_free(t);
+}
+
+/* A spout whose open fails: the swap answers why, and the old plugin reopens where it was, losing nothing. */
+Test(runtime, a_spout_swap_whose_open_fails_rolls_back_and_loses_nothing)
+{
+    gale_topology_t *t;
+    pthread_t th;
+    gale_runtime_t *rt = running_for_swap_from(&numbers_r, &t, &th);
+    char why[256];
+    cr_assert_eq(
+        gale__runtime_swap(rt, component_named(t, "numbers_r"), &numbers_r_bad, NULL, 0, 10000, why, sizeof why),
+        GALE_EPLUGIN);
+    cr_assert_not_null(strstr(why, "open of plugin numbers_r_bad failed: input/output error"), "%s", why);
+    void *rc;
+    pthread_join(th, &rc);
+    cr_assert_eq((intptr_t)rc, 0);
+    cr_assert_eq(atomic_load(&swapped_in_emitted), 0);
+    for (int i = 1; i <= MAX_N; i++) cr_assert_eq(atomic_load(&acked[i]), 1, "message id %d", i);
     gale_runtime_free(rt);
     gale_topology_free(t);
 }

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "plugin.h"
@@ -362,13 +363,42 @@ static const gale_plugin_t RELAY_TOO =
      .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = false}, {NULL}},
      .settings = (const gale_setting_decl_t[]){{"depth", GALE_SETTING_INT, "how deep"}, {NULL, 0, NULL}},
      .bolt = {.execute = noop_exec}};
-static const gale_plugin_t OTHER_FIELDS = {
+static const gale_plugin_t MORE_FIELDS = {
     .abi_major = GALE_ABI_MAJOR,
     .size = sizeof(gale_plugin_t),
     .kind = GALE_BOLT,
-    .name = "other_fields",
+    .name = "more_fields",
     .streams =
         (const gale_stream_decl_t[]){{"default", (const char *[]){"word", "count", NULL}, .direct = false}, {NULL}},
+    .bolt = {.execute = noop_exec}};
+static const gale_plugin_t FIELD_BEFORE = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "field_before",
+    .streams =
+        (const gale_stream_decl_t[]){{"default", (const char *[]){"count", "word", NULL}, .direct = false}, {NULL}},
+    .bolt = {.execute = noop_exec}};
+static const gale_plugin_t OTHER_FIELD = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "other_field",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"token", NULL}, .direct = false}, {NULL}},
+    .bolt = {.execute = noop_exec}};
+static const gale_plugin_t NOW_DIRECT = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "now_direct",
+    .streams = (const gale_stream_decl_t[]){{"default", (const char *[]){"word", NULL}, .direct = true}, {NULL}},
+    .bolt = {.execute = noop_exec}};
+static const gale_plugin_t NO_DEFAULT = {
+    .abi_major = GALE_ABI_MAJOR,
+    .size = sizeof(gale_plugin_t),
+    .kind = GALE_BOLT,
+    .name = "no_default",
+    .streams = (const gale_stream_decl_t[]){{"words", (const char *[]){"word", NULL}, .direct = false}, {NULL}},
     .bolt = {.execute = noop_exec}};
 static const gale_plugin_t MORE_STREAMS = {
     .abi_major = GALE_ABI_MAJOR,
@@ -392,10 +422,29 @@ static const gale_plugin_t NO_DEPTH =
 static int check_swap(const gale_topology_t *t, int component, const gale_plugin_t *p, gale_diag_t *d)
 {
     gale_plugin_handle_t h = {.path = "new.so", .desc = p};
-    return gale_topology_check_swap(t, component, &h, d);
+    return gale_topology_check_swap(t, component, &h, NULL, NULL, d);
 }
 
-Test(topology_build, a_swap_takes_a_bolt_with_the_same_streams_and_fields_only)
+/* The streams a swap to `p` gives bolt `component`, "name[f, g] ..." (empty: the component's own). */
+static void swapped_streams(const gale_topology_t *t, int component, const gale_plugin_t *p, char *out, size_t cap)
+{
+    gale_plugin_handle_t h = {.path = "new.so", .desc = p};
+    gale_stream_t *streams = (gale_stream_t *)&h; /* must be overwritten */
+    size_t n = 99;
+    gale_diag_t d;
+    cr_assert_eq(gale_topology_check_swap(t, component, &h, &streams, &n, &d), 0, "%s", d.msg);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s[", i ? " " : "", streams[i].name);
+        for (size_t f = 0; f < streams[i].n_fields; f++)
+            snprintf(out + strlen(out), cap - strlen(out), "%s%s", f ? ", " : "", streams[i].fields[f]);
+        snprintf(out + strlen(out), cap - strlen(out), "]");
+    }
+    cr_assert_eq(!n, !streams, "no streams and NULL go together");
+    gale_streams_free(streams, n);
+}
+
+Test(topology_build, a_swap_takes_a_bolt_with_the_same_streams_and_fields_or_a_superset)
 {
     gale_topology_t *t = gale_topology_new("t");
     int s = gale_topology_add(t, "s", &SPOUT, 1), r = gale_topology_add(t, "r", &BOLT, 2);
@@ -404,17 +453,31 @@ Test(topology_build, a_swap_takes_a_bolt_with_the_same_streams_and_fields_only)
     gale_diag_t d;
     cr_assert_eq(gale_topology_build(t, &d), 0, "%s", d.msg);
     cr_assert_eq(check_swap(t, r, &RELAY_TOO, &d), 0, "%s", d.msg);
+    cr_assert_eq(check_swap(t, r, &MORE_FIELDS, &d), 0, "%s", d.msg);
+    cr_assert_eq(check_swap(t, r, &MORE_STREAMS, &d), 0, "%s", d.msg);
+    cr_assert_eq(check_swap(t, s, &SPOUT, &d), 0, "a spout by a spout: %s", d.msg);
     cr_assert_eq(t->components[r].n_streams, 1, "the topology is not changed by the check");
+    char got[200];
+    swapped_streams(t, r, &RELAY_TOO, got, sizeof got);
+    cr_assert_str_eq(got, "", "the same streams: nothing for the tasks to know");
+    swapped_streams(t, r, &MORE_FIELDS, got, sizeof got);
+    cr_assert_str_eq(got, "default[word, count]");
+    swapped_streams(t, r, &MORE_STREAMS, got, sizeof got);
+    cr_assert_str_eq(got, "default[word] errors[why]");
     const struct {
         int component;
         const gale_plugin_t *p;
         const char *says;
     } refused[] = {
-        {r, &OTHER_FIELDS, "plugin new.so declares stream 'default' with fields [word, count]; bolt 'r' has [word]"},
-        {r, &MORE_STREAMS, "plugin new.so declares stream 'errors', which bolt 'r' does not have"},
+        {r, &FIELD_BEFORE,
+         "plugin new.so declares stream 'default' with fields [count, word]; bolt 'r' has [word]: "
+         "a swap keeps each stream and its fields in their order"},
+        {r, &OTHER_FIELD, "plugin new.so declares stream 'default' with fields [token]; bolt 'r' has [word]"},
+        {r, &NOW_DIRECT, "plugin new.so declares stream 'default' with fields [word] (direct); bolt 'r' has [word]"},
+        {r, &NO_DEFAULT, "plugin new.so does not declare stream 'default', which bolt 'r' has"},
         {r, &NO_DEPTH, "unknown setting 'depth' for plugin no_depth (known: width)"},
         {r, &SPOUT, "plugin new.so is a spout plugin, and 'r' is a bolt"},
-        {s, &RELAY_TOO, "'s' is a spout: only a bolt's plugin is swapped"},
+        {s, &RELAY_TOO, "plugin new.so is a bolt plugin, and 's' is a spout"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         cr_assert_eq(check_swap(t, refused[i].component, refused[i].p, &d), GALE_ETOPOLOGY, "%s", refused[i].says);

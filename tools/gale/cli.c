@@ -129,9 +129,9 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_stats, 0},
     {"swap", "gale swap (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME COMPONENT FILE.so",
-     "hot swap: replace bolt COMPONENT's plugin in running topology NAME, one worker at a time on every host, "
-     "without a restart; refused (and nothing changed) when the plugin's streams or fields differ or it fails to "
-     "prepare",
+     "hot swap: replace COMPONENT's plugin (a bolt's or a spout's) in running topology NAME, one worker at a time "
+     "on every host, without a restart; refused (and nothing changed) when the plugin is of another kind, drops or "
+     "changes a stream or a field (adding some is allowed), or fails to open",
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_swap, 0},
     {"dev-cluster", "gale dev-cluster [--dir DIR] [--supervisors N] [--slots N] [--zk-port P] [--nimbus-port P]",
