@@ -50,20 +50,23 @@ static bool is_live_input(const gale_task_t *t, const gale_tuple_t *in)
     return in && (in == t->current || find_kept(t, in) >= 0);
 }
 
-/* After a hot swap to a plugin declaring more than the component (task.h, `declared`): its declaration of
-   `stream`, when it allows emit `e` (the stream direct as the emit is, its field count). */
-static const gale_stream_t *declared_allows(const gale_task_t *t, const gale_emit_t *e)
+/* After a hot swap to a plugin declaring more than the component (task.h, `declared`): whether its declaration of
+   the emit's stream allows emit `e` (the stream direct as the emit is, its field count). */
+static bool declared_allows(const gale_task_t *t, const gale_emit_t *e)
 {
     const char *name = e->stream ? e->stream : "default";
     for (size_t i = 0; i < t->n_declared; i++) {
         const gale_stream_t *own = &t->declared[i];
-        if (!strcmp(own->name, name)) return own->direct == e->direct && own->n_fields == e->n_values ? own : NULL;
+        if (!strcmp(own->name, name)) return own->direct == e->direct && own->n_fields == e->n_values;
     }
-    return NULL;
+    return false;
 }
 
-/* 0 with *stream and *n_values (the values the component's stream takes), 1 for an emit on a stream only the
-   swapped-in plugin declares (nobody subscribes to it until the topology is submitted again), or a code. */
+/* check_emit's answer for an emit on a stream only the swapped-in plugin declares: nobody subscribes to it until
+   the topology is submitted again. */
+#define EMIT_UNSUBSCRIBED 1
+
+/* 0 with *stream and *n_values (the values the component's stream takes), EMIT_UNSUBSCRIBED, or a code. */
 static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream, size_t *n_values)
 {
     if (t->base.phase != GALE_PHASE_RUN) return GALE_ESTATE;
@@ -78,8 +81,8 @@ static int check_emit(gale_task_t *t, const gale_emit_t *e, int *stream, size_t 
     const gale_stream_t *st = s >= 0 ? &t->comp->streams[s] : NULL;
     /* The plugin's own wider declaration is looked at only off the usual path: a stream or a value count the
        component does not have. What it adds is not sent: no subscriber knows of it. */
-    bool wider = (!st || e->n_values != st->n_fields) && t->declared && declared_allows(t, e);
-    if (!st && wider) return 1;
+    bool wider = (!st || e->n_values != st->n_fields) && declared_allows(t, e);
+    if (!st && wider) return EMIT_UNSUBSCRIBED;
     if (!st) {
         gale__task_error(t, "emit on stream '%s', which it does not declare", e->stream ? e->stream : "default");
         return GALE_ESTREAM;
@@ -204,7 +207,7 @@ int gale__emit(gale_ctx_t *ctx, const gale_emit_t *e)
     size_t n_values;
     int rc = check_emit(t, e, &stream, &n_values);
     if (rc < 0) return rc;
-    if (rc == 1) { /* a stream nobody subscribes to yet: counted, as an emit to no subscriber is */
+    if (rc == EMIT_UNSUBSCRIBED) { /* counted, as an emit to no subscriber is */
         report_tasks(e, NULL);
         t->m.emitted++;
         return 0;

@@ -529,9 +529,7 @@ static void open_tasks(gale_executor_t *e)
             t->base.phase = GALE_PHASE_RUN;
             continue;
         }
-        t->base.phase = GALE_PHASE_OPEN;
-        int (*open)(gale_ctx_t *) = t->comp->kind == GALE_SPOUT ? t->desc->spout.open : t->desc->bolt.prepare;
-        int rc = open ? open(&t->base.pub) : 0;
+        int rc = gale__task_open_plugin(t);
         if (rc) {
             gale_logf(GALE_LOG_ERROR, t->who, "%s failed: %s (%d)",
                       t->comp->kind == GALE_SPOUT ? "open" : "prepare", gale_strerror(rc), rc);
@@ -539,8 +537,6 @@ static void open_tasks(gale_executor_t *e)
             gale__runtime_control_changed(e->rt);
             return;
         }
-        t->opened = true;
-        t->base.phase = GALE_PHASE_RUN;
         if (t->tick_ns) t->next_tick_ns = gale_now_ns() + t->tick_ns;
         if (t->desc->service) { /* gale_wake() may have come from the plugin's thread while it opened */
             t->service = gale__plugin_service;
@@ -558,17 +554,8 @@ static void close_tasks(gale_executor_t *e)
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (!t->opened || t->acker) continue;
-        if (t->comp->kind == GALE_SPOUT && t->active && t->desc->spout.deactivate)
-            t->desc->spout.deactivate(&t->base.pub);
-        /* close and cleanup may no longer emit, ack or fail (gale.h's phase table). */
-        t->base.phase = GALE_PHASE_CLOSED;
-        if (t->comp->kind == GALE_SPOUT) {
-            if (t->desc->spout.close) t->desc->spout.close(&t->base.pub);
-            gale__spout_forget(t);
-        } else if (t->desc->bolt.cleanup) {
-            t->desc->bolt.cleanup(&t->base.pub);
-        }
-        t->opened = false;
+        gale__task_close_plugin(t);
+        if (t->comp->kind == GALE_SPOUT) gale__spout_forget(t);
         /* Inputs the bolt kept and never settled die with it. */
         for (size_t k = 0; k < t->n_kept; k++) gale__tuple_release(t->kept[k]->data);
         t->n_kept = 0;
@@ -608,8 +595,8 @@ static void finish_component(gale_executor_t *e, int component)
     flush_all(e);
 }
 
-/* This executor's tasks of `component` that do not run `to` yet, opened again on it (gale__runtime_swap). A
-   prepare that fails reopens that task on the plugin it had and says so; the control thread then swaps every
+/* This executor's tasks of `component` that do not run `to` yet, opened again on it (gale__runtime_swap). An
+   open or prepare that fails reopens that task on the plugin it had and says so; the control thread then swaps every
    task back. A task that cannot be reopened on its old plugin either fails the run, as a failed open does. */
 static void swap_tasks(gale_executor_t *e, int component, const gale_plugin_t *to, const gale_stream_t *streams,
                        size_t n_streams)

@@ -488,7 +488,7 @@ void gale__runtime_set_lease(gale_runtime_t *rt, uint64_t until_ns)
     atomic_store_explicit(&rt->lease_until_ns, until_ns, memory_order_relaxed);
 }
 
-/* Asks every executor to swap bolt `component`'s tasks to `desc`, and waits for each to have done so. */
+/* Asks every executor to swap `component`'s tasks to `desc`, and waits for each to have done so. */
 static int swap_everywhere(gale_runtime_t *rt, int component, const gale_plugin_t *desc, const gale_stream_t *streams,
                            size_t n_streams, uint64_t deadline_ns)
 {

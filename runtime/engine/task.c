@@ -64,20 +64,35 @@ int gale__u64vec_push(gale_u64vec_t *v, uint64_t x)
     return 0;
 }
 
-void gale__task_close_for_swap(gale_task_t *t)
+int gale__task_open_plugin(gale_task_t *t)
 {
+    t->base.phase = GALE_PHASE_OPEN;
+    int (*open)(gale_ctx_t *) = t->comp->kind == GALE_SPOUT ? t->desc->spout.open : t->desc->bolt.prepare;
+    int rc = open ? open(&t->base.pub) : 0;
+    t->opened = rc == 0;
+    t->base.phase = rc ? GALE_PHASE_CLOSED : GALE_PHASE_RUN;
+    return rc;
+}
+
+void gale__task_close_plugin(gale_task_t *t)
+{
+    if (t->comp->kind == GALE_SPOUT && t->active && t->desc->spout.deactivate) t->desc->spout.deactivate(&t->base.pub);
+    /* close and cleanup may no longer emit, ack or fail (gale.h's phase table). */
+    t->base.phase = GALE_PHASE_CLOSED;
     if (t->comp->kind == GALE_SPOUT) {
-        /* Its open trees are the runtime's (pending, retries, position): they stay, for the next plugin. */
-        if (t->active && t->desc->spout.deactivate) t->desc->spout.deactivate(&t->base.pub);
-        t->base.phase = GALE_PHASE_CLOSED;
         if (t->desc->spout.close) t->desc->spout.close(&t->base.pub);
-    } else {
-        /* What the bolt kept past execute cannot follow it into another plugin: failed, their trees are replayed. */
-        while (t->n_kept) gale__fail(&t->base.pub, t->kept[t->n_kept - 1]);
-        t->base.phase = GALE_PHASE_CLOSED;
-        if (t->desc->bolt.cleanup) t->desc->bolt.cleanup(&t->base.pub);
+    } else if (t->desc->bolt.cleanup) {
+        t->desc->bolt.cleanup(&t->base.pub);
     }
     t->opened = false;
+}
+
+void gale__task_close_for_swap(gale_task_t *t)
+{
+    /* What a bolt kept past execute cannot follow it into another plugin: failed, their trees are replayed. A
+       spout's open trees are the runtime's (pending, retries, position): they stay, for the next plugin. */
+    while (t->n_kept) gale__fail(&t->base.pub, t->kept[t->n_kept - 1]);
+    gale__task_close_plugin(t);
 }
 
 int gale__task_open_for_swap(gale_task_t *t, const gale_plugin_t *desc)
@@ -86,16 +101,8 @@ int gale__task_open_for_swap(gale_task_t *t, const gale_plugin_t *desc)
     t->desc = desc;
     t->basic = desc->kind == GALE_BOLT && (desc->flags & GALE_BOLT_BASIC) != 0;
     t->service = desc->service ? gale__plugin_service : NULL;
-    t->base.phase = GALE_PHASE_OPEN;
-    int rc;
-    if (t->comp->kind == GALE_SPOUT) {
-        gale__spout_reopening(t);
-        rc = desc->spout.open ? desc->spout.open(&t->base.pub) : 0;
-    } else {
-        rc = desc->bolt.prepare ? desc->bolt.prepare(&t->base.pub) : 0;
-    }
-    t->opened = rc == 0;
-    t->base.phase = rc ? GALE_PHASE_CLOSED : GALE_PHASE_RUN;
+    if (t->comp->kind == GALE_SPOUT) gale__spout_reopening(t);
+    int rc = gale__task_open_plugin(t);
     if (!rc && t->comp->kind == GALE_SPOUT && t->active && desc->spout.activate) desc->spout.activate(&t->base.pub);
     return rc;
 }

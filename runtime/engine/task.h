@@ -99,6 +99,11 @@ static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)c
 /* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
 void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* On t's executor: runs t->desc's open (a spout) or prepare (a bolt) in the open phase; 0 (t opened and in the run
+   phase) or its code (t closed). What else a start or a swap does around it is theirs. */
+int gale__task_open_plugin(gale_task_t *t);
+/* On t's executor: deactivates opened task t (an active spout), then runs close or cleanup in the closed phase. */
+void gale__task_close_plugin(gale_task_t *t);
 /* Hot swap, on t's executor between two tuples. Closes opened task t: a bolt fails the inputs it kept (their trees
    replay) and runs cleanup; a spout is deactivated (when active) and closed, and its open trees stay with the task
    (their acks and fails go to the next plugin, their replays are the runtime's). */
