@@ -605,6 +605,7 @@ static void start_assigned(topo_rec_t *r)
                            .inactive = r->inactive,
                            .leased = r->cluster,
                            .lease_until_ns = r->cluster ? gale__supd_lease_for(d, r) : 0,
+                           .placement = r->cluster && r->version > 0 ? (uint64_t)r->version : 0,
                            .resume_tasks = r->resume_tasks,
                            .resume_positions = r->resume_positions,
                            .n_resume = r->n_resume};

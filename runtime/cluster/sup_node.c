@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "diag.h"
 #include "gale.h"
 #include "log.h"
@@ -14,7 +15,7 @@
 #define REOPEN_MS 1000
 
 #define ID_MAX 128
-#define ADDR_MAX 80
+#define ADDR_MAX GALE_CONTROL_ADDR_MAX
 
 /* A topology whose other slots' addresses this daemon follows. */
 typedef struct follow {

@@ -257,24 +257,34 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
     return say_why(why, cap, GALE_ENOTSUP, "unknown control command '%.32s'", cmd);
 }
 
-int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port)
+int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port, uint64_t *placement)
 {
     const char *p = peers + *pos;
     while (*p == ' ') p++;
     if (!*p) return 0;
     size_t len = strcspn(p, " ");
     *pos = (size_t)(p - peers) + len;
+    *placement = 0;
     if (len == 1 && *p == '-') {
         if (host_cap) host[0] = '\0';
         *port = 0;
         return 1;
     }
+    const char *at = memchr(p, '@', len), *end = at ? at : p + len;
+    if (at) {
+        char num[24];
+        size_t vlen = (size_t)(p + len - at - 1);
+        if (vlen == 0 || vlen >= sizeof num) return GALE_ESYNTAX;
+        memcpy(num, at + 1, vlen);
+        num[vlen] = '\0';
+        if (!parse_u64(num, placement)) return GALE_ESYNTAX;
+    }
     const char *colon = NULL;
-    for (const char *q = p; q < p + len; q++)
+    for (const char *q = p; q < end; q++)
         if (*q == ':') colon = q;
     if (!colon || colon == p || (size_t)(colon - p) >= host_cap) return GALE_ESYNTAX;
     char num[8];
-    size_t nlen = (size_t)(p + len - colon - 1);
+    size_t nlen = (size_t)(end - colon - 1);
     if (nlen == 0 || nlen >= sizeof num) return GALE_ESYNTAX;
     memcpy(num, colon + 1, nlen);
     num[nlen] = '\0';
@@ -307,12 +317,13 @@ int gale_control_next_position(const char *text, size_t *pos, uint32_t *task, ui
 /* ---- the command line ------------------------------------------------------------------------------------------ */
 
 int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
-                             const char *file, char numbers[3][16], const char **argv, size_t cap)
+                             const char *file, char numbers[4][24], const char **argv, size_t cap)
 {
-    if (cap < 13 + 2 * n_sets) return GALE_ERANGE;
-    snprintf(numbers[0], 16, "%d", a->index);
-    snprintf(numbers[1], 16, "%d", a->workers);
-    snprintf(numbers[2], 16, "%d", a->threads);
+    if (cap < 15 + 2 * n_sets) return GALE_ERANGE;
+    snprintf(numbers[0], 24, "%d", a->index);
+    snprintf(numbers[1], 24, "%d", a->workers);
+    snprintf(numbers[2], 24, "%d", a->threads);
+    snprintf(numbers[3], 24, "%llu", (unsigned long long)a->placement);
     size_t n = 0;
     argv[n++] = exe;
     argv[n++] = "worker";
@@ -322,6 +333,10 @@ int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const
     argv[n++] = numbers[1];
     argv[n++] = "--listen";
     argv[n++] = a->listen;
+    if (a->placement) {
+        argv[n++] = "--placement";
+        argv[n++] = numbers[3];
+    }
     if (a->threads > 0) {
         argv[n++] = "--threads";
         argv[n++] = numbers[2];
@@ -351,7 +366,8 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
             out->model = true;
             continue;
         }
-        bool ours = !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen");
+        bool ours =
+            !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen") || !strcmp(o, "--placement");
         if (!ours) {
             rest[n++] = argv[i];
             continue;
@@ -365,6 +381,10 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
         if (!strcmp(o, "--listen")) {
             if (out->listen) rc = say_why(why, cap, GALE_EINVAL, "--listen given twice");
             else out->listen = v;
+        } else if (!strcmp(o, "--placement")) {
+            if (out->placement) rc = say_why(why, cap, GALE_EINVAL, "--placement given twice");
+            else if (!parse_u64(v, &out->placement) || !out->placement)
+                rc = say_why(why, cap, GALE_EINVAL, "--placement: bad version '%s'", v);
         } else {
             int *dst = !strcmp(o, "--index") ? &out->index : &out->workers;
             if (*dst != (dst == &out->index ? -1 : 0)) rc = say_why(why, cap, GALE_EINVAL, "%s given twice", o);

@@ -2,12 +2,15 @@
  * control.h: the protocol between a supervisor and its `gale worker` processes, formatted and parsed here only.
  *
  * A worker is started as
- *     gale worker --index I --workers N --listen HOST [--threads T] [--set C.K=V]... FILE
+ *     gale worker --index I --workers N --listen HOST [--placement V] [--threads T] [--set C.K=V]... FILE
+ * (--placement: cluster mode's, the version of the placement under which its slot was placed here).
  * with a pipe on file descriptor GALE_CONTROL_FD (3). Over it, one line per message, each a command word and its
  * arguments separated by single spaces:
  *   supervisor -> worker
  *     secret VERSION HEX     always first; the worker reads it byte by byte before anything else
- *     peers ADDR...          every worker's HOST:PORT by index ("" while unknown is sent as "-")
+ *     peers ADDR...          every worker's HOST:PORT[@PLACEMENT] by index ("" while unknown is sent as
+ *                            "-"); PLACEMENT, in cluster mode, is the version of the placement its slot runs
+ *                            under: the worker refuses that peer's connections of earlier ones (transport.h)
  *     resume TASK:POS...     before start, to a worker started again: where its replayable spouts resume
  *     active 0|1             the user's deactivation and activation (`gale deactivate`): the spouts stop being
  *                            called and start again; before start too, to a worker started while inactive
@@ -36,12 +39,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GALE_CONTROL_VERSION 4
+#define GALE_CONTROL_VERSION 5
 #define GALE_CONTROL_FD 3
 /* The longest line either side accepts; the metrics of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
-/* The longest HOST:PORT of a worker (a peers line carries one per worker). */
-#define GALE_CONTROL_ADDR_MAX 80
+/* The longest HOST:PORT@PLACEMENT of a worker (a peers line carries one per worker). */
+#define GALE_CONTROL_ADDR_MAX 104
 
 /* What a worker tells its supervisor about its run, every few milliseconds. */
 typedef struct gale_worker_status {
@@ -107,9 +110,10 @@ int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m);
  */
 int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t why_cap);
 
-/* PEERS: the next "HOST:PORT" of a parsed line, split at its last colon (host written NUL-terminated into `host`,
-   port 0 for "-"), from *pos on. 1 and the values, 0 at the end, GALE_ESYNTAX for a malformed address. */
-int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port);
+/* PEERS: the next "HOST:PORT[@PLACEMENT]" of a parsed line, split at its last colon (host written NUL-terminated
+   into `host`, port 0 for "-", placement 0 when not given), from *pos on. 1 and the values, 0 at the end,
+   GALE_ESYNTAX for a malformed address. */
+int gale_control_next_peer(const char *peers, size_t *pos, char *host, size_t host_cap, int *port, uint64_t *placement);
 
 /* POSITIONS, RESUME: the next "TASK:POS" of a parsed line's text from *pos on. 1 and the values, 0 at the end,
    GALE_ESYNTAX for a malformed pair (gale_control_parse has checked them all, so that only a text that was not
@@ -121,15 +125,16 @@ typedef struct gale_worker_args {
     int index, workers;
     const char *listen;  /* the address to listen on */
     int threads;         /* 0: not given */
+    uint64_t placement;  /* 0: not given (outside cluster mode) */
     bool model;          /* FILE is a resolved model (topology_codec.h), as cluster mode ships it, not a file to read */
 } gale_worker_args_t;
 
 /* Fills argv (cap entries) with exe "worker" and the options, then --set SETS[i]..., then FILE, then NULL. The
-   strings are borrowed, except the numbers, written into `numbers` (3 x 16 bytes). The count, or GALE_ERANGE. */
+   strings are borrowed, except the numbers, written into `numbers`. The count, or GALE_ERANGE. */
 int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
-                             const char *file, char numbers[3][16], const char **argv, size_t cap);
+                             const char *file, char numbers[4][24], const char **argv, size_t cap);
 
-/* Takes the worker's own options (--index, --workers, --listen, --model) out of argv[1..argc): they go into *out, the rest
+/* Takes the worker's own options (--index, --workers, --listen, --placement, --model) out of argv[1..argc): they go into *out, the rest
    (argv[0] first) into `rest` (argc + 1 entries, NULL-terminated). 0, or GALE_EINVAL with `why` filled when an
    option is missing, repeated or out of range. */
 int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *out, char **rest, int *n_rest,

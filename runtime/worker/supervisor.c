@@ -160,7 +160,8 @@ static void handle_line(void *arg, char *line)
     switch (m.kind) {
     case GALE_CTL_PORT:
         w->port = m.number;
-        snprintf(s->addr[w->index], ADDR_MAX, "%s:%d", s->host, w->port);
+        if (s->placement) snprintf(s->addr[w->index], ADDR_MAX, "%s:%d@%" PRIu64, s->host, w->port, s->placement);
+        else snprintf(s->addr[w->index], ADDR_MAX, "%s:%d", s->host, w->port);
         if (s->ev.address) s->ev.address(s->ev.arg, s, w->index, s->addr[w->index]);
         maybe_start(s);
         break;
@@ -302,11 +303,15 @@ static void spawn(sworker_t *w)
 {
     gale_sup_t *s = w->sup;
     if (s->state != S_ACTIVE) return; /* the run is stopping: nothing more to start */
-    char numbers[3][16];
-    size_t cap = 17 + 2 * s->n_sets;
+    char numbers[4][24];
+    size_t cap = 19 + 2 * s->n_sets;
     const char **argv = calloc(cap, sizeof *argv);
-    gale_worker_args_t wa = {
-        .index = w->index, .workers = s->n, .listen = s->host, .threads = s->threads, .model = s->model};
+    gale_worker_args_t wa = {.index = w->index,
+                             .workers = s->n,
+                             .listen = s->host,
+                             .threads = s->threads,
+                             .placement = s->placement,
+                             .model = s->model};
     if (!argv || !w->line || gale_control_worker_argv(s->exe, &wa, (const char *const *)s->sets, s->n_sets, s->file,
                                                       numbers, argv, cap) < 0) {
         free(argv);
@@ -520,7 +525,7 @@ static int check_assignment(const gale_assignment_t *a)
             if (a->slots[j] == a->slots[i]) return GALE_EINVAL;
     }
     if (a->secret && (strlen(a->secret) < 16 || strlen(a->secret) > 2 * GALE_NONCE_LEN)) return GALE_EINVAL;
-    if (a->host && strlen(a->host) > ADDR_MAX - 8) return GALE_EINVAL;
+    if (a->host && strlen(a->host) > ADDR_MAX - 30) return GALE_EINVAL; /* room for :PORT@PLACEMENT */
     return 0;
 }
 
@@ -574,6 +579,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->model = a->model;
     s->inactive = a->inactive;
     s->leased = a->leased;
+    s->placement = a->placement;
     s->lease_ns = a->lease_until_ns ? a->lease_until_ns : 1; /* none yet: over from the start */
     s->host = strdup(a->host ? a->host : "127.0.0.1");
     s->w = calloc((size_t)s->n_local, sizeof *s->w);

@@ -41,6 +41,10 @@ typedef struct gale_assignment {
        `leased` the workers are never fenced. */
     bool leased;
     uint64_t lease_until_ns;
+    /* Cluster mode: the version of the placement under which these slots were placed here (topo_record.h), told
+       to every peer with the workers' addresses (HOST:PORT@PLACEMENT) and in their handshakes, so that the copy of
+       a slot placed elsewhere since cannot reach its peers (transport.h). 0 elsewhere: no such fence. */
+    uint64_t placement;
     /* Where replayable spout tasks resume (gale_replayable), from the life of the topology before this one (cluster
        mode keeps them in ZooKeeper): each goes to the local worker that runs the task; others are ignored. */
     const uint32_t *resume_tasks;
@@ -66,7 +70,7 @@ typedef struct gale_sup_events {
    outlive the supervisor. 0 and *out, or a negative code (GALE_EINVAL for a bad assignment). */
 int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assignment_t *a,
                    const gale_sup_events_t *ev, gale_sup_t **out);
-/* Every slot's address ("host:port", `n` = workers), from whoever knows the remote ones: local workers start once
+/* Every slot's address ("host:port[@placement]", `n` = workers), from whoever knows the remote ones: local workers start once
    they have them. Entries for local slots are ignored (this supervisor knows them better). */
 int gale_sup_peers(gale_sup_t *s, const char *const *addrs, int n);
 /* Deactivates the spouts, drains for up to `wait_s` seconds (and when every slot is here, finishes the bolts in

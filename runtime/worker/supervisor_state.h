@@ -90,6 +90,7 @@ struct gale_sup {
     bool deactivated;       /* a stop was asked for: a restarted worker's spouts stay inactive */
     bool inactive;          /* the user deactivated the topology (gale_sup_set_active): until activated again */
     bool leased;            /* cluster mode: the workers take tuples until lease_ns only (control.h, lease) */
+    uint64_t placement;     /* cluster mode: the placement its slots run under, told to peers; 0 */
     uint64_t lease_ns;      /* the last lease, CLOCK_MONOTONIC ns: what a worker that starts is told */
     uint64_t deadline_ms;   /* stopping: when what still runs is killed */
     uint64_t worker_timeout_ms;

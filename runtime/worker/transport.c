@@ -30,7 +30,7 @@
    together so, 36-65 MB with 128 KiB). 128 KiB still carries 1.3 GB/s at a round trip of 0.1 ms. */
 #define SOCKET_BUFFER (128 << 10)
 
-_Static_assert(GALE_HELLO_LEN == 8 + GALE_NONCE_LEN, "HELLO is [u32 version][u32 id][nonce]");
+_Static_assert(GALE_HELLO_LEN == 16 + GALE_NONCE_LEN, "HELLO is [u32 version][u32 id][u64 placement][nonce]");
 _Static_assert(GALE_SHA256_LEN <= GALE_HANDSHAKE_MAX, "AUTH fits the handshake's frame limit");
 
 typedef enum { CONN_HELLO, CONN_AUTH, CONN_UP } conn_state_t;
@@ -44,6 +44,7 @@ typedef struct conn {
     bool closing;
     int open; /* handles not yet closed */
     uint32_t peer;
+    uint64_t placement; /* the peer's, as its HELLO said */
     conn_state_t state;
     unsigned char my_nonce[GALE_NONCE_LEN], peer_nonce[GALE_NONCE_LEN];
     gale_frame_reader_t reader;
@@ -56,6 +57,7 @@ typedef struct peer {
     char host[64];
     int port;
     conn_t *up;
+    uint64_t min_placement; /* its connections under an earlier placement are refused */
     uv_timer_t retry;
     bool retry_open;
     unsigned backoff_ms;
@@ -64,6 +66,7 @@ typedef struct peer {
 struct gale_transport {
     uv_loop_t *loop;
     uint32_t self;
+    uint64_t placement;
     unsigned char *secret;
     size_t secret_len, max_frame;
     gale_transport_cb_t cb;
@@ -149,7 +152,7 @@ static int write_bytes(conn_t *c, const void *data, size_t len)
     return rc;
 }
 
-/* A handshake frame: HELLO carries [u32 version][u32 id][nonce], AUTH the proof. */
+/* A handshake frame: HELLO carries [u32 version][u32 id][u64 placement][nonce], AUTH the proof. */
 static int send_handshake(conn_t *c, uint8_t type, const void *payload, size_t len)
 {
     gale_buf_t b = {0};
@@ -166,7 +169,8 @@ static int send_hello(conn_t *c)
     char p[GALE_HELLO_LEN];
     gale_le_put(p, GALE_WIRE_VERSION, 4);
     gale_le_put(p + 4, c->t->self, 4);
-    memcpy(p + 8, c->my_nonce, GALE_NONCE_LEN);
+    gale_le_put(p + 8, c->t->placement, 8);
+    memcpy(p + 16, c->my_nonce, GALE_NONCE_LEN);
     return send_handshake(c, GALE_FRAME_HELLO, p, sizeof p);
 }
 
@@ -291,6 +295,7 @@ static void mark_up(conn_t *c)
     c->state = CONN_UP;
     gale_frame_reader_limit(&c->reader, t->max_frame);
     uv_timer_stop(&c->timer);
+    if (c->placement > p->min_placement) p->min_placement = c->placement; /* it proved it knows the secret */
     if (p->up && p->up != c) close_conn(p->up, NULL); /* one connection per pair: the newest wins */
     p->up = c;
     p->backoff_ms = BACKOFF_MIN_MS;
@@ -335,7 +340,16 @@ static bool handle_frame(conn_t *c, const gale_frame_t *f)
             return false;
         }
         c->peer = id;
-        memcpy(c->peer_nonce, f->payload + 8, GALE_NONCE_LEN);
+        c->placement = gale_le_get(f->payload + 8, 8);
+        const peer_t *p = find_peer(t, id);
+        if (p && c->placement < p->min_placement) {
+            snprintf(why, sizeof why, "it speaks for placement %llu, superseded here by %llu (fenced)",
+                     (unsigned long long)c->placement, (unsigned long long)p->min_placement);
+            t->stats.fenced++;
+            close_conn(c, why);
+            return false;
+        }
+        memcpy(c->peer_nonce, f->payload + 16, GALE_NONCE_LEN);
         c->state = CONN_AUTH;
         if (!c->client && (send_hello(c) || send_auth(c, 's'))) {
             close_conn(c, "cannot answer the handshake");
@@ -597,6 +611,26 @@ int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, s
 }
 
 size_t gale_transport_max_frame(const gale_transport_t *t) { return t->max_frame; }
+
+void gale_transport_set_placement(gale_transport_t *t, uint64_t placement) { t->placement = placement; }
+
+int gale_transport_fence(gale_transport_t *t, uint32_t peer, uint64_t min)
+{
+    peer_t *p = add_peer(t, peer);
+    if (!p) return GALE_ENOMEM;
+    if (min <= p->min_placement) return 0;
+    p->min_placement = min;
+    char why[96];
+    for (conn_t *c = t->conns; c; c = c->next) {
+        /* Until the peer's HELLO came, its placement is not known: that HELLO is checked when it comes. */
+        if (c->closing || c->state == CONN_HELLO || c->peer != peer || c->placement >= min) continue;
+        snprintf(why, sizeof why, "it speaks for placement %llu, superseded by %llu (fenced)",
+                 (unsigned long long)c->placement, (unsigned long long)min);
+        t->stats.fenced++;
+        close_conn(c, why);
+    }
+    return 1;
+}
 
 bool gale_transport_peer_up(const gale_transport_t *t, uint32_t peer)
 {

@@ -5,11 +5,11 @@
  * by convention the lower id connects), reconnecting with backoff when a connection drops. A connection carries
  * frames (frame.h) only after a mutual handshake proved that both ends know the topology's secret:
  *
- *   client -> HELLO(version, id, nonce_c)
- *   server -> HELLO(version, id, nonce_s), AUTH(proof(secret, nonce_c, 's', server id))
+ *   client -> HELLO(version, id, placement, nonce_c)
+ *   server -> HELLO(version, id, placement, nonce_s), AUTH(proof(secret, nonce_c, 's', server id))
  *   client -> AUTH(proof(secret, nonce_s, 'c', client id))
  *
- * HELLO's payload is [u32 GALE_WIRE_VERSION][u32 id][nonce], AUTH's the 32-byte proof. Until a connection is
+ * HELLO's payload is [u32 GALE_WIRE_VERSION][u32 id][u64 placement][nonce], AUTH's the 32-byte proof. Until a connection is
  * authenticated it may send only frames of that size (GALE_HANDSHAKE_MAX bytes of payload), so that a client
  * without the secret cannot make the endpoint buffer a 16 MiB frame; at most GALE_MAX_UNAUTH accepted connections
  * may be unauthenticated at once (a new one evicts the oldest, so that a real peer always gets in), and each has a
@@ -17,6 +17,13 @@
  * version, fails the proof, sends a malformed or oversized frame, or is too slow is closed with a reason; those
  * reasons are logged one line per 10 s with a count (a port scanner must not flood the log). Nothing a peer sends
  * can crash or stall the endpoint: it only loses its own connection.
+ *
+ * Cluster mode's fence between peers: `placement` is the version of the placement under which the endpoint's slot
+ * was placed where it runs (topo_record.h, version=; 0 outside cluster mode). Once an endpoint knows that peer P
+ * runs under placement V (gale_transport_fence, or an authenticated HELLO of P that said V), it closes and refuses
+ * every connection of P that speaks for an earlier placement: a worker whose slot was placed elsewhere while its
+ * host hung cannot take its place back, nor feed its peers, when it wakes up (daemon_lease.c stops its tasks; this
+ * stops its sockets). A restarted worker keeps its slot's placement.
  *
  * This is authentication, not encryption: frames travel in clear, and an attacker on the path could relay a
  * handshake. Run workers on a trusted network (or loopback); TLS would be the step beyond.
@@ -32,8 +39,8 @@
 #include "frame.h"
 
 /* The layout of the handshake and of the frames after it; both ends must speak the same. */
-#define GALE_WIRE_VERSION 2
-#define GALE_HELLO_LEN (4 + 4 + 32)
+#define GALE_WIRE_VERSION 3
+#define GALE_HELLO_LEN (4 + 4 + 8 + 32)
 #define GALE_HANDSHAKE_MAX GALE_HELLO_LEN /* AUTH's 32 bytes are fewer */
 #define GALE_MAX_UNAUTH 64
 
@@ -50,6 +57,7 @@ typedef struct gale_transport_stats {
     uint64_t frames_in, frames_out;
     uint64_t rejected; /* connections closed for a bad handshake or bad frames */
     uint64_t evicted;  /* of those, unauthenticated ones closed to make room for a newer one */
+    uint64_t fenced;   /* of those, a peer's connections that spoke for a superseded placement */
     char last_rejected[160]; /* the reason the last one was closed ("" if none) */
 } gale_transport_stats_t;
 
@@ -59,6 +67,13 @@ typedef struct gale_transport_stats {
  */
 int gale_transport_new(uv_loop_t *loop, uint32_t self, const void *secret, size_t secret_len, size_t max_frame,
                        const gale_transport_cb_t *cb, void *arg, gale_transport_t **out);
+
+/* The placement this endpoint speaks for (0 until set), told to every peer in HELLO: set it before listening. */
+void gale_transport_set_placement(gale_transport_t *t, uint64_t placement);
+
+/* Peer `peer` runs under placement `min` now: its connections that speak for an earlier one are closed, and refused
+   from now on. 1 when that raised what the endpoint knew, 0 when it knew as much, GALE_ENOMEM. */
+int gale_transport_fence(gale_transport_t *t, uint32_t peer, uint64_t min);
 
 /* Listens on 127.0.0.1 (or `host`) at `port` (0: any); *bound gets the port. 0 or a negative libuv error. */
 int gale_transport_listen(gale_transport_t *t, const char *host, int port, int *bound);

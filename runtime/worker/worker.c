@@ -74,6 +74,7 @@ typedef struct gale_io {
     bool *holding;       /* [n_workers]: that peer's bolts are behind, so our spouts wait (a PRESSURE frame) */
     bool pressing;       /* what we last told our peers about our own bolts */
     int *ports;
+    uint64_t *placements;                 /* each peer's, as the last "peers" line gave it (0: not given) */
     char (*hosts)[GALE_CONTROL_ADDR_MAX]; /* each peer's host, as the last "peers" line gave it */
     int self, n_workers;
     bool start_asked, started, closing;
@@ -505,7 +506,10 @@ static void handle_command(void *arg, char *line)
         size_t pos = 0;
         char host[GALE_CONTROL_ADDR_MAX];
         int port, rc;
-        for (int w = 0; w < io->n_workers && (rc = gale_control_next_peer(m.text, &pos, host, sizeof host, &port)); w++) {
+        uint64_t placement;
+        for (int w = 0;
+             w < io->n_workers && (rc = gale_control_next_peer(m.text, &pos, host, sizeof host, &port, &placement));
+             w++) {
             if (rc < 0) {
                 gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: a malformed address for worker %d", w);
                 continue;
@@ -515,6 +519,16 @@ static void handle_command(void *arg, char *line)
             if (w > io->self && port > 0 && moved) gale_transport_connect(io->transport, peer_id(w), host, port);
             io->ports[w] = port;
             snprintf(io->hosts[w], sizeof io->hosts[w], "%s", host);
+            /* Placed anew (cluster mode: its host was lost): the old copy, if it wakes up, is not let back in. */
+            if (w != io->self && placement > io->placements[w]) {
+                if (io->placements[w])
+                    gale_logf(GALE_LOG_INFO, "worker",
+                              "worker %d: worker %d was placed anew (placement %" PRIu64 "): its connections of "
+                              "placement %" PRIu64 " are refused from now on",
+                              io->self, w, placement, io->placements[w]);
+                io->placements[w] = placement;
+                gale_transport_fence(io->transport, peer_id(w), placement);
+            }
         }
         break;
     }
@@ -610,6 +624,7 @@ static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
     io->n_ops = calloc((size_t)io->n_workers, sizeof *io->n_ops);
     io->holding = calloc((size_t)io->n_workers, sizeof *io->holding);
     io->ports = calloc((size_t)io->n_workers, sizeof *io->ports);
+    io->placements = calloc((size_t)io->n_workers, sizeof *io->placements);
     io->hosts = calloc((size_t)io->n_workers, sizeof *io->hosts);
     io->cap_pos = rt->n_spout_tasks;
     io->pos_tasks = calloc(io->cap_pos + 1, sizeof *io->pos_tasks);
@@ -619,7 +634,7 @@ static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
     if (gale_lanes_init(&io->out, rt->n_execs, &io->pushed, "worker")) return GALE_ENOMEM;
     io->lanes_ready = true;
     if (!io->in || !io->tuples || !io->ops || !io->n_tuples || !io->n_ops || !io->holding || !io->ports || !io->hosts ||
-        !io->pos_tasks || !io->told_tasks || !io->pos_values || !io->told_values)
+        !io->placements || !io->pos_tasks || !io->told_tasks || !io->pos_values || !io->told_values)
         return GALE_ENOMEM;
     for (int p = 0; p < rt->n_execs; p++)
         if (gale_ring_init(&io->in[p], 4096)) return GALE_ENOMEM;
@@ -630,6 +645,7 @@ static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
     gale_transport_cb_t cb = {on_frame, on_peer};
     int rc = gale_transport_new(loop, peer_id(io->self), o->secret, o->secret_len, 0, &cb, io, &io->transport);
     int port = 0;
+    if (!rc) gale_transport_set_placement(io->transport, o->placement);
     if (!rc) rc = gale_transport_listen(io->transport, o->listen_host ? o->listen_host : "127.0.0.1", 0, &port);
     if (rc) {
         gale_logf(GALE_LOG_ERROR, "worker", "cannot start the transport: %s", gale_strerror(rc < 0 ? rc : GALE_EIO));
@@ -685,7 +701,8 @@ static void io_free(gale_runtime_t *rt, void *arg)
     if (io->pool_ready) gale__pool_destroy(&io->pool);
     gale_swaps_free(&io->swaps); /* every task is closed: the executors were joined */
     free(io->in), free(io->tuples), free(io->ops);
-    free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->hosts), free(io->line);
+    free(io->n_tuples), free(io->n_ops), free(io->holding), free(io->ports), free(io->placements), free(io->hosts),
+        free(io->line);
     free(io->pos_tasks), free(io->told_tasks), free(io->pos_values), free(io->told_values);
     free(io);
     o->io = NULL;

@@ -16,6 +16,7 @@ typedef struct gale_worker_opts {
     const char *listen_host; /* the address to listen on for peers; NULL: 127.0.0.1 */
     const void *secret;      /* the topology's secret, proven to peers (borrowed; must outlive the run) */
     size_t secret_len;
+    uint64_t placement;      /* cluster mode: the version of the placement its slot runs under (transport.h); 0 */
     struct gale_io *io;      /* the driver's own state while the run lasts; start with NULL */
 } gale_worker_opts_t;
 

@@ -298,6 +298,21 @@ static void hang_a_supervisor(hang_result_t *res)
     cr_assert_eq(short_word, -1, "'%s' arrived %ld times of %ld", short_word >= 0 ? TL_VOCAB[short_word] : "", seen,
                  short_word >= 0 ? counts[short_word] : 0);
     say("every word arrived %.0f ms after the supervisor hung", (now_s() - t0) * 1000);
+    /* The spout's worker was told that slot 1 runs under placement 2 now: the old copy is refused if it dials. */
+    int spouts = -1;
+    for (int i = 0; i < 3; i++)
+        if (i != victim && tl_worker_pid(c.sup[i].pid, 0) > 0) spouts = i;
+    cr_assert_geq(spouts, 0, "no supervisor runs slot 0");
+    char *told = NULL;
+    for (double end = now_s() + 30; now_s() < end; tl_sleep_ms(20)) {
+        free(told);
+        told = tl_daemon_log(&c.sup[spouts]);
+        if (strstr(told, "worker 0: worker 1 was placed anew (placement 2)")) break;
+    }
+    cr_assert_not_null(strstr(told, "worker 0: worker 1 was placed anew (placement 2): its connections of placement 1 "
+                                    "are refused from now on"),
+                       "%s", told);
+    free(told);
 
     /* Resumed: it learns that its session expired, registers again, finds slot 1 elsewhere and stops its worker. */
     long offsets = write_offsets(worker, out), size = file_size(out);

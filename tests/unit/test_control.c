@@ -98,25 +98,29 @@ Test(control, a_status_round_trips_field_by_field)
 
 Test(control, peers_round_trip_with_unknown_addresses)
 {
-    const char *peers[] = {"127.0.0.1:4000", "", "[::1]:4002", "host-a.example:65535"};
+    const char *peers[] = {"127.0.0.1:4000", "", "[::1]:4002", "host-a.example:65535@7"};
     char line[512];
     gale_control_msg_t b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_PEERS, .peers = peers, .n_peers = 4},
                                       line, sizeof line);
     size_t pos = 0;
     char host[64];
     int port;
+    uint64_t placement;
     const char *want_host[] = {"127.0.0.1", "", "[::1]", "host-a.example"};
     const int want_port[] = {4000, 0, 4002, 65535};
+    const uint64_t want_placement[] = {0, 0, 0, 7};
     for (int i = 0; i < 4; i++) {
-        cr_assert_eq(gale_control_next_peer(b.text, &pos, host, sizeof host, &port), 1, "peer %d", i);
+        cr_assert_eq(gale_control_next_peer(b.text, &pos, host, sizeof host, &port, &placement), 1, "peer %d", i);
         cr_assert_str_eq(host, want_host[i]);
         cr_assert_eq(port, want_port[i]);
+        cr_assert_eq(placement, want_placement[i], "peer %d", i);
     }
-    cr_assert_eq(gale_control_next_peer(b.text, &pos, host, sizeof host, &port), 0);
-    const char *bad[] = {"nocolon", ":4000", "h:", "h:0", "h:70000", "h:12x"};
+    cr_assert_eq(gale_control_next_peer(b.text, &pos, host, sizeof host, &port, &placement), 0);
+    const char *bad[] = {"nocolon", ":4000", "h:", "h:0", "h:70000", "h:12x", "h:1@", "h:1@x", "h@3", "h:1@-2"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         pos = 0;
-        cr_assert_eq(gale_control_next_peer(bad[i], &pos, host, sizeof host, &port), GALE_ESYNTAX, "%s", bad[i]);
+        cr_assert_eq(gale_control_next_peer(bad[i], &pos, host, sizeof host, &port, &placement), GALE_ESYNTAX, "%s",
+                     bad[i]);
     }
     const char *spaced[] = {"a b:1"};
     cr_assert_eq(gale_control_format(line, sizeof line, &(gale_control_msg_t){.kind = GALE_CTL_PEERS, .peers = spaced,
@@ -249,11 +253,11 @@ Test(control, a_line_that_does_not_fit_is_an_error)
 Test(control, the_worker_command_line_both_ways)
 {
     const char *sets[] = {"split.x=1", "config.ackers=0"};
-    gale_worker_args_t a = {.index = 2, .workers = 3, .listen = "10.0.0.5", .threads = 4};
-    char numbers[3][16];
+    gale_worker_args_t a = {.index = 2, .workers = 3, .listen = "10.0.0.5", .threads = 4, .placement = 9};
+    char numbers[4][24];
     const char *argv[32];
     int n = gale_control_worker_argv("/bin/gale", &a, sets, 2, "t.cfg", numbers, argv, 32);
-    cr_assert_eq(n, 15);
+    cr_assert_eq(n, 17);
     cr_assert_str_eq(argv[1], "worker");
     cr_assert_str_eq(argv[n - 1], "t.cfg");
     cr_assert_null(argv[n]);
@@ -266,6 +270,7 @@ Test(control, the_worker_command_line_both_ways)
     cr_assert_eq(back.index, 2);
     cr_assert_eq(back.workers, 3);
     cr_assert_str_eq(back.listen, "10.0.0.5");
+    cr_assert_eq(back.placement, 9);
     /* What is not the worker's own goes on to the common options: --threads, --set, the file. */
     cr_assert_eq(n_rest, 8);
     cr_assert_str_eq(rest[1], "--threads");
@@ -284,6 +289,8 @@ Test(control, bad_worker_command_lines)
         {{"worker", "--index", "x", "--workers", "3", NULL}, "bad number"},
         {{"worker", "--index", "0", "--index", "1", "--workers", "3", NULL}, "given twice"},
         {{"worker", "--workers", NULL}, "needs a value"},
+        {{"worker", "--index", "0", "--workers", "1", "--placement", "0", NULL}, "--placement: bad version"},
+        {{"worker", "--index", "0", "--workers", "1", "--placement", "x", NULL}, "--placement: bad version"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int argc = 0;

@@ -341,10 +341,17 @@ Test(transport, a_hello_of_another_wire_version_or_a_forged_proof_is_refused_wit
     cr_assert(strstr(why, want), "refused for: %s", why);
 
     raw_t older = {0}; /* version 1's HELLO was [u32 id][nonce] */
-    raw_frame(&older, GALE_FRAME_HELLO, p + 4, sizeof p - 4);
+    raw_frame(&older, GALE_FRAME_HELLO, p + 4, 4 + 32);
     raw_send(&loop, &older, port);
     why = refusal(&loop, server, &older, &st);
     cr_assert(strstr(why, "a HELLO of 36 bytes"), "refused for: %s", why);
+
+    raw_t v2 = {0}; /* version 2's was [u32 version][u32 id][nonce], without the placement */
+    hello_payload(p, 2, 1);
+    raw_frame(&v2, GALE_FRAME_HELLO, p, 8 + 32);
+    raw_send(&loop, &v2, port);
+    why = refusal(&loop, server, &v2, &st);
+    cr_assert(strstr(why, "a HELLO of 40 bytes, not 48"), "refused for: %s", why);
 
     raw_t forged = {0}; /* the right HELLO, then a proof made up without the secret */
     hello_payload(p, GALE_WIRE_VERSION, 1);
@@ -354,7 +361,7 @@ Test(transport, a_hello_of_another_wire_version_or_a_forged_proof_is_refused_wit
     raw_send(&loop, &forged, port);
     why = refusal(&loop, server, &forged, &st);
     cr_assert(strstr(why, "from peer 1: authentication failed"), "refused for: %s", why);
-    cr_assert_eq(st.rejected, 3);
+    cr_assert_eq(st.rejected, 4);
     cr_assert_eq(st.frames_in, 0);
     cr_assert_not(bs.up[1]);
     gale_transport_t *all[] = {server};
@@ -483,4 +490,60 @@ Test(transport, connections_have_bounded_kernel_buffers, .timeout = 30)
     cr_assert_eq(each_connected_socket(buffers_bounded), 2);
     gale_transport_t *both[] = {a, b};
     close_all(&loop, both, 2);
+}
+
+/* Cluster mode's fence between peers: once peer 1's slot is known to run under placement 4, its connections under
+   placement 3 (a worker whose host hung while its slot was placed elsewhere) are closed and refused, whether the
+   endpoint was told (gale_transport_fence) or learned it from the new copy's handshake; the new copy keeps the
+   connection however often the old one dials. */
+static void old_copy_is_refused(bool told)
+{
+    uv_loop_t loop;
+    box_t ba = {0}, bb = {0}, ba2 = {0};
+    gale_transport_t *a, *b, *a2;
+    uv_loop_init(&loop);
+    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba, &a), 0);
+    cr_assert_eq(gale_transport_new(&loop, 2, "secret", 6, 0, &CB, &bb, &b), 0);
+    gale_transport_set_placement(a, 3);
+    gale_transport_set_placement(b, 3);
+    int port;
+    cr_assert_eq(gale_transport_listen(b, "127.0.0.1", 0, &port), 0);
+    cr_assert_eq(gale_transport_connect(a, 2, "127.0.0.1", port), 0);
+    cr_assert(RUN_UNTIL(&loop, ba.up[2] && bb.up[1], 5000), "no handshake");
+    gale_transport_stats_t st;
+    if (told) {
+        cr_assert_eq(gale_transport_fence(b, 1, 4), 1);
+        cr_assert_eq(gale_transport_fence(b, 1, 4), 0, "told twice: nothing new");
+        cr_assert_eq(gale_transport_fence(b, 1, 2), 0, "an older placement lowers nothing");
+        cr_assert(RUN_UNTIL(&loop, !ba.up[2] && !bb.up[1], 5000), "the old copy's connection was kept");
+        gale_transport_stats(b, &st);
+        cr_assert_eq(st.fenced, 1);
+        cr_assert(strstr(st.last_rejected, "peer 1: it speaks for placement 3, superseded by 4 (fenced)"), "%s",
+                  st.last_rejected);
+    }
+    /* The new copy of slot 1, placed under 4, comes in; the old one goes on dialling. */
+    cr_assert_eq(gale_transport_new(&loop, 1, "secret", 6, 0, &CB, &ba2, &a2), 0);
+    gale_transport_set_placement(a2, 4);
+    cr_assert_eq(gale_transport_connect(a2, 2, "127.0.0.1", port), 0);
+    cr_assert(RUN_UNTIL(&loop, ba2.up[2], 5000), "the new copy was not let in");
+    gale_transport_stats(b, &st);
+    uint64_t fenced = st.fenced;
+    cr_assert(RUN_UNTIL(&loop, (gale_transport_stats(b, &st), st.fenced >= fenced + 3), 10000),
+              "the old copy was not refused as it dialled again (fenced %llu)", (unsigned long long)st.fenced);
+    cr_assert(strstr(st.last_rejected, "it speaks for placement 3, superseded here by 4 (fenced)"), "%s",
+              st.last_rejected);
+    cr_assert(ba2.up[2] && bb.up[1], "the old copy took the connection back");
+    cr_assert_not(ba.up[2]);
+    send_text(a2, 2, GALE_FRAME_TUPLES, "new");
+    cr_assert(RUN_UNTIL(&loop, bb.frames[1] >= 1 && !memcmp(bb.last, "new", 3), 5000));
+    cr_assert_eq(gale_transport_send(a, 2, "x", 1), GALE_EAGAIN, "the old copy can send nothing");
+    gale_transport_t *all[] = {a, a2, b};
+    close_all(&loop, all, 3);
+}
+
+Test(transport, a_peer_of_a_superseded_placement_is_refused_once_told, .timeout = 30) { old_copy_is_refused(true); }
+
+Test(transport, a_peer_of_a_superseded_placement_is_refused_once_its_successor_came, .timeout = 30)
+{
+    old_copy_is_refused(false);
 }

@@ -149,11 +149,15 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --secret-file FILE    the cluster secret (required)\n"
      "  --timeout S           seconds to wait for the reply (default 60; none for wait)\n",
      gale_cmd_ctl, 0},
-    {"worker", "gale worker --index I --workers N [--listen HOST] [--threads T] [--model] [--set C.K=V]... FILE",
+    {"worker",
+     "gale worker --index I --workers N [--listen HOST] [--placement V] [--threads T] [--model] [--set C.K=V]... "
+     "FILE",
      "one worker of a topology, started by a supervisor (not for people)",
      "  --index I             this worker's slot, 0 to N - 1\n"
      "  --workers N           worker slots of the whole topology (2 or more)\n"
      "  --listen HOST         the address (or host name) to listen on (default 127.0.0.1)\n"
+     "  --placement V         cluster mode: the placement version its slot runs under (peers of older ones are\n"
+     "                        refused)\n"
      "  --threads T           executor threads\n"
      "  --model               FILE is a resolved model, as cluster mode ships it (no --set then)\n" SET_OPTION,
      gale_cmd_worker, 1},

@@ -61,7 +61,8 @@ int gale_cmd_worker(int argc, char **argv)
     gale_runtime_t *rt = NULL;
     rc = GALE_EXIT_ERROR;
     if (topo) {
-        gale_worker_opts_t wo = {.listen_host = listen_addr, .secret = secret, .secret_len = strlen(secret)};
+        gale_worker_opts_t wo = {
+            .listen_host = listen_addr, .secret = secret, .secret_len = strlen(secret), .placement = wa.placement};
         gale_runtime_driver_t driver = gale_worker_driver(&wo);
         gale_runtime_opts_t opts = {.threads = a.threads, .driver = &driver, .n_workers = workers, .worker_index = index};
         gale_diag_t d = {{0}};
