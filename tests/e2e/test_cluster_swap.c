@@ -3,7 +3,8 @@
  * split bolt of lines_sink.cfg, spread over two supervisors, to split_upper under load: no word lost, the new
  * plugin's output from then on, on every host, and on the host a slot moves to after its supervisor is killed (the
  * topology's node names the new plugin); a plugin with other fields and one whose prepare fails are refused with
- * the reason, the parts that took it go back, and every word still arrives from the old plugin.
+ * the reason, the parts that took it go back, and every word still arrives from the old plugin. The spout swaps
+ * too: file_lines to lines_upper under load resumes after the last line the old plugin emitted.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -124,6 +125,35 @@ Test(cluster_swap, the_split_bolt_swapped_over_the_cluster_loses_no_word_and_sta
                 late_lower);
     cr_assert_gt(upper_words, 1000, "the new plugin's words are in the sink");
     cr_assert_eq(tl_vocab_words(tail, false), 0, "the last words are the new plugin's:\n%s", tail);
+    free(text);
+    free(plugin);
+    finish(&r);
+}
+
+Test(cluster_swap, the_spout_swapped_over_the_cluster_resumes_where_the_old_plugin_stopped)
+{
+    run_t r;
+    start(&r, 2);
+    char *plugin = tl_path("%s/tests/plugins/lines_upper.so", tl_build());
+    tl_result_t res = TL_VERB(&r.c, "swap", "lines_sink", "lines", plugin);
+    size_t at = tl_file_size(r.out);
+    char *log = res.status ? tl_cluster_nimbus_log(&r.c, 0) : NULL;
+    cr_assert_eq(res.status, 0, "%s%s\nnimbus:\n%s", res.out, res.err, log);
+    cr_assert_str_eq(res.out, "swapped lines_sink lines\n");
+    tl_result_free(&res);
+    every_word_arrives(&r, true);
+    char *text = tl_read_file(r.out, NULL);
+    long total = 0, upper = tl_vocab_words(text, true), lower = tl_vocab_words(text, false);
+    for (int i = 0; i < 10; i++) total += r.counts[i];
+    size_t len = strlen(text);
+    const char *tail = len > 2000 ? text + len - 2000 : text;
+    cr_log_info("cluster spout swap: %ld lower-case words (%zu bytes in the sink at the reply), %ld upper-case, %ld "
+                "in the file",
+                lower, at, upper, total);
+    cr_assert_gt(upper, 0, "the new plugin's lines are in the sink");
+    cr_assert_eq(tl_vocab_words(tail, false), 0, "the last words are the new plugin's:\n%s", tail);
+    /* Resumed, not started again: the lines the old plugin emitted are not read a second time. */
+    cr_assert_lt(upper, total, "the new spout read the file from its start (%ld of %ld words)", upper, total);
     free(text);
     free(plugin);
     finish(&r);
