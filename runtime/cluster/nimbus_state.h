@@ -38,7 +38,6 @@ struct pending {
     bool placed;      /* a rebalance: the new placement is written, its workers are awaited */
     uint64_t said_ms; /* a rebalance that waits for room: when the log last said so */
     char why[700];    /* a swap going back: why */
-    char sha[GALE_BLOB_HEX_LEN + 1]; /* a swap: the plugin asked for, which going back undoes */
 };
 
 /* The registered supervisors and their free slots. */

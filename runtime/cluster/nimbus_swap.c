@@ -136,8 +136,20 @@ static int end_swap(nimbus_t *n, gale_topo_record_t *r, int32_t node_version, co
     return nimbus_write_topo(n, r, node_version, false);
 }
 
+/* Whether a part's report `swap` says it runs a plugin for `component` other than `had`: going back asks it. */
+static bool runs_other(const char *swap, const char *component, const char *had)
+{
+    size_t len = strlen(component);
+    if (strncmp(swap, component, len) || swap[len] != ':') return false;
+    const char *sha = swap + len + 1, *state = strrchr(sha, ':');
+    if (!state || strcmp(state, ":done")) return false;
+    return (size_t)(state - sha) != strlen(had) || strncmp(sha, had, (size_t)(state - sha));
+}
+
 /* One part after another: forward, the first part that does not report the new plugin done is asked for it; when
-   one refuses, back, the first part that still runs the new plugin is asked for the one it had. */
+   one refuses, or does not answer in SWAP_TIMEOUT_S, back: the first part that still runs another plugin than the
+   one the component had is asked for that one. Going back reads the parts' reports rather than what this nimbus
+   asked, so that one that takes over finishes it too. */
 void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now)
 {
     if (!r->swap_component[0]) return nimbus_settle(n, p, "error %s: the swap was taken back", r->name);
@@ -145,7 +157,7 @@ void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t 
     snprintf(component, sizeof component, "%s", r->swap_component);
     snprintf(had, sizeof had, "%s", committed(r, component));
     bool back = !strcmp(r->swap_sha, had);
-    if (!back) snprintf(p->sha, sizeof p->sha, "%s", r->swap_sha); /* what going back undoes */
+    if (back && !p->why[0]) snprintf(p->why, sizeof p->why, "it was being taken back when this nimbus took over");
     const char **holders = calloc((size_t)r->workers + 1, sizeof *holders);
     if (!holders) return;
     int n_holders = holders_of(r, holders);
@@ -165,21 +177,30 @@ void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t 
                 continue;
             }
             if (!asked || strcmp(swap + strlen(want), "done")) next = holders[i];
-        } else if (p->sha[0]) { /* a part that took the new plugin, and has not gone back */
-            snprintf(want, sizeof want, "%s:%s:done", component, p->sha);
-            if (!strcmp(swap, want)) next = holders[i];
+        } else if (runs_other(swap, component, had)) {
+            next = holders[i];
         }
     }
-    if (next) {
-        rc = turn(n, r, node_version, back ? had : r->swap_sha, next);
+    if (next && !back && now > p->deadline_ms) { /* a part that never answers must not hold the swap for ever */
+        snprintf(p->why, sizeof p->why, "the part on %s did not answer in %.0f s", next, SWAP_TIMEOUT_S);
+        gale_logf(GALE_LOG_WARN, "nimbus", "%s: swap of %s: %s: going back", r->name, component, p->why);
+        p->deadline_ms = now + (uint64_t)(SWAP_TIMEOUT_S * 1000);
+        rc = turn(n, r, node_version, had, NULL); /* the next tick asks the parts back, one after another */
         if (rc && rc != GALE_EAGAIN)
-            nimbus_settle(n, p, "error %s: cannot ask %s to swap: %s", r->name, next, gale_strerror(rc));
-        else if (now > p->deadline_ms)
-            nimbus_settle(n, p, "error %s: %s: the part on %s did not answer in %.0f s", r->name, component, next,
-                          SWAP_TIMEOUT_S);
+            nimbus_settle(n, p, "error %s: cannot take the swap back: %s", r->name, gale_strerror(rc));
         free(holders);
         return;
     }
+    if (next && !(back && now > p->deadline_ms)) {
+        rc = turn(n, r, node_version, back ? had : r->swap_sha, next);
+        if (rc && rc != GALE_EAGAIN)
+            nimbus_settle(n, p, "error %s: cannot ask %s to swap: %s", r->name, next, gale_strerror(rc));
+        free(holders);
+        return;
+    }
+    if (next) /* going back, and a part did not answer that either: the node says what it had, the log says who */
+        gale_logf(GALE_LOG_ERROR, "nimbus", "%s: %s: the part on %s did not go back to plugin %s in %.0f s", r->name,
+                  component, next, had, SWAP_TIMEOUT_S);
     free(holders);
     char sha[GALE_BLOB_HEX_LEN + 1];
     snprintf(sha, sizeof sha, "%s", r->swap_sha);

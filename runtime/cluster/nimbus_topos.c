@@ -500,11 +500,15 @@ static void tick_kill(nimbus_t *n, pending_t *p, const gale_topo_record_t *r, ui
 
 /* ---- moving the slots of supervisors that left ---------------------------------------------------------------- */
 
-/* Gives the slots of `r` whose supervisor is not registered to those that are, as a new version. */
-static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_version)
+/* Gives the slots of `r` whose supervisor is not registered to those that are, as a new version. True when it
+   wrote one (or tried to): the node's version has moved on from node_version. */
+static bool replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_version)
 {
     sup_slots_t s;
-    if (nimbus_read_sup_slots(n, r->name, &s)) return nimbus_sup_slots_free(&s);
+    if (nimbus_read_sup_slots(n, r->name, &s)) {
+        nimbus_sup_slots_free(&s);
+        return false;
+    }
     int lost = 0;
     for (int k = 0; k < r->workers; k++) {
         int i = nimbus_sup_index(&s, r->slots[k]);
@@ -526,7 +530,8 @@ static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
             }
         }
         free(at);
-        return nimbus_sup_slots_free(&s);
+        nimbus_sup_slots_free(&s);
+        return false;
     }
     char moved[600] = "";
     for (int k = 0, j = 0, len = 0; k < r->workers; k++) {
@@ -546,6 +551,7 @@ static void replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
                   r->name, r->version, moved);
     free(at);
     nimbus_sup_slots_free(&s);
+    return true;
 }
 
 /* The status and workers folders of topologies that are gone (a kill or failed submit that could not finish). */
@@ -591,8 +597,11 @@ void nimbus_topos_tick(nimbus_t *n)
         if (p && p->kind == P_SUBMIT) tick_submit(n, p, &r, now);
         else if (p && p->kind == P_KILL) tick_kill(n, p, &r, now);
         else if (p && p->kind == P_REBALANCE) nimbus_tick_rebalance(n, p, &r, node_version, now);
-        else if (p && p->kind == P_SWAP) nimbus_tick_swap(n, p, &r, node_version, now);
-        else if (!finished(n, &r)) replace_lost_slots(n, &r, node_version);
+        /* A swap does not hold up a failover: the slots of a part whose supervisor left move first, and the swap
+           then asks their new host in its turn (it would wait for the lost part, which never answers). */
+        else if (p && p->kind == P_SWAP && !replace_lost_slots(n, &r, node_version))
+            nimbus_tick_swap(n, p, &r, node_version, now);
+        else if (!p && !finished(n, &r)) replace_lost_slots(n, &r, node_version);
         gale_topo_record_free(&r);
     }
     /* A pending record whose topology is gone (removed by hand, or by another nimbus) answers now. */
