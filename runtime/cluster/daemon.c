@@ -596,6 +596,7 @@ static void start_assigned(topo_rec_t *r)
                            .host = d->o->host,
                            .workers = r->workers,
                            .threads = r->threads,
+                           .cores = d->o->cores,
                            .secret = r->secret,
                            .sets = (const char *const *)r->sets,
                            .n_sets = r->n_sets,

@@ -70,6 +70,7 @@ typedef struct gale_daemon_opts {
     const char *host;        /* the address to listen on (control port and workers); NULL: 127.0.0.1 */
     int port;                /* 0: any, printed on stdout as "listening HOST:PORT" */
     int slots;               /* worker slots on this host */
+    int cores;               /* the cores its workers share (--cores); 0: the host's online cores */
     const void *secret;      /* the cluster secret (borrowed) */
     size_t secret_len;
     const char *exe;         /* the gale binary to start workers with */

@@ -571,8 +571,10 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->n = a->workers;
     s->n_local = a->slots ? a->n_slots : a->workers;
     s->complete = s->n_local == s->n;
-    s->threads = a->threads > 0 ? a->threads : topo->config.threads > 0 ? 0
-                 : gale_schedule_share_cores(s->n_local, sysconf(_SC_NPROCESSORS_ONLN));
+    s->threads = a->threads > 0 ? a->threads
+                 : topo->config.threads > 0
+                     ? 0
+                     : gale_schedule_share_cores(s->n_local, a->cores > 0 ? a->cores : sysconf(_SC_NPROCESSORS_ONLN));
     s->id = strdup(a->id ? a->id : topo->name);
     s->exe = strdup(a->exe);
     s->file = strdup(a->file);

@@ -32,6 +32,7 @@ typedef struct gale_assignment {
     const int *slots;             /* the slots that run here, n_slots of them; NULL: all */
     int n_slots;
     int threads;                  /* executor threads per worker; 0: the topology's, else cores / slots here */
+    int cores;                    /* the cores this host's share is counted from; 0: the host's online cores */
     const char *secret;           /* hex, the same for every worker of the topology; NULL: a new random one */
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
     bool model;                   /* `file` is a resolved model (topology_codec.h): cluster mode's */

@@ -163,6 +163,20 @@ Test(cli, unknown_options_have_one_wording)
     }
 }
 
+Test(cli, a_supervisor_with_bad_cores_is_a_usage_error)
+{
+    const char *values[] = {"0", "x", "4097", NULL};
+    for (int i = 0; values[i]; i++) {
+        tl_result_t r;
+        GALE(&r, "supervisor", "--secret-file", "s", "--cores", values[i]);
+        cr_assert_eq(r.status, 2, "--cores %s: exit %d\n%s", values[i], r.status, r.err);
+        char *want = tl_path("--cores needs 1 to 4096, not '%s'", values[i]);
+        cr_assert_not_null(strstr(r.err, want), "%s", r.err);
+        free(want);
+        tl_result_free(&r);
+    }
+}
+
 /* ---- files that are not topology files ------------------------------------------------------------------------- */
 
 Test(cli, a_folder_or_a_fifo_is_refused_by_name_without_blocking)

@@ -1,7 +1,8 @@
 /*
  * `gale dev-cluster` end to end: started as a user starts it, its printed submit, list and kill lines run as they
  * are printed (wordcount_file.cfg over its two supervisors counts every word of a file), then SIGINT stops
- * everything it started, each process checked gone by its pid; a child that dies stops the rest with a non-zero
+ * everything it started, each process checked gone by its pid; each supervisor's workers run its share of the
+ * host's cores; a child that dies stops the rest with a non-zero
  * exit; and input it cannot use (no supervisors, a taken port, no ZooKeeper installed) is refused before anything
  * starts.
  */
@@ -177,6 +178,19 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
             if (tl_worker_pid(d.pids[2 + s], slot) > 0) workers[s] = tl_worker_pid(d.pids[2 + s], slot);
     cr_assert(workers[0] > 0 && workers[1] > 0, "a worker on each supervisor, not %d and %d", (int)workers[0],
               (int)workers[1]);
+    /* The two supervisors share the host's cores: each worker runs its supervisor's half, not all of them. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), half = cores / 2 > 1 ? cores / 2 : 1;
+    for (int s = 0; s < 2; s++) {
+        char *cmdline_path = tl_path("/proc/%d/cmdline", (int)workers[s]);
+        size_t len = 0;
+        char *cmdline = tl_read_file(cmdline_path, &len);
+        long threads = -1;
+        for (size_t at = 0; cmdline && at < len; at += strlen(cmdline + at) + 1)
+            if (!strcmp(cmdline + at, "--threads") && at + 10 < len) threads = atol(cmdline + at + 10);
+        cr_assert_eq(threads, half, "worker %d runs %ld threads on a host of %ld cores shared by 2 supervisors", s,
+                     threads, cores);
+        free(cmdline), free(cmdline_path);
+    }
     r = run_printed(&d, " list ", NULL, NULL, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.out, "topology wordcount_file status=active workers=2 "), "%s", r.out);

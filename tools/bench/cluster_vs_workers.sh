@@ -6,10 +6,10 @@
 #   tools/bench/cluster_vs_workers.sh [RUNS (3)] [DURATION (20)]      GALE=build/bin/gale by default
 #   CLUSTER_SETS="--set config.threads=1" tools/bench/cluster_vs_workers.sh    more --set for the cluster's submit
 #
-# Each supervisor gives a worker cores / its own slots threads (2 on this 2-core host), not knowing that another
-# supervisor shares the host, while `gale run --workers 2` gives each of its two workers 1: with the defaults the
-# cluster runs 4 executor threads on 2 cores. On 2026-12-03 (2 cores, 3 runs of 15 s): 0.55 with the defaults,
-# 1.04 with config.threads=1 (one thread per worker, as gale run picks).
+# The dev-cluster gives each supervisor --cores its part of the host's cores, so that each worker runs as many
+# threads as one of `gale run --workers 2`'s. On 2026-12-04 (2 cores, 3 runs of 15 s): 1.03 with the defaults.
+# Before --cores (2026-12-03), each supervisor gave its worker all the cores: 0.55 with the defaults, 1.04 with
+# config.threads=1.
 #
 # What is counted, in both modes: tuples executed by the `count` bolt per second.
 # - gale run --workers 2 --duration D --stats F: count's `executed` over the run's `seconds`, from F.

@@ -51,7 +51,7 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --quiet               no metrics on stderr at the end\n" FILTER_OPTIONS SET_OPTION,
      gale_cmd_replay, 0},
     {"supervisor",
-     "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--allow-path DIR]...\n"
+     "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--cores N] [--allow-path DIR]...\n"
      "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S] [--data DIR]]",
      "run the supervisor daemon of this host: topologies assigned over its control port or by nimbus",
      "  --secret-file FILE    the cluster secret: 16 bytes or more, readable by its owner only (required)\n"
@@ -59,6 +59,8 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        peers connect to it, so not 0.0.0.0 (default 127.0.0.1)\n"
      "  --port P              the control port (default 0: any; printed as \"listening HOST:PORT\")\n"
      "  --slots N             worker slots on this host, 1 to 1024 (default 4)\n"
+     "  --cores N             the cores its workers share out (default: the host's); give each of several\n"
+     "                        supervisors on one host its part, or their workers run more threads than cores\n"
      "  --allow-path DIR      a folder assignments may name files in, besides the daemon's own (repeatable, 64)\n"
      "  --zk HOSTS            cluster mode: publish this host in the ZooKeeper ensemble HOST:PORT[,HOST:PORT...]\n"
      "                        (ROOT/supervisors/HOST:PORT: its slots and free slots), for nimbus to find\n"

@@ -33,7 +33,7 @@ static int parse_seconds(const char *v, double *out)
 int gale_cmd_supervisor(int argc, char **argv)
 {
     const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *data = NULL, *v;
-    int port = 0, slots = 4, n_allow = 0;
+    int port = 0, slots = 4, n_allow = 0, cores = 0;
     double session_s = 20;
     const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (daemon.h) */
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("supervisor");
@@ -47,6 +47,9 @@ int gale_cmd_supervisor(int argc, char **argv)
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--slots"))) {
             if (gale_cli_parse_int(v, 1, 1024, &slots))
                 return gale_cli_usage_error("supervisor", "--slots needs 1 to 1024, not '%s'", v);
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--cores"))) {
+            if (gale_cli_parse_int(v, 1, 4096, &cores))
+                return gale_cli_usage_error("supervisor", "--cores needs 1 to 4096, not '%s'", v);
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--allow-path"))) {
             if (n_allow == 64) return gale_cli_usage_error("supervisor", "at most 64 --allow-path folders");
             allow[n_allow++] = v;
@@ -63,9 +66,8 @@ int gale_cmd_supervisor(int argc, char **argv)
                 return gale_cli_usage_error("supervisor",
                                             "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'", v);
         } else if (o[0] == '-' && o[1]) {
-            const char *const valued[] = {"--secret-file", "--host",       "--port",
-                                          "--slots",       "--allow-path", "--zk",
-                                          "--root",        "--data",       "--zk-session-timeout"};
+            const char *const valued[] = {"--secret-file", "--host", "--port", "--slots", "--cores",
+                                          "--allow-path",  "--zk",   "--root", "--data",  "--zk-session-timeout"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("supervisor", "%s needs a value", o);
             return gale_cli_unknown_option("supervisor", o);
@@ -85,6 +87,7 @@ int gale_cmd_supervisor(int argc, char **argv)
     gale_daemon_opts_t o = {.host = addr,
                             .port = port,
                             .slots = slots,
+                            .cores = cores,
                             .secret = secret,
                             .secret_len = secret_len,
                             .exe = exe,
