@@ -2,7 +2,7 @@
  * `gale dev-cluster` end to end: started as a user starts it, its printed submit, list and kill lines run as they
  * are printed (wordcount_file.cfg over its two supervisors counts every word of a file), then SIGINT stops
  * everything it started, each process checked gone by its pid; each supervisor's workers run its share of the
- * host's cores; a child that dies stops the rest with a non-zero
+ * host's cores; the Python word count runs on it; a child that dies stops the rest with a non-zero
  * exit; and input it cannot use (no supervisors, a taken port, no ZooKeeper installed) is refused before anything
  * starts.
  */
@@ -206,6 +206,33 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
     char *err = dev_err(&d);
     cr_assert_not_null(strstr(err, "stopping the supervisors, nimbus and ZooKeeper"), "%s", err);
     free(err), free(secret), free(lines), free(sink), free(set_lines), free(set_sink);
+    dev_free(&d);
+}
+
+/* The Python word count runs on the dev-cluster as it does locally: its supervisors allow python3's folder. */
+Test(dev_cluster, a_multilang_topology_submitted_to_it_runs_its_python_bolt)
+{
+    devc_t d;
+    dev_start(&d, NULL);
+    cr_assert_not_null(strstr(d.out, "shell components may run programs in /"), "%s", d.out);
+    char *lines = tl_path("%s/lines.txt", d.cluster), *sink = tl_path("%s/counts.jsonl", d.cluster);
+    long counts[10];
+    tl_make_lines(lines, counts);
+    char *set_lines = tl_path("lines.path=%s", lines), *set_sink = tl_path("sink.path=%s", sink);
+    const char *sets[] = {"--set", set_lines, "--set", set_sink, "--set", "count.mode=\"running\"", NULL};
+    tl_result_t r = run_printed(&d, " submit ", "topologies/wordcount.cfg", "topologies/wordcount_python.cfg", sets);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "submitted wordcount_python version=1 workers=2 "), "%s", r.out);
+    tl_result_free(&r);
+    int short_word = 0;
+    for (int i = 0; i < 600 && !counts_reached(sink, counts, &short_word); i++) tl_sleep_ms(100);
+    cr_assert_eq(short_word, -1, "'%s' did not reach its count %ld", short_word >= 0 ? TL_VOCAB[short_word] : "",
+                 short_word >= 0 ? counts[short_word] : 0);
+    r = run_printed(&d, " kill ", "wordcount", "wordcount_python", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tl_result_free(&r);
+    cr_assert_eq(dev_interrupt(&d, NULL, 0), 0);
+    free(lines), free(sink), free(set_lines), free(set_sink);
     dev_free(&d);
 }
 

@@ -36,6 +36,7 @@ typedef struct child {
 
 typedef struct devc {
     char dir[DIR_CAP], secret[PATH_CAP], exe[PATH_CAP];
+    char interp_dir[2][PATH_CAP]; /* folders of python3 and node as found on PATH, resolved; "" when not found */
     const char *shown_exe; /* exe as printed: relative to the working folder when under it */
     int n_sups, slots, zk_port, nimbus_port;
     gale_zk_local_t zk;
@@ -227,6 +228,25 @@ static int wait_up(devc_t *d)
     return GALE_EXIT_ERROR;
 }
 
+/* The resolved folder of `prog` as execvp would find it on PATH, into `out`; "" when it is not there. */
+static void interpreter_dir(const char *prog, char *out, size_t cap)
+{
+    out[0] = 0;
+    const char *path = getenv("PATH");
+    char *dirs = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL, file[PATH_CAP];
+    for (char *dir = dirs ? strtok_r(dirs, ":", &save) : NULL; dir && !out[0]; dir = strtok_r(NULL, ":", &save)) {
+        int n = snprintf(file, sizeof file, "%s/%s", *dir ? dir : ".", prog);
+        char *real = n > 0 && (size_t)n < sizeof file && access(file, X_OK) == 0 ? realpath(file, NULL) : NULL;
+        char *slash = real ? strrchr(real, '/') : NULL;
+        if (slash) {
+            *slash = 0;
+            snprintf(out, cap, "%s", slash == real ? "/" : real);
+        }
+        free(real);
+    }
+    free(dirs);
+}
+
 /* ZooKeeper, nimbus, then the supervisors. 0, or an exit code after saying why (what started is still running). */
 static int start_all(devc_t *d)
 {
@@ -249,6 +269,8 @@ static int start_all(devc_t *d)
     /* The supervisors share this host: each shares out its part of the cores, not all of them (with all, two
        supervisors' workers ran twice as many threads as cores, at 0.55 of `gale run --workers 2`'s rate). */
     long online = sysconf(_SC_NPROCESSORS_ONLN);
+    interpreter_dir("python3", d->interp_dir[0], sizeof d->interp_dir[0]);
+    interpreter_dir("node", d->interp_dir[1], sizeof d->interp_dir[1]);
     snprintf(cores, sizeof cores, "%ld", online / d->n_sups > 1 ? online / d->n_sups : 1);
     for (int i = 0; !rc && !stop_signal && i < d->n_sups; i++) {
         char name[32], log[64], data[PATH_CAP];
@@ -257,9 +279,19 @@ static int start_all(devc_t *d)
         snprintf(data, sizeof data, "%s/supervisor-%d", d->dir, i + 1);
         /* Its data folder and the cluster's folder are where a topology's files may be, besides the working
            folder (the checkout, for topologies/data/...). */
-        const char *sup[] = {"supervisor", "--zk",    d->zk.hosts, "--secret-file", d->secret, "--slots",
-                             slots,        "--cores", cores,       "--data",        data,      "--allow-path",
-                             d->dir,       NULL};
+        /* ... and, so that multilang topologies (topologies/wordcount_python.cfg) run as they do locally, the
+           folders of the interpreters Storm's multilang scripts use: a supervisor runs a shell component's program
+           only from a folder it allows. */
+        const char *sup[18] = {"supervisor", "--zk",         d->zk.hosts, "--secret-file", d->secret,
+                               "--slots",    slots,          "--cores",   cores,           "--data",
+                               data,         "--allow-path", d->dir};
+        int n_arg = 13;
+        for (int k = 0; k < 2; k++)
+            if (d->interp_dir[k][0] && (k == 0 || strcmp(d->interp_dir[0], d->interp_dir[1]))) {
+                sup[n_arg++] = "--allow-path";
+                sup[n_arg++] = d->interp_dir[k];
+            }
+        sup[n_arg] = NULL;
         rc = start_child(d, &d->sup[i], name, log, sup);
     }
     if (!rc && !stop_signal) rc = wait_up(d);
@@ -276,6 +308,13 @@ static void print_how(const devc_t *d)
            d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid);
     for (int i = 0; i < d->n_sups; i++)
         printf("  %-13s %d slots (pid %d)\n", d->sup[i].name, d->slots, (int)d->sup[i].pid);
+    if (d->interp_dir[0][0] || d->interp_dir[1][0])
+        printf("  shell components may run programs in %s%s%s (python3, node), besides the checkout\n",
+               d->interp_dir[0][0] ? d->interp_dir[0] : d->interp_dir[1],
+               d->interp_dir[0][0] && d->interp_dir[1][0] && strcmp(d->interp_dir[0], d->interp_dir[1]) ? ", " : "",
+               d->interp_dir[0][0] && d->interp_dir[1][0] && strcmp(d->interp_dir[0], d->interp_dir[1])
+                   ? d->interp_dir[1]
+                   : "");
     printf("\nIn another terminal, at the top of the checkout:\n"
            "  %s submit --zk %s --secret-file %s --set config.workers=%d topologies/wordcount.cfg\n"
            "  %s list --zk %s --secret-file %s\n"
