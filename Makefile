@@ -39,8 +39,9 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -MMD 
 RUNTIME_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard runtime/*/*.h runtime/*/*.c))))
 CFLAGS_ALL = $(CFLAGS_BASE) -DGALE_HOST_SIDE $(PKG_CFLAGS) -Iruntime $(addprefix -I,$(RUNTIME_DIRS)) -Itests/lib $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
-# ZooKeeper's C client has no pkg-config file (cluster mode, runtime/cluster/zk.c).
-LIBS_ALL = $(PKG_LIBS) -lzookeeper_mt -ldl -lpthread -lm
+# ZooKeeper's C client (cluster mode, runtime/cluster/zk.c) and http-parser (runtime/http/http_server.c) have no
+# pkg-config file.
+LIBS_ALL = $(PKG_LIBS) -lzookeeper_mt -lhttp_parser -ldl -lpthread -lm
 
 # Plugins see only runtime/gale.h and must not call the runtime by name.
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -fvisibility=hidden -MMD -MP -Iruntime $(CFLAGS)
@@ -84,7 +85,7 @@ E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
 # zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c).
-DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libcriterion-dev pkg-config python3 \
+DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libcriterion-dev pkg-config python3 \
                 zookeeper
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

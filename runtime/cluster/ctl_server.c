@@ -10,6 +10,7 @@
 #include "hmac.h"
 #include "lines.h"
 #include "log.h"
+#include "tcp_listen.h"
 #include "ratelog.h"
 
 #define MAX_CONNS 64
@@ -265,25 +266,16 @@ int gale_ctl_server_listen(uv_loop_t *loop, const char *host, int port, const ga
     s->o = *o;
     s->loop = loop;
     s->rejects.interval_ms = REJECT_LOG_MS;
-    struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-    if (rc) rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
     uv_tcp_init(loop, &s->tcp);
     uv_timer_init(loop, &s->sweep);
     s->tcp.data = s->sweep.data = s;
     s->handles = 2;
-    if (!rc) rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&addr, 0);
-    if (!rc) rc = uv_listen((uv_stream_t *)&s->tcp, 64, on_connection);
+    int rc = gale_tcp_listen(&s->tcp, host, port, 64, on_connection, bound_port);
     if (rc) {
         gale_logf(GALE_LOG_ERROR, o->who, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
         gale_ctl_server_close(s);
         return GALE_EIO;
     }
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&bound, &len);
-    *bound_port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                                              : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
     *out = s;
     return 0;

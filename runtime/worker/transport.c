@@ -9,6 +9,7 @@
 
 #include "hmac.h"
 #include "log.h"
+#include "tcp_listen.h"
 #include "ratelog.h"
 
 #define HANDSHAKE_MS 3000
@@ -491,20 +492,15 @@ static void on_connection(uv_stream_t *server, int status)
 
 int gale_transport_listen(gale_transport_t *t, const char *host, int port, int *bound)
 {
-    struct sockaddr_in addr;
-    int rc = uv_ip4_addr(host ? host : "127.0.0.1", port, &addr);
+    struct sockaddr_in addr; /* IPv4 only: peers are told HOST:PORT (control.h) */
+    int rc = uv_ip4_addr(host ? host : "127.0.0.1", port, &addr), got = 0;
     if (rc) return rc;
     uv_tcp_init(t->loop, &t->listener);
     t->listener.data = t;
     t->listening = true;
     t->open++;
-    rc = uv_tcp_bind(&t->listener, (const struct sockaddr *)&addr, 0);
-    if (!rc) rc = uv_listen((uv_stream_t *)&t->listener, 64, on_connection);
-    if (rc) return rc;
-    struct sockaddr_in got;
-    int len = sizeof got;
-    uv_tcp_getsockname(&t->listener, (struct sockaddr *)&got, &len);
-    if (bound) *bound = ntohs(got.sin_port);
+    if ((rc = gale_tcp_listen(&t->listener, host ? host : "127.0.0.1", port, 64, on_connection, &got))) return rc;
+    if (bound) *bound = got;
     return 0;
 }
 
