@@ -84,9 +84,10 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
-# zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c).
+# zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c);
+# prometheus gives the tests promtool, which checks the /metrics text (tests/e2e/test_http.c).
 DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libcriterion-dev pkg-config python3 \
-                zookeeper
+                zookeeper prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.

@@ -195,6 +195,7 @@ int gale__emit_stream(gale_task_t *t, int stream, const gale_emit_t *e, uint32_t
     else if (spout_msg) ack_soon(t, e->msg_id);
     else if (d->n_roots) gale_tree_link(d, anchors, n_anchors, &t->rng);
     uint32_t n = d->n_deliveries;
+    t->m.transferred += n;
     gale_tuple_t *dlv = d->dlv;
     for (uint32_t i = 0; i < n; i++) gale__dispatch(t->exec, &dlv[i]);
     return 0;

@@ -46,6 +46,13 @@ void gale_hist_merge(gale_hist_t *into, const gale_hist_t *from)
     for (int i = 0; i < GALE_HIST_BUCKETS; i++) into->buckets[i] += from->buckets[i];
 }
 
+uint64_t gale_hist_count_le(const gale_hist_t *h, uint64_t ns)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < GALE_HIST_BUCKETS && bucket_upper(i) <= ns; i++) n += h->buckets[i];
+    return n;
+}
+
 uint64_t gale_hist_quantile(const gale_hist_t *h, double q)
 {
     if (!h->count) return 0;

@@ -20,6 +20,8 @@ typedef struct gale_hist {
 
 void gale_hist_add(gale_hist_t *h, uint64_t ns);
 void gale_hist_merge(gale_hist_t *into, const gale_hist_t *from);
+/* Samples at most `ns` (by whole buckets: those whose upper bound is at most ns), for cumulative histograms. */
+uint64_t gale_hist_count_le(const gale_hist_t *h, uint64_t ns);
 /* The value at quantile q (0..1), as the upper bound of its bucket; 0 for an empty histogram. */
 uint64_t gale_hist_quantile(const gale_hist_t *h, double q);
 
@@ -37,6 +39,7 @@ void gale_last_error_keep(gale_last_error_t *into, const gale_last_error_t *from
 
 typedef struct gale_task_metrics {
     uint64_t emitted;
+    uint64_t transferred; /* deliveries of what it emitted: one per receiving task (Storm UI's transferred) */
     uint64_t executed;
     uint64_t acked;    /* spouts: trees completed; bolts: inputs acked */
     uint64_t failed;   /* spouts: trees failed; bolts: inputs failed */

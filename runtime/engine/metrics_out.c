@@ -75,10 +75,11 @@ void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int ta
     gale_buf_puts(b, "{\"name\": ");
     gale_json_string(b, name, strlen(name));
     gale_buf_printf(b,
-                    ", \"kind\": \"%s\", \"tasks\": %d, \"emitted\": %" PRIu64 ", \"executed\": %" PRIu64
-                    ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"exec_mean_us\": %.3f",
-                    kind == GALE_SPOUT ? "spout" : "bolt", tasks, m->emitted, m->executed, m->acked, m->failed,
-                    m->errors, m->exec.count ? (double)m->exec.sum_ns / (double)m->exec.count / 1e3 : 0.0);
+                    ", \"kind\": \"%s\", \"tasks\": %d, \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64
+                    ", \"executed\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"errors\": %" PRIu64
+                    ", \"exec_mean_us\": %.3f",
+                    kind == GALE_SPOUT ? "spout" : "bolt", tasks, m->emitted, m->transferred, m->executed, m->acked,
+                    m->failed, m->errors, m->exec.count ? (double)m->exec.sum_ns / (double)m->exec.count / 1e3 : 0.0);
     json_quantiles(b, "exec_us", &m->exec, 1e3);
     json_quantiles(b, "complete_ms", &m->complete, 1e6);
     json_quantiles(b, "e2e_ms", &m->e2e, 1e6);

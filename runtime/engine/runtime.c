@@ -618,7 +618,12 @@ static int run_to_end(gale_runtime_t *rt)
     rt->ctl = &c;
     rt->start_ns = gale_now_ns();
     const gale_runtime_driver_t *drv = rt->opts.driver;
-    if (drv) { /* driven: the executors start when the driver says so */
+    const gale_runtime_watcher_t *w = rt->opts.watcher;
+    if (w && (rc = w->start(rt, &c.loop, w->arg))) {
+        gale_logf(GALE_LOG_ERROR, "runtime", "the run's watcher did not start: %s", gale_strerror(rc));
+        atomic_store(&rt->failed, 1);
+        enter_stopping(&c);
+    } else if (drv) { /* driven: the executors start when the driver says so */
         if ((rc = drv->start(rt, &c.loop, drv->arg))) {
             gale_logf(GALE_LOG_ERROR, "runtime", "the driver did not start: %s", gale_strerror(rc));
             atomic_store(&rt->failed, 1);
@@ -635,6 +640,7 @@ static int run_to_end(gale_runtime_t *rt)
     rt->stuck = c.stuck;
     rt->end_ns = gale_now_ns();
     if (drv) drv->stop(rt, drv->arg); /* its last words; the loop below closes what it opened */
+    if (w) w->stop(rt, w->arg);
     rt->ctl = NULL;
     if (!c.stuck) { /* a stuck executor may still push into the driver's lane: leave it all to the exiting process */
         uv_walk(&c.loop, close_walk, NULL);
@@ -675,6 +681,7 @@ static void sum_metrics(gale_task_t *const *tasks, uint32_t first, int n, gale_t
     for (int i = 0; i < n; i++) {
         const gale_task_metrics_t *m = &tasks[first + (uint32_t)i]->m;
         out->emitted += m->emitted;
+        out->transferred += m->transferred;
         out->executed += m->executed;
         out->acked += m->acked;
         out->failed += m->failed;
@@ -694,8 +701,12 @@ void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gal
     sum_metrics(rt->tasks, c->first_task, c->parallelism, out);
 }
 
-/* Seconds the run has taken: until its end, or until now while it runs (SIGUSR1). */
-static double run_seconds(const gale_runtime_t *rt)
+void gale_runtime_task_metrics(const gale_runtime_t *rt, uint32_t task, gale_task_metrics_t *out)
+{
+    sum_metrics(rt->tasks, task, 1, out);
+}
+
+double gale_runtime_seconds(const gale_runtime_t *rt)
 {
     uint64_t end = rt->end_ns ? rt->end_ns : gale_now_ns();
     return (double)(end - rt->start_ns) / 1e9;
@@ -703,7 +714,7 @@ static double run_seconds(const gale_runtime_t *rt)
 
 void gale_runtime_report(const gale_runtime_t *rt, FILE *f)
 {
-    double secs = run_seconds(rt);
+    double secs = gale_runtime_seconds(rt);
     fprintf(f, "topology '%s' ran %.2f s on %d executor thread%s\n", rt->topo->name, secs, rt->n_execs,
             rt->n_execs == 1 ? "" : "s");
     gale_metrics_table_header(f);
@@ -734,7 +745,7 @@ static long peak_rss_kb(void)
 int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f)
 {
     gale_buf_t b = {0};
-    double secs = run_seconds(rt);
+    double secs = gale_runtime_seconds(rt);
     gale_buf_puts(&b, "{\"topology\": ");
     gale_json_string(&b, rt->topo->name, strlen(rt->topo->name));
     gale_buf_printf(&b, ", \"seconds\": %.6f, \"threads\": %d, \"peak_rss_kb\": %ld, \"components\": [", secs,

@@ -42,6 +42,17 @@ typedef struct gale_runtime_driver {
     void *arg;
 } gale_runtime_driver_t;
 
+/*
+ * A watcher looks at a run from its control loop without driving it: the HTTP endpoint of `gale run --http`
+ * (http/). start runs on the loop before the executors start (non-zero: the run fails, stop is still called); stop
+ * once they have stopped, to close its handles, before the loop closes the rest. Both on the control thread.
+ */
+typedef struct gale_runtime_watcher {
+    int (*start)(gale_runtime_t *rt, uv_loop_t *loop, void *arg);
+    void (*stop)(gale_runtime_t *rt, void *arg);
+    void *arg;
+} gale_runtime_watcher_t;
+
 typedef struct gale_runtime_opts {
     int threads;          /* 0: config.threads, else one per core */
     double duration_s;    /* 0: until done or signalled */
@@ -55,6 +66,7 @@ typedef struct gale_runtime_opts {
     /* NULL: local mode, the runtime drives itself. Else the driver does (borrowed; it must outlive the run), and
        this process runs the tasks the scheduler gives worker `worker_index` of `n_workers`. */
     const gale_runtime_driver_t *driver;
+    const gale_runtime_watcher_t *watcher; /* NULL: none (borrowed; it must outlive the run) */
     int n_workers;
     int worker_index;
 } gale_runtime_opts_t;
@@ -141,6 +153,10 @@ void gale_runtime_report(const gale_runtime_t *rt, FILE *f);
 int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f);
 /* Sums of one component's task metrics; component -1 is the ackers. */
 void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out);
+/* One task's (1 to n_all_tasks), read while it runs: a figure may be a few tuples behind. */
+void gale_runtime_task_metrics(const gale_runtime_t *rt, uint32_t task, gale_task_metrics_t *out);
+/* Seconds the run has taken: until its end, or until now while it runs. */
+double gale_runtime_seconds(const gale_runtime_t *rt);
 void gale_runtime_free(gale_runtime_t *rt); /* NULL, and a stuck runtime, are a no-op */
 
 /* Executors call these to move the run forward. */

@@ -14,6 +14,7 @@
 
 #define READ_CHUNK 16384
 #define SWEEP_MS 1000
+#define LINGER_MS 2000 /* a hung-up connection's reading of what the client still sends */
 
 typedef struct conn {
     struct conn *next;
@@ -96,17 +97,18 @@ typedef struct write_req {
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     conn_t *c = req->data;
-    (void)status;
     free(req);
-    close_conn(c);
+    if (status < 0) close_conn(c); /* else the client's close, or the sweep, ends it */
 }
 
-/* No more reading; closed once what was written is sent. */
+/* No more requests: once what was written is sent, our side is shut, and what the client still sends is read and
+   dropped until it closes or LINGER_MS pass (nginx's lingering close). Closing at once would, with its bytes unread,
+   reset the connection, and a client could lose the answer that says why (a 431 to a 1 MB header). */
 static void hang_up(conn_t *c)
 {
     if (c->closing || c->hanging_up) return;
     c->hanging_up = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->active_ms = uv_now(c->s->loop);
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) req->data = c;
     if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
@@ -360,7 +362,8 @@ static void on_sweep(uv_timer_t *h)
     gale_http_server_t *s = h->data;
     uint64_t now = uv_now(s->loop);
     for (conn_t *c = s->conns; c; c = c->next)
-        if (!c->closing && now - c->active_ms > GALE_HTTP_IDLE_MS) {
+        if (!c->closing && c->hanging_up && now - c->active_ms > LINGER_MS) close_conn(c);
+        else if (!c->closing && now - c->active_ms > GALE_HTTP_IDLE_MS) {
             if (c->in_request) s->counts.refused++;
             close_conn(c);
         }

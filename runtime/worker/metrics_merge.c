@@ -64,6 +64,7 @@ static int absorb_component(merged_t *g, const gale_value_t *obj)
     for (uint32_t i = 0; i < obj->n; i++) {
         if (gale_mp_item(obj, 2 * i, &k) || gale_mp_item(obj, 2 * i + 1, &v)) return GALE_ECORRUPT;
         if (key_is(&k, "emitted")) m->emitted += count(&v);
+        else if (key_is(&k, "transferred")) m->transferred += count(&v);
         else if (key_is(&k, "executed")) m->executed += count(&v);
         else if (key_is(&k, "acked")) m->acked += count(&v);
         else if (key_is(&k, "failed")) m->failed += count(&v);

@@ -96,7 +96,8 @@ static char *run_hooks(const char *workers, bool fail, tl_result_t *r)
     if (r->status == 0) { /* every tuple went through old_minor, whose descriptor ends before the optional fields */
         cr_assert_not_null(json, "%s", r->err);
         cr_expect_not_null(strstr(json, "{\"name\": \"old\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 100, "
-                                        "\"executed\": 100"), "%s", json);
+                                        "\"transferred\": 0, \"executed\": 100"),
+                           "%s", json);
     }
     free(json);
     free(hooks), free(stats);
@@ -211,10 +212,13 @@ Test(plugin_abi, a_plugin_thread_wakes_its_task_and_service_emits)
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
     char *json = tl_read_file(stats, NULL);
     cr_assert_not_null(json, "%s", r.err);
-    cr_expect_not_null(strstr(json, "{\"name\": \"waker\", \"kind\": \"spout\", \"tasks\": 2, \"emitted\": 200, "
-                                    "\"executed\": 0, \"acked\": 0, \"failed\": 0, \"errors\": 0"), "%s", json);
+    cr_expect_not_null(strstr(json,
+                              "{\"name\": \"waker\", \"kind\": \"spout\", \"tasks\": 2, \"emitted\": 200, "
+                              "\"transferred\": 200, \"executed\": 0, \"acked\": 0, \"failed\": 0, \"errors\": 0"),
+                       "%s", json);
     cr_expect_not_null(strstr(json, "{\"name\": \"probe\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 200, "
-                                    "\"executed\": 200"), "%s", json);
+                                    "\"transferred\": 0, \"executed\": 200"),
+                       "%s", json);
     cr_expect_null(strstr(r.err, "gale_wake failed"), "%s", r.err);
     free(json);
     tl_result_free(&r);

@@ -376,3 +376,10 @@ size_t tl_file_size(const char *path)
     free(tl_read_file(path, &len));
     return len;
 }
+
+void tl_use_test_plugins(void)
+{
+    char *dir = tl_path("%s/tests/plugins", tl_build());
+    setenv("GALE_PLUGIN_PATH", dir, 1);
+    free(dir);
+}

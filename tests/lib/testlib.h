@@ -75,4 +75,15 @@ long tl_json_number(const char *from, const char *key);
 /* Whether s[0..n) is well-formed UTF-8 (glibc's iconv: no overlong forms, surrogates or code points over U+10FFFF). */
 bool tl_utf8_valid(const char *s, size_t n);
 
+/* Points GALE_PLUGIN_PATH at the built test plugins (BUILD/tests/plugins): a suite's .init. */
+void tl_use_test_plugins(void);
+
+/* One HTTP/1.1 request to 127.0.0.1:port (`headers`: more header lines, each ended by \r\n, or NULL; `body` or
+   NULL), read until the server closes (at most 10 s). The body of the answer (malloc'd) with *status, or NULL
+   (*status -1) when there was no HTTP answer. */
+char *tl_http(int port, const char *method, const char *path, const char *headers, const char *body, int *status);
+/* The port of the "... at http://HOST:PORT/" line that appears in the log at err_path within timeout_s, while
+   process `pid` lives; -1. */
+int tl_http_port(const char *err_path, pid_t pid, double timeout_s);
+
 #endif

@@ -73,9 +73,11 @@ Test(metrics_merge, quantiles_come_from_the_merged_histograms)
     cr_assert_not_null(strstr(json, "\"seconds\": 3.000000, \"workers\": 2, \"threads\": 2, \"peak_rss_kb\": 2000"),
                        "%s", json);
     cr_assert_not_null(strstr(json, "{\"name\": \"src\", \"kind\": \"spout\", \"tasks\": 1, \"emitted\": 20, "
-                                    "\"executed\": 0, \"acked\": 20"), "%s", json);
+                                    "\"transferred\": 0, \"executed\": 0, \"acked\": 20"),
+                       "%s", json);
     cr_assert_not_null(strstr(json, "{\"name\": \"work\", \"kind\": \"bolt\", \"tasks\": 2, \"emitted\": 0, "
-                                    "\"executed\": 1000"), "%s", json);
+                                    "\"transferred\": 0, \"executed\": 1000"),
+                       "%s", json);
     const char *work = strstr(json, "{\"name\": \"work\"");
     const char *p99 = strstr(work, "\"exec_us_p99\": "), *p999 = strstr(work, "\"exec_us_p999\": ");
     cr_assert(p99 && p999, "%s", json);

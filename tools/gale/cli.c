@@ -27,13 +27,18 @@
     "                        true/false, a \"quoted string\", or else a plain string\n"
 
 static const gale_cli_command_t COMMANDS[] = {
-    {"run", "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--set C.K=V]... FILE",
+    {"run",
+     "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--http [HOST:]PORT] "
+     "[--set C.K=V]... FILE",
      "run a topology in this process, or in N worker processes under a supervisor",
      "  --workers N           run in N worker processes on this host (1 to 64; default config.workers)\n"
      "  --duration S          stop after S seconds (default: when the spouts are done, or on SIGINT/SIGTERM)\n"
      "  --threads N           executor threads per process (default config.threads: one per core)\n"
      "  --quiet               no metrics on stderr at the end\n"
-     "  --stats FILE          write the metrics as JSON to FILE\n" SET_OPTION,
+     "  --stats FILE          write the metrics as JSON to FILE\n"
+     "  --http [HOST:]PORT    serve Storm UI's REST API and Prometheus's /metrics while it runs (HOST default\n"
+     "                        127.0.0.1; PORT 0: any, logged); in this process only, not yet with "
+     "--workers\n" SET_OPTION,
      gale_cmd_run, 0},
     {"validate", "gale validate [--set C.K=V]... FILE", "check a topology file and its plugins without running it",
      SET_OPTION, gale_cmd_validate, 0},
@@ -312,6 +317,9 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale
             out->workers = (int)w;
         } else if (run_options && gale_cli_is_option(a, "--stats")) {
             if (!(out->stats = gale_cli_option_value(argc, argv, &i, "--stats"))) return gale_cli_usage_error(cmd, "%s needs a file", a);
+        } else if (run_options && gale_cli_is_option(a, "--http") && !strcmp(cmd, "run")) {
+            if (!(out->http = gale_cli_option_value(argc, argv, &i, "--http")))
+                return gale_cli_usage_error(cmd, "%s needs [HOST:]PORT", a);
         } else if (run_options && !strcmp(a, "--quiet")) {
             out->quiet = 1;
         } else if (a[0] == '-' && a[1]) {

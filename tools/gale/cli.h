@@ -53,6 +53,7 @@ typedef struct gale_cli_args {
     int quiet;
     const char *stats; /* --stats FILE: the metrics as JSON */
     int workers;       /* --workers N */
+    const char *http;  /* --http [HOST:]PORT: the REST API and /metrics of the run */
 } gale_cli_args_t;
 
 /* Parses `--set K=V`, and when `run_options` also `--duration S`, `--threads N`, `--quiet`, `--stats FILE`, then

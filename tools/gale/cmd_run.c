@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "plugin.h"
+#include "run_http.h"
 #include "run_workers.h"
 #include "runtime.h"
 
@@ -58,6 +59,18 @@ int gale_cmd_run(int argc, char **argv)
     /* A sink writing to a closed pipe should get EPIPE and report it, not kill the whole topology. */
     signal(SIGPIPE, SIG_IGN);
     int workers = a.workers ? a.workers : topo->config.workers;
+    char http_host[64];
+    int http_port = 0;
+    if (a.http && gale_http_parse_addr(a.http, http_host, sizeof http_host, &http_port))
+        rc = gale_cli_usage_error("run", "--http %s: expected [HOST:]PORT, PORT from 0 to 65535", a.http);
+    else if (a.http && workers > 1)
+        rc = gale_cli_usage_error("run", "--http serves a run in this process; with %d workers it is not there yet",
+                                  workers);
+    if (rc) {
+        gale_topology_free(topo);
+        gale_cli_args_free(&a);
+        return rc;
+    }
     if (workers > 1) {
         rc = run_workers(&a, topo, workers);
         gale_topology_free(topo);
@@ -65,6 +78,11 @@ int gale_cmd_run(int argc, char **argv)
         return rc;
     }
     gale_runtime_opts_t opts = {.threads = a.threads, .duration_s = a.duration_s, .handle_signals = true};
+    gale_run_http_t http;
+    if (a.http) {
+        gale_run_http_init(&http, http_host, http_port);
+        opts.watcher = &http.watcher;
+    }
     gale_runtime_t *rt = NULL;
     gale_diag_t diag = {{0}};
     rc = gale_runtime_new(topo, &opts, &rt, &diag);

@@ -1,0 +1,87 @@
+#include "run_http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "status.h"
+
+static void not_found(gale_http_resp_t *resp, const char *what)
+{
+    resp->status = 404;
+    gale_buf_puts(&resp->body, "{\"error\": \"not found\", \"errorMessage\": ");
+    gale_json_string(&resp->body, what, strlen(what));
+    gale_buf_puts(&resp->body, "}\n");
+}
+
+void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp)
+{
+    gale_run_http_t *h = arg;
+    if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
+        resp->status = 405;
+        gale_buf_puts(&resp->body, "{\"error\": \"method not allowed\", \"errorMessage\": \"this endpoint only "
+                                   "answers GET\"}\n");
+        return;
+    }
+    gale_status_t s;
+    if (gale_status_of_run(h->rt, &s)) {
+        gale_status_free(&s);
+        resp->status = 500;
+        gale_buf_puts(&resp->body, "{\"error\": \"out of memory\"}\n");
+        return;
+    }
+    static const char TOPO[] = "/api/v1/topology/";
+    const char *p = req->path;
+    size_t name_len = strlen(s.topology);
+    if (!strcmp(p, "/metrics")) {
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        gale_status_prometheus(&resp->body, &s, 1);
+    } else if (!strcmp(p, "/api/v1/topology/summary")) {
+        gale_status_rest_summary(&resp->body, &s, 1);
+    } else if (!strcmp(p, "/api/v1/cluster/summary")) {
+        gale_buf_printf(&resp->body,
+                        "{\"stormVersion\": \"gale\", \"supervisors\": 0, \"topologies\": 1, \"slotsTotal\": %d, "
+                        "\"slotsUsed\": %d, \"executorsTotal\": %d, \"tasksTotal\": %d}\n",
+                        s.workers, s.workers, s.executors, s.tasks);
+    } else if (!strncmp(p, TOPO, sizeof TOPO - 1) && !strncmp(p + sizeof TOPO - 1, s.topology, name_len) &&
+               (p[sizeof TOPO - 1 + name_len] == 0 || p[sizeof TOPO - 1 + name_len] == '/')) {
+        const char *rest = p + sizeof TOPO - 1 + name_len;
+        if (!*rest) gale_status_rest_topology(&resp->body, &s);
+        else if (!strncmp(rest, "/component/", 11)) {
+            if (gale_status_rest_component(&resp->body, &s, rest + 11)) not_found(resp, "no such component");
+        } else not_found(resp, "no such path under the topology");
+    } else if (!strncmp(p, TOPO, sizeof TOPO - 1)) {
+        not_found(resp, "no such topology");
+    } else {
+        not_found(resp, "no such path");
+    }
+    gale_status_free(&s);
+}
+
+static int start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
+{
+    gale_run_http_t *h = arg;
+    h->rt = rt;
+    gale_http_server_opts_t o = {.who = "http", .handle = gale_run_http_handle, .arg = h};
+    int rc = gale_http_server_listen(loop, h->host, h->port, &o, &h->server, &h->bound_port);
+    if (rc) return rc;
+    gale_logf(GALE_LOG_INFO, "http", "serving the REST API and /metrics at http://%s:%d/", h->host, h->bound_port);
+    return 0;
+}
+
+static void stop(gale_runtime_t *rt, void *arg)
+{
+    gale_run_http_t *h = arg;
+    (void)rt;
+    gale_http_server_close(h->server);
+    h->server = NULL;
+}
+
+void gale_run_http_init(gale_run_http_t *h, const char *host, int port)
+{
+    memset(h, 0, sizeof *h);
+    snprintf(h->host, sizeof h->host, "%s", host);
+    h->port = port;
+    h->watcher = (gale_runtime_watcher_t){.start = start, .stop = stop, .arg = h};
+}

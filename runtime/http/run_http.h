@@ -1,0 +1,29 @@
+/*
+ * run_http.h: the HTTP endpoint of one run (`gale run --http [HOST:]PORT`), plugged into its control loop as the
+ * runtime's watcher (runtime.h): Storm UI's REST API (/api/v1/cluster/summary, /api/v1/topology/summary,
+ * /api/v1/topology/NAME, /api/v1/topology/NAME/component/COMPONENT) and Prometheus's /metrics, each request
+ * answered from the figures of that moment (status.h). Everything runs on the run's control thread.
+ */
+#ifndef GALE_RUN_HTTP_H
+#define GALE_RUN_HTTP_H
+
+#include "http_server.h"
+#include "runtime.h"
+
+typedef struct gale_run_http {
+    char host[64];
+    int port;                       /* asked for (0: any) */
+    int bound_port;                 /* got, once started */
+    gale_runtime_watcher_t watcher; /* give &watcher to gale_runtime_opts_t.watcher */
+    gale_http_server_t *server;
+    gale_runtime_t *rt;
+} gale_run_http_t;
+
+/* Prepares `h` (the caller's; it must outlive the run) to listen on host:port once the run starts. It logs
+   "http: serving ... at http://HOST:PORT/" when it listens; a port it cannot take fails the run. */
+void gale_run_http_init(gale_run_http_t *h, const char *host, int port);
+
+/* The answer to one request of a run (the server's handler; also for tests). */
+void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp);
+
+#endif

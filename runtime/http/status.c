@@ -1,0 +1,311 @@
+#include "status.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
+{
+    const gale_topology_t *topo = rt->topo;
+    memset(out, 0, sizeof *out);
+    out->topology = topo->name;
+    int phase = atomic_load(&rt->phase);
+    out->status = phase == GALE_RUN_STOPPING                                    ? "KILLED"
+                  : phase == GALE_RUN_DEACTIVATED || atomic_load(&rt->inactive) ? "INACTIVE"
+                                                                                : "ACTIVE";
+    out->uptime_s = rt->start_ns ? gale_runtime_seconds(rt) : 0;
+    out->workers = rt->opts.n_workers > 0 ? rt->opts.n_workers : 1;
+    size_t n = topo->n_components + (rt->acking ? 1 : 0);
+    out->components = calloc(n, sizeof *out->components);
+    if (!out->components) return GALE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int ci = i < topo->n_components ? topo->order[i] : -1;
+        const gale_component_t *c = ci < 0 ? &rt->acker_comp : &topo->components[ci];
+        gale_status_component_t *sc = &out->components[out->n_components++];
+        *sc = (gale_status_component_t){.name = c->name,
+                                        .kind = c->kind,
+                                        .executors = c->parallelism,
+                                        .first_task = c->first_task,
+                                        .tasks = c->parallelism};
+        if (!(sc->task = calloc((size_t)c->parallelism, sizeof *sc->task))) return GALE_ENOMEM;
+        for (int k = 0; k < c->parallelism; k++)
+            gale_runtime_task_metrics(rt, c->first_task + (uint32_t)k, &sc->task[k]);
+        gale_runtime_component_metrics(rt, ci, &sc->sum);
+        out->executors += sc->executors;
+        out->tasks += sc->tasks;
+    }
+    return 0;
+}
+
+void gale_status_free(gale_status_t *s)
+{
+    for (size_t i = 0; s->components && i < s->n_components; i++) free(s->components[i].task);
+    free(s->components);
+    memset(s, 0, sizeof *s);
+}
+
+double gale_status_capacity(const gale_task_metrics_t *m, double secs)
+{
+    if (secs <= 0 || !m->exec.count) return 0;
+    double mean_s = (double)m->exec.sum_ns / (double)m->exec.count / 1e9;
+    return (double)m->executed * mean_s / secs;
+}
+
+/* ---- Storm UI's REST API ----------------------------------------------------------------------------------------- */
+
+static bool is_system(const gale_status_component_t *c) { return !strncmp(c->name, "__", 2); }
+
+static void str_field(gale_buf_t *b, const char *key, const char *value)
+{
+    gale_buf_printf(b, "\"%s\": ", key);
+    gale_json_string(b, value, strlen(value));
+}
+
+/* Storm gives latencies in milliseconds and capacity as strings with three decimals. */
+static void ms_field(gale_buf_t *b, const char *key, const gale_hist_t *h)
+{
+    gale_buf_printf(b, ", \"%s\": \"%.3f\"", key, h->count ? (double)h->sum_ns / (double)h->count / 1e6 : 0.0);
+}
+
+static void uptime_fields(gale_buf_t *b, double secs)
+{
+    long s = (long)secs;
+    gale_buf_printf(b, ", \"uptime\": \"%ldd %ldh %ldm %lds\", \"uptimeSeconds\": %ld", s / 86400, s / 3600 % 24,
+                    s / 60 % 60, s % 60, s);
+}
+
+static void error_fields(gale_buf_t *b, const gale_last_error_t *e)
+{
+    gale_buf_puts(b, ", ");
+    str_field(b, "lastError", e->time_ms ? e->text : "");
+    if (e->time_ms) gale_buf_printf(b, ", \"errorTime\": %" PRId64 ", \"errorTaskId\": %" PRIu32, e->time_ms, e->task);
+}
+
+/* The figures of a component or one of its tasks, after its id field. */
+static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *m, double capacity)
+{
+    gale_buf_printf(
+        b, ", \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64,
+        m->emitted, m->transferred, m->acked, m->failed);
+    if (kind == GALE_SPOUT) {
+        ms_field(b, "completeLatency", &m->complete);
+    } else {
+        gale_buf_printf(b, ", \"executed\": %" PRIu64, m->executed);
+        ms_field(b, "executeLatency", &m->exec);
+        gale_buf_printf(b, ", \"capacity\": \"%.3f\"", capacity);
+    }
+    error_fields(b, &m->last_error);
+}
+
+/* A component's capacity is its busiest task's, as Storm UI's is its busiest executor's. */
+static double component_capacity(const gale_status_component_t *c, double secs)
+{
+    double most = 0;
+    for (int k = 0; k < c->tasks; k++) {
+        double cap = gale_status_capacity(&c->task[k], secs);
+        if (cap > most) most = cap;
+    }
+    return most;
+}
+
+static void component_entry(gale_buf_t *b, const gale_status_t *s, const gale_status_component_t *c)
+{
+    gale_buf_puts(b, "{");
+    str_field(b, c->kind == GALE_SPOUT ? "spoutId" : "boltId", c->name);
+    gale_buf_printf(b, ", \"executors\": %d, \"tasks\": %d", c->executors, c->tasks);
+    figures(b, c->kind, &c->sum, component_capacity(c, s->uptime_s));
+    gale_buf_puts(b, "}");
+}
+
+static void summary_entry(gale_buf_t *b, const gale_status_t *s)
+{
+    gale_buf_puts(b, "{");
+    str_field(b, "id", s->topology);
+    gale_buf_puts(b, ", ");
+    str_field(b, "name", s->topology);
+    gale_buf_puts(b, ", ");
+    str_field(b, "status", s->status);
+    uptime_fields(b, s->uptime_s);
+    gale_buf_printf(b, ", \"tasksTotal\": %d, \"workersTotal\": %d, \"executorsTotal\": %d", s->tasks, s->workers,
+                    s->executors);
+}
+
+void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n)
+{
+    gale_buf_puts(b, "{\"topologies\": [");
+    for (size_t i = 0; i < n; i++) {
+        if (i) gale_buf_puts(b, ", ");
+        summary_entry(b, &s[i]);
+        gale_buf_puts(b, "}");
+    }
+    gale_buf_puts(b, "]}\n");
+}
+
+void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s)
+{
+    summary_entry(b, s);
+    for (int kind = 0; kind < 2; kind++) {
+        gale_buf_puts(b, kind == 0 ? ", \"spouts\": [" : ", \"bolts\": [");
+        bool first = true;
+        for (size_t i = 0; i < s->n_components; i++) {
+            const gale_status_component_t *c = &s->components[i];
+            if (is_system(c) || (c->kind == GALE_SPOUT) != (kind == 0)) continue;
+            if (!first) gale_buf_puts(b, ", ");
+            first = false;
+            component_entry(b, s, c);
+        }
+        gale_buf_puts(b, "]");
+    }
+    gale_buf_puts(b, "}\n");
+}
+
+int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component)
+{
+    const gale_status_component_t *c = NULL;
+    for (size_t i = 0; i < s->n_components && !c; i++)
+        if (!strcmp(s->components[i].name, component)) c = &s->components[i];
+    if (!c) return GALE_ENOENT;
+    gale_buf_puts(b, "{");
+    str_field(b, "id", c->name);
+    gale_buf_puts(b, ", ");
+    str_field(b, "name", c->name);
+    gale_buf_puts(b, ", ");
+    str_field(b, "topologyId", s->topology);
+    gale_buf_printf(b, ", \"componentType\": \"%s\", \"executors\": %d, \"tasks\": %d",
+                    c->kind == GALE_SPOUT ? "spout" : "bolt", c->executors, c->tasks);
+    figures(b, c->kind, &c->sum, component_capacity(c, s->uptime_s));
+    gale_buf_puts(b, ", \"executorStats\": [");
+    for (int k = 0; k < c->tasks; k++) {
+        uint32_t id = c->first_task + (uint32_t)k;
+        gale_buf_printf(b, "%s{\"id\": \"[%" PRIu32 "-%" PRIu32 "]\"", k ? ", " : "", id, id);
+        figures(b, c->kind, &c->task[k], gale_status_capacity(&c->task[k], s->uptime_s));
+        gale_buf_puts(b, "}");
+    }
+    gale_buf_puts(b, "]}\n");
+    return 0;
+}
+
+/* ---- Prometheus --------------------------------------------------------------------------------------------------- */
+
+/* A label value as the text format wants it: backslash, double quote and newline escaped. */
+static void label_value(gale_buf_t *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\') gale_buf_puts(b, "\\\\");
+        else if (*v == '"') gale_buf_puts(b, "\\\"");
+        else if (*v == '\n') gale_buf_puts(b, "\\n");
+        else gale_buf_put(b, v, 1);
+    }
+}
+
+static void labels(gale_buf_t *b, const gale_status_t *s, const gale_status_component_t *c, uint32_t task,
+                   const char *extra)
+{
+    gale_buf_puts(b, "{topology=\"");
+    label_value(b, s->topology);
+    gale_buf_puts(b, "\",component=\"");
+    label_value(b, c->name);
+    gale_buf_printf(b, "\",task=\"%" PRIu32 "\"%s}", task, extra ? extra : "");
+}
+
+typedef enum { COUNT_EMITTED, COUNT_TRANSFERRED, COUNT_EXECUTED, COUNT_ACKED, COUNT_FAILED, COUNT_ERRORS } count_t;
+
+static uint64_t count_of(const gale_task_metrics_t *m, count_t k)
+{
+    switch (k) {
+    case COUNT_EMITTED: return m->emitted;
+    case COUNT_TRANSFERRED: return m->transferred;
+    case COUNT_EXECUTED: return m->executed;
+    case COUNT_ACKED: return m->acked;
+    case COUNT_FAILED: return m->failed;
+    case COUNT_ERRORS: return m->errors;
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name, *help;
+} COUNTERS[] = {
+    [COUNT_EMITTED] = {"gale_tuples_emitted_total", "Tuples a task emitted."},
+    [COUNT_TRANSFERRED] = {"gale_tuples_transferred_total",
+                           "Deliveries of the tuples a task emitted, one per receiving task."},
+    [COUNT_EXECUTED] = {"gale_tuples_executed_total", "Tuples a bolt task executed."},
+    [COUNT_ACKED] = {"gale_tuples_acked_total", "Spouts: tuple trees completed; bolts: inputs acked."},
+    [COUNT_FAILED] = {"gale_tuples_failed_total", "Spouts: tuple trees failed; bolts: inputs failed."},
+    [COUNT_ERRORS] = {"gale_task_errors_total", "Errors reported against a task."},
+};
+
+/* Bounds of the latency histograms, in seconds (the runtime's own buckets are finer: these are summed). */
+static const double LE_S[] = {1e-6, 1e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
+                              5e-2, 0.1,  0.25, 0.5,    1,    2.5,  5,      10,   30};
+
+static void histogram(gale_buf_t *b, const char *name, const gale_status_t *s, const gale_status_component_t *c,
+                      uint32_t task, const gale_hist_t *h)
+{
+    char extra[48];
+    for (size_t i = 0; i < sizeof LE_S / sizeof *LE_S; i++) {
+        snprintf(extra, sizeof extra, ",le=\"%g\"", LE_S[i]);
+        gale_buf_printf(b, "%s_bucket", name);
+        labels(b, s, c, task, extra);
+        gale_buf_printf(b, " %" PRIu64 "\n", gale_hist_count_le(h, (uint64_t)(LE_S[i] * 1e9)));
+    }
+    gale_buf_printf(b, "%s_bucket", name);
+    labels(b, s, c, task, ",le=\"+Inf\"");
+    gale_buf_printf(b, " %" PRIu64 "\n%s_sum", h->count, name);
+    labels(b, s, c, task, NULL);
+    gale_buf_printf(b, " %.9f\n%s_count", (double)h->sum_ns / 1e9, name);
+    labels(b, s, c, task, NULL);
+    gale_buf_printf(b, " %" PRIu64 "\n", h->count);
+}
+
+void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
+{
+    gale_buf_puts(b, "# HELP gale_topology_uptime_seconds Seconds since the topology started.\n"
+                     "# TYPE gale_topology_uptime_seconds gauge\n");
+    for (size_t t = 0; t < n; t++) {
+        gale_buf_puts(b, "gale_topology_uptime_seconds{topology=\"");
+        label_value(b, s[t].topology);
+        gale_buf_printf(b, "\"} %.3f\n", s[t].uptime_s);
+    }
+    for (size_t k = 0; k < sizeof COUNTERS / sizeof *COUNTERS; k++) {
+        gale_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", COUNTERS[k].name, COUNTERS[k].help, COUNTERS[k].name);
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < s[t].n_components; i++) {
+                const gale_status_component_t *c = &s[t].components[i];
+                if (k == COUNT_EXECUTED && c->kind == GALE_SPOUT) continue;
+                for (int j = 0; j < c->tasks; j++) {
+                    gale_buf_puts(b, COUNTERS[k].name);
+                    labels(b, &s[t], c, c->first_task + (uint32_t)j, NULL);
+                    gale_buf_printf(b, " %" PRIu64 "\n", count_of(&c->task[j], (count_t)k));
+                }
+            }
+    }
+    gale_buf_puts(b, "# HELP gale_capacity Storm's capacity of a bolt task since the start: executed times mean "
+                     "execute latency over the time (1: always busy).\n# TYPE gale_capacity gauge\n");
+    for (size_t t = 0; t < n; t++)
+        for (size_t i = 0; i < s[t].n_components; i++) {
+            const gale_status_component_t *c = &s[t].components[i];
+            if (c->kind == GALE_SPOUT) continue;
+            for (int j = 0; j < c->tasks; j++) {
+                gale_buf_puts(b, "gale_capacity");
+                labels(b, &s[t], c, c->first_task + (uint32_t)j, NULL);
+                gale_buf_printf(b, " %.6f\n", gale_status_capacity(&c->task[j], s[t].uptime_s));
+            }
+        }
+    static const char *const HIST[2][2] = {
+        {"gale_execute_latency_seconds", "Time a bolt task spent in execute, sampled."},
+        {"gale_complete_latency_seconds", "Time from a spout's emit to its tuple tree's completion."}};
+    for (int h = 0; h < 2; h++) {
+        gale_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", HIST[h][0], HIST[h][1], HIST[h][0]);
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < s[t].n_components; i++) {
+                const gale_status_component_t *c = &s[t].components[i];
+                if ((c->kind == GALE_SPOUT) != (h == 1)) continue;
+                for (int j = 0; j < c->tasks; j++)
+                    histogram(b, HIST[h][0], &s[t], c, c->first_task + (uint32_t)j,
+                              h ? &c->task[j].complete : &c->task[j].exec);
+            }
+    }
+}

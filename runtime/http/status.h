@@ -1,0 +1,56 @@
+/*
+ * status.h: the figures of one running topology as the HTTP endpoint shows them, in one record whatever runs it
+ * (a local run today; the workers of a host and nimbus's gathering fill the same record), and the two documents
+ * written from it: Storm UI's REST API (its paths' field names: spouts[] with spoutId, bolts[] with boltId,
+ * emitted, transferred, executed, acked, failed, completeLatency, executeLatency, processLatency, capacity,
+ * lastError), and Prometheus's text exposition format (counters named *_total, latencies as histograms in
+ * seconds, labels topology, component and task).
+ */
+#ifndef GALE_STATUS_H
+#define GALE_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "gale.h"
+#include "metrics.h"
+#include "runtime.h"
+
+typedef struct gale_status_component {
+    const char *name; /* borrowed from the topology */
+    gale_kind_t kind;
+    int executors;
+    uint32_t first_task; /* task ids first_task .. first_task + tasks - 1 */
+    int tasks;
+    gale_task_metrics_t sum;   /* over its tasks */
+    gale_task_metrics_t *task; /* [tasks], owned */
+} gale_status_component_t;
+
+typedef struct gale_status {
+    const char *topology; /* borrowed */
+    const char *status;   /* Storm's words: "ACTIVE", "INACTIVE", "KILLED" (stopping) */
+    double uptime_s;
+    int workers, executors, tasks;
+    gale_status_component_t *components; /* in topological order, the ackers (system component) last; owned */
+    size_t n_components;
+} gale_status_t;
+
+/* The record of a local run, read while it runs (runtime.h: a figure may be a few tuples behind). 0 or
+   GALE_ENOMEM; free with gale_status_free either way. */
+int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out);
+void gale_status_free(gale_status_t *s);
+
+/* GET /api/v1/topology/summary: {"topologies": [...]} of the `n` records. */
+void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n);
+/* GET /api/v1/topology/:id. */
+void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s);
+/* GET /api/v1/topology/:id/component/:component; GALE_ENOENT (nothing written) for a component it does not have. */
+int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component);
+/* GET /metrics: the records' series (one HELP and TYPE per family, whatever `n`). */
+void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n);
+
+/* Storm's capacity of a task over `secs`: executed x mean execute latency / time (1: busy all the time). */
+double gale_status_capacity(const gale_task_metrics_t *m, double secs);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * `gale run --http` end to end: the REST document of a running local topology, field by field against the
+ * --stats written at its end; /metrics passes `promtool check metrics` (Debian's prometheus) and its counters grow
+ * between two scrapes; hostile clients (garbage, a 1 MB header, a thousand idle connections) leave the topology
+ * running and the endpoint answering; a bad --http is a usage error.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+TestSuite(http, .init = tl_use_test_plugins, .timeout = 120);
+
+typedef struct run {
+    char *dir, *stats, *err_path;
+    pid_t pid;
+    int port;
+} run_t;
+
+/* `gale run --http 0 --stats DIR/stats.json EXTRA... CFG`, up to its "at http://..." line. */
+static void start(run_t *r, const char *cfg, const char *const *extra)
+{
+    memset(r, 0, sizeof *r);
+    r->dir = tl_tmpdir();
+    r->stats = tl_path("%s/stats.json", r->dir);
+    r->err_path = tl_path("%s/err.txt", r->dir);
+    const char *argv[24] = {tl_gale(), "run", "--http", "0", "--stats", r->stats};
+    int n = 6;
+    while (extra && *extra && n < 22) argv[n++] = *extra++;
+    argv[n++] = cfg;
+    r->pid = tl_spawn(argv, r->dir);
+    cr_assert_gt(r->pid, 0);
+    r->port = tl_http_port(r->err_path, r->pid, 30);
+    char *err = tl_read_file(r->err_path, NULL);
+    cr_assert_gt(r->port, 0, "no http line:\n%s", err);
+    free(err);
+}
+
+/* SIGINT, and its exit status (0: it drained and stopped). */
+static int stop(run_t *r)
+{
+    kill(r->pid, SIGINT);
+    bool timed_out;
+    int status = tl_wait(r->pid, 60, &timed_out);
+    cr_assert_not(timed_out);
+    return status;
+}
+
+static void run_free(run_t *r)
+{
+    if (r->pid > 0 && tl_alive(r->pid)) kill(r->pid, SIGKILL), tl_wait(r->pid, 30, &(bool){false});
+    tl_rmtree(r->dir);
+    free(r->dir), free(r->stats), free(r->err_path);
+}
+
+static char *get(const run_t *r, const char *path, int want_status)
+{
+    int status;
+    char *body = tl_http(r->port, "GET", path, NULL, NULL, &status);
+    cr_assert_not_null(body, "no answer to %s", path);
+    cr_assert_eq(status, want_status, "%s: %d %s", path, status, body);
+    return body;
+}
+
+/* A component's figure in a document: the number after `key` following `"ID_KEY": "NAME"`. */
+static long figure(const char *doc, const char *id_key, const char *name, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": \"%s\"", id_key, name);
+    const char *at = strstr(doc, pat);
+    cr_assert_not_null(at, "no %s in %s", pat, doc);
+    return tl_json_number(at, key);
+}
+
+Test(http, the_rest_document_of_a_running_topology_matches_its_figures_at_exit)
+{
+    run_t r;
+    start(&r, "tests/topologies/e2e/held.cfg", NULL);
+    /* The spout's 5000 trees complete, then it holds: the figures stand still while the run goes on. */
+    char *doc = NULL;
+    for (int i = 0; i < 300; i++, tl_sleep_ms(100)) {
+        free(doc);
+        doc = get(&r, "/api/v1/topology/held", 200);
+        if (figure(doc, "spoutId", "numbers", "acked") == 5000 && figure(doc, "boltId", "probe", "acked") == 5000)
+            break;
+    }
+    cr_assert(tl_json_valid(doc), "%s", doc);
+    cr_assert_eq(figure(doc, "spoutId", "numbers", "acked"), 5000, "%s", doc);
+    cr_assert_not_null(strstr(doc, "\"status\": \"ACTIVE\""), "%s", doc);
+    cr_assert_eq(tl_json_number(doc, "tasksTotal"), 4, "spout, 2 probes, acker: %s", doc);
+    cr_assert_null(strstr(doc, "__acker"), "system components are not listed: %s", doc);
+    char *summary = get(&r, "/api/v1/topology/summary", 200),
+         *comp = get(&r, "/api/v1/topology/held/component/probe", 200);
+    cr_assert(tl_json_valid(summary) && tl_json_valid(comp), "%s\n%s", summary, comp);
+    cr_assert_not_null(strstr(summary, "\"name\": \"held\""), "%s", summary);
+    cr_assert_not_null(strstr(comp, "\"executorStats\": [{\"id\": \"[2-2]\""), "%s", comp);
+    cr_assert_eq(tl_json_number(strstr(comp, "[2-2]"), "executed") + tl_json_number(strstr(comp, "[3-3]"), "executed"),
+                 5000, "%s", comp);
+    cr_assert_eq(stop(&r), 0);
+    char *stats = tl_read_file(r.stats, NULL);
+    cr_assert_not_null(stats);
+    static const char *spout_keys[] = {"emitted", "transferred", "acked", "failed"};
+    static const char *bolt_keys[] = {"emitted", "transferred", "acked", "failed", "executed"};
+    for (size_t k = 0; k < 4; k++)
+        cr_assert_eq(figure(doc, "spoutId", "numbers", spout_keys[k]), figure(stats, "name", "numbers", spout_keys[k]),
+                     "numbers.%s: REST %s\nstats %s", spout_keys[k], doc, stats);
+    for (size_t k = 0; k < 5; k++)
+        cr_assert_eq(figure(doc, "boltId", "probe", bolt_keys[k]), figure(stats, "name", "probe", bolt_keys[k]),
+                     "probe.%s: REST %s\nstats %s", bolt_keys[k], doc, stats);
+    cr_assert_eq(figure(stats, "name", "numbers", "transferred"), 5000, "one delivery per tuple: %s", stats);
+    free(doc), free(summary), free(comp), free(stats);
+    run_free(&r);
+}
+
+Test(http, unknown_paths_and_other_methods_are_refused_with_json)
+{
+    run_t r;
+    start(&r, "tests/topologies/e2e/held.cfg", NULL);
+    const char *missing[] = {"/nope", "/api/v1/topology/other", "/api/v1/topology/held/component/nope",
+                             "/api/v1/topology/heldx", "/api/v1/topology/held/what"};
+    for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
+        char *body = get(&r, missing[i], 404);
+        cr_assert(tl_json_valid(body), "%s: %s", missing[i], body);
+        free(body);
+    }
+    int status;
+    char *body = tl_http(r.port, "DELETE", "/api/v1/topology/held", NULL, NULL, &status);
+    cr_assert_eq(status, 405, "%s", body);
+    free(body);
+    cr_assert_eq(stop(&r), 0);
+    run_free(&r);
+}
+
+static long emitted_in_metrics(const char *text)
+{
+    const char *at = strstr(text, "gale_tuples_emitted_total{topology=\"held\",component=\"numbers\",task=\"1\"} ");
+    cr_assert_not_null(at, "%s", text);
+    return atol(strchr(at, '}') + 2);
+}
+
+Test(http, metrics_pass_promtool_and_a_counter_grows_between_two_scrapes)
+{
+    run_t r;
+    const char *unbounded[] = {"--set", "numbers.count=0", NULL};
+    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    char *first = get(&r, "/metrics", 200);
+    tl_sleep_ms(500);
+    char *second = get(&r, "/metrics", 200);
+    cr_assert_gt(emitted_in_metrics(second), emitted_in_metrics(first));
+    cr_assert_not_null(strstr(second, "# TYPE gale_execute_latency_seconds histogram\n"), "%s", second);
+    cr_assert_not_null(strstr(second, "gale_complete_latency_seconds_bucket{topology=\"held\",component=\"numbers\","
+                                      "task=\"1\",le=\"+Inf\"} "),
+                       "%s", second);
+    char *path = tl_path("%s/metrics.txt", r.dir);
+    tl_write_file(path, second);
+    const char *check[] = {"/bin/sh", "-c", "promtool check metrics < \"$0\"", path, NULL};
+    tl_result_t c;
+    cr_assert_eq(tl_run(check, NULL, 60, &c), 0);
+    cr_assert_eq(c.status, 0, "promtool check metrics (make deps installs prometheus):\n%s%s", c.out, c.err);
+    tl_result_free(&c);
+    cr_assert_eq(stop(&r), 0);
+    free(first), free(second), free(path);
+    run_free(&r);
+}
+
+Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering)
+{
+    run_t r;
+    const char *unbounded[] = {"--set", "numbers.count=0", NULL};
+    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    int status;
+    char *body = tl_http(r.port, "\x01\x02garbage", "/", NULL, NULL, &status);
+    cr_assert_eq(status, 400, "%s", body ? body : "(none)");
+    free(body);
+    size_t big = 1 << 20;
+    char *header = malloc(big + 16);
+    memcpy(header, "X-Big: ", 7);
+    memset(header + 7, 'a', big);
+    memcpy(header + 7 + big, "\r\n", 3);
+    body = tl_http(r.port, "GET", "/metrics", header, NULL, &status);
+    cr_assert_eq(status, 431, "%.100s", body ? body : "(none)");
+    free(body), free(header);
+    /* A thousand connections that never send a byte. */
+    int idle[1000];
+    for (int i = 0; i < 1000; i++) {
+        idle[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r.port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        cr_assert_eq(connect(idle[i], (struct sockaddr *)&a, sizeof a), 0);
+    }
+    char *first = get(&r, "/metrics", 200);
+    tl_sleep_ms(300);
+    char *second = get(&r, "/metrics", 200);
+    cr_assert_gt(emitted_in_metrics(second), emitted_in_metrics(first), "the topology stopped");
+    for (int i = 0; i < 1000; i++) close(idle[i]);
+    cr_assert_eq(stop(&r), 0);
+    free(first), free(second);
+    run_free(&r);
+}
+
+Test(http, a_bad_address_is_a_usage_error)
+{
+    const char *bad[] = {"x", "1.2.3.4:", "70000", ":80"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *argv[] = {tl_gale(), "run", "--http", bad[i], "tests/topologies/e2e/held.cfg", NULL};
+        tl_result_t res;
+        cr_assert_eq(tl_run(argv, NULL, 30, &res), 0);
+        cr_assert_eq(res.status, 2, "%s: %s", bad[i], res.err);
+        cr_assert_not_null(strstr(res.err, "expected [HOST:]PORT"), "%s", res.err);
+        tl_result_free(&res);
+    }
+    /* A port that is taken fails the run, saying so. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    listen(fd, 1);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
+    const char *argv[] = {tl_gale(), "run", "--http", port, "tests/topologies/e2e/held.cfg", NULL};
+    tl_result_t res;
+    cr_assert_eq(tl_run(argv, NULL, 30, &res), 0);
+    cr_assert_eq(res.status, 1, "%s", res.err);
+    cr_assert_not_null(strstr(res.err, "cannot listen for HTTP on 127.0.0.1:"), "%s", res.err);
+    tl_result_free(&res);
+    close(fd);
+}

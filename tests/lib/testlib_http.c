@@ -1,0 +1,71 @@
+/* testlib's HTTP client: one request per connection, for the tests of the HTTP endpoint. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+char *tl_http(int port, const char *method, const char *path, const char *headers, const char *body, int *status)
+{
+    *status = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    size_t body_len = body ? strlen(body) : 0;
+    char *req = tl_path("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
+                        method, path, headers ? headers : "", body_len, body ? body : "");
+    /* A server may answer and hang up before it has read everything (a refusal): then read what it said. */
+    for (size_t at = 0, len = strlen(req); at < len;) {
+        ssize_t sent = send(fd, req + at, len - at, MSG_NOSIGNAL);
+        if (sent <= 0) break;
+        at += (size_t)sent;
+    }
+    free(req);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (int waited = 0; buf && waited < 10000;) { /* to the server's close, at most 10 s */
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 100) == 0) {
+            waited += 100;
+            continue;
+        }
+        if (len + 4096 >= cap) buf = realloc(buf, cap *= 2);
+        ssize_t got = buf ? recv(fd, buf + len, cap - len - 1, 0) : -1;
+        if (got <= 0) break;
+        len += (size_t)got;
+    }
+    close(fd);
+    if (!buf) return NULL;
+    buf[len] = 0;
+    const char *sep = strstr(buf, "\r\n\r\n");
+    if (strncmp(buf, "HTTP/1.1 ", 9) || !sep) {
+        free(buf);
+        return NULL;
+    }
+    *status = atoi(buf + 9);
+    char *text = strdup(sep + 4);
+    free(buf);
+    return text;
+}
+
+int tl_http_port(const char *err_path, pid_t pid, double timeout_s)
+{
+    for (double end = tl_now_s() + timeout_s; tl_now_s() < end && tl_alive(pid); tl_sleep_ms(50)) {
+        char *err = tl_read_file(err_path, NULL);
+        const char *at = err ? strstr(err, " at http://") : NULL;
+        const char *colon = at ? strchr(at + 11, ':') : NULL;
+        int port = colon ? atoi(colon + 1) : 0;
+        free(err);
+        if (port > 0) return port;
+    }
+    return -1;
+}
