@@ -69,17 +69,16 @@ static void json_hist(gale_buf_t *b, const gale_hist_t *h)
     gale_buf_puts(b, "]");
 }
 
-void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
-                       bool hists)
+/* The figures of a component or of one task, after its id field: counts, latency quantiles, the last error, and
+   with `hists` the histograms themselves. */
+static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, bool hists)
 {
-    gale_buf_puts(b, "{\"name\": ");
-    gale_json_string(b, name, strlen(name));
     gale_buf_printf(b,
-                    ", \"kind\": \"%s\", \"tasks\": %d, \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64
-                    ", \"executed\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"errors\": %" PRIu64
+                    ", \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64 ", \"executed\": %" PRIu64
+                    ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"errors\": %" PRIu64
                     ", \"exec_mean_us\": %.3f",
-                    kind == GALE_SPOUT ? "spout" : "bolt", tasks, m->emitted, m->transferred, m->executed, m->acked,
-                    m->failed, m->errors, m->exec.count ? (double)m->exec.sum_ns / (double)m->exec.count / 1e3 : 0.0);
+                    m->emitted, m->transferred, m->executed, m->acked, m->failed, m->errors,
+                    m->exec.count ? (double)m->exec.sum_ns / (double)m->exec.count / 1e3 : 0.0);
     json_quantiles(b, "exec_us", &m->exec, 1e3);
     json_quantiles(b, "complete_ms", &m->complete, 1e6);
     json_quantiles(b, "e2e_ms", &m->e2e, 1e6);
@@ -99,6 +98,33 @@ void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int ta
         gale_buf_puts(b, ", \"e2e\": ");
         json_hist(b, &m->e2e);
         gale_buf_puts(b, "}");
+    }
+}
+
+static bool did_anything(const gale_task_metrics_t *m)
+{
+    return m->emitted || m->executed || m->acked || m->failed || m->errors || m->exec.count || m->complete.count ||
+           m->last_error.time_ms;
+}
+
+void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
+                       bool hists, uint32_t first_task, const gale_task_metrics_t *per_task)
+{
+    gale_buf_puts(b, "{\"name\": ");
+    gale_json_string(b, name, strlen(name));
+    gale_buf_printf(b, ", \"kind\": \"%s\", \"tasks\": %d", kind == GALE_SPOUT ? "spout" : "bolt", tasks);
+    figures_json(b, m, hists);
+    if (per_task) {
+        gale_buf_puts(b, ", \"per_task\": [");
+        bool first = true;
+        for (int k = 0; k < tasks; k++) {
+            if (!did_anything(&per_task[k])) continue;
+            gale_buf_printf(b, "%s{\"task\": %" PRIu32, first ? "" : ", ", first_task + (uint32_t)k);
+            figures_json(b, &per_task[k], true);
+            gale_buf_puts(b, "}");
+            first = false;
+        }
+        gale_buf_puts(b, "]");
     }
     gale_buf_puts(b, "}");
 }

@@ -19,9 +19,12 @@ void gale_metrics_table_row(FILE *f, const char *name, gale_kind_t kind, int tas
 void gale_metrics_table_footer(FILE *f);
 
 /* {"name": ..., "kind": ..., "tasks": ..., counts, latency quantiles}; with `hists`, also "hist": {"exec": H,
-   "complete": H, "e2e": H}, each H = [count, sum_ns, max_ns, bucket, n, bucket, n, ...] (non-empty buckets). */
+   "complete": H, "e2e": H}, each H = [count, sum_ns, max_ns, bucket, n, bucket, n, ...] (non-empty buckets). With
+   `per_task` (the component's `tasks` tasks' own figures, borrowed, the first with id `first_task`; NULL: none),
+   also "per_task": [{"task": ID, the same figures with "hist"}, ...] for those of its tasks that did anything (in a
+   worker: those it runs), so that the status of a worker-mode or cluster run can show each task. */
 void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
-                       bool hists);
+                       bool hists, uint32_t first_task, const gale_task_metrics_t *per_task);
 
 /* Reads an H written by gale_metrics_json (a MessagePack array as gale_json_parse makes it) and merges it into
    `into`. 0, or GALE_ECORRUPT. */

@@ -757,8 +757,15 @@ int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f)
         gale_task_metrics_t m;
         gale_runtime_component_metrics(rt, ci, &m);
         if (i) gale_buf_puts(&b, ", ");
-        /* A worker's metrics carry their histograms: the supervisor merges them into exact quantiles. */
-        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.driver != NULL);
+        /* A worker's metrics carry their histograms, and its tasks' own: the supervisor merges them into exact
+           quantiles, and shows each task in the status. */
+        gale_task_metrics_t *per_task = NULL;
+        if (rt->opts.driver && (per_task = malloc((size_t)c->parallelism * sizeof *per_task)))
+            for (int k = 0; k < c->parallelism; k++)
+                gale_runtime_task_metrics(rt, c->first_task + (uint32_t)k, &per_task[k]);
+        if (rt->opts.driver && !per_task) b.failed = 1;
+        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.driver != NULL, c->first_task, per_task);
+        free(per_task);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);

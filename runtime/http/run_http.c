@@ -5,6 +5,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics_merge.h"
 #include "status.h"
 
 static void not_found(gale_http_resp_t *resp, const char *what)
@@ -13,6 +14,21 @@ static void not_found(gale_http_resp_t *resp, const char *what)
     gale_buf_puts(&resp->body, "{\"error\": \"not found\", \"errorMessage\": ");
     gale_json_string(&resp->body, what, strlen(what));
     gale_buf_puts(&resp->body, "}\n");
+}
+
+/* The figures of this moment: a local run's own, or the workers' last reports. */
+static int status_now(const gale_run_http_t *h, gale_status_t *s)
+{
+    if (h->rt) return gale_status_of_run(h->rt, s);
+    gale_merged_t *g = gale_sup_merged(h->sup);
+    if (!g) {
+        memset(s, 0, sizeof *s);
+        return GALE_ENOMEM;
+    }
+    const char *status = gale_sup_stopping(h->sup) ? "KILLED" : gale_sup_active(h->sup) ? "ACTIVE" : "INACTIVE";
+    int rc = gale_status_of_merged(h->topo, g, status, (double)(uv_now(h->loop) - h->start_ms) / 1e3, s);
+    gale_merged_free(g);
+    return rc;
 }
 
 void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp)
@@ -25,7 +41,7 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
         return;
     }
     gale_status_t s;
-    if (gale_status_of_run(h->rt, &s)) {
+    if (status_now(h, &s)) {
         gale_status_free(&s);
         resp->status = 500;
         gale_buf_puts(&resp->body, "{\"error\": \"out of memory\"}\n");
@@ -59,10 +75,10 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
     gale_status_free(&s);
 }
 
-static int start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
+static int listen_on(gale_run_http_t *h, uv_loop_t *loop)
 {
-    gale_run_http_t *h = arg;
-    h->rt = rt;
+    h->loop = loop;
+    h->start_ms = uv_now(loop);
     gale_http_server_opts_t o = {.who = "http", .handle = gale_run_http_handle, .arg = h};
     int rc = gale_http_server_listen(loop, h->host, h->port, &o, &h->server, &h->bound_port);
     if (rc) return rc;
@@ -70,18 +86,39 @@ static int start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
     return 0;
 }
 
-static void stop(gale_runtime_t *rt, void *arg)
+static int start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
 {
     gale_run_http_t *h = arg;
-    (void)rt;
+    h->rt = rt;
+    return listen_on(h, loop);
+}
+
+static int start_workers(uv_loop_t *loop, gale_sup_t *sup, void *arg)
+{
+    gale_run_http_t *h = arg;
+    h->sup = sup;
+    return listen_on(h, loop);
+}
+
+static void close_server(void *arg)
+{
+    gale_run_http_t *h = arg;
     gale_http_server_close(h->server);
     h->server = NULL;
 }
 
-void gale_run_http_init(gale_run_http_t *h, const char *host, int port)
+static void stop(gale_runtime_t *rt, void *arg)
+{
+    (void)rt;
+    close_server(arg);
+}
+
+void gale_run_http_init(gale_run_http_t *h, const char *host, int port, const gale_topology_t *topo)
 {
     memset(h, 0, sizeof *h);
     snprintf(h->host, sizeof h->host, "%s", host);
     h->port = port;
+    h->topo = topo;
     h->watcher = (gale_runtime_watcher_t){.start = start, .stop = stop, .arg = h};
+    h->workers_watcher = (gale_run_workers_watcher_t){.start = start_workers, .stop = close_server, .arg = h};
 }

@@ -8,20 +8,27 @@
 #define GALE_RUN_HTTP_H
 
 #include "http_server.h"
+#include "run_workers.h"
 #include "runtime.h"
 
 typedef struct gale_run_http {
     char host[64];
     int port;                       /* asked for (0: any) */
     int bound_port;                 /* got, once started */
-    gale_runtime_watcher_t watcher; /* give &watcher to gale_runtime_opts_t.watcher */
+    gale_runtime_watcher_t watcher; /* local mode: give &watcher to gale_runtime_opts_t.watcher */
+    gale_run_workers_watcher_t workers_watcher; /* worker mode: to gale_run_workers_opts_t.watcher */
     gale_http_server_t *server;
-    gale_runtime_t *rt;
+    gale_runtime_t *rt; /* local mode's run, or */
+    gale_sup_t *sup;    /* worker mode's supervisor: the figures are its workers' last reports */
+    const gale_topology_t *topo;
+    uv_loop_t *loop;
+    uint64_t start_ms; /* uv_now when it started: worker mode's uptime */
 } gale_run_http_t;
 
-/* Prepares `h` (the caller's; it must outlive the run) to listen on host:port once the run starts. It logs
+/* Prepares `h` (the caller's; it must outlive the run) to listen on host:port once the run starts, in local mode
+   (through `watcher`) or worker mode (through `workers_watcher`, the topology borrowed). It logs
    "http: serving ... at http://HOST:PORT/" when it listens; a port it cannot take fails the run. */
-void gale_run_http_init(gale_run_http_t *h, const char *host, int port);
+void gale_run_http_init(gale_run_http_t *h, const char *host, int port, const gale_topology_t *topo);
 
 /* The answer to one request of a run (the server's handler; also for tests). */
 void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp);

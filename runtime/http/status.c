@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "metrics_merge.h"
 
 int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
 {
@@ -15,7 +16,7 @@ int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
     out->status = phase == GALE_RUN_STOPPING                                    ? "KILLED"
                   : phase == GALE_RUN_DEACTIVATED || atomic_load(&rt->inactive) ? "INACTIVE"
                                                                                 : "ACTIVE";
-    out->uptime_s = rt->start_ns ? gale_runtime_seconds(rt) : 0;
+    out->uptime_s = out->figures_s = rt->start_ns ? gale_runtime_seconds(rt) : 0;
     out->workers = rt->opts.n_workers > 0 ? rt->opts.n_workers : 1;
     size_t n = topo->n_components + (rt->acking ? 1 : 0);
     out->components = calloc(n, sizeof *out->components);
@@ -33,6 +34,33 @@ int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
         for (int k = 0; k < c->parallelism; k++)
             gale_runtime_task_metrics(rt, c->first_task + (uint32_t)k, &sc->task[k]);
         gale_runtime_component_metrics(rt, ci, &sc->sum);
+        out->executors += sc->executors;
+        out->tasks += sc->tasks;
+    }
+    return 0;
+}
+
+int gale_status_of_merged(const gale_topology_t *topo, const gale_merged_t *g, const char *status, double uptime_s,
+                          gale_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->topology = topo->name;
+    out->status = status;
+    out->uptime_s = uptime_s;
+    out->figures_s = g->secs;
+    out->workers = topo->config.workers > g->workers ? topo->config.workers : g->workers;
+    out->restarts = g->lost.restarts;
+    if (!(out->components = calloc(g->n ? g->n : 1, sizeof *out->components))) return GALE_ENOMEM;
+    for (size_t i = 0; i < g->n; i++) {
+        gale_status_component_t *sc = &out->components[out->n_components++];
+        *sc = (gale_status_component_t){.name = g->name[i],
+                                        .kind = g->kind[i],
+                                        .executors = g->tasks[i],
+                                        .first_task = g->first_task[i],
+                                        .tasks = g->tasks[i],
+                                        .sum = g->m[i]};
+        if (!(sc->task = malloc((size_t)(g->tasks[i] ? g->tasks[i] : 1) * sizeof *sc->task))) return GALE_ENOMEM;
+        memcpy(sc->task, g->task[i], (size_t)g->tasks[i] * sizeof *sc->task);
         out->executors += sc->executors;
         out->tasks += sc->tasks;
     }
@@ -115,7 +143,7 @@ static void component_entry(gale_buf_t *b, const gale_status_t *s, const gale_st
     gale_buf_puts(b, "{");
     str_field(b, c->kind == GALE_SPOUT ? "spoutId" : "boltId", c->name);
     gale_buf_printf(b, ", \"executors\": %d, \"tasks\": %d", c->executors, c->tasks);
-    figures(b, c->kind, &c->sum, component_capacity(c, s->uptime_s));
+    figures(b, c->kind, &c->sum, component_capacity(c, s->figures_s));
     gale_buf_puts(b, "}");
 }
 
@@ -128,8 +156,8 @@ static void summary_entry(gale_buf_t *b, const gale_status_t *s)
     gale_buf_puts(b, ", ");
     str_field(b, "status", s->status);
     uptime_fields(b, s->uptime_s);
-    gale_buf_printf(b, ", \"tasksTotal\": %d, \"workersTotal\": %d, \"executorsTotal\": %d", s->tasks, s->workers,
-                    s->executors);
+    gale_buf_printf(b, ", \"tasksTotal\": %d, \"workersTotal\": %d, \"executorsTotal\": %d, \"restarts\": %d", s->tasks,
+                    s->workers, s->executors, s->restarts);
 }
 
 void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n)
@@ -175,12 +203,12 @@ int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char
     str_field(b, "topologyId", s->topology);
     gale_buf_printf(b, ", \"componentType\": \"%s\", \"executors\": %d, \"tasks\": %d",
                     c->kind == GALE_SPOUT ? "spout" : "bolt", c->executors, c->tasks);
-    figures(b, c->kind, &c->sum, component_capacity(c, s->uptime_s));
+    figures(b, c->kind, &c->sum, component_capacity(c, s->figures_s));
     gale_buf_puts(b, ", \"executorStats\": [");
     for (int k = 0; k < c->tasks; k++) {
         uint32_t id = c->first_task + (uint32_t)k;
         gale_buf_printf(b, "%s{\"id\": \"[%" PRIu32 "-%" PRIu32 "]\"", k ? ", " : "", id, id);
-        figures(b, c->kind, &c->task[k], gale_status_capacity(&c->task[k], s->uptime_s));
+        figures(b, c->kind, &c->task[k], gale_status_capacity(&c->task[k], s->figures_s));
         gale_buf_puts(b, "}");
     }
     gale_buf_puts(b, "]}\n");
@@ -260,15 +288,27 @@ static void histogram(gale_buf_t *b, const char *name, const gale_status_t *s, c
     gale_buf_printf(b, " %" PRIu64 "\n", h->count);
 }
 
+typedef enum { TOPO_UPTIME, TOPO_RESTARTS } topo_figure_t;
+
+/* A family with one series per topology, labelled by its name alone. */
+static void topology_family(gale_buf_t *b, const gale_status_t *s, size_t n, const char *name, const char *type,
+                            const char *help, topo_figure_t what)
+{
+    gale_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (size_t t = 0; t < n; t++) {
+        gale_buf_printf(b, "%s{topology=\"", name);
+        label_value(b, s[t].topology);
+        if (what == TOPO_UPTIME) gale_buf_printf(b, "\"} %.3f\n", s[t].uptime_s);
+        else gale_buf_printf(b, "\"} %d\n", s[t].restarts);
+    }
+}
+
 void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
 {
-    gale_buf_puts(b, "# HELP gale_topology_uptime_seconds Seconds since the topology started.\n"
-                     "# TYPE gale_topology_uptime_seconds gauge\n");
-    for (size_t t = 0; t < n; t++) {
-        gale_buf_puts(b, "gale_topology_uptime_seconds{topology=\"");
-        label_value(b, s[t].topology);
-        gale_buf_printf(b, "\"} %.3f\n", s[t].uptime_s);
-    }
+    topology_family(b, s, n, "gale_topology_uptime_seconds", "gauge", "Seconds since the topology started.",
+                    TOPO_UPTIME);
+    topology_family(b, s, n, "gale_worker_restarts_total", "counter", "Worker processes restarted after they died.",
+                    TOPO_RESTARTS);
     for (size_t k = 0; k < sizeof COUNTERS / sizeof *COUNTERS; k++) {
         gale_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", COUNTERS[k].name, COUNTERS[k].help, COUNTERS[k].name);
         for (size_t t = 0; t < n; t++)
@@ -291,7 +331,7 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
             for (int j = 0; j < c->tasks; j++) {
                 gale_buf_puts(b, "gale_capacity");
                 labels(b, &s[t], c, c->first_task + (uint32_t)j, NULL);
-                gale_buf_printf(b, " %.6f\n", gale_status_capacity(&c->task[j], s[t].uptime_s));
+                gale_buf_printf(b, " %.6f\n", gale_status_capacity(&c->task[j], s[t].figures_s));
             }
         }
     static const char *const HIST[2][2] = {

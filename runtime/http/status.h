@@ -31,7 +31,9 @@ typedef struct gale_status {
     const char *topology; /* borrowed */
     const char *status;   /* Storm's words: "ACTIVE", "INACTIVE", "KILLED" (stopping) */
     double uptime_s;
+    double figures_s; /* the run time the figures cover (a worker's report is up to metrics_interval_s old) */
     int workers, executors, tasks;
+    int restarts;                        /* workers restarted after they died (worker and cluster mode) */
     gale_status_component_t *components; /* in topological order, the ackers (system component) last; owned */
     size_t n_components;
 } gale_status_t;
@@ -39,6 +41,11 @@ typedef struct gale_status {
 /* The record of a local run, read while it runs (runtime.h: a figure may be a few tuples behind). 0 or
    GALE_ENOMEM; free with gale_status_free either way. */
 int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out);
+/* The record of figures merged over workers' reports (metrics_merge.h; the topology and `g` borrowed, `g` only
+   for the call), `uptime_s` and `status` the caller's. 0 or GALE_ENOMEM; free with gale_status_free either way. */
+struct gale_merged;
+int gale_status_of_merged(const gale_topology_t *topo, const struct gale_merged *g, const char *status, double uptime_s,
+                          gale_status_t *out);
 void gale_status_free(gale_status_t *s);
 
 /* GET /api/v1/topology/summary: {"topologies": [...]} of the `n` records. */

@@ -249,6 +249,16 @@ static void free_component(gale_component_t *c)
     gale_plugin_unload(c->plugin);
 }
 
+void gale_topology_number_tasks(gale_topology_t *t)
+{
+    uint32_t next = 1;
+    for (size_t i = 0; i < t->n_components; i++) {
+        t->components[i].first_task = next;
+        next += (uint32_t)t->components[i].parallelism;
+    }
+    t->n_tasks = next - 1;
+}
+
 void gale_topology_free(gale_topology_t *t)
 {
     if (!t) return;

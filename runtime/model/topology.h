@@ -123,6 +123,9 @@ typedef struct gale_topology {
 } gale_topology_t;
 
 void gale_topology_free(gale_topology_t *topo); /* NULL is a no-op */
+/* Numbers the tasks: each component's first_task, in file order from 1, and n_tasks (Storm's task ids). Loading
+   does it, so that a topology whose plugins are not loaded here (a daemon's) knows its tasks too. */
+void gale_topology_number_tasks(gale_topology_t *topo);
 
 /* Every topology-wide setting at its default (journal: none), from the one table of config keys. */
 void gale_config_defaults(gale_config_t *c);

@@ -752,6 +752,7 @@ int gale_topology_load(const char *path, const gale_override_t *overrides, size_
         t->dir = dir_of(path);
         rc = !t->file || !t->dir ? GALE_ENOMEM : build(&p, &cfg, t);
     }
+    if (!rc) gale_topology_number_tasks(t);
     config_destroy(&cfg);
     if (rc) {
         gale_topology_free(t);

@@ -268,12 +268,7 @@ int gale_topology_resolve(gale_topology_t *t, gale_diag_t *d)
         if (!rc) rc = declare(t, t->order[k], d);
     }
     if (rc) return rc;
-    uint32_t next = 1;
-    for (size_t i = 0; i < t->n_components; i++) {
-        t->components[i].first_task = next;
-        next += (uint32_t)t->components[i].parallelism;
-    }
-    t->n_tasks = next - 1;
+    gale_topology_number_tasks(t); /* a topology made in code (topology_build.h) was never loaded */
     return 0;
 }
 

@@ -12,17 +12,7 @@
 #include "metrics_out.h"
 #include "mpread.h"
 
-/* The components in report order: topological, then the ackers when there are any. */
-typedef struct merged {
-    size_t n;
-    const char **name;
-    gale_kind_t *kind;
-    int *tasks;
-    gale_task_metrics_t *m;
-    double secs, rss_kb, threads;
-    int workers;            /* the processes the documents speak for: a part's merged document counts its own */
-    gale_sup_losses_t lost; /* what merged documents carried (a part's losses, merged again by nimbus) */
-} merged_t;
+typedef gale_merged_t merged_t;
 
 static bool key_is(const gale_value_t *k, const char *s)
 {
@@ -52,15 +42,10 @@ static void absorb_last_error(gale_task_metrics_t *m, const gale_value_t *obj)
     gale_last_error_keep(&m->last_error, &e);
 }
 
-static int absorb_component(merged_t *g, const gale_value_t *obj)
+/* The figures of a component or a task (gale_metrics_json's), added to `m`. */
+static int absorb_figures(gale_task_metrics_t *m, const gale_value_t *obj)
 {
-    gale_value_t k, v, name = {0};
-    for (uint32_t i = 0; i < obj->n; i++)
-        if (!gale_mp_item(obj, 2 * i, &k) && key_is(&k, "name")) gale_mp_item(obj, 2 * i + 1, &name);
-    size_t c = 0;
-    while (c < g->n && !(name.type == GALE_STR && key_is(&name, g->name[c]))) c++;
-    if (c == g->n) return 0; /* not of this topology: ignored */
-    gale_task_metrics_t *m = &g->m[c];
+    gale_value_t k, v;
     for (uint32_t i = 0; i < obj->n; i++) {
         if (gale_mp_item(obj, 2 * i, &k) || gale_mp_item(obj, 2 * i + 1, &v)) return GALE_ECORRUPT;
         if (key_is(&k, "emitted")) m->emitted += count(&v);
@@ -82,6 +67,39 @@ static int absorb_component(merged_t *g, const gale_value_t *obj)
         }
     }
     return 0;
+}
+
+/* "per_task": [{"task": ID, figures}, ...]: each into its task of component `c`; a task not of it is corrupt. */
+static int absorb_per_task(merged_t *g, size_t c, const gale_value_t *arr)
+{
+    for (uint32_t i = 0; i < arr->n; i++) {
+        gale_value_t obj, k, v;
+        int64_t id = -1;
+        if (gale_mp_item(arr, i, &obj) || obj.type != GALE_MAP) return GALE_ECORRUPT;
+        for (uint32_t j = 0; j < obj.n; j++)
+            if (!gale_mp_item(&obj, 2 * j, &k) && key_is(&k, "task") && !gale_mp_item(&obj, 2 * j + 1, &v))
+                id = (int64_t)count(&v);
+        if (id < g->first_task[c] || id >= (int64_t)g->first_task[c] + g->tasks[c]) return GALE_ECORRUPT;
+        int rc = absorb_figures(&g->task[c][id - g->first_task[c]], &obj);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int absorb_component(merged_t *g, const gale_value_t *obj)
+{
+    gale_value_t k, v, name = {0};
+    for (uint32_t i = 0; i < obj->n; i++)
+        if (!gale_mp_item(obj, 2 * i, &k) && key_is(&k, "name")) gale_mp_item(obj, 2 * i + 1, &name);
+    size_t c = 0;
+    while (c < g->n && !(name.type == GALE_STR && key_is(&name, g->name[c]))) c++;
+    if (c == g->n) return 0; /* not of this topology: ignored */
+    int rc = absorb_figures(&g->m[c], obj);
+    for (uint32_t i = 0; !rc && i < obj->n; i++)
+        if (!gale_mp_item(obj, 2 * i, &k) && key_is(&k, "per_task") && !gale_mp_item(obj, 2 * i + 1, &v) &&
+            v.type == GALE_ARRAY)
+            rc = absorb_per_task(g, c, &v);
+    return rc;
 }
 
 static int absorb_doc(merged_t *g, const char *doc)
@@ -117,17 +135,18 @@ static int absorb_doc(merged_t *g, const char *doc)
     return rc;
 }
 
-/* All of a document or none of it: it is read into a copy, kept only when the whole of it parsed. */
-static int absorb(merged_t *g, gale_task_metrics_t *scratch, const char *doc)
+/* All of a document or none of it: it is read into `trial` (the same shape as `g`, its own figures), kept only when
+   the whole of it parsed. */
+static int absorb(merged_t *g, merged_t *trial, const char *doc)
 {
-    merged_t trial = *g;
-    trial.m = scratch;
-    memcpy(scratch, g->m, g->n * sizeof *scratch);
-    int rc = absorb_doc(&trial, doc);
+    memcpy(trial->m, g->m, g->n_all * sizeof *g->m);
+    trial->secs = g->secs, trial->rss_kb = g->rss_kb, trial->threads = g->threads;
+    trial->workers = g->workers, trial->lost = g->lost;
+    int rc = absorb_doc(trial, doc);
     if (rc) return rc;
-    memcpy(g->m, scratch, g->n * sizeof *scratch);
-    g->secs = trial.secs, g->rss_kb = trial.rss_kb, g->threads = trial.threads;
-    g->workers = trial.workers, g->lost = trial.lost;
+    memcpy(g->m, trial->m, g->n_all * sizeof *g->m);
+    g->secs = trial->secs, g->rss_kb = trial->rss_kb, g->threads = trial->threads;
+    g->workers = trial->workers, g->lost = trial->lost;
     return 0;
 }
 
@@ -139,25 +158,26 @@ static gale_sup_losses_t losses(const merged_t *g, const gale_sup_losses_t *l)
                                .resumed_trees = l->resumed_trees + g->lost.resumed_trees};
 }
 
-static void merged_free(merged_t *g)
+void gale_merged_free(gale_merged_t *g)
 {
     if (!g) return;
-    free(g->name), free(g->kind), free(g->tasks), free(g->m);
+    free(g->name), free(g->kind), free(g->tasks), free(g->first_task), free(g->m), free(g->task);
     free(g);
 }
 
-static merged_t *merge(const gale_topology_t *t, const char *const *stats, int n)
+/* An empty record of topology `t`'s components, their figures in one block: the components', then each one's
+   tasks'. */
+static merged_t *merged_new(const gale_topology_t *t)
 {
     merged_t *g = calloc(1, sizeof *g);
-    size_t cap = t->n_components + 1;
+    size_t cap = t->n_components + 1, n_all = cap + t->n_tasks + (size_t)t->config.ackers;
     if (g) {
         g->name = calloc(cap, sizeof *g->name), g->kind = calloc(cap, sizeof *g->kind);
-        g->tasks = calloc(cap, sizeof *g->tasks), g->m = calloc(cap, sizeof *g->m);
+        g->tasks = calloc(cap, sizeof *g->tasks), g->first_task = calloc(cap, sizeof *g->first_task);
+        g->m = calloc(n_all, sizeof *g->m), g->task = calloc(cap, sizeof *g->task);
     }
-    gale_task_metrics_t *scratch = calloc(cap, sizeof *scratch);
-    if (!g || !g->name || !g->kind || !g->tasks || !g->m || !scratch) {
-        merged_free(g);
-        free(scratch);
+    if (!g || !g->name || !g->kind || !g->tasks || !g->first_task || !g->m || !g->task) {
+        gale_merged_free(g);
         return NULL;
     }
     for (size_t k = 0; k <= t->n_components; k++) {
@@ -166,19 +186,36 @@ static merged_t *merge(const gale_topology_t *t, const char *const *stats, int n
         g->name[g->n] = c ? c->name : "__acker";
         g->kind[g->n] = c ? c->kind : GALE_BOLT;
         g->tasks[g->n] = c ? c->parallelism : t->config.ackers;
+        g->first_task[g->n] = c ? c->first_task : t->n_tasks + 1;
         g->n++;
     }
+    size_t used = g->n;
+    for (size_t c = 0; c < g->n; c++) {
+        g->task[c] = g->m + used;
+        used += (size_t)g->tasks[c];
+    }
+    g->n_all = used;
+    return g;
+}
+
+gale_merged_t *gale_metrics_merge(const gale_topology_t *t, const char *const *stats, int n)
+{
+    merged_t *g = merged_new(t), *trial = merged_new(t);
+    if (!g || !trial) {
+        gale_merged_free(g), gale_merged_free(trial);
+        return NULL;
+    }
     for (int i = 0; i < n; i++)
-        if (stats[i] && absorb(g, scratch, stats[i]))
+        if (stats[i] && absorb(g, trial, stats[i]))
             gale_logf(GALE_LOG_WARN, "supervisor", "the metrics of worker %d did not parse: left out", i);
-    free(scratch);
+    gale_merged_free(trial);
     return g;
 }
 
 void gale_metrics_merged_report(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                               FILE *out)
 {
-    merged_t *g = merge(t, stats, n);
+    merged_t *g = gale_metrics_merge(t, stats, n);
     if (!g) return;
     gale_sup_losses_t all = losses(g, l);
     fprintf(out, "topology '%s' ran %.2f s in %d workers (%d restart%s", t->name, g->secs,
@@ -191,13 +228,13 @@ void gale_metrics_merged_report(const gale_topology_t *t, const char *const *sta
     for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
     gale_metrics_table_footer(out);
     fprintf(out, "(summed over the workers; a restarted worker's metrics are those of its last life)\n");
-    merged_free(g);
+    gale_merged_free(g);
 }
 
 int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats, int n, const gale_sup_losses_t *l,
                              bool mergeable, FILE *f)
 {
-    merged_t *g = merge(t, stats, n);
+    merged_t *g = gale_metrics_merge(t, stats, n);
     if (!g) return GALE_ENOMEM;
     gale_sup_losses_t all = losses(g, l);
     gale_buf_t b = {0};
@@ -210,11 +247,12 @@ int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats,
                     all.resumed_trees);
     for (size_t c = 0; c < g->n; c++) {
         if (c) gale_buf_puts(&b, ", ");
-        gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], mergeable);
+        gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], mergeable, g->first_task[c],
+                          mergeable ? g->task[c] : NULL);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : fputs(b.p, f) < 0 ? GALE_EIO : 0;
     gale_buf_free(&b);
-    merged_free(g);
+    gale_merged_free(g);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "metrics.h"
 #include "topology.h"
 
 /* What the workers' own metrics cannot tell: they die with a worker. */
@@ -17,6 +18,26 @@ typedef struct gale_sup_losses {
     uint64_t lost_trees; /* tuple trees open in a worker's spouts when it died: never completed by that spout */
     uint64_t resumed_trees; /* trees open in a dead worker's replayable spouts: emitted again by its next life */
 } gale_sup_losses_t;
+
+/* The figures of one topology merged over documents (components in report order: topological, then the ackers
+   when there are any). */
+typedef struct gale_merged {
+    size_t n;
+    const char **name; /* [n], borrowed from the topology */
+    gale_kind_t *kind;
+    int *tasks;
+    uint32_t *first_task;
+    gale_task_metrics_t *m;     /* [n]: each component's, over its tasks (the first n of one block of n_all) */
+    gale_task_metrics_t **task; /* [n][tasks[c]]: each task's own, from the documents' "per_task" (zero without) */
+    size_t n_all;
+    double secs, rss_kb, threads; /* the longest run time; memory and threads summed over the processes */
+    int workers;                  /* the processes the documents speak for: a part's merged document counts its own */
+    gale_sup_losses_t lost;       /* what merged documents carried (a part's losses, merged again by nimbus) */
+} gale_merged_t;
+
+/* `stats[i]` is a document or NULL, as below. NULL when out of memory; free with gale_merged_free. */
+gale_merged_t *gale_metrics_merge(const gale_topology_t *t, const char *const *stats, int n);
+void gale_merged_free(gale_merged_t *g);
 
 /* `stats[i]` is worker i's document, or NULL when it sent none (it died); the losses are printed in the header and
    written as top-level "restarts", "lost_trees" and "resumed_trees". A document that does not parse is left out,

@@ -16,6 +16,7 @@ typedef struct run {
     uv_signal_t sigint, sigterm, sigusr1;
     gale_sup_t *sup;
     double drain_s; /* config.drain_timeout_s */
+    const gale_run_workers_watcher_t *watcher;
     bool ended;
 } run_t;
 
@@ -23,6 +24,7 @@ static void on_ended(void *arg, gale_sup_t *s)
 {
     run_t *r = arg;
     r->ended = true;
+    if (r->watcher) r->watcher->stop(r->watcher->arg);
     uv_close((uv_handle_t *)&r->duration, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
@@ -52,7 +54,7 @@ static void on_duration(uv_timer_t *h)
 
 int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t *o)
 {
-    run_t r = {.drain_s = topo->config.drain_timeout_s};
+    run_t r = {.drain_s = topo->config.drain_timeout_s, .watcher = o->watcher};
     if (uv_loop_init(&r.loop)) return GALE_ENOMEM;
     gale_assignment_t a = {.id = topo->name, .exe = o->exe, .file = o->file, .sets = o->sets, .n_sets = o->n_sets,
                            .workers = o->workers, .threads = o->threads};
@@ -71,6 +73,12 @@ int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t 
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
     if (o->duration_s > 0) uv_timer_start(&r.duration, on_duration, (uint64_t)(o->duration_s * 1000), 0);
+    bool watcher_failed = false;
+    if (r.watcher && (rc = r.watcher->start(&r.loop, r.sup, r.watcher->arg))) {
+        r.watcher = NULL; /* never started: nothing to stop */
+        watcher_failed = true;
+        gale_sup_kill(r.sup, 0, "its watcher (the HTTP endpoint) did not start");
+    }
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
     if (!o->quiet) gale_sup_report(r.sup, stderr);
@@ -80,7 +88,10 @@ int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t 
             gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot write the metrics", o->stats);
         if (f) fclose(f);
     }
-    rc = gale_sup_failed(r.sup) ? GALE_EPLUGIN : gale_sup_incomplete(r.sup) ? GALE_EINCOMPLETE : 0;
+    rc = watcher_failed               ? rc
+         : gale_sup_failed(r.sup)     ? GALE_EPLUGIN
+         : gale_sup_incomplete(r.sup) ? GALE_EINCOMPLETE
+                                      : 0;
     gale_sup_free(r.sup);
     return rc;
 }

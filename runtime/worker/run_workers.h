@@ -8,7 +8,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <uv.h>
+
+#include "supervisor.h"
 #include "topology.h"
+
+/* Something that lives on the run's loop beside the supervisor (the HTTP endpoint): started once the workers are,
+   stopped when they have all ended, both on the loop. A start that fails stops the run. */
+typedef struct gale_run_workers_watcher {
+    int (*start)(uv_loop_t *loop, gale_sup_t *sup, void *arg);
+    void (*stop)(void *arg);
+    void *arg;
+} gale_run_workers_watcher_t;
 
 typedef struct gale_run_workers_opts {
     const char *exe;            /* the gale binary to run as `gale worker` */
@@ -19,6 +30,7 @@ typedef struct gale_run_workers_opts {
     double duration_s;
     bool quiet;
     const char *stats; /* write the merged metrics there as JSON, as `gale run --stats` does */
+    const gale_run_workers_watcher_t *watcher; /* NULL: none (borrowed) */
 } gale_run_workers_opts_t;
 
 /* `gale run --workers N`: runs the topology in worker processes until it ends, on a loop of its own, stopping on

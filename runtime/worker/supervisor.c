@@ -712,6 +712,19 @@ int gale_sup_metrics_json(const gale_sup_t *s, bool mergeable, FILE *out)
     return rc;
 }
 
+gale_merged_t *gale_sup_merged(const gale_sup_t *s)
+{
+    const char **stats = local_stats(s);
+    gale_merged_t *g = stats ? gale_metrics_merge(s->topo, stats, s->n_local) : NULL;
+    free(stats);
+    if (!g) return NULL;
+    gale_sup_losses_t l = losses(s);
+    g->lost.restarts += l.restarts, g->lost.lost_trees += l.lost_trees, g->lost.resumed_trees += l.resumed_trees;
+    return g;
+}
+
+bool gale_sup_stopping(const gale_sup_t *s) { return s->state == S_STOPPING || s->state == S_ENDED; }
+
 void gale_sup_free(gale_sup_t *s)
 {
     if (!s) return;

@@ -111,6 +111,11 @@ void gale_sup_health(const gale_sup_t *s, FILE *out);
    (`mergeable`: with the histograms, for merging again with other hosts' figures). */
 void gale_sup_report(const gale_sup_t *s, FILE *out);
 int gale_sup_metrics_json(const gale_sup_t *s, bool mergeable, FILE *out);
+/* The same merged figures as a record (metrics_merge.h), the losses added in: NULL when out of memory; free with
+   gale_merged_free. */
+struct gale_merged *gale_sup_merged(const gale_sup_t *s);
+/* True from a kill until the end. */
+bool gale_sup_stopping(const gale_sup_t *s);
 /* How many figures the local workers have sent: it changes whenever gale_sup_metrics_json's answer may have. */
 uint64_t gale_sup_stats_seq(const gale_sup_t *s);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */

@@ -79,10 +79,12 @@ static long figure(const char *doc, const char *id_key, const char *name, const 
     return tl_json_number(at, key);
 }
 
-Test(http, the_rest_document_of_a_running_topology_matches_its_figures_at_exit)
+/* held.cfg run with `extra`: its REST document, once the 5000 trees are done and the spout holds, field by field
+   against the --stats written at the end. */
+static void rest_matches_the_figures_at_exit(const char *const *extra, int workers)
 {
     run_t r;
-    start(&r, "tests/topologies/e2e/held.cfg", NULL);
+    start(&r, "tests/topologies/e2e/held.cfg", extra);
     /* The spout's 5000 trees complete, then it holds: the figures stand still while the run goes on. */
     char *doc = NULL;
     for (int i = 0; i < 300; i++, tl_sleep_ms(100)) {
@@ -95,14 +97,17 @@ Test(http, the_rest_document_of_a_running_topology_matches_its_figures_at_exit)
     cr_assert_eq(figure(doc, "spoutId", "numbers", "acked"), 5000, "%s", doc);
     cr_assert_not_null(strstr(doc, "\"status\": \"ACTIVE\""), "%s", doc);
     cr_assert_eq(tl_json_number(doc, "tasksTotal"), 4, "spout, 2 probes, acker: %s", doc);
+    cr_assert_eq(tl_json_number(doc, "workersTotal"), workers, "%s", doc);
+    cr_assert_eq(tl_json_number(doc, "restarts"), 0, "%s", doc);
     cr_assert_null(strstr(doc, "__acker"), "system components are not listed: %s", doc);
     char *summary = get(&r, "/api/v1/topology/summary", 200),
          *comp = get(&r, "/api/v1/topology/held/component/probe", 200);
     cr_assert(tl_json_valid(summary) && tl_json_valid(comp), "%s\n%s", summary, comp);
     cr_assert_not_null(strstr(summary, "\"name\": \"held\""), "%s", summary);
     cr_assert_not_null(strstr(comp, "\"executorStats\": [{\"id\": \"[2-2]\""), "%s", comp);
-    cr_assert_eq(tl_json_number(strstr(comp, "[2-2]"), "executed") + tl_json_number(strstr(comp, "[3-3]"), "executed"),
-                 5000, "%s", comp);
+    long t2 = tl_json_number(strstr(comp, "[2-2]"), "executed"), t3 = tl_json_number(strstr(comp, "[3-3]"), "executed");
+    cr_assert_eq(t2 + t3, 5000, "%s", comp);
+    cr_assert(t2 > 0 && t3 > 0, "each task's own figures: %s", comp);
     cr_assert_eq(stop(&r), 0);
     char *stats = tl_read_file(r.stats, NULL);
     cr_assert_not_null(stats);
@@ -117,6 +122,18 @@ Test(http, the_rest_document_of_a_running_topology_matches_its_figures_at_exit)
     cr_assert_eq(figure(stats, "name", "numbers", "transferred"), 5000, "one delivery per tuple: %s", stats);
     free(doc), free(summary), free(comp), free(stats);
     run_free(&r);
+}
+
+Test(http, the_rest_document_of_a_running_topology_matches_its_figures_at_exit)
+{
+    rest_matches_the_figures_at_exit(NULL, 1);
+}
+
+/* The figures are the workers' reports, every metrics_interval_s, merged: each task's own too. */
+Test(http, the_rest_document_of_a_worker_mode_run_matches_its_figures_at_exit)
+{
+    const char *extra[] = {"--workers", "2", "--set", "config.metrics_interval_s=1", NULL};
+    rest_matches_the_figures_at_exit(extra, 2);
 }
 
 Test(http, unknown_paths_and_other_methods_are_refused_with_json)

@@ -28,9 +28,9 @@ static char *worker_doc(double secs, int n_fast, int n_slow)
     for (int i = 0; i < n_slow; i++) gale_hist_add(&work.exec, 1000000);
     gale_buf_t b = {0};
     gale_buf_printf(&b, "{\"topology\": \"t\", \"seconds\": %.3f, \"threads\": 1, \"peak_rss_kb\": 1000, \"components\": [", secs);
-    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true);
+    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true, 1, NULL);
     gale_buf_puts(&b, ", ");
-    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true);
+    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true, 2, NULL);
     gale_buf_puts(&b, "]}");
     return b.p;
 }
@@ -108,9 +108,9 @@ static char *doc_with_error(int64_t ms, uint32_t task, const char *text)
     snprintf(work.last_error.text, sizeof work.last_error.text, "%s", text);
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": \"t\", \"seconds\": 1, \"threads\": 1, \"peak_rss_kb\": 1, \"components\": [");
-    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true);
+    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true, 1, NULL);
     gale_buf_puts(&b, ", ");
-    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true);
+    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true, 2, NULL);
     gale_buf_puts(&b, "]}");
     return b.p;
 }
@@ -155,5 +155,56 @@ Test(metrics_merge, hosts_figures_merged_again_are_the_workers_merged_at_once)
     cr_assert_str_eq(c2, c1, "the components merged in two steps differ from at once");
     free(at_once), free(a), free(b), free(again);
     for (int i = 0; i < 4; i++) free(w[i]);
+    gale_topology_free(t);
+}
+
+/* Worker `which` of two runs task 2 or 3 of "work" and writes its tasks' own figures ("per_task"). */
+static char *doc_per_task(uint32_t task, uint64_t executed, int64_t error_ms)
+{
+    gale_task_metrics_t src = {0}, work = {.executed = executed}, per[2] = {{0}};
+    gale_hist_add(&work.exec, 1000 * executed);
+    per[task - 2] = work;
+    if (error_ms) {
+        per[task - 2].last_error = (gale_last_error_t){.time_ms = error_ms, .task = task};
+        snprintf(per[task - 2].last_error.text, sizeof per[task - 2].last_error.text, "boom");
+    }
+    gale_buf_t b = {0};
+    gale_buf_puts(&b, "{\"topology\": \"t\", \"seconds\": 1, \"threads\": 1, \"peak_rss_kb\": 1, \"components\": [");
+    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true, 1, (gale_task_metrics_t[]){{0}});
+    gale_buf_puts(&b, ", ");
+    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true, 2, per);
+    gale_buf_puts(&b, "]}");
+    return b.p;
+}
+
+/* The status of a worker-mode or cluster run shows each task: the workers' per-task figures land on their tasks,
+   also when a host's merged document is merged again; a task id the component does not have spoils the document. */
+Test(metrics_merge, each_tasks_own_figures_survive_two_merges)
+{
+    gale_topology_t *t = topology();
+    char *a = doc_per_task(2, 7, 0), *b = doc_per_task(3, 11, 4000);
+    const char *workers[] = {a, b};
+    char *host = merged_with(t, workers, 2, (gale_sup_losses_t){0}, true);
+    cr_assert_not_null(strstr(host, "\"per_task\": [{\"task\": 2, "), "%s", host);
+    cr_assert_not_null(strstr(strstr(host, "{\"name\": \"src\""), "\"per_task\": []"), "idle tasks are left out: %s",
+                       host);
+    const char *hosts[] = {host};
+    gale_merged_t *g = gale_metrics_merge(t, hosts, 1);
+    cr_assert_not_null(g);
+    cr_assert_eq(g->n, 2);
+    cr_assert_eq(g->first_task[1], 2);
+    cr_assert_eq(g->task[1][0].executed, 7);
+    cr_assert_eq(g->task[1][1].executed, 11);
+    cr_assert_eq(g->task[1][1].exec.count, 1);
+    cr_assert_eq(g->task[1][1].last_error.time_ms, 4000);
+    cr_assert_eq(g->m[1].executed, 18);
+    gale_merged_free(g);
+    const char *foreign[] = {"{\"components\": [{\"name\": \"work\", \"executed\": 5, \"per_task\": [{\"task\": 9, "
+                             "\"executed\": 5}]}]}"};
+    g = gale_metrics_merge(t, foreign, 1);
+    cr_assert_not_null(g);
+    cr_assert_eq(g->m[1].executed, 0, "the whole document is left out, not only its per_task");
+    gale_merged_free(g);
+    free(a), free(b), free(host);
     gale_topology_free(t);
 }

@@ -20,16 +20,24 @@ static const char *run_failure(int rc)
     return "the run failed";
 }
 
-/* `--workers N`: this process supervises N `gale worker` processes running the same file. */
-static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, int workers)
+/* `--workers N`: this process supervises N `gale worker` processes running the same file; `http` (NULL: none)
+   serves their last reports. */
+static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, int workers, gale_run_http_t *http)
 {
     char exe[4096];
     if (gale_cli_self_exe(exe, sizeof exe)) return GALE_EXIT_ERROR;
     const char **sets = calloc(a->n_overrides + 1, sizeof *sets);
     for (size_t i = 0; i < a->n_overrides; i++) sets[i] = a->overrides[i].assignment;
-    gale_run_workers_opts_t o = {.exe = exe, .file = a->file, .sets = sets, .n_sets = a->n_overrides,
-                               .workers = workers, .threads = a->threads, .duration_s = a->duration_s,
-                               .quiet = a->quiet, .stats = a->stats};
+    gale_run_workers_opts_t o = {.exe = exe,
+                                 .file = a->file,
+                                 .sets = sets,
+                                 .n_sets = a->n_overrides,
+                                 .workers = workers,
+                                 .threads = a->threads,
+                                 .duration_s = a->duration_s,
+                                 .quiet = a->quiet,
+                                 .stats = a->stats,
+                                 .watcher = http ? &http->workers_watcher : NULL};
     int rc = gale_run_workers(topo, &o);
     free(sets);
     if (rc) fprintf(stderr, "gale: %s: %s (see the errors above)\n", a->file, run_failure(rc));
@@ -61,28 +69,22 @@ int gale_cmd_run(int argc, char **argv)
     int workers = a.workers ? a.workers : topo->config.workers;
     char http_host[64];
     int http_port = 0;
-    if (a.http && gale_http_parse_addr(a.http, http_host, sizeof http_host, &http_port))
+    if (a.http && gale_http_parse_addr(a.http, http_host, sizeof http_host, &http_port)) {
         rc = gale_cli_usage_error("run", "--http %s: expected [HOST:]PORT, PORT from 0 to 65535", a.http);
-    else if (a.http && workers > 1)
-        rc = gale_cli_usage_error("run", "--http serves a run in this process; with %d workers it is not there yet",
-                                  workers);
-    if (rc) {
         gale_topology_free(topo);
         gale_cli_args_free(&a);
         return rc;
     }
+    gale_run_http_t http;
+    if (a.http) gale_run_http_init(&http, http_host, http_port, topo);
     if (workers > 1) {
-        rc = run_workers(&a, topo, workers);
+        rc = run_workers(&a, topo, workers, a.http ? &http : NULL);
         gale_topology_free(topo);
         gale_cli_args_free(&a);
         return rc;
     }
     gale_runtime_opts_t opts = {.threads = a.threads, .duration_s = a.duration_s, .handle_signals = true};
-    gale_run_http_t http;
-    if (a.http) {
-        gale_run_http_init(&http, http_host, http_port);
-        opts.watcher = &http.watcher;
-    }
+    if (a.http) opts.watcher = &http.watcher;
     gale_runtime_t *rt = NULL;
     gale_diag_t diag = {{0}};
     rc = gale_runtime_new(topo, &opts, &rt, &diag);
