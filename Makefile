@@ -85,9 +85,12 @@ E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
 # zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c);
-# prometheus gives the tests promtool, which checks the /metrics text (tests/e2e/test_http.c).
 DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libcriterion-dev pkg-config python3 \
-                zookeeper prometheus
+                zookeeper
+# What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
+# the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
+# (tests/e2e/test_ui.c).
+TEST_PACKAGES := prometheus chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.
@@ -95,7 +98,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define GALE_VERSION "\(.*\)"/\1/p' tools/gale/main.c)
 
-.PHONY: all run cluster test check bench asan clean deps help format install
+.PHONY: all run cluster test check bench asan clean deps test-deps help format install
 all: $(GALE) $(PLUGINS)
 
 help:
@@ -104,7 +107,7 @@ help:
 	@echo "make run     deps + build, then run topologies/wordcount.cfg locally for 10 s"
 	@echo "make cluster deps + build, then gale dev-cluster: ZooKeeper, one nimbus and two supervisors on 127.0.0.1,"
 	@echo "             until Ctrl-C; it prints how to submit (CLUSTER_ARGS=\"--supervisors 3\" for more)"
-	@echo "make test    deps + build, then the whole suite, plain and under ASan+UBSan"
+	@echo "make test    deps + test-deps ($(TEST_PACKAGES)) + build, then the whole suite, plain and under ASan+UBSan"
 	@echo "make check   the test suite once, in this build only (no sanitizer pass)"
 	@echo "make asan    build everything with SANITIZE=address,undefined into build-asan/"
 	@echo "make bench   deps + build, then the benchmarks (tools/bench; BENCH_ARGS=--quick for a short run)"
@@ -127,6 +130,9 @@ endef
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
 
+test-deps: deps
+	$(call install_missing,$(TEST_PACKAGES))
+
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(GALE) run --duration 10 topologies/wordcount.cfg
@@ -137,7 +143,7 @@ cluster: deps
 	$(GALE) dev-cluster $(CLUSTER_ARGS)
 
 # The whole suite: the plain build, then the same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: deps
+test: test-deps
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
 
@@ -176,6 +182,10 @@ $(LIBGALE): $(call obj,$(RUNTIME_SRC))
 	@mkdir -p $(@D)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The web UI's page is taken into its object by the assembler (.incbin), which the compiler's dependency files do not
+# see: this says it.
+$(BUILD)/obj/runtime/http/ui_page.o: runtime/http/ui/index.html
 
 # One template per kind of rule: what differs is only the folders and the flags.
 #   compile(OBJ_DIR, SRC_DIR, FLAGS)   link(TARGET_PATTERN, PREREQUISITES, LINKER_ARGS)

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics_merge.h"
 #include "status.h"
+#include "ui_page.h"
 
 static void not_found(gale_http_resp_t *resp, const char *what)
 {
@@ -50,7 +51,12 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
     static const char TOPO[] = "/api/v1/topology/";
     const char *p = req->path;
     size_t name_len = strlen(s.topology);
-    if (!strcmp(p, "/metrics")) {
+    if (!strcmp(p, "/") || !strcmp(p, "/index.html")) {
+        size_t len;
+        const char *page = gale_ui_page(&len);
+        resp->content_type = "text/html; charset=utf-8";
+        gale_buf_put(&resp->body, page, len);
+    } else if (!strcmp(p, "/metrics")) {
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         gale_status_prometheus(&resp->body, &s, 1);
     } else if (!strcmp(p, "/api/v1/topology/summary")) {
@@ -60,10 +66,17 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
                         "{\"stormVersion\": \"gale\", \"supervisors\": 0, \"topologies\": 1, \"slotsTotal\": %d, "
                         "\"slotsUsed\": %d, \"executorsTotal\": %d, \"tasksTotal\": %d}\n",
                         s.workers, s.workers, s.executors, s.tasks);
+    } else if (!strcmp(p, "/api/v1/supervisor/summary")) {
+        /* This process is the one supervisor of its run: its workers are its slots. */
+        gale_buf_printf(&resp->body,
+                        "{\"supervisors\": [{\"id\": \"local\", \"host\": \"%s\", \"uptimeSeconds\": %ld, "
+                        "\"slotsTotal\": %d, \"slotsUsed\": %d, \"version\": \"%s\"}]}\n",
+                        h->host, (long)s.uptime_s, s.workers, s.workers, h->version ? h->version : "");
     } else if (!strncmp(p, TOPO, sizeof TOPO - 1) && !strncmp(p + sizeof TOPO - 1, s.topology, name_len) &&
                (p[sizeof TOPO - 1 + name_len] == 0 || p[sizeof TOPO - 1 + name_len] == '/')) {
         const char *rest = p + sizeof TOPO - 1 + name_len;
         if (!*rest) gale_status_rest_topology(&resp->body, &s);
+        else if (!strcmp(rest, "/visualization")) gale_status_rest_graph(&resp->body, &s);
         else if (!strncmp(rest, "/component/", 11)) {
             if (gale_status_rest_component(&resp->body, &s, rest + 11)) not_found(resp, "no such component");
         } else not_found(resp, "no such path under the topology");

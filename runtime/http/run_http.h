@@ -1,8 +1,10 @@
 /*
  * run_http.h: the HTTP endpoint of one run (`gale run --http [HOST:]PORT`), plugged into its control loop as the
- * runtime's watcher (runtime.h): Storm UI's REST API (/api/v1/cluster/summary, /api/v1/topology/summary,
- * /api/v1/topology/NAME, /api/v1/topology/NAME/component/COMPONENT) and Prometheus's /metrics, each request
- * answered from the figures of that moment (status.h). Everything runs on the run's control thread.
+ * runtime's watcher (runtime.h), or in worker mode as the supervising process's: the web UI at /, Storm UI's REST
+ * API (/api/v1/cluster/summary, /api/v1/supervisor/summary, /api/v1/topology/summary, /api/v1/topology/NAME,
+ * /api/v1/topology/NAME/component/COMPONENT, and gale's /api/v1/topology/NAME/visualization) and Prometheus's
+ * /metrics, each request answered from the figures of that moment (status.h). Everything runs on the loop of the
+ * run's control thread.
  */
 #ifndef GALE_RUN_HTTP_H
 #define GALE_RUN_HTTP_H
@@ -21,6 +23,7 @@ typedef struct gale_run_http {
     gale_runtime_t *rt; /* local mode's run, or */
     gale_sup_t *sup;    /* worker mode's supervisor: the figures are its workers' last reports */
     const gale_topology_t *topo;
+    const char *version; /* gale's, for /api/v1/supervisor/summary (borrowed; the caller sets it) */
     uv_loop_t *loop;
     uint64_t start_ms; /* uv_now when it started: worker mode's uptime */
 } gale_run_http_t;

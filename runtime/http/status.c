@@ -12,6 +12,7 @@ int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
     const gale_topology_t *topo = rt->topo;
     memset(out, 0, sizeof *out);
     out->topology = topo->name;
+    out->topo = topo;
     int phase = atomic_load(&rt->phase);
     out->status = phase == GALE_RUN_STOPPING                                    ? "KILLED"
                   : phase == GALE_RUN_DEACTIVATED || atomic_load(&rt->inactive) ? "INACTIVE"
@@ -45,6 +46,7 @@ int gale_status_of_merged(const gale_topology_t *topo, const gale_merged_t *g, c
 {
     memset(out, 0, sizeof *out);
     out->topology = topo->name;
+    out->topo = topo;
     out->status = status;
     out->uptime_s = uptime_s;
     out->figures_s = g->secs;
@@ -213,6 +215,32 @@ int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char
     }
     gale_buf_puts(b, "]}\n");
     return 0;
+}
+
+void gale_status_rest_graph(gale_buf_t *b, const gale_status_t *s)
+{
+    const gale_topology_t *t = s->topo;
+    gale_buf_puts(b, "{");
+    str_field(b, "id", s->topology);
+    gale_buf_puts(b, ", \"components\": [");
+    for (size_t i = 0; i < t->n_components; i++) {
+        const gale_component_t *c = &t->components[t->order[i]];
+        gale_buf_puts(b, i ? ", {" : "{");
+        str_field(b, "id", c->name);
+        gale_buf_printf(b, ", \"type\": \"%s\", \"parallelism\": %d, \"inputs\": [",
+                        c->kind == GALE_SPOUT ? "spout" : "bolt", c->parallelism);
+        for (size_t k = 0; k < c->n_inputs; k++) {
+            gale_buf_puts(b, k ? ", {" : "{");
+            str_field(b, "from", c->inputs[k].from);
+            gale_buf_puts(b, ", ");
+            str_field(b, "stream", c->inputs[k].stream);
+            gale_buf_puts(b, ", ");
+            str_field(b, "grouping", gale_grouping_name(c->inputs[k].grouping));
+            gale_buf_puts(b, "}");
+        }
+        gale_buf_puts(b, "]}");
+    }
+    gale_buf_puts(b, "]}\n");
 }
 
 /* ---- Prometheus --------------------------------------------------------------------------------------------------- */

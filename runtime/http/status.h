@@ -29,6 +29,7 @@ typedef struct gale_status_component {
 
 typedef struct gale_status {
     const char *topology; /* borrowed */
+    const gale_topology_t *topo; /* borrowed: its components and their inputs */
     const char *status;   /* Storm's words: "ACTIVE", "INACTIVE", "KILLED" (stopping) */
     double uptime_s;
     double figures_s; /* the run time the figures cover (a worker's report is up to metrics_interval_s old) */
@@ -54,6 +55,10 @@ void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n);
 void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s);
 /* GET /api/v1/topology/:id/component/:component; GALE_ENOENT (nothing written) for a component it does not have. */
 int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component);
+/* GET /api/v1/topology/:id/visualization: the graph, {"components": [{"id", "type", "parallelism", "inputs":
+   [{"from", "stream", "grouping"}]}]} in topological order (the UI draws it; Storm's own answer is not a graph of
+   boxes and edges, so this is gale's). */
+void gale_status_rest_graph(gale_buf_t *b, const gale_status_t *s);
 /* GET /metrics: the records' series (one HELP and TYPE per family, whatever `n`). */
 void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n);
 

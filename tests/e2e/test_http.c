@@ -180,7 +180,7 @@ Test(http, metrics_pass_promtool_and_a_counter_grows_between_two_scrapes)
     const char *check[] = {"/bin/sh", "-c", "promtool check metrics < \"$0\"", path, NULL};
     tl_result_t c;
     cr_assert_eq(tl_run(check, NULL, 60, &c), 0);
-    cr_assert_eq(c.status, 0, "promtool check metrics (make deps installs prometheus):\n%s%s", c.out, c.err);
+    cr_assert_eq(c.status, 0, "promtool check metrics (make test-deps installs prometheus):\n%s%s", c.out, c.err);
     tl_result_free(&c);
     cr_assert_eq(stop(&r), 0);
     free(first), free(second), free(path);

@@ -76,7 +76,10 @@ int gale_cmd_run(int argc, char **argv)
         return rc;
     }
     gale_run_http_t http;
-    if (a.http) gale_run_http_init(&http, http_host, http_port, topo);
+    if (a.http) {
+        gale_run_http_init(&http, http_host, http_port, topo);
+        http.version = gale_cli_version();
+    }
     if (workers > 1) {
         rc = run_workers(&a, topo, workers, a.http ? &http : NULL);
         gale_topology_free(topo);
