@@ -432,3 +432,33 @@ int gale_http_parse_addr(const char *spec, char *host, size_t cap, int *port)
     *port = (int)p;
     return 0;
 }
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int gale_http_query_value(const char *query, const char *key, char *out, size_t cap)
+{
+    size_t key_len = strlen(key);
+    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (strncmp(p, key, key_len) || p[key_len] != '=') continue;
+        size_t n = 0;
+        for (const char *v = p + key_len + 1; *v && *v != '&' && n + 1 < cap; v++) {
+            int hi, lo;
+            if (*v == '%' && (hi = hex_digit(v[1])) >= 0 && (lo = hex_digit(v[2])) >= 0) {
+                out[n++] = (char)(hi * 16 + lo);
+                v += 2;
+            } else {
+                out[n++] = *v == '+' ? ' ' : *v;
+            }
+        }
+        if (cap) out[n] = 0;
+        return 1;
+    }
+    if (cap) out[0] = 0;
+    return 0;
+}

@@ -54,6 +54,10 @@ typedef struct gale_http_server_opts {
     void *arg;
 } gale_http_server_opts_t;
 
+/* The value of `key` in a query string ("a=1&window=600"), percent-decoded into out (cap bytes, cut short if
+   longer): 1 when the key is there, 0 when not. */
+int gale_http_query_value(const char *query, const char *key, char *out, size_t cap);
+
 /* Listens on host:port (port 0: any) on `loop`. 0 with *out and *bound_port, or GALE_EIO with the reason logged;
    on failure the loop must run once more to close what was opened. */
 int gale_http_server_listen(uv_loop_t *loop, const char *host, int port, const gale_http_server_opts_t *o,

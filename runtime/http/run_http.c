@@ -8,6 +8,7 @@
 #include "metrics_merge.h"
 #include "status.h"
 #include "ui_page.h"
+#include "windows.h"
 
 static void not_found(gale_http_resp_t *resp, const char *what)
 {
@@ -41,13 +42,30 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
                                    "answers GET\"}\n");
         return;
     }
+    char value[32];
+    int window = -1;
+    if (gale_http_query_value(req->query, "window", value, sizeof value) && gale_window_parse(value, &window)) {
+        resp->status = 400;
+        gale_buf_puts(&resp->body, "{\"error\": \"bad window\", \"errorMessage\": \"window is one of 600, 10800, "
+                                   "86400 and :all-time (Storm UI's)\"}\n");
+        return;
+    }
     gale_status_t s;
-    if (status_now(h, &s)) {
+    gale_status_views_t views = {0};
+    uint64_t now_ms = uv_now(h->loop);
+    int rc = status_now(h, &s);
+    if (!rc && h->windows) gale_windows_record(h->windows, &s, now_ms);
+    if (!rc && h->windows) rc = gale_status_views(h->windows, &s, now_ms, window, &views);
+    if (rc) {
+        gale_status_views_free(&views);
         gale_status_free(&s);
         resp->status = 500;
         gale_buf_puts(&resp->body, "{\"error\": \"out of memory\"}\n");
         return;
     }
+    const gale_status_t *shown = views.shown ? views.shown : &s;
+    const gale_status_t *const *stats = views.n_stats ? views.stats : (const gale_status_t *const[]){&s};
+    size_t n_stats = views.n_stats ? views.n_stats : 1;
     static const char TOPO[] = "/api/v1/topology/";
     const char *p = req->path;
     size_t name_len = strlen(s.topology);
@@ -75,15 +93,29 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
     } else if (!strncmp(p, TOPO, sizeof TOPO - 1) && !strncmp(p + sizeof TOPO - 1, s.topology, name_len) &&
                (p[sizeof TOPO - 1 + name_len] == 0 || p[sizeof TOPO - 1 + name_len] == '/')) {
         const char *rest = p + sizeof TOPO - 1 + name_len;
-        if (!*rest) gale_status_rest_topology(&resp->body, &s);
+        if (!*rest) gale_status_rest_topology(&resp->body, shown, stats, n_stats);
         else if (!strcmp(rest, "/visualization")) gale_status_rest_graph(&resp->body, &s);
         else if (!strncmp(rest, "/component/", 11)) {
-            if (gale_status_rest_component(&resp->body, &s, rest + 11)) not_found(resp, "no such component");
+            if (gale_status_rest_component(&resp->body, shown, rest + 11, stats, n_stats))
+                not_found(resp, "no such component");
         } else not_found(resp, "no such path under the topology");
     } else if (!strncmp(p, TOPO, sizeof TOPO - 1)) {
         not_found(resp, "no such topology");
     } else {
         not_found(resp, "no such path");
+    }
+    gale_status_views_free(&views);
+    gale_status_free(&s);
+}
+
+/* Every 10 s (the 10-minute window's step), the figures into the windows, whether anyone asks or not. */
+static void on_window_tick(uv_timer_t *t)
+{
+    gale_run_http_t *h = t->data;
+    gale_status_t s;
+    if (!status_now(h, &s)) {
+        if (!h->windows) h->windows = gale_windows_new((size_t)s.tasks);
+        if (h->windows) gale_windows_record(h->windows, &s, uv_now(h->loop));
     }
     gale_status_free(&s);
 }
@@ -95,7 +127,13 @@ static int listen_on(gale_run_http_t *h, uv_loop_t *loop)
     gale_http_server_opts_t o = {.who = "http", .handle = gale_run_http_handle, .arg = h};
     int rc = gale_http_server_listen(loop, h->host, h->port, &o, &h->server, &h->bound_port);
     if (rc) return rc;
-    gale_logf(GALE_LOG_INFO, "http", "serving the REST API and /metrics at http://%s:%d/", h->host, h->bound_port);
+    gale_logf(GALE_LOG_INFO, "http", "serving the web UI, the REST API and /metrics at http://%s:%d/", h->host,
+              h->bound_port);
+    uv_timer_init(loop, &h->window_timer);
+    h->window_timer.data = h;
+    h->timer_on = true;
+    on_window_tick(&h->window_timer); /* the windows start with the run */
+    uv_timer_start(&h->window_timer, on_window_tick, 10000, 10000);
     return 0;
 }
 
@@ -113,11 +151,20 @@ static int start_workers(uv_loop_t *loop, gale_sup_t *sup, void *arg)
     return listen_on(h, loop);
 }
 
+static void on_timer_closed(uv_handle_t *t)
+{
+    gale_run_http_t *h = t->data;
+    gale_windows_free(h->windows);
+    h->windows = NULL;
+}
+
 static void close_server(void *arg)
 {
     gale_run_http_t *h = arg;
     gale_http_server_close(h->server);
     h->server = NULL;
+    if (h->timer_on) uv_close((uv_handle_t *)&h->window_timer, on_timer_closed);
+    h->timer_on = false;
 }
 
 static void stop(gale_runtime_t *rt, void *arg)

@@ -26,6 +26,9 @@ typedef struct gale_run_http {
     const char *version; /* gale's, for /api/v1/supervisor/summary (borrowed; the caller sets it) */
     uv_loop_t *loop;
     uint64_t start_ms; /* uv_now when it started: worker mode's uptime */
+    uv_timer_t window_timer;
+    bool timer_on;
+    struct gale_windows *windows; /* Storm UI's windows over the figures (windows.h), from the start */
 } gale_run_http_t;
 
 /* Prepares `h` (the caller's; it must outlive the run) to listen on host:port once the run starts, in local mode

@@ -76,6 +76,22 @@ void gale_status_free(gale_status_t *s)
     memset(s, 0, sizeof *s);
 }
 
+int gale_status_copy(const gale_status_t *from, gale_status_t *out)
+{
+    *out = *from;
+    out->components = calloc(from->n_components ? from->n_components : 1, sizeof *out->components);
+    out->n_components = 0;
+    if (!out->components) return GALE_ENOMEM;
+    for (size_t i = 0; i < from->n_components; i++) {
+        const gale_status_component_t *c = &from->components[i];
+        gale_status_component_t *o = &out->components[out->n_components++];
+        *o = *c;
+        if (!(o->task = malloc((size_t)(c->tasks ? c->tasks : 1) * sizeof *o->task))) return GALE_ENOMEM;
+        memcpy(o->task, c->task, (size_t)c->tasks * sizeof *o->task);
+    }
+    return 0;
+}
+
 double gale_status_capacity(const gale_task_metrics_t *m, double secs)
 {
     if (secs <= 0 || !m->exec.count) return 0;
@@ -129,24 +145,66 @@ static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *
     error_fields(b, &m->last_error);
 }
 
+/* The capacities of record `s` come from its capacity_of (the same shape), or from itself. */
+static const gale_status_t *capacity_record(const gale_status_t *s) { return s->capacity_of ? s->capacity_of : s; }
+
+static double task_capacity(const gale_status_t *s, size_t component, int task)
+{
+    const gale_status_t *of = capacity_record(s);
+    if (component >= of->n_components || task >= of->components[component].tasks) return 0;
+    return gale_status_capacity(&of->components[component].task[task], of->figures_s);
+}
+
 /* A component's capacity is its busiest task's, as Storm UI's is its busiest executor's. */
-static double component_capacity(const gale_status_component_t *c, double secs)
+static double component_capacity(const gale_status_t *s, size_t component)
 {
     double most = 0;
-    for (int k = 0; k < c->tasks; k++) {
-        double cap = gale_status_capacity(&c->task[k], secs);
+    for (int k = 0; k < s->components[component].tasks; k++) {
+        double cap = task_capacity(s, component, k);
         if (cap > most) most = cap;
     }
     return most;
 }
 
-static void component_entry(gale_buf_t *b, const gale_status_t *s, const gale_status_component_t *c)
+static void component_entry(gale_buf_t *b, const gale_status_t *s, size_t i)
 {
+    const gale_status_component_t *c = &s->components[i];
     gale_buf_puts(b, "{");
     str_field(b, c->kind == GALE_SPOUT ? "spoutId" : "boltId", c->name);
     gale_buf_printf(b, ", \"executors\": %d, \"tasks\": %d", c->executors, c->tasks);
-    figures(b, c->kind, &c->sum, component_capacity(c, s->figures_s));
+    figures(b, c->kind, &c->sum, component_capacity(s, i));
     gale_buf_puts(b, "}");
+}
+
+static const char *window_id(const gale_status_t *s) { return s->window_id ? s->window_id : ":all-time"; }
+static const char *window_pretty(const gale_status_t *s) { return s->window_pretty ? s->window_pretty : "All time"; }
+
+/* {"windowPretty", "window", then the figures}: Storm UI's entry of one window. */
+static void window_entry_head(gale_buf_t *b, const gale_status_t *s)
+{
+    gale_buf_puts(b, "{");
+    str_field(b, "windowPretty", window_pretty(s));
+    gale_buf_puts(b, ", ");
+    str_field(b, "window", window_id(s));
+}
+
+/* Storm UI's topologyStats entry: what the user's components emitted and transferred, what the spouts' trees
+   did (acked, failed, mean complete latency). */
+static void topology_window(gale_buf_t *b, const gale_status_t *s)
+{
+    gale_task_metrics_t all = {0}, spouts = {0};
+    for (size_t i = 0; i < s->n_components; i++) {
+        const gale_status_component_t *c = &s->components[i];
+        if (is_system(c)) continue;
+        all.emitted += c->sum.emitted, all.transferred += c->sum.transferred;
+        if (c->kind != GALE_SPOUT) continue;
+        spouts.acked += c->sum.acked, spouts.failed += c->sum.failed;
+        spouts.complete.count += c->sum.complete.count, spouts.complete.sum_ns += c->sum.complete.sum_ns;
+    }
+    window_entry_head(b, s);
+    gale_buf_printf(b, ", \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64, all.emitted, all.transferred);
+    ms_field(b, "completeLatency", &spouts.complete);
+    gale_buf_printf(b, ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64 "}", spouts.acked, spouts.failed);
 }
 
 static void summary_entry(gale_buf_t *b, const gale_status_t *s)
@@ -173,9 +231,19 @@ void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n)
     gale_buf_puts(b, "]}\n");
 }
 
-void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s)
+void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s, const gale_status_t *const *stats, size_t n_stats)
 {
     summary_entry(b, s);
+    gale_buf_puts(b, ", ");
+    str_field(b, "window", window_id(s));
+    gale_buf_puts(b, ", ");
+    str_field(b, "windowHint", window_pretty(s));
+    gale_buf_puts(b, ", \"topologyStats\": [");
+    for (size_t w = 0; w < n_stats; w++) {
+        if (w) gale_buf_puts(b, ", ");
+        topology_window(b, stats[w]);
+    }
+    gale_buf_puts(b, "]");
     for (int kind = 0; kind < 2; kind++) {
         gale_buf_puts(b, kind == 0 ? ", \"spouts\": [" : ", \"bolts\": [");
         bool first = true;
@@ -184,19 +252,20 @@ void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s)
             if (is_system(c) || (c->kind == GALE_SPOUT) != (kind == 0)) continue;
             if (!first) gale_buf_puts(b, ", ");
             first = false;
-            component_entry(b, s, c);
+            component_entry(b, s, i);
         }
         gale_buf_puts(b, "]");
     }
     gale_buf_puts(b, "}\n");
 }
 
-int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component)
+int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component,
+                               const gale_status_t *const *stats, size_t n_stats)
 {
-    const gale_status_component_t *c = NULL;
-    for (size_t i = 0; i < s->n_components && !c; i++)
-        if (!strcmp(s->components[i].name, component)) c = &s->components[i];
-    if (!c) return GALE_ENOENT;
+    size_t i = 0;
+    while (i < s->n_components && strcmp(s->components[i].name, component)) i++;
+    if (i == s->n_components) return GALE_ENOENT;
+    const gale_status_component_t *c = &s->components[i];
     gale_buf_puts(b, "{");
     str_field(b, "id", c->name);
     gale_buf_puts(b, ", ");
@@ -205,12 +274,25 @@ int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char
     str_field(b, "topologyId", s->topology);
     gale_buf_printf(b, ", \"componentType\": \"%s\", \"executors\": %d, \"tasks\": %d",
                     c->kind == GALE_SPOUT ? "spout" : "bolt", c->executors, c->tasks);
-    figures(b, c->kind, &c->sum, component_capacity(c, s->figures_s));
-    gale_buf_puts(b, ", \"executorStats\": [");
+    gale_buf_puts(b, ", ");
+    str_field(b, "window", window_id(s));
+    gale_buf_puts(b, ", ");
+    str_field(b, "windowHint", window_pretty(s));
+    figures(b, c->kind, &c->sum, component_capacity(s, i));
+    /* Storm UI: a spout's windows are "spoutSummary", a bolt's "boltStats". */
+    gale_buf_puts(b, c->kind == GALE_SPOUT ? ", \"spoutSummary\": [" : ", \"boltStats\": [");
+    for (size_t w = 0; w < n_stats; w++) {
+        if (i >= stats[w]->n_components) continue;
+        gale_buf_puts(b, w ? ", " : "");
+        window_entry_head(b, stats[w]);
+        figures(b, c->kind, &stats[w]->components[i].sum, component_capacity(stats[w], i));
+        gale_buf_puts(b, "}");
+    }
+    gale_buf_puts(b, "], \"executorStats\": [");
     for (int k = 0; k < c->tasks; k++) {
         uint32_t id = c->first_task + (uint32_t)k;
         gale_buf_printf(b, "%s{\"id\": \"[%" PRIu32 "-%" PRIu32 "]\"", k ? ", " : "", id, id);
-        figures(b, c->kind, &c->task[k], gale_status_capacity(&c->task[k], s->figures_s));
+        figures(b, c->kind, &c->task[k], task_capacity(s, i, k));
         gale_buf_puts(b, "}");
     }
     gale_buf_puts(b, "]}\n");
@@ -350,8 +432,8 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                 }
             }
     }
-    gale_buf_puts(b, "# HELP gale_capacity Storm's capacity of a bolt task since the start: executed times mean "
-                     "execute latency over the time (1: always busy).\n# TYPE gale_capacity gauge\n");
+    gale_buf_puts(b, "# HELP gale_capacity Storm's capacity of a bolt task over the last 10 minutes: executed times "
+                     "mean execute latency over the time (1: always busy).\n# TYPE gale_capacity gauge\n");
     for (size_t t = 0; t < n; t++)
         for (size_t i = 0; i < s[t].n_components; i++) {
             const gale_status_component_t *c = &s[t].components[i];
@@ -359,7 +441,7 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
             for (int j = 0; j < c->tasks; j++) {
                 gale_buf_puts(b, "gale_capacity");
                 labels(b, &s[t], c, c->first_task + (uint32_t)j, NULL);
-                gale_buf_printf(b, " %.6f\n", gale_status_capacity(&c->task[j], s[t].figures_s));
+                gale_buf_printf(b, " %.6f\n", task_capacity(&s[t], i, j));
             }
         }
     static const char *const HIST[2][2] = {

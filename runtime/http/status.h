@@ -34,7 +34,13 @@ typedef struct gale_status {
     double uptime_s;
     double figures_s; /* the run time the figures cover (a worker's report is up to metrics_interval_s old) */
     int workers, executors, tasks;
-    int restarts;                        /* workers restarted after they died (worker and cluster mode) */
+    int restarts; /* workers restarted after they died (worker and cluster mode) */
+    /* The window the figures are over (windows.h): Storm's id (":all-time", "600", ...) and how Storm UI writes it
+       ("All time", "10m 0s", ...); static strings, NULL for all time. */
+    const char *window_id, *window_pretty;
+    /* The record whose figures give the capacities (Storm's are over the last 10 minutes); NULL: this one. Borrowed,
+       of the same shape. */
+    const struct gale_status *capacity_of;
     gale_status_component_t *components; /* in topological order, the ackers (system component) last; owned */
     size_t n_components;
 } gale_status_t;
@@ -48,13 +54,20 @@ struct gale_merged;
 int gale_status_of_merged(const gale_topology_t *topo, const struct gale_merged *g, const char *status, double uptime_s,
                           gale_status_t *out);
 void gale_status_free(gale_status_t *s);
+/* A deep copy of `from` into `out` (its strings and topology borrowed as from's). 0 or GALE_ENOMEM; free with
+   gale_status_free either way. */
+int gale_status_copy(const gale_status_t *from, gale_status_t *out);
 
 /* GET /api/v1/topology/summary: {"topologies": [...]} of the `n` records. */
 void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n);
-/* GET /api/v1/topology/:id. */
-void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s);
-/* GET /api/v1/topology/:id/component/:component; GALE_ENOENT (nothing written) for a component it does not have. */
-int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component);
+/* GET /api/v1/topology/:id: the figures of `s` (over its window), then "topologyStats" with the totals over
+   each of the `n_stats` records `stats` (the same topology over Storm UI's windows, all time last). */
+void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s, const gale_status_t *const *stats,
+                               size_t n_stats);
+/* GET /api/v1/topology/:id/component/:component, with "spoutSummary" or "boltStats" over each of `stats`;
+   GALE_ENOENT (nothing written) for a component it does not have. */
+int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char *component,
+                               const gale_status_t *const *stats, size_t n_stats);
 /* GET /api/v1/topology/:id/visualization: the graph, {"components": [{"id", "type", "parallelism", "inputs":
    [{"from", "stream", "grouping"}]}]} in topological order (the UI draws it; Storm's own answer is not a graph of
    boxes and edges, so this is gale's). */

@@ -108,6 +108,21 @@ static void rest_matches_the_figures_at_exit(const char *const *extra, int worke
     long t2 = tl_json_number(strstr(comp, "[2-2]"), "executed"), t3 = tl_json_number(strstr(comp, "[3-3]"), "executed");
     cr_assert_eq(t2 + t3, 5000, "%s", comp);
     cr_assert(t2 > 0 && t3 > 0, "each task's own figures: %s", comp);
+    /* Storm UI's windows: a run shorter than 10 minutes has the same figures in each. */
+    cr_assert_not_null(strstr(doc, "\"window\": \":all-time\", \"windowHint\": \"All time\""), "%s", doc);
+    const char *windows[] = {"\"window\": \"600\"", "\"window\": \"10800\"", "\"window\": \"86400\"",
+                             "\"window\": \":all-time\", \"emitted\""};
+    for (size_t i = 0; i < 4; i++) {
+        const char *at = strstr(strstr(doc, "\"topologyStats\": ["), windows[i]);
+        cr_assert_not_null(at, "no %s in topologyStats: %s", windows[i], doc);
+        cr_assert_eq(tl_json_number(at, "acked"), 5000, "%s: %s", windows[i], doc);
+    }
+    cr_assert_not_null(strstr(comp, "\"boltStats\": [{\"windowPretty\": \"10m 0s\", \"window\": \"600\""), "%s", comp);
+    char *ten = get(&r, "/api/v1/topology/held?window=600", 200);
+    cr_assert_not_null(strstr(ten, "\"window\": \"600\", \"windowHint\": \"10m 0s\""), "%s", ten);
+    cr_assert_eq(figure(ten, "spoutId", "numbers", "acked"), 5000, "%s", ten);
+    free(ten);
+    free(get(&r, "/api/v1/topology/held?window=601", 400));
     cr_assert_eq(stop(&r), 0);
     char *stats = tl_read_file(r.stats, NULL);
     cr_assert_not_null(stats);
