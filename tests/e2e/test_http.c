@@ -1,7 +1,7 @@
 /*
  * `gale run --http` end to end: the REST document of a running local topology, field by field against the
  * --stats written at its end; /metrics passes `promtool check metrics` (Debian's prometheus) and its counters grow
- * between two scrapes; hostile clients (garbage, a 1 MB header, a thousand idle connections) leave the topology
+ * between two scrapes, and a real Prometheus server scraping a run records its series; hostile clients (garbage, a 1 MB header, ten thousand idle connections) leave the topology
  * running and the endpoint answering; a bad --http is a usage error.
  */
 #include <arpa/inet.h>
@@ -12,11 +12,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testlib.h"
 
-TestSuite(http, .init = tl_use_test_plugins, .timeout = 120);
+/* What a test started, killed after it whether it passed or not (a failed assertion leaves the test at once). */
+static pid_t started[4];
+
+static void remember(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
+        if (!started[i]) {
+            started[i] = pid;
+            return;
+        }
+}
+
+static void kill_leftovers(void)
+{
+    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
+        if (started[i] > 0 && tl_alive(started[i])) kill(started[i], SIGKILL), tl_wait(started[i], 30, &(bool){false});
+}
+
+TestSuite(http, .init = tl_use_test_plugins, .fini = kill_leftovers, .timeout = 120);
 
 typedef struct run {
     char *dir, *stats, *err_path;
@@ -37,6 +56,7 @@ static void start(run_t *r, const char *cfg, const char *const *extra)
     argv[n++] = cfg;
     r->pid = tl_spawn(argv, r->dir);
     cr_assert_gt(r->pid, 0);
+    remember(r->pid);
     r->port = tl_http_port(r->err_path, r->pid, 30);
     char *err = tl_read_file(r->err_path, NULL);
     cr_assert_gt(r->port, 0, "no http line:\n%s", err);
@@ -202,6 +222,58 @@ Test(http, metrics_pass_promtool_and_a_counter_grows_between_two_scrapes)
     run_free(&r);
 }
 
+/* Debian's Prometheus server, scraping a running `gale run --http` every second, records its series: its HTTP
+   API answers a query for the spout's emitted counter with a value, and the target is up. */
+Test(http, a_prometheus_server_scraping_a_run_records_its_series)
+{
+    run_t r;
+    const char *unbounded[] = {"--set", "numbers.count=0", NULL};
+    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    char *config = tl_path("%s/prometheus.yml", r.dir), *data = tl_path("%s/tsdb", r.dir),
+         *config_arg = tl_path("--config.file=%s", config), *data_arg = tl_path("--storage.tsdb.path=%s", data);
+    char *yml = tl_path("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+                        "  - job_name: gale\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+                        r.port);
+    tl_write_file(config, yml);
+    char *prom_dir = tl_path("%s/prometheus", r.dir);
+    cr_assert_eq(mkdir(prom_dir, 0700), 0);
+    const char *argv[] = {"/usr/bin/prometheus", config_arg, data_arg, "--web.listen-address=127.0.0.1:0",
+                          "--log.level=warn",    NULL};
+    pid_t prom = tl_spawn(argv, prom_dir);
+    cr_assert_gt(prom, 0, "prometheus (make test-deps installs it)");
+    remember(prom);
+    int port = 0;
+    for (int i = 0; i < 600 && !port && tl_alive(prom); i++, tl_sleep_ms(100)) port = tl_listening_port(prom);
+    cr_assert_gt(port, 0, "prometheus does not listen");
+    /* Up to a minute for the first scrapes to land: the query's result holds the series with a value. */
+    char *answer = NULL;
+    long value = 0;
+    for (int i = 0; i < 600; i++, tl_sleep_ms(100)) {
+        int status;
+        free(answer);
+        answer = tl_http(port, "GET",
+                         "/api/v1/query?query=gale_tuples_emitted_total%7Bjob%3D%22gale%22%2Ccomponent%3D%22numbers%22"
+                         "%7D",
+                         NULL, NULL, &status);
+        const char *v = answer && status == 200 ? strstr(answer, "\"value\":[") : NULL;
+        const char *num = v ? strchr(strchr(v, ',') ? strchr(v, ',') : v, '"') : NULL;
+        if (num && (value = atol(num + 1)) > 0) break;
+    }
+    cr_assert_gt(value, 0, "no series recorded: %s", answer ? answer : "(no answer)");
+    cr_assert_not_null(strstr(answer, "\"topology\":\"held\""), "%s", answer);
+    cr_assert_not_null(strstr(answer, "\"task\":\"1\""), "%s", answer);
+    int status;
+    char *up = tl_http(port, "GET", "/api/v1/query?query=up%7Bjob%3D%22gale%22%7D", NULL, NULL, &status);
+    cr_assert_not_null(up);
+    cr_assert_not_null(strstr(up, "\"1\"]"), "the target is up: %s", up);
+    kill(prom, SIGTERM);
+    bool timed_out;
+    tl_wait(prom, 30, &timed_out);
+    cr_assert_eq(stop(&r), 0);
+    free(up), free(answer), free(config), free(data), free(config_arg), free(data_arg), free(yml), free(prom_dir);
+    run_free(&r);
+}
+
 Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering)
 {
     run_t r;
@@ -219,9 +291,10 @@ Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering
     body = tl_http(r.port, "GET", "/metrics", header, NULL, &status);
     cr_assert_eq(status, 431, "%.100s", body ? body : "(none)");
     free(body), free(header);
-    /* A thousand connections that never send a byte. */
-    int idle[1000];
-    for (int i = 0; i < 1000; i++) {
+    /* Ten thousand connections that never send a byte: the endpoint keeps 256, closing the longest idle. */
+    enum { IDLE = 10000 };
+    static int idle[IDLE];
+    for (int i = 0; i < IDLE; i++) {
         idle[i] = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r.port)};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -231,7 +304,7 @@ Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering
     tl_sleep_ms(300);
     char *second = get(&r, "/metrics", 200);
     cr_assert_gt(emitted_in_metrics(second), emitted_in_metrics(first), "the topology stopped");
-    for (int i = 0; i < 1000; i++) close(idle[i]);
+    for (int i = 0; i < IDLE; i++) close(idle[i]);
     cr_assert_eq(stop(&r), 0);
     free(first), free(second);
     run_free(&r);
