@@ -61,26 +61,27 @@ extern "C" {
 #define GALE_ABI_MINOR 1
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
-#define GALE_ERRNO_MAP(X)                                                                                      \
-    X(ENOENT, -2, "not found")                                                                                 \
-    X(EIO, -5, "input/output error")                                                                           \
-    X(EAGAIN, -11, "resource temporarily unavailable")                                                         \
-    X(ENOMEM, -12, "out of memory")                                                                            \
-    X(EEXIST, -17, "already exists")                                                                           \
-    X(EINVAL, -22, "invalid argument")                                                                         \
-    X(ERANGE, -34, "out of range")                                                                             \
-    X(ETIMEDOUT, -110, "timed out")                                                                            \
-    X(ENOTSUP, -95, "not supported")                                                                           \
-    X(ETYPE, -1001, "value of the wrong type")                                                                 \
-    X(EABI, -1002, "plugin ABI mismatch")                                                                      \
-    X(ESYNTAX, -1003, "syntax error")                                                                          \
-    X(EFIELDS, -1004, "value count does not match the declared fields")                                       \
-    X(ESTREAM, -1005, "stream not declared")                                                                   \
-    X(ESTATE, -1006, "call not allowed now")                                                                   \
-    X(ECORRUPT, -1007, "corrupt data")                                                                         \
-    X(ELIMIT, -1008, "limit exceeded")                                                                         \
-    X(EPLUGIN, -1009, "plugin failed")                                                                         \
-    X(ETOPOLOGY, -1010, "invalid topology")                                                                    \
+#define GALE_ERRNO_MAP(X)                                               \
+    X(EPERM, -1, "not permitted")                                       \
+    X(ENOENT, -2, "not found")                                          \
+    X(EIO, -5, "input/output error")                                    \
+    X(EAGAIN, -11, "resource temporarily unavailable")                  \
+    X(ENOMEM, -12, "out of memory")                                     \
+    X(EEXIST, -17, "already exists")                                    \
+    X(EINVAL, -22, "invalid argument")                                  \
+    X(ERANGE, -34, "out of range")                                      \
+    X(ETIMEDOUT, -110, "timed out")                                     \
+    X(ENOTSUP, -95, "not supported")                                    \
+    X(ETYPE, -1001, "value of the wrong type")                          \
+    X(EABI, -1002, "plugin ABI mismatch")                               \
+    X(ESYNTAX, -1003, "syntax error")                                   \
+    X(EFIELDS, -1004, "value count does not match the declared fields") \
+    X(ESTREAM, -1005, "stream not declared")                            \
+    X(ESTATE, -1006, "call not allowed now")                            \
+    X(ECORRUPT, -1007, "corrupt data")                                  \
+    X(ELIMIT, -1008, "limit exceeded")                                  \
+    X(EPLUGIN, -1009, "plugin failed")                                  \
+    X(ETOPOLOGY, -1010, "invalid topology")                             \
     X(EINCOMPLETE, -1011, "stopped with work not done")
 
 typedef enum {

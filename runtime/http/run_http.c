@@ -1,8 +1,11 @@
 #include "run_http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "http_auth.h"
 #include "json.h"
 #include "log.h"
 #include "metrics_merge.h"
@@ -33,15 +36,71 @@ static int status_now(const gale_run_http_t *h, gale_status_t *s)
     return rc;
 }
 
+static void error_answer(gale_http_resp_t *resp, int status, const char *error, const char *message)
+{
+    resp->status = status;
+    gale_buf_puts(&resp->body, "{\"error\": ");
+    gale_json_string(&resp->body, error, strlen(error));
+    gale_buf_puts(&resp->body, ", \"errorMessage\": ");
+    gale_json_string(&resp->body, message, strlen(message));
+    gale_buf_puts(&resp->body, "}\n");
+}
+
+/* POST /api/v1/topology/NAME/ACTION[/WAIT] (`action` points at ACTION): Storm UI's activate, deactivate, kill
+   (drained for up to WAIT seconds) and rebalance, each with a token (http_auth.h). */
+static void act(gale_run_http_t *h, const gale_http_req_t *req, const char *action, gale_http_resp_t *resp)
+{
+    char name[16] = "", why[160];
+    double wait_s = h->topo->config.drain_timeout_s;
+    const char *slash = strchr(action, '/');
+    size_t len = slash ? (size_t)(slash - action) : strlen(action);
+    if (len < sizeof name) memcpy(name, action, len), name[len] = 0;
+    bool known =
+        !strcmp(name, "activate") || !strcmp(name, "deactivate") || !strcmp(name, "kill") || !strcmp(name, "rebalance");
+    if (!known) return error_answer(resp, 404, "not found", "no such action: activate, deactivate, kill, rebalance");
+    if (slash) {
+        char *end;
+        wait_s = strtod(slash + 1, &end);
+        if (end == slash + 1 || *end || wait_s < 0 || wait_s > 86400 || strcmp(name, "kill"))
+            return error_answer(resp, 400, "bad request", "only kill takes a wait: /kill/SECONDS, 0 to 86400");
+    }
+    if (!h->auth)
+        return error_answer(resp, 403, "forbidden",
+                            "actions are off: this run was started without --secret-file, so no token can be good");
+    if (gale_http_auth_check(h->auth, req->method, req->path, req->authorization, (int64_t)time(NULL), why,
+                             sizeof why)) {
+        gale_logf(GALE_LOG_WARN, "http", "%s %s refused: %s", req->method, req->path, why);
+        return error_answer(resp, 401, "unauthorized", why);
+    }
+    if (!strcmp(name, "rebalance"))
+        return error_answer(resp, 409, "conflict",
+                            "a run of one process has nothing to rebalance over: rebalance is cluster mode's");
+    gale_logf(GALE_LOG_INFO, "http", "%s %s: %s", req->method, req->path,
+              !strcmp(name, "kill") ? "stopping the topology" : name);
+    bool kill = !strcmp(name, "kill"), active = !strcmp(name, "activate");
+    if (h->rt && kill) gale_runtime_request_stop(h->rt);
+    else if (h->rt) gale__runtime_set_active(h->rt, active);
+    else if (kill) gale_sup_kill(h->sup, wait_s, "killed over HTTP");
+    else gale_sup_set_active(h->sup, active);
+    gale_buf_printf(&resp->body, "{\"topologyOperation\": \"%s\", \"topologyId\": ", name);
+    gale_json_string(&resp->body, h->topo->name, strlen(h->topo->name));
+    gale_buf_puts(&resp->body, ", \"status\": \"success\"}\n");
+}
+
 void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp)
 {
     gale_run_http_t *h = arg;
-    if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
-        resp->status = 405;
-        gale_buf_puts(&resp->body, "{\"error\": \"method not allowed\", \"errorMessage\": \"this endpoint only "
-                                   "answers GET\"}\n");
-        return;
+    static const char TOPO[] = "/api/v1/topology/";
+    size_t topo_len = strlen(h->topo->name);
+    if (!strcmp(req->method, "POST")) {
+        const char *p = req->path;
+        if (strncmp(p, TOPO, sizeof TOPO - 1) || strncmp(p + sizeof TOPO - 1, h->topo->name, topo_len) ||
+            p[sizeof TOPO - 1 + topo_len] != '/')
+            return error_answer(resp, 404, "not found", "POST is for a topology's actions: /api/v1/topology/NAME/kill");
+        return act(h, req, p + sizeof TOPO + topo_len, resp);
     }
+    if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD"))
+        return error_answer(resp, 405, "method not allowed", "this endpoint answers GET, and POST for actions");
     char value[32];
     int window = -1;
     if (gale_http_query_value(req->query, "window", value, sizeof value) && gale_window_parse(value, &window)) {
@@ -66,7 +125,6 @@ void gale_run_http_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
     const gale_status_t *shown = views.shown ? views.shown : &s;
     const gale_status_t *const *stats = views.n_stats ? views.stats : (const gale_status_t *const[]){&s};
     size_t n_stats = views.n_stats ? views.n_stats : 1;
-    static const char TOPO[] = "/api/v1/topology/";
     const char *p = req->path;
     size_t name_len = strlen(s.topology);
     if (!strcmp(p, "/") || !strcmp(p, "/index.html")) {

@@ -24,6 +24,7 @@ typedef struct gale_run_http {
     gale_sup_t *sup;    /* worker mode's supervisor: the figures are its workers' last reports */
     const gale_topology_t *topo;
     const char *version; /* gale's, for /api/v1/supervisor/summary (borrowed; the caller sets it) */
+    struct gale_http_auth *auth; /* the POST actions' tokens (http_auth.h; the caller's); NULL: actions are off */
     uv_loop_t *loop;
     uint64_t start_ms; /* uv_now when it started: worker mode's uptime */
     uv_timer_t window_timer;

@@ -63,6 +63,8 @@ static const help_case_t HELP_CASES[] = {
     {"dev-cluster", {"dev-cluster", "--supervisors", "0", "HELP"}}, /* help, and nothing started */
     {"worker", {"worker", "HELP"}},
     {"worker", {"worker", "--index", "0", "HELP", "x.cfg"}},
+    {"token", {"token", "HELP"}},
+    {"token", {"token", "--method", "GET", "/x", "HELP"}},
     {"version", {"version", "HELP"}},
     {"help", {"help", "HELP"}},
 };

@@ -274,6 +274,138 @@ Test(http, a_prometheus_server_scraping_a_run_records_its_series)
     run_free(&r);
 }
 
+/* A secret file of its own (0600) in a new folder; *dir to remove after. */
+static char *secret_file(const char *text, char **dir)
+{
+    *dir = tl_tmpdir();
+    char *path = tl_path("%s/secret", *dir);
+    tl_write_file(path, text);
+    chmod(path, 0600);
+    return path;
+}
+
+/* `gale token --secret-file SECRET PATH` as a header line. */
+static char *token_header(const char *secret, const char *path)
+{
+    const char *argv[] = {tl_gale(), "token", "--secret-file", secret, path, NULL};
+    tl_result_t t;
+    cr_assert_eq(tl_run(argv, NULL, 30, &t), 0);
+    cr_assert_eq(t.status, 0, "%s", t.err);
+    cr_assert_eq(strncmp(t.out, "Authorization: Gale-HMAC t=", 27), 0, "%s", t.out);
+    char *line = tl_path("%.*s\r\n", (int)strcspn(t.out, "\n"), t.out);
+    tl_result_free(&t);
+    return line;
+}
+
+static int post(const run_t *r, const char *path, const char *headers, char **body)
+{
+    int status;
+    *body = tl_http(r->port, "POST", path, headers, NULL, &status);
+    cr_assert_not_null(*body, "no answer to POST %s", path);
+    return status;
+}
+
+static long emitted_now(const run_t *r)
+{
+    char *doc = get(r, "/api/v1/topology/held", 200);
+    long n = figure(doc, "spoutId", "numbers", "emitted");
+    free(doc);
+    return n;
+}
+
+/* Grows within 30 s of `than`: the topology runs. */
+static bool still_emitting(const run_t *r, long than)
+{
+    for (int i = 0; i < 300; i++, tl_sleep_ms(100))
+        if (emitted_now(r) > than) return true;
+    return false;
+}
+
+static void actions_need_a_token(const char *const *workers)
+{
+    char *sdir, *odir;
+    char *secret = secret_file("an HTTP secret of 32 characters.", &sdir),
+         *other = secret_file("another secret, the same length", &odir);
+    const char *extra[12] = {"--secret-file", secret, "--set", "numbers.count=0"};
+    for (int i = 0; workers && workers[i]; i++) extra[4 + i] = workers[i];
+    run_t r;
+    start(&r, "tests/topologies/e2e/held.cfg", extra);
+    static const char KILL[] = "/api/v1/topology/held/kill";
+    char *body, *wrong = token_header(other, KILL), *good_path_wrong = token_header(secret, "/api/v1/topology/held");
+    cr_assert_eq(post(&r, KILL, NULL, &body), 401, "%s", body);
+    cr_assert_not_null(strstr(body, "needs a token"), "%s", body);
+    free(body);
+    cr_assert_eq(post(&r, KILL, wrong, &body), 401, "another secret: %s", body);
+    free(body);
+    cr_assert_eq(post(&r, KILL, good_path_wrong, &body), 401, "a token for another path: %s", body);
+    free(body);
+    cr_assert(still_emitting(&r, emitted_now(&r)), "the refused kills stopped the topology");
+    /* Deactivate, once: its token does not work twice. */
+    char *deactivate = token_header(secret, "/api/v1/topology/held/deactivate");
+    cr_assert_eq(post(&r, "/api/v1/topology/held/deactivate", deactivate, &body), 200, "%s", body);
+    cr_assert_not_null(strstr(body, "\"topologyOperation\": \"deactivate\""), "%s", body);
+    free(body);
+    cr_assert_eq(post(&r, "/api/v1/topology/held/deactivate", deactivate, &body), 401, "a replay: %s", body);
+    free(body);
+    char *doc = NULL;
+    for (int i = 0; i < 300; i++, tl_sleep_ms(100)) { /* worker mode: the workers say so at their next report */
+        free(doc);
+        doc = get(&r, "/api/v1/topology/summary", 200);
+        if (strstr(doc, "\"status\": \"INACTIVE\"")) break;
+    }
+    cr_assert_not_null(strstr(doc, "\"status\": \"INACTIVE\""), "%s", doc);
+    free(doc);
+    char *activate = token_header(secret, "/api/v1/topology/held/activate");
+    cr_assert_eq(post(&r, "/api/v1/topology/held/activate", activate, &body), 200, "%s", body);
+    free(body);
+    cr_assert(still_emitting(&r, emitted_now(&r)), "activated, the spout emits again");
+    char *kill_token = token_header(secret, KILL);
+    cr_assert_eq(post(&r, KILL, kill_token, &body), 200, "%s", body);
+    free(body);
+    bool timed_out;
+    int status = tl_wait(r.pid, 60, &timed_out);
+    cr_assert_not(timed_out, "killed over HTTP, the run did not stop");
+    cr_assert_eq(status, 0, "it drained and stopped cleanly");
+    char *err = tl_read_file(r.err_path, NULL);
+    cr_assert_not_null(strstr(err, "refused: the token's signature is wrong"), "%s", err);
+    free(err);
+    free(wrong), free(good_path_wrong), free(deactivate), free(activate), free(kill_token);
+    free(secret), free(other);
+    tl_rmtree(sdir), tl_rmtree(odir);
+    free(sdir), free(odir);
+    run_free(&r);
+}
+
+Test(http, post_actions_need_a_valid_token_and_with_one_the_topology_stops) { actions_need_a_token(NULL); }
+
+Test(http, post_actions_of_a_worker_mode_run_need_a_token_too)
+{
+    const char *workers[] = {"--workers", "2", "--set", "config.metrics_interval_s=1", NULL};
+    actions_need_a_token(workers);
+}
+
+Test(http, without_a_secret_file_actions_are_off)
+{
+    run_t r;
+    const char *unbounded[] = {"--set", "numbers.count=0", NULL};
+    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    char *sdir, *secret = secret_file("an HTTP secret of 32 characters.", &sdir);
+    char *token = token_header(secret, "/api/v1/topology/held/kill"), *body;
+    cr_assert_eq(post(&r, "/api/v1/topology/held/kill", token, &body), 403, "%s", body);
+    cr_assert_not_null(strstr(body, "--secret-file"), "%s", body);
+    free(body);
+    cr_assert_eq(post(&r, "/api/v1/topology/held/explode", token, &body), 404, "%s", body);
+    free(body);
+    cr_assert_eq(post(&r, "/api/v1/topology/held/deactivate/5", token, &body), 400, "%s", body);
+    free(body);
+    cr_assert(still_emitting(&r, emitted_now(&r)));
+    cr_assert_eq(stop(&r), 0);
+    free(token), free(secret);
+    tl_rmtree(sdir);
+    free(sdir);
+    run_free(&r);
+}
+
 Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering)
 {
     run_t r;

@@ -28,17 +28,18 @@
 
 static const gale_cli_command_t COMMANDS[] = {
     {"run",
-     "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--http [HOST:]PORT] "
-     "[--set C.K=V]... FILE",
+     "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--http [HOST:]PORT "
+     "[--secret-file FILE]] [--set C.K=V]... FILE",
      "run a topology in this process, or in N worker processes under a supervisor",
      "  --workers N           run in N worker processes on this host (1 to 64; default config.workers)\n"
      "  --duration S          stop after S seconds (default: when the spouts are done, or on SIGINT/SIGTERM)\n"
      "  --threads N           executor threads per process (default config.threads: one per core)\n"
      "  --quiet               no metrics on stderr at the end\n"
      "  --stats FILE          write the metrics as JSON to FILE\n"
-     "  --http [HOST:]PORT    serve Storm UI's REST API and Prometheus's /metrics while it runs (HOST default\n"
-     "                        127.0.0.1; PORT 0: any, logged); in this process only, not yet with "
-     "--workers\n" SET_OPTION,
+     "  --http [HOST:]PORT    serve the web UI, Storm UI's REST API and Prometheus's /metrics while it runs\n"
+     "                        (HOST default 127.0.0.1; PORT 0: any, logged)\n"
+     "  --secret-file FILE    with --http: the secret of the POST actions' tokens (gale token); without it the\n"
+     "                        actions (activate, deactivate, kill) are refused\n" SET_OPTION,
      gale_cmd_run, 0},
     {"validate", "gale validate [--set C.K=V]... FILE", "check a topology file and its plugins without running it",
      SET_OPTION, gale_cmd_validate, 0},
@@ -168,6 +169,12 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --threads T           executor threads\n"
      "  --model               FILE is a resolved model, as cluster mode ships it (no --set then)\n" SET_OPTION,
      gale_cmd_worker, 1},
+    {"token", "gale token --secret-file FILE [--method M] PATH",
+     "print the Authorization header that lets one HTTP request change a topology (POST PATH, good for 5 minutes)",
+     "  --secret-file FILE    the secret the endpoint was started with (gale run --secret-file, or the cluster's)\n"
+     "  --method M            the request's method (default POST)\n"
+     "  PATH                  the request's path, as /api/v1/topology/NAME/kill\n",
+     gale_cmd_token, 0},
     {"version", "gale version", "print the version and plugin ABI", NULL, gale_cmd_version, 0},
     {"help", "gale help [COMMAND]", "this text, or COMMAND's usage and options", NULL, gale_cmd_help, 0},
 };
@@ -320,6 +327,9 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale
         } else if (run_options && gale_cli_is_option(a, "--http") && !strcmp(cmd, "run")) {
             if (!(out->http = gale_cli_option_value(argc, argv, &i, "--http")))
                 return gale_cli_usage_error(cmd, "%s needs [HOST:]PORT", a);
+        } else if (run_options && gale_cli_is_option(a, "--secret-file") && !strcmp(cmd, "run")) {
+            if (!(out->secret_file = gale_cli_option_value(argc, argv, &i, "--secret-file")))
+                return gale_cli_usage_error(cmd, "%s needs a file", a);
         } else if (run_options && !strcmp(a, "--quiet")) {
             out->quiet = 1;
         } else if (a[0] == '-' && a[1]) {

@@ -54,6 +54,7 @@ typedef struct gale_cli_args {
     const char *stats; /* --stats FILE: the metrics as JSON */
     int workers;       /* --workers N */
     const char *http;  /* --http [HOST:]PORT: the REST API and /metrics of the run */
+    const char *secret_file; /* --secret-file FILE: with --http, the secret of the actions' tokens */
 } gale_cli_args_t;
 
 /* Parses `--set K=V`, and when `run_options` also `--duration S`, `--threads N`, `--quiet`, `--stats FILE`, then
@@ -100,6 +101,7 @@ int gale_cmd_rebalance(int argc, char **argv);
 int gale_cmd_stats(int argc, char **argv);
 int gale_cmd_swap(int argc, char **argv);
 int gale_cmd_dev_cluster(int argc, char **argv);
+int gale_cmd_token(int argc, char **argv);
 /* gale's version ("0.1.0"), as `gale version` prints it. */
 const char *gale_cli_version(void);
 int gale_cmd_version(int argc, char **argv);

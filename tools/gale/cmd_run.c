@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "http_auth.h"
 #include "plugin.h"
 #include "run_http.h"
 #include "run_workers.h"
@@ -75,10 +76,27 @@ int gale_cmd_run(int argc, char **argv)
         gale_cli_args_free(&a);
         return rc;
     }
+    if (a.secret_file && !a.http)
+        rc = gale_cli_usage_error("run", "--secret-file is for the HTTP actions: it needs --http");
+    /* The actions' secret, read before anything runs: a bad file is the user's error, said at once. */
+    static gale_http_auth_t auth; /* large (the tokens it remembers); one per process */
+    char secret[GALE_HTTP_AUTH_SECRET_MAX];
+    size_t secret_len = 0;
+    if (!rc && a.secret_file &&
+        (gale_cli_read_secret(a.secret_file, secret, sizeof secret, &secret_len) ||
+         gale_http_auth_init(&auth, secret, secret_len)))
+        rc = GALE_EXIT_ERROR;
+    explicit_bzero(secret, sizeof secret);
+    if (rc) {
+        gale_topology_free(topo);
+        gale_cli_args_free(&a);
+        return rc;
+    }
     gale_run_http_t http;
     if (a.http) {
         gale_run_http_init(&http, http_host, http_port, topo);
         http.version = gale_cli_version();
+        http.auth = a.secret_file ? &auth : NULL;
     }
     if (workers > 1) {
         rc = run_workers(&a, topo, workers, a.http ? &http : NULL);
