@@ -58,7 +58,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 1
+#define GALE_ABI_MINOR 2
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                               \
@@ -135,6 +135,11 @@ typedef struct gale_value {
 /* ---- plugin-facing types --------------------------------------------------------------------------------- */
 
 typedef struct gale_host gale_host_t;
+/* A metric a plugin registered (ABI 2.2): opaque; see gale_host_t.metric. */
+typedef struct gale_metric gale_metric_t;
+typedef enum gale_metric_kind { GALE_METRIC_COUNTER = 1, GALE_METRIC_GAUGE, GALE_METRIC_HISTOGRAM } gale_metric_kind_t;
+#define GALE_METRIC_NAME_MAX 48
+#define GALE_METRICS_MAX 16             /* per task */
 typedef struct gale_tuple gale_tuple_t; /* opaque: read it through the host functions */
 
 /* The context of one task. Its first two fields are public and stable; the runtime keeps more behind them. */
@@ -421,6 +426,21 @@ struct gale_host {
        trees, no positions): start from the beginning of the source. A task that breaks the promise gets an
        error in the log and is no longer replayable (its open trees count as lost if its worker dies). */
     int (*replayable)(gale_ctx_t *ctx, uint64_t *resume_from);
+
+    /* ABI 2.2. */
+
+    /* A metric of the plugin's own (Storm's metrics v2: registerCounter, registerGauge, registerHistogram),
+       reported with the task's built-in figures wherever they go: the REST API, Prometheus's /metrics, the
+       `--stats` JSON, merged over workers and hosts. `name` is 1 to GALE_METRIC_NAME_MAX characters of [a-z0-9_]
+       starting with a letter, one kind across the topology (it names a Prometheus family). Registering the same
+       name and kind again returns the same metric. From the task's thread (usually in open or prepare); NULL for
+       a bad name, a name of another kind, more than GALE_METRICS_MAX metrics in the task (each logged), or a task
+       that keeps no figures (`gale replay --component`). Then update it from the task's thread only: a plain
+       store, no lock, cheap enough for every tuple. */
+    gale_metric_t *(*metric)(gale_ctx_t *ctx, const char *name, gale_metric_kind_t kind);
+    void (*counter_add)(gale_metric_t *m, uint64_t n);          /* counters: += n */
+    void (*gauge_set)(gale_metric_t *m, double value);          /* gauges: the value now */
+    void (*histogram_record)(gale_metric_t *m, uint64_t value); /* histograms: one observation (any unit) */
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -624,6 +644,33 @@ static inline int gale_wake(gale_ctx_t *ctx) { return ctx->host->wake(ctx); }
 static inline int gale_replayable(gale_ctx_t *ctx, uint64_t *resume_from)
 {
     return GALE_HOST_HAS(ctx->host, replayable) ? ctx->host->replayable(ctx, resume_from) : GALE_ENOTSUP;
+}
+
+/* A metric of the plugin's own (gale_host_t.metric); NULL on a gale older than ABI 2.2, and the updates below are
+   no-ops on NULL, so that a plugin need not check. */
+static inline gale_metric_t *gale_counter(gale_ctx_t *ctx, const char *name)
+{
+    return GALE_HOST_HAS(ctx->host, metric) ? ctx->host->metric(ctx, name, GALE_METRIC_COUNTER) : NULL;
+}
+static inline gale_metric_t *gale_gauge(gale_ctx_t *ctx, const char *name)
+{
+    return GALE_HOST_HAS(ctx->host, metric) ? ctx->host->metric(ctx, name, GALE_METRIC_GAUGE) : NULL;
+}
+static inline gale_metric_t *gale_histogram(gale_ctx_t *ctx, const char *name)
+{
+    return GALE_HOST_HAS(ctx->host, metric) ? ctx->host->metric(ctx, name, GALE_METRIC_HISTOGRAM) : NULL;
+}
+static inline void gale_counter_add(gale_ctx_t *ctx, gale_metric_t *m, uint64_t n)
+{
+    if (m) ctx->host->counter_add(m, n);
+}
+static inline void gale_gauge_set(gale_ctx_t *ctx, gale_metric_t *m, double value)
+{
+    if (m) ctx->host->gauge_set(m, value);
+}
+static inline void gale_histogram_record(gale_ctx_t *ctx, gale_metric_t *m, uint64_t value)
+{
+    if (m) ctx->host->histogram_record(m, value);
 }
 
 static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)

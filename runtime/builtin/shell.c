@@ -9,6 +9,7 @@
  *                 heartbeats {"id": "h1", "comp": null, "stream": "__heartbeat", "task": -1, "tuple": []}, answered
  *                 by {"command": "sync"}; tick tuples {"comp": "__system", "stream": "__tick", "task": -1}
  *              <- emit (anchors, stream, task for direct, tuple, need_task_ids), ack, fail, log, error, metrics
+ *                 (name, params: a number, into the component's own metric of that name)
  *   spout      -> {"command": "next" | "ack" | "fail" | "activate" | "deactivate", "id": ...}; the child answers each
  *                 with {"command": "sync"} after what it does (emits, with "id" for a tracked tuple)
  *   every non-direct emit is answered with the JSON array of the task ids it went to, unless the child said
@@ -260,9 +261,23 @@ static int start_child(shell_t *sh)
 
 /* ---- messages from the child ------------------------------------------------------------------------------------ */
 
-enum { F_COMMAND, F_ID, F_ANCHORS, F_STREAM, F_TASK, F_TUPLE, F_NEED_TASK_IDS, F_MSG, F_LEVEL, F_PID, F_COUNT };
-static const char *const FIELD_NAMES[F_COUNT] = {"command", "id", "anchors", "stream", "task", "tuple",
-                                                 "need_task_ids", "msg", "level", "pid"};
+enum {
+    F_COMMAND,
+    F_ID,
+    F_ANCHORS,
+    F_STREAM,
+    F_TASK,
+    F_TUPLE,
+    F_NEED_TASK_IDS,
+    F_MSG,
+    F_LEVEL,
+    F_PID,
+    F_NAME,
+    F_PARAMS,
+    F_COUNT
+};
+static const char *const FIELD_NAMES[F_COUNT] = {"command",       "id",  "anchors", "stream", "task", "tuple",
+                                                 "need_task_ids", "msg", "level",   "pid",    "name", "params"};
 
 typedef struct msg {
     gale_value_t f[F_COUNT];
@@ -407,6 +422,36 @@ static gale_log_level_t storm_level(const msg_t *m)
     return l <= 1 ? GALE_LOG_DEBUG : l == 2 ? GALE_LOG_INFO : l == 3 ? GALE_LOG_WARN : GALE_LOG_ERROR;
 }
 
+/* Storm's `metrics` message ({"name", "params"}, storm.py's rpcMetrics): in Storm it goes to a metric the topology
+   registered in Java by that name. Here it is the component's own metric: an integer adds to counter NAME (Storm's
+   CountShellMetric), a float sets gauge NAME. The name is made a metric's (lower case, [a-z0-9_]: "my-metric" is
+   my_metric); anything else is an error against the task. */
+static void shell_metric(shell_t *sh, const msg_t *m)
+{
+    const gale_value_t *name = &m->f[F_NAME], *p = &m->f[F_PARAMS];
+    char metric[GALE_METRIC_NAME_MAX + 1];
+    size_t n = 0;
+    if (name->type == GALE_STR && name->s.len && name->s.len <= GALE_METRIC_NAME_MAX) {
+        for (size_t i = 0; i < name->s.len; i++) {
+            char c = name->s.ptr[i];
+            metric[n++] = c >= 'A' && c <= 'Z'                               ? (char)(c - 'A' + 'a')
+                          : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c
+                                                                             : '_';
+        }
+    }
+    metric[n] = 0;
+    bool counter = (p->type == GALE_INT && p->i >= 0) || p->type == GALE_UINT, gauge = p->type == GALE_DOUBLE;
+    if (!n || !(metric[0] >= 'a' && metric[0] <= 'z') || (!counter && !gauge)) {
+        char text[80];
+        show(name, text, sizeof text);
+        gale__task_error(sh->t, "a metrics message needs a name (a letter first) and a number as params, not %s", text);
+        return;
+    }
+    gale_metric_t *g = sh->ctx->host->metric(sh->ctx, metric, counter ? GALE_METRIC_COUNTER : GALE_METRIC_GAUGE);
+    if (g && counter) sh->ctx->host->counter_add(g, p->type == GALE_UINT ? p->u : (uint64_t)p->i);
+    else if (g) sh->ctx->host->gauge_set(g, p->d);
+}
+
 /* One message. 0, or an error when the child does not speak the protocol (the caller gives up on it). */
 static int handle(shell_t *sh, const char *mp, size_t len, bool *synced, bool *got_pid)
 {
@@ -449,7 +494,7 @@ static int handle(shell_t *sh, const char *mp, size_t len, bool *synced, bool *g
         const gale_value_t *t = &m.f[F_MSG];
         gale__task_error(sh->t, "reported: %.*s", t->type == GALE_STR ? (int)t->s.len : 0, t->s.ptr);
     } else if (str_is(cmd, "metrics")) {
-        /* Storm's metrics go to registered consumers; gale has none yet: accepted and dropped. */
+        shell_metric(sh, &m);
     } else if (sh->spout && str_is(cmd, "done")) {
         sh->ctx->host->done(sh->ctx);
     } else {

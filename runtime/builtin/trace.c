@@ -130,6 +130,9 @@ static void trace_log(gale_ctx_t *ctx, gale_log_level_t level, const char *fmt, 
 /* One bolt fed by hand has no executor to wake. */
 static int trace_wake(gale_ctx_t *ctx) { return GALE_ENOTSUP; }
 
+/* A bolt fed by hand keeps no figures: its metrics are NULL, on which the updates are no-ops. */
+static gale_metric_t *trace_metric(gale_ctx_t *ctx, const char *name, gale_metric_kind_t kind) { return NULL; }
+
 static gale_host_t trace_host(void)
 {
     gale_host_t h = gale__host;
@@ -141,6 +144,7 @@ static gale_host_t trace_host(void)
     h.log = trace_log;
     h.reset_timeout = trace_reset_timeout;
     h.wake = trace_wake;
+    h.metric = trace_metric;
     return h;
 }
 

@@ -6,6 +6,7 @@
 
 #include "declare.h"
 #include "emit.h"
+#include "plugin_metrics.h"
 #include "service.h"
 #include "spout.h"
 #include "tuple.h"
@@ -20,6 +21,10 @@ const gale_host_t gale__host = {
     .reset_timeout = gale__reset_timeout,
     .wake = gale__wake,
     .replayable = gale__replayable,
+    .metric = gale__metric,
+    .counter_add = gale__counter_add,
+    .gauge_set = gale__gauge_set,
+    .histogram_record = gale__histogram_record,
     .tuple_size = gale__tuple_size,
     .tuple_get = gale__tuple_get,
     .tuple_field = gale__tuple_field,

@@ -61,7 +61,7 @@ static void json_quantiles(gale_buf_t *b, const char *name, const gale_hist_t *h
     }
 }
 
-static void json_hist(gale_buf_t *b, const gale_hist_t *h)
+void gale_hist_json(gale_buf_t *b, const gale_hist_t *h)
 {
     gale_buf_printf(b, "[%" PRIu64 ", %" PRIu64 ", %" PRIu64, h->count, h->sum_ns, h->max_ns);
     for (int i = 0; i < GALE_HIST_BUCKETS; i++)
@@ -69,9 +69,9 @@ static void json_hist(gale_buf_t *b, const gale_hist_t *h)
     gale_buf_puts(b, "]");
 }
 
-/* The figures of a component or of one task, after its id field: counts, latency quantiles, the last error, and
-   with `hists` the histograms themselves. */
-static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, bool hists)
+/* The figures of a component or of one task, after its id field: counts, latency quantiles, the last error, the
+   plugin's metrics, and with `hists` the histograms themselves. */
+static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, const gale_metric_set_t *pm, bool hists)
 {
     gale_buf_printf(b,
                     ", \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64 ", \"executed\": %" PRIu64
@@ -90,37 +90,38 @@ static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, bool hists
     } else {
         gale_buf_puts(b, ", \"last_error\": null");
     }
+    gale_metric_set_json(b, pm);
     if (hists) {
         gale_buf_puts(b, ", \"hist\": {\"exec\": ");
-        json_hist(b, &m->exec);
+        gale_hist_json(b, &m->exec);
         gale_buf_puts(b, ", \"complete\": ");
-        json_hist(b, &m->complete);
+        gale_hist_json(b, &m->complete);
         gale_buf_puts(b, ", \"e2e\": ");
-        json_hist(b, &m->e2e);
+        gale_hist_json(b, &m->e2e);
         gale_buf_puts(b, "}");
     }
 }
 
-static bool did_anything(const gale_task_metrics_t *m)
+static bool did_anything(const gale_task_metrics_t *m, const gale_metric_set_t *pm)
 {
     return m->emitted || m->executed || m->acked || m->failed || m->errors || m->exec.count || m->complete.count ||
-           m->last_error.time_ms;
+           m->last_error.time_ms || (pm && pm->n);
 }
 
-void gale_metrics_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
-                       bool hists, uint32_t first_task, const gale_task_metrics_t *per_task)
+void gale_metrics_json(gale_buf_t *b, const gale_metrics_doc_t *c, bool hists)
 {
     gale_buf_puts(b, "{\"name\": ");
-    gale_json_string(b, name, strlen(name));
-    gale_buf_printf(b, ", \"kind\": \"%s\", \"tasks\": %d", kind == GALE_SPOUT ? "spout" : "bolt", tasks);
-    figures_json(b, m, hists);
-    if (per_task) {
+    gale_json_string(b, c->name, strlen(c->name));
+    gale_buf_printf(b, ", \"kind\": \"%s\", \"tasks\": %d", c->kind == GALE_SPOUT ? "spout" : "bolt", c->tasks);
+    figures_json(b, c->m, c->pm, hists);
+    if (c->per_task) {
         gale_buf_puts(b, ", \"per_task\": [");
         bool first = true;
-        for (int k = 0; k < tasks; k++) {
-            if (!did_anything(&per_task[k])) continue;
-            gale_buf_printf(b, "%s{\"task\": %" PRIu32, first ? "" : ", ", first_task + (uint32_t)k);
-            figures_json(b, &per_task[k], true);
+        for (int k = 0; k < c->tasks; k++) {
+            const gale_metric_set_t *pm = c->per_task_pm ? &c->per_task_pm[k] : NULL;
+            if (!did_anything(&c->per_task[k], pm)) continue;
+            gale_buf_printf(b, "%s{\"task\": %" PRIu32, first ? "" : ", ", c->first_task + (uint32_t)k);
+            figures_json(b, &c->per_task[k], pm, true);
             gale_buf_puts(b, "}");
             first = false;
         }

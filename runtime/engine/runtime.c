@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics_out.h"
+#include "plugin_metrics.h"
 #include "plugin.h"
 #include "process.h"
 #include "scheduler.h"
@@ -81,6 +82,7 @@ static void free_task(gale_runtime_t *rt, gale_task_t *t)
         free(t->sub_state);
     }
     free(t->kept);
+    free(t->metrics);
     free(t->acks_due.v);
     free(t->retries);
     gale_u64map_destroy(&t->pending);
@@ -706,6 +708,22 @@ void gale_runtime_task_metrics(const gale_runtime_t *rt, uint32_t task, gale_tas
     sum_metrics(rt->tasks, task, 1, out);
 }
 
+void gale_runtime_task_plugin_metrics(const gale_runtime_t *rt, uint32_t task, gale_metric_set_t *out)
+{
+    gale_metric_set_read(__atomic_load_n(&rt->tasks[task]->metrics, __ATOMIC_ACQUIRE), out);
+}
+
+void gale_runtime_component_plugin_metrics(const gale_runtime_t *rt, int component, gale_metric_set_t *out)
+{
+    const gale_component_t *c = component < 0 ? &rt->acker_comp : &rt->topo->components[component];
+    gale_metric_set_t one;
+    out->n = 0;
+    for (int k = 0; k < c->parallelism; k++) {
+        gale_runtime_task_plugin_metrics(rt, c->first_task + (uint32_t)k, &one);
+        gale_metric_set_merge(out, &one);
+    }
+}
+
 double gale_runtime_seconds(const gale_runtime_t *rt)
 {
     uint64_t end = rt->end_ns ? rt->end_ns : gale_now_ns();
@@ -755,17 +773,33 @@ int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f)
         int ci = i < rt->topo->n_components ? rt->topo->order[i] : -1;
         const gale_component_t *c = ci < 0 ? &rt->acker_comp : &rt->topo->components[ci];
         gale_task_metrics_t m;
+        gale_metric_set_t pm;
         gale_runtime_component_metrics(rt, ci, &m);
+        gale_runtime_component_plugin_metrics(rt, ci, &pm);
         if (i) gale_buf_puts(&b, ", ");
         /* A worker's metrics carry their histograms, and its tasks' own: the supervisor merges them into exact
            quantiles, and shows each task in the status. */
         gale_task_metrics_t *per_task = NULL;
-        if (rt->opts.driver && (per_task = malloc((size_t)c->parallelism * sizeof *per_task)))
-            for (int k = 0; k < c->parallelism; k++)
+        gale_metric_set_t *per_task_pm = NULL;
+        if (rt->opts.driver) {
+            per_task = malloc((size_t)c->parallelism * sizeof *per_task);
+            per_task_pm = malloc((size_t)c->parallelism * sizeof *per_task_pm);
+            if (!per_task || !per_task_pm) b.failed = 1;
+            for (int k = 0; per_task && per_task_pm && k < c->parallelism; k++) {
                 gale_runtime_task_metrics(rt, c->first_task + (uint32_t)k, &per_task[k]);
-        if (rt->opts.driver && !per_task) b.failed = 1;
-        gale_metrics_json(&b, c->name, c->kind, c->parallelism, &m, rt->opts.driver != NULL, c->first_task, per_task);
-        free(per_task);
+                gale_runtime_task_plugin_metrics(rt, c->first_task + (uint32_t)k, &per_task_pm[k]);
+            }
+        }
+        gale_metrics_doc_t doc = {.name = c->name,
+                                  .kind = c->kind,
+                                  .tasks = c->parallelism,
+                                  .first_task = c->first_task,
+                                  .m = &m,
+                                  .pm = &pm,
+                                  .per_task = per_task_pm ? per_task : NULL,
+                                  .per_task_pm = per_task ? per_task_pm : NULL};
+        gale_metrics_json(&b, &doc, rt->opts.driver != NULL);
+        free(per_task), free(per_task_pm);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);

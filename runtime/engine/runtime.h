@@ -155,6 +155,10 @@ int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f);
 void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out);
 /* One task's (1 to n_all_tasks), read while it runs: a figure may be a few tuples behind. */
 void gale_runtime_task_metrics(const gale_runtime_t *rt, uint32_t task, gale_task_metrics_t *out);
+/* The metrics a task's plugin registered, or a component's over its tasks (plugin_metrics.h), read while it runs. */
+struct gale_metric_set;
+void gale_runtime_task_plugin_metrics(const gale_runtime_t *rt, uint32_t task, struct gale_metric_set *out);
+void gale_runtime_component_plugin_metrics(const gale_runtime_t *rt, int component, struct gale_metric_set *out);
 /* Seconds the run has taken: until its end, or until now while it runs. */
 double gale_runtime_seconds(const gale_runtime_t *rt);
 void gale_runtime_free(gale_runtime_t *rt); /* NULL, and a stuck runtime, are a no-op */

@@ -92,6 +92,8 @@ typedef struct gale_task {
     /* A seqlock over m.last_error, odd while it is written: the control thread reads it while the task runs. */
     atomic_uint error_seq;
     gale_task_metrics_t m;
+    /* The plugin's own metrics (plugin_metrics.h): NULL until it registers one, then published with release. */
+    struct gale_metric_set *metrics;
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }

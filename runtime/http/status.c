@@ -35,6 +35,16 @@ int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
         for (int k = 0; k < c->parallelism; k++)
             gale_runtime_task_metrics(rt, c->first_task + (uint32_t)k, &sc->task[k]);
         gale_runtime_component_metrics(rt, ci, &sc->sum);
+        gale_metric_set_t pm;
+        gale_runtime_component_plugin_metrics(rt, ci, &pm);
+        if (pm.n) { /* only a component whose plugin has metrics pays for them */
+            if (!(sc->pm = malloc(sizeof *sc->pm)) ||
+                !(sc->task_pm = calloc((size_t)c->parallelism, sizeof *sc->task_pm)))
+                return GALE_ENOMEM;
+            *sc->pm = pm;
+            for (int k = 0; k < c->parallelism; k++)
+                gale_runtime_task_plugin_metrics(rt, c->first_task + (uint32_t)k, &sc->task_pm[k]);
+        }
         out->executors += sc->executors;
         out->tasks += sc->tasks;
     }
@@ -63,6 +73,16 @@ int gale_status_of_merged(const gale_topology_t *topo, const gale_merged_t *g, c
                                         .sum = g->m[i]};
         if (!(sc->task = malloc((size_t)(g->tasks[i] ? g->tasks[i] : 1) * sizeof *sc->task))) return GALE_ENOMEM;
         memcpy(sc->task, g->task[i], (size_t)g->tasks[i] * sizeof *sc->task);
+        if (g->pm[i] && g->pm[i]->n) {
+            if (!(sc->pm = malloc(sizeof *sc->pm)) ||
+                !(sc->task_pm = calloc((size_t)g->tasks[i] + 1, sizeof *sc->task_pm)))
+                return GALE_ENOMEM;
+            *sc->pm = *g->pm[i];
+            for (int k = 0; k < g->tasks[i]; k++) {
+                const gale_metric_set_t *of = g->pm[(size_t)(g->task[i] - g->m) + (size_t)k];
+                if (of) sc->task_pm[k] = *of;
+            }
+        }
         out->executors += sc->executors;
         out->tasks += sc->tasks;
     }
@@ -71,7 +91,8 @@ int gale_status_of_merged(const gale_topology_t *topo, const gale_merged_t *g, c
 
 void gale_status_free(gale_status_t *s)
 {
-    for (size_t i = 0; s->components && i < s->n_components; i++) free(s->components[i].task);
+    for (size_t i = 0; s->components && i < s->n_components; i++)
+        free(s->components[i].task), free(s->components[i].pm), free(s->components[i].task_pm);
     free(s->components);
     memset(s, 0, sizeof *s);
 }
@@ -86,8 +107,15 @@ int gale_status_copy(const gale_status_t *from, gale_status_t *out)
         const gale_status_component_t *c = &from->components[i];
         gale_status_component_t *o = &out->components[out->n_components++];
         *o = *c;
+        o->pm = NULL, o->task_pm = NULL;
         if (!(o->task = malloc((size_t)(c->tasks ? c->tasks : 1) * sizeof *o->task))) return GALE_ENOMEM;
         memcpy(o->task, c->task, (size_t)c->tasks * sizeof *o->task);
+        if (c->pm) {
+            if (!(o->pm = malloc(sizeof *o->pm)) || !(o->task_pm = malloc((size_t)(c->tasks + 1) * sizeof *o->task_pm)))
+                return GALE_ENOMEM;
+            *o->pm = *c->pm;
+            memcpy(o->task_pm, c->task_pm, (size_t)c->tasks * sizeof *o->task_pm);
+        }
     }
     return 0;
 }
@@ -130,7 +158,8 @@ static void error_fields(gale_buf_t *b, const gale_last_error_t *e)
 }
 
 /* The figures of a component or one of its tasks, after its id field. */
-static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *m, double capacity)
+static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *m, const gale_metric_set_t *pm,
+                    double capacity)
 {
     gale_buf_printf(
         b, ", \"emitted\": %" PRIu64 ", \"transferred\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"failed\": %" PRIu64,
@@ -143,6 +172,7 @@ static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *
         gale_buf_printf(b, ", \"capacity\": \"%.3f\"", capacity);
     }
     error_fields(b, &m->last_error);
+    gale_metric_set_json(b, pm); /* the plugin's own, as the --stats JSON writes them */
 }
 
 /* The capacities of record `s` come from its capacity_of (the same shape), or from itself. */
@@ -172,7 +202,7 @@ static void component_entry(gale_buf_t *b, const gale_status_t *s, size_t i)
     gale_buf_puts(b, "{");
     str_field(b, c->kind == GALE_SPOUT ? "spoutId" : "boltId", c->name);
     gale_buf_printf(b, ", \"executors\": %d, \"tasks\": %d", c->executors, c->tasks);
-    figures(b, c->kind, &c->sum, component_capacity(s, i));
+    figures(b, c->kind, &c->sum, c->pm, component_capacity(s, i));
     gale_buf_puts(b, "}");
 }
 
@@ -278,21 +308,21 @@ int gale_status_rest_component(gale_buf_t *b, const gale_status_t *s, const char
     str_field(b, "window", window_id(s));
     gale_buf_puts(b, ", ");
     str_field(b, "windowHint", window_pretty(s));
-    figures(b, c->kind, &c->sum, component_capacity(s, i));
+    figures(b, c->kind, &c->sum, c->pm, component_capacity(s, i));
     /* Storm UI: a spout's windows are "spoutSummary", a bolt's "boltStats". */
     gale_buf_puts(b, c->kind == GALE_SPOUT ? ", \"spoutSummary\": [" : ", \"boltStats\": [");
     for (size_t w = 0; w < n_stats; w++) {
         if (i >= stats[w]->n_components) continue;
         gale_buf_puts(b, w ? ", " : "");
         window_entry_head(b, stats[w]);
-        figures(b, c->kind, &stats[w]->components[i].sum, component_capacity(stats[w], i));
+        figures(b, c->kind, &stats[w]->components[i].sum, NULL, component_capacity(stats[w], i));
         gale_buf_puts(b, "}");
     }
     gale_buf_puts(b, "], \"executorStats\": [");
     for (int k = 0; k < c->tasks; k++) {
         uint32_t id = c->first_task + (uint32_t)k;
         gale_buf_printf(b, "%s{\"id\": \"[%" PRIu32 "-%" PRIu32 "]\"", k ? ", " : "", id, id);
-        figures(b, c->kind, &c->task[k], task_capacity(s, i, k));
+        figures(b, c->kind, &c->task[k], c->task_pm ? &c->task_pm[k] : NULL, task_capacity(s, i, k));
         gale_buf_puts(b, "}");
     }
     gale_buf_puts(b, "]}\n");
@@ -413,6 +443,77 @@ static void topology_family(gale_buf_t *b, const gale_status_t *s, size_t n, con
     }
 }
 
+/* The metric `name` of kind `kind` in set `pm` (NULL: none there). */
+static const gale_metric_t *metric_in(const gale_metric_set_t *pm, const char *name, gale_metric_kind_t kind)
+{
+    for (int i = 0; pm && i < pm->n; i++)
+        if (pm->m[i].kind == kind && !strcmp(pm->m[i].name, name)) return &pm->m[i];
+    return NULL;
+}
+
+/* One family's samples: every task that has the metric. */
+static void plugin_samples(gale_buf_t *b, const gale_status_t *s, size_t n, const char *family,
+                           const gale_metric_t *like)
+{
+    char extra[48];
+    for (size_t t = 0; t < n; t++)
+        for (size_t i = 0; i < s[t].n_components; i++) {
+            const gale_status_component_t *c = &s[t].components[i];
+            if (!metric_in(c->pm, like->name, like->kind)) continue;
+            for (int j = 0; j < c->tasks; j++) {
+                const gale_metric_t *m = metric_in(&c->task_pm[j], like->name, like->kind);
+                uint32_t task = c->first_task + (uint32_t)j;
+                if (!m) continue;
+                if (m->kind != GALE_METRIC_HISTOGRAM) {
+                    gale_buf_puts(b, family);
+                    labels(b, &s[t], c, task, NULL);
+                    if (m->kind == GALE_METRIC_COUNTER) gale_buf_printf(b, " %" PRIu64 "\n", m->count);
+                    else gale_buf_printf(b, " %.17g\n", m->gauge);
+                    continue;
+                }
+                /* A plugin's values have no unit the runtime knows: buckets at powers of 4. */
+                for (int e = 0; e <= 20; e++) {
+                    uint64_t le = (uint64_t)1 << (2 * e);
+                    snprintf(extra, sizeof extra, ",le=\"%" PRIu64 "\"", le);
+                    gale_buf_printf(b, "%s_bucket", family);
+                    labels(b, &s[t], c, task, extra);
+                    gale_buf_printf(b, " %" PRIu64 "\n", gale_hist_count_le(&m->hist, le));
+                }
+                gale_buf_printf(b, "%s_bucket", family);
+                labels(b, &s[t], c, task, ",le=\"+Inf\"");
+                gale_buf_printf(b, " %" PRIu64 "\n%s_sum", m->hist.count, family);
+                labels(b, &s[t], c, task, NULL);
+                gale_buf_printf(b, " %" PRIu64 "\n%s_count", m->hist.sum_ns, family);
+                labels(b, &s[t], c, task, NULL);
+                gale_buf_printf(b, " %" PRIu64 "\n", m->hist.count);
+            }
+        }
+}
+
+/* The plugins' own metrics, a family per name: gale_plugin_NAME_total (counters), gale_plugin_NAME (gauges and
+   histograms), each once whatever number of components and topologies have it. */
+static void plugin_families(gale_buf_t *b, const gale_status_t *s, size_t n)
+{
+    enum { MAX_FAMILIES = 256 };
+    const gale_metric_t *seen[MAX_FAMILIES];
+    size_t n_seen = 0;
+    for (size_t t = 0; t < n; t++)
+        for (size_t i = 0; i < s[t].n_components; i++)
+            for (int k = 0; s[t].components[i].pm && k < s[t].components[i].pm->n; k++) {
+                const gale_metric_t *m = &s[t].components[i].pm->m[k];
+                size_t j = 0;
+                while (j < n_seen && strcmp(seen[j]->name, m->name)) j++;
+                if (j < n_seen || n_seen == MAX_FAMILIES) continue; /* a name is one kind: the first seen */
+                seen[n_seen++] = m;
+                char family[GALE_METRIC_NAME_MAX + 32];
+                snprintf(family, sizeof family, "gale_plugin_%s%s", m->name,
+                         m->kind == GALE_METRIC_COUNTER ? "_total" : "");
+                gale_buf_printf(b, "# HELP %s A %s the plugin registered.\n# TYPE %s %s\n", family,
+                                gale_metric_kind_name(m->kind), family, gale_metric_kind_name(m->kind));
+                plugin_samples(b, s, n, family, m);
+            }
+}
+
 void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
 {
     topology_family(b, s, n, "gale_topology_uptime_seconds", "gauge", "Seconds since the topology started.",
@@ -458,4 +559,5 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                               h ? &c->task[j].complete : &c->task[j].exec);
             }
     }
+    plugin_families(b, s, n);
 }

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "gale.h"
 #include "metrics.h"
+#include "plugin_metrics.h"
 #include "runtime.h"
 
 typedef struct gale_status_component {
@@ -25,6 +26,8 @@ typedef struct gale_status_component {
     int tasks;
     gale_task_metrics_t sum;   /* over its tasks */
     gale_task_metrics_t *task; /* [tasks], owned */
+    gale_metric_set_t *pm;     /* its plugin's metrics over its tasks (plugin_metrics.h), owned; NULL: none */
+    gale_metric_set_t *task_pm; /* [tasks], each task's, owned; NULL: none */
 } gale_status_component_t;
 
 typedef struct gale_status {

@@ -43,8 +43,16 @@ static void absorb_last_error(gale_task_metrics_t *m, const gale_value_t *obj)
 }
 
 /* The figures of a component or a task (gale_metrics_json's), added to `m`. */
-static int absorb_figures(gale_task_metrics_t *m, const gale_value_t *obj)
+/* The plugin metrics of block entry `at` (a component's or a task's), made when first needed. */
+static gale_metric_set_t *pm_at(merged_t *g, size_t at)
 {
+    if (!g->pm[at]) g->pm[at] = calloc(1, sizeof *g->pm[at]);
+    return g->pm[at];
+}
+
+static int absorb_figures(merged_t *g, size_t at, const gale_value_t *obj)
+{
+    gale_task_metrics_t *m = &g->m[at];
     gale_value_t k, v;
     for (uint32_t i = 0; i < obj->n; i++) {
         if (gale_mp_item(obj, 2 * i, &k) || gale_mp_item(obj, 2 * i + 1, &v)) return GALE_ECORRUPT;
@@ -55,7 +63,11 @@ static int absorb_figures(gale_task_metrics_t *m, const gale_value_t *obj)
         else if (key_is(&k, "failed")) m->failed += count(&v);
         else if (key_is(&k, "errors")) m->errors += count(&v);
         else if (key_is(&k, "last_error") && v.type == GALE_MAP) absorb_last_error(m, &v);
-        else if (key_is(&k, "hist") && v.type == GALE_MAP) {
+        else if (key_is(&k, "metrics")) {
+            gale_metric_set_t *pm = pm_at(g, at);
+            if (!pm) return GALE_ENOMEM;
+            if (gale_metric_set_absorb(pm, &v)) return GALE_ECORRUPT;
+        } else if (key_is(&k, "hist") && v.type == GALE_MAP) {
             for (uint32_t h = 0; h < v.n; h++) {
                 gale_value_t hk, hv;
                 if (gale_mp_item(&v, 2 * h, &hk) || gale_mp_item(&v, 2 * h + 1, &hv)) return GALE_ECORRUPT;
@@ -80,7 +92,7 @@ static int absorb_per_task(merged_t *g, size_t c, const gale_value_t *arr)
             if (!gale_mp_item(&obj, 2 * j, &k) && key_is(&k, "task") && !gale_mp_item(&obj, 2 * j + 1, &v))
                 id = (int64_t)count(&v);
         if (id < g->first_task[c] || id >= (int64_t)g->first_task[c] + g->tasks[c]) return GALE_ECORRUPT;
-        int rc = absorb_figures(&g->task[c][id - g->first_task[c]], &obj);
+        int rc = absorb_figures(g, (size_t)(g->task[c] - g->m) + (size_t)(id - g->first_task[c]), &obj);
         if (rc) return rc;
     }
     return 0;
@@ -94,7 +106,7 @@ static int absorb_component(merged_t *g, const gale_value_t *obj)
     size_t c = 0;
     while (c < g->n && !(name.type == GALE_STR && key_is(&name, g->name[c]))) c++;
     if (c == g->n) return 0; /* not of this topology: ignored */
-    int rc = absorb_figures(&g->m[c], obj);
+    int rc = absorb_figures(g, c, obj);
     for (uint32_t i = 0; !rc && i < obj->n; i++)
         if (!gale_mp_item(obj, 2 * i, &k) && key_is(&k, "per_task") && !gale_mp_item(obj, 2 * i + 1, &v) &&
             v.type == GALE_ARRAY)
@@ -142,7 +154,13 @@ static int absorb(merged_t *g, merged_t *trial, const char *doc)
     memcpy(trial->m, g->m, g->n_all * sizeof *g->m);
     trial->secs = g->secs, trial->rss_kb = g->rss_kb, trial->threads = g->threads;
     trial->workers = g->workers, trial->lost = g->lost;
-    int rc = absorb_doc(trial, doc);
+    int rc = absorb_doc(trial, doc); /* the plugin metrics into trial's own, this document's alone */
+    for (size_t i = 0; i < g->n_all; i++) {
+        if (!trial->pm[i]) continue;
+        if (!rc && pm_at(g, i)) gale_metric_set_merge(g->pm[i], trial->pm[i]);
+        free(trial->pm[i]);
+        trial->pm[i] = NULL;
+    }
     if (rc) return rc;
     memcpy(g->m, trial->m, g->n_all * sizeof *g->m);
     g->secs = trial->secs, g->rss_kb = trial->rss_kb, g->threads = trial->threads;
@@ -161,7 +179,8 @@ static gale_sup_losses_t losses(const merged_t *g, const gale_sup_losses_t *l)
 void gale_merged_free(gale_merged_t *g)
 {
     if (!g) return;
-    free(g->name), free(g->kind), free(g->tasks), free(g->first_task), free(g->m), free(g->task);
+    for (size_t i = 0; g->pm && i < g->n_all; i++) free(g->pm[i]);
+    free(g->name), free(g->kind), free(g->tasks), free(g->first_task), free(g->m), free(g->task), free(g->pm);
     free(g);
 }
 
@@ -195,6 +214,10 @@ static merged_t *merged_new(const gale_topology_t *t)
         used += (size_t)g->tasks[c];
     }
     g->n_all = used;
+    if (!(g->pm = calloc(used, sizeof *g->pm))) {
+        gale_merged_free(g);
+        return NULL;
+    }
     return g;
 }
 
@@ -247,8 +270,22 @@ int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats,
                     all.resumed_trees);
     for (size_t c = 0; c < g->n; c++) {
         if (c) gale_buf_puts(&b, ", ");
-        gale_metrics_json(&b, g->name[c], g->kind[c], g->tasks[c], &g->m[c], mergeable, g->first_task[c],
-                          mergeable ? g->task[c] : NULL);
+        gale_metric_set_t *per_task_pm = mergeable ? calloc((size_t)g->tasks[c] + 1, sizeof *per_task_pm) : NULL;
+        for (int k = 0; per_task_pm && k < g->tasks[c]; k++) {
+            const gale_metric_set_t *of = g->pm[(size_t)(g->task[c] - g->m) + (size_t)k];
+            if (of) per_task_pm[k] = *of;
+        }
+        gale_metrics_doc_t doc = {.name = g->name[c],
+                                  .kind = g->kind[c],
+                                  .tasks = g->tasks[c],
+                                  .first_task = g->first_task[c],
+                                  .m = &g->m[c],
+                                  .pm = g->pm[c],
+                                  .per_task = mergeable ? g->task[c] : NULL,
+                                  .per_task_pm = per_task_pm};
+        if (mergeable && !per_task_pm) b.failed = 1;
+        gale_metrics_json(&b, &doc, mergeable);
+        free(per_task_pm);
     }
     gale_buf_puts(&b, "]}\n");
     int rc = b.failed ? GALE_ENOMEM : fputs(b.p, f) < 0 ? GALE_EIO : 0;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "metrics.h"
+#include "plugin_metrics.h"
 #include "topology.h"
 
 /* What the workers' own metrics cannot tell: they die with a worker. */
@@ -30,6 +31,7 @@ typedef struct gale_merged {
     gale_task_metrics_t *m;     /* [n]: each component's, over its tasks (the first n of one block of n_all) */
     gale_task_metrics_t **task; /* [n][tasks[c]]: each task's own, from the documents' "per_task" (zero without) */
     size_t n_all;
+    gale_metric_set_t **pm;       /* [n_all]: the plugin metrics of each entry of the block; NULL: none */
     double secs, rss_kb, threads; /* the longest run time; memory and threads summed over the processes */
     int workers;                  /* the processes the documents speak for: a part's merged document counts its own */
     gale_sup_losses_t lost;       /* what merged documents carried (a part's losses, merged again by nimbus) */

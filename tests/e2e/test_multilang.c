@@ -74,9 +74,18 @@ Test(multilang, wordcount_python_counts_exactly_as_the_c_split_does)
 
 Test(multilang, the_bolt_side_of_the_protocol_follows_the_recording)
 {
-    const char *argv[] = {tl_gale(), "run", "tests/topologies/e2e/shell_conformance_bolt.cfg", NULL};
+    char *dir = tl_tmpdir(), *stats = tl_path("%s/stats.json", dir);
+    const char *argv[] = {tl_gale(), "run", "--stats", stats, "tests/topologies/e2e/shell_conformance_bolt.cfg", NULL};
     tl_result_t r = run(argv, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
+    /* Its `metrics` message ("metric-name", 1) counted in the component's own counter metric_name. */
+    char *doc = tl_read_file(stats, NULL);
+    const char *conf = doc ? strstr(doc, "{\"name\": \"conf\"") : NULL;
+    cr_assert(conf && strstr(conf, "\"metrics\": [{\"name\": \"metric_name\", \"type\": \"counter\", \"value\": 1}]"),
+              "%s", doc);
+    free(doc), free(stats);
+    tl_rmtree(dir);
+    free(dir);
     cr_assert_not_null(strstr(r.err, "conformance: passed bolt.script"), "%s", r.err);
     cr_assert_null(strstr(r.err, "expected"), "%s", r.err);
     cr_assert_str_eq(r.out, "{\"word\": \"snow\"}\n{\"word\": \"white\"}\n{\"word\": \"dwarfs\"}\n");

@@ -85,5 +85,7 @@ char *tl_http(int port, const char *method, const char *path, const char *header
 /* The port of the "... at http://HOST:PORT/" line that appears in the log at err_path within timeout_s, while
    process `pid` lives; -1. */
 int tl_http_port(const char *err_path, pid_t pid, double timeout_s);
+/* Asserts that `promtool check metrics` (Debian's prometheus) accepts `text`, written to a file in `dir`. */
+void tl_promtool_ok(const char *dir, const char *text);
 
 #endif

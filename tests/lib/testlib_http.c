@@ -1,5 +1,6 @@
 /* testlib's HTTP client: one request per connection, for the tests of the HTTP endpoint. */
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -68,4 +69,16 @@ int tl_http_port(const char *err_path, pid_t pid, double timeout_s)
         if (port > 0) return port;
     }
     return -1;
+}
+
+void tl_promtool_ok(const char *dir, const char *text)
+{
+    char *path = tl_path("%s/metrics.txt", dir);
+    tl_write_file(path, text);
+    const char *check[] = {"/bin/sh", "-c", "promtool check metrics < \"$0\"", path, NULL};
+    tl_result_t c;
+    cr_assert_eq(tl_run(check, NULL, 60, &c), 0);
+    cr_assert_eq(c.status, 0, "promtool check metrics (make test-deps installs prometheus):\n%s%s", c.out, c.err);
+    tl_result_free(&c);
+    free(path);
 }

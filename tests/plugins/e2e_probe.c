@@ -2,7 +2,8 @@
  * e2e_probe: a test bolt that records what happens to it. It forwards each input's first value as (n), appends a
  * line per event to the file `events` (O_APPEND, so tasks and processes may share it), and can be told to be slow
  * (`delay_us`), to emit from finish (`finish_emit`: emits (-task_id)), to emit a wrong number of values
- * (`wrong_arity`), or to fail its prepare (`fail_prepare`).
+ * (`wrong_arity`), or to fail its prepare (`fail_prepare`). With `metrics` it keeps metrics of its own (ABI 2.2):
+ * counter "probed" (inputs executed), gauge "last_n" (the last input's value) and histogram "n_values".
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ typedef struct state {
     bool finish_emit, wrong_arity;
     gale_task_info_t info;
     uint64_t executed;
+    gale_metric_t *probed, *last_n, *n_values; /* NULL without `metrics` */
 } state_t;
 
 static void event(state_t *s, const char *what, int64_t n)
@@ -43,6 +45,16 @@ static int prepare(gale_ctx_t *ctx)
     s->finish_emit = gale_setting_bool(ctx, "finish_emit", false);
     s->wrong_arity = gale_setting_bool(ctx, "wrong_arity", false);
     gale_task_info(ctx, &s->info);
+    if (gale_setting_bool(ctx, "metrics", false)) {
+        s->probed = gale_counter(ctx, "probed");
+        s->last_n = gale_gauge(ctx, "last_n");
+        s->n_values = gale_histogram(ctx, "n_values");
+        if (!s->probed || gale_counter(ctx, "probed") != s->probed) {
+            free(s);
+            gale_error(ctx, "registering a metric again did not give the same one");
+            return GALE_EINVAL;
+        }
+    }
     ctx->state = s;
     event(s, "prepare", 0);
     return 0;
@@ -58,6 +70,9 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
         nanosleep(&ts, NULL);
     }
     s->executed++;
+    gale_counter_add(ctx, s->probed, 1);
+    gale_gauge_set(ctx, s->last_n, (double)v.i);
+    gale_histogram_record(ctx, s->n_values, (uint64_t)(v.i < 0 ? 0 : v.i));
     event(s, "execute", v.i);
     gale_value_t out[2] = {v, v};
     return gale_emit(ctx, out, s->wrong_arity ? 2 : 1);
@@ -86,6 +101,7 @@ static const gale_setting_decl_t settings[] = {
     {"finish_emit", GALE_SETTING_BOOL, "emit (-task_id) from finish"},
     {"wrong_arity", GALE_SETTING_BOOL, "emit two values on a one-field stream"},
     {"fail_prepare", GALE_SETTING_BOOL, "fail prepare"},
+    {"metrics", GALE_SETTING_BOOL, "keep metrics of its own: probed, last_n, n_values"},
     {NULL, 0, NULL},
 };
 

@@ -19,6 +19,15 @@ static const gale_plugin_t spout = {
 static const gale_plugin_t bolt = {.abi_major = GALE_ABI_MAJOR, .size = sizeof(gale_plugin_t), .kind = GALE_BOLT,
                                    .name = "b"};
 
+/* gale_metrics_json of one component, with the histograms. */
+static void comp_json(gale_buf_t *b, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
+                      uint32_t first_task, const gale_task_metrics_t *per_task)
+{
+    gale_metrics_doc_t doc = {
+        .name = name, .kind = kind, .tasks = tasks, .first_task = first_task, .m = m, .per_task = per_task};
+    gale_metrics_json(b, &doc, true);
+}
+
 /* One worker's document, as gale_runtime_metrics_json writes it in a worker: `n_fast` executes of 1 us and `n_slow`
    of 1 ms in bolt "work". */
 static char *worker_doc(double secs, int n_fast, int n_slow)
@@ -28,9 +37,9 @@ static char *worker_doc(double secs, int n_fast, int n_slow)
     for (int i = 0; i < n_slow; i++) gale_hist_add(&work.exec, 1000000);
     gale_buf_t b = {0};
     gale_buf_printf(&b, "{\"topology\": \"t\", \"seconds\": %.3f, \"threads\": 1, \"peak_rss_kb\": 1000, \"components\": [", secs);
-    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true, 1, NULL);
+    comp_json(&b, "src", GALE_SPOUT, 1, &src, 1, NULL);
     gale_buf_puts(&b, ", ");
-    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true, 2, NULL);
+    comp_json(&b, "work", GALE_BOLT, 2, &work, 2, NULL);
     gale_buf_puts(&b, "]}");
     return b.p;
 }
@@ -108,9 +117,9 @@ static char *doc_with_error(int64_t ms, uint32_t task, const char *text)
     snprintf(work.last_error.text, sizeof work.last_error.text, "%s", text);
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": \"t\", \"seconds\": 1, \"threads\": 1, \"peak_rss_kb\": 1, \"components\": [");
-    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true, 1, NULL);
+    comp_json(&b, "src", GALE_SPOUT, 1, &src, 1, NULL);
     gale_buf_puts(&b, ", ");
-    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true, 2, NULL);
+    comp_json(&b, "work", GALE_BOLT, 2, &work, 2, NULL);
     gale_buf_puts(&b, "]}");
     return b.p;
 }
@@ -170,9 +179,9 @@ static char *doc_per_task(uint32_t task, uint64_t executed, int64_t error_ms)
     }
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": \"t\", \"seconds\": 1, \"threads\": 1, \"peak_rss_kb\": 1, \"components\": [");
-    gale_metrics_json(&b, "src", GALE_SPOUT, 1, &src, true, 1, (gale_task_metrics_t[]){{0}});
+    comp_json(&b, "src", GALE_SPOUT, 1, &src, 1, (gale_task_metrics_t[]){{0}});
     gale_buf_puts(&b, ", ");
-    gale_metrics_json(&b, "work", GALE_BOLT, 2, &work, true, 2, per);
+    comp_json(&b, "work", GALE_BOLT, 2, &work, 2, per);
     gale_buf_puts(&b, "]}");
     return b.p;
 }
@@ -206,5 +215,57 @@ Test(metrics_merge, each_tasks_own_figures_survive_two_merges)
     cr_assert_eq(g->m[1].executed, 0, "the whole document is left out, not only its per_task");
     gale_merged_free(g);
     free(a), free(b), free(host);
+    gale_topology_free(t);
+}
+
+/* A plugin's own metrics (plugin_metrics.h) through the --stats JSON and two merges: counters and gauges summed,
+   histograms merged, a name of another kind left out, and a metrics entry that is not one spoils the document. */
+Test(metrics_merge, a_plugins_own_metrics_merge_by_name_and_kind)
+{
+    gale_topology_t *t = topology();
+    gale_metric_set_t a = {.n = 3}, b = {.n = 2};
+    a.m[0] = (gale_metric_t){.name = "seen", .kind = GALE_METRIC_COUNTER, .count = 7};
+    a.m[1] = (gale_metric_t){.name = "lag", .kind = GALE_METRIC_GAUGE, .gauge = 1.5};
+    a.m[2] = (gale_metric_t){.name = "sizes", .kind = GALE_METRIC_HISTOGRAM};
+    gale_hist_add(&a.m[2].hist, 100);
+    b.m[0] = (gale_metric_t){.name = "seen", .kind = GALE_METRIC_COUNTER, .count = 5};
+    b.m[1] = (gale_metric_t){.name = "sizes", .kind = GALE_METRIC_GAUGE, .gauge = 9}; /* another kind */
+    gale_task_metrics_t src = {0}, work = {.executed = 1};
+    char *docs[2];
+    gale_metric_set_t *sets[2] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        gale_buf_t buf = {0};
+        gale_buf_puts(&buf, "{\"components\": [");
+        comp_json(&buf, "src", GALE_SPOUT, 1, &src, 1, NULL);
+        gale_buf_puts(&buf, ", ");
+        gale_metrics_doc_t doc = {
+            .name = "work", .kind = GALE_BOLT, .tasks = 2, .first_task = 2, .m = &work, .pm = sets[i]};
+        gale_metrics_json(&buf, &doc, true);
+        gale_buf_puts(&buf, "]}");
+        docs[i] = buf.p;
+    }
+    const char *both[] = {docs[0], docs[1]};
+    char *host = merged_with(t, both, 2, (gale_sup_losses_t){0}, true);
+    const char *again[] = {host};
+    gale_merged_t *g = gale_metrics_merge(t, again, 1);
+    cr_assert_not_null(g);
+    cr_assert_not_null(g->pm[1], "%s", host);
+    const gale_metric_set_t *m = g->pm[1];
+    cr_assert_eq(m->n, 3, "%s", host);
+    cr_assert_str_eq(m->m[0].name, "seen");
+    cr_assert_eq(m->m[0].count, 12);
+    cr_assert_float_eq(m->m[1].gauge, 1.5, 1e-12);
+    cr_assert_eq(m->m[2].kind, GALE_METRIC_HISTOGRAM, "the gauge of the same name was left out");
+    cr_assert_eq(m->m[2].hist.count, 1);
+    cr_assert_eq(m->m[2].hist.sum_ns, 100);
+    gale_merged_free(g);
+    const char *bad[] = {
+        "{\"components\": [{\"name\": \"work\", \"executed\": 3, \"metrics\": [{\"name\": \"Bad-Name\", "
+        "\"type\": \"counter\", \"value\": 1}]}]}"};
+    g = gale_metrics_merge(t, bad, 1);
+    cr_assert_eq(g->m[1].executed, 0, "left out whole");
+    cr_assert_null(g->pm[1]);
+    gale_merged_free(g);
+    free(docs[0]), free(docs[1]), free(host);
     gale_topology_free(t);
 }

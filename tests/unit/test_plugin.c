@@ -109,7 +109,7 @@ Test(plugin, a_descriptor_smaller_than_abi_2_0_is_refused_naming_the_file_and_bo
     cr_assert_eq(gale_plugin_load(path, &h, &d), GALE_EABI);
     cr_assert_null(h);
     cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
-    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.1) needs at least"),
+    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.2) needs at least"),
                        "%s", d.msg);
     free(path);
 }
@@ -176,7 +176,7 @@ static int must_not_be_called(gale_ctx_t *ctx, const char *stream, const char *c
 
 Test(plugin, declare_direct_stream_on_a_host_of_abi_2_0_is_not_supported)
 {
-    cr_assert_eq(gale__host.abi_minor, 1);
+    cr_assert_eq(gale__host.abi_minor, 2);
     cr_assert_eq(gale__host.size, sizeof(gale_host_t));
     cr_assert(GALE_HOST_HAS(&gale__host, declare_direct_stream));
     cr_assert(GALE_HOST_HAS(&gale__declare_host, declare_direct_stream));
@@ -295,4 +295,20 @@ Test(plugin, the_table_of_built_in_plugins_is_bounded)
     }
     cr_assert_eq(rc, GALE_ELIMIT);
     cr_assert_gt(i, 1);
+}
+
+/* A plugin built for ABI 2.2 on a gale of ABI 2.1: its metrics are NULL, and updating them does nothing. */
+Test(plugin, metrics_on_a_host_of_abi_2_1_are_null_and_their_updates_do_nothing)
+{
+    cr_assert(GALE_HOST_HAS(&gale__host, histogram_record));
+    gale_host_t old = gale__host;
+    old.abi_minor = 1;
+    old.size = (uint32_t)offsetof(gale_host_t, metric); /* ABI 2.1's table ends at replayable */
+    old.metric = NULL, old.counter_add = NULL, old.gauge_set = NULL, old.histogram_record = NULL;
+    gale_ctx_t ctx = {.host = &old};
+    gale_metric_t *c = gale_counter(&ctx, "seen"), *g = gale_gauge(&ctx, "lag"), *h = gale_histogram(&ctx, "sizes");
+    cr_assert(!c && !g && !h);
+    gale_counter_add(&ctx, c, 1);
+    gale_gauge_set(&ctx, g, 1.0);
+    gale_histogram_record(&ctx, h, 1);
 }
