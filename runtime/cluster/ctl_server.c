@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "gale.h"
 #include "hmac.h"
 #include "lines.h"
@@ -29,6 +30,7 @@ struct gale_ctl_conn {
     bool authed, closing, hanging_up;
     uint64_t opened_ms; /* uv_now when accepted */
     void *user;
+    gale_buf_t *capture; /* an in-process connection (gale_ctl_capture_new): what is sent goes here */
 };
 
 struct gale_ctl_server {
@@ -60,6 +62,11 @@ bool gale_ctl_gone(const gale_ctl_conn_t *c) { return c->closing || c->hanging_u
 void gale_ctl_send(gale_ctl_conn_t *c, const char *text, size_t len)
 {
     if (gale_ctl_gone(c)) return;
+    if (c->capture) {
+        gale_buf_put(c->capture, text, len);
+        gale_buf_puts(c->capture, "\n");
+        return;
+    }
     uv_write_t *req = malloc(sizeof *req + len + 1);
     if (!req) return;
     char *copy = (char *)(req + 1);
@@ -104,6 +111,30 @@ void gale_ctl_event(gale_ctl_server_t *s, const char *fmt, ...)
 }
 
 void gale_ctl_set_user(gale_ctl_conn_t *c, void *user) { c->user = user; }
+
+gale_ctl_conn_t *gale_ctl_capture_new(void)
+{
+    gale_ctl_conn_t *c = calloc(1, sizeof *c);
+    if (c && !(c->capture = calloc(1, sizeof *c->capture))) {
+        free(c);
+        return NULL;
+    }
+    if (c) c->authed = true;
+    return c;
+}
+
+const char *gale_ctl_capture_text(const gale_ctl_conn_t *c)
+{
+    return c->capture->p && !c->capture->failed ? c->capture->p : "";
+}
+
+void gale_ctl_capture_free(gale_ctl_conn_t *c)
+{
+    if (!c) return;
+    gale_buf_free(c->capture);
+    free(c->capture);
+    free(c);
+}
 void *gale_ctl_user(const gale_ctl_conn_t *c) { return c->user; }
 
 /* ---- closing and refusing ----------------------------------------------------------------------------------------- */
@@ -157,6 +188,11 @@ static void note_rejected(gale_ctl_server_t *s, const char *why)
 void gale_ctl_refuse(gale_ctl_conn_t *c, const char *why)
 {
     if (gale_ctl_gone(c)) return;
+    if (c->capture) {
+        gale_ctl_sendf(c, "error %s", why);
+        c->hanging_up = true;
+        return;
+    }
     if (!c->authed) note_rejected(c->s, why);
     gale_ctl_sendf(c, "error %s", why);
     c->hanging_up = true;

@@ -58,4 +58,11 @@ bool gale_ctl_gone(const gale_ctl_conn_t *c);
 void gale_ctl_set_user(gale_ctl_conn_t *c, void *user);
 void *gale_ctl_user(const gale_ctl_conn_t *c);
 
+/* A connection in this process, of no server: a command handed to the owner's `line` with it is answered into
+   memory, the same lines a client would read (the HTTP actions of nimbus go through the control protocol so).
+   NULL when out of memory; the text ("" when none) lives until gale_ctl_capture_free. */
+gale_ctl_conn_t *gale_ctl_capture_new(void);
+const char *gale_ctl_capture_text(const gale_ctl_conn_t *c);
+void gale_ctl_capture_free(gale_ctl_conn_t *c);
+
 #endif

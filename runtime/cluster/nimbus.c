@@ -138,6 +138,7 @@ static void on_signal(uv_signal_t *s, int signum)
     n->zk = NULL;
     gale_ctl_server_close(n->server);
     n->server = NULL;
+    if (n->o->watcher) n->o->watcher->stop(n->o->watcher->arg);
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->reopen, NULL);
@@ -221,6 +222,21 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     }
 }
 
+void gale_nimbus_command(gale_nimbus_t *n, const char *line, gale_buf_t *reply)
+{
+    gale_ctl_conn_t *c = gale_ctl_capture_new();
+    char *copy = strdup(line);
+    if (c && copy) {
+        handle_line(n, c, copy);
+        on_conn_closed(n, c); /* a reply owed later answers no one; the verb goes on */
+        gale_buf_puts(reply, gale_ctl_capture_text(c));
+    } else {
+        gale_buf_puts(reply, "error out of memory\n");
+    }
+    free(copy);
+    gale_ctl_capture_free(c);
+}
+
 int gale_nimbus_run(const gale_nimbus_opts_t *o)
 {
     nimbus_t n = {.o = o, .session_ms = o->session_timeout_ms > 0 ? o->session_timeout_ms : 20000};
@@ -269,6 +285,14 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
         uv_signal_start(&n.sigint, on_signal, SIGINT);
         uv_signal_start(&n.sigterm, on_signal, SIGTERM);
         uv_timer_start(&n.tick, on_tick, TICK_MS, TICK_MS);
+        if (o->watcher && (rc = o->watcher->start(&n.loop, &n, o->watcher->arg))) {
+            gale_logf(GALE_LOG_ERROR, "nimbus", "its watcher (the HTTP endpoint) did not start: stopping");
+            gale_nimbus_opts_t without = *o;
+            without.watcher = NULL; /* never started: nothing to stop */
+            n.o = &without;
+            on_signal(&n.sigterm, SIGTERM); /* as a SIGTERM: leave the election, close; the loop below ends */
+            n.o = o;
+        }
     }
     uv_run(&n.loop, UV_RUN_DEFAULT);
     uv_loop_close(&n.loop);

@@ -61,7 +61,7 @@ struct nconn {
     pending_t *pending; /* a submit or kill whose reply is not yet due holds the connection */
 };
 
-typedef struct nimbus {
+struct nimbus {
     const gale_nimbus_opts_t *o;
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
@@ -86,7 +86,8 @@ typedef struct nimbus {
     pending_t *pendings;
     int session_ms;
     int rc;
-} nimbus_t;
+};
+typedef struct nimbus nimbus_t;
 
 /* nimbus_blobs.c */
 void nimbus_cmd_has(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok);
@@ -149,6 +150,9 @@ void nimbus_cmd_swap(nimbus_t *n, nconn_t *x, char **tok, int ntok);
 void nimbus_tick_swap(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now);
 
 /* nimbus_stats.c: `stats NAME [json]`, the figures of every part merged */
+/* The parts' documents of placement `version` of topology `name` (owned, each past its version line), their
+   number in *n_docs. 0 (none: no parts yet) or a zk.h code. */
+int nimbus_read_parts(nimbus_t *n, const char *name, int64_t version, char ***docs, int *n_docs);
 void nimbus_cmd_stats(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok);
 /* A rebalance's next step: place it once it drained, answer once its new workers run. */
 void nimbus_tick_rebalance(nimbus_t *n, pending_t *p, gale_topo_record_t *r, int32_t node_version, uint64_t now);

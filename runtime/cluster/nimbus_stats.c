@@ -16,8 +16,7 @@
 #include "metrics_merge.h"
 #include "nimbus_state.h"
 
-/* The parts' documents of placement `version` (owned, each past its version line), their number in *n. */
-static int read_parts(nimbus_t *n, const char *name, int64_t version, char ***docs, int *n_docs)
+int nimbus_read_parts(nimbus_t *n, const char *name, int64_t version, char ***docs, int *n_docs)
 {
     char folder[2 * NIMBUS_PATH_MAX], **names;
     size_t count;
@@ -84,7 +83,7 @@ void nimbus_cmd_stats(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok)
     char **docs = NULL, why[700];
     int n_docs = 0;
     gale_topology_t *t = NULL;
-    int rc = read_parts(n, r.name, r.version, &docs, &n_docs);
+    int rc = nimbus_read_parts(n, r.name, r.version, &docs, &n_docs);
     if (rc) gale_ctl_sendf(c, "error cannot read the figures of %s: %s", r.name, gale_strerror(rc));
     else if (!n_docs)
         gale_ctl_sendf(c, "error %s has no figures yet: its workers report every config.metrics_interval_s", r.name);

@@ -246,8 +246,10 @@ static void summary_entry(gale_buf_t *b, const gale_status_t *s)
     gale_buf_puts(b, ", ");
     str_field(b, "status", s->status);
     uptime_fields(b, s->uptime_s);
-    gale_buf_printf(b, ", \"tasksTotal\": %d, \"workersTotal\": %d, \"executorsTotal\": %d, \"restarts\": %d", s->tasks,
-                    s->workers, s->executors, s->restarts);
+    gale_buf_printf(b,
+                    ", \"tasksTotal\": %d, \"workersTotal\": %d, \"executorsTotal\": %d, \"restarts\": %d, "
+                    "\"figuresSeconds\": %.3f",
+                    s->tasks, s->workers, s->executors, s->restarts, s->figures_s);
 }
 
 void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n)

@@ -111,8 +111,9 @@ static long figure(const char *doc, const char *name, const char *key)
     return n;
 }
 
-/* `gale stats wordcount_file --json` once the count bolt's executed figure is `want` (bounded): the document. */
-static char *stats_when_counted(const tl_cluster_t *c, long want)
+/* `gale stats wordcount_file --json` (bounded) once count has executed `want` tuples and every one of `workers` workers has reported (a
+   host whose workers run no count task may report a moment later than those that do). */
+static char *stats_when_counted(const tl_cluster_t *c, long want, long workers)
 {
     char *doc = NULL;
     for (int i = 0; i < 300; i++) {
@@ -120,10 +121,10 @@ static char *stats_when_counted(const tl_cluster_t *c, long want)
         free(doc);
         doc = strdup(r.status ? r.err : r.out);
         tl_result_free(&r);
-        if (figure(doc, "count", "executed") == want) return doc;
+        if (figure(doc, "count", "executed") == want && tl_json_number(doc, "workers") == workers) return doc;
         tl_sleep_ms(100);
     }
-    cr_assert_fail("gale stats never showed count's %ld executes:\n%s", want, doc);
+    cr_assert_fail("gale stats never showed count's %ld executes from %ld workers:\n%s", want, workers, doc);
     return doc;
 }
 
@@ -159,7 +160,7 @@ Test(cluster, wordcount_file_over_three_supervisors_counts_as_local_mode_does)
     for (int i = 0; i < 3; i++) cr_assert_eq(workers_of(&c, i), 1, "supervisor %d runs %d workers", i, workers_of(&c, i));
     cr_assert(tl_cluster_listed(&c, "topology wordcount_file status=active workers=3 executors=6 "));
     /* gale stats: the figures of the three hosts merged, those of local mode for every component. */
-    char *doc = stats_when_counted(&c, figure(local_doc, "count", "executed"));
+    char *doc = stats_when_counted(&c, figure(local_doc, "count", "executed"), 3);
     cr_assert_eq(tl_json_number(doc, "workers"), 3, "%s", doc);
     cr_assert(tl_json_valid(doc), "%s", doc);
     const char *const components[] = {"lines", "split", "count", "sink"};

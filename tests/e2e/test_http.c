@@ -17,70 +17,9 @@
 
 #include "testlib.h"
 
-/* What a test started, killed after it whether it passed or not (a failed assertion leaves the test at once). */
-static pid_t started[4];
+TestSuite(http, .init = tl_use_test_plugins, .fini = tl_kill_remembered, .timeout = 120);
 
-static void remember(pid_t pid)
-{
-    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
-        if (!started[i]) {
-            started[i] = pid;
-            return;
-        }
-}
-
-static void kill_leftovers(void)
-{
-    for (size_t i = 0; i < sizeof started / sizeof *started; i++)
-        if (started[i] > 0 && tl_alive(started[i])) kill(started[i], SIGKILL), tl_wait(started[i], 30, &(bool){false});
-}
-
-TestSuite(http, .init = tl_use_test_plugins, .fini = kill_leftovers, .timeout = 120);
-
-typedef struct run {
-    char *dir, *stats, *err_path;
-    pid_t pid;
-    int port;
-} run_t;
-
-/* `gale run --http 0 --stats DIR/stats.json EXTRA... CFG`, up to its "at http://..." line. */
-static void start(run_t *r, const char *cfg, const char *const *extra)
-{
-    memset(r, 0, sizeof *r);
-    r->dir = tl_tmpdir();
-    r->stats = tl_path("%s/stats.json", r->dir);
-    r->err_path = tl_path("%s/err.txt", r->dir);
-    const char *argv[24] = {tl_gale(), "run", "--http", "0", "--stats", r->stats};
-    int n = 6;
-    while (extra && *extra && n < 22) argv[n++] = *extra++;
-    argv[n++] = cfg;
-    r->pid = tl_spawn(argv, r->dir);
-    cr_assert_gt(r->pid, 0);
-    remember(r->pid);
-    r->port = tl_http_port(r->err_path, r->pid, 30);
-    char *err = tl_read_file(r->err_path, NULL);
-    cr_assert_gt(r->port, 0, "no http line:\n%s", err);
-    free(err);
-}
-
-/* SIGINT, and its exit status (0: it drained and stopped). */
-static int stop(run_t *r)
-{
-    kill(r->pid, SIGINT);
-    bool timed_out;
-    int status = tl_wait(r->pid, 60, &timed_out);
-    cr_assert_not(timed_out);
-    return status;
-}
-
-static void run_free(run_t *r)
-{
-    if (r->pid > 0 && tl_alive(r->pid)) kill(r->pid, SIGKILL), tl_wait(r->pid, 30, &(bool){false});
-    tl_rmtree(r->dir);
-    free(r->dir), free(r->stats), free(r->err_path);
-}
-
-static char *get(const run_t *r, const char *path, int want_status)
+static char *get(const tl_http_run_t *r, const char *path, int want_status)
 {
     int status;
     char *body = tl_http(r->port, "GET", path, NULL, NULL, &status);
@@ -103,8 +42,8 @@ static long figure(const char *doc, const char *id_key, const char *name, const 
    against the --stats written at the end. */
 static void rest_matches_the_figures_at_exit(const char *const *extra, int workers)
 {
-    run_t r;
-    start(&r, "tests/topologies/e2e/held.cfg", extra);
+    tl_http_run_t r;
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", extra);
     /* The spout's 5000 trees complete, then it holds: the figures stand still while the run goes on. */
     char *doc = NULL;
     for (int i = 0; i < 300; i++, tl_sleep_ms(100)) {
@@ -143,7 +82,7 @@ static void rest_matches_the_figures_at_exit(const char *const *extra, int worke
     cr_assert_eq(figure(ten, "spoutId", "numbers", "acked"), 5000, "%s", ten);
     free(ten);
     free(get(&r, "/api/v1/topology/held?window=601", 400));
-    cr_assert_eq(stop(&r), 0);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
     char *stats = tl_read_file(r.stats, NULL);
     cr_assert_not_null(stats);
     static const char *spout_keys[] = {"emitted", "transferred", "acked", "failed"};
@@ -156,7 +95,7 @@ static void rest_matches_the_figures_at_exit(const char *const *extra, int worke
                      "probe.%s: REST %s\nstats %s", bolt_keys[k], doc, stats);
     cr_assert_eq(figure(stats, "name", "numbers", "transferred"), 5000, "one delivery per tuple: %s", stats);
     free(doc), free(summary), free(comp), free(stats);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 Test(http, the_rest_document_of_a_running_topology_matches_its_figures_at_exit)
@@ -173,8 +112,8 @@ Test(http, the_rest_document_of_a_worker_mode_run_matches_its_figures_at_exit)
 
 Test(http, unknown_paths_and_other_methods_are_refused_with_json)
 {
-    run_t r;
-    start(&r, "tests/topologies/e2e/held.cfg", NULL);
+    tl_http_run_t r;
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", NULL);
     const char *missing[] = {"/nope", "/api/v1/topology/other", "/api/v1/topology/held/component/nope",
                              "/api/v1/topology/heldx", "/api/v1/topology/held/what"};
     for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
@@ -186,8 +125,8 @@ Test(http, unknown_paths_and_other_methods_are_refused_with_json)
     char *body = tl_http(r.port, "DELETE", "/api/v1/topology/held", NULL, NULL, &status);
     cr_assert_eq(status, 405, "%s", body);
     free(body);
-    cr_assert_eq(stop(&r), 0);
-    run_free(&r);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
+    tl_http_run_free(&r);
 }
 
 static long emitted_in_metrics(const char *text)
@@ -199,9 +138,9 @@ static long emitted_in_metrics(const char *text)
 
 Test(http, metrics_pass_promtool_and_a_counter_grows_between_two_scrapes)
 {
-    run_t r;
+    tl_http_run_t r;
     const char *unbounded[] = {"--set", "numbers.count=0", NULL};
-    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", unbounded);
     char *first = get(&r, "/metrics", 200);
     tl_sleep_ms(500);
     char *second = get(&r, "/metrics", 200);
@@ -211,9 +150,9 @@ Test(http, metrics_pass_promtool_and_a_counter_grows_between_two_scrapes)
                                       "task=\"1\",le=\"+Inf\"} "),
                        "%s", second);
     tl_promtool_ok(r.dir, second);
-    cr_assert_eq(stop(&r), 0);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
     free(first), free(second);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 /* The value of series `series` (its whole name and labels) in a /metrics text; -1 when absent. */
@@ -228,8 +167,8 @@ static long series_value(const char *text, const char *series)
    in the --stats at exit, in local and worker mode alike. */
 static void plugin_metrics_show_everywhere(const char *const *extra)
 {
-    run_t r;
-    start(&r, "tests/topologies/e2e/held.cfg", extra);
+    tl_http_run_t r;
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", extra);
     char *comp = NULL;
     for (int i = 0; i < 300; i++, tl_sleep_ms(100)) {
         free(comp);
@@ -252,12 +191,12 @@ static void plugin_metrics_show_everywhere(const char *const *extra)
     cr_assert_eq(m2, p2, "%s", metrics);
     cr_assert_eq(m3, p3, "%s", metrics);
     tl_promtool_ok(r.dir, metrics);
-    cr_assert_eq(stop(&r), 0);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
     char *stats = tl_read_file(r.stats, NULL);
     const char *probe = strstr(stats, "{\"name\": \"probe\"");
     cr_assert(probe && strstr(probe, "{\"name\": \"probed\", \"type\": \"counter\", \"value\": 5000}"), "%s", stats);
     free(stats), free(metrics), free(comp);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 Test(http, a_plugins_own_metrics_show_in_rest_prometheus_and_stats)
@@ -277,9 +216,9 @@ Test(http, a_plugins_own_metrics_show_in_a_worker_mode_run_too)
    API answers a query for the spout's emitted counter with a value, and the target is up. */
 Test(http, a_prometheus_server_scraping_a_run_records_its_series)
 {
-    run_t r;
+    tl_http_run_t r;
     const char *unbounded[] = {"--set", "numbers.count=0", NULL};
-    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", unbounded);
     char *config = tl_path("%s/prometheus.yml", r.dir), *data = tl_path("%s/tsdb", r.dir),
          *config_arg = tl_path("--config.file=%s", config), *data_arg = tl_path("--storage.tsdb.path=%s", data);
     char *yml = tl_path("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
@@ -292,7 +231,7 @@ Test(http, a_prometheus_server_scraping_a_run_records_its_series)
                           "--log.level=warn",    NULL};
     pid_t prom = tl_spawn(argv, prom_dir);
     cr_assert_gt(prom, 0, "prometheus (make test-deps installs it)");
-    remember(prom);
+    tl_remember(prom);
     int port = 0;
     for (int i = 0; i < 600 && !port && tl_alive(prom); i++, tl_sleep_ms(100)) port = tl_listening_port(prom);
     cr_assert_gt(port, 0, "prometheus does not listen");
@@ -320,9 +259,9 @@ Test(http, a_prometheus_server_scraping_a_run_records_its_series)
     kill(prom, SIGTERM);
     bool timed_out;
     tl_wait(prom, 30, &timed_out);
-    cr_assert_eq(stop(&r), 0);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
     free(up), free(answer), free(config), free(data), free(config_arg), free(data_arg), free(yml), free(prom_dir);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 /* A secret file of its own (0600) in a new folder; *dir to remove after. */
@@ -335,20 +274,7 @@ static char *secret_file(const char *text, char **dir)
     return path;
 }
 
-/* `gale token --secret-file SECRET PATH` as a header line. */
-static char *token_header(const char *secret, const char *path)
-{
-    const char *argv[] = {tl_gale(), "token", "--secret-file", secret, path, NULL};
-    tl_result_t t;
-    cr_assert_eq(tl_run(argv, NULL, 30, &t), 0);
-    cr_assert_eq(t.status, 0, "%s", t.err);
-    cr_assert_eq(strncmp(t.out, "Authorization: Gale-HMAC t=", 27), 0, "%s", t.out);
-    char *line = tl_path("%.*s\r\n", (int)strcspn(t.out, "\n"), t.out);
-    tl_result_free(&t);
-    return line;
-}
-
-static int post(const run_t *r, const char *path, const char *headers, char **body)
+static int post(const tl_http_run_t *r, const char *path, const char *headers, char **body)
 {
     int status;
     *body = tl_http(r->port, "POST", path, headers, NULL, &status);
@@ -356,7 +282,7 @@ static int post(const run_t *r, const char *path, const char *headers, char **bo
     return status;
 }
 
-static long emitted_now(const run_t *r)
+static long emitted_now(const tl_http_run_t *r)
 {
     char *doc = get(r, "/api/v1/topology/held", 200);
     long n = figure(doc, "spoutId", "numbers", "emitted");
@@ -365,7 +291,7 @@ static long emitted_now(const run_t *r)
 }
 
 /* Grows within 30 s of `than`: the topology runs. */
-static bool still_emitting(const run_t *r, long than)
+static bool still_emitting(const tl_http_run_t *r, long than)
 {
     for (int i = 0; i < 300; i++, tl_sleep_ms(100))
         if (emitted_now(r) > than) return true;
@@ -379,10 +305,11 @@ static void actions_need_a_token(const char *const *workers)
          *other = secret_file("another secret, the same length", &odir);
     const char *extra[12] = {"--secret-file", secret, "--set", "numbers.count=0"};
     for (int i = 0; workers && workers[i]; i++) extra[4 + i] = workers[i];
-    run_t r;
-    start(&r, "tests/topologies/e2e/held.cfg", extra);
+    tl_http_run_t r;
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", extra);
     static const char KILL[] = "/api/v1/topology/held/kill";
-    char *body, *wrong = token_header(other, KILL), *good_path_wrong = token_header(secret, "/api/v1/topology/held");
+    char *body, *wrong = tl_token_header(other, KILL),
+                *good_path_wrong = tl_token_header(secret, "/api/v1/topology/held");
     cr_assert_eq(post(&r, KILL, NULL, &body), 401, "%s", body);
     cr_assert_not_null(strstr(body, "needs a token"), "%s", body);
     free(body);
@@ -392,7 +319,7 @@ static void actions_need_a_token(const char *const *workers)
     free(body);
     cr_assert(still_emitting(&r, emitted_now(&r)), "the refused kills stopped the topology");
     /* Deactivate, once: its token does not work twice. */
-    char *deactivate = token_header(secret, "/api/v1/topology/held/deactivate");
+    char *deactivate = tl_token_header(secret, "/api/v1/topology/held/deactivate");
     cr_assert_eq(post(&r, "/api/v1/topology/held/deactivate", deactivate, &body), 200, "%s", body);
     cr_assert_not_null(strstr(body, "\"topologyOperation\": \"deactivate\""), "%s", body);
     free(body);
@@ -406,11 +333,11 @@ static void actions_need_a_token(const char *const *workers)
     }
     cr_assert_not_null(strstr(doc, "\"status\": \"INACTIVE\""), "%s", doc);
     free(doc);
-    char *activate = token_header(secret, "/api/v1/topology/held/activate");
+    char *activate = tl_token_header(secret, "/api/v1/topology/held/activate");
     cr_assert_eq(post(&r, "/api/v1/topology/held/activate", activate, &body), 200, "%s", body);
     free(body);
     cr_assert(still_emitting(&r, emitted_now(&r)), "activated, the spout emits again");
-    char *kill_token = token_header(secret, KILL);
+    char *kill_token = tl_token_header(secret, KILL);
     cr_assert_eq(post(&r, KILL, kill_token, &body), 200, "%s", body);
     free(body);
     bool timed_out;
@@ -424,7 +351,7 @@ static void actions_need_a_token(const char *const *workers)
     free(secret), free(other);
     tl_rmtree(sdir), tl_rmtree(odir);
     free(sdir), free(odir);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 Test(http, post_actions_need_a_valid_token_and_with_one_the_topology_stops) { actions_need_a_token(NULL); }
@@ -437,11 +364,11 @@ Test(http, post_actions_of_a_worker_mode_run_need_a_token_too)
 
 Test(http, without_a_secret_file_actions_are_off)
 {
-    run_t r;
+    tl_http_run_t r;
     const char *unbounded[] = {"--set", "numbers.count=0", NULL};
-    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", unbounded);
     char *sdir, *secret = secret_file("an HTTP secret of 32 characters.", &sdir);
-    char *token = token_header(secret, "/api/v1/topology/held/kill"), *body;
+    char *token = tl_token_header(secret, "/api/v1/topology/held/kill"), *body;
     cr_assert_eq(post(&r, "/api/v1/topology/held/kill", token, &body), 403, "%s", body);
     cr_assert_not_null(strstr(body, "--secret-file"), "%s", body);
     free(body);
@@ -450,18 +377,18 @@ Test(http, without_a_secret_file_actions_are_off)
     cr_assert_eq(post(&r, "/api/v1/topology/held/deactivate/5", token, &body), 400, "%s", body);
     free(body);
     cr_assert(still_emitting(&r, emitted_now(&r)));
-    cr_assert_eq(stop(&r), 0);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
     free(token), free(secret);
     tl_rmtree(sdir);
     free(sdir);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering)
 {
-    run_t r;
+    tl_http_run_t r;
     const char *unbounded[] = {"--set", "numbers.count=0", NULL};
-    start(&r, "tests/topologies/e2e/held.cfg", unbounded);
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", unbounded);
     int status;
     char *body = tl_http(r.port, "\x01\x02garbage", "/", NULL, NULL, &status);
     cr_assert_eq(status, 400, "%s", body ? body : "(none)");
@@ -488,9 +415,9 @@ Test(http, hostile_clients_leave_the_topology_running_and_the_endpoint_answering
     char *second = get(&r, "/metrics", 200);
     cr_assert_gt(emitted_in_metrics(second), emitted_in_metrics(first), "the topology stopped");
     for (int i = 0; i < IDLE; i++) close(idle[i]);
-    cr_assert_eq(stop(&r), 0);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
     free(first), free(second);
-    run_free(&r);
+    tl_http_run_free(&r);
 }
 
 Test(http, a_bad_address_is_a_usage_error)

@@ -35,8 +35,9 @@ void tl_cluster_start_nimbus(tl_cluster_t *c, int i)
     n->dir = tl_path("%s/nimbus%d", c->dir, i);
     cr_assert_eq(mkdir(n->dir, 0700), 0);
     char *data = tl_path("%s/data", n->dir);
-    const char *argv[] = {tl_gale(), "nimbus",   "--zk", c->zk.hosts, "--secret-file", c->secret, "--data",
-                          data,      "--zk-session-timeout", "2", NULL};
+    const char *argv[] = {
+        tl_gale(), "nimbus", "--zk", c->zk.hosts, "--secret-file", c->secret, "--data", data, "--zk-session-timeout",
+        "2",       "--http", "0",    NULL};
     n->pid = tl_spawn(argv, n->dir);
     free(data);
     cr_assert_gt(n->pid, 0);
@@ -49,9 +50,11 @@ void tl_cluster_start_nimbus(tl_cluster_t *c, int i)
         if (!n->port) tl_sleep_ms(10);
     }
     free(out_path);
-    char *log = tl_cluster_nimbus_log(c, i);
+    char *log = tl_cluster_nimbus_log(c, i), *err_path = tl_path("%s/err.txt", n->dir);
     cr_assert_gt(n->port, 0, "nimbus %d did not say where it listens:\n%s", i, log);
-    free(log);
+    n->http_port = tl_http_port(err_path, n->pid, 60);
+    cr_assert_gt(n->http_port, 0, "nimbus %d did not serve HTTP:\n%s", i, log);
+    free(log), free(err_path);
 }
 
 int tl_cluster_add_supervisor(tl_cluster_t *c, int slots) { return tl_cluster_add_supervisor_with(c, slots, 0, NULL); }

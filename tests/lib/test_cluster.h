@@ -21,7 +21,8 @@
 typedef struct tl_nimbus {
     char *dir;
     pid_t pid;
-    int port;
+    int port;      /* its control port */
+    int http_port; /* its HTTP endpoint (every nimbus of the fixture serves one: --http 0) */
 } tl_nimbus_t;
 
 typedef struct tl_cluster {

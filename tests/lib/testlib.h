@@ -85,6 +85,27 @@ char *tl_http(int port, const char *method, const char *path, const char *header
 /* The port of the "... at http://HOST:PORT/" line that appears in the log at err_path within timeout_s, while
    process `pid` lives; -1. */
 int tl_http_port(const char *err_path, pid_t pid, double timeout_s);
+/* A `gale run --http 0` of a test: its folder (its output and --stats there), its pid and where it answers. */
+typedef struct tl_http_run {
+    char *dir, *stats, *err_path, *url; /* url: "http://127.0.0.1:PORT" */
+    pid_t pid;
+    int port;
+} tl_http_run_t;
+/* `gale run --http 0 --stats DIR/stats.json EXTRA... CFG` (`extra` NULL-terminated, or NULL), up to its "at
+   http://..." line (asserted within 30 s); its pid is remembered (tl_remember). */
+void tl_http_run_start(tl_http_run_t *r, const char *cfg, const char *const *extra);
+/* SIGINT, and its exit status (0: it drained and stopped); asserted to end within 60 s. */
+int tl_http_run_stop(tl_http_run_t *r);
+/* Kills it if it still runs, removes its folder, frees `r`'s strings. */
+void tl_http_run_free(tl_http_run_t *r);
+/* A process a test started, killed by tl_kill_remembered (a suite's .fini) whether the test passed or not: a
+   failed assertion leaves the test at once. Up to 32. */
+void tl_remember(pid_t pid);
+void tl_kill_remembered(void);
+
+/* `gale token --secret-file SECRET PATH` as a header line ("Authorization: Gale-HMAC ...\r\n"), malloc'd. */
+char *tl_token_header(const char *secret, const char *path);
+
 /* Asserts that `promtool check metrics` (Debian's prometheus) accepts `text`, written to a file in `dir`. */
 void tl_promtool_ok(const char *dir, const char *text);
 

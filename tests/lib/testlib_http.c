@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +82,70 @@ void tl_promtool_ok(const char *dir, const char *text)
     cr_assert_eq(c.status, 0, "promtool check metrics (make test-deps installs prometheus):\n%s%s", c.out, c.err);
     tl_result_free(&c);
     free(path);
+}
+
+static pid_t remembered[32];
+
+void tl_remember(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof remembered / sizeof *remembered; i++)
+        if (!remembered[i]) {
+            remembered[i] = pid;
+            return;
+        }
+}
+
+void tl_kill_remembered(void)
+{
+    for (size_t i = 0; i < sizeof remembered / sizeof *remembered; i++)
+        if (remembered[i] > 0 && tl_alive(remembered[i]))
+            kill(remembered[i], SIGKILL), tl_wait(remembered[i], 30, &(bool){false});
+}
+
+void tl_http_run_start(tl_http_run_t *r, const char *cfg, const char *const *extra)
+{
+    memset(r, 0, sizeof *r);
+    r->dir = tl_tmpdir();
+    r->stats = tl_path("%s/stats.json", r->dir);
+    r->err_path = tl_path("%s/err.txt", r->dir);
+    const char *argv[32] = {tl_gale(), "run", "--http", "0", "--stats", r->stats};
+    int n = 6;
+    while (extra && *extra && n < 30) argv[n++] = *extra++;
+    argv[n++] = cfg;
+    r->pid = tl_spawn(argv, r->dir);
+    cr_assert_gt(r->pid, 0);
+    tl_remember(r->pid);
+    r->port = tl_http_port(r->err_path, r->pid, 30);
+    char *err = tl_read_file(r->err_path, NULL);
+    cr_assert_gt(r->port, 0, "no http line:\n%s", err);
+    free(err);
+    r->url = tl_path("http://127.0.0.1:%d", r->port);
+}
+
+int tl_http_run_stop(tl_http_run_t *r)
+{
+    kill(r->pid, SIGINT);
+    bool timed_out;
+    int status = tl_wait(r->pid, 60, &timed_out);
+    cr_assert_not(timed_out, "the run did not stop within 60 s of SIGINT");
+    return status;
+}
+
+void tl_http_run_free(tl_http_run_t *r)
+{
+    if (r->pid > 0 && tl_alive(r->pid)) kill(r->pid, SIGKILL), tl_wait(r->pid, 30, &(bool){false});
+    tl_rmtree(r->dir);
+    free(r->dir), free(r->stats), free(r->err_path), free(r->url);
+}
+
+char *tl_token_header(const char *secret, const char *path)
+{
+    const char *argv[] = {tl_gale(), "token", "--secret-file", secret, path, NULL};
+    tl_result_t t;
+    cr_assert_eq(tl_run(argv, NULL, 30, &t), 0);
+    cr_assert_eq(t.status, 0, "%s", t.err);
+    cr_assert_eq(strncmp(t.out, "Authorization: Gale-HMAC t=", 27), 0, "%s", t.out);
+    char *line = tl_path("%.*s\r\n", (int)strcspn(t.out, "\n"), t.out);
+    tl_result_free(&t);
+    return line;
 }

@@ -78,7 +78,7 @@ static const gale_cli_command_t COMMANDS[] = {
      gale_cmd_supervisor, 0},
     {"nimbus",
      "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--port P] [--data DIR]\n"
-     "[--root PATH] [--zk-session-timeout S]",
+     "[--root PATH] [--zk-session-timeout S] [--http [HOST:]PORT]",
      "run a nimbus of a cluster on ZooKeeper: one of several leads, placing topologies on the supervisors",
      "  --zk HOSTS            the ZooKeeper ensemble, HOST:PORT[,HOST:PORT...] (required)\n"
      "  --secret-file FILE    the cluster secret: the ACL of every node gale writes in ZooKeeper (required)\n"
@@ -89,7 +89,10 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        a copy of each is in ZooKeeper too, for a nimbus that takes over)\n"
      "  --root PATH           the ZooKeeper folder of the cluster (default /gale)\n"
      "  --zk-session-timeout S  seconds without ZooKeeper before the lead passes on (default 20, Storm's\n"
-     "                        storm.zookeeper.session.timeout; the ensemble bounds it)\n",
+     "                        storm.zookeeper.session.timeout; the ensemble bounds it)\n"
+     "  --http [HOST:]PORT    serve the web UI, Storm UI's REST API and /metrics of every topology of the\n"
+     "                        cluster (HOST default 127.0.0.1; PORT 0: any, logged); its actions need tokens\n"
+     "                        of the cluster secret (gale token)\n",
      gale_cmd_nimbus, 0},
     {"submit",
      "gale submit (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--name N] [--timeout S]\n"

@@ -8,7 +8,10 @@
 #include "cli.h"
 #include "daemon.h"
 #include "daemon_client.h"
+#include "http_auth.h"
+#include "http_server.h"
 #include "nimbus.h"
+#include "nimbus_http.h"
 
 #define SECRET_MAX 1024
 
@@ -106,6 +109,7 @@ int gale_cmd_supervisor(int argc, char **argv)
 int gale_cmd_nimbus(int argc, char **argv)
 {
     const char *secret_file = NULL, *zk = NULL, *host = "127.0.0.1", *root = "/gale", *data = "gale-data", *v;
+    const char *http = NULL;
     double session_s = 20;
     int port = 0;
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("nimbus");
@@ -115,6 +119,7 @@ int gale_cmd_nimbus(int argc, char **argv)
         else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) zk = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) data = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--http"))) http = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
             if (gale_cli_parse_int(v, 0, 65535, &port))
                 return gale_cli_usage_error("nimbus", "--port needs 0 to 65535, not '%s'", v);
@@ -127,8 +132,8 @@ int gale_cmd_nimbus(int argc, char **argv)
                 return gale_cli_usage_error("nimbus", "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'",
                                             v);
         } else if (o[0] == '-' && o[1]) {
-            const char *const valued[] = {"--secret-file",       "--zk", "--host", "--root", "--data", "--port",
-                                          "--zk-session-timeout"};
+            const char *const valued[] = {"--secret-file", "--zk",   "--host", "--root",
+                                          "--data",        "--port", "--http", "--zk-session-timeout"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("nimbus", "%s needs a value", o);
             return gale_cli_unknown_option("nimbus", o);
@@ -136,11 +141,19 @@ int gale_cmd_nimbus(int argc, char **argv)
     }
     if (!zk) return gale_cli_usage_error("nimbus", "--zk is required: nimbus keeps its state in ZooKeeper");
     if (!secret_file) return gale_cli_usage_error("nimbus", "--secret-file is required: it guards the cluster's nodes");
-    char addr[64], secret[SECRET_MAX];
+    char addr[64], secret[SECRET_MAX], http_host[64];
+    int http_port = 0;
+    if (http && gale_http_parse_addr(http, http_host, sizeof http_host, &http_port))
+        return gale_cli_usage_error("nimbus", "--http %s: expected [HOST:]PORT, PORT from 0 to 65535", http);
     size_t secret_len;
     int rc = gale_cli_resolve_host("nimbus", "--host", host, addr, sizeof addr);
     if (rc) return rc;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len)) return GALE_EXIT_ERROR;
+    /* The HTTP actions' tokens are made with the cluster secret (gale token --secret-file, the same file). */
+    static gale_http_auth_t auth; /* large: one per process */
+    static gale_nimbus_http_t endpoint;
+    if (http && gale_http_auth_init(&auth, secret, secret_len)) return GALE_EXIT_ERROR;
+    if (http) gale_nimbus_http_init(&endpoint, http_host, http_port, &auth);
     signal(SIGPIPE, SIG_IGN);
     gale_nimbus_opts_t o = {.zk_hosts = zk,
                             .root = root,
@@ -149,7 +162,8 @@ int gale_cmd_nimbus(int argc, char **argv)
                             .secret = secret,
                             .secret_len = secret_len,
                             .port = port,
-                            .data_dir = data};
+                            .data_dir = data,
+                            .watcher = http ? &endpoint.watcher : NULL};
     return gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 

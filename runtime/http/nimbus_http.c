@@ -1,0 +1,177 @@
+#include "nimbus_http.h"
+
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "json_parse.h"
+#include "mpread.h"
+
+/* ---- the source: every topology of the cluster ------------------------------------------------------------ */
+
+static int snapshot(void *arg, gale_status_t **records, size_t *n)
+{
+    gale_nimbus_http_t *h = arg;
+    *records = NULL, *n = 0;
+    int rc = gale_nimbus_views(h->nimbus, &h->views, &h->n_views);
+    gale_status_t *r = rc ? NULL : calloc(h->n_views + 1, sizeof *r);
+    if (!rc && !r) rc = GALE_ENOMEM;
+    for (size_t k = 0; !rc && k < h->n_views; k++) {
+        const gale_nimbus_view_t *v = &h->views[k];
+        rc = gale_status_of_merged(v->model, v->figures, v->status, v->uptime_s, &r[k]);
+        r[k].workers = v->workers;
+        *n = k + 1;
+    }
+    *records = r;
+    if (rc) {
+        for (size_t k = 0; k < *n; k++) gale_status_free(&r[k]);
+        free(r);
+        gale_nimbus_views_free(h->views, h->n_views);
+        h->views = NULL, h->n_views = 0, *records = NULL, *n = 0;
+    }
+    return rc;
+}
+
+static void release(void *arg, gale_status_t *records, size_t n)
+{
+    gale_nimbus_http_t *h = arg;
+    for (size_t k = 0; k < n; k++) gale_status_free(&records[k]);
+    free(records);
+    gale_nimbus_views_free(h->views, h->n_views);
+    h->views = NULL, h->n_views = 0;
+}
+
+static void supervisors(void *arg, const gale_status_t *records, size_t n, gale_buf_t *body)
+{
+    gale_nimbus_http_t *h = arg;
+    gale_nimbus_sup_view_t *v;
+    size_t count;
+    gale_buf_puts(body, "{\"supervisors\": [");
+    if (!gale_nimbus_supervisor_views(h->nimbus, &v, &count)) {
+        for (size_t i = 0; i < count; i++) {
+            size_t host_len = strcspn(v[i].name, ":");
+            gale_buf_puts(body, i ? ", {\"id\": " : "{\"id\": ");
+            gale_json_string(body, v[i].name, strlen(v[i].name));
+            gale_buf_puts(body, ", \"host\": ");
+            gale_json_string(body, v[i].name, host_len);
+            gale_buf_printf(body, ", \"slotsTotal\": %d, \"slotsUsed\": %d, \"version\": ", v[i].slots, v[i].used);
+            gale_json_string(body, v[i].version, strlen(v[i].version));
+            gale_buf_puts(body, "}");
+        }
+        free(v);
+    }
+    gale_buf_puts(body, "]}\n");
+}
+
+static void slots(void *arg, const gale_status_t *records, size_t n, int *sups, int *slots_total)
+{
+    gale_nimbus_http_t *h = arg;
+    gale_nimbus_sup_view_t *v;
+    size_t count;
+    *sups = 0, *slots_total = 0;
+    if (gale_nimbus_supervisor_views(h->nimbus, &v, &count)) return;
+    *sups = (int)count;
+    for (size_t i = 0; i < count; i++) *slots_total += v[i].slots;
+    free(v);
+}
+
+static bool key_is(const gale_value_t *k, const char *s)
+{
+    return k->type == GALE_STR && k->s.len == strlen(s) && !memcmp(k->s.ptr, s, k->s.len);
+}
+
+/* Storm's rebalance body, {"rebalanceOptions": {"numWorkers": N, "executors": {"COMPONENT": N, ...}}}, as the
+   words of the rebalance verb (" workers=N parallelism=C=N ..."). 0, or GALE_EINVAL with why. */
+static int rebalance_words(const char *body, size_t len, gale_buf_t *words, char *why, size_t cap)
+{
+    if (!len) return 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    gale_value_t top, k, v, opts = {0};
+    size_t used;
+    int rc = gale_json_parse(body, len, &pk, NULL, NULL);
+    if (!rc) rc = gale_mp_read(sb.data, sb.size, &top, &used);
+    if (!rc && top.type != GALE_MAP) rc = GALE_EINVAL;
+    for (uint32_t i = 0; !rc && i < top.n; i++)
+        if (!gale_mp_item(&top, 2 * i, &k) && key_is(&k, "rebalanceOptions")) gale_mp_item(&top, 2 * i + 1, &opts);
+    for (uint32_t i = 0; !rc && opts.type == GALE_MAP && i < opts.n; i++) {
+        if (gale_mp_item(&opts, 2 * i, &k) || gale_mp_item(&opts, 2 * i + 1, &v)) rc = GALE_EINVAL;
+        else if (key_is(&k, "numWorkers") && v.type == GALE_INT && v.i >= 1 && v.i <= 1024)
+            gale_buf_printf(words, " workers=%" PRId64, v.i);
+        else if (key_is(&k, "executors") && v.type == GALE_MAP)
+            for (uint32_t j = 0; !rc && j < v.n; j++) {
+                gale_value_t c, p;
+                if (gale_mp_item(&v, 2 * j, &c) || gale_mp_item(&v, 2 * j + 1, &p) || c.type != GALE_STR ||
+                    p.type != GALE_INT || p.i < 1 || p.i > 4096 || memchr(c.s.ptr, ' ', c.s.len) || !c.s.len)
+                    rc = GALE_EINVAL;
+                else gale_buf_printf(words, " parallelism=%.*s=%" PRId64, (int)c.s.len, c.s.ptr, p.i);
+            }
+        else rc = GALE_EINVAL;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    if (rc)
+        snprintf(why, cap,
+                 "the body is not Storm's {\"rebalanceOptions\": {\"numWorkers\": N, \"executors\": "
+                 "{\"COMPONENT\": N}}}");
+    return rc ? GALE_EINVAL : 0;
+}
+
+/* The actions are the control port's verbs, run in this process (nimbus.h): the same checks and words. */
+static int act(void *arg, const char *topology, const char *action, double wait_s, const char *body, size_t body_len,
+               char *why, size_t cap)
+{
+    gale_nimbus_http_t *h = arg;
+    gale_buf_t line = {0}, reply = {0};
+    gale_buf_printf(&line, "%s %s", action, topology);
+    if (wait_s >= 0) gale_buf_printf(&line, " wait=%g", wait_s);
+    if (!strcmp(action, "rebalance") && rebalance_words(body, body_len, &line, why, cap)) {
+        gale_buf_free(&line);
+        return 400;
+    }
+    if (strchr(topology, ' ') || line.failed) {
+        gale_buf_free(&line);
+        return snprintf(why, cap, "no such topology"), 404;
+    }
+    gale_nimbus_command(h->nimbus, line.p, &reply);
+    const char *text = reply.p ? reply.p : "";
+    const char *err = !strncmp(text, "error ", 6) ? text + 6 : NULL;
+    int status = !err ? 200 : !strncmp(err, "no topology named", 17) ? 404 : !strncmp(err, "usage", 5) ? 400 : 409;
+    if (err) snprintf(why, cap, "%.*s", (int)strcspn(err, "\n"), err);
+    gale_buf_free(&line);
+    gale_buf_free(&reply);
+    return status;
+}
+
+/* ---- on nimbus's loop ---------------------------------------------------------------------------------------- */
+
+static int start(uv_loop_t *loop, gale_nimbus_t *n, void *arg)
+{
+    gale_nimbus_http_t *h = arg;
+    h->nimbus = n;
+    int rc = gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, &h->endpoint);
+    if (!rc) h->bound_port = gale_endpoint_port(h->endpoint);
+    return rc;
+}
+
+static void stop(void *arg)
+{
+    gale_nimbus_http_t *h = arg;
+    gale_endpoint_stop(h->endpoint);
+    h->endpoint = NULL;
+}
+
+void gale_nimbus_http_init(gale_nimbus_http_t *h, const char *host, int port, gale_http_auth_t *auth)
+{
+    memset(h, 0, sizeof *h);
+    snprintf(h->host, sizeof h->host, "%s", host);
+    h->port = port;
+    h->auth = auth;
+    h->source = (gale_endpoint_source_t){
+        .snapshot = snapshot, .release = release, .supervisors = supervisors, .slots = slots, .act = act, .arg = h};
+    h->watcher = (gale_nimbus_watcher_t){.start = start, .stop = stop, .arg = h};
+}
