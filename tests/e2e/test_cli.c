@@ -64,6 +64,8 @@ static const help_case_t HELP_CASES[] = {
     {"worker", {"worker", "HELP"}},
     {"worker", {"worker", "--index", "0", "HELP", "x.cfg"}},
     {"token", {"token", "HELP"}},
+    {"monitor", {"monitor", "HELP"}},
+    {"monitor", {"monitor", "http://127.0.0.1:1", "--interval", "1", "HELP"}},
     {"token", {"token", "--method", "GET", "/x", "HELP"}},
     {"version", {"version", "HELP"}},
     {"help", {"help", "HELP"}},

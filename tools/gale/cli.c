@@ -172,6 +172,18 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --threads T           executor threads\n"
      "  --model               FILE is a resolved model, as cluster mode ships it (no --set then)\n" SET_OPTION,
      gale_cmd_worker, 1},
+    {"monitor",
+     "gale monitor URL|NAME [--topology NAME] [--component C] [--interval S] [--count N] [--zk HOSTS [--root PATH] | "
+     "--nimbus HOST:PORT] [--secret-file FILE]",
+     "print a running topology's rates every interval, a line per component, like storm monitor",
+     "  URL                   a gale HTTP endpoint (gale run --http), as http://127.0.0.1:8080\n"
+     "  NAME                  a topology of the cluster (with --zk or --nimbus, and --secret-file)\n"
+     "  --topology NAME       at URL: the topology (default the only one there)\n"
+     "  --component C         only this component (default every one but the system's)\n"
+     "  --interval S          seconds between lines (default 5, at least 0.1)\n"
+     "  --count N             stop after N intervals (default: until Ctrl-C or the topology is gone)\n"
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE  as for gale submit\n",
+     gale_cmd_monitor, 0},
     {"token", "gale token --secret-file FILE [--method M] PATH",
      "print the Authorization header that lets one HTTP request change a topology (POST PATH, good for 5 minutes)",
      "  --secret-file FILE    the secret the endpoint was started with (gale run --secret-file, or the cluster's)\n"

@@ -102,6 +102,7 @@ int gale_cmd_stats(int argc, char **argv);
 int gale_cmd_swap(int argc, char **argv);
 int gale_cmd_dev_cluster(int argc, char **argv);
 int gale_cmd_token(int argc, char **argv);
+int gale_cmd_monitor(int argc, char **argv);
 /* gale's version ("0.1.0"), as `gale version` prints it. */
 const char *gale_cli_version(void);
 int gale_cmd_version(int argc, char **argv);

@@ -8,18 +8,11 @@
 #include "cli.h"
 #include "nimbus_client.h"
 #include "submit.h"
+#include "verbs.h"
 
-#define SECRET_MAX 1024
 #define TIMEOUT_S 60.0
 
-/* The options every verb shares. */
-typedef struct verb_opts {
-    const char *secret_file, *nimbus, *zk, *root;
-    double timeout_s;
-    char secret[SECRET_MAX];
-    size_t secret_len;
-    gale_nimbus_target_t target;
-} verb_opts_t;
+/* The options every verb shares: verb_opts_t, in verbs.h. */
 
 /* Takes a shared option at argv[*i]: 1 when it was one, 0 when not, or a usage error's code. */
 static int shared_option(const char *cmd, int argc, char **argv, int *i, verb_opts_t *v)
@@ -72,6 +65,16 @@ static gale_daemon_client_t *connect_or_say(const char *cmd, verb_opts_t *v)
     }
     return c;
 }
+
+/* What verbs.h lends other commands (gale monitor). */
+int gale_verb_option(const char *cmd, int argc, char **argv, int *i, verb_opts_t *v)
+{
+    return shared_option(cmd, argc, argv, i, v);
+}
+
+int gale_verb_finish_options(const char *cmd, verb_opts_t *v) { return finish_options(cmd, v); }
+
+gale_daemon_client_t *gale_verb_connect(const char *cmd, verb_opts_t *v) { return connect_or_say(cmd, v); }
 
 /* ---- gale submit ---------------------------------------------------------------------------------------------- */
 
