@@ -20,6 +20,10 @@
  * Parallelism: a file has one reader. With parallelism above 1, task 0 reads the whole file and the other tasks
  * are done at once (they emit nothing).
  *
+ * Progress: reading a regular file, the task keeps two gauges of its own (ABI 2.2 metrics): input_bytes, the
+ * file's size at open, and input_read_bytes, how much of it it has read; `gale run` on a terminal shows their
+ * ratio as the share of the input read.
+ *
  * Blocking: reading a regular file never waits long. Reading standard input (a pipe or a terminal) blocks
  * next_tuple, and so the executor thread it runs on, until a line or the end arrives; the end ends the spout, so
  * a pipe that is closed always finishes the run.
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gale.h"
 
@@ -41,12 +46,16 @@ typedef struct state {
     const char *path; /* for messages; owned by the settings */
     uint64_t number;  /* lines read so far = the last message id */
     uint64_t acked, failed;
+    uint64_t read_bytes;            /* of the file, through the last line read */
+    gale_metric_t *size_g, *read_g; /* input_bytes, input_read_bytes (NULL: standard input) */
 } state_t;
 
 /* A restart: the lines before line `from` were done in an earlier life of this task. */
 static void skip_to(gale_ctx_t *ctx, state_t *s, uint64_t from)
 {
-    while (s->number + 1 < from && getline(&s->line, &s->cap, s->f) >= 0) s->number++;
+    ssize_t n;
+    while (s->number + 1 < from && (n = getline(&s->line, &s->cap, s->f)) >= 0)
+        s->number++, s->read_bytes += (uint64_t)n;
     if (s->number + 1 < from)
         gale_warn(ctx, "%s has %llu lines, but the task resumes at line %llu: was it changed?", s->path,
                   (unsigned long long)s->number, (unsigned long long)from);
@@ -79,8 +88,15 @@ static int open_(gale_ctx_t *ctx)
     /* Before any read, as setvbuf requires. stdio owns the buffer (freed by fclose; stdin's lives on). */
     setvbuf(s->f, NULL, _IOFBF, READ_BUFFER);
     ctx->state = s;
+    struct stat st;
+    if (s->own && !fstat(fileno(s->f), &st) && S_ISREG(st.st_mode)) {
+        s->size_g = gale_gauge(ctx, "input_bytes");
+        s->read_g = gale_gauge(ctx, "input_read_bytes");
+        gale_gauge_set(ctx, s->size_g, (double)st.st_size);
+    }
     uint64_t from;
     if (s->own && gale_replayable(ctx, &from) == 0) skip_to(ctx, s, from);
+    gale_gauge_set(ctx, s->read_g, (double)s->read_bytes);
     return 0;
 }
 
@@ -107,6 +123,8 @@ static int next_tuple(gale_ctx_t *ctx)
         gale_done(ctx);
         return 0;
     }
+    s->read_bytes += (uint64_t)n;
+    gale_gauge_set(ctx, s->read_g, (double)s->read_bytes);
     if (n > 0 && s->line[n - 1] == '\n') n--;
     if (n > 0 && s->line[n - 1] == '\r') n--;
     gale_value_t v = gale_strn(s->line, (size_t)n); /* emit copies the line, so the buffer can be reused */

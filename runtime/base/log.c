@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include <stdatomic.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,15 +54,31 @@ void gale_logv(gale_log_level_t level, const char *who, const char *fmt, va_list
     write_line(level, who, fmt, ap);
 }
 
+static atomic_bool status_shown;
+
+void gale_log_status_line(bool shown) { atomic_store_explicit(&status_shown, shown, memory_order_relaxed); }
+
+void gale_log_raw(const char *text, size_t len)
+{
+    ssize_t w = write(STDERR_FILENO, text, len);
+    (void)w;
+}
+
 static void write_line(gale_log_level_t level, const char *who, const char *fmt, va_list ap)
 {
     static const char *names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
+    static const char CLEAR[] = "\r\033[K"; /* back to the line's start, erase it: the status line goes */
     char line[2048];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    int n = 0;
+    if (atomic_load_explicit(&status_shown, memory_order_relaxed)) {
+        memcpy(line, CLEAR, sizeof CLEAR - 1);
+        n = (int)sizeof CLEAR - 1;
+    }
+    n += (int)strftime(line + n, sizeof line - (size_t)n, "%Y-%m-%dT%H:%M:%S", &tm);
     n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
                   names[level < 0 || level > 3 ? 1 : level]);
     if (who) n += snprintf(line + n, sizeof line - (size_t)n, "[%s] ", who);

@@ -44,6 +44,7 @@ typedef struct gale_task_metrics {
     uint64_t acked;    /* spouts: trees completed; bolts: inputs acked */
     uint64_t failed;   /* spouts: trees failed; bolts: inputs failed */
     uint64_t errors;   /* errors reported against the task */
+    uint64_t pending;  /* spouts: tuple trees open now (a gauge, read when the figures are) */
     gale_hist_t exec;  /* bolts: execute latency, sampled */
     gale_hist_t complete; /* spouts: complete latency */
     gale_hist_t e2e;      /* bolts: from the spout's emit to this execute, for sampled tuples (latency markers) */

@@ -90,6 +90,7 @@ static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, const gale
     } else {
         gale_buf_puts(b, ", \"last_error\": null");
     }
+    gale_buf_printf(b, ", \"pending\": %" PRIu64, m->pending);
     gale_metric_set_json(b, pm);
     if (hists) {
         gale_buf_puts(b, ", \"hist\": {\"exec\": ");

@@ -688,6 +688,7 @@ static void sum_metrics(gale_task_t *const *tasks, uint32_t first, int n, gale_t
         out->acked += m->acked;
         out->failed += m->failed;
         out->errors += m->errors;
+        out->pending += tasks[first + (uint32_t)i]->pending.count; /* read racily: a gauge a few trees behind */
         gale_hist_merge(&out->exec, &m->exec);
         gale_hist_merge(&out->complete, &m->complete);
         gale_hist_merge(&out->e2e, &m->e2e);

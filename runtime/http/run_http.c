@@ -5,6 +5,7 @@
 
 #include "metrics_merge.h"
 #include "status.h"
+#include "status_line.h"
 
 /* ---- the source: the run's one topology --------------------------------------------------------------------- */
 
@@ -63,8 +64,9 @@ static int listen_on(gale_run_http_t *h, uv_loop_t *loop)
 {
     h->loop = loop;
     h->start_ms = uv_now(loop);
-    int rc = gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, &h->endpoint);
-    if (!rc) h->bound_port = gale_endpoint_port(h->endpoint);
+    int rc = h->serve ? gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, &h->endpoint) : 0;
+    if (!rc && h->serve) h->bound_port = gale_endpoint_port(h->endpoint);
+    if (!rc && h->status_line) rc = gale_status_line_start(loop, &h->source, &h->line);
     return rc;
 }
 
@@ -87,6 +89,8 @@ static void stop_endpoint(void *arg)
     gale_run_http_t *h = arg;
     gale_endpoint_stop(h->endpoint);
     h->endpoint = NULL;
+    gale_status_line_stop(h->line);
+    h->line = NULL;
 }
 
 static void stop(gale_runtime_t *rt, void *arg) { stop_endpoint(arg); }
@@ -94,7 +98,8 @@ static void stop(gale_runtime_t *rt, void *arg) { stop_endpoint(arg); }
 void gale_run_http_init(gale_run_http_t *h, const char *host, int port, const gale_topology_t *topo)
 {
     memset(h, 0, sizeof *h);
-    snprintf(h->host, sizeof h->host, "%s", host);
+    snprintf(h->host, sizeof h->host, "%s", host ? host : "");
+    h->serve = host != NULL;
     h->port = port;
     h->topo = topo;
     h->source = (gale_endpoint_source_t){

@@ -166,6 +166,7 @@ static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *
         m->emitted, m->transferred, m->acked, m->failed);
     if (kind == GALE_SPOUT) {
         ms_field(b, "completeLatency", &m->complete);
+        gale_buf_printf(b, ", \"pending\": %" PRIu64, m->pending); /* gale's: trees open now */
     } else {
         gale_buf_printf(b, ", \"executed\": %" PRIu64, m->executed);
         ms_field(b, "executeLatency", &m->exec);
@@ -535,6 +536,18 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                 }
             }
     }
+    gale_buf_puts(b, "# HELP gale_pending_trees Tuple trees a spout task has open now.\n"
+                     "# TYPE gale_pending_trees gauge\n");
+    for (size_t t = 0; t < n; t++)
+        for (size_t i = 0; i < s[t].n_components; i++) {
+            const gale_status_component_t *c = &s[t].components[i];
+            if (c->kind != GALE_SPOUT) continue;
+            for (int j = 0; j < c->tasks; j++) {
+                gale_buf_puts(b, "gale_pending_trees");
+                labels(b, &s[t], c, c->first_task + (uint32_t)j, NULL);
+                gale_buf_printf(b, " %" PRIu64 "\n", c->task[j].pending);
+            }
+        }
     gale_buf_puts(b, "# HELP gale_capacity Storm's capacity of a bolt task over the last 10 minutes: executed times "
                      "mean execute latency over the time (1: always busy).\n# TYPE gale_capacity gauge\n");
     for (size_t t = 0; t < n; t++)

@@ -54,6 +54,7 @@ static void rest_matches_the_figures_at_exit(const char *const *extra, int worke
     }
     cr_assert(tl_json_valid(doc), "%s", doc);
     cr_assert_eq(figure(doc, "spoutId", "numbers", "acked"), 5000, "%s", doc);
+    cr_assert_eq(figure(doc, "spoutId", "numbers", "pending"), 0, "every tree done, none open: %s", doc);
     cr_assert_not_null(strstr(doc, "\"status\": \"ACTIVE\""), "%s", doc);
     cr_assert_eq(tl_json_number(doc, "tasksTotal"), 4, "spout, 2 probes, acker: %s", doc);
     cr_assert_eq(tl_json_number(doc, "workersTotal"), workers, "%s", doc);
@@ -146,6 +147,8 @@ Test(http, metrics_pass_promtool_and_a_counter_grows_between_two_scrapes)
     char *second = get(&r, "/metrics", 200);
     cr_assert_gt(emitted_in_metrics(second), emitted_in_metrics(first));
     cr_assert_not_null(strstr(second, "# TYPE gale_execute_latency_seconds histogram\n"), "%s", second);
+    cr_assert_not_null(strstr(second, "gale_pending_trees{topology=\"held\",component=\"numbers\",task=\"1\"} "), "%s",
+                       second);
     cr_assert_not_null(strstr(second, "gale_complete_latency_seconds_bucket{topology=\"held\",component=\"numbers\","
                                       "task=\"1\",le=\"+Inf\"} "),
                        "%s", second);

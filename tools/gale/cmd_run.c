@@ -92,20 +92,21 @@ int gale_cmd_run(int argc, char **argv)
         gale_cli_args_free(&a);
         return rc;
     }
+    /* What the run shows while it runs: the endpoint, and on a terminal the status line. */
     gale_run_http_t http;
-    if (a.http) {
-        gale_run_http_init(&http, http_host, http_port, topo);
-        http.version = gale_cli_version();
-        http.auth = a.secret_file ? &auth : NULL;
-    }
+    gale_run_http_init(&http, a.http ? http_host : NULL, http_port, topo);
+    http.version = gale_cli_version();
+    http.auth = a.secret_file ? &auth : NULL;
+    http.status_line = !a.quiet && isatty(STDERR_FILENO);
+    bool watched = a.http || http.status_line;
     if (workers > 1) {
-        rc = run_workers(&a, topo, workers, a.http ? &http : NULL);
+        rc = run_workers(&a, topo, workers, watched ? &http : NULL);
         gale_topology_free(topo);
         gale_cli_args_free(&a);
         return rc;
     }
     gale_runtime_opts_t opts = {.threads = a.threads, .duration_s = a.duration_s, .handle_signals = true};
-    if (a.http) opts.watcher = &http.watcher;
+    if (watched) opts.watcher = &http.watcher;
     gale_runtime_t *rt = NULL;
     gale_diag_t diag = {{0}};
     rc = gale_runtime_new(topo, &opts, &rt, &diag);
