@@ -58,3 +58,11 @@ int gale_ring_empty(gale_ring_t *r)
     return atomic_load_explicit(&r->head, memory_order_acquire) ==
            atomic_load_explicit(&r->tail, memory_order_acquire);
 }
+
+double gale_ring_fill(const gale_ring_t *r)
+{
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed),
+           tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    size_t used = head - tail; /* the producer's position runs ahead of the consumer's */
+    return used > r->mask + 1 ? 1.0 : (double)used / (double)(r->mask + 1);
+}

@@ -32,5 +32,7 @@ size_t gale_ring_push(gale_ring_t *r, void *const *items, size_t n);
 size_t gale_ring_pop(gale_ring_t *r, void **out, size_t max);
 /* Either side, approximate: whether the ring holds nothing. */
 int gale_ring_empty(gale_ring_t *r);
+/* Any thread, approximate: how much of the ring is taken, 0 to 1 (the figures' queue fill). */
+double gale_ring_fill(const gale_ring_t *r);
 
 #endif

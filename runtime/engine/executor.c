@@ -163,6 +163,13 @@ static void update_congestion(gale_executor_t *e)
     bool now = e->out.n_pending > 0;
     if (now == e->congested) return;
     e->congested = now;
+    /* Only at a change: a turn's own clock, no call of its own. */
+    uint64_t since = atomic_load_explicit(&e->congested_since, memory_order_relaxed);
+    if (now) atomic_store_explicit(&e->congested_since, e->now_ns ? e->now_ns : 1, memory_order_relaxed);
+    else if (since) {
+        atomic_fetch_add_explicit(&e->congested_ns, e->now_ns > since ? e->now_ns - since : 0, memory_order_relaxed);
+        atomic_store_explicit(&e->congested_since, 0, memory_order_relaxed);
+    }
     int before = atomic_fetch_add_explicit(&e->rt->congested, now ? 1 : -1, memory_order_relaxed);
     /* The last congestion cleared: spouts that were held back sleep, so wake them rather than let a whole
        spout-wait period go by with empty rings. */

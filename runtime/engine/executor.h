@@ -61,6 +61,9 @@ struct gale_executor {
     atomic_ulong replayable;         /* of which in spouts with a resume position (gale_replayable) */
     atomic_ulong kept;               /* inputs bolts keep past execute (they settle them later, or at finish) */
     atomic_bool closed;              /* its thread closed its tasks and is about to return */
+    /* Backpressure from here: the time its outboxes held more than the rings took (the spouts held meanwhile),
+       ended stretches in congested_ns, the one under way since congested_since (0: none). */
+    atomic_ulong congested_ns, congested_since;
 };
 
 /* Allocates the executor's rings and outboxes, one per lane: the executors, and, when the runtime has a driver

@@ -45,6 +45,11 @@ typedef struct gale_task_metrics {
     uint64_t failed;   /* spouts: trees failed; bolts: inputs failed */
     uint64_t errors;   /* errors reported against the task */
     uint64_t pending;  /* spouts: tuple trees open now (a gauge, read when the figures are) */
+    /* Of the task's executor, shared by the tasks on it: how full its fullest inbound ring is now (0 to 1), and
+       how long its outboxes held more than the rings took, so that every spout waited (backpressure). A
+       component's are its tasks' highest. */
+    double queue_fill;
+    uint64_t backpressure_ns;
     gale_hist_t exec;  /* bolts: execute latency, sampled */
     gale_hist_t complete; /* spouts: complete latency */
     gale_hist_t e2e;      /* bolts: from the spout's emit to this execute, for sampled tuples (latency markers) */

@@ -677,11 +677,31 @@ int gale_runtime_run(gale_runtime_t *rt)
 
 /* ---- metrics -------------------------------------------------------------------------------------------- */
 
-static void sum_metrics(gale_task_t *const *tasks, uint32_t first, int n, gale_task_metrics_t *out)
+/* What task t's figures take from its executor (metrics.h: queue fill, backpressure), read from any thread. */
+static void executor_figures(const gale_runtime_t *rt, const gale_task_t *t, double *fill, uint64_t *bp_ns)
+{
+    const gale_executor_t *e = t->exec;
+    *fill = 0, *bp_ns = 0;
+    if (!e || !e->in) return; /* a task of another worker */
+    for (int p = 0; p < rt->n_lanes; p++) {
+        double f = gale_ring_fill(&e->in[p]);
+        if (f > *fill) *fill = f;
+    }
+    uint64_t since = atomic_load_explicit(&e->congested_since, memory_order_relaxed), now = gale_now_ns();
+    *bp_ns = atomic_load_explicit(&e->congested_ns, memory_order_relaxed) + (since && now > since ? now - since : 0);
+}
+
+static void sum_metrics(const gale_runtime_t *rt, gale_task_t *const *tasks, uint32_t first, int n,
+                        gale_task_metrics_t *out)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < n; i++) {
         const gale_task_metrics_t *m = &tasks[first + (uint32_t)i]->m;
+        double fill;
+        uint64_t bp_ns;
+        executor_figures(rt, tasks[first + (uint32_t)i], &fill, &bp_ns);
+        if (fill > out->queue_fill) out->queue_fill = fill;
+        if (bp_ns > out->backpressure_ns) out->backpressure_ns = bp_ns;
         out->emitted += m->emitted;
         out->transferred += m->transferred;
         out->executed += m->executed;
@@ -701,12 +721,12 @@ static void sum_metrics(gale_task_t *const *tasks, uint32_t first, int n, gale_t
 void gale_runtime_component_metrics(const gale_runtime_t *rt, int component, gale_task_metrics_t *out)
 {
     const gale_component_t *c = component < 0 ? &rt->acker_comp : &rt->topo->components[component];
-    sum_metrics(rt->tasks, c->first_task, c->parallelism, out);
+    sum_metrics(rt, rt->tasks, c->first_task, c->parallelism, out);
 }
 
 void gale_runtime_task_metrics(const gale_runtime_t *rt, uint32_t task, gale_task_metrics_t *out)
 {
-    sum_metrics(rt->tasks, task, 1, out);
+    sum_metrics(rt, rt->tasks, task, 1, out);
 }
 
 void gale_runtime_task_plugin_metrics(const gale_runtime_t *rt, uint32_t task, gale_metric_set_t *out)

@@ -172,6 +172,9 @@ static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *
         ms_field(b, "executeLatency", &m->exec);
         gale_buf_printf(b, ", \"capacity\": \"%.3f\"", capacity);
     }
+    /* gale's: the fullest inbound ring of the task's executor now, and how long it held the spouts back. */
+    gale_buf_printf(b, ", \"queueFill\": \"%.3f\", \"backpressureSeconds\": \"%.3f\"", m->queue_fill,
+                    (double)m->backpressure_ns / 1e9);
     error_fields(b, &m->last_error);
     gale_metric_set_json(b, pm); /* the plugin's own, as the --stats JSON writes them */
 }
@@ -548,6 +551,22 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                 gale_buf_printf(b, " %" PRIu64 "\n", c->task[j].pending);
             }
         }
+    static const char *const EXEC[2][3] = {
+        {"gale_queue_fill", "gauge", "How full the fullest inbound ring of the task's executor is now (0 to 1)."},
+        {"gale_backpressure_seconds_total", "counter",
+         "Time the task's executor held more than its rings took, so that every spout waited."}};
+    for (int f = 0; f < 2; f++) {
+        gale_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", EXEC[f][0], EXEC[f][2], EXEC[f][0], EXEC[f][1]);
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < s[t].n_components; i++) {
+                const gale_status_component_t *c = &s[t].components[i];
+                for (int j = 0; j < c->tasks; j++) {
+                    gale_buf_puts(b, EXEC[f][0]);
+                    labels(b, &s[t], c, c->first_task + (uint32_t)j, NULL);
+                    gale_buf_printf(b, " %.6f\n", f ? (double)c->task[j].backpressure_ns / 1e9 : c->task[j].queue_fill);
+                }
+            }
+    }
     gale_buf_puts(b, "# HELP gale_capacity Storm's capacity of a bolt task over the last 10 minutes: executed times "
                      "mean execute latency over the time (1: always busy).\n# TYPE gale_capacity gauge\n");
     for (size_t t = 0; t < n; t++)

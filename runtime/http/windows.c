@@ -113,7 +113,9 @@ static void add_counts(gale_task_metrics_t *into, const gale_task_metrics_t *m)
 {
     into->emitted += m->emitted, into->transferred += m->transferred, into->executed += m->executed;
     into->acked += m->acked, into->failed += m->failed, into->errors += m->errors;
-    into->pending += m->pending; /* a gauge: the tasks' now, not a window's */
+    into->pending += m->pending; /* gauges, and the backpressure, are the tasks' now, not a window's */
+    if (m->queue_fill > into->queue_fill) into->queue_fill = m->queue_fill;
+    if (m->backpressure_ns > into->backpressure_ns) into->backpressure_ns = m->backpressure_ns;
     into->exec.count += m->exec.count, into->exec.sum_ns += m->exec.sum_ns;
     into->complete.count += m->complete.count, into->complete.sum_ns += m->complete.sum_ns;
 }

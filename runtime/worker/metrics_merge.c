@@ -63,6 +63,9 @@ static int absorb_figures(merged_t *g, size_t at, const gale_value_t *obj)
         else if (key_is(&k, "failed")) m->failed += count(&v);
         else if (key_is(&k, "errors")) m->errors += count(&v);
         else if (key_is(&k, "pending")) m->pending += count(&v);
+        else if (key_is(&k, "queue_fill") && number(&v) > m->queue_fill) m->queue_fill = number(&v);
+        else if (key_is(&k, "backpressure_ms") && number(&v) * 1e6 > (double)m->backpressure_ns)
+            m->backpressure_ns = (uint64_t)(number(&v) * 1e6);
         else if (key_is(&k, "last_error") && v.type == GALE_MAP) absorb_last_error(m, &v);
         else if (key_is(&k, "metrics")) {
             gale_metric_set_t *pm = pm_at(g, at);

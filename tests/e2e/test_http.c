@@ -215,6 +215,38 @@ Test(http, a_plugins_own_metrics_show_in_a_worker_mode_run_too)
     plugin_metrics_show_everywhere(extra);
 }
 
+/* A slow bolt under a spout that nothing holds back (no acking: no max_spout_pending): its executor's rings fill
+   and the spouts wait, which the REST document and /metrics show as the queue fill and the backpressure time. */
+Test(http, a_slow_bolt_shows_as_queue_fill_and_backpressure)
+{
+    char *dir = tl_tmpdir(), *lines = tl_path("%s/lines.txt", dir), *set = tl_path("lines.path=%s", lines);
+    long counts[10];
+    tl_make_lines(lines, counts);
+    const char *extra[] = {"--set", "config.ackers=0", "--set", set, "--set", "sink.path=/dev/null", NULL};
+    tl_http_run_t r;
+    tl_http_run_start(&r, "tests/topologies/e2e/overload.cfg", extra);
+    char *doc = NULL;
+    double bp = 0, fill = 0;
+    for (int i = 0; i < 300 && !(bp > 0 && fill > 0.5); i++, tl_sleep_ms(100)) {
+        free(doc);
+        doc = get(&r, "/api/v1/topology/overload", 200);
+        const char *slow = strstr(doc, "\"boltId\": \"slow\"");
+        const char *b = slow ? strstr(slow, "\"backpressureSeconds\": \"") : NULL,
+                   *q = slow ? strstr(slow, "\"queueFill\": \"") : NULL;
+        bp = b ? atof(b + strlen("\"backpressureSeconds\": \"")) : 0;
+        fill = q ? atof(q + strlen("\"queueFill\": \"")) : 0;
+    }
+    cr_assert(bp > 0 && fill > 0.5, "backpressure %f s, fill %f:\n%s", bp, fill, doc);
+    char *metrics = get(&r, "/metrics", 200);
+    cr_assert_not_null(strstr(metrics, "# TYPE gale_backpressure_seconds_total counter\n"), "%s", metrics);
+    cr_assert_not_null(strstr(metrics, "gale_queue_fill{topology=\"overload\",component=\"slow\",task=\"3\"} "), "%s",
+                       metrics);
+    free(doc), free(metrics);
+    tl_http_run_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(lines), free(set);
+}
+
 /* Debian's Prometheus server, scraping a running `gale run --http` every second, records its series: its HTTP
    API answers a query for the spout's emitted counter with a value, and the target is up. */
 Test(http, a_prometheus_server_scraping_a_run_records_its_series)
