@@ -6,15 +6,21 @@
  * warm-up run each, then `runs` runs each at full speed (throughput = tuples per second through the last bolt,
  * median; and worker mode's throughput over local mode's, round by round), then `runs` runs each with the spout
  * paced at half its mode's peak, which give the latency (acking on: complete latency of the spout's trees; off:
- * end-to-end latency from the latency markers).
+ * end-to-end latency from the latency markers). Then the cost of being watched: the word count with acking on, plain
+ * and with --http, a 1 s metrics interval and a scraper reading /metrics and the summary every second, in turn.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,7 +56,7 @@ typedef struct sample {
 /* ---- running one `gale run` -------------------------------------------------------------------------------- */
 
 static int run_gale(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, const char *stats,
-                    double duration, struct rusage *ru)
+                    double duration, int http_port, struct rusage *ru)
 {
     char nworkers[16];
     snprintf(nworkers, sizeof nworkers, "%d", workers);
@@ -65,6 +71,14 @@ static int run_gale(const opts_t *o, const bench_case_t *c, int acking, int work
     if (pace > 0) {
         argv[n++] = "--set";
         argv[n++] = rate;
+    }
+    char http[64];
+    if (http_port) { /* observed: the endpoint, and the workers reporting every second */
+        snprintf(http, sizeof http, "127.0.0.1:%d", http_port);
+        argv[n++] = "--http";
+        argv[n++] = http;
+        argv[n++] = "--set";
+        argv[n++] = "config.metrics_interval_s=1";
     }
     argv[n++] = c->file;
     argv[n] = NULL;
@@ -110,7 +124,8 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static int measure(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, sample_t *s)
+static int measure_at(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, int http_port,
+                      sample_t *s)
 {
     char stats[] = "/tmp/gale-bench-XXXXXX";
     int fd = mkstemp(stats);
@@ -118,7 +133,7 @@ static int measure(const opts_t *o, const bench_case_t *c, int acking, int worke
     close(fd);
     struct rusage ru;
     memset(s, 0, sizeof *s);
-    int rc = run_gale(o, c, acking, workers, pace, stats, o->duration, &ru);
+    int rc = run_gale(o, c, acking, workers, pace, stats, o->duration, http_port, &ru);
     char *json = rc ? NULL : slurp(stats);
     unlink(stats);
     if (!json) return -1;
@@ -143,6 +158,102 @@ static int measure(const opts_t *o, const bench_case_t *c, int acking, int worke
     s->p999 = json_number(lat, k999);
     s->ok = 1;
     return 0;
+}
+
+static double median(double *v, int n);
+
+static int measure(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, sample_t *s)
+{
+    return measure_at(o, c, acking, workers, pace, 0, s);
+}
+
+/* ---- the cost of being watched: a scraper of the HTTP endpoint --------------------------------------------- */
+
+typedef struct scraper {
+    int port;
+    atomic_bool stop;
+    int scrapes; /* answers read */
+} scraper_t;
+
+/* One GET of `path`, read to the end; whether an answer came. */
+static bool scrape(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool got = false;
+    if (fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        char req[256], buf[65536];
+        int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+        if (write(fd, req, (size_t)len) == len)
+            for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got = true;
+    }
+    if (fd >= 0) close(fd);
+    return got;
+}
+
+/* As Prometheus and the web UI would: /metrics and the topology's document, every second. */
+static void *scrape_loop(void *arg)
+{
+    scraper_t *s = arg;
+    while (!atomic_load(&s->stop)) {
+        bool got = scrape(s->port, "/metrics");
+        if (got) s->scrapes++, scrape(s->port, "/api/v1/topology/summary");
+        /* Until the run listens, again soon; then once a second. */
+        for (int i = 0; i < (got ? 20 : 1) && !atomic_load(&s->stop); i++) usleep(50000);
+    }
+    return NULL;
+}
+
+/* A port nothing listens on now (the kernel's choice), for the endpoint. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) && !getsockname(fd, (struct sockaddr *)&a, &len)
+                   ? ntohs(a.sin_port)
+                   : 0;
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+/* A run with --http and a 1 s metrics interval, scraped every second while it runs. */
+static int measure_observed(const opts_t *o, const bench_case_t *c, int acking, int workers, sample_t *s, int *scrapes)
+{
+    scraper_t sc = {.port = free_port()};
+    pthread_t th;
+    if (!sc.port || pthread_create(&th, NULL, scrape_loop, &sc)) return -1;
+    int rc = measure_at(o, c, acking, workers, 0, sc.port, s);
+    atomic_store(&sc.stop, true);
+    pthread_join(th, NULL);
+    *scrapes = sc.scrapes;
+    return rc;
+}
+
+typedef struct observed {
+    int workers, ok, scrapes;
+    double plain, observed, ratio; /* medians; ratio: observed / plain, round by round */
+} observed_t;
+
+/* wordcount with acking on, plain and observed in turn (local, then 2 workers). */
+static void bench_observed(const opts_t *o, const bench_case_t *c, observed_t out[2])
+{
+    for (int w = 0; w < 2; w++) {
+        double plain[32], watched[32], ratio[32];
+        int n = 0, scrapes = 0;
+        sample_t a, b;
+        for (int i = 0; i < o->runs; i++) {
+            int got = 0;
+            if (measure(o, c, 1, w + 1, 0, &a) || measure_observed(o, c, 1, w + 1, &b, &got)) continue;
+            plain[n] = a.throughput, watched[n] = b.throughput, ratio[n] = b.throughput / a.throughput;
+            scrapes += got;
+            n++;
+        }
+        out[w] = (observed_t){.workers = w + 1, .ok = n > 0, .scrapes = scrapes};
+        if (n) out[w].plain = median(plain, n), out[w].observed = median(watched, n), out[w].ratio = median(ratio, n);
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -233,7 +344,8 @@ static void machine(char *model, size_t cap, long *cores)
 /* Latencies are kept in milliseconds (as the JSON has them) and shown in microseconds: a chained hop is a call. */
 static void print_us(FILE *f, double ms) { ms < 0 ? fprintf(f, "%9s", "-") : fprintf(f, "%9.1f", ms * 1000); }
 
-static void write_json(const opts_t *o, const result_t *res, int n, double baseline, const char *model, long cores)
+static void write_json(const opts_t *o, const result_t *res, int n, double baseline, const char *model, long cores,
+                       const observed_t obs[2])
 {
     FILE *f = fopen(o->json, "w");
     if (!f) {
@@ -253,6 +365,16 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
                 baseline > 0 ? r->throughput / baseline : 0);
         if (r->vs_local >= 0) fprintf(f, ", \"vs_local\": %.4f", r->vs_local);
         fputc('}', f);
+    }
+    fprintf(f, "\n],\n \"observed\": [");
+    for (int w = 0, first = 1; w < 2; w++) {
+        if (!obs[w].ok) continue;
+        fprintf(f,
+                "%s\n  {\"case\": \"wordcount\", \"mode\": \"%s\", \"acking\": true, \"plain\": %.0f, "
+                "\"observed\": %.0f, \"ratio\": %.4f, \"scrapes\": %d}",
+                first ? "" : ",", w ? "workers2" : "local", obs[w].plain, obs[w].observed, obs[w].ratio,
+                obs[w].scrapes);
+        first = 0;
     }
     fprintf(f, "\n]}\n");
     fclose(f);
@@ -329,10 +451,23 @@ int main(int argc, char **argv)
             }
         }
     }
+    observed_t obs[2] = {{0}};
+    const bench_case_t *wc = &CASES[2];
+    if (!o.only || !strcmp(o.only, wc->name)) {
+        bench_observed(&o, wc, obs);
+        printf("\nthe cost of being watched: %s, acking on, plain vs --http with config.metrics_interval_s=1 and\n"
+               "/metrics and /api/v1/topology/summary read every second, in turn:\n",
+               wc->name);
+        for (int w = 0; w < 2; w++)
+            if (obs[w].ok)
+                printf("  %-9s plain %12.0f tuples/s   observed %12.0f tuples/s   observed/plain %.3f   (%d scrapes)\n",
+                       w ? "workers2" : "local", obs[w].plain, obs[w].observed, obs[w].ratio, obs[w].scrapes);
+            else failures++;
+    }
     printf("\n(latency at half the peak rate: acking on = complete latency, off = end-to-end from latency markers;\n"
            " ratio = throughput / baseline words per second; vs_local = worker mode's throughput / local mode's,\n"
            " median over rounds in which the two ran back to back)\n");
-    write_json(&o, res, nr, baseline, model, cores);
+    write_json(&o, res, nr, baseline, model, cores, obs);
     printf("wrote %s\n", o.json);
     return failures ? 1 : 0;
 }
