@@ -251,8 +251,9 @@ static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how)
         return GALE_ESTATE;
     }
     in->state |= how;
-    if (how == GALE_DLV_ACKED) t->m.acked++;
+    if (how == GALE_DLV_ACKED) t->m.acked++, gale__task_acked(t, in);
     else t->m.failed++;
+    if (in == t->sample_in) t->sample_in = NULL; /* failed: no process latency */
     if (t->rt->acking) send_tree_ops(t, in, how == GALE_DLV_ACKED ? GALE_OP_ACK : GALE_OP_FAIL);
     if (in->state & GALE_DLV_KEPT) {
         if (k < 0) k = find_kept(t, in);

@@ -253,6 +253,7 @@ static void execute_timed(gale_task_t *t, gale_tuple_t *in, int *rc)
 {
     if ((++t->sample & EXEC_SAMPLE_MASK) == 0) {
         uint64_t t0 = gale_now_ns();
+        t->sample_in = in, t->sample_start_ns = t0; /* a kept input sampled before, still unacked, is let go */
         *rc = t->desc->bolt.execute(&t->base.pub, in);
         gale_hist_add(&t->m.exec, gale_now_ns() - t0);
     } else {
@@ -277,7 +278,7 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
     if (t->basic && !(in->state & (GALE_DLV_ACKED | GALE_DLV_FAILED))) {
         if (!t->rt->acking && !(in->state & GALE_DLV_KEPT)) { /* nothing to tell anyone: just count it */
             in->state |= rc == 0 ? GALE_DLV_ACKED : GALE_DLV_FAILED;
-            if (rc == 0) t->m.acked++;
+            if (rc == 0) t->m.acked++, gale__task_acked(t, in);
             else t->m.failed++;
         } else if (rc == 0) {
             gale__ack(&t->base.pub, in);
@@ -286,6 +287,7 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
         }
     }
     __atomic_store_n(&t->current, outer, __ATOMIC_RELAXED);
+    if (t->sample_in == in && !(in->state & GALE_DLV_KEPT)) t->sample_in = NULL; /* failed, or never acked */
     if (!(in->state & GALE_DLV_KEPT)) gale__tuple_release(in->data);
 }
 

@@ -53,6 +53,8 @@ typedef struct gale_task_metrics {
     gale_hist_t exec;  /* bolts: execute latency, sampled */
     gale_hist_t complete; /* spouts: complete latency */
     gale_hist_t e2e;      /* bolts: from the spout's emit to this execute, for sampled tuples (latency markers) */
+    gale_hist_t process;  /* bolts: from the start of execute to the input's ack (Storm's process latency), sampled
+                             with the execute latency; an input kept and acked later counts when it is acked */
     gale_last_error_t last_error; /* written under gale_task_t.error_seq: read it with gale__task_last_error */
 } gale_task_metrics_t;
 

@@ -82,6 +82,7 @@ static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, const gale
     json_quantiles(b, "exec_us", &m->exec, 1e3);
     json_quantiles(b, "complete_ms", &m->complete, 1e6);
     json_quantiles(b, "e2e_ms", &m->e2e, 1e6);
+    json_quantiles(b, "process_us", &m->process, 1e3);
     if (m->last_error.time_ms) {
         gale_buf_printf(b, ", \"last_error\": {\"time_ms\": %" PRId64 ", \"task\": %" PRIu32 ", \"error\": ",
                         m->last_error.time_ms, m->last_error.task);
@@ -100,6 +101,8 @@ static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, const gale
         gale_hist_json(b, &m->complete);
         gale_buf_puts(b, ", \"e2e\": ");
         gale_hist_json(b, &m->e2e);
+        gale_buf_puts(b, ", \"process\": ");
+        gale_hist_json(b, &m->process);
         gale_buf_puts(b, "}");
     }
 }

@@ -712,6 +712,7 @@ static void sum_metrics(const gale_runtime_t *rt, gale_task_t *const *tasks, uin
         gale_hist_merge(&out->exec, &m->exec);
         gale_hist_merge(&out->complete, &m->complete);
         gale_hist_merge(&out->e2e, &m->e2e);
+        gale_hist_merge(&out->process, &m->process);
         gale_last_error_t e;
         gale__task_last_error(tasks[first + (uint32_t)i], &e);
         gale_last_error_keep(&out->last_error, &e);

@@ -80,6 +80,8 @@ typedef struct gale_task {
     void *override_arg;           /* spouts run with gale_runtime_opts_t.spout_override: its argument */
     uint64_t rng;                 /* gale_rand64's state (acker.h): tree and edge ids */
     uint32_t sample;              /* execute-latency sampling counter */
+    const struct gale_tuple *sample_in; /* the sampled input not acked yet (its process latency is due), or NULL */
+    uint64_t sample_start_ns;           /* when its execute began */
     uint64_t tick_ns;             /* bolts: the interval of tick tuples (component tick_s); 0: none */
     uint64_t next_tick_ns;
     uint32_t marker;              /* spouts: latency-marker sampling counter */
@@ -97,6 +99,15 @@ typedef struct gale_task {
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }
+
+/* An input acked: when it is the sampled one, its process latency (execute's start to the ack). One compare when
+   it is not. */
+static inline void gale__task_acked(gale_task_t *t, const struct gale_tuple *in)
+{
+    if (in != t->sample_in) return;
+    gale_hist_add(&t->m.process, gale_now_ns() - t->sample_start_ns);
+    t->sample_in = NULL;
+}
 
 /* Logs an error against the task, rate-limited so that a bolt failing every tuple cannot flood the log. */
 void gale__task_error(gale_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

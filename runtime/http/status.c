@@ -170,6 +170,7 @@ static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *
     } else {
         gale_buf_printf(b, ", \"executed\": %" PRIu64, m->executed);
         ms_field(b, "executeLatency", &m->exec);
+        ms_field(b, "processLatency", &m->process);
         gale_buf_printf(b, ", \"capacity\": \"%.3f\"", capacity);
     }
     /* gale's: the fullest inbound ring of the task's executor now, and how long it held the spouts back. */
@@ -579,10 +580,11 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                 gale_buf_printf(b, " %.6f\n", task_capacity(&s[t], i, j));
             }
         }
-    static const char *const HIST[2][2] = {
+    static const char *const HIST[3][2] = {
         {"gale_execute_latency_seconds", "Time a bolt task spent in execute, sampled."},
-        {"gale_complete_latency_seconds", "Time from a spout's emit to its tuple tree's completion."}};
-    for (int h = 0; h < 2; h++) {
+        {"gale_complete_latency_seconds", "Time from a spout's emit to its tuple tree's completion."},
+        {"gale_process_latency_seconds", "Time from a bolt task's execute to the input's ack, sampled."}};
+    for (int h = 0; h < 3; h++) {
         gale_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", HIST[h][0], HIST[h][1], HIST[h][0]);
         for (size_t t = 0; t < n; t++)
             for (size_t i = 0; i < s[t].n_components; i++) {
@@ -590,7 +592,9 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                 if ((c->kind == GALE_SPOUT) != (h == 1)) continue;
                 for (int j = 0; j < c->tasks; j++)
                     histogram(b, HIST[h][0], &s[t], c, c->first_task + (uint32_t)j,
-                              h ? &c->task[j].complete : &c->task[j].exec);
+                              h == 1   ? &c->task[j].complete
+                              : h == 2 ? &c->task[j].process
+                                       : &c->task[j].exec);
             }
     }
     plugin_families(b, s, n);

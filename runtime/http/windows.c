@@ -14,7 +14,7 @@ const uint64_t GALE_WINDOW_MS[GALE_WINDOWS] = {600 * 1000, 10800 * 1000, 86400 *
 /* What a window needs of a task's figures. */
 typedef struct counts {
     uint64_t emitted, transferred, executed, acked, failed, errors;
-    uint64_t exec_n, exec_ns, complete_n, complete_ns;
+    uint64_t exec_n, exec_ns, complete_n, complete_ns, process_n, process_ns;
 } counts_t;
 
 typedef struct ring {
@@ -70,7 +70,9 @@ static counts_t counts_of(const gale_task_metrics_t *m)
                       .exec_n = m->exec.count,
                       .exec_ns = m->exec.sum_ns,
                       .complete_n = m->complete.count,
-                      .complete_ns = m->complete.sum_ns};
+                      .complete_ns = m->complete.sum_ns,
+                      .process_n = m->process.count,
+                      .process_ns = m->process.sum_ns};
 }
 
 void gale_windows_record(gale_windows_t *w, const gale_status_t *s, uint64_t now_ms)
@@ -105,7 +107,10 @@ static void take_away(gale_task_metrics_t *m, const counts_t *then)
                         .sum_ns = exec_back ? m->exec.sum_ns : m->exec.sum_ns - then->exec_ns};
     gale_hist_t complete = {.count = since(m->complete.count, then->complete_n),
                             .sum_ns = complete_back ? m->complete.sum_ns : m->complete.sum_ns - then->complete_ns};
-    m->exec = exec, m->complete = complete;
+    bool process_back = m->process.count < then->process_n;
+    gale_hist_t process = {.count = since(m->process.count, then->process_n),
+                           .sum_ns = process_back ? m->process.sum_ns : m->process.sum_ns - then->process_ns};
+    m->exec = exec, m->complete = complete, m->process = process;
     m->e2e = (gale_hist_t){0};
 }
 
@@ -118,6 +123,7 @@ static void add_counts(gale_task_metrics_t *into, const gale_task_metrics_t *m)
     if (m->backpressure_ns > into->backpressure_ns) into->backpressure_ns = m->backpressure_ns;
     into->exec.count += m->exec.count, into->exec.sum_ns += m->exec.sum_ns;
     into->complete.count += m->complete.count, into->complete.sum_ns += m->complete.sum_ns;
+    into->process.count += m->process.count, into->process.sum_ns += m->process.sum_ns;
 }
 
 int gale_windows_over(const gale_windows_t *w, int window, const gale_status_t *now, uint64_t now_ms,

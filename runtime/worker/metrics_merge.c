@@ -75,9 +75,11 @@ static int absorb_figures(merged_t *g, size_t at, const gale_value_t *obj)
             for (uint32_t h = 0; h < v.n; h++) {
                 gale_value_t hk, hv;
                 if (gale_mp_item(&v, 2 * h, &hk) || gale_mp_item(&v, 2 * h + 1, &hv)) return GALE_ECORRUPT;
-                gale_hist_t *into = key_is(&hk, "exec") ? &m->exec : key_is(&hk, "complete") ? &m->complete
-                                    : key_is(&hk, "e2e")                                 ? &m->e2e
-                                                                                          : NULL;
+                gale_hist_t *into = key_is(&hk, "exec")       ? &m->exec
+                                    : key_is(&hk, "complete") ? &m->complete
+                                    : key_is(&hk, "e2e")      ? &m->e2e
+                                    : key_is(&hk, "process")  ? &m->process
+                                                              : NULL;
                 if (into && gale_hist_merge_value(into, &hv)) return GALE_ECORRUPT;
             }
         }

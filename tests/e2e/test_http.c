@@ -68,6 +68,7 @@ static void rest_matches_the_figures_at_exit(const char *const *extra, int worke
     long t2 = tl_json_number(strstr(comp, "[2-2]"), "executed"), t3 = tl_json_number(strstr(comp, "[3-3]"), "executed");
     cr_assert_eq(t2 + t3, 5000, "%s", comp);
     cr_assert(t2 > 0 && t3 > 0, "each task's own figures: %s", comp);
+    cr_assert_not_null(strstr(strstr(doc, "\"boltId\": \"probe\""), "\"processLatency\": \""), "%s", doc);
     /* Storm UI's windows: a run shorter than 10 minutes has the same figures in each. */
     cr_assert_not_null(strstr(doc, "\"window\": \":all-time\", \"windowHint\": \"All time\""), "%s", doc);
     const char *windows[] = {"\"window\": \"600\"", "\"window\": \"10800\"", "\"window\": \"86400\"",
