@@ -195,6 +195,15 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.out, "topology wordcount_file status=active workers=2 "), "%s", r.out);
     tl_result_free(&r);
+    /* The printed web UI's address answers, with the cluster's figures. */
+    const char *ui = strstr(d.out, "web UI        http://127.0.0.1:");
+    cr_assert_not_null(ui, "%s", d.out);
+    int status, http_port = atoi(ui + strlen("web UI        http://127.0.0.1:"));
+    char *cluster = tl_http(http_port, "GET", "/api/v1/cluster/summary", NULL, NULL, &status);
+    cr_assert_eq(status, 200, "%s", cluster ? cluster : "(no answer)");
+    cr_assert_eq(tl_json_number(cluster, "supervisors"), 2, "%s", cluster);
+    cr_assert_eq(tl_json_number(cluster, "topologies"), 1, "%s", cluster);
+    free(cluster);
     r = run_printed(&d, " kill ", "wordcount", "wordcount_file", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "killed wordcount_file\n");

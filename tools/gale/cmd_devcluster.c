@@ -38,7 +38,7 @@ typedef struct devc {
     char dir[DIR_CAP], secret[PATH_CAP], exe[PATH_CAP];
     char interp_dir[2][PATH_CAP]; /* folders of python3 and node as found on PATH, resolved; "" when not found */
     const char *shown_exe; /* exe as printed: relative to the working folder when under it */
-    int n_sups, slots, zk_port, nimbus_port;
+    int n_sups, slots, zk_port, nimbus_port, http_port;
     gale_zk_local_t zk;
     child_t nimbus, sup[SUPS_MAX];
 } devc_t;
@@ -189,6 +189,25 @@ static int wait_listening(devc_t *d)
     return fail("nimbus did not say where it listens within %d s; its log: %s", LISTEN_MS / 1000, d->nimbus.log);
 }
 
+/* Waits for nimbus's "... at http://127.0.0.1:PORT/" line (its web UI). 0, or an exit code after saying why. */
+static int wait_http(devc_t *d)
+{
+    static const char AT[] = " at http://127.0.0.1:";
+    for (long long end = gale_proc_now_ms() + LISTEN_MS; !stop_signal && gale_proc_now_ms() < end;) {
+        if (any_ended(d)) return GALE_EXIT_ERROR;
+        FILE *f = fopen(d->nimbus.log, "r");
+        char line[512];
+        const char *at;
+        while (f && fgets(line, sizeof line, f))
+            if ((at = strstr(line, AT)) && strchr(line, '\n')) d->http_port = atoi(at + sizeof AT - 1);
+        if (f) fclose(f);
+        if (d->http_port > 0) return 0;
+        gale_proc_sleep_ms(50);
+    }
+    if (stop_signal) return 0;
+    return fail("nimbus did not serve HTTP within %d s; its log: %s", LISTEN_MS / 1000, d->nimbus.log);
+}
+
 /* Asks nimbus whether it leads (`leader` names its own port) and how many supervisors it sees (-1: no answer). */
 static int nimbus_sees(const devc_t *d, const char *secret, size_t secret_len, bool *leading)
 {
@@ -260,11 +279,12 @@ static int start_all(devc_t *d)
     if (gale_zk_local_start(&zo, &d->zk, &diag)) return fail("%s", diag.msg);
     snprintf(nimbus_port, sizeof nimbus_port, "%d", d->nimbus_port);
     snprintf(nimbus_data, sizeof nimbus_data, "%s/nimbus-data", d->dir);
-    const char *nimbus[] = {"nimbus", "--zk",      d->zk.hosts, "--secret-file", d->secret,
-                            "--data", nimbus_data, "--port",    nimbus_port,     NULL};
+    const char *nimbus[] = {"nimbus",    "--zk",   d->zk.hosts, "--secret-file", d->secret, "--data",
+                            nimbus_data, "--port", nimbus_port, "--http",        "0",       NULL};
     int rc = start_child(d, &d->nimbus, "nimbus", "nimbus.log", nimbus);
     d->nimbus_port = 0; /* from its "listening" line, which says what it got */
     if (!rc) rc = wait_listening(d);
+    if (!rc) rc = wait_http(d);
     snprintf(slots, sizeof slots, "%d", d->slots);
     /* The supervisors share this host: each shares out its part of the cores, not all of them (with all, two
        supervisors' workers ran twice as many threads as cores, at 0.55 of `gale run --workers 2`'s rate). */
@@ -304,8 +324,9 @@ static void print_how(const devc_t *d)
     const char *g = d->shown_exe;
     printf("gale dev-cluster: up in %s\n"
            "  ZooKeeper     127.0.0.1:%d (pid %d)\n"
-           "  nimbus        127.0.0.1:%d, leading (pid %d)\n",
-           d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid);
+           "  nimbus        127.0.0.1:%d, leading (pid %d)\n"
+           "  web UI        http://127.0.0.1:%d/ (and the REST API, /metrics)\n",
+           d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid, d->http_port);
     for (int i = 0; i < d->n_sups; i++)
         printf("  %-13s %d slots (pid %d)\n", d->sup[i].name, d->slots, (int)d->sup[i].pid);
     if (d->interp_dir[0][0] || d->interp_dir[1][0])
