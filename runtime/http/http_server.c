@@ -32,6 +32,8 @@ typedef struct conn {
     bool too_big;     /* its declared body is over the bound */
     bool in_request;  /* bytes of a request arrived since the last answer */
     bool closing, hanging_up;
+    bool eof;           /* the client shut its side: close once the answers in flight are sent */
+    int writes;         /* answers queued, not yet sent */
     uint64_t active_ms; /* uv_now at the last request's start or the last answer */
     char rbuf[READ_CHUNK];
 } conn_t;
@@ -120,7 +122,9 @@ static void hang_up(conn_t *c)
 static void on_written(uv_write_t *w, int status)
 {
     write_req_t *req = (write_req_t *)w;
-    if (status < 0) close_conn(req->c);
+    conn_t *c = req->c;
+    c->writes--;
+    if (status < 0 || (c->eof && !c->writes)) close_conn(c);
     free(req->data);
     free(req);
 }
@@ -175,6 +179,7 @@ static void send_answer(conn_t *c, int status, const char *type, gale_buf_t *bod
         free(out.p), free(req);
         return close_conn(c);
     }
+    c->writes++;
     c->active_ms = uv_now(c->s->loop);
     /* A client that asks and never reads would make us hold its answers without bound. */
     if (c->tcp.write_queue_size > GALE_HTTP_UNSENT_MAX) {
@@ -302,6 +307,12 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *c = st->data;
+    /* A client may shut its side once it has asked (`nc -N`, a half-close): its answers still go out first. */
+    if (n == UV_EOF && c->writes && !c->closing) {
+        c->eof = true;
+        uv_read_stop(st);
+        return;
+    }
     if (n == UV_EOF || n < 0) return close_conn(c);
     if (n == 0 || c->hanging_up || c->closing) return;
     if (!c->in_request) c->active_ms = uv_now(c->s->loop);

@@ -34,6 +34,10 @@ static void handle(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp
     (void)arg;
     if (!strcmp(req->path, "/missing")) resp->status = 404;
     resp->content_type = "text/plain";
+    if (!strcmp(req->path, "/big")) { /* 4 MiB: more than a socket takes at once */
+        for (int i = 0; i < 4096; i++) gale_buf_printf(&resp->body, "%01023d\n", i);
+        return;
+    }
     gale_buf_printf(&resp->body, "%s %s?%s auth=%s body=%.*s", req->method, req->path, req->query, req->authorization,
                     (int)req->body_len, req->body);
 }
@@ -295,6 +299,27 @@ Test(http_server, ten_thousand_connections_do_not_lock_out_a_client)
     free(fds);
     gale_http_counts_t k = gale_http_server_counts(s.server);
     cr_assert_geq(k.refused, (unsigned long long)(n - GALE_HTTP_CONNS_MAX), "%llu of %d refused", k.refused, n);
+    still_answers(s.port);
+    unserve(&s);
+}
+
+/* A client that shuts its side once it has asked (`nc -N`) still gets the whole answer, however long. */
+Test(http_server, a_client_that_half_closes_after_asking_gets_the_whole_answer)
+{
+    served_t s;
+    serve(&s);
+    int fd = connect_to(s.port);
+    const char *request = "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+    send_all(fd, request, strlen(request));
+    shutdown(fd, SHUT_WR);
+    usleep(300000); /* the server reads the end of our side while most of the answer still waits for us */
+    bool closed;
+    char *text = read_answers(fd, 1, &closed);
+    const char *body = strstr(text, "\r\n\r\n");
+    cr_assert_not_null(body, "%.200s", text);
+    cr_assert_eq(strlen(body + 4), 4096u * 1024u, "the body was cut: %zu bytes", strlen(body + 4));
+    free(text);
+    close(fd);
     still_answers(s.port);
     unserve(&s);
 }
