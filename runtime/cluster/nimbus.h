@@ -60,6 +60,10 @@ typedef struct gale_nimbus_view {
     int workers;
     gale_topology_t *model; /* owned */
     gale_merged_t *figures; /* owned: its parts' figures merged (zero before any report) */
+    struct gale_nimbus_slot {
+        char supervisor[128]; /* HOST:PORT of the supervisor the slot is placed on */
+        char address[128];    /* the worker's HOST:PORT, "" while it has none */
+    } * slots;                /* owned, [workers] */
 } gale_nimbus_view_t;
 
 /* Every topology of the cluster, in name order. 0 and *out (free with gale_nimbus_views_free), or a code. */

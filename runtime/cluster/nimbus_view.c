@@ -34,6 +34,16 @@ static int view_of(nimbus_t *n, const char *name, gale_nimbus_view_t *v)
         uint64_t now = nimbus_wall_ms();
         v->uptime_s = now > r.submitted_ms ? (double)(now - r.submitted_ms) / 1e3 : 0;
         v->workers = r.workers;
+        if (!(v->slots = calloc((size_t)r.workers + 1, sizeof *v->slots))) rc = GALE_ENOMEM;
+    }
+    for (int k = 0; !rc && k < r.workers; k++) {
+        char path[2 * NIMBUS_PATH_MAX], *data = NULL;
+        size_t len;
+        snprintf(v->slots[k].supervisor, sizeof v->slots[k].supervisor, "%s", r.slots && r.slots[k] ? r.slots[k] : "");
+        snprintf(path, sizeof path, "%s/%s/%d", n->workers_folder, r.name, k);
+        if (!gale_zk_get(n->zk, path, false, &data, &len, NULL) && data) /* HOST:PORT@PLACEMENT */
+            snprintf(v->slots[k].address, sizeof v->slots[k].address, "%.*s", (int)strcspn(data, "@\n"), data);
+        free(data);
     }
     for (int i = 0; i < n_docs; i++) free(docs[i]);
     free(docs);
@@ -43,7 +53,8 @@ static int view_of(nimbus_t *n, const char *name, gale_nimbus_view_t *v)
 
 void gale_nimbus_views_free(gale_nimbus_view_t *v, size_t count)
 {
-    for (size_t i = 0; v && i < count; i++) gale_topology_free(v[i].model), gale_merged_free(v[i].figures);
+    for (size_t i = 0; v && i < count; i++)
+        gale_topology_free(v[i].model), gale_merged_free(v[i].figures), free(v[i].slots);
     free(v);
 }
 
@@ -59,7 +70,8 @@ int gale_nimbus_views(gale_nimbus_t *n, gale_nimbus_view_t **out, size_t *count)
     for (size_t i = 0; v && i < k; i++) {
         int got = view_of(n, names[i], &v[*count]);
         if (!got) (*count)++;
-        else gale_topology_free(v[*count].model), gale_merged_free(v[*count].figures); /* gone meanwhile */
+        else /* gone meanwhile */
+            gale_topology_free(v[*count].model), gale_merged_free(v[*count].figures), free(v[*count].slots);
     }
     gale_zk_free_names(names, k);
     if (!v) return GALE_ENOMEM;

@@ -23,6 +23,14 @@ static int snapshot(void *arg, gale_status_t **records, size_t *n)
         const gale_nimbus_view_t *v = &h->views[k];
         rc = gale_status_of_merged(v->model, v->figures, v->status, v->uptime_s, &r[k]);
         r[k].workers = v->workers;
+        if (!rc && v->workers > 0 && !(r[k].worker_slots = calloc((size_t)v->workers, sizeof *r[k].worker_slots)))
+            rc = GALE_ENOMEM;
+        for (int i = 0; !rc && i < v->workers; i++) {
+            gale_status_worker_t *w = &r[k].worker_slots[r[k].n_worker_slots++];
+            w->slot = i;
+            snprintf(w->supervisor, sizeof w->supervisor, "%s", v->slots[i].supervisor);
+            snprintf(w->address, sizeof w->address, "%s", v->slots[i].address);
+        }
         *n = k + 1;
     }
     *records = r;

@@ -1,6 +1,7 @@
 #include "run_http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics_merge.h"
@@ -14,12 +15,27 @@ static int snapshot(void *arg, gale_status_t **records, size_t *n)
 {
     gale_run_http_t *h = arg;
     *records = &h->record, *n = 1;
-    if (h->rt) return gale_status_of_run(h->rt, &h->record);
-    gale_merged_t *g = gale_sup_merged(h->sup);
-    if (!g) return GALE_ENOMEM;
-    const char *status = gale_sup_stopping(h->sup) ? "KILLED" : gale_sup_active(h->sup) ? "ACTIVE" : "INACTIVE";
-    int rc = gale_status_of_merged(h->topo, g, status, (double)(uv_now(h->loop) - h->start_ms) / 1e3, &h->record);
-    gale_merged_free(g);
+    int rc;
+    if (h->rt) {
+        rc = gale_status_of_run(h->rt, &h->record);
+    } else {
+        gale_merged_t *g = gale_sup_merged(h->sup);
+        if (!g) return GALE_ENOMEM;
+        const char *status = gale_sup_stopping(h->sup) ? "KILLED" : gale_sup_active(h->sup) ? "ACTIVE" : "INACTIVE";
+        rc = gale_status_of_merged(h->topo, g, status, (double)(uv_now(h->loop) - h->start_ms) / 1e3, &h->record);
+        gale_merged_free(g);
+    }
+    /* Where the slots run: this process (local mode: one slot, no address), or its workers. */
+    int slots = h->rt ? 1 : h->record.workers;
+    if (!rc && slots > 0 && !(h->record.worker_slots = calloc((size_t)slots, sizeof *h->record.worker_slots)))
+        rc = GALE_ENOMEM;
+    for (int i = 0; !rc && i < slots; i++) {
+        gale_status_worker_t *w = &h->record.worker_slots[h->record.n_worker_slots++];
+        w->slot = i;
+        snprintf(w->supervisor, sizeof w->supervisor, "local");
+        const char *addr = h->sup ? gale_sup_address(h->sup, i) : NULL;
+        snprintf(w->address, sizeof w->address, "%s", addr ? addr : "");
+    }
     if (rc) gale_status_free(&h->record);
     return rc;
 }

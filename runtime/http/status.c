@@ -93,6 +93,7 @@ void gale_status_free(gale_status_t *s)
 {
     for (size_t i = 0; s->components && i < s->n_components; i++)
         free(s->components[i].task), free(s->components[i].pm), free(s->components[i].task_pm);
+    free(s->worker_slots);
     free(s->components);
     memset(s, 0, sizeof *s);
 }
@@ -100,6 +101,11 @@ void gale_status_free(gale_status_t *s)
 int gale_status_copy(const gale_status_t *from, gale_status_t *out)
 {
     *out = *from;
+    out->worker_slots = NULL, out->n_worker_slots = 0;
+    if (from->n_worker_slots && (out->worker_slots = malloc(from->n_worker_slots * sizeof *out->worker_slots))) {
+        memcpy(out->worker_slots, from->worker_slots, from->n_worker_slots * sizeof *out->worker_slots);
+        out->n_worker_slots = from->n_worker_slots;
+    }
     out->components = calloc(from->n_components ? from->n_components : 1, sizeof *out->components);
     out->n_components = 0;
     if (!out->components) return GALE_ENOMEM;
@@ -268,9 +274,25 @@ void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n)
     gale_buf_puts(b, "]}\n");
 }
 
+/* gale's "workers": where each slot runs (Storm UI shows its workers on a page of their own). */
+static void workers_field(gale_buf_t *b, const gale_status_t *s)
+{
+    gale_buf_puts(b, ", \"workers\": [");
+    for (size_t i = 0; i < s->n_worker_slots; i++) {
+        const gale_status_worker_t *w = &s->worker_slots[i];
+        gale_buf_printf(b, "%s{\"slot\": %d, ", i ? ", " : "", w->slot);
+        str_field(b, "supervisorId", w->supervisor);
+        gale_buf_puts(b, ", ");
+        str_field(b, "address", w->address);
+        gale_buf_puts(b, "}");
+    }
+    gale_buf_puts(b, "]");
+}
+
 void gale_status_rest_topology(gale_buf_t *b, const gale_status_t *s, const gale_status_t *const *stats, size_t n_stats)
 {
     summary_entry(b, s);
+    workers_field(b, s);
     gale_buf_puts(b, ", ");
     str_field(b, "window", window_id(s));
     gale_buf_puts(b, ", ");

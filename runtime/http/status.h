@@ -30,6 +30,13 @@ typedef struct gale_status_component {
     gale_metric_set_t *task_pm; /* [tasks], each task's, owned; NULL: none */
 } gale_status_component_t;
 
+/* One worker slot of a topology: where it runs. */
+typedef struct gale_status_worker {
+    int slot;
+    char supervisor[128]; /* the supervisor's id ("HOST:PORT" in a cluster, "local" in one process) */
+    char address[128];    /* the worker's "HOST:PORT", "" while unknown (and in local mode, which has none) */
+} gale_status_worker_t;
+
 typedef struct gale_status {
     const char *topology; /* borrowed */
     const gale_topology_t *topo; /* borrowed: its components and their inputs */
@@ -45,6 +52,8 @@ typedef struct gale_status {
        of the same shape. */
     const struct gale_status *capacity_of;
     gale_status_component_t *components; /* in topological order, the ackers (system component) last; owned */
+    gale_status_worker_t *worker_slots;  /* owned, n_worker_slots of them; NULL: not known */
+    size_t n_worker_slots;
     size_t n_components;
 } gale_status_t;
 

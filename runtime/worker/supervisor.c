@@ -723,6 +723,12 @@ gale_merged_t *gale_sup_merged(const gale_sup_t *s)
     return g;
 }
 
+const char *gale_sup_address(const gale_sup_t *s, int slot)
+{
+    if (slot < 0 || slot >= s->n) return NULL;
+    return s->addr[slot];
+}
+
 bool gale_sup_stopping(const gale_sup_t *s) { return s->state == S_STOPPING || s->state == S_ENDED; }
 
 void gale_sup_free(gale_sup_t *s)

@@ -114,6 +114,9 @@ int gale_sup_metrics_json(const gale_sup_t *s, bool mergeable, FILE *out);
 /* The same merged figures as a record (metrics_merge.h), the losses added in: NULL when out of memory; free with
    gale_merged_free. */
 struct gale_merged *gale_sup_merged(const gale_sup_t *s);
+/* Slot `slot`'s address as this supervisor knows it ("HOST:PORT", "" while unknown), `slot` from 0 to the
+   topology's slots; NULL past them. */
+const char *gale_sup_address(const gale_sup_t *s, int slot);
 /* True from a kill until the end. */
 bool gale_sup_stopping(const gale_sup_t *s);
 /* How many figures the local workers have sent: it changes whenever gale_sup_metrics_json's answer may have. */

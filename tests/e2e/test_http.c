@@ -58,6 +58,11 @@ static void rest_matches_the_figures_at_exit(const char *const *extra, int worke
     cr_assert_not_null(strstr(doc, "\"status\": \"ACTIVE\""), "%s", doc);
     cr_assert_eq(tl_json_number(doc, "tasksTotal"), 4, "spout, 2 probes, acker: %s", doc);
     cr_assert_eq(tl_json_number(doc, "workersTotal"), workers, "%s", doc);
+    cr_assert_not_null(
+        strstr(doc, workers > 1 ? "\"workers\": [{\"slot\": 0, \"supervisorId\": \"local\", \"address\": "
+                                  "\"127.0.0.1:"
+                                : "\"workers\": [{\"slot\": 0, \"supervisorId\": \"local\", \"address\": \"\"}]"),
+        "%s", doc);
     cr_assert_eq(tl_json_number(doc, "restarts"), 0, "%s", doc);
     cr_assert_null(strstr(doc, "__acker"), "system components are not listed: %s", doc);
     char *summary = get(&r, "/api/v1/topology/summary", 200),

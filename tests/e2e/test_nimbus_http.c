@@ -67,6 +67,14 @@ Test(nimbus_http, the_rest_api_shows_the_clusters_topologies_and_its_actions_nee
     cr_assert_not_null(strstr(doc, "\"status\": \"ACTIVE\""), "%s", doc);
     cr_assert_eq(tl_json_number(doc, "workersTotal"), 2, "%s", doc);
     cr_assert_not_null(strstr(doc, "\"topologyStats\": [{\"windowPretty\": \"10m 0s\""), "%s", doc);
+    /* Where each slot runs: a supervisor each (the even scheduler), and the worker's address. */
+    for (int slot = 0; slot < 2; slot++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "{\"slot\": %d, \"supervisorId\": \"127.0.0.1:", slot);
+        const char *w = strstr(doc, pat);
+        cr_assert_not_null(w, "%s", doc);
+        cr_assert_not_null(strstr(w, "\"address\": \"127.0.0.1:"), "%s", doc);
+    }
     char *summary = get(&c, "/api/v1/topology/summary", 200), *sups = get(&c, "/api/v1/supervisor/summary", 200),
          *cluster = get(&c, "/api/v1/cluster/summary", 200),
          *graph = get(&c, "/api/v1/topology/held/visualization", 200);
