@@ -50,6 +50,8 @@ typedef struct gale_task_metrics {
        component's are its tasks' highest. */
     double queue_fill;
     uint64_t backpressure_ns;
+    uint64_t restarts; /* worker and cluster mode: restarts of the worker the task runs on (a component: of the
+                          workers its tasks run on), filled in by the supervisor, which sees them */
     gale_hist_t exec;  /* bolts: execute latency, sampled */
     gale_hist_t complete; /* spouts: complete latency */
     gale_hist_t e2e;      /* bolts: from the spout's emit to this execute, for sampled tuples (latency markers) */

@@ -93,6 +93,7 @@ static void figures_json(gale_buf_t *b, const gale_task_metrics_t *m, const gale
     }
     gale_buf_printf(b, ", \"pending\": %" PRIu64 ", \"queue_fill\": %.4f, \"backpressure_ms\": %.3f", m->pending,
                     m->queue_fill, (double)m->backpressure_ns / 1e6);
+    if (m->restarts) gale_buf_printf(b, ", \"restarts\": %" PRIu64, m->restarts);
     gale_metric_set_json(b, pm);
     if (hists) {
         gale_buf_puts(b, ", \"hist\": {\"exec\": ");

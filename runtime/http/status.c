@@ -180,8 +180,8 @@ static void figures(gale_buf_t *b, gale_kind_t kind, const gale_task_metrics_t *
         gale_buf_printf(b, ", \"capacity\": \"%.3f\"", capacity);
     }
     /* gale's: the fullest inbound ring of the task's executor now, and how long it held the spouts back. */
-    gale_buf_printf(b, ", \"queueFill\": \"%.3f\", \"backpressureSeconds\": \"%.3f\"", m->queue_fill,
-                    (double)m->backpressure_ns / 1e9);
+    gale_buf_printf(b, ", \"queueFill\": \"%.3f\", \"backpressureSeconds\": \"%.3f\", \"restarts\": %" PRIu64,
+                    m->queue_fill, (double)m->backpressure_ns / 1e9, m->restarts);
     error_fields(b, &m->last_error);
     gale_metric_set_json(b, pm); /* the plugin's own, as the --stats JSON writes them */
 }

@@ -121,6 +121,7 @@ static void add_counts(gale_task_metrics_t *into, const gale_task_metrics_t *m)
     into->pending += m->pending; /* gauges, and the backpressure, are the tasks' now, not a window's */
     if (m->queue_fill > into->queue_fill) into->queue_fill = m->queue_fill;
     if (m->backpressure_ns > into->backpressure_ns) into->backpressure_ns = m->backpressure_ns;
+    if (m->restarts > into->restarts) into->restarts = m->restarts;
     into->exec.count += m->exec.count, into->exec.sum_ns += m->exec.sum_ns;
     into->complete.count += m->complete.count, into->complete.sum_ns += m->complete.sum_ns;
     into->process.count += m->process.count, into->process.sum_ns += m->process.sum_ns;

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics_out.h"
 #include "mpread.h"
+#include "scheduler.h"
 
 typedef gale_merged_t merged_t;
 
@@ -63,6 +64,7 @@ static int absorb_figures(merged_t *g, size_t at, const gale_value_t *obj)
         else if (key_is(&k, "failed")) m->failed += count(&v);
         else if (key_is(&k, "errors")) m->errors += count(&v);
         else if (key_is(&k, "pending")) m->pending += count(&v);
+        else if (key_is(&k, "restarts")) m->restarts += count(&v);
         else if (key_is(&k, "queue_fill") && number(&v) > m->queue_fill) m->queue_fill = number(&v);
         else if (key_is(&k, "backpressure_ms") && number(&v) * 1e6 > (double)m->backpressure_ns)
             m->backpressure_ns = (uint64_t)(number(&v) * 1e6);
@@ -227,6 +229,24 @@ static merged_t *merged_new(const gale_topology_t *t)
     return g;
 }
 
+void gale_merged_add_restarts(gale_merged_t *g, const gale_topology_t *t, int slots, const int *slot_restarts)
+{
+    gale_placement_t p;
+    if (!slot_restarts || slots < 1 || gale_schedule(t, t->config.ackers, slots, 1, &p)) return;
+    for (size_t c = 0; c < g->n; c++) {
+        bool *counted = calloc((size_t)slots, sizeof *counted);
+        for (int k = 0; k < g->tasks[c]; k++) {
+            uint32_t id = g->first_task[c] + (uint32_t)k;
+            if (id > p.n_tasks) continue;
+            int slot = p.worker[id];
+            g->task[c][k].restarts += (uint64_t)slot_restarts[slot];
+            if (counted && !counted[slot]) counted[slot] = true, g->m[c].restarts += (uint64_t)slot_restarts[slot];
+        }
+        free(counted);
+    }
+    gale_placement_free(&p);
+}
+
 gale_merged_t *gale_metrics_merge(const gale_topology_t *t, const char *const *stats, int n)
 {
     merged_t *g = merged_new(t), *trial = merged_new(t);
@@ -265,6 +285,7 @@ int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats,
 {
     merged_t *g = gale_metrics_merge(t, stats, n);
     if (!g) return GALE_ENOMEM;
+    gale_merged_add_restarts(g, t, l->slots, l->slot_restarts);
     gale_sup_losses_t all = losses(g, l);
     gale_buf_t b = {0};
     gale_buf_puts(&b, "{\"topology\": ");

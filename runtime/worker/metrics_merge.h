@@ -18,6 +18,10 @@ typedef struct gale_sup_losses {
     int restarts;        /* workers restarted after they died */
     uint64_t lost_trees; /* tuple trees open in a worker's spouts when it died: never completed by that spout */
     uint64_t resumed_trees; /* trees open in a dead worker's replayable spouts: emitted again by its next life */
+    /* Each slot's restarts (of the whole topology's `slots`; NULL: not known): given, every task's figures get
+       its worker's restarts, and every component's those of the workers its tasks run on. */
+    const int *slot_restarts;
+    int slots;
 } gale_sup_losses_t;
 
 /* The figures of one topology merged over documents (components in report order: topological, then the ackers
@@ -40,6 +44,9 @@ typedef struct gale_merged {
 /* `stats[i]` is a document or NULL, as below. NULL when out of memory; free with gale_merged_free. */
 gale_merged_t *gale_metrics_merge(const gale_topology_t *t, const char *const *stats, int n);
 void gale_merged_free(gale_merged_t *g);
+/* Adds the restarts of each of `slots` slots (slot_restarts[slot]) to the figures of the tasks it runs (the
+   scheduler's placement) and of their components (each restarted worker counted once per component). */
+void gale_merged_add_restarts(gale_merged_t *g, const gale_topology_t *t, int slots, const int *slot_restarts);
 
 /* `stats[i]` is worker i's document, or NULL when it sent none (it died); the losses are printed in the header and
    written as top-level "restarts", "lost_trees" and "resumed_trees". A document that does not parse is left out,

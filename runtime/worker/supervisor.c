@@ -586,6 +586,7 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->host = strdup(a->host ? a->host : "127.0.0.1");
     s->w = calloc((size_t)s->n_local, sizeof *s->w);
     s->addr = calloc((size_t)s->n, sizeof *s->addr);
+    s->slot_restarts = calloc((size_t)s->n, sizeof *s->slot_restarts);
     s->sets = calloc(a->n_sets + 1, sizeof *s->sets);
     bool ok = s->id && s->exe && s->file && s->host && s->w && s->addr && s->sets;
     for (size_t i = 0; ok && i < a->n_sets; i++) ok = (s->sets[s->n_sets++] = strdup(a->sets[i])) != NULL;
@@ -667,8 +668,12 @@ bool gale_sup_incomplete(const gale_sup_t *s) { return s->incomplete || lost_tre
 
 static gale_sup_losses_t losses(const gale_sup_t *s)
 {
-    gale_sup_losses_t l = {.lost_trees = lost_trees(s), .resumed_trees = s->resumed_trees};
-    for (int i = 0; i < s->n_local; i++) l.restarts += s->w[i].restarts;
+    gale_sup_losses_t l = {.lost_trees = lost_trees(s), .resumed_trees = s->resumed_trees, .slots = s->n};
+    for (int i = 0; i < s->n_local; i++) {
+        l.restarts += s->w[i].restarts;
+        if (s->slot_restarts && s->w[i].index < s->n) s->slot_restarts[s->w[i].index] = s->w[i].restarts;
+    }
+    l.slot_restarts = s->slot_restarts;
     return l;
 }
 
@@ -720,6 +725,7 @@ gale_merged_t *gale_sup_merged(const gale_sup_t *s)
     if (!g) return NULL;
     gale_sup_losses_t l = losses(s);
     g->lost.restarts += l.restarts, g->lost.lost_trees += l.lost_trees, g->lost.resumed_trees += l.resumed_trees;
+    gale_merged_add_restarts(g, s->topo, l.slots, l.slot_restarts);
     return g;
 }
 
@@ -737,7 +743,7 @@ void gale_sup_free(gale_sup_t *s)
     for (int i = 0; s->w && i < s->n_local; i++)
         free(s->w[i].stats), free(s->w[i].line), free(s->w[i].pos_tasks), free(s->w[i].pos_values);
     for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
-    free(s->sets), free(s->w), free(s->addr), free(s->finish_order);
+    free(s->sets), free(s->w), free(s->addr), free(s->slot_restarts), free(s->finish_order);
     free(s->id), free(s->exe), free(s->file), free(s->host);
     gale__sup_swap_free(s);
     free(s);

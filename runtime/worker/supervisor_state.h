@@ -80,6 +80,7 @@ struct gale_sup {
     int n;                  /* slots of the whole topology */
     bool complete;          /* every slot is here: this supervisor judges the end of the topology */
     char (*addr)[ADDR_MAX]; /* every slot's address; "" while unknown */
+    int *slot_restarts;     /* [n]: the local slots' restarts, as the figures attribute them (metrics_merge.h) */
     bool have_peers;
     int open_handles;
     char secret[2 * GALE_NONCE_LEN + 1];

@@ -221,6 +221,34 @@ Test(http, a_plugins_own_metrics_show_in_a_worker_mode_run_too)
     plugin_metrics_show_everywhere(extra);
 }
 
+/* A worker SIGKILLed in a worker-mode run: its supervisor restarts it, and the REST document says so for the
+   topology, for each task that worker runs, and for their components. */
+Test(http, a_restarted_worker_shows_in_the_topology_its_tasks_and_components)
+{
+    const char *extra[] = {"--workers", "2", "--set", "config.metrics_interval_s=1", "--set", "numbers.count=0", NULL};
+    tl_http_run_t r;
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", extra);
+    pid_t victim = 0;
+    for (int i = 0; i < 300 && !victim; i++, tl_sleep_ms(100)) victim = tl_worker_pid(r.pid, 1);
+    cr_assert_gt(victim, 0, "no worker 1");
+    kill(victim, SIGKILL);
+    char *doc = NULL;
+    for (int i = 0; i < 300; i++, tl_sleep_ms(100)) {
+        free(doc);
+        doc = get(&r, "/api/v1/topology/held", 200);
+        if (tl_json_number(doc, "restarts") == 1) break;
+    }
+    cr_assert_eq(tl_json_number(doc, "restarts"), 1, "%s", doc);
+    /* Slot 1 runs some of the tasks (the scheduler deals them round robin): those say 1, the rest 0. */
+    char *probe = get(&r, "/api/v1/topology/held/component/probe", 200);
+    long t2 = tl_json_number(strstr(probe, "\"id\": \"[2-2]\""), "restarts"),
+         t3 = tl_json_number(strstr(probe, "\"id\": \"[3-3]\""), "restarts");
+    cr_assert_eq(t2 + t3, 1, "one of the two probe tasks runs on slot 1: %ld and %ld\n%s", t2, t3, probe);
+    cr_assert_eq(figure(doc, "boltId", "probe", "restarts"), 1, "%s", doc);
+    free(doc), free(probe);
+    tl_http_run_free(&r);
+}
+
 /* A slow bolt under a spout that nothing holds back (no acking: no max_spout_pending): its executor's rings fill
    and the spouts wait, which the REST document and /metrics show as the queue fill and the backpressure time. */
 Test(http, a_slow_bolt_shows_as_queue_fill_and_backpressure)

@@ -269,3 +269,26 @@ Test(metrics_merge, a_plugins_own_metrics_merge_by_name_and_kind)
     free(docs[0]), free(docs[1]), free(host);
     gale_topology_free(t);
 }
+
+/* Restarts go to the tasks their worker runs (the scheduler's placement) and, once per worker, to the components
+   of those tasks. */
+Test(metrics_merge, a_slots_restarts_land_on_its_tasks_and_their_components)
+{
+    gale_topology_t *t = topology(); /* src: task 1; work: tasks 2 and 3; no ackers */
+    gale_merged_t *g = gale_metrics_merge(t, NULL, 0);
+    cr_assert_not_null(g);
+    const int restarts[] = {0, 3}; /* slot 1 restarted three times */
+    gale_merged_add_restarts(g, t, 2, restarts);
+    /* Round robin: task 1 on slot 0, task 2 on slot 1, task 3 on slot 0. */
+    cr_assert_eq(g->task[0][0].restarts, 0);
+    cr_assert_eq(g->task[1][0].restarts, 3);
+    cr_assert_eq(g->task[1][1].restarts, 0);
+    cr_assert_eq(g->m[1].restarts, 3, "counted once for the component");
+    cr_assert_eq(g->m[0].restarts, 0);
+    const int both[] = {1, 3};
+    gale_merged_t *h = gale_metrics_merge(t, NULL, 0);
+    gale_merged_add_restarts(h, t, 2, both);
+    cr_assert_eq(h->m[1].restarts, 4, "two workers of the component, each once");
+    gale_merged_free(g), gale_merged_free(h);
+    gale_topology_free(t);
+}
