@@ -45,6 +45,21 @@ void gale_metrics_table_row(FILE *f, const char *name, gale_kind_t kind, int tas
     }
 }
 
+void gale_metrics_table_plugin(FILE *f, const gale_metric_set_t *pm)
+{
+    if (!pm || !pm->n) return;
+    fprintf(f, "  its own metrics:");
+    for (int i = 0; i < pm->n; i++) {
+        const gale_metric_t *m = &pm->m[i];
+        if (m->kind == GALE_METRIC_COUNTER) fprintf(f, " %s=%" PRIu64, m->name, m->count);
+        else if (m->kind == GALE_METRIC_GAUGE) fprintf(f, " %s=%g", m->name, m->gauge);
+        else
+            fprintf(f, " %s: %" PRIu64 " values, p50 %" PRIu64 ", p99 %" PRIu64, m->name, m->hist.count,
+                    gale_hist_quantile(&m->hist, 0.5), gale_hist_quantile(&m->hist, 0.99));
+    }
+    fputc('\n', f);
+}
+
 void gale_metrics_table_footer(FILE *f)
 {
     fprintf(f, "(exec_us: mean execute time in microseconds, sampled; cmpl: complete latency of spout trees in "

@@ -18,6 +18,8 @@ void gale_metrics_table_header(FILE *f);
 void gale_metrics_table_row(FILE *f, const char *name, gale_kind_t kind, int tasks, const gale_task_metrics_t *m,
                             double secs);
 void gale_metrics_table_footer(FILE *f);
+/* Under a component's row, its plugin's own metrics (NULL or none: nothing): "  its own metrics: name=value ...". */
+void gale_metrics_table_plugin(FILE *f, const gale_metric_set_t *pm);
 
 /* One component as the --stats JSON writes it. */
 typedef struct gale_metrics_doc {

@@ -765,6 +765,9 @@ void gale_runtime_report(const gale_runtime_t *rt, FILE *f)
         const gale_component_t *c = ci < 0 ? &rt->acker_comp : &rt->topo->components[ci];
         gale_runtime_component_metrics(rt, ci, &m);
         gale_metrics_table_row(f, c->name, c->kind, c->parallelism, &m, secs);
+        gale_metric_set_t pm;
+        gale_runtime_component_plugin_metrics(rt, ci, &pm);
+        gale_metrics_table_plugin(f, &pm);
     }
     gale_metrics_table_footer(f);
 }

@@ -7,6 +7,8 @@
 
 #include "gale.h"
 
+#define NONCE_BYTES 8 /* of the token's nonce, in hex in the header */
+
 int gale_http_auth_init(gale_http_auth_t *a, const void *secret, size_t len)
 {
     memset(a, 0, sizeof *a);
@@ -17,21 +19,24 @@ int gale_http_auth_init(gale_http_auth_t *a, const void *secret, size_t len)
 }
 
 static void signature(const void *secret, size_t len, const char *method, const char *path, int64_t t,
-                      unsigned char out[GALE_SHA256_LEN])
+                      const char *nonce, unsigned char out[GALE_SHA256_LEN])
 {
     char msg[4096];
-    int n = snprintf(msg, sizeof msg, "gale-http-1\n%s\n%s\n%" PRId64, method, path, t);
+    int n = snprintf(msg, sizeof msg, "gale-http-1\n%s\n%s\n%" PRId64 "\n%s", method, path, t, nonce);
     gale_hmac_sha256(secret, len, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1, out);
 }
 
 void gale_http_auth_sign(const void *secret, size_t len, const char *method, const char *path, int64_t t, char *out,
                          size_t cap)
 {
-    unsigned char sig[GALE_SHA256_LEN];
-    char hex[2 * GALE_SHA256_LEN + 1];
-    signature(secret, len, method, path, t, sig);
+    unsigned char sig[GALE_SHA256_LEN], raw[GALE_NONCE_LEN];
+    char hex[2 * GALE_SHA256_LEN + 1], nonce[2 * NONCE_BYTES + 1];
+    /* A nonce of its own, so that two tokens for one request in one second differ (each is good once). */
+    if (gale_auth_nonce(raw)) memset(raw, 0, sizeof raw);
+    gale_hex_encode(raw, NONCE_BYTES, nonce);
+    signature(secret, len, method, path, t, nonce, sig);
     gale_hex_encode(sig, sizeof sig, hex);
-    snprintf(out, cap, "Gale-HMAC t=%" PRId64 ", sig=%s", t, hex);
+    snprintf(out, cap, "Gale-HMAC t=%" PRId64 ", n=%s, sig=%s", t, nonce, hex);
 }
 
 static int refuse(char *why, size_t cap, const char *text)
@@ -60,13 +65,18 @@ int gale_http_auth_check(gale_http_auth_t *a, const char *method, const char *pa
     char *end;
     if (strncmp(p, "t=", 2)) return refuse(why, why_cap, "the token has no t=");
     long long t = strtoll(p + 2, &end, 10);
-    if (end == p + 2 || strncmp(end, ", sig=", 6) || strlen(end + 6) != 2 * GALE_SHA256_LEN)
-        return refuse(why, why_cap, "the token is not t=SECONDS, sig=HEX");
+    char nonce[2 * NONCE_BYTES + 1];
+    const char *sig = end + 4 + 2 * NONCE_BYTES;
+    if (end == p + 2 || strncmp(end, ", n=", 4) || strspn(end + 4, "0123456789abcdef") != 2 * NONCE_BYTES ||
+        strncmp(sig, ", sig=", 6) || strlen(sig + 6) != 2 * GALE_SHA256_LEN)
+        return refuse(why, why_cap, "the token is not t=SECONDS, n=NONCE, sig=HEX");
+    memcpy(nonce, end + 4, 2 * NONCE_BYTES);
+    nonce[2 * NONCE_BYTES] = 0;
     unsigned char got[GALE_SHA256_LEN], want[GALE_SHA256_LEN];
-    if (gale_hex_decode(end + 6, got, sizeof got)) return refuse(why, why_cap, "the token's sig is not hex");
+    if (gale_hex_decode(sig + 6, got, sizeof got)) return refuse(why, why_cap, "the token's sig is not hex");
     if (t < now - GALE_HTTP_AUTH_SKEW_S || t > now + GALE_HTTP_AUTH_SKEW_S)
         return refuse(why, why_cap, "the token is out of date (more than 300 s from this host's clock)");
-    signature(a->secret, a->secret_len, method, path, (int64_t)t, want);
+    signature(a->secret, a->secret_len, method, path, (int64_t)t, nonce, want);
     if (!same(got, want, sizeof got))
         return refuse(why, why_cap, "the token's signature is wrong (another secret, method or path)");
     /* One use each: a slot whose token has gone out of date is free again. */

@@ -2,9 +2,10 @@
  * http_auth.h: the token that lets an HTTP request change a running topology (the REST API's POST actions), made
  * from the cluster secret without ever sending it: the request carries
  *
- *     Authorization: Gale-HMAC t=UNIX_SECONDS, sig=HEX
+ *     Authorization: Gale-HMAC t=UNIX_SECONDS, n=NONCE, sig=HEX
  *
- * where sig is HMAC-SHA256(secret, "gale-http-1\nMETHOD\nPATH\nUNIX_SECONDS") in lowercase hex. A token is good
+ * where NONCE is 16 random lowercase hex digits and sig is HMAC-SHA256(secret, "gale-http-1\nMETHOD\nPATH\n
+ * UNIX_SECONDS\nNONCE") in lowercase hex. A token is good
  * for one request (its signature is remembered, and a second use refused) within GALE_HTTP_AUTH_SKEW_S of the
  * server's clock, and for that method and path only: one seen on the wire cannot be replayed, nor turned into
  * another action. `gale token` makes one.
@@ -33,7 +34,8 @@ typedef struct gale_http_auth {
 /* The checker of tokens made with `secret` (copied; at most GALE_HTTP_AUTH_SECRET_MAX bytes). 0 or GALE_EINVAL. */
 int gale_http_auth_init(gale_http_auth_t *a, const void *secret, size_t len);
 
-/* The Authorization header's value for `method` and `path` at time `t`, into out (cap bytes: 96 is room). */
+/* The Authorization header's value for `method` and `path` at time `t`, with a new nonce, into out (cap bytes:
+   128 is room). */
 void gale_http_auth_sign(const void *secret, size_t len, const char *method, const char *path, int64_t t, char *out,
                          size_t cap);
 

@@ -91,6 +91,12 @@ static bool key_is(const gale_value_t *k, const char *s)
     return k->type == GALE_STR && k->s.len == strlen(s) && !memcmp(k->s.ptr, s, k->s.len);
 }
 
+/* A whole number of a JSON document read back (MessagePack keeps the positive ones unsigned); -1 for any other. */
+static int64_t whole(const gale_value_t *v)
+{
+    return v->type == GALE_INT ? v->i : v->type == GALE_UINT && v->u <= INT64_MAX ? (int64_t)v->u : -1;
+}
+
 /* Storm's rebalance body, {"rebalanceOptions": {"numWorkers": N, "executors": {"COMPONENT": N, ...}}}, as the
    words of the rebalance verb (" workers=N parallelism=C=N ..."). 0, or GALE_EINVAL with why. */
 static int rebalance_words(const char *body, size_t len, gale_buf_t *words, char *why, size_t cap)
@@ -107,17 +113,19 @@ static int rebalance_words(const char *body, size_t len, gale_buf_t *words, char
     if (!rc && top.type != GALE_MAP) rc = GALE_EINVAL;
     for (uint32_t i = 0; !rc && i < top.n; i++)
         if (!gale_mp_item(&top, 2 * i, &k) && key_is(&k, "rebalanceOptions")) gale_mp_item(&top, 2 * i + 1, &opts);
-    for (uint32_t i = 0; !rc && opts.type == GALE_MAP && i < opts.n; i++) {
+    if (!rc && opts.type != GALE_MAP) rc = GALE_EINVAL; /* a body, but not Storm's */
+    for (uint32_t i = 0; !rc && i < opts.n; i++) {
+        int64_t n;
         if (gale_mp_item(&opts, 2 * i, &k) || gale_mp_item(&opts, 2 * i + 1, &v)) rc = GALE_EINVAL;
-        else if (key_is(&k, "numWorkers") && v.type == GALE_INT && v.i >= 1 && v.i <= 1024)
-            gale_buf_printf(words, " workers=%" PRId64, v.i);
+        else if (key_is(&k, "numWorkers") && (n = whole(&v)) >= 1 && n <= 1024)
+            gale_buf_printf(words, " workers=%" PRId64, n);
         else if (key_is(&k, "executors") && v.type == GALE_MAP)
             for (uint32_t j = 0; !rc && j < v.n; j++) {
                 gale_value_t c, p;
                 if (gale_mp_item(&v, 2 * j, &c) || gale_mp_item(&v, 2 * j + 1, &p) || c.type != GALE_STR ||
-                    p.type != GALE_INT || p.i < 1 || p.i > 4096 || memchr(c.s.ptr, ' ', c.s.len) || !c.s.len)
+                    (n = whole(&p)) < 1 || n > 4096 || memchr(c.s.ptr, ' ', c.s.len) || !c.s.len)
                     rc = GALE_EINVAL;
-                else gale_buf_printf(words, " parallelism=%.*s=%" PRId64, (int)c.s.len, c.s.ptr, p.i);
+                else gale_buf_printf(words, " parallelism=%.*s=%" PRId64, (int)c.s.len, c.s.ptr, n);
             }
         else rc = GALE_EINVAL;
     }

@@ -274,7 +274,10 @@ void gale_metrics_merged_report(const gale_topology_t *t, const char *const *sta
         fprintf(out, ", %" PRIu64 " tuple trees emitted again by restarted replayable spouts", all.resumed_trees);
     fprintf(out, ")\n");
     gale_metrics_table_header(out);
-    for (size_t c = 0; c < g->n; c++) gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
+    for (size_t c = 0; c < g->n; c++) {
+        gale_metrics_table_row(out, g->name[c], g->kind[c], g->tasks[c], &g->m[c], g->secs);
+        gale_metrics_table_plugin(out, g->pm[c]);
+    }
     gale_metrics_table_footer(out);
     fprintf(out, "(summed over the workers; a restarted worker's metrics are those of its last life)\n");
     gale_merged_free(g);

@@ -201,6 +201,10 @@ static void plugin_metrics_show_everywhere(const char *const *extra)
     cr_assert_eq(m3, p3, "%s", metrics);
     tl_promtool_ok(r.dir, metrics);
     cr_assert_eq(tl_http_run_stop(&r), 0);
+    char *err = tl_read_file(r.err_path, NULL);
+    cr_assert_not_null(strstr(err, "  its own metrics: probed=5000 last_n="), "under probe's row of the table:\n%s",
+                       err);
+    free(err);
     char *stats = tl_read_file(r.stats, NULL);
     const char *probe = strstr(stats, "{\"name\": \"probe\"");
     cr_assert(probe && strstr(probe, "{\"name\": \"probed\", \"type\": \"counter\", \"value\": 5000}"), "%s", stats);

@@ -113,6 +113,25 @@ Test(nimbus_http, the_rest_api_shows_the_clusters_topologies_and_its_actions_nee
     cr_assert_eq(post(&c, "/api/v1/topology/nope/kill", none, &body), 404, "%s", body);
     cr_assert_not_null(strstr(body, "no topology named nope"), "the verb's own words: %s", body);
     free(body);
+    /* Rebalance with Storm's body: from two workers to one; a body that is not Storm's is a 400. */
+    char *bad = tl_token_header(c.secret, "/api/v1/topology/held/rebalance/0");
+    int status;
+    body = tl_http(c.nimbus[0].http_port, "POST", "/api/v1/topology/held/rebalance/0", bad, "{\"numWorkers\": 1}",
+                   &status);
+    cr_assert_eq(status, 400, "%s", body ? body : "(no answer)");
+    free(body);
+    char *rebalance = tl_token_header(c.secret, "/api/v1/topology/held/rebalance/0");
+    body = tl_http(c.nimbus[0].http_port, "POST", "/api/v1/topology/held/rebalance/0", rebalance,
+                   "{\"rebalanceOptions\": {\"numWorkers\": 1}}", &status);
+    cr_assert_eq(status, 200, "%s", body ? body : "(no answer)");
+    cr_assert_not_null(strstr(body, "\"topologyOperation\": \"rebalance\""), "%s", body);
+    free(body);
+    bool one = false;
+    for (int i = 0; i < 600 && !one; i++, tl_sleep_ms(100))
+        one = tl_cluster_listed(&c, "topology held status=inactive workers=1 ") ||
+              tl_cluster_listed(&c, "topology held status=active workers=1 ");
+    cr_assert(one, "rebalanced over HTTP to one worker");
+    free(bad), free(rebalance);
     char *kill = tl_token_header(c.secret, "/api/v1/topology/held/kill/1");
     cr_assert_eq(post(&c, "/api/v1/topology/held/kill/1", kill, &body), 200, "%s", body);
     cr_assert_not_null(strstr(body, "\"topologyOperation\": \"kill\""), "%s", body);

@@ -24,8 +24,11 @@ Test(http_auth, a_token_is_good_once_for_its_method_and_path)
     fresh();
     char h[160];
     gale_http_auth_sign(SECRET, strlen(SECRET), "POST", "/api/v1/topology/t/kill", 1000000, h, sizeof h);
-    cr_assert_eq(strncmp(h, "Gale-HMAC t=1000000, sig=", 25), 0, "%s", h);
-    cr_assert_eq(strlen(h), 25 + 64);
+    cr_assert_eq(strncmp(h, "Gale-HMAC t=1000000, n=", 23), 0, "%s", h);
+    cr_assert_eq(strlen(h), 23 + 16 + 6 + 64, "%s", h);
+    char again[160];
+    gale_http_auth_sign(SECRET, strlen(SECRET), "POST", "/api/v1/topology/t/kill", 1000000, again, sizeof again);
+    cr_assert_str_neq(h, again, "two tokens of one second differ (their nonces)");
     cr_assert_eq(check("POST", "/api/v1/topology/t/deactivate", h, 1000000), GALE_EPERM, "another path");
     cr_assert_eq(check("GET", "/api/v1/topology/t/kill", h, 1000000), GALE_EPERM, "another method");
     cr_assert_eq(check("POST", "/api/v1/topology/t/kill", h, 1000010), 0);
@@ -44,14 +47,16 @@ Test(http_auth, another_secret_or_an_old_token_or_garbage_is_refused)
     gale_http_auth_sign(SECRET, strlen(SECRET), "POST", "/x", 500, h, sizeof h);
     cr_assert_eq(check("POST", "/x", h, 500 + 301), GALE_EPERM, "older than 5 minutes");
     cr_assert_eq(check("POST", "/x", h, 500 - 301), GALE_EPERM, "from too far in the future");
-    const char *bad[] = {NULL,
-                         "",
-                         "Basic dXNlcjpwYXNz",
-                         "Gale-HMAC",
-                         "Gale-HMAC t=, sig=00",
-                         "Gale-HMAC t=500, sig=zz",
-                         "Gale-HMAC t=500 sig=0000000000000000000000000000000000000000000000000000000000000000",
-                         "Gale-HMAC t=500, sig=000000000000000000000000000000000000000000000000000000000000000000"};
+    const char *bad[] = {
+        NULL,
+        "",
+        "Basic dXNlcjpwYXNz",
+        "Gale-HMAC",
+        "Gale-HMAC t=, sig=00",
+        "Gale-HMAC t=500, sig=zz",
+        "Gale-HMAC t=500, n=00000000000000zz, sig=0000000000000000000000000000000000000000000000000000000000000000",
+        "Gale-HMAC t=500 sig=0000000000000000000000000000000000000000000000000000000000000000",
+        "Gale-HMAC t=500, sig=000000000000000000000000000000000000000000000000000000000000000000"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         cr_assert_eq(check("POST", "/x", bad[i], 500), GALE_EPERM, "%s", bad[i] ? bad[i] : "(none)");
     /* Flipping one hex digit of a good token spoils it. */

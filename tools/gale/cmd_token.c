@@ -24,7 +24,7 @@ int gale_cmd_token(int argc, char **argv)
     char secret[GALE_HTTP_AUTH_SECRET_MAX];
     size_t len;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &len)) return GALE_EXIT_ERROR;
-    char header[160];
+    char header[192];
     gale_http_auth_sign(secret, len, method, path, (int64_t)time(NULL), header, sizeof header);
     printf("Authorization: %s\n", header);
     return GALE_EXIT_OK;
