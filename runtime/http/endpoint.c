@@ -173,6 +173,7 @@ static void topology_page(gale_endpoint_t *e, gale_status_t *s, const char *rest
     if (w) gale_windows_record(w, s, now);
     if (w && gale_status_views(w, s, now, window, &views)) {
         gale_status_views_free(&views);
+        s->capacity_of = NULL;
         return error_answer(resp, 500, "out of memory", "out of memory");
     }
     const gale_status_t *shown = views.shown ? views.shown : s;
@@ -185,6 +186,7 @@ static void topology_page(gale_endpoint_t *e, gale_status_t *s, const char *rest
             error_answer(resp, 404, "not found", "no such component");
     } else error_answer(resp, 404, "not found", "no such path under the topology");
     gale_status_views_free(&views);
+    s->capacity_of = NULL; /* it pointed into the views: a source may keep its records for the next request */
 }
 
 /* /metrics: every topology, its capacities over the last 10 minutes. */
@@ -199,7 +201,7 @@ static void prometheus(gale_endpoint_t *e, gale_status_t *records, size_t n, gal
     }
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     gale_status_prometheus(&resp->body, records, n);
-    for (size_t k = 0; views && k < n; k++) gale_status_views_free(&views[k]);
+    for (size_t k = 0; views && k < n; k++) gale_status_views_free(&views[k]), records[k].capacity_of = NULL;
     free(views);
 }
 

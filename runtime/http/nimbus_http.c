@@ -10,11 +10,29 @@
 #include "json_parse.h"
 #include "mpread.h"
 
+#define CACHE_MS 1000
+
 /* ---- the source: every topology of the cluster ------------------------------------------------------------ */
 
+static void forget(gale_nimbus_http_t *h)
+{
+    for (size_t k = 0; k < h->n_records; k++) gale_status_free(&h->records[k]);
+    free(h->records);
+    gale_nimbus_views_free(h->views, h->n_views);
+    h->records = NULL, h->n_records = 0, h->views = NULL, h->n_views = 0;
+}
+
+/* Every topology's record, read from ZooKeeper at most once per CACHE_MS: each read is synchronous calls on
+   nimbus's loop, so a client asking as fast as it can must not make nimbus read as fast as it asks. */
 static int snapshot(void *arg, gale_status_t **records, size_t *n)
 {
     gale_nimbus_http_t *h = arg;
+    uint64_t now = uv_now(h->loop);
+    if (h->records && now - h->taken_ms < CACHE_MS) {
+        *records = h->records, *n = h->n_records;
+        return 0;
+    }
+    forget(h);
     *records = NULL, *n = 0;
     int rc = gale_nimbus_views(h->nimbus, &h->views, &h->n_views);
     gale_status_t *r = rc ? NULL : calloc(h->n_views + 1, sizeof *r);
@@ -33,24 +51,17 @@ static int snapshot(void *arg, gale_status_t **records, size_t *n)
         }
         *n = k + 1;
     }
+    h->records = r, h->n_records = *n, h->taken_ms = now;
     *records = r;
     if (rc) {
-        for (size_t k = 0; k < *n; k++) gale_status_free(&r[k]);
-        free(r);
-        gale_nimbus_views_free(h->views, h->n_views);
-        h->views = NULL, h->n_views = 0, *records = NULL, *n = 0;
+        forget(h);
+        *records = NULL, *n = 0;
     }
     return rc;
 }
 
-static void release(void *arg, gale_status_t *records, size_t n)
-{
-    gale_nimbus_http_t *h = arg;
-    for (size_t k = 0; k < n; k++) gale_status_free(&records[k]);
-    free(records);
-    gale_nimbus_views_free(h->views, h->n_views);
-    h->views = NULL, h->n_views = 0;
-}
+/* The records stay for the next request (snapshot); stop frees them. */
+static void release(void *arg, gale_status_t *records, size_t n) {}
 
 static void supervisors(void *arg, const gale_status_t *records, size_t n, gale_buf_t *body)
 {
@@ -154,6 +165,7 @@ static int act(void *arg, const char *topology, const char *action, double wait_
         return snprintf(why, cap, "no such topology"), 404;
     }
     gale_nimbus_command(h->nimbus, line.p, &reply);
+    forget(h); /* what the action changed shows at the next request */
     const char *text = reply.p ? reply.p : "";
     const char *err = !strncmp(text, "error ", 6) ? text + 6 : NULL;
     int status = !err ? 200 : !strncmp(err, "no topology named", 17) ? 404 : !strncmp(err, "usage", 5) ? 400 : 409;
@@ -169,6 +181,7 @@ static int start(uv_loop_t *loop, gale_nimbus_t *n, void *arg)
 {
     gale_nimbus_http_t *h = arg;
     h->nimbus = n;
+    h->loop = loop;
     int rc = gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, &h->endpoint);
     if (!rc) h->bound_port = gale_endpoint_port(h->endpoint);
     return rc;
@@ -179,6 +192,7 @@ static void stop(void *arg)
     gale_nimbus_http_t *h = arg;
     gale_endpoint_stop(h->endpoint);
     h->endpoint = NULL;
+    forget(h);
 }
 
 void gale_nimbus_http_init(gale_nimbus_http_t *h, const char *host, int port, gale_http_auth_t *auth)

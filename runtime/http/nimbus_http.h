@@ -19,8 +19,12 @@ typedef struct gale_nimbus_http {
     gale_nimbus_t *nimbus;
     gale_endpoint_source_t source;
     gale_endpoint_t *endpoint;
-    gale_nimbus_view_t *views; /* the snapshot being answered from */
+    uv_loop_t *loop;
+    gale_nimbus_view_t *views; /* the last snapshot: what its records borrow */
     size_t n_views;
+    gale_status_t *records; /* the last snapshot's records, kept for CACHE_MS */
+    size_t n_records;
+    uint64_t taken_ms;
 } gale_nimbus_http_t;
 
 /* Prepares `h` (the caller's; it must outlive nimbus) to listen on host:port once nimbus listens. */
