@@ -99,9 +99,11 @@ static const char TOPO[] = "/api/v1/topology/";
    two), each with a token. */
 static void act(gale_endpoint_t *e, const gale_http_req_t *req, gale_http_resp_t *resp)
 {
-    const char *p = req->path + sizeof TOPO - 1, *slash = strchr(p, '/');
     char topology[128] = "", action[16] = "", why[700];
-    if (strncmp(req->path, TOPO, sizeof TOPO - 1) || !slash || (size_t)(slash - p) >= sizeof topology)
+    if (strncmp(req->path, TOPO, sizeof TOPO - 1))
+        return error_answer(resp, 404, "not found", "POST is for a topology's actions: /api/v1/topology/NAME/kill");
+    const char *p = req->path + sizeof TOPO - 1, *slash = strchr(p, '/');
+    if (!slash || slash == p || (size_t)(slash - p) >= sizeof topology)
         return error_answer(resp, 404, "not found", "POST is for a topology's actions: /api/v1/topology/NAME/kill");
     memcpy(topology, p, (size_t)(slash - p));
     const char *a = slash + 1, *wait = strchr(a, '/');

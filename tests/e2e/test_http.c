@@ -449,6 +449,11 @@ Test(http, without_a_secret_file_actions_are_off)
     free(body);
     cr_assert_eq(post(&r, "/api/v1/topology/held/deactivate/5", token, &body), 400, "%s", body);
     free(body);
+    const char *elsewhere[] = {"/", "/api", "/api/v1/topology/", "/api/v1/topology//kill", "/metrics"};
+    for (size_t i = 0; i < sizeof elsewhere / sizeof *elsewhere; i++) {
+        cr_assert_eq(post(&r, elsewhere[i], token, &body), 404, "%s: %s", elsewhere[i], body);
+        free(body);
+    }
     cr_assert(still_emitting(&r, emitted_now(&r)));
     cr_assert_eq(tl_http_run_stop(&r), 0);
     free(token), free(secret);
