@@ -24,10 +24,16 @@ Test(bench, quick_run_writes_valid_json, .timeout = 300)
                           "\"p50_ms\": ", "\"p99_ms\": ", "\"p999_ms\": ", "\"cpu_s_per_million\": ", "\"rss_mb\": ",
                           "\"ratio_to_baseline\": "};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) cr_assert_not_null(strstr(text, keys[i]), "no %s in\n%s", keys[i], text);
-    /* sixteen cases: four topologies, acking off and on, in one process and in two workers */
-    size_t cases = 0;
-    for (const char *p = text; (p = strstr(p, "\"case\": ")); p++) cases++;
+    /* sixteen cases: four topologies, acking off and on, in one process and in two workers; then the cost of being
+       watched, local and in two workers */
+    const char *observed = strstr(text, "\"observed\": [");
+    cr_assert_not_null(observed, "%s", text);
+    size_t cases = 0, watched = 0;
+    for (const char *p = text; (p = strstr(p, "\"case\": ")) && p < observed; p++) cases++;
+    for (const char *p = observed; (p = strstr(p, "\"plain\": ")); p++) watched++;
     cr_assert_eq(cases, 16, "%s", text);
+    cr_assert_eq(watched, 2, "%s", observed);
+    cr_assert_not_null(strstr(observed, "\"ratio\": "), "%s", observed);
     free(text);
     tl_result_free(&r);
     free(bench), free(plugins), free(json);
