@@ -58,7 +58,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 2
+#define GALE_ABI_MINOR 3
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                               \
@@ -290,6 +290,20 @@ typedef struct gale_plugin {
        may. Several wakes before it runs make one call. It returns how much it did (0: nothing, which does not
        count as activity when the run drains; a negative code is logged against the task). */
     int (*service)(gale_ctx_t *ctx);
+
+    /* ABI 2.3, optional: checkpoints (config.checkpoint_interval_ms), Storm's IStatefulComponent hooks, for a plugin
+       that keeps state outside gale_state_* or has effects outside the topology (a sink's file). On the task's
+       thread, in the run phase, where it may call what finish (bolts) or next_tuple (spouts) may.
+       prepare_commit: checkpoint `checkpoint`'s barriers reached the task, and every input before them was
+       executed: put into the state what it must hold (a spout: its position; a plugin with a structure of its
+       own: that structure), or close a batch of output; its state is then snapshotted. An error fails the
+       checkpoint (logged; the run goes on and the next one is tried).
+       commit: the checkpoint is complete (every task of the topology stored it): make its output visible.
+       rollback: the checkpoint will never complete (a task or the backend failed it): what prepare_commit set
+       aside for it belongs to the next one. */
+    int (*prepare_commit)(gale_ctx_t *ctx, uint64_t checkpoint);
+    void (*commit)(gale_ctx_t *ctx, uint64_t checkpoint);
+    void (*rollback)(gale_ctx_t *ctx, uint64_t checkpoint);
 } gale_plugin_t;
 
 #define GALE_PLUGIN_SYMBOL "gale_plugin"
@@ -441,6 +455,24 @@ struct gale_host {
     void (*counter_add)(gale_metric_t *m, uint64_t n);          /* counters: += n */
     void (*gauge_set)(gale_metric_t *m, double value);          /* gauges: the value now */
     void (*histogram_record)(gale_metric_t *m, uint64_t value); /* histograms: one observation (any unit) */
+
+    /* ABI 2.3: the task's key-value state (Storm's KeyValueState, Flink's keyed state). Keys and values are gale
+       values, copied in; a value read back is a view (a container in its raw form: read it with gale_item), valid
+       until the next put or delete of this task's state. With config.checkpoint_interval_ms the state is part of
+       every checkpoint and comes back after a crash as the last complete checkpoint had it, before open or
+       prepare; without, it lives as long as the task. A key equal to the value a fields grouping on one field
+       routes by stays with its task when the component's parallelism changes (key groups). From open/prepare to
+       the end of the run phase (GALE_ESTATE in declare and in close/cleanup); the task's thread only.
+       state_get: 0 and *out, or GALE_ENOENT. state_put: 0, GALE_EINVAL (a malformed value), GALE_ENOMEM.
+       state_delete: 0 or GALE_ENOENT. state_next iterates: *cursor starts at 0; 0 with the next entry, GALE_ENOENT
+       at the end (in no particular order; a put or delete during the walk may make it see an entry twice or miss
+       one). state_restored: the checkpoint the state came from, 0 when it started empty. */
+    int (*state_get)(gale_ctx_t *ctx, const gale_value_t *key, gale_value_t *out);
+    int (*state_put)(gale_ctx_t *ctx, const gale_value_t *key, const gale_value_t *value);
+    int (*state_delete)(gale_ctx_t *ctx, const gale_value_t *key);
+    int (*state_next)(gale_ctx_t *ctx, uint64_t *cursor, gale_value_t *key, gale_value_t *value);
+    size_t (*state_count)(gale_ctx_t *ctx);
+    uint64_t (*state_restored)(gale_ctx_t *ctx);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -671,6 +703,32 @@ static inline void gale_gauge_set(gale_ctx_t *ctx, gale_metric_t *m, double valu
 static inline void gale_histogram_record(gale_ctx_t *ctx, gale_metric_t *m, uint64_t value)
 {
     if (m) ctx->host->histogram_record(m, value);
+}
+
+/* The task's key-value state (gale_host_t.state_get and on); GALE_ENOTSUP on a gale older than ABI 2.3. */
+static inline int gale_state_get(gale_ctx_t *ctx, const gale_value_t *key, gale_value_t *out)
+{
+    return GALE_HOST_HAS(ctx->host, state_get) ? ctx->host->state_get(ctx, key, out) : GALE_ENOTSUP;
+}
+static inline int gale_state_put(gale_ctx_t *ctx, const gale_value_t *key, const gale_value_t *value)
+{
+    return GALE_HOST_HAS(ctx->host, state_put) ? ctx->host->state_put(ctx, key, value) : GALE_ENOTSUP;
+}
+static inline int gale_state_delete(gale_ctx_t *ctx, const gale_value_t *key)
+{
+    return GALE_HOST_HAS(ctx->host, state_delete) ? ctx->host->state_delete(ctx, key) : GALE_ENOTSUP;
+}
+static inline int gale_state_next(gale_ctx_t *ctx, uint64_t *cursor, gale_value_t *key, gale_value_t *value)
+{
+    return GALE_HOST_HAS(ctx->host, state_next) ? ctx->host->state_next(ctx, cursor, key, value) : GALE_ENOTSUP;
+}
+static inline size_t gale_state_count(gale_ctx_t *ctx)
+{
+    return GALE_HOST_HAS(ctx->host, state_count) ? ctx->host->state_count(ctx) : 0;
+}
+static inline uint64_t gale_state_restored(gale_ctx_t *ctx)
+{
+    return GALE_HOST_HAS(ctx->host, state_restored) ? ctx->host->state_restored(ctx) : 0;
 }
 
 static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)

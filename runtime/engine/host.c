@@ -6,6 +6,7 @@
 
 #include "declare.h"
 #include "emit.h"
+#include "kvstate.h"
 #include "plugin_metrics.h"
 #include "service.h"
 #include "spout.h"
@@ -25,6 +26,12 @@ const gale_host_t gale__host = {
     .counter_add = gale__counter_add,
     .gauge_set = gale__gauge_set,
     .histogram_record = gale__histogram_record,
+    .state_get = gale__state_get,
+    .state_put = gale__state_put,
+    .state_delete = gale__state_delete,
+    .state_next = gale__state_next,
+    .state_count = gale__state_count,
+    .state_restored = gale__state_restored,
     .tuple_size = gale__tuple_size,
     .tuple_get = gale__tuple_get,
     .tuple_field = gale__tuple_field,

@@ -83,6 +83,7 @@ static void free_task(gale_runtime_t *rt, gale_task_t *t)
     }
     free(t->kept);
     free(t->metrics);
+    gale_kvstate_destroy(&t->kv);
     free(t->acks_due.v);
     free(t->retries);
     gale_u64map_destroy(&t->pending);

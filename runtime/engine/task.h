@@ -11,6 +11,7 @@
 
 #include "acker.h"
 #include "host.h"
+#include "kvstate.h"
 #include "grouping.h"
 #include "metrics.h"
 #include "tuple.h"
@@ -96,6 +97,7 @@ typedef struct gale_task {
     gale_task_metrics_t m;
     /* The plugin's own metrics (plugin_metrics.h): NULL until it registers one, then published with release. */
     struct gale_metric_set *metrics;
+    gale_kvstate_t kv; /* the task's key-value state (kvstate.h) */
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }

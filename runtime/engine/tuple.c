@@ -310,6 +310,8 @@ static uint64_t hash_bytes(const unsigned char *p, size_t len, uint64_t h)
     return mix64(h ^ mix64(tail + len));
 }
 
+uint64_t gale__hash_value(const char *p, size_t len) { return hash_bytes((const unsigned char *)p, len, 0); }
+
 uint64_t gale__tuple_hash_fields(const gale_tuple_data_t *d, const int *idx, size_t n, uint64_t seed)
 {
     uint64_t h = seed;

@@ -97,6 +97,9 @@ void gale__tuple_discard(gale_tuple_data_t *d);
    every run and every machine. */
 uint64_t gale__tuple_hash_fields(const gale_tuple_data_t *d, const int *idx, size_t n, uint64_t seed);
 
+/* The same hash of one encoded value alone: what a fields grouping on one field hashes (a state's key groups). */
+uint64_t gale__hash_value(const char *p, size_t len);
+
 /* The host table's tuple readers. */
 size_t gale__tuple_size(const gale_tuple_t *t);
 int gale__tuple_get(const gale_tuple_t *t, size_t i, gale_value_t *out);

@@ -118,6 +118,15 @@ static const gale_tuple_t *refuse_keep(gale_ctx_t *ctx, const gale_tuple_t *inpu
 static void refuse_done(gale_ctx_t *ctx) {}
 static int refuse_wake(gale_ctx_t *ctx) { return GALE_ESTATE; }
 static int refuse_replayable(gale_ctx_t *ctx, uint64_t *resume_from) { return GALE_ESTATE; }
+static int refuse_state_get(gale_ctx_t *ctx, const gale_value_t *key, gale_value_t *out) { return GALE_ESTATE; }
+static int refuse_state_put(gale_ctx_t *ctx, const gale_value_t *key, const gale_value_t *value) { return GALE_ESTATE; }
+static int refuse_state_delete(gale_ctx_t *ctx, const gale_value_t *key) { return GALE_ESTATE; }
+static int refuse_state_next(gale_ctx_t *ctx, uint64_t *cursor, gale_value_t *key, gale_value_t *value)
+{
+    return GALE_ESTATE;
+}
+static size_t no_state_count(gale_ctx_t *ctx) { return 0; }
+static uint64_t no_state_restored(gale_ctx_t *ctx) { return 0; }
 static size_t no_tuple_size(const gale_tuple_t *t) { return 0; }
 static int no_tuple_get(const gale_tuple_t *t, size_t index, gale_value_t *out) { return GALE_ERANGE; }
 static int no_tuple_field(const gale_tuple_t *t, const char *field, gale_value_t *out) { return GALE_ENOENT; }
@@ -139,6 +148,12 @@ const gale_host_t gale__declare_host = {
     .reset_timeout = refuse_input,
     .wake = refuse_wake,
     .replayable = refuse_replayable,
+    .state_get = refuse_state_get,
+    .state_put = refuse_state_put,
+    .state_delete = refuse_state_delete,
+    .state_next = refuse_state_next,
+    .state_count = no_state_count,
+    .state_restored = no_state_restored,
     .tuple_size = no_tuple_size,
     .tuple_get = no_tuple_get,
     .tuple_field = no_tuple_field,

@@ -109,7 +109,7 @@ Test(plugin, a_descriptor_smaller_than_abi_2_0_is_refused_naming_the_file_and_bo
     cr_assert_eq(gale_plugin_load(path, &h, &d), GALE_EABI);
     cr_assert_null(h);
     cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
-    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.2) needs at least"),
+    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.3) needs at least"),
                        "%s", d.msg);
     free(path);
 }
@@ -176,7 +176,7 @@ static int must_not_be_called(gale_ctx_t *ctx, const char *stream, const char *c
 
 Test(plugin, declare_direct_stream_on_a_host_of_abi_2_0_is_not_supported)
 {
-    cr_assert_eq(gale__host.abi_minor, 2);
+    cr_assert_eq(gale__host.abi_minor, 3);
     cr_assert_eq(gale__host.size, sizeof(gale_host_t));
     cr_assert(GALE_HOST_HAS(&gale__host, declare_direct_stream));
     cr_assert(GALE_HOST_HAS(&gale__declare_host, declare_direct_stream));
@@ -311,4 +311,32 @@ Test(plugin, metrics_on_a_host_of_abi_2_1_are_null_and_their_updates_do_nothing)
     gale_counter_add(&ctx, c, 1);
     gale_gauge_set(&ctx, g, 1.0);
     gale_histogram_record(&ctx, h, 1);
+}
+
+static int state_must_not_be_called(gale_ctx_t *ctx, const gale_value_t *k, const gale_value_t *v)
+{
+    cr_assert_fail("a function past the host table's size was called");
+    return 0;
+}
+
+Test(plugin, state_functions_on_a_host_of_abi_2_2_are_not_supported)
+{
+    cr_assert(GALE_HOST_HAS(&gale__host, state_restored));
+    gale_host_t old = gale__host;
+    old.abi_minor = 2;
+    old.size = (uint32_t)offsetof(gale_host_t, state_get); /* ABI 2.2's table ends at histogram_record */
+    old.state_put = state_must_not_be_called;
+    gale_ctx_t ctx = {.host = &old};
+    gale_value_t k = gale_int(1), v = gale_int(2), out;
+    uint64_t cursor = 0;
+    cr_assert_eq(gale_state_put(&ctx, &k, &v), GALE_ENOTSUP);
+    cr_assert_eq(gale_state_get(&ctx, &k, &out), GALE_ENOTSUP);
+    cr_assert_eq(gale_state_delete(&ctx, &k), GALE_ENOTSUP);
+    cr_assert_eq(gale_state_next(&ctx, &cursor, &k, &out), GALE_ENOTSUP);
+    cr_assert_eq(gale_state_count(&ctx), 0);
+    cr_assert_eq(gale_state_restored(&ctx), 0);
+    /* The declare phase's table has them, refusing. */
+    gale_ctx_base_t b = {.pub = {.host = &gale__declare_host}, .phase = GALE_PHASE_DECLARE};
+    cr_assert_eq(gale_state_put(&b.pub, &k, &v), GALE_ESTATE);
+    cr_assert_eq(gale_state_get(&b.pub, &k, &out), GALE_ESTATE);
 }
