@@ -14,6 +14,12 @@
  * A basic bolt: emits in execute are anchored to the input, which is acked when execute returns 0. A value that is
  * not a string fails its input (the first one of a task is logged as a warning).
  *
+ * State: with checkpoints on (config.checkpoint_interval_ms), the counts are the task's state. The bolt keeps its
+ * own table for speed and, at each checkpoint (prepare_commit), puts the words counted since the last one into
+ * the task's key-value state (key: the word, value: its count); after a crash, prepare reads the state back, so
+ * the counts go on from the last complete checkpoint, exactly (the spouts replay what came after it). Words are
+ * the keys a fields grouping on the word routes by, so the counts follow their words when the parallelism changes.
+ *
  * Memory: an open-addressing table (FNV-1a, linear probing, power-of-two capacity, doubled at 0.7 load) of
  * entries that point into an arena of 64 KiB chunks holding one copy of each distinct word. Counting a word
  * already seen allocates nothing; a new word allocates only when a chunk fills or the table doubles. Everything is
@@ -32,6 +38,7 @@ typedef struct entry {
     const char *word; /* in the arena; NULL: an empty slot */
     size_t len;
     int64_t count;
+    bool dirty; /* counted since the last checkpoint */
 } entry_t;
 
 typedef struct chunk {
@@ -48,6 +55,7 @@ typedef struct counter {
     const char *field;              /* owned by the settings */
     const char *const *seen_fields; /* the input stream last seen, and where `field` is in it (0 when absent) */
     size_t field_at;
+    size_t n_dirty; /* entries counted since the last checkpoint */
 } counter_t;
 
 static uint64_t fnv1a(const char *p, size_t n)
@@ -106,9 +114,8 @@ static int grow(counter_t *c)
     return 0;
 }
 
-/* Counts one occurrence of the word (borrowed; copied when new). Returns its entry, or NULL when out of memory
-   (then nothing is counted). */
-static entry_t *count_word(counter_t *c, const char *w, size_t n)
+/* The word's entry (borrowed; copied when new, with count 0), or NULL when out of memory. */
+static entry_t *word_entry(counter_t *c, const char *w, size_t n)
 {
     uint64_t h = fnv1a(w, n);
     entry_t *e = find(c->slots, c->cap, h, w, n);
@@ -119,11 +126,60 @@ static entry_t *count_word(counter_t *c, const char *w, size_t n)
         }
         const char *copy = arena_copy(c, w, n);
         if (!copy) return NULL;
-        *e = (entry_t){h, copy, n, 0};
+        *e = (entry_t){h, copy, n, 0, false};
         c->n++;
     }
-    e->count++;
     return e;
+}
+
+/* Counts one occurrence of the word. Returns its entry, or NULL when out of memory (then nothing is counted). */
+static entry_t *count_word(counter_t *c, const char *w, size_t n)
+{
+    entry_t *e = word_entry(c, w, n);
+    if (!e) return NULL;
+    e->count++;
+    if (!e->dirty) e->dirty = true, c->n_dirty++;
+    return e;
+}
+
+/* The counts a checkpoint restored into the task's state. */
+static int restore(gale_ctx_t *ctx, counter_t *c)
+{
+    uint64_t cursor = 0;
+    gale_value_t k, v;
+    while (gale_state_next(ctx, &cursor, &k, &v) == 0) {
+        if (k.type != GALE_STR || v.type != GALE_INT) continue; /* not a count of ours */
+        entry_t *e = word_entry(c, k.s.ptr, k.s.len);
+        if (!e) return GALE_ENOMEM;
+        e->count = v.i;
+    }
+    return 0;
+}
+
+/* Checkpoint: the words counted since the last one go into the state. */
+static int prepare_commit(gale_ctx_t *ctx, uint64_t checkpoint)
+{
+    counter_t *c = ctx->state;
+    for (size_t i = 0; i < c->cap && c->n_dirty; i++) {
+        entry_t *e = &c->slots[i];
+        if (!e->word || !e->dirty) continue;
+        gale_value_t k = gale_strn(e->word, e->len), v = gale_int(e->count);
+        int rc = gale_state_put(ctx, &k, &v);
+        if (rc) return rc; /* the checkpoint fails; what is still dirty goes into the next */
+        e->dirty = false;
+        c->n_dirty--;
+    }
+    return 0;
+}
+
+static void free_counter(counter_t *c)
+{
+    for (chunk_t *k = c->arena, *next; k; k = next) {
+        next = k->next;
+        free(k);
+    }
+    free(c->slots);
+    free(c);
 }
 
 static int prepare(gale_ctx_t *ctx)
@@ -142,6 +198,11 @@ static int prepare(gale_ctx_t *ctx)
     if (!c->slots) {
         free(c);
         return GALE_ENOMEM;
+    }
+    int rc = restore(ctx, c);
+    if (rc) {
+        free_counter(c); /* a failed prepare gets no cleanup */
+        return rc;
     }
     ctx->state = c;
     return 0;
@@ -214,16 +275,7 @@ static int finish(gale_ctx_t *ctx)
     return rc;
 }
 
-static void cleanup(gale_ctx_t *ctx)
-{
-    counter_t *c = ctx->state;
-    for (chunk_t *k = c->arena, *next; k; k = next) {
-        next = k->next;
-        free(k);
-    }
-    free(c->slots);
-    free(c);
-}
+static void cleanup(gale_ctx_t *ctx) { free_counter(ctx->state); }
 
 static const gale_setting_decl_t settings[] = {
     {"field", GALE_SETTING_STRING, "input field to count; a stream without it: its first value (default \"word\")"},
@@ -236,4 +288,5 @@ GALE_PLUGIN(.kind = GALE_BOLT, .name = "word_count", .description = "counts word
             .streams = (const gale_stream_decl_t[]){{"default", (const char *const[]){"word", "count", NULL}},
                                                     {NULL, NULL}},
             .settings = settings,
-            .bolt = {.prepare = prepare, .execute = execute, .finish = finish, .cleanup = cleanup});
+            .bolt = {.prepare = prepare, .execute = execute, .finish = finish, .cleanup = cleanup},
+            .prepare_commit = prepare_commit);

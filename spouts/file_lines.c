@@ -17,6 +17,11 @@
  * first one whose tree had not completed and reads on from there: every line arrives at least once. The file must
  * not change in between; if it became shorter than the position, that is said and the task is done.
  *
+ * Checkpoints: with config.checkpoint_interval_ms, the task puts its position (the byte offset and the line number
+ * of the next line) into its state at every checkpoint, and a task restored from one seeks to it: the lines after
+ * the last complete checkpoint are read again, once each, and those before are not (exactly once with stateful
+ * bolts, and with a sink that commits on checkpoints).
+ *
  * Parallelism: a file has one reader. With parallelism above 1, task 0 reads the whole file and the other tasks
  * are done at once (they emit nothing).
  *
@@ -41,6 +46,7 @@
 typedef struct state {
     FILE *f;    /* NULL: this task does not read (task_index > 0) */
     bool own;   /* opened here, so closed here (stdin is not ours to close) */
+    bool rewinds; /* reads a file: its position goes into checkpoints (after its end too) */
     char *line; /* getline's buffer, reused for every line: it grows to the longest line, then stays */
     size_t cap;
     const char *path; /* for messages; owned by the settings */
@@ -60,6 +66,43 @@ static void skip_to(gale_ctx_t *ctx, state_t *s, uint64_t from)
         gale_warn(ctx, "%s has %llu lines, but the task resumes at line %llu: was it changed?", s->path,
                   (unsigned long long)s->number, (unsigned long long)from);
     else gale_log(ctx, GALE_LOG_INFO, "resuming %s at line %llu", s->path, (unsigned long long)from);
+}
+
+static const gale_value_t KEY_OFFSET = {.type = GALE_STR, .s = {"offset", 6}};
+static const gale_value_t KEY_LINE = {.type = GALE_STR, .s = {"line", 4}};
+
+/* A checkpoint restored the task's position: seek there. 1 when it did, 0 when there is none, or the error. */
+static int seek_to_checkpoint(gale_ctx_t *ctx, state_t *s)
+{
+    gale_value_t off, line;
+    if (gale_state_get(ctx, &KEY_OFFSET, &off) || off.type != GALE_INT || off.i < 0 ||
+        gale_state_get(ctx, &KEY_LINE, &line) || line.type != GALE_INT || line.i < 0)
+        return 0;
+    struct stat st;
+    if (!fstat(fileno(s->f), &st) && S_ISREG(st.st_mode) && st.st_size < off.i)
+        gale_warn(ctx, "%s has %lld bytes, but the checkpoint's position is byte %lld: was it changed?", s->path,
+                  (long long)st.st_size, (long long)off.i);
+    if (fseeko(s->f, (off_t)off.i, SEEK_SET)) {
+        int err = errno;
+        gale_error(ctx, "cannot seek %s to byte %lld: %s", s->path, (long long)off.i, strerror(err));
+        return -err;
+    }
+    s->read_bytes = (uint64_t)off.i;
+    s->number = (uint64_t)line.i;
+    gale_log(ctx, GALE_LOG_INFO, "resuming %s at line %llu (byte %llu) from checkpoint %llu", s->path,
+             (unsigned long long)s->number + 1, (unsigned long long)s->read_bytes,
+             (unsigned long long)gale_state_restored(ctx));
+    return 1;
+}
+
+/* Checkpoint: the position of the next line. */
+static int prepare_commit(gale_ctx_t *ctx, uint64_t checkpoint)
+{
+    state_t *s = ctx->state;
+    if (!s->rewinds) return 0; /* standard input cannot rewind; a task that does not read has no position */
+    gale_value_t off = gale_int((int64_t)s->read_bytes), line = gale_int((int64_t)s->number);
+    int rc = gale_state_put(ctx, &KEY_OFFSET, &off);
+    return rc ? rc : gale_state_put(ctx, &KEY_LINE, &line);
 }
 
 static int open_(gale_ctx_t *ctx)
@@ -95,7 +138,14 @@ static int open_(gale_ctx_t *ctx)
         gale_gauge_set(ctx, s->size_g, (double)st.st_size);
     }
     uint64_t from;
-    if (s->own && gale_replayable(ctx, &from) == 0) skip_to(ctx, s, from);
+    s->rewinds = s->own;
+    int at = s->own ? seek_to_checkpoint(ctx, s) : 0;
+    if (at < 0) {
+        fclose(s->f);
+        free(s);
+        return at;
+    }
+    if (!at && s->own && gale_replayable(ctx, &from) == 0) skip_to(ctx, s, from);
     gale_gauge_set(ctx, s->read_g, (double)s->read_bytes);
     return 0;
 }
@@ -158,4 +208,5 @@ static const gale_setting_decl_t settings[] = {
 GALE_PLUGIN(.kind = GALE_SPOUT, .name = "file_lines", .description = "one tuple per line of a file, then done",
             .streams = (const gale_stream_decl_t[]){{"default", (const char *const[]){"line", NULL}}, {NULL, NULL}},
             .settings = settings,
-            .spout = {.open = open_, .next_tuple = next_tuple, .ack = ack, .fail = fail, .close = close_});
+            .spout = {.open = open_, .next_tuple = next_tuple, .ack = ack, .fail = fail, .close = close_},
+            .prepare_commit = prepare_commit);

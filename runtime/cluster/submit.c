@@ -139,6 +139,13 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
                         size_t cap)
 {
     memset(out, 0, sizeof *out);
+    if (topo->config.checkpoint_interval_ms) {
+        snprintf(why, cap,
+                 "%s: config.checkpoint_interval_ms: checkpoints run in local mode only in this version of "
+                 "gale (not in a cluster)",
+                 topo->file);
+        return GALE_ENOTSUP;
+    }
     char *renamed = strdup(name); /* `name` may be topo->name itself */
     if (!renamed) return GALE_ENOMEM;
     free(topo->name);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "emit.h"
 #include "log.h"
 #include "runtime.h"
@@ -157,10 +158,14 @@ static size_t flush_all(gale_executor_t *e) { return gale_lanes_flush_all(&e->ou
 
 void gale__executor_flush(gale_executor_t *e) { flush_all(e); }
 
+/* While checkpoint barriers align, a task holds what its aligned inputs send; past this the spouts wait, so that
+   what is held stays bounded by what was in flight. */
+#define ALIGN_HELD_MAX 4096
+
 /* Backpressure: an executor that holds more than its rings take tells every spout to wait. */
 static void update_congestion(gale_executor_t *e)
 {
-    bool now = e->out.n_pending > 0;
+    bool now = e->out.n_pending > 0 || e->align_held > ALIGN_HELD_MAX;
     if (now == e->congested) return;
     e->congested = now;
     /* Only at a change: a turn's own clock, no call of its own. */
@@ -268,6 +273,7 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
         gale__tuple_release(in->data);
         return;
     }
+    if (gale__align_holds(t, in)) return; /* its input's checkpoint barrier came first: it waits for the others */
     gale_tuple_t *outer = t->current; /* non-NULL only if a finish or a nested call is under way */
     if (in->data->origin_ns) gale_hist_add(&t->m.e2e, gale_now_ns() - in->data->origin_ns);
     __atomic_store_n(&t->current, in, __ATOMIC_RELAXED); /* read by the control thread to name a stuck task */
@@ -315,9 +321,7 @@ static size_t run_items(gale_executor_t *e, void **buf, size_t n)
             break;
         }
         case GALE_ITEM_RETURNS: gale__pool_take_back(&e->pool, gale_item_ptr(buf[i])); break;
-        default: /* no lane sends control items yet */
-            gale_logf(GALE_LOG_ERROR, "runtime", "executor %d: an unknown ring entry: dropped", e->index);
-            break;
+        case GALE_ITEM_CONTROL: gale__control_in(e, gale_item_ptr(buf[i])); break;
         }
     }
     return n;
@@ -562,6 +566,7 @@ static void close_tasks(gale_executor_t *e)
 {
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
+        gale__align_destroy(&t->align); /* what waited for a barrier dies with the run, here, while its pool lives */
         if (!t->opened || t->acker) continue;
         gale__task_close_plugin(t);
         if (t->comp->kind == GALE_SPOUT) gale__spout_forget(t);
@@ -638,12 +643,39 @@ static void swap_tasks(gale_executor_t *e, int component, const gale_plugin_t *t
     }
 }
 
+/* Checkpoints (barrier.h): the spouts here start the one the coordinator asked for, and the tasks hear which one
+   completed or was abandoned. Outside the running phase no barrier is waited for. */
+static void handle_checkpoints(gale_executor_t *e, int phase)
+{
+    gale_runtime_t *rt = e->rt;
+    uint64_t aborted = atomic_load(&rt->ckpt_aborted), committed = atomic_load(&rt->ckpt_committed),
+             trigger = atomic_load(&rt->ckpt_trigger);
+    if (aborted != e->abort_seen) {
+        e->abort_seen = aborted;
+        for (size_t i = 0; i < e->n_tasks; i++)
+            if (!e->tasks[i]->acker) gale__barrier_aborted(e->tasks[i], aborted);
+    }
+    if (committed != e->commit_seen) {
+        e->commit_seen = committed;
+        for (size_t i = 0; i < e->n_tasks; i++)
+            if (!e->tasks[i]->acker) gale__barrier_committed(e->tasks[i], committed);
+    }
+    if (trigger != e->ckpt_seen) {
+        e->ckpt_seen = trigger;
+        for (size_t i = 0; i < e->n_tasks; i++)
+            if (e->tasks[i]->comp->kind == GALE_SPOUT) gale__barrier_inject(e->tasks[i], trigger);
+    }
+    if (phase != GALE_RUN_RUNNING)
+        for (size_t i = 0; i < e->n_tasks; i++) gale__barrier_release(e->tasks[i]);
+}
+
 /* Returns true when the executor must stop. */
 static bool handle_control(gale_executor_t *e)
 {
     gale_runtime_t *rt = e->rt;
     int phase = atomic_load(&rt->phase);
     if (phase == GALE_RUN_STOPPING) return true;
+    if (rt->ckpt) handle_checkpoints(e, phase);
     if (phase == GALE_RUN_DEACTIVATED) deactivate_spouts(e);
     /* The user's activation applies only while running: a stop's deactivation is for good. */
     bool inactive = atomic_load(&rt->inactive);

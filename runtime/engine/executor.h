@@ -48,6 +48,8 @@ struct gale_executor {
     unsigned swap_seen; /* the runtime's swap_seq as this executor last did it */
     void *held[GALE_BATCH]; /* ring entries popped before the lease ran out: run first once it is back */
     size_t n_held;
+    uint64_t ckpt_seen, commit_seen, abort_seen; /* the runtime's checkpoint ids as this executor last acted */
+    size_t align_held; /* entries its tasks hold while checkpoint barriers align (barrier.h) */
     /* Shared with producers and the control thread. */
     alignas(64) atomic_uint wake_seq;
     atomic_bool services_wanted; /* some task's service is wanted (gale__task_want_service) */

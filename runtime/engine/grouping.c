@@ -61,9 +61,12 @@ size_t gale_grouping_select(const gale_sub_t *sub, gale_sub_state_t *st, const g
         else if (sub->n_local) out[0] = round_robin(st, sub->local, sub->n_local);
         else out[0] = round_robin(st, sub->tasks, sub->n_tasks);
         return 1;
-    case GALE_GROUPING_FIELDS:
-        out[0] = sub->tasks[gale__tuple_hash_fields(d, sub->fields, sub->n_fields, 0) % sub->n_tasks];
+    case GALE_GROUPING_FIELDS: {
+        uint64_t h = gale__tuple_hash_fields(d, sub->fields, sub->n_fields, 0);
+        out[0] = sub->tasks[sub->key_groups ? (uint32_t)(h % sub->key_groups * sub->n_tasks / sub->key_groups)
+                                            : (uint32_t)(h % sub->n_tasks)];
         return 1;
+    }
     case GALE_GROUPING_PARTIAL_KEY: {
         uint32_t a = (uint32_t)(gale__tuple_hash_fields(d, sub->fields, sub->n_fields, 0) % sub->n_tasks);
         uint32_t b = (uint32_t)(gale__tuple_hash_fields(d, sub->fields, sub->n_fields, PARTIAL_KEY_SEED2) %

@@ -5,6 +5,7 @@
  *  local_or_shuffle   round robin over the subscriber's tasks on the emitter's executor thread, else in this worker
  *                     process, else over all (a refinement of Storm's "same worker" that turns the hop into a call)
  *  fields             hash of the grouped fields' encoded bytes: the same values go to the same task on every run
+ *                     (with checkpoints, by key group: the task that owns the key's state)
  *  partial_key        two hashes of the fields, and of the two candidates the one this emitter sent fewer to
  *  all                every task
  *  global             the lowest task id
@@ -29,6 +30,10 @@ typedef struct gale_sub {
     uint32_t n_local;
     const int *fields;      /* fields / partial_key: indexes into the stream's fields */
     size_t n_fields;
+    /* fields, with checkpoints: the hash picks one of this many key groups and the group its task (Flink's
+       ranges, kvstate.h), so that a key's state and its tuples meet at one task at any parallelism; 0: hash
+       modulo the tasks */
+    uint32_t key_groups;
 } gale_sub_t;
 
 /* What one emitting task remembers about one subscription. */

@@ -21,7 +21,7 @@ void gale_item_release(void *item)
         break;
     }
     case GALE_ITEM_DELIVERY: gale__tuple_release(((gale_tuple_t *)item)->data); break;
-    default: break; /* GALE_ITEM_CONTROL: none is made yet */
+    case GALE_ITEM_CONTROL: free(gale_item_ptr(item)); break;
     }
 }
 

@@ -37,14 +37,23 @@ enum {
     GALE_ITEM_DELIVERY = 0u, /* a gale_tuple_t delivery: one reference to its tuple's data */
     GALE_ITEM_OPS = 1u,      /* a gale_op_batch_t (malloc'ed, freed by the consumer) */
     GALE_ITEM_RETURNS = 2u,  /* a gale_return_batch_t of pool blocks going home (pool.h) */
-    GALE_ITEM_CONTROL = 3u,  /* reserved for control items that flow in order with tuples (checkpoint barriers);
-                                none is sent yet, and a consumer that meets one treats it as a bug */
+    GALE_ITEM_CONTROL = 3u,  /* a gale_control_t (malloc'ed, freed by the consumer) that flows in order with the
+                                tuples of its lane: a checkpoint barrier */
     GALE_ITEM_MASK = 3u,
 };
 
 static inline unsigned gale_item_kind(const void *item) { return (unsigned)((uintptr_t)item & GALE_ITEM_MASK); }
 static inline void *gale_item_ptr(void *item) { return (void *)((uintptr_t)item & ~(uintptr_t)GALE_ITEM_MASK); }
 static inline void *gale_item_make(void *p, unsigned kind) { return (void *)((uintptr_t)p | kind); }
+
+/* A control item: checkpoint `id`'s barrier from task `from` to task `to`. A barrier travels behind every tuple
+   `from` sent `to` before it, on the same lane (checkpoint.h). */
+enum { GALE_CONTROL_BARRIER = 1 };
+typedef struct gale_control {
+    uint32_t kind;
+    uint32_t from, to;
+    uint64_t id;
+} gale_control_t;
 
 /* Releases what an entry holds, for one that will not be delivered (a stop that did not drain). */
 void gale_item_release(void *item);

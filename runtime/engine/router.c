@@ -43,6 +43,7 @@ static int add_sub(gale_route_t *route, const gale_topology_t *topo, int target,
     s->component = target;
     s->fields = in->field_index;
     s->n_fields = in->n_fields;
+    if (topo->config.checkpoint_interval_ms) s->key_groups = (uint32_t)topo->config.state_key_groups;
     int rc = fill_tasks(s, &topo->components[target], is_local);
     if (rc) return rc;
     route->n_subs++;

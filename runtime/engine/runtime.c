@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "barrier.h"
+#include "checkpoint.h"
 #include "drain.h"
 #include "json.h"
 #include "log.h"
@@ -84,6 +86,7 @@ static void free_task(gale_runtime_t *rt, gale_task_t *t)
     free(t->kept);
     free(t->metrics);
     gale_kvstate_destroy(&t->kv);
+    gale__align_destroy(&t->align);
     free(t->acks_due.v);
     free(t->retries);
     gale_u64map_destroy(&t->pending);
@@ -199,6 +202,44 @@ static int build_executors(gale_runtime_t *rt)
     return 0;
 }
 
+/* Checkpoints: each component's downstream tasks (where its tasks send barriers), and each bolt task's count of
+   upstream tasks (the barriers it aligns). A subscription reaches every task of its component, so both are
+   unions of whole components. */
+static int build_barriers(gale_runtime_t *rt)
+{
+    const gale_topology_t *topo = rt->topo;
+    rt->down = calloc(topo->n_components, sizeof *rt->down);
+    bool *seen = calloc(topo->n_components, sizeof *seen);
+    int rc = rt->down && seen ? 0 : GALE_ENOMEM;
+    for (size_t c = 0; c < topo->n_components && !rc; c++) {
+        memset(seen, 0, topo->n_components * sizeof *seen);
+        uint32_t n = 0;
+        for (size_t b = 0; b < topo->n_components; b++)
+            for (size_t i = 0; i < topo->components[b].n_inputs; i++)
+                if (topo->components[b].inputs[i].from_index == (int)c && !seen[b])
+                    seen[b] = true, n += (uint32_t)topo->components[b].parallelism;
+        gale_downstream_t *d = &rt->down[c];
+        if (n && !(d->tasks = malloc(n * sizeof *d->tasks))) rc = GALE_ENOMEM;
+        for (size_t b = 0; b < topo->n_components && !rc; b++)
+            for (int k = 0; seen[b] && k < topo->components[b].parallelism; k++)
+                d->tasks[d->n++] = topo->components[b].first_task + (uint32_t)k;
+    }
+    for (size_t b = 0; b < topo->n_components && !rc; b++) {
+        const gale_component_t *comp = &topo->components[b];
+        if (comp->kind != GALE_BOLT) continue;
+        memset(seen, 0, topo->n_components * sizeof *seen);
+        uint32_t inputs = 0;
+        for (size_t i = 0; i < comp->n_inputs; i++) {
+            int from = comp->inputs[i].from_index;
+            if (!seen[from]) seen[from] = true, inputs += (uint32_t)topo->components[from].parallelism;
+        }
+        for (int k = 0; k < comp->parallelism && !rc; k++)
+            rc = gale__align_init(&rt->tasks[comp->first_task + (uint32_t)k]->align, inputs, rt->n_all_tasks);
+    }
+    free(seen);
+    return rc;
+}
+
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
                      gale_diag_t *diag)
 {
@@ -220,6 +261,13 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
     rt->n_lanes = rt->n_execs + (rt->opts.driver ? 1 : 0);
+    if (topo->config.checkpoint_interval_ms && rt->opts.driver) {
+        free(rt);
+        return gale__diag(diag, GALE_ENOTSUP,
+                          "%s: config.checkpoint_interval_ms: checkpoints run in local mode only "
+                          "in this version of gale (not with workers or in a cluster)",
+                          topo->file);
+    }
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {
@@ -241,6 +289,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     free(is_local);
     if (!rc) rc = build_tasks(rt);
     if (!rc) rc = build_executors(rt);
+    if (!rc && topo->config.checkpoint_interval_ms) rc = build_barriers(rt);
     if (rc) {
         gale_runtime_free(rt);
         return gale__diag(diag, rc, "%s: cannot set up the run: %s", topo->file, gale_strerror(rc));
@@ -257,6 +306,9 @@ void gale_runtime_free(gale_runtime_t *rt)
     if (rt->tasks)
         for (uint32_t id = 1; id <= rt->n_all_tasks; id++) free_task(rt, rt->tasks[id]);
     gale_journal_close(rt->journal);
+    if (rt->down)
+        for (size_t c = 0; c < rt->topo->n_components; c++) free(rt->down[c].tasks);
+    free(rt->down);
     gale_router_destroy(&rt->router);
     free(rt->execs);
     free(rt->tasks);
@@ -633,7 +685,16 @@ static int run_to_end(gale_runtime_t *rt)
             enter_stopping(&c);
         }
     } else {
-        gale__runtime_start(rt);
+        gale_diag_t diag = {{0}};
+        gale_checkpointer_t *ck = NULL;
+        if (rt->topo->config.checkpoint_interval_ms &&
+            (rc = gale__checkpointer_start(rt, &c.loop, rt->opts.fresh_state, &ck, &diag))) {
+            gale_logf(GALE_LOG_ERROR, "runtime", "%s", diag.msg);
+            atomic_store(&rt->failed, 1);
+            enter_stopping(&c);
+        } else {
+            gale__runtime_start(rt);
+        }
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);
     enter_stopping(&c);
@@ -644,12 +705,17 @@ static int run_to_end(gale_runtime_t *rt)
     rt->end_ns = gale_now_ns();
     if (drv) drv->stop(rt, drv->arg); /* its last words; the loop below closes what it opened */
     if (w) w->stop(rt, w->arg);
+    gale_checkpointer_t *ck = rt->ckpt;
+    gale__checkpointer_stop(ck, !c.stuck && !atomic_load(&rt->failed) && !c.drain.incomplete &&
+                                    atomic_load(&rt->spouts_done) >= rt->n_spout_tasks);
     rt->ctl = NULL;
     if (!c.stuck) { /* a stuck executor may still push into the driver's lane: leave it all to the exiting process */
         uv_walk(&c.loop, close_walk, NULL);
         uv_run(&c.loop, UV_RUN_DEFAULT);
         uv_loop_close(&c.loop);
         if (drv) drv->free(rt, drv->arg);
+        gale__checkpointer_stats(ck, &rt->ckpt_stats);
+        gale__checkpointer_free(ck);
     }
     free(c.finish_order);
     if (atomic_load(&rt->failed)) return GALE_EPLUGIN;
@@ -827,7 +893,18 @@ int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f)
         gale_metrics_json(&b, &doc, rt->opts.driver != NULL);
         free(per_task), free(per_task_pm);
     }
-    gale_buf_puts(&b, "]}\n");
+    gale_buf_puts(&b, "]");
+    if (rt->topo->config.checkpoint_interval_ms) {
+        gale_checkpoint_stats_t cs;
+        if (rt->ckpt) gale__checkpointer_stats(rt->ckpt, &cs); /* while it runs (control thread) */
+        else cs = rt->ckpt_stats;
+        gale_buf_printf(&b,
+                        ", \"checkpoints\": {\"completed\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"last\": %" PRIu64
+                        ", \"restored\": %" PRIu64 ", \"restored_entries\": %" PRIu64 ", \"last_ms\": %" PRIu64
+                        ", \"last_bytes\": %" PRIu64 "}",
+                        cs.completed, cs.failed, cs.last_id, cs.restored, cs.restored_keys, cs.last_ms, cs.last_bytes);
+    }
+    gale_buf_puts(&b, "}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);
     gale_buf_free(&b);
     return rc;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "checkpoint.h"
 #include "executor.h"
 #include "journal.h"
 #include "router.h"
@@ -69,7 +70,14 @@ typedef struct gale_runtime_opts {
     const gale_runtime_watcher_t *watcher; /* NULL: none (borrowed; it must outlive the run) */
     int n_workers;
     int worker_index;
+    bool fresh_state; /* checkpoints: wipe the topology's state before the run instead of restoring it */
 } gale_runtime_opts_t;
+
+/* The tasks downstream of a component: of every component subscribed to any of its streams (barrier.h). */
+typedef struct gale_downstream {
+    uint32_t *tasks;
+    uint32_t n;
+} gale_downstream_t;
 
 typedef enum gale_run_phase {
     GALE_RUN_RUNNING = 0,
@@ -123,6 +131,12 @@ struct gale_runtime {
     atomic_int stop_requested;           /* gale_runtime_request_stop() */
     atomic_uint closed_execs;
     unsigned started_execs; /* executor threads started (control thread only): those the stop waits for */
+    /* Checkpoints (checkpoint.h, barrier.h), when config.checkpoint_interval_ms is set: the coordinator, the
+       checkpoint the spouts are to start, the latest complete one and the latest abandoned one (0: none). */
+    struct gale_checkpointer *ckpt;
+    gale_downstream_t *down; /* [n_components] */
+    atomic_ulong ckpt_trigger, ckpt_committed, ckpt_aborted;
+    gale_checkpoint_stats_t ckpt_stats; /* the coordinator's figures at the end of the run */
     bool stuck;            /* a task did not return from a call after the stop: the runtime must not be freed */
     void *ctl;             /* the control state of gale_runtime_run, while it runs */
 };

@@ -46,6 +46,17 @@ typedef struct gale_retry {
     uint32_t attempts;
 } gale_retry_t;
 
+/* Checkpoint barriers arriving at a bolt task (barrier.h): Flink's alignment. */
+typedef struct gale_align {
+    uint64_t id;        /* the checkpoint whose barriers are arriving; 0: none */
+    uint64_t last;      /* the last one taken or given up here: its late barriers are ignored */
+    uint32_t n_inputs;  /* upstream tasks: each sends one barrier per checkpoint */
+    uint32_t n_arrived; /* of which sent it: their later tuples wait in `held` */
+    uint64_t *arrived;  /* a bit per task id */
+    void **held;        /* ring entries (deliveries, barriers) from those, in arrival order */
+    size_t n_held, cap_held;
+} gale_align_t;
+
 typedef struct gale_task {
     gale_ctx_base_t base; /* must stay first: the plugin's gale_ctx_t */
     gale_runtime_t *rt;
@@ -98,6 +109,7 @@ typedef struct gale_task {
     /* The plugin's own metrics (plugin_metrics.h): NULL until it registers one, then published with release. */
     struct gale_metric_set *metrics;
     gale_kvstate_t kv; /* the task's key-value state (kvstate.h) */
+    gale_align_t align;
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }

@@ -38,7 +38,18 @@ const char *gale_grouping_name(gale_grouping_t g) { return (size_t)g < N_GROUPIN
 
 /* The one table of topology-wide settings: name, type, range and default. The README's table is checked against
    it by test_topology; the reader sets fields through it, and gale_config_defaults gives its defaults. */
-#define CFG(name, type, min, max, def, storm) {#name, type, offsetof(gale_config_t, name), min, max, def, storm}
+#define CFG(name, type, min, max, def, storm)                                  \
+    {                                                                          \
+#name, type, offsetof(gale_config_t, name), min, max, def, storm, NULL \
+    }
+/* A string key that takes one of a few words. */
+#define CFG_CHOICE(name, ...)                                                                        \
+    {                                                                                                \
+#name, GALE__KEY_STRING, offsetof(gale_config_t, name), 0, 0, 0, NULL, (const char *const[]) \
+        {                                                                                            \
+            __VA_ARGS__, NULL                                                                        \
+        }                                                                                            \
+    }
 static const gale__config_key_t CONFIG_KEYS[] = {
     CFG(ackers, GALE__KEY_INT, 0, 1024, 1, "topology.acker.executors"),
     CFG(message_timeout_s, GALE__KEY_INT, 1, 86400, 30, "topology.message.timeout.secs"),
@@ -54,6 +65,12 @@ static const gale__config_key_t CONFIG_KEYS[] = {
     CFG(journal, GALE__KEY_STRING, 0, 0, 0, NULL),
     CFG(journal_fsync, GALE__KEY_BOOL, 0, 0, 0, NULL),
     CFG(tick_s, GALE__KEY_DOUBLE, 0, 86400, 0, "topology.tick.tuple.freq.secs"),
+    CFG(checkpoint_interval_ms, GALE__KEY_INT, 0, 86400000, 0, "topology.state.checkpoint.interval.ms"),
+    CFG(checkpoint_timeout_s, GALE__KEY_INT, 1, 86400, 60, NULL),
+    CFG_CHOICE(state_backend, "file", "redis"),
+    CFG(state_path, GALE__KEY_STRING, 0, 0, 0, NULL),
+    CFG(state_fsync, GALE__KEY_BOOL, 0, 0, 1, NULL),
+    CFG(state_key_groups, GALE__KEY_INT, 1, 65536, 128, NULL),
 };
 #define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)
 
@@ -133,6 +150,20 @@ __attribute__((noinline)) int gale__config_set(gale_config_t *cfg, const gale__c
         return 0;
     case GALE__KEY_STRING: {
         if (v->type != GALE_STR) return snprintf(why, cap, "must be a string (got %s)", got), GALE_EINVAL;
+        if (k->choices && v->s.len) { /* "" is none */
+            size_t i = 0;
+            while (k->choices[i] && (strlen(k->choices[i]) != v->s.len || memcmp(k->choices[i], v->s.ptr, v->s.len)))
+                i++;
+            if (!k->choices[i]) {
+                char list[128] = "";
+                for (size_t j = 0; k->choices[j]; j++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", j ? " or " : "",
+                             k->choices[j]);
+                return snprintf(why, cap, "must be %s (got \"%.*s\")", list, (int)(v->s.len > 64 ? 64 : v->s.len),
+                                v->s.ptr),
+                       GALE_EINVAL;
+            }
+        }
         char *old, *copy = v->s.len ? strndup(v->s.ptr, v->s.len) : NULL;
         if (v->s.len && !copy) return snprintf(why, cap, "out of memory"), GALE_ENOMEM;
         /* Through memcpy: the field's type is known only from the table. */
@@ -266,6 +297,8 @@ void gale_topology_free(gale_topology_t *t)
     free(t->components);
     free(t->order);
     free(t->config.journal);
+    free(t->config.state_backend);
+    free(t->config.state_path);
     free(t->file);
     free(t->dir);
     free(t->name);

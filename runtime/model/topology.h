@@ -108,7 +108,15 @@ typedef struct gale_config {
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* fsync after each record */
     double tick_s;            /* bolts' tick tuple interval unless their block gives one; 0: none */
+    int checkpoint_interval_ms; /* how often a checkpoint starts; 0: none */
+    int checkpoint_timeout_s;   /* a checkpoint not complete by then is abandoned */
+    char *state_backend;        /* where checkpoints go: NULL or "file" (the file backend), "redis" */
+    char *state_path;           /* the file backend's folder; NULL: GALE_STATE_PATH_DEFAULT */
+    bool state_fsync;           /* the file backend fsyncs each file and folder */
+    int state_key_groups;       /* key groups of keyed state: the most tasks a stateful component may have */
 } gale_config_t;
+
+#define GALE_STATE_PATH_DEFAULT "gale-state"
 
 typedef struct gale_topology {
     char *file; /* the path as given */
@@ -150,6 +158,7 @@ typedef struct gale__config_key {
     long min, max;
     long def;          /* numbers and bools; a string's default is none */
     const char *storm; /* "topology.workers", or NULL */
+    const char *const *choices; /* a string key's allowed words, NULL-terminated; NULL: any string */
 } gale__config_key_t;
 
 /* The row named `name`, or NULL. */

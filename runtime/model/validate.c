@@ -252,9 +252,25 @@ static int declare(gale_topology_t *t, int index, gale_diag_t *d)
     return check_streams(t, c, d);
 }
 
+/* With checkpoints, keyed state is split into config.state_key_groups groups, each owned by one task. */
+static int check_state(const gale_topology_t *t, gale_diag_t *d)
+{
+    if (!t->config.checkpoint_interval_ms) return 0;
+    for (size_t i = 0; i < t->n_components; i++) {
+        const gale_component_t *c = &t->components[i];
+        if (c->parallelism > t->config.state_key_groups)
+            return fail(d, t, c->line, c,
+                        "parallelism %d is above config.state_key_groups (%d), the most tasks "
+                        "keyed state can be split over: raise state_key_groups (it cannot change once a checkpoint "
+                        "exists)",
+                        c->parallelism, t->config.state_key_groups);
+    }
+    return 0;
+}
+
 int gale_topology_resolve(gale_topology_t *t, gale_diag_t *d)
 {
-    int rc = 0;
+    int rc = check_state(t, d);
     for (size_t i = 0; i < t->n_components && !rc; i++) {
         rc = load_plugin(t, &t->components[i], d);
         if (!rc) rc = check_settings(t, &t->components[i], d);

@@ -26,14 +26,20 @@ Test(bench, quick_run_writes_valid_json, .timeout = 300)
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) cr_assert_not_null(strstr(text, keys[i]), "no %s in\n%s", keys[i], text);
     /* sixteen cases: four topologies, acking off and on, in one process and in two workers; then the cost of being
        watched, local and in two workers */
-    const char *observed = strstr(text, "\"observed\": [");
+    const char *observed = strstr(text, "\"observed\": ["), *checkpointed = strstr(text, "\"checkpointed\": [");
     cr_assert_not_null(observed, "%s", text);
+    cr_assert_not_null(checkpointed, "%s", text);
     size_t cases = 0, watched = 0;
     for (const char *p = text; (p = strstr(p, "\"case\": ")) && p < observed; p++) cases++;
-    for (const char *p = observed; (p = strstr(p, "\"plain\": ")); p++) watched++;
+    for (const char *p = observed; (p = strstr(p, "\"plain\": ")) && p < checkpointed; p++) watched++;
     cr_assert_eq(cases, 16, "%s", text);
     cr_assert_eq(watched, 2, "%s", observed);
     cr_assert_not_null(strstr(observed, "\"ratio\": "), "%s", observed);
+    /* then the cost of checkpoints: one pair, local, with the checkpoints each run took */
+    const char *keys2[] = {"\"interval_ms\": 1000",
+                           "\"plain\": ", "\"checkpointed\": ", "\"ratio\": ", "\"checkpoints\": "};
+    for (size_t i = 0; i < sizeof keys2 / sizeof *keys2; i++)
+        cr_assert_not_null(strstr(checkpointed, keys2[i]), "no %s in\n%s", keys2[i], checkpointed);
     free(text);
     tl_result_free(&r);
     free(bench), free(plugins), free(json);

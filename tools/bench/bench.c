@@ -50,13 +50,14 @@ typedef struct opts {
 
 typedef struct sample {
     double throughput, spout_rate, cpu_s_per_million, rss_mb, p50, p99, p999;
+    double checkpoints; /* completed in the run, when it took them */
     int ok;
 } sample_t;
 
 /* ---- running one `gale run` -------------------------------------------------------------------------------- */
 
 static int run_gale(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, const char *stats,
-                    double duration, int http_port, struct rusage *ru)
+                    double duration, int http_port, const char *const *extra, struct rusage *ru)
 {
     char nworkers[16];
     snprintf(nworkers, sizeof nworkers, "%d", workers);
@@ -65,8 +66,8 @@ static int run_gale(const opts_t *o, const bench_case_t *c, int acking, int work
     snprintf(ackers, sizeof ackers, "config.ackers=%d", acking);
     snprintf(pending, sizeof pending, "config.max_spout_pending=%d", acking ? o->max_pending : 0);
     snprintf(rate, sizeof rate, "%s.%s=%.1f", c->spout, c->pace_key, pace);
-    const char *argv[24] = {o->gale, "run", "--quiet", "--duration", dur, "--stats", stats, "--set", ackers,
-                            "--set", pending, "--workers", nworkers};
+    const char *argv[32] = {o->gale, "run",  "--quiet", "--duration", dur,         "--stats", stats,
+                            "--set", ackers, "--set",   pending,      "--workers", nworkers};
     int n = 13;
     if (pace > 0) {
         argv[n++] = "--set";
@@ -80,6 +81,7 @@ static int run_gale(const opts_t *o, const bench_case_t *c, int acking, int work
         argv[n++] = "--set";
         argv[n++] = "config.metrics_interval_s=1";
     }
+    for (int i = 0; extra && extra[i] && n < 28; i++) argv[n++] = extra[i];
     argv[n++] = c->file;
     argv[n] = NULL;
     pid_t pid;
@@ -125,7 +127,7 @@ static char *slurp(const char *path)
 }
 
 static int measure_at(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, int http_port,
-                      sample_t *s)
+                      const char *const *extra, sample_t *s)
 {
     char stats[] = "/tmp/gale-bench-XXXXXX";
     int fd = mkstemp(stats);
@@ -133,7 +135,7 @@ static int measure_at(const opts_t *o, const bench_case_t *c, int acking, int wo
     close(fd);
     struct rusage ru;
     memset(s, 0, sizeof *s);
-    int rc = run_gale(o, c, acking, workers, pace, stats, o->duration, http_port, &ru);
+    int rc = run_gale(o, c, acking, workers, pace, stats, o->duration, http_port, extra, &ru);
     char *json = rc ? NULL : slurp(stats);
     unlink(stats);
     if (!json) return -1;
@@ -156,6 +158,8 @@ static int measure_at(const opts_t *o, const bench_case_t *c, int acking, int wo
     s->p50 = json_number(lat, k50);
     s->p99 = json_number(lat, k99);
     s->p999 = json_number(lat, k999);
+    const char *ck = strstr(json, "\"checkpoints\": {");
+    s->checkpoints = ck ? json_number(ck, "completed") : 0;
     s->ok = 1;
     return 0;
 }
@@ -164,7 +168,7 @@ static double median(double *v, int n);
 
 static int measure(const opts_t *o, const bench_case_t *c, int acking, int workers, double pace, sample_t *s)
 {
-    return measure_at(o, c, acking, workers, pace, 0, s);
+    return measure_at(o, c, acking, workers, pace, 0, NULL, s);
 }
 
 /* ---- the cost of being watched: a scraper of the HTTP endpoint --------------------------------------------- */
@@ -225,7 +229,7 @@ static int measure_observed(const opts_t *o, const bench_case_t *c, int acking, 
     scraper_t sc = {.port = free_port()};
     pthread_t th;
     if (!sc.port || pthread_create(&th, NULL, scrape_loop, &sc)) return -1;
-    int rc = measure_at(o, c, acking, workers, 0, sc.port, s);
+    int rc = measure_at(o, c, acking, workers, 0, sc.port, NULL, s);
     atomic_store(&sc.stop, true);
     pthread_join(th, NULL);
     *scrapes = sc.scrapes;
@@ -254,6 +258,41 @@ static void bench_observed(const opts_t *o, const bench_case_t *c, observed_t ou
         out[w] = (observed_t){.workers = w + 1, .ok = n > 0, .scrapes = scrapes};
         if (n) out[w].plain = median(plain, n), out[w].observed = median(watched, n), out[w].ratio = median(ratio, n);
     }
+}
+
+/* ---- the cost of checkpoints ----------------------------------------------------------------------------------- */
+
+typedef struct checkpointed {
+    int ok;
+    double plain, checkpointed, ratio; /* medians; ratio: checkpointed / plain, round by round */
+    double checkpoints;                /* completed per checkpointed run, median */
+} checkpointed_t;
+
+/* wordcount, acking on, local mode: plain and with checkpoint_interval_ms 1000 (file backend, fsync on, in a
+   fresh folder each run) in turn. */
+static void bench_checkpointed(const opts_t *o, const bench_case_t *c, checkpointed_t *out)
+{
+    double plain[32], with[32], ratio[32], taken[32];
+    int n = 0;
+    char dir[] = "/tmp/gale-bench-state-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[128];
+    snprintf(path, sizeof path, "config.state_path=%s", dir);
+    const char *extra[] = {"--fresh", "--set", "config.checkpoint_interval_ms=1000", "--set", path, NULL};
+    for (int i = 0; i < o->runs && i < 32; i++) {
+        sample_t a, b;
+        if (measure(o, c, 1, 1, 0, &a) || measure_at(o, c, 1, 1, 0, 0, extra, &b)) continue;
+        plain[n] = a.throughput, with[n] = b.throughput, ratio[n] = b.throughput / a.throughput;
+        taken[n] = b.checkpoints;
+        n++;
+    }
+    char rm[192];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    if (system(rm)) fprintf(stderr, "gale-bench: cannot remove %s\n", dir);
+    *out = (checkpointed_t){.ok = n > 0};
+    if (n)
+        out->plain = median(plain, n), out->checkpointed = median(with, n), out->ratio = median(ratio, n),
+        out->checkpoints = median(taken, n);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -345,7 +384,7 @@ static void machine(char *model, size_t cap, long *cores)
 static void print_us(FILE *f, double ms) { ms < 0 ? fprintf(f, "%9s", "-") : fprintf(f, "%9.1f", ms * 1000); }
 
 static void write_json(const opts_t *o, const result_t *res, int n, double baseline, const char *model, long cores,
-                       const observed_t obs[2])
+                       const observed_t obs[2], const checkpointed_t *ck)
 {
     FILE *f = fopen(o->json, "w");
     if (!f) {
@@ -376,6 +415,12 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
                 obs[w].scrapes);
         first = 0;
     }
+    fprintf(f, "\n],\n \"checkpointed\": [");
+    if (ck->ok)
+        fprintf(f,
+                "\n  {\"case\": \"wordcount\", \"mode\": \"local\", \"acking\": true, \"interval_ms\": 1000, "
+                "\"plain\": %.0f, \"checkpointed\": %.0f, \"ratio\": %.4f, \"checkpoints\": %.0f}",
+                ck->plain, ck->checkpointed, ck->ratio, ck->checkpoints);
     fprintf(f, "\n]}\n");
     fclose(f);
 }
@@ -464,10 +509,22 @@ int main(int argc, char **argv)
                        w ? "workers2" : "local", obs[w].plain, obs[w].observed, obs[w].ratio, obs[w].scrapes);
             else failures++;
     }
+    checkpointed_t ck = {0};
+    if (!o.only || !strcmp(o.only, wc->name)) {
+        bench_checkpointed(&o, wc, &ck);
+        printf("\nthe cost of checkpoints: %s, acking on, local, plain vs config.checkpoint_interval_ms=1000 (file\n"
+               "backend, fsync on), in turn:\n",
+               wc->name);
+        if (ck.ok)
+            printf("  %-9s plain %12.0f tuples/s   checkpointed %12.0f tuples/s   checkpointed/plain %.3f   (%.0f "
+                   "checkpoints a run)\n",
+                   "local", ck.plain, ck.checkpointed, ck.ratio, ck.checkpoints);
+        else failures++;
+    }
     printf("\n(latency at half the peak rate: acking on = complete latency, off = end-to-end from latency markers;\n"
            " ratio = throughput / baseline words per second; vs_local = worker mode's throughput / local mode's,\n"
            " median over rounds in which the two ran back to back)\n");
-    write_json(&o, res, nr, baseline, model, cores, obs);
+    write_json(&o, res, nr, baseline, model, cores, obs, &ck);
     printf("wrote %s\n", o.json);
     return failures ? 1 : 0;
 }

@@ -29,7 +29,7 @@
 static const gale_cli_command_t COMMANDS[] = {
     {"run",
      "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--http [HOST:]PORT "
-     "[--secret-file FILE]] [--set C.K=V]... FILE",
+     "[--secret-file FILE]] [--fresh] [--set C.K=V]... FILE",
      "run a topology in this process, or in N worker processes under a supervisor",
      "  --workers N           run in N worker processes on this host (1 to 64; default config.workers)\n"
      "  --duration S          stop after S seconds (default: when the spouts are done, or on SIGINT/SIGTERM)\n"
@@ -39,7 +39,9 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --http [HOST:]PORT    serve the web UI, Storm UI's REST API and Prometheus's /metrics while it runs\n"
      "                        (HOST default 127.0.0.1; PORT 0: any, logged)\n"
      "  --secret-file FILE    with --http: the secret of the POST actions' tokens (gale token); without it the\n"
-     "                        actions (activate, deactivate, kill) are refused\n" SET_OPTION,
+     "                        actions (activate, deactivate, kill) are refused\n"
+     "  --fresh               with checkpoints: remove the topology's state and start from nothing, instead\n"
+     "                        of resuming from its last complete checkpoint\n" SET_OPTION,
      gale_cmd_run, 0},
     {"validate", "gale validate [--set C.K=V]... FILE", "check a topology file and its plugins without running it",
      SET_OPTION, gale_cmd_validate, 0},
@@ -347,6 +349,8 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale
                 return gale_cli_usage_error(cmd, "%s needs a file", a);
         } else if (run_options && !strcmp(a, "--quiet")) {
             out->quiet = 1;
+        } else if (run_options && !strcmp(a, "--fresh") && !strcmp(cmd, "run")) {
+            out->fresh = 1;
         } else if (a[0] == '-' && a[1]) {
             return gale_cli_unknown_option(cmd, a);
         } else if (out->file) {

@@ -51,6 +51,7 @@ typedef struct gale_cli_args {
     double duration_s;
     int threads;
     int quiet;
+    int fresh;         /* run: --fresh */
     const char *stats; /* --stats FILE: the metrics as JSON */
     int workers;       /* --workers N */
     const char *http;  /* --http [HOST:]PORT: the REST API and /metrics of the run */

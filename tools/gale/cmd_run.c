@@ -99,13 +99,23 @@ int gale_cmd_run(int argc, char **argv)
     http.auth = a.secret_file ? &auth : NULL;
     http.status_line = !a.quiet && isatty(STDERR_FILENO);
     bool watched = a.http || http.status_line;
+    if (workers > 1 && topo->config.checkpoint_interval_ms) {
+        fprintf(stderr,
+                "gale: %s: config.checkpoint_interval_ms: checkpoints run in local mode only in this version "
+                "of gale (not with %d workers)\n",
+                a.file, workers);
+        gale_topology_free(topo);
+        gale_cli_args_free(&a);
+        return GALE_EXIT_ERROR;
+    }
     if (workers > 1) {
         rc = run_workers(&a, topo, workers, watched ? &http : NULL);
         gale_topology_free(topo);
         gale_cli_args_free(&a);
         return rc;
     }
-    gale_runtime_opts_t opts = {.threads = a.threads, .duration_s = a.duration_s, .handle_signals = true};
+    gale_runtime_opts_t opts = {
+        .threads = a.threads, .duration_s = a.duration_s, .handle_signals = true, .fresh_state = a.fresh};
     if (watched) opts.watcher = &http.watcher;
     gale_runtime_t *rt = NULL;
     gale_diag_t diag = {{0}};

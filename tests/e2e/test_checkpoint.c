@@ -1,0 +1,468 @@
+/*
+ * Checkpoints through the gale binary (local mode): exact counts after SIGKILLs, barrier alignment held against
+ * what the spouts emitted before each barrier, checkpoints that fail and are not restored, a restore at another
+ * parallelism, and the errors a user meets (a damaged checkpoint, a parallelism above the key groups, workers).
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+TestSuite(checkpoint, .init = tl_use_test_plugins, .fini = tl_kill_remembered, .timeout = 240);
+
+#define VOCAB 2000
+
+/* `lines` lines of 8 words w0..w1999 (a fixed pseudo-random sequence) into `path`, and each word's count. */
+static void make_words(const char *path, long lines, long counts[VOCAB])
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    memset(counts, 0, VOCAB * sizeof *counts);
+    uint64_t x = 88172645463325252ull;
+    for (long i = 0; i < lines; i++) {
+        for (int k = 0; k < 8; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            unsigned w = (unsigned)(x % VOCAB);
+            counts[w]++;
+            fprintf(f, k ? " w%u" : "w%u", w);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+}
+
+/* The sink's {"word": "wN", "count": C} lines hold each word exactly once, with exactly its count. */
+static void assert_counts(const char *out_path, const long counts[VOCAB])
+{
+    char *text = tl_read_file(out_path, NULL);
+    cr_assert_not_null(text, "no output at %s", out_path);
+    static long seen[VOCAB];
+    memset(seen, 0, sizeof seen);
+    long lines = 0;
+    for (char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        cr_assert_not_null(nl);
+        unsigned w;
+        long c;
+        cr_assert_eq(sscanf(p, "{\"word\": \"w%u\", \"count\": %ld}", &w, &c), 2, "line %.60s", p);
+        cr_assert(w < VOCAB);
+        cr_assert_eq(seen[w], 0, "w%u twice in the output", w);
+        seen[w] = c;
+        lines++;
+    }
+    for (unsigned w = 0; w < VOCAB; w++)
+        cr_assert_eq(seen[w], counts[w], "w%u: counted %ld, the file has %ld", w, seen[w], counts[w]);
+    cr_assert_eq(lines, VOCAB);
+    free(text);
+}
+
+/* The latest complete checkpoint's id in the file backend's folder, 0 when none. */
+static uint64_t latest(const char *state, const char *topo)
+{
+    char *p = tl_path("%s/%s/latest", state, topo);
+    char *text = tl_read_file(p, NULL);
+    free(p);
+    uint64_t id = 0;
+    if (text) {
+        char *at = strstr(text, "\nid ");
+        if (at) id = strtoull(at + 4, NULL, 10);
+    }
+    free(text);
+    return id;
+}
+
+/* Whether a checkpoint above `id` is being written (its folder is there, its record not yet). */
+static bool writing_above(const char *state, const char *topo, uint64_t id)
+{
+    char *p = tl_path("%s/%s", state, topo);
+    DIR *d = opendir(p);
+    free(p);
+    bool found = false;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        uint64_t m;
+        if (sscanf(e->d_name, "chk-%" SCNu64, &m) == 1 && m > id) found = true;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+static uint64_t wait_latest(const char *state, const char *topo, uint64_t at_least, pid_t pid, double timeout_s)
+{
+    double until = tl_now_s() + timeout_s;
+    uint64_t id;
+    while ((id = latest(state, topo)) < at_least && tl_now_s() < until && tl_alive(pid)) tl_sleep_ms(2);
+    return id;
+}
+
+static long stats_number(const char *dir, const char *key)
+{
+    char *p = tl_path("%s/stats.json", dir);
+    char *text = tl_read_file(p, NULL);
+    free(p);
+    cr_assert_not_null(text, "no --stats in %s", dir);
+    long v = tl_json_number(strstr(text, "\"checkpoints\""), key);
+    free(text);
+    return v;
+}
+
+typedef struct wc {
+    char *dir, *input, *state, *out;
+    long counts[VOCAB];
+} wc_t;
+
+static void wc_init(wc_t *w, long lines)
+{
+    w->dir = tl_tmpdir();
+    w->input = tl_path("%s/input.txt", w->dir);
+    w->state = tl_path("%s/state", w->dir);
+    w->out = tl_path("%s/counts.jsonl", w->dir);
+    make_words(w->input, lines, w->counts);
+}
+
+static void wc_free(wc_t *w)
+{
+    tl_rmtree(w->dir);
+    free(w->dir), free(w->input), free(w->state), free(w->out);
+}
+
+/* `gale run` of `cfg` over w's files, in a folder of its own (run N); its pid. */
+static pid_t wc_spawn(wc_t *w, const char *cfg, int n, const char *extra)
+{
+    char *run = tl_path("%s/run%d", w->dir, n);
+    mkdir(run, 0755);
+    char *lines = tl_path("lines.path=%s", w->input), *sink = tl_path("sink.path=%s", w->out),
+         *state = tl_path("config.state_path=%s", w->state), *stats = tl_path("%s/stats.json", run);
+    const char *argv[] = {tl_gale(),
+                          "run",
+                          "--quiet",
+                          "--stats",
+                          stats,
+                          "--set",
+                          lines,
+                          "--set",
+                          sink,
+                          "--set",
+                          state,
+                          "--set",
+                          "config.checkpoint_interval_ms=100",
+                          extra ? extra : cfg,
+                          extra ? cfg : NULL,
+                          NULL};
+    pid_t pid = tl_spawn(argv, run);
+    cr_assert(pid > 0);
+    tl_remember(pid);
+    free(run), free(lines), free(sink), free(state), free(stats);
+    return pid;
+}
+
+static void sigkill(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    bool late;
+    tl_wait(pid, 30, &late);
+}
+
+Test(checkpoint, wordcount_stateful_is_exact_after_two_sigkills_one_during_a_checkpoint)
+{
+    wc_t w;
+    wc_init(&w, 800000);
+    const char *cfg = "topologies/wordcount_stateful.cfg";
+    pid_t p1 = wc_spawn(&w, cfg, 1, NULL);
+    uint64_t id = wait_latest(w.state, "wordcount_stateful", 2, p1, 60);
+    cr_assert(id >= 2, "run 1 completed no second checkpoint (at %" PRIu64 ")", id);
+    /* The next checkpoint's folder appears before its record: kill it then, inside the checkpoint. */
+    double until = tl_now_s() + 5;
+    bool inside = false;
+    while (tl_now_s() < until &&
+           !(inside = writing_above(w.state, "wordcount_stateful", latest(w.state, "wordcount_stateful"))))
+        ;
+    sigkill(p1);
+    uint64_t after1 = latest(w.state, "wordcount_stateful");
+    cr_log_info("run 1 killed %s a checkpoint, the latest complete one being %" PRIu64, inside ? "inside" : "between",
+                after1);
+    pid_t p2 = wc_spawn(&w, cfg, 2, NULL);
+    id = wait_latest(w.state, "wordcount_stateful", after1 + 2, p2, 60);
+    cr_assert(id >= after1 + 2, "run 2 did not go on checkpointing from %" PRIu64, after1);
+    sigkill(p2);
+    uint64_t after2 = latest(w.state, "wordcount_stateful");
+    pid_t p3 = wc_spawn(&w, cfg, 3, NULL);
+    bool late;
+    cr_assert_eq(tl_wait(p3, 120, &late), 0, "run 3 failed");
+    assert_counts(w.out, w.counts);
+    char *run3 = tl_path("%s/run3", w.dir);
+    cr_assert_eq(stats_number(run3, "restored"), (long)after2);
+    cr_assert_gt(stats_number(run3, "restored_entries"), VOCAB, "the counts and the spout's position");
+    cr_assert_gt(stats_number(run3, "completed"), 0);
+    cr_assert_eq(latest(w.state, "wordcount_stateful"), 0, "a finished input leaves no state behind");
+    free(run3);
+    wc_free(&w);
+}
+
+Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes)
+{
+    wc_t w;
+    wc_init(&w, 500000);
+    char *cfg3 = tl_path("%s/three.cfg", w.dir), *src = tl_read_file("topologies/wordcount_stateful.cfg", NULL);
+    cr_assert_not_null(src);
+    /* The same topology with three counting tasks instead of two (the block's only "parallelism = 2;" after
+       "word_count"). */
+    char *at = strstr(strstr(src, "\"word_count\""), "parallelism = 2;");
+    cr_assert_not_null(at);
+    at[strlen("parallelism = ")] = '3';
+    cr_assert_eq(tl_write_file(cfg3, src), 0);
+    pid_t p1 = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 1, NULL);
+    uint64_t id = wait_latest(w.state, "wordcount_stateful", 2, p1, 60);
+    cr_assert(id >= 2);
+    sigkill(p1);
+    pid_t p2 = wc_spawn(&w, cfg3, 2, NULL);
+    bool late;
+    cr_assert_eq(tl_wait(p2, 120, &late), 0, "the run at parallelism 3 failed");
+    assert_counts(w.out, w.counts); /* each word once: its count and its tuples met at one task */
+    char *run2 = tl_path("%s/run2", w.dir);
+    cr_assert_gt(stats_number(run2, "restored"), 0);
+    free(run2), free(cfg3), free(src);
+    wc_free(&w);
+}
+
+/* ---- barrier alignment, held against the spouts' positions ---------------------------------------------------- */
+
+/* Two spouts at different rates into one bolt (alignment), `count` tuples each; `bolt_extra` goes into the bolt's
+   settings. */
+static char *write_align_cfg(const char *dir, long count, const char *bolt_extra, int interval_ms)
+{
+    char *cfg = tl_path("%s/align.cfg", dir),
+         *text =
+             tl_path("name = \"align\";\n"
+                     "config = { ackers = 1; threads = 2; checkpoint_interval_ms = %d; state_path = \"%s/state\"; };\n"
+                     "spouts = ( { name = \"a\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 1; log = "
+                     "\"%s/log\"; }; },\n"
+                     "           { name = \"b\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 7; log = "
+                     "\"%s/log\"; }; } );\n"
+                     "bolts = ( { name = \"sum\"; plugin = \"ckpt_sum\"; settings = { log = \"%s/log\"; %s };\n"
+                     "            inputs = ( { from = \"a\"; }, { from = \"b\"; } ); },\n"
+                     "          { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s/out.jsonl\"; };\n"
+                     "            inputs = ( { from = \"sum\"; } ); } );\n",
+                     interval_ms, dir, count, dir, count, dir, dir, bolt_extra, dir);
+    cr_assert_eq(tl_write_file(cfg, text), 0);
+    free(text);
+    return cfg;
+}
+
+typedef struct ck_log {
+    long pos[4096][2], sum[4096][2]; /* by checkpoint id, for sources a and b; -1: not logged */
+    bool commit[4096], rollback[4096];
+    int max;
+} ck_log_t;
+
+static void read_log(const char *dir, ck_log_t *l)
+{
+    memset(l, 0, sizeof *l);
+    memset(l->pos, -1, sizeof l->pos);
+    memset(l->sum, -1, sizeof l->sum);
+    char *p = tl_path("%s/log", dir), *text = tl_read_file(p, NULL);
+    free(p);
+    cr_assert_not_null(text, "no checkpoint was logged");
+    for (char *s = text, *nl; *s; s = nl + 1) {
+        nl = strchr(s, '\n');
+        cr_assert_not_null(nl);
+        *nl = 0;
+        unsigned id, task;
+        char src[8];
+        long a, b;
+        cr_assert_eq(sscanf(s, "%u", &id), 1);
+        cr_assert(id < 4096);
+        if (id > (unsigned)l->max) l->max = (int)id;
+        if (sscanf(s, "%*u pos %7s %ld", src, &a) == 2) l->pos[id][src[0] == 'b'] = a;
+        else if (sscanf(s, "%*u sum %u %7s %ld %ld", &task, src, &a, &b) == 4) l->sum[id][src[0] == 'b'] = a;
+        else if (strstr(s, " commit ")) l->commit[id] = true;
+        else if (strstr(s, " rollback ")) l->rollback[id] = true;
+        else cr_assert_fail("a line that is not the probe's: %s", s);
+    }
+    free(text);
+}
+
+static void assert_totals(const char *dir, long count)
+{
+    char *p = tl_path("%s/out.jsonl", dir), *text = tl_read_file(p, NULL);
+    free(p);
+    cr_assert_not_null(text);
+    char want[200];
+    long long sum = (long long)count * (count + 1) / 2;
+    snprintf(want, sizeof want, "{\"src\": \"a\", \"count\": %ld, \"sum\": %lld}", count, sum);
+    cr_assert(strstr(text, want), "%s in %s", want, text);
+    snprintf(want, sizeof want, "{\"src\": \"b\", \"count\": %ld, \"sum\": %lld}", count, sum);
+    cr_assert(strstr(text, want), "%s in %s", want, text);
+    free(text);
+}
+
+static int run_gale(const char *cfg, const char *dir, tl_result_t *r)
+{
+    char *stats = tl_path("%s/stats.json", dir);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--stats", stats, cfg, NULL};
+    int rc = tl_run(argv, NULL, 180, r);
+    free(stats);
+    return rc;
+}
+
+Test(checkpoint, a_bolt_with_two_inputs_snapshots_exactly_what_preceded_the_barriers)
+{
+    char *dir = tl_tmpdir();
+    char *cfg = write_align_cfg(dir, 400000, "", 20);
+    tl_result_t r;
+    cr_assert_eq(run_gale(cfg, dir, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ck_log_t *l = malloc(sizeof *l);
+    read_log(dir, l);
+    int checked = 0;
+    for (int id = 1; id <= l->max; id++) {
+        if (l->sum[id][0] < 0 && l->sum[id][1] < 0) continue;
+        /* The bolt's count of each source at N is what that spout had emitted when it injected N's barrier. */
+        for (int s = 0; s < 2; s++)
+            cr_assert_eq(l->sum[id][s] < 0 ? 0 : l->sum[id][s], l->pos[id][s],
+                         "checkpoint %d, source %c: the bolt "
+                         "counted %ld, the spout's barrier followed its tuple %ld",
+                         id, "ab"[s], l -> sum[id][s], l -> pos[id][s]);
+        cr_assert(l->commit[id], "checkpoint %d completed without its commit", id);
+        checked++;
+    }
+    cr_assert_geq(checked, 3, "only %d checkpoints", checked);
+    assert_totals(dir, 400000);
+    cr_assert_eq(stats_number(dir, "failed"), 0);
+    cr_assert_eq(stats_number(dir, "completed"), checked);
+    free(l);
+    tl_result_free(&r);
+    free(cfg);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(checkpoint, a_task_that_fails_its_part_abandons_that_checkpoint_and_the_run_goes_on)
+{
+    char *dir = tl_tmpdir();
+    char *cfg = write_align_cfg(dir, 400000, "fail_every = 3;", 20);
+    tl_result_t r;
+    cr_assert_eq(run_gale(cfg, dir, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "checkpoint 3 failed: task sum"), "%s", r.err);
+    ck_log_t *l = malloc(sizeof *l);
+    read_log(dir, l);
+    cr_assert_geq(l->max, 4);
+    for (int id = 1; id <= l->max; id++) {
+        if (l->pos[id][0] < 0) continue; /* not started (the run ended first) */
+        if (id % 3 == 0) cr_assert(l->rollback[id] && !l->commit[id], "checkpoint %d must be rolled back", id);
+        else if (l->sum[id][0] >= 0) cr_assert(l->commit[id] && !l->rollback[id], "checkpoint %d must commit", id);
+    }
+    assert_totals(dir, 400000);
+    cr_assert_geq(stats_number(dir, "failed"), 1);
+    free(l);
+    tl_result_free(&r);
+    free(cfg);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+Test(checkpoint, a_checkpoint_the_backend_failed_is_never_restored)
+{
+    char *dir = tl_tmpdir();
+    char *cfg = write_align_cfg(dir, 0, "", 20); /* unbounded spouts: the run is killed */
+    /* Files where checkpoints 3 to 2000 would put their folders: the backend fails each of them. */
+    char *topo = tl_path("%s/state/align", dir);
+    char *mk = tl_path("mkdir -p %s && cd %s && for i in $(seq 3 2000); do echo x > chk-$i; done", topo, topo);
+    cr_assert_eq(system(mk), 0);
+    char *stats = tl_path("%s/stats.json", dir);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--stats", stats, cfg, NULL};
+    pid_t pid = tl_spawn(argv, dir);
+    tl_remember(pid);
+    char *logp = tl_path("%s/log", dir);
+    double until = tl_now_s() + 60;
+    char *text = NULL;
+    while (tl_now_s() < until && tl_alive(pid)) { /* until checkpoint 6 was rolled back */
+        free(text);
+        text = tl_read_file(logp, NULL);
+        if (text && strstr(text, "\n6 rollback ")) break;
+        tl_sleep_ms(5);
+    }
+    cr_assert(text && strstr(text, "\n6 rollback "), "checkpoints 3 to 6 were not rolled back");
+    sigkill(pid);
+    char *state = tl_path("%s/state", dir);
+    cr_assert_eq(latest(state, "align"), 2, "the latest complete checkpoint is 2");
+    free(state);
+    char *err = tl_path("%s/err.txt", dir), *errs = tl_read_file(err, NULL);
+    cr_assert(errs && strstr(errs, "checkpoint 3 failed: the file backend"), "%s", errs);
+    /* Run again, to a bounded end, with the blockers gone: it restores 2, not a failed one. */
+    char *rm = tl_path("find %s -maxdepth 1 -type f -name 'chk-*' -delete", topo);
+    cr_assert_eq(system(rm), 0);
+    free(cfg);
+    char *dir2 = tl_path("%s/again", dir);
+    mkdir(dir2, 0755);
+    cfg = write_align_cfg(dir, 300000, "", 20);
+    tl_result_t r;
+    cr_assert_eq(run_gale(cfg, dir2, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(stats_number(dir2, "restored"), 2);
+    assert_totals(dir, 300000);
+    tl_result_free(&r);
+    free(text), free(errs), free(err), free(rm), free(mk), free(topo), free(stats), free(logp), free(cfg), free(dir2);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* ---- what a user meets ------------------------------------------------------------------------------------------- */
+
+/* A run of wordcount_stateful killed after its second checkpoint: w's state holds one. */
+static uint64_t killed_run(wc_t *w)
+{
+    pid_t p = wc_spawn(w, "topologies/wordcount_stateful.cfg", 1, NULL);
+    uint64_t id = wait_latest(w->state, "wordcount_stateful", 2, p, 60);
+    cr_assert(id >= 2);
+    sigkill(p);
+    return latest(w->state, "wordcount_stateful");
+}
+
+Test(checkpoint, a_damaged_snapshot_stops_the_run_naming_it_and_fresh_starts_over)
+{
+    wc_t w;
+    wc_init(&w, 400000);
+    uint64_t id = killed_run(&w);
+    char *snap = tl_path("%s/wordcount_stateful/chk-%" PRIu64 "/count.0", w.state, id);
+    char *bytes = tl_read_file(snap, NULL);
+    cr_assert_not_null(bytes, "count's task 0 has state at %s", snap);
+    size_t n = tl_file_size(snap);
+    bytes[n / 2] ^= 0x20;
+    FILE *f = fopen(snap, "w");
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+    pid_t p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 2, NULL);
+    bool late;
+    cr_assert_eq(tl_wait(p, 60, &late), 1, "a run that cannot restore its checkpoint must fail");
+    char *err = tl_path("%s/run2/err.txt", w.dir), *text = tl_read_file(err, NULL);
+    char want[200];
+    snprintf(want, sizeof want, "cannot restore checkpoint %" PRIu64 " of 'count' (task 0's snapshot): checksum", id);
+    cr_assert(text && strstr(text, want), "%s", text);
+    cr_assert(strstr(text, "gale run --fresh"), "%s", text);
+    /* --fresh: the state is wiped and the run counts from nothing, exactly. */
+    p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 3, "--fresh");
+    cr_assert_eq(tl_wait(p, 120, &late), 0);
+    assert_counts(w.out, w.counts);
+    char *run3 = tl_path("%s/run3", w.dir);
+    cr_assert_eq(stats_number(run3, "restored"), 0);
+    free(run3), free(err), free(text), free(bytes), free(snap);
+    wc_free(&w);
+}
+
+Test(checkpoint, checkpoints_with_workers_are_refused_for_now)
+{
+    tl_result_t r;
+    const char *argv[] = {tl_gale(), "run", "--workers", "2", "topologies/wordcount_stateful.cfg", NULL};
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "checkpoints run in local mode only"), "%s", r.err);
+    tl_result_free(&r);
+}
