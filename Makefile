@@ -41,7 +41,7 @@ CFLAGS_ALL = $(CFLAGS_BASE) -DGALE_HOST_SIDE $(PKG_CFLAGS) -Iruntime $(addprefix
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 # ZooKeeper's C client (cluster mode, runtime/cluster/zk.c) and http-parser (runtime/http/http_server.c) have no
 # pkg-config file.
-LIBS_ALL = $(PKG_LIBS) -lzookeeper_mt -lhttp_parser -ldl -lpthread -lm
+LIBS_ALL = $(PKG_LIBS) -lzookeeper_mt -lhttp_parser -lhiredis -ldl -lpthread -lm
 
 # Plugins see only runtime/gale.h and must not call the runtime by name.
 PLUGIN_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SAN_FLAGS) -fPIC -fvisibility=hidden -MMD -MP -Iruntime $(CFLAGS)
@@ -85,12 +85,12 @@ E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
 
 # zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c);
-DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libcriterion-dev pkg-config python3 \
+DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libhiredis-dev libcriterion-dev pkg-config python3 \
                 zookeeper
 # What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
 # the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
 # (tests/e2e/test_ui.c).
-TEST_PACKAGES := prometheus chromium
+TEST_PACKAGES := prometheus chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.

@@ -204,6 +204,9 @@ typedef struct {
     uint32_t task_id;      /* topology-wide task id, from 1 */
     uint32_t task_index;   /* 0 .. parallelism-1 within the component */
     uint32_t parallelism;  /* tasks of this component */
+    /* ABI 2.3: config.checkpoint_interval_ms, 0 when the topology takes no checkpoints (a plugin whose output
+       commits on checkpoints needs them) */
+    uint32_t checkpoint_interval_ms;
 } gale_task_info_t;
 
 /* Flags of a descriptor. */

@@ -176,6 +176,4 @@ void gale__barrier_aborted(gale_task_t *t, uint64_t id)
     if (t->opened && t->desc->rollback) t->desc->rollback(&t->base.pub, id);
 }
 
-void gale__barrier_release(gale_task_t *t) { give_up(t); }
-
 size_t gale__barrier_held(const gale_executor_t *e) { return e->align_held; }

@@ -12,8 +12,8 @@
  * without the crash would have had.
  *
  * A newer barrier arriving while an older checkpoint aligns gives the older one up at this task (a barrier was
- * lost: its checkpoint cannot complete, and the coordinator abandons it), as does the end of the run's running
- * phase. While a task holds entries its executor counts as congested, so that the spouts stop and what waits is
+ * lost: its checkpoint cannot complete, and the coordinator abandons it), as does the coordinator's abandoning it.
+ * While a task holds entries its executor counts as congested, so that the spouts stop and what waits is
  * bounded by what was in flight.
  *
  * Everything here runs on the task's executor thread.
@@ -45,8 +45,6 @@ void gale__barrier_inject(gale_task_t *t, uint64_t id);
 void gale__barrier_committed(gale_task_t *t, uint64_t id);
 /* Checkpoint `id` was abandoned: its alignment given up (what was held runs), and the rollback hook. */
 void gale__barrier_aborted(gale_task_t *t, uint64_t id);
-/* Gives up any alignment under way (a stop): what was held runs. */
-void gale__barrier_release(gale_task_t *t);
 
 /* Entries held by the tasks of e, for its backpressure. */
 size_t gale__barrier_held(const gale_executor_t *e);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "barrier.h"
 #include "kvstate.h"
 #include "log.h"
 #include "runtime.h"
@@ -33,6 +34,9 @@ struct gale_checkpointer {
     uint32_t expected, reported, stored, puts;
     uint64_t bytes;
     bool failed, completing, quiet, input_ended;
+    int final;       /* 0: not asked; 1: wanted; 2: under way (current); 3: done (completed or failed) */
+    bool recovering; /* the latest checkpoint was a final one: a recovery run */
+    uint64_t recover_id;
     char why[512];
     gale_checkpoint_stats_t stats;
 };
@@ -140,7 +144,7 @@ static void check(gale_checkpointer_t *c)
     }
     if (c->reported < c->expected || c->puts) return;
     const gale_topology_t *topo = c->rt->topo;
-    gale_checkpoint_record_t r = {.id = c->current, .n = topo->n_components};
+    gale_checkpoint_record_t r = {.id = c->current, .final = c->final == 2, .n = topo->n_components};
     r.comp = calloc(topo->n_components, sizeof *r.comp);
     put_arg_t *a = malloc(sizeof *a);
     if (!r.comp || !a) {
@@ -192,6 +196,17 @@ void gale__checkpoint_report(gale_runtime_t *rt, uint32_t task, uint64_t id, int
     uv_async_send(&c->async);
 }
 
+static void start(gale_checkpointer_t *c)
+{
+    c->current = c->next_id++;
+    c->started_ns = gale_now_ns();
+    c->reported = c->stored = c->puts = 0;
+    c->bytes = 0;
+    c->failed = false;
+    atomic_store(&c->rt->ckpt_trigger, c->current);
+    gale__runtime_control_changed(c->rt);
+}
+
 static void on_timer(uv_timer_t *h)
 {
     gale_checkpointer_t *c = h->data;
@@ -202,16 +217,23 @@ static void on_timer(uv_timer_t *h)
                  rt->topo->config.checkpoint_timeout_s);
         abandon(c, text);
     }
-    if (c->current || c->quiet || atomic_load(&rt->phase) != GALE_RUN_RUNNING || atomic_load(&rt->inactive) ||
-        atomic_load(&rt->spouts_done) >= rt->n_spout_tasks)
+    if (c->current || c->quiet || c->final || atomic_load(&rt->phase) != GALE_RUN_RUNNING ||
+        atomic_load(&rt->inactive) || atomic_load(&rt->spouts_done) >= rt->n_spout_tasks)
         return;
-    c->current = c->next_id++;
-    c->started_ns = gale_now_ns();
-    c->reported = c->stored = c->puts = 0;
-    c->bytes = 0;
-    c->failed = false;
-    atomic_store(&rt->ckpt_trigger, c->current);
-    gale__runtime_control_changed(rt);
+    start(c);
+}
+
+bool gale__checkpointer_final(gale_checkpointer_t *c)
+{
+    if (!c || c->quiet) return false;
+    if (!c->final) c->final = 1;
+    if (c->final == 1 && !c->current) { /* after the one in flight, if any */
+        start(c);
+        c->final = 2;
+    } else if (c->final == 2 && !c->current) { /* completed, or abandoned */
+        c->final = 3;
+    }
+    return c->final != 3;
 }
 
 /* ---- restore ------------------------------------------------------------------------------------------------ */
@@ -276,6 +298,8 @@ static int restore(gale_checkpointer_t *c, gale_diag_t *diag)
     c->stats.restored = rec.id;
     c->stats.last_id = rec.id;
     c->next_id = rec.id + 1;
+    c->recovering = rec.final;
+    c->recover_id = rec.id;
     if (!rc)
         gale_logf(GALE_LOG_INFO, "checkpoint", "restored checkpoint %" PRIu64 " (%" PRIu64 " entries of state)", rec.id,
                   c->stats.restored_keys);
@@ -301,7 +325,9 @@ int gale__checkpointer_start(gale_runtime_t *rt, uv_loop_t *loop, bool fresh, ga
     if (!strcmp(backend, "file"))
         rc = gale_state_file_open(loop, cfg->state_path ? cfg->state_path : GALE_STATE_PATH_DEFAULT, rt->topo->name,
                                   cfg->state_fsync, &c->store, why, sizeof why);
-    else snprintf(why, sizeof why, "the %s backend is not built into this gale", backend);
+    else if (!strcmp(backend, "redis"))
+        rc = gale_state_redis_open(loop, cfg->state_redis, rt->topo->name, &c->store, why, sizeof why);
+    else snprintf(why, sizeof why, "no backend is called %s", backend);
     if (rc) {
         free(c);
         return gale__diag(diag, rc, "%s: state: %s", rt->topo->file, why);
@@ -336,7 +362,8 @@ void gale__checkpointer_stop(gale_checkpointer_t *c, bool input_ended)
 {
     if (!c) return;
     c->quiet = true;
-    c->input_ended = input_ended;
+    c->input_ended = c->input_ended || input_ended;
+    c->store->ops->stop(c->store);
     uv_timer_stop(&c->timer);
     if (!uv_is_closing((uv_handle_t *)&c->timer)) uv_close((uv_handle_t *)&c->timer, on_close);
     if (!uv_is_closing((uv_handle_t *)&c->async)) uv_close((uv_handle_t *)&c->async, on_close);
@@ -364,6 +391,31 @@ void gale__checkpointer_free(gale_checkpointer_t *c)
     c->store->ops->close(c->store);
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+bool gale__checkpointer_recovering(const gale_checkpointer_t *c) { return c && c->recovering; }
+
+void gale__checkpointer_recover(gale_checkpointer_t *c)
+{
+    gale_runtime_t *rt = c->rt;
+    gale_logf(GALE_LOG_INFO, "checkpoint",
+              "checkpoint %" PRIu64 " was the last run's final one (its input was done): "
+              "committing its output, with nothing to run; the next run starts from nothing",
+              c->recover_id);
+    for (uint32_t id = 1; id <= rt->topo->n_tasks; id++) {
+        gale_task_t *t = rt->tasks[id];
+        if (!t->exec) continue;
+        int rc = gale__task_open_plugin(t);
+        if (rc) {
+            gale_logf(GALE_LOG_ERROR, t->who, "%s failed: %s (%d)", t->comp->kind == GALE_SPOUT ? "open" : "prepare",
+                      gale_strerror(rc), rc);
+            atomic_store(&rt->failed, 1);
+            continue;
+        }
+        gale__barrier_committed(t, c->recover_id);
+        gale__task_close_plugin(t);
+    }
+    c->input_ended = !atomic_load(&rt->failed);
 }
 
 void gale__checkpointer_stats(const gale_checkpointer_t *c, gale_checkpoint_stats_t *out)

@@ -8,8 +8,9 @@
  * once every task's is stored it completes N in the backend; then the tasks' commit hooks run. A task that
  * fails its part, a store that fails, or a checkpoint not complete within checkpoint_timeout_s abandons N (the
  * rollback hooks run, the last complete checkpoint stays the one to restore) and the run goes on; one checkpoint
- * is in flight at a time. When the input ends (every spout done) and the run drains cleanly, the topology's state
- * is wiped: a finished run is not resumed. A stop (a signal, --duration) keeps it, and the next run resumes.
+ * is in flight at a time. When the input ends (every spout done) and the run drains cleanly, a final checkpoint
+ * is taken after the bolts' finishes (so that what they emitted is committed), then the topology's state is wiped:
+ * a finished run is not resumed. A stop (a signal, --duration) keeps it, and the next run resumes.
  */
 #ifndef GALE_CHECKPOINT_H
 #define GALE_CHECKPOINT_H
@@ -39,6 +40,16 @@ typedef struct gale_checkpoint_stats {
    start. */
 int gale__checkpointer_start(gale_runtime_t *rt, uv_loop_t *loop, bool fresh, gale_checkpointer_t **out,
                              gale_diag_t *diag);
+/* The input ended and every bolt finished (a clean end): takes the final checkpoint, after the one in flight if
+   any, so that what the finishes emitted is committed (Flink's final checkpoint). True while it is under way;
+   false once it completed or failed (or when there is none to take). Control thread, called every tick. */
+bool gale__checkpointer_final(gale_checkpointer_t *c);
+/* The latest complete checkpoint was the last run's final one: that run was complete but may have crashed before
+   every task committed. Then the run only opens each task (restored), runs its commit hook and closes it. */
+bool gale__checkpointer_recovering(const gale_checkpointer_t *c);
+/* On the control thread, with no executor started: the recovery run (above). The state is then wiped. */
+void gale__checkpointer_recover(gale_checkpointer_t *c);
+
 /* After the executors stopped: closes the handles (the loop must run once more to close them and to finish the
    backend's writes). `input_ended`: the input ended and the run drained cleanly, so the state goes at the free. */
 void gale__checkpointer_stop(gale_checkpointer_t *c, bool input_ended);

@@ -644,8 +644,9 @@ static void swap_tasks(gale_executor_t *e, int component, const gale_plugin_t *t
 }
 
 /* Checkpoints (barrier.h): the spouts here start the one the coordinator asked for, and the tasks hear which one
-   completed or was abandoned. Outside the running phase no barrier is waited for. */
-static void handle_checkpoints(gale_executor_t *e, int phase)
+   completed or was abandoned. In any phase: the final checkpoint is taken while the spouts are deactivated, and its
+   commit may come with the stop. */
+static void handle_checkpoints(gale_executor_t *e, bool stopping)
 {
     gale_runtime_t *rt = e->rt;
     uint64_t aborted = atomic_load(&rt->ckpt_aborted), committed = atomic_load(&rt->ckpt_committed),
@@ -660,13 +661,11 @@ static void handle_checkpoints(gale_executor_t *e, int phase)
         for (size_t i = 0; i < e->n_tasks; i++)
             if (!e->tasks[i]->acker) gale__barrier_committed(e->tasks[i], committed);
     }
-    if (trigger != e->ckpt_seen) {
+    if (trigger != e->ckpt_seen && !stopping) {
         e->ckpt_seen = trigger;
         for (size_t i = 0; i < e->n_tasks; i++)
             if (e->tasks[i]->comp->kind == GALE_SPOUT) gale__barrier_inject(e->tasks[i], trigger);
     }
-    if (phase != GALE_RUN_RUNNING)
-        for (size_t i = 0; i < e->n_tasks; i++) gale__barrier_release(e->tasks[i]);
 }
 
 /* Returns true when the executor must stop. */
@@ -674,8 +673,8 @@ static bool handle_control(gale_executor_t *e)
 {
     gale_runtime_t *rt = e->rt;
     int phase = atomic_load(&rt->phase);
+    if (rt->ckpt) handle_checkpoints(e, phase == GALE_RUN_STOPPING);
     if (phase == GALE_RUN_STOPPING) return true;
-    if (rt->ckpt) handle_checkpoints(e, phase);
     if (phase == GALE_RUN_DEACTIVATED) deactivate_spouts(e);
     /* The user's activation applies only while running: a stop's deactivation is for good. */
     bool inactive = atomic_load(&rt->inactive);

@@ -340,6 +340,8 @@ typedef struct control {
     uint64_t drain_ns;        /* how long a stop waits for the drain */
     uint64_t stop_deadline_ns; /* stopping: how long the executors have to close their tasks */
     bool stopping, stuck;
+    bool final_pending; /* checkpoints: the drain's stop waits for the final checkpoint */
+    gale_drain_cmd_t final_stop;
 } control_t;
 
 static snapshot_t take_snapshot(gale_runtime_t *rt)
@@ -435,8 +437,22 @@ static void on_tick(uv_timer_t *h)
         if (atomic_load(&rt->failed)) enter_stopping(c);
         return;
     }
+    if (c->final_pending) { /* the drain said stop: first the final checkpoint */
+        if (gale__checkpointer_final(rt->ckpt)) return;
+        c->final_pending = false;
+        apply(c, c->final_stop, NULL);
+        return;
+    }
     gale_flow_t f = sample_flow(rt);
-    apply(c, gale_drain_step(&c->drain, &f, gale_now_ns()), NULL);
+    gale_drain_cmd_t cmd = gale_drain_step(&c->drain, &f, gale_now_ns());
+    /* The input ended and every bolt finished: what the finishes emitted is committed by a final checkpoint. */
+    if (cmd.kind == GALE_DRAIN_STOP && rt->ckpt && !c->drain.incomplete && !atomic_load(&rt->failed) &&
+        atomic_load(&rt->spouts_done) >= rt->n_spout_tasks && gale__checkpointer_final(rt->ckpt)) {
+        c->final_pending = true;
+        c->final_stop = cmd;
+        return;
+    }
+    apply(c, cmd, NULL);
 }
 
 static void request_stop(control_t *c, const char *why)
@@ -691,6 +707,9 @@ static int run_to_end(gale_runtime_t *rt)
             (rc = gale__checkpointer_start(rt, &c.loop, rt->opts.fresh_state, &ck, &diag))) {
             gale_logf(GALE_LOG_ERROR, "runtime", "%s", diag.msg);
             atomic_store(&rt->failed, 1);
+            enter_stopping(&c);
+        } else if (gale__checkpointer_recovering(ck)) { /* the last run was complete: only its commits */
+            gale__checkpointer_recover(ck);
             enter_stopping(&c);
         } else {
             gale__runtime_start(rt);

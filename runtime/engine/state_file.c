@@ -33,7 +33,7 @@ void gale_checkpoint_record_free(gale_checkpoint_record_t *r)
 
 void gale_checkpoint_record_format(const gale_checkpoint_record_t *r, gale_buf_t *out)
 {
-    gale_buf_printf(out, "gale-checkpoint 1\nid %" PRIu64 "\n", r->id);
+    gale_buf_printf(out, "gale-checkpoint 1\nid %" PRIu64 "\n%s", r->id, r->final ? "final\n" : "");
     for (size_t i = 0; i < r->n; i++)
         gale_buf_printf(out, "component %s %u\n", r->comp[i].name, r->comp[i].parallelism);
 }
@@ -69,6 +69,8 @@ int gale_checkpoint_record_parse(const char *p, size_t len, gale_checkpoint_reco
         } else if (sscanf(text, "id %" SCNu64 "%n", &v, &used) == 1 && used == (int)n && v > 0) {
             r->id = v;
             id = true;
+        } else if (!strcmp(text, "final")) {
+            r->final = true;
         } else if (sscanf(text, "component %199s %u%n", name, &par, &used) == 2 && used == (int)n && par > 0) {
             void *nc = realloc(r->comp, (r->n + 1) * sizeof *r->comp);
             if (!nc) return GALE_ENOMEM;
@@ -376,6 +378,8 @@ static int file_wipe(gale_state_store_t *s, char *why, size_t cap)
     return 0;
 }
 
+static void file_stop(gale_state_store_t *s) { (void)s; /* its writes run in the thread pool to their end */ }
+
 static void file_close(gale_state_store_t *s)
 {
     file_store_t *f = (file_store_t *)s;
@@ -390,6 +394,7 @@ static const gale_state_store_ops_t file_ops = {
     .latest = file_latest,
     .get = file_get,
     .wipe = file_wipe,
+    .stop = file_stop,
     .close = file_close,
 };
 

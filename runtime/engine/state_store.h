@@ -24,6 +24,7 @@
 /* What a complete checkpoint's record says. Owns its strings and array (gale_checkpoint_record_free). */
 typedef struct gale_checkpoint_record {
     uint64_t id;
+    bool final; /* taken after the input ended and every bolt finished: the run it ends is complete */
     size_t n;
     struct gale_checkpoint_component {
         char *name;
@@ -32,7 +33,7 @@ typedef struct gale_checkpoint_record {
 } gale_checkpoint_record_t;
 
 void gale_checkpoint_record_free(gale_checkpoint_record_t *r);
-/* The record as text ("gale-checkpoint 1", "id N", one "component NAME P" a line), appended to `out`; and read
+/* The record as text ("gale-checkpoint 1", "id N", "final" for a final one, one "component NAME P" a line), appended to `out`; and read
    back into a zeroed record (0; GALE_ECORRUPT with the reason, or GALE_ENOMEM; free it either way). */
 void gale_checkpoint_record_format(const gale_checkpoint_record_t *r, gale_buf_t *out);
 int gale_checkpoint_record_parse(const char *p, size_t len, gale_checkpoint_record_t *r, char *why, size_t cap);
@@ -58,6 +59,9 @@ typedef struct gale_state_store_ops {
                char *why, size_t cap);
     /* Everything the store keeps for its topology, gone (a fresh start). */
     int (*wipe)(gale_state_store_t *s, char *why, size_t cap);
+    /* On the loop, before its handles are closed: no more put or complete; those under way answer (with an error
+       when they cannot finish). */
+    void (*stop)(gale_state_store_t *s);
     void (*close)(gale_state_store_t *s);
 } gale_state_store_ops_t;
 
@@ -72,5 +76,14 @@ struct gale_state_store {
    the store opens. 0 and *out, or a code with the reason (a folder that cannot be made). */
 int gale_state_file_open(uv_loop_t *loop, const char *dir, const char *topology, bool fsync_on,
                          gale_state_store_t **out, char *why, size_t cap);
+
+/* The Redis backend: checkpoints under the keys gale:TOPOLOGY:... of the Redis server at `addr` (HOST:PORT; NULL:
+   127.0.0.1:6379), through hiredis: puts and completes asynchronous on `loop` (its libuv adapter), each one Lua
+   script so that Redis applies it whole (a snapshot with its bookkeeping; the record with the pruning of older
+   checkpoints); the restore's reads synchronous, before the run. A connection that drops is made again at the next
+   put. How durable a write is, is the server's (appendonly, appendfsync). 0 and *out, or a code with the reason (a
+   server that does not answer). */
+int gale_state_redis_open(uv_loop_t *loop, const char *addr, const char *topology, gale_state_store_t **out, char *why,
+                          size_t cap);
 
 #endif

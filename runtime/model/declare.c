@@ -94,6 +94,7 @@ void gale__task_info(gale_ctx_t *ctx, gale_task_info_t *out)
     FILL(task_id, b->task_id);
     FILL(task_index, b->task_index);
     FILL(parallelism, (uint32_t)c->parallelism);
+    FILL(checkpoint_interval_ms, (uint32_t)b->topo->config.checkpoint_interval_ms);
 #undef FILL
 }
 

@@ -71,6 +71,7 @@ static const gale__config_key_t CONFIG_KEYS[] = {
     CFG(state_path, GALE__KEY_STRING, 0, 0, 0, NULL),
     CFG(state_fsync, GALE__KEY_BOOL, 0, 0, 1, NULL),
     CFG(state_key_groups, GALE__KEY_INT, 1, 65536, 128, NULL),
+    CFG(state_redis, GALE__KEY_STRING, 0, 0, 0, NULL),
 };
 #define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)
 
@@ -299,6 +300,7 @@ void gale_topology_free(gale_topology_t *t)
     free(t->config.journal);
     free(t->config.state_backend);
     free(t->config.state_path);
+    free(t->config.state_redis);
     free(t->file);
     free(t->dir);
     free(t->name);

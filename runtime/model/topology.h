@@ -114,6 +114,7 @@ typedef struct gale_config {
     char *state_path;           /* the file backend's folder; NULL: GALE_STATE_PATH_DEFAULT */
     bool state_fsync;           /* the file backend fsyncs each file and folder */
     int state_key_groups;       /* key groups of keyed state: the most tasks a stateful component may have */
+    char *state_redis;          /* the Redis backend's server, HOST:PORT; NULL: 127.0.0.1:6379 */
 } gale_config_t;
 
 #define GALE_STATE_PATH_DEFAULT "gale-state"

@@ -115,10 +115,46 @@ static long stats_number(const char *dir, const char *key)
 typedef struct wc {
     char *dir, *input, *state, *out;
     long counts[VOCAB];
+    tl_redis_t redis; /* port 0: the file backend */
+    char redis_at[64];
 } wc_t;
+
+/* The latest complete checkpoint's id in the run's backend, 0 when none. */
+static uint64_t wc_latest(const wc_t *w)
+{
+    if (!w->redis.port) return latest(w->state, "wordcount_stateful");
+    const char *argv[] = {"GET", "gale:wordcount_stateful:latest", NULL};
+    char *text = tl_redis_call(w->redis.port, argv), *at = text ? strstr(text, "\nid ") : NULL;
+    uint64_t id = at ? strtoull(at + 4, NULL, 10) : 0;
+    free(text);
+    return id;
+}
+
+/* Whether a checkpoint above the latest is being written. */
+static bool wc_writing(const wc_t *w)
+{
+    uint64_t id = wc_latest(w);
+    if (!w->redis.port) return writing_above(w->state, "wordcount_stateful", id);
+    char above[32];
+    snprintf(above, sizeof above, "(%" PRIu64, id);
+    const char *argv[] = {"ZRANGEBYSCORE", "gale:wordcount_stateful:chks", above, "+inf", NULL};
+    char *reply = tl_redis_call(w->redis.port, argv);
+    bool some = reply && strcmp(reply, "*0");
+    free(reply);
+    return some;
+}
+
+static uint64_t wc_wait_latest(const wc_t *w, uint64_t at_least, pid_t pid, double timeout_s)
+{
+    double until = tl_now_s() + timeout_s;
+    uint64_t id;
+    while ((id = wc_latest(w)) < at_least && tl_now_s() < until && tl_alive(pid)) tl_sleep_ms(2);
+    return id;
+}
 
 static void wc_init(wc_t *w, long lines)
 {
+    memset(w, 0, sizeof *w);
     w->dir = tl_tmpdir();
     w->input = tl_path("%s/input.txt", w->dir);
     w->state = tl_path("%s/state", w->dir);
@@ -132,29 +168,36 @@ static void wc_free(wc_t *w)
     free(w->dir), free(w->input), free(w->state), free(w->out);
 }
 
-/* `gale run` of `cfg` over w's files, in a folder of its own (run N); its pid. */
-static pid_t wc_spawn(wc_t *w, const char *cfg, int n, const char *extra)
+/* `gale run` of `cfg` over w's files, in a folder of its own (run N), with `extra` arguments (NULL-terminated, or
+   NULL) before the file; its pid. */
+static pid_t wc_spawn(wc_t *w, const char *cfg, int n, const char *const *extra)
 {
     char *run = tl_path("%s/run%d", w->dir, n);
     mkdir(run, 0755);
     char *lines = tl_path("lines.path=%s", w->input), *sink = tl_path("sink.path=%s", w->out),
          *state = tl_path("config.state_path=%s", w->state), *stats = tl_path("%s/stats.json", run);
-    const char *argv[] = {tl_gale(),
-                          "run",
-                          "--quiet",
-                          "--stats",
-                          stats,
-                          "--set",
-                          lines,
-                          "--set",
-                          sink,
-                          "--set",
-                          state,
-                          "--set",
-                          "config.checkpoint_interval_ms=100",
-                          extra ? extra : cfg,
-                          extra ? cfg : NULL,
-                          NULL};
+    const char *argv[40] = {tl_gale(),
+                            "run",
+                            "--quiet",
+                            "--stats",
+                            stats,
+                            "--set",
+                            lines,
+                            "--set",
+                            sink,
+                            "--set",
+                            state,
+                            "--set",
+                            "config.checkpoint_interval_ms=50"};
+    int k = 13;
+    if (w->redis.port) {
+        snprintf(w->redis_at, sizeof w->redis_at, "config.state_redis=127.0.0.1:%d", w->redis.port);
+        const char *redis[] = {"--set", "config.state_backend=redis", "--set", w->redis_at};
+        for (int i = 0; i < 4; i++) argv[k++] = redis[i];
+    }
+    for (int i = 0; extra && extra[i] && k < 30; i++) argv[k++] = extra[i];
+    argv[k++] = cfg;
+    argv[k] = NULL;
     pid_t pid = tl_spawn(argv, run);
     cr_assert(pid > 0);
     tl_remember(pid);
@@ -169,32 +212,39 @@ static void sigkill(pid_t pid)
     tl_wait(pid, 30, &late);
 }
 
+/* Two runs SIGKILLed (the first inside a checkpoint when it can catch one), then a third to the end. Returns the
+   latest complete checkpoint the third run started from. */
+static uint64_t kill_twice_then_finish(wc_t *w, const char *cfg, const char *const *extra)
+{
+    pid_t p1 = wc_spawn(w, cfg, 1, extra);
+    uint64_t id = wc_wait_latest(w, 2, p1, 60);
+    cr_assert(id >= 2, "run 1 completed no second checkpoint (at %" PRIu64 ")", id);
+    /* The next checkpoint's snapshots appear before its record: kill it then, inside the checkpoint. */
+    double until = tl_now_s() + 5;
+    bool inside = false;
+    while (tl_now_s() < until && !(inside = wc_writing(w)))
+        usleep(100); /* a spin would take a core from the run it waits for */
+    sigkill(p1);
+    uint64_t after1 = wc_latest(w);
+    cr_log_info("run 1 killed %s a checkpoint, the latest complete one being %" PRIu64, inside ? "inside" : "between",
+                after1);
+    pid_t p2 = wc_spawn(w, cfg, 2, extra);
+    id = wc_wait_latest(w, after1 + 2, p2, 60);
+    cr_assert(id >= after1 + 2, "run 2 did not go on checkpointing from %" PRIu64, after1);
+    sigkill(p2);
+    uint64_t after2 = wc_latest(w);
+    pid_t p3 = wc_spawn(w, cfg, 3, extra);
+    bool late;
+    cr_assert_eq(tl_wait(p3, 120, &late), 0, "run 3 failed");
+    return after2;
+}
+
 Test(checkpoint, wordcount_stateful_is_exact_after_two_sigkills_one_during_a_checkpoint)
 {
     wc_t w;
-    wc_init(&w, 800000);
-    const char *cfg = "topologies/wordcount_stateful.cfg";
-    pid_t p1 = wc_spawn(&w, cfg, 1, NULL);
-    uint64_t id = wait_latest(w.state, "wordcount_stateful", 2, p1, 60);
-    cr_assert(id >= 2, "run 1 completed no second checkpoint (at %" PRIu64 ")", id);
-    /* The next checkpoint's folder appears before its record: kill it then, inside the checkpoint. */
-    double until = tl_now_s() + 5;
-    bool inside = false;
-    while (tl_now_s() < until &&
-           !(inside = writing_above(w.state, "wordcount_stateful", latest(w.state, "wordcount_stateful"))))
-        ;
-    sigkill(p1);
-    uint64_t after1 = latest(w.state, "wordcount_stateful");
-    cr_log_info("run 1 killed %s a checkpoint, the latest complete one being %" PRIu64, inside ? "inside" : "between",
-                after1);
-    pid_t p2 = wc_spawn(&w, cfg, 2, NULL);
-    id = wait_latest(w.state, "wordcount_stateful", after1 + 2, p2, 60);
-    cr_assert(id >= after1 + 2, "run 2 did not go on checkpointing from %" PRIu64, after1);
-    sigkill(p2);
-    uint64_t after2 = latest(w.state, "wordcount_stateful");
-    pid_t p3 = wc_spawn(&w, cfg, 3, NULL);
-    bool late;
-    cr_assert_eq(tl_wait(p3, 120, &late), 0, "run 3 failed");
+    wc_init(&w, 300000);
+    const char *extra[] = {"--set", "sink.transactional=true", NULL};
+    uint64_t after2 = kill_twice_then_finish(&w, "topologies/wordcount_stateful.cfg", extra);
     assert_counts(w.out, w.counts);
     char *run3 = tl_path("%s/run3", w.dir);
     cr_assert_eq(stats_number(run3, "restored"), (long)after2);
@@ -205,10 +255,65 @@ Test(checkpoint, wordcount_stateful_is_exact_after_two_sigkills_one_during_a_che
     wc_free(&w);
 }
 
+Test(checkpoint, with_the_redis_backend_counts_are_exact_after_two_sigkills)
+{
+    wc_t w;
+    wc_init(&w, 300000);
+    char *rdir = tl_path("%s/redis", w.dir);
+    mkdir(rdir, 0755);
+    tl_redis_start(&w.redis, rdir);
+    const char *extra[] = {"--set", "sink.transactional=true", NULL};
+    uint64_t after2 = kill_twice_then_finish(&w, "topologies/wordcount_stateful.cfg", extra);
+    assert_counts(w.out, w.counts);
+    char *run3 = tl_path("%s/run3", w.dir);
+    cr_assert_eq(stats_number(run3, "restored"), (long)after2);
+    cr_assert_eq(wc_latest(&w), 0, "a finished input leaves no state behind in Redis");
+    const char *keys[] = {"KEYS", "gale:*", NULL};
+    char *left = tl_redis_call(w.redis.port, keys);
+    cr_assert(left && !strcmp(left, "*0"), "keys left in Redis: %s", left);
+    tl_redis_kill(&w.redis);
+    free(left), free(run3), free(rdir);
+    wc_free(&w);
+}
+
+Test(checkpoint, running_counts_through_the_transactional_sink_are_the_failure_free_output)
+{
+    wc_t w;
+    wc_init(&w, 30000);
+    const char *extra[] = {"--set", "count.mode=running", "--set", "sink.transactional=true", NULL};
+    kill_twice_then_finish(&w, "topologies/wordcount_stateful.cfg", extra);
+    /* Every (word, k) for k = 1 .. the word's count, each exactly once: what a run never killed writes. */
+    char *text = tl_read_file(w.out, NULL);
+    cr_assert_not_null(text);
+    static unsigned char seen[VOCAB][1024];
+    memset(seen, 0, sizeof seen);
+    long lines = 0, total = 0;
+    for (unsigned i = 0; i < VOCAB; i++) {
+        cr_assert(w.counts[i] < 1024);
+        total += w.counts[i];
+    }
+    /* Checked without an assertion a line (Criterion reports each to its runner): the first fault is kept. */
+    char fault[160] = "";
+    for (char *p = text, *nl; *p && (nl = strchr(p, '\n')); p = nl + 1) {
+        unsigned word;
+        long k;
+        if (sscanf(p, "{\"word\": \"w%u\", \"count\": %ld}", &word, &k) != 2 || word >= VOCAB || k < 1 ||
+            k > w.counts[word])
+            snprintf(fault, sizeof fault, "not in a failure-free run: %.60s", p);
+        else if (seen[word][k]++ && !*fault) snprintf(fault, sizeof fault, "w%u %ld twice: a duplicate", word, k);
+        lines++;
+        if (*fault) break;
+    }
+    cr_assert_eq(*fault, 0, "%s", fault);
+    cr_assert_eq(lines, total, "%ld lines, a failure-free run writes %ld", lines, total);
+    free(text);
+    wc_free(&w);
+}
+
 Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes)
 {
     wc_t w;
-    wc_init(&w, 500000);
+    wc_init(&w, 200000);
     char *cfg3 = tl_path("%s/three.cfg", w.dir), *src = tl_read_file("topologies/wordcount_stateful.cfg", NULL);
     cr_assert_not_null(src);
     /* The same topology with three counting tasks instead of two (the block's only "parallelism = 2;" after
@@ -233,23 +338,33 @@ Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes)
 
 /* ---- barrier alignment, held against the spouts' positions ---------------------------------------------------- */
 
+static char *write_align_cfg_with(const char *dir, long count, const char *bolt_extra, int interval_ms,
+                                  const char *config_extra);
+
 /* Two spouts at different rates into one bolt (alignment), `count` tuples each; `bolt_extra` goes into the bolt's
    settings. */
 static char *write_align_cfg(const char *dir, long count, const char *bolt_extra, int interval_ms)
 {
+    return write_align_cfg_with(dir, count, bolt_extra, interval_ms, "");
+}
+
+/* The same, with `config_extra` in its config group (another backend). */
+static char *write_align_cfg_with(const char *dir, long count, const char *bolt_extra, int interval_ms,
+                                  const char *config_extra)
+{
     char *cfg = tl_path("%s/align.cfg", dir),
-         *text =
-             tl_path("name = \"align\";\n"
-                     "config = { ackers = 1; threads = 2; checkpoint_interval_ms = %d; state_path = \"%s/state\"; };\n"
-                     "spouts = ( { name = \"a\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 1; log = "
-                     "\"%s/log\"; }; },\n"
-                     "           { name = \"b\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 7; log = "
-                     "\"%s/log\"; }; } );\n"
-                     "bolts = ( { name = \"sum\"; plugin = \"ckpt_sum\"; settings = { log = \"%s/log\"; %s };\n"
-                     "            inputs = ( { from = \"a\"; }, { from = \"b\"; } ); },\n"
-                     "          { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s/out.jsonl\"; };\n"
-                     "            inputs = ( { from = \"sum\"; } ); } );\n",
-                     interval_ms, dir, count, dir, count, dir, dir, bolt_extra, dir);
+         *text = tl_path(
+             "name = \"align\";\n"
+             "config = { ackers = 1; threads = 2; checkpoint_interval_ms = %d; state_path = \"%s/state\"; %s };\n"
+             "spouts = ( { name = \"a\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 1; log = "
+             "\"%s/log\"; }; },\n"
+             "           { name = \"b\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 7; log = "
+             "\"%s/log\"; }; } );\n"
+             "bolts = ( { name = \"sum\"; plugin = \"ckpt_sum\"; settings = { log = \"%s/log\"; %s };\n"
+             "            inputs = ( { from = \"a\"; }, { from = \"b\"; } ); },\n"
+             "          { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s/out.jsonl\"; };\n"
+             "            inputs = ( { from = \"sum\"; } ); } );\n",
+             interval_ms, dir, config_extra, count, dir, count, dir, dir, bolt_extra, dir);
     cr_assert_eq(tl_write_file(cfg, text), 0);
     free(text);
     return cfg;
@@ -429,7 +544,7 @@ static uint64_t killed_run(wc_t *w)
 Test(checkpoint, a_damaged_snapshot_stops_the_run_naming_it_and_fresh_starts_over)
 {
     wc_t w;
-    wc_init(&w, 400000);
+    wc_init(&w, 200000);
     uint64_t id = killed_run(&w);
     char *snap = tl_path("%s/wordcount_stateful/chk-%" PRIu64 "/count.0", w.state, id);
     char *bytes = tl_read_file(snap, NULL);
@@ -448,7 +563,7 @@ Test(checkpoint, a_damaged_snapshot_stops_the_run_naming_it_and_fresh_starts_ove
     cr_assert(text && strstr(text, want), "%s", text);
     cr_assert(strstr(text, "gale run --fresh"), "%s", text);
     /* --fresh: the state is wiped and the run counts from nothing, exactly. */
-    p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 3, "--fresh");
+    p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 3, (const char *const[]){"--fresh", NULL});
     cr_assert_eq(tl_wait(p, 120, &late), 0);
     assert_counts(w.out, w.counts);
     char *run3 = tl_path("%s/run3", w.dir);
@@ -465,4 +580,122 @@ Test(checkpoint, checkpoints_with_workers_are_refused_for_now)
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "checkpoints run in local mode only"), "%s", r.err);
     tl_result_free(&r);
+}
+
+Test(checkpoint, a_final_checkpoint_left_behind_is_committed_without_running_again)
+{
+    wc_t w;
+    wc_init(&w, 200000);
+    const char *extra[] = {"--set", "count.mode=running", "--set", "sink.transactional=true", NULL};
+    pid_t p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 1, extra);
+    uint64_t id = wait_latest(w.state, "wordcount_stateful", 2, p, 60);
+    cr_assert(id >= 2);
+    sigkill(p);
+    id = latest(w.state, "wordcount_stateful");
+    /* As if the run had ended with its final checkpoint and died before its sink committed it. */
+    char *rec = tl_path("%s/wordcount_stateful/latest", w.state), *text = tl_read_file(rec, NULL);
+    cr_assert_not_null(text);
+    char *more = tl_path("%sfinal\n", text);
+    cr_assert_eq(tl_write_file(rec, more), 0);
+    p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 2, extra);
+    bool late;
+    cr_assert_eq(tl_wait(p, 60, &late), 0);
+    char *err = tl_path("%s/run2/err.txt", w.dir), *log = tl_read_file(err, NULL);
+    char want[160];
+    snprintf(want, sizeof want, "checkpoint %" PRIu64 " was the last run's final one", id);
+    cr_assert(log && strstr(log, want), "%s", log);
+    cr_assert_eq(latest(w.state, "wordcount_stateful"), 0, "the state is wiped after the commit");
+    /* The output is what checkpoint id held: for each word, its running counts 1 .. m, none twice or missing. */
+    char *out = tl_read_file(w.out, NULL);
+    cr_assert(out && *out, "checkpoint %" PRIu64 "'s output was committed", id);
+    static long top[VOCAB];
+    memset(top, 0, sizeof top);
+    char fault[160] = "";
+    for (char *q = out, *nl; *q && !*fault && (nl = strchr(q, '\n')); q = nl + 1) {
+        unsigned word;
+        long k;
+        if (sscanf(q, "{\"word\": \"w%u\", \"count\": %ld}", &word, &k) != 2 || word >= VOCAB)
+            snprintf(fault, sizeof fault, "a line not the sink's: %.60s", q);
+        else if (k != top[word] + 1) snprintf(fault, sizeof fault, "w%u: %ld after %ld", word, k, top[word]);
+        else top[word] = k;
+    }
+    cr_assert_eq(*fault, 0, "%s", fault);
+    free(out), free(log), free(err), free(more), free(text), free(rec);
+    wc_free(&w);
+}
+
+Test(checkpoint, a_transactional_sink_without_checkpoints_is_refused)
+{
+    char *dir = tl_tmpdir(), *path = tl_path("sink.path=%s/out.jsonl", dir);
+    const char *cases[][3] = {
+        {"topologies/wordcount_file.cfg", path, "needs config.checkpoint_interval_ms"},
+        {"topologies/wordcount_stateful.cfg", "sink.path=-", "needs a file to write (path is \"-\")"}};
+    for (int i = 0; i < 2; i++) {
+        tl_result_t r;
+        const char *argv[] = {tl_gale(), "run",       "--quiet",   "--set", "sink.transactional=true",
+                              "--set",   cases[i][1], cases[i][0], NULL};
+        cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+        cr_assert_eq(r.status, 1, "%s", r.err);
+        cr_assert(strstr(r.err, cases[i][2]), "%s", r.err);
+        tl_result_free(&r);
+    }
+    tl_rmtree(dir);
+    free(dir), free(path);
+}
+
+Test(checkpoint, a_redis_server_that_goes_away_fails_checkpoints_and_the_run_goes_on)
+{
+    char *dir = tl_tmpdir(), *rdir = tl_path("%s/redis", dir);
+    mkdir(rdir, 0755);
+    tl_redis_t redis = {0};
+    tl_redis_start(&redis, rdir);
+    char extra[128];
+    snprintf(extra, sizeof extra, "state_backend = \"redis\"; state_redis = \"127.0.0.1:%d\";", redis.port);
+    char *cfg = write_align_cfg_with(dir, 0, "", 20, extra); /* unbounded spouts */
+    char *stats = tl_path("%s/stats.json", dir), *logp = tl_path("%s/log", dir), *errp = tl_path("%s/err.txt", dir);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--stats", stats, cfg, NULL};
+    pid_t pid = tl_spawn(argv, dir);
+    tl_remember(pid);
+    const char *get[] = {"GET", "gale:align:latest", NULL};
+    uint64_t before = 0;
+    for (double until = tl_now_s() + 60; tl_now_s() < until && before < 2 && tl_alive(pid); tl_sleep_ms(5)) {
+        char *rec = tl_redis_call(redis.port, get), *at = rec ? strstr(rec, "\nid ") : NULL;
+        before = at ? strtoull(at + 4, NULL, 10) : 0;
+        free(rec);
+    }
+    cr_assert(before >= 2, "no checkpoint completed in Redis");
+    tl_redis_kill(&redis);
+    /* Checkpoints now fail, and the run goes on. */
+    char *errs = NULL;
+    for (double until = tl_now_s() + 60; tl_now_s() < until && tl_alive(pid); tl_sleep_ms(10)) {
+        free(errs);
+        errs = tl_read_file(errp, NULL);
+        if (errs && strstr(errs, "failed: the redis backend")) break;
+    }
+    cr_assert(errs && strstr(errs, "failed: the redis backend"), "%s", errs);
+    cr_assert(tl_alive(pid), "the run must go on without its backend");
+    /* The server back, with what it had: checkpoints complete again, above the one before it went. */
+    tl_redis_start(&redis, rdir);
+    uint64_t after = 0, first = 0;
+    for (double until = tl_now_s() + 60; tl_now_s() < until && after <= before + 2 && tl_alive(pid); tl_sleep_ms(5)) {
+        char *rec = tl_redis_call(redis.port, get), *at = rec ? strstr(rec, "\nid ") : NULL;
+        after = at ? strtoull(at + 4, NULL, 10) : 0;
+        if (!first) first = after;
+        free(rec);
+    }
+    cr_assert_geq(first, before, "Redis lost its record over the restart");
+    cr_assert_gt(after, before + 2, "no checkpoint completed after Redis came back (latest %" PRIu64 ")", after);
+    sigkill(pid);
+    ck_log_t *l = malloc(sizeof *l);
+    read_log(dir, l);
+    bool rolled = false;
+    for (int id = (int)before + 1; id <= (int)after && id < 4096; id++) rolled = rolled || l->rollback[id];
+    cr_assert(rolled, "the checkpoints while Redis was away were rolled back");
+    /* Every checkpoint the bolt took still matches the spouts' positions at it. */
+    for (int id = 1; id <= l->max; id++)
+        if (l->sum[id][0] >= 0 && l->pos[id][0] >= 0) cr_assert_eq(l->sum[id][0], l->pos[id][0], "checkpoint %d", id);
+    free(l), free(errs), free(stats), free(logp), free(errp), free(cfg), free(rdir);
+    tl_redis_kill(&redis);
+    tl_rmtree(dir);
+    free(dir);
 }

@@ -109,4 +109,19 @@ char *tl_token_header(const char *secret, const char *path);
 /* Asserts that `promtool check metrics` (Debian's prometheus) accepts `text`, written to a file in `dir`. */
 void tl_promtool_ok(const char *dir, const char *text);
 
+/* A redis-server of the test's own (Debian's): 127.0.0.1 at a free port, its append-only file fsynced on every write
+   in `dir`, so that a server killed and started again (tl_redis_start on the same struct) has what it had. */
+typedef struct tl_redis {
+    pid_t pid;
+    int port;
+    char dir[512];
+} tl_redis_t;
+/* Starts it (a port is chosen the first time), asserted to answer PING within 10 s; its pid is remembered. */
+void tl_redis_start(tl_redis_t *r, const char *dir);
+/* SIGKILL, reaped. */
+void tl_redis_kill(tl_redis_t *r);
+/* One command (argv, NULL-terminated) over RESP: the reply's first line, or for a bulk string its bytes (malloc'd;
+   "" for nil), NULL when there is no answer. */
+char *tl_redis_call(int port, const char *const *argv);
+
 #endif

@@ -184,3 +184,26 @@ Test(state_file, a_folder_that_cannot_be_written_fails_the_put_with_a_reason)
     free(blocker);
     fx_close(&fx, true);
 }
+
+Test(state_file, a_final_record_says_so_and_reads_back)
+{
+    struct gale_checkpoint_component comp[1] = {{"count", 3}};
+    gale_checkpoint_record_t r = {.id = 12, .final = true, .n = 1, .comp = comp}, back = {0};
+    gale_buf_t b = {0};
+    gale_checkpoint_record_format(&r, &b);
+    cr_assert(strstr(b.p, "\nfinal\n"), "%s", b.p);
+    char why[256];
+    cr_assert_eq(gale_checkpoint_record_parse(b.p, b.len, &back, why, sizeof why), 0, "%s", why);
+    cr_assert(back.final);
+    cr_assert_eq(back.id, 12);
+    cr_assert_eq(gale_checkpoint_record_parallelism(&back, "count"), 3);
+    gale_checkpoint_record_free(&back);
+    r.final = false;
+    b.len = 0;
+    gale_checkpoint_record_format(&r, &b);
+    gale_checkpoint_record_t plain = {0};
+    cr_assert_eq(gale_checkpoint_record_parse(b.p, b.len, &plain, why, sizeof why), 0);
+    cr_assert_not(plain.final);
+    gale_checkpoint_record_free(&plain);
+    gale_buf_free(&b);
+}
