@@ -261,6 +261,14 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
     rt->n_lanes = rt->n_execs + (rt->opts.driver ? 1 : 0);
+    for (size_t c = 0; c < topo->n_components; c++)
+        if (topo->components[c].window.type != GALE_WINDOW_NONE) {
+            free(rt);
+            return gale__diag(diag, GALE_ENOTSUP,
+                              "%s:%d: bolt '%s': windows are read and checked (gale validate), but "
+                              "this version of gale does not run them yet",
+                              topo->file, topo->components[c].window.line, topo->components[c].name);
+        }
     if (topo->config.checkpoint_interval_ms && rt->opts.driver) {
         free(rt);
         return gale__diag(diag, GALE_ENOTSUP,

@@ -34,6 +34,33 @@ int gale_grouping_parse(const char *name, gale_grouping_t *out)
 
 const char *gale_grouping_name(gale_grouping_t g) { return (size_t)g < N_GROUPINGS ? GROUPINGS[g] : "?"; }
 
+/* ---- windows ------------------------------------------------------------------------------------------------- */
+
+void gale_window_spec_free(gale_window_spec_t *w)
+{
+    free(w->timestamp_field);
+    free(w->late_stream);
+    memset(w, 0, sizeof *w);
+}
+
+const char *gale_window_type_name(gale_window_type_t t)
+{
+    switch (t) {
+    case GALE_WINDOW_TUMBLING: return "tumbling";
+    case GALE_WINDOW_SLIDING: return "sliding";
+    case GALE_WINDOW_SESSION: return "session";
+    default: return NULL;
+    }
+}
+
+uint64_t gale_window_hold_ms(const gale_window_spec_t *w)
+{
+    if (w->type == GALE_WINDOW_NONE || w->by_count) return 0;
+    uint64_t lag = w->timestamp_field ? w->lag_ms : 0;
+    if (w->type == GALE_WINDOW_SESSION) return w->gap_ms + lag;
+    return w->length + (w->type == GALE_WINDOW_SLIDING ? w->slide : 0) + lag;
+}
+
 /* ---- config = { ... }: a table of keys, nginx-style ----------------------------------------------------------- */
 
 /* The one table of topology-wide settings: name, type, range and default. The README's table is checked against
@@ -278,6 +305,7 @@ static void free_component(gale_component_t *c)
     free(c->name);
     free(c->plugin_name);
     free(c->plugin_path);
+    gale_window_spec_free(&c->window);
     gale_plugin_unload(c->plugin);
 }
 

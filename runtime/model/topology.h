@@ -66,6 +66,35 @@ typedef struct gale_input {
     int *field_index;   /* n_fields indexes into the stream's fields */
 } gale_input_t;
 
+/* A bolt's window (its block's `window = { ... }`), Storm's BaseWindowedBolt as part of the topology. Lengths and
+   slides are in milliseconds for a window of time, in tuples for a window of count. */
+typedef enum gale_window_type {
+    GALE_WINDOW_NONE = 0,
+    GALE_WINDOW_TUMBLING,
+    GALE_WINDOW_SLIDING,
+    GALE_WINDOW_SESSION,
+} gale_window_type_t;
+
+typedef struct gale_window_spec {
+    gale_window_type_t type;
+    bool by_count;         /* length_count / slide_count: a window of tuples; else of time */
+    uint64_t length;       /* ms or tuples */
+    uint64_t slide;        /* ms or tuples; a tumbling window's is its length */
+    uint64_t gap_ms;       /* session: the silence that closes a session */
+    char *timestamp_field; /* event time: the field of each input holding its time (ms); NULL: processing time */
+    uint64_t lag_ms;       /* event time: how late a tuple may come (the watermark trails the latest time seen) */
+    char *late_stream;     /* event time: the stream too-late tuples are emitted on; NULL: dropped and counted */
+    int line;              /* of the `window` group */
+} gale_window_spec_t;
+
+/* Frees the spec's strings and zeroes it. */
+void gale_window_spec_free(gale_window_spec_t *w);
+/* "tumbling", "sliding", "session" (gale_window_type_t -> name); NULL for none. */
+const char *gale_window_type_name(gale_window_type_t t);
+/* How long a tuple may stay in the window before it leaves it, in ms (length + slide, + lag for event time; a
+   session's gap + lag); 0 for a window of count, which no time bounds. */
+uint64_t gale_window_hold_ms(const gale_window_spec_t *w);
+
 typedef struct gale_plugin_handle gale_plugin_handle_t; /* plugin.h */
 
 typedef struct gale_component {
@@ -84,6 +113,7 @@ typedef struct gale_component {
        (Storm's topology.tick.tuple.freq.secs). Spouts: 0. Negative only while a model is made: not given. */
     double tick_s;
     char *plugin_path; /* a model read back (topology_codec.h): the file to load, until its plugin is attached */
+    gale_window_spec_t window; /* bolts: its window; type GALE_WINDOW_NONE: none */
     /* Resolved by validation: */
     gale_plugin_handle_t *plugin;
     gale_stream_t *streams;

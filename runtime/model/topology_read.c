@@ -349,10 +349,98 @@ static int parse_inputs(parse_t *p, gale_component_t *c, const config_setting_t 
     return 0;
 }
 
+/* A non-negative integer member of the window group, in range: 0 with *out (unchanged when absent), or an error. */
+static int window_number(parse_t *p, const config_setting_t *g, const char *key, const char *what, long long min,
+                         uint64_t *out, bool *given)
+{
+    const config_setting_t *s = config_setting_get_member(g, key);
+    *given = s != NULL;
+    if (!s) return 0;
+    if (!is_int(s))
+        return fail_at(p, s, "%s: window.%s must be an integer (got %s)", what, key, type_name(config_setting_type(s)));
+    long long v = config_setting_get_int64(s);
+    if (v < min || v > 1000000000000LL)
+        return fail_at(p, s, "%s: window.%s must be from %lld to 10^12 (got %lld)", what, key, min, v);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* `window = { type = ...; ... }`: the combinations that make a window, each other one refused naming its key. */
+static int parse_window(parse_t *p, gale_component_t *c, const config_setting_t *g, const char *what)
+{
+    static const char *const KEYS[] = {"type",   "length_ms",       "length_count", "slide_ms",    "slide_count",
+                                       "gap_ms", "timestamp_field", "lag_ms",       "late_stream", NULL};
+    gale_window_spec_t *w = &c->window;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return fail_at(p, g, "%s: window must be a group { type = \"tumbling\"; length_ms = ...; }", what);
+    w->line = line_of(g);
+    int rc = check_keys(p, g, KEYS, what);
+    const char *type, *ts, *late;
+    if (!rc) rc = member_string(p, g, "type", true, "its window", &type);
+    if (rc) return rc;
+    if (!strcmp(type, "tumbling")) w->type = GALE_WINDOW_TUMBLING;
+    else if (!strcmp(type, "sliding")) w->type = GALE_WINDOW_SLIDING;
+    else if (!strcmp(type, "session")) w->type = GALE_WINDOW_SESSION;
+    else
+        return fail_at(p, config_setting_get_member(g, "type"),
+                       "%s: window.type must be \"tumbling\", \"sliding\" "
+                       "or \"session\" (got \"%s\")",
+                       what, type);
+    uint64_t len_ms = 0, len_n = 0, slide_ms = 0, slide_n = 0;
+    bool has_len_ms, has_len_n, has_slide_ms, has_slide_n, has_gap, has_lag;
+    if ((rc = window_number(p, g, "length_ms", what, 1, &len_ms, &has_len_ms)) ||
+        (rc = window_number(p, g, "length_count", what, 1, &len_n, &has_len_n)) ||
+        (rc = window_number(p, g, "slide_ms", what, 1, &slide_ms, &has_slide_ms)) ||
+        (rc = window_number(p, g, "slide_count", what, 1, &slide_n, &has_slide_n)) ||
+        (rc = window_number(p, g, "gap_ms", what, 1, &w->gap_ms, &has_gap)) ||
+        (rc = window_number(p, g, "lag_ms", what, 0, &w->lag_ms, &has_lag)) ||
+        (rc = member_string(p, g, "timestamp_field", false, what, &ts)) ||
+        (rc = member_string(p, g, "late_stream", false, what, &late)))
+        return rc;
+    const char *tname = gale_window_type_name(w->type);
+#define REFUSE(key, why) return fail_at(p, config_setting_get_member(g, key), "%s: %s window: %s", what, tname, why)
+    if (w->type == GALE_WINDOW_SESSION) {
+        if (!has_gap) return fail_at(p, g, "%s: a session window needs gap_ms (the silence that ends a session)", what);
+        if (has_len_ms) REFUSE("length_ms", "a session has no length, only gap_ms");
+        if (has_len_n) REFUSE("length_count", "a session has no length, only gap_ms");
+        if (has_slide_ms) REFUSE("slide_ms", "a session does not slide");
+        if (has_slide_n) REFUSE("slide_count", "a session does not slide");
+    } else {
+        if (has_gap) REFUSE("gap_ms", "gap_ms is for session windows");
+        if (has_len_ms == has_len_n)
+            return fail_at(p, g, "%s: a %s window needs one of length_ms (time) and length_count (tuples)%s", what,
+                           tname, has_len_ms ? ", not both" : "");
+        w->by_count = has_len_n;
+        w->length = has_len_n ? len_n : len_ms;
+        if (w->type == GALE_WINDOW_TUMBLING) {
+            if (has_slide_ms) REFUSE("slide_ms", "a tumbling window slides by its length: use a sliding window");
+            if (has_slide_n) REFUSE("slide_count", "a tumbling window slides by its length: use a sliding window");
+            w->slide = w->length;
+        } else {
+            if (!has_slide_ms && !has_slide_n)
+                return fail_at(p, g, "%s: a sliding window needs %s", what, w->by_count ? "slide_count" : "slide_ms");
+            if (w->by_count && has_slide_ms) REFUSE("slide_ms", "a window of length_count slides by slide_count");
+            if (!w->by_count && has_slide_n) REFUSE("slide_count", "a window of length_ms slides by slide_ms");
+            w->slide = w->by_count ? slide_n : slide_ms;
+            if (w->slide > w->length)
+                REFUSE(w->by_count ? "slide_count" : "slide_ms", "the slide must not be longer than the length");
+        }
+    }
+    if (ts && w->by_count)
+        REFUSE("timestamp_field", "a window of count has no time: timestamp_field is for windows of time");
+    if (!ts && has_lag) REFUSE("lag_ms", "lag_ms is for event time: give timestamp_field");
+    if (!ts && late) REFUSE("late_stream", "late tuples are those of event time: give timestamp_field");
+#undef REFUSE
+    if (ts && !(w->timestamp_field = strdup(ts))) return GALE_ENOMEM;
+    if (late && !(w->late_stream = strdup(late))) return GALE_ENOMEM;
+    return 0;
+}
+
 static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_t kind, gale_component_t *c)
 {
     static const char *const SPOUT_KEYS[] = {"name", "plugin", "parallelism", "settings", "replay", NULL};
-    static const char *const BOLT_KEYS[] = {"name", "plugin", "parallelism", "settings", "inputs", "tick_s", NULL};
+    static const char *const BOLT_KEYS[] = {"name",   "plugin", "parallelism", "settings",
+                                            "inputs", "tick_s", "window",      NULL};
     c->kind = kind;
     c->line = line_of(block);
     c->parallelism = 1;
@@ -397,6 +485,8 @@ static int parse_component(parse_t *p, const config_setting_t *block, gale_kind_
         c->tick_s = v;
     }
     if ((rc = parse_settings(p, c, config_setting_get_member(block, "settings")))) return rc;
+    const config_setting_t *window = config_setting_get_member(block, "window");
+    if (window && (rc = parse_window(p, c, window, what))) return rc;
     return kind == GALE_BOLT ? parse_inputs(p, c, block) : 0;
 }
 

@@ -4,6 +4,7 @@
  * can declare what its inputs carry), checks every subscription against the streams and fields its source
  * declares (and its grouping against whether the stream is direct), and numbers the tasks. Every error names the file, the line, the component and what is wrong.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,55 @@ static int check_streams(const gale_topology_t *t, const gale_component_t *c, ga
     return 0;
 }
 
+/* A bolt's window against its inputs and the topology's timeout; declares its late stream (the fields of its input,
+   which every input must then share) through the declare context. */
+static int check_window(gale_topology_t *t, gale_component_t *c, gale_ctx_base_t *ctx, gale_diag_t *d)
+{
+    const gale_window_spec_t *w = &c->window;
+    if (w->type == GALE_WINDOW_NONE) return 0;
+    uint64_t hold = gale_window_hold_ms(w), timeout_ms = (uint64_t)t->config.message_timeout_s * 1000;
+    if (t->config.ackers > 0 && hold && hold >= timeout_ms) {
+        char parts[160];
+        if (w->type == GALE_WINDOW_SESSION) snprintf(parts, sizeof parts, "gap_ms %" PRIu64, w->gap_ms);
+        else if (w->type == GALE_WINDOW_SLIDING)
+            snprintf(parts, sizeof parts, "length_ms %" PRIu64 " + slide_ms %" PRIu64, w->length, w->slide);
+        else snprintf(parts, sizeof parts, "length_ms %" PRIu64, w->length);
+        if (w->timestamp_field)
+            snprintf(parts + strlen(parts), sizeof parts - strlen(parts), " + lag_ms %" PRIu64, w->lag_ms);
+        return fail(d, t, w->line, c,
+                    "its window keeps a tuple up to %s = %" PRIu64 " ms, and config.message_timeout_s "
+                    "is %d s: its tuples would time out inside the window; raise message_timeout_s to at least %" PRIu64
+                    " s",
+                    parts, hold, t->config.message_timeout_s, hold / 1000 + 1);
+    }
+    const gale_stream_t *first = NULL;
+    for (size_t i = 0; i < c->n_inputs; i++) {
+        const gale_input_t *in = &c->inputs[i];
+        const gale_stream_t *st = &t->components[in->from_index].streams[in->stream_index];
+        if (w->timestamp_field) {
+            size_t k = 0;
+            while (k < st->n_fields && strcmp(st->fields[k], w->timestamp_field)) k++;
+            if (k == st->n_fields)
+                return fail(d, t, w->line, c, "window.timestamp_field '%s' is not a field of its input %s/%s",
+                            w->timestamp_field, in->from, in->stream);
+        }
+        if (!first) first = st;
+        bool same = st->n_fields == first->n_fields;
+        for (size_t k = 0; same && k < st->n_fields; k++) same = !strcmp(st->fields[k], first->fields[k]);
+        if (w->late_stream && !same)
+            return fail(d, t, w->line, c,
+                        "window.late_stream '%s' carries its inputs' tuples, so its inputs must have "
+                        "the same fields (%s/%s has others)",
+                        w->late_stream, in->from, in->stream);
+    }
+    if (!w->late_stream) return 0;
+    int rc = gale__declare_stream(&ctx->pub, w->late_stream, (const char *const *)first->fields, first->n_fields);
+    if (rc == GALE_EEXIST)
+        return fail(d, t, w->line, c, "window.late_stream '%s' is a stream its plugin declares already",
+                    w->late_stream);
+    return rc;
+}
+
 static int declare(gale_topology_t *t, int index, gale_diag_t *d)
 {
     gale_component_t *c = &t->components[index];
@@ -249,6 +299,8 @@ static int declare(gale_topology_t *t, int index, gale_diag_t *d)
             if (rc) return rc;
         }
     }
+    int wrc = check_window(t, c, &ctx, d);
+    if (wrc) return wrc;
     return check_streams(t, c, d);
 }
 

@@ -557,3 +557,67 @@ Test(topology, the_readme_lists_every_config_key_with_its_type_and_default)
     cr_assert_not(c.journal_fsync);
     cr_assert_eq(c.tick_s, 0);
 }
+
+/* ---- windows --------------------------------------------------------------------------------------------------- */
+
+static const char WINDOWED[] =
+    "name = \"w\";\n"
+    "config = { message_timeout_s = 60; };\n"
+    "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
+    "bolts = ( { name = \"count\"; plugin = \"split_sentence\";\n"
+    "            window = { type = \"tumbling\"; length_count = 500; };\n"
+    "            inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"late\"; plugin = \"split_sentence\";\n"
+    "            window = { type = \"sliding\"; length_ms = 30000; slide_ms = 10000; timestamp_field = \"sentence\";\n"
+    "                       lag_ms = 2000; late_stream = \"too_late\"; };\n"
+    "            inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"sessions\"; plugin = \"split_sentence\"; window = { type = \"session\"; gap_ms = 5000; };\n"
+    "            inputs = ( { from = \"s\"; } ); } );\n";
+
+Test(topology, windows_are_read_into_the_model_with_their_late_stream)
+{
+    gale_diag_t d;
+    int rc;
+    gale_topology_t *t = open_text(WINDOWED, NULL, 0, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    const gale_window_spec_t *a = &t->components[1].window, *b = &t->components[2].window,
+                             *c = &t->components[3].window;
+    cr_assert_eq(a->type, GALE_WINDOW_TUMBLING);
+    cr_assert(a->by_count);
+    cr_assert_eq(a->length, 500);
+    cr_assert_eq(a->slide, 500, "a tumbling window slides by its length");
+    cr_assert_eq(gale_window_hold_ms(a), 0, "no time bounds a window of count");
+    cr_assert_eq(a->line, 5);
+    cr_assert_eq(b->type, GALE_WINDOW_SLIDING);
+    cr_assert_not(b->by_count);
+    cr_assert_eq(b->slide, 10000);
+    cr_assert_str_eq(b->timestamp_field, "sentence");
+    cr_assert_eq(b->lag_ms, 2000);
+    cr_assert_eq(gale_window_hold_ms(b), 42000);
+    int late = gale_component_stream(&t->components[2], "too_late");
+    cr_assert_geq(late, 0, "the late stream is declared");
+    cr_assert_eq(t->components[2].streams[late].n_fields, 1);
+    cr_assert_str_eq(t->components[2].streams[late].fields[0], "sentence", "with its input's fields");
+    cr_assert_eq(c->type, GALE_WINDOW_SESSION);
+    cr_assert_eq(gale_window_hold_ms(c), 5000);
+    cr_assert_eq(t->components[0].window.type, GALE_WINDOW_NONE);
+    gale_topology_free(t);
+}
+
+Test(topology, a_window_longer_than_the_timeout_is_refused_also_after_an_override)
+{
+    gale_diag_t d;
+    int rc;
+    gale_override_t ov[] = {{"config.message_timeout_s=40"}};
+    gale_topology_t *t = open_text(WINDOWED, ov, 1, &d, &rc);
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(d.msg, ":8: bolt 'late': its window keeps a tuple up to length_ms 30000 + slide_ms 10000 + "
+                            "lag_ms 2000 = 42000 ms, and config.message_timeout_s is 40 s"),
+              "%s", d.msg);
+    cr_assert(strstr(d.msg, "raise message_timeout_s to at least 43 s"), "%s", d.msg);
+    /* Without acking nothing times out: the same windows are fine. */
+    gale_override_t off[] = {{"config.message_timeout_s=40"}, {"config.ackers=0"}};
+    t = open_text(WINDOWED, off, 2, &d, &rc);
+    cr_assert_eq(rc, 0, "%s", d.msg);
+    gale_topology_free(t);
+}
