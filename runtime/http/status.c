@@ -19,6 +19,9 @@ int gale_status_of_run(const gale_runtime_t *rt, gale_status_t *out)
                                                                                 : "ACTIVE";
     out->uptime_s = out->figures_s = rt->start_ns ? gale_runtime_seconds(rt) : 0;
     out->workers = rt->opts.n_workers > 0 ? rt->opts.n_workers : 1;
+    out->checkpointing = topo->config.checkpoint_interval_ms > 0;
+    if (rt->ckpt) gale__checkpointer_stats(rt->ckpt, &out->ckpt); /* on the control loop, the coordinator's own */
+    else out->ckpt = rt->ckpt_stats;
     size_t n = topo->n_components + (rt->acking ? 1 : 0);
     out->components = calloc(n, sizeof *out->components);
     if (!out->components) return GALE_ENOMEM;
@@ -261,6 +264,13 @@ static void summary_entry(gale_buf_t *b, const gale_status_t *s)
                     ", \"tasksTotal\": %d, \"workersTotal\": %d, \"executorsTotal\": %d, \"restarts\": %d, "
                     "\"figuresSeconds\": %.3f",
                     s->tasks, s->workers, s->executors, s->restarts, s->figures_s);
+    if (s->checkpointing) /* as Flink's /jobs/:id/checkpoints sums them up */
+        gale_buf_printf(b,
+                        ", \"checkpoints\": {\"counts\": {\"completed\": %" PRIu64 ", \"failed\": %" PRIu64
+                        "}, \"latest\": {\"id\": %" PRIu64 ", \"durationMs\": %" PRIu64 ", \"stateSize\": %" PRIu64
+                        "}, \"restored\": %" PRIu64 "}",
+                        s->ckpt.completed, s->ckpt.failed, s->ckpt.last_id, s->ckpt.last_ms, s->ckpt.last_bytes,
+                        s->ckpt.restored);
 }
 
 void gale_status_rest_summary(gale_buf_t *b, const gale_status_t *s, size_t n)
@@ -457,18 +467,39 @@ static void histogram(gale_buf_t *b, const char *name, const gale_status_t *s, c
     gale_buf_printf(b, " %" PRIu64 "\n", h->count);
 }
 
-typedef enum { TOPO_UPTIME, TOPO_RESTARTS } topo_figure_t;
+typedef enum {
+    TOPO_UPTIME,
+    TOPO_RESTARTS,
+    TOPO_CKPT_COMPLETED,
+    TOPO_CKPT_FAILED,
+    TOPO_CKPT_LATEST,
+    TOPO_CKPT_DURATION,
+    TOPO_CKPT_SIZE,
+} topo_figure_t;
 
-/* A family with one series per topology, labelled by its name alone. */
+/* A family with one series per topology, labelled by its name alone; the checkpoint families only over those that
+   take checkpoints (none: no family). */
 static void topology_family(gale_buf_t *b, const gale_status_t *s, size_t n, const char *name, const char *type,
                             const char *help, topo_figure_t what)
 {
+    bool ckpt = what >= TOPO_CKPT_COMPLETED, any = !ckpt;
+    for (size_t t = 0; t < n && !any; t++) any = s[t].checkpointing;
+    if (!any) return;
     gale_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     for (size_t t = 0; t < n; t++) {
+        if (ckpt && !s[t].checkpointing) continue;
+        const gale_checkpoint_stats_t *c = &s[t].ckpt;
         gale_buf_printf(b, "%s{topology=\"", name);
         label_value(b, s[t].topology);
-        if (what == TOPO_UPTIME) gale_buf_printf(b, "\"} %.3f\n", s[t].uptime_s);
-        else gale_buf_printf(b, "\"} %d\n", s[t].restarts);
+        switch (what) {
+        case TOPO_UPTIME: gale_buf_printf(b, "\"} %.3f\n", s[t].uptime_s); break;
+        case TOPO_RESTARTS: gale_buf_printf(b, "\"} %d\n", s[t].restarts); break;
+        case TOPO_CKPT_COMPLETED: gale_buf_printf(b, "\"} %" PRIu64 "\n", c->completed); break;
+        case TOPO_CKPT_FAILED: gale_buf_printf(b, "\"} %" PRIu64 "\n", c->failed); break;
+        case TOPO_CKPT_LATEST: gale_buf_printf(b, "\"} %" PRIu64 "\n", c->last_id); break;
+        case TOPO_CKPT_DURATION: gale_buf_printf(b, "\"} %.3f\n", (double)c->last_ms / 1e3); break;
+        case TOPO_CKPT_SIZE: gale_buf_printf(b, "\"} %" PRIu64 "\n", c->last_bytes); break;
+        }
     }
 }
 
@@ -549,6 +580,15 @@ void gale_status_prometheus(gale_buf_t *b, const gale_status_t *s, size_t n)
                     TOPO_UPTIME);
     topology_family(b, s, n, "gale_worker_restarts_total", "counter", "Worker processes restarted after they died.",
                     TOPO_RESTARTS);
+    topology_family(b, s, n, "gale_checkpoints_completed_total", "counter", "Checkpoints completed.",
+                    TOPO_CKPT_COMPLETED);
+    topology_family(b, s, n, "gale_checkpoints_failed_total", "counter", "Checkpoints abandoned.", TOPO_CKPT_FAILED);
+    topology_family(b, s, n, "gale_checkpoint_latest_id", "gauge", "The latest complete checkpoint (0: none).",
+                    TOPO_CKPT_LATEST);
+    topology_family(b, s, n, "gale_checkpoint_last_duration_seconds", "gauge",
+                    "How long the latest complete checkpoint took, from its start to its record.", TOPO_CKPT_DURATION);
+    topology_family(b, s, n, "gale_checkpoint_last_size_bytes", "gauge", "The latest complete checkpoint's snapshots.",
+                    TOPO_CKPT_SIZE);
     for (size_t k = 0; k < sizeof COUNTERS / sizeof *COUNTERS; k++) {
         gale_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", COUNTERS[k].name, COUNTERS[k].help, COUNTERS[k].name);
         for (size_t t = 0; t < n; t++)

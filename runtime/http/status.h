@@ -52,6 +52,8 @@ typedef struct gale_status {
        of the same shape. */
     const struct gale_status *capacity_of;
     gale_status_component_t *components; /* in topological order, the ackers (system component) last; owned */
+    bool checkpointing;                  /* config.checkpoint_interval_ms is set: `ckpt` holds its figures */
+    gale_checkpoint_stats_t ckpt;
     gale_status_worker_t *worker_slots;  /* owned, n_worker_slots of them; NULL: not known */
     size_t n_worker_slots;
     size_t n_components;

@@ -527,3 +527,48 @@ Test(http, a_bad_address_is_a_usage_error)
     tl_result_free(&res);
     close(fd);
 }
+
+/* With checkpoints, the topology's summary and /metrics carry their counts, latest id, duration and size, and
+   promtool accepts them; without, neither shows any. */
+Test(http, checkpoints_show_in_the_summary_and_in_metrics)
+{
+    tl_http_run_t r;
+    char *dir = tl_tmpdir(), *state = tl_path("config.state_path=%s", dir);
+    const char *extra[] = {"--set", "numbers.count=0", "--set", "config.checkpoint_interval_ms=50", "--set", state,
+                           NULL};
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", extra);
+    char *summary = NULL;
+    for (int i = 0; i < 300; i++, tl_sleep_ms(50)) {
+        free(summary);
+        summary = get(&r, "/api/v1/topology/summary", 200);
+        const char *ck = strstr(summary, "\"checkpoints\": {\"counts\": {\"completed\": ");
+        if (ck && tl_json_number(ck, "completed") >= 3) break;
+    }
+    cr_assert(tl_json_valid(summary), "%s", summary);
+    const char *ck = strstr(summary, "\"checkpoints\": {\"counts\": {\"completed\": ");
+    cr_assert(ck && tl_json_number(ck, "completed") >= 3, "%s", summary);
+    cr_assert_eq(tl_json_number(ck, "failed"), 0, "%s", summary);
+    cr_assert_geq(tl_json_number(ck, "id"), 3, "%s", summary);
+    char *metrics = get(&r, "/metrics", 200);
+    long done = series_value(metrics, "gale_checkpoints_completed_total{topology=\"held\"}");
+    cr_assert_geq(done, 3, "%s", metrics);
+    cr_assert_eq(series_value(metrics, "gale_checkpoints_failed_total{topology=\"held\"}"), 0, "%s", metrics);
+    cr_assert_geq(series_value(metrics, "gale_checkpoint_latest_id{topology=\"held\"}"), done, "%s", metrics);
+    cr_assert_not_null(strstr(metrics, "# TYPE gale_checkpoint_last_duration_seconds gauge\n"), "%s", metrics);
+    cr_assert_not_null(strstr(metrics, "gale_checkpoint_last_size_bytes{topology=\"held\"} "), "%s", metrics);
+    tl_promtool_ok(r.dir, metrics);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
+    free(metrics), free(summary);
+    tl_http_run_free(&r);
+    /* A run without checkpoints has no such family. */
+    tl_http_run_start(&r, "tests/topologies/e2e/held.cfg", (const char *const[]){"--set", "numbers.count=0", NULL});
+    metrics = get(&r, "/metrics", 200);
+    summary = get(&r, "/api/v1/topology/summary", 200);
+    cr_assert_null(strstr(metrics, "gale_checkpoint"), "%s", metrics);
+    cr_assert_null(strstr(summary, "\"checkpoints\""), "%s", summary);
+    cr_assert_eq(tl_http_run_stop(&r), 0);
+    free(metrics), free(summary), free(state);
+    tl_http_run_free(&r);
+    tl_rmtree(dir);
+    free(dir);
+}
