@@ -175,5 +175,3 @@ void gale__barrier_aborted(gale_task_t *t, uint64_t id)
     if (id > a->last) a->last = id;
     if (t->opened && t->desc->rollback) t->desc->rollback(&t->base.pub, id);
 }
-
-size_t gale__barrier_held(const gale_executor_t *e) { return e->align_held; }

@@ -46,7 +46,4 @@ void gale__barrier_committed(gale_task_t *t, uint64_t id);
 /* Checkpoint `id` was abandoned: its alignment given up (what was held runs), and the rollback hook. */
 void gale__barrier_aborted(gale_task_t *t, uint64_t id);
 
-/* Entries held by the tasks of e, for its backpressure. */
-size_t gale__barrier_held(const gale_executor_t *e);
-
 #endif

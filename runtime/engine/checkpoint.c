@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,11 +61,16 @@ static void abandon(gale_checkpointer_t *c, const char *why)
     gale__runtime_control_changed(c->rt);
 }
 
-static void fail_current(gale_checkpointer_t *c, const char *fmt, const char *who, const char *what)
+/* The first reason the checkpoint in flight fails is the one said. */
+static void fail_current(gale_checkpointer_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_current(gale_checkpointer_t *c, const char *fmt, ...)
 {
     if (c->failed) return;
     c->failed = true;
-    snprintf(c->why, sizeof c->why, fmt, who, what);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    va_end(ap);
 }
 
 static void take_report(gale_checkpointer_t *c, report_t *r)
@@ -87,7 +93,7 @@ static void take_report(gale_checkpointer_t *c, report_t *r)
     }
     put_arg_t *a = malloc(sizeof *a);
     if (!a) {
-        fail_current(c, "task %s: %s", t->who, "out of memory");
+        fail_current(c, "task %s: out of memory", t->who);
         gale_buf_free(&r->bytes);
         return;
     }

@@ -12,6 +12,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ static int get_string(redis_store_t *r, const char *k, gale_buf_t *out, char *wh
     return rc;
 }
 
-/* PRUNE_SCRIPT over [lo, hi]; `drop_latest`; `record` (NULL: none) set first. */
+/* PRUNE_SCRIPT over the ids [lo, hi] (ZRANGEBYSCORE bounds); with `drop_latest` the record too. */
 static int sync_prune(redis_store_t *r, const char *lo, const char *hi, bool drop_latest, char *why, size_t cap)
 {
     char zset[400], latest[400], chk[400];
