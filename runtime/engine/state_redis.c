@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "diag.h"
@@ -23,6 +24,7 @@
 #include "state_store.h"
 
 #define SYNC_TIMEOUT_S 5
+#define STUCK_NS (5 * 1000000000ull)
 
 static const char PUT_SCRIPT[] = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('SADD', KEYS[2], KEYS[1]) "
                                  "redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2]) return 1";
@@ -47,9 +49,15 @@ typedef struct redis_store {
     redisContext *sync;
     redisAsyncContext *ac; /* NULL: not connected (made at the next put) */
     bool stopped;
+    /* Commands sent and not answered, and when the oldest of them went (monotonic ns): a connection that answers
+       nothing for STUCK_NS is dropped at the next command and made again, so that a server that went away without
+       a word (no EOF seen, a host gone) cannot hold every later checkpoint. */
+    uint32_t unanswered;
+    uint64_t oldest_ns;
 } redis_store_t;
 
 typedef struct pending {
+    struct redis_store *store;
     gale_store_cb cb;
     void *arg;
 } pending_t;
@@ -260,9 +268,18 @@ static redisAsyncContext *async_ctx(redis_store_t *r, char *why, size_t cap)
     return ac;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     pending_t *p = privdata;
+    redis_store_t *r = p->store;
+    if (r->unanswered && --r->unanswered) r->oldest_ns = now_ns(); /* replies come in order: the next is oldest now */
     redisReply *rep = reply;
     char why[400];
     int rc = 0;
@@ -281,7 +298,13 @@ static void async_eval(redis_store_t *r, int argc, const char **argv, const size
 {
     char why[400];
     pending_t *p = malloc(sizeof *p);
-    if (p) *p = (pending_t){cb, arg};
+    if (p) *p = (pending_t){r, cb, arg};
+    if (r->ac && r->unanswered && now_ns() - r->oldest_ns > STUCK_NS) {
+        gale_logf(GALE_LOG_WARN, "checkpoint", "Redis at %s:%d answered nothing for %llu s: connecting again", r->host,
+                  r->port, (unsigned long long)(STUCK_NS / 1000000000ull));
+        redisAsyncFree(r->ac); /* its commands are answered now, with no reply: they fail */
+        r->ac = NULL;
+    }
     redisAsyncContext *ac = r->stopped ? NULL : async_ctx(r, why, sizeof why);
     if (r->stopped) snprintf(why, sizeof why, "the run is stopping");
     if (!p || !ac || redisAsyncCommandArgv(ac, on_reply, p, argc, argv, len) != REDIS_OK) {
@@ -289,7 +312,9 @@ static void async_eval(redis_store_t *r, int argc, const char **argv, const size
         else if (ac) snprintf(why, sizeof why, "Redis at %s:%d: %s", r->host, r->port, ac->errstr);
         free(p);
         cb(arg, GALE_EIO, why);
+        return;
     }
+    if (!r->unanswered++) r->oldest_ns = now_ns();
 }
 
 static void redis_put(gale_state_store_t *s, uint64_t checkpoint, const char *component, uint32_t index,
