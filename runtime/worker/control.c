@@ -87,6 +87,19 @@ int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
         put(&o, "swapped %d %s", m->number ? 1 : 0, m->text);
         break;
     case GALE_CTL_STOP: put(&o, "stop"); break;
+    case GALE_CTL_CHECKPOINT: put(&o, "checkpoint %" PRIu64, m->id); break;
+    case GALE_CTL_COMMIT: put(&o, "commit %" PRIu64, m->id); break;
+    case GALE_CTL_ABORT: put(&o, "abort %" PRIu64, m->id); break;
+    case GALE_CTL_CHECKPOINTED:
+        if (!m->id) return GALE_EINVAL;
+        if (m->number) {
+            put(&o, "checkpointed %" PRIu64 " 1 %" PRIu64, m->id, m->bytes);
+        } else {
+            const char *why = m->text && *m->text ? m->text : "unknown";
+            if (strchr(why, '\n')) return GALE_EINVAL;
+            put(&o, "checkpointed %" PRIu64 " 0 %s", m->id, why);
+        }
+        break;
     case GALE_CTL_PORT: put(&o, "port %d %d", GALE_CONTROL_VERSION, m->number); break;
     case GALE_CTL_STATUS: put_status(&o, &m->status); break;
     case GALE_CTL_STATS:
@@ -232,6 +245,24 @@ int gale_control_parse(char *line, gale_control_msg_t *out, char *why, size_t ca
         uint64_t position;
         while ((rc = gale_control_next_position(out->text, &pos, &task, &position)) > 0) out->n_positions++;
         if (rc < 0) return say_why(why, cap, GALE_ESYNTAX, "%s: expected TASK:POSITION words", cmd);
+        return 0;
+    }
+    if (!strcmp(cmd, "checkpoint") || !strcmp(cmd, "commit") || !strcmp(cmd, "abort")) {
+        out->kind = cmd[0] == 'a' ? GALE_CTL_ABORT : cmd[1] == 'h' ? GALE_CTL_CHECKPOINT : GALE_CTL_COMMIT;
+        if (!parse_u64(args, &out->id) || !out->id)
+            return say_why(why, cap, GALE_ESYNTAX, "%s: expected a checkpoint id, not '%.32s'", cmd, args ? args : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "checkpointed")) {
+        out->kind = GALE_CTL_CHECKPOINTED;
+        char *a = args ? strchr(args, ' ') : NULL;
+        if (a) *a++ = '\0';
+        if (!parse_u64(args, &out->id) || !out->id || !a || (a[0] != '0' && a[0] != '1') || a[1] != ' ' || !a[2])
+            return say_why(why, cap, GALE_ESYNTAX, "checkpointed: expected ID 1 BYTES or ID 0 WHY");
+        out->number = a[0] == '1';
+        if (out->number && !parse_u64(a + 2, &out->bytes))
+            return say_why(why, cap, GALE_ESYNTAX, "checkpointed: bad byte count '%.32s'", a + 2);
+        if (!out->number) out->text = a + 2;
         return 0;
     }
     if (!strcmp(cmd, "status")) {

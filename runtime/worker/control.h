@@ -19,6 +19,8 @@
  *                            outside cluster mode: a worker without a lease is not fenced
  *     swap COMPONENT PATH    hot swap: COMPONENT's tasks reopened on the plugin at PATH ("-": the
  *                            topology's own), checked first (same kind, same streams and fields or a superset); before start too
+ *     checkpoint ID          checkpoints (checkpoint.h): the spouts here start checkpoint ID (barriers, snapshots)
+ *     commit ID | abort ID   checkpoint ID is complete everywhere (the commit hooks run) or was given up
  *     start | deactivate | finish COMPONENT | stop
  *                            deactivate is the stop's, for good: the drain before the bolts finish
  *   worker -> supervisor
@@ -27,6 +29,9 @@
  *     positions TASK:POS...  the resume positions of its replayable spouts (gale_replayable), when they moved
  *     swapped 1 COMPONENT | swapped 0 COMPONENT WHY
  *                            the answer to a swap: done, or refused (nothing changed) and why
+ *     checkpointed ID 1 BYTES | checkpointed ID 0 WHY
+ *                            its part of checkpoint ID: every task here stored its snapshot (BYTES together), or
+ *                            one failed and why
  *     stats JSON             its metrics as `gale run --stats` writes them, on one line: every
  *                            config.metrics_interval_s while it runs, and once more at the end
  * VERSION is GALE_CONTROL_VERSION: a peer that speaks another one is refused with both versions in the message, so
@@ -39,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GALE_CONTROL_VERSION 5
+#define GALE_CONTROL_VERSION 6
 #define GALE_CONTROL_FD 3
 /* The longest line either side accepts; the metrics of a large topology are the longest. */
 #define GALE_CONTROL_LINE_MAX (1u << 20)
@@ -76,15 +81,19 @@ typedef enum gale_control_kind {
     GALE_CTL_LEASE,
     GALE_CTL_SWAP,
     GALE_CTL_SWAPPED,
+    GALE_CTL_CHECKPOINT,
+    GALE_CTL_COMMIT,
+    GALE_CTL_ABORT,
+    GALE_CTL_CHECKPOINTED,
 } gale_control_kind_t;
 
 typedef struct gale_control_msg {
     gale_control_kind_t kind;
     int version;              /* SECRET, PORT: the sender's protocol version */
     int number;               /* PORT: the port; FINISH: the component index; ACTIVE: 1 active, 0 inactive;
-                                 SWAPPED: 1 done, 0 refused */
+                                 SWAPPED, CHECKPOINTED: 1 done, 0 refused or failed */
     const char *text;         /* SECRET: the hex secret; STATS: the JSON; SWAP: "COMPONENT PATH"; SWAPPED:
-                                 "COMPONENT" or "COMPONENT WHY"; PEERS, POSITIONS, RESUME, parsed: the arguments;
+                                 "COMPONENT" or "COMPONENT WHY"; CHECKPOINTED 0: why; PEERS, POSITIONS, RESUME, parsed: the arguments;
                                  borrowed (from the caller, or the line) */
     const char *const *peers; /* PEERS: n_peers addresses (formatting only; parsing uses gale_control_next_peer) */
     int n_peers;
@@ -94,6 +103,8 @@ typedef struct gale_control_msg {
     const uint64_t *positions;
     int n_positions;
     uint64_t until_ns;           /* LEASE */
+    uint64_t id;                 /* CHECKPOINT, COMMIT, ABORT, CHECKPOINTED: the checkpoint */
+    uint64_t bytes;              /* CHECKPOINTED 1: what the worker's snapshots came to */
     gale_worker_status_t status; /* STATUS */
 } gale_control_msg_t;
 

@@ -73,7 +73,7 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out)
     if (len - 1 > r->max) return r->err = GALE_ELIMIT;
     if (left - 4 < len) return 0;
     uint8_t type = (uint8_t)r->buf[r->pos + 4];
-    if (type < GALE_FRAME_HELLO || type > GALE_FRAME_PRESSURE) return r->err = GALE_ECORRUPT;
+    if (type < GALE_FRAME_HELLO || type > GALE_FRAME_CONTROL) return r->err = GALE_ECORRUPT;
     out->type = type;
     out->payload = r->buf + r->pos + 5;
     out->len = (size_t)len - 1;
@@ -197,5 +197,26 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
     *p = q + vlen;
     *left = n - (size_t)vlen;
     *out = dlv;
+    return 0;
+}
+
+void gale_frame_put_control(gale_buf_t *b, const gale_control_t *c)
+{
+    char rec[GALE_FRAME_CONTROL_RECORD];
+    rec[0] = (char)c->kind;
+    gale_le_put(rec + 1, c->from, 4);
+    gale_le_put(rec + 5, c->to, 4);
+    gale_le_put(rec + 9, c->id, 8);
+    gale_buf_put(b, rec, sizeof rec);
+}
+
+int gale_frame_get_control(uint32_t n_all_tasks, const char *p, gale_control_t *c)
+{
+    *c = (gale_control_t){.kind = (uint8_t)p[0],
+                          .from = (uint32_t)gale_le_get(p + 1, 4),
+                          .to = (uint32_t)gale_le_get(p + 5, 4),
+                          .id = gale_le_get(p + 9, 8)};
+    if (c->kind != GALE_CONTROL_BARRIER || !c->from || c->from > n_all_tasks || !c->to || c->to > n_all_tasks || !c->id)
+        return GALE_ECORRUPT;
     return 0;
 }

@@ -15,6 +15,10 @@
  *
  * An OPS payload is a sequence of 25-byte acker op records: [u8 kind][u32 task][u64 root][u64 val][u32 from].
  * A PRESSURE payload is one byte: 1 when the sender's bolts are behind (its peers hold their spouts), 0 when not.
+ * A CONTROL payload is a sequence of 17-byte control items (lane.h's, the checkpoint barriers):
+ *   [u8 kind][u32 source task][u32 target task][u64 checkpoint id]
+ * sent in order with the TUPLES frames to the same peer: a barrier must reach its task behind the tuples its
+ * source emitted before it, and ahead of those after (barrier.h).
  */
 #ifndef GALE_FRAME_H
 #define GALE_FRAME_H
@@ -25,6 +29,7 @@
 
 #include "acker.h"
 #include "buf.h"
+#include "lane.h"
 #include "topology.h"
 #include "tuple.h"
 
@@ -32,13 +37,15 @@ enum {
     GALE_FRAME_HELLO = 1, /* handshake: peer id and nonce */
     GALE_FRAME_AUTH = 2,  /* handshake: the proof (hmac.h) */
     GALE_FRAME_TUPLES = 3,
-    GALE_FRAME_OPS = 4,   /* acker ops, as gale_op_t records */
+    GALE_FRAME_OPS = 4,      /* acker ops, as gale_op_t records */
     GALE_FRAME_PRESSURE = 5, /* backpressure: one byte, 1 = "hold your spouts", 0 = "go on" */
+    GALE_FRAME_CONTROL = 6,  /* control items: checkpoint barriers */
 };
 
 #define GALE_FRAME_MAX (16u << 20)
 #define GALE_FRAME_MAX_ROOTS 64
 #define GALE_FRAME_OP_RECORD 25
+#define GALE_FRAME_CONTROL_RECORD 17
 
 /* Little-endian integers of n bytes, whatever the host's order. */
 static inline void gale_le_put(char *p, uint64_t v, int n)
@@ -97,6 +104,11 @@ void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_orig
 /* Appends one op as an OPS record; reads one back from GALE_FRAME_OP_RECORD bytes at p. */
 void gale_frame_put_op(gale_buf_t *b, const gale_op_t *op);
 void gale_frame_get_op(const char *p, gale_op_t *op);
+
+/* Appends one control item as a CONTROL record; reads one back from GALE_FRAME_CONTROL_RECORD bytes at p, checked
+   against the run's `n_all_tasks` task ids: 0, or GALE_ECORRUPT for an unknown kind or a task that is not there (task 0 included). */
+void gale_frame_put_control(gale_buf_t *b, const gale_control_t *c);
+int gale_frame_get_control(uint32_t n_all_tasks, const char *p, gale_control_t *c);
 
 /*
  * Reads the next TUPLES record at *p (advancing it and *left) into a new tuple with one delivery to its target.

@@ -57,6 +57,17 @@ Test(control, every_message_round_trips)
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_SWAPPED, .text = "split plugin x.so declares ..."}, line,
                    sizeof line);
     cr_assert(b.number == 0 && !strcmp(b.text, "split plugin x.so declares ..."));
+    gale_control_kind_t ids[] = {GALE_CTL_CHECKPOINT, GALE_CTL_COMMIT, GALE_CTL_ABORT};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        b = round_trip(&(gale_control_msg_t){.kind = ids[i], .id = 18446744073709551615ull}, line, sizeof line);
+        cr_assert_eq(b.id, 18446744073709551615ull);
+    }
+    b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_CHECKPOINTED, .id = 12, .number = 1, .bytes = 5000}, line,
+                   sizeof line);
+    cr_assert(b.id == 12 && b.number == 1 && b.bytes == 5000);
+    b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_CHECKPOINTED, .id = 13, .text = "task count#2 failed: x"},
+                   line, sizeof line);
+    cr_assert(b.id == 13 && b.number == 0 && !strcmp(b.text, "task count#2 failed: x"), "the reason is the rest");
     gale_control_kind_t bare[] = {GALE_CTL_START, GALE_CTL_DEACTIVATE, GALE_CTL_STOP};
     for (size_t i = 0; i < 3; i++) round_trip(&(gale_control_msg_t){.kind = bare[i]}, line, sizeof line);
     b = round_trip(&(gale_control_msg_t){.kind = GALE_CTL_STATS, .text = "{\"topology\": \"wc\", \"a\": [1, 2]}"},
@@ -177,6 +188,16 @@ ParameterizedTestParameters(control, malformed_lines_are_refused)
         {"lease -5", GALE_ESYNTAX, "expected nanoseconds"},
         {"lease 99999999999999999999", GALE_ESYNTAX, "expected nanoseconds"},
         {"stats", GALE_ESYNTAX, "no metrics"},
+        {"checkpoint", GALE_ESYNTAX, "expected a checkpoint id"},
+        {"checkpoint 0", GALE_ESYNTAX, "expected a checkpoint id"},
+        {"commit x", GALE_ESYNTAX, "expected a checkpoint id"},
+        {"abort -1", GALE_ESYNTAX, "expected a checkpoint id"},
+        {"checkpointed", GALE_ESYNTAX, "expected ID 1 BYTES"},
+        {"checkpointed 3", GALE_ESYNTAX, "expected ID 1 BYTES"},
+        {"checkpointed 3 2 x", GALE_ESYNTAX, "expected ID 1 BYTES"},
+        {"checkpointed 0 1 5", GALE_ESYNTAX, "expected ID 1 BYTES"},
+        {"checkpointed 3 1 many", GALE_ESYNTAX, "bad byte count"},
+        {"checkpointed 3 0 ", GALE_ESYNTAX, "expected ID 1 BYTES"},
         {"status idle=0 epochs=1 pushed=2 popped=2 open=0 retrying=0 kept=0 spouts_done=1 spout_tasks=1 sent=0 "
          "recv=0 failed=0 finish_seq=0 finish_acked=1",
          GALE_ESYNTAX, "no replayable"},

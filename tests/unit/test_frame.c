@@ -286,3 +286,33 @@ Test(frame, a_reader_takes_a_new_limit_and_gives_back_a_grown_buffer)
     gale_frame_reader_destroy(&r);
     free(big);
 }
+
+Test(frame, a_barrier_round_trips_and_bad_control_records_are_refused)
+{
+    gale_control_t c = {.kind = GALE_CONTROL_BARRIER, .from = 3, .to = 0x10000, .id = 0x0102030405060708ull}, back;
+    gale_buf_t b = {0};
+    gale_frame_put_control(&b, &c);
+    cr_assert_eq(b.len, GALE_FRAME_CONTROL_RECORD);
+    cr_assert_eq(gale_frame_get_control(0x10000, b.p, &back), 0);
+    cr_assert(back.kind == c.kind && back.from == 3 && back.to == 0x10000 && back.id == c.id);
+    cr_assert_eq(gale_frame_get_control(0xffff, b.p, &back), GALE_ECORRUPT, "a target past the run's tasks");
+    const gale_control_t bad[] = {{.kind = 2, .from = 1, .to = 2, .id = 1},
+                                  {.kind = GALE_CONTROL_BARRIER, .from = 0, .to = 2, .id = 1},
+                                  {.kind = GALE_CONTROL_BARRIER, .from = 1, .to = 0, .id = 1},
+                                  {.kind = GALE_CONTROL_BARRIER, .from = 1, .to = 2, .id = 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        b.len = 0;
+        gale_frame_put_control(&b, &bad[i]);
+        cr_assert_eq(gale_frame_get_control(100, b.p, &back), GALE_ECORRUPT, "bad record %zu accepted", i);
+    }
+    gale_buf_free(&b);
+    gale_frame_reader_t r;
+    gale_frame_t f;
+    const unsigned char frame[] = {1, 0, 0, 0, GALE_FRAME_CONTROL, 1, 0, 0, 0, GALE_FRAME_CONTROL + 1};
+    gale_frame_reader_init(&r, 0);
+    gale_frame_feed(&r, frame, sizeof frame);
+    cr_assert_eq(gale_frame_next(&r, &f), 1);
+    cr_assert_eq(f.type, GALE_FRAME_CONTROL);
+    cr_assert_eq(gale_frame_next(&r, &f), GALE_ECORRUPT, "a type past CONTROL is unknown");
+    gale_frame_reader_destroy(&r);
+}
