@@ -147,8 +147,8 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
         }
     if (topo->config.checkpoint_interval_ms) {
         snprintf(why, cap,
-                 "%s: config.checkpoint_interval_ms: checkpoints run in local mode only in this version of "
-                 "gale (not in a cluster)",
+                 "%s: config.checkpoint_interval_ms: checkpoints run in local and worker mode (gale run "
+                 "--workers N) only in this version of gale, not in a cluster",
                  topo->file);
         return GALE_ENOTSUP;
     }

@@ -37,6 +37,13 @@ struct gale_checkpointer {
     bool failed, completing, quiet, input_ended;
     int final;       /* 0: not asked; 1: wanted; 2: under way (current); 3: done (completed or failed) */
     bool recovering; /* the latest checkpoint was a final one: a recovery run */
+    /* Driven (worker mode): this process's part only. Checkpoints are started and completed by the supervisor
+       (begin, end); once every task here stored its snapshot, or one failed, the driver is told (checkpointed). */
+    bool participant;
+    uint64_t opened;       /* the newest checkpoint whose part was opened here */
+    uint64_t told;         /* the checkpoint whose part was told, awaiting the supervisor's end */
+    uint64_t told_started; /* its start, for its duration */
+    uint64_t told_bytes;
     uint64_t recover_id;
     char why[512];
     gale_checkpoint_stats_t stats;
@@ -73,8 +80,13 @@ static void fail_current(gale_checkpointer_t *c, const char *fmt, ...)
     va_end(ap);
 }
 
+static void open_part(gale_checkpointer_t *c, uint64_t id);
+
 static void take_report(gale_checkpointer_t *c, report_t *r)
 {
+    /* A worker's tasks may take their part before the supervisor's word reaches this loop: a barrier from another
+       worker is proof enough that the checkpoint started. */
+    if (c->participant && r->id > c->opened) open_part(c, r->id);
     if (r->id != c->current || !c->current) { /* a part of a checkpoint given up */
         gale_buf_free(&r->bytes);
         return;
@@ -141,31 +153,43 @@ static void on_complete(void *arg, int rc, const char *why)
     gale__runtime_control_changed(c->rt);
 }
 
+/* A participant's part is done (or failed): the driver tells the supervisor, which completes or abandons it. */
+static void tell_part(gale_checkpointer_t *c)
+{
+    const gale_runtime_driver_t *drv = c->rt->opts.driver;
+    uint64_t id = c->current;
+    c->current = 0; /* what still comes for it (a put's answer after a failure) is ignored */
+    c->told = id;
+    c->told_started = c->started_ns;
+    c->told_bytes = c->bytes;
+    if (c->failed)
+        gale_logf(GALE_LOG_DEBUG, "checkpoint", "checkpoint %" PRIu64 ": this worker's part failed: %s", id, c->why);
+    drv->checkpointed(c->rt, drv->arg, id, c->failed ? GALE_EIO : 0, c->bytes, c->failed ? c->why : NULL);
+}
+
 static void check(gale_checkpointer_t *c)
 {
     if (!c->current || c->completing) return;
+    if (c->participant) {
+        if (c->failed || (c->reported >= c->expected && !c->puts)) tell_part(c);
+        return;
+    }
     if (c->failed) {
         abandon(c, c->why);
         return;
     }
     if (c->reported < c->expected || c->puts) return;
-    const gale_topology_t *topo = c->rt->topo;
-    gale_checkpoint_record_t r = {.id = c->current, .final = c->final == 2, .n = topo->n_components};
-    r.comp = calloc(topo->n_components, sizeof *r.comp);
+    gale_checkpoint_record_t r;
     put_arg_t *a = malloc(sizeof *a);
-    if (!r.comp || !a) {
-        free(r.comp);
+    if (!a || gale_checkpoint_record_of(c->rt->topo, c->current, c->final == 2, &r)) {
         free(a);
         abandon(c, "out of memory");
         return;
     }
-    for (size_t i = 0; i < topo->n_components; i++)
-        r.comp[i] =
-            (struct gale_checkpoint_component){topo->components[i].name, (uint32_t)topo->components[i].parallelism};
     *a = (put_arg_t){c, c->current};
     c->completing = true;
     c->store->ops->complete(c->store, &r, on_complete, a); /* the record is formatted before this returns */
-    free(r.comp);
+    gale_checkpoint_record_free(&r);
 }
 
 static void on_async(uv_async_t *h)
@@ -202,13 +226,24 @@ void gale__checkpoint_report(gale_runtime_t *rt, uint32_t task, uint64_t id, int
     uv_async_send(&c->async);
 }
 
-static void start(gale_checkpointer_t *c)
+/* Checkpoint `id`'s part opens here: its reports are counted from nothing. */
+static void open_part(gale_checkpointer_t *c, uint64_t id)
 {
-    c->current = c->next_id++;
+    if (c->current && c->current != id) { /* a participant's older one, which its supervisor gave up */
+        atomic_store(&c->rt->ckpt_aborted, c->current);
+        gale__runtime_control_changed(c->rt);
+    }
+    c->current = id;
+    if (id > c->opened) c->opened = id;
     c->started_ns = gale_now_ns();
     c->reported = c->stored = c->puts = 0;
     c->bytes = 0;
     c->failed = false;
+}
+
+static void start(gale_checkpointer_t *c)
+{
+    open_part(c, c->next_id++);
     atomic_store(&c->rt->ckpt_trigger, c->current);
     gale__runtime_control_changed(c->rt);
 }
@@ -227,6 +262,36 @@ static void on_timer(uv_timer_t *h)
         atomic_load(&rt->inactive) || atomic_load(&rt->spouts_done) >= rt->n_spout_tasks)
         return;
     start(c);
+}
+
+void gale__checkpointer_begin(gale_checkpointer_t *c, uint64_t id)
+{
+    if (!c || c->quiet || !c->participant) return;
+    if (id > c->opened) open_part(c, id);
+    else if (id != c->current) return;      /* opened already, and told (its barriers came first) */
+    atomic_store(&c->rt->ckpt_trigger, id); /* the spouts here */
+    gale__runtime_control_changed(c->rt);
+    check(c); /* a worker with no task of its own has nothing to wait for */
+}
+
+void gale__checkpointer_end(gale_checkpointer_t *c, uint64_t id, bool committed)
+{
+    if (!c || !c->participant) return;
+    if (committed) {
+        c->stats.completed++;
+        c->stats.last_id = id;
+        if (c->told == id) {
+            c->stats.last_ms = (gale_now_ns() - c->told_started) / 1000000;
+            c->stats.last_bytes = c->told_bytes;
+        }
+        atomic_store(&c->rt->ckpt_committed, id);
+    } else {
+        c->stats.failed++;
+        if (c->current == id) c->current = 0;
+        atomic_store(&c->rt->ckpt_aborted, id);
+    }
+    if (c->told == id) c->told = 0;
+    gale__runtime_control_changed(c->rt);
 }
 
 bool gale__checkpointer_final(gale_checkpointer_t *c)
@@ -322,18 +387,13 @@ int gale__checkpointer_start(gale_runtime_t *rt, uv_loop_t *loop, bool fresh, ga
     gale_checkpointer_t *c = calloc(1, sizeof *c);
     if (!c) return gale__diag(diag, GALE_ENOMEM, "out of memory");
     c->rt = rt;
+    c->participant = rt->opts.driver != NULL;
+    if (c->participant) fresh = false; /* the supervisor wipes, once for every worker */
     c->loop = loop;
     c->tail = &c->head;
     c->timeout_ns = (uint64_t)cfg->checkpoint_timeout_s * 1000000000ull;
     char why[600];
-    const char *backend = cfg->state_backend ? cfg->state_backend : "file";
-    int rc = GALE_ENOTSUP;
-    if (!strcmp(backend, "file"))
-        rc = gale_state_file_open(loop, cfg->state_path ? cfg->state_path : GALE_STATE_PATH_DEFAULT, rt->topo->name,
-                                  cfg->state_fsync, &c->store, why, sizeof why);
-    else if (!strcmp(backend, "redis"))
-        rc = gale_state_redis_open(loop, cfg->state_redis, rt->topo->name, &c->store, why, sizeof why);
-    else snprintf(why, sizeof why, "no backend is called %s", backend);
+    int rc = gale_state_store_open(loop, rt->topo, &c->store, why, sizeof why);
     if (rc) {
         free(c);
         return gale__diag(diag, rc, "%s: state: %s", rt->topo->file, why);
@@ -356,7 +416,7 @@ int gale__checkpointer_start(gale_runtime_t *rt, uv_loop_t *loop, bool fresh, ga
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uint64_t every = (uint64_t)cfg->checkpoint_interval_ms;
-    uv_timer_start(&c->timer, on_timer, every, every);
+    if (!c->participant) uv_timer_start(&c->timer, on_timer, every, every);
     rt->ckpt = c;
     *out = c;
     return 0;
@@ -368,7 +428,7 @@ void gale__checkpointer_stop(gale_checkpointer_t *c, bool input_ended)
 {
     if (!c) return;
     c->quiet = true;
-    c->input_ended = c->input_ended || input_ended;
+    c->input_ended = !c->participant && (c->input_ended || input_ended); /* a worker's state is its supervisor's */
     c->store->ops->stop(c->store);
     uv_timer_stop(&c->timer);
     if (!uv_is_closing((uv_handle_t *)&c->timer)) uv_close((uv_handle_t *)&c->timer, on_close);
@@ -421,7 +481,17 @@ void gale__checkpointer_recover(gale_checkpointer_t *c)
         gale__barrier_committed(t, c->recover_id);
         gale__task_close_plugin(t);
     }
-    c->input_ended = !atomic_load(&rt->failed);
+    c->input_ended = !c->participant && !atomic_load(&rt->failed);
+}
+
+void gale_checkpoint_stats_json(gale_buf_t *b, const gale_checkpoint_stats_t *cs)
+{
+    gale_buf_printf(b,
+                    ", \"checkpoints\": {\"completed\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"last\": %" PRIu64
+                    ", \"restored\": %" PRIu64 ", \"restored_entries\": %" PRIu64 ", \"last_ms\": %" PRIu64
+                    ", \"last_bytes\": %" PRIu64 "}",
+                    cs->completed, cs->failed, cs->last_id, cs->restored, cs->restored_keys, cs->last_ms,
+                    cs->last_bytes);
 }
 
 void gale__checkpointer_stats(const gale_checkpointer_t *c, gale_checkpoint_stats_t *out)

@@ -40,6 +40,14 @@ typedef struct gale_checkpoint_stats {
    start. */
 int gale__checkpointer_start(gale_runtime_t *rt, uv_loop_t *loop, bool fresh, gale_checkpointer_t **out,
                              gale_diag_t *diag);
+/* Worker mode (the run is driven): the supervisor coordinates, and each worker's checkpointer does its process's
+   part. begin starts checkpoint `id` here (the spouts here inject its barriers); once every task here stored its
+   snapshot, or one failed, the driver's `checkpointed` is called; end tells what the supervisor decided:
+   `committed` (every worker's part is stored and the record written: the commit hooks run) or not (abandoned:
+   the rollback hooks run). Control thread. No-ops outside worker mode. */
+void gale__checkpointer_begin(gale_checkpointer_t *c, uint64_t id);
+void gale__checkpointer_end(gale_checkpointer_t *c, uint64_t id, bool committed);
+
 /* The input ended and every bolt finished (a clean end): takes the final checkpoint, after the one in flight if
    any, so that what the finishes emitted is committed (Flink's final checkpoint). True while it is under way;
    false once it completed or failed (or when there is none to take). Control thread, called every tick. */
@@ -60,6 +68,8 @@ void gale__checkpointer_free(gale_checkpointer_t *c);
    no state), or the code it failed with. */
 void gale__checkpoint_report(gale_runtime_t *rt, uint32_t task, uint64_t id, int rc, gale_buf_t *bytes);
 
+/* The figures as the member `, "checkpoints": {...}` of the --stats JSON, appended to b. */
+void gale_checkpoint_stats_json(gale_buf_t *b, const gale_checkpoint_stats_t *cs);
 /* The figures so far (control thread). */
 void gale__checkpointer_stats(const gale_checkpointer_t *c, gale_checkpoint_stats_t *out);
 

@@ -269,13 +269,6 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
                               "this version of gale does not run them yet",
                               topo->file, topo->components[c].window.line, topo->components[c].name);
         }
-    if (topo->config.checkpoint_interval_ms && rt->opts.driver) {
-        free(rt);
-        return gale__diag(diag, GALE_ENOTSUP,
-                          "%s: config.checkpoint_interval_ms: checkpoints run in local mode only "
-                          "in this version of gale (not with workers or in a cluster)",
-                          topo->file);
-    }
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {
@@ -698,9 +691,19 @@ static int run_to_end(gale_runtime_t *rt)
     rt->start_ns = gale_now_ns();
     const gale_runtime_driver_t *drv = rt->opts.driver;
     const gale_runtime_watcher_t *w = rt->opts.watcher;
+    gale_diag_t diag = {{0}};
+    gale_checkpointer_t *ck = NULL;
     if (w && (rc = w->start(rt, &c.loop, w->arg))) {
         gale_logf(GALE_LOG_ERROR, "runtime", "the run's watcher did not start: %s", gale_strerror(rc));
         atomic_store(&rt->failed, 1);
+        enter_stopping(&c);
+    } else if (rt->topo->config.checkpoint_interval_ms &&
+               (rc = gale__checkpointer_start(rt, &c.loop, rt->opts.fresh_state, &ck, &diag))) {
+        gale_logf(GALE_LOG_ERROR, "runtime", "%s", diag.msg);
+        atomic_store(&rt->failed, 1);
+        enter_stopping(&c);
+    } else if (gale__checkpointer_recovering(ck)) { /* the last run was complete: only its commits */
+        gale__checkpointer_recover(ck); /* a worker does its own tasks' and ends without starting its driver */
         enter_stopping(&c);
     } else if (drv) { /* driven: the executors start when the driver says so */
         if ((rc = drv->start(rt, &c.loop, drv->arg))) {
@@ -709,19 +712,7 @@ static int run_to_end(gale_runtime_t *rt)
             enter_stopping(&c);
         }
     } else {
-        gale_diag_t diag = {{0}};
-        gale_checkpointer_t *ck = NULL;
-        if (rt->topo->config.checkpoint_interval_ms &&
-            (rc = gale__checkpointer_start(rt, &c.loop, rt->opts.fresh_state, &ck, &diag))) {
-            gale_logf(GALE_LOG_ERROR, "runtime", "%s", diag.msg);
-            atomic_store(&rt->failed, 1);
-            enter_stopping(&c);
-        } else if (gale__checkpointer_recovering(ck)) { /* the last run was complete: only its commits */
-            gale__checkpointer_recover(ck);
-            enter_stopping(&c);
-        } else {
-            gale__runtime_start(rt);
-        }
+        gale__runtime_start(rt);
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);
     enter_stopping(&c);
@@ -732,7 +723,7 @@ static int run_to_end(gale_runtime_t *rt)
     rt->end_ns = gale_now_ns();
     if (drv) drv->stop(rt, drv->arg); /* its last words; the loop below closes what it opened */
     if (w) w->stop(rt, w->arg);
-    gale_checkpointer_t *ck = rt->ckpt;
+    ck = rt->ckpt;
     gale__checkpointer_stop(ck, !c.stuck && !atomic_load(&rt->failed) && !c.drain.incomplete &&
                                     atomic_load(&rt->spouts_done) >= rt->n_spout_tasks);
     rt->ctl = NULL;
@@ -925,11 +916,7 @@ int gale_runtime_metrics_json(const gale_runtime_t *rt, FILE *f)
         gale_checkpoint_stats_t cs;
         if (rt->ckpt) gale__checkpointer_stats(rt->ckpt, &cs); /* while it runs (control thread) */
         else cs = rt->ckpt_stats;
-        gale_buf_printf(&b,
-                        ", \"checkpoints\": {\"completed\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"last\": %" PRIu64
-                        ", \"restored\": %" PRIu64 ", \"restored_entries\": %" PRIu64 ", \"last_ms\": %" PRIu64
-                        ", \"last_bytes\": %" PRIu64 "}",
-                        cs.completed, cs.failed, cs.last_id, cs.restored, cs.restored_keys, cs.last_ms, cs.last_bytes);
+        gale_checkpoint_stats_json(&b, &cs);
     }
     gale_buf_puts(&b, "}\n");
     int rc = b.failed ? GALE_ENOMEM : (fputs(b.p, f) < 0 ? GALE_EIO : 0);

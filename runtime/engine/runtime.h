@@ -40,6 +40,9 @@ typedef struct gale_runtime_driver {
     void (*stop)(gale_runtime_t *rt, void *arg);
     /* After the loop ran the close callbacks; not called when a stuck executor may still use the lane. */
     void (*free)(gale_runtime_t *rt, void *arg);
+    /* Checkpoints: this process's part of checkpoint `id` is stored (rc 0, `bytes` of snapshots) or failed (rc and
+       `why`), for the driver to tell its coordinator (checkpoint.h, gale__checkpointer_begin). */
+    void (*checkpointed)(gale_runtime_t *rt, void *arg, uint64_t id, int rc, uint64_t bytes, const char *why);
     void *arg;
 } gale_runtime_driver_t;
 

@@ -1,5 +1,5 @@
 /*
- * state_file.c: the file backend of state_store.h, and the checkpoint record's text.
+ * state_file.c: the file backend of state_store.h.
  *
  *   DIR/TOPOLOGY/latest              the latest complete checkpoint's record (written to latest.tmp, renamed)
  *   DIR/TOPOLOGY/chk-N/COMPONENT.I   task I's snapshot for checkpoint N (written to .tmp, renamed)
@@ -20,84 +20,6 @@
 
 #include "diag.h"
 #include "state_store.h"
-
-/* ---- the record --------------------------------------------------------------------------------------------- */
-
-void gale_checkpoint_record_free(gale_checkpoint_record_t *r)
-{
-    for (size_t i = 0; i < r->n; i++) free(r->comp[i].name);
-    free(r->comp);
-    r->comp = NULL;
-    r->n = 0;
-}
-
-void gale_checkpoint_record_format(const gale_checkpoint_record_t *r, gale_buf_t *out)
-{
-    gale_buf_printf(out, "gale-checkpoint 1\nid %" PRIu64 "\n%s", r->id, r->final ? "final\n" : "");
-    for (size_t i = 0; i < r->n; i++)
-        gale_buf_printf(out, "component %s %u\n", r->comp[i].name, r->comp[i].parallelism);
-}
-
-int gale_checkpoint_record_parse(const char *p, size_t len, gale_checkpoint_record_t *r, char *why, size_t cap)
-{
-    const char *end = p + len;
-    int line = 0;
-    bool version = false, id = false;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) {
-            snprintf(why, cap, "line %d has no end (torn?)", line + 1);
-            return GALE_ECORRUPT;
-        }
-        char text[256];
-        size_t n = (size_t)(nl - p);
-        line++;
-        if (n >= sizeof text) goto bad;
-        memcpy(text, p, n);
-        text[n] = 0;
-        p = nl + 1;
-        char name[200];
-        unsigned par;
-        uint64_t v;
-        int used = 0;
-        if (line == 1) {
-            if (strcmp(text, "gale-checkpoint 1")) {
-                snprintf(why, cap, "not a gale checkpoint record (first line \"%.40s\")", text);
-                return GALE_ECORRUPT;
-            }
-            version = true;
-        } else if (sscanf(text, "id %" SCNu64 "%n", &v, &used) == 1 && used == (int)n && v > 0) {
-            r->id = v;
-            id = true;
-        } else if (!strcmp(text, "final")) {
-            r->final = true;
-        } else if (sscanf(text, "component %199s %u%n", name, &par, &used) == 2 && used == (int)n && par > 0) {
-            void *nc = realloc(r->comp, (r->n + 1) * sizeof *r->comp);
-            if (!nc) return GALE_ENOMEM;
-            r->comp = nc;
-            if (!(r->comp[r->n].name = strdup(name))) return GALE_ENOMEM;
-            r->comp[r->n++].parallelism = par;
-        } else {
-            goto bad;
-        }
-        continue;
-    bad:
-        snprintf(why, cap, "line %d is not \"id N\" or \"component NAME PARALLELISM\"", line);
-        return GALE_ECORRUPT;
-    }
-    if (!version || !id) {
-        snprintf(why, cap, "%s", version ? "no id line" : "empty");
-        return GALE_ECORRUPT;
-    }
-    return 0;
-}
-
-uint32_t gale_checkpoint_record_parallelism(const gale_checkpoint_record_t *r, const char *name)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (!strcmp(r->comp[i].name, name)) return r->comp[i].parallelism;
-    return 0;
-}
 
 /* ---- files -------------------------------------------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "gale.h"
+#include "topology.h"
 
 /* What a complete checkpoint's record says. Owns its strings and array (gale_checkpoint_record_free). */
 typedef struct gale_checkpoint_record {
@@ -39,6 +40,9 @@ void gale_checkpoint_record_format(const gale_checkpoint_record_t *r, gale_buf_t
 int gale_checkpoint_record_parse(const char *p, size_t len, gale_checkpoint_record_t *r, char *why, size_t cap);
 /* The parallelism component `name` had in `r`, 0 when it is not there. */
 uint32_t gale_checkpoint_record_parallelism(const gale_checkpoint_record_t *r, const char *name);
+/* The record of checkpoint `id` of `topo` (its components and their parallelism), into *r (free it): 0 or
+   GALE_ENOMEM. */
+int gale_checkpoint_record_of(const gale_topology_t *topo, uint64_t id, bool final, gale_checkpoint_record_t *r);
 
 typedef struct gale_state_store gale_state_store_t;
 typedef void (*gale_store_cb)(void *arg, int rc, const char *why);
@@ -84,6 +88,11 @@ int gale_state_file_open(uv_loop_t *loop, const char *dir, const char *topology,
    put. How durable a write is, is the server's (appendonly, appendfsync). 0 and *out, or a code with the reason (a
    server that does not answer). */
 int gale_state_redis_open(uv_loop_t *loop, const char *addr, const char *topology, gale_state_store_t **out, char *why,
+                          size_t cap);
+
+/* The backend `topo`'s config names (state_backend: file under state_path, or redis at state_redis), for its
+   checkpoints, on `loop`: 0 and *out, or a code with the reason. */
+int gale_state_store_open(uv_loop_t *loop, const gale_topology_t *topo, gale_state_store_t **out, char *why,
                           size_t cap);
 
 #endif

@@ -317,7 +317,9 @@ int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats,
         gale_metrics_json(&b, &doc, mergeable);
         free(per_task_pm);
     }
-    gale_buf_puts(&b, "]}\n");
+    gale_buf_puts(&b, "]");
+    if (l->checkpoints) gale_checkpoint_stats_json(&b, l->checkpoints);
+    gale_buf_puts(&b, "}\n");
     int rc = b.failed ? GALE_ENOMEM : fputs(b.p, f) < 0 ? GALE_EIO : 0;
     gale_buf_free(&b);
     gale_merged_free(g);

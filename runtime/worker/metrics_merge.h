@@ -11,6 +11,7 @@
 
 #include "metrics.h"
 #include "plugin_metrics.h"
+#include "checkpoint.h"
 #include "topology.h"
 
 /* What the workers' own metrics cannot tell: they die with a worker. */
@@ -21,6 +22,9 @@ typedef struct gale_sup_losses {
     /* Each slot's restarts (of the whole topology's `slots`; NULL: not known): given, every task's figures get
        its worker's restarts, and every component's those of the workers its tasks run on. */
     const int *slot_restarts;
+    /* The checkpoint coordinator's figures (the supervisor's; NULL: no checkpoints), as the JSON's
+       "checkpoints". */
+    const gale_checkpoint_stats_t *checkpoints;
     int slots;
 } gale_sup_losses_t;
 

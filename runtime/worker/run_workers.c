@@ -56,8 +56,14 @@ int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t 
 {
     run_t r = {.drain_s = topo->config.drain_timeout_s, .watcher = o->watcher};
     if (uv_loop_init(&r.loop)) return GALE_ENOMEM;
-    gale_assignment_t a = {.id = topo->name, .exe = o->exe, .file = o->file, .sets = o->sets, .n_sets = o->n_sets,
-                           .workers = o->workers, .threads = o->threads};
+    gale_assignment_t a = {.id = topo->name,
+                           .exe = o->exe,
+                           .file = o->file,
+                           .sets = o->sets,
+                           .n_sets = o->n_sets,
+                           .workers = o->workers,
+                           .threads = o->threads,
+                           .fresh_state = o->fresh_state};
     gale_sup_events_t ev = {.arg = &r, .ended = on_ended};
     int rc = gale_sup_start(&r.loop, topo, &a, &ev, &r.sup);
     if (rc) {

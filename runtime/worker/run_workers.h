@@ -30,6 +30,7 @@ typedef struct gale_run_workers_opts {
     double duration_s;
     bool quiet;
     const char *stats; /* write the merged metrics there as JSON, as `gale run --stats` does */
+    bool fresh_state;  /* checkpoints: wipe the topology's state first (`gale run --fresh`) */
     const gale_run_workers_watcher_t *watcher; /* NULL: none (borrowed) */
 } gale_run_workers_opts_t;
 

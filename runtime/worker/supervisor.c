@@ -169,7 +169,10 @@ static void handle_line(void *arg, char *line)
         w->st = m.status;
         w->have_status = true;
         break;
-    case GALE_CTL_POSITIONS: keep_positions(w, &m); break;
+    case GALE_CTL_POSITIONS:
+        if (!s->ckpt) keep_positions(w, &m); /* with checkpoints, a restart resumes from the checkpoint's */
+        break;
+    case GALE_CTL_CHECKPOINTED: gale__sup_ckpt_part(s, w, &m); break;
     case GALE_CTL_SWAPPED: {
         const char *sp = strchr(m.text, ' ');
         gale__sup_swap_answer(s, w, m.number == 1, sp ? sp + 1 : "");
@@ -237,6 +240,29 @@ static void read_what_is_left(sworker_t *w)
     }
 }
 
+/* A worker died with its spouts' open trees. */
+static void account_open_trees(gale_sup_t *s, sworker_t *w)
+{
+    /* Its spouts' open trees died with it. Those of replayable spouts (gale_replayable) are emitted again by the
+       next life, which resumes from the positions the worker last told (every tree open then or since is at or
+       after them). The others cannot be vouched for: said, counted, and the run reported incomplete. */
+    uint64_t replayable = w->n_pos ? w->st.replayable : 0, open = w->st.open_trees;
+    if (replayable > open) replayable = open;
+    w->replay_owed += replayable;
+    if (replayable)
+        gale_logf(GALE_LOG_WARN, "supervisor",
+                  "%s: worker %d had %" PRIu64 " tuple trees open in replayable spouts: "
+                  "its next life emits them again from their positions",
+                  s->id, w->index, replayable);
+    if (open > replayable) {
+        s->lost_trees += open - replayable;
+        gale_logf(GALE_LOG_ERROR, "supervisor",
+                  "%s: worker %d died with %" PRIu64 " tuple trees open in its spouts: "
+                  "they will not be replayed by the spout that emitted them (it is not replayable: gale_replayable)",
+                  s->id, w->index, open - replayable);
+    }
+}
+
 static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
 {
     sworker_t *w = p->data;
@@ -259,24 +285,30 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
         }
         return;
     }
+    if (gale__sup_ckpt_recovered(s, w, status, signal)) { /* a recovery run: it committed its part */
+        if (gale__sup_ckpt_all_recovered(s)) stop_all(s);
+        return;
+    }
     w->restarts++;
-    /* Its spouts' open trees died with it. Those of replayable spouts (gale_replayable) are emitted again by the
-       next life, which resumes from the positions the worker last told (every tree open then or since is at or
-       after them). The others cannot be vouched for: said, counted, and the run reported incomplete. */
-    uint64_t replayable = w->n_pos ? w->st.replayable : 0, open = w->st.open_trees;
-    if (replayable > open) replayable = open;
-    w->replay_owed += replayable;
-    if (replayable)
-        gale_logf(GALE_LOG_WARN, "supervisor",
-                  "%s: worker %d had %" PRIu64 " tuple trees open in replayable spouts: "
-                  "its next life emits them again from their positions",
-                  s->id, w->index, replayable);
-    if (open > replayable) {
-        s->lost_trees += open - replayable;
-        gale_logf(GALE_LOG_ERROR, "supervisor",
-                  "%s: worker %d died with %" PRIu64 " tuple trees open in its spouts: "
-                  "they will not be replayed by the spout that emitted them (it is not replayable: gale_replayable)",
-                  s->id, w->index, open - replayable);
+    bool killed = w->ckpt_killed; /* stopped for a restart of every worker from the latest checkpoint */
+    w->ckpt_killed = false;
+    if (killed || gale__sup_ckpt_died(s, w)) {
+        /* Everything after the checkpoint is replayed from it: its trees are not owed, and the end of the input
+           comes again, unless a stop was asked for. */
+        if (!s->deactivated && s->finish_target) {
+            gale_drain_init(&s->drain, s->finish_order, s->drain.n_finish, LOST_IN_FLIGHT_TICKS);
+            s->finish_target = 0;
+        }
+        s->final_pending = false;
+        w->st = (gale_worker_status_t){0};
+        if (killed) {
+            gale_logf(GALE_LOG_INFO, "supervisor", "%s: worker %d stopped: it starts again from the checkpoint", s->id,
+                      w->index);
+            uv_timer_start(&w->restart, on_restart, BACKOFF_MIN_MS, 0);
+            return;
+        }
+    } else {
+        account_open_trees(s, w);
     }
     w->st = (gale_worker_status_t){0};
     uint64_t now = uv_now(s->loop);
@@ -303,6 +335,10 @@ static void spawn(sworker_t *w)
 {
     gale_sup_t *s = w->sup;
     if (s->state != S_ACTIVE) return; /* the run is stopping: nothing more to start */
+    if (gale__sup_ckpt_busy(s)) {     /* a record is being written: it must restore the one every worker does */
+        uv_timer_start(&w->restart, on_restart, 20, 0);
+        return;
+    }
     char numbers[4][24];
     size_t cap = 19 + 2 * s->n_sets;
     const char **argv = calloc(cap, sizeof *argv);
@@ -384,6 +420,12 @@ static void stop_all(gale_sup_t *s)
     broadcast(s, GALE_CTL_STOP, 0);
 }
 
+static bool spouts_done(const gale_sup_t *s)
+{
+    gale_worker_status_t t = total(s);
+    return all_running(s) && t.spouts_done >= t.spout_tasks;
+}
+
 static bool finished_everywhere(const gale_sup_t *s)
 {
     for (int i = 0; i < s->n_local; i++)
@@ -421,6 +463,12 @@ static void apply(gale_sup_t *s, gale_drain_cmd_t cmd, const char *why)
         broadcast(s, GALE_CTL_FINISH, cmd.component);
         break;
     case GALE_DRAIN_STOP:
+        /* The input ended and every bolt finished: what the finishes emitted is committed by a final checkpoint. */
+        if (s->ckpt && !s->drain.failed && !s->drain.incomplete && spouts_done(s) && gale__sup_ckpt_final(s)) {
+            s->final_pending = true;
+            s->final_stop = cmd;
+            break;
+        }
         if (s->drain.failed) s->failed = true;
         if (s->complete && s->drain.incomplete) s->incomplete = true;
         stop_all(s);
@@ -438,6 +486,7 @@ static bool all_exited(const gale_sup_t *s)
 static void end(gale_sup_t *s)
 {
     s->state = S_ENDED;
+    gale__sup_ckpt_end(s);
     close_handle(s, (uv_handle_t *)&s->tick);
     for (int i = 0; i < s->n_local; i++) close_handle(s, (uv_handle_t *)&s->w[i].restart);
 }
@@ -464,6 +513,13 @@ static void on_tick(uv_timer_t *h)
     case S_ACTIVE: {
         check_liveness(s);
         gale__sup_swap_tick(s);
+        gale__sup_ckpt_tick(s, all_running(s), spouts_done(s));
+        if (s->final_pending) { /* the drain said stop: first the final checkpoint */
+            if (gale__sup_ckpt_final(s)) break;
+            s->final_pending = false;
+            apply(s, s->final_stop, NULL);
+            break;
+        }
         gale_flow_t f = sample_flow(s);
         apply(s, gale_drain_step(&s->drain, &f, uv_hrtime()), NULL);
         break;
@@ -611,6 +667,12 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
         if (topo->components[topo->order[k]].kind == GALE_BOLT) s->finish_order[n_finish++] = topo->order[k];
     gale_drain_init(&s->drain, s->finish_order, n_finish, LOST_IN_FLIGHT_TICKS);
     s->worker_timeout_ms = (uint64_t)topo->config.worker_timeout_s * 1000;
+    char why[800];
+    if ((rc = gale__sup_ckpt_open(s, a->fresh_state, why, sizeof why))) { /* before any handle is made */
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s", why);
+        gale_sup_free(s);
+        return rc;
+    }
     for (size_t k = 0; k < topo->n_components; k++)
         if (topo->components[k].kind == GALE_SPOUT) s->spout_tasks += topo->components[k].parallelism;
     uv_timer_init(loop, &s->tick);
@@ -712,6 +774,8 @@ int gale_sup_metrics_json(const gale_sup_t *s, bool mergeable, FILE *out)
 {
     const char **stats = local_stats(s);
     gale_sup_losses_t l = losses(s);
+    gale_checkpoint_stats_t cs;
+    if (gale_sup_checkpoints(s, &cs)) l.checkpoints = &cs;
     int rc = stats ? gale_metrics_merged_json(s->topo, stats, s->n_local, &l, mergeable, out) : GALE_ENOMEM;
     free(stats);
     return rc;
@@ -746,5 +810,6 @@ void gale_sup_free(gale_sup_t *s)
     free(s->sets), free(s->w), free(s->addr), free(s->slot_restarts), free(s->finish_order);
     free(s->id), free(s->exe), free(s->file), free(s->host);
     gale__sup_swap_free(s);
+    gale__sup_ckpt_free(s);
     free(s);
 }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "checkpoint.h"
 #include "topology.h"
 
 typedef struct gale_assignment {
@@ -51,6 +52,7 @@ typedef struct gale_assignment {
     const uint32_t *resume_tasks;
     const uint64_t *resume_positions;
     int n_resume;
+    bool fresh_state; /* checkpoints: wipe the topology's state before the run instead of restoring it */
 } gale_assignment_t;
 
 typedef struct gale_sup gale_sup_t;
@@ -121,6 +123,8 @@ const char *gale_sup_address(const gale_sup_t *s, int slot);
 bool gale_sup_stopping(const gale_sup_t *s);
 /* How many figures the local workers have sent: it changes whenever gale_sup_metrics_json's answer may have. */
 uint64_t gale_sup_stats_seq(const gale_sup_t *s);
+/* With checkpoints (config.checkpoint_interval_ms), the coordinator's figures: true and *out; false without. */
+bool gale_sup_checkpoints(const gale_sup_t *s, gale_checkpoint_stats_t *out);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */
 void gale_sup_free(gale_sup_t *s);
 

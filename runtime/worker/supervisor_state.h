@@ -44,6 +44,10 @@ typedef struct sworker {
     int n_pos;
     uint64_t replay_owed; /* trees of the last life that its next one must emit again from the positions */
     bool swap_done;       /* it took the plugin of the swap under way */
+    /* Checkpoints (supervisor_ckpt.c): the checkpoint whose part it stored or failed; killed for a restart of
+       every worker from the latest checkpoint; done with a recovery run (it committed the final checkpoint). */
+    uint64_t ckpt_part;
+    bool ckpt_killed, ckpt_recovered;
 } sworker_t;
 
 /* A component's plugin as swaps left it: what a worker that starts is told. */
@@ -62,6 +66,8 @@ typedef struct sup_swap {
     void (*done)(void *arg, const char *why);
     void *arg;
 } sup_swap_t;
+
+typedef struct sup_ckpt sup_ckpt_t;
 
 /* S_ACTIVE: the drain rule (drain.h) decides from the workers' summed status; then stopping, then ended. */
 typedef enum { S_ACTIVE, S_STOPPING, S_ENDED } sstate_t;
@@ -103,6 +109,9 @@ struct gale_sup {
     sup_swap_t swap;
     sup_swapped_t *swapped;
     size_t n_swapped;
+    sup_ckpt_t *ckpt;   /* the checkpoint coordinator (supervisor_ckpt.c); NULL: no checkpoints */
+    bool final_pending; /* the drain said stop: first the final checkpoint */
+    gale_drain_cmd_t final_stop;
 };
 
 /* Sends one control message (control.h) to a running worker. */
@@ -118,5 +127,29 @@ void gale__sup_swap_replay(gale_sup_t *s, sworker_t *w);
 /* The topology stops: a swap under way answers `why` now. */
 void gale__sup_swap_abort(gale_sup_t *s, const char *why);
 void gale__sup_swap_free(gale_sup_t *s);
+
+/* supervisor_ckpt.c */
+/* With config.checkpoint_interval_ms: the backend opened (wiped when `fresh`), the latest record read. 0 (also
+   without checkpoints), or a code with `why` (a backend that cannot be opened or read; a supervisor without
+   every slot). */
+int gale__sup_ckpt_open(gale_sup_t *s, bool fresh, char *why, size_t cap);
+/* Every tick while active: timeouts, and a checkpoint started when one is due and every worker runs. */
+void gale__sup_ckpt_tick(gale_sup_t *s, bool all_running, bool spouts_done);
+/* A CHECKPOINTED line. */
+void gale__sup_ckpt_part(gale_sup_t *s, sworker_t *w, const gale_control_msg_t *m);
+/* A record is being written: spawns wait, so that every worker restores the same checkpoint. */
+bool gale__sup_ckpt_busy(const gale_sup_t *s);
+/* A worker died while active (not one killed for a restart): with checkpoints, the one in flight is abandoned and
+   every other worker killed, so that all start again from the latest complete checkpoint. True with checkpoints
+   (the dead worker's open trees are then replayed by the restore, not owed). */
+bool gale__sup_ckpt_died(gale_sup_t *s, sworker_t *dead);
+/* A recovery run: worker w exited; true when that was its clean end (it committed its part: not restarted). */
+bool gale__sup_ckpt_recovered(gale_sup_t *s, sworker_t *w, int64_t status, int signal);
+bool gale__sup_ckpt_all_recovered(const gale_sup_t *s);
+/* The drain said stop after the input ended: the final checkpoint. True while it is under way. */
+bool gale__sup_ckpt_final(gale_sup_t *s);
+/* Every worker has exited: the state wiped when the input was done and all ended cleanly; the backend stopped. */
+void gale__sup_ckpt_end(gale_sup_t *s);
+void gale__sup_ckpt_free(gale_sup_t *s);
 
 #endif

@@ -279,6 +279,30 @@ static void add_op(gale_io_t *io, const gale_op_t *op)
     io->n_ops[w]++;
 }
 
+/* A barrier for a task of another worker: behind the tuples batched for that peer (they go first), in a CONTROL
+   frame of its own, as rare as checkpoints are. To a peer that is down it is dropped: that checkpoint cannot
+   complete, and the supervisor restarts the topology from the last one that did. */
+static void add_control(gale_io_t *io, gale_control_t *c)
+{
+    int w = c->to <= io->rt->n_all_tasks ? io->rt->task_worker[c->to] : -1;
+    if (w < 0 || w >= io->n_workers || w == io->self) {
+        gale_logf(GALE_LOG_ERROR, "worker", "a control item for task %u, of no peer: dropped", c->to);
+        free(c);
+        return;
+    }
+    send_frame(io, w, &io->tuples[w], &io->n_tuples[w]);
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, GALE_FRAME_CONTROL);
+    gale_frame_put_control(&b, c);
+    gale_frame_end(&b, start);
+    int rc = b.failed ? GALE_ENOMEM : gale_transport_send(io->transport, peer_id(w), b.p, b.len);
+    if (rc)
+        gale_logf(GALE_LOG_DEBUG, "worker", "checkpoint %" PRIu64 "'s barrier for task %u: worker %d is down", c->id,
+                  c->to, w);
+    gale_buf_free(&b);
+    free(c);
+}
+
 static void drain_executors(gale_io_t *io)
 {
     void *buf[GALE_BATCH];
@@ -298,6 +322,7 @@ static void drain_executors(gale_io_t *io)
                     break;
                 }
                 case GALE_ITEM_RETURNS: gale__pool_take_back(&io->pool, item); break;
+                case GALE_ITEM_CONTROL: add_control(io, item); break;
                 default: gale_logf(GALE_LOG_ERROR, "worker", "an unknown ring entry from executor %d: dropped", p); break;
                 }
             }
@@ -323,6 +348,32 @@ static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
             continue;
         }
         route_op(io, &op);
+    }
+}
+
+/* Barriers from a peer, to the executors of their tasks, in order with the tuples pushed before them. */
+static void receive_controls(gale_io_t *io, uint32_t peer, const char *p, size_t len)
+{
+    gale_runtime_t *rt = io->rt;
+    if (len % GALE_FRAME_CONTROL_RECORD) {
+        gale_logf(GALE_LOG_WARN, "worker", "peer %u sent a CONTROL frame of %zu bytes: dropped", peer, len);
+        return;
+    }
+    for (; len; p += GALE_FRAME_CONTROL_RECORD, len -= GALE_FRAME_CONTROL_RECORD) {
+        gale_control_t in;
+        if (gale_frame_get_control(rt->n_all_tasks, p, &in) || rt->task_exec[in.to] >= rt->n_execs) {
+            gale_logf(GALE_LOG_WARN, "worker", "peer %u sent a control item that is not for a task here: dropped",
+                      peer);
+            continue;
+        }
+        gale_control_t *c = malloc(sizeof *c);
+        if (!c) { /* that checkpoint cannot complete: the supervisor gives it up */
+            gale_logf(GALE_LOG_ERROR, "worker", "out of memory taking checkpoint %" PRIu64 "'s barrier: dropped",
+                      in.id);
+            continue;
+        }
+        *c = in;
+        gale_lanes_send(&io->out, rt->task_exec[in.to], gale_item_make(c, GALE_ITEM_CONTROL));
     }
 }
 
@@ -371,6 +422,8 @@ static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
     }
     if (f->type == GALE_FRAME_OPS) {
         receive_ops(io, peer, f->payload, f->len);
+    } else if (f->type == GALE_FRAME_CONTROL) {
+        receive_controls(io, peer, f->payload, f->len);
     } else {
         const char *p = f->payload;
         size_t left = f->len;
@@ -561,6 +614,9 @@ static void handle_command(void *arg, char *line)
         else gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: finish of component %d, which is not there", m.number);
         break;
     case GALE_CTL_STOP: gale__runtime_stop(rt); break;
+    case GALE_CTL_CHECKPOINT: gale__checkpointer_begin(rt->ckpt, m.id); break;
+    case GALE_CTL_COMMIT: gale__checkpointer_end(rt->ckpt, m.id, true); break;
+    case GALE_CTL_ABORT: gale__checkpointer_end(rt->ckpt, m.id, false); break;
     default: gale_logf(GALE_LOG_WARN, "worker", "from the supervisor: a worker's message"); break;
     }
 }
@@ -708,7 +764,22 @@ static void io_free(gale_runtime_t *rt, void *arg)
     o->io = NULL;
 }
 
+/* This worker's part of a checkpoint, to the supervisor, which completes the checkpoint once every worker's is. */
+static void io_checkpointed(gale_runtime_t *rt, void *arg, uint64_t id, int rc, uint64_t bytes, const char *why)
+{
+    (void)rt, (void)arg;
+    char text[600];
+    if (rc) { /* one line: the reason must not carry a newline */
+        snprintf(text, sizeof text, "%s", why ? why : gale_strerror(rc));
+        for (char *q = text; *q; q++)
+            if (*q == '\n') *q = ' ';
+    }
+    tell(&(gale_control_msg_t){
+        .kind = GALE_CTL_CHECKPOINTED, .id = id, .number = !rc, .bytes = bytes, .text = rc ? text : NULL});
+}
+
 gale_runtime_driver_t gale_worker_driver(gale_worker_opts_t *o)
 {
-    return (gale_runtime_driver_t){.start = io_start, .stop = io_stop, .free = io_free, .arg = o};
+    return (gale_runtime_driver_t){
+        .start = io_start, .stop = io_stop, .free = io_free, .checkpointed = io_checkpointed, .arg = o};
 }

@@ -1,7 +1,8 @@
 /*
  * Checkpoints through the gale binary (local mode): exact counts after SIGKILLs, barrier alignment held against
  * what the spouts emitted before each barrier, checkpoints that fail and are not restored, a restore at another
- * parallelism, and the errors a user meets (a damaged checkpoint, a parallelism above the key groups, workers).
+ * parallelism, and the errors a user meets (a damaged checkpoint, a parallelism above the key groups, a cluster);
+ * in worker mode, exact counts after workers are SIGKILLed (every worker starts again from the checkpoint).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -117,6 +118,7 @@ typedef struct wc {
     long counts[VOCAB];
     tl_redis_t redis; /* port 0: the file backend */
     char redis_at[64];
+    const char *workers; /* `gale run --workers N`; NULL: local mode */
 } wc_t;
 
 /* The latest complete checkpoint's id in the run's backend, 0 when none. */
@@ -195,6 +197,7 @@ static pid_t wc_spawn(wc_t *w, const char *cfg, int n, const char *const *extra)
         const char *redis[] = {"--set", "config.state_backend=redis", "--set", w->redis_at};
         for (int i = 0; i < 4; i++) argv[k++] = redis[i];
     }
+    if (w->workers) argv[k++] = "--workers", argv[k++] = w->workers;
     for (int i = 0; extra && extra[i] && k < 30; i++) argv[k++] = extra[i];
     argv[k++] = cfg;
     argv[k] = NULL;
@@ -203,6 +206,15 @@ static pid_t wc_spawn(wc_t *w, const char *cfg, int n, const char *const *extra)
     tl_remember(pid);
     free(run), free(lines), free(sink), free(state), free(stats);
     return pid;
+}
+
+/* A finished input leaves no key of gale's behind in Redis. */
+static void assert_redis_empty(const tl_redis_t *r)
+{
+    const char *keys[] = {"KEYS", "gale:*", NULL};
+    char *left = tl_redis_call(r->port, keys);
+    cr_assert(left && !strcmp(left, "*0"), "keys left in Redis: %s", left);
+    free(left);
 }
 
 static void sigkill(pid_t pid)
@@ -268,11 +280,9 @@ Test(checkpoint, with_the_redis_backend_counts_are_exact_after_two_sigkills)
     char *run3 = tl_path("%s/run3", w.dir);
     cr_assert_eq(stats_number(run3, "restored"), (long)after2);
     cr_assert_eq(wc_latest(&w), 0, "a finished input leaves no state behind in Redis");
-    const char *keys[] = {"KEYS", "gale:*", NULL};
-    char *left = tl_redis_call(w.redis.port, keys);
-    cr_assert(left && !strcmp(left, "*0"), "keys left in Redis: %s", left);
+    assert_redis_empty(&w.redis);
     tl_redis_kill(&w.redis);
-    free(left), free(run3), free(rdir);
+    free(run3), free(rdir);
     wc_free(&w);
 }
 
@@ -572,20 +582,74 @@ Test(checkpoint, a_damaged_snapshot_stops_the_run_naming_it_and_fresh_starts_ove
     wc_free(&w);
 }
 
-Test(checkpoint, checkpoints_with_workers_are_refused_for_now)
+/* Worker mode: one run of two workers, a worker SIGKILLed twice, the second time inside a checkpoint (made sure of:
+   worker 1, which has no spout, is stopped, so that the checkpoint cannot complete, and worker 0 is killed once
+   its spout's snapshot is written). Every worker starts again from the latest complete checkpoint each time. */
+static void workers_killed_twice(wc_t *w)
 {
-    tl_result_t r;
-    const char *argv[] = {tl_gale(), "run", "--workers", "2", "topologies/wordcount_stateful.cfg", NULL};
-    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
-    cr_assert_eq(r.status, 1);
-    cr_assert(strstr(r.err, "checkpoints run in local mode only"), "%s", r.err);
-    tl_result_free(&r);
+    w->workers = "2";
+    const char *extra[] = {"--set", "sink.transactional=true", NULL};
+    pid_t p = wc_spawn(w, "topologies/wordcount_stateful.cfg", 1, extra);
+    uint64_t id = wc_wait_latest(w, 2, p, 60);
+    cr_assert(id >= 2, "no second checkpoint (at %" PRIu64 ")", id);
+    pid_t w1 = 0;
+    for (double until = tl_now_s() + 10; !w1 && tl_now_s() < until; tl_sleep_ms(5)) w1 = tl_worker_pid(p, 1);
+    cr_assert(w1 > 0);
+    kill(w1, SIGKILL);
+    id = wc_wait_latest(w, id + 2, p, 60);
+    cr_assert(tl_alive(p), "the run ended before it checkpointed again after the first kill");
+    pid_t again = 0, w0 = 0;
+    for (double until = tl_now_s() + 10; (again == w1 || !again || !w0) && tl_now_s() < until; tl_sleep_ms(5))
+        again = tl_worker_pid(p, 1), w0 = tl_worker_pid(p, 0);
+    cr_assert(again > 0 && again != w1 && w0 > 0, "worker 1 was not started again");
+    kill(again, SIGSTOP);
+    double until = tl_now_s() + 20;
+    bool inside = false;
+    while (tl_now_s() < until && !(inside = wc_writing(w))) usleep(200);
+    kill(w0, SIGKILL);
+    cr_assert(inside, "no checkpoint was under way with worker 1 stopped");
+    bool late;
+    int st = tl_wait(p, 120, &late);
+    char *err_path = tl_path("%s/run1/err.txt", w->dir), *err = tl_read_file(err_path, NULL);
+    cr_assert_eq(st, 0, "the run failed (%d)\n%s", st, err);
+    cr_assert(err && strstr(err, "failed: worker 0 died"), "the checkpoint in flight was not abandoned\n%s", err);
+    assert_counts(w->out, w->counts); /* each word once, with its count: no duplicate, nothing lost */
+    char *run1 = tl_path("%s/run1", w->dir);
+    cr_assert_gt(stats_number(run1, "completed"), 2);
+    cr_assert_geq(stats_number(run1, "failed"), 1);
+    cr_assert_eq(wc_latest(w), 0, "a finished input leaves no state behind");
+    free(run1), free(err), free(err_path);
 }
 
-Test(checkpoint, a_final_checkpoint_left_behind_is_committed_without_running_again)
+Test(checkpoint, in_worker_mode_counts_are_exact_after_a_worker_is_killed_twice_once_during_a_checkpoint)
+{
+    wc_t w;
+    wc_init(&w, 600000);
+    workers_killed_twice(&w);
+    wc_free(&w);
+}
+
+Test(checkpoint, in_worker_mode_with_redis_counts_are_exact_after_a_worker_is_killed_twice)
+{
+    wc_t w;
+    wc_init(&w, 600000);
+    char *rdir = tl_path("%s/redis", w.dir);
+    mkdir(rdir, 0755);
+    tl_redis_start(&w.redis, rdir);
+    workers_killed_twice(&w);
+    assert_redis_empty(&w.redis);
+    tl_redis_kill(&w.redis);
+    free(rdir);
+    wc_free(&w);
+}
+
+/* A run killed, its latest record then made a final one: the next run only commits it (in worker mode, each worker
+   its own tasks' part, then exits). */
+static void final_left_behind(const char *workers)
 {
     wc_t w;
     wc_init(&w, 200000);
+    w.workers = workers;
     const char *extra[] = {"--set", "count.mode=running", "--set", "sink.transactional=true", NULL};
     pid_t p = wc_spawn(&w, "topologies/wordcount_stateful.cfg", 1, extra);
     uint64_t id = wait_latest(w.state, "wordcount_stateful", 2, p, 60);
@@ -622,6 +686,27 @@ Test(checkpoint, a_final_checkpoint_left_behind_is_committed_without_running_aga
     cr_assert_eq(*fault, 0, "%s", fault);
     free(out), free(log), free(err), free(more), free(text), free(rec);
     wc_free(&w);
+}
+
+Test(checkpoint, a_final_checkpoint_left_behind_is_committed_without_running_again) { final_left_behind(NULL); }
+
+Test(checkpoint, in_worker_mode_a_final_checkpoint_left_behind_is_committed_by_each_worker) { final_left_behind("2"); }
+
+Test(checkpoint, a_cluster_submit_of_a_checkpointed_topology_is_refused_for_now)
+{
+    char *dir = tl_tmpdir(), *secret = tl_path("%s/secret", dir);
+    cr_assert_eq(tl_write_file(secret, "0123456789abcdef0123456789abcdef\n"), 0);
+    chmod(secret, 0600);
+    tl_result_t r;
+    const char *argv[] = {
+        tl_gale(), "submit", "--nimbus", "127.0.0.1:1", "--secret-file", secret, "topologies/wordcount_stateful.cfg",
+        NULL};
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "checkpoints run in local and worker mode"), "%s", r.err);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(secret);
 }
 
 Test(checkpoint, a_transactional_sink_without_checkpoints_is_refused)

@@ -38,6 +38,7 @@ static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, in
                                  .duration_s = a->duration_s,
                                  .quiet = a->quiet,
                                  .stats = a->stats,
+                                 .fresh_state = a->fresh,
                                  .watcher = http ? &http->workers_watcher : NULL};
     int rc = gale_run_workers(topo, &o);
     free(sets);
@@ -99,15 +100,6 @@ int gale_cmd_run(int argc, char **argv)
     http.auth = a.secret_file ? &auth : NULL;
     http.status_line = !a.quiet && isatty(STDERR_FILENO);
     bool watched = a.http || http.status_line;
-    if (workers > 1 && topo->config.checkpoint_interval_ms) {
-        fprintf(stderr,
-                "gale: %s: config.checkpoint_interval_ms: checkpoints run in local mode only in this version "
-                "of gale (not with %d workers)\n",
-                a.file, workers);
-        gale_topology_free(topo);
-        gale_cli_args_free(&a);
-        return GALE_EXIT_ERROR;
-    }
     if (workers > 1) {
         rc = run_workers(&a, topo, workers, watched ? &http : NULL);
         gale_topology_free(topo);
