@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the test binaries given as arguments, each with Criterion, and prints one closing line:
-# "N passed, N failed". Under a sanitizer build a report in any test's output fails the run, because Criterion
+# "N passed, N failed" (each binary's line says how long it took, so that the slow ones can be seen). Under a sanitizer build a report in any test's output fails the run, because Criterion
 # does not fail a test whose process LeakSanitizer complains about at exit.
 set -u
 build=${GALE_BUILD:-build}
@@ -13,8 +13,10 @@ passed=0 failed=0 bad_bins=""
 for bin in "$@"; do
   name=$(basename "$bin")
   log="$log_dir/$name.log"
+  start=$SECONDS
   "$bin" --jobs "$jobs" --timeout 120 >"$log" 2>&1
   rc=$?
+  secs=$((SECONDS - start))
   line=$(grep -a 'Synthesis:' "$log" | tail -n 1)
   t=$(sed -n 's/.*Tested: \([0-9]*\).*/\1/p' <<<"$line"); t=${t:-0}
   p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line"); p=${p:-0}
@@ -30,7 +32,7 @@ for bin in "$@"; do
     bad_bins="$bad_bins $name"
     grep -aE '\[FAIL\]|\[----\]|CRASH|Assertion|Warning' "$log" | head -40
   fi
-  echo "  $name: $p passed, $f failed ($log)"
+  echo "  $name: $p passed, $f failed in ${secs} s ($log)"
   passed=$((passed + p)); failed=$((failed + f))
 done
 echo "${SANITIZE:+sanitized: }$passed passed, $failed failed"
