@@ -208,6 +208,15 @@ static pid_t wc_spawn(wc_t *w, const char *cfg, int n, const char *const *extra)
     return pid;
 }
 
+/* A redis-server of the test's own, in w's folder: the run's backend from now on. */
+static void wc_start_redis(wc_t *w)
+{
+    char *rdir = tl_path("%s/redis", w->dir);
+    mkdir(rdir, 0755);
+    tl_redis_start(&w->redis, rdir);
+    free(rdir);
+}
+
 /* A finished input leaves no key of gale's behind in Redis. */
 static void assert_redis_empty(const tl_redis_t *r)
 {
@@ -271,9 +280,7 @@ Test(checkpoint, with_the_redis_backend_counts_are_exact_after_two_sigkills)
 {
     wc_t w;
     wc_init(&w, 300000);
-    char *rdir = tl_path("%s/redis", w.dir);
-    mkdir(rdir, 0755);
-    tl_redis_start(&w.redis, rdir);
+    wc_start_redis(&w);
     const char *extra[] = {"--set", "sink.transactional=true", NULL};
     uint64_t after2 = kill_twice_then_finish(&w, "topologies/wordcount_stateful.cfg", extra);
     assert_counts(w.out, w.counts);
@@ -282,7 +289,7 @@ Test(checkpoint, with_the_redis_backend_counts_are_exact_after_two_sigkills)
     cr_assert_eq(wc_latest(&w), 0, "a finished input leaves no state behind in Redis");
     assert_redis_empty(&w.redis);
     tl_redis_kill(&w.redis);
-    free(run3), free(rdir);
+    free(run3);
     wc_free(&w);
 }
 
@@ -633,13 +640,10 @@ Test(checkpoint, in_worker_mode_with_redis_counts_are_exact_after_a_worker_is_ki
 {
     wc_t w;
     wc_init(&w, 600000);
-    char *rdir = tl_path("%s/redis", w.dir);
-    mkdir(rdir, 0755);
-    tl_redis_start(&w.redis, rdir);
+    wc_start_redis(&w);
     workers_killed_twice(&w);
     assert_redis_empty(&w.redis);
     tl_redis_kill(&w.redis);
-    free(rdir);
     wc_free(&w);
 }
 
