@@ -327,10 +327,12 @@ Test(checkpoint, running_counts_through_the_transactional_sink_are_the_failure_f
     wc_free(&w);
 }
 
-Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes)
+/* A run killed at parallelism 2 (with `before` workers, NULL: local mode), then run to its end at 3 (with `after`). */
+static void parallelism_changes(const char *before, const char *after)
 {
     wc_t w;
     wc_init(&w, 200000);
+    w.workers = before;
     char *cfg3 = tl_path("%s/three.cfg", w.dir), *src = tl_read_file("topologies/wordcount_stateful.cfg", NULL);
     cr_assert_not_null(src);
     /* The same topology with three counting tasks instead of two (the block's only "parallelism = 2;" after
@@ -343,6 +345,7 @@ Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes)
     uint64_t id = wait_latest(w.state, "wordcount_stateful", 2, p1, 60);
     cr_assert(id >= 2);
     sigkill(p1);
+    w.workers = after;
     pid_t p2 = wc_spawn(&w, cfg3, 2, NULL);
     bool late;
     cr_assert_eq(tl_wait(p2, 120, &late), 0, "the run at parallelism 3 failed");
@@ -351,6 +354,13 @@ Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes)
     cr_assert_gt(stats_number(run2, "restored"), 0);
     free(run2), free(cfg3), free(src);
     wc_free(&w);
+}
+
+Test(checkpoint, state_moves_with_its_keys_when_the_parallelism_changes) { parallelism_changes(NULL, NULL); }
+
+Test(checkpoint, in_worker_mode_state_moves_with_its_keys_to_more_workers_and_tasks)
+{
+    parallelism_changes("2", "3");
 }
 
 /* ---- barrier alignment, held against the spouts' positions ---------------------------------------------------- */
