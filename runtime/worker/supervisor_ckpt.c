@@ -17,6 +17,7 @@
  * The end of the input: the drain's stop first takes a final checkpoint (after the bolts' finishes, as local mode
  * does), and once every worker exited cleanly the state is wiped. A supervisor that finds a final record at its
  * start is recovering: each worker commits its tasks' part of it and exits, and the state is then wiped.
+ * So is a restart after a worker died with the final record already written.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -37,7 +38,7 @@ struct sup_ckpt {
     uint64_t interval_ms, timeout_ms;
     uint64_t next_id; /* never reused: a part of an abandoned checkpoint may still be in the backend */
     uint64_t current; /* in flight; 0: none */
-    uint64_t started_ms, due_ms;
+    uint64_t due_ms;
     uint64_t started_ns;
     int parts; /* workers whose part of `current` is stored */
     uint64_t bytes;
@@ -134,7 +135,6 @@ static void start(sup_ckpt_t *k)
 {
     gale_sup_t *s = k->s;
     k->current = k->next_id++;
-    k->started_ms = uv_now(s->loop);
     k->started_ns = gale_now_ns();
     k->parts = 0;
     k->bytes = 0;
@@ -199,7 +199,7 @@ void gale__sup_ckpt_tick(gale_sup_t *s, bool all_running, bool spouts_done)
     sup_ckpt_t *k = s->ckpt;
     if (!k || s->state != S_ACTIVE) return;
     uint64_t now = uv_now(s->loop);
-    if (k->current && !k->completing && now - k->started_ms > k->timeout_ms) {
+    if (k->current && !k->completing && gale_now_ns() - k->started_ns > k->timeout_ms * 1000000) {
         char text[256];
         int n = snprintf(text, sizeof text, "not complete within checkpoint_timeout_s (%d s); no part from worker",
                          s->topo->config.checkpoint_timeout_s);
