@@ -58,7 +58,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 3
+#define GALE_ABI_MINOR 4
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                               \
@@ -242,6 +242,34 @@ typedef struct gale_spout_ops {
     void (*close)(gale_ctx_t *ctx);
 } gale_spout_ops_t;
 
+/*
+ * ABI 2.4: one window of a windowed bolt (its block's `window = { ... }`; Storm's TupleWindow), given to the
+ * plugin's execute_window. Everything here is borrowed until execute_window returns. The tuples are in window
+ * order: by timestamp for event time (ties in arrival order), by arrival otherwise. `added` and `expired` let a
+ * plugin keep an aggregate of a long window without walking all of it (Storm's getNew and getExpired): the
+ * aggregate of the previous window, plus `added`, minus `expired`, is this window's.
+ * The runtime keeps a window's tuples and acks each when it has left its last window (fails it instead if an
+ * execute_window over it returned an error); a plugin never acks or fails them itself. An emit in execute_window
+ * with no anchors is anchored to every tuple of `tuples`, as Storm's windowed collector does; explicit anchors
+ * may be any of `tuples` and `expired`.
+ */
+typedef struct gale_window {
+    uint32_t size;                     /* sizeof(gale_window_t) as the runtime was built */
+    const gale_tuple_t *const *tuples; /* the window's tuples, in window order */
+    size_t n_tuples;
+    const gale_tuple_t *const *added; /* the last n_added of `tuples`: those no earlier window had */
+    size_t n_added;
+    const gale_tuple_t *const *expired; /* tuples that left the windows since the last call (already acked) */
+    size_t n_expired;
+    /* The window's span, [start, end): milliseconds since the epoch for a window of time (event time: of the
+       timestamp field; processing time: of the tuples' arrival), tuple numbers at this task (from 0, in arrival
+       order) for a window of count. A session's end is its last tuple's time plus gap_ms. */
+    int64_t start, end;
+    /* The watermark that closed the window: event time's (the timestamps below it are late), the clock's, or the
+       tuple count; INT64_MAX when the end of the input closed it. */
+    int64_t watermark;
+} gale_window_t;
+
 typedef struct gale_bolt_ops {
     int (*prepare)(gale_ctx_t *ctx);
     /* `input` is borrowed until return (see gale_keep). A non-zero return is logged against the task and, for a
@@ -307,6 +335,12 @@ typedef struct gale_plugin {
     int (*prepare_commit)(gale_ctx_t *ctx, uint64_t checkpoint);
     void (*commit)(gale_ctx_t *ctx, uint64_t checkpoint);
     void (*rollback)(gale_ctx_t *ctx, uint64_t checkpoint);
+
+    /* ABI 2.4, bolts: a window of the bolt's input fired (gale_window_t). A bolt whose block in the topology has a
+       `window` must have it; its inputs then never reach `execute` (which it may leave NULL). Called on the task's
+       thread in the run phase, where it may call what execute may, except gale_keep, ack and fail. An error is
+       logged against the task, and every tuple of the window is failed when it leaves the windows. */
+    int (*execute_window)(gale_ctx_t *ctx, const gale_window_t *window);
 } gale_plugin_t;
 
 #define GALE_PLUGIN_SYMBOL "gale_plugin"

@@ -1,5 +1,7 @@
 #include "acker.h"
 
+#include <stdlib.h>
+
 #include "gale.h"
 
 int gale_acker_init(gale_acker_t *a) { return gale_u64map_init(&a->trees, sizeof(gale_acker_entry_t), 1024); }
@@ -63,16 +65,48 @@ size_t gale_tree_roots_bound(const gale_tuple_t *const *anchors, size_t n)
     return sum;
 }
 
+/* Up to this many roots a tuple's are kept in the order they came and searched one by one; past it (an emit
+   anchored to a window of many trees) they are sorted, so that making and linking the tuple stays O(R log R)
+   rather than O(R^2). */
+#define FEW_ROOTS 16
+
 static int root_index(const gale_tuple_data_t *d, uint64_t root)
 {
-    for (uint32_t i = 0; i < d->n_roots; i++)
-        if (d->roots[i] == root) return (int)i;
-    return -1;
+    if (d->n_roots <= FEW_ROOTS) {
+        for (uint32_t i = 0; i < d->n_roots; i++)
+            if (d->roots[i] == root) return (int)i;
+        return -1;
+    }
+    size_t lo = 0, hi = d->n_roots;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->roots[mid] < root) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < d->n_roots && d->roots[lo] == root ? (int)lo : -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 void gale_tree_set_roots(gale_tuple_data_t *d, const gale_tuple_t *const *anchors, size_t n)
 {
     d->n_roots = 0;
+    if (gale_tree_roots_bound(anchors, n) > FEW_ROOTS) { /* all of them, sorted, each once */
+        for (size_t a = 0; a < n; a++) {
+            const gale_tuple_data_t *ad = anchors[a]->data;
+            for (uint32_t r = 0; r < ad->n_roots; r++) d->roots[d->n_roots++] = ad->roots[r];
+        }
+        qsort(d->roots, d->n_roots, sizeof *d->roots, cmp_u64);
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < d->n_roots; i++)
+            if (!k || d->roots[i] != d->roots[k - 1]) d->roots[k++] = d->roots[i];
+        d->n_roots = k; /* when few are left, still sorted, which the linear search does not mind */
+        return;
+    }
     for (size_t a = 0; a < n; a++) {
         const gale_tuple_data_t *ad = anchors[a]->data;
         for (uint32_t r = 0; r < ad->n_roots; r++)

@@ -7,6 +7,7 @@
 #include "executor.h"
 #include "log.h"
 #include "runtime.h"
+#include "window.h"
 
 int gale__align_init(gale_align_t *a, uint32_t n_inputs, uint32_t max_task)
 {
@@ -126,26 +127,35 @@ static void send_barrier(gale_task_t *from, uint32_t to, uint64_t id)
 {
     gale_executor_t *e = from->exec;
     gale_runtime_t *rt = from->rt;
-    int c = rt->task_exec[to];
-    if (c == e->index) { /* in order with the tuples, which went by direct call too */
+    if (rt->task_exec[to] == e->index) { /* in order with the tuples, which went by direct call too */
         arrive(rt->tasks[to], from->base.task_id, id);
         return;
     }
+    if (gale__control_send(from, to, GALE_CONTROL_BARRIER, id))
+        gale__task_error(from, "checkpoint %llu's barrier was not sent: it will not complete", (unsigned long long)id);
+}
+
+int gale__control_send(gale_task_t *from, uint32_t to, uint32_t kind, uint64_t id)
+{
+    gale_executor_t *e = from->exec;
     gale_control_t *ctl = malloc(sizeof *ctl);
     if (!ctl) {
-        gale__task_error(from, "out of memory sending checkpoint %llu's barrier: it will not complete",
-                         (unsigned long long)id);
-        return;
+        gale__task_error(from, "out of memory sending a control item (kind %u) to task %u: dropped", kind, to);
+        return GALE_ENOMEM;
     }
-    *ctl = (gale_control_t){.kind = GALE_CONTROL_BARRIER, .from = from->base.task_id, .to = to, .id = id};
-    gale_lanes_send(&e->out, c, gale_item_make(ctl, GALE_ITEM_CONTROL));
+    *ctl = (gale_control_t){.kind = kind, .from = from->base.task_id, .to = to, .id = id};
+    int c = from->rt->task_exec[to];
+    if (c == e->index) gale__control_in(e, ctl); /* held, like a tuple, behind an aligned input's barrier */
+    else gale_lanes_send(&e->out, c, gale_item_make(ctl, GALE_ITEM_CONTROL));
+    return 0;
 }
 
 void gale__control_in(gale_executor_t *e, gale_control_t *c)
 {
     gale_runtime_t *rt = e->rt;
     gale_task_t *t = c->to && c->to <= rt->n_all_tasks ? rt->tasks[c->to] : NULL;
-    if (!t || t->exec != e || c->kind != GALE_CONTROL_BARRIER || !c->from || c->from > rt->n_all_tasks) {
+    bool known = c->kind == GALE_CONTROL_BARRIER || c->kind == GALE_CONTROL_WATERMARK;
+    if (!t || t->exec != e || !known || !c->from || c->from > rt->n_all_tasks) {
         gale_logf(GALE_LOG_ERROR, "runtime", "executor %d: a control item of kind %u for task %u: dropped", e->index,
                   c->kind, c->to);
         free(c);
@@ -155,10 +165,14 @@ void gale__control_in(gale_executor_t *e, gale_control_t *c)
         hold(t, gale_item_make(c, GALE_ITEM_CONTROL));
         return;
     }
-    uint32_t from = c->from;
+    uint32_t from = c->from, kind = c->kind;
     uint64_t id = c->id;
     free(c);
-    arrive(t, from, id);
+    if (kind == GALE_CONTROL_WATERMARK) {
+        if (t->opened) gale__window_watermark(t, from, gale__watermark_from_id(id));
+    } else {
+        arrive(t, from, id);
+    }
 }
 
 void gale__barrier_inject(gale_task_t *t, uint64_t id) { take(t, id); }

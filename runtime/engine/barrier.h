@@ -38,6 +38,9 @@ static inline bool gale__align_holds(gale_task_t *t, gale_tuple_t *in)
 
 /* A control item from a ring, for the task it names (taken: freed here or held). */
 void gale__control_in(gale_executor_t *e, gale_control_t *c);
+/* Sends a control item of `kind` from task `from` (on its executor) to task `to`, behind what `from` sent `to`
+   before: into the lane, or to gale__control_in when `to` runs on the same executor. 0 or GALE_ENOMEM (logged). */
+int gale__control_send(gale_task_t *from, uint32_t to, uint32_t kind, uint64_t id);
 
 /* A spout task starts checkpoint `id`: its snapshot, then its barriers. */
 void gale__barrier_inject(gale_task_t *t, uint64_t id);

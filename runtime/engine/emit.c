@@ -17,6 +17,7 @@
 #include "runtime.h"
 #include "spout.h"
 #include "task.h"
+#include "watermark.h"
 
 static int stream_index(const gale_task_t *t, const char *stream)
 {
@@ -44,10 +45,13 @@ static long find_kept(const gale_task_t *t, const gale_tuple_t *in)
     return i < t->n_kept && t->kept[i] == in ? (long)i : -1;
 }
 
-/* An input the bolt may use now: the one being executed, or one it kept. */
+/* An input the bolt may use now: the one being executed, one it kept, or, while execute_window runs, one its window
+   holds and has not settled. */
 static bool is_live_input(const gale_task_t *t, const gale_tuple_t *in)
 {
-    return in && (in == t->current || find_kept(t, in) >= 0);
+    if (!in) return false;
+    if (in == t->current || find_kept(t, in) >= 0) return true;
+    return t->firing && (in->state & (GALE_DLV_WINDOW | GALE_DLV_ACKED | GALE_DLV_FAILED)) == GALE_DLV_WINDOW;
 }
 
 /* After a hot swap to a plugin declaring more than the component (task.h, `declared`): whether its declaration of
@@ -161,6 +165,8 @@ int gale__emit_stream(gale_task_t *t, int stream, const gale_emit_t *e, uint32_t
     /* A basic bolt's emits in execute hang off the current input; elsewhere the emit's own anchors count. */
     const gale_tuple_t *const *anchors = t->basic ? (const gale_tuple_t *const *)&t->current : e->anchors;
     size_t n_anchors = t->basic ? (t->current ? 1 : 0) : e->n_anchors;
+    if (__builtin_expect(t->firing != NULL, 0) && !e->n_anchors) /* Storm's windowed collector: the whole window */
+        anchors = t->firing->tuples, n_anchors = t->firing->n_tuples;
     if (route->n_subs == 0) { /* nobody listens: count, and skip the encoding */
         report_tasks(e, NULL);
         t->m.emitted++;
@@ -175,6 +181,7 @@ int gale__emit_stream(gale_task_t *t, int stream, const gale_emit_t *e, uint32_t
         gale__task_error(t, "emit on stream '%s': %s", t->comp->streams[stream].name, gale_strerror(rc));
         return rc;
     }
+    gale__watermarks_emitted(t, stream, d);
     /* Latency markers: one spout tuple in GALE_MARKER_EVERY carries its emit time, and everything emitted while
        executing it inherits the mark. */
     if (t->comp->kind == GALE_SPOUT) d->origin_ns = (++t->marker & (GALE_MARKER_EVERY - 1)) == 0 ? gale_now_ns() : 0;
@@ -242,8 +249,13 @@ static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how)
     gale_tuple_t *in = (gale_tuple_t *)input;
     long k = in == t->current ? -2 : find_kept(t, in);
     if (k == -1) {
-        gale__task_error(t, "%s of a tuple that is neither being executed nor kept (settled twice, or used after "
-                            "execute returned without gale_keep)", verb);
+        if (in->state & GALE_DLV_WINDOW)
+            gale__task_error(t, "%s of a tuple of its window: the runtime acks those as they leave the window", verb);
+        else
+            gale__task_error(t,
+                             "%s of a tuple that is neither being executed nor kept (settled twice, or used "
+                             "after execute returned without gale_keep)",
+                             verb);
         return GALE_ESTATE;
     }
     if (in->state & (GALE_DLV_ACKED | GALE_DLV_FAILED)) {
@@ -263,6 +275,15 @@ static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how)
         if (in != t->current) gale__tuple_release(in->data);
     }
     return 0;
+}
+
+void gale__settle_held(gale_task_t *t, gale_tuple_t *in, uint32_t how)
+{
+    in->state |= how;
+    if (how == GALE_DLV_ACKED) t->m.acked++, gale__task_acked(t, in);
+    else t->m.failed++;
+    if (in == t->sample_in) t->sample_in = NULL;
+    if (t->rt->acking) send_tree_ops(t, in, how == GALE_DLV_ACKED ? GALE_OP_ACK : GALE_OP_FAIL);
 }
 
 int gale__ack(gale_ctx_t *ctx, const gale_tuple_t *input) { return settle(ctx, input, GALE_DLV_ACKED); }

@@ -22,4 +22,10 @@ const gale_tuple_t *gale__keep(gale_ctx_t *ctx, const gale_tuple_t *input);
 void gale__done(gale_ctx_t *ctx);
 int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input);
 
+struct gale_task;
+/* Settles `in`, which the runtime holds for the task (a window's tuple: not the current input, not in the kept
+   list), as `how` (GALE_DLV_ACKED or GALE_DLV_FAILED): counted and told to the ackers; its reference stays the
+   caller's. */
+void gale__settle_held(struct gale_task *t, struct gale_tuple *in, uint32_t how);
+
 #endif

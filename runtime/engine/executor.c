@@ -13,6 +13,8 @@
 #include "runtime.h"
 #include "service.h"
 #include "spout.h"
+#include "watermark.h"
+#include "window.h"
 
 /* How many next_tuple calls one spout gets per loop turn, and how long an executor whose spouts have nothing
    sleeps (Storm's spout wait strategy), or one with nothing at all (it is woken when work arrives). */
@@ -254,6 +256,13 @@ static size_t apply_local_ops(gale_executor_t *e)
     return done;
 }
 
+/* Processing time: the window's next due time, and the executor's next timer if it is sooner. */
+static void note_window_due(gale_task_t *t)
+{
+    t->win_due_ns = gale__window_due_ns(t);
+    if (t->win_due_ns < t->exec->next_tick_ns) t->exec->next_tick_ns = t->win_due_ns;
+}
+
 static void execute_timed(gale_task_t *t, gale_tuple_t *in, int *rc)
 {
     if ((++t->sample & EXEC_SAMPLE_MASK) == 0) {
@@ -277,6 +286,15 @@ void gale__execute(gale_task_t *t, gale_tuple_t *in)
     gale_tuple_t *outer = t->current; /* non-NULL only if a finish or a nested call is under way */
     if (in->data->origin_ns) gale_hist_add(&t->m.e2e, gale_now_ns() - in->data->origin_ns);
     __atomic_store_n(&t->current, in, __ATOMIC_RELAXED); /* read by the control thread to name a stuck task */
+    if (__builtin_expect(t->win != NULL, 0)) {           /* the window keeps it, or settles it now */
+        gale__window_execute(t, in);
+        t->m.executed++;
+        if (t->win_clock) note_window_due(t);
+        __atomic_store_n(&t->current, outer, __ATOMIC_RELAXED);
+        if (t->sample_in == in) t->sample_in = NULL;
+        if (!(in->state & GALE_DLV_KEPT)) gale__tuple_release(in->data);
+        return;
+    }
     execute_timed(t, in, &rc);
     t->m.executed++;
     if (rc != 0) gale__task_error(t, "execute failed: %s (%d)", gale_strerror(rc), rc);
@@ -408,22 +426,47 @@ static size_t run_spouts(gale_executor_t *e)
    executed on their own executor between batches like any input. Untracked (no tree), so acking or failing one
    does nothing, and anchoring to one anchors to nothing. They stop once the spouts are deactivated: a drain must be
    able to see the topology go quiet, and a bolt flushes what it holds in finish. */
+/* The executor's next timer: a tick tuple, a processing-time window (window.h), a watermark to send
+   (watermark.h). */
 static void schedule_ticks(gale_executor_t *e)
 {
     e->next_tick_ns = UINT64_MAX;
+    bool running = atomic_load_explicit(&e->rt->phase, memory_order_relaxed) == GALE_RUN_RUNNING;
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
-        if (t->tick_ns && t->opened && t->next_tick_ns < e->next_tick_ns) e->next_tick_ns = t->next_tick_ns;
+        if (!t->opened) continue;
+        if (t->tick_ns && running && t->next_tick_ns < e->next_tick_ns) e->next_tick_ns = t->next_tick_ns;
+        if (t->win_clock && t->win_due_ns < e->next_tick_ns) e->next_tick_ns = t->win_due_ns;
+        if (t->wm_out) {
+            uint64_t due = gale__watermarks_due_ns(t);
+            if (due < e->next_tick_ns) e->next_tick_ns = due;
+        }
     }
+}
+
+/* Windows the clock closed, and watermarks due; in any phase, as a drain waits on what they settle. */
+static size_t run_window_timers(gale_executor_t *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_tasks; i++) {
+        gale_task_t *t = e->tasks[i];
+        if (!t->opened) continue;
+        if (t->win_clock && t->win_due_ns <= e->now_ns) {
+            n += gale__window_clock(t);
+            t->win_due_ns = gale__window_due_ns(t);
+        }
+        if (t->wm_out) n += gale__watermarks_send(t, e->now_ns);
+    }
+    return n;
 }
 
 static size_t deliver_ticks(gale_executor_t *e)
 {
+    size_t n = e->has_window_timers ? run_window_timers(e) : 0;
     if (atomic_load_explicit(&e->rt->phase, memory_order_relaxed) != GALE_RUN_RUNNING) {
-        e->next_tick_ns = UINT64_MAX;
-        return 0;
+        schedule_ticks(e);
+        return n;
     }
-    size_t n = 0;
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (!t->tick_ns || !t->opened || e->now_ns < t->next_tick_ns) continue;
@@ -459,7 +502,7 @@ static size_t tick_trees(gale_executor_t *e)
         gale_task_t *t = e->tasks[i];
         if (t->acker && scan && e->now_ns > 2 * rt->timeout_ns)
             gale_acker_expire(t->acker, e->now_ns - 2 * rt->timeout_ns);
-        kept += t->n_kept;
+        kept += t->n_kept + gale__window_held(t);
         if (t->comp->kind != GALE_SPOUT || !t->opened) continue;
         work += gale__spout_tick(t, e->now_ns, scan);
         size_t trees = gale__spout_open_trees(t);
@@ -551,6 +594,7 @@ static void open_tasks(gale_executor_t *e)
             return;
         }
         if (t->tick_ns) t->next_tick_ns = gale_now_ns() + t->tick_ns;
+        if (t->win || t->wm_out) e->has_window_timers = true;
         if (t->desc->service) { /* gale_wake() may have come from the plugin's thread while it opened */
             t->service = gale__plugin_service;
             if (atomic_load(&t->service_wanted)) atomic_store(&e->services_wanted, true);
@@ -567,6 +611,7 @@ static void close_tasks(gale_executor_t *e)
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         gale__align_destroy(&t->align); /* what waited for a barrier dies with the run, here, while its pool lives */
+        gale__window_destroy(t);        /* and what a window held */
         if (!t->opened || t->acker) continue;
         gale__task_close_plugin(t);
         if (t->comp->kind == GALE_SPOUT) gale__spout_forget(t);
@@ -601,7 +646,12 @@ static void finish_component(gale_executor_t *e, int component)
 {
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
-        if (t->acker || t->base.component != component || !t->opened || !t->desc->bolt.finish) continue;
+        if (t->acker || t->base.component != component || !t->opened) continue;
+        if (t->win) { /* the end of its input: every window still holding a tuple fires */
+            gale__window_finish(t);
+            t->win_due_ns = UINT64_MAX;
+        }
+        if (!t->desc->bolt.finish) continue;
         int rc = t->desc->bolt.finish(&t->base.pub);
         if (rc) gale__task_error(t, "finish failed: %s (%d)", gale_strerror(rc), rc);
     }
@@ -730,6 +780,7 @@ static void *executor_main(void *arg)
         progress += apply_local_ops(e); /* a service's acks for tasks here must not wait out a sleep */
         progress += flush_all(e);
         update_congestion(e);
+        if (e->has_window_timers) schedule_ticks(e); /* a watermark noted by this turn's emits */
         if (progress) atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
         else idle_wait(e, has_live_spouts(e));
     }

@@ -38,7 +38,8 @@ struct gale_executor {
     uint64_t now_ns;           /* the time at the start of this loop turn */
     gale_pool_t pool;          /* tuple blocks this executor made, free for reuse */
     uint64_t next_timeout_scan_ns;
-    uint64_t next_tick_ns;     /* the earliest tick tuple due to a bolt here; UINT64_MAX: none */
+    uint64_t next_tick_ns;  /* the earliest timer here (tick tuple, window, watermark); UINT64_MAX: none */
+    bool has_window_timers; /* a task here has a window or sends watermarks */
     uint32_t *scratch;   /* room for the largest parallelism: target tasks chosen by a grouping */
     bool congested;
     unsigned control_seen;

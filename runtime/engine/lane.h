@@ -46,9 +46,9 @@ static inline unsigned gale_item_kind(const void *item) { return (unsigned)((uin
 static inline void *gale_item_ptr(void *item) { return (void *)((uintptr_t)item & ~(uintptr_t)GALE_ITEM_MASK); }
 static inline void *gale_item_make(void *p, unsigned kind) { return (void *)((uintptr_t)p | kind); }
 
-/* A control item: checkpoint `id`'s barrier from task `from` to task `to`. A barrier travels behind every tuple
-   `from` sent `to` before it, on the same lane (checkpoint.h). */
-enum { GALE_CONTROL_BARRIER = 1 };
+/* A control item from task `from` to task `to`, behind every tuple `from` sent `to` before it, on the same lane:
+   checkpoint `id`'s barrier (barrier.h), or a watermark, `id` its time (watermark.h, window.h). */
+enum { GALE_CONTROL_BARRIER = 1, GALE_CONTROL_WATERMARK = 2 };
 typedef struct gale_control {
     uint32_t kind;
     uint32_t from, to;

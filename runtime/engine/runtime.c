@@ -18,6 +18,8 @@
 #include "process.h"
 #include "scheduler.h"
 #include "spout.h"
+#include "watermark.h"
+#include "window.h"
 
 #define CONTROL_TICK_MS 2
 #define DEFAULT_RING 1024
@@ -48,7 +50,12 @@ static int init_task(gale_runtime_t *rt, gale_task_t *t, int component, uint32_t
         t->override_arg = rt->opts.spout_override_arg;
     }
     t->basic = c->kind == GALE_BOLT && (t->desc->flags & GALE_BOLT_BASIC);
-    if (c->kind == GALE_BOLT && c->tick_s > 0) t->tick_ns = (uint64_t)(c->tick_s * 1e9);
+    /* A windowed bolt's clock is its window's: tick tuples would be inputs of its window. */
+    if (c->kind == GALE_BOLT && c->tick_s > 0 && c->window.type == GALE_WINDOW_NONE)
+        t->tick_ns = (uint64_t)(c->tick_s * 1e9);
+    t->win_due_ns = UINT64_MAX;
+    t->win_clock = c->window.type != GALE_WINDOW_NONE && !c->window.by_count && !c->window.timestamp_field;
+    if (gale__window_init(t) || gale__watermarks_init(t)) return GALE_ENOMEM;
     t->default_stream = gale_component_stream(c, "default");
     t->rng = splitmix(seed) | 1;
     snprintf(t->who, sizeof t->who, "%s#%u", c->name, t->base.task_id);
@@ -87,6 +94,8 @@ static void free_task(gale_runtime_t *rt, gale_task_t *t)
     free(t->metrics);
     gale_kvstate_destroy(&t->kv);
     gale__align_destroy(&t->align);
+    gale__window_destroy(t);
+    gale__watermarks_destroy(t);
     free(t->acks_due.v);
     free(t->retries);
     gale_u64map_destroy(&t->pending);
@@ -105,6 +114,7 @@ static int init_acker(gale_runtime_t *rt, gale_task_t *t, uint32_t index, uint64
     t->base.task_id = rt->acker_comp.first_task + index;
     t->base.task_index = index;
     t->rng = splitmix(seed) | 1;
+    t->win_due_ns = UINT64_MAX;
     snprintf(t->who, sizeof t->who, "__acker#%u", t->base.task_id);
     t->acker = calloc(1, sizeof *t->acker);
     if (!t->acker) return GALE_ENOMEM;
@@ -261,14 +271,12 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
     rt->n_lanes = rt->n_execs + (rt->opts.driver ? 1 : 0);
-    for (size_t c = 0; c < topo->n_components; c++)
-        if (topo->components[c].window.type != GALE_WINDOW_NONE) {
-            free(rt);
-            return gale__diag(diag, GALE_ENOTSUP,
-                              "%s:%d: bolt '%s': windows are read and checked (gale validate), but "
-                              "this version of gale does not run them yet",
-                              topo->file, topo->components[c].window.line, topo->components[c].name);
-        }
+    const gale_component_t *windowed = rt->opts.driver ? gale_topology_windowed(topo) : NULL;
+    if (windowed) { /* gale run --workers refuses it before any worker starts; this is for a worker run by hand */
+        free(rt);
+        return gale__diag(diag, GALE_ENOTSUP, "%s:%d: bolt '%s': " GALE_WINDOWS_LOCAL_ONLY, topo->file,
+                          windowed->window.line, windowed->name);
+    }
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {

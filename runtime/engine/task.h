@@ -110,6 +110,11 @@ typedef struct gale_task {
     struct gale_metric_set *metrics;
     gale_kvstate_t kv; /* the task's key-value state (kvstate.h) */
     gale_align_t align;
+    struct gale_window_run *win;    /* windowed bolts: the window (window.h); NULL: none */
+    const gale_window_t *firing;    /* while execute_window runs: the window, whose tuples its emits hang off */
+    uint64_t win_due_ns;            /* processing time: when its next window is due; UINT64_MAX: none */
+    bool win_clock;                 /* its window is one of processing time */
+    struct gale_watermarks *wm_out; /* tasks feeding an event-time window: their watermarks (watermark.h) */
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }

@@ -26,6 +26,8 @@ enum {
     GALE_DLV_ACKED = 1u << 0,
     GALE_DLV_FAILED = 1u << 1,
     GALE_DLV_KEPT = 1u << 2,
+    GALE_DLV_WINDOW = 1u << 3,        /* held by its task's window (window.h), which settles it */
+    GALE_DLV_WINDOW_FAILED = 1u << 4, /* an execute_window over it failed: it is failed when it leaves */
 };
 
 struct gale_tuple {

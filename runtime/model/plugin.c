@@ -125,8 +125,8 @@ static int check_descriptor(const char *path, const gale_plugin_t *d, gale_diag_
     if (!d->name) return gale__diag(diag, GALE_EPLUGIN, "plugin %s: its descriptor has no name", path);
     if (d->kind == GALE_SPOUT && !d->spout.next_tuple)
         return gale__diag(diag, GALE_EPLUGIN, "plugin %s: a spout without next_tuple", path);
-    if (d->kind == GALE_BOLT && !d->bolt.execute)
-        return gale__diag(diag, GALE_EPLUGIN, "plugin %s: a bolt without execute", path);
+    if (d->kind == GALE_BOLT && !d->bolt.execute && !d->execute_window)
+        return gale__diag(diag, GALE_EPLUGIN, "plugin %s: a bolt without execute (or execute_window)", path);
     if (d->kind != GALE_SPOUT && d->kind != GALE_BOLT)
         return gale__diag(diag, GALE_EPLUGIN, "plugin %s: kind %d is neither GALE_SPOUT nor GALE_BOLT", path, d->kind);
     return 0;

@@ -84,11 +84,28 @@ typedef struct gale_window_spec {
     char *timestamp_field; /* event time: the field of each input holding its time (ms); NULL: processing time */
     uint64_t lag_ms;       /* event time: how late a tuple may come (the watermark trails the latest time seen) */
     char *late_stream;     /* event time: the stream too-late tuples are emitted on; NULL: dropped and counted */
+    uint64_t watermark_ms; /* event time: how often the tasks feeding the window send their watermark */
+    uint64_t max_mb;       /* the most a task's window may hold (GALE_WINDOW_TUPLE_COST per tuple and its data) */
     int line;              /* of the `window` group */
 } gale_window_spec_t;
 
+/* The defaults of window.watermark_ms (Flink's auto-watermark interval) and window.max_mb. */
+#define GALE_WINDOW_WATERMARK_MS 200
+#define GALE_WINDOW_MAX_MB 1024
+/* What a window holds for each tuple besides the tuple's own block: the entry of its order and its time. */
+#define GALE_WINDOW_ENTRY_BYTES 16
+/* The least a window's tuple costs, block and entry (one small value, one tree): validation's bound of a window of
+   count against window.max_mb. */
+#define GALE_WINDOW_TUPLE_MIN_BYTES 160
+
 /* Frees the spec's strings and zeroes it. */
 void gale_window_spec_free(gale_window_spec_t *w);
+struct gale_topology;
+/* What worker mode says of a windowed bolt, for now. */
+#define GALE_WINDOWS_LOCAL_ONLY \
+    "windows run in local mode only in this version of gale, not in worker processes (--workers)"
+/* The topology's first windowed bolt; NULL when it has none. */
+const struct gale_component *gale_topology_windowed(const struct gale_topology *t);
 /* "tumbling", "sliding", "session" (gale_window_type_t -> name); NULL for none. */
 const char *gale_window_type_name(gale_window_type_t t);
 /* How long a tuple may stay in the window before it leaves it, in ms (length + slide, + lag for event time; a

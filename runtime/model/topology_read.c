@@ -368,8 +368,9 @@ static int window_number(parse_t *p, const config_setting_t *g, const char *key,
 /* `window = { type = ...; ... }`: the combinations that make a window, each other one refused naming its key. */
 static int parse_window(parse_t *p, gale_component_t *c, const config_setting_t *g, const char *what)
 {
-    static const char *const KEYS[] = {"type",   "length_ms",       "length_count", "slide_ms",    "slide_count",
-                                       "gap_ms", "timestamp_field", "lag_ms",       "late_stream", NULL};
+    static const char *const KEYS[] = {"type",        "length_ms",    "length_count",    "slide_ms",
+                                       "slide_count", "gap_ms",       "timestamp_field", "lag_ms",
+                                       "late_stream", "watermark_ms", "max_mb",          NULL};
     gale_window_spec_t *w = &c->window;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
         return fail_at(p, g, "%s: window must be a group { type = \"tumbling\"; length_ms = ...; }", what);
@@ -387,13 +388,17 @@ static int parse_window(parse_t *p, gale_component_t *c, const config_setting_t 
                        "or \"session\" (got \"%s\")",
                        what, type);
     uint64_t len_ms = 0, len_n = 0, slide_ms = 0, slide_n = 0;
-    bool has_len_ms, has_len_n, has_slide_ms, has_slide_n, has_gap, has_lag;
+    bool has_len_ms, has_len_n, has_slide_ms, has_slide_n, has_gap, has_lag, has_wm, has_max;
+    w->watermark_ms = GALE_WINDOW_WATERMARK_MS;
+    w->max_mb = GALE_WINDOW_MAX_MB;
     if ((rc = window_number(p, g, "length_ms", what, 1, &len_ms, &has_len_ms)) ||
         (rc = window_number(p, g, "length_count", what, 1, &len_n, &has_len_n)) ||
         (rc = window_number(p, g, "slide_ms", what, 1, &slide_ms, &has_slide_ms)) ||
         (rc = window_number(p, g, "slide_count", what, 1, &slide_n, &has_slide_n)) ||
         (rc = window_number(p, g, "gap_ms", what, 1, &w->gap_ms, &has_gap)) ||
         (rc = window_number(p, g, "lag_ms", what, 0, &w->lag_ms, &has_lag)) ||
+        (rc = window_number(p, g, "watermark_ms", what, 1, &w->watermark_ms, &has_wm)) ||
+        (rc = window_number(p, g, "max_mb", what, 1, &w->max_mb, &has_max)) ||
         (rc = member_string(p, g, "timestamp_field", false, what, &ts)) ||
         (rc = member_string(p, g, "late_stream", false, what, &late)))
         return rc;
@@ -429,6 +434,8 @@ static int parse_window(parse_t *p, gale_component_t *c, const config_setting_t 
     if (ts && w->by_count)
         REFUSE("timestamp_field", "a window of count has no time: timestamp_field is for windows of time");
     if (!ts && has_lag) REFUSE("lag_ms", "lag_ms is for event time: give timestamp_field");
+    if (!ts && has_wm) REFUSE("watermark_ms", "watermarks are for event time: give timestamp_field");
+    if (w->max_mb > 1048576) REFUSE("max_mb", "max_mb must be at most 1048576 (1 TiB)");
     if (!ts && late) REFUSE("late_stream", "late tuples are those of event time: give timestamp_field");
 #undef REFUSE
     if (ts && !(w->timestamp_field = strdup(ts))) return GALE_ENOMEM;

@@ -236,7 +236,36 @@ static int check_streams(const gale_topology_t *t, const gale_component_t *c, ga
 static int check_window(gale_topology_t *t, gale_component_t *c, gale_ctx_base_t *ctx, gale_diag_t *d)
 {
     const gale_window_spec_t *w = &c->window;
-    if (w->type == GALE_WINDOW_NONE) return 0;
+    const gale_plugin_t *desc = c->plugin->desc;
+    if (w->type == GALE_WINDOW_NONE) {
+        if (c->kind == GALE_BOLT && desc->execute_window && !desc->bolt.execute)
+            return fail(d, t, c->plugin_line, c,
+                        "plugin %s executes windows only (execute_window, no execute): give the bolt a "
+                        "window = { type = ...; }",
+                        desc->name);
+        return 0;
+    }
+    if (!desc->execute_window)
+        return fail(d, t, w->line, c,
+                    "it has a window, but plugin %s has no execute_window (ABI 2.4) to give the window to", desc->name);
+    if (t->config.checkpoint_interval_ms)
+        return fail(d, t, w->line, c,
+                    "windows do not take part in checkpoints yet in this version of gale: drop "
+                    "config.checkpoint_interval_ms or the window");
+    if (w->by_count) {
+        uint64_t most = w->length + w->slide; /* the window and the tuples that left it, shown as expired */
+        if (t->config.ackers > 0 && t->config.max_spout_pending > 0 && most > (uint64_t)t->config.max_spout_pending)
+            return fail(d, t, w->line, c,
+                        "its window holds up to length_count + slide_count = %" PRIu64
+                        " tuples, and config.max_spout_pending is %d: the spouts would stop before the window "
+                        "fills (Storm's check); raise max_spout_pending to at least %" PRIu64 ", or 0",
+                        most, t->config.max_spout_pending, most);
+        if (most * GALE_WINDOW_TUPLE_MIN_BYTES > w->max_mb << 20)
+            return fail(d, t, w->line, c,
+                        "its window holds up to %" PRIu64 " tuples, at least %" PRIu64
+                        " MB at %d bytes a tuple, over window.max_mb = %" PRIu64 "; raise max_mb",
+                        most, (most * GALE_WINDOW_TUPLE_MIN_BYTES) >> 20, GALE_WINDOW_TUPLE_MIN_BYTES, w->max_mb);
+    }
     uint64_t hold = gale_window_hold_ms(w), timeout_ms = (uint64_t)t->config.message_timeout_s * 1000;
     if (t->config.ackers > 0 && hold && hold >= timeout_ms) {
         char parts[160];

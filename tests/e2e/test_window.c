@@ -1,32 +1,525 @@
-/* Windowed bolts through the gale binary. So far: the window block is read and checked, and a run refuses it. */
+/*
+ * Windowed bolts through the gale binary: tumbling, sliding and session windows over event time (input out of
+ * order within the lag) and over count, each checked line for line against window_ref.py, an independent
+ * computation of the same windows from their definition; late tuples to the late stream or dropped and counted;
+ * a window whose execute_window fails fails its tuples; processing time; the memory bound; and the errors a user
+ * meets in the topology file.
+ */
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testlib.h"
 
-static const char CFG[] = "name = \"w\";\n"
-                          "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; settings = { count = 10; }; } );\n"
-                          "bolts = ( { name = \"b\"; plugin = \"split_sentence\";\n"
-                          "            window = { type = \"sliding\"; length_ms = 2000; slide_ms = 500; };\n"
-                          "            inputs = ( { from = \"s\"; } ); } );\n";
+TestSuite(window, .init = tl_use_test_plugins, .timeout = 120);
 
-Test(window, validate_accepts_it_and_run_refuses_it_until_windows_run)
+typedef struct run {
+    char *dir, *input, *out, *cfg, *stats;
+    tl_result_t r;
+} run_t;
+
+/* `n` lines "ID TS" with TS = ID * step, shuffled within blocks of `block` (a fixed pseudo-random order), into
+   the run's input. */
+static void make_input(run_t *w, long n, long step, int block)
+{
+    FILE *f = fopen(w->input, "w");
+    cr_assert_not_null(f);
+    uint64_t x = 2463534242ull;
+    long ids[64];
+    for (long k = 0; k < n; k += block) {
+        int m = (int)(n - k < block ? n - k : block);
+        for (int i = 0; i < m; i++) ids[i] = k + i;
+        for (int i = m - 1; i > 0; i--) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            int j = (int)(x % (uint64_t)(i + 1));
+            long t = ids[i];
+            ids[i] = ids[j], ids[j] = t;
+        }
+        for (int i = 0; i < m; i++) fprintf(f, "%ld %ld\n", ids[i], ids[i] * step);
+    }
+    fclose(f);
+}
+
+static void run_init(run_t *w)
+{
+    memset(w, 0, sizeof *w);
+    w->dir = tl_tmpdir();
+    w->input = tl_path("%s/in.txt", w->dir);
+    w->out = tl_path("%s/windows.txt", w->dir);
+    w->cfg = tl_path("%s/w.cfg", w->dir);
+    w->stats = tl_path("%s/stats.json", w->dir);
+}
+
+static void run_free(run_t *w)
+{
+    tl_result_free(&w->r);
+    tl_rmtree(w->dir);
+    free(w->dir), free(w->input), free(w->out), free(w->cfg), free(w->stats);
+}
+
+/* The topology: ts_spout (`spout_settings` added) -> win_probe with `window` (and `probe_settings`), `extra` more
+   bolts; `config` the config group's members. Runs it to its end with --stats; the result in w->r. */
+static void run_topology(run_t *w, const char *config, const char *spout_settings, const char *window,
+                         const char *probe_settings, const char *extra)
+{
+    char *text = tl_path("name = \"w\";\n"
+                         "config = { %s };\n"
+                         "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"%s\"; %s }; } );\n"
+                         "bolts = ( { name = \"win\"; plugin = \"win_probe\"; settings = { path = \"%s\"; %s };\n"
+                         "            window = { %s };\n"
+                         "            inputs = ( { from = \"s\"; } ); }%s );\n",
+                         config, w->input, spout_settings, w->out, probe_settings, window, extra);
+    cr_assert_eq(tl_write_file(w->cfg, text), 0);
+    free(text);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--stats", w->stats, w->cfg, NULL};
+    cr_assert_eq(tl_run(argv, NULL, 90, &w->r), 0);
+}
+
+/* window_ref.py's windows for the run's input (args: KIND and its options), and its line of late ids. */
+static char *reference(const run_t *w, const char *args, char **late)
+{
+    char *cmd = tl_path("python3 tests/e2e/window_ref.py %s %s", w->input, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 20, n = 0;
+    char *text = malloc(cap);
+    for (size_t got; (got = fread(text + n, 1, cap - n - 1, p)) > 0;) {
+        n += got;
+        if (n + 1 == cap) text = realloc(text, cap *= 2);
+    }
+    text[n] = '\0';
+    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+    free(cmd);
+    char *at = strstr(text, "late:");
+    cr_assert_not_null(at);
+    *late = strdup(at);
+    *at = '\0';
+    return text;
+}
+
+/* The probe's windows equal the reference's, line for line; the windows' count is `*fired`. */
+static void assert_windows(const run_t *w, const char *args, long *fired)
+{
+    char *late, *want = reference(w, args, &late);
+    char *got = tl_read_file(w->out, NULL);
+    cr_assert_not_null(got, "no windows written; gale said: %s", w->r.err);
+    if (strcmp(got, want)) { /* the first line that differs, not two whole files */
+        const char *g = got, *e = want;
+        long line = 1;
+        while (*g && *g == *e) {
+            if (*g == '\n') line++;
+            g++, e++;
+        }
+        cr_assert_fail("window line %ld differs:\n got: %.300s\nwant: %.300s", line, g, e);
+    }
+    *fired = 0;
+    for (const char *p = want; *p; p++) *fired += *p == '\n';
+    free(late), free(want), free(got);
+}
+
+static long metric(const run_t *w, const char *name)
+{
+    char *text = tl_read_file(w->stats, NULL);
+    cr_assert_not_null(text, "no --stats; gale said: %s", w->r.err);
+    char key[96];
+    snprintf(key, sizeof key, "\"name\": \"%s\"", name);
+    const char *at = strstr(text, key);
+    cr_assert_not_null(at, "no metric %s in %s", name, text);
+    long v = tl_json_number(at, "value");
+    free(text);
+    return v;
+}
+
+/* A component's figure in --stats ("acked", "failed", ...). */
+static long figure(const run_t *w, const char *component, const char *key)
+{
+    char *text = tl_read_file(w->stats, NULL);
+    cr_assert_not_null(text);
+    char name[96];
+    snprintf(name, sizeof name, "\"name\": \"%s\"", component);
+    const char *at = strstr(text, name);
+    cr_assert_not_null(at, "no component %s in %s", component, text);
+    long v = tl_json_number(at, key);
+    free(text);
+    return v;
+}
+
+#define ACKED "ackers = 1; max_spout_pending = 0; message_timeout_s = 60;"
+
+/* Event time over 3000 tuples 10 ms apart, shuffled within blocks of 5 (50 ms, under the 100 ms lag). */
+static void event_time(const char *window, const char *args)
+{
+    run_t w;
+    run_init(&w);
+    make_input(&w, 3000, 10, 5);
+    char *win = tl_path("%s timestamp_field = \"ts\"; lag_ms = 100; watermark_ms = 10;", window);
+    run_topology(&w, ACKED, "", win, "", "");
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    long fired;
+    assert_windows(&w, args, &fired);
+    cr_assert_eq(metric(&w, "windows_fired"), fired);
+    cr_assert_eq(metric(&w, "window_late_tuples"), 0);
+    cr_assert_eq(figure(&w, "s", "acked"), 3000, "every tree completes once its tuple left its windows");
+    cr_assert_eq(figure(&w, "s", "failed"), 0);
+    free(win);
+    run_free(&w);
+}
+
+Test(window, event_time_tumbling_windows_match_the_reference)
+{
+    event_time("type = \"tumbling\"; length_ms = 1000;", "tumbling length=1000 lag=100");
+}
+
+Test(window, event_time_sliding_windows_match_the_reference)
+{
+    event_time("type = \"sliding\"; length_ms = 1000; slide_ms = 300;", "sliding length=1000 slide=300 lag=100");
+}
+
+/* Sessions need gaps: ids whose TS is a multiple of 700 ms start a pause (a gap of 400 ms in the time line). */
+Test(window, event_time_session_windows_match_the_reference)
+{
+    run_t w;
+    run_init(&w);
+    FILE *f = fopen(w.input, "w");
+    cr_assert_not_null(f);
+    long ts = 0;
+    for (long id = 0; id < 2000; id++) { /* out of order by one step at every third tuple */
+        long t = id % 3 == 1 ? ts + 10 : id % 3 == 2 ? ts - 10 : ts;
+        fprintf(f, "%ld %ld\n", id, t);
+        ts += id % 70 == 69 ? 400 : 10;
+    }
+    fclose(f);
+    run_topology(&w, ACKED, "",
+                 "type = \"session\"; gap_ms = 150; timestamp_field = \"ts\"; lag_ms = 100; watermark_ms = 10;", "",
+                 "");
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    long fired;
+    assert_windows(&w, "session gap=150 lag=100", &fired);
+    cr_assert_eq(fired, 2000 / 70 + 1, "one session per stretch of activity");
+    cr_assert_eq(figure(&w, "s", "acked"), 2000);
+    run_free(&w);
+}
+
+Test(window, count_tumbling_and_sliding_windows_match_the_reference)
+{
+    const char *windows[][2] = {
+        {"type = \"tumbling\"; length_count = 100;", "tumbling length=100 time=count"},
+        {"type = \"sliding\"; length_count = 50; slide_count = 20;", "sliding length=50 slide=20 time=count"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        run_t w;
+        run_init(&w);
+        make_input(&w, 1234, 1, 1);
+        run_topology(&w, ACKED, "", windows[i][0], "", "");
+        cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+        long fired;
+        assert_windows(&w, windows[i][1], &fired);
+        cr_assert_eq(figure(&w, "s", "acked"), 1234);
+        run_free(&w);
+    }
+}
+
+/* After 1000 tuples in order, the spout pauses (its watermark goes out), then sends 40 tuples from long ago and
+   500 more in order. */
+static void make_late_input(run_t *w)
+{
+    FILE *f = fopen(w->input, "w");
+    cr_assert_not_null(f);
+    for (long id = 0; id < 1000; id++) fprintf(f, "%ld %ld\n", id, id * 10);
+    for (long id = 1000; id < 1040; id++) fprintf(f, "%ld %ld\n", id, (id - 1000) * 100);
+    for (long id = 1040; id < 1540; id++) fprintf(f, "%ld %ld\n", id, (id - 40) * 10);
+    fclose(f);
+}
+
+Test(window, late_tuples_reach_the_late_stream_and_every_tree_completes)
+{
+    run_t w;
+    run_init(&w);
+    make_late_input(&w);
+    char *late_out = tl_path("%s/late.json", w.dir);
+    char *sink = tl_path(", { name = \"late\"; plugin = \"file_sink\"; settings = { path = \"%s\"; };\n"
+                         "    inputs = ( { from = \"win\"; stream = \"too_late\"; } ); }",
+                         late_out);
+    run_topology(&w, ACKED, "pause_at = 1000; pause_ms = 300;",
+                 "type = \"tumbling\"; length_ms = 500; timestamp_field = \"ts\"; lag_ms = 50; watermark_ms = 20; "
+                 "late_stream = \"too_late\";",
+                 "", sink);
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    long fired;
+    assert_windows(&w, "tumbling length=500 lag=50 pause_at=1000", &fired);
+    char *got = tl_read_file(late_out, NULL);
+    cr_assert_not_null(got);
+    long lines = 0;
+    for (const char *p = got; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 40, "%s", got);
+    for (long id = 1000; id < 1040; id++) {
+        char line[64];
+        snprintf(line, sizeof line, "{\"id\": %ld, \"ts\": %ld}\n", id, (id - 1000) * 100);
+        cr_assert(strstr(got, line), "late tuple %ld not on the late stream", id);
+    }
+    cr_assert_eq(metric(&w, "window_late_tuples"), 40);
+    cr_assert_eq(figure(&w, "s", "acked"), 1540);
+    cr_assert_eq(figure(&w, "late", "executed"), 40);
+    free(got), free(late_out), free(sink);
+    run_free(&w);
+}
+
+Test(window, late_tuples_without_a_late_stream_are_dropped_counted_and_acked)
+{
+    run_t w;
+    run_init(&w);
+    make_late_input(&w);
+    run_topology(&w, ACKED, "pause_at = 1000; pause_ms = 300;",
+                 "type = \"sliding\"; length_ms = 500; slide_ms = 250; timestamp_field = \"ts\"; lag_ms = 50; "
+                 "watermark_ms = 20;",
+                 "", "");
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    long fired;
+    assert_windows(&w, "sliding length=500 slide=250 lag=50 pause_at=1000", &fired);
+    cr_assert_eq(metric(&w, "window_late_tuples"), 40);
+    cr_assert_eq(figure(&w, "s", "acked"), 1540);
+    run_free(&w);
+}
+
+Test(window, a_failed_execute_window_fails_its_tuples_when_they_leave)
+{
+    run_t w;
+    run_init(&w);
+    make_input(&w, 500, 1, 1);
+    run_topology(&w, ACKED, "", "type = \"tumbling\"; length_count = 100;", "fail_window = 2;", "");
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    cr_assert(strstr(w.r.err, "execute_window over [200, 300) (100 tuples) failed"), "%s", w.r.err);
+    cr_assert_eq(figure(&w, "s", "failed"), 100);
+    cr_assert_eq(figure(&w, "s", "acked"), 400);
+    run_free(&w);
+}
+
+Test(window, processing_time_windows_hold_every_tuple_once_in_aligned_windows)
+{
+    run_t w;
+    run_init(&w);
+    make_input(&w, 20000, 1, 1);
+    run_topology(&w, ACKED, "", "type = \"tumbling\"; length_ms = 20;", "", "");
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    char *got = tl_read_file(w.out, NULL);
+    cr_assert_not_null(got);
+    static char seen[20000];
+    memset(seen, 0, sizeof seen);
+    long windows = 0, tuples = 0, last_end = 0;
+    for (char *p = got, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        cr_assert_not_null(nl);
+        *nl = '\0';
+        long long start, end;
+        cr_assert_eq(sscanf(p, "%lld %lld", &start, &end), 2);
+        cr_assert_eq(end - start, 20, "%s", p);
+        cr_assert_eq(start % 20, 0, "windows are aligned to their length: %s", p);
+        cr_assert_gt(end, last_end, "in order");
+        last_end = (long)end;
+        char *ids = strchr(p, '|') + 1, *stop = strchr(ids, '|');
+        *stop = '\0';
+        for (char *q = ids, *e; (strtol(q, &e, 10), e != q); q = e) {
+            long id = strtol(q, NULL, 10);
+            cr_assert(id >= 0 && id < 20000 && !seen[id], "tuple %ld in two windows", id);
+            seen[id] = 1;
+            tuples++;
+        }
+        windows++;
+    }
+    cr_assert_eq(tuples, 20000, "every tuple in one window");
+    cr_assert_geq(windows, 1);
+    cr_assert_eq(figure(&w, "s", "acked"), 20000);
+    free(got);
+    run_free(&w);
+}
+
+Test(window, tuples_past_the_memory_bound_are_failed_not_held)
+{
+    run_t w;
+    run_init(&w);
+    make_input(&w, 30000, 1, 1);
+    /* 1 MB holds some 5000 small tuples; the processing-time window of a minute would hold all 30000. */
+    run_topology(&w, "ackers = 1; max_spout_pending = 0; message_timeout_s = 120;", "",
+                 "type = \"tumbling\"; length_ms = 60000; max_mb = 1;", "", "");
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    long full = metric(&w, "window_full_failed");
+    cr_assert_gt(full, 20000, "%ld failed", full);
+    cr_assert_eq(figure(&w, "s", "failed"), full, "each tuple over the bound is failed, so that it can replay");
+    cr_assert_eq(figure(&w, "s", "acked"), 30000 - full);
+    cr_assert(strstr(w.r.err, "window.max_mb is 1: an input is failed"), "%s", w.r.err);
+    run_free(&w);
+}
+
+/* ---- the topology file ------------------------------------------------------------------------------------ */
+
+static void assert_refused(const char *config, const char *bolt, const char *window, const char *want)
 {
     char *dir = tl_tmpdir(), *cfg = tl_path("%s/w.cfg", dir);
-    cr_assert_eq(tl_write_file(cfg, CFG), 0);
+    char *text = tl_path("name = \"w\";\nconfig = { %s };\n"
+                         "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"x\"; }; } );\n"
+                         "bolts = ( { name = \"b\"; plugin = \"%s\";\n"
+                         "            window = { %s };\n"
+                         "            inputs = ( { from = \"s\"; } ); } );\n",
+                         config, bolt, window);
+    cr_assert_eq(tl_write_file(cfg, text), 0);
     tl_result_t r;
     const char *validate[] = {tl_gale(), "validate", cfg, NULL};
     cr_assert_eq(tl_run(validate, NULL, 30, &r), 0);
-    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, want), "wanted: %s\ngot: %s", want, r.err);
     tl_result_free(&r);
-    const char *run[] = {tl_gale(), "run", "--quiet", cfg, NULL};
-    cr_assert_eq(tl_run(run, NULL, 30, &r), 0);
+    tl_rmtree(dir);
+    free(dir), free(cfg), free(text);
+}
+
+Test(window, validate_refuses_a_timeout_shorter_than_the_window)
+{
+    assert_refused("message_timeout_s = 10;", "win_probe",
+                   "type = \"sliding\"; length_ms = 8000; slide_ms = 4000; timestamp_field = \"ts\"; lag_ms = 500;",
+                   "w.cfg:5: bolt 'b': its window keeps a tuple up to length_ms 8000 + slide_ms 4000 + lag_ms 500 = "
+                   "12500 ms, and config.message_timeout_s is 10 s");
+}
+
+Test(window, validate_refuses_a_count_window_over_max_spout_pending)
+{
+    assert_refused("max_spout_pending = 500;", "win_probe",
+                   "type = \"sliding\"; length_count = 400; slide_count = 200;",
+                   "w.cfg:5: bolt 'b': its window holds up to length_count + slide_count = 600 tuples, and "
+                   "config.max_spout_pending is 500");
+}
+
+Test(window, validate_refuses_a_count_window_over_its_memory_bound)
+{
+    assert_refused("max_spout_pending = 0;", "win_probe", "type = \"tumbling\"; length_count = 5000000; max_mb = 100;",
+                   "its window holds up to 10000000 tuples, at least 1525 MB at 160 bytes a tuple, over "
+                   "window.max_mb = 100");
+}
+
+Test(window, validate_refuses_a_window_on_a_bolt_without_execute_window)
+{
+    assert_refused("", "split_upper", "type = \"tumbling\"; length_ms = 100;",
+                   "w.cfg:5: bolt 'b': it has a window, but plugin split_upper has no execute_window");
+}
+
+Test(window, validate_refuses_a_window_with_checkpoints_for_now)
+{
+    assert_refused("checkpoint_interval_ms = 1000;", "win_probe", "type = \"tumbling\"; length_ms = 100;",
+                   "windows do not take part in checkpoints yet");
+}
+
+Test(window, validate_refuses_a_window_plugin_on_a_bolt_without_a_window)
+{
+    char *dir = tl_tmpdir(), *cfg = tl_path("%s/w.cfg", dir);
+    cr_assert_eq(tl_write_file(cfg,
+                               "name = \"w\";\n"
+                               "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"x\"; }; } );\n"
+                               "bolts = ( { name = \"b\"; plugin = \"win_probe\";\n"
+                               "            inputs = ( { from = \"s\"; } ); } );\n"),
+                 0);
+    tl_result_t r;
+    const char *validate[] = {tl_gale(), "validate", cfg, NULL};
+    cr_assert_eq(tl_run(validate, NULL, 30, &r), 0);
     cr_assert_eq(r.status, 1);
-    cr_assert(strstr(r.err, "w.cfg:4: bolt 'b': windows are read and checked (gale validate), but this version of gale "
-                            "does not run them yet"),
+    cr_assert(strstr(r.err, "w.cfg:3: bolt 'b': plugin win_probe executes windows only (execute_window, no execute): "
+                            "give the bolt a window"),
               "%s", r.err);
     tl_result_free(&r);
     tl_rmtree(dir);
     free(dir), free(cfg);
+}
+
+Test(window, worker_mode_refuses_a_window_for_now)
+{
+    run_t w;
+    run_init(&w);
+    make_input(&w, 10, 1, 1);
+    char *text = tl_path("name = \"w\";\n"
+                         "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"%s\"; }; } );\n"
+                         "bolts = ( { name = \"b\"; plugin = \"win_probe\";\n"
+                         "            window = { type = \"tumbling\"; length_count = 5; };\n"
+                         "            inputs = ( { from = \"s\"; } ); } );\n",
+                         w.input);
+    cr_assert_eq(tl_write_file(w.cfg, text), 0);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--workers", "2", w.cfg, NULL};
+    cr_assert_eq(tl_run(argv, NULL, 60, &w.r), 0);
+    cr_assert_neq(w.r.status, 0);
+    cr_assert(strstr(w.r.err, "w.cfg:4: bolt 'b': windows run in local mode only in this version of gale"), "%s",
+              w.r.err);
+    free(text);
+    run_free(&w);
+}
+
+/* ---- shipped: window_stats, topologies/window_words.cfg ---------------------------------------------------- */
+
+Test(window, window_words_counts_every_word_of_the_file_once_over_its_windows)
+{
+    char *dir = tl_tmpdir(), *out = tl_path("%s/out.json", dir), *set = tl_path("sink.path=%s", out);
+    tl_result_t r;
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--set", set, "topologies/window_words.cfg", NULL};
+    cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *cmd = tl_path("python3 -c \"import json,collections,sys\n"
+                        "got=collections.Counter(); per=collections.Counter()\n"
+                        "for l in open('%s'):\n"
+                        "  d=json.loads(l); got[d['key']]+=d['count']; per[d['start']]+=d['count']\n"
+                        "  assert d['end']-d['start']==100 and d['start']%%100==0, l\n"
+                        "want=collections.Counter(open('topologies/data/sample.txt').read().split())\n"
+                        "assert got==want, (got-want, want-got)\n"
+                        "assert all(v==100 for s,v in per.items() if s<max(per)), per\n"
+                        "print(sum(got.values()))\"",
+                        out);
+    FILE *p = popen(cmd, "r");
+    char line[64] = "";
+    cr_assert(fgets(line, sizeof line, p));
+    cr_assert_eq(pclose(p), 0, "the windows' counts are not the file's");
+    cr_assert_gt(atol(line), 300);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(out), free(set), free(cmd);
+}
+
+/* Event-time sliding windows per key with sums, against the same computation in Python. */
+Test(window, window_stats_sums_per_key_in_event_time_windows_match_the_reference)
+{
+    run_t w;
+    run_init(&w);
+    make_input(&w, 3000, 7, 4); /* ts = id * 7, out of order by under 28 ms */
+    char *stats_out = tl_path("%s/stats.jsonl", w.dir);
+    char *text =
+        tl_path("name = \"w\";\nconfig = { " ACKED " };\n"
+                "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"%s\"; }; } );\n"
+                "bolts = ( { name = \"st\"; plugin = \"window_stats\"; settings = { key = \"id\"; value = \"ts\"; };\n"
+                "            window = { type = \"sliding\"; length_ms = 700; slide_ms = 350; timestamp_field = "
+                "\"ts\"; lag_ms = 50; watermark_ms = 10; };\n"
+                "            inputs = ( { from = \"s\"; } ); },\n"
+                "          { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s\"; };\n"
+                "            inputs = ( { from = \"st\"; } ); } );\n",
+                w.input, stats_out);
+    cr_assert_eq(tl_write_file(w.cfg, text), 0);
+    const char *argv[] = {tl_gale(), "run", "--quiet", w.cfg, NULL};
+    cr_assert_eq(tl_run(argv, NULL, 60, &w.r), 0);
+    cr_assert_eq(w.r.status, 0, "%s", w.r.err);
+    /* Grouped by id, each tuple is a group of its own in each of its two windows: count 1, sum its ts. */
+    char *cmd = tl_path("python3 -c \"import json,collections\n"
+                        "rows=[tuple(map(int,l.split())) for l in open('%s')]\n"
+                        "want={}\n"
+                        "for e in range(350, 3000*7+700+350, 350):\n"
+                        "  for i,ts in rows:\n"
+                        "    if e-700<=ts<e: want[(i,e)]=(1,ts)\n"
+                        "got={}\n"
+                        "for l in open('%s'):\n"
+                        "  d=json.loads(l); got[(d['key'],d['end'])]=(d['count'],int(d['sum']))\n"
+                        "  assert d['min']==d['max']==d['sum'] and d['end']-d['start']==700, l\n"
+                        "assert got==want, (len(got),len(want))\n"
+                        "print(len(got))\"",
+                        w.input, stats_out);
+    FILE *p = popen(cmd, "r");
+    char line[64] = "";
+    cr_assert(fgets(line, sizeof line, p));
+    cr_assert_eq(pclose(p), 0, "window_stats' output is not the reference's");
+    cr_assert_eq(atol(line), 6000, "each tuple in two windows");
+    free(stats_out), free(text), free(cmd);
+    run_free(&w);
 }

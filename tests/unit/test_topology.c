@@ -564,14 +564,14 @@ static const char WINDOWED[] =
     "name = \"w\";\n"
     "config = { message_timeout_s = 60; };\n"
     "spouts = ( { name = \"s\"; plugin = \"random_sentence\"; } );\n"
-    "bolts = ( { name = \"count\"; plugin = \"split_sentence\";\n"
+    "bolts = ( { name = \"count\"; plugin = \"window_stats\";\n"
     "            window = { type = \"tumbling\"; length_count = 500; };\n"
     "            inputs = ( { from = \"s\"; } ); },\n"
-    "          { name = \"late\"; plugin = \"split_sentence\";\n"
+    "          { name = \"late\"; plugin = \"window_stats\";\n"
     "            window = { type = \"sliding\"; length_ms = 30000; slide_ms = 10000; timestamp_field = \"sentence\";\n"
     "                       lag_ms = 2000; late_stream = \"too_late\"; };\n"
     "            inputs = ( { from = \"s\"; } ); },\n"
-    "          { name = \"sessions\"; plugin = \"split_sentence\"; window = { type = \"session\"; gap_ms = 5000; };\n"
+    "          { name = \"sessions\"; plugin = \"window_stats\"; window = { type = \"session\"; gap_ms = 5000; };\n"
     "            inputs = ( { from = \"s\"; } ); } );\n";
 
 Test(topology, windows_are_read_into_the_model_with_their_late_stream)

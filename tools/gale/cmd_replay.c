@@ -107,6 +107,13 @@ static int replay_bolt(const replay_args_t *a, gale_topology_t *topo, gale_repla
         fprintf(stderr, "gale: %s: no bolt named '%s'\n", a->topology, a->component);
         return GALE_EXIT_ERROR;
     }
+    if (topo->components[c].window.type != GALE_WINDOW_NONE) {
+        fprintf(stderr,
+                "gale: %s:%d: bolt '%s' is windowed: --component replays one tuple at a time through execute, "
+                "which a windowed bolt does not have; replay through the whole topology (without --component)\n",
+                a->topology, topo->components[c].window.line, a->component);
+        return GALE_EXIT_ERROR;
+    }
     int rc = gale_trace_bolt(topo, c, set, a->trace, stdout);
     fflush(stdout);
     fprintf(stderr, "replayed %zu tuple%s into bolt '%s': %lu acked, %lu not\n", set->n, set->n == 1 ? "" : "s",
