@@ -10,6 +10,8 @@ static _Thread_local gale_pool_t *current; /* the pool of the lane running on th
 
 static const size_t CLASS_SIZE[GALE_POOL_CLASSES] = {256, 512, 1024, 2048};
 
+size_t gale__pool_class_bytes(uint8_t cls) { return cls < GALE_POOL_CLASSES ? CLASS_SIZE[cls] : 0; }
+
 static int class_of(size_t size)
 {
     for (int c = 0; c < GALE_POOL_CLASSES; c++)

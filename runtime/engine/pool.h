@@ -47,6 +47,8 @@ void gale__pool_bind(gale_pool_t *p);
 /* Allocates `size` bytes; *cls and *owner say where the block must go back (pass them to gale__pool_free). */
 void *gale__pool_alloc(size_t size, uint8_t *cls, int16_t *owner);
 void gale__pool_free(void *block, uint8_t cls, int16_t owner);
+/* The size of a block of class `cls` (not GALE_POOL_NONE). */
+size_t gale__pool_class_bytes(uint8_t cls);
 
 /* Takes back a batch of this pool's blocks that another lane returned (frees the batch). */
 void gale__pool_take_back(gale_pool_t *p, gale_return_batch_t *b);

@@ -101,18 +101,32 @@ void gale__pack_value(msgpack_packer *pk, const gale_value_t *v)
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* One allocation: header | vals | deliveries | roots | ids | offsets | raw bytes. */
-static gale_tuple_data_t *tuple_alloc(size_t n, uint32_t max_dlv, uint32_t n_roots, size_t raw_cap)
+/* The block's layout: header | vals | deliveries | roots | ids | offsets | raw bytes; its size. */
+static size_t tuple_layout(size_t n, uint32_t max_dlv, uint32_t n_roots, size_t raw_cap, size_t *dlv_at,
+                           size_t *roots_at, size_t *off_at, size_t *raw_at)
 {
     size_t sz = sizeof(gale_tuple_data_t) + n * sizeof(gale_value_t);
-    size_t dlv_at = sz;
+    *dlv_at = sz;
     sz += (size_t)max_dlv * sizeof(gale_tuple_t);
-    size_t roots_at = sz;
+    *roots_at = sz;
     sz += (size_t)n_roots * 8 + (size_t)max_dlv * n_roots * 8;
-    size_t off_at = sz;
+    *off_at = sz;
     sz = align8(sz + (n + 1) * sizeof(uint32_t));
-    size_t raw_at = sz;
-    sz += raw_cap;
+    *raw_at = sz;
+    return sz + raw_cap;
+}
+
+size_t gale__tuple_block_bytes(const gale_tuple_data_t *d)
+{
+    if (d->pool_class != GALE_POOL_NONE) return gale__pool_class_bytes(d->pool_class);
+    size_t a, b, c, e;
+    return tuple_layout(d->n_values, d->max_deliveries, d->n_roots, d->raw_len, &a, &b, &c, &e) + 16; /* malloc's */
+}
+
+static gale_tuple_data_t *tuple_alloc(size_t n, uint32_t max_dlv, uint32_t n_roots, size_t raw_cap)
+{
+    size_t dlv_at, roots_at, off_at, raw_at;
+    size_t sz = tuple_layout(n, max_dlv, n_roots, raw_cap, &dlv_at, &roots_at, &off_at, &raw_at);
     uint8_t cls;
     int16_t owner;
     char *m = gale__pool_alloc(sz, &cls, &owner);

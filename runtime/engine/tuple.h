@@ -59,6 +59,9 @@ struct gale_tuple_data {
     gale_value_t vals[];   /* views into raw */
 };
 
+/* The memory tuple `d`'s block takes: its pool class's size, or (not pooled) what it holds and malloc's overhead. */
+size_t gale__tuple_block_bytes(const gale_tuple_data_t *d);
+
 /* An upper bound of the encoded size of `n` values; GALE_EINVAL (as a negative ssize) for a malformed value
    (a container with neither items nor raw bytes, or nested deeper than GALE_MP_MAX_DEPTH). */
 long gale__values_bound(const gale_value_t *values, size_t n);

@@ -72,13 +72,7 @@ static size_t lower_bound(const gale_window_run_t *w, size_t from, size_t to, in
 }
 
 /* What holding `in` costs: its block (counted whole, even when other tasks share it) and the window's entry. */
-static size_t cost_of(const gale_tuple_t *in)
-{
-    const gale_tuple_data_t *d = in->data;
-    return sizeof *d + d->n_values * (sizeof(gale_value_t) + sizeof(uint32_t)) + d->raw_len +
-           d->max_deliveries * (sizeof(gale_tuple_t) + d->n_roots * sizeof(uint64_t)) + d->n_roots * sizeof(uint64_t) +
-           GALE_WINDOW_ENTRY_BYTES;
-}
+static size_t cost_of(const gale_tuple_t *in) { return gale__tuple_block_bytes(in->data) + GALE_WINDOW_ENTRY_BYTES; }
 
 int gale__window_init(gale_task_t *t)
 {

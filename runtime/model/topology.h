@@ -94,9 +94,9 @@ typedef struct gale_window_spec {
 #define GALE_WINDOW_MAX_MB 1024
 /* What a window holds for each tuple besides the tuple's own block: the entry of its order and its time. */
 #define GALE_WINDOW_ENTRY_BYTES 16
-/* The least a window's tuple costs, block and entry (one small value, one tree): validation's bound of a window of
+/* The least a window's tuple costs, block (the smallest pool class) and entry: validation's bound of a window of
    count against window.max_mb. */
-#define GALE_WINDOW_TUPLE_MIN_BYTES 160
+#define GALE_WINDOW_TUPLE_MIN_BYTES 272
 
 /* Frees the spec's strings and zeroes it. */
 void gale_window_spec_free(gale_window_spec_t *w);

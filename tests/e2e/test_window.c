@@ -339,16 +339,28 @@ Test(window, tuples_past_the_memory_bound_are_failed_not_held)
 {
     run_t w;
     run_init(&w);
-    make_input(&w, 30000, 1, 1);
-    /* 1 MB holds some 5000 small tuples; the processing-time window of a minute would hold all 30000. */
-    run_topology(&w, "ackers = 1; max_spout_pending = 0; message_timeout_s = 120;", "",
-                 "type = \"tumbling\"; length_ms = 60000; max_mb = 1;", "", "");
+    /* A processing-time window of a minute would hold all of the million tuples (some 290 MB); 32 MB hold some
+       123000 at 272 bytes each. */
+    char *text =
+        tl_path("name = \"w\";\nconfig = { ackers = 1; max_spout_pending = 0; message_timeout_s = 120; };\n"
+                "spouts = ( { name = \"s\"; plugin = \"ckpt_seq\"; settings = { count = 1000000; every = 64; }; } );\n"
+                "bolts = ( { name = \"win\"; plugin = \"win_probe\";\n"
+                "            window = { type = \"tumbling\"; length_ms = 60000; max_mb = 32; };\n"
+                "            inputs = ( { from = \"s\"; } ); } );\n");
+    cr_assert_eq(tl_write_file(w.cfg, text), 0);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--stats", w.stats, w.cfg, NULL};
+    cr_assert_eq(tl_run(argv, NULL, 90, &w.r), 0);
     cr_assert_eq(w.r.status, 0, "%s", w.r.err);
-    long full = metric(&w, "window_full_failed");
-    cr_assert_gt(full, 20000, "%ld failed", full);
+    long full = metric(&w, "window_full_failed"), held = figure(&w, "s", "acked");
     cr_assert_eq(figure(&w, "s", "failed"), full, "each tuple over the bound is failed, so that it can replay");
-    cr_assert_eq(figure(&w, "s", "acked"), 30000 - full);
-    cr_assert(strstr(w.r.err, "window.max_mb is 1: an input is failed"), "%s", w.r.err);
+    cr_assert_eq(held + full, 1000000);
+    cr_assert(held > 100000 && held <= (32 << 20) / 272, "%ld held within 32 MB", held);
+    cr_assert(strstr(w.r.err, "window.max_mb is 32: an input is failed"), "%s", w.r.err);
+    char *stats = tl_read_file(w.stats, NULL);
+    long rss_kb = tl_json_number(stats, "peak_rss_kb");
+    if (!getenv("SANITIZE") || !*getenv("SANITIZE")) /* the sanitizers' shadow and quarantine are not the run's */
+        cr_assert_lt(rss_kb, (32 + 64) * 1024, "peak RSS %ld KB: the window's 32 MB and the run's own", rss_kb);
+    free(stats), free(text);
     run_free(&w);
 }
 
@@ -393,7 +405,7 @@ Test(window, validate_refuses_a_count_window_over_max_spout_pending)
 Test(window, validate_refuses_a_count_window_over_its_memory_bound)
 {
     assert_refused("max_spout_pending = 0;", "win_probe", "type = \"tumbling\"; length_count = 5000000; max_mb = 100;",
-                   "its window holds up to 10000000 tuples, at least 1525 MB at 160 bytes a tuple, over "
+                   "its window holds up to 10000000 tuples, at least 2593 MB at 272 bytes a tuple, over "
                    "window.max_mb = 100");
 }
 
