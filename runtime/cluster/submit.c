@@ -141,7 +141,9 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
     memset(out, 0, sizeof *out);
     const gale_component_t *windowed = gale_topology_windowed(topo);
     if (windowed) {
-        snprintf(why, cap, "%s:%d: bolt '%s': windows run in local mode only in this version of gale, not in a cluster",
+        snprintf(why, cap,
+                 "%s:%d: bolt '%s': windows run in local and worker mode (gale run --workers N) only in this version "
+                 "of gale, not in a cluster",
                  topo->file, windowed->window.line, windowed->name);
         return GALE_ENOTSUP;
     }

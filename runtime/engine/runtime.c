@@ -271,12 +271,6 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
     rt->n_lanes = rt->n_execs + (rt->opts.driver ? 1 : 0);
-    const gale_component_t *windowed = rt->opts.driver ? gale_topology_windowed(topo) : NULL;
-    if (windowed) { /* gale run --workers refuses it before any worker starts; this is for a worker run by hand */
-        free(rt);
-        return gale__diag(diag, GALE_ENOTSUP, "%s:%d: bolt '%s': " GALE_WINDOWS_LOCAL_ONLY, topo->file,
-                          windowed->window.line, windowed->name);
-    }
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {

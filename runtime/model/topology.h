@@ -101,9 +101,6 @@ typedef struct gale_window_spec {
 /* Frees the spec's strings and zeroes it. */
 void gale_window_spec_free(gale_window_spec_t *w);
 struct gale_topology;
-/* What worker mode says of a windowed bolt, for now. */
-#define GALE_WINDOWS_LOCAL_ONLY \
-    "windows run in local mode only in this version of gale, not in worker processes (--workers)"
 /* The topology's first windowed bolt; NULL when it has none. */
 const struct gale_component *gale_topology_windowed(const struct gale_topology *t);
 /* "tumbling", "sliding", "session" (gale_window_type_t -> name); NULL for none. */

@@ -99,11 +99,13 @@ void gale_frame_end(gale_buf_t *b, size_t start)
 }
 
 #define ORIGIN_FLAG 0x80
+#define ROOTS_FOLLOW 0x7f /* the header byte's count: a u32 count of roots follows */
 
 size_t gale_frame_tuple_size(const gale_tuple_t *dlv, bool with_origin)
 {
     const gale_tuple_data_t *d = dlv->data;
-    return 15 + (with_origin && d->origin_ns ? 8 : 0) + (size_t)d->n_roots * 16 + d->raw_len;
+    return 15 + (d->n_roots >= ROOTS_FOLLOW ? 4 : 0) + (with_origin && d->origin_ns ? 8 : 0) + (size_t)d->n_roots * 16 +
+           d->raw_len;
 }
 
 void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_origin)
@@ -115,8 +117,13 @@ void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_orig
     gale_le_put(p, dlv->task, 4);
     gale_le_put(p + 4, d->src_task, 4);
     gale_le_put(p + 8, d->stream, 2);
-    p[10] = (char)(d->n_roots | (with_origin ? ORIGIN_FLAG : 0));
+    bool many = d->n_roots >= ROOTS_FOLLOW;
+    p[10] = (char)((many ? ROOTS_FOLLOW : d->n_roots) | (with_origin ? ORIGIN_FLAG : 0));
     p += 11;
+    if (many) {
+        gale_le_put(p, d->n_roots, 4);
+        p += 4;
+    }
     if (with_origin) {
         gale_le_put(p, d->origin_ns, 8);
         p += 8;
@@ -164,9 +171,15 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
     if (n < 11) return GALE_ECORRUPT;
     uint32_t target = (uint32_t)gale_le_get(q, 4), src = (uint32_t)gale_le_get(q + 4, 4);
     uint16_t stream = (uint16_t)gale_le_get(q + 8, 2);
-    uint8_t n_roots = (uint8_t)q[10] & ~ORIGIN_FLAG;
+    uint32_t n_roots = (uint8_t)q[10] & ~ORIGIN_FLAG;
     bool has_origin = (uint8_t)q[10] & ORIGIN_FLAG;
     q += 11, n -= 11;
+    if (n_roots == ROOTS_FOLLOW) {
+        if (n < 4) return GALE_ECORRUPT;
+        n_roots = (uint32_t)gale_le_get(q, 4);
+        if (n_roots < ROOTS_FOLLOW) return GALE_ECORRUPT; /* one way to write each count */
+        q += 4, n -= 4;
+    }
     uint64_t origin = 0;
     if (has_origin) {
         if (n < 8) return GALE_ECORRUPT;
@@ -216,7 +229,9 @@ int gale_frame_get_control(uint32_t n_all_tasks, const char *p, gale_control_t *
                           .from = (uint32_t)gale_le_get(p + 1, 4),
                           .to = (uint32_t)gale_le_get(p + 5, 4),
                           .id = gale_le_get(p + 9, 8)};
-    if (c->kind != GALE_CONTROL_BARRIER || !c->from || c->from > n_all_tasks || !c->to || c->to > n_all_tasks || !c->id)
+    bool barrier = c->kind == GALE_CONTROL_BARRIER, watermark = c->kind == GALE_CONTROL_WATERMARK;
+    if ((!barrier && !watermark) || !c->from || c->from > n_all_tasks || !c->to || c->to > n_all_tasks ||
+        (barrier && !c->id))
         return GALE_ECORRUPT;
     return 0;
 }

@@ -39,11 +39,13 @@ enum {
     GALE_FRAME_TUPLES = 3,
     GALE_FRAME_OPS = 4,      /* acker ops, as gale_op_t records */
     GALE_FRAME_PRESSURE = 5, /* backpressure: one byte, 1 = "hold your spouts", 0 = "go on" */
-    GALE_FRAME_CONTROL = 6,  /* control items: checkpoint barriers */
+    GALE_FRAME_CONTROL = 6,  /* control items: checkpoint barriers, watermarks */
 };
 
 #define GALE_FRAME_MAX (16u << 20)
-#define GALE_FRAME_MAX_ROOTS 64
+/* A tuple's roots: up to 126 are counted in its header byte, more (an output anchored to a window) in a u32 after
+   it; bounded by what fits in a frame. */
+#define GALE_FRAME_MAX_ROOTS (GALE_FRAME_MAX / 16)
 #define GALE_FRAME_OP_RECORD 25
 #define GALE_FRAME_CONTROL_RECORD 17
 

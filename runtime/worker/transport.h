@@ -39,7 +39,7 @@
 #include "frame.h"
 
 /* The layout of the handshake and of the frames after it; both ends must speak the same. */
-#define GALE_WIRE_VERSION 4
+#define GALE_WIRE_VERSION 5
 #define GALE_HELLO_LEN (4 + 4 + 8 + 32)
 #define GALE_HANDSHAKE_MAX GALE_HELLO_LEN /* AUTH's 32 bytes are fewer */
 #define GALE_MAX_UNAUTH 64

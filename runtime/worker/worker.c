@@ -279,9 +279,10 @@ static void add_op(gale_io_t *io, const gale_op_t *op)
     io->n_ops[w]++;
 }
 
-/* A barrier for a task of another worker: behind the tuples batched for that peer (they go first), in a CONTROL
-   frame of its own, as rare as checkpoints are. To a peer that is down it is dropped: that checkpoint cannot
-   complete, and the supervisor restarts the topology from the last one that did. */
+/* A control item for a task of another worker (a barrier, a watermark): behind the tuples batched for that peer
+   (they go first), in a CONTROL frame of its own, as rare as checkpoints and watermarks are. To a peer that is down
+   it is dropped: a barrier's checkpoint cannot complete, and the supervisor restarts the topology from the last
+   one that did; a watermark's successor says as much. */
 static void add_control(gale_io_t *io, gale_control_t *c)
 {
     int w = c->to <= io->rt->n_all_tasks ? io->rt->task_worker[c->to] : -1;
@@ -297,8 +298,8 @@ static void add_control(gale_io_t *io, gale_control_t *c)
     gale_frame_end(&b, start);
     int rc = b.failed ? GALE_ENOMEM : gale_transport_send(io->transport, peer_id(w), b.p, b.len);
     if (rc)
-        gale_logf(GALE_LOG_DEBUG, "worker", "checkpoint %" PRIu64 "'s barrier for task %u: worker %d is down", c->id,
-                  c->to, w);
+        gale_logf(GALE_LOG_DEBUG, "worker", "a control item (kind %u, id %" PRIu64 ") for task %u: worker %d is down",
+                  c->kind, c->id, c->to, w);
     gale_buf_free(&b);
     free(c);
 }
@@ -351,7 +352,7 @@ static void receive_ops(gale_io_t *io, uint32_t peer, const char *p, size_t len)
     }
 }
 
-/* Barriers from a peer, to the executors of their tasks, in order with the tuples pushed before them. */
+/* Control items from a peer, to the executors of their tasks, in order with the tuples pushed before them. */
 static void receive_controls(gale_io_t *io, uint32_t peer, const char *p, size_t len)
 {
     gale_runtime_t *rt = io->rt;
@@ -368,8 +369,8 @@ static void receive_controls(gale_io_t *io, uint32_t peer, const char *p, size_t
         }
         gale_control_t *c = malloc(sizeof *c);
         if (!c) { /* that checkpoint cannot complete: the supervisor gives it up */
-            gale_logf(GALE_LOG_ERROR, "worker", "out of memory taking checkpoint %" PRIu64 "'s barrier: dropped",
-                      in.id);
+            gale_logf(GALE_LOG_ERROR, "worker", "out of memory taking a control item (kind %u) from a peer: dropped",
+                      in.kind);
             continue;
         }
         *c = in;

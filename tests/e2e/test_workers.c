@@ -195,10 +195,10 @@ Test(workers, a_worker_under_fuzz_keeps_serving_its_authenticated_peers)
         throw_bytes(port, junk, n);                                      /* garbage */
         const unsigned char big[] = {0xff, 0xff, 0xff, 0x7f, 3};         /* a 2 GiB frame */
         throw_bytes(port, big, sizeof big);
-        /* HELLO (wire version 4) as worker 1, then a forged AUTH */
-        unsigned char hello[5 + 48] = {49, 0, 0, 0, 1, 4, 0, 0, 0, 1, 0, 0, 0};
+        /* HELLO (wire version 5) as worker 1, then a forged AUTH */
+        unsigned char hello[5 + 48] = {49, 0, 0, 0, 1, 5, 0, 0, 0, 1, 0, 0, 0};
         throw_bytes(port, hello, sizeof hello - (size_t)(round % 7));     /* some of them truncated */
-        unsigned char forged[5 + 48 + 5 + 32] = {49, 0, 0, 0, 1, 4, 0, 0, 0, 1, 0, 0, 0};
+        unsigned char forged[5 + 48 + 5 + 32] = {49, 0, 0, 0, 1, 5, 0, 0, 0, 1, 0, 0, 0};
         forged[53] = 33, forged[57] = 2;
         throw_bytes(port, forged, sizeof forged);
     }

@@ -172,6 +172,61 @@ static void expect_refused(gale_topology_t *t, size_t at, const void *bytes, siz
     gale__tuple_release(in->data);
 }
 
+/* An output anchored to a window of many trees: 300 roots, past what the header byte counts. */
+Test(frame, a_tuple_of_many_roots_round_trips_with_and_without_a_marker)
+{
+    gale_topology_t *t = topo();
+    gale_value_t v[2] = {gale_str("w"), gale_int(3)};
+    int err;
+    gale_tuple_data_t *d = gale__tuple_new(&t->components[0], 1, 0, v, 2, 1, 300, &err);
+    cr_assert_not_null(d);
+    d->n_roots = 300;
+    for (uint32_t r = 0; r < 300; r++) d->roots[r] = 1000 + r;
+    gale_tuple_t *in = gale__tuple_deliver(d, 3);
+    for (uint32_t r = 0; r < 300; r++) in->ids[r] = 7 * r + 1;
+    in->data->origin_ns = 42;
+    for (int marker = 0; marker < 2; marker++) {
+        gale_tuple_t *out = round_trip(t, in, marker);
+        cr_assert_eq(out->data->n_roots, 300);
+        cr_assert_eq(out->data->origin_ns, marker ? 42u : 0u);
+        for (uint32_t r = 0; r < 300; r++) {
+            cr_assert_eq(out->data->roots[r], 1000 + r);
+            cr_assert_eq(out->ids[r], 7 * r + 1);
+        }
+        cr_assert_eq(out->data->vals[1].i, 3);
+        gale__tuple_release(out->data);
+    }
+    /* The long count for a number the header byte holds is refused: each count has one way to be written. */
+    gale_buf_t b = {0};
+    size_t start = gale_frame_begin(&b, GALE_FRAME_TUPLES);
+    gale_frame_put_tuple(&b, in, false);
+    gale_frame_end(&b, start);
+    char *p0 = b.p + 5;
+    p0[11] = 5, p0[12] = p0[13] = p0[14] = 0;
+    const char *p = p0;
+    size_t left = b.len - 5;
+    gale_tuple_t *out = NULL;
+    cr_assert_eq(gale_frame_get_tuple(t, &p, &left, &out), GALE_ECORRUPT);
+    gale_buf_free(&b);
+    gale__tuple_release(in->data);
+}
+
+Test(frame, watermarks_are_control_records_and_their_id_may_be_zero)
+{
+    gale_buf_t b = {0};
+    gale_control_t w = {.kind = GALE_CONTROL_WATERMARK, .from = 1, .to = 3, .id = 0}, back;
+    gale_frame_put_control(&b, &w);
+    cr_assert_eq(b.len, GALE_FRAME_CONTROL_RECORD);
+    cr_assert_eq(gale_frame_get_control(4, b.p, &back), 0);
+    cr_assert_eq(back.kind, GALE_CONTROL_WATERMARK);
+    cr_assert_eq(back.id, 0);
+    gale_control_t barrier = {.kind = GALE_CONTROL_BARRIER, .from = 1, .to = 3, .id = 0};
+    b.len = 0;
+    gale_frame_put_control(&b, &barrier);
+    cr_assert_eq(gale_frame_get_control(4, b.p, &back), GALE_ECORRUPT, "a barrier of checkpoint 0");
+    gale_buf_free(&b);
+}
+
 Test(frame, records_the_topology_does_not_allow_are_refused)
 {
     gale_topology_t *t = topo();
@@ -296,7 +351,7 @@ Test(frame, a_barrier_round_trips_and_bad_control_records_are_refused)
     cr_assert_eq(gale_frame_get_control(0x10000, b.p, &back), 0);
     cr_assert(back.kind == c.kind && back.from == 3 && back.to == 0x10000 && back.id == c.id);
     cr_assert_eq(gale_frame_get_control(0xffff, b.p, &back), GALE_ECORRUPT, "a target past the run's tasks");
-    const gale_control_t bad[] = {{.kind = 2, .from = 1, .to = 2, .id = 1},
+    const gale_control_t bad[] = {{.kind = 3, .from = 1, .to = 2, .id = 1},
                                   {.kind = GALE_CONTROL_BARRIER, .from = 0, .to = 2, .id = 1},
                                   {.kind = GALE_CONTROL_BARRIER, .from = 1, .to = 0, .id = 1},
                                   {.kind = GALE_CONTROL_BARRIER, .from = 1, .to = 2, .id = 0}};

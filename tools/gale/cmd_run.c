@@ -100,14 +100,6 @@ int gale_cmd_run(int argc, char **argv)
     http.auth = a.secret_file ? &auth : NULL;
     http.status_line = !a.quiet && isatty(STDERR_FILENO);
     bool watched = a.http || http.status_line;
-    const gale_component_t *windowed = workers > 1 ? gale_topology_windowed(topo) : NULL;
-    if (windowed) {
-        fprintf(stderr, "gale: %s:%d: bolt '%s': %s\n", topo->file, windowed->window.line, windowed->name,
-                GALE_WINDOWS_LOCAL_ONLY);
-        gale_topology_free(topo);
-        gale_cli_args_free(&a);
-        return GALE_EXIT_ERROR;
-    }
     if (workers > 1) {
         rc = run_workers(&a, topo, workers, watched ? &http : NULL);
         gale_topology_free(topo);
