@@ -139,14 +139,6 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
                         size_t cap)
 {
     memset(out, 0, sizeof *out);
-    const gale_component_t *windowed = gale_topology_windowed(topo);
-    if (windowed) {
-        snprintf(why, cap,
-                 "%s:%d: bolt '%s': windows run in local and worker mode (gale run --workers N) only in this version "
-                 "of gale, not in a cluster",
-                 topo->file, windowed->window.line, windowed->name);
-        return GALE_ENOTSUP;
-    }
     if (topo->config.checkpoint_interval_ms) {
         snprintf(why, cap,
                  "%s: config.checkpoint_interval_ms: checkpoints run in local and worker mode (gale run "

@@ -53,13 +53,6 @@ const char *gale_window_type_name(gale_window_type_t t)
     }
 }
 
-const gale_component_t *gale_topology_windowed(const gale_topology_t *t)
-{
-    for (size_t i = 0; i < t->n_components; i++)
-        if (t->components[i].window.type != GALE_WINDOW_NONE) return &t->components[i];
-    return NULL;
-}
-
 uint64_t gale_window_hold_ms(const gale_window_spec_t *w)
 {
     if (w->type == GALE_WINDOW_NONE || w->by_count) return 0;

@@ -100,9 +100,6 @@ typedef struct gale_window_spec {
 
 /* Frees the spec's strings and zeroes it. */
 void gale_window_spec_free(gale_window_spec_t *w);
-struct gale_topology;
-/* The topology's first windowed bolt; NULL when it has none. */
-const struct gale_component *gale_topology_windowed(const struct gale_topology *t);
 /* "tumbling", "sliding", "session" (gale_window_type_t -> name); NULL for none. */
 const char *gale_window_type_name(gale_window_type_t t);
 /* How long a tuple may stay in the window before it leaves it, in ms (length + slide, + lag for event time; a

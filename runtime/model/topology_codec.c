@@ -15,8 +15,12 @@
 
 /* Items of each record, so that a reader knows at once whether a record is whole. */
 #define TOPOLOGY_ITEMS 8  /* version, name, file, dir, config, components, order, n_tasks */
-#define COMPONENT_ITEMS 13 /* name, kind, plugin, path, parallelism, replay, line, plugin_line, settings, inputs,
-                              streams, first_task, tick_s */
+#define COMPONENT_ITEMS \
+    14 /* name, kind, plugin, path, parallelism, replay, line, plugin_line, settings, inputs,
+                              streams, first_task, tick_s, window */
+#define WINDOW_ITEMS \
+    11                     /* type, by_count, length, slide, gap_ms, timestamp_field, lag_ms, late_stream,
+                              watermark_ms, max_mb, line; the whole window nil for none */
 #define SETTING_ITEMS 4    /* key, value, line, override */
 #define INPUT_ITEMS 8      /* from, stream, grouping, fields, line, from_index, stream_index, field_index */
 #define STREAM_ITEMS 3     /* name, fields, direct */
@@ -146,6 +150,23 @@ static void pack_component(msgpack_packer *pk, const gale_component_t *c)
     }
     msgpack_pack_uint32(pk, c->first_task);
     msgpack_pack_double(pk, c->tick_s);
+    const gale_window_spec_t *w = &c->window;
+    if (w->type == GALE_WINDOW_NONE) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, WINDOW_ITEMS);
+    msgpack_pack_int(pk, w->type);
+    w->by_count ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    msgpack_pack_uint64(pk, w->length);
+    msgpack_pack_uint64(pk, w->slide);
+    msgpack_pack_uint64(pk, w->gap_ms);
+    gale_mp_pack_cstr(pk, w->timestamp_field);
+    msgpack_pack_uint64(pk, w->lag_ms);
+    gale_mp_pack_cstr(pk, w->late_stream);
+    msgpack_pack_uint64(pk, w->watermark_ms);
+    msgpack_pack_uint64(pk, w->max_mb);
+    msgpack_pack_int(pk, w->line);
 }
 
 int gale_topology_write(const gale_topology_t *t, char **out, size_t *len)
@@ -418,6 +439,39 @@ static int rd_streams(rd_t *r, gale_component_t *c)
     return 0;
 }
 
+/* Ranges as topology_read.c's: what a file could give. */
+#define WINDOW_MAX 1000000000000LL
+
+/* A window's numbers, and that they make a window (topology_read.c's rules, the model's way). */
+static int rd_window(rd_t *r, gale_component_t *c)
+{
+    gale_value_t v;
+    int rc;
+    if (r->off < r->len && (unsigned char)r->p[r->off] == 0xc0) return rd_value(r, &v, "window"); /* nil: none */
+    if ((rc = rd_array(r, WINDOW_ITEMS, WINDOW_ITEMS, NULL, "window"))) return rc;
+    gale_window_spec_t *w = &c->window;
+    int type;
+    int64_t len, slide, gap, lag, wm, mb;
+    if ((rc = rd_int32(r, GALE_WINDOW_TUMBLING, GALE_WINDOW_SESSION, &type, "window type")) ||
+        (rc = rd_bool(r, &w->by_count, "window by count")) || (rc = rd_int(r, 0, WINDOW_MAX, &len, "window length")) ||
+        (rc = rd_int(r, 0, WINDOW_MAX, &slide, "window slide")) || (rc = rd_int(r, 0, WINDOW_MAX, &gap, "gap_ms")) ||
+        (rc = rd_str(r, true, &w->timestamp_field, "timestamp_field")) ||
+        (rc = rd_int(r, 0, WINDOW_MAX, &lag, "lag_ms")) || (rc = rd_str(r, true, &w->late_stream, "late_stream")) ||
+        (rc = rd_int(r, 1, WINDOW_MAX, &wm, "watermark_ms")) || (rc = rd_int(r, 1, 1048576, &mb, "max_mb")) ||
+        (rc = rd_int32(r, 0, INT32_MAX, &w->line, "window line")))
+        return rc;
+    w->type = (gale_window_type_t)type;
+    w->length = (uint64_t)len, w->slide = (uint64_t)slide, w->gap_ms = (uint64_t)gap, w->lag_ms = (uint64_t)lag;
+    w->watermark_ms = (uint64_t)wm, w->max_mb = (uint64_t)mb;
+    bool session = w->type == GALE_WINDOW_SESSION;
+    if (c->kind != GALE_BOLT ||
+        (session ? (!gap || len || slide || w->by_count) : (gap || !len || !slide || slide > len)) ||
+        (w->type == GALE_WINDOW_TUMBLING && slide != len) || (w->by_count && w->timestamp_field) ||
+        (!w->timestamp_field && (lag || w->late_stream)))
+        return bad(r, GALE_ECORRUPT, "component '%s': its window is not one a file could give", c->name);
+    return 0;
+}
+
 static int rd_component(rd_t *r, gale_component_t *c)
 {
     int rc, kind;
@@ -443,7 +497,7 @@ static int rd_component(rd_t *r, gale_component_t *c)
         (c->kind == GALE_SPOUT && tick.d != 0))
         return bad(r, GALE_ECORRUPT, "component '%s': tick_s is not a number of seconds for it", c->name);
     c->tick_s = tick.d;
-    return 0;
+    return rd_window(r, c);
 }
 
 /* The whole against itself: what gale_topology_resolve gives, so that nothing that runs it can index out of range
@@ -472,6 +526,9 @@ static int check_model(rd_t *r, const gale_topology_t *t)
         else if (c->first_task != next) rc = bad(r, GALE_ECORRUPT, "component '%s' starts at task %u, not %llu", c->name,
                                                 c->first_task, (unsigned long long)next);
         next += (uint64_t)c->parallelism;
+        if (!rc && c->window.late_stream && gale_component_stream(c, c->window.late_stream) < 0)
+            rc = bad(r, GALE_ECORRUPT, "bolt '%s': its window's late stream '%s' is not declared", c->name,
+                     c->window.late_stream);
         for (size_t s = 0; s < c->n_streams && !rc; s++)
             if (gale_component_stream(c, c->streams[s].name) != (int)s)
                 rc = bad(r, GALE_ECORRUPT, "component '%s' declares stream '%s' twice", c->name, c->streams[s].name);
@@ -493,6 +550,15 @@ static int check_model(rd_t *r, const gale_topology_t *t)
                 rc = bad(r, GALE_ECORRUPT, "bolt '%s': a %s grouping on stream '%s' of '%s', which is %sdirect",
                          c->name, gale_grouping_name(in->grouping), in->stream, src->name,
                          src->streams[in->stream_index].direct ? "" : "not ");
+            const char *ts = c->window.timestamp_field;
+            if (!rc && ts) {
+                const gale_stream_t *st = &src->streams[in->stream_index];
+                size_t f = 0;
+                while (f < st->n_fields && strcmp(st->fields[f], ts)) f++;
+                if (f == st->n_fields)
+                    rc = bad(r, GALE_ECORRUPT, "bolt '%s': its window's timestamp field '%s' is not in stream '%s'",
+                             c->name, ts, st->name);
+            }
             for (size_t f = 0; f < in->n_fields && !rc; f++) {
                 const gale_stream_t *st = &src->streams[in->stream_index];
                 int fi = in->field_index[f];

@@ -20,7 +20,7 @@
 
 #include "topology.h"
 
-#define GALE_TOPOLOGY_FORMAT 2 /* 2: streams say whether they are direct */
+#define GALE_TOPOLOGY_FORMAT 3 /* 2: streams say whether they are direct; 3: bolts carry their window */
 
 /* Writes resolved `topo`. On success *out is a malloc'd buffer of *len bytes the caller frees. GALE_ESTATE for a
    model that is not resolved, GALE_ENOMEM; *out is untouched on failure. */

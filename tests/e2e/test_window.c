@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "test_cluster.h"
 #include "testlib.h"
 
 TestSuite(window, .init = tl_use_test_plugins, .timeout = 120);
@@ -477,27 +478,39 @@ Test(window, in_worker_mode_event_time_windows_match_the_reference_across_worker
     run_free(&w);
 }
 
-Test(window, a_cluster_submit_of_a_windowed_topology_is_refused_for_now)
+/* Cluster mode: nimbus ships the model, windows and all, to a supervisor whose two workers run the spout and the
+   window apart; two slots on one supervisor, so that the topology ends by itself and its last windows fire. */
+Test(window, in_a_cluster_event_time_windows_match_the_reference, .timeout = 240)
 {
     run_t w;
     run_init(&w);
-    char *text = tl_path("name = \"w\";\n"
-                         "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"x\"; }; } );\n"
-                         "bolts = ( { name = \"b\"; plugin = \"win_probe\";\n"
-                         "            window = { type = \"tumbling\"; length_count = 5; };\n"
-                         "            inputs = ( { from = \"s\"; } ); } );\n");
+    tl_cluster_t c;
+    tl_cluster_start(&c, 1, 2);
+    free(w.input), free(w.out); /* in the folder the supervisors may read and write */
+    w.input = tl_path("%s/in.txt", c.dir);
+    w.out = tl_path("%s/windows.txt", c.dir);
+    char *text = tl_path("name = \"wc\";\nconfig = { workers = 2; " ACKED " };\n"
+                         "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"%s\"; }; } );\n"
+                         "bolts = ( { name = \"win\"; plugin = \"win_probe\"; settings = { path = \"%s\"; };\n"
+                         "            window = { type = \"session\"; gap_ms = 25; timestamp_field = \"ts\"; "
+                         "lag_ms = 100; watermark_ms = 10; };\n"
+                         "            inputs = ( { from = \"s\"; } ); } );\n",
+                         w.input, w.out);
     cr_assert_eq(tl_write_file(w.cfg, text), 0);
-    char *secret = tl_path("%s/secret", w.dir);
-    cr_assert_eq(tl_write_file(secret, "0123456789abcdef0123456789abcdef\n"), 0);
-    chmod(secret, 0600);
-    /* Refused before any nimbus is looked for: the address is never dialled. */
-    const char *argv[] = {tl_gale(), "submit", "--nimbus", "127.0.0.1:1", "--secret-file", secret, w.cfg, NULL};
-    cr_assert_eq(tl_run(argv, NULL, 60, &w.r), 0);
-    cr_assert_neq(w.r.status, 0);
-    cr_assert(strstr(w.r.err, "w.cfg:4: bolt 'b': windows run in local and worker mode (gale run --workers N) only in "
-                              "this version of gale, not in a cluster"),
-              "%s", w.r.err);
-    free(text), free(secret);
+    /* 10 ms between tuples, and a second more after every hundredth: twenty sessions. */
+    FILE *f = fopen(w.input, "w");
+    cr_assert_not_null(f);
+    for (long id = 0; id < 2000; id++) fprintf(f, "%ld %ld\n", id, id * 10 + (id / 100) * 1000);
+    fclose(f);
+    tl_result_t r = TL_VERB(&c, "submit", w.cfg);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    tl_result_free(&r);
+    tl_cluster_wait_log(&c, 0, "wc: finished: every part ended by itself");
+    long fired;
+    assert_windows(&w, "session gap=25 lag=100", &fired);
+    cr_assert_eq(fired, 20, "a session per hundred tuples");
+    free(text);
+    tl_cluster_free(&c);
     run_free(&w);
 }
 

@@ -131,6 +131,20 @@ static void same_model(const gale_topology_t *a, const gale_topology_t *b)
         cr_assert_eq(x->plugin_line, y->plugin_line);
         cr_assert_eq(x->first_task, y->first_task);
         cr_assert_eq(memcmp(&x->tick_s, &y->tick_s, sizeof x->tick_s), 0, "%s: tick_s", x->name);
+        const gale_window_spec_t *wx = &x->window, *wy = &y->window;
+        cr_assert_eq(wx->type, wy->type, "%s: window", x->name);
+        cr_assert_eq(wx->by_count, wy->by_count);
+        cr_assert_eq(wx->length, wy->length);
+        cr_assert_eq(wx->slide, wy->slide);
+        cr_assert_eq(wx->gap_ms, wy->gap_ms);
+        cr_assert_eq(wx->lag_ms, wy->lag_ms);
+        cr_assert_eq(wx->watermark_ms, wy->watermark_ms);
+        cr_assert_eq(wx->max_mb, wy->max_mb);
+        cr_assert_eq(wx->line, wy->line);
+        cr_assert((!wx->timestamp_field && !wy->timestamp_field) ||
+                  (wx->timestamp_field && wy->timestamp_field && !strcmp(wx->timestamp_field, wy->timestamp_field)));
+        cr_assert((!wx->late_stream && !wy->late_stream) ||
+                  (wx->late_stream && wy->late_stream && !strcmp(wx->late_stream, wy->late_stream)));
         cr_assert_eq(x->n_settings, y->n_settings);
         for (size_t s = 0; s < x->n_settings; s++) {
             cr_assert_str_eq(x->settings[s].key, y->settings[s].key);
@@ -220,6 +234,49 @@ Test(topology_codec, a_direct_stream_is_direct_when_read_back)
     cr_assert_eq(read_only(buf, len, &d), GALE_ECORRUPT);
     cr_assert_not_null(strstr(d.msg, "bolt 'e': a direct grouping on stream 'out' of 'd', which is not direct"), "%s",
                        d.msg);
+    free(buf);
+    gale_topology_free(t);
+}
+
+static const char WINDOWS[] =
+    "name = \"w\";\n"
+    "config = { message_timeout_s = 60; max_spout_pending = 0; };\n"
+    "spouts = ( { name = \"s\"; plugin = \"ts_spout\"; settings = { path = \"x\"; }; } );\n"
+    "bolts = ( { name = \"count\"; plugin = \"win_probe\"; window = { type = \"sliding\"; length_count = 500;\n"
+    "            slide_count = 100; max_mb = 64; }; inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"event\"; plugin = \"win_probe\";\n"
+    "            window = { type = \"tumbling\"; length_ms = 30000; timestamp_field = \"ts\"; lag_ms = 2000;\n"
+    "                       late_stream = \"too_late\"; watermark_ms = 50; };\n"
+    "            inputs = ( { from = \"s\"; } ); },\n"
+    "          { name = \"sessions\"; plugin = \"win_probe\"; window = { type = \"session\"; gap_ms = 5000; };\n"
+    "            inputs = ( { from = \"s\"; } ); } );\n";
+
+Test(topology_codec, windows_are_the_same_when_read_back_and_a_broken_one_is_refused)
+{
+    gale_topology_t *t = open_text(WINDOWS, NULL, 0);
+    char *buf;
+    size_t len;
+    write_model(t, &buf, &len);
+    gale_topology_t *back = read_model(buf, len);
+    same_model(t, back);
+    cr_assert_eq(back->components[2].window.type, GALE_WINDOW_TUMBLING);
+    cr_assert_str_eq(back->components[2].window.late_stream, "too_late");
+    cr_assert_geq(gale_component_stream(&back->components[2], "too_late"), 0);
+    free(buf);
+    gale_topology_free(back);
+    gale_diag_t d;
+    t->components[1].window.slide = 600; /* longer than its length */
+    write_model(t, &buf, &len);
+    cr_assert_eq(read_only(buf, len, &d), GALE_ECORRUPT);
+    cr_assert_not_null(strstr(d.msg, "component 'count': its window is not one a file could give"), "%s", d.msg);
+    free(buf);
+    t->components[1].window.slide = 100;
+    free(t->components[2].window.timestamp_field);
+    t->components[2].window.timestamp_field = strdup("nope");
+    write_model(t, &buf, &len);
+    cr_assert_eq(read_only(buf, len, &d), GALE_ECORRUPT);
+    cr_assert_not_null(strstr(d.msg, "bolt 'event': its window's timestamp field 'nope' is not in stream 'default'"),
+                       "%s", d.msg);
     free(buf);
     gale_topology_free(t);
 }
@@ -344,11 +401,11 @@ Test(topology_codec, another_format_version_is_refused_by_number)
     size_t len;
     char *buf = sample(&len);
     cr_assert_eq((unsigned char)buf[1], GALE_TOPOLOGY_FORMAT, "the version is the first item");
-    for (int version = 1; version <= 3; version += 2) { /* the one before streams said whether they are direct */
+    for (int version = 2; version <= 4; version += 2) { /* the one before bolts carried their window */
         buf[1] = (char)version;
         gale_diag_t d;
         cr_assert_eq(read_only(buf, len, &d), GALE_ENOTSUP);
-        char *want = tl_path("format version %d, this gale reads version 2", version);
+        char *want = tl_path("format version %d, this gale reads version 3", version);
         cr_assert_not_null(strstr(d.msg, want), "%s", d.msg);
         free(want);
     }
