@@ -83,9 +83,10 @@ static void take(gale_task_t *t, uint64_t id)
                              gale_strerror(rc), rc);
     }
     gale_buf_t b = {0};
-    if (!rc && t->kv.map.count)
+    if (!rc && (t->kv.map.count || t->win)) /* a window's tuples and clock too (window_state.c) */
         rc = gale_kvstate_encode(&t->kv, id, t->base.task_index, (uint32_t)t->comp->parallelism,
-                                 (uint32_t)rt->topo->config.state_key_groups, &b);
+                                 (uint32_t)rt->topo->config.state_key_groups, t->win ? gale__window_snapshot : NULL, t,
+                                 &b);
     gale__checkpoint_report(rt, t->base.task_id, id, rc, &b);
     const gale_downstream_t *down = &rt->down[t->base.component];
     for (uint32_t i = 0; i < down->n; i++) send_barrier(t, down->tasks[i], id);

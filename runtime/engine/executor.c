@@ -585,6 +585,13 @@ static void open_tasks(gale_executor_t *e)
             t->base.phase = GALE_PHASE_RUN;
             continue;
         }
+        char why[200];
+        if (t->kv.restored && gale__window_restore(t, why, sizeof why)) { /* its window's part of the checkpoint */
+            gale_logf(GALE_LOG_ERROR, t->who, "checkpoint %llu: %s", (unsigned long long)t->kv.restored, why);
+            atomic_store(&e->rt->failed, 1);
+            gale__runtime_control_changed(e->rt);
+            return;
+        }
         int rc = gale__task_open_plugin(t);
         if (rc) {
             gale_logf(GALE_LOG_ERROR, t->who, "%s failed: %s (%d)",

@@ -49,8 +49,35 @@ static uint64_t get_le(const char *p, int n)
     return v;
 }
 
+struct gale_kvsnap {
+    gale_buf_t *out;
+    uint32_t key_groups;
+    uint64_t entries;
+};
+
+static int put_entry(gale_buf_t *out, uint32_t group, const char *k, size_t kl, const char *v, size_t vl)
+{
+    char *p = gale_buf_append(out, ENTRY_HEADER + kl + vl);
+    if (!p) return GALE_ENOMEM;
+    put_le(p, group, 2);
+    put_le(p + 2, kl, 4);
+    put_le(p + 6, vl, 4);
+    memcpy(p + ENTRY_HEADER, k, kl);
+    memcpy(p + ENTRY_HEADER + kl, v, vl);
+    return 0;
+}
+
+int gale_kvstate_put_given(gale_kvsnap_t *w, uint32_t group, const char *key, size_t klen, const char *value,
+                           size_t vlen)
+{
+    if (group >= w->key_groups) return GALE_EINVAL;
+    int rc = put_entry(w->out, group | GALE_KV_GIVEN_GROUP, key, klen, value, vlen);
+    if (!rc) w->entries++;
+    return rc;
+}
+
 int gale_kvstate_encode(const gale_kvstate_t *s, uint64_t checkpoint, uint32_t index, uint32_t parallelism,
-                        uint32_t key_groups, gale_buf_t *out)
+                        uint32_t key_groups, int (*more)(void *arg, gale_kvsnap_t *w), void *arg, gale_buf_t *out)
 {
     size_t start = out->len;
     char *h = gale_buf_append(out, HEADER_SIZE);
@@ -63,12 +90,15 @@ int gale_kvstate_encode(const gale_kvstate_t *s, uint64_t checkpoint, uint32_t i
     put_le(h + 28, s->map.count, 8);
     size_t pos = 0;
     for (const gale_kv_entry_t *e; (e = gale_kvmap_next(&s->map, &pos));) {
-        char *p = gale_buf_append(out, ENTRY_HEADER + e->klen + e->vlen);
-        if (!p) return GALE_ENOMEM;
-        put_le(p, gale_kvstate_key_group(gale_kv_key(e), e->klen, key_groups), 2);
-        put_le(p + 2, e->klen, 4);
-        put_le(p + 6, e->vlen, 4);
-        memcpy(p + ENTRY_HEADER, e->mem, (size_t)e->klen + e->vlen);
+        const char *k = gale_kv_key(e);
+        if (put_entry(out, gale_kvstate_key_group(k, e->klen, key_groups), k, e->klen, k + e->klen, e->vlen))
+            return GALE_ENOMEM;
+    }
+    if (more) {
+        gale_kvsnap_t w = {.out = out, .key_groups = key_groups, .entries = s->map.count};
+        int rc = more(arg, &w);
+        if (rc) return rc;
+        put_le(out->p + start + 28, w.entries, 8); /* the header's count, with the runtime's entries */
     }
     char *t = gale_buf_append(out, 4);
     if (!t) return GALE_ENOMEM;
@@ -102,7 +132,8 @@ static int walk(const char *p, size_t len, gale_snapshot_info_t *info, char *why
     info->parallelism = (uint32_t)get_le(p + 20, 4);
     info->key_groups = (uint32_t)get_le(p + 24, 4);
     info->entries = get_le(p + 28, 8);
-    if (!info->parallelism || info->task_index >= info->parallelism || !info->key_groups || info->key_groups > 65536) {
+    if (!info->parallelism || info->task_index >= info->parallelism || !info->key_groups ||
+        info->key_groups > GALE_KV_GIVEN_GROUP) {
         snprintf(why, cap, "a header that makes no sense (task %u of %u, %u key groups)", info->task_index,
                  info->parallelism, info->key_groups);
         return GALE_ECORRUPT;
@@ -115,8 +146,9 @@ static int walk(const char *p, size_t len, gale_snapshot_info_t *info, char *why
         at += ENTRY_HEADER;
         if (end - at < (uint64_t)kl + vl) goto short_;
         const char *k = p + at, *v = p + at + kl;
-        if (g >= info->key_groups || !one_value(k, kl) || !one_value(v, vl) ||
-            gale_kvstate_key_group(k, kl, info->key_groups) != g) {
+        bool given = g & GALE_KV_GIVEN_GROUP;
+        if ((g & ~GALE_KV_GIVEN_GROUP) >= info->key_groups || !one_value(k, kl) || !one_value(v, vl) ||
+            (!given && gale_kvstate_key_group(k, kl, info->key_groups) != g)) {
             snprintf(why, cap, "entry %llu is malformed", (unsigned long long)i + 1);
             return GALE_ECORRUPT;
         }
@@ -149,6 +181,7 @@ typedef struct restore_arg {
 static int restore_one(void *arg, uint32_t group, const char *k, uint32_t kl, const char *v, uint32_t vl)
 {
     restore_arg_t *a = arg;
+    group &= ~GALE_KV_GIVEN_GROUP;
     if (group < a->lo || group >= a->hi) return 0;
     return gale_kvmap_put(&a->s->map, gale_kv_hash(k, kl), k, kl, v, vl);
 }

@@ -13,7 +13,9 @@
  * A snapshot is one byte string, written and read here and stored by a backend (state_store.h):
  *   "GALEST01" | u64 checkpoint | u32 task_index | u32 parallelism | u32 key_groups | u64 entries |
  *   entries: u16 group | u32 key length | u32 value length | key | value |  u32 crc32c of all before
- * little-endian. Reading checks the CRC, every length against the bytes there, and each key and value as one
+ * little-endian. A group with its top bit set (GALE_KV_GIVEN_GROUP) is an entry of the runtime's own (a window's
+ * tuple, window.h) whose group is given rather than its key's hash: the group of the key its tuple was routed by,
+ * so that it too moves with its key; its key is one no plugin writes (it starts with a NUL string). Reading checks the CRC, every length against the bytes there, and each key and value as one
  * well-formed MessagePack value, so that a damaged file is refused with a reason and never trusted.
  *
  * Everything here runs on the task's executor thread (a snapshot is encoded there, then written elsewhere).
@@ -42,10 +44,18 @@ uint32_t gale_kvstate_key_group(const char *key, size_t klen, uint32_t key_group
 /* The key groups task `index` of `parallelism` owns: [*lo, *hi). */
 void gale_kvstate_group_range(uint32_t index, uint32_t parallelism, uint32_t key_groups, uint32_t *lo, uint32_t *hi);
 
+#define GALE_KV_GIVEN_GROUP 0x8000u /* so key groups are at most 32768, Flink's most too */
+
 /* Encodes the state as checkpoint `checkpoint`'s snapshot of task `index` of `parallelism`, appended to `out`
-   (growable; the caller frees it). 0, or GALE_ENOMEM. */
+   (growable; the caller frees it). `more` (NULL: none) adds the runtime's own entries with gale_kvstate_put_given.
+   0, or GALE_ENOMEM (or what `more` returned). */
+typedef struct gale_kvsnap gale_kvsnap_t;
 int gale_kvstate_encode(const gale_kvstate_t *s, uint64_t checkpoint, uint32_t index, uint32_t parallelism,
-                        uint32_t key_groups, gale_buf_t *out);
+                        uint32_t key_groups, int (*more)(void *arg, gale_kvsnap_t *w), void *arg, gale_buf_t *out);
+/* An entry of the runtime's own in the snapshot being encoded: key and value (each one MessagePack value), in
+   key group `group` (< the key groups). 0 or GALE_ENOMEM. */
+int gale_kvstate_put_given(gale_kvsnap_t *w, uint32_t group, const char *key, size_t klen, const char *value,
+                           size_t vlen);
 
 /* What a snapshot's header says. */
 typedef struct gale_snapshot_info {

@@ -1,5 +1,7 @@
 #include "window.h"
 
+#include "window_run.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,43 +11,6 @@
 #include "plugin_metrics.h"
 #include "runtime.h"
 #include "spout.h"
-
-#define NO_END INT64_MAX
-
-typedef enum { BY_COUNT, BY_CLOCK, BY_EVENT } win_time_t;
-
-/* Where the tuples of one input hold their timestamp (event time). */
-typedef struct win_input {
-    const gale_component_t *src;
-    uint16_t stream;
-    uint16_t field;
-} win_input_t;
-
-typedef struct gale_window_run {
-    win_time_t time;
-    bool session;
-    int64_t len, slide, gap;
-    win_input_t *inputs;
-    size_t n_inputs;
-    int late_stream; /* index into the component's streams; -1: late tuples are dropped */
-    /* The tuples held, in window order: q[head, end) with their times in ts. */
-    gale_tuple_t **q;
-    int64_t *ts;
-    size_t head, end, cap;
-    size_t acked;      /* q[head, acked) left every window: acked, shown as expired at the next fire, then released */
-    size_t chain;      /* sessions: q[acked, chain] is known to be one run of the first open session */
-    int64_t next_end;  /* tumbling, sliding: the end of the next window to fire (NO_END: none holds a tuple) */
-    int64_t fired_end; /* the end of the last window fired: tuples below it were in a window before */
-    int64_t wm;        /* the watermark: no input below it is still to come */
-    uint64_t arrivals; /* count: inputs numbered so far */
-    int64_t clock_ms;  /* processing time: the latest clock reading, never going back */
-    /* Event time: the watermark of each task feeding the window (slot[task id] indexes in_wm; -1: none). */
-    int32_t *slot;
-    int64_t *in_wm;
-    uint32_t n_producers, max_task;
-    size_t held_bytes, max_bytes;
-    gale_metric_t *m_late, *m_fired, *m_full;
-} gale_window_run_t;
 
 static int64_t clock_ms(void)
 {
@@ -57,8 +22,12 @@ static int64_t clock_ms(void)
 /* Floor division, for times before 0 too. */
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* The end of the first window (tumbling, sliding) holding time `ts`: the first multiple of the slide above it. */
-static int64_t first_end(const gale_window_run_t *w, int64_t ts) { return (floor_div(ts, w->slide) + 1) * w->slide; }
+/* The first multiple of the slide above `ts`. */
+int64_t gale__window_first_end(const gale_window_run_t *w, int64_t ts)
+{
+    return (floor_div(ts, w->slide) + 1) * w->slide;
+}
+#define first_end gale__window_first_end
 
 /* The first index in [from, to) whose time is at least `ts` (to when none). */
 static size_t lower_bound(const gale_window_run_t *w, size_t from, size_t to, int64_t ts)
@@ -72,7 +41,15 @@ static size_t lower_bound(const gale_window_run_t *w, size_t from, size_t to, in
 }
 
 /* What holding `in` costs: its block (counted whole, even when other tasks share it) and the window's entry. */
-static size_t cost_of(const gale_tuple_t *in) { return gale__tuple_block_bytes(in->data) + GALE_WINDOW_ENTRY_BYTES; }
+size_t gale__window_cost(const gale_tuple_t *in) { return gale__tuple_block_bytes(in->data) + GALE_WINDOW_ENTRY_BYTES; }
+#define cost_of gale__window_cost
+
+const win_input_t *gale__window_input_of(const gale_window_run_t *w, const gale_tuple_data_t *d)
+{
+    for (size_t i = 0; i < w->n_inputs; i++)
+        if (w->inputs[i].src == d->src && w->inputs[i].stream == d->stream) return &w->inputs[i];
+    return NULL;
+}
 
 int gale__window_init(gale_task_t *t)
 {
@@ -95,20 +72,23 @@ int gale__window_init(gale_task_t *t)
     for (size_t i = 0; spec->late_stream && i < t->comp->n_streams; i++)
         if (!strcmp(t->comp->streams[i].name, spec->late_stream)) w->late_stream = (int)i;
     const gale_topology_t *topo = t->rt->topo;
+    if (!(w->inputs = calloc(t->comp->n_inputs ? t->comp->n_inputs : 1, sizeof *w->inputs))) return GALE_ENOMEM;
+    for (size_t i = 0; i < t->comp->n_inputs; i++) {
+        const gale_input_t *in = &t->comp->inputs[i];
+        const gale_component_t *src = &topo->components[in->from_index];
+        const gale_stream_t *st = &src->streams[in->stream_index];
+        size_t f = 0;
+        while (spec->timestamp_field && f < st->n_fields && strcmp(st->fields[f], spec->timestamp_field)) f++;
+        w->inputs[w->n_inputs++] =
+            (win_input_t){.src = src, .stream = (uint16_t)in->stream_index, .field = (uint16_t)f, .in = in};
+    }
     if (w->time == BY_EVENT) {
-        w->inputs = calloc(t->comp->n_inputs, sizeof *w->inputs);
         w->max_task = t->rt->n_all_tasks;
         w->slot = malloc((w->max_task + 1) * sizeof *w->slot);
-        if (!w->inputs || !w->slot) return GALE_ENOMEM;
+        if (!w->slot) return GALE_ENOMEM;
         for (uint32_t k = 0; k <= w->max_task; k++) w->slot[k] = -1;
-        for (size_t i = 0; i < t->comp->n_inputs; i++) {
-            const gale_input_t *in = &t->comp->inputs[i];
-            const gale_component_t *src = &topo->components[in->from_index];
-            const gale_stream_t *st = &src->streams[in->stream_index];
-            size_t f = 0;
-            while (f < st->n_fields && strcmp(st->fields[f], spec->timestamp_field)) f++;
-            w->inputs[w->n_inputs++] =
-                (win_input_t){.src = src, .stream = (uint16_t)in->stream_index, .field = (uint16_t)f};
+        for (size_t i = 0; i < w->n_inputs; i++) {
+            const gale_component_t *src = w->inputs[i].src;
             for (int k = 0; k < src->parallelism; k++) {
                 uint32_t task = src->first_task + (uint32_t)k;
                 if (w->slot[task] < 0) w->slot[task] = (int32_t)w->n_producers++;
@@ -299,14 +279,15 @@ static int hold(gale_task_t *t, gale_tuple_t *in, int64_t ts)
 /* Event time: the input's timestamp, or an error (logged) for a tuple without one. */
 static int timestamp_of(gale_task_t *t, const gale_tuple_t *in, int64_t *ts)
 {
-    gale_window_run_t *w = t->win;
     const gale_tuple_data_t *d = in->data;
-    for (size_t i = 0; i < w->n_inputs; i++) {
-        if (w->inputs[i].src != d->src || w->inputs[i].stream != d->stream) continue;
-        const gale_value_t *v = w->inputs[i].field < d->n_values ? &d->vals[w->inputs[i].field] : NULL;
-        if (v && v->type == GALE_INT) *ts = v->i;
-        else if (v && v->type == GALE_UINT && v->u <= (uint64_t)INT64_MAX / 2) *ts = (int64_t)v->u;
-        else break;
+    const win_input_t *input = gale__window_input_of(t->win, d);
+    const gale_value_t *v = input && input->field < d->n_values ? &d->vals[input->field] : NULL;
+    if (v && v->type == GALE_INT) {
+        *ts = v->i;
+        return 0;
+    }
+    if (v && v->type == GALE_UINT && v->u <= (uint64_t)INT64_MAX / 2) {
+        *ts = (int64_t)v->u;
         return 0;
     }
     gale__task_error(t, "an input from %s has no integer '%s' (milliseconds) for its window: failed", d->src->name,

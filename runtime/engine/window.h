@@ -44,6 +44,14 @@ void gale__window_finish(gale_task_t *t);
 /* Tuples the window holds now (not yet acked), for the drain's count of kept inputs. */
 size_t gale__window_held(const gale_task_t *t);
 
+/* Checkpoints (window_state.c). The window's part of the task's snapshot: its tuples and its clock, as entries
+   of the runtime's own (a gale_kvstate_encode `more`; `task` is the gale_task_t). 0 or GALE_ENOMEM. */
+struct gale_kvsnap;
+int gale__window_snapshot(void *task, struct gale_kvsnap *out);
+/* Before open: takes the window's entries out of the task's restored state into its window (those of a task whose
+   component no longer has a window are dropped). 0, or GALE_ECORRUPT / GALE_ENOMEM with `why`. */
+int gale__window_restore(gale_task_t *t, char *why, size_t cap);
+
 /* A watermark as a control item's id (GALE_CONTROL_WATERMARK), order kept: int64 to uint64 and back. */
 static inline uint64_t gale__watermark_to_id(int64_t w) { return (uint64_t)w ^ (1ull << 63); }
 static inline int64_t gale__watermark_from_id(uint64_t id) { return (int64_t)(id ^ (1ull << 63)); }

@@ -97,7 +97,7 @@ static const gale__config_key_t CONFIG_KEYS[] = {
     CFG_CHOICE(state_backend, "file", "redis"),
     CFG(state_path, GALE__KEY_STRING, 0, 0, 0, NULL),
     CFG(state_fsync, GALE__KEY_BOOL, 0, 0, 1, NULL),
-    CFG(state_key_groups, GALE__KEY_INT, 1, 65536, 128, NULL),
+    CFG(state_key_groups, GALE__KEY_INT, 1, 32768, 128, NULL),
     CFG(state_redis, GALE__KEY_STRING, 0, 0, 0, NULL),
 };
 #define N_CONFIG_KEYS (sizeof CONFIG_KEYS / sizeof *CONFIG_KEYS)

@@ -248,10 +248,6 @@ static int check_window(gale_topology_t *t, gale_component_t *c, gale_ctx_base_t
     if (!desc->execute_window)
         return fail(d, t, w->line, c,
                     "it has a window, but plugin %s has no execute_window (ABI 2.4) to give the window to", desc->name);
-    if (t->config.checkpoint_interval_ms)
-        return fail(d, t, w->line, c,
-                    "windows do not take part in checkpoints yet in this version of gale: drop "
-                    "config.checkpoint_interval_ms or the window");
     if (w->by_count) {
         uint64_t most = w->length + w->slide; /* the window and the tuples that left it, shown as expired */
         if (t->config.ackers > 0 && t->config.max_spout_pending > 0 && most > (uint64_t)t->config.max_spout_pending)

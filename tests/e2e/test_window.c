@@ -6,6 +6,7 @@
  * meets in the topology file.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,12 +418,6 @@ Test(window, validate_refuses_a_window_on_a_bolt_without_execute_window)
                    "w.cfg:5: bolt 'b': it has a window, but plugin split_upper has no execute_window");
 }
 
-Test(window, validate_refuses_a_window_with_checkpoints_for_now)
-{
-    assert_refused("checkpoint_interval_ms = 1000;", "win_probe", "type = \"tumbling\"; length_ms = 100;",
-                   "windows do not take part in checkpoints yet");
-}
-
 Test(window, validate_refuses_a_window_plugin_on_a_bolt_without_a_window)
 {
     char *dir = tl_tmpdir(), *cfg = tl_path("%s/w.cfg", dir);
@@ -584,5 +579,148 @@ Test(window, window_stats_sums_per_key_in_event_time_windows_match_the_reference
     cr_assert_eq(pclose(p), 0, "window_stats' output is not the reference's");
     cr_assert_eq(atol(line), 6000, "each tuple in two windows");
     free(stats_out), free(text), free(cmd);
+    run_free(&w);
+}
+
+/* ---- checkpoints -------------------------------------------------------------------------------------------- */
+
+/* ckpt_seq (its position is its state) emits n = 1 .. N; window_stats sums n in event-time tumbling windows of
+   1000 over n, per task of `par` (a fields grouping on n spreads the tuples), into a transactional sink. */
+static char *ckpt_topology(const run_t *w, long n, int par, const char *sink, const char *state)
+{
+    return tl_path(
+        "name = \"wck\";\n"
+        "config = { ackers = 1; max_spout_pending = 0; message_timeout_s = 60; checkpoint_interval_ms = 20;\n"
+        "           state_path = \"%s\"; };\n"
+        "spouts = ( { name = \"s\"; plugin = \"ckpt_seq\"; settings = { count = %ld; every = 8; }; } );\n"
+        "bolts = ( { name = \"win\"; plugin = \"window_stats\"; parallelism = %d; settings = { value = \"n\"; };\n"
+        "            window = { type = \"tumbling\"; length_ms = 1000; timestamp_field = \"n\"; lag_ms = 0;\n"
+        "                       watermark_ms = 5; };\n"
+        "            inputs = ( { from = \"s\"; grouping = \"fields\"; fields = [ \"n\" ]; } ); },\n"
+        "          { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s\"; transactional = true; };\n"
+        "            inputs = ( { from = \"win\"; } ); } );\n",
+        state, n, par, sink);
+    (void)w;
+}
+
+/* The latest complete checkpoint in the file backend, 0 when none. */
+static uint64_t latest_checkpoint(const char *state)
+{
+    char *p = tl_path("%s/wck/latest", state), *text = tl_read_file(p, NULL), *at = text ? strstr(text, "\nid ") : NULL;
+    uint64_t id = at ? strtoull(at + 4, NULL, 10) : 0;
+    free(p), free(text);
+    return id;
+}
+
+/* The sink's windows summed over the tasks equal windows of 1000 over 1 .. n, each exactly once per task. */
+static void assert_exact_windows(const char *sink, long n)
+{
+    char *cmd = tl_path("python3 -c \"import json,collections\n"
+                        "got=collections.defaultdict(lambda:[0,0]); seen=set()\n"
+                        "for l in open('%s'):\n"
+                        "  d=json.loads(l); assert (l not in seen), 'twice: '+l; seen.add(l)\n"
+                        "  g=got[d['start']]; g[0]+=d['count']; g[1]+=int(d['sum'])\n"
+                        "want=collections.defaultdict(lambda:[0,0])\n"
+                        "for i in range(1,%ld+1): w=want[i//1000*1000]; w[0]+=1; w[1]+=i\n"
+                        "bad=[(k,got.get(k),want[k]) for k in want if got.get(k)!=want[k]]\n"
+                        "assert not bad and len(got)==len(want), bad[:3]\n"
+                        "print(len(got))\"",
+                        sink, n);
+    FILE *p = popen(cmd, "r");
+    char line[256] = "";
+    cr_assert(fgets(line, sizeof line, p));
+    cr_assert_eq(pclose(p), 0, "the windows are not exact after the crash: %s", line);
+    cr_assert_eq(atol(line), n / 1000 + 1);
+    free(cmd);
+}
+
+/* Runs the topology at `par` tasks in the background until a checkpoint past the first few holds the windows'
+   state, then SIGKILLs it. */
+static void run_and_kill(run_t *w, long n, int par, const char *sink, const char *state)
+{
+    char *text = ckpt_topology(w, n, par, sink, state);
+    cr_assert_eq(tl_write_file(w->cfg, text), 0);
+    const char *argv[] = {tl_gale(), "run", "--quiet", w->cfg, NULL};
+    pid_t pid = tl_spawn(argv, w->dir); /* its output in w->dir/out.txt and err.txt */
+    tl_remember(pid);
+    double until = tl_now_s() + 60;
+    while (latest_checkpoint(state) < 5 && tl_alive(pid) && tl_now_s() < until) tl_sleep_ms(2);
+    cr_assert(tl_alive(pid), "the run ended before it could be killed: make it longer");
+    cr_assert_geq(latest_checkpoint(state), 5);
+    kill(pid, SIGKILL);
+    bool timed_out;
+    tl_wait(pid, 10, &timed_out);
+    free(text);
+}
+
+/* Worker mode: the run of `par` window tasks over two workers, a worker SIGKILLed once a checkpoint past the first
+   few holds the windows' state; the supervisor starts every worker again from it, and the run goes to its end. */
+static void run_workers_kill_one(run_t *w, long n, int par, const char *sink, const char *state)
+{
+    char *text = ckpt_topology(w, n, par, sink, state);
+    cr_assert_eq(tl_write_file(w->cfg, text), 0);
+    const char *argv[] = {tl_gale(), "run", "--quiet", "--workers", "2", w->cfg, NULL};
+    pid_t pid = tl_spawn(argv, w->dir);
+    tl_remember(pid);
+    double until = tl_now_s() + 60;
+    while (latest_checkpoint(state) < 5 && tl_alive(pid) && tl_now_s() < until) tl_sleep_ms(2);
+    pid_t worker = tl_worker_pid(pid, 1);
+    cr_assert(worker > 0 && tl_alive(pid), "the run ended before a worker could be killed: make it longer");
+    kill(worker, SIGKILL);
+    bool timed_out;
+    cr_assert_eq(tl_wait(pid, 120, &timed_out), 0, "the run did not end well after a worker was killed");
+    cr_assert_not(timed_out);
+    char *err_path = tl_path("%s/err.txt", w->dir), *err = tl_read_file(err_path, NULL);
+    cr_assert(err && strstr(err, "restored checkpoint"), "no worker restored a checkpoint: %s", err);
+    free(err_path), free(err), free(text);
+}
+
+static void finish_run(run_t *w, long n, int par, const char *sink, const char *state)
+{
+    char *text = ckpt_topology(w, n, par, sink, state);
+    cr_assert_eq(tl_write_file(w->cfg, text), 0);
+    const char *argv[] = {tl_gale(), "run", "--quiet", w->cfg, NULL};
+    tl_result_free(&w->r);
+    cr_assert_eq(tl_run(argv, NULL, 120, &w->r), 0);
+    cr_assert_eq(w->r.status, 0, "%s", w->r.err);
+    cr_assert(strstr(w->r.err, "restored checkpoint"), "the second run started afresh: %s", w->r.err);
+    free(text);
+}
+
+Test(window, windows_are_exact_after_a_kill_with_checkpoints_and_a_transactional_sink, .fini = tl_kill_remembered)
+{
+    run_t w;
+    run_init(&w);
+    char *sink = tl_path("%s/windows.jsonl", w.dir), *state = tl_path("%s/state", w.dir);
+    long n = 3000000;
+    run_and_kill(&w, n, 2, sink, state);
+    finish_run(&w, n, 2, sink, state);
+    assert_exact_windows(sink, n);
+    free(sink), free(state);
+    run_free(&w);
+}
+
+Test(window, windows_held_at_a_kill_move_with_their_keys_to_more_tasks, .fini = tl_kill_remembered)
+{
+    run_t w;
+    run_init(&w);
+    char *sink = tl_path("%s/windows.jsonl", w.dir), *state = tl_path("%s/state", w.dir);
+    long n = 3000000;
+    run_and_kill(&w, n, 2, sink, state);
+    finish_run(&w, n, 3, sink, state);
+    assert_exact_windows(sink, n);
+    free(sink), free(state);
+    run_free(&w);
+}
+
+Test(window, in_worker_mode_windows_are_exact_after_a_worker_is_killed, .fini = tl_kill_remembered)
+{
+    run_t w;
+    run_init(&w);
+    char *sink = tl_path("%s/windows.jsonl", w.dir), *state = tl_path("%s/state", w.dir);
+    long n = 3000000;
+    run_workers_kill_one(&w, n, 2, sink, state);
+    assert_exact_windows(sink, n);
+    free(sink), free(state);
     run_free(&w);
 }
