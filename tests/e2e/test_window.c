@@ -687,40 +687,36 @@ static void finish_run(run_t *w, long n, int par, const char *sink, const char *
     free(text);
 }
 
-Test(window, windows_are_exact_after_a_kill_with_checkpoints_and_a_transactional_sink, .fini = tl_kill_remembered)
+/* Three million tuples, killed (local mode: the run; workers: one worker) after five checkpoints, run to the end
+   at `par_after` window tasks (0: in worker mode, where the supervisor restarts every worker itself). */
+static void exact_after_kill(int par_before, int par_after)
 {
     run_t w;
     run_init(&w);
     char *sink = tl_path("%s/windows.jsonl", w.dir), *state = tl_path("%s/state", w.dir);
     long n = 3000000;
-    run_and_kill(&w, n, 2, sink, state);
-    finish_run(&w, n, 2, sink, state);
+    if (par_after) {
+        run_and_kill(&w, n, par_before, sink, state);
+        finish_run(&w, n, par_after, sink, state);
+    } else {
+        run_workers_kill_one(&w, n, par_before, sink, state);
+    }
     assert_exact_windows(sink, n);
     free(sink), free(state);
     run_free(&w);
+}
+
+Test(window, windows_are_exact_after_a_kill_with_checkpoints_and_a_transactional_sink, .fini = tl_kill_remembered)
+{
+    exact_after_kill(2, 2);
 }
 
 Test(window, windows_held_at_a_kill_move_with_their_keys_to_more_tasks, .fini = tl_kill_remembered)
 {
-    run_t w;
-    run_init(&w);
-    char *sink = tl_path("%s/windows.jsonl", w.dir), *state = tl_path("%s/state", w.dir);
-    long n = 3000000;
-    run_and_kill(&w, n, 2, sink, state);
-    finish_run(&w, n, 3, sink, state);
-    assert_exact_windows(sink, n);
-    free(sink), free(state);
-    run_free(&w);
+    exact_after_kill(2, 3);
 }
 
 Test(window, in_worker_mode_windows_are_exact_after_a_worker_is_killed, .fini = tl_kill_remembered)
 {
-    run_t w;
-    run_init(&w);
-    char *sink = tl_path("%s/windows.jsonl", w.dir), *state = tl_path("%s/state", w.dir);
-    long n = 3000000;
-    run_workers_kill_one(&w, n, 2, sink, state);
-    assert_exact_windows(sink, n);
-    free(sink), free(state);
-    run_free(&w);
+    exact_after_kill(2, 0);
 }
