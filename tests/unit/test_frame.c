@@ -209,6 +209,7 @@ Test(frame, a_tuple_of_many_roots_round_trips_with_and_without_a_marker)
     cr_assert_eq(gale_frame_get_tuple(t, &p, &left, &out), GALE_ECORRUPT);
     gale_buf_free(&b);
     gale__tuple_release(in->data);
+    gale_topology_free(t);
 }
 
 Test(frame, watermarks_are_control_records_and_their_id_may_be_zero)
