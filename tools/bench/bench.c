@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <spawn.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@
 #include <unistd.h>
 
 #include "baseline.h"
+
+/* A ratio for the JSON: a run too short to measure its plain side (0 tuples) gives 0, not inf (JSON has none). */
+static double finite_or_0(double x) { return isfinite(x) ? x : 0; }
 
 extern char **environ;
 
@@ -411,7 +415,7 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
         fprintf(f,
                 "%s\n  {\"case\": \"wordcount\", \"mode\": \"%s\", \"acking\": true, \"plain\": %.0f, "
                 "\"observed\": %.0f, \"ratio\": %.4f, \"scrapes\": %d}",
-                first ? "" : ",", w ? "workers2" : "local", obs[w].plain, obs[w].observed, obs[w].ratio,
+                first ? "" : ",", w ? "workers2" : "local", obs[w].plain, obs[w].observed, finite_or_0(obs[w].ratio),
                 obs[w].scrapes);
         first = 0;
     }
@@ -420,7 +424,7 @@ static void write_json(const opts_t *o, const result_t *res, int n, double basel
         fprintf(f,
                 "\n  {\"case\": \"wordcount\", \"mode\": \"local\", \"acking\": true, \"interval_ms\": 1000, "
                 "\"plain\": %.0f, \"checkpointed\": %.0f, \"ratio\": %.4f, \"checkpoints\": %.0f}",
-                ck->plain, ck->checkpointed, ck->ratio, ck->checkpoints);
+                ck->plain, ck->checkpointed, finite_or_0(ck->ratio), ck->checkpoints);
     fprintf(f, "\n]}\n");
     fclose(f);
 }
