@@ -195,13 +195,20 @@ static void fire_aligned(gale_task_t *t, int64_t wm)
 }
 
 /* Sessions that `wm` closed, in order. */
+/* The first open session's last tuple (q[acked] .. q[chain], the run walked on from where it stopped last, so
+   that in-order input walks each tuple once); the window holds an open tuple. */
+static size_t session_last(gale_window_run_t *w)
+{
+    size_t i = w->chain;
+    while (i + 1 < w->end && w->ts[i + 1] < w->ts[i] + w->gap) i++;
+    return w->chain = i;
+}
+
 static void fire_sessions(gale_task_t *t, int64_t wm)
 {
     gale_window_run_t *w = t->win;
     while (w->acked < w->end) {
-        size_t i = w->chain;
-        while (i + 1 < w->end && w->ts[i + 1] < w->ts[i] + w->gap) i++;
-        w->chain = i;
+        size_t i = session_last(w);
         int64_t end = w->ts[i] + w->gap;
         if (end > wm) return;
         fire(t, w->acked, i + 1, w->ts[w->acked], end, wm);
@@ -220,6 +227,21 @@ static void advance(gale_task_t *t, int64_t wm)
 }
 
 /* Room for one more entry at q[end]: the released prefix given back first. */
+int gale__window_reserve(gale_window_run_t *w, size_t n)
+{
+    size_t cap = w->cap ? w->cap : 1024;
+    while (cap < w->end + n) cap *= 2;
+    if (cap == w->cap) return 0;
+    gale_tuple_t **q = realloc(w->q, cap * sizeof *q);
+    if (!q) return GALE_ENOMEM;
+    w->q = q;
+    int64_t *ts = realloc(w->ts, cap * sizeof *ts);
+    if (!ts) return GALE_ENOMEM;
+    w->ts = ts;
+    w->cap = cap;
+    return 0;
+}
+
 static int make_room(gale_window_run_t *w)
 {
     if (w->end < w->cap) return 0;
@@ -233,15 +255,7 @@ static int make_room(gale_window_run_t *w)
         w->chain -= shift;
         return 0;
     }
-    size_t cap = w->cap ? w->cap * 2 : 1024;
-    gale_tuple_t **q = realloc(w->q, cap * sizeof *q);
-    if (!q) return GALE_ENOMEM;
-    w->q = q;
-    int64_t *ts = realloc(w->ts, cap * sizeof *ts);
-    if (!ts) return GALE_ENOMEM;
-    w->ts = ts;
-    w->cap = cap;
-    return 0;
+    return gale__window_reserve(w, 1);
 }
 
 /* Keeps `in` at time `ts` in window order (after the held tuples of the same time). */
@@ -358,15 +372,13 @@ void gale__window_watermark(gale_task_t *t, uint32_t from, int64_t watermark)
     if (low > w->wm) advance(t, low);
 }
 
-uint64_t gale__window_due_ns(const gale_task_t *t)
+uint64_t gale__window_due_ns(gale_task_t *t)
 {
-    const gale_window_run_t *w = t->win;
+    gale_window_run_t *w = t->win;
     if (!w || w->time != BY_CLOCK || w->acked == w->end) return UINT64_MAX;
     int64_t due;
     if (w->session) {
-        size_t i = w->chain;
-        while (i + 1 < w->end && w->ts[i + 1] < w->ts[i] + w->gap) i++;
-        due = w->ts[i] + w->gap;
+        due = w->ts[session_last(w)] + w->gap;
     } else {
         due = w->next_end;
         if (due == NO_END) return UINT64_MAX;

@@ -36,7 +36,7 @@ void gale__window_execute(gale_task_t *t, gale_tuple_t *in);
 /* Producer task `from` says that its tuples for t are at `watermark` or later (event time). */
 void gale__window_watermark(gale_task_t *t, uint32_t from, int64_t watermark);
 /* Processing time: when the next window of t is due, in the executor's clock (ns); UINT64_MAX: none. */
-uint64_t gale__window_due_ns(const gale_task_t *t);
+uint64_t gale__window_due_ns(gale_task_t *t);
 /* Processing time: fires what the clock has closed. How many windows fired. */
 size_t gale__window_clock(gale_task_t *t);
 /* The input has ended (the bolt's finish is next): every window holding a tuple fires, and every tuple is acked. */

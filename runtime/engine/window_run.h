@@ -53,6 +53,8 @@ typedef struct gale_window_run {
 int64_t gale__window_first_end(const gale_window_run_t *w, int64_t ts);
 /* What holding `in` costs the window's bound (window.c). */
 size_t gale__window_cost(const gale_tuple_t *in);
+/* Room for `n` more entries after q[end]: 0 or GALE_ENOMEM (the window unchanged). */
+int gale__window_reserve(gale_window_run_t *w, size_t n);
 /* The window's input that `d` came by, or NULL. */
 const win_input_t *gale__window_input_of(const gale_window_run_t *w, const gale_tuple_data_t *d);
 

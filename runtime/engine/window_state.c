@@ -118,16 +118,6 @@ static int cmp_held(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The component of task `task`, or NULL. */
-static const gale_component_t *component_of(const gale_topology_t *topo, uint32_t task)
-{
-    for (size_t i = 0; i < topo->n_components; i++) {
-        const gale_component_t *c = &topo->components[i];
-        if (task >= c->first_task && task < c->first_task + (uint32_t)c->parallelism) return c;
-    }
-    return NULL;
-}
-
 /* Reads entry (key k, value v) if it is the window's: 1 (taken, into *h or the clock), 0 (not the window's), or
    GALE_ECORRUPT. */
 static int read_entry(gale_task_t *t, const char *k, size_t kl, const char *v, size_t vl, held_t *h, bool *clock,
@@ -154,7 +144,7 @@ static int read_entry(gale_task_t *t, const char *k, size_t kl, const char *v, s
     if (f[0].type != GALE_INT || f[1].type != GALE_INT || f[2].type != GALE_INT || f[3].type != GALE_BOOL ||
         f[4].type != GALE_BYTES)
         return GALE_ECORRUPT;
-    const gale_component_t *src = component_of(t->rt->topo, (uint32_t)f[1].i);
+    const gale_component_t *src = gale_topology_task_component(t->rt->topo, (uint32_t)f[1].i);
     if (!src || f[2].i < 0 || (size_t)f[2].i >= src->n_streams) return GALE_ECORRUPT;
     int err;
     gale_tuple_data_t *d =
@@ -247,21 +237,13 @@ int gale__window_restore(gale_task_t *t, char *why, size_t cap)
         held[n++] = h;
     }
     if (!rc && n_entries && (rc = drop_window_entries(map))) snprintf(why, cap, "out of memory restoring its window");
-    if (!rc && w && n) {
+    if (!rc && w && n && gale__window_reserve(w, n)) {
+        rc = GALE_ENOMEM;
+        snprintf(why, cap, "out of memory restoring its window");
+    }
+    if (!rc && w && n) { /* in window order: what had left every window first, then by time */
         qsort(held, n, sizeof *held, cmp_held);
-        while (w->cap < n && !rc) { /* room for all of them at once */
-            size_t c = w->cap ? w->cap * 2 : 1024;
-            gale_tuple_t **q = realloc(w->q, c * sizeof *q);
-            int64_t *ts = q ? realloc(w->ts, c * sizeof *ts) : NULL;
-            if (q) w->q = q;
-            if (!ts) {
-                rc = GALE_ENOMEM;
-                snprintf(why, cap, "out of memory restoring its window");
-                break;
-            }
-            w->ts = ts, w->cap = c;
-        }
-        for (size_t i = 0; i < n && !rc; i++) {
+        for (size_t i = 0; i < n; i++) {
             gale_tuple_t *in = held[i].dlv;
             in->state |= GALE_DLV_KEPT | GALE_DLV_WINDOW | (held[i].acked ? GALE_DLV_ACKED : 0);
             w->q[w->end] = in;
@@ -270,7 +252,7 @@ int gale__window_restore(gale_task_t *t, char *why, size_t cap)
             w->held_bytes += gale__window_cost(in);
         }
         w->chain = w->acked;
-        n = rc ? n : 0;
+        n = 0; /* all taken */
     }
     for (size_t i = 0; i < n; i++) gale__tuple_release(held[i].dlv->data); /* not taken: an error */
     free(held);

@@ -342,6 +342,15 @@ int gale_topology_find(const gale_topology_t *t, const char *component)
     return -1;
 }
 
+const gale_component_t *gale_topology_task_component(const gale_topology_t *t, uint32_t task)
+{
+    for (size_t i = 0; i < t->n_components; i++) {
+        const gale_component_t *c = &t->components[i];
+        if (task >= c->first_task && task < c->first_task + (uint32_t)c->parallelism) return c;
+    }
+    return NULL;
+}
+
 const gale_setting_t *gale_component_setting(const gale_component_t *c, const char *key)
 {
     for (size_t i = 0; i < c->n_settings; i++)

@@ -184,6 +184,8 @@ bool gale_config_key_info(size_t i, const char **name, const char **type, long *
 
 /* Lookups; -1 / NULL when absent. */
 int gale_topology_find(const gale_topology_t *topo, const char *component);
+/* The component that runs task `task` (a topology task id, not an acker's). */
+const gale_component_t *gale_topology_task_component(const gale_topology_t *topo, uint32_t task);
 const gale_setting_t *gale_component_setting(const gale_component_t *c, const char *key);
 int gale_component_stream(const gale_component_t *c, const char *stream);
 

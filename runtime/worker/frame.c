@@ -154,16 +154,6 @@ void gale_frame_get_op(const char *p, gale_op_t *op)
                       .from = (uint32_t)gale_le_get(p + 21, 4)};
 }
 
-/* The component that runs task `task`, or NULL. */
-static const gale_component_t *component_of_task(const gale_topology_t *topo, uint32_t task)
-{
-    for (size_t i = 0; i < topo->n_components; i++) {
-        const gale_component_t *c = &topo->components[i];
-        if (task >= c->first_task && task < c->first_task + (uint32_t)c->parallelism) return c;
-    }
-    return NULL;
-}
-
 int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *left, gale_tuple_t **out)
 {
     const char *q = *p;
@@ -186,7 +176,8 @@ int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *le
         origin = gale_le_get(q, 8);
         q += 8, n -= 8;
     }
-    const gale_component_t *to = component_of_task(topo, target), *from = component_of_task(topo, src);
+    const gale_component_t *to = gale_topology_task_component(topo, target),
+                           *from = gale_topology_task_component(topo, src);
     if (!to || to->kind != GALE_BOLT || !from || stream >= from->n_streams || n_roots > GALE_FRAME_MAX_ROOTS ||
         n < (size_t)n_roots * 16 + 4)
         return GALE_ECORRUPT;
