@@ -110,6 +110,12 @@ int gale_confine_topology(const gale_confine_t *d, const gale_topology_t *t, cha
         snprintf(why, cap, "config.journal: %s", NOT_ALLOWED);
         return -EACCES;
     }
+    const char *state = t->config.state_path ? t->config.state_path : GALE_STATE_PATH_DEFAULT;
+    bool file_state = !t->config.state_backend || !strcmp(t->config.state_backend, "file");
+    if (t->config.checkpoint_interval_ms && file_state && !gale_confine_path(d, state, NULL)) {
+        snprintf(why, cap, "config.state_path: %s", NOT_ALLOWED);
+        return -EACCES;
+    }
     for (size_t i = 0; i < t->n_components; i++) {
         const gale_component_t *c = &t->components[i];
         bool shell = !strcmp(c->plugin_name, "shell");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "ckpt_link.h"
 #include "daemon_state.h"
 #include "gale.h"
 #include "log.h"
@@ -93,6 +94,7 @@ void gale__supd_free_rec(topo_rec_t *r)
     free(r->resume_tasks), free(r->resume_positions), free(r->saved_positions);
     for (size_t i = 0; i < r->n_plugins; i++) free(r->plugins[i].component);
     free(r->plugins);
+    gale_ckpt_link_close(r->ckpt_link);
     gale_topology_free(r->topo);
     free(r);
 }
@@ -162,6 +164,8 @@ static void on_ended(void *arg, gale_sup_t *s)
         gale__supd_cluster_save_positions(d, r);
         gale__supd_cluster_publish_stats(d, r);
     }
+    gale_ckpt_link_close(r->ckpt_link);
+    r->ckpt_link = NULL;
     gale_sup_free(s);
     r->sup = NULL;
     if (r->cluster) { /* nimbus hears of it in ZooKeeper; the record goes (nimbus keeps the figures, later) */
@@ -610,8 +614,22 @@ static void start_assigned(topo_rec_t *r)
                            .resume_tasks = r->resume_tasks,
                            .resume_positions = r->resume_positions,
                            .n_resume = r->n_resume};
+    /* Checkpoints with the slots on several hosts: the parts hear each other through ZooKeeper. */
+    gale_sup_ckpt_link_t link;
+    if (r->cluster && d->node && r->topo->config.checkpoint_interval_ms && r->n_slots < r->workers) {
+        bool coord = false;
+        for (int i = 0; i < r->n_slots; i++) coord = coord || r->slots[i] == 0;
+        char text[256];
+        if (gale_ckpt_link_open(d->node, r->id, coord, &r->ckpt_link, &link, text, sizeof text)) {
+            snprintf(why, sizeof why, "cannot start %s: %.200s", r->id, text);
+            answer(r, why);
+            return gale__supd_free_rec(r);
+        }
+        a.ckpt_link = &link;
+    }
     gale_sup_events_t ev = {.arg = r, .address = on_address, .restarting = on_restarting, .ended = on_ended};
     int rc = gale_sup_start(&d->loop, r->topo, &a, &ev, &r->sup);
+    if (!rc && r->ckpt_link) gale_ckpt_link_attach(r->ckpt_link, r->sup);
     if (rc) {
         snprintf(why, sizeof why, "cannot start %s: %s", r->id,
                  rc == GALE_EINVAL ? "bad slots, secret or workers" : gale_strerror(rc));

@@ -52,6 +52,7 @@ typedef struct topo_rec {
     uint64_t stats_said;       /* gale_sup_stats_seq when its figures last went to ZooKeeper */
     int64_t version; /* of the placement it runs */
     uint64_t session; /* cluster mode: the ZooKeeper session it started under (gale_sup_node_session) */
+    struct gale_ckpt_link *ckpt_link; /* cluster mode's checkpoints over several hosts (ckpt_link.h); owned */
     /* Cluster mode's hot swap (daemon_swap.c): the node's plugin= lines when it started (owned); what a swap left
        it running for swap_component; the swap asked for, whether it runs, and what was reported of it. */
     gale_topo_file_t *plugins;

@@ -90,7 +90,7 @@ static int join(nimbus_t *n)
     }
     rc = gale_zk_create_all(n->zk, n->root);
     const char *folders[] = {n->sups_folder,  n->topos_folder,     n->status_folder, n->workers_folder,
-                             n->blobs_folder, n->positions_folder, n->stats_folder};
+                             n->blobs_folder, n->positions_folder, n->stats_folder,  n->ckpt_folder};
     for (size_t i = 0; !rc && i < sizeof folders / sizeof *folders; i++) rc = gale_zk_create_all(n->zk, folders[i]);
     if (!rc) rc = gale_election_join(n->zk, n->folder, n->about, on_leading, n, &n->election);
     if (rc) {
@@ -248,6 +248,7 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
     snprintf(n.status_folder, sizeof n.status_folder, "%s/status", n.root);
     snprintf(n.workers_folder, sizeof n.workers_folder, "%s/workers", n.root);
     snprintf(n.positions_folder, sizeof n.positions_folder, "%s/positions", n.root);
+    snprintf(n.ckpt_folder, sizeof n.ckpt_folder, "%s/checkpoints", n.root);
     snprintf(n.stats_folder, sizeof n.stats_folder, "%s/stats", n.root);
     snprintf(n.blobs_folder, sizeof n.blobs_folder, "%s/blobs", n.root);
     int rc = gale_blobs_init(o->data_dir);

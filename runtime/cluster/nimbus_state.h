@@ -80,6 +80,7 @@ struct nimbus {
     char blobs_folder[NIMBUS_PATH_MAX];   /* ROOT/blobs */
     char positions_folder[NIMBUS_PATH_MAX]; /* ROOT/positions: where the spouts resume (sup_node.h) */
     char stats_folder[NIMBUS_PATH_MAX];     /* ROOT/stats: each part's figures (sup_node.h) */
+    char ckpt_folder[NIMBUS_PATH_MAX];      /* ROOT/checkpoints: the checkpoints' orders and reports (ckpt_link.h) */
     char about[200];
     char **sups; /* the supervisors registered, as last listed (sorted names HOST:PORT) */
     size_t n_sups;

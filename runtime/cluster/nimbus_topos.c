@@ -93,6 +93,8 @@ static void remove_topology(nimbus_t *n, const char *name)
     nimbus_delete_tree(n, path);
     snprintf(path, sizeof path, "%s/%s", n->stats_folder, name);
     nimbus_delete_tree(n, path);
+    snprintf(path, sizeof path, "%s/%s", n->ckpt_folder, name);
+    nimbus_delete_tree(n, path);
 }
 
 /* ---- supervisors and their free slots ------------------------------------------------------------------------- */
@@ -557,7 +559,7 @@ static bool replace_lost_slots(nimbus_t *n, gale_topo_record_t *r, int32_t node_
 /* The status and workers folders of topologies that are gone (a kill or failed submit that could not finish). */
 static void sweep_leftovers(nimbus_t *n, char **topos, size_t count)
 {
-    const char *folders[] = {n->status_folder, n->workers_folder, n->positions_folder, n->stats_folder};
+    const char *folders[] = {n->status_folder, n->workers_folder, n->positions_folder, n->stats_folder, n->ckpt_folder};
     for (size_t f = 0; f < sizeof folders / sizeof *folders; f++) {
         char **names;
         size_t k;

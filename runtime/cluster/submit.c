@@ -139,12 +139,15 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
                         size_t cap)
 {
     memset(out, 0, sizeof *out);
-    if (topo->config.checkpoint_interval_ms) {
+    const char *state = topo->config.state_path ? topo->config.state_path : GALE_STATE_PATH_DEFAULT;
+    bool file_state = !topo->config.state_backend || !strcmp(topo->config.state_backend, "file");
+    if (topo->config.checkpoint_interval_ms && file_state && state[0] != '/') {
+        /* Each part's workers run in a folder of their own supervisor's: a relative folder would be one per host. */
         snprintf(why, cap,
-                 "%s: config.checkpoint_interval_ms: checkpoints run in local and worker mode (gale run "
-                 "--workers N) only in this version of gale, not in a cluster",
-                 topo->file);
-        return GALE_ENOTSUP;
+                 "%s: config.state_path: \"%s\" is relative; in a cluster the file backend needs an absolute "
+                 "folder that every supervisor's host sees (a shared mount), or state_backend = \"redis\"",
+                 topo->file, state);
+        return GALE_EINVAL;
     }
     char *renamed = strdup(name); /* `name` may be topo->name itself */
     if (!renamed) return GALE_ENOMEM;

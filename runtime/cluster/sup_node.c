@@ -28,9 +28,18 @@ typedef struct follow {
     void *arg;
 } follow_t;
 
+/* Another module's nodes under `folder`, watched on this session (gale_sup_node_watch). */
+typedef struct watcher {
+    struct watcher *next;
+    char folder[600];
+    gale_sup_node_watch_fn fn;
+    void *arg;
+} watcher_t;
+
 struct gale_sup_node {
     uv_loop_t *loop;
     follow_t *follows;
+    watcher_t *watchers;
     char id[ADDR_MAX]; /* HOST:PORT */
     char root[256];
     char topos[300]; /* ROOT/topologies */
@@ -114,6 +123,7 @@ static void on_reopen(uv_timer_t *t)
         uv_timer_stop(t);
         gale_logf(GALE_LOG_INFO, "supervisor", "in ZooKeeper again as %s", n->path);
         for (follow_t *f = n->follows; f; f = f->next) refresh(n, f); /* the watches died with the old session */
+        for (watcher_t *w = n->watchers; w; w = w->next) w->fn(w->arg, NULL);
         topologies_soon(n);
     }
 }
@@ -242,7 +252,47 @@ static void on_watch(void *arg, gale_zk_event_t event, const char *path)
             return;
         }
     }
+    for (watcher_t *w = n->watchers; w; w = w->next) {
+        size_t len = strlen(w->folder);
+        if (!strncmp(path, w->folder, len) && (path[len] == '\0' || path[len] == '/')) {
+            w->fn(w->arg, path);
+            return;
+        }
+    }
 }
+
+int gale_sup_node_watch(gale_sup_node_t *n, const char *folder, gale_sup_node_watch_fn fn, void *arg)
+{
+    watcher_t *w = calloc(1, sizeof *w);
+    if (!w) return GALE_ENOMEM;
+    if (strlen(folder) >= sizeof w->folder) {
+        free(w);
+        return GALE_EINVAL;
+    }
+    snprintf(w->folder, sizeof w->folder, "%s", folder);
+    w->fn = fn;
+    w->arg = arg;
+    w->next = n->watchers;
+    n->watchers = w;
+    return 0;
+}
+
+void gale_sup_node_unwatch(gale_sup_node_t *n, void *arg)
+{
+    for (watcher_t **p = &n->watchers; *p;) {
+        watcher_t *w = *p;
+        if (w->arg != arg) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        free(w);
+    }
+}
+
+gale_zk_t *gale_sup_node_zk(const gale_sup_node_t *n) { return n ? n->zk : NULL; }
+
+const char *gale_sup_node_root(const gale_sup_node_t *n) { return n->root; }
 
 int gale_sup_node_follow(gale_sup_node_t *n, const char *id, int n_slots, gale_sup_node_peers_fn peers, void *arg)
 {
@@ -288,6 +338,11 @@ void gale_sup_node_stop(gale_sup_node_t *n)
 {
     if (!n) return;
     n->stopping = true;
+    while (n->watchers) {
+        watcher_t *w = n->watchers;
+        n->watchers = w->next;
+        free(w);
+    }
     while (n->follows) {
         follow_t *f = n->follows;
         n->follows = f->next;

@@ -93,6 +93,18 @@ int gale_sup_node_load_positions(gale_sup_node_t *n, const char *name, gale_sup_
    leads), or a zk.h code. */
 int gale_sup_node_nimbus(gale_sup_node_t *n, char *buf, size_t cap);
 
+/* Other modules' nodes on this daemon's session (ckpt_link.h): `fn` is called on the loop for each event under
+   `folder` (`path` borrowed), and with `path` NULL once a new session replaced an expired one, whose watches died
+   with it. The folder is copied. 0, GALE_EINVAL (too long) or GALE_ENOMEM. */
+typedef void (*gale_sup_node_watch_fn)(void *arg, const char *path);
+int gale_sup_node_watch(gale_sup_node_t *n, const char *folder, gale_sup_node_watch_fn fn, void *arg);
+/* Every watch registered with `arg` is removed. */
+void gale_sup_node_unwatch(gale_sup_node_t *n, void *arg);
+/* The session, for such modules' calls (zk.h); NULL while there is none (it expired, a new one is being opened). */
+struct gale_zk *gale_sup_node_zk(const gale_sup_node_t *n);
+/* The cluster's root folder in ZooKeeper ("/gale" by default). */
+const char *gale_sup_node_root(const gale_sup_node_t *n);
+
 /* This daemon's name in the cluster, "HOST:PORT": what a topology's slot= lines say. */
 const char *gale_sup_node_id(const gale_sup_node_t *n);
 

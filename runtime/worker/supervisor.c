@@ -379,6 +379,7 @@ static void spawn(sworker_t *w)
         return;
     }
     w->running = true;
+    w->life = (uv_hrtime() & 0xffffffffu) << 32 | (uint32_t)w->proc.pid; /* distinct from its last life's */
     w->hung = false;
     w->started_ms = w->heard_ms = uv_now(s->loop);
     w->lines = (gale_lines_t){.buf = w->line, .cap = GALE_CONTROL_LINE_MAX};
@@ -590,7 +591,8 @@ static int check_assignment(const gale_assignment_t *a)
 static void seed_positions(gale_sup_t *s, const gale_assignment_t *a)
 {
     gale_placement_t pl = {0};
-    if (!a->n_resume || gale_schedule(s->topo, s->topo->config.ackers, s->n, 1, &pl)) return;
+    /* With checkpoints the spouts resume from the checkpoint's positions, which go with the state they produced. */
+    if (!a->n_resume || s->ckpt || gale_schedule(s->topo, s->topo->config.ackers, s->n, 1, &pl)) return;
     for (int i = 0; i < s->n_local; i++) {
         sworker_t *w = &s->w[i];
         for (int k = 0; w->pos_tasks && k < a->n_resume && w->n_pos < s->spout_tasks; k++) {
@@ -668,7 +670,8 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     gale_drain_init(&s->drain, s->finish_order, n_finish, LOST_IN_FLIGHT_TICKS);
     s->worker_timeout_ms = (uint64_t)topo->config.worker_timeout_s * 1000;
     char why[800];
-    if ((rc = gale__sup_ckpt_open(s, a->fresh_state, why, sizeof why))) { /* before any handle is made */
+    for (int i = 0; i < s->n_local; i++) s->w[i].index = a->slots ? a->slots[i] : i; /* the coordinator is slot 0's */
+    if ((rc = gale__sup_ckpt_open(s, a->fresh_state, a->ckpt_link, why, sizeof why))) { /* before any handle is made */
         gale_logf(GALE_LOG_ERROR, "supervisor", "%s", why);
         gale_sup_free(s);
         return rc;

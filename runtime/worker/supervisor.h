@@ -23,6 +23,49 @@
 #include "checkpoint.h"
 #include "topology.h"
 
+/* Cluster mode's checkpoints, when a topology's slots are spread over several supervisors (supervisor_ckpt.c). The
+   supervisor that runs slot 0 coordinates: it starts each checkpoint, counts every slot's part, writes the record,
+   and restarts the whole topology from the latest complete checkpoint when a worker dies anywhere, in two phases
+   (every worker stops, then every worker starts: no tuple of a life before the restart reaches one after it). The
+   others carry its orders to their workers and their workers' news to it. Each message names a restart `epoch`;
+   one from an earlier epoch is stale and ignored. */
+typedef enum gale_sup_ckpt_kind {
+    /* To the coordinator, about the sender's local slot `slot`: */
+    GALE_SUPCK_UP = 1,  /* its worker runs, in its life `life` (a new life in the same epoch: it started anew) */
+    GALE_SUPCK_DIED,    /* its worker died */
+    GALE_SUPCK_STOPPED, /* its worker is stopped for restart `epoch` */
+    GALE_SUPCK_PART,    /* its part of checkpoint `id`: ok and `bytes`, or `why` */
+    /* From the coordinator, to every other supervisor: */
+    GALE_SUPCK_STOP,  /* restart `epoch`: stop every worker, start none */
+    GALE_SUPCK_START, /* every worker is stopped: start them (they restore the latest complete checkpoint) */
+    GALE_SUPCK_BEGIN, /* checkpoint `id` starts (the workers' spouts inject its barriers) */
+    GALE_SUPCK_COMMIT,
+    GALE_SUPCK_ABORT,
+} gale_sup_ckpt_kind_t;
+
+typedef struct gale_sup_ckpt_msg {
+    gale_sup_ckpt_kind_t kind;
+    uint64_t epoch;
+    int slot;        /* reports */
+    uint64_t life;   /* UP and PART: the worker's life */
+    uint64_t id;     /* PART, BEGIN, COMMIT, ABORT */
+    bool ok;         /* PART */
+    uint64_t bytes;  /* PART */
+    const char *why; /* PART when not ok (borrowed) */
+} gale_sup_ckpt_msg_t;
+
+/* How the supervisors of one topology hear each other (the owner's: daemon_cluster.c through ZooKeeper). `send`
+   runs on the supervisor's loop: a report (from every supervisor but the coordinator) or an order (from the
+   coordinator). */
+typedef struct gale_sup_ckpt_link {
+    void (*send)(void *arg, const gale_sup_ckpt_msg_t *m);
+    void *arg;
+    uint64_t epoch; /* the latest order's restart epoch when this part starts (0: none yet) */
+    bool stopped;   /* that order was a STOP: this part's workers wait for the START */
+    bool rejoin;    /* the coordinator: orders exist, so the topology ran before: restart it all (its other parts
+                       run with state this part's new workers do not have) */
+} gale_sup_ckpt_link_t;
+
 typedef struct gale_assignment {
     const char *id;               /* names the run in logs and events */
     const char *exe;              /* the gale binary to run as `gale worker` */
@@ -53,6 +96,9 @@ typedef struct gale_assignment {
     const uint64_t *resume_positions;
     int n_resume;
     bool fresh_state; /* checkpoints: wipe the topology's state before the run instead of restoring it */
+    /* Checkpoints with only some slots here: how this part hears the others (borrowed for the call; NULL: refused,
+       unless every slot is here). */
+    const gale_sup_ckpt_link_t *ckpt_link;
 } gale_assignment_t;
 
 typedef struct gale_sup gale_sup_t;
@@ -125,6 +171,9 @@ bool gale_sup_stopping(const gale_sup_t *s);
 uint64_t gale_sup_stats_seq(const gale_sup_t *s);
 /* With checkpoints (config.checkpoint_interval_ms), the coordinator's figures: true and *out; false without. */
 bool gale_sup_checkpoints(const gale_sup_t *s, gale_checkpoint_stats_t *out);
+/* Cluster mode's checkpoints: a message from another supervisor of the topology (a report, to the coordinator; an
+   order, to the others), as its link carried it. Ignored without a link, and when stale. */
+void gale_sup_ckpt_hear(gale_sup_t *s, const gale_sup_ckpt_msg_t *m);
 /* Only after `ended` (or before the loop ran, if start failed half-way: it does not). */
 void gale_sup_free(gale_sup_t *s);
 

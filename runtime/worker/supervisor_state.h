@@ -48,6 +48,11 @@ typedef struct sworker {
        every worker from the latest checkpoint; done with a recovery run (it committed the final checkpoint). */
     uint64_t ckpt_part;
     bool ckpt_killed, ckpt_recovered;
+    /* Cluster mode's checkpoints: this life's number (made at its spawn), and what the coordinator was told of
+       this slot (in ckpt_said_epoch: UP for ckpt_said_life, STOPPED). */
+    uint64_t life;
+    uint64_t ckpt_said_epoch, ckpt_said_life;
+    bool ckpt_said_stopped;
 } sworker_t;
 
 /* A component's plugin as swaps left it: what a worker that starts is told. */
@@ -132,12 +137,13 @@ void gale__sup_swap_free(gale_sup_t *s);
 /* With config.checkpoint_interval_ms: the backend opened (wiped when `fresh`), the latest record read. 0 (also
    without checkpoints), or a code with `why` (a backend that cannot be opened or read; a supervisor without
    every slot). */
-int gale__sup_ckpt_open(gale_sup_t *s, bool fresh, char *why, size_t cap);
+int gale__sup_ckpt_open(gale_sup_t *s, bool fresh, const gale_sup_ckpt_link_t *link, char *why, size_t cap);
 /* Every tick while active: timeouts, and a checkpoint started when one is due and every worker runs. */
 void gale__sup_ckpt_tick(gale_sup_t *s, bool all_running, bool spouts_done);
 /* A CHECKPOINTED line. */
 void gale__sup_ckpt_part(gale_sup_t *s, sworker_t *w, const gale_control_msg_t *m);
-/* A record is being written: spawns wait, so that every worker restores the same checkpoint. */
+/* A record is being written, or (cluster mode) the topology is restarting and not every worker has stopped yet:
+   spawns wait, so that every worker restores the same checkpoint. */
 bool gale__sup_ckpt_busy(const gale_sup_t *s);
 /* A worker died while active (not one killed for a restart): with checkpoints, the one in flight is abandoned and
    every other worker killed, so that all start again from the latest complete checkpoint. True with checkpoints

@@ -1,11 +1,11 @@
 /*
  * Checkpoints through the gale binary (local mode): exact counts after SIGKILLs, barrier alignment held against
  * what the spouts emitted before each barrier, checkpoints that fail and are not restored, a restore at another
- * parallelism, and the errors a user meets (a damaged checkpoint, a parallelism above the key groups, a cluster);
+ * parallelism, and the errors a user meets (a damaged checkpoint, a parallelism above the key groups, a cluster
+ * submit with a relative state folder);
  * in worker mode, exact counts after workers are SIGKILLed (every worker starts again from the checkpoint).
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,29 +15,11 @@
 #include <unistd.h>
 
 #include "testlib.h"
+#include "counts_check.h"
 
 TestSuite(checkpoint, .init = tl_use_test_plugins, .fini = tl_kill_remembered, .timeout = 240);
 
-#define VOCAB 2000
-
-/* `lines` lines of 8 words w0..w1999 (a fixed pseudo-random sequence) into `path`, and each word's count. */
-static void make_words(const char *path, long lines, long counts[VOCAB])
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    memset(counts, 0, VOCAB * sizeof *counts);
-    uint64_t x = 88172645463325252ull;
-    for (long i = 0; i < lines; i++) {
-        for (int k = 0; k < 8; k++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            unsigned w = (unsigned)(x % VOCAB);
-            counts[w]++;
-            fprintf(f, k ? " w%u" : "w%u", w);
-        }
-        fputc('\n', f);
-    }
-    fclose(f);
-}
+#define VOCAB TL_COUNTS_VOCAB
 
 /* The sink's {"word": "wN", "count": C} lines hold each word exactly once, with exactly its count. */
 static void assert_counts(const char *out_path, const long counts[VOCAB])
@@ -64,35 +46,7 @@ static void assert_counts(const char *out_path, const long counts[VOCAB])
     free(text);
 }
 
-/* The latest complete checkpoint's id in the file backend's folder, 0 when none. */
-static uint64_t latest(const char *state, const char *topo)
-{
-    char *p = tl_path("%s/%s/latest", state, topo);
-    char *text = tl_read_file(p, NULL);
-    free(p);
-    uint64_t id = 0;
-    if (text) {
-        char *at = strstr(text, "\nid ");
-        if (at) id = strtoull(at + 4, NULL, 10);
-    }
-    free(text);
-    return id;
-}
-
-/* Whether a checkpoint above `id` is being written (its folder is there, its record not yet). */
-static bool writing_above(const char *state, const char *topo, uint64_t id)
-{
-    char *p = tl_path("%s/%s", state, topo);
-    DIR *d = opendir(p);
-    free(p);
-    bool found = false;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        uint64_t m;
-        if (sscanf(e->d_name, "chk-%" SCNu64, &m) == 1 && m > id) found = true;
-    }
-    if (d) closedir(d);
-    return found;
-}
+static uint64_t latest(const char *state, const char *topo) { return tl_state_latest(state, 0, topo); }
 
 static uint64_t wait_latest(const char *state, const char *topo, uint64_t at_least, pid_t pid, double timeout_s)
 {
@@ -122,29 +76,10 @@ typedef struct wc {
 } wc_t;
 
 /* The latest complete checkpoint's id in the run's backend, 0 when none. */
-static uint64_t wc_latest(const wc_t *w)
-{
-    if (!w->redis.port) return latest(w->state, "wordcount_stateful");
-    const char *argv[] = {"GET", "gale:wordcount_stateful:latest", NULL};
-    char *text = tl_redis_call(w->redis.port, argv), *at = text ? strstr(text, "\nid ") : NULL;
-    uint64_t id = at ? strtoull(at + 4, NULL, 10) : 0;
-    free(text);
-    return id;
-}
+static uint64_t wc_latest(const wc_t *w) { return tl_state_latest(w->state, w->redis.port, "wordcount_stateful"); }
 
 /* Whether a checkpoint above the latest is being written. */
-static bool wc_writing(const wc_t *w)
-{
-    uint64_t id = wc_latest(w);
-    if (!w->redis.port) return writing_above(w->state, "wordcount_stateful", id);
-    char above[32];
-    snprintf(above, sizeof above, "(%" PRIu64, id);
-    const char *argv[] = {"ZRANGEBYSCORE", "gale:wordcount_stateful:chks", above, "+inf", NULL};
-    char *reply = tl_redis_call(w->redis.port, argv);
-    bool some = reply && strcmp(reply, "*0");
-    free(reply);
-    return some;
-}
+static bool wc_writing(const wc_t *w) { return tl_state_writing(w->state, w->redis.port, "wordcount_stateful"); }
 
 static uint64_t wc_wait_latest(const wc_t *w, uint64_t at_least, pid_t pid, double timeout_s)
 {
@@ -161,7 +96,7 @@ static void wc_init(wc_t *w, long lines)
     w->input = tl_path("%s/input.txt", w->dir);
     w->state = tl_path("%s/state", w->dir);
     w->out = tl_path("%s/counts.jsonl", w->dir);
-    make_words(w->input, lines, w->counts);
+    tl_counts_make(w->input, lines, w->counts);
 }
 
 static void wc_free(wc_t *w)
@@ -302,26 +237,10 @@ Test(checkpoint, running_counts_through_the_transactional_sink_are_the_failure_f
     /* Every (word, k) for k = 1 .. the word's count, each exactly once: what a run never killed writes. */
     char *text = tl_read_file(w.out, NULL);
     cr_assert_not_null(text);
-    static unsigned char seen[VOCAB][1024];
-    memset(seen, 0, sizeof seen);
     long lines = 0, total = 0;
-    for (unsigned i = 0; i < VOCAB; i++) {
-        cr_assert(w.counts[i] < 1024);
-        total += w.counts[i];
-    }
-    /* Checked without an assertion a line (Criterion reports each to its runner): the first fault is kept. */
-    char fault[160] = "";
-    for (char *p = text, *nl; *p && (nl = strchr(p, '\n')); p = nl + 1) {
-        unsigned word;
-        long k;
-        if (sscanf(p, "{\"word\": \"w%u\", \"count\": %ld}", &word, &k) != 2 || word >= VOCAB || k < 1 ||
-            k > w.counts[word])
-            snprintf(fault, sizeof fault, "not in a failure-free run: %.60s", p);
-        else if (seen[word][k]++ && !*fault) snprintf(fault, sizeof fault, "w%u %ld twice: a duplicate", word, k);
-        lines++;
-        if (*fault) break;
-    }
-    cr_assert_eq(*fault, 0, "%s", fault);
+    for (unsigned i = 0; i < VOCAB; i++) total += w.counts[i];
+    char fault[160];
+    cr_assert_eq(tl_counts_check_running(text, w.counts, &lines, fault, sizeof fault), 0, "%s", fault);
     cr_assert_eq(lines, total, "%ld lines, a failure-free run writes %ld", lines, total);
     free(text);
     wc_free(&w);
@@ -706,7 +625,7 @@ Test(checkpoint, a_final_checkpoint_left_behind_is_committed_without_running_aga
 
 Test(checkpoint, in_worker_mode_a_final_checkpoint_left_behind_is_committed_by_each_worker) { final_left_behind("2"); }
 
-Test(checkpoint, a_cluster_submit_of_a_checkpointed_topology_is_refused_for_now)
+Test(checkpoint, a_cluster_submit_with_a_relative_state_folder_is_refused_naming_it)
 {
     char *dir = tl_tmpdir(), *secret = tl_path("%s/secret", dir);
     cr_assert_eq(tl_write_file(secret, "0123456789abcdef0123456789abcdef\n"), 0);
@@ -717,7 +636,9 @@ Test(checkpoint, a_cluster_submit_of_a_checkpointed_topology_is_refused_for_now)
         NULL};
     cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
     cr_assert_eq(r.status, 1, "%s", r.err);
-    cr_assert(strstr(r.err, "checkpoints run in local and worker mode"), "%s", r.err);
+    cr_assert(strstr(r.err, "config.state_path: \"gale-state\" is relative; in a cluster the file backend needs an "
+                            "absolute folder"),
+              "%s", r.err);
     tl_result_free(&r);
     tl_rmtree(dir);
     free(dir), free(secret);
