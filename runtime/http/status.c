@@ -65,6 +65,8 @@ int gale_status_of_merged(const gale_topology_t *topo, const gale_merged_t *g, c
     out->figures_s = g->secs;
     out->workers = topo->config.workers > g->workers ? topo->config.workers : g->workers;
     out->restarts = g->lost.restarts;
+    out->checkpointing = topo->config.checkpoint_interval_ms > 0;
+    if (g->checkpointed) out->ckpt = g->ckpt; /* the coordinator's, from its own figures */
     if (!(out->components = calloc(g->n ? g->n : 1, sizeof *out->components))) return GALE_ENOMEM;
     for (size_t i = 0; i < g->n; i++) {
         gale_status_component_t *sc = &out->components[out->n_components++];

@@ -122,6 +122,24 @@ static int absorb_component(merged_t *g, const gale_value_t *obj)
     return rc;
 }
 
+/* A document's "checkpoints" (the coordinator's: one document has them). */
+static void absorb_checkpoints(merged_t *g, const gale_value_t *map)
+{
+    gale_checkpoint_stats_t *c = &g->ckpt;
+    gale_value_t k, v;
+    for (uint32_t i = 0; i < map->n; i++) {
+        if (gale_mp_item(map, 2 * i, &k) || gale_mp_item(map, 2 * i + 1, &v)) return;
+        if (key_is(&k, "completed")) c->completed = count(&v);
+        else if (key_is(&k, "failed")) c->failed = count(&v);
+        else if (key_is(&k, "last")) c->last_id = count(&v);
+        else if (key_is(&k, "restored")) c->restored = count(&v);
+        else if (key_is(&k, "restored_entries")) c->restored_keys = count(&v);
+        else if (key_is(&k, "last_ms")) c->last_ms = count(&v);
+        else if (key_is(&k, "last_bytes")) c->last_bytes = count(&v);
+    }
+    g->checkpointed = true;
+}
+
 static int absorb_doc(merged_t *g, const char *doc)
 {
     msgpack_sbuffer sb;
@@ -143,6 +161,7 @@ static int absorb_doc(merged_t *g, const char *doc)
         else if (key_is(&k, "restarts")) g->lost.restarts += (int)count(&v);
         else if (key_is(&k, "lost_trees")) g->lost.lost_trees += count(&v);
         else if (key_is(&k, "resumed_trees")) g->lost.resumed_trees += count(&v);
+        else if (key_is(&k, "checkpoints") && v.type == GALE_MAP) absorb_checkpoints(g, &v);
         else if (key_is(&k, "components") && v.type == GALE_ARRAY)
             for (uint32_t c = 0; !rc && c < v.n; c++) {
                 gale_value_t obj;
@@ -162,6 +181,7 @@ static int absorb(merged_t *g, merged_t *trial, const char *doc)
     memcpy(trial->m, g->m, g->n_all * sizeof *g->m);
     trial->secs = g->secs, trial->rss_kb = g->rss_kb, trial->threads = g->threads;
     trial->workers = g->workers, trial->lost = g->lost;
+    trial->checkpointed = g->checkpointed, trial->ckpt = g->ckpt;
     int rc = absorb_doc(trial, doc); /* the plugin metrics into trial's own, this document's alone */
     for (size_t i = 0; i < g->n_all; i++) {
         if (!trial->pm[i]) continue;
@@ -173,6 +193,7 @@ static int absorb(merged_t *g, merged_t *trial, const char *doc)
     memcpy(g->m, trial->m, g->n_all * sizeof *g->m);
     g->secs = trial->secs, g->rss_kb = trial->rss_kb, g->threads = trial->threads;
     g->workers = trial->workers, g->lost = trial->lost;
+    g->checkpointed = trial->checkpointed, g->ckpt = trial->ckpt;
     return 0;
 }
 
@@ -181,7 +202,10 @@ static gale_sup_losses_t losses(const merged_t *g, const gale_sup_losses_t *l)
 {
     return (gale_sup_losses_t){.restarts = l->restarts + g->lost.restarts,
                                .lost_trees = l->lost_trees + g->lost.lost_trees,
-                               .resumed_trees = l->resumed_trees + g->lost.resumed_trees};
+                               .resumed_trees = l->resumed_trees + g->lost.resumed_trees,
+                               .checkpoints = l->checkpoints    ? l->checkpoints
+                                              : g->checkpointed ? &g->ckpt
+                                                                : NULL};
 }
 
 void gale_merged_free(gale_merged_t *g)
@@ -318,7 +342,7 @@ int gale_metrics_merged_json(const gale_topology_t *t, const char *const *stats,
         free(per_task_pm);
     }
     gale_buf_puts(&b, "]");
-    if (l->checkpoints) gale_checkpoint_stats_json(&b, l->checkpoints);
+    if (all.checkpoints) gale_checkpoint_stats_json(&b, all.checkpoints);
     gale_buf_puts(&b, "}\n");
     int rc = b.failed ? GALE_ENOMEM : fputs(b.p, f) < 0 ? GALE_EIO : 0;
     gale_buf_free(&b);

@@ -43,6 +43,10 @@ typedef struct gale_merged {
     double secs, rss_kb, threads; /* the longest run time; memory and threads summed over the processes */
     int workers;                  /* the processes the documents speak for: a part's merged document counts its own */
     gale_sup_losses_t lost;       /* what merged documents carried (a part's losses, merged again by nimbus) */
+    /* The checkpoint coordinator's figures, when a document carried them (cluster mode: the part that coordinates
+       writes them in its own) or the merge was given them (gale_sup_merged). */
+    bool checkpointed;
+    gale_checkpoint_stats_t ckpt;
 } gale_merged_t;
 
 /* `stats[i]` is a document or NULL, as below. NULL when out of memory; free with gale_merged_free. */

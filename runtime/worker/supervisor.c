@@ -793,6 +793,7 @@ gale_merged_t *gale_sup_merged(const gale_sup_t *s)
     gale_sup_losses_t l = losses(s);
     g->lost.restarts += l.restarts, g->lost.lost_trees += l.lost_trees, g->lost.resumed_trees += l.resumed_trees;
     gale_merged_add_restarts(g, s->topo, l.slots, l.slot_restarts);
+    g->checkpointed = gale_sup_checkpoints(s, &g->ckpt);
     return g;
 }
 

@@ -169,7 +169,8 @@ const char *gale_sup_address(const gale_sup_t *s, int slot);
 bool gale_sup_stopping(const gale_sup_t *s);
 /* How many figures the local workers have sent: it changes whenever gale_sup_metrics_json's answer may have. */
 uint64_t gale_sup_stats_seq(const gale_sup_t *s);
-/* With checkpoints (config.checkpoint_interval_ms), the coordinator's figures: true and *out; false without. */
+/* With checkpoints (config.checkpoint_interval_ms), the coordinator's figures: true and *out; false without, and
+   in a part of a cluster topology that does not coordinate. */
 bool gale_sup_checkpoints(const gale_sup_t *s, gale_checkpoint_stats_t *out);
 /* Cluster mode's checkpoints: a message from another supervisor of the topology (a report, to the coordinator; an
    order, to the others), as its link carried it. Ignored without a link, and when stale. */

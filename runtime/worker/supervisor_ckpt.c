@@ -554,7 +554,7 @@ void gale__sup_ckpt_free(gale_sup_t *s)
 
 bool gale_sup_checkpoints(const gale_sup_t *s, gale_checkpoint_stats_t *out)
 {
-    if (!s->ckpt) return false;
+    if (!s->ckpt || (s->ckpt->link.send && !s->ckpt->coord)) return false; /* the coordinator's are the figures */
     *out = s->ckpt->stats;
     return true;
 }

@@ -93,7 +93,8 @@ static void start_run(run_t *r, bool redis, int n_sups)
                             "--set", "config.checkpoint_interval_ms=100",
                             "--set", "config.max_spout_pending=8",
                             "--set", "count.mode=running",
-                            "--set", "sink.transactional=true"};
+                            "--set", "sink.transactional=true",
+                            "--set", "config.metrics_interval_s=1"};
     int n = 0;
     while (args[n]) n++;
     if (redis) {
@@ -131,6 +132,18 @@ static void finish_run(run_t *r)
     cr_assert_eq(tl_counts_check_running(text, r->counts, &got, fault, sizeof fault), 0, "%s", fault);
     cr_assert_eq(got, total, "later checkpoints added lines");
     free(text);
+    /* gale stats: the coordinator's checkpoint figures, with the hosts' merged */
+    long completed = -1;
+    char *doc = NULL;
+    for (double until = tl_now_s() + 30; completed < 1 && tl_now_s() < until; tl_sleep_ms(100)) {
+        tl_result_t st = TL_VERB(&r->c, "stats", "--json", TOPO);
+        free(doc);
+        doc = strdup(st.status ? st.err : st.out);
+        tl_result_free(&st);
+        completed = tl_json_number(strstr(doc, "\"checkpoints\""), "completed");
+    }
+    cr_assert_geq(completed, 1, "gale stats shows no checkpoint completed:\n%s", doc);
+    free(doc);
     tl_result_t res = TL_VERB(&r->c, "kill", "--wait", "1", TOPO);
     cr_assert_eq(res.status, 0, "%s", res.err);
     tl_result_free(&res);
