@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test binaries given as arguments, each with Criterion, and prints one closing line:
 # "N passed, N failed". Each binary's line says how long it took, so that the slow ones can be seen. Binaries run
-# GALE_TEST_BINS at a time (1), each running GALE_TEST_JOBS tests at a time (2). Two binaries at a time halve the
-# plain run, but on two cores some tests that keep spouts busy then miss their bounded waits: not the default until
-# those are found. Under a sanitizer build a
+# GALE_TEST_BINS at a time (2), each running GALE_TEST_JOBS tests at a time (2): most of the suite waits on other
+# processes (ZooKeeper, workers, sessions that time out), so two binaries at a time take a third off the run on two
+# cores. GALE_TEST_BINS=1 runs them one by one, to tell a test that fails under load. Under a sanitizer build a
 # report in any test's output fails the run, because Criterion does not fail a test whose process LeakSanitizer
 # complains about at exit.
 set -u
@@ -13,7 +13,7 @@ mkdir -p "$log_dir"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 jobs=${GALE_TEST_JOBS:-2}
-bins=${GALE_TEST_BINS:-1}
+bins=${GALE_TEST_BINS:-2}
 
 # One binary: its log, and in $log_dir/NAME.result "PASSED FAILED" then the lines to show for it.
 run_one() {

@@ -58,7 +58,8 @@ typedef struct gale_zk_callbacks {
 typedef struct gale_zk_opts {
     const char *hosts;      /* "HOST:PORT[,HOST:PORT...][/chroot]", as ZooKeeper's clients take it */
     int session_timeout_ms; /* 0: 10000; the ensemble bounds it to 2..20 times its tickTime */
-    int connect_timeout_ms; /* how long gale_zk_open waits for the first connection; 0: the session timeout */
+    int connect_timeout_ms; /* how long gale_zk_open waits for the first connection; 0: the session timeout, at
+                               least 10 s */
     const void *secret;     /* NULL: no authentication, open ACLs */
     size_t secret_len;
     gale_zk_callbacks_t cb;
