@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,9 +45,10 @@
 #include "gale.h"
 
 #define MAX_CONNS 64   /* connections read at once when listening; more wait in the backlog */
-#define EMIT_BATCH 256 /* records a next_tuple emits at most */
+#define EMIT_BATCH 1   /* records a next_tuple emits: the executor checks max_spout_pending and the lease per call */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_S 2 /* a peer that does not answer: the close of the task waits at most this */
 
 typedef struct conn {
     int fd;
@@ -206,6 +208,8 @@ static int dial(state_t *s)
 {
     int fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
+    struct timeval bound = {CONNECT_TIMEOUT_S, 0}; /* Linux bounds a blocking connect by the send timeout */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
     if (connect(fd, (struct sockaddr *)&s->sa, s->sa_len)) {
         int err = errno;
         close(fd);
@@ -322,6 +326,13 @@ static bool frame(state_t *s, conn_t *c)
             }
             size_t n = (size_t)(nl - p);
             if (n && p[n - 1] == '\r') n--;
+            if (n > s->max_record) { /* its end came within the same read: still too long */
+                atomic_fetch_add(&s->too_large, 1);
+                note(s, GALE_LOG_WARN, "a line of %zu bytes from %s is over max_record_kb (%zu): dropped", n, s->addr,
+                     s->max_record >> 10);
+                at = (size_t)(nl - c->buf) + 1;
+                continue;
+            }
             if (!(room = ring_push(s, p, n))) break;
             at = (size_t)(nl - c->buf) + 1;
         }
@@ -357,10 +368,11 @@ static int add_conn(state_t *s, int fd)
     return 0;
 }
 
-static void sleep_ms(unsigned ms)
+/* Waits `ms`, or less when the task is closed. */
+static void wait_ms(state_t *s, unsigned ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    struct pollfd stop = {.fd = s->stop_pipe[0], .events = POLLIN};
+    poll(&stop, 1, (int)ms);
 }
 
 static void *io_thread(void *arg)
@@ -378,11 +390,10 @@ static void *io_thread(void *arg)
             int fd = dial(s);
             if (fd < 0) {
                 note(s, GALE_LOG_WARN, "cannot connect to %s: %s; again in %u ms", s->addr, strerror(-fd), backoff);
-                sleep_ms(backoff);
+                wait_ms(s, backoff);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
-            backoff = BACKOFF_MIN_MS;
             note(s, GALE_LOG_INFO, "connected to %s", s->addr);
             add_conn(s, fd);
         }
@@ -413,6 +424,7 @@ static void *io_thread(void *arg)
             size_t cap = s->max_record + 4 + room - c->len;
             ssize_t got = read(c->fd, c->buf + c->len, cap);
             if (got > 0) {
+                backoff = BACKOFF_MIN_MS; /* a peer that sends is a good one: the next reconnect is quick */
                 c->len += (size_t)got;
                 frame(s, c);
                 gale_wake(s->ctx);
@@ -421,6 +433,10 @@ static void *io_thread(void *arg)
                     note(s, GALE_LOG_WARN, "%s %s%s", s->addr, got == 0 ? "closed the connection" : strerror(errno),
                          s->done_on_close ? "" : "; connecting again");
                 c->eof = true; /* dropped at the top of the loop, once its records are in the ring */
+                if (!s->listening && !s->done_on_close) { /* not at once again, if it closes at once again */
+                    wait_ms(s, backoff);
+                    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                }
             }
         }
     }
@@ -532,7 +548,7 @@ static int next_tuple(gale_ctx_t *ctx)
     const char *p;
     size_t n;
     int emitted = 0;
-    while (emitted < EMIT_BATCH && ring_pop(s, &p, &n)) {
+    while (emitted < EMIT_BATCH && ring_pop(s, &p, &n)) { /* one: the executor checks max_spout_pending between */
         gale_value_t v = s->by_length ? gale_bytes(p, n) : gale_strn(p, n);
         int rc = gale_emit_id(ctx, ++s->number, &v, 1);
         ring_done(s, n);

@@ -138,22 +138,24 @@ int gale_ckpt_link_open(gale_sup_node_t *node, const char *name, bool coord, gal
     size_t n = 0;
     if (!rc) rc = gale_zk_children(zk, lk->orders, false, &names, &n);
     *link = (gale_sup_ckpt_link_t){.send = send_msg, .arg = lk};
-    for (size_t i = n; !rc && i-- > 0;) { /* the latest order says where the topology is */
+    /* Where the topology is: the latest order's phase, and the highest epoch any order names (a coordinator that
+       went before may have said a lower one later). Any order at all means the topology ran before. */
+    bool phase_known = false;
+    for (size_t i = n; !rc && i-- > 0;) {
         long long seq = seq_of(names[i], 'o');
         if (seq < 0) continue;
+        link->rejoin = true;
+        if (seq > lk->last_seq) lk->last_seq = seq;
         char path[700], *data, text[512];
         size_t len;
         snprintf(path, sizeof path, "%s/%s", lk->orders, names[i]);
         if (gale_zk_get(zk, path, false, &data, &len, NULL)) continue;
         gale_sup_ckpt_msg_t m;
         if (!parse(data, &m, text, sizeof text)) {
-            link->epoch = m.epoch;
-            link->stopped = m.kind == GALE_SUPCK_STOP;
-            link->rejoin = true;
-            lk->last_seq = seq;
+            if (m.epoch > link->epoch) link->epoch = m.epoch;
+            if (!phase_known) link->stopped = m.kind == GALE_SUPCK_STOP, phase_known = true;
         }
         free(data);
-        break;
     }
     gale_zk_free_names(names, n);
     if (!rc) rc = gale_sup_node_watch(node, lk->folder, on_event, lk);

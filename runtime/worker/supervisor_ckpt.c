@@ -68,6 +68,10 @@ struct sup_ckpt {
     bool restart_due;          /* the coordinator: a restart asked for while a record was being written */
     char restart_why[128];
     bool start_said; /* the coordinator said its first order (a START, or the STOP of a rejoin) */
+    uint64_t said_ms; /* when the coordinator last said STOP or START (loop ms) */
+    bool died_here;   /* the others: a worker here died in this epoch; the restart it asked for is to come */
+    int died_slot;    /* which (said again until the restart comes) */
+    uint64_t died_said_ms;
     /* The coordinator, per slot of the topology ([s->n]; only the remote ones are used): */
     uint64_t *up_life; /* the life it runs in this epoch, 0: none reported */
     uint64_t *part_of; /* the checkpoint whose part it reported */
@@ -78,6 +82,9 @@ typedef struct complete_arg {
     sup_ckpt_t *k;
     uint64_t id;
 } complete_arg_t;
+
+/* Cluster mode: how often a restart's phase, and the parts' answers to it, are said again. */
+#define RESEND_MS 1000
 
 static void tell_all(gale_sup_t *s, gale_control_kind_t kind, uint64_t id)
 {
@@ -235,6 +242,7 @@ static void restart(sup_ckpt_t *k, const char *why)
               killed || k->link.send ? "the others are stopped, and " : "",
               k->stats.last_id ? "the latest complete checkpoint" : "the beginning (no checkpoint is complete yet)");
     order(k, GALE_SUPCK_STOP, 0);
+    k->said_ms = uv_now(s->loop);
     if (!k->link.send) k->stopping = false; /* every worker is here: its spawn follows its exit */
 }
 
@@ -243,18 +251,26 @@ static void restart(sup_ckpt_t *k, const char *why)
 static void cluster_tick(sup_ckpt_t *k)
 {
     gale_sup_t *s = k->s;
+    uint64_t now = uv_now(s->loop);
     if (k->coord) {
         if (!k->start_said) { /* the first order: the others learn that a coordinator runs, at which epoch */
             k->start_said = true;
-            if (k->stopping) {
+            if (k->stopping)
                 gale_logf(GALE_LOG_INFO, "checkpoint",
                           "%s: this part of the topology starts anew while the others may run: every worker "
                           "starts again from %s",
                           s->id, k->stats.last_id ? "the latest complete checkpoint" : "the beginning");
-                order(k, GALE_SUPCK_STOP, 0);
-            } else {
-                order(k, GALE_SUPCK_START, 0);
-            }
+            order(k, k->stopping ? GALE_SUPCK_STOP : GALE_SUPCK_START, 0);
+            k->said_ms = now;
+        }
+        bool all_up = true;
+        for (int i = 0; i < s->n; i++)
+            if (!is_local(s, i) && !k->up_life[i]) all_up = false;
+        /* A write ZooKeeper lost (a connection that dropped) must not leave a restart half done: the phase is said
+           again until every slot answers. The others take a repeated order as they took the first. */
+        if (now - k->said_ms >= RESEND_MS && (k->stopping || !all_up)) {
+            order(k, k->stopping ? GALE_SUPCK_STOP : GALE_SUPCK_START, 0);
+            k->said_ms = now;
         }
         if (!k->stopping) return;
         for (int i = 0; i < s->n_local; i++)
@@ -265,7 +281,13 @@ static void cluster_tick(sup_ckpt_t *k)
         gale_logf(GALE_LOG_INFO, "checkpoint", "%s: every worker stopped: starting them (restart %" PRIu64 ")", s->id,
                   k->epoch);
         order(k, GALE_SUPCK_START, 0);
+        k->said_ms = now;
         return;
+    }
+    if (k->died_here && now - k->died_said_ms >= RESEND_MS) { /* the restart has not come: say it again */
+        k->died_said_ms = now;
+        k->link.send(k->link.arg,
+                     &(gale_sup_ckpt_msg_t){.kind = GALE_SUPCK_DIED, .epoch = k->epoch, .slot = k->died_slot});
     }
     for (int i = 0; i < s->n_local; i++) {
         sworker_t *w = &s->w[i];
@@ -275,15 +297,19 @@ static void cluster_tick(sup_ckpt_t *k)
             w->ckpt_said_life = 0;
             w->ckpt_said_stopped = false;
         }
-        if (k->stopping && !w->running && !w->ckpt_said_stopped) {
+        /* Said again now and then, in case ZooKeeper lost it: the coordinator takes it twice as once. */
+        if (k->stopping && !w->running) {
+            if (w->ckpt_said_stopped && now - w->ckpt_said_ms < RESEND_MS) continue;
             w->ckpt_said_stopped = true;
             m.kind = GALE_SUPCK_STOPPED;
-        } else if (!k->stopping && w->running && w->started && w->have_status && w->ckpt_said_life != w->life) {
+        } else if (!k->stopping && w->running && w->started && w->have_status) {
+            if (w->ckpt_said_life == w->life && now - w->ckpt_said_ms < 5 * RESEND_MS) continue;
             w->ckpt_said_life = w->life;
             m.kind = GALE_SUPCK_UP;
         } else {
             continue;
         }
+        w->ckpt_said_ms = now;
         k->link.send(k->link.arg, &m);
     }
 }
@@ -422,6 +448,9 @@ bool gale__sup_ckpt_died(gale_sup_t *s, sworker_t *dead)
                      &(gale_sup_ckpt_msg_t){
                          .kind = GALE_SUPCK_DIED, .epoch = k->epoch, .slot = dead->index, .life = dead->life});
         k->stopping = true; /* no spawn until the START of the restart that follows */
+        k->died_here = true;
+        k->died_slot = dead->index;
+        k->died_said_ms = uv_now(s->loop);
         gale_logf(GALE_LOG_WARN, "checkpoint", "%s: %s: waiting for the coordinator to restart the topology", s->id,
                   text);
         return true;
@@ -441,7 +470,9 @@ static void hear_report(sup_ckpt_t *k, const gale_sup_ckpt_msg_t *m)
     switch (m->kind) {
     case GALE_SUPCK_UP:
         if (k->stopping) return;
-        if (k->up_life[m->slot] && k->up_life[m->slot] != m->life) {
+        /* A new life, or (after a restart) a life that did not come through its STOP: a part that joined while the
+           others ran, with state they do not share. */
+        if ((k->up_life[m->slot] && k->up_life[m->slot] != m->life) || (k->epoch > 0 && !k->stopped[m->slot])) {
             snprintf(text, sizeof text, "worker %d started anew", m->slot);
             restart(k, text);
             return;
@@ -472,24 +503,26 @@ static void hear_order(sup_ckpt_t *k, const gale_sup_ckpt_msg_t *m)
     gale_sup_t *s = k->s;
     if (m->epoch < k->epoch) return; /* stale */
     if (m->epoch > k->epoch || m->kind == GALE_SUPCK_STOP) {
-        if (m->epoch > k->epoch) {
-            k->epoch = m->epoch;
-            for (int i = 0; i < s->n_local; i++) { /* their lives belong to the epoch before */
-                sworker_t *o = &s->w[i];
-                if (!o->running) continue;
-                o->ckpt_killed = true;
-                uv_process_kill(&o->proc, SIGKILL);
-            }
+        bool was = k->stopping && m->epoch == k->epoch; /* a STOP said again */
+        if (m->epoch > k->epoch) k->epoch = m->epoch, k->died_here = false;
+        for (int i = 0; i < s->n_local; i++) { /* their lives belong to the epoch before, or to none */
+            sworker_t *o = &s->w[i];
+            if (!o->running || o->ckpt_killed) continue;
+            o->ckpt_killed = true;
+            uv_process_kill(&o->proc, SIGKILL);
         }
         k->stopping = m->kind == GALE_SUPCK_STOP;
         if (k->stopping) {
+            if (was) return;
             gale_logf(GALE_LOG_INFO, "checkpoint", "%s: the topology restarts (%" PRIu64 "): stopping the workers here",
                       s->id, k->epoch);
             return;
         }
     }
     switch (m->kind) {
-    case GALE_SUPCK_START: k->stopping = false; return;
+    case GALE_SUPCK_START: /* a START said again must not start a worker that died here: its restart is to come */
+        if (!k->died_here) k->stopping = false;
+        return;
     case GALE_SUPCK_BEGIN: tell_all(s, GALE_CTL_CHECKPOINT, m->id); return;
     case GALE_SUPCK_COMMIT: tell_all(s, GALE_CTL_COMMIT, m->id); return;
     case GALE_SUPCK_ABORT: tell_all(s, GALE_CTL_ABORT, m->id); return;

@@ -51,7 +51,7 @@ typedef struct sworker {
     /* Cluster mode's checkpoints: this life's number (made at its spawn), and what the coordinator was told of
        this slot (in ckpt_said_epoch: UP for ckpt_said_life, STOPPED). */
     uint64_t life;
-    uint64_t ckpt_said_epoch, ckpt_said_life;
+    uint64_t ckpt_said_epoch, ckpt_said_life, ckpt_said_ms;
     bool ckpt_said_stopped;
 } sworker_t;
 

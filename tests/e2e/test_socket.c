@@ -175,6 +175,31 @@ Test(socket, length_prefixed_records_over_a_unix_socket_and_one_too_large_is_dro
     free(dir);
 }
 
+Test(socket, a_line_over_the_limit_is_dropped_whether_or_not_its_end_came_with_it)
+{
+    char *dir = tl_tmpdir();
+    char *cfg = write_cfg(dir, "listen = \"127.0.0.1:0\"; max_record_kb = 1; done_on_close = true;", NULL);
+    pid_t pid = run(dir, cfg);
+    int fd = tcp_to(spout_port(pid));
+    static char feed[200000];
+    size_t n = (size_t)sprintf(feed, "r0\n");
+    memset(feed + n, 'x', 2000), n += 2000, feed[n++] = '\n'; /* its end in the same write */
+    n += (size_t)sprintf(feed + n, "r1\n");
+    memset(feed + n, 'y', 150000), n += 150000, feed[n++] = '\n'; /* longer than a read */
+    n += (size_t)sprintf(feed + n, "r2\n");
+    send_all(fd, feed, n);
+    close(fd);
+    wait_ok(dir, pid);
+    assert_lines(dir, 3);
+    char *err = tl_path("%s/err.txt", dir), *log = tl_read_file(err, NULL);
+    cr_assert(log && strstr(log, "a line of 2000 bytes from 127.0.0.1:0 is over max_record_kb (1): dropped"), "%s",
+              log);
+    cr_assert(strstr(log, "with no end in sight: dropped"), "%s", log);
+    free(err), free(log), free(cfg);
+    tl_rmtree(dir);
+    free(dir);
+}
+
 Test(socket, a_spout_that_connects_reads_what_the_peer_sends)
 {
     int port, lfd = bound_socket(&port);
