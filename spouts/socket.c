@@ -44,8 +44,7 @@
 
 #include "gale.h"
 
-#define MAX_CONNS 64   /* connections read at once when listening; more wait in the backlog */
-#define EMIT_BATCH 1   /* records a next_tuple emits: the executor checks max_spout_pending and the lease per call */
+#define MAX_CONNS 64 /* connections read at once when listening; more wait in the backlog */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_S 2 /* a peer that does not answer: the close of the task waits at most this */
@@ -78,7 +77,7 @@ typedef struct state {
     _Atomic size_t head, tail;
     atomic_bool closed_one; /* a connection ended (done_on_close) */
     atomic_bool stop;
-    atomic_ullong too_large, dropped_partial;
+    atomic_ullong too_large;
     char *scratch; /* the executor's copy of a record that wraps the ring's end */
     uint64_t number, failed;
     gale_metric_t *too_large_m;
@@ -346,7 +345,6 @@ static void drop_conn(state_t *s, int i)
 {
     conn_t *c = &s->conns[i];
     if (c->len && !c->skip && !c->skipping_line) {
-        atomic_fetch_add(&s->dropped_partial, 1);
         note(s, GALE_LOG_WARN, "a connection to %s closed inside a record (%zu bytes of it): dropped", s->addr, c->len);
     }
     close(c->fd);
@@ -545,17 +543,16 @@ static int next_tuple(gale_ctx_t *ctx)
         gale_counter_add(ctx, s->too_large_m, big - s->too_large_said);
         s->too_large_said = big;
     }
+    /* One record a call: the executor checks max_spout_pending and the lease between calls. */
     const char *p;
     size_t n;
-    int emitted = 0;
-    while (emitted < EMIT_BATCH && ring_pop(s, &p, &n)) { /* one: the executor checks max_spout_pending between */
+    if (ring_pop(s, &p, &n)) {
         gale_value_t v = s->by_length ? gale_bytes(p, n) : gale_strn(p, n);
         int rc = gale_emit_id(ctx, ++s->number, &v, 1);
         ring_done(s, n);
-        if (rc) return rc;
-        emitted++;
+        return rc;
     }
-    if (!emitted && s->done_on_close && atomic_load(&s->closed_one) && ring_used(s) == 0) gale_done(ctx);
+    if (s->done_on_close && atomic_load(&s->closed_one) && ring_used(s) == 0) gale_done(ctx);
     return 0;
 }
 
