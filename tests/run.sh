@@ -52,11 +52,16 @@ for bin in "$@"; do
 done
 wait
 
+# The failures again at the end, where a reader of a long log's tail finds them.
 passed=0 failed=0
 for bin in "$@"; do
   result="$log_dir/$(basename "$bin").result"
   read -r p f <"$result" 2>/dev/null || { p=0; f=1; echo "  $(basename "$bin"): no result"; }
   passed=$((passed + p)); failed=$((failed + f))
+  if [ "$f" -ne 0 ] && [ -f "$result.lines" ]; then
+    echo "failed in $(basename "$bin"):"
+    cat "$result.lines"
+  fi
   rm -f "$result" "$result.lines"
 done
 echo "${SANITIZE:+sanitized: }$passed passed, $failed failed"
