@@ -224,7 +224,9 @@ Test(cluster_swap, a_plugin_that_does_not_fit_or_fails_to_prepare_is_refused_and
         tl_result_free(&res);
         free(plugin);
     }
-    tl_result_t res = TL_VERB(&r.c, "swap", "lines_sink", "lines", "build/tests/plugins/split_upper.so");
+    char *upper = tl_path("%s/tests/plugins/split_upper.so", tl_build());
+    tl_result_t res = TL_VERB(&r.c, "swap", "lines_sink", "lines", upper);
+    free(upper);
     cr_assert_neq(res.status, 0);
     cr_assert_not_null(strstr(res.err, "is a bolt plugin, and 'lines' is a spout"), "%s", res.err);
     tl_result_free(&res);
