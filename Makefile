@@ -83,10 +83,13 @@ BENCH_PLUGINS := $(patsubst tools/bench/plugins/%.c,$(BUILD)/bench/plugins/%.so,
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/%,$(E2E_SRC))
 BENCH := $(BUILD)/bin/gale-bench
+# librdkafka's mock Kafka cluster in a process of its own (tools/kafka_mock/main.c): Debian has no Kafka broker.
+KAFKA_MOCK := $(BUILD)/bin/gale-kafka-mock
 
-# zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c);
+# zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c).
+# librdkafka-dev is Kafka's C client, the field's standard (spouts/kafka.c), with the mock cluster tools/kafka_mock hosts.
 DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libhiredis-dev libcriterion-dev pkg-config python3 \
-                zookeeper
+                zookeeper librdkafka-dev
 # What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
 # the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
 # (tests/e2e/test_ui.c).
@@ -99,7 +102,7 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define GALE_VERSION "\(.*\)"/\1/p' tools/gale/main.c)
 
 .PHONY: all run cluster test check bench asan clean deps test-deps help format install
-all: $(GALE) $(PLUGINS)
+all: $(GALE) $(PLUGINS) $(KAFKA_MOCK)
 
 help:
 	@echo "make deps    install missing Debian packages ($(DEB_PACKAGES))"
@@ -204,14 +207,17 @@ endef
 
 $(eval $(call link,$(GALE),$(call obj,$(GALE_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS_ALL)))
 $(eval $(call link,$(BENCH),$(call obj,$(BENCH_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS_ALL)))
+$(eval $(call link,$(KAFKA_MOCK),$(call obj,tools/kafka_mock/main.c),$$(LDFLAGS_ALL) -o $$@ $$^ -lrdkafka))
 $(eval $(call compile,,,$$(CFLAGS_ALL)))
 
 # Plugins: position-independent, hidden visibility, and no undefined symbols (so no calls into the runtime).
+# PLUGIN_LIBS_name: the libraries plugin `name` links (a connector's client library).
+PLUGIN_LIBS_kafka := -lrdkafka
 $(eval $(call compile,plugins/,spouts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,plugins/,bolts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,benchplugins/,tools/bench/plugins/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,testplugins/,tests/plugins/,$$(PLUGIN_CFLAGS)))
-$(eval $(call link,$(BUILD)/plugins/%.so,$(BUILD)/obj/plugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
+$(eval $(call link,$(BUILD)/plugins/%.so,$(BUILD)/obj/plugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< $$(PLUGIN_LIBS_$$*) -lm))
 $(eval $(call link,$(BUILD)/bench/plugins/%.so,$(BUILD)/obj/benchplugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
 $(eval $(call link,$(BUILD)/tests/plugins/%.so,$(BUILD)/obj/testplugins/%.o,$$(PLUGIN_LDFLAGS) -o $$@ $$< -lm))
 $(BUILD)/obj/testplugins/%.cpp.o: tests/plugins/%.cpp
@@ -225,7 +231,8 @@ $(BUILD)/tests/plugins/%.so: $(BUILD)/obj/testplugins/%.cpp.o
 
 # Tests: unit and end-to-end alike, with the shared test library.
 $(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL)))
-$(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/e2e/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL)))
+# End-to-end tests also link librdkafka: the Kafka tests produce records and read a group's committed offsets.
+$(eval $(call link,$(BUILD)/tests/%,$(BUILD)/obj/tests/e2e/%.o $(call obj,$(TESTLIB_SRC)) $(LIBGALE),$$(LDFLAGS_ALL) -o $$@ $$^ -lcriterion $$(LIBS_ALL) -lrdkafka))
 
 .PRECIOUS: $(BUILD)/obj/%.o $(BUILD)/obj/plugins/%.o $(BUILD)/obj/testplugins/%.o $(BUILD)/obj/testplugins/%.cpp.o $(BUILD)/obj/benchplugins/%.o
 

@@ -58,7 +58,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 4
+#define GALE_ABI_MINOR 5
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                               \
@@ -216,6 +216,11 @@ enum {
     GALE_BOLT_BASIC = 1u << 0,
     /* Spout: the runtime keeps the values of each open tree and re-emits them on fail (see `replay`). */
     GALE_SPOUT_REPLAY = 1u << 1,
+    /* Spout, ABI 2.5: its source itself gives the task's next life every record whose tree was not done (a Kafka
+       consumer group's committed offsets, moved past acked records only). Its trees open in a worker process that
+       dies are then not lost: the supervisor counts them as emitted again, as it does a replayable spout's
+       (gale_replayable), instead of reporting the run incomplete. A gale older than 2.5 ignores the flag. */
+    GALE_SPOUT_REWINDS = 1u << 2,
 };
 
 /*

@@ -87,6 +87,7 @@ int gale_executor_init(gale_executor_t *e, gale_runtime_t *rt, int index, int n_
     atomic_init(&e->epoch, 0);
     atomic_init(&e->idle, 0);
     atomic_init(&e->replayable, 0);
+    atomic_init(&e->rewinding, 0);
     return 0;
 }
 
@@ -497,7 +498,7 @@ static size_t tick_trees(gale_executor_t *e)
     if (!rt->acking) return 0;
     bool scan = e->now_ns >= e->next_timeout_scan_ns;
     if (scan) e->next_timeout_scan_ns = e->now_ns + TIMEOUT_SCAN_NS;
-    size_t work = 0, open = 0, retrying = 0, kept = 0, replayable = 0;
+    size_t work = 0, open = 0, retrying = 0, kept = 0, replayable = 0, rewinding = 0;
     for (size_t i = 0; i < e->n_tasks; i++) {
         gale_task_t *t = e->tasks[i];
         if (t->acker && scan && e->now_ns > 2 * rt->timeout_ns)
@@ -508,12 +509,14 @@ static size_t tick_trees(gale_executor_t *e)
         size_t trees = gale__spout_open_trees(t);
         open += trees;
         if (t->resumable) replayable += trees;
+        else if (t->desc->flags & GALE_SPOUT_REWINDS) rewinding += trees;
         retrying += t->n_retries;
     }
     work += apply_local_ops(e);
     atomic_store_explicit(&e->open_trees, open, memory_order_release);
     atomic_store_explicit(&e->retrying, retrying, memory_order_release);
     atomic_store_explicit(&e->replayable, replayable, memory_order_release);
+    atomic_store_explicit(&e->rewinding, rewinding, memory_order_release);
     atomic_store_explicit(&e->kept, kept, memory_order_release);
     return work;
 }

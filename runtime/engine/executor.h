@@ -62,6 +62,7 @@ struct gale_executor {
     atomic_ulong open_trees;         /* spouts' pending and retrying trees */
     atomic_ulong retrying;           /* of which waiting for a replay */
     atomic_ulong replayable;         /* of which in spouts with a resume position (gale_replayable) */
+    atomic_ulong rewinding;          /* of which in spouts whose source rewinds by itself (GALE_SPOUT_REWINDS) */
     atomic_ulong kept;               /* inputs bolts keep past execute (they settle them later, or at finish) */
     atomic_bool closed;              /* its thread closed its tasks and is about to return */
     /* Backpressure from here: the time its outboxes held more than the rings took (the spouts held meanwhile),

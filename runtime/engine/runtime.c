@@ -329,7 +329,7 @@ void gale__runtime_control_changed(gale_runtime_t *rt)
 }
 
 typedef struct snapshot {
-    uint64_t pushed, popped, epochs, open_trees, retrying, kept, replayable;
+    uint64_t pushed, popped, epochs, open_trees, retrying, kept, replayable, rewinding;
     bool all_idle;
 } snapshot_t;
 
@@ -360,6 +360,7 @@ static snapshot_t take_snapshot(gale_runtime_t *rt)
         s.retrying += atomic_load_explicit(&ex->retrying, memory_order_acquire);
         s.kept += atomic_load_explicit(&ex->kept, memory_order_acquire);
         s.replayable += atomic_load_explicit(&ex->replayable, memory_order_acquire);
+        s.rewinding += atomic_load_explicit(&ex->rewinding, memory_order_acquire);
     }
     return s;
 }
@@ -638,11 +639,19 @@ void gale__runtime_stop(gale_runtime_t *rt)
 void gale__runtime_status(gale_runtime_t *rt, gale_run_status_t *out)
 {
     snapshot_t s = take_snapshot(rt);
-    *out = (gale_run_status_t){.idle = s.all_idle, .epochs = s.epochs, .pushed = s.pushed, .popped = s.popped,
-                               .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
+    *out = (gale_run_status_t){.idle = s.all_idle,
+                               .epochs = s.epochs,
+                               .pushed = s.pushed,
+                               .popped = s.popped,
+                               .open_trees = s.open_trees,
+                               .retrying = s.retrying,
+                               .kept = s.kept,
                                .replayable = s.replayable,
-                               .spouts_done = atomic_load(&rt->spouts_done), .spout_tasks = rt->n_spout_tasks,
-                               .finish_seq = atomic_load(&rt->finish_seq), .failed = atomic_load(&rt->failed)};
+                               .rewinding = s.rewinding,
+                               .spouts_done = atomic_load(&rt->spouts_done),
+                               .spout_tasks = rt->n_spout_tasks,
+                               .finish_seq = atomic_load(&rt->finish_seq),
+                               .failed = atomic_load(&rt->failed)};
 }
 
 int gale__runtime_resume(gale_runtime_t *rt, uint32_t task, uint64_t position)

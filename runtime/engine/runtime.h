@@ -149,6 +149,7 @@ typedef struct gale_run_status {
     bool idle;
     uint64_t epochs, pushed, popped, open_trees, retrying, kept;
     uint64_t replayable; /* of the open trees, those in spouts with a resume position */
+    uint64_t rewinding;  /* of the open trees, those in spouts whose source rewinds by itself (GALE_SPOUT_REWINDS) */
     unsigned spouts_done, spout_tasks, finish_seq;
     int failed;
 } gale_run_status_t;

@@ -44,11 +44,12 @@ static void put(out_t *o, const char *fmt, ...)
 
 static void put_status(out_t *o, const gale_worker_status_t *s)
 {
-    put(o, "status idle=%d epochs=%" PRIu64 " pushed=%" PRIu64 " popped=%" PRIu64 " open=%" PRIu64
-           " retrying=%" PRIu64 " kept=%" PRIu64 " replayable=%" PRIu64 " spouts_done=%u spout_tasks=%u sent=%" PRIu64
-           " recv=%" PRIu64 " failed=%d finish_seq=%u finish_acked=%d",
+    put(o,
+        "status idle=%d epochs=%" PRIu64 " pushed=%" PRIu64 " popped=%" PRIu64 " open=%" PRIu64 " retrying=%" PRIu64
+        " kept=%" PRIu64 " replayable=%" PRIu64 " spouts_done=%u spout_tasks=%u sent=%" PRIu64 " recv=%" PRIu64
+        " failed=%d finish_seq=%u finish_acked=%d rewinding=%" PRIu64,
         s->idle, s->epochs, s->pushed, s->popped, s->open_trees, s->retrying, s->kept, s->replayable, s->spouts_done,
-        s->spout_tasks, s->sent, s->recv, s->failed, s->finish_seq, s->finish_acked);
+        s->spout_tasks, s->sent, s->recv, s->failed, s->finish_seq, s->finish_acked, s->rewinding);
 }
 
 int gale_control_format(char *buf, size_t cap, const gale_control_msg_t *m)
@@ -133,13 +134,14 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
     return true;
 }
 
-/* A status line is a set of KEY=VALUE words; every key below must be there, others are ignored (a newer worker). */
+/* A status line is a set of KEY=VALUE words; every key below must be there but the optional ones at the end (added
+   later: a worker of before says nothing of them), others are ignored (a newer worker). */
 static int parse_status(char *args, gale_worker_status_t *s, char *why, size_t cap)
 {
-    static const char *const KEYS[] = {"idle", "epochs", "pushed", "popped", "open", "retrying", "kept",
-                                       "spouts_done", "spout_tasks", "sent", "recv", "failed", "finish_seq",
-                                       "finish_acked", "replayable"};
-    enum { N = sizeof KEYS / sizeof *KEYS };
+    static const char *const KEYS[] = {"idle",       "epochs",       "pushed",      "popped",   "open", "retrying",
+                                       "kept",       "spouts_done",  "spout_tasks", "sent",     "recv", "failed",
+                                       "finish_seq", "finish_acked", "replayable",  "rewinding"};
+    enum { N = sizeof KEYS / sizeof *KEYS, REQUIRED = N - 1 };
     uint64_t v[N] = {0};
     bool seen[N] = {false};
     char *save = NULL;
@@ -153,12 +155,24 @@ static int parse_status(char *args, gale_worker_status_t *s, char *why, size_t c
             seen[k] = true;
         }
     }
-    for (size_t k = 0; k < N; k++)
+    for (size_t k = 0; k < REQUIRED; k++)
         if (!seen[k]) return say_why(why, cap, GALE_ESYNTAX, "status: no %s", KEYS[k]);
-    *s = (gale_worker_status_t){.idle = v[0] != 0, .epochs = v[1], .pushed = v[2], .popped = v[3],
-                                .open_trees = v[4], .retrying = v[5], .kept = v[6], .spouts_done = (unsigned)v[7],
-                                .spout_tasks = (unsigned)v[8], .sent = v[9], .recv = v[10], .failed = v[11] != 0,
-                                .finish_seq = (unsigned)v[12], .finish_acked = v[13] != 0, .replayable = v[14]};
+    *s = (gale_worker_status_t){.idle = v[0] != 0,
+                                .epochs = v[1],
+                                .pushed = v[2],
+                                .popped = v[3],
+                                .open_trees = v[4],
+                                .retrying = v[5],
+                                .kept = v[6],
+                                .spouts_done = (unsigned)v[7],
+                                .spout_tasks = (unsigned)v[8],
+                                .sent = v[9],
+                                .recv = v[10],
+                                .failed = v[11] != 0,
+                                .finish_seq = (unsigned)v[12],
+                                .finish_acked = v[13] != 0,
+                                .replayable = v[14],
+                                .rewinding = v[15]};
     return 0;
 }
 

@@ -60,6 +60,7 @@ typedef struct gale_worker_status {
     uint64_t pushed, popped; /* ring entries */
     uint64_t open_trees, retrying, kept;
     uint64_t replayable; /* of open_trees, those in spouts with a resume position */
+    uint64_t rewinding;  /* of open_trees, those in spouts whose source rewinds by itself (GALE_SPOUT_REWINDS) */
     uint64_t sent, recv; /* records to and from other workers */
     unsigned spouts_done, spout_tasks, finish_seq;
 } gale_worker_status_t;

@@ -245,8 +245,10 @@ static void account_open_trees(gale_sup_t *s, sworker_t *w)
 {
     /* Its spouts' open trees died with it. Those of replayable spouts (gale_replayable) are emitted again by the
        next life, which resumes from the positions the worker last told (every tree open then or since is at or
-       after them). The others cannot be vouched for: said, counted, and the run reported incomplete. */
-    uint64_t replayable = w->n_pos ? w->st.replayable : 0, open = w->st.open_trees;
+       after them); those of spouts whose source rewinds by itself (GALE_SPOUT_REWINDS: a Kafka group's committed
+       offsets) are given to it again by the source. The others cannot be vouched for: said, counted, and the run
+       reported incomplete. */
+    uint64_t replayable = (w->n_pos ? w->st.replayable : 0) + w->st.rewinding, open = w->st.open_trees;
     if (replayable > open) replayable = open;
     w->replay_owed += replayable;
     if (replayable)

@@ -139,13 +139,23 @@ static void report_status(gale_io_t *io)
     gale_run_status_t s;
     gale__runtime_status(io->rt, &s);
     uint64_t pushed = s.pushed + atomic_load(&io->pushed), popped = s.popped + atomic_load(&io->popped);
-    gale_control_msg_t m = {
-        .kind = GALE_CTL_STATUS,
-        .status = {.idle = s.idle && io_empty(io), .failed = s.failed != 0,
-                   .finish_acked = gale__runtime_finish_acked(io->rt), .epochs = s.epochs, .pushed = pushed,
-                   .popped = popped, .open_trees = s.open_trees, .retrying = s.retrying, .kept = s.kept,
-                   .replayable = s.replayable, .sent = io->sent, .recv = io->recv, .spouts_done = s.spouts_done,
-                   .spout_tasks = s.spout_tasks, .finish_seq = s.finish_seq}};
+    gale_control_msg_t m = {.kind = GALE_CTL_STATUS,
+                            .status = {.idle = s.idle && io_empty(io),
+                                       .failed = s.failed != 0,
+                                       .finish_acked = gale__runtime_finish_acked(io->rt),
+                                       .epochs = s.epochs,
+                                       .pushed = pushed,
+                                       .popped = popped,
+                                       .open_trees = s.open_trees,
+                                       .retrying = s.retrying,
+                                       .kept = s.kept,
+                                       .replayable = s.replayable,
+                                       .rewinding = s.rewinding,
+                                       .sent = io->sent,
+                                       .recv = io->recv,
+                                       .spouts_done = s.spouts_done,
+                                       .spout_tasks = s.spout_tasks,
+                                       .finish_seq = s.finish_seq}};
     tell(&m);
 }
 
