@@ -267,10 +267,11 @@ Test(kafka, a_worker_killed_mid_run_loses_no_record)
     kf_t k;
     kf_start(&k);
     /* Split's words straight to a sink: what a killed worker's counts held is not lost with it, and each word must
-       be there at least as often as in the input. chaos slows the run so that the kill lands in its middle. */
+       be there at least as often as in the input. chaos slows the run so that the kill lands in its middle. The
+       trees the other worker's spout had in the dead one time out (5 s, not 30) and replay. */
     char *cfg = tl_path("%s/alo.cfg", k.dir), *out = tl_path("%s/words.jsonl", k.dir);
     char *text = tl_path(
-        "name = \"alo\";\nconfig = { ackers = 1; max_spout_pending = 200; };\n"
+        "name = \"alo\";\nconfig = { ackers = 1; max_spout_pending = 200; message_timeout_s = 5; };\n"
         "spouts = ( { name = \"words\"; plugin = \"kafka\"; parallelism = 2;"
         " settings = { brokers = \"%s\"; topic = \"words\"; value = \"string\"; group = \"alo\"; bounded = true;"
         " commit_interval_ms = 50; }; } );\n"
