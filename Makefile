@@ -213,6 +213,7 @@ $(eval $(call compile,,,$$(CFLAGS_ALL)))
 # Plugins: position-independent, hidden visibility, and no undefined symbols (so no calls into the runtime).
 # PLUGIN_LIBS_name: the libraries plugin `name` links (a connector's client library).
 PLUGIN_LIBS_kafka := -lrdkafka
+PLUGIN_LIBS_kafka_sink := -lrdkafka
 $(eval $(call compile,plugins/,spouts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,plugins/,bolts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,benchplugins/,tools/bench/plugins/,$$(PLUGIN_CFLAGS)))

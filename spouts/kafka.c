@@ -4,17 +4,19 @@
  *   brokers             (string, required)  bootstrap servers, "host:port,host:port"
  *   topic               (string or list)    the topic(s) to read
  *   group               (string)            the consumer group: "gale-TOPOLOGY-COMPONENT" when absent
- *   start               ("committed")       where a partition starts: "committed", the group's committed offset
- *                                           (the earliest record where the group has none); "earliest" or
- *                                           "latest", the partition's first or next record, whatever was committed,
- *                                           at the task's first assignment (see below)
+ *   start               ("committed")       where a partition starts when the group has committed no offset for it
+ *                                           (and no checkpoint has its position): "committed" or "earliest", its
+ *                                           first record; "latest", its next one. Committed offsets always win,
+ *                                           as with Kafka's auto.offset.reset: to read a topic again, use a new
+ *                                           group
  *   value               ("bytes")           the value field as "bytes" or as "string"
  *   bounded             (false)             read each partition up to its end at the task's start, then be done
  *   max_record_kb       (1024)              a record whose value is longer is not emitted: counted and logged
  *   commit_interval_ms  (1000)              how often the acked offsets are committed
  *   open_timeout_ms     (10000)             how long open waits for the brokers to answer
  *   retry               (false)             brokers unreachable at open: go on and let librdkafka retry (logged),
- *                                           rather than fail the open
+ *                                           rather than fail the open. Group mode only: the spout's own
+ *                                           assignment needs the partitions at open
  *   properties          (list)              librdkafka properties, passed through, as "name=value" strings:
  *                                           properties = [ "fetch.min.bytes=1024" ]; they override what this
  *                                           spout sets
@@ -40,10 +42,6 @@
  * a checkpoint completes, its positions (Flink's source does the same), not on acks: they only show the group's
  * progress; the checkpoint decides where a task starts.
  *
- * "earliest" and "latest" apply at the first assignment a task gets (with the spout's own assignment: at every
- * start of the task, after a crash too, unless a checkpoint has the position). They are for reading a topic
- * again; "committed" is for going on where the group left off.
- *
  * Threads. librdkafka fetches on threads of its own; when records arrive on a queue that was empty it calls back,
  * and the callback only wakes the task (gale_wake). The task takes the records in batches on its own thread without
  * waiting (rd_kafka_consume_batch_queue with no timeout) and emits one a call, so that max_spout_pending holds;
@@ -67,7 +65,7 @@
 #define MAX_SLOTS 0xffffu
 
 typedef struct part {
-    uint32_t slot; /* never reused in the task's life: an ack for a partition given up finds nothing */
+    uint32_t slot; /* not reused while held, nor soon after: an ack for a partition given up finds nothing */
     char *topic;
     int32_t partition;
     /* The offsets emitted and not yet passed by the commit position, in emit order (offset order: a partition's
@@ -96,7 +94,7 @@ typedef struct state {
     part_t *last; /* the part of the last record or ack: most come in runs */
     rd_kafka_message_t **batch;
     size_t batch_at, batch_n, batch_cap;
-    bool as_string, bounded, fixed, checkpointed, subscribed, first_assign_done, done;
+    bool as_string, bounded, fixed, checkpointed, subscribed, done;
     /* Checkpoints: the positions prepare_commit put into checkpoint `prepared`, committed to the group when it
        completes (Flink's source commits on notifyCheckpointComplete). */
     uint64_t prepared;
@@ -146,7 +144,11 @@ static part_t *part_add(state_t *s, const char *topic, int32_t partition)
         free(p);
         return NULL;
     }
-    s->next_slot = s->next_slot % MAX_SLOTS + 1; /* 1 .. 65535, then round again: by then the old ones are long gone */
+    /* 1 .. 65535, then round again, skipping the slots of partitions still held. An ack of a partition given up
+       65535 assignments ago could still land on a new one: tens of thousands of rebalances within one message
+       timeout. */
+    do s->next_slot = s->next_slot % MAX_SLOTS + 1;
+    while (part_by_slot(s, s->next_slot));
     p->slot = s->next_slot;
     p->partition = partition;
     p->commit_at = p->committed = p->next = p->end = -1;
@@ -210,6 +212,16 @@ static void part_done(part_t *p, int64_t off)
     if (p->n) p->commit_at = p->offs[p->head];
 }
 
+/* The commit of `l` failed (err, or each entry's own): those positions are to be sent again. */
+static void uncommit(state_t *s, const rd_kafka_topic_partition_list_t *l, rd_kafka_resp_err_t err)
+{
+    for (int i = 0; i < l->cnt; i++) {
+        if (!err && !l->elems[i].err) continue;
+        part_t *p = part_find(s, l->elems[i].topic, l->elems[i].partition);
+        if (p) p->committed = -1;
+    }
+}
+
 /* Commits every partition whose position moved (all of `only`'s when given: a rebalance gives them up). */
 static void commit(state_t *s, bool sync, const rd_kafka_topic_partition_list_t *only)
 {
@@ -223,7 +235,11 @@ static void commit(state_t *s, bool sync, const rd_kafka_topic_partition_list_t 
     }
     if (l->cnt) {
         rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, l, sync ? 0 : 1);
-        if (err) gale_warn(s->ctx, "cannot commit offsets of %d partitions: %s", l->cnt, rd_kafka_err2str(err));
+        if (err) {
+            gale_warn(s->ctx, "cannot commit offsets of %d partitions (the next commit carries them): %s", l->cnt,
+                      rd_kafka_err2str(err));
+            uncommit(s, l, err);
+        }
     }
     rd_kafka_topic_partition_list_destroy(l);
     s->last_commit_ns = now_ns();
@@ -259,18 +275,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     state_t *s = opaque;
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        gale_warn(s->ctx, "a commit of offsets failed (the next one carries them): %s", rd_kafka_err2str(err));
-}
-
-/* Where each partition of `l` starts (a fresh assignment): the start setting, or the committed offset. */
-static void set_start(state_t *s, rd_kafka_topic_partition_list_t *l)
-{
-    int64_t at = RD_KAFKA_OFFSET_INVALID; /* librdkafka: the committed offset, else auto.offset.reset */
-    if (!s->first_assign_done && !strcmp(s->start, "earliest")) at = RD_KAFKA_OFFSET_BEGINNING;
-    if (!s->first_assign_done && !strcmp(s->start, "latest")) at = RD_KAFKA_OFFSET_END;
-    for (int i = 0; i < l->cnt; i++) l->elems[i].offset = at;
-    s->first_assign_done = true;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    if (err) gale_warn(s->ctx, "a commit of offsets failed (the next one carries them): %s", rd_kafka_err2str(err));
+    if (!s->checkpointed) uncommit(s, offsets, err);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *l, void *opaque)
@@ -280,7 +287,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t plain = 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        set_start(s, l);
+        /* Offsets left INVALID: librdkafka starts from the committed offset, else auto.offset.reset (`start`). */
         for (int i = 0; i < l->cnt; i++)
             if (!part_find(s, l->elems[i].topic, l->elems[i].partition) &&
                 !part_add(s, l->elems[i].topic, l->elems[i].partition))
@@ -289,8 +296,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         if (cooperative) e = rd_kafka_incremental_assign(rk, l);
         else plain = rd_kafka_assign(rk, l);
     } else {
-        /* Given up: commit what is done of them, then forget them, and the records of theirs not emitted. */
-        commit(s, true, l);
+        /* Given up: commit what is done of them (unless the group already took them: that commit would be
+           refused), then forget them, and the records of theirs not emitted. */
+        if (!rd_kafka_assignment_lost(rk)) commit(s, true, l);
         for (size_t i = s->batch_at; i < s->batch_n; i++) {
             rd_kafka_message_t *m = s->batch[i];
             if (m && (!m->rkt || rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(m->rkt), m->partition))) {
@@ -455,18 +463,15 @@ static int assign_fixed(gale_ctx_t *ctx, state_t *s, const gale_task_info_t *inf
         if (md) rd_kafka_metadata_destroy(md);
         if (t) rd_kafka_topic_destroy(t);
     }
-    if (!rc && l->cnt && !strcmp(s->start, "committed")) {
+    /* The group's committed offsets, else `start`; a checkpoint's position wins over both. */
+    if (!rc && l->cnt) {
         rd_kafka_resp_err_t err = rd_kafka_committed(s->rk, l, timeout_ms);
         if (err) {
             gale_error(ctx, "cannot read the committed offsets of group '%s': %s", s->group, rd_kafka_err2str(err));
             rc = GALE_EIO;
         }
-        for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].offset < 0) l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    } else if (!rc) {
-        for (int i = 0; i < l->cnt; i++)
-            l->elems[i].offset = !strcmp(s->start, "latest") ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
     }
+    bool latest = !strcmp(s->start, "latest");
     for (int i = 0; i < l->cnt && !rc; i++) {
         rd_kafka_topic_partition_t *e = &l->elems[i];
         part_t *p = part_add(s, e->topic, e->partition);
@@ -478,20 +483,20 @@ static int assign_fixed(gale_ctx_t *ctx, state_t *s, const gale_task_info_t *inf
         snprintf(key, sizeof key, "%s/%d", e->topic, e->partition);
         gale_value_t k = gale_str(key), at;
         if (!gale_state_get(ctx, &k, &at) && at.type == GALE_INT && at.i >= 0) e->offset = at.i;
+        /* Where it starts as an offset, so that a checkpoint taken before its first record holds it too. */
+        int64_t lo, hi;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(s->rk, e->topic, e->partition, &lo, &hi, timeout_ms);
+        if (err) {
+            gale_error(ctx, "cannot read where %s [%d] begins and ends: %s", e->topic, e->partition,
+                       rd_kafka_err2str(err));
+            rc = GALE_EIO;
+            break;
+        }
+        if (e->offset < 0) e->offset = latest ? hi : lo;
+        p->next = e->offset;
         if (s->bounded) {
-            int64_t lo, hi;
-            rd_kafka_resp_err_t err =
-                rd_kafka_query_watermark_offsets(s->rk, e->topic, e->partition, &lo, &hi, timeout_ms);
-            if (err) {
-                gale_error(ctx, "cannot read where %s [%d] ends: %s", e->topic, e->partition, rd_kafka_err2str(err));
-                rc = GALE_EIO;
-                break;
-            }
             p->end = hi;
-            int64_t from = e->offset == RD_KAFKA_OFFSET_BEGINNING ? lo
-                           : e->offset == RD_KAFKA_OFFSET_END     ? hi
-                                                                  : e->offset;
-            p->at_end = from >= hi;
+            p->at_end = e->offset >= hi;
         }
     }
     if (!rc) {
@@ -571,7 +576,7 @@ static int open_(gale_ctx_t *ctx)
     rd_kafka_queue_cb_event_enable(s->q, on_queue, ctx);
     bool retry = gale_setting_bool(ctx, "retry", false);
     rc = check_brokers(ctx, s, (int)open_ms);
-    if (rc == GALE_EIO && retry) {
+    if (rc == GALE_EIO && retry && !s->fixed) {
         gale_warn(ctx, "going on (settings.retry): librdkafka retries the brokers, and says why it cannot reach them");
         rc = 0;
     }
@@ -596,6 +601,9 @@ static int open_(gale_ctx_t *ctx)
     s->stale_acks_m = gale_counter(ctx, "acks_of_given_up_partitions");
     s->last_commit_ns = now_ns();
     ctx->state = s;
+    /* The queue's callback fires when it goes from empty to not: events from before it was enabled would hold it
+       off until next_tuple empties the queue. A first service does that now. */
+    gale_wake(ctx);
     return 0;
 }
 
@@ -608,7 +616,8 @@ static bool all_at_end(const state_t *s)
     return true;
 }
 
-/* One record of the batch: emitted, or passed over (a partition's end, an error, a record too large). */
+/* One record of the batch: emitted (1), or passed over (0: a partition's end, an error, a record too large), or
+   an error. */
 static int take(gale_ctx_t *ctx, state_t *s, rd_kafka_message_t *m)
 {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
@@ -646,8 +655,20 @@ static int take(gale_ctx_t *ctx, state_t *s, rd_kafka_message_t *m)
         };
         rc = gale_emit_id(ctx, id, v, 6);
         if (rc) part_done(p, m->offset); /* refused: nothing of it is open */
+        else rc = 1;
     }
     return rc;
+}
+
+/* Takes a batch from librdkafka without waiting (serving its callbacks: rebalances, errors, commits, its log).
+   The number of records, or 0. */
+static size_t fetch(state_t *s)
+{
+    if (s->batch_at < s->batch_n) return 0;
+    s->batch_at = s->batch_n = 0;
+    ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, s->batch, s->batch_cap);
+    s->batch_n = n > 0 ? (size_t)n : 0;
+    return s->batch_n;
 }
 
 static int next_tuple(gale_ctx_t *ctx)
@@ -656,20 +677,18 @@ static int next_tuple(gale_ctx_t *ctx)
     if (s->done) return 0;
     uint64_t now = now_ns();
     if (!s->checkpointed && now - s->last_commit_ns >= s->commit_every_ns) commit(s, false, NULL);
-    /* One record a call: the executor checks max_spout_pending and the lease between calls. */
-    while (s->batch_at < s->batch_n) {
-        rd_kafka_message_t *m = s->batch[s->batch_at];
-        s->batch[s->batch_at++] = NULL;
-        if (!m) continue; /* dropped in a rebalance */
-        int rc = take(ctx, s, m);
-        rd_kafka_message_destroy(m);
-        return rc;
-    }
-    s->batch_at = s->batch_n = 0;
-    ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, s->batch, s->batch_cap);
-    if (n > 0) {
-        s->batch_n = (size_t)n;
-        return 0;
+    /* One record emitted a call: the executor checks max_spout_pending and the lease between calls. A call that
+       emitted nothing makes the executor pause, so records passed over (an end, an error) do not end the call. */
+    for (;;) {
+        while (s->batch_at < s->batch_n) {
+            rd_kafka_message_t *m = s->batch[s->batch_at];
+            s->batch[s->batch_at++] = NULL;
+            if (!m) continue; /* dropped in a rebalance */
+            int rc = take(ctx, s, m);
+            rd_kafka_message_destroy(m);
+            if (rc) return rc < 0 ? rc : 0;
+        }
+        if (!fetch(s)) break;
     }
     if (s->bounded && all_at_end(s)) {
         gale_log(ctx, GALE_LOG_INFO, "every partition read to its end");
@@ -679,12 +698,10 @@ static int next_tuple(gale_ctx_t *ctx)
     return 0;
 }
 
-/* A wake: records came; next_tuple takes them. */
-static int service(gale_ctx_t *ctx)
-{
-    (void)ctx;
-    return 0;
-}
+/* A wake: records or events came. With the batch empty, take them now, so that a rebalance or an error is served
+   even while next_tuple is not called (max_spout_pending reached, the spout deactivated or done); next_tuple
+   emits the records. */
+static int service(gale_ctx_t *ctx) { return (int)fetch(ctx->state); }
 
 static void settle(gale_ctx_t *ctx, uint64_t id)
 {
@@ -754,13 +771,16 @@ static const gale_setting_decl_t settings[] = {
     {"brokers", GALE_SETTING_STRING, "bootstrap servers, \"host:port,...\" (required)"},
     {"topic", GALE_SETTING_ANY, "the topic to read, or a list of topics (required)"},
     {"group", GALE_SETTING_STRING, "consumer group (default \"gale-TOPOLOGY-COMPONENT\")"},
-    {"start", GALE_SETTING_STRING, "\"committed\" (default), \"earliest\" or \"latest\""},
+    {"start", GALE_SETTING_STRING,
+     "where a partition without a committed offset starts: \"committed\" (default) or \"earliest\": its first "
+     "record; \"latest\": its next"},
     {"value", GALE_SETTING_STRING, "the value field as \"bytes\" (default) or \"string\""},
     {"bounded", GALE_SETTING_BOOL, "read each partition to the end it has at the start, then done (false)"},
     {"max_record_kb", GALE_SETTING_INT, "a longer value is not emitted, but counted and logged (1024)"},
     {"commit_interval_ms", GALE_SETTING_INT, "how often acked offsets are committed (1000)"},
     {"open_timeout_ms", GALE_SETTING_INT, "how long open waits for the brokers (10000)"},
-    {"retry", GALE_SETTING_BOOL, "brokers unreachable at open: go on, librdkafka retrying (default false: fail)"},
+    {"retry", GALE_SETTING_BOOL,
+     "group mode: brokers unreachable at open: go on, librdkafka retrying (default false: fail)"},
     {"properties", GALE_SETTING_LIST, "librdkafka properties, passed through: [\"name=value\", ...]"},
     {NULL, 0, NULL},
 };

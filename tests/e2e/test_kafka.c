@@ -29,7 +29,8 @@ typedef struct {
     long counts[10];
 } kf_t;
 
-/* A mock cluster with topic "words" of PARTITIONS partitions holding tl_make_lines' 3000 lines. */
+/* A mock cluster with topic "words" of PARTITIONS partitions holding tl_make_lines' 3000 lines, and an empty topic
+   "counts" of one partition for the sink. */
 static void kf_start(kf_t *k)
 {
     memset(k, 0, sizeof *k);
@@ -39,7 +40,7 @@ static void kf_start(kf_t *k)
     char *mock = tl_path("%s/bin/gale-kafka-mock", tl_build()), *topic = tl_path("words:%d", PARTITIONS),
          *produce = tl_path("words:%s", k->input), *mdir = tl_path("%s/mock", k->dir);
     mkdir(mdir, 0755);
-    const char *argv[] = {mock, "--topic", topic, "--produce", produce, NULL};
+    const char *argv[] = {mock, "--topic", topic, "--topic", "counts:1", "--produce", produce, NULL};
     k->mock = tl_spawn(argv, mdir);
     cr_assert(k->mock > 0);
     tl_remember(k->mock);
@@ -321,9 +322,7 @@ Test(kafka, with_checkpoints_the_stateful_word_count_is_exact_after_a_sigkill)
        of word_count; the spout's positions are in the checkpoints. */
     char *state = tl_path("%s/state", k.dir);
     char *config = tl_path("checkpoint_interval_ms = 50; max_spout_pending = 100; state_path = \"%s\";", state);
-    /* start = earliest: a task that did not restore its positions would read everything again, and count it
-       twice. */
-    char *cfg = write_cfg(&k, "ckpt", config, "group = \"c\"; bounded = true; start = \"earliest\";", "delay_ms = 1;");
+    char *cfg = write_cfg(&k, "ckpt", config, "group = \"c\"; bounded = true;", "delay_ms = 1;");
     const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
     char *rundir;
     pid_t pid = spawn_in(&k, "run1", argv, &rundir);
@@ -343,11 +342,124 @@ Test(kafka, with_checkpoints_the_stateful_word_count_is_exact_after_a_sigkill)
               "the checkpoints' offsets were not committed, or the run had read everything: "
               "%lld %lld %lld %lld after checkpoint %llu",
               (long long)at[0], (long long)at[1], (long long)at[2], (long long)at[3], (unsigned long long)id);
-    tl_result_t r = run_cfg(cfg, NULL, 120);
+    /* The second run in a group with no offsets: a task that did not restore its positions from the checkpoint
+       would read everything again, and count it twice. */
+    const char *group2[] = {"--set", "words.group=c2", NULL};
+    tl_result_t r = run_cfg(cfg, group2, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     assert_final_counts(&k, "ckpt");
     tl_result_free(&r);
     free(state), free(config), free(cfg), free(rundir);
+    kf_free(&k);
+}
+
+/* The records of topic "counts" (key: a word, value: its count as JSON text), summed per word into seen. */
+static void read_counts(const kf_t *k, long seen[10])
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    const char *conf[][2] = {{"bootstrap.servers", k->bootstrap},
+                             {"group.id", "reader"},
+                             {"log_level", "2"},
+                             {"enable.partition.eof", "true"}};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_eq(rd_kafka_conf_set(c, conf[i][0], conf[i][1], err, sizeof err), RD_KAFKA_CONF_OK, "%s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "counts", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    cr_assert_eq(rd_kafka_assign(rk, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    bool end = false;
+    for (double until = tl_now_s() + 30; !end && tl_now_s() < until;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) end = true;
+        else if (!m->err) {
+            int w = 0;
+            while (w < 10 && (strlen(TL_VOCAB[w]) != m->key_len || memcmp(TL_VOCAB[w], m->key, m->key_len))) w++;
+            cr_assert_lt(w, 10, "a record with key %.*s", (int)m->key_len, (const char *)m->key);
+            char num[32];
+            snprintf(num, sizeof num, "%.*s", (int)m->len, (const char *)m->payload);
+            seen[w] += atol(num);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    cr_assert(end, "topic counts was not read to its end");
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* kafka -> split -> count -> kafka_sink NAME.cfg in k's folder, the sink's settings `sink`; `direct`: kafka ->
+   kafka_sink, each record's value, so that the sink's acks and fails are the spout trees'. */
+static char *write_sink_cfg(const kf_t *k, const char *name, const char *config, const char *sink, bool direct)
+{
+    char *cfg = tl_path("%s/%s.cfg", k->dir, name);
+    char *text =
+        tl_path("name = \"%s\";\nconfig = { ackers = 1; %s };\n"
+                "spouts = ( { name = \"words\"; plugin = \"kafka\"; parallelism = 2;"
+                " settings = { brokers = \"%s\"; topic = \"words\"; value = \"string\"; bounded = true; group = "
+                "\"%s\"; }; } );\n"
+                "bolts = ( { name = \"split\"; plugin = \"split_sentence\"; settings = { field = \"value\"; };"
+                " inputs = ( { from = \"words\"; grouping = \"shuffle\"; } ); },"
+                " { name = \"count\"; plugin = \"word_count\"; parallelism = 2; settings = { mode = \"final\"; };"
+                " inputs = ( { from = \"split\"; grouping = \"fields\"; fields = [ \"word\" ]; } ); },"
+                " { name = \"sink\"; plugin = \"kafka_sink\"; parallelism = 2; settings = { %s };"
+                " inputs = ( { from = \"%s\"; grouping = \"shuffle\"; } ); } );\n",
+                name, config, k->bootstrap, name, sink, direct ? "words" : "count");
+    cr_assert_eq(tl_write_file(cfg, text), 0);
+    free(text);
+    return cfg;
+}
+
+Test(kafka, the_sink_writes_every_final_count_and_acks_on_delivery)
+{
+    kf_t k;
+    kf_start(&k);
+    char *sink = tl_path("brokers = \"%s\"; topic = \"counts\"; key = \"word\"; value = \"count\";", k.bootstrap);
+    char *cfg = write_sink_cfg(&k, "sunk", "", sink, false), *stats = tl_path("%s/stats.json", k.dir);
+    const char *extra[] = {"--stats", stats, NULL};
+    tl_result_t r = run_cfg(cfg, extra, 120);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    long seen[10] = {0};
+    read_counts(&k, seen);
+    for (int w = 0; w < 10; w++)
+        cr_assert_eq(seen[w], k.counts[w], "%s: %ld in Kafka, not %ld", TL_VOCAB[w], seen[w], k.counts[w]);
+    char *st = tl_read_file(stats, NULL);
+    cr_assert_not_null(strstr(st, "\"failed\": 0"), "%s", st);
+    free(st), free(sink), free(cfg), free(stats);
+    tl_result_free(&r);
+    kf_free(&k);
+}
+
+Test(kafka, records_the_sink_cannot_deliver_fail_their_trees_into_the_journal_and_the_offsets_go_on)
+{
+    kf_t k;
+    kf_start(&k);
+    /* Nothing listens on port 1: every record times out in librdkafka after 300 ms, its input fails, its tree
+       is journaled (no retries), and the spout counts it as done. */
+    char *journal = tl_path("%s/failed.journal", k.dir);
+    char *config = tl_path("max_retries = 0; journal = \"%s\";", journal);
+    char *cfg = write_sink_cfg(&k, "lost", config,
+                               "brokers = \"127.0.0.1:1\"; topic = \"counts\"; retry = true; open_timeout_ms = 200;"
+                               " value = \"value\"; properties = [ \"message.timeout.ms=300\" ];",
+                               true);
+    tl_result_t r = run_cfg(cfg, NULL, 120);
+    cr_assert_not_null(strstr(r.err, "was not delivered (its input fails)"), "%s", r.err);
+    tl_result_free(&r);
+    const char *ls[] = {tl_gale(), "journal", "ls", journal, NULL};
+    cr_assert_eq(tl_run(ls, NULL, 30, &r), 0);
+    long records = -1; /* the first line is the header */
+    for (const char *p = r.out; (p = strchr(p, '\n')); p++) records++;
+    cr_assert_eq(records, 3000, "%ld journal records:\n%.2000s", records, r.out);
+    cr_assert_not_null(strstr(r.out, " fail "), "no tree failed by the sink:\n%.2000s", r.out);
+    cr_assert_not_null(strstr(r.out, " sink#"), "no tree failed by the sink:\n%.2000s", r.out);
+    cr_assert_null(strstr(r.out, " timeout "), "trees timed out before the sink failed them:\n%.2000s", r.out);
+    int64_t at[PARTITIONS];
+    committed(&k, "lost", at);
+    for (int p = 0; p < PARTITIONS; p++) cr_assert_eq(at[p], partition_end(p));
+    tl_result_free(&r);
+    free(journal), free(config), free(cfg);
     kf_free(&k);
 }
 
