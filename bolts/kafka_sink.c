@@ -28,7 +28,6 @@
  * to a second, before it fails the input: that is the backpressure. finish waits for every record (up to
  * message.timeout.ms and 5 s, then fails what is left), so that the run ends with every input settled.
  */
-#include <dlfcn.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include <time.h>
 
 #include "gale.h"
+#include "../spouts/kafka_common.h"
 
 typedef struct {
     char *p;
@@ -52,22 +52,6 @@ typedef struct state {
     uint64_t failures_said;
     bool closing; /* cleanup: reports of purged records settle nothing */
 } state_t;
-
-static void on_queue(rd_kafka_t *rk, void *opaque)
-{
-    (void)rk;
-    gale_wake(opaque);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    state_t *s = rd_kafka_opaque(rk);
-    gale_log(s->ctx,
-             level <= 3   ? GALE_LOG_ERROR
-             : level <= 5 ? GALE_LOG_WARN
-                          : GALE_LOG_DEBUG,
-             "librdkafka %s: %s", fac, buf);
-}
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -95,44 +79,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     gale_fail(s->ctx, in);
 }
 
-static int conf_set(gale_ctx_t *ctx, rd_kafka_conf_t *c, const char *key, const char *value, const char *what)
-{
-    char err[512];
-    if (rd_kafka_conf_set(c, key, value, err, sizeof err) == RD_KAFKA_CONF_OK) return 0;
-    gale_error(ctx, "%s%s: %s", what, key, err);
-    return GALE_EINVAL;
-}
-
 static int build_conf(gale_ctx_t *ctx, state_t *s, rd_kafka_conf_t *c)
 {
     gale_task_info_t info;
     gale_task_info(ctx, &info);
     char text[512];
     snprintf(text, sizeof text, "gale-%s-%s-%u", info.topology, info.component, info.task_index);
-    int rc = conf_set(ctx, c, "bootstrap.servers", s->brokers, "settings.brokers: ");
-    if (!rc) rc = conf_set(ctx, c, "client.id", text, "");
+    int rc = kafka_conf_set(ctx, c, "bootstrap.servers", s->brokers, "settings.brokers: ");
+    if (!rc) rc = kafka_conf_set(ctx, c, "client.id", text, "");
     if (!rc)
-        rc = conf_set(ctx, c, "enable.idempotence", gale_setting_bool(ctx, "idempotent", true) ? "true" : "false", "");
-    if (!rc) rc = conf_set(ctx, c, "log.queue", "true", "");
+        rc = kafka_conf_set(ctx, c, "enable.idempotence", gale_setting_bool(ctx, "idempotent", true) ? "true" : "false",
+                            "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "log.queue", "true", "");
     if (rc) return rc;
-    gale_value_t props, item;
-    if (!gale_setting(ctx, "properties", &props)) {
-        for (uint32_t i = 0; i < (props.type == GALE_ARRAY ? props.n : 1); i++) {
-            const char *eq = NULL;
-            if (props.type == GALE_ARRAY && !gale_item(ctx, &props, i, &item) && item.type == GALE_STR)
-                eq = memchr(item.s.ptr, '=', item.s.len);
-            if (!eq || eq == item.s.ptr) {
-                gale_error(ctx, "settings.properties: want a list of \"name=value\" strings (librdkafka's)");
-                return GALE_EINVAL;
-            }
-            char key[256];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - item.s.ptr), item.s.ptr);
-            snprintf(text, sizeof text, "%.*s", (int)(item.s.len - (size_t)(eq + 1 - item.s.ptr)), eq + 1);
-            if ((rc = conf_set(ctx, c, key, text, "settings.properties: "))) return rc;
-        }
-    }
+    if ((rc = kafka_conf_properties(ctx, c))) return rc;
     rd_kafka_conf_set_opaque(c, s);
-    rd_kafka_conf_set_log_cb(c, on_log);
+    rd_kafka_conf_set_log_cb(c, kafka_on_log);
     rd_kafka_conf_set_error_cb(c, on_error);
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     return 0;
@@ -185,7 +147,7 @@ static int prepare(gale_ctx_t *ctx)
         /* The log, errors and delivery reports all come to the main queue, taken on the task's thread. */
         rd_kafka_set_log_queue(s->rk, NULL);
         s->q = rd_kafka_queue_get_main(s->rk);
-        rd_kafka_queue_cb_event_enable(s->q, on_queue, ctx);
+        rd_kafka_queue_cb_event_enable(s->q, kafka_on_queue, ctx);
         s->topic = rd_kafka_topic_new(s->rk, s->topic_name, NULL);
         const rd_kafka_metadata_t *md = NULL;
         rd_kafka_resp_err_t e =
@@ -328,14 +290,6 @@ static void cleanup(gale_ctx_t *ctx)
     free_state(s);
 }
 
-/* librdkafka is not made to be unloaded and loaded again: pinned, as in spouts/kafka.c. */
-static int process_init(const gale_process_info_t *info)
-{
-    if (!dlopen("librdkafka.so.1", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-        info->log(info, GALE_LOG_WARN, "cannot pin librdkafka in memory: %s", dlerror());
-    return 0;
-}
-
 static const gale_setting_decl_t settings[] = {
     {"brokers", GALE_SETTING_STRING, "bootstrap servers, \"host:port,...\" (required)"},
     {"topic", GALE_SETTING_STRING, "the topic to write (required)"},
@@ -351,4 +305,4 @@ static const gale_setting_decl_t settings[] = {
 GALE_PLUGIN(.kind = GALE_BOLT, .name = "kafka_sink", .description = "each input as a record of a Kafka topic",
             .settings = settings,
             .bolt = {.prepare = prepare, .execute = execute, .finish = finish, .cleanup = cleanup},
-            .process_init = process_init, .service = service);
+            .process_init = kafka_pin_library, .service = service);

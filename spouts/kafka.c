@@ -50,7 +50,6 @@
  * queued.max.messages.kbytes are waiting: that is the backpressure. A consumer that takes nothing for
  * max.poll.interval.ms (5 minutes) leaves its group, as in any Kafka client.
  */
-#include <dlfcn.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +57,7 @@
 #include <time.h>
 
 #include "gale.h"
+#include "kafka_common.h"
 
 /* A message id: the partition's slot (its number in this task's life) above the offset. */
 #define SLOT_SHIFT 48
@@ -247,23 +247,6 @@ static void commit(state_t *s, bool sync, const rd_kafka_topic_partition_list_t 
 
 /* ---- callbacks, all served on the task's thread (the consumer queue) but the queue's ---------------------------- */
 
-/* From librdkafka's threads: records (or events) came to the empty queue. */
-static void on_queue(rd_kafka_t *rk, void *opaque)
-{
-    (void)rk;
-    gale_wake(opaque);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    state_t *s = rd_kafka_opaque(rk);
-    gale_log(s->ctx,
-             level <= 3   ? GALE_LOG_ERROR
-             : level <= 5 ? GALE_LOG_WARN
-                          : GALE_LOG_DEBUG,
-             "librdkafka %s: %s", fac, buf);
-}
-
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     state_t *s = opaque;
@@ -341,14 +324,6 @@ static void free_state(state_t *s)
     free(s->topics), free(s->parts), free(s->batch), free(s->group), free(s);
 }
 
-static int conf_set(gale_ctx_t *ctx, rd_kafka_conf_t *c, const char *key, const char *value, const char *what)
-{
-    char err[512];
-    if (rd_kafka_conf_set(c, key, value, err, sizeof err) == RD_KAFKA_CONF_OK) return 0;
-    gale_error(ctx, "%s%s: %s", what, key, err);
-    return GALE_EINVAL;
-}
-
 /* The `topic` setting: one string, or a list of them. */
 static int read_topics(gale_ctx_t *ctx, state_t *s)
 {
@@ -379,38 +354,23 @@ static int read_topics(gale_ctx_t *ctx, state_t *s)
 static int build_conf(gale_ctx_t *ctx, state_t *s, const gale_task_info_t *info, rd_kafka_conf_t *c)
 {
     char text[512];
-    int rc = conf_set(ctx, c, "bootstrap.servers", s->brokers, "settings.brokers: ");
-    if (!rc) rc = conf_set(ctx, c, "group.id", s->group, "settings.group: ");
+    int rc = kafka_conf_set(ctx, c, "bootstrap.servers", s->brokers, "settings.brokers: ");
+    if (!rc) rc = kafka_conf_set(ctx, c, "group.id", s->group, "settings.group: ");
     snprintf(text, sizeof text, "gale-%s-%s-%u", info->topology, info->component, info->task_index);
-    if (!rc) rc = conf_set(ctx, c, "client.id", text, "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "client.id", text, "");
     /* Offsets are committed here, past done records only. */
-    if (!rc) rc = conf_set(ctx, c, "enable.auto.commit", "false", "");
-    if (!rc) rc = conf_set(ctx, c, "enable.auto.offset.store", "false", "");
-    if (!rc) rc = conf_set(ctx, c, "auto.offset.reset", !strcmp(s->start, "latest") ? "latest" : "earliest", "");
-    if (!rc && s->bounded) rc = conf_set(ctx, c, "enable.partition.eof", "true", "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "enable.auto.commit", "false", "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "enable.auto.offset.store", "false", "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "auto.offset.reset", !strcmp(s->start, "latest") ? "latest" : "earliest", "");
+    if (!rc && s->bounded) rc = kafka_conf_set(ctx, c, "enable.partition.eof", "true", "");
     /* 16 MiB waiting per task, not librdkafka's 64: a topology that is behind holds less. */
-    if (!rc) rc = conf_set(ctx, c, "queued.max.messages.kbytes", "16384", "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "queued.max.messages.kbytes", "16384", "");
     /* Its log comes through the consumer queue to the task's thread, and from there to gale's log. */
-    if (!rc) rc = conf_set(ctx, c, "log.queue", "true", "");
+    if (!rc) rc = kafka_conf_set(ctx, c, "log.queue", "true", "");
     if (rc) return rc;
-    gale_value_t props, item;
-    if (!gale_setting(ctx, "properties", &props)) {
-        for (uint32_t i = 0; i < (props.type == GALE_ARRAY ? props.n : 1); i++) {
-            const char *eq = NULL;
-            if (props.type == GALE_ARRAY && !gale_item(ctx, &props, i, &item) && item.type == GALE_STR)
-                eq = memchr(item.s.ptr, '=', item.s.len);
-            if (!eq || eq == item.s.ptr) {
-                gale_error(ctx, "settings.properties: want a list of \"name=value\" strings (librdkafka's)");
-                return GALE_EINVAL;
-            }
-            char key[256];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - item.s.ptr), item.s.ptr);
-            snprintf(text, sizeof text, "%.*s", (int)(item.s.len - (size_t)(eq + 1 - item.s.ptr)), eq + 1);
-            if ((rc = conf_set(ctx, c, key, text, "settings.properties: "))) return rc;
-        }
-    }
+    if ((rc = kafka_conf_properties(ctx, c))) return rc;
     rd_kafka_conf_set_opaque(c, s);
-    rd_kafka_conf_set_log_cb(c, on_log);
+    rd_kafka_conf_set_log_cb(c, kafka_on_log);
     rd_kafka_conf_set_error_cb(c, on_error);
     rd_kafka_conf_set_offset_commit_cb(c, on_commit);
     if (!s->fixed) rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
@@ -573,7 +533,7 @@ static int open_(gale_ctx_t *ctx)
     rd_kafka_poll_set_consumer(s->rk);
     rd_kafka_set_log_queue(s->rk, NULL);
     s->q = rd_kafka_queue_get_consumer(s->rk);
-    rd_kafka_queue_cb_event_enable(s->q, on_queue, ctx);
+    rd_kafka_queue_cb_event_enable(s->q, kafka_on_queue, ctx);
     bool retry = gale_setting_bool(ctx, "retry", false);
     rc = check_brokers(ctx, s, (int)open_ms);
     if (rc == GALE_EIO && retry && !s->fixed) {
@@ -601,9 +561,6 @@ static int open_(gale_ctx_t *ctx)
     s->stale_acks_m = gale_counter(ctx, "acks_of_given_up_partitions");
     s->last_commit_ns = now_ns();
     ctx->state = s;
-    /* The queue's callback fires when it goes from empty to not: events from before it was enabled would hold it
-       off until next_tuple empties the queue. A first service does that now. */
-    gale_wake(ctx);
     return 0;
 }
 
@@ -698,10 +655,14 @@ static int next_tuple(gale_ctx_t *ctx)
     return 0;
 }
 
-/* A wake: records or events came. With the batch empty, take them now, so that a rebalance or an error is served
-   even while next_tuple is not called (max_spout_pending reached, the spout deactivated or done); next_tuple
-   emits the records. */
-static int service(gale_ctx_t *ctx) { return (int)fetch(ctx->state); }
+/* A wake: records or events came; next_tuple takes them (it empties the queue, so the callback fires again).
+   Taking them here instead, to serve rebalances while next_tuple is not called, made the group tests fail one run
+   in three with a 45 s rebalance stall and records read twice: not understood yet, so not done. */
+static int service(gale_ctx_t *ctx)
+{
+    (void)ctx;
+    return 0;
+}
 
 static void settle(gale_ctx_t *ctx, uint64_t id)
 {
@@ -757,16 +718,6 @@ static void close_(gale_ctx_t *ctx)
     free_state(s);
 }
 
-/* librdkafka keeps process-wide state (its global init, allocations its globals point to) and is not made to be
-   unloaded and loaded again: pinned, it stays mapped when the plugin is unloaded at the end of a run or in a hot
-   swap (a leak checker would otherwise see its globals' memory as lost). */
-static int process_init(const gale_process_info_t *info)
-{
-    if (!dlopen("librdkafka.so.1", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-        info->log(info, GALE_LOG_WARN, "cannot pin librdkafka in memory: %s", dlerror());
-    return 0;
-}
-
 static const gale_setting_decl_t settings[] = {
     {"brokers", GALE_SETTING_STRING, "bootstrap servers, \"host:port,...\" (required)"},
     {"topic", GALE_SETTING_ANY, "the topic to read, or a list of topics (required)"},
@@ -793,5 +744,5 @@ GALE_PLUGIN(.kind = GALE_SPOUT, .name = "kafka", .description = "records of Kafk
                                                     {NULL, NULL}},
             .settings = settings,
             .spout = {.open = open_, .next_tuple = next_tuple, .ack = ack, .fail = fail, .close = close_},
-            .process_init = process_init, .service = service, .prepare_commit = prepare_commit,
+            .process_init = kafka_pin_library, .service = service, .prepare_commit = prepare_commit,
             .commit = commit_checkpoint);
