@@ -904,14 +904,16 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
         }
         gale__supd_cluster_start(&d);
     }
-    printf("listening %s:%d\n", host, port);
-    fflush(stdout);
-    gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots", host, port, o->slots);
+    /* The handlers come before the line: whoever reads "listening" may send a SIGTERM at once, and it must stop
+       this daemon cleanly (exit 0), not kill it. */
     uv_signal_init(&d.loop, &d.sigint);
     uv_signal_init(&d.loop, &d.sigterm);
     d.sigint.data = d.sigterm.data = &d;
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    printf("listening %s:%d\n", host, port);
+    fflush(stdout);
+    gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots", host, port, o->slots);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     while (d.topos) {
         topo_rec_t *r = d.topos;

@@ -280,11 +280,11 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
         uv_close((uv_handle_t *)&n.reopen, NULL);
         uv_close((uv_handle_t *)&n.tick, NULL);
     } else {
+        uv_signal_start(&n.sigint, on_signal, SIGINT); /* before the line: a SIGTERM may follow it at once */
+        uv_signal_start(&n.sigterm, on_signal, SIGTERM);
         printf("listening %s:%d\n", host, n.port);
         fflush(stdout);
         gale_logf(GALE_LOG_INFO, "nimbus", "listening on %s:%d, data in %s", host, n.port, o->data_dir);
-        uv_signal_start(&n.sigint, on_signal, SIGINT);
-        uv_signal_start(&n.sigterm, on_signal, SIGTERM);
         uv_timer_start(&n.tick, on_tick, TICK_MS, TICK_MS);
         if (o->watcher && (rc = o->watcher->start(&n.loop, &n, o->watcher->arg))) {
             gale_logf(GALE_LOG_ERROR, "nimbus", "its watcher (the HTTP endpoint) did not start: stopping");
