@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "gale.h"
+#include "thread_notes.h"
 
 #define MAX_CONNS 64 /* connections read at once when listening; more wait in the backlog */
 #define BACKOFF_MIN_MS 100
@@ -82,43 +83,10 @@ typedef struct state {
     uint64_t number, failed;
     gale_metric_t *too_large_m;
     uint64_t too_large_said;
-    /* What the thread has to say: it may not log (only gale_wake is allowed off the executor), so the executor
-       logs it at its next call. A few are kept; more are counted. */
-    pthread_mutex_t note_mu;
-    struct {
-        gale_log_level_t level;
-        char text[320];
-    } notes[8];
-    int n_notes, notes_lost;
+    thread_notes_t notes; /* what the I/O thread has to say */
 } state_t;
 
-static void note(state_t *s, gale_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void note(state_t *s, gale_log_level_t level, const char *fmt, ...)
-{
-    pthread_mutex_lock(&s->note_mu);
-    if (s->n_notes < (int)(sizeof s->notes / sizeof *s->notes)) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(s->notes[s->n_notes].text, sizeof s->notes[0].text, fmt, ap);
-        va_end(ap);
-        s->notes[s->n_notes++].level = level;
-    } else {
-        s->notes_lost++;
-    }
-    pthread_mutex_unlock(&s->note_mu);
-    gale_wake(s->ctx);
-}
-
-/* On the executor: what the thread noted, logged. */
-static void say_notes(gale_ctx_t *ctx, state_t *s)
-{
-    if (!s->n_notes) return; /* a racy peek: a note missed now is said at the next call */
-    pthread_mutex_lock(&s->note_mu);
-    for (int i = 0; i < s->n_notes; i++) gale_log(ctx, s->notes[i].level, "%s", s->notes[i].text);
-    if (s->notes_lost) gale_warn(ctx, "(and %d messages more of the socket's)", s->notes_lost);
-    s->n_notes = s->notes_lost = 0;
-    pthread_mutex_unlock(&s->note_mu);
-}
+#define note(s, level, ...) thread_note(&(s)->notes, (level), __VA_ARGS__)
 
 /* ---- addresses ------------------------------------------------------------------------------------------------ */
 
@@ -450,7 +418,7 @@ static void free_state(state_t *s)
     if (s->stop_pipe[0] >= 0) close(s->stop_pipe[0]), close(s->stop_pipe[1]);
     free(s->ring);
     free(s->scratch);
-    pthread_mutex_destroy(&s->note_mu);
+    thread_notes_destroy(&s->notes);
     free(s);
 }
 
@@ -461,7 +429,7 @@ static int open_(gale_ctx_t *ctx)
     s->ctx = ctx;
     s->lfd = -1;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
-    pthread_mutex_init(&s->note_mu, NULL);
+    thread_notes_init(&s->notes, ctx);
     const char *listen_at = gale_setting_str(ctx, "listen", NULL), *connect_to = gale_setting_str(ctx, "connect", NULL);
     const char *framing = gale_setting_str(ctx, "framing", "line");
     int64_t max_kb = gale_setting_int(ctx, "max_record_kb", 1024), buf_kb = gale_setting_int(ctx, "buffer_kb", 1024);
@@ -537,7 +505,7 @@ static int next_tuple(gale_ctx_t *ctx)
         gale_done(ctx);
         return 0;
     }
-    say_notes(ctx, s);
+    thread_notes_say(ctx, &s->notes);
     uint64_t big = atomic_load(&s->too_large);
     if (big != s->too_large_said) {
         gale_counter_add(ctx, s->too_large_m, big - s->too_large_said);
@@ -577,7 +545,7 @@ static void close_(gale_ctx_t *ctx)
         atomic_store(&s->stop, true);
         (void)!write(s->stop_pipe[1], "x", 1);
         pthread_join(s->thread, NULL);
-        say_notes(ctx, s);
+        thread_notes_say(ctx, &s->notes);
     }
     if (s->failed > 10) gale_warn(ctx, "%llu records failed in all", (unsigned long long)s->failed);
     if (s->listening && s->unix_sock && s->lfd >= 0) unlink(((struct sockaddr_un *)&s->sa)->sun_path);

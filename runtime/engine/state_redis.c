@@ -21,6 +21,7 @@
 
 #include "diag.h"
 #include "log.h"
+#include "redis_uv.h"
 #include "state_store.h"
 
 #define SYNC_TIMEOUT_S 5
@@ -189,64 +190,6 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) r->ac = NULL; /* hiredis frees it; the commands queued on it fail */
 }
 
-/* ---- hiredis on libuv -------------------------------------------------------------------------------------------
- * hiredis 0.14's own libuv adapter (adapters/libuv.h) drops a poll callback whose status is an error, and a
- * non-blocking connect that is refused is reported exactly so: hiredis never learns of it, and every command queued
- * on the connection waits for ever. This one is the same adapter with that case handed to hiredis (a write event,
- * in which it reads the socket's error, fails the connection and answers its commands). */
-
-typedef struct uv_events {
-    redisAsyncContext *ac;
-    uv_poll_t handle;
-    int events;
-} uv_events_t;
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    uv_events_t *p = h->data;
-    if (status < 0) events = UV_WRITABLE;
-    if (p->ac && (events & UV_READABLE)) redisAsyncHandleRead(p->ac);
-    if (p->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->ac);
-}
-
-static void set_events(uv_events_t *p, int events)
-{
-    p->events = events;
-    if (events) uv_poll_start(&p->handle, events, on_poll);
-    else uv_poll_stop(&p->handle);
-}
-
-static void add_read(void *d) { set_events(d, ((uv_events_t *)d)->events | UV_READABLE); }
-static void del_read(void *d) { set_events(d, ((uv_events_t *)d)->events & ~UV_READABLE); }
-static void add_write(void *d) { set_events(d, ((uv_events_t *)d)->events | UV_WRITABLE); }
-static void del_write(void *d) { set_events(d, ((uv_events_t *)d)->events & ~UV_WRITABLE); }
-
-static void on_events_closed(uv_handle_t *h) { free(h->data); }
-
-static void cleanup_events(void *d)
-{
-    uv_events_t *p = d;
-    p->ac = NULL; /* hiredis frees the context after this */
-    uv_close((uv_handle_t *)&p->handle, on_events_closed);
-}
-
-static int attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-    uv_events_t *p = calloc(1, sizeof *p);
-    if (!p) return REDIS_ERR;
-    if (uv_poll_init(loop, &p->handle, ac->c.fd)) {
-        free(p);
-        return REDIS_ERR;
-    }
-    p->ac = ac;
-    p->handle.data = p;
-    ac->ev.data = p;
-    ac->ev.addRead = add_read, ac->ev.delRead = del_read;
-    ac->ev.addWrite = add_write, ac->ev.delWrite = del_write;
-    ac->ev.cleanup = cleanup_events;
-    return REDIS_OK;
-}
-
 static redisAsyncContext *async_ctx(redis_store_t *r, char *why, size_t cap)
 {
     if (r->ac) return r->ac;
@@ -257,7 +200,7 @@ static redisAsyncContext *async_ctx(redis_store_t *r, char *why, size_t cap)
         return NULL;
     }
     ac->data = r;
-    if (attach(ac, r->base.loop) != REDIS_OK) {
+    if (gale_redis_uv_attach(ac, r->base.loop) != REDIS_OK) {
         snprintf(why, cap, "cannot watch the connection to Redis at %s:%d", r->host, r->port);
         redisAsyncFree(ac);
         return NULL;
