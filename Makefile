@@ -214,6 +214,8 @@ $(eval $(call compile,,,$$(CFLAGS_ALL)))
 # PLUGIN_LIBS_name: the libraries plugin `name` links (a connector's client library).
 PLUGIN_LIBS_kafka := -lrdkafka
 PLUGIN_LIBS_kafka_sink := -lrdkafka
+PLUGIN_LIBS_redis_stream := -lhiredis -luv -lpthread
+PLUGIN_LIBS_redis_sink := -lhiredis -luv -lpthread
 $(eval $(call compile,plugins/,spouts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,plugins/,bolts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,benchplugins/,tools/bench/plugins/,$$(PLUGIN_CFLAGS)))

@@ -343,6 +343,31 @@ int tl_words_short(const char *sink_out, const long counts[10], long *seen)
     return -1;
 }
 
+int tl_word_counts_differ(const char *text, const long counts[10], char *why, size_t cap)
+{
+    if (!text) return snprintf(why, cap, "no output"), 1;
+    long seen[10] = {0};
+    int lines = 0;
+    for (const char *line = text; *line; lines++) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char word[64];
+        long n;
+        if (sscanf(line, "{\"word\": \"%63[^\"]\", \"count\": %ld}", word, &n) != 2)
+            return snprintf(why, cap, "not a count: %.*s", (int)len, line), 1;
+        int w = 0;
+        while (w < 10 && strcmp(TL_VOCAB[w], word)) w++;
+        if (w == 10) return snprintf(why, cap, "unknown word %s", word), 1;
+        seen[w] += n;
+        line += len + (nl != NULL);
+    }
+    if (lines != 10) return snprintf(why, cap, "%d lines, not one per word", lines), 1;
+    for (int w = 0; w < 10; w++)
+        if (seen[w] != counts[w])
+            return snprintf(why, cap, "%s counted %ld times, not %ld", TL_VOCAB[w], seen[w], counts[w]), 1;
+    return 0;
+}
+
 long tl_rejected_in_log(const char *err, long *lines)
 {
     long n = 0, k = 0;

@@ -63,6 +63,10 @@ double tl_now_s(void);
 /* The first word of TL_VOCAB that `sink_out` (file_sink lines {"word": "..."}) has fewer times than `counts`, with
    *seen set to how often it has it; -1 when every word is there often enough. */
 int tl_words_short(const char *sink_out, const long counts[10], long *seen);
+/* Whether `text` (word_count's final counts as a sink writes them: {"word": "w", "count": n} lines, in any order,
+   possibly split over several lines per word) differs from `counts`: 0 when it has exactly them, one line per word;
+   else 1 and the first difference in why. `text` is not changed. */
+int tl_word_counts_differ(const char *text, const long counts[10], char *why, size_t cap);
 
 /* The connections the transport's log lines in `err` (a run's stderr) say were rejected: one per "closing" line
    plus the count of each "N connections rejected in the last 10 s" line; *lines gets how many lines that took. */

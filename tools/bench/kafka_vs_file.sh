@@ -16,6 +16,7 @@ cd "$(dirname "$0")/../.."
 runs=${1:-3}
 lines=${2:-1000000}
 gale=${GALE:-build/bin/gale}
+. tools/bench/lib.sh
 mock=$(dirname "$gale")/gale-kafka-mock
 [ -x "$gale" ] && [ -x "$mock" ] || { echo "$gale or $mock is missing: run make first" >&2; exit 1; }
 
@@ -28,26 +29,13 @@ stop() {
 trap stop EXIT
 
 # The input: sample.txt's lines over and over.
-: >"$work/in.txt"
-while [ "$(wc -l <"$work/in.txt")" -lt "$lines" ]; do cat topologies/data/sample.txt >>"$work/in.txt"; done
-head -n "$lines" "$work/in.txt" >"$work/lines.txt"
+sample_lines "$lines" "$work/lines.txt"
 "$mock" --topic sentences:4 --produce "sentences:$work/lines.txt" >"$work/boot" &
 mock_pid=$!
 for _ in $(seq 600); do [ -s "$work/boot" ] && break; sleep 0.1; done
 brokers=$(head -n 1 "$work/boot")
 [ -n "$brokers" ] || { echo "the mock cluster did not start" >&2; exit 1; }
 
-rate() { # SECONDS -> lines/s
-  awk -v n="$lines" -v s="$1" 'BEGIN { printf "%.0f\n", n / s }'
-}
-time_run() { # ARGS... -> seconds
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$gale" run --quiet "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 : >"$work/file.rates"
 : >"$work/kafka.rates"
