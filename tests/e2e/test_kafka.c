@@ -2,7 +2,7 @@
  * The Kafka spout through the gale binary, against librdkafka's mock cluster (Debian has no Kafka broker) hosted by
  * gale-kafka-mock in a process of its own, over TCP: the shipped kafka_wordcount.cfg counts every record exactly
  * once and commits every partition to its end, so that a second run reads nothing; tasks that are consumers of the
- * group count every record once too; no offset is committed before its record's tree is acked, and a run killed
+ * group count every record at least once; no offset is committed before its record's tree is acked, and a run killed
  * before the acks gives every record again to the next one; a worker SIGKILLed mid-run loses nothing (at least
  * once); unreachable brokers and bad settings are errors that name them. (A missing topic is not tested: the mock,
  * like a broker with auto.create.topics.enable, creates a topic a client asks for.)
@@ -130,14 +130,16 @@ static char *write_cfg(const kf_t *k, const char *name, const char *config, cons
 }
 
 /* The final counts a sink wrote ({"word": "w", "count": n} lines) are exactly k's. */
-static void assert_final_counts(const kf_t *k, const char *name)
+static void assert_counts(const kf_t *k, const char *name, bool at_least)
 {
     char *path = tl_path("%s/%s.jsonl", k->dir, name), *text = tl_read_file(path, NULL);
     cr_assert_not_null(text, "%s was not written", path);
     char why[256];
-    cr_assert_not(tl_word_counts_differ(text, k->counts, why, sizeof why), "%s", why);
+    cr_assert_not(tl_word_counts_differ(text, k->counts, at_least, why, sizeof why), "%s", why);
     free(path), free(text);
 }
+
+static void assert_final_counts(const kf_t *k, const char *name) { assert_counts(k, name, false); }
 
 static tl_result_t run_cfg(const char *cfg, const char *const *extra, double timeout_s)
 {
@@ -180,7 +182,7 @@ Test(kafka, the_shipped_wordcount_counts_every_record_once_and_commits_every_par
     kf_free(&k);
 }
 
-Test(kafka, tasks_that_are_consumers_of_the_group_count_every_record_once)
+Test(kafka, tasks_that_are_consumers_of_the_group_count_every_record_at_least_once)
 {
     kf_t k;
     kf_start(&k);
@@ -189,7 +191,8 @@ Test(kafka, tasks_that_are_consumers_of_the_group_count_every_record_once)
     char *rundir;
     pid_t pid = spawn_in(&k, "run", argv, &rundir);
     /* Unbounded: the group reads on. Once every partition is committed to its end, stop the run: its final counts
-       then have every record once. */
+       then have every record at least once. Not exactly once: a rebalance in mid-run (a slow join under ASan) gives
+       the new owner of a partition its records after the committed offset, some of them counted already. */
     bool all = false;
     int64_t at[PARTITIONS];
     for (double until = tl_now_s() + 90; !all && tl_now_s() < until && tl_alive(pid); tl_sleep_ms(200)) {
@@ -201,7 +204,7 @@ Test(kafka, tasks_that_are_consumers_of_the_group_count_every_record_once)
     kill(pid, SIGTERM);
     bool late;
     cr_assert_eq(tl_wait(pid, 60, &late), 0);
-    assert_final_counts(&k, "group");
+    assert_counts(&k, "group", true);
     char *err_path = tl_path("%s/err.txt", rundir), *err = tl_read_file(err_path, NULL);
     cr_assert_not_null(strstr(err, "assigned"), "no task was assigned partitions by the group:\n%s", err);
     free(err_path), free(err), free(rundir), free(cfg);

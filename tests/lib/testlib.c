@@ -343,7 +343,7 @@ int tl_words_short(const char *sink_out, const long counts[10], long *seen)
     return -1;
 }
 
-int tl_word_counts_differ(const char *text, const long counts[10], char *why, size_t cap)
+int tl_word_counts_differ(const char *text, const long counts[10], bool at_least, char *why, size_t cap)
 {
     if (!text) return snprintf(why, cap, "no output"), 1;
     long seen[10] = {0};
@@ -363,8 +363,10 @@ int tl_word_counts_differ(const char *text, const long counts[10], char *why, si
     }
     if (lines != 10) return snprintf(why, cap, "%d lines, not one per word", lines), 1;
     for (int w = 0; w < 10; w++)
-        if (seen[w] != counts[w])
-            return snprintf(why, cap, "%s counted %ld times, not %ld", TL_VOCAB[w], seen[w], counts[w]), 1;
+        if (at_least ? seen[w] < counts[w] : seen[w] != counts[w])
+            return snprintf(why, cap, "%s counted %ld times, not %s%ld", TL_VOCAB[w], seen[w],
+                            at_least ? "at least " : "", counts[w]),
+                   1;
     return 0;
 }
 

@@ -64,9 +64,9 @@ double tl_now_s(void);
    *seen set to how often it has it; -1 when every word is there often enough. */
 int tl_words_short(const char *sink_out, const long counts[10], long *seen);
 /* Whether `text` (word_count's final counts as a sink writes them: {"word": "w", "count": n} lines, in any order,
-   possibly split over several lines per word) differs from `counts`: 0 when it has exactly them, one line per word;
-   else 1 and the first difference in why. `text` is not changed. */
-int tl_word_counts_differ(const char *text, const long counts[10], char *why, size_t cap);
+   possibly split over several lines per word) differs from `counts`: 0 when it has exactly them (`at_least`: each at
+   least), one line per word; else 1 and the first difference in why. `text` is not changed. */
+int tl_word_counts_differ(const char *text, const long counts[10], bool at_least, char *why, size_t cap);
 
 /* The connections the transport's log lines in `err` (a run's stderr) say were rejected: one per "closing" line
    plus the count of each "N connections rejected in the last 10 s" line; *lines gets how many lines that took. */
