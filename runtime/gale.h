@@ -34,7 +34,8 @@
  *    settings, input_count and input_fields (the model, read-only), task_info (in declare, a task id of 0), log,
  *    strerror, err_name, to_json, item, and the tuple readers on a tuple that is still valid. From a thread of
  *    the plugin's own, only gale_wake() may be called; `service`, which it asks for, may do what next_tuple
- *    (spouts) or finish (bolts) may. gale_replayable() may be called only from a spout's open (ESTATE elsewhere).
+ *    (spouts) or finish (bolts) may. gale_replayable() may be called only from a spout's open (ESTATE elsewhere),
+ *    gale_reject() only where a spout may emit, gale_from_json() from any callback but declare.
  *  - Replayable sources. A spout whose source can rewind (a file, a Kafka partition) calls gale_replayable() in
  *    open and emits with message ids that are positions in the source. When its process dies (worker mode), the
  *    task is started again from the oldest position whose tree had not completed, so that nothing emitted is
@@ -58,7 +59,7 @@ extern "C" {
 #endif
 
 #define GALE_ABI_MAJOR 2
-#define GALE_ABI_MINOR 5
+#define GALE_ABI_MINOR 6
 
 /* Error codes: 0 is success, every failure is negative. Those that mirror errno keep errno's (Linux) value. */
 #define GALE_ERRNO_MAP(X)                                               \
@@ -515,6 +516,27 @@ struct gale_host {
     int (*state_next)(gale_ctx_t *ctx, uint64_t *cursor, gale_value_t *key, gale_value_t *value);
     size_t (*state_count)(gale_ctx_t *ctx);
     uint64_t (*state_restored)(gale_ctx_t *ctx);
+
+    /* ABI 2.6. */
+
+    /* JSON text (RFC 8259, strict) to a gale value: null, true/false, integers as int (above INT64_MAX as uint),
+       other numbers as double, strings (escapes decoded), arrays, and objects as maps with string keys in their
+       order. *out is a view into a buffer of the task's, valid until the task's next from_json: emit it (or copy
+       what you keep) before. From the task's thread. 0; GALE_ESYNTAX (not JSON) or GALE_ELIMIT (nested deeper than
+       64) with what is wrong and where in `why` ("byte 12: expected ':' after an object key"), NUL-terminated,
+       at most why_cap bytes (why may be NULL); GALE_ENOMEM. */
+    int (*from_json)(gale_ctx_t *ctx, const char *text, size_t len, gale_value_t *out, char *why, size_t why_cap);
+
+    /* Spouts: a record of the source that will not be emitted (a value that does not parse, one over a size
+       limit) ends as a tree that failed for good does, so that it is not lost: it is written to the failed-tuple
+       journal (when the topology has one) with cause "rejected" and `error` (what was wrong with it), counted in
+       the task's `failed` figure, and logged (rate-limited). `values` are the tuple the spout would have emitted on
+       `stream` (NULL: "default"), with what it could not read given as it came (bytes) or nil, checked as an emit
+       is; `msg_id` names the record (its offset). Nothing is tracked and neither ack nor fail is called for it:
+       the spout treats the record as done. From the task's thread, in the run phase (GALE_ESTATE elsewhere, and
+       from a bolt). 0, an emit's codes for the values, or GALE_EIO when the journal could not be written. */
+    int (*reject)(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n, uint64_t msg_id,
+                  const char *error);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -776,6 +798,21 @@ static inline uint64_t gale_state_restored(gale_ctx_t *ctx)
 static inline size_t gale_to_json(gale_ctx_t *ctx, const gale_value_t *v, char *buf, size_t cap)
 {
     return ctx->host->to_json(v, buf, cap);
+}
+
+static inline int gale_from_json(gale_ctx_t *ctx, const char *text, size_t len, gale_value_t *out, char *why,
+                                 size_t why_cap)
+{
+    if (!GALE_HOST_HAS(ctx->host, from_json)) return GALE_ENOTSUP;
+    return ctx->host->from_json(ctx, text, len, out, why, why_cap);
+}
+
+/* Spouts: journal a record that will not be emitted, with what was wrong (see gale_host_t.reject). */
+static inline int gale_reject(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n,
+                              uint64_t msg_id, const char *error)
+{
+    if (!GALE_HOST_HAS(ctx->host, reject)) return GALE_ENOTSUP;
+    return ctx->host->reject(ctx, stream, values, n, msg_id, error);
 }
 
 /* The runtime's own sources have gale_strerror(err) and gale_err_name(err) of their own (built with

@@ -14,6 +14,8 @@
 #include "emit.h"
 
 #include "executor.h"
+#include "log.h"
+#include "ratelog.h"
 #include "runtime.h"
 #include "spout.h"
 #include "task.h"
@@ -224,6 +226,38 @@ int gale__emit(gale_ctx_t *ctx, const gale_emit_t *e)
     gale_emit_t known = *e; /* the fields the topology knows of, the first */
     known.n_values = n_values;
     return gale__emit_stream(t, stream, &known, 1);
+}
+
+int gale__reject(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n, uint64_t msg_id,
+                 const char *error)
+{
+    gale_task_t *t = gale__task(ctx);
+    if (t->comp->kind != GALE_SPOUT) return GALE_ESTATE; /* declare has a table of its own (declare.c) */
+    gale_emit_t e = {.size = sizeof e, .stream = stream, .values = values, .n_values = n, .msg_id = msg_id};
+    int s;
+    size_t n_values;
+    int rc = check_emit(t, &e, &s, &n_values);
+    if (rc == EMIT_UNSUBSCRIBED) {
+        gale__task_error(t, "reject on stream '%s', which only the swapped-in plugin declares: not journaled",
+                         stream ? stream : "default");
+        return GALE_ESTREAM;
+    }
+    if (rc < 0) return rc;
+    gale_tuple_data_t *d = gale__tuple_new(t->comp, t->base.task_id, (uint16_t)s, values, n_values, 0, 0, &rc);
+    if (!d) {
+        gale__task_error(t, "reject on stream '%s': %s", t->comp->streams[s].name, gale_strerror(rc));
+        return rc;
+    }
+    const char *why = error && *error ? error : "rejected by the spout";
+    /* A warning, not an error of the task: the data was bad, not the plugin. Rate-limited as errors are. */
+    uint64_t k = ++t->rejected;
+    if (gale_log_worth(k))
+        gale_logf(GALE_LOG_WARN, t->who, "message id %llu rejected: %s%s", (unsigned long long)msg_id, why,
+                  k > 10 ? " (and more: see the journal)" : "");
+    rc = gale__spout_journal(t, d, msg_id, "rejected", why, t->base.task_id, 0);
+    gale__tuple_discard(d);
+    t->m.failed++;
+    return rc ? GALE_EIO : 0;
 }
 
 /* Tells the ackers of each of the input's trees. */

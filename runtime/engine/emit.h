@@ -1,5 +1,5 @@
 /*
- * emit.h: the run-phase host functions (emit.c): emit, ack, fail, keep, done and reset_timeout. Each checks the
+ * emit.h: the run-phase host functions (emit.c): emit, ack, fail, keep, done, reset_timeout and reject. Each checks the
  * phase and the task's kind first and answers GALE_ESTATE where gale.h's phase table forbids the call.
  */
 #ifndef GALE_EMIT_H
@@ -21,6 +21,9 @@ int gale__fail(gale_ctx_t *ctx, const gale_tuple_t *input);
 const gale_tuple_t *gale__keep(gale_ctx_t *ctx, const gale_tuple_t *input);
 void gale__done(gale_ctx_t *ctx);
 int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input);
+/* Spouts: a record that will not be emitted goes to the journal (gale_host_t.reject). */
+int gale__reject(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n, uint64_t msg_id,
+                 const char *error);
 
 struct gale_task;
 /* Settles `in`, which the runtime holds for the task (a window's tuple: not the current input, not in the kept

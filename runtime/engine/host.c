@@ -6,6 +6,7 @@
 
 #include "declare.h"
 #include "emit.h"
+#include "from_json.h"
 #include "kvstate.h"
 #include "plugin_metrics.h"
 #include "service.h"
@@ -32,6 +33,8 @@ const gale_host_t gale__host = {
     .state_next = gale__state_next,
     .state_count = gale__state_count,
     .state_restored = gale__state_restored,
+    .from_json = gale__from_json,
+    .reject = gale__reject,
     .tuple_size = gale__tuple_size,
     .tuple_get = gale__tuple_get,
     .tuple_field = gale__tuple_field,

@@ -78,7 +78,7 @@ int gale_journal_encode(const gale_journal_record_t *r, char **out, size_t *len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 10);
+    msgpack_pack_map(&pk, r->error ? 11 : 10);
     gale_mp_pack_cstr(&pk, "time");
     msgpack_pack_int64(&pk, r->time_ms);
     gale_mp_pack_cstr(&pk, "topology");
@@ -100,6 +100,10 @@ int gale_journal_encode(const gale_journal_record_t *r, char **out, size_t *len)
     else msgpack_pack_nil(&pk);
     gale_mp_pack_cstr(&pk, "attempts");
     msgpack_pack_uint32(&pk, r->attempts);
+    if (r->error) {
+        gale_mp_pack_cstr(&pk, "error");
+        gale_mp_pack_cstr(&pk, r->error);
+    }
     if (!sb.data) return GALE_ENOMEM;
     *out = sb.data; /* msgpack_sbuffer allocates with malloc: the caller frees it */
     *len = sb.size;
@@ -240,13 +244,13 @@ static int decode_record(gale_journal_reader_t *r, const char *p, size_t len, ga
     size_t used;
     if (gale_mp_read(p, len, &map, &used) || map.type != GALE_MAP || used != len) return -1;
     memset(out, 0, sizeof *out);
-    long at[5] = {-1, -1, -1, -1, -1}; /* topology, spout, cause, component, stream */
-    const char *names[5] = {"topology", "spout", "cause", "component", "stream"};
+    long at[6] = {-1, -1, -1, -1, -1, -1}; /* topology, spout, cause, component, stream, error */
+    const char *names[6] = {"topology", "spout", "cause", "component", "stream", "error"};
     size_t sused = 0;
     for (uint32_t i = 0; i < map.n; i++) {
         gale_value_t k, v;
         if (gale_mp_item(&map, 2 * i, &k) || gale_mp_item(&map, 2 * i + 1, &v)) return -1;
-        for (int s = 0; s < 5; s++)
+        for (int s = 0; s < 6; s++)
             if (key_is(&k, names[s]) && v.type == GALE_STR && (at[s] = keep_string(r, &sused, &v)) < 0) return -1;
         if (key_is(&k, "time") && v.type == GALE_INT) out->time_ms = v.i;
         if (key_is(&k, "msg_id") && (v.type == GALE_INT || v.type == GALE_UINT)) out->msg_id = v.u;
@@ -263,6 +267,7 @@ static int decode_record(gale_journal_reader_t *r, const char *p, size_t len, ga
     out->cause = r->strings + at[2];
     out->component = at[3] >= 0 ? r->strings + at[3] : NULL;
     out->stream = at[4] >= 0 ? r->strings + at[4] : "default";
+    out->error = at[5] >= 0 ? r->strings + at[5] : NULL;
     return 0;
 }
 

@@ -3,7 +3,8 @@
  *     [4 bytes: the marker C1 'G' 'J' '2'][u32 length, little-endian][u32 crc32c of the length's 4 bytes and the
  *     payload][payload: a MessagePack map]
  * with the keys time (ms since the epoch), topology, spout, stream, msg_id, values (the tuple's values, an array), cause
- * ("timeout" or "fail"), component and task (who failed it, when known; nil otherwise) and attempts.
+ * ("timeout", "fail", "stopped", or "rejected": the spout would not emit the record), component and task (who failed
+ * it, when known; nil otherwise), attempts, and error (only in a record that has one: what was wrong with it).
  *
  * One write(2) per record on a file opened with O_APPEND, so records from several threads or processes never
  * interleave. A reader checks each record's marker, length and checksum. Where they do not hold (a torn write, a
@@ -39,10 +40,11 @@ typedef struct gale_journal_record {
     uint64_t msg_id;
     const char *values;    /* the encoded MessagePack array */
     size_t values_len;
-    const char *cause;     /* "timeout" or "fail" */
+    const char *cause;     /* "timeout", "fail", "stopped" or "rejected" */
     const char *component; /* NULL when unknown */
     uint32_t task;         /* 0 when unknown */
     uint32_t attempts;
+    const char *error; /* NULL, or what was wrong ("invalid JSON at byte 7: ..."), for a rejected record */
 } gale_journal_record_t;
 
 typedef struct gale_journal gale_journal_t;

@@ -97,6 +97,7 @@ static void free_task(gale_runtime_t *rt, gale_task_t *t)
     gale__window_destroy(t);
     gale__watermarks_destroy(t);
     free(t->acks_due.v);
+    gale_buf_free(&t->json);
     free(t->retries);
     gale_u64map_destroy(&t->pending);
     if (t->acker) gale_acker_destroy(t->acker);

@@ -113,18 +113,32 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void journal_tree(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from)
+int gale__spout_journal(gale_task_t *t, const gale_tuple_data_t *d, uint64_t msg_id, const char *cause,
+                        const char *error, uint32_t from, uint32_t attempts)
 {
     gale_runtime_t *rt = t->rt;
-    if (!rt->journal || !p->data) return;
+    if (!rt->journal) return 0;
     const gale_component_t *by = from && from <= rt->n_all_tasks ? rt->tasks[from]->comp : NULL;
-    gale_journal_record_t rec = {.time_ms = wall_ms(), .topology = rt->topo->name, .spout = t->comp->name,
-                                 .stream = t->comp->streams[p->data->stream].name,
-                                 .msg_id = p->msg_id, .values = p->data->raw, .values_len = p->data->raw_len,
-                                 .cause = cause, .component = by ? by->name : NULL, .task = by ? from : 0,
-                                 .attempts = p->attempts};
+    gale_journal_record_t rec = {.time_ms = wall_ms(),
+                                 .topology = rt->topo->name,
+                                 .spout = t->comp->name,
+                                 .stream = t->comp->streams[d->stream].name,
+                                 .msg_id = msg_id,
+                                 .values = d->raw,
+                                 .values_len = d->raw_len,
+                                 .cause = cause,
+                                 .component = by ? by->name : NULL,
+                                 .task = by ? from : 0,
+                                 .attempts = attempts,
+                                 .error = error};
     int rc = gale_journal_append(rt->journal, &rec);
-    if (rc) gale__task_error(t, "cannot journal message id %llu: %s", (unsigned long long)p->msg_id, gale_strerror(rc));
+    if (rc) gale__task_error(t, "cannot journal message id %llu: %s", (unsigned long long)msg_id, gale_strerror(rc));
+    return rc;
+}
+
+static void journal_tree(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from)
+{
+    if (p->data) gale__spout_journal(t, p->data, p->msg_id, cause, NULL, from, p->attempts);
 }
 
 /*

@@ -16,6 +16,12 @@
 
 #include "task.h"
 
+/* Appends a journal record of tuple `d` (its values and stream) when the topology has a journal: `cause`, `error`
+   (NULL, or what was wrong), who failed it (task `from`, 0: unknown) and `attempts`. 0, or the append's code
+   (logged against t). */
+int gale__spout_journal(gale_task_t *t, const gale_tuple_data_t *d, uint64_t msg_id, const char *cause,
+                        const char *error, uint32_t from, uint32_t attempts);
+
 /* Emits on a resolved stream (emit.c); `attempts` counts this emit for a replayed message. */
 int gale__emit_stream(gale_task_t *t, int stream, const gale_emit_t *e, uint32_t attempts);
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "acker.h"
+#include "buf.h"
 #include "host.h"
 #include "kvstate.h"
 #include "grouping.h"
@@ -115,6 +116,8 @@ typedef struct gale_task {
     uint64_t win_due_ns;            /* processing time: when its next window is due; UINT64_MAX: none */
     bool win_clock;                 /* its window is one of processing time */
     struct gale_watermarks *wm_out; /* tasks feeding an event-time window: their watermarks (watermark.h) */
+    gale_buf_t json;                /* from_json's last value (from_json.h) */
+    uint64_t rejected;              /* spouts: records given to reject (emit.c), for its log's rate limit */
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }

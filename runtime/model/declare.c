@@ -126,6 +126,16 @@ static int refuse_state_next(gale_ctx_t *ctx, uint64_t *cursor, gale_value_t *ke
 {
     return GALE_ESTATE;
 }
+static int refuse_from_json(gale_ctx_t *ctx, const char *text, size_t len, gale_value_t *out, char *why, size_t cap)
+{
+    if (why && cap) snprintf(why, cap, "from_json is not allowed in declare");
+    return GALE_ESTATE;
+}
+static int refuse_reject(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n, uint64_t msg_id,
+                         const char *error)
+{
+    return GALE_ESTATE;
+}
 static size_t no_state_count(gale_ctx_t *ctx) { return 0; }
 static uint64_t no_state_restored(gale_ctx_t *ctx) { return 0; }
 static size_t no_tuple_size(const gale_tuple_t *t) { return 0; }
@@ -155,6 +165,8 @@ const gale_host_t gale__declare_host = {
     .state_next = refuse_state_next,
     .state_count = no_state_count,
     .state_restored = no_state_restored,
+    .from_json = refuse_from_json,
+    .reject = refuse_reject,
     .tuple_size = no_tuple_size,
     .tuple_get = no_tuple_get,
     .tuple_field = no_tuple_field,

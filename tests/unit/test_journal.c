@@ -33,10 +33,17 @@ static void make_record(int i, test_record_t *t)
     memcpy(t->values, fake, sizeof fake - 1);
     t->values[2] = (char)(i >> 8); /* uint16, big-endian */
     t->values[3] = (char)i;
-    t->r = (gale_journal_record_t){.time_ms = 1700000000000 + i, .topology = "wc", .spout = "lines",
-                                   .msg_id = (uint64_t)i + 1, .values = t->values, .values_len = sizeof fake - 1,
-                                   .cause = i % 2 ? "fail" : "timeout", .component = i % 2 ? "count" : NULL,
-                                   .task = i % 2 ? 4 : 0, .attempts = 3};
+    t->r = (gale_journal_record_t){.time_ms = 1700000000000 + i,
+                                   .topology = "wc",
+                                   .spout = "lines",
+                                   .msg_id = (uint64_t)i + 1,
+                                   .values = t->values,
+                                   .values_len = sizeof fake - 1,
+                                   .cause = i % 2 ? "fail" : "timeout",
+                                   .component = i % 2 ? "count" : NULL,
+                                   .task = i % 2 ? 4 : 0,
+                                   .attempts = 3,
+                                   .error = i % 3 ? NULL : "the value is not JSON: byte 7: expected ':'"};
 }
 
 /* The size of record i in the file. */
@@ -100,6 +107,8 @@ static int read_all(const char *path, uint64_t *ids, int cap)
             cr_assert_str_eq(rec.cause, "timeout");
             cr_assert_null(rec.component);
         }
+        if ((rec.msg_id - 1) % 3) cr_assert_null(rec.error, "record %d has an error", (int)rec.msg_id);
+        else cr_assert_str_eq(rec.error, "the value is not JSON: byte 7: expected ':'");
         ids[n++] = rec.msg_id;
     }
     gale_journal_reader_free(&r);

@@ -109,7 +109,7 @@ Test(plugin, a_descriptor_smaller_than_abi_2_0_is_refused_naming_the_file_and_bo
     cr_assert_eq(gale_plugin_load(path, &h, &d), GALE_EABI);
     cr_assert_null(h);
     cr_assert_not_null(strstr(d.msg, path), "%s", d.msg);
-    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.5) needs at least"),
+    cr_assert_not_null(strstr(d.msg, "(ABI 2.0) has a descriptor of 12 bytes, this gale (ABI 2.6) needs at least"),
                        "%s", d.msg);
     free(path);
 }

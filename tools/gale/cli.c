@@ -16,9 +16,9 @@
 
 /* ---- the commands and their usage ------------------------------------------------------------------------------ */
 
-#define FILTER_OPTIONS                                                                                                 \
-    "  --spout NAME          only records of this spout\n"                                                          \
-    "  --cause C             only records that ended this way: timeout, fail or stopped\n"                          \
+#define FILTER_OPTIONS                                                                               \
+    "  --spout NAME          only records of this spout\n"                                           \
+    "  --cause C             only records that ended this way: timeout, fail, stopped or rejected\n" \
     "  --since T, --until T  only records from/up to T: milliseconds since the epoch, or 2026-11-25T02:40:00Z\n"
 
 #define SET_OPTION                                                                                                     \
@@ -223,7 +223,7 @@ void gale_cli_print_help(FILE *f)
         print_synopsis(f, COMMANDS[i].synopsis + strlen("gale "), 4);
         fprintf(f, "      %s\n", COMMANDS[i].summary);
     }
-    fputs("\nFILTERS pick journal records: --spout NAME, --cause timeout|fail|stopped, --since T, --until T.\n"
+    fputs("\nFILTERS pick journal records: --spout NAME, --cause timeout|fail|stopped|rejected, --since T, --until T.\n"
           "'gale help COMMAND' or 'gale COMMAND --help' shows a command's options.\n"
           "exit codes: 0 success, 1 topology, plugin or run error, 2 usage error\n",
           f);

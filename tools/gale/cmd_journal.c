@@ -33,8 +33,8 @@ int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t 
         const char *v = argv[++*i];
         if (k == 0) f->spout = v;
         if (k == 1) {
-            if (strcmp(v, "timeout") && strcmp(v, "fail") && strcmp(v, "stopped"))
-                return gale_cli_usage_error(cmd, "--cause is timeout, fail or stopped, not '%s'", v);
+            if (strcmp(v, "timeout") && strcmp(v, "fail") && strcmp(v, "stopped") && strcmp(v, "rejected"))
+                return gale_cli_usage_error(cmd, "--cause is timeout, fail, stopped or rejected, not '%s'", v);
             f->cause = v;
         }
         if (k >= 2 && parse_time(v, k == 2 ? &f->since_ms : &f->until_ms))
@@ -95,7 +95,10 @@ static void print_json(const gale_journal_record_t *r)
     else gale_buf_puts(&b, "null");
     if (r->task) gale_buf_printf(&b, ", \"task\": %u", r->task);
     else gale_buf_puts(&b, ", \"task\": null");
-    gale_buf_printf(&b, ", \"attempts\": %u}\n", r->attempts);
+    gale_buf_printf(&b, ", \"attempts\": %u, \"error\": ", r->attempts);
+    if (r->error) gale_json_string(&b, r->error, strlen(r->error));
+    else gale_buf_puts(&b, "null");
+    gale_buf_puts(&b, "}\n");
     fputs(b.p, stdout);
     gale_buf_free(&b);
 }
@@ -123,9 +126,10 @@ static void print_record(const gale_journal_record_t *r, size_t n)
     gale_buf_t b = {0};
     values_json(&b, r);
     printf("record %zu at %s: topology %s, spout %s (stream %s), msg_id %llu\n"
-           "  cause: %s, by %s, after %u attempt%s\n  values: %s\n",
+           "  cause: %s, by %s, after %u attempt%s\n%s%s%s  values: %s\n",
            n, when, r->topology, r->spout, r->stream, (unsigned long long)r->msg_id, r->cause, by, r->attempts,
-           r->attempts == 1 ? "" : "s", b.p ? b.p : "");
+           r->attempts == 1 ? "" : "s", r->error ? "  error: " : "", r->error ? r->error : "", r->error ? "\n" : "",
+           b.p ? b.p : "");
     gale_buf_free(&b);
 }
 
