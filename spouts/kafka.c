@@ -9,9 +9,13 @@
  *                                           first record; "latest", its next one. Committed offsets always win,
  *                                           as with Kafka's auto.offset.reset: to read a topic again, use a new
  *                                           group
- *   value               ("bytes")           the value field as "bytes" or as "string"
+ *   value               ("bytes")           the value field as "bytes", as "string", or "json": parsed into a
+ *                                           gale value (objects become maps); a value that is not JSON is
+ *                                           rejected: journaled with the parse error (cause "rejected"), counted
+ *                                           (records_not_json) and passed over
  *   bounded             (false)             read each partition up to its end at the task's start, then be done
- *   max_record_kb       (1024)              a record whose value is longer is not emitted: counted and logged
+ *   max_record_kb       (1024)              a record whose value is longer is not emitted: rejected (journaled
+ *                                           with its size and a nil value, counted in records_too_large)
  *   commit_interval_ms  (1000)              how often the acked offsets are committed
  *   open_timeout_ms     (10000)             how long open waits for the brokers to answer
  *   retry               (false)             brokers unreachable at open: go on and let librdkafka retry (logged),
@@ -94,14 +98,15 @@ typedef struct state {
     part_t *last; /* the part of the last record or ack: most come in runs */
     rd_kafka_message_t **batch;
     size_t batch_at, batch_n, batch_cap;
-    bool as_string, bounded, fixed, checkpointed, subscribed, done;
+    enum { VALUE_BYTES, VALUE_STRING, VALUE_JSON } value_as;
+    bool bounded, fixed, checkpointed, subscribed, done;
     /* Checkpoints: the positions prepare_commit put into checkpoint `prepared`, committed to the group when it
        completes (Flink's source commits on notifyCheckpointComplete). */
     uint64_t prepared;
     rd_kafka_topic_partition_list_t *prepared_at;
     size_t max_record;
     uint64_t commit_every_ns, last_commit_ns;
-    gale_metric_t *too_large_m, *stale_acks_m;
+    gale_metric_t *too_large_m, *not_json_m, *stale_acks_m;
     uint64_t errors_said;
 } state_t;
 
@@ -482,7 +487,7 @@ static int open_(gale_ctx_t *ctx)
     s->brokers = gale_setting_str(ctx, "brokers", NULL);
     s->start = gale_setting_str(ctx, "start", "committed");
     const char *value = gale_setting_str(ctx, "value", "bytes");
-    s->as_string = !strcmp(value, "string");
+    s->value_as = !strcmp(value, "string") ? VALUE_STRING : !strcmp(value, "json") ? VALUE_JSON : VALUE_BYTES;
     s->bounded = gale_setting_bool(ctx, "bounded", false);
     s->checkpointed = info.checkpoint_interval_ms > 0;
     s->fixed = s->bounded || s->checkpointed;
@@ -496,8 +501,8 @@ static int open_(gale_ctx_t *ctx)
     } else if (strcmp(s->start, "committed") && strcmp(s->start, "earliest") && strcmp(s->start, "latest")) {
         gale_error(ctx, "settings.start: \"committed\", \"earliest\" or \"latest\", not \"%s\"", s->start);
         rc = GALE_EINVAL;
-    } else if (strcmp(value, "bytes") && strcmp(value, "string")) {
-        gale_error(ctx, "settings.value: \"bytes\" or \"string\", not \"%s\"", value);
+    } else if (strcmp(value, "bytes") && strcmp(value, "string") && strcmp(value, "json")) {
+        gale_error(ctx, "settings.value: \"bytes\", \"string\" or \"json\", not \"%s\"", value);
         rc = GALE_EINVAL;
     } else if (max_kb < 1 || commit_ms < 1 || open_ms < 1) {
         gale_error(ctx, "settings: max_record_kb, commit_interval_ms and open_timeout_ms must be positive");
@@ -558,6 +563,7 @@ static int open_(gale_ctx_t *ctx)
         return rc;
     }
     s->too_large_m = gale_counter(ctx, "records_too_large");
+    s->not_json_m = gale_counter(ctx, "records_not_json");
     s->stale_acks_m = gale_counter(ctx, "acks_of_given_up_partitions");
     s->last_commit_ns = now_ns();
     ctx->state = s;
@@ -573,7 +579,17 @@ static bool all_at_end(const state_t *s)
     return true;
 }
 
-/* One record of the batch: emitted (1), or passed over (0: a partition's end, an error, a record too large), or
+/* A record that is not emitted (too large, not JSON): journaled with `why` and done, so the partition goes on.
+   0, or the journal's code. */
+static int reject(gale_ctx_t *ctx, part_t *p, const rd_kafka_message_t *m, uint64_t id, const gale_value_t v[6],
+                  const char *why)
+{
+    int rc = gale_reject(ctx, NULL, v, 6, id, why);
+    part_done(p, m->offset);
+    return rc == GALE_EIO ? 0 : rc; /* a journal that cannot be written is logged; the partition goes on */
+}
+
+/* One record of the batch: emitted (1), or passed over (0: a partition's end, an error, a record rejected), or
    an error. */
 static int take(gale_ctx_t *ctx, state_t *s, rd_kafka_message_t *m)
 {
@@ -593,23 +609,35 @@ static int take(gale_ctx_t *ctx, state_t *s, rd_kafka_message_t *m)
         if (p->end >= 0 && p->next >= p->end) p->at_end = true;
         if ((rc = part_emitted(p, m->offset))) return rc;
         uint64_t id = ((uint64_t)p->slot << SLOT_SHIFT) | ((uint64_t)m->offset & OFFSET_MASK);
-        if (m->len > s->max_record) {
-            gale_counter_add(ctx, s->too_large_m, 1);
-            gale_warn(ctx, "%s [%d] offset %lld: a value of %zu bytes is over max_record_kb; not emitted", topic,
-                      m->partition, (long long)m->offset, m->len);
-            part_done(p, m->offset);
-            return 0;
-        }
         rd_kafka_timestamp_type_t tt;
         int64_t ts = rd_kafka_message_timestamp(m, &tt);
+        const char *payload = m->payload ? m->payload : "";
         gale_value_t v[6] = {
             gale_str(topic),
             gale_int(m->partition),
             gale_int(m->offset),
             m->key ? gale_bytes(m->key, m->key_len) : gale_nil(),
-            s->as_string ? gale_strn(m->payload ? m->payload : "", m->len) : gale_bytes(m->payload, m->len),
+            gale_bytes(payload, m->len),
             ts >= 0 ? gale_int(ts) : gale_nil(),
         };
+        char why[200];
+        if (m->len > s->max_record) {
+            gale_counter_add(ctx, s->too_large_m, 1);
+            snprintf(why, sizeof why, "%s [%d] offset %lld: a value of %zu bytes is over max_record_kb (%zu)", topic,
+                     m->partition, (long long)m->offset, m->len, s->max_record / 1024);
+            v[4] = gale_nil(); /* the record stays in Kafka at its offset: the journal says where */
+            return reject(ctx, p, m, id, v, why);
+        }
+        if (s->value_as == VALUE_STRING) v[4] = gale_strn(payload, m->len);
+        if (s->value_as == VALUE_JSON) {
+            char cause[120];
+            if (gale_from_json(ctx, payload, m->len, &v[4], cause, sizeof cause)) {
+                gale_counter_add(ctx, s->not_json_m, 1);
+                snprintf(why, sizeof why, "%s [%d] offset %lld: the value is not JSON: %s", topic, m->partition,
+                         (long long)m->offset, cause);
+                return reject(ctx, p, m, id, v, why);
+            }
+        }
         rc = gale_emit_id(ctx, id, v, 6);
         if (rc) part_done(p, m->offset); /* refused: nothing of it is open */
         else rc = 1;
@@ -725,9 +753,11 @@ static const gale_setting_decl_t settings[] = {
     {"start", GALE_SETTING_STRING,
      "where a partition without a committed offset starts: \"committed\" (default) or \"earliest\": its first "
      "record; \"latest\": its next"},
-    {"value", GALE_SETTING_STRING, "the value field as \"bytes\" (default) or \"string\""},
+    {"value", GALE_SETTING_STRING,
+     "the value field as \"bytes\" (default), \"string\", or \"json\" (parsed; a value that is not JSON is "
+     "journaled with the parse error)"},
     {"bounded", GALE_SETTING_BOOL, "read each partition to the end it has at the start, then done (false)"},
-    {"max_record_kb", GALE_SETTING_INT, "a longer value is not emitted, but counted and logged (1024)"},
+    {"max_record_kb", GALE_SETTING_INT, "a longer value is not emitted but journaled, with its size (1024)"},
     {"commit_interval_ms", GALE_SETTING_INT, "how often acked offsets are committed (1000)"},
     {"open_timeout_ms", GALE_SETTING_INT, "how long open waits for the brokers (10000)"},
     {"retry", GALE_SETTING_BOOL,

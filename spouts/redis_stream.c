@@ -9,7 +9,9 @@
  *                                            absent, so that the task's next life has its pending entries. A name
  *                                            given here gets "-I" appended when the parallelism is above 1
  *   field              (string)              the entry's field to emit as `value` (a string); absent: `value` is a
- *                                            map of every field of the entry
+ *                                            map of every field of the entry. An entry without it is rejected:
+ *                                            journaled with its fields (cause "rejected"), counted
+ *                                            (records_without_field), acknowledged
  *   count              (256)                 entries asked for a read (XREADGROUP COUNT)
  *   block_ms           (1000)                how long a read waits for new entries (XREADGROUP BLOCK)
  *   claim_idle_ms      (60000)               entries pending on another consumer of the group for longer than this
@@ -20,8 +22,9 @@
  *   bounded            (false)               be done once the group has nothing new (and this task's pending
  *                                            entries, and one sweep of the claimable ones, are read): for tests
  *                                            and backfills
- *   max_record_kb      (1024)                an entry whose fields and values are longer is not emitted: counted
- *                                            (records_too_large), logged, acknowledged
+ *   max_record_kb      (1024)                an entry whose fields and values are longer is not emitted but
+ *                                            rejected: journaled with its size and a nil value (cause
+ *                                            "rejected"), counted (records_too_large), acknowledged
  *   open_timeout_ms    (5000)                how long open waits for the server
  *   retry              (false)               a server unreachable at open: go on and connect in the background
  *                                            (logged) rather than fail the open
@@ -136,7 +139,6 @@ typedef struct state {
     size_t kv_cap;
     bool done;
     gale_metric_t *too_large_m, *no_field_m, *dup_m, *claimed_m;
-    uint64_t warned;
 } state_t;
 
 /* ---- ids ------------------------------------------------------------------------------------------------------ */
@@ -618,13 +620,32 @@ static batch_t *take_batch(state_t *s)
     return b;
 }
 
-static void warn_entry(gale_ctx_t *ctx, state_t *s, entry_id_t id, const char *why)
+/* An entry that is not emitted: journaled with what was wrong (cause "rejected", gale_reject logs it too) and
+   acknowledged, so that it does not stay pending for ever. 0, or a code for values the stream refuses. */
+static int reject_entry(gale_ctx_t *ctx, state_t *s, const entry_t *e, gale_value_t value, const char *why)
 {
-    if (s->warned++ % 1000) return;
-    char text[48];
-    format_id(id, text, sizeof text);
-    gale_warn(ctx, "%s entry %s: %s; not emitted, acknowledged (%" PRIu64 " such so far)", s->stream, text, why,
-              s->warned);
+    char id_text[48], text[512];
+    int id_len = format_id(e->id, id_text, sizeof id_text);
+    snprintf(text, sizeof text, "%.200s entry %s: %.150s", s->stream, id_text, why);
+    gale_value_t v[2] = {gale_strn(id_text, (size_t)id_len), value};
+    int rc = gale_reject(ctx, NULL, v, 2, 0, text);
+    settle_id(s, e->id);
+    return rc == GALE_EIO ? 0 : rc; /* a journal that cannot be written is logged; the stream goes on */
+}
+
+/* Every field of entry `e` as a map, in s->kv. */
+static int entry_map(state_t *s, const batch_t *b, const entry_t *e, gale_value_t *out)
+{
+    const part_t *p = b->parts + e->first;
+    if (e->n > s->kv_cap) {
+        size_t cap = e->n * 2;
+        gale_value_t *kv = realloc(s->kv, cap * sizeof *kv);
+        if (!kv) return GALE_ENOMEM;
+        s->kv = kv, s->kv_cap = cap;
+    }
+    for (size_t i = 0; i < e->n; i++) s->kv[i] = gale_strn(p[i].p, p[i].len);
+    *out = gale_map(s->kv, (uint32_t)(e->n / 2));
+    return 0;
 }
 
 /* Emits `e`: 1 when it did, 0 when it passed over it, or an error. */
@@ -638,9 +659,10 @@ static int emit_entry(gale_ctx_t *ctx, state_t *s, const batch_t *b, const entry
     if (e->bytes & CLAIMED_BIT) gale_counter_add(ctx, s->claimed_m, 1);
     if (bytes > s->max_record) {
         gale_counter_add(ctx, s->too_large_m, 1);
-        warn_entry(ctx, s, e->id, "over max_record_kb");
-        settle_id(s, e->id);
-        return 0;
+        char why[128];
+        snprintf(why, sizeof why, "%zu bytes of fields and values, over max_record_kb (%zu)", bytes,
+                 s->max_record / 1024);
+        return reject_entry(ctx, s, e, gale_nil(), why); /* the entry stays in the stream: its id says where */
     }
     const part_t *p = b->parts + e->first;
     gale_value_t value = gale_nil();
@@ -649,20 +671,15 @@ static int emit_entry(gale_ctx_t *ctx, state_t *s, const batch_t *b, const entry
         while (i + 1 < e->n && strcmp(p[i].p, s->field)) i += 2;
         if (i + 1 >= e->n) {
             gale_counter_add(ctx, s->no_field_m, 1);
-            warn_entry(ctx, s, e->id, "it has no field named settings.field");
-            settle_id(s, e->id);
-            return 0;
+            char why[128];
+            snprintf(why, sizeof why, "it has no field '%.64s' (settings.field)", s->field);
+            int rc = entry_map(s, b, e, &value);
+            return rc ? rc : reject_entry(ctx, s, e, value, why);
         }
         value = gale_strn(p[i + 1].p, p[i + 1].len);
     } else {
-        if (e->n > s->kv_cap) {
-            size_t cap = e->n * 2;
-            gale_value_t *kv = realloc(s->kv, cap * sizeof *kv);
-            if (!kv) return GALE_ENOMEM;
-            s->kv = kv, s->kv_cap = cap;
-        }
-        for (size_t i = 0; i < e->n; i++) s->kv[i] = gale_strn(p[i].p, p[i].len);
-        value = gale_map(s->kv, (uint32_t)(e->n / 2));
+        int rc = entry_map(s, b, e, &value);
+        if (rc) return rc;
     }
     char id_text[48];
     int id_len = format_id(e->id, id_text, sizeof id_text);
@@ -874,7 +891,7 @@ static const gale_setting_decl_t settings[] = {
     {"block_ms", GALE_SETTING_INT, "how long a read waits for new entries (1000)"},
     {"claim_idle_ms", GALE_SETTING_INT, "take over entries pending this long on any consumer; 0: never (60000)"},
     {"bounded", GALE_SETTING_BOOL, "done once the group has nothing new for the task (false)"},
-    {"max_record_kb", GALE_SETTING_INT, "a longer entry is not emitted, but counted, logged and acked (1024)"},
+    {"max_record_kb", GALE_SETTING_INT, "a longer entry is not emitted but journaled, with its size, and acked (1024)"},
     {"open_timeout_ms", GALE_SETTING_INT, "how long open waits for the server (5000)"},
     {"retry", GALE_SETTING_BOOL, "a server unreachable at open: go on, connecting in the background (false)"},
     {NULL, 0, NULL},

@@ -11,8 +11,9 @@
  *   framing    (string, "line")  "line": records end with \n (a \r before it is dropped), emitted as strings;
  *                                "length": each record is a 4-byte big-endian length and that many bytes, emitted
  *                                as bytes.
- *   max_record_kb (int, 1024)    a longer record is dropped, with a warning giving its size, and counted in the
- *                                metric records_too_large (a line: up to its end; a length: the bytes it says).
+ *   max_record_kb (int, 1024)    a longer record is dropped (a line: up to its end; a length: the bytes it says)
+ *                                and rejected: journaled with a nil value and its size (cause "rejected"), so
+ *                                that the loss is on record, and counted in the metric records_too_large.
  *   buffer_kb  (int, 1024)       records read but not emitted yet. While it is full the task reads no more, so
  *                                that the sender's TCP window closes: backpressure, not memory.
  *   done_on_close (bool, false)  the task is done (gale_done) once a connection ended and its records were
@@ -78,11 +79,9 @@ typedef struct state {
     _Atomic size_t head, tail;
     atomic_bool closed_one; /* a connection ended (done_on_close) */
     atomic_bool stop;
-    atomic_ullong too_large;
     char *scratch; /* the executor's copy of a record that wraps the ring's end */
     uint64_t number, failed;
     gale_metric_t *too_large_m;
-    uint64_t too_large_said;
     thread_notes_t notes; /* what the I/O thread has to say */
 } state_t;
 
@@ -200,27 +199,43 @@ static void ring_copy_in(state_t *s, size_t at, const void *p, size_t n)
     memcpy(s->ring, (const unsigned char *)p + first, n - first);
 }
 
-/* One record into the ring; false when there is no room now (the caller reads no more until there is). */
-static bool ring_push(state_t *s, const char *p, size_t n)
+/* A ring record whose length has this bit is no record but the news of one too large: its 8 bytes are the size
+   (0: unknown, a line with no end in sight). max_record_kb is at most 64 MiB, so no length has the bit. */
+#define REJECTED_BIT (1u << 31)
+
+/* One record into the ring (`flags`: 0 or REJECTED_BIT); false when there is no room now (the caller reads no
+   more until there is). */
+static bool ring_push_as(state_t *s, const char *p, size_t n, uint32_t flags)
 {
     size_t need = 4 + n;
     if (need > s->cap - ring_used(s)) return false;
     size_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
-    uint32_t len = (uint32_t)n;
+    uint32_t len = (uint32_t)n | flags;
     ring_copy_in(s, tail, &len, 4);
     ring_copy_in(s, tail + 4, p, n);
     atomic_store_explicit(&s->tail, tail + need, memory_order_release);
     return true;
 }
 
-/* The next record, borrowed until the next pop: in the ring itself, or in scratch when it wraps the end. */
-static bool ring_pop(state_t *s, const char **p, size_t *n)
+static bool ring_push(state_t *s, const char *p, size_t n) { return ring_push_as(s, p, n, 0); }
+
+/* The news that a record of `size` bytes (0: unknown) was dropped, for the task to reject. */
+static bool ring_push_rejected(state_t *s, uint64_t size)
+{
+    return ring_push_as(s, (const char *)&size, sizeof size, REJECTED_BIT);
+}
+
+/* The next record, borrowed until the next pop: in the ring itself, or in scratch when it wraps the end.
+   *rejected: it is ring_push_rejected's news. */
+static bool ring_pop(state_t *s, const char **p, size_t *n, bool *rejected)
 {
     size_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
     if (atomic_load_explicit(&s->tail, memory_order_acquire) == head) return false;
     uint32_t len;
     size_t off = head % s->cap;
     for (size_t i = 0; i < 4; i++) ((unsigned char *)&len)[i] = s->ring[(off + i) % s->cap];
+    *rejected = len & REJECTED_BIT;
+    len &= ~REJECTED_BIT;
     size_t start = (off + 4) % s->cap;
     if (start + len <= s->cap) {
         *p = (const char *)s->ring + start;
@@ -269,9 +284,7 @@ static bool frame(state_t *s, conn_t *c)
             uint32_t n = (uint32_t)(unsigned char)p[0] << 24 | (uint32_t)(unsigned char)p[1] << 16 |
                          (uint32_t)(unsigned char)p[2] << 8 | (uint32_t)(unsigned char)p[3];
             if (n > s->max_record) {
-                atomic_fetch_add(&s->too_large, 1);
-                note(s, GALE_LOG_WARN, "a record of %u bytes from %s is over max_record_kb (%zu): dropped", n, s->addr,
-                     s->max_record >> 10);
+                if (!(room = ring_push_rejected(s, n))) break;
                 at += 4;
                 c->skip = n;
                 continue;
@@ -283,9 +296,7 @@ static bool frame(state_t *s, conn_t *c)
             const char *nl = memchr(p, '\n', left);
             if (!nl) {
                 if (left > s->max_record) { /* no end within the limit: the line is too long */
-                    atomic_fetch_add(&s->too_large, 1);
-                    note(s, GALE_LOG_WARN, "a line from %s is over max_record_kb (%zu) with no end in sight: dropped",
-                         s->addr, s->max_record >> 10);
+                    if (!(room = ring_push_rejected(s, 0))) break;
                     c->skipping_line = true;
                     at = c->len;
                 }
@@ -294,9 +305,7 @@ static bool frame(state_t *s, conn_t *c)
             size_t n = (size_t)(nl - p);
             if (n && p[n - 1] == '\r') n--;
             if (n > s->max_record) { /* its end came within the same read: still too long */
-                atomic_fetch_add(&s->too_large, 1);
-                note(s, GALE_LOG_WARN, "a line of %zu bytes from %s is over max_record_kb (%zu): dropped", n, s->addr,
-                     s->max_record >> 10);
+                if (!(room = ring_push_rejected(s, n))) break;
                 at = (size_t)(nl - c->buf) + 1;
                 continue;
             }
@@ -506,22 +515,34 @@ static int next_tuple(gale_ctx_t *ctx)
         return 0;
     }
     thread_notes_say(ctx, &s->notes);
-    uint64_t big = atomic_load(&s->too_large);
-    if (big != s->too_large_said) {
-        gale_counter_add(ctx, s->too_large_m, big - s->too_large_said);
-        s->too_large_said = big;
-    }
     /* One record a call: the executor checks max_spout_pending and the lease between calls. */
     const char *p;
     size_t n;
-    if (ring_pop(s, &p, &n)) {
-        gale_value_t v = s->by_length ? gale_bytes(p, n) : gale_strn(p, n);
-        int rc = gale_emit_id(ctx, ++s->number, &v, 1);
-        ring_done(s, n);
-        return rc;
+    bool rejected;
+    if (!ring_pop(s, &p, &n, &rejected)) {
+        if (s->done_on_close && atomic_load(&s->closed_one) && ring_used(s) == 0) gale_done(ctx);
+        return 0;
     }
-    if (s->done_on_close && atomic_load(&s->closed_one) && ring_used(s) == 0) gale_done(ctx);
-    return 0;
+    if (rejected) {
+        uint64_t size;
+        memcpy(&size, p, sizeof size);
+        ring_done(s, n);
+        gale_counter_add(ctx, s->too_large_m, 1);
+        char why[400];
+        if (size)
+            snprintf(why, sizeof why, "a %s of %llu bytes from %s is over max_record_kb (%zu): dropped",
+                     s->by_length ? "record" : "line", (unsigned long long)size, s->addr, s->max_record >> 10);
+        else
+            snprintf(why, sizeof why, "a line from %s is over max_record_kb (%zu) with no end in sight: dropped",
+                     s->addr, s->max_record >> 10);
+        gale_value_t v = gale_nil();
+        int rc = gale_reject(ctx, NULL, &v, 1, ++s->number, why);
+        return rc == GALE_EIO ? 0 : rc;
+    }
+    gale_value_t v = s->by_length ? gale_bytes(p, n) : gale_strn(p, n);
+    int rc = gale_emit_id(ctx, ++s->number, &v, 1);
+    ring_done(s, n);
+    return rc;
 }
 
 /* A wake from the thread: next_tuple emits what it brought. */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "counts_check.h"
 #include "testlib.h"
 
@@ -29,9 +30,10 @@ typedef struct {
     long counts[10];
 } kf_t;
 
-/* A mock cluster with topic "words" of PARTITIONS partitions holding tl_make_lines' 3000 lines, and an empty topic
-   "counts" of one partition for the sink. */
-static void kf_start(kf_t *k)
+/* A mock cluster with topic "words" of PARTITIONS partitions holding tl_make_lines' 3000 lines, an empty topic
+   "counts" of one partition for the sink, and (when `more` is not NULL) a topic of one partition holding the lines
+   of a file, `more` being "TOPIC:FILE". */
+static void kf_start_more(kf_t *k, const char *more)
 {
     memset(k, 0, sizeof *k);
     k->dir = tl_tmpdir();
@@ -40,7 +42,8 @@ static void kf_start(kf_t *k)
     char *mock = tl_path("%s/bin/gale-kafka-mock", tl_build()), *topic = tl_path("words:%d", PARTITIONS),
          *produce = tl_path("words:%s", k->input), *mdir = tl_path("%s/mock", k->dir);
     mkdir(mdir, 0755);
-    const char *argv[] = {mock, "--topic", topic, "--topic", "counts:1", "--produce", produce, NULL};
+    const char *argv[] = {
+        mock, "--topic", topic, "--topic", "counts:1", "--produce", produce, more ? "--produce" : NULL, more, NULL};
     k->mock = tl_spawn(argv, mdir);
     cr_assert(k->mock > 0);
     tl_remember(k->mock);
@@ -58,6 +61,8 @@ static void kf_start(kf_t *k)
     cr_assert_not_null(k->bootstrap, "gale-kafka-mock printed no bootstrap servers");
     free(mock), free(topic), free(produce), free(mdir), free(out);
 }
+
+static void kf_start(kf_t *k) { kf_start_more(k, NULL); }
 
 static void kf_free(kf_t *k)
 {
@@ -452,6 +457,92 @@ Test(kafka, records_the_sink_cannot_deliver_fail_their_trees_into_the_journal_an
     tl_result_free(&r);
     free(journal), free(config), free(cfg);
     kf_free(&k);
+}
+
+Test(kafka, json_values_are_parsed_and_malformed_or_oversize_ones_are_journaled_with_their_cause)
+{
+    /* Record i: {"n": i, "word": "wi"}, but every tenth from 3 on lacks its comma (byte 8 of the text is where
+       the parser stops in record 3: after `{"n": 3` it wants ',' or '}'), and record 50 is 1999 bytes long. */
+    kf_t k;
+    char *dir = tl_tmpdir(), *input = tl_path("%s/json.txt", dir), *more = tl_path("json:%s", input);
+    gale_buf_t text = {0};
+    for (int i = 0; i < 100; i++) {
+        if (i == 50) {
+            char pad[2001];
+            memset(pad, 'p', 2000);
+            pad[2000] = '\0';
+            memcpy(pad, "{\"pad\": \"", 9);
+            memcpy(pad + 1997, "\"}\n", 3);
+            gale_buf_put(&text, pad, 2000);
+        } else if (i % 10 == 3) gale_buf_printf(&text, "{\"n\": %d \"word\": \"w%d\"}\n", i, i);
+        else gale_buf_printf(&text, "{\"n\": %d, \"word\": \"w%d\"}\n", i, i);
+    }
+    cr_assert_eq(tl_write_file(input, text.p), 0);
+    gale_buf_free(&text);
+    kf_start_more(&k, more);
+    char *journal = tl_path("%s/rejected.journal", k.dir), *out = tl_path("%s/parsed.jsonl", k.dir);
+    char *cfg = tl_path("%s/json.cfg", k.dir);
+    char *topo =
+        tl_path("name = \"json\";\nconfig = { ackers = 1; journal = \"%s\"; };\n"
+                "spouts = ( { name = \"in\"; plugin = \"kafka\"; settings = { brokers = \"%s\";"
+                " topic = \"json\"; value = \"json\"; bounded = true; max_record_kb = 1; }; } );\n"
+                "bolts = ( { name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s\";"
+                " fields = [ \"offset\", \"value\" ]; }; inputs = ( { from = \"in\"; grouping = \"shuffle\"; } );"
+                " } );\n",
+                journal, k.bootstrap, out);
+    cr_assert_eq(tl_write_file(cfg, topo), 0);
+    char *stats = tl_path("%s/stats.json", k.dir);
+    const char *extra[] = {"--stats", stats, NULL};
+    tl_result_t r = run_cfg(cfg, extra, 120);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    /* The 89 good records arrive parsed: their value is an object, not a string. */
+    char *lines = tl_read_file(out, NULL);
+    cr_assert_not_null(lines, "%s", r.err);
+    long emitted = 0;
+    for (const char *p = lines; (p = strchr(p, '\n')); p++) emitted++;
+    cr_assert_eq(emitted, 89, "%s", lines);
+    cr_assert_not_null(strstr(lines, "{\"offset\": 0, \"value\": {\"n\": 0, \"word\": \"w0\"}}\n"), "%s", lines);
+    cr_assert_not_null(strstr(lines, "{\"offset\": 99, \"value\": {\"n\": 99, \"word\": \"w99\"}}\n"), "%s", lines);
+    cr_assert_null(strstr(lines, "\"n\": 13,"), "%s", lines);
+    char *st = tl_read_file(stats, NULL);
+    cr_assert_eq(tl_json_number(strstr(st, "\"name\": \"in\""), "failed"), 11, "%s", st);
+    cr_assert_eq(tl_json_number(strstr(st, "\"name\": \"records_not_json\""), "value"), 10, "%s", st);
+    cr_assert_eq(tl_json_number(strstr(st, "\"name\": \"records_too_large\""), "value"), 1, "%s", st);
+    /* The 11 others are in the journal, each with its cause; a malformed one keeps its text, as bytes. */
+    long n;
+    char *recs = tl_journal_json(journal, "rejected", &n);
+    cr_assert_eq(n, 11, "%s", recs);
+    cr_assert_not_null(
+        strstr(recs, "\"error\": \"json [0] offset 3: the value is not JSON: byte 8: expected ',' or '}'\""), "%s",
+        recs);
+    cr_assert_not_null(
+        strstr(recs, "\"error\": \"json [0] offset 50: a value of 1999 bytes is over max_record_kb (1)\""), "%s", recs);
+    cr_assert_not_null(strstr(recs, "[\"json\", 0, 50, null, null, "), "the oversize value is not nil:\n%s", recs);
+    const char *again_argv[] = {tl_gale(), "journal", "show", journal, NULL};
+    tl_result_t shown;
+    cr_assert_eq(tl_run(again_argv, NULL, 30, &shown), 0);
+    cr_assert_not_null(
+        strstr(shown.out, "  error: json [0] offset 93: the value is not JSON: byte 9: expected ',' or '}'\n"), "%s",
+        shown.out);
+    tl_result_free(&shown);
+    tl_result_free(&r);
+    /* Rejected records are done: the group committed past them, so a second run has nothing to read. */
+    r = run_cfg(cfg, NULL, 120);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tl_result_free(&r);
+    free(lines);
+    lines = tl_read_file(out, NULL);
+    emitted = 0;
+    for (const char *p = lines; (p = strchr(p, '\n')); p++) emitted++;
+    cr_assert_eq(emitted, 89, "the second run emitted again:\n%s", lines);
+    free(recs);
+    recs = tl_journal_json(journal, NULL, &n);
+    cr_assert_eq(n, 11, "the second run rejected again:\n%s", recs);
+    free(recs);
+    free(lines), free(st), free(stats), free(topo), free(cfg), free(out), free(journal);
+    kf_free(&k);
+    tl_rmtree(dir);
+    free(dir), free(input), free(more);
 }
 
 /* A run of kafka -> sink whose open fails: stderr holds `says`. */

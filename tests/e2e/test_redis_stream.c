@@ -302,7 +302,7 @@ Test(redis_stream, redis_killed_and_started_again_mid_run_loses_nothing)
     rs_free(&k);
 }
 
-Test(redis_stream, oversize_entries_and_entries_without_the_field_are_counted_and_acknowledged)
+Test(redis_stream, oversize_entries_and_entries_without_the_field_are_journaled_with_their_cause_and_acknowledged)
 {
     rs_t k;
     rs_start(&k);
@@ -310,11 +310,13 @@ Test(redis_stream, oversize_entries_and_entries_without_the_field_are_counted_an
     char *big = malloc(3000);
     memset(big, 'x', 2999);
     big[2999] = '\0';
-    freeReplyObject(redisCommand(c, "XADD words * line %s", big));
-    freeReplyObject(redisCommand(c, "XADD words * other %s", "no line here"));
+    redisReply *big_id = redisCommand(c, "XADD words * line %s", big);
+    redisReply *odd_id = redisCommand(c, "XADD words * other %s", "no line here");
+    cr_assert(big_id && big_id->type == REDIS_REPLY_STRING && odd_id && odd_id->type == REDIS_REPLY_STRING);
     redisFree(c);
     free(big);
-    char *cfg = write_cfg(&k, "odd", "", "group = \"o\"; bounded = true; max_record_kb = 2;", NULL, true);
+    char *journal = tl_path("%s/rejected.journal", k.dir), *config = tl_path("journal = \"%s\";", journal);
+    char *cfg = write_cfg(&k, "odd", config, "group = \"o\"; bounded = true; max_record_kb = 2;", NULL, true);
     char *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--stats", stats, NULL};
     tl_result_t r = run_cfg(cfg, extra, 120);
@@ -323,9 +325,29 @@ Test(redis_stream, oversize_entries_and_entries_without_the_field_are_counted_an
     char *st = tl_read_file(stats, NULL);
     cr_assert_eq(metric(st, "records_too_large"), 1, "%s", st);
     cr_assert_eq(metric(st, "records_without_field"), 1, "%s", st);
-    cr_assert_not_null(strstr(r.err, "over max_record_kb"), "%s", r.err);
+    cr_assert_eq(tl_json_number(strstr(st, "\"name\": \"words\""), "failed"), 2, "%s", st);
+    cr_assert_not_null(strstr(r.err, "over max_record_kb (2)"), "%s", r.err);
     cr_assert_eq(pending(&k, "o"), 0);
-    free(st), free(stats), free(cfg);
+    /* Both are in the journal, with what was wrong: the big one by its id and size (its value nil: it is still in
+       the stream), the other with every field it has. */
+    long n;
+    char *lines = tl_journal_json(journal, "rejected", &n);
+    cr_assert_eq(n, 2, "%s", lines);
+    char *want = tl_path("\"values\": [\"%s\", null], \"cause\": \"rejected\", \"component\": \"words\"", big_id->str);
+    cr_assert_not_null(strstr(lines, want), "'%s' not in:\n%s", want, lines);
+    free(want);
+    want = tl_path("\"error\": \"words entry %s: 3", big_id->str);
+    cr_assert_not_null(strstr(lines, want), "'%s' not in:\n%s", want, lines);
+    cr_assert_not_null(strstr(lines, " bytes of fields and values, over max_record_kb (2)\""), "%s", lines);
+    free(want);
+    want = tl_path("\"values\": [\"%s\", {\"other\": \"no line here\"}]", odd_id->str);
+    cr_assert_not_null(strstr(lines, want), "'%s' not in:\n%s", want, lines);
+    free(want);
+    want = tl_path("\"error\": \"words entry %s: it has no field 'line' (settings.field)\"", odd_id->str);
+    cr_assert_not_null(strstr(lines, want), "'%s' not in:\n%s", want, lines);
+    free(want), free(lines);
+    freeReplyObject(big_id), freeReplyObject(odd_id);
+    free(st), free(stats), free(cfg), free(journal), free(config);
     tl_result_free(&r);
     rs_free(&k);
 }

@@ -21,16 +21,17 @@
 
 TestSuite(socket, .init = tl_use_test_plugins, .fini = tl_kill_remembered, .timeout = 120);
 
-/* socket -> file_sink, in `dir`, with the spout's settings `spout` (libconfig, inside settings = { ... }). */
+/* socket -> file_sink, in `dir` (its journal: DIR/failed.journal), with the spout's settings `spout` (libconfig,
+   inside settings = { ... }). */
 static char *write_cfg(const char *dir, const char *spout, const char *bolts_before_sink)
 {
     char *cfg = tl_path("%s/sock.cfg", dir);
-    char *text =
-        tl_path("name = \"sock\";\nconfig = { ackers = 1; max_spout_pending = 1000; };\n"
-                "spouts = ( { name = \"in\"; plugin = \"socket\"; settings = { %s }; } );\n"
-                "bolts = ( %s{ name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s/out.jsonl\"; };"
-                " inputs = ( { from = \"%s\"; grouping = \"shuffle\"; } ); } );\n",
-                spout, bolts_before_sink ? bolts_before_sink : "", dir, bolts_before_sink ? "slow" : "in");
+    char *text = tl_path(
+        "name = \"sock\";\nconfig = { ackers = 1; max_spout_pending = 1000; journal = \"%s/failed.journal\"; };\n"
+        "spouts = ( { name = \"in\"; plugin = \"socket\"; settings = { %s }; } );\n"
+        "bolts = ( %s{ name = \"sink\"; plugin = \"file_sink\"; settings = { path = \"%s/out.jsonl\"; };"
+        " inputs = ( { from = \"%s\"; grouping = \"shuffle\"; } ); } );\n",
+        dir, spout, bolts_before_sink ? bolts_before_sink : "", dir, bolts_before_sink ? "slow" : "in");
     cr_assert_eq(tl_write_file(cfg, text), 0);
     free(text);
     return cfg;
@@ -135,7 +136,21 @@ Test(socket, lines_over_tcp_to_a_listening_spout_arrive_each_once_in_order)
     free(dir);
 }
 
-Test(socket, length_prefixed_records_over_a_unix_socket_and_one_too_large_is_dropped_and_counted)
+/* The journal in `dir` holds exactly `n` records, each a rejected nil value, and `says` is in one's error. */
+static void assert_rejected(const char *dir, long n, const char *says)
+{
+    char *journal = tl_path("%s/failed.journal", dir);
+    long got;
+    char *lines = tl_journal_json(journal, NULL, &got);
+    cr_assert_eq(got, n, "%s", lines);
+    long rejected = 0;
+    for (const char *p = lines; (p = strstr(p, "\"values\": [null], \"cause\": \"rejected\"")); p++) rejected++;
+    cr_assert_eq(rejected, n, "%s", lines);
+    cr_assert_not_null(strstr(lines, says), "'%s' not in:\n%s", says, lines);
+    free(journal), free(lines);
+}
+
+Test(socket, length_prefixed_records_over_a_unix_socket_and_one_too_large_is_dropped_and_journaled)
 {
     char *dir = tl_tmpdir(), *path = tl_path("%s/feed.sock", dir);
     char *settings =
@@ -169,13 +184,14 @@ Test(socket, length_prefixed_records_over_a_unix_socket_and_one_too_large_is_dro
     cr_assert(strstr(log, "is over max_record_kb (1): dropped"), "%s", log);
     char *stats = tl_path("%s/stats.json", dir), *doc = tl_read_file(stats, NULL);
     cr_assert(doc && strstr(doc, "{\"name\": \"records_too_large\", \"type\": \"counter\", \"value\": 1}"), "%s", doc);
-    cr_assert_eq(tl_json_number(strstr(doc, "\"name\": \"in\""), "errors"), 0, "%s", doc);
+    cr_assert_eq(tl_json_number(strstr(doc, "\"name\": \"in\""), "failed"), 1, "%s", doc);
+    assert_rejected(dir, 1, "\"error\": \"a record of 2000 bytes from unix:");
     free(out), free(text), free(err), free(log), free(stats), free(doc), free(cfg), free(settings), free(path);
     tl_rmtree(dir);
     free(dir);
 }
 
-Test(socket, a_line_over_the_limit_is_dropped_whether_or_not_its_end_came_with_it)
+Test(socket, a_line_over_the_limit_is_dropped_and_journaled_whether_or_not_its_end_came_with_it)
 {
     char *dir = tl_tmpdir();
     char *cfg = write_cfg(dir, "listen = \"127.0.0.1:0\"; max_record_kb = 1; done_on_close = true;", NULL);
@@ -195,6 +211,8 @@ Test(socket, a_line_over_the_limit_is_dropped_whether_or_not_its_end_came_with_i
     cr_assert(log && strstr(log, "a line of 2000 bytes from 127.0.0.1:0 is over max_record_kb (1): dropped"), "%s",
               log);
     cr_assert(strstr(log, "with no end in sight: dropped"), "%s", log);
+    assert_rejected(dir, 2,
+                    "\"error\": \"a line from 127.0.0.1:0 is over max_record_kb (1) with no end in sight: dropped\"");
     free(err), free(log), free(cfg);
     tl_rmtree(dir);
     free(dir);
