@@ -10,6 +10,7 @@
 # gale. Not part of `make test` or `make bench`.
 #
 #   tools/bench/connectors_vs_file.sh [RUNS (3)] [LINES (1000000)]      GALE=build/bin/gale by default
+#   KAFKA_SETS="--set sentences.x=y" REDIS_SETS="--set sentences.count=1024" ...: more --sets for one side
 #
 # What is timed: each `gale run` whole, start to exit (a connector's open includes its first round trips). Each
 # connector run reads with a consumer group of its own from the start, and must leave nothing pending.
@@ -53,10 +54,10 @@ for i in $(seq "$runs"); do
   s=$(time_run --set "lines.path=$work/lines.txt" topologies/wordcount_file.cfg)
   echo "run $i file:  $(rate "$s") lines/s ($s s)"
   rate "$s" >>"$work/file.rates"
-  s=$(time_run --set "sentences.brokers=$brokers" --set "sentences.group=bench-$i" topologies/kafka_wordcount.cfg)
+  s=$(time_run --set "sentences.brokers=$brokers" --set "sentences.group=bench-$i" ${KAFKA_SETS:-} topologies/kafka_wordcount.cfg)
   echo "run $i kafka: $(rate "$s") lines/s ($s s)"
   rate "$s" >>"$work/kafka.rates"
-  s=$(time_run --set "sentences.port=$port" --set "sentences.group=bench-$i" topologies/redis_wordcount.cfg)
+  s=$(time_run --set "sentences.port=$port" --set "sentences.group=bench-$i" ${REDIS_SETS:-} topologies/redis_wordcount.cfg)
   echo "run $i redis: $(rate "$s") lines/s ($s s)"
   rate "$s" >>"$work/redis.rates"
   pending=$(redis-cli -p "$port" XPENDING sentences "bench-$i" | head -n 1)
