@@ -2,7 +2,8 @@
  * chaos: a bolt that forwards each input unchanged, anchored, on a stream with the same fields as its input, and
  * misbehaves on purpose so that a topology's failure handling can be tested before production tests it:
  *
- *   fail_ratio   (double, 0)  fail this share of inputs (explicit fail: the tree replays at once)
+ *   fail_ratio   (double, 0)  fail this share of inputs (explicit fail: the tree replays at once), saying so
+ *                              (gale_fail_with: a tree that fails for good is journaled with the reason)
  *   drop_ratio   (double, 0)  neither ack nor forward this share (the tree times out and replays)
  *   delay_ms     (int, 0)     sleep this long in each execute
  *   crash_after  (int, 0)     abort the whole process after this many inputs (0: never)
@@ -84,7 +85,7 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
         abort();
     }
     double r = uniform(c);
-    if (r < c->fail_ratio) return gale_fail(ctx, in);
+    if (r < c->fail_ratio) return gale_fail_with(ctx, in, "chaos: failed on purpose (fail_ratio)");
     if (r < c->fail_ratio + c->drop_ratio) return 0; /* dropped: never acked, so its tree times out */
     if (c->delay_ms) {
         struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000};

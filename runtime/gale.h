@@ -537,6 +537,11 @@ struct gale_host {
        from a bolt). 0, an emit's codes for the values, or GALE_EIO when the journal could not be written. */
     int (*reject)(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n, uint64_t msg_id,
                   const char *error);
+
+    /* As fail, with why: the text (up to 512 bytes) goes with the fail to the tree's spout, whose journal record of
+       the tree, when it fails for good, has it as its `error` ("field 'amount': not a number"), and a
+       rate-limited warning in the log says it. Where fail may be called. */
+    int (*fail_with)(gale_ctx_t *ctx, const gale_tuple_t *input, const char *why);
 };
 
 #define GALE_HOST_HAS(host, fn) ((host)->size >= offsetof(gale_host_t, fn) + sizeof((host)->fn))
@@ -805,6 +810,13 @@ static inline int gale_from_json(gale_ctx_t *ctx, const char *text, size_t len, 
 {
     if (!GALE_HOST_HAS(ctx->host, from_json)) return GALE_ENOTSUP;
     return ctx->host->from_json(ctx, text, len, out, why, why_cap);
+}
+
+/* Fails `input` saying why (see gale_host_t.fail_with); a plain fail on a gale older than ABI 2.6. */
+static inline int gale_fail_with(gale_ctx_t *ctx, const gale_tuple_t *input, const char *why)
+{
+    if (!GALE_HOST_HAS(ctx->host, fail_with)) return ctx->host->fail(ctx, input);
+    return ctx->host->fail_with(ctx, input, why);
 }
 
 /* Spouts: journal a record that will not be emitted, with what was wrong (see gale_host_t.reject). */

@@ -10,14 +10,18 @@ void gale_acker_destroy(gale_acker_t *a) { gale_u64map_destroy(&a->trees); }
 
 static int tell_spout(gale_acker_t *a, uint64_t root, const gale_acker_entry_t *e, gale_op_t *out)
 {
-    *out = (gale_op_t){.kind = e->failed ? GALE_OP_FAILED : GALE_OP_DONE, .task = e->spout_task, .root = root,
-                       .from = e->fail_task};
+    *out = (gale_op_t){.kind = e->failed ? GALE_OP_FAILED : GALE_OP_DONE,
+                       .task = e->spout_task,
+                       .root = root,
+                       .from = e->fail_task,
+                       .val = e->failed ? e->reason : 0};
     gale_u64map_del(&a->trees, root);
     return 1;
 }
 
-int gale_acker_apply(gale_acker_t *a, const gale_op_t *op, uint64_t now_ns, gale_op_t *out)
+int gale_acker_apply(gale_acker_t *a, const gale_op_t *op, uint64_t now_ns, gale_op_t *out, uint32_t *dropped)
 {
+    *dropped = 0;
     if (op->kind == GALE_OP_RESET) {
         gale_acker_entry_t *e = gale_u64map_get(&a->trees, op->root);
         if (!e || !e->spout_task) return 0;
@@ -35,7 +39,8 @@ int gale_acker_apply(gale_acker_t *a, const gale_op_t *op, uint64_t now_ns, gale
         break;
     case GALE_OP_ACK: e->xor ^= op->val; break;
     case GALE_OP_FAIL:
-        if (!e->failed) e->fail_task = op->from;
+        if (!e->failed) e->fail_task = op->from, e->reason = (uint32_t)op->val;
+        else *dropped = (uint32_t)op->val;
         e->failed = 1;
         break;
     default: return 0;

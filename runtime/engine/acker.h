@@ -35,10 +35,10 @@ static inline uint64_t gale_rand64(uint64_t *state)
 typedef enum gale_op_kind {
     GALE_OP_INIT = 1, /* spout -> acker: val = XOR of the first edges, from = spout task */
     GALE_OP_ACK,      /* bolt -> acker: val = the input's id for this root XOR its ack value */
-    GALE_OP_FAIL,     /* bolt -> acker: from = the failing task */
+    GALE_OP_FAIL,     /* bolt -> acker: from = the failing task; val = its reason's id (fail_reason.h), or 0 */
     GALE_OP_RESET,    /* bolt -> acker: restart the tree's timeout (Storm's resetTimeout) */
     GALE_OP_DONE,     /* acker -> spout: the tree completed */
-    GALE_OP_FAILED,   /* acker -> spout: the tree failed; from = the task that failed it */
+    GALE_OP_FAILED,   /* acker -> spout: the tree failed; from = the task that failed it, val = its reason's id */
     GALE_OP_TOUCH,    /* acker -> spout: restart the tree's timeout */
 } gale_op_kind_t;
 
@@ -58,6 +58,7 @@ typedef struct gale_acker_entry {
     uint32_t spout_task; /* 0 until INIT arrives */
     uint32_t fail_task;  /* a FAIL that came before INIT */
     uint8_t failed;
+    uint32_t reason; /* the first FAIL's reason id (fail_reason.h), 0: none; in what was padding */
 } gale_acker_entry_t;
 
 typedef struct gale_acker {
@@ -69,9 +70,11 @@ void gale_acker_destroy(gale_acker_t *a);
 
 /*
  * Applies one op sent to the acker. Returns 1 and fills *out (DONE, FAILED or TOUCH for the spout task) when the
- * spout must hear of it, 0 when not, GALE_ENOMEM when the tree could not be recorded (it will time out).
+ * spout must hear of it, 0 when not, GALE_ENOMEM when the tree could not be recorded (it will time out). A FAIL
+ * after the first of its tree carries a reason nobody will read: *dropped gets its id, for the caller to free
+ * (0 when none).
  */
-int gale_acker_apply(gale_acker_t *a, const gale_op_t *op, uint64_t now_ns, gale_op_t *out);
+int gale_acker_apply(gale_acker_t *a, const gale_op_t *op, uint64_t now_ns, gale_op_t *out, uint32_t *dropped);
 
 /* Forgets trees created before `before_ns` (their spouts have timed them out); returns how many. */
 size_t gale_acker_expire(gale_acker_t *a, uint64_t before_ns);

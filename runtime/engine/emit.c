@@ -8,6 +8,8 @@
  * and its ids, or the first target to finish could free the tuple, or ack an edge the acker has not yet been told
  * of, under the others.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,6 +230,19 @@ int gale__emit(gale_ctx_t *ctx, const gale_emit_t *e)
     return gale__emit_stream(t, stream, &known, 1);
 }
 
+/* A warning, not an error of the task: the data was bad, not the plugin. Rate-limited as errors are. */
+__attribute__((format(printf, 2, 3))) static void bad_data(gale_task_t *t, const char *fmt, ...)
+{
+    uint64_t k = ++t->bad_data;
+    if (!gale_log_worth(k)) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gale_logf(GALE_LOG_WARN, t->who, "%s%s", msg, k > 10 ? " (and more: the journal has each)" : "");
+}
+
 int gale__reject(gale_ctx_t *ctx, const char *stream, const gale_value_t *values, size_t n, uint64_t msg_id,
                  const char *error)
 {
@@ -249,19 +264,15 @@ int gale__reject(gale_ctx_t *ctx, const char *stream, const gale_value_t *values
         return rc;
     }
     const char *why = error && *error ? error : "rejected by the spout";
-    /* A warning, not an error of the task: the data was bad, not the plugin. Rate-limited as errors are. */
-    uint64_t k = ++t->rejected;
-    if (gale_log_worth(k))
-        gale_logf(GALE_LOG_WARN, t->who, "message id %llu rejected: %s%s", (unsigned long long)msg_id, why,
-                  k > 10 ? " (and more: see the journal)" : "");
+    bad_data(t, "message id %llu rejected: %s", (unsigned long long)msg_id, why);
     rc = gale__spout_journal(t, d, msg_id, "rejected", why, t->base.task_id, 0);
     gale__tuple_discard(d);
     t->m.failed++;
     return rc ? GALE_EIO : 0;
 }
 
-/* Tells the ackers of each of the input's trees. */
-static void send_tree_ops(gale_task_t *t, const gale_tuple_t *in, gale_op_kind_t kind)
+/* Tells the ackers of each of the input's trees; a FAIL with `why` (or NULL) gives each tree a copy of it. */
+static void send_tree_ops(gale_task_t *t, const gale_tuple_t *in, gale_op_kind_t kind, const char *why)
 {
     gale_runtime_t *rt = t->rt;
     for (uint32_t r = 0; r < in->data->n_roots; r++) {
@@ -270,12 +281,14 @@ static void send_tree_ops(gale_task_t *t, const gale_tuple_t *in, gale_op_kind_t
                                                               (uint32_t)rt->acker_comp.parallelism),
                         .root = root, .from = t->base.task_id};
         if (kind == GALE_OP_ACK) op.val = gale_tree_ack_val(in, r);
+        if (kind == GALE_OP_FAIL && why) op.val = gale_reasons_put(rt->reasons, why, strlen(why));
         gale__send_op(t->exec, &op);
     }
 }
 
-/* Settles an input once: marks it, tells the ackers, and releases it if it was kept past its execute. */
-static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how)
+/* Settles an input once: marks it, tells the ackers (a fail with `why`, or NULL), and releases it if it was kept
+   past its execute. */
+static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how, const char *why)
 {
     gale_task_t *t = gale__task(ctx);
     const char *verb = how == GALE_DLV_ACKED ? "ack" : "fail";
@@ -300,7 +313,8 @@ static int settle(gale_ctx_t *ctx, const gale_tuple_t *input, uint32_t how)
     if (how == GALE_DLV_ACKED) t->m.acked++, gale__task_acked(t, in);
     else t->m.failed++;
     if (in == t->sample_in) t->sample_in = NULL; /* failed: no process latency */
-    if (t->rt->acking) send_tree_ops(t, in, how == GALE_DLV_ACKED ? GALE_OP_ACK : GALE_OP_FAIL);
+    if (why) bad_data(t, "input from %s failed: %s", in->data->src->name, why);
+    if (t->rt->acking) send_tree_ops(t, in, how == GALE_DLV_ACKED ? GALE_OP_ACK : GALE_OP_FAIL, why);
     if (in->state & GALE_DLV_KEPT) {
         if (k < 0) k = find_kept(t, in);
         t->kept[k] = t->kept[--t->n_kept];
@@ -317,11 +331,15 @@ void gale__settle_held(gale_task_t *t, gale_tuple_t *in, uint32_t how)
     if (how == GALE_DLV_ACKED) t->m.acked++, gale__task_acked(t, in);
     else t->m.failed++;
     if (in == t->sample_in) t->sample_in = NULL;
-    if (t->rt->acking) send_tree_ops(t, in, how == GALE_DLV_ACKED ? GALE_OP_ACK : GALE_OP_FAIL);
+    if (t->rt->acking) send_tree_ops(t, in, how == GALE_DLV_ACKED ? GALE_OP_ACK : GALE_OP_FAIL, NULL);
 }
 
-int gale__ack(gale_ctx_t *ctx, const gale_tuple_t *input) { return settle(ctx, input, GALE_DLV_ACKED); }
-int gale__fail(gale_ctx_t *ctx, const gale_tuple_t *input) { return settle(ctx, input, GALE_DLV_FAILED); }
+int gale__ack(gale_ctx_t *ctx, const gale_tuple_t *input) { return settle(ctx, input, GALE_DLV_ACKED, NULL); }
+int gale__fail(gale_ctx_t *ctx, const gale_tuple_t *input) { return settle(ctx, input, GALE_DLV_FAILED, NULL); }
+int gale__fail_with(gale_ctx_t *ctx, const gale_tuple_t *input, const char *why)
+{
+    return settle(ctx, input, GALE_DLV_FAILED, why && *why ? why : NULL);
+}
 
 int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input)
 {
@@ -332,7 +350,7 @@ int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input)
         return GALE_ESTATE;
     }
     if (t->rt->acking) {
-        send_tree_ops(t, input, GALE_OP_RESET);
+        send_tree_ops(t, input, GALE_OP_RESET, NULL);
         /* The bolt is in the middle of something long: the reset must leave now, not when execute returns. */
         gale__executor_flush(t->exec);
     }

@@ -1,5 +1,5 @@
 /*
- * emit.h: the run-phase host functions (emit.c): emit, ack, fail, keep, done, reset_timeout and reject. Each checks the
+ * emit.h: the run-phase host functions (emit.c): emit, ack, fail (and fail_with), keep, done, reset_timeout and reject. Each checks the
  * phase and the task's kind first and answers GALE_ESTATE where gale.h's phase table forbids the call.
  */
 #ifndef GALE_EMIT_H
@@ -18,6 +18,7 @@ static inline bool gale__emit_sized(const gale_emit_t *e) { return e->size >= GA
 int gale__emit(gale_ctx_t *ctx, const gale_emit_t *e);
 int gale__ack(gale_ctx_t *ctx, const gale_tuple_t *input);
 int gale__fail(gale_ctx_t *ctx, const gale_tuple_t *input);
+int gale__fail_with(gale_ctx_t *ctx, const gale_tuple_t *input, const char *why);
 const gale_tuple_t *gale__keep(gale_ctx_t *ctx, const gale_tuple_t *input);
 void gale__done(gale_ctx_t *ctx);
 int gale__reset_timeout(gale_ctx_t *ctx, const gale_tuple_t *input);

@@ -233,8 +233,10 @@ static void apply_op(gale_executor_t *e, const gale_op_t *op)
     gale_task_t *t = e->rt->tasks[op->task];
     if (t->acker) {
         gale_op_t out;
+        uint32_t dropped;
         t->m.executed++;
-        if (gale_acker_apply(t->acker, op, e->now_ns, &out) == 1) gale__send_op(e, &out);
+        if (gale_acker_apply(t->acker, op, e->now_ns, &out, &dropped) == 1) gale__send_op(e, &out);
+        if (dropped) free(gale_reasons_take(e->rt->reasons, dropped)); /* a second FAIL's: nobody reads it */
         return;
     }
     if (t->comp->kind == GALE_SPOUT && t->opened) gale__spout_op(t, op, e->now_ns);

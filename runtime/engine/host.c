@@ -35,6 +35,7 @@ const gale_host_t gale__host = {
     .state_restored = gale__state_restored,
     .from_json = gale__from_json,
     .reject = gale__reject,
+    .fail_with = gale__fail_with,
     .tuple_size = gale__tuple_size,
     .tuple_get = gale__tuple_get,
     .tuple_field = gale__tuple_field,

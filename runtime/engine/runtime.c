@@ -272,9 +272,14 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
     rt->n_execs = gale_schedule_threads(rt->opts.threads, topo->config.threads, sysconf(_SC_NPROCESSORS_ONLN),
                                         rt->n_all_tasks);
     rt->n_lanes = rt->n_execs + (rt->opts.driver ? 1 : 0);
+    if (gale_reasons_new(rt->opts.worker_index, &rt->reasons)) {
+        free(rt);
+        return gale__diag(diag, GALE_ENOMEM, "out of memory");
+    }
     if (topo->config.journal) {
         int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
         if (jrc) {
+            gale_reasons_free(rt->reasons);
             free(rt);
             return jrc;
         }
@@ -310,6 +315,7 @@ void gale_runtime_free(gale_runtime_t *rt)
     if (rt->tasks)
         for (uint32_t id = 1; id <= rt->n_all_tasks; id++) free_task(rt, rt->tasks[id]);
     gale_journal_close(rt->journal);
+    gale_reasons_free(rt->reasons);
     if (rt->down)
         for (size_t c = 0; c < rt->topo->n_components; c++) free(rt->down[c].tasks);
     free(rt->down);

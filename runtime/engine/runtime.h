@@ -19,6 +19,7 @@
 
 #include "checkpoint.h"
 #include "executor.h"
+#include "fail_reason.h"
 #include "journal.h"
 #include "router.h"
 #include "topology.h"
@@ -98,6 +99,7 @@ struct gale_runtime {
     gale_component_t system_comp; /* "__system": where tick tuples come from (stream "__tick", field "rate_secs") */
     uint64_t timeout_ns;   /* message_timeout_s */
     gale_journal_t *journal;
+    gale_reasons_t *reasons; /* why trees failed, on their way to the journal (fail_reason.h) */
     uint16_t *task_exec;   /* executor index of each task id */
     gale_executor_t *execs;
     int n_execs;

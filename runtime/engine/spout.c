@@ -136,9 +136,9 @@ int gale__spout_journal(gale_task_t *t, const gale_tuple_data_t *d, uint64_t msg
     return rc;
 }
 
-static void journal_tree(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from)
+static void journal_tree(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from, const char *error)
 {
-    if (p->data) gale__spout_journal(t, p->data, p->msg_id, cause, NULL, from, p->attempts);
+    if (p->data) gale__spout_journal(t, p->data, p->msg_id, cause, error, from, p->attempts);
 }
 
 /*
@@ -174,13 +174,15 @@ static int schedule_retry(gale_task_t *t, const gale_pending_t *p, uint64_t now_
     return 0;
 }
 
-/* A tree failed (explicitly, by timeout): replay it, or end it for good. `p` was already removed from pending. */
-static void tree_failed(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from, uint64_t now_ns)
+/* A tree failed (explicitly, by timeout): replay it, or end it for good. `p` was already removed from pending.
+   `error`: why, when the task that failed it said (gale_fail_with), else NULL; only the last attempt's is kept. */
+static void tree_failed(gale_task_t *t, const gale_pending_t *p, const char *cause, uint32_t from, uint64_t now_ns,
+                        const char *error)
 {
     if (t->replay && p->data && p->attempts <= (uint32_t)t->rt->topo->config.max_retries &&
         schedule_retry(t, p, now_ns) == 0)
         return; /* the retry owns the values now */
-    journal_tree(t, p, cause, from);
+    journal_tree(t, p, cause, from, error);
     if (p->data) gale__tuple_release(p->data);
     t->m.failed++;
     if (t->desc->spout.fail) t->desc->spout.fail(&t->base.pub, p->msg_id);
@@ -188,8 +190,13 @@ static void tree_failed(gale_task_t *t, const gale_pending_t *p, const char *cau
 
 void gale__spout_op(gale_task_t *t, const gale_op_t *op, uint64_t now_ns)
 {
+    /* A FAILED op's reason is taken whatever happens next, so that it leaves the table now. */
+    char *why = op->kind == GALE_OP_FAILED && op->val ? gale_reasons_take(t->rt->reasons, (uint32_t)op->val) : NULL;
     gale_pending_t *found = gale_u64map_get(&t->pending, op->root);
-    if (!found) return; /* timed out already: the acker's answer came too late */
+    if (!found) { /* timed out already: the acker's answer came too late */
+        free(why);
+        return;
+    }
     if (op->kind == GALE_OP_TOUCH) {
         found->start_ns = now_ns;
         return;
@@ -197,7 +204,8 @@ void gale__spout_op(gale_task_t *t, const gale_op_t *op, uint64_t now_ns)
     gale_pending_t p = *found;
     gale_u64map_del(&t->pending, op->root);
     if (op->kind == GALE_OP_FAILED) {
-        tree_failed(t, &p, "fail", op->from, now_ns);
+        tree_failed(t, &p, "fail", op->from, now_ns, why);
+        free(why);
         return;
     }
     gale_hist_add(&t->m.complete, gale_now_ns() - p.start_ns);
@@ -216,7 +224,7 @@ static size_t scan_timeouts(gale_task_t *t, uint64_t now_ns)
         gale_pending_t p = *(gale_pending_t *)v;
         if (p.start_ns >= now_ns - limit) continue;
         gale_u64map_del_at(&t->pending, &pos);
-        tree_failed(t, &p, "timeout", 0, now_ns);
+        tree_failed(t, &p, "timeout", 0, now_ns, NULL);
         n++;
     }
     return n;
@@ -260,14 +268,14 @@ void gale__spout_forget(gale_task_t *t)
     void *v;
     while (gale_u64map_next(&t->pending, &pos, &v)) {
         gale_pending_t *p = v;
-        journal_tree(t, p, "stopped", 0);
+        journal_tree(t, p, "stopped", 0, NULL);
         if (p->data) gale__tuple_release(p->data);
         p->data = NULL;
     }
     for (size_t i = 0; i < t->n_retries; i++) {
         const gale_retry_t *r = &t->retries[i];
         gale_pending_t p = {.msg_id = r->msg_id, .attempts = r->attempts - 1, .data = r->data};
-        journal_tree(t, &p, "stopped", 0);
+        journal_tree(t, &p, "stopped", 0, NULL);
         gale__tuple_release(r->data);
     }
     t->n_retries = 0;

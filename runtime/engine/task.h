@@ -117,7 +117,7 @@ typedef struct gale_task {
     bool win_clock;                 /* its window is one of processing time */
     struct gale_watermarks *wm_out; /* tasks feeding an event-time window: their watermarks (watermark.h) */
     gale_buf_t json;                /* from_json's last value (from_json.h) */
-    uint64_t rejected;              /* spouts: records given to reject (emit.c), for its log's rate limit */
+    uint64_t bad_data; /* records rejected and inputs failed with a reason (emit.c): the log's rate limit */
 } gale_task_t;
 
 static inline gale_task_t *gale__task(gale_ctx_t *ctx) { return (gale_task_t *)ctx; }

@@ -136,6 +136,7 @@ static int refuse_reject(gale_ctx_t *ctx, const char *stream, const gale_value_t
 {
     return GALE_ESTATE;
 }
+static int refuse_fail_with(gale_ctx_t *ctx, const gale_tuple_t *input, const char *why) { return GALE_ESTATE; }
 static size_t no_state_count(gale_ctx_t *ctx) { return 0; }
 static uint64_t no_state_restored(gale_ctx_t *ctx) { return 0; }
 static size_t no_tuple_size(const gale_tuple_t *t) { return 0; }
@@ -167,6 +168,7 @@ const gale_host_t gale__declare_host = {
     .state_restored = no_state_restored,
     .from_json = refuse_from_json,
     .reject = refuse_reject,
+    .fail_with = refuse_fail_with,
     .tuple_size = no_tuple_size,
     .tuple_get = no_tuple_get,
     .tuple_field = no_tuple_field,

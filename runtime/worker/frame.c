@@ -1,5 +1,7 @@
 #include "frame.h"
 
+#include "fail_reason.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +75,7 @@ int gale_frame_next(gale_frame_reader_t *r, gale_frame_t *out)
     if (len - 1 > r->max) return r->err = GALE_ELIMIT;
     if (left - 4 < len) return 0;
     uint8_t type = (uint8_t)r->buf[r->pos + 4];
-    if (type < GALE_FRAME_HELLO || type > GALE_FRAME_CONTROL) return r->err = GALE_ECORRUPT;
+    if (type < GALE_FRAME_HELLO || type > GALE_FRAME_REASON) return r->err = GALE_ECORRUPT;
     out->type = type;
     out->payload = r->buf + r->pos + 5;
     out->len = (size_t)len - 1;
@@ -152,6 +154,28 @@ void gale_frame_get_op(const char *p, gale_op_t *op)
     *op = (gale_op_t){.kind = (uint32_t)(unsigned char)p[0], .task = (uint32_t)gale_le_get(p + 1, 4),
                       .root = gale_le_get(p + 5, 8), .val = gale_le_get(p + 13, 8),
                       .from = (uint32_t)gale_le_get(p + 21, 4)};
+}
+
+void gale_frame_put_reason(gale_buf_t *b, uint32_t id, const char *text)
+{
+    size_t start = gale_frame_begin(b, GALE_FRAME_REASON);
+    size_t len = strlen(text);
+    if (len > GALE_REASON_MAX_LEN) len = GALE_REASON_MAX_LEN;
+    char *p = gale_buf_append(b, 4 + len);
+    if (p) {
+        gale_le_put(p, id, 4);
+        memcpy(p + 4, text, len);
+    }
+    gale_frame_end(b, start);
+}
+
+int gale_frame_get_reason(const char *p, size_t len, uint32_t *id, const char **text, size_t *text_len)
+{
+    if (len < 4 || len - 4 > GALE_REASON_MAX_LEN) return GALE_ECORRUPT;
+    *id = (uint32_t)gale_le_get(p, 4);
+    *text = p + 4;
+    *text_len = len - 4;
+    return 0;
 }
 
 int gale_frame_get_tuple(const gale_topology_t *topo, const char **p, size_t *left, gale_tuple_t **out)

@@ -19,6 +19,8 @@
  *   [u8 kind][u32 source task][u32 target task][u64 checkpoint id]
  * sent in order with the TUPLES frames to the same peer: a barrier must reach its task behind the tuples its
  * source emitted before it, and ahead of those after (barrier.h).
+ * A REASON payload is [u32 id][text]: why a tree failed (fail_reason.h), sent ahead of the OPS frame whose FAIL or
+ * FAILED op names the id in its `val`, so that the receiver has the text when the op arrives.
  */
 #ifndef GALE_FRAME_H
 #define GALE_FRAME_H
@@ -40,6 +42,7 @@ enum {
     GALE_FRAME_OPS = 4,      /* acker ops, as gale_op_t records */
     GALE_FRAME_PRESSURE = 5, /* backpressure: one byte, 1 = "hold your spouts", 0 = "go on" */
     GALE_FRAME_CONTROL = 6,  /* control items: checkpoint barriers, watermarks */
+    GALE_FRAME_REASON = 7,   /* why a tree failed, ahead of the op that names it */
 };
 
 #define GALE_FRAME_MAX (16u << 20)
@@ -106,6 +109,11 @@ void gale_frame_put_tuple(gale_buf_t *b, const gale_tuple_t *dlv, bool with_orig
 /* Appends one op as an OPS record; reads one back from GALE_FRAME_OP_RECORD bytes at p. */
 void gale_frame_put_op(gale_buf_t *b, const gale_op_t *op);
 void gale_frame_get_op(const char *p, gale_op_t *op);
+
+/* Appends a whole REASON frame for `id`'s text (cut to GALE_REASON_MAX_LEN); reads one back: 0 with *id, *text and
+   *len (pointing into p), or GALE_ECORRUPT for a payload shorter than its id or a text over the limit. */
+void gale_frame_put_reason(gale_buf_t *b, uint32_t id, const char *text);
+int gale_frame_get_reason(const char *p, size_t len, uint32_t *id, const char **text, size_t *text_len);
 
 /* Appends one control item as a CONTROL record; reads one back from GALE_FRAME_CONTROL_RECORD bytes at p, checked
    against the run's `n_all_tasks` task ids: 0, or GALE_ECORRUPT for an unknown kind or a task that is not there (task 0 included). */

@@ -279,9 +279,24 @@ static void add_tuple(gale_io_t *io, gale_tuple_t *dlv)
     gale__tuple_release(dlv->data);
 }
 
+/* A FAIL or FAILED op with a reason for a task of peer `w`: the text leaves this process's table and goes ahead of
+   the op, in a REASON frame after the ops batched so far (so that the frames keep their order). */
+static void send_reason(gale_io_t *io, int w, const gale_op_t *op)
+{
+    char *text = gale_reasons_take(io->rt->reasons, (uint32_t)op->val);
+    if (!text) return; /* evicted: the op goes on without it */
+    send_frame(io, w, &io->ops[w], &io->n_ops[w]);
+    gale_buf_t b = {0};
+    gale_frame_put_reason(&b, (uint32_t)op->val, text);
+    if (!b.failed) (void)gale_transport_send(io->transport, peer_id(w), b.p, b.len); /* a peer down: so is the op */
+    gale_buf_free(&b);
+    free(text);
+}
+
 static void add_op(gale_io_t *io, const gale_op_t *op)
 {
     int w = io->rt->task_worker[op->task];
+    if ((op->kind == GALE_OP_FAIL || op->kind == GALE_OP_FAILED) && op->val) send_reason(io, w, op);
     gale_buf_t *b = &io->ops[w];
     if (io->n_ops[w] && !frame_fits(io, b, GALE_FRAME_OP_RECORD)) send_frame(io, w, b, &io->n_ops[w]);
     if (!io->n_ops[w]) gale_frame_begin(b, GALE_FRAME_OPS);
@@ -429,6 +444,15 @@ static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
     if (f->type == GALE_FRAME_PRESSURE) {
         if (f->len == 1 && peer >= 1 && peer <= (uint32_t)io->n_workers) set_holding(io, (int)peer - 1, f->payload[0] != 0);
         else gale_logf(GALE_LOG_WARN, "worker", "peer %u sent a malformed PRESSURE frame: ignored", peer);
+        return;
+    }
+    if (f->type == GALE_FRAME_REASON) {
+        uint32_t id;
+        const char *text;
+        size_t len;
+        if (gale_frame_get_reason(f->payload, f->len, &id, &text, &len))
+            gale_logf(GALE_LOG_WARN, "worker", "peer %u sent a malformed REASON frame: ignored", peer);
+        else gale_reasons_put_id(rt->reasons, id, text, len);
         return;
     }
     if (f->type == GALE_FRAME_OPS) {

@@ -148,6 +148,7 @@ Test(reliability, chaos_with_replay_counts_every_word_at_least_once)
 typedef struct journaled {
     uint64_t ids[LINES];
     size_t n;
+    size_t with_reason; /* records of trees chaos failed, each saying why */
 } journaled_t;
 
 static void no_corruption(void *arg, const char *line) { cr_assert_fail("journal reported: %s", line); }
@@ -174,6 +175,16 @@ static void read_journal(const char *path, journaled_t *j, counts_t *words)
                   (unsigned long)rec.msg_id, want);
         cr_assert_eq(rec.attempts, 1);
         cr_assert_str_eq(rec.spout, "lines");
+        /* A tree chaos failed carries its reason, from whichever process ran the chaos task; a timeout has none. */
+        if (!strcmp(rec.cause, "fail")) {
+            cr_assert_str_eq(rec.component, "chaos");
+            cr_assert_str_eq(rec.error ? rec.error : "(none)", "chaos: failed on purpose (fail_ratio)", "line %lu",
+                             (unsigned long)rec.msg_id);
+            j->with_reason++;
+        } else {
+            cr_assert_str_eq(rec.cause, "timeout");
+            cr_assert_null(rec.error, "line %lu timed out with an error: %s", (unsigned long)rec.msg_id, rec.error);
+        }
         count_line(words, want);
     }
     gale_journal_reader_free(&r);
@@ -197,6 +208,7 @@ Test(reliability, without_retries_the_journal_holds_exactly_the_failed_lines_and
     journaled_t j;
     read_journal(journal, &j, &expect);
     cr_assert_eq((long)j.n, failed, "%zu records for %ld failed lines", j.n, failed);
+    cr_assert_gt(j.with_reason, 0, "no tree failed by chaos was journaled");
     tl_result_free(&r);
 
     /* The same journal through the topology without chaos (count reads straight from split) counts exactly the
@@ -252,6 +264,39 @@ Test(reliability, without_retries_the_journal_holds_exactly_the_failed_lines_and
     free(set_journal);
     free(journal);
     free(in);
+    tl_rmtree(dir);
+    free(dir);
+}
+
+/* The reason a bolt gives crosses processes: chaos's tasks, the acker and the spout are spread over two workers,
+   and each journaled fail still says why (REASON frames ahead of the ops that name them). */
+Test(reliability, in_worker_mode_a_journaled_fail_says_why_whichever_process_failed_it)
+{
+    char *dir = tl_tmpdir();
+    counts_t truth;
+    char *in = make_input(dir, &truth);
+    char *journal = tl_path("%s/failed.journal", dir);
+    char *set_journal = tl_path("config.journal=\"%s\"", journal), *set_path = tl_path("lines.path=%s", in);
+    const char *argv[] = {tl_gale(),
+                          "run",
+                          "--workers",
+                          "2",
+                          "--set",
+                          "config.max_retries=0",
+                          "--set",
+                          set_journal,
+                          "--set",
+                          set_path,
+                          "tests/topologies/e2e/wordcount_chaos.cfg",
+                          NULL};
+    tl_result_t r = run_gale(argv, NULL);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    journaled_t j;
+    counts_t words;
+    read_journal(journal, &j, &words);
+    cr_assert_gt(j.with_reason, 10, "%zu trees failed by chaos were journaled\n%s", j.with_reason, r.err);
+    tl_result_free(&r);
+    free(set_journal), free(set_path), free(journal), free(in);
     tl_rmtree(dir);
     free(dir);
 }

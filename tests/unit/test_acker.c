@@ -75,6 +75,15 @@ static outcome_t *find(outcome_t *o, size_t n, uint64_t root)
     return NULL;
 }
 
+/* The acker's apply for the tests that carry no fail reasons. */
+static int apply(gale_acker_t *a, const gale_op_t *op, uint64_t now_ns, gale_op_t *out)
+{
+    uint32_t dropped;
+    int rc = gale_acker_apply(a, op, now_ns, out, &dropped);
+    cr_assert_eq(dropped, 0);
+    return rc;
+}
+
 static void run_property(uint64_t seed, size_t n_trees, int fail_every)
 {
     sim_t s = {.rng = seed | 1};
@@ -134,7 +143,7 @@ static void run_property(uint64_t seed, size_t n_trees, int fail_every)
     for (int a = 0; a < N_ACKERS; a++) cr_assert_eq(gale_acker_init(&ackers[a]), 0);
     for (size_t i = 0; i < s.n_ops; i++) {
         gale_op_t out;
-        int rc = gale_acker_apply(&ackers[s.ops[i].task - 1], &s.ops[i], i, &out);
+        int rc = apply(&ackers[s.ops[i].task - 1], &s.ops[i], i, &out);
         cr_assert_geq(rc, 0);
         if (!rc) continue;
         cr_assert_eq(out.task, 100, "reply to the wrong spout task");
@@ -173,8 +182,8 @@ Test(acker, ack_before_init_still_completes)
     gale_acker_t a;
     gale_acker_init(&a);
     gale_op_t out;
-    cr_assert_eq(gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_ACK, .root = 5, .val = 0x33}, 1, &out), 0);
-    cr_assert_eq(gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 0x33, .from = 2}, 2, &out), 1);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_ACK, .root = 5, .val = 0x33}, 1, &out), 0);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 0x33, .from = 2}, 2, &out), 1);
     cr_assert_eq(out.kind, GALE_OP_DONE);
     cr_assert_eq(out.task, 2);
     cr_assert_eq(gale_acker_open_trees(&a), 0);
@@ -186,8 +195,8 @@ Test(acker, fail_before_init_fails_when_init_arrives)
     gale_acker_t a;
     gale_acker_init(&a);
     gale_op_t out;
-    cr_assert_eq(gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_FAIL, .root = 5, .from = 9}, 1, &out), 0);
-    cr_assert_eq(gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 1, .from = 2}, 2, &out), 1);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_FAIL, .root = 5, .from = 9}, 1, &out), 0);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 1, .from = 2}, 2, &out), 1);
     cr_assert_eq(out.kind, GALE_OP_FAILED);
     cr_assert_eq(out.from, 9);
     gale_acker_destroy(&a);
@@ -198,12 +207,38 @@ Test(acker, reset_touches_the_spout_and_expire_forgets_old_trees)
     gale_acker_t a;
     gale_acker_init(&a);
     gale_op_t out;
-    gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 1, .from = 2}, 100, &out);
-    gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 6, .val = 1, .from = 2}, 300, &out);
-    cr_assert_eq(gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_RESET, .root = 5}, 400, &out), 1);
+    apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 1, .from = 2}, 100, &out);
+    apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 6, .val = 1, .from = 2}, 300, &out);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_RESET, .root = 5}, 400, &out), 1);
     cr_assert_eq(out.kind, GALE_OP_TOUCH);
-    cr_assert_eq(gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_RESET, .root = 77}, 400, &out), 0);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_RESET, .root = 77}, 400, &out), 0);
     cr_assert_eq(gale_acker_expire(&a, 200), 1);
     cr_assert_eq(gale_acker_open_trees(&a), 1);
+    gale_acker_destroy(&a);
+}
+
+Test(acker, the_first_fails_reason_goes_to_the_spout_and_a_later_ones_is_handed_back)
+{
+    gale_acker_t a;
+    gale_acker_init(&a);
+    gale_op_t out;
+    uint32_t dropped;
+    cr_assert_eq(
+        gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_FAIL, .root = 5, .val = 41, .from = 9}, 1, &out, &dropped),
+        0);
+    cr_assert_eq(dropped, 0);
+    cr_assert_eq(
+        gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_FAIL, .root = 5, .val = 42, .from = 8}, 1, &out, &dropped),
+        0);
+    cr_assert_eq(dropped, 42, "the second fail's reason is nobody's: the caller frees it");
+    cr_assert_eq(
+        gale_acker_apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 5, .val = 1, .from = 2}, 2, &out, &dropped), 1);
+    cr_assert_eq(out.kind, GALE_OP_FAILED);
+    cr_assert_eq(out.from, 9);
+    cr_assert_eq(out.val, 41, "the first fail's reason goes with FAILED");
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_INIT, .root = 6, .val = 1, .from = 2}, 3, &out), 0);
+    cr_assert_eq(apply(&a, &(gale_op_t){.kind = GALE_OP_ACK, .root = 6, .val = 1}, 3, &out), 1);
+    cr_assert_eq(out.kind, GALE_OP_DONE);
+    cr_assert_eq(out.val, 0, "DONE carries no reason");
     gale_acker_destroy(&a);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "acker.h"
+#include "fail_reason.h"
 #include "frame.h"
 #include "topology_build.h"
 
@@ -364,11 +365,43 @@ Test(frame, a_barrier_round_trips_and_bad_control_records_are_refused)
     gale_buf_free(&b);
     gale_frame_reader_t r;
     gale_frame_t f;
-    const unsigned char frame[] = {1, 0, 0, 0, GALE_FRAME_CONTROL, 1, 0, 0, 0, GALE_FRAME_CONTROL + 1};
+    const unsigned char frame[] = {1, 0, 0, 0, GALE_FRAME_CONTROL, 1, 0, 0, 0, GALE_FRAME_REASON + 1};
     gale_frame_reader_init(&r, 0);
     gale_frame_feed(&r, frame, sizeof frame);
     cr_assert_eq(gale_frame_next(&r, &f), 1);
     cr_assert_eq(f.type, GALE_FRAME_CONTROL);
-    cr_assert_eq(gale_frame_next(&r, &f), GALE_ECORRUPT, "a type past CONTROL is unknown");
+    cr_assert_eq(gale_frame_next(&r, &f), GALE_ECORRUPT, "a type past REASON is unknown");
     gale_frame_reader_destroy(&r);
+}
+
+Test(frame, a_reason_frame_round_trips_and_a_malformed_one_is_refused)
+{
+    gale_buf_t b = {0};
+    gale_frame_put_reason(&b, 0x00300007u, "field 'amount': not a number");
+    gale_frame_reader_t r;
+    gale_frame_t f;
+    gale_frame_reader_init(&r, 0);
+    gale_frame_feed(&r, b.p, b.len);
+    cr_assert_eq(gale_frame_next(&r, &f), 1);
+    cr_assert_eq(f.type, GALE_FRAME_REASON);
+    uint32_t id;
+    const char *text;
+    size_t len;
+    cr_assert_eq(gale_frame_get_reason(f.payload, f.len, &id, &text, &len), 0);
+    cr_assert_eq(id, 0x00300007u);
+    cr_assert_eq(len, strlen("field 'amount': not a number"));
+    cr_assert_eq(memcmp(text, "field 'amount': not a number", len), 0);
+    gale_frame_reader_destroy(&r);
+    /* A text over the limit is cut by the writer and refused by the reader; a payload without an id is refused. */
+    char big[GALE_REASON_MAX_LEN + 100];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    b.len = 0;
+    gale_frame_put_reason(&b, 1, big);
+    cr_assert_eq(b.len, 5 + 4 + GALE_REASON_MAX_LEN);
+    cr_assert_eq(gale_frame_get_reason(b.p + 5, b.len - 5, &id, &text, &len), 0);
+    cr_assert_eq(len, GALE_REASON_MAX_LEN);
+    cr_assert_eq(gale_frame_get_reason(big, GALE_REASON_MAX_LEN + 5, &id, &text, &len), GALE_ECORRUPT);
+    cr_assert_eq(gale_frame_get_reason(big, 3, &id, &text, &len), GALE_ECORRUPT);
+    gale_buf_free(&b);
 }
