@@ -89,7 +89,7 @@ KAFKA_MOCK := $(BUILD)/bin/gale-kafka-mock
 # zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c).
 # librdkafka-dev is Kafka's C client, the field's standard (spouts/kafka.c), with the mock cluster tools/kafka_mock hosts.
 DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libhiredis-dev libcriterion-dev pkg-config python3 \
-                zookeeper librdkafka-dev
+                zookeeper librdkafka-dev libpcre2-dev libssl-dev
 # What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
 # the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
 # (tests/e2e/test_ui.c).
@@ -216,6 +216,7 @@ PLUGIN_LIBS_kafka := -lrdkafka
 PLUGIN_LIBS_kafka_sink := -lrdkafka
 PLUGIN_LIBS_redis_stream := -lhiredis -luv -lpthread
 PLUGIN_LIBS_redis_sink := -lhiredis -luv -lpthread
+PLUGIN_LIBS_pii := -lpcre2-8 -lcrypto
 $(eval $(call compile,plugins/,spouts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,plugins/,bolts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,benchplugins/,tools/bench/plugins/,$$(PLUGIN_CFLAGS)))

@@ -151,25 +151,7 @@ Test(parse, missing_fail_fails_short_lines_and_absent_keys)
     free(out), free(journal), free(err);
 }
 
-/* `gale validate` of a topology whose parse block has `settings`: fails, and stderr holds `says`. */
-static void refused(const char *settings, const char *says)
-{
-    char *dir = tl_tmpdir(), *cfg = tl_path("%s/bad.cfg", dir);
-    char *text = tl_path("name = \"bad\";\n"
-                         "spouts = ( { name = \"lines\"; plugin = \"file_lines\"; settings = { path = \"x\"; }; } );\n"
-                         "bolts = ( { name = \"parse\"; plugin = \"parse\"; settings = { %s };\n"
-                         "  inputs = ( { from = \"lines\"; } ); } );\n",
-                         settings);
-    cr_assert_eq(tl_write_file(cfg, text), 0);
-    const char *argv[] = {tl_gale(), "validate", cfg, NULL};
-    tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, 30, &r), 0);
-    cr_assert_neq(r.status, 0, "validated:\n%s", r.err);
-    cr_assert_not_null(strstr(r.err, says), "'%s' not in:\n%s", says, r.err);
-    tl_result_free(&r);
-    tl_rmtree(dir);
-    free(dir), free(cfg), free(text);
-}
+static void refused(const char *settings, const char *says) { tl_validate_refuses("parse", settings, says); }
 
 Test(parse, bad_settings_are_errors_that_name_them)
 {

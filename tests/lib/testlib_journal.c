@@ -1,4 +1,5 @@
-/* testlib_journal.c: reading a run's failed-tuple journal through `gale journal`, as a user would. */
+/* testlib_journal.c: what a user sees of a topology through the gale command: its journal (`gale journal`), and
+   whether `gale validate` takes it. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,4 +19,23 @@ char *tl_journal_json(const char *journal, const char *cause, long *n)
     r.out = NULL;
     tl_result_free(&r);
     return out;
+}
+
+void tl_validate_refuses(const char *plugin, const char *settings, const char *says)
+{
+    char *dir = tl_tmpdir(), *cfg = tl_path("%s/bad.cfg", dir);
+    char *text = tl_path("name = \"bad\";\n"
+                         "spouts = ( { name = \"lines\"; plugin = \"file_lines\"; settings = { path = \"x\"; }; } );\n"
+                         "bolts = ( { name = \"%s\"; plugin = \"%s\"; settings = { %s };\n"
+                         "  inputs = ( { from = \"lines\"; } ); } );\n",
+                         plugin, plugin, settings);
+    cr_assert_eq(tl_write_file(cfg, text), 0);
+    const char *argv[] = {tl_gale(), "validate", cfg, NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 30, &r), 0);
+    cr_assert_neq(r.status, 0, "validated:\n%s", r.err);
+    cr_assert_not_null(strstr(r.err, says), "'%s' not in:\n%s", says, r.err);
+    tl_result_free(&r);
+    tl_rmtree(dir);
+    free(dir), free(cfg), free(text);
 }
