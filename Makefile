@@ -92,8 +92,9 @@ DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libh
                 zookeeper librdkafka-dev libpcre2-dev libssl-dev
 # What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
 # the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
-# (tests/e2e/test_ui.c).
-TEST_PACKAGES := prometheus chromium redis-server
+# (tests/e2e/test_ui.c); scikit-learn's IsolationForest is what the anomaly test compares itself with (in its
+# output, not as a pass condition).
+TEST_PACKAGES := prometheus chromium redis-server python3-sklearn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.

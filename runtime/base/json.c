@@ -108,6 +108,16 @@ static void json_key(gale_buf_t *b, const gale_value_t *k)
     gale_buf_free(&inner);
 }
 
+void gale_json_double(gale_buf_t *b, double d)
+{
+    char text[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, d);
+        if (digits == 17 || strtod(text, NULL) == d) break;
+    }
+    gale_buf_puts(b, text);
+}
+
 void gale_json_value(gale_buf_t *b, const gale_value_t *v)
 {
     switch (v->type) {
@@ -116,7 +126,7 @@ void gale_json_value(gale_buf_t *b, const gale_value_t *v)
     case GALE_INT: gale_buf_printf(b, "%lld", (long long)v->i); break;
     case GALE_UINT: gale_buf_printf(b, "%llu", (unsigned long long)v->u); break;
     case GALE_DOUBLE:
-        if (isfinite(v->d)) gale_buf_printf(b, "%.17g", v->d);
+        if (isfinite(v->d)) gale_json_double(b, v->d);
         else gale_buf_puts(b, "null");
         break;
     case GALE_STR: gale_json_string(b, v->s.ptr, v->s.len); break;

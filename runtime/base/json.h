@@ -25,4 +25,8 @@ void gale_json_string(gale_buf_t *b, const char *s, size_t len);
    call it for every tuple. */
 size_t gale__to_json(const gale_value_t *v, char *buf, size_t cap);
 
+/* A finite double as the shortest of %.15g, %.16g and %.17g that reads back as the same double: 0.1 is "0.1",
+   not "0.10000000000000001", and nothing is lost. */
+void gale_json_double(gale_buf_t *b, double d);
+
 #endif

@@ -115,9 +115,11 @@ void gale_metric_set_json(gale_buf_t *b, const gale_metric_set_t *s)
         gale_buf_printf(b, "%s{\"name\": \"%s\", \"type\": \"%s\"", i ? ", " : "", m->name,
                         gale_metric_kind_name(m->kind));
         if (m->kind == GALE_METRIC_COUNTER) gale_buf_printf(b, ", \"value\": %" PRIu64 "}", m->count);
-        else if (m->kind == GALE_METRIC_GAUGE && isfinite(m->gauge))
-            gale_buf_printf(b, ", \"value\": %.17g}", m->gauge);
-        else if (m->kind == GALE_METRIC_GAUGE) gale_buf_puts(b, ", \"value\": null}");
+        else if (m->kind == GALE_METRIC_GAUGE && isfinite(m->gauge)) {
+            gale_buf_puts(b, ", \"value\": ");
+            gale_json_double(b, m->gauge);
+            gale_buf_puts(b, "}");
+        } else if (m->kind == GALE_METRIC_GAUGE) gale_buf_puts(b, ", \"value\": null}");
         else {
             gale_buf_printf(b,
                             ", \"count\": %" PRIu64 ", \"sum\": %" PRIu64 ", \"max\": %" PRIu64 ", \"p50\": %" PRIu64

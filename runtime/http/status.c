@@ -1,6 +1,7 @@
 #include "status.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -530,7 +531,11 @@ static void plugin_samples(gale_buf_t *b, const gale_status_t *s, size_t n, cons
                     gale_buf_puts(b, family);
                     labels(b, &s[t], c, task, NULL);
                     if (m->kind == GALE_METRIC_COUNTER) gale_buf_printf(b, " %" PRIu64 "\n", m->count);
-                    else gale_buf_printf(b, " %.17g\n", m->gauge);
+                    else if (isfinite(m->gauge)) {
+                        gale_buf_puts(b, " ");
+                        gale_json_double(b, m->gauge);
+                        gale_buf_puts(b, "\n");
+                    } else gale_buf_puts(b, isnan(m->gauge) ? " NaN\n" : m->gauge > 0 ? " +Inf\n" : " -Inf\n");
                     continue;
                 }
                 /* A plugin's values have no unit the runtime knows: buckets at powers of 4. */

@@ -3,6 +3,7 @@
 #include <criterion/parameterized.h>
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "json.h"
 #include "json_parse.h"
@@ -124,4 +125,37 @@ Test(json, any_bytes_give_valid_utf8_json)
         gale_buf_free(&b);
     }
     cr_assert_gt(well_formed, 1000, "too few well-formed strings to test the round trip (%d)", well_formed);
+}
+
+/* Doubles: the shortest text that reads back the same (0.1 stays 0.1), and every finite double round-trips. */
+Test(json, doubles_are_written_short_and_read_back_exactly)
+{
+    const struct {
+        double d;
+        const char *text;
+    } cases[] = {{0.1, "0.1"},
+                 {12.5, "12.5"},
+                 {31.89, "31.89"},
+                 {-300, "-300"},
+                 {1e300, "1e+300"},
+                 {1.0 / 3, "0.3333333333333333"},
+                 {0.1 + 0.2, "0.30000000000000004"},
+                 {-0.0, "-0"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gale_buf_t b = {0};
+        gale_json_double(&b, cases[i].d);
+        cr_assert_str_eq(b.p, cases[i].text);
+        gale_buf_free(&b);
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double d;
+        memcpy(&d, &x, sizeof d);
+        if (!isfinite(d)) continue;
+        gale_buf_t b = {0};
+        gale_json_double(&b, d);
+        cr_assert_eq(strtod(b.p, NULL), d, "%s does not read back as %a", b.p, d);
+        gale_buf_free(&b);
+    }
 }
