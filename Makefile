@@ -89,12 +89,12 @@ KAFKA_MOCK := $(BUILD)/bin/gale-kafka-mock
 # zookeeper is the server (with Java) that `make cluster` and the cluster-mode tests start (runtime/cluster/zk_local.c).
 # librdkafka-dev is Kafka's C client, the field's standard (spouts/kafka.c), with the mock cluster tools/kafka_mock hosts.
 DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libhttp-parser-dev libhiredis-dev libcriterion-dev pkg-config python3 \
-                zookeeper librdkafka-dev libpcre2-dev libssl-dev
+                zookeeper librdkafka-dev libpcre2-dev libssl-dev libxgboost-dev
 # What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
 # the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
 # (tests/e2e/test_ui.c); scikit-learn's IsolationForest is what the anomaly test compares itself with (in its
-# output, not as a pass condition).
-TEST_PACKAGES := prometheus chromium redis-server python3-sklearn
+# output, not as a pass condition); python3-xgboost trains the models the xgboost bolt's scores are checked against.
+TEST_PACKAGES := prometheus chromium redis-server python3-sklearn python3-xgboost
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.
@@ -218,6 +218,7 @@ PLUGIN_LIBS_kafka_sink := -lrdkafka
 PLUGIN_LIBS_redis_stream := -lhiredis -luv -lpthread
 PLUGIN_LIBS_redis_sink := -lhiredis -luv -lpthread
 PLUGIN_LIBS_pii := -lpcre2-8 -lcrypto
+PLUGIN_LIBS_xgboost := -lxgboost -lpthread
 $(eval $(call compile,plugins/,spouts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,plugins/,bolts/,$$(PLUGIN_CFLAGS)))
 $(eval $(call compile,benchplugins/,tools/bench/plugins/,$$(PLUGIN_CFLAGS)))

@@ -227,14 +227,14 @@ Test(anomaly, bad_settings_are_refused_by_name)
 
 /* ---- checkpoints: a run killed twice scores as one never killed ---------------------------------------------- */
 
-#define CKPT_ROWS 100000 /* enough for dozens of checkpoints, so that both kills come before the end */
+#define CKPT_ROWS 50000 /* enough for dozens of checkpoints, so that both kills come before the end */
 
 static char *ckpt_cfg(const char *dir, const char *in, const char *out, const char *state)
 {
     char *cfg = tl_path("%s/ckpt.cfg", dir);
     char *text =
         tl_path("name = \"anomaly_ckpt\";\n"
-                "config = { ackers = 1; checkpoint_interval_ms = 20; state_path = \"%s\"; };\n"
+                "config = { ackers = 1; checkpoint_interval_ms = 10; state_path = \"%s\"; };\n"
                 "spouts = ( { name = \"lines\"; plugin = \"file_lines\"; settings = { path = \"%s\"; }; } );\n"
                 "bolts = ( { name = \"parse\"; plugin = \"parse\";"
                 " settings = { fields = [ \"key\", \"amount\", \"count\", \"planted\" ];"
