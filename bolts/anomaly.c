@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "anomaly_hst.h"
+#include "fields.h"
 #include "gale.h"
 
 #define MAX_FEATURES HST_MAX_DIMS
@@ -57,8 +58,8 @@ typedef struct state {
     hst_t hst;
     bool hst_dirty;
     /* per input stream: where the features and the key are */
-    const char *const *seen_names;
-    size_t at[MAX_FEATURES], key_at, n_in;
+    fields_seen_t seen;
+    size_t at[MAX_FEATURES], key_at;
     gale_value_t *values;
     size_t cap_values;
     gale_metric_t *anomalies_m;
@@ -139,15 +140,8 @@ static int declare(gale_ctx_t *ctx)
         free_state(s);
         return rc ? rc : GALE_EINVAL;
     }
-    for (size_t k = 0; !rc && k < s->n_features + (s->key ? 1 : 0); k++) {
-        const char *want = k < s->n_features ? s->features[k] : s->key;
-        size_t j = 0;
-        while (j < n && strcmp(fields[j], want)) j++;
-        if (j == n) {
-            gale_error(ctx, "settings.%s: the input has no field '%s'", k < s->n_features ? "features" : "key", want);
-            rc = GALE_EINVAL;
-        }
-    }
+    for (size_t k = 0; !rc && k < s->n_features; k++) rc = inputs_have_field(ctx, s->features[k], "features");
+    if (!rc && s->key) rc = inputs_have_field(ctx, s->key, "key");
     const char *names[300];
     const char *score = gale_setting_str(ctx, "score_field", "score"),
                *flag = gale_setting_str(ctx, "flag_field", "anomaly");
@@ -287,14 +281,9 @@ static void locate(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
 {
     const char *const *names;
     size_t n;
-    gale_tuple_fields(ctx, in, &names, &n);
-    if (names == s->seen_names) return;
-    s->seen_names = names, s->n_in = n;
-    for (size_t f = 0; f < s->n_features; f++)
-        for (s->at[f] = 0; s->at[f] < n && strcmp(names[s->at[f]], s->features[f]); s->at[f]++) {}
-    s->key_at = n;
-    if (s->key)
-        for (s->key_at = 0; s->key_at < n && strcmp(names[s->key_at], s->key); s->key_at++) {}
+    if (!fields_changed(ctx, &s->seen, in, &names, &n)) return;
+    for (size_t f = 0; f < s->n_features; f++) s->at[f] = field_index(names, n, s->features[f]);
+    s->key_at = s->key ? field_index(names, n, s->key) : n;
 }
 
 /* zscore: scores x against key e's statistics, then updates them; *flag when it is an anomaly. */

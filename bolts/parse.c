@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "gale.h"
 #include "parse_text.h"
 
@@ -53,7 +54,7 @@ typedef struct state {
     const char *field; /* NULL: the input's first value */
     /* Where `field` and the `keep` fields are in the last input stream seen (field names are one array per stream
        for the whole run: comparing the pointer is enough to know it changed). */
-    const char *const *seen_names;
+    fields_seen_t seen;
     size_t field_at, *keep_at;
     gale_value_t *values; /* keep + emitted */
     csv_col_t *cols;
@@ -219,29 +220,13 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
     return 0;
 }
 
-/* Whether every input stream has `name`. */
-static int inputs_have(gale_ctx_t *ctx, const char *name, const char *setting)
-{
-    for (size_t i = 0, n_inputs = gale_input_count(ctx); i < n_inputs; i++) {
-        const char *const *names;
-        size_t n, k = 0;
-        if (gale_input_fields(ctx, i, &names, &n)) return GALE_EINVAL;
-        while (k < n && strcmp(names[k], name)) k++;
-        if (k == n) {
-            gale_error(ctx, "settings.%s: input %zu has no field '%s'", setting, i + 1, name);
-            return GALE_EINVAL;
-        }
-    }
-    return 0;
-}
-
 static int declare(gale_ctx_t *ctx)
 {
     state_t *s;
     int rc = read_settings(ctx, &s);
     if (rc) return rc;
-    if (s->field) rc = inputs_have(ctx, s->field, "field");
-    for (size_t i = 0; !rc && i < s->n_keep; i++) rc = inputs_have(ctx, s->keep[i], "keep");
+    if (s->field) rc = inputs_have_field(ctx, s->field, "field");
+    for (size_t i = 0; !rc && i < s->n_keep; i++) rc = inputs_have_field(ctx, s->keep[i], "keep");
     const char *names[MAX_FIELDS * 2];
     size_t n = 0;
     for (size_t i = 0; i < s->n_keep; i++) names[n++] = s->keep[i];
@@ -274,14 +259,9 @@ static void locate(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
 {
     const char *const *names;
     size_t n;
-    gale_tuple_fields(ctx, in, &names, &n);
-    if (names == s->seen_names) return;
-    s->seen_names = names;
-    s->field_at = 0;
-    if (s->field)
-        for (s->field_at = 0; s->field_at < n && strcmp(names[s->field_at], s->field); s->field_at++) {}
-    for (size_t k = 0; k < s->n_keep; k++)
-        for (s->keep_at[k] = 0; s->keep_at[k] < n && strcmp(names[s->keep_at[k]], s->keep[k]); s->keep_at[k]++) {}
+    if (!fields_changed(ctx, &s->seen, in, &names, &n)) return;
+    s->field_at = s->field ? field_index(names, n, s->field) : 0;
+    for (size_t k = 0; k < s->n_keep; k++) s->keep_at[k] = field_index(names, n, s->keep[k]);
 }
 
 /* Fails the input with `why` (prefixed with what was wrong where), counted. */

@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fields.h"
 #include "gale.h"
 #include "pii_detect.h"
 
@@ -79,7 +80,7 @@ typedef struct state {
     size_t *offs; /* where each changed field's text starts in buf, and its length */
     size_t *lens;
     pii_span_t spans[MAX_SPANS];
-    const char *const *seen_names; /* the input stream whose field indexes are in `pick` */
+    fields_seen_t seen; /* the input stream whose field indexes are in `pick` */
     bool *pick;
     size_t cap_pick;
     size_t audit_at;
@@ -303,23 +304,9 @@ static int declare(gale_ctx_t *ctx)
     if (rc) return rc;
     const char *const *fields = NULL;
     size_t n = 0;
-    if (gale_input_count(ctx) < 1) rc = GALE_EINVAL;
-    for (size_t i = 0; !rc && i < gale_input_count(ctx); i++) {
-        const char *const *f;
-        size_t m;
-        if ((rc = gale_input_fields(ctx, i, &f, &m))) break;
-        if (!fields) fields = f, n = m;
-        for (size_t k = 0; k < s->n_fields + (s->audit_id ? 1 : 0); k++) {
-            const char *want = k < s->n_fields ? s->fields[k] : s->audit_id;
-            size_t j = 0;
-            while (j < m && strcmp(f[j], want)) j++;
-            if (j == m) {
-                gale_error(ctx, "settings.%s: input %zu has no field '%s'", k < s->n_fields ? "fields" : "audit_id",
-                           i + 1, want);
-                rc = GALE_EINVAL;
-            }
-        }
-    }
+    if (gale_input_count(ctx) < 1 || gale_input_fields(ctx, 0, &fields, &n)) rc = GALE_EINVAL;
+    for (size_t k = 0; !rc && k < s->n_fields; k++) rc = inputs_have_field(ctx, s->fields[k], "fields");
+    if (!rc && s->audit_id) rc = inputs_have_field(ctx, s->audit_id, "audit_id");
     if (!rc) rc = gale_declare_stream(ctx, "default", fields, n);
     if (!rc && s->audit) rc = gale_declare_stream(ctx, "pii_audit", AUDIT_FIELDS, 6);
     free_state(s);
@@ -450,20 +437,18 @@ static int pick_fields(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in, size
 {
     const char *const *names;
     size_t m;
-    gale_tuple_fields(ctx, in, &names, &m);
-    if (names == s->seen_names && n <= s->cap_pick) return 0;
+    if (!fields_changed(ctx, &s->seen, in, &names, &m) && n <= s->cap_pick) return 0;
     if (n > s->cap_pick) {
         bool *p = realloc(s->pick, n * sizeof *p);
         if (!p) return GALE_ENOMEM;
         s->pick = p, s->cap_pick = n;
     }
-    s->seen_names = names;
-    s->audit_at = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        s->pick[i] = !s->fields;
-        for (size_t k = 0; s->fields && k < s->n_fields; k++) s->pick[i] |= i < m && !strcmp(names[i], s->fields[k]);
-        if (s->audit_id && i < m && !strcmp(names[i], s->audit_id)) s->audit_at = i;
+    for (size_t i = 0; i < n; i++) s->pick[i] = !s->fields;
+    for (size_t k = 0; s->fields && k < s->n_fields; k++) {
+        size_t i = field_index(names, m, s->fields[k]);
+        if (i < n) s->pick[i] = true;
     }
+    s->audit_at = s->audit_id && field_index(names, m, s->audit_id) < m ? field_index(names, m, s->audit_id) : SIZE_MAX;
     return 0;
 }
 

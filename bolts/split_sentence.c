@@ -13,11 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "gale.h"
 
 typedef struct state {
     const char *field;             /* owned by the settings; NULL: index 0 */
-    const char *const *seen_names; /* the fields of the last input stream, and where `field` is in it */
+    fields_seen_t seen;            /* the last input stream, and where `field` is in it */
     size_t index;
     bool warned;
 } state_t;
@@ -29,17 +30,8 @@ static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c ==
 static int declare(gale_ctx_t *ctx)
 {
     const char *field = gale_setting_str(ctx, "field", NULL);
-    for (size_t i = 0, n_inputs = gale_input_count(ctx); field && i < n_inputs; i++) {
-        const char *const *names;
-        size_t n, k = 0;
-        if (gale_input_fields(ctx, i, &names, &n)) return GALE_EINVAL;
-        while (k < n && strcmp(names[k], field)) k++;
-        if (k == n) {
-            gale_error(ctx, "setting 'field': input %zu has no field '%s'", i + 1, field);
-            return GALE_EINVAL;
-        }
-    }
-    return gale_declare_stream(ctx, "default", WORD, 1);
+    int rc = field ? inputs_have_field(ctx, field, "field") : 0;
+    return rc ? rc : gale_declare_stream(ctx, "default", WORD, 1);
 }
 
 static int prepare(gale_ctx_t *ctx)
@@ -51,18 +43,13 @@ static int prepare(gale_ctx_t *ctx)
     return 0;
 }
 
-/* The index of `field` in the input's stream: looked up when the stream changes, not for every tuple (the field
-   names of a stream are one array for the whole run, so comparing the pointer is enough). */
-static size_t field_index(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
+/* The index of `field` in the input's stream: looked up when the stream changes, not for every tuple. */
+static size_t text_index(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
 {
     if (!s->field) return 0;
     const char *const *names;
     size_t n;
-    gale_tuple_fields(ctx, in, &names, &n);
-    if (names != s->seen_names) {
-        s->seen_names = names;
-        for (s->index = 0; s->index < n && strcmp(names[s->index], s->field); s->index++) {}
-    }
+    if (fields_changed(ctx, &s->seen, in, &names, &n)) s->index = field_index(names, n, s->field);
     return s->index; /* n when absent: tuple_get then fails */
 }
 
@@ -70,7 +57,7 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
 {
     state_t *s = ctx->state;
     gale_value_t text;
-    if (gale_get(ctx, in, field_index(ctx, s, in), &text) || text.type != GALE_STR) {
+    if (gale_get(ctx, in, text_index(ctx, s, in), &text) || text.type != GALE_STR) {
         if (!s->warned) {
             gale_warn(ctx, "input from '%s' has no string to split: failing it (logged once per task)",
                       gale_tuple_component(ctx, in));

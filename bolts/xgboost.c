@@ -32,6 +32,7 @@
 #include <time.h>
 #include <xgboost/c_api.h>
 
+#include "fields.h"
 #include "gale.h"
 
 #define MAX_FEATURES 4096
@@ -126,7 +127,7 @@ typedef struct state {
     uint64_t first_ns; /* when its first row came */
     char config[160];
     /* where the features are in the last input stream */
-    const char *const *seen_names;
+    fields_seen_t seen;
     size_t at[MAX_FEATURES], field_at;
     gale_value_t *values;
     size_t cap_values;
@@ -269,16 +270,8 @@ static int declare(gale_ctx_t *ctx)
     const char *const *fields;
     size_t n;
     if (!rc && (gale_input_count(ctx) < 1 || gale_input_fields(ctx, 0, &fields, &n))) rc = GALE_EINVAL;
-    for (size_t k = 0; !rc && k < s->n_features + (s->features_field ? 1 : 0); k++) {
-        const char *want = k < s->n_features ? s->features[k] : s->features_field;
-        size_t j = 0;
-        while (j < n && strcmp(fields[j], want)) j++;
-        if (j == n) {
-            gale_error(ctx, "settings.%s: the input has no field '%s'",
-                       k < s->n_features ? "features" : "features_field", want);
-            rc = GALE_EINVAL;
-        }
-    }
+    for (size_t k = 0; !rc && k < s->n_features; k++) rc = inputs_have_field(ctx, s->features[k], "features");
+    if (!rc && s->features_field) rc = inputs_have_field(ctx, s->features_field, "features_field");
     const char *names[1024];
     if (!rc && n + 1 > sizeof names / sizeof *names) rc = GALE_ELIMIT;
     for (size_t i = 0; !rc && i < n; i++) names[i] = fields[i];
@@ -393,14 +386,10 @@ static void locate(gale_ctx_t *ctx, state_t *s, const gale_tuple_t *in)
 {
     const char *const *names;
     size_t n;
-    gale_tuple_fields(ctx, in, &names, &n);
-    if (names == s->seen_names) return;
-    s->seen_names = names;
-    if (s->features_field)
-        for (s->field_at = 0; s->field_at < n && strcmp(names[s->field_at], s->features_field); s->field_at++) {}
+    if (!fields_changed(ctx, &s->seen, in, &names, &n)) return;
+    if (s->features_field) s->field_at = field_index(names, n, s->features_field);
     else
-        for (size_t f = 0; f < s->n_features; f++)
-            for (s->at[f] = 0; s->at[f] < n && strcmp(names[s->at[f]], s->features[f]); s->at[f]++) {}
+        for (size_t f = 0; f < s->n_features; f++) s->at[f] = field_index(names, n, s->features[f]);
 }
 
 /* One feature into the row: 0, or -1 with why. */

@@ -214,8 +214,8 @@ Test(anomaly, bad_settings_are_refused_by_name)
 {
     refused("features = [ \"line\" ]; method = \"lof\";", "settings.method: \"zscore\" or \"hst\", not \"lof\"");
     refused("method = \"zscore\";", "settings.features: required");
-    refused("features = [ \"amount\" ];", "settings.features: the input has no field 'amount'");
-    refused("features = [ \"line\" ]; key = \"card\";", "settings.key: the input has no field 'card'");
+    refused("features = [ \"amount\" ];", "settings.features: input 1 has no field 'amount'");
+    refused("features = [ \"line\" ]; key = \"card\";", "settings.key: input 1 has no field 'card'");
     refused("features = [ \"line\" ]; threshold = -1.0;", "threshold must be above 0");
     refused("features = [ \"line\" ]; method = \"hst\"; depth = 30;", "depth 1 to 16");
     refused("features = [ \"line\" ]; method = \"hst\"; key = \"line\";",
