@@ -32,14 +32,14 @@
 #include "anomaly_hst.h"
 #include "fields.h"
 #include "gale.h"
+#include "keyed.h"
 
 #define MAX_FEATURES HST_MAX_DIMS
 #define HST_STATE_KEY "\001hst" /* the forest's entry in the state: no key field renders to it */
 
 /* A key's statistics (zscore): n, then per feature its mean and mean absolute deviation. */
 typedef struct stats {
-    char *key; /* the key's text, NUL-terminated; NULL: an empty slot */
-    size_t len;
+    keyed_head_t head_; /* the key: first, as keyed.h wants */
     double n;
     double m[MAX_FEATURES], d[MAX_FEATURES];
     bool dirty;
@@ -52,9 +52,7 @@ typedef struct state {
     const char *key;
     double threshold, alpha;
     int64_t warmup;
-    /* zscore: keys -> statistics, open addressing */
-    stats_t *slots;
-    size_t cap, count;
+    keyed_t keys; /* zscore: of stats_t */
     hst_t hst;
     bool hst_dirty;
     /* per input stream: where the features and the key are */
@@ -69,8 +67,7 @@ static void free_state(state_t *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->n_features; i++) free(s->features[i]);
-    for (size_t i = 0; i < s->cap; i++) free(s->slots[i].key);
-    free(s->slots);
+    keyed_free(&s->keys);
     hst_free(&s->hst);
     free(s->values);
     free(s);
@@ -118,6 +115,7 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
             rc = GALE_EINVAL;
         } else if (!(s->features[s->n_features++] = strndup(item.s.ptr, item.s.len))) rc = GALE_ENOMEM;
     }
+    keyed_init(&s->keys, sizeof(stats_t));
     if (!rc && s->hst_method &&
         hst_init(&s->hst, (size_t)trees, (size_t)depth, (size_t)window, s->n_features, (uint64_t)seed))
         rc = GALE_ENOMEM;
@@ -134,71 +132,14 @@ static int declare(gale_ctx_t *ctx)
     state_t *s;
     int rc = read_settings(ctx, &s);
     if (rc) return rc;
-    const char *const *fields;
-    size_t n;
-    if (gale_input_count(ctx) < 1 || (rc = gale_input_fields(ctx, 0, &fields, &n))) {
-        free_state(s);
-        return rc ? rc : GALE_EINVAL;
-    }
     for (size_t k = 0; !rc && k < s->n_features; k++) rc = inputs_have_field(ctx, s->features[k], "features");
     if (!rc && s->key) rc = inputs_have_field(ctx, s->key, "key");
-    const char *names[300];
-    const char *score = gale_setting_str(ctx, "score_field", "score"),
-               *flag = gale_setting_str(ctx, "flag_field", "anomaly");
-    if (!rc && n + 2 > sizeof names / sizeof *names) rc = GALE_ELIMIT;
-    if (!rc && !strcmp(score, flag)) {
-        gale_error(ctx, "settings: score_field and flag_field are both '%s'", score);
-        rc = GALE_EINVAL;
-    }
-    for (size_t i = 0; !rc && i < n; i++) {
-        names[i] = fields[i];
-        if (!strcmp(fields[i], score) || !strcmp(fields[i], flag)) {
-            gale_error(ctx, "the input has a field '%s' already, which this bolt adds (name it otherwise with %s)",
-                       fields[i], !strcmp(fields[i], score) ? "score_field" : "flag_field");
-            rc = GALE_EINVAL;
-        }
-    }
-    if (!rc) names[n] = score, names[n + 1] = flag, rc = gale_declare_stream(ctx, "default", names, n + 2);
+    const char *added[] = {gale_setting_str(ctx, "score_field", "score"),
+                           gale_setting_str(ctx, "flag_field", "anomaly")};
+    const char *named_by[] = {"score_field", "flag_field"};
+    if (!rc) rc = declare_input_plus(ctx, added, named_by, 2);
     free_state(s);
     return rc;
-}
-
-static uint64_t hash_text(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
-}
-
-/* The statistics of key p[0..n), made (zeroed) when new; NULL when out of memory. */
-static stats_t *key_stats(state_t *s, const char *p, size_t n)
-{
-    if (s->count * 2 >= s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        stats_t *slots = calloc(cap, sizeof *slots);
-        if (!slots) return NULL;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->slots[i].key) continue;
-            size_t j = hash_text(s->slots[i].key, s->slots[i].len) & (cap - 1);
-            while (slots[j].key) j = (j + 1) & (cap - 1);
-            slots[j] = s->slots[i];
-        }
-        free(s->slots);
-        s->slots = slots, s->cap = cap;
-    }
-    size_t j = hash_text(p, n) & (s->cap - 1);
-    while (s->slots[j].key) {
-        if (s->slots[j].len == n && !memcmp(s->slots[j].key, p, n)) return &s->slots[j];
-        j = (j + 1) & (s->cap - 1);
-    }
-    stats_t *e = &s->slots[j];
-    memset(e, 0, sizeof *e);
-    if (!(e->key = malloc(n + 1))) return NULL;
-    memcpy(e->key, p, n);
-    e->key[n] = '\0';
-    e->len = n;
-    s->count++;
-    return e;
 }
 
 /* What a checkpoint restored: the keys' statistics and the forest. */
@@ -217,7 +158,7 @@ static int restore(gale_ctx_t *ctx, state_t *s)
             continue;
         }
         if (v.type != GALE_ARRAY || v.n != 1 + 2 * s->n_features) continue; /* not a key of these features */
-        stats_t *e = key_stats(s, k.s.ptr, k.s.len);
+        stats_t *e = keyed_get(&s->keys, k.s.ptr, k.s.len);
         if (!e) return GALE_ENOMEM;
         gale_value_t x;
         gale_item(ctx, &v, 0, &x);
@@ -251,14 +192,15 @@ static int prepare_commit(gale_ctx_t *ctx, uint64_t checkpoint)
 {
     (void)checkpoint;
     state_t *s = ctx->state;
-    for (size_t i = 0; i < s->cap; i++) {
-        stats_t *e = &s->slots[i];
-        if (!e->key || !e->dirty) continue;
+    for (size_t i = 0; i < s->keys.cap; i++) {
+        stats_t *e = (stats_t *)keyed_at(&s->keys, i);
+        if (!e->head_.key || !e->dirty) continue;
         gale_value_t items[1 + 2 * MAX_FEATURES];
         items[0] = gale_double(e->n);
         for (size_t f = 0; f < s->n_features; f++)
             items[1 + 2 * f] = gale_double(e->m[f]), items[2 + 2 * f] = gale_double(e->d[f]);
-        gale_value_t k = gale_strn(e->key, e->len), v = gale_array(items, (uint32_t)(1 + 2 * s->n_features));
+        gale_value_t k = gale_strn(e->head_.key, e->head_.len),
+                     v = gale_array(items, (uint32_t)(1 + 2 * s->n_features));
         int rc = gale_state_put(ctx, &k, &v);
         if (rc) return rc;
         e->dirty = false;
@@ -335,35 +277,15 @@ static int execute(gale_ctx_t *ctx, const gale_tuple_t *in)
         const char *key = "";
         size_t len = 0;
         gale_value_t k;
-        if (s->key && !gale_get(ctx, in, s->key_at, &k)) {
-            if (k.type == GALE_STR || k.type == GALE_BYTES) key = k.s.ptr, len = k.s.len;
-            else {
-                len = gale_to_json(ctx, &k, text, sizeof text);
-                if (len >= sizeof text) len = sizeof text - 1;
-                key = text;
-            }
-        }
-        stats_t *e = key_stats(s, key, len);
+        if (s->key && !gale_get(ctx, in, s->key_at, &k)) keyed_text(ctx, &k, text, sizeof text, &key, &len);
+        stats_t *e = keyed_get(&s->keys, key, len);
         if (!e) return GALE_ENOMEM;
         score = zscore(s, e, x, &flag);
     }
     if (flag) gale_counter_add(ctx, s->anomalies_m, 1);
     if (s->only_anomalies && !flag) return gale_ack(ctx, in);
-    size_t n = gale_tuple_size(ctx, in);
-    if (n + 2 > s->cap_values) {
-        gale_value_t *v = realloc(s->values, (n + 2) * sizeof *v);
-        if (!v) return GALE_ENOMEM;
-        s->values = v, s->cap_values = n + 2;
-    }
-    for (size_t i = 0; i < n; i++) gale_get(ctx, in, i, &s->values[i]);
-    s->values[n] = gale_double(score);
-    s->values[n + 1] = gale_bool(flag);
-    int rc = gale_emit_anchored(ctx, in, s->values, n + 2);
-    if (rc) {
-        gale_fail(ctx, in);
-        return rc;
-    }
-    return gale_ack(ctx, in);
+    gale_value_t extra[2] = {gale_double(score), gale_bool(flag)};
+    return emit_input_plus(ctx, in, extra, 2, &s->values, &s->cap_values);
 }
 
 static void cleanup(gale_ctx_t *ctx) { free_state(ctx->state); }

@@ -9,6 +9,7 @@
 #define GALE_BOLT_FIELDS_H
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gale.h"
@@ -51,6 +52,58 @@ static inline bool fields_changed(gale_ctx_t *ctx, fields_seen_t *seen, const ga
     if (*names == seen->names) return false;
     seen->names = *names;
     return true;
+}
+
+/* In declare, for a bolt that emits its input's fields and `n_added` more: declares "default" as the first input's
+   fields followed by added[], refusing (logged, naming the setting in settings[i] that names added[i]) a name the
+   input has already or two added names that are one. */
+static inline int declare_input_plus(gale_ctx_t *ctx, const char *const *added, const char *const *settings,
+                                     size_t n_added)
+{
+    const char *const *fields;
+    size_t n;
+    if (gale_input_count(ctx) < 1 || gale_input_fields(ctx, 0, &fields, &n)) return GALE_EINVAL;
+    const char *names[512];
+    if (n + n_added > sizeof names / sizeof *names) return GALE_ELIMIT;
+    for (size_t a = 0; a < n_added; a++) {
+        for (size_t b = 0; b < a; b++)
+            if (!strcmp(added[a], added[b])) {
+                gale_error(ctx, "settings: %s and %s are both '%s'", settings[b], settings[a], added[a]);
+                return GALE_EINVAL;
+            }
+        if (field_index(fields, n, added[a]) < n) {
+            gale_error(ctx, "the input has a field '%s' already, which this bolt adds (name it otherwise with %s)",
+                       added[a], settings[a]);
+            return GALE_EINVAL;
+        }
+    }
+    memcpy(names, fields, n * sizeof *names);
+    memcpy(names + n, added, n_added * sizeof *names);
+    return gale_declare_stream(ctx, "default", names, n + n_added);
+}
+
+/* Emits `in`'s values followed by extra[0..n_extra), anchored to it, and acks it; fails it when the emit is refused
+   (the emit's code is returned). *buf (capacity *cap) is the bolt's array, grown here: no allocation once warm. */
+static inline int emit_input_plus(gale_ctx_t *ctx, const gale_tuple_t *in, const gale_value_t *extra, size_t n_extra,
+                                  gale_value_t **buf, size_t *cap)
+{
+    size_t n = gale_tuple_size(ctx, in);
+    if (n + n_extra > *cap) {
+        gale_value_t *v = (gale_value_t *)realloc(*buf, (n + n_extra) * sizeof *v);
+        if (!v) {
+            gale_fail(ctx, in);
+            return GALE_ENOMEM;
+        }
+        *buf = v, *cap = n + n_extra;
+    }
+    for (size_t i = 0; i < n; i++) gale_get(ctx, in, i, &(*buf)[i]);
+    for (size_t i = 0; i < n_extra; i++) (*buf)[n + i] = extra[i];
+    int rc = gale_emit_anchored(ctx, in, *buf, n + n_extra);
+    if (rc) {
+        gale_fail(ctx, in);
+        return rc;
+    }
+    return gale_ack(ctx, in);
 }
 
 #endif

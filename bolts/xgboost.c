@@ -14,7 +14,9 @@
  *   batch        (256)               rows per call to XGBoost
  *   max_delay_ms (10)                the longest a tuple waits for its batch to fill
  *
- * Output: the input's fields, then `score` (a double; an integer 0 or 1 for "class"), anchored to the input. Each
+ *   score_field  ("score")           the name of the field it adds
+ *
+ * Output: the input's fields, then the score (a double; an integer 0 or 1 for "class"), anchored to the input. Each
  * input is kept until its batch is scored, then acked. A feature that is not a number fails that tuple, saying
  * which (gale_fail_with); a batch XGBoost refuses fails its tuples with XGBoost's error.
  *
@@ -241,8 +243,6 @@ static int read_settings(gale_ctx_t *ctx, state_t *s)
     return 0;
 }
 
-static const char *const SCORE[] = {"score"};
-
 static int declare(gale_ctx_t *ctx)
 {
     state_t *s = calloc(1, sizeof *s);
@@ -267,15 +267,10 @@ static int declare(gale_ctx_t *ctx)
             rc = GALE_EINVAL;
         }
     }
-    const char *const *fields;
-    size_t n;
-    if (!rc && (gale_input_count(ctx) < 1 || gale_input_fields(ctx, 0, &fields, &n))) rc = GALE_EINVAL;
     for (size_t k = 0; !rc && k < s->n_features; k++) rc = inputs_have_field(ctx, s->features[k], "features");
     if (!rc && s->features_field) rc = inputs_have_field(ctx, s->features_field, "features_field");
-    const char *names[1024];
-    if (!rc && n + 1 > sizeof names / sizeof *names) rc = GALE_ELIMIT;
-    for (size_t i = 0; !rc && i < n; i++) names[i] = fields[i];
-    if (!rc) names[n] = SCORE[0], rc = gale_declare_stream(ctx, "default", names, n + 1);
+    const char *added[] = {gale_setting_str(ctx, "score_field", "score")}, *named_by[] = {"score_field"};
+    if (!rc) rc = declare_input_plus(ctx, added, named_by, 1);
     free_state(s);
     return rc;
 }
@@ -361,21 +356,10 @@ static int score_batch(gale_ctx_t *ctx, state_t *s)
             gale_fail_with(ctx, in, why);
             continue;
         }
-        size_t n = gale_tuple_size(ctx, in);
-        if (n + 1 > s->cap_values) {
-            gale_value_t *v = realloc(s->values, (n + 1) * sizeof *v);
-            if (!v) {
-                gale_fail(ctx, in);
-                rc = GALE_ENOMEM;
-                continue;
-            }
-            s->values = v, s->cap_values = n + 1;
-        }
-        for (size_t i = 0; i < n; i++) gale_get(ctx, in, i, &s->values[i]);
         double score = (double)scores[r];
-        s->values[n] = s->output == OUT_CLASS ? gale_int(score >= s->threshold) : gale_double(score);
-        if (gale_emit_anchored(ctx, in, s->values, n + 1)) gale_fail(ctx, in);
-        else gale_ack(ctx, in);
+        gale_value_t extra = s->output == OUT_CLASS ? gale_int(score >= s->threshold) : gale_double(score);
+        int erc = emit_input_plus(ctx, in, &extra, 1, &s->values, &s->cap_values);
+        if (erc == GALE_ENOMEM) rc = erc;
     }
     if (!why[0]) gale_counter_add(ctx, s->rows_m, s->n);
     s->n = 0;
@@ -466,6 +450,7 @@ static const gale_setting_decl_t settings[] = {
     {"threshold", GALE_SETTING_DOUBLE, "class: the probability from which a row is 1 (0.5)"},
     {"batch", GALE_SETTING_INT, "rows per call to XGBoost (256)"},
     {"max_delay_ms", GALE_SETTING_INT, "the longest a tuple waits for its batch (10)"},
+    {"score_field", GALE_SETTING_STRING, "the name of the field it adds (\"score\")"},
     {NULL, 0, NULL},
 };
 

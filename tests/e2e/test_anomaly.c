@@ -254,29 +254,6 @@ static char *ckpt_cfg(const char *dir, const char *in, const char *out, const ch
     return cfg;
 }
 
-static pid_t spawn_run(const char *cfg, const char *dir)
-{
-    const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
-    pid_t pid = tl_spawn(argv, dir);
-    cr_assert(pid > 0);
-    tl_remember(pid);
-    return pid;
-}
-
-static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The lines of `text`, sorted (a restored run writes the same lines, not always in the same order). */
-static char *sorted_lines(char *text, long *n)
-{
-    static char *lines[CKPT_ROWS + 16];
-    *n = 0;
-    for (char *p = text, *nl; *n < CKPT_ROWS + 16 && (nl = strchr(p, '\n')); p = nl + 1) *nl = '\0', lines[(*n)++] = p;
-    qsort(lines, (size_t)*n, sizeof *lines, cmp_line);
-    gale_buf_t b = {0};
-    for (long i = 0; i < *n; i++) gale_buf_printf(&b, "%s\n", lines[i]);
-    return b.p ? b.p : strdup("");
-}
-
 Test(anomaly, with_checkpoints_a_run_killed_twice_scores_as_a_run_never_killed)
 {
     char *dir = tl_tmpdir(), *in = tl_path("%s/rows.csv", dir);
@@ -289,30 +266,20 @@ Test(anomaly, with_checkpoints_a_run_killed_twice_scores_as_a_run_never_killed)
     /* The run never killed. */
     char *clean_state = tl_path("%s/clean_state", dir), *clean_out = tl_path("%s/clean.jsonl", dir);
     char *cfg = ckpt_cfg(dir, in, clean_out, clean_state);
-    bool late;
-    cr_assert_eq(tl_wait(spawn_run(cfg, dir), 120, &late), 0, "the clean run failed");
+    const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
+    tl_result_t clean;
+    cr_assert_eq(tl_run(argv, NULL, 120, &clean), 0);
+    cr_assert_eq(clean.status, 0, "the clean run failed:\n%s", clean.err);
+    tl_result_free(&clean);
     free(cfg);
-    /* The run killed twice, each time once a checkpoint after its start is complete, then run to its end. */
+    /* The run killed twice, each time once two more checkpoints are complete, then run to its end. */
     char *state = tl_path("%s/state", dir), *out = tl_path("%s/killed.jsonl", dir);
     cfg = ckpt_cfg(dir, in, out, state);
-    uint64_t last = 0;
-    for (int kill_no = 0; kill_no < 2; kill_no++) {
-        pid_t pid = spawn_run(cfg, dir);
-        double until = tl_now_s() + 60;
-        while (tl_state_latest(state, 0, "anomaly_ckpt") < last + 2 && tl_now_s() < until && tl_alive(pid))
-            tl_sleep_ms(1);
-        cr_assert(tl_alive(pid), "run %d ended before two more checkpoints (the latest is %" PRIu64 ")", kill_no + 1,
-                  tl_state_latest(state, 0, "anomaly_ckpt"));
-        kill(pid, SIGKILL);
-        tl_wait(pid, 30, &late);
-        last = tl_state_latest(state, 0, "anomaly_ckpt");
-        cr_log_info("run %d killed after checkpoint %" PRIu64, kill_no + 1, last);
-    }
-    cr_assert_eq(tl_wait(spawn_run(cfg, dir), 120, &late), 0, "the run after the kills failed");
+    uint64_t last = tl_run_killed_twice(cfg, dir, state, "anomaly_ckpt");
     char *a = tl_read_file(clean_out, NULL), *b = tl_read_file(out, NULL);
     cr_assert(a && b);
     long na, nb;
-    char *sa = sorted_lines(a, &na), *sb = sorted_lines(b, &nb);
+    char *sa = tl_sorted_lines(a, &na), *sb = tl_sorted_lines(b, &nb);
     cr_assert_eq(na, CKPT_ROWS, "the clean run wrote %ld lines", na);
     cr_assert_eq(nb, CKPT_ROWS, "the killed run wrote %ld lines", nb);
     cr_assert(!strcmp(sa, sb), "the restored run scored differently from the clean one");
@@ -330,7 +297,7 @@ Test(anomaly, the_shipped_example_flags_exactly_the_four_planted_readings)
     cr_assert_eq(tl_run(argv, NULL, 60, &r), 0);
     cr_assert_eq(r.status, 0, "%s", r.err);
     long n;
-    char *got = sorted_lines(r.out, &n);
+    char *got = tl_sorted_lines(r.out, &n);
     cr_assert_eq(n, 4, "%s", got);
     cr_assert_not_null(strstr(got, "{\"sensor\": \"sensor-1\", \"minute\": 469, \"celsius\": 28.09, \"score\": "), "%s",
                        got);

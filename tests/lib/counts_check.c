@@ -2,12 +2,14 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "testlib.h"
 
 void tl_counts_make(const char *path, long lines, long counts[TL_COUNTS_VOCAB])
@@ -96,4 +98,52 @@ bool tl_state_writing(const char *state, int redis_port, const char *topo)
     }
     if (d) closedir(d);
     return found;
+}
+
+static pid_t spawn_quiet(const char *cfg, const char *dir)
+{
+    const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
+    pid_t pid = tl_spawn(argv, dir);
+    cr_assert(pid > 0);
+    tl_remember(pid);
+    return pid;
+}
+
+uint64_t tl_run_killed_twice(const char *cfg, const char *dir, const char *state, const char *topo)
+{
+    uint64_t last = 0;
+    bool late;
+    for (int kill_no = 0; kill_no < 2; kill_no++) {
+        pid_t pid = spawn_quiet(cfg, dir);
+        double until = tl_now_s() + 60;
+        while (tl_state_latest(state, 0, topo) < last + 2 && tl_now_s() < until && tl_alive(pid)) tl_sleep_ms(1);
+        cr_assert(tl_alive(pid), "run %d ended before two more checkpoints (the latest is %" PRIu64 ")", kill_no + 1,
+                  tl_state_latest(state, 0, topo));
+        kill(pid, SIGKILL);
+        tl_wait(pid, 30, &late);
+        last = tl_state_latest(state, 0, topo);
+        cr_log_info("run %d killed after checkpoint %" PRIu64, kill_no + 1, last);
+    }
+    cr_assert_eq(tl_wait(spawn_quiet(cfg, dir), 120, &late), 0, "the run after the kills failed");
+    return last;
+}
+
+static int cmp_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+char *tl_sorted_lines(const char *text, long *n)
+{
+    char *copy = strdup(text ? text : "");
+    size_t cap = 1024, k = 0;
+    char **lines = malloc(cap * sizeof *lines);
+    for (char *p = copy, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+        if (k == cap) lines = realloc(lines, (cap *= 2) * sizeof *lines);
+        *nl = '\0';
+        lines[k++] = p;
+    }
+    qsort(lines, k, sizeof *lines, cmp_line);
+    gale_buf_t b = {0};
+    for (size_t i = 0; i < k; i++) gale_buf_printf(&b, "%s\n", lines[i]);
+    free(lines), free(copy);
+    *n = (long)k;
+    return b.p ? b.p : strdup("");
 }
