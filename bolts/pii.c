@@ -375,7 +375,7 @@ static size_t find(state_t *s, const char *text, size_t n)
 
 static bool grow(char **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap) return true;
+    if (need <= *cap && *buf) return true; /* allocated even for 0 bytes: memcpy wants a real pointer */
     size_t c = *cap ? *cap : 1024;
     while (c < need) c *= 2;
     char *p = realloc(*buf, c);
