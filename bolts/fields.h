@@ -78,7 +78,7 @@ static inline int declare_input_plus(gale_ctx_t *ctx, const char *const *added, 
         }
     }
     memcpy(names, fields, n * sizeof *names);
-    memcpy(names + n, added, n_added * sizeof *names);
+    if (n_added) memcpy(names + n, added, n_added * sizeof *names);
     return gale_declare_stream(ctx, "default", names, n + n_added);
 }
 
@@ -97,7 +97,7 @@ static inline int emit_input_plus(gale_ctx_t *ctx, const gale_tuple_t *in, const
         *buf = v, *cap = n + n_extra;
     }
     for (size_t i = 0; i < n; i++) gale_get(ctx, in, i, &(*buf)[i]);
-    for (size_t i = 0; i < n_extra; i++) (*buf)[n + i] = extra[i];
+    for (size_t i = 0; i < n_extra; i++) (*buf)[n + i] = extra[i]; /* none when extra is NULL */
     int rc = gale_emit_anchored(ctx, in, *buf, n + n_extra);
     if (rc) {
         gale_fail(ctx, in);

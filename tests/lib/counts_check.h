@@ -30,8 +30,4 @@ bool tl_state_writing(const char *state, int redis_port, const char *topo);
    the last run started from. Asserts that each killed run was still running (the input must last long enough). */
 uint64_t tl_run_killed_twice(const char *cfg, const char *dir, const char *state, const char *topo);
 
-/* The lines of `text` sorted (a new malloc'd text), *n their count: the output of a run with tasks in parallel, or
-   of a restored one, compared with another. */
-char *tl_sorted_lines(const char *text, long *n);
-
 #endif

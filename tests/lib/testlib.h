@@ -72,6 +72,10 @@ int tl_word_counts_differ(const char *text, const long counts[10], bool at_least
    plus the count of each "N connections rejected in the last 10 s" line; *lines gets how many lines that took. */
 long tl_rejected_in_log(const char *err, long *lines);
 
+/* The lines of `text` sorted (a new malloc'd text; NULL reads as none), *n their count: the output of a run with
+   tasks in parallel, or of a restored one, compared with another's. */
+char *tl_sorted_lines(const char *text, long *n);
+
 /* `gale validate` of a topology file_lines -> `plugin` (its block's settings = { `settings` }) fails, and its stderr
    holds `says`: how a bolt's bad settings are tested. */
 void tl_validate_refuses(const char *plugin, const char *settings, const char *says);
