@@ -21,6 +21,8 @@
  *   mask_keep (int, 4)   see mask
  *   key_file  (string)   the HMAC key (at least 16 bytes), required by "hash": a regular file readable by its
  *                        owner only (a key file others can read is refused); the key is wiped from memory at the end
+ *   key_create (false)   make key_file when it is missing: 32 bytes from the system's random source, mode 600 (on
+ *                        one host: workers on others would each make their own, and their pseudonyms would differ)
  *   audit     (bool)     also emit, on stream "pii_audit", one tuple per change: id (the `audit_id` field's value,
  *                        or nil), field, kind, start, length (bytes, in the text as it came), action. Never a value
  *   audit_id  (string)   the input field that identifies a tuple in the audit stream
@@ -36,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -132,6 +135,30 @@ static int add_kind(gale_ctx_t *ctx, state_t *s, const char *name, size_t len, i
 }
 
 /* The key file: a regular file of the caller's, readable by no one else, of KEY_MIN to KEY_MAX bytes. */
+/* key_create: a new key of 32 random bytes at `path` when there is none, made whole in a file of its own (mode 600)
+   and linked into place, so that tasks racing to make it all end up reading one key. */
+static int create_key(gale_ctx_t *ctx, const char *path)
+{
+    if (access(path, F_OK) == 0) return 0;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return GALE_EINVAL;
+    int fd = mkstemp(tmp); /* mode 600 */
+    if (fd < 0) {
+        gale_error(ctx, "settings.key_file: cannot make %s: %s", path, strerror(errno));
+        return GALE_EIO;
+    }
+    unsigned char key[32];
+    bool ok = getrandom(key, sizeof key, 0) == (ssize_t)sizeof key &&
+              write(fd, key, sizeof key) == (ssize_t)sizeof key && fsync(fd) == 0;
+    OPENSSL_cleanse(key, sizeof key);
+    close(fd);
+    int rc = ok && (link(tmp, path) == 0 || errno == EEXIST) ? 0 : GALE_EIO;
+    if (rc) gale_error(ctx, "settings.key_file: cannot make %s: %s", path, strerror(errno));
+    else gale_info(ctx, "%s: a new key (pseudonyms stay the same as long as it does)", path);
+    unlink(tmp);
+    return rc;
+}
+
 static int read_key(gale_ctx_t *ctx, state_t *s, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -162,8 +189,9 @@ static int read_key(gale_ctx_t *ctx, state_t *s, const char *path)
     return rc;
 }
 
-/* Every setting, checked, each error naming it; *out is the caller's (free_state). */
-static int read_settings(gale_ctx_t *ctx, state_t **out)
+/* Every setting, checked, each error naming it; *out is the caller's (free_state). `declaring`: a missing key file
+   that key_create will make is not read (prepare makes it). */
+static int read_settings(gale_ctx_t *ctx, state_t **out, bool declaring)
 {
     state_t *s = calloc(1, sizeof *s);
     if (!s) return GALE_ENOMEM;
@@ -271,7 +299,9 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
                    KEY_MIN);
         rc = GALE_EINVAL;
     }
-    if (!rc && key_file) rc = read_key(ctx, s, key_file);
+    bool create = gale_setting_bool(ctx, "key_create", false);
+    if (!rc && key_file && create && !declaring) rc = create_key(ctx, key_file);
+    if (!rc && key_file && !(create && declaring && access(key_file, F_OK) != 0)) rc = read_key(ctx, s, key_file);
     if (!rc && gale_setting(ctx, "fields", &v) == 0) {
         if (v.type != GALE_ARRAY || !v.n) {
             gale_error(ctx, "settings.fields: a list of field names");
@@ -300,7 +330,7 @@ static const char *const AUDIT_FIELDS[] = {"id", "field", "kind", "start", "leng
 static int declare(gale_ctx_t *ctx)
 {
     state_t *s;
-    int rc = read_settings(ctx, &s);
+    int rc = read_settings(ctx, &s, true);
     if (rc) return rc;
     const char *const *fields = NULL;
     size_t n = 0;
@@ -316,7 +346,7 @@ static int declare(gale_ctx_t *ctx)
 static int prepare(gale_ctx_t *ctx)
 {
     state_t *s;
-    int rc = read_settings(ctx, &s);
+    int rc = read_settings(ctx, &s, false);
     if (rc) return rc;
     s->md = pcre2_match_data_create(4, NULL);
     if (!s->md) rc = GALE_ENOMEM;
@@ -533,6 +563,7 @@ static const gale_setting_decl_t settings[] = {
     {"actions", GALE_SETTING_GROUP, "per kind or `default`: mask, redact (default), hash, drop"},
     {"mask_keep", GALE_SETTING_INT, "mask: the letters and digits kept at the end (4)"},
     {"key_file", GALE_SETTING_STRING, "hash: the HMAC key's file, mode 600, at least 16 bytes"},
+    {"key_create", GALE_SETTING_BOOL, "make key_file (32 random bytes, mode 600) when it is missing (false)"},
     {"audit", GALE_SETTING_BOOL, "emit each change on stream pii_audit (false)"},
     {"audit_id", GALE_SETTING_STRING, "the input field that names a tuple in the audit stream"},
     {NULL, 0, NULL},

@@ -351,3 +351,23 @@ Test(pii, the_shipped_example_protects_the_tickets_and_leaves_the_order_alone)
     tl_rmtree(dir);
     free(dir), free(audit), free(set);
 }
+
+Test(pii, key_create_makes_a_private_key_once_and_keeps_using_it)
+{
+    run_t r;
+    run_init(&r);
+    char *key = tl_path("%s/made.key", r.dir);
+    char *settings = tl_path("actions = { default = \"hash\"; }; key_file = \"%s\"; key_create = true;", key);
+    char *a, *b, *audit, *stats;
+    run_pii(&r, "card 4111111111111111\n", settings, 2, NULL, &a, &audit, &stats);
+    free(audit), free(stats);
+    struct stat st;
+    cr_assert_eq(stat(key, &st), 0, "no key was made");
+    cr_assert_eq(st.st_mode & 0777, 0600, "the key's mode is %o", (unsigned)(st.st_mode & 0777));
+    cr_assert_eq(st.st_size, 32);
+    run_pii(&r, "card 4111111111111111\n", settings, 2, NULL, &b, &audit, &stats);
+    cr_assert_str_eq(a, b, "the second run made another key");
+    cr_assert_not_null(strstr(a, "card card_"), "%s", a);
+    free(audit), free(stats), free(a), free(b), free(key), free(settings);
+    run_free(&r);
+}
