@@ -47,7 +47,7 @@ typedef struct stats {
 
 typedef struct state {
     bool hst_method, only_anomalies;
-    char *features[MAX_FEATURES];
+    char **features;
     size_t n_features;
     const char *key;
     double threshold, alpha;
@@ -66,7 +66,7 @@ typedef struct state {
 static void free_state(state_t *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->n_features; i++) free(s->features[i]);
+    free_names(s->features, s->n_features);
     keyed_free(&s->keys);
     hst_free(&s->hst);
     free(s->values);
@@ -87,14 +87,14 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
     int64_t trees = gale_setting_int(ctx, "trees", 25), depth = gale_setting_int(ctx, "depth", 10),
             window = gale_setting_int(ctx, "window", 1024), seed = gale_setting_int(ctx, "seed", 1);
     int rc = 0;
-    gale_value_t list;
     if (strcmp(method, "zscore") && strcmp(method, "hst")) {
         gale_error(ctx, "settings.method: \"zscore\" or \"hst\", not \"%s\"", method);
         rc = GALE_EINVAL;
     } else if (strcmp(emit, "all") && strcmp(emit, "anomalies")) {
         gale_error(ctx, "settings.emit: \"all\" or \"anomalies\", not \"%s\"", emit);
         rc = GALE_EINVAL;
-    } else if (gale_setting(ctx, "features", &list) || list.type != GALE_ARRAY || !list.n || list.n > MAX_FEATURES) {
+    } else if ((rc = setting_names(ctx, "features", MAX_FEATURES, &s->features, &s->n_features)) == GALE_ENOENT ||
+               (!rc && !s->n_features)) {
         gale_error(ctx, "settings.features: required, a list of 1 to %d numeric fields", MAX_FEATURES);
         rc = GALE_EINVAL;
     } else if (!(s->threshold > 0) || !(s->alpha > 0 && s->alpha <= 1) || s->warmup < 1) {
@@ -106,14 +106,6 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
     } else if (s->hst_method && s->key) {
         gale_error(ctx, "settings.key: the hst method keeps one forest per task, for every key (use zscore per key)");
         rc = GALE_EINVAL;
-    }
-    for (uint32_t i = 0; !rc && i < list.n; i++) {
-        gale_value_t item;
-        gale_item(ctx, &list, i, &item);
-        if (item.type != GALE_STR || !item.s.len) {
-            gale_error(ctx, "settings.features: item %u is not a field name", i + 1);
-            rc = GALE_EINVAL;
-        } else if (!(s->features[s->n_features++] = strndup(item.s.ptr, item.s.len))) rc = GALE_ENOMEM;
     }
     keyed_init(&s->keys, sizeof(stats_t));
     if (!rc && s->hst_method &&

@@ -24,7 +24,7 @@
 
 typedef struct state {
     const char *label, *path;
-    char *predicted[MAX_PREDICTED];
+    char **predicted;
     size_t n_predicted;
     fields_seen_t seen;
     size_t label_at, at[MAX_PREDICTED];
@@ -37,7 +37,7 @@ typedef struct state {
 static void free_state(state_t *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->n_predicted; i++) free(s->predicted[i]);
+    free_names(s->predicted, s->n_predicted);
     free(s->values), free(s);
 }
 
@@ -47,22 +47,14 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
     if (!s) return GALE_ENOMEM;
     s->label = gale_setting_str(ctx, "label", NULL);
     s->path = gale_setting_str(ctx, "path", "-");
-    gale_value_t list;
     int rc = 0;
     if (!s->label) {
         gale_error(ctx, "settings.label: required, the field that says what each tuple is");
         rc = GALE_EINVAL;
-    } else if (gale_setting(ctx, "predicted", &list) || list.type != GALE_ARRAY || !list.n || list.n > MAX_PREDICTED) {
+    } else if ((rc = setting_names(ctx, "predicted", MAX_PREDICTED, &s->predicted, &s->n_predicted)) == GALE_ENOENT ||
+               (!rc && !s->n_predicted)) {
         gale_error(ctx, "settings.predicted: required, a list of 1 to %d fields whose verdicts count", MAX_PREDICTED);
         rc = GALE_EINVAL;
-    }
-    for (uint32_t i = 0; !rc && i < list.n; i++) {
-        gale_value_t item;
-        gale_item(ctx, &list, i, &item);
-        if (item.type != GALE_STR || !item.s.len) {
-            gale_error(ctx, "settings.predicted: item %u is not a field name", i + 1);
-            rc = GALE_EINVAL;
-        } else if (!(s->predicted[s->n_predicted++] = strndup(item.s.ptr, item.s.len))) rc = GALE_ENOMEM;
     }
     if (rc) {
         free_state(s);

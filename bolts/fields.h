@@ -106,4 +106,42 @@ static inline int emit_input_plus(gale_ctx_t *ctx, const gale_tuple_t *in, const
     return gale_ack(ctx, in);
 }
 
+/* A setting that is a list of names (fields, features): 0 with *out (malloc'd, each name too: free_names) and *n;
+   GALE_ENOENT when it is absent; GALE_EINVAL, logged naming it, when it is not a list of at most `max` non-empty
+   strings; GALE_ENOMEM. */
+static inline void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+static inline int setting_names(gale_ctx_t *ctx, const char *key, size_t max, char ***out, size_t *n)
+{
+    gale_value_t list;
+    *out = NULL;
+    *n = 0;
+    if (gale_setting(ctx, key, &list)) return GALE_ENOENT;
+    if (list.type != GALE_ARRAY || list.n > max) {
+        gale_error(ctx, "settings.%s: a list of up to %zu names, such as [ \"id\", \"amount\" ]", key, max);
+        return GALE_EINVAL;
+    }
+    char **names = (char **)calloc(list.n ? list.n : 1, sizeof *names);
+    if (!names) return GALE_ENOMEM;
+    for (uint32_t i = 0; i < list.n; i++) {
+        gale_value_t item;
+        if (gale_item(ctx, &list, i, &item) || item.type != GALE_STR || !item.s.len) {
+            gale_error(ctx, "settings.%s: item %u is not a name", key, i + 1);
+            free_names(names, i);
+            return GALE_EINVAL;
+        }
+        if (!(names[i] = strndup(item.s.ptr, item.s.len))) {
+            free_names(names, i);
+            return GALE_ENOMEM;
+        }
+    }
+    *out = names;
+    *n = list.n;
+    return 0;
+}
+
 #endif

@@ -74,39 +74,6 @@ static void free_state(state_t *s)
     free(s->out), free(s->keep), free(s->keep_at), free(s->values), free(s->cols), free(s->scratch), free(s);
 }
 
-/* A setting's list of strings, copied: 0 with *out and *n (the caller frees each and the array), GALE_ENOENT when
-   absent, GALE_EINVAL (logged) when it is not a list of non-empty strings. */
-static int string_list(gale_ctx_t *ctx, const char *key, char ***out, size_t *n)
-{
-    gale_value_t list;
-    *out = NULL;
-    *n = 0;
-    if (gale_setting(ctx, key, &list)) return GALE_ENOENT;
-    if (list.type != GALE_ARRAY || list.n > MAX_FIELDS) {
-        gale_error(ctx, "settings.%s: a list of up to %d names, such as [ \"id\", \"amount\" ]", key, MAX_FIELDS);
-        return GALE_EINVAL;
-    }
-    char **names = calloc(list.n ? list.n : 1, sizeof *names);
-    if (!names) return GALE_ENOMEM;
-    for (uint32_t i = 0; i < list.n; i++) {
-        gale_value_t item;
-        if (gale_item(ctx, &list, i, &item) || item.type != GALE_STR || !item.s.len) {
-            gale_error(ctx, "settings.%s: item %u is not a non-empty string", key, i + 1);
-            for (uint32_t k = 0; k < i; k++) free(names[k]);
-            free(names);
-            return GALE_EINVAL;
-        }
-        if (!(names[i] = strndup(item.s.ptr, item.s.len))) {
-            for (uint32_t k = 0; k < i; k++) free(names[k]);
-            free(names);
-            return GALE_ENOMEM;
-        }
-    }
-    *out = names;
-    *n = list.n;
-    return 0;
-}
-
 /* Splits a dotted path into f's segments. */
 static int split_path(gale_ctx_t *ctx, out_field_t *f)
 {
@@ -153,7 +120,8 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
     } else if (strlen(delim) != 1 || *delim == '"' || *delim == '\n' || *delim == '\r') {
         gale_error(ctx, "settings.delimiter: one character, not a quote or a line end (\"%s\")", delim);
         rc = GALE_EINVAL;
-    } else if ((rc = string_list(ctx, "fields", &names, &s->n_out)) == GALE_ENOENT || (!rc && !s->n_out)) {
+    } else if ((rc = setting_names(ctx, "fields", MAX_FIELDS, &names, &s->n_out)) == GALE_ENOENT ||
+               (!rc && !s->n_out)) {
         gale_error(ctx, "settings.fields: required, the names of the fields to emit (for CSV, its columns in order)");
         rc = GALE_EINVAL;
     }
@@ -170,7 +138,7 @@ static int read_settings(gale_ctx_t *ctx, state_t **out)
     if (names)
         for (size_t i = 0; i < s->n_out; i++) free(names[i]);
     free(names);
-    if (!rc && (rc = string_list(ctx, "keep", &s->keep, &s->n_keep)) == GALE_ENOENT) rc = 0;
+    if (!rc && (rc = setting_names(ctx, "keep", MAX_FIELDS, &s->keep, &s->n_keep)) == GALE_ENOENT) rc = 0;
     /* types: a group of name = "type"; each name must be an output field. */
     gale_value_t types;
     if (!rc && gale_setting(ctx, "types", &types) == 0) {

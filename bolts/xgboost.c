@@ -114,7 +114,7 @@ typedef enum output { OUT_PROBABILITY, OUT_MARGIN, OUT_CLASS } output_t;
 typedef struct state {
     gale_ctx_t *ctx;
     model_t *model;
-    char *features[MAX_FEATURES];
+    char **features;
     size_t n_features;
     const char *features_field;
     float missing;
@@ -190,7 +190,7 @@ static void free_state(state_t *s)
         pthread_join(s->timer, NULL);
     }
     if (s->timer_started || s->rows) pthread_mutex_destroy(&s->mu), pthread_cond_destroy(&s->cv);
-    for (size_t i = 0; i < s->n_features; i++) free(s->features[i]);
+    free_names(s->features, s->n_features);
     model_release(s->model);
     free(s->rows), free(s->scores), free(s->inputs), free(s->values);
     free(s);
@@ -205,8 +205,9 @@ static int read_settings(gale_ctx_t *ctx, state_t *s)
     s->missing = (float)gale_setting_double(ctx, "missing", NAN);
     int64_t batch = gale_setting_int(ctx, "batch", 256), delay = gale_setting_int(ctx, "max_delay_ms", 10);
     s->features_field = gale_setting_str(ctx, "features_field", NULL);
-    gale_value_t list;
-    bool listed = gale_setting(ctx, "features", &list) == 0;
+    int rc = setting_names(ctx, "features", MAX_FEATURES, &s->features, &s->n_features);
+    bool listed = rc != GALE_ENOENT;
+    if (rc && listed) return rc;
     if (strcmp(output, "margin") && strcmp(output, "probability") && strcmp(output, "class")) {
         gale_error(ctx, "settings.output: \"margin\", \"probability\" or \"class\", not \"%s\"", output);
         return GALE_EINVAL;
@@ -219,18 +220,9 @@ static int read_settings(gale_ctx_t *ctx, state_t *s)
         gale_error(ctx, "settings: features (a list of fields) or features_field (one array field), one of them");
         return GALE_EINVAL;
     }
-    if (listed && (list.type != GALE_ARRAY || !list.n || list.n > MAX_FEATURES)) {
+    if (listed && !s->n_features) {
         gale_error(ctx, "settings.features: a list of 1 to %d field names", MAX_FEATURES);
         return GALE_EINVAL;
-    }
-    for (uint32_t i = 0; listed && i < list.n; i++) {
-        gale_value_t item;
-        gale_item(ctx, &list, i, &item);
-        if (item.type != GALE_STR || !item.s.len) {
-            gale_error(ctx, "settings.features: item %u is not a field name", i + 1);
-            return GALE_EINVAL;
-        }
-        if (!(s->features[s->n_features++] = strndup(item.s.ptr, item.s.len))) return GALE_ENOMEM;
     }
     s->batch = (size_t)batch;
     s->max_delay_ns = (uint64_t)delay * 1000000u;
