@@ -62,8 +62,8 @@ int gale_blob_begin(const char *dir, const char *hex, uint64_t size, gale_blob_w
     w->size = unknown ? GALE_BLOB_MAX : size;
     w->unknown = unknown;
     snprintf(w->hex, sizeof w->hex, "%s", hex);
-    gale_sha256_init(&w->sha);
-    int rc = gale_blob_path(dir, hex, w->path, sizeof w->path);
+    int rc = gale_sha256_init(&w->sha);
+    if (!rc) rc = gale_blob_path(dir, hex, w->path, sizeof w->path);
     /* A name of its own per writer: two uploads of one blob at once each write their own file. Atomic: the
        supervisor fetches in libuv's thread pool, several topologies at once. */
     static atomic_uint seq;
@@ -72,6 +72,7 @@ int gale_blob_begin(const char *dir, const char *hex, uint64_t size, gale_blob_w
         rc = GALE_ERANGE;
     if (!rc && (w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) rc = -errno;
     if (rc) {
+        gale_sha256_abort(&w->sha);
         free(w);
         return rc;
     }
@@ -100,15 +101,16 @@ void gale_blob_abort(gale_blob_writer_t *w)
     if (!w) return;
     close(w->fd);
     unlink(w->tmp);
+    gale_sha256_abort(&w->sha);
     free(w);
 }
 
 int gale_blob_finish(gale_blob_writer_t *w, char got[GALE_BLOB_HEX_LEN + 1])
 {
     unsigned char digest[GALE_SHA256_LEN];
-    gale_sha256_final(&w->sha, digest);
+    int rc = gale_sha256_final(&w->sha, digest);
     gale_hex_encode(digest, sizeof digest, got);
-    int rc = w->written != w->size && !w->unknown ? GALE_EINVAL : strcmp(got, w->hex) ? GALE_ECORRUPT : 0;
+    if (!rc) rc = w->written != w->size && !w->unknown ? GALE_EINVAL : strcmp(got, w->hex) ? GALE_ECORRUPT : 0;
     if (!rc && fsync(w->fd)) rc = -errno;
     if (close(w->fd) && !rc) rc = -errno;
     if (!rc && rename(w->tmp, w->path)) rc = -errno;
@@ -124,7 +126,8 @@ int gale_blob_digest_file(const char *path, char hex[GALE_BLOB_HEX_LEN + 1], uin
     struct stat st;
     int rc = fstat(fd, &st) ? -errno : !S_ISREG(st.st_mode) ? GALE_EINVAL : 0;
     gale_sha256_t sha;
-    gale_sha256_init(&sha);
+    if (!rc) rc = gale_sha256_init(&sha);
+    else sha.md = NULL;
     uint64_t total = 0;
     char buf[65536];
     while (!rc) {
@@ -137,9 +140,12 @@ int gale_blob_digest_file(const char *path, char hex[GALE_BLOB_HEX_LEN + 1], uin
         else gale_sha256_update(&sha, buf, (size_t)n);
     }
     close(fd);
-    if (rc) return rc;
     unsigned char digest[GALE_SHA256_LEN];
-    gale_sha256_final(&sha, digest);
+    if (rc) {
+        gale_sha256_abort(&sha);
+        return rc;
+    }
+    if ((rc = gale_sha256_final(&sha, digest))) return rc;
     gale_hex_encode(digest, sizeof digest, hex);
     *size = total;
     return 0;

@@ -176,7 +176,8 @@ static int authenticate(gale_daemon_client_t *c, const char *role, const void *s
     unsigned char nonce[GALE_NONCE_LEN], proof[GALE_SHA256_LEN];
     if (strncmp(hello, prefix, plen) || gale_hex_decode(hello + plen, nonce, sizeof nonce))
         return gale__diag(d, GALE_ENOTSUP, "not a gale %s of this version", role);
-    gale_auth_proof(secret, secret_len, nonce, 'C', 0, proof);
+    if (gale_auth_proof(secret, secret_len, nonce, 'C', 0, proof))
+        return gale__diag(d, GALE_EIO, "cannot compute the handshake's proof (out of memory)");
     char line[sizeof "auth \n" + 2 * GALE_SHA256_LEN];
     memcpy(line, "auth ", 5);
     gale_hex_encode(proof, sizeof proof, line + 5);

@@ -187,10 +187,7 @@ void nimbus_cmd_get(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok)
 int nimbus_blob_store(nimbus_t *n, const char *bytes, size_t len, char sha[GALE_BLOB_HEX_LEN + 1])
 {
     unsigned char digest[GALE_SHA256_LEN];
-    gale_sha256_t h;
-    gale_sha256_init(&h);
-    gale_sha256_update(&h, bytes, len);
-    gale_sha256_final(&h, digest);
+    if (gale_sha256(bytes, len, digest)) return GALE_EIO;
     gale_hex_encode(digest, sizeof digest, sha);
     gale_blob_writer_t *w = NULL;
     char got[GALE_BLOB_HEX_LEN + 1];

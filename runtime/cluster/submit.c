@@ -24,11 +24,11 @@ void gale_submit_free(gale_submit_t *s)
 /* Adds a blob of `bytes` (taken); the same bytes twice are one blob. Its digest into `sha`. */
 static int add_blob(gale_submit_t *s, char *bytes, size_t len, const char *what, char sha[GALE_BLOB_HEX_LEN + 1])
 {
-    gale_sha256_t h;
     unsigned char digest[GALE_SHA256_LEN];
-    gale_sha256_init(&h);
-    gale_sha256_update(&h, bytes, len);
-    gale_sha256_final(&h, digest);
+    if (gale_sha256(bytes, len, digest)) {
+        free(bytes);
+        return GALE_EIO;
+    }
     gale_hex_encode(digest, sizeof digest, sha);
     for (size_t i = 0; i < s->n_blobs; i++)
         if (!strcmp(s->blobs[i].sha, sha)) {

@@ -173,63 +173,32 @@ static void free_zk(uv_handle_t *h)
 /* The digest identity "gale:PASSWORD", PASSWORD the hex of an HMAC of the secret: the secret itself never goes to
    ZooKeeper, which stores (and its logs may show) only a hash of what it is given. */
 _Static_assert(GALE_ZK_CREDENTIALS_LEN == 5 + 2 * GALE_SHA256_LEN + 1, "gale:HEX of an HMAC-SHA256");
-void gale_zk_credentials(const void *secret, size_t len, char out[GALE_ZK_CREDENTIALS_LEN])
+int gale_zk_credentials(const void *secret, size_t len, char out[GALE_ZK_CREDENTIALS_LEN])
 {
     static const char LABEL[] = "gale zookeeper digest";
     unsigned char mac[GALE_SHA256_LEN];
-    gale_hmac_sha256(secret, len, LABEL, sizeof LABEL - 1, mac);
+    int rc = gale_hmac_sha256(secret, len, LABEL, sizeof LABEL - 1, mac);
     memcpy(out, "gale:", 5);
     gale_hex_encode(mac, sizeof mac, out + 5);
+    return rc;
 }
 
 /* ---- the cluster's identity in ZooKeeper's ACLs ---------------------------------------------------------------- */
 
-/* SHA-1 (FIPS 180-4). ZooKeeper's digest scheme names an identity USER:PASSWORD in an ACL as
-   USER:base64(SHA-1(USER:PASSWORD)): to tell whether a node that exists already is the cluster's, that id is needed,
-   and nothing else of gale uses SHA-1 (nor trusts it: the secret is guarded by the HMAC above). */
-static uint32_t rol(uint32_t x, int n) { return x << n | x >> (32 - n); }
-
-static void sha1_block(uint32_t h[5], const unsigned char *p)
-{
-    uint32_t w[80];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; i++) {
-        uint32_t f = i < 20 ? (b & c) | (~b & d) : i < 40 || i >= 60 ? b ^ c ^ d : (b & c) | (b & d) | (c & d);
-        uint32_t k = i < 20 ? 0x5A827999u : i < 40 ? 0x6ED9EBA1u : i < 60 ? 0x8F1BBCDCu : 0xCA62C1D6u;
-        uint32_t t = rol(a, 5) + f + e + k + w[i];
-        e = d, d = c, c = rol(b, 30), b = a, a = t;
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-}
-
-static void sha1(const void *data, size_t len, unsigned char out[20])
-{
-    uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
-    const unsigned char *p = data;
-    size_t left = len;
-    for (; left >= 64; p += 64, left -= 64) sha1_block(h, p);
-    unsigned char tail[128] = {0};
-    memcpy(tail, p, left);
-    tail[left] = 0x80;
-    size_t n = left < 56 ? 64 : 128;
-    for (int i = 0; i < 8; i++) tail[n - 1 - (size_t)i] = (unsigned char)(((uint64_t)len * 8) >> (8 * i));
-    sha1_block(h, tail);
-    if (n == 128) sha1_block(h, tail + 64);
-    for (int i = 0; i < 20; i++) out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-}
+/* ZooKeeper's digest scheme names an identity USER:PASSWORD in an ACL as USER:base64(SHA-1(USER:PASSWORD)): to tell
+   whether a node that exists already is the cluster's, that id is needed, and nothing else of gale uses SHA-1 (nor
+   trusts it: the secret is guarded by the HMAC above). Both are OpenSSL's (hmac.h). */
 
 /* "gale:base64(SHA-1(gale:PASSWORD))": the id of the digest ACL entry that ZOO_CREATOR_ALL_ACL gives a node this
    session creates. */
-static void acl_identity(const char *credentials, char *out, size_t cap)
+static int acl_identity(const char *credentials, char *out, size_t cap)
 {
-    unsigned char digest[20];
+    unsigned char digest[GALE_SHA1_LEN];
     char b64[32];
-    sha1(credentials, strlen(credentials), digest);
+    if (gale_sha1(credentials, strlen(credentials), digest)) return GALE_EIO;
     gale_base64_encode(digest, sizeof digest, b64);
     snprintf(out, cap, "gale:%s", b64);
+    return 0;
 }
 
 /* An ACL as zkCli.sh prints it, "scheme:id:cdrwa, ...", into buf. */
@@ -329,9 +298,10 @@ int gale_zk_open(uv_loop_t *loop, const gale_zk_opts_t *o, gale_zk_t **out, char
     pthread_mutex_unlock(&zk->mu);
     if (!rc && o->secret) {
         char id[GALE_ZK_CREDENTIALS_LEN];
-        gale_zk_credentials(o->secret, o->secret_len, id);
-        acl_identity(id, zk->identity, sizeof zk->identity);
-        int arc = zoo_add_auth(zk->zh, "digest", id, (int)strlen(id), auth_done, zk);
+        int arc =
+            gale_zk_credentials(o->secret, o->secret_len, id) || acl_identity(id, zk->identity, sizeof zk->identity)
+                ? ZSYSTEMERROR
+                : zoo_add_auth(zk->zh, "digest", id, (int)strlen(id), auth_done, zk);
         pthread_mutex_lock(&zk->mu);
         if (arc == ZOK && !wait_for(zk, authed, connect_ms)) arc = ZOPERATIONTIMEOUT;
         else if (arc == ZOK) arc = zk->auth_rc;

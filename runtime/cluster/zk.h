@@ -114,7 +114,7 @@ int gale_zk_delete(gale_zk_t *zk, const char *path, int32_t version);
 /* The digest identity "gale:PASSWORD" (NUL-terminated) a session with `secret` authenticates as, for programs that
    use ZooKeeper's own client on gale's nodes (a test, an operator's zkCli.sh `addauth digest ...`). */
 #define GALE_ZK_CREDENTIALS_LEN (5 + 64 + 1)
-void gale_zk_credentials(const void *secret, size_t len, char out[GALE_ZK_CREDENTIALS_LEN]);
+int gale_zk_credentials(const void *secret, size_t len, char out[GALE_ZK_CREDENTIALS_LEN]); /* 0, or GALE_EIO */
 
 /* This session's id, as ZooKeeper's logs print it. */
 int64_t gale_zk_session_id(const gale_zk_t *zk);

@@ -18,12 +18,13 @@ int gale_http_auth_init(gale_http_auth_t *a, const void *secret, size_t len)
     return 0;
 }
 
-static void signature(const void *secret, size_t len, const char *method, const char *path, int64_t t,
-                      const char *nonce, unsigned char out[GALE_SHA256_LEN])
+/* 0, or GALE_EIO when the MAC could not be computed (a token is then neither made nor taken). */
+static int signature(const void *secret, size_t len, const char *method, const char *path, int64_t t, const char *nonce,
+                     unsigned char out[GALE_SHA256_LEN])
 {
     char msg[4096];
     int n = snprintf(msg, sizeof msg, "gale-http-1\n%s\n%s\n%" PRId64 "\n%s", method, path, t, nonce);
-    gale_hmac_sha256(secret, len, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1, out);
+    return gale_hmac_sha256(secret, len, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1, out);
 }
 
 void gale_http_auth_sign(const void *secret, size_t len, const char *method, const char *path, int64_t t, char *out,
@@ -34,7 +35,7 @@ void gale_http_auth_sign(const void *secret, size_t len, const char *method, con
     /* A nonce of its own, so that two tokens for one request in one second differ (each is good once). */
     if (gale_auth_nonce(raw)) memset(raw, 0, sizeof raw);
     gale_hex_encode(raw, NONCE_BYTES, nonce);
-    signature(secret, len, method, path, t, nonce, sig);
+    (void)signature(secret, len, method, path, t, nonce, sig); /* one that fails is all zeros: no server takes it */
     gale_hex_encode(sig, sizeof sig, hex);
     snprintf(out, cap, "Gale-HMAC t=%" PRId64 ", n=%s, sig=%s", t, nonce, hex);
 }
@@ -43,14 +44,6 @@ static int refuse(char *why, size_t cap, const char *text)
 {
     snprintf(why, cap, "%s", text);
     return GALE_EPERM;
-}
-
-/* Compares in time that does not depend on where they differ. */
-static bool same(const unsigned char *a, const unsigned char *b, size_t n)
-{
-    unsigned char d = 0;
-    for (size_t i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
-    return d == 0;
 }
 
 int gale_http_auth_check(gale_http_auth_t *a, const char *method, const char *path, const char *header, int64_t now,
@@ -76,14 +69,16 @@ int gale_http_auth_check(gale_http_auth_t *a, const char *method, const char *pa
     if (gale_hex_decode(sig + 6, got, sizeof got)) return refuse(why, why_cap, "the token's sig is not hex");
     if (t < now - GALE_HTTP_AUTH_SKEW_S || t > now + GALE_HTTP_AUTH_SKEW_S)
         return refuse(why, why_cap, "the token is out of date (more than 300 s from this host's clock)");
-    signature(a->secret, a->secret_len, method, path, (int64_t)t, nonce, want);
-    if (!same(got, want, sizeof got))
+    if (signature(a->secret, a->secret_len, method, path, (int64_t)t, nonce, want))
+        return refuse(why, why_cap, "the token's signature cannot be checked (out of memory)");
+    if (!gale_equal_secret(got, want, sizeof got))
         return refuse(why, why_cap, "the token's signature is wrong (another secret, method or path)");
     /* One use each: a slot whose token has gone out of date is free again. */
     int free_slot = -1;
     for (int i = 0; i < GALE_HTTP_AUTH_REMEMBERED; i++) {
         bool live = a->used[i].t >= now - GALE_HTTP_AUTH_SKEW_S && a->used[i].t != 0;
-        if (live && same(a->used[i].sig, got, sizeof got)) return refuse(why, why_cap, "the token was used before");
+        if (live && gale_equal_secret(a->used[i].sig, got, sizeof got))
+            return refuse(why, why_cap, "the token was used before");
         if (!live && free_slot < 0) free_slot = i;
     }
     if (free_slot < 0) return refuse(why, why_cap, "too many tokens in the last 10 minutes: try again later");

@@ -178,8 +178,8 @@ static int send_hello(conn_t *c)
 static int send_auth(conn_t *c, char role)
 {
     unsigned char proof[GALE_SHA256_LEN];
-    gale_auth_proof(c->t->secret, c->t->secret_len, c->peer_nonce, role, c->t->self, proof);
-    return send_handshake(c, GALE_FRAME_AUTH, proof, sizeof proof);
+    int rc = gale_auth_proof(c->t->secret, c->t->secret_len, c->peer_nonce, role, c->t->self, proof);
+    return rc ? rc : send_handshake(c, GALE_FRAME_AUTH, proof, sizeof proof);
 }
 
 /* ---- closing ------------------------------------------------------------------------------------------------ */

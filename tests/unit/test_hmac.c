@@ -67,3 +67,21 @@ Test(hmac, proofs_bind_secret_nonce_role_and_peer)
     cr_assert_not(gale_auth_check("s3cret", 6, nonce, 's', 7, proof), "client proof taken as a server's");
     cr_assert_not(gale_auth_check("s3cret", 6, nonce, 'c', 8, proof), "proof of another peer");
 }
+
+/* SHA-1 (FIPS 180-4's vectors), for ZooKeeper's digest ACL ids, and the one-shot SHA-256 agreeing with the streamed. */
+Test(hmac, sha1_and_one_shot_sha256)
+{
+    unsigned char d[32];
+    char out[65];
+    cr_assert_eq(gale_sha1("abc", 3, d), 0);
+    hex(d, 20, out);
+    cr_assert_str_eq(out, "a9993e364706816aba3e25717850c26c9cd0d89d");
+    cr_assert_eq(gale_sha1("", 0, d), 0);
+    hex(d, 20, out);
+    cr_assert_str_eq(out, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    cr_assert_eq(gale_sha256("abc", 3, d), 0);
+    hex(d, 32, out);
+    cr_assert_str_eq(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cr_assert(gale_equal_secret("same", "same", 4));
+    cr_assert(!gale_equal_secret("same", "sane", 4));
+}
