@@ -430,11 +430,11 @@ static void send_acks(state_t *s)
     ids_push(&s->acks_retry, s->acks_in.v, s->acks_in.n);
     s->acks_in.n = 0;
     pthread_mutex_unlock(&s->mu);
-    ids_t todo = s->acks_retry;
+    ids_t resend = s->acks_retry;
     s->acks_retry = (ids_t){0};
-    for (size_t i = 0; i < todo.n; i += ACK_CHUNK)
-        send_chunk(s, todo.v + i, todo.n - i < ACK_CHUNK ? todo.n - i : ACK_CHUNK);
-    free(todo.v);
+    for (size_t i = 0; i < resend.n; i += ACK_CHUNK)
+        send_chunk(s, resend.v + i, resend.n - i < ACK_CHUNK ? resend.n - i : ACK_CHUNK);
+    free(resend.v);
 }
 
 static void claim(state_t *s);

@@ -75,17 +75,6 @@ static void kf_free(kf_t *k)
     free(k->dir), free(k->input), free(k->bootstrap);
 }
 
-/* argv in the background in k's folder NAME (its out.txt and err.txt there: *rundir, malloc'd); its pid. */
-static pid_t spawn_in(const kf_t *k, const char *name, const char *const *argv, char **rundir)
-{
-    *rundir = tl_path("%s/%s", k->dir, name);
-    mkdir(*rundir, 0755);
-    pid_t pid = tl_spawn(argv, *rundir);
-    cr_assert(pid > 0);
-    tl_remember(pid);
-    return pid;
-}
-
 /* The offsets group `group` committed for the partitions of "words" (-1 where none). */
 static void committed(const kf_t *k, const char *group, int64_t out[PARTITIONS])
 {
@@ -146,17 +135,6 @@ static void assert_counts(const kf_t *k, const char *name, bool at_least)
 
 static void assert_final_counts(const kf_t *k, const char *name) { assert_counts(k, name, false); }
 
-static tl_result_t run_cfg(const char *cfg, const char *const *extra, double timeout_s)
-{
-    const char *argv[16] = {tl_gale(), "run", "--quiet"};
-    int n = 3;
-    for (int i = 0; extra && extra[i]; i++) argv[n++] = extra[i];
-    argv[n++] = cfg;
-    tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, timeout_s, &r), 0);
-    return r;
-}
-
 Test(kafka, the_shipped_wordcount_counts_every_record_once_and_commits_every_partition_to_its_end)
 {
     kf_t k;
@@ -164,7 +142,7 @@ Test(kafka, the_shipped_wordcount_counts_every_record_once_and_commits_every_par
     char *brokers = tl_path("sentences.brokers=%s", k.bootstrap), *out = tl_path("%s/counts.jsonl", k.dir),
          *sink = tl_path("sink.path=%s", out), *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--set", brokers, "--set", sink, "--set", "sentences.topic=words", "--stats", stats, NULL};
-    tl_result_t r = run_cfg("topologies/kafka_wordcount.cfg", extra, 120);
+    tl_result_t r = tl_gale_run("topologies/kafka_wordcount.cfg", extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     char *moved = tl_path("%s/wc.jsonl", k.dir);
     cr_assert_eq(rename(out, moved), 0);
@@ -178,7 +156,7 @@ Test(kafka, the_shipped_wordcount_counts_every_record_once_and_commits_every_par
     tl_result_free(&r);
 
     /* Again: the group has read everything, so nothing is counted. */
-    r = run_cfg("topologies/kafka_wordcount.cfg", extra, 120);
+    r = tl_gale_run("topologies/kafka_wordcount.cfg", extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     char *again = tl_read_file(out, NULL);
     cr_assert(again && !*again, "a second run counted: %s", again);
@@ -194,7 +172,7 @@ Test(kafka, tasks_that_are_consumers_of_the_group_count_every_record_at_least_on
     char *cfg = write_cfg(&k, "group", "", "group = \"g\"; commit_interval_ms = 100;", NULL);
     const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
     char *rundir;
-    pid_t pid = spawn_in(&k, "run", argv, &rundir);
+    pid_t pid = tl_spawn_in(k.dir, "run", argv, &rundir);
     /* Unbounded: the group reads on. Once every partition is committed to its end, stop the run: its final counts
        then have every record at least once. Not exactly once: a rebalance in mid-run (a slow join under ASan) gives
        the new owner of a partition its records after the committed offset, some of them counted already. */
@@ -225,7 +203,7 @@ Test(kafka, no_offset_is_committed_before_its_tree_is_acked_and_a_killed_run_giv
                            "group = \"h\"; bounded = true; commit_interval_ms = 50;", "drop_ratio = 1.0;");
     const char *argv[] = {tl_gale(), "run", "--quiet", held, NULL};
     char *rundir;
-    pid_t pid = spawn_in(&k, "held", argv, &rundir);
+    pid_t pid = tl_spawn_in(k.dir, "held", argv, &rundir);
     /* Every record is read and held; commits have had many rounds to go out. */
     char *err_path = tl_path("%s/err.txt", rundir);
     bool read_all = false;
@@ -249,7 +227,7 @@ Test(kafka, no_offset_is_committed_before_its_tree_is_acked_and_a_killed_run_giv
 
     /* The same group without chaos: every record comes again, and is counted once. */
     char *cfg = write_cfg(&k, "again", "", "group = \"h\"; bounded = true;", NULL);
-    tl_result_t r = run_cfg(cfg, NULL, 120);
+    tl_result_t r = tl_gale_run(cfg, NULL, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     assert_final_counts(&k, "again");
     committed(&k, "h", at);
@@ -282,7 +260,7 @@ Test(kafka, a_worker_killed_mid_run_loses_no_record)
     cr_assert_eq(tl_write_file(cfg, text), 0);
     const char *argv[] = {tl_gale(), "run", "--quiet", "--workers", "2", cfg, NULL};
     char *rundir;
-    pid_t pid = spawn_in(&k, "run", argv, &rundir);
+    pid_t pid = tl_spawn_in(k.dir, "run", argv, &rundir);
     /* Kill worker 0 once its spout task committed something, and before the end. */
     int64_t at[PARTITIONS];
     bool some = false;
@@ -321,7 +299,7 @@ Test(kafka, with_checkpoints_the_stateful_word_count_is_exact_after_a_sigkill)
     char *cfg = write_cfg(&k, "ckpt", config, "group = \"c\"; bounded = true;", "delay_ms = 1;");
     const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
     char *rundir;
-    pid_t pid = spawn_in(&k, "run1", argv, &rundir);
+    pid_t pid = tl_spawn_in(k.dir, "run1", argv, &rundir);
     uint64_t id = 0;
     for (double until = tl_now_s() + 60; id < 3 && tl_now_s() < until && tl_alive(pid); tl_sleep_ms(5))
         id = tl_state_latest(state, 0, "ckpt");
@@ -341,7 +319,7 @@ Test(kafka, with_checkpoints_the_stateful_word_count_is_exact_after_a_sigkill)
     /* The second run in a group with no offsets: a task that did not restore its positions from the checkpoint
        would read everything again, and count it twice. */
     const char *group2[] = {"--set", "words.group=c2", NULL};
-    tl_result_t r = run_cfg(cfg, group2, 120);
+    tl_result_t r = tl_gale_run(cfg, group2, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     assert_final_counts(&k, "ckpt");
     tl_result_free(&r);
@@ -415,7 +393,7 @@ Test(kafka, the_sink_writes_every_final_count_and_acks_on_delivery)
     char *sink = tl_path("brokers = \"%s\"; topic = \"counts\"; key = \"word\"; value = \"count\";", k.bootstrap);
     char *cfg = write_sink_cfg(&k, "sunk", "", sink, false), *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--stats", stats, NULL};
-    tl_result_t r = run_cfg(cfg, extra, 120);
+    tl_result_t r = tl_gale_run(cfg, extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     long seen[10] = {0};
     read_counts(&k, seen);
@@ -440,7 +418,7 @@ Test(kafka, records_the_sink_cannot_deliver_fail_their_trees_into_the_journal_an
                                "brokers = \"127.0.0.1:1\"; topic = \"counts\"; retry = true; open_timeout_ms = 200;"
                                " value = \"value\"; properties = [ \"message.timeout.ms=300\" ];",
                                true);
-    tl_result_t r = run_cfg(cfg, NULL, 120);
+    tl_result_t r = tl_gale_run(cfg, NULL, 120);
     cr_assert_not_null(strstr(r.err, "was not delivered (its input fails)"), "%s", r.err);
     tl_result_free(&r);
     const char *ls[] = {tl_gale(), "journal", "ls", journal, NULL};
@@ -493,7 +471,7 @@ Test(kafka, json_values_are_parsed_and_malformed_or_oversize_ones_are_journaled_
     cr_assert_eq(tl_write_file(cfg, topo), 0);
     char *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--stats", stats, NULL};
-    tl_result_t r = run_cfg(cfg, extra, 120);
+    tl_result_t r = tl_gale_run(cfg, extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     /* The 89 good records arrive parsed: their value is an object, not a string. */
     char *lines = tl_read_file(out, NULL);
@@ -527,7 +505,7 @@ Test(kafka, json_values_are_parsed_and_malformed_or_oversize_ones_are_journaled_
     tl_result_free(&shown);
     tl_result_free(&r);
     /* Rejected records are done: the group committed past them, so a second run has nothing to read. */
-    r = run_cfg(cfg, NULL, 120);
+    r = tl_gale_run(cfg, NULL, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tl_result_free(&r);
     free(lines);
@@ -556,7 +534,7 @@ static void refused(const char *spout_settings, const char *says)
                          spout_settings, dir);
     cr_assert_eq(tl_write_file(cfg, text), 0);
     double t0 = tl_now_s();
-    tl_result_t r = run_cfg(cfg, NULL, 60);
+    tl_result_t r = tl_gale_run(cfg, NULL, 60);
     cr_assert_neq(r.status, 0, "the run succeeded:\n%s", r.err);
     cr_assert_not_null(strstr(r.err, says), "'%s' not in:\n%s", says, r.err);
     cr_assert_lt(tl_now_s() - t0, 30, "the refusal took %.1f s", tl_now_s() - t0);

@@ -150,33 +150,12 @@ static void assert_at_least_once(const rs_t *k, const char *name)
     free(path), free(words);
 }
 
-static tl_result_t run_cfg(const char *cfg, const char *const *extra, double timeout_s)
-{
-    const char *argv[16] = {tl_gale(), "run", "--quiet"};
-    int n = 3;
-    for (int i = 0; extra && extra[i]; i++) argv[n++] = extra[i];
-    argv[n++] = cfg;
-    tl_result_t r;
-    cr_assert_eq(tl_run(argv, NULL, timeout_s, &r), 0);
-    return r;
-}
-
 /* A plugin metric's value in a --stats document: the first component's that has it. */
 static long metric(const char *stats, const char *name)
 {
     char needle[96];
     snprintf(needle, sizeof needle, "\"name\": \"%s\"", name);
     return tl_json_number(strstr(stats, needle), "value");
-}
-
-static pid_t spawn_in(const rs_t *k, const char *name, const char *const *argv, char **rundir)
-{
-    *rundir = tl_path("%s/%s", k->dir, name);
-    mkdir(*rundir, 0755);
-    pid_t pid = tl_spawn(argv, *rundir);
-    cr_assert(pid > 0);
-    tl_remember(pid);
-    return pid;
 }
 
 /* Until `pid` wrote 20,000 bytes to `out` (well under way, far from the end), up to 60 s. */
@@ -198,7 +177,7 @@ Test(redis_stream, the_shipped_wordcount_counts_every_entry_once_and_leaves_noth
     char *port = tl_path("sentences.port=%d", k.redis.port), *out = tl_path("%s/counts.jsonl", k.dir),
          *sink = tl_path("sink.path=%s", out), *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--set", port, "--set", sink, "--set", "sentences.stream=words", "--stats", stats, NULL};
-    tl_result_t r = run_cfg("topologies/redis_wordcount.cfg", extra, 120);
+    tl_result_t r = tl_gale_run("topologies/redis_wordcount.cfg", extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     char *text = tl_read_file(out, NULL);
     assert_counts_text(&k, text);
@@ -210,7 +189,7 @@ Test(redis_stream, the_shipped_wordcount_counts_every_entry_once_and_leaves_noth
     tl_result_free(&r);
 
     /* Again: the group has every entry acknowledged, so nothing is counted. */
-    r = run_cfg("topologies/redis_wordcount.cfg", extra, 120);
+    r = tl_gale_run("topologies/redis_wordcount.cfg", extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     char *again = tl_read_file(out, NULL);
     cr_assert(!again || !*again, "a second run counted: %s", again);
@@ -229,7 +208,7 @@ Test(redis_stream, a_worker_killed_mid_run_loses_no_entry_and_leaves_none_pendin
                           "group = \"alo\"; bounded = true;", "delay_ms = 1;", false);
     const char *argv[] = {tl_gale(), "run", "--quiet", "--workers", "2", cfg, NULL};
     char *rundir;
-    pid_t pid = spawn_in(&k, "run", argv, &rundir);
+    pid_t pid = tl_spawn_in(k.dir, "run", argv, &rundir);
     char *out = tl_path("%s/alo.jsonl", k.dir);
     wait_for_output(out, pid);
     pid_t w0 = tl_worker_pid(pid, 0);
@@ -262,7 +241,7 @@ Test(redis_stream, entries_pending_on_a_consumer_that_went_away_are_claimed)
     char *cfg = write_cfg(&k, "claim", "", "group = \"g\"; bounded = true; claim_idle_ms = 1000;", NULL, true);
     char *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--stats", stats, NULL};
-    tl_result_t res = run_cfg(cfg, extra, 120);
+    tl_result_t res = tl_gale_run(cfg, extra, 120);
     cr_assert_eq(res.status, 0, "%s", res.err);
     assert_final_counts(&k, "claim");
     char *st = tl_read_file(stats, NULL);
@@ -281,7 +260,7 @@ Test(redis_stream, redis_killed_and_started_again_mid_run_loses_nothing)
         write_cfg(&k, "restart", "max_spout_pending = 100;", "group = \"r\"; bounded = true;", "delay_ms = 1;", false);
     const char *argv[] = {tl_gale(), "run", "--quiet", cfg, NULL};
     char *rundir;
-    pid_t pid = spawn_in(&k, "run", argv, &rundir);
+    pid_t pid = tl_spawn_in(k.dir, "run", argv, &rundir);
     /* Once the run is well under way, the server is SIGKILLed and, a second later, started again on the same port
        with what its append-only file (fsynced at every write) had. */
     char *out = tl_path("%s/restart.jsonl", k.dir);
@@ -319,7 +298,7 @@ Test(redis_stream, oversize_entries_and_entries_without_the_field_are_journaled_
     char *cfg = write_cfg(&k, "odd", config, "group = \"o\"; bounded = true; max_record_kb = 2;", NULL, true);
     char *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--stats", stats, NULL};
-    tl_result_t r = run_cfg(cfg, extra, 120);
+    tl_result_t r = tl_gale_run(cfg, extra, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     assert_final_counts(&k, "odd");
     char *st = tl_read_file(stats, NULL);
@@ -378,7 +357,7 @@ Test(redis_stream, the_sink_writes_final_counts_through_a_template_and_through_x
     rs_t k;
     rs_start(&k);
     char *cfg = write_sink_cfg(&k, "tmpl", "command = [ \"HSET\", \"counts\", \"w:{word}\", \"{count}\" ];");
-    tl_result_t r = run_cfg(cfg, NULL, 120);
+    tl_result_t r = tl_gale_run(cfg, NULL, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tl_result_free(&r);
     for (int w = 0; w < 10; w++) {
@@ -392,7 +371,7 @@ Test(redis_stream, the_sink_writes_final_counts_through_a_template_and_through_x
 
     /* XADD: one entry per word, its fields the tuple's. */
     cfg = write_sink_cfg(&k, "xadd", "stream = \"out\";");
-    r = run_cfg(cfg, NULL, 120);
+    r = tl_gale_run(cfg, NULL, 120);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tl_result_free(&r);
     redisContext *c = connect_to(&k);
@@ -425,7 +404,7 @@ Test(redis_stream, the_sink_fails_what_redis_refuses_and_what_lacks_a_field)
     char *cfg = write_sink_cfg(&k, "refused", "command = [ \"HINCRBY\", \"counts\", \"{word}\", \"{count}\" ];");
     char *stats = tl_path("%s/stats.json", k.dir);
     const char *extra[] = {"--stats", stats, NULL};
-    tl_result_t r = run_cfg(cfg, extra, 120);
+    tl_result_t r = tl_gale_run(cfg, extra, 120);
     cr_assert_not_null(strstr(r.err, "WRONGTYPE"), "%s", r.err);
     char *st = tl_read_file(stats, NULL);
     cr_assert_eq(metric(st, "redis_errors"), 10, "%s", st);
@@ -433,7 +412,7 @@ Test(redis_stream, the_sink_fails_what_redis_refuses_and_what_lacks_a_field)
     free(st), free(cfg);
 
     cfg = write_sink_cfg(&k, "nofield", "command = [ \"SET\", \"{nope}\", \"{count}\" ];");
-    r = run_cfg(cfg, extra, 120);
+    r = tl_gale_run(cfg, extra, 120);
     cr_assert_not_null(strstr(r.err, "has no field 'nope'"), "%s", r.err);
     st = tl_read_file(stats, NULL);
     cr_assert_not_null(strstr(st, "\"name\": \"sink\""), "%s", st);
@@ -468,7 +447,7 @@ Test(redis_stream, an_unreachable_server_and_bad_settings_are_errors_that_name_t
                              spout, sink ? "redis_sink" : "file_sink", sink ? sink : "path = \"-\";");
         cr_assert_eq(tl_write_file(cfg, text), 0);
         double t0 = tl_now_s();
-        tl_result_t r = run_cfg(cfg, NULL, 60);
+        tl_result_t r = tl_gale_run(cfg, NULL, 60);
         cr_assert_neq(r.status, 0, "case %zu ran:\n%s", i, r.err);
         cr_assert_not_null(strstr(r.err, cases[i].want), "case %zu:\n%s", i, r.err);
         cr_assert_lt(tl_now_s() - t0, 30, "case %zu took %.1f s", i, tl_now_s() - t0);

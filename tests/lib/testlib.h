@@ -72,6 +72,13 @@ int tl_word_counts_differ(const char *text, const long counts[10], bool at_least
    plus the count of each "N connections rejected in the last 10 s" line; *lines gets how many lines that took. */
 long tl_rejected_in_log(const char *err, long *lines);
 
+/* `gale run --quiet EXTRA... CFG` (`extra` NULL-terminated, or NULL), waited for up to timeout_s: its result (the
+   caller frees it with tl_result_free), asserting that it could be run. */
+tl_result_t tl_gale_run(const char *cfg, const char *const *extra, double timeout_s);
+/* argv in the background in the new folder DIR/NAME (its out.txt and err.txt there; *rundir gets the folder,
+   malloc'd), remembered for tl_kill_remembered; its pid. */
+pid_t tl_spawn_in(const char *dir, const char *name, const char *const *argv, char **rundir);
+
 /* The lines of `text` sorted (a new malloc'd text; NULL reads as none), *n their count: the output of a run with
    tasks in parallel, or of a restored one, compared with another's. */
 char *tl_sorted_lines(const char *text, long *n);

@@ -1,8 +1,9 @@
-/* testlib_journal.c: what a user sees of a topology through the gale command: its journal (`gale journal`), and
-   whether `gale validate` takes it. */
+/* testlib_journal.c: a topology through the gale command, as a user runs it: `gale run` in the foreground or in a
+   folder of its own, its journal (`gale journal`), and whether `gale validate` takes it. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testlib.h"
 
@@ -38,4 +39,25 @@ void tl_validate_refuses(const char *plugin, const char *settings, const char *s
     tl_result_free(&r);
     tl_rmtree(dir);
     free(dir), free(cfg), free(text);
+}
+
+tl_result_t tl_gale_run(const char *cfg, const char *const *extra, double timeout_s)
+{
+    const char *argv[16] = {tl_gale(), "run", "--quiet"};
+    int n = 3;
+    for (int i = 0; extra && extra[i] && n < 14; i++) argv[n++] = extra[i];
+    argv[n++] = cfg;
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, timeout_s, &r), 0);
+    return r;
+}
+
+pid_t tl_spawn_in(const char *dir, const char *name, const char *const *argv, char **rundir)
+{
+    *rundir = tl_path("%s/%s", dir, name);
+    mkdir(*rundir, 0755);
+    pid_t pid = tl_spawn(argv, *rundir);
+    cr_assert(pid > 0);
+    tl_remember(pid);
+    return pid;
 }
