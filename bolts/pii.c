@@ -30,20 +30,17 @@
  * Metrics: pii_KIND, the matches of each kind. A basic bolt: its emits are anchored to the input, which is acked
  * when execute returns. No allocation per tuple once warm: the changed texts go into a buffer of the task's.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fields.h"
 #include "gale.h"
+#include "base/keyfile.h"
 #include "pii_detect.h"
 
 #define MAX_KINDS 16 /* built-ins and patterns; each has a metric, and a task has at most 16 (GALE_METRICS_MAX) */
@@ -134,58 +131,23 @@ static int add_kind(gale_ctx_t *ctx, state_t *s, const char *name, size_t len, i
     return 0;
 }
 
-/* The key file: a regular file of the caller's, readable by no one else, of KEY_MIN to KEY_MAX bytes. */
-/* key_create: a new key of 32 random bytes at `path` when there is none, made whole in a file of its own (mode 600)
-   and linked into place, so that tasks racing to make it all end up reading one key. */
+/* key_create: a new key of 32 random bytes at `path` when there is none (keyfile.h). */
 static int create_key(gale_ctx_t *ctx, const char *path)
 {
-    if (access(path, F_OK) == 0) return 0;
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return GALE_EINVAL;
-    int fd = mkstemp(tmp); /* mode 600 */
-    if (fd < 0) {
-        gale_error(ctx, "settings.key_file: cannot make %s: %s", path, strerror(errno));
-        return GALE_EIO;
-    }
-    unsigned char key[32];
-    bool ok = getrandom(key, sizeof key, 0) == (ssize_t)sizeof key &&
-              write(fd, key, sizeof key) == (ssize_t)sizeof key && fsync(fd) == 0;
-    OPENSSL_cleanse(key, sizeof key);
-    close(fd);
-    int rc = ok && (link(tmp, path) == 0 || errno == EEXIST) ? 0 : GALE_EIO;
-    if (rc) gale_error(ctx, "settings.key_file: cannot make %s: %s", path, strerror(errno));
-    else gale_info(ctx, "%s: a new key (pseudonyms stay the same as long as it does)", path);
-    unlink(tmp);
+    char why[4200];
+    bool made;
+    int rc = gale_keyfile_create(path, 32, &made, why, sizeof why);
+    if (rc) gale_error(ctx, "settings.key_file: %s", why);
+    else if (made) gale_info(ctx, "%s: a new key (pseudonyms stay the same as long as it does)", path);
     return rc;
 }
 
+/* The key file: keyfile.h's rule, of KEY_MIN to KEY_MAX - 1 bytes. */
 static int read_key(gale_ctx_t *ctx, state_t *s, const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        gale_error(ctx, "settings.key_file: %s: %s", path, strerror(errno));
-        return GALE_EINVAL;
-    }
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        gale_error(ctx, "settings.key_file: %s: not a regular file", path);
-        rc = GALE_EINVAL;
-    } else if (st.st_mode & 077) {
-        gale_error(ctx, "settings.key_file: %s: readable by others (mode %04o): chmod 600 it", path,
-                   (unsigned)(st.st_mode & 07777));
-        rc = GALE_EPERM;
-    } else if (st.st_uid != geteuid()) {
-        gale_error(ctx, "settings.key_file: %s: owned by uid %u, not by this user", path, (unsigned)st.st_uid);
-        rc = GALE_EPERM;
-    } else {
-        ssize_t n = read(fd, s->key, sizeof s->key);
-        if (n < KEY_MIN || (size_t)n == sizeof s->key) {
-            gale_error(ctx, "settings.key_file: %s: the key must be %d to %d bytes", path, KEY_MIN, KEY_MAX - 1);
-            rc = GALE_EINVAL;
-        } else s->key_len = (size_t)n;
-    }
-    close(fd);
+    char why[4200];
+    int rc = gale_keyfile_read(path, s->key, sizeof s->key, KEY_MIN, KEY_MAX - 1, &s->key_len, why, sizeof why);
+    if (rc) gale_error(ctx, "settings.key_file: %s", why);
     return rc;
 }
 

@@ -70,17 +70,19 @@ int gale_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t ms
 
 bool gale_equal_secret(const void *a, const void *b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }
 
-int gale_auth_nonce(unsigned char nonce[GALE_NONCE_LEN])
+int gale_random_bytes(void *out, size_t n)
 {
     size_t got = 0;
-    while (got < GALE_NONCE_LEN) {
-        ssize_t n = getrandom(nonce + got, GALE_NONCE_LEN - got, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        got += (size_t)n;
+    while (got < n) {
+        ssize_t r = getrandom((unsigned char *)out + got, n - got, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
+        got += (size_t)r;
     }
     return 0;
 }
+
+int gale_auth_nonce(unsigned char nonce[GALE_NONCE_LEN]) { return gale_random_bytes(nonce, GALE_NONCE_LEN); }
 
 int gale_auth_proof(const void *secret, size_t secret_len, const unsigned char nonce[GALE_NONCE_LEN], char role,
                     uint32_t peer, unsigned char out[GALE_SHA256_LEN])

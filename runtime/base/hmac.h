@@ -40,6 +40,8 @@ int gale_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t ms
 /* Whether a and b (n bytes each) are equal, in time that does not depend on where they differ. */
 bool gale_equal_secret(const void *a, const void *b, size_t n);
 
+/* Fills `out` with `n` bytes from the kernel's random source (getrandom, the CSPRNG). 0, or a negative errno. */
+int gale_random_bytes(void *out, size_t n);
 /* Fills `nonce` from the kernel's random source. 0, or a negative errno. */
 int gale_auth_nonce(unsigned char nonce[GALE_NONCE_LEN]);
 /* The proof a peer sends: HMAC(secret, nonce || role || peer id), role telling client and server answers apart so

@@ -110,6 +110,10 @@ int gale_confine_topology(const gale_confine_t *d, const gale_topology_t *t, cha
         snprintf(why, cap, "config.journal: %s", NOT_ALLOWED);
         return -EACCES;
     }
+    if (t->config.journal_key && !gale_confine_path(d, t->config.journal_key, NULL)) {
+        snprintf(why, cap, "config.journal_key: %s", NOT_ALLOWED);
+        return -EACCES;
+    }
     const char *state = t->config.state_path ? t->config.state_path : GALE_STATE_PATH_DEFAULT;
     bool file_state = !t->config.state_backend || !strcmp(t->config.state_backend, "file");
     if (t->config.checkpoint_interval_ms && file_state && !gale_confine_path(d, state, NULL)) {

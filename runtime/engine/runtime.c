@@ -251,6 +251,21 @@ static int build_barriers(gale_runtime_t *rt)
     return rc;
 }
 
+/* The failed-tuple journal, sealed with the key of config.journal_key when it has one. */
+static int open_journal(const gale_topology_t *topo, gale_journal_t **out, gale_diag_t *diag)
+{
+    gale_journal_key_t key;
+    const char *key_file = topo->config.journal_key;
+    if (key_file) {
+        gale_diag_t d = {{0}};
+        int rc = gale_journal_key_load(key_file, &key, &d);
+        if (rc) return gale__diag(diag, rc, "%s: config.journal_key: %s", topo->file ? topo->file : topo->name, d.msg);
+    }
+    int rc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, key_file ? &key : NULL, out, diag);
+    if (key_file) gale_journal_key_wipe(&key);
+    return rc;
+}
+
 int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gale_runtime_t **out,
                      gale_diag_t *diag)
 {
@@ -277,7 +292,7 @@ int gale_runtime_new(gale_topology_t *topo, const gale_runtime_opts_t *opts, gal
         return gale__diag(diag, GALE_ENOMEM, "out of memory");
     }
     if (topo->config.journal) {
-        int jrc = gale_journal_open(topo->config.journal, topo->config.journal_fsync, &rt->journal, diag);
+        int jrc = open_journal(topo, &rt->journal, diag);
         if (jrc) {
             gale_reasons_free(rt->reasons);
             free(rt);

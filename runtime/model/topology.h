@@ -148,6 +148,7 @@ typedef struct gale_config {
     int metrics_interval_s;   /* worker mode: how often a worker reports its figures to its supervisor */
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* fsync after each record */
+    char *journal_key;        /* NULL: records in clear; else the key file that seals each record */
     double tick_s;            /* bolts' tick tuple interval unless their block gives one; 0: none */
     int checkpoint_interval_ms; /* how often a checkpoint starts; 0: none */
     int checkpoint_timeout_s;   /* a checkpoint not complete by then is abandoned */

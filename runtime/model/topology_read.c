@@ -182,6 +182,10 @@ static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t
             }
         }
     }
+    /* The key's file is read where the topology runs (a supervisor's host, perhaps not this one), not here. */
+    if (!rc && cfg->journal_key && !cfg->journal)
+        rc = fail_at(p, given[gale__config_key("journal_key") - gale__config_key_at(0)].s,
+                     "config.journal_key seals the journal's records, and there is no config.journal");
     free(given);
     return rc;
 }

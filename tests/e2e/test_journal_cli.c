@@ -22,7 +22,7 @@ static tl_result_t run_gale(const char *const *argv)
 static void append_records(const char *path, int first, int n)
 {
     gale_journal_t *j;
-    cr_assert_eq(gale_journal_open(path, false, &j, NULL), 0);
+    cr_assert_eq(gale_journal_open(path, false, NULL, &j, NULL), 0);
     for (int id = first; id < first + n; id++) {
         char values[16];
         int len = snprintf(values + 2, sizeof values - 2, "w%d", id);

@@ -310,13 +310,13 @@ Test(pii, a_key_file_others_can_read_and_other_bad_settings_are_refused_by_name)
     run_init(&r);
     chmod(r.key, 0644);
     char *s = tl_path("actions = { card = \"hash\"; }; key_file = \"%s\";", r.key),
-         *says = tl_path("%s: readable by others (mode 0644): chmod 600 it", r.key);
+         *says = tl_path("%s: readable by others (mode 0644): chmod 600 %s", r.key, r.key);
     refused(s, says);
     free(s), free(says);
     chmod(r.key, 0600);
     cr_assert_eq(tl_write_file(r.key, "short"), 0);
     s = tl_path("actions = { card = \"hash\"; }; key_file = \"%s\";", r.key);
-    refused(s, "the key must be 16 to 4095 bytes");
+    refused(s, "the key is 5 bytes; it must be 16 to 4095 bytes");
     free(s);
     refused("actions = { card = \"hash\"; };", "settings.key_file: required by the \"hash\" action");
     refused("detect = [ \"email\", \"ssn\" ];", "settings.detect: 'ssn' is not email, phone, card, iban, ipv4 or ipv6");

@@ -157,7 +157,7 @@ static void no_corruption(void *arg, const char *line) { cr_assert_fail("journal
 static void read_journal(const char *path, journaled_t *j, counts_t *words)
 {
     gale_journal_reader_t r;
-    cr_assert_eq(gale_journal_reader_open(&r, path, NULL), 0, "no journal at %s", path);
+    cr_assert_eq(gale_journal_reader_open(&r, path, NULL, NULL), 0, "no journal at %s", path);
     gale_journal_record_t rec;
     memset(j, 0, sizeof *j);
     memset(words, 0, sizeof *words);
@@ -312,7 +312,7 @@ Test(reliability, damaged_journals_are_read_with_a_clear_report)
 {
     char *dir = tl_tmpdir(), *path = tl_path("%s/j", dir);
     gale_journal_t *j;
-    cr_assert_eq(gale_journal_open(path, false, &j, NULL), 0);
+    cr_assert_eq(gale_journal_open(path, false, NULL, &j, NULL), 0);
     for (int i = 1; i <= 3; i++) {
         gale_journal_record_t rec = {.time_ms = 1700000000000, .topology = "t", .spout = "s", .msg_id = (uint64_t)i,
                                      .values = "\x91\xa1x", .values_len = 3, .cause = "timeout", .attempts = 1};

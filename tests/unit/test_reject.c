@@ -155,7 +155,7 @@ Test(reject, records_that_do_not_parse_are_journaled_with_the_parse_error_and_th
         cr_assert_eq(reject_rc[n], 0, "record %d", n);
     }
     gale_journal_reader_t r;
-    cr_assert_eq(gale_journal_reader_open(&r, t->config.journal, NULL), 0);
+    cr_assert_eq(gale_journal_reader_open(&r, t->config.journal, NULL, NULL), 0);
     gale_journal_record_t rec;
     int got = 0;
     while (gale_journal_reader_next(&r, &rec, no_damage, NULL) == 1) {

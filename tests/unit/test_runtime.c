@@ -253,7 +253,7 @@ Test(runtime, replay_gives_up_after_max_retries_and_journals)
     }
     gale_runtime_free(rt);
     gale_journal_reader_t r;
-    cr_assert_eq(gale_journal_reader_open(&r, t->config.journal, NULL), 0);
+    cr_assert_eq(gale_journal_reader_open(&r, t->config.journal, NULL, NULL), 0);
     gale_journal_record_t rec;
     int n = 0;
     while (gale_journal_reader_next(&r, &rec, count_record, NULL) == 1) {

@@ -1,8 +1,10 @@
 #include "cli.h"
+#include "keyfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -16,10 +18,11 @@
 
 /* ---- the commands and their usage ------------------------------------------------------------------------------ */
 
-#define FILTER_OPTIONS                                                                               \
-    "  --spout NAME          only records of this spout\n"                                           \
-    "  --cause C             only records that ended this way: timeout, fail, stopped or rejected\n" \
-    "  --since T, --until T  only records from/up to T: milliseconds since the epoch, or 2026-11-25T02:40:00Z\n"
+#define FILTER_OPTIONS                                                                                           \
+    "  --spout NAME          only records of this spout\n"                                                       \
+    "  --cause C             only records that ended this way: timeout, fail, stopped or rejected\n"             \
+    "  --since T, --until T  only records from/up to T: milliseconds since the epoch, or 2026-11-25T02:40:00Z\n" \
+    "  --key FILE            the key that opens a sealed journal's records (config.journal_key)\n"
 
 #define SET_OPTION                                                                                                     \
     "  --set C.K=V           override setting K of component C (config.K: a topology setting, also under Storm's\n" \
@@ -192,6 +195,9 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --method M            the request's method (default POST)\n"
      "  PATH                  the request's path, as /api/v1/topology/NAME/kill\n",
      gale_cmd_token, 0},
+    {"keygen", "gale keygen FILE",
+     "make a key: 32 random bytes in FILE, mode 600, for config.journal_key (never replaces a file)",
+     "  FILE                  where the key goes; it must not exist\n", gale_cmd_keygen, 0},
     {"version", "gale version", "print the version and plugin ABI", NULL, gale_cmd_version, 0},
     {"help", "gale help [COMMAND]", "this text, or COMMAND's usage and options", NULL, gale_cmd_help, 0},
 };
@@ -223,7 +229,8 @@ void gale_cli_print_help(FILE *f)
         print_synopsis(f, COMMANDS[i].synopsis + strlen("gale "), 4);
         fprintf(f, "      %s\n", COMMANDS[i].summary);
     }
-    fputs("\nFILTERS pick journal records: --spout NAME, --cause timeout|fail|stopped|rejected, --since T, --until T.\n"
+    fputs("\nFILTERS pick journal records: --spout NAME, --cause timeout|fail|stopped|rejected, --since T, --until T;\n"
+          "--key FILE opens a sealed journal's records.\n"
           "'gale help COMMAND' or 'gale COMMAND --help' shows a command's options.\n"
           "exit codes: 0 success, 1 topology, plugin or run error, 2 usage error\n",
           f);
@@ -396,42 +403,22 @@ int gale_cli_self_exe(char *buf, size_t cap)
 
 int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
 {
-    /* O_NONBLOCK and a regular file only: a FIFO given as the secret file hung the daemon at start, and a folder
-       was reported as a secret of the wrong size. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    const char *why = fd < 0 || fstat(fd, &st) ? strerror(errno) : !S_ISREG(st.st_mode) ? "it is not a regular file" : NULL;
-    if (why) {
-        fprintf(stderr, "gale: %s: the secret file cannot be read: %s\n", path, why);
-        if (fd >= 0) close(fd);
-        return GALE_EXIT_ERROR;
-    }
-    if (st.st_mode & 077) {
-        fprintf(stderr, "gale: %s: the secret file is readable by others (chmod 600 %s)\n", path, path);
-        close(fd);
-        return GALE_EXIT_ERROR;
-    }
+    char why[PATH_MAX + 128];
     size_t n = 0;
-    ssize_t got = 1;
-    while (n < cap && st.st_size <= (off_t)cap && (got = read(fd, buf + n, cap - n)) != 0) {
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) break;
-        n += (size_t)got;
+    /* keyfile.h's rule (a regular file of this user's that no one else reads); a secret is text, so the newline
+       `echo ... > file` adds is not part of it, and it must still be 16 bytes without it. */
+    int rc = gale_keyfile_read(path, (unsigned char *)buf, cap, 1, cap - 1, &n, why, sizeof why);
+    while (!rc && n && strchr(" \t\r\n", buf[n - 1])) n--;
+    if (!rc && n < 16) {
+        explicit_bzero(buf, cap);
+        snprintf(why, sizeof why, "%s: the secret must be 16 to %zu bytes", path, cap - 1);
+        rc = GALE_EINVAL;
     }
-    close(fd);
-    bool more = n >= cap || st.st_size > (off_t)cap - 1;
-    if (got < 0) {
-        fprintf(stderr, "gale: %s: cannot read the secret file: %s\n", path, strerror(errno));
-        if (fd >= 0) close(fd);
+    if (rc) {
+        fprintf(stderr, "gale: the secret file: %s\n", why);
         return GALE_EXIT_ERROR;
     }
-    if (more) n = 0;
-    while (n && strchr(" \t\r\n", buf[n - 1])) n--; /* `echo ... > file` adds a newline that is not the secret */
     buf[n] = '\0';
-    if (more || n < 16) {
-        fprintf(stderr, "gale: %s: the secret must be 16 to %zu bytes\n", path, cap - 1);
-        return GALE_EXIT_ERROR;
-    }
     *len = n;
     return 0;
 }

@@ -103,6 +103,7 @@ int gale_cmd_stats(int argc, char **argv);
 int gale_cmd_swap(int argc, char **argv);
 int gale_cmd_dev_cluster(int argc, char **argv);
 int gale_cmd_token(int argc, char **argv);
+int gale_cmd_keygen(int argc, char **argv);
 int gale_cmd_monitor(int argc, char **argv);
 /* gale's version ("0.1.0"), as `gale version` prints it. */
 const char *gale_cli_version(void);
@@ -110,14 +111,24 @@ int gale_cmd_version(int argc, char **argv);
 int gale_cmd_help(int argc, char **argv);
 
 /* Which journal records a command takes: --spout NAME, --cause timeout|fail|stopped, --since T, --until T, where T is
-   milliseconds since the epoch or an ISO 8601 UTC time (2026-11-25T02:40:00Z). */
+   milliseconds since the epoch or an ISO 8601 UTC time (2026-11-25T02:40:00Z); and --key FILE, the key that opens
+   a sealed journal's records (config.journal_key). */
 typedef struct gale_journal_filter {
     const char *spout;
     const char *cause;
     int64_t since_ms, until_ms; /* 0: no bound */
+    const char *key_file;       /* NULL: records in clear only */
 } gale_journal_filter_t;
 
 struct gale_journal_record;
+struct gale_journal_reader;
+struct gale_journal_key;
+/* Opens the journal at `path` for reading with f->key_file's key (loaded into *key, which the reader borrows: wipe
+   it after gale_journal_reader_free). 0, or GALE_EXIT_ERROR after printing why. */
+int gale_cli_journal_open(const gale_journal_filter_t *f, const char *path, struct gale_journal_reader *r,
+                          struct gale_journal_key *key);
+/* The end of a read: "N records" and what was skipped or refused, on stderr. */
+void gale_cli_journal_summary(const struct gale_journal_reader *r, size_t n);
 /* Consumes a filter option at argv[*i] for command `cmd`: 1 when it was one, 0 when not, GALE_EXIT_USAGE (after
    printing) when it was malformed. */
 int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t *f, const char *cmd);

@@ -26,8 +26,8 @@ static int parse_time(const char *s, int64_t *out)
 
 int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t *f, const char *cmd)
 {
-    static const char *names[] = {"--spout", "--cause", "--since", "--until"};
-    for (int k = 0; k < 4; k++) {
+    static const char *names[] = {"--spout", "--cause", "--since", "--until", "--key"};
+    for (int k = 0; k < 5; k++) {
         if (strcmp(argv[*i], names[k]) != 0) continue;
         if (*i + 1 >= argc) return gale_cli_usage_error(cmd, "%s needs a value", names[k]);
         const char *v = argv[++*i];
@@ -37,7 +37,8 @@ int gale_cli_filter_option(int argc, char **argv, int *i, gale_journal_filter_t 
                 return gale_cli_usage_error(cmd, "--cause is timeout, fail, stopped or rejected, not '%s'", v);
             f->cause = v;
         }
-        if (k >= 2 && parse_time(v, k == 2 ? &f->since_ms : &f->until_ms))
+        if (k == 4) f->key_file = v;
+        if ((k == 2 || k == 3) && parse_time(v, k == 2 ? &f->since_ms : &f->until_ms))
             return gale_cli_usage_error(cmd, "%s %s: expected milliseconds since the epoch or 2026-11-25T02:40:00Z",
                                         names[k], v);
         return 1;
@@ -55,6 +56,32 @@ int gale_journal_filter_match(const gale_journal_filter_t *f, const gale_journal
 }
 
 void gale_cli_journal_report(void *arg, const char *line) { fprintf(stderr, "gale: %s: %s\n", (const char *)arg, line); }
+
+int gale_cli_journal_open(const gale_journal_filter_t *f, const char *path, gale_journal_reader_t *r,
+                          gale_journal_key_t *key)
+{
+    gale_diag_t d = {{0}};
+    if (f->key_file && gale_journal_key_load(f->key_file, key, &d)) {
+        fprintf(stderr, "gale: --key: %s\n", d.msg);
+        return GALE_EXIT_ERROR;
+    }
+    if (gale_journal_reader_open(r, path, f->key_file ? key : NULL, &d)) {
+        fprintf(stderr, "gale: %s\n", d.msg);
+        gale_journal_key_wipe(key);
+        return GALE_EXIT_ERROR;
+    }
+    return 0;
+}
+
+void gale_cli_journal_summary(const gale_journal_reader_t *r, size_t n)
+{
+    fprintf(stderr, "%zu record%s", n, n == 1 ? "" : "s");
+    if (r->skipped) fprintf(stderr, ", %zu corrupt part%s skipped", r->skipped, r->skipped == 1 ? "" : "s");
+    if (r->refused)
+        fprintf(stderr, ", %zu record%s not read (sealed, or not authenticated)", r->refused,
+                r->refused == 1 ? "" : "s");
+    fputc('\n', stderr);
+}
 
 void gale_cli_format_time(int64_t ms, char *buf, size_t cap)
 {
@@ -156,11 +183,8 @@ int gale_cmd_journal(int argc, char **argv)
     }
     if (!path) return gale_cli_usage_error("journal", "no journal given");
     gale_journal_reader_t r;
-    gale_diag_t d;
-    if (gale_journal_reader_open(&r, path, &d)) {
-        fprintf(stderr, "gale: %s\n", d.msg);
-        return GALE_EXIT_ERROR;
-    }
+    gale_journal_key_t key;
+    if (gale_cli_journal_open(&f, path, &r, &key)) return GALE_EXIT_ERROR;
     if (ls && !json) printf("%-24s  %-16s %20s  %-7s  %-16s %8s\n", "TIME", "SPOUT", "MSG_ID", "CAUSE", "BY", "ATTEMPTS");
     gale_journal_record_t rec;
     size_t n = 0;
@@ -171,9 +195,10 @@ int gale_cmd_journal(int argc, char **argv)
         else if (ls) print_line(&rec);
         else print_record(&rec, n);
     }
-    if (!json) fprintf(stderr, "%zu record%s", n, n == 1 ? "" : "s");
-    if (!json && r.skipped) fprintf(stderr, ", %zu corrupt part%s skipped", r.skipped, r.skipped == 1 ? "" : "s");
-    if (!json) fputc('\n', stderr);
+    if (!json) gale_cli_journal_summary(&r, n);
+    size_t refused = r.refused;
     gale_journal_reader_free(&r);
-    return GALE_EXIT_OK;
+    gale_journal_key_wipe(&key);
+    /* Records that could not be read with the key given are an error: the key is wrong, or the journal was changed. */
+    return refused ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }

@@ -53,15 +53,15 @@ static int parse(int argc, char **argv, replay_args_t *a)
     return 0;
 }
 
-/* Reads the journal's matching records into the set; returns how many records did not fit the topology. */
-static int load_set(const replay_args_t *a, const gale_topology_t *topo, gale_replay_set_t *set, size_t *foreign)
+/* Reads the journal's matching records into the set; *foreign: how many did not fit the topology, *refused: how
+   many could not be read (sealed without the key, or not authenticated: never replayed). */
+static int load_set(const replay_args_t *a, const gale_topology_t *topo, gale_replay_set_t *set, size_t *foreign,
+                    size_t *refused)
 {
     gale_journal_reader_t r;
+    gale_journal_key_t key;
     gale_diag_t d;
-    if (gale_journal_reader_open(&r, a->journal, &d)) {
-        fprintf(stderr, "gale: %s\n", d.msg);
-        return -1;
-    }
+    if (gale_cli_journal_open(&a->filter, a->journal, &r, &key)) return -1;
     gale_journal_record_t rec;
     *foreign = 0;
     while (gale_journal_reader_next(&r, &rec, gale_cli_journal_report, (void *)a->journal) == 1) {
@@ -71,7 +71,12 @@ static int load_set(const replay_args_t *a, const gale_topology_t *topo, gale_re
             (*foreign)++;
         }
     }
+    if (r.refused)
+        fprintf(stderr, "gale: %s: %zu record%s not replayed (sealed, or not authenticated)\n", a->journal, r.refused,
+                r.refused == 1 ? "" : "s");
+    *refused = r.refused;
     gale_journal_reader_free(&r);
+    gale_journal_key_wipe(&key);
     return 0;
 }
 
@@ -137,9 +142,10 @@ int gale_cmd_replay(int argc, char **argv)
         return GALE_EXIT_ERROR;
     }
     gale_replay_set_t set = {0};
-    size_t foreign = 0;
-    if (load_set(&a, topo, &set, &foreign)) rc = GALE_EXIT_ERROR;
+    size_t foreign = 0, refused = 0;
+    if (load_set(&a, topo, &set, &foreign, &refused)) rc = GALE_EXIT_ERROR;
     else rc = a.component ? replay_bolt(&a, topo, &set) : replay_topology(&a, topo, &set);
+    if (refused) rc = GALE_EXIT_ERROR; /* the good records were replayed; the others are the user's to look into */
     if (foreign) fprintf(stderr, "gale: %zu record%s named a spout the topology does not have\n", foreign,
                          foreign == 1 ? "" : "s");
     gale_replay_free(&set);
