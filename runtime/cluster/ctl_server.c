@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "gale.h"
 #include "hmac.h"
@@ -31,6 +32,13 @@ struct gale_ctl_conn {
     uint64_t opened_ms; /* uv_now when accepted */
     void *user;
     gale_buf_t *capture; /* an in-process connection (gale_ctl_capture_new): what is sent goes here */
+    /* Auditing (audit.h): the log and verbs (the server's, or a capture's own), who this is, and the action under
+       way, recorded when its answer goes. */
+    gale_audit_t *audit;
+    const char *const *audited;
+    char source[80], identity[64];
+    bool act_open, refusing;
+    char act[32], target[128], detail[512];
 };
 
 struct gale_ctl_server {
@@ -59,9 +67,68 @@ static void on_written(uv_write_t *req, int status)
 
 bool gale_ctl_gone(const gale_ctl_conn_t *c) { return c->closing || c->hanging_up; }
 
+/* The identity of a connection authenticated with the cluster secret: anyone who holds it (TLS names users). */
+#define SECRET_IDENTITY "cluster-secret"
+
+static void audit_event(gale_audit_t *audit, const char *who, const gale_audit_event_t *e)
+{
+    int rc = audit ? gale_audit_append(audit, e) : 0;
+    if (rc)
+        gale_logf(GALE_LOG_ERROR, who, "the audit log cannot be written: %s (%s %s)", gale_strerror(rc), e->action,
+                  e->target ? e->target : "");
+}
+
+static void audit_end(gale_ctl_conn_t *c, const char *result, const char *answer, size_t len);
+
+void gale_ctl_audit_begin(gale_ctl_conn_t *c, const char *line)
+{
+    if (!c->audit || !c->audited) return;
+    char verb[32] = "", target[128] = "";
+    if (sscanf(line, "%31s %127s", verb, target) < 1) return;
+    bool audited = false;
+    for (const char *const *v = c->audited; *v && !audited; v++) audited = !strcmp(*v, verb);
+    if (!audited) return;
+    if (c->act_open) {
+        static const char next[] = "no answer yet: another command came (the action goes on)";
+        audit_end(c, "unanswered", next, sizeof next - 1);
+    }
+    c->act_open = true;
+    snprintf(c->act, sizeof c->act, "%s", verb);
+    snprintf(c->target, sizeof c->target, "%s", target);
+    gale_audit_redact(line, c->detail, sizeof c->detail);
+}
+
+/* The answer of the action under way: its record. */
+static void audit_end(gale_ctl_conn_t *c, const char *result, const char *answer, size_t len)
+{
+    c->act_open = false;
+    char detail[1024];
+    snprintf(detail, sizeof detail, "%s -> %.*s", c->detail, (int)(len > 400 ? 400 : len), answer);
+    gale_audit_event_t e = {.identity = c->identity[0] ? c->identity : NULL,
+                            .source = c->source,
+                            .action = c->act,
+                            .target = c->target[0] ? c->target : NULL,
+                            .result = result,
+                            .detail = detail};
+    audit_event(c->audit, c->s ? c->s->o.who : "nimbus", &e);
+}
+
+void gale_ctl_capture_audit(gale_ctl_conn_t *c, gale_audit_t *audit, const char *const *audited, const char *source,
+                            const char *identity)
+{
+    c->audit = audit;
+    c->audited = audited;
+    snprintf(c->source, sizeof c->source, "%s", source);
+    snprintf(c->identity, sizeof c->identity, "%s", identity);
+}
+
 void gale_ctl_send(gale_ctl_conn_t *c, const char *text, size_t len)
 {
     if (gale_ctl_gone(c)) return;
+    if (c->act_open && len >= 2 && !strncmp(text, "ok", 2) && (len == 2 || text[2] == ' '))
+        audit_end(c, "ok", text, len);
+    else if (c->act_open && len >= 5 && !strncmp(text, "error", 5) && (len == 5 || text[5] == ' '))
+        audit_end(c, c->refusing ? "refused" : "error", text, len);
     if (c->capture) {
         gale_buf_put(c->capture, text, len);
         gale_buf_puts(c->capture, "\n");
@@ -155,6 +222,10 @@ static void on_conn_closed(uv_handle_t *h)
 static void close_conn(gale_ctl_conn_t *c)
 {
     if (c->closing) return;
+    if (c->act_open) {
+        static const char left[] = "no answer yet: the client left (the action goes on)";
+        audit_end(c, "unanswered", left, sizeof left - 1);
+    }
     c->closing = true;
     if (c->s->o.closed) c->s->o.closed(c->s->o.arg, c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -170,30 +241,38 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 static void say_rejected(const gale_ctl_server_t *s, uint64_t n, const char *last)
 {
-    if (n)
-        gale_logf(GALE_LOG_WARN, s->o.who, "%llu control connections rejected in the last %d s, last: %s",
-                  (unsigned long long)n, REJECT_LOG_MS / 1000, last);
+    if (!n) return;
+    gale_logf(GALE_LOG_WARN, s->o.who, "%llu control connections rejected in the last %d s, last: %s",
+              (unsigned long long)n, REJECT_LOG_MS / 1000, last);
+    gale_audit_event_t e = {
+        .source = "control port", .action = "authenticate", .result = "refused", .detail = last, .count = n};
+    audit_event(s->o.audit, s->o.who, &e);
 }
 
 /* Counts a refusal before authentication: the first after a quiet interval is logged at once, the rest as one line
    per REJECT_LOG_MS from the sweep, so that a probe cannot fill the log. */
-static void note_rejected(gale_ctl_server_t *s, const char *why)
+static void note_rejected(gale_ctl_server_t *s, const gale_ctl_conn_t *c, const char *why)
 {
     uint64_t earlier = 0;
     if (!gale_ratelog_event(&s->rejects, uv_now(s->loop), why, &earlier)) return;
     say_rejected(s, earlier, s->rejects.last);
-    gale_logf(GALE_LOG_WARN, s->o.who, "a control connection was refused before authenticating: %s", why);
+    gale_logf(GALE_LOG_WARN, s->o.who, "a control connection from %s was refused before authenticating: %s", c->source,
+              why);
+    gale_audit_event_t e = {.source = c->source, .action = "authenticate", .result = "refused", .detail = why};
+    audit_event(s->o.audit, s->o.who, &e);
 }
 
 void gale_ctl_refuse(gale_ctl_conn_t *c, const char *why)
 {
     if (gale_ctl_gone(c)) return;
     if (c->capture) {
+        c->refusing = true;
         gale_ctl_sendf(c, "error %s", why);
         c->hanging_up = true;
         return;
     }
-    if (!c->authed) note_rejected(c->s, why);
+    if (!c->authed) note_rejected(c->s, c, why);
+    c->refusing = true; /* an action this answers is recorded as refused */
     gale_ctl_sendf(c, "error %s", why);
     c->hanging_up = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -212,7 +291,10 @@ static void handle_line(void *arg, char *line)
     gale_ctl_conn_t *c = arg;
     gale_ctl_server_t *s = c->s;
     if (gale_ctl_gone(c)) return;
-    if (c->authed) return s->o.line(s->o.arg, c, line);
+    if (c->authed) {
+        gale_ctl_audit_begin(c, line);
+        return s->o.line(s->o.arg, c, line);
+    }
     char *save = NULL, *verb = strtok_r(line, " \r", &save), *hex = verb ? strtok_r(NULL, " \r", &save) : NULL;
     if (!verb) return; /* an empty line */
     unsigned char proof[GALE_SHA256_LEN];
@@ -220,6 +302,7 @@ static void handle_line(void *arg, char *line)
         !gale_auth_check(s->o.secret, s->o.secret_len, c->nonce, 'C', 0, proof))
         return gale_ctl_refuse(c, "authentication failed");
     c->authed = true;
+    snprintf(c->identity, sizeof c->identity, "%s", SECRET_IDENTITY);
     gale_ctl_sendf(c, "ok authenticated");
 }
 
@@ -254,6 +337,15 @@ static void on_connection(uv_stream_t *server, int status)
     c->opened_ms = uv_now(s->loop);
     s->conns = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) return close_conn(c);
+    c->audit = s->o.audit;
+    c->audited = s->o.audited;
+    struct sockaddr_storage peer;
+    int plen = sizeof peer;
+    char ip[64] = "?";
+    if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) && peer.ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)&peer, ip, sizeof ip);
+        snprintf(c->source, sizeof c->source, "%s:%d", ip, ntohs(((const struct sockaddr_in *)&peer)->sin_port));
+    } else snprintf(c->source, sizeof c->source, "%s", ip);
     /* Over the bound, the oldest connection that has not authenticated makes room: refusing the new one instead let
        64 idle connections, renewed before the sweep, lock every client out. Only when every open one has
        authenticated is the new one refused. */
@@ -316,6 +408,8 @@ int gale_ctl_server_listen(uv_loop_t *loop, const char *host, int port, const ga
     *out = s;
     return 0;
 }
+
+void gale_ctl_server_set_audit(gale_ctl_server_t *s, gale_audit_t *audit) { s->o.audit = audit; }
 
 void gale_ctl_server_close(gale_ctl_server_t *s)
 {

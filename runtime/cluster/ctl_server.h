@@ -21,6 +21,7 @@
 
 typedef struct gale_ctl_server gale_ctl_server_t;
 typedef struct gale_ctl_conn gale_ctl_conn_t;
+struct gale_audit;
 
 typedef struct gale_ctl_server_opts {
     const char *banner; /* the challenge line's start, e.g. "gale-supervisor 1" (borrowed, must outlive it) */
@@ -32,12 +33,21 @@ typedef struct gale_ctl_server_opts {
     void (*line)(void *arg, gale_ctl_conn_t *c, char *line);
     /* The connection is going (the peer left, or it was refused): forget every pointer to it. May be NULL. */
     void (*closed)(void *arg, gale_ctl_conn_t *c);
+    /* The audit log (audit.h; borrowed, may be NULL) and the verbs that change the cluster (NULL-terminated): each
+       such line is recorded with its connection's identity and address when its answer (the first "ok" or "error"
+       line sent back) goes, or when the client leaves before it. Failed authentications are recorded as the log
+       reports them: the first after a quiet interval, then one line with the count per interval. */
+    struct gale_audit *audit;
+    const char *const *audited;
 } gale_ctl_server_opts_t;
 
 /* Listens on host:port (port 0: any) on `loop`. 0 with *out and *bound_port (the port it got), or GALE_EIO with
    the reason logged; on failure the loop must run once more to close what was opened. */
 int gale_ctl_server_listen(uv_loop_t *loop, const char *host, int port, const gale_ctl_server_opts_t *o,
                            gale_ctl_server_t **out, int *bound_port);
+
+/* Sets the audit log after the listen (whose name may hold the port it got); before the loop runs. */
+void gale_ctl_server_set_audit(gale_ctl_server_t *s, struct gale_audit *audit);
 
 /* Stops listening and closes every connection (each gets `closed`); the memory goes once the loop has run. NULL is
    a no-op. */
@@ -57,6 +67,13 @@ bool gale_ctl_gone(const gale_ctl_conn_t *c);
 /* The owner's pointer of a connection (NULL until set). */
 void gale_ctl_set_user(gale_ctl_conn_t *c, void *user);
 void *gale_ctl_user(const gale_ctl_conn_t *c);
+
+/* Starts the audit record of the action `line` on `c`, when its verb is one the owner audits (the server does it for
+   each authenticated line; an owner does it for a line it hands a capture connection). */
+void gale_ctl_audit_begin(gale_ctl_conn_t *c, const char *line);
+/* Makes a capture connection's actions audited, as of `identity` from `source` (both copied). */
+void gale_ctl_capture_audit(gale_ctl_conn_t *c, struct gale_audit *audit, const char *const *audited,
+                            const char *source, const char *identity);
 
 /* A connection in this process, of no server: a command handed to the owner's `line` with it is answered into
    memory, the same lines a client would read (the HTTP actions of nimbus go through the control protocol so).

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "audit.h"
 #include "ckpt_link.h"
 #include "daemon_state.h"
 #include "gale.h"
@@ -856,6 +857,7 @@ static int end_start(supd_t *d, int rc)
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
     gale_confine_free(&d->confine);
+    gale_audit_close(d->audit);
     return rc;
 }
 
@@ -872,16 +874,34 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
         gale_confine_free(&d.confine);
         return GALE_ENOMEM;
     }
+    d.data_dir = o->data_dir ? o->data_dir : "gale-data";
+    static const char *const audited[] = {"assign", "kill", "activate", "deactivate", "swap", "forget", NULL};
     gale_ctl_server_opts_t so = {.banner = "gale-supervisor 1",
                                  .who = "supervisor",
                                  .secret = o->secret,
                                  .secret_len = o->secret_len,
                                  .arg = &d,
                                  .line = handle_line,
-                                 .closed = on_conn_closed};
+                                 .closed = on_conn_closed,
+                                 .audited = audited};
     int port = 0;
     if ((rc = gale_ctl_server_listen(&d.loop, host, o->port, &so, &d.server, &port))) return end_start(&d, rc);
-    d.data_dir = o->data_dir ? o->data_dir : "gale-data";
+    /* The audit log: its own file per daemon (they may share a data folder), named by the port it got. */
+    char audit_path[4200] = "", by[128];
+    if (o->audit_log) snprintf(audit_path, sizeof audit_path, "%s", o->audit_log);
+    else if (o->zk_hosts)
+        snprintf(audit_path, sizeof audit_path, "%s/supervisor-%s-%d-audit.log", d.data_dir, host, port);
+    snprintf(by, sizeof by, "supervisor %s:%d", host, port);
+    gale_diag_t ad = {{0}};
+    if (o->zk_hosts && !o->audit_log && (rc = gale_blobs_init(d.data_dir))) {
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot make the data folder: %s", d.data_dir, gale_strerror(rc));
+        return end_start(&d, rc);
+    }
+    if (audit_path[0] && (rc = gale_audit_open(audit_path, by, &d.audit, &ad))) {
+        gale_logf(GALE_LOG_ERROR, "supervisor", "%s", ad.msg);
+        return end_start(&d, rc);
+    }
+    gale_ctl_server_set_audit(d.server, d.audit);
     if (o->zk_hosts && (rc = gale_blobs_init(d.data_dir))) {
         gale_logf(GALE_LOG_ERROR, "supervisor", "%s: cannot make the data folder: %s", d.data_dir, gale_strerror(rc));
         return end_start(&d, rc);
@@ -913,8 +933,13 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     printf("listening %s:%d\n", host, port);
     fflush(stdout);
-    gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots", host, port, o->slots);
+    gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots, %s%s", host, port, o->slots,
+              audit_path[0] ? "audit log " : "no audit log (--audit-log FILE keeps one)", audit_path);
+    char started[128];
+    snprintf(started, sizeof started, "listening on %s:%d with %d slots", host, port, o->slots);
+    gale__supd_audit(&d, "local", NULL, "start", NULL, "ok", started);
     uv_run(&d.loop, UV_RUN_DEFAULT);
+    gale__supd_audit(&d, "local", NULL, "stop", NULL, "ok", NULL);
     while (d.topos) {
         topo_rec_t *r = d.topos;
         d.topos = r->next;
@@ -923,5 +948,16 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
     gale__supd_cluster_free(&d);
     if (uv_loop_close(&d.loop)) gale_logf(GALE_LOG_WARN, "supervisor", "a handle was left open at exit");
     gale_confine_free(&d.confine);
+    gale_audit_close(d.audit);
     return 0;
+}
+
+void gale__supd_audit(supd_t *d, const char *source, const char *identity, const char *action, const char *target,
+                      const char *result, const char *detail)
+{
+    if (!d->audit) return;
+    gale_audit_event_t e = {
+        .identity = identity, .source = source, .action = action, .target = target, .result = result, .detail = detail};
+    int rc = gale_audit_append(d->audit, &e);
+    if (rc) gale_logf(GALE_LOG_ERROR, "supervisor", "the audit log cannot be written: %s", gale_strerror(rc));
 }

@@ -83,6 +83,8 @@ typedef struct gale_daemon_opts {
     int zk_session_ms;   /* 0: 20000 */
     const char *version; /* gale's, for the node */
     const char *data_dir; /* cluster mode: the cache of what nimbus ships, and the run folders; NULL: "gale-data" */
+    const char *audit_log; /* the audit log (audit.h); NULL: DATA_DIR/supervisor-HOST-PORT-audit.log in cluster
+                              mode, else none */
 } gale_daemon_opts_t;
 
 /* Runs the daemon until it is signalled and its topologies have ended. 0, or a negative code when it could not

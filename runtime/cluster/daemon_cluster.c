@@ -61,8 +61,23 @@ static bool is_done(const supd_t *d, const char *name, int64_t version)
     return false;
 }
 
+/* What nimbus placed here through ZooKeeper, and how it went: the assignment's audit record (audit.h). */
+static void audit_report(supd_t *d, const char *name, int64_t version, gale_topo_state_t state, const char *error)
+{
+    if (state == GALE_TOPO_STARTING) return; /* its outcome is the record */
+    char detail[600];
+    snprintf(detail, sizeof detail, "version %lld %s%s%s", (long long)version,
+             state == GALE_TOPO_RUNNING ? "running here"
+             : state == GALE_TOPO_ENDED ? "ended here"
+                                        : "refused here",
+             error ? ": " : "", error ? error : "");
+    gale__supd_audit(d, "zookeeper", "nimbus", state == GALE_TOPO_ENDED ? "end" : "assign", name,
+                     state == GALE_TOPO_REFUSED ? "error" : "ok", detail);
+}
+
 static void report(supd_t *d, const char *name, int64_t version, gale_topo_state_t state, const char *error)
 {
+    if (state == GALE_TOPO_REFUSED) audit_report(d, name, version, state, error);
     gale_topo_report_t r = {.version = version, .state = state};
     if (error) snprintf(r.error, sizeof r.error, "%.*s", (int)sizeof r.error - 1, error);
     gale_sup_node_report(d->node, name, &r);
@@ -187,7 +202,7 @@ static void on_reply(void *arg, const char *id, const char *error)
 {
     topo_rec_t *r = arg;
     if (error) report(r->d, id, r->version, GALE_TOPO_REFUSED, error);
-    else gale__supd_swap_report(r->d, r);
+    else audit_report(r->d, id, r->version, GALE_TOPO_RUNNING, NULL), gale__supd_swap_report(r->d, r);
     /* Placed while a swap runs: it takes it too. */
     if (!error) gale_sup_node_topologies_again(r->d->node);
 }
@@ -292,6 +307,7 @@ static void drain(topo_rec_t *r, double wait_s, const char *why)
     if (!r->sup || r->killing) return;
     r->killing = true;
     gale_logf(GALE_LOG_INFO, "supervisor", "%s: %s: draining for up to %g s", r->id, why, wait_s);
+    gale__supd_audit(r->d, "zookeeper", "nimbus", "kill", r->id, "ok", why);
     gale_sup_kill(r->sup, wait_s, why);
 }
 
@@ -375,6 +391,7 @@ void gale__supd_cluster_start(supd_t *d)
 
 void gale__supd_cluster_ended(supd_t *d, topo_rec_t *r)
 {
+    audit_report(d, r->id, r->version, GALE_TOPO_ENDED, r->failed ? "a worker failed" : NULL);
     report(d, r->id, r->version, GALE_TOPO_ENDED, r->failed ? "a worker failed" : NULL);
     done_part_t *p = r->killing ? NULL : calloc(1, sizeof *p);
     if (p) { /* it ended by itself: its spouts were done and it drained */

@@ -108,6 +108,7 @@ struct supd {
     struct fetch_job *jobs; /* cluster mode: topologies being fetched from nimbus (daemon_cluster.c) */
     struct done_part *done; /* cluster mode: parts that ended by themselves, not to be started again */
     const char *data_dir;   /* the blob cache and the run folders */
+    struct gale_audit *audit; /* who did what (audit.h); NULL: none */
     uv_timer_t publish_timer; /* cluster mode: the spouts' positions and the parts' figures go to ZooKeeper */
     bool publish_timing;
     uv_timer_t lease_timer; /* cluster mode: renews the workers' lease (daemon_lease.c) */
@@ -122,6 +123,9 @@ void gale__supd_free_rec(topo_rec_t *r);
 /* Checks `r` (its topology loaded, slots, workers and secret set) and starts it, replying through r->reply; takes
    r either way. */
 void gale__supd_assign(supd_t *d, topo_rec_t *r);
+/* Appends to the audit log, when there is one (failures are logged). */
+void gale__supd_audit(supd_t *d, const char *source, const char *identity, const char *action, const char *target,
+                      const char *result, const char *detail);
 /* Unlinks an ended record from d->topos and frees it. */
 void gale__supd_drop(supd_t *d, topo_rec_t *r);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "audit.h"
 #include "diag.h"
 #include "gale.h"
 #include "log.h"
@@ -222,11 +223,16 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     }
 }
 
-void gale_nimbus_command(gale_nimbus_t *n, const char *line, gale_buf_t *reply)
+/* The verbs that change the cluster: each is audited with its answer. */
+static const char *const AUDITED[] = {"submit", "kill", "rebalance", "swap", "activate", "deactivate", NULL};
+
+void gale_nimbus_command(gale_nimbus_t *n, const char *line, const char *source, gale_buf_t *reply)
 {
     gale_ctl_conn_t *c = gale_ctl_capture_new();
     char *copy = strdup(line);
     if (c && copy) {
+        gale_ctl_capture_audit(c, n->audit, AUDITED, source, "http-token");
+        gale_ctl_audit_begin(c, line);
         handle_line(n, c, copy);
         on_conn_closed(n, c); /* a reply owed later answers no one; the verb goes on */
         gale_buf_puts(reply, gale_ctl_capture_text(c));
@@ -268,8 +274,17 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
                                  .secret_len = o->secret_len,
                                  .arg = &n,
                                  .line = handle_line,
-                                 .closed = on_conn_closed};
+                                 .closed = on_conn_closed,
+                                 .audited = AUDITED};
     rc = gale_ctl_server_listen(&n.loop, host, o->port, &so, &n.server, &n.port);
+    /* The audit log: its own file per nimbus (several may share a data folder), named by the port it got. */
+    char audit_path[4200], by[128];
+    if (o->audit_log) snprintf(audit_path, sizeof audit_path, "%s", o->audit_log);
+    else snprintf(audit_path, sizeof audit_path, "%s/nimbus-%s-%d-audit.log", o->data_dir, host, n.port);
+    snprintf(by, sizeof by, "nimbus %s:%d", host, n.port);
+    gale_diag_t ad = {{0}};
+    if (!rc && (rc = gale_audit_open(audit_path, by, &n.audit, &ad))) gale_logf(GALE_LOG_ERROR, "nimbus", "%s", ad.msg);
+    if (!rc) gale_ctl_server_set_audit(n.server, n.audit);
     /* The candidate's node says where its control port is: clients and supervisors find the leader there. */
     snprintf(n.about, sizeof n.about, "host=%s port=%d pid=%d", host, n.port, (int)getpid());
     if (!rc) rc = join(&n);
@@ -284,7 +299,12 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
         uv_signal_start(&n.sigterm, on_signal, SIGTERM);
         printf("listening %s:%d\n", host, n.port);
         fflush(stdout);
-        gale_logf(GALE_LOG_INFO, "nimbus", "listening on %s:%d, data in %s", host, n.port, o->data_dir);
+        gale_logf(GALE_LOG_INFO, "nimbus", "listening on %s:%d, data in %s, audit log %s", host, n.port, o->data_dir,
+                  audit_path);
+        char started[128];
+        snprintf(started, sizeof started, "listening on %s:%d", host, n.port);
+        gale_audit_append(
+            n.audit, &(gale_audit_event_t){.source = "local", .action = "start", .result = "ok", .detail = started});
         uv_timer_start(&n.tick, on_tick, TICK_MS, TICK_MS);
         if (o->watcher && (rc = o->watcher->start(&n.loop, &n, o->watcher->arg))) {
             gale_logf(GALE_LOG_ERROR, "nimbus", "its watcher (the HTTP endpoint) did not start: stopping");
@@ -296,6 +316,8 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
         }
     }
     uv_run(&n.loop, UV_RUN_DEFAULT);
+    if (!rc) gale_audit_append(n.audit, &(gale_audit_event_t){.source = "local", .action = "stop", .result = "ok"});
+    gale_audit_close(n.audit);
     uv_loop_close(&n.loop);
     nimbus_topos_free(&n);
     gale_zk_free_names(n.sups, n.n_sups);

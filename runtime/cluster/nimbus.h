@@ -38,6 +38,7 @@ typedef struct gale_nimbus_opts {
     size_t secret_len;
     int port;             /* the control port; 0: any (printed as "listening HOST:PORT") */
     const char *data_dir; /* where the blobs live (blobs.h) */
+    const char *audit_log;                /* the audit log (audit.h); NULL: DATA_DIR/nimbus-HOST-PORT-audit.log */
     const gale_nimbus_watcher_t *watcher; /* NULL: none (borrowed) */
 } gale_nimbus_opts_t;
 
@@ -49,8 +50,8 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o);
 
 /* A command of the control port's protocol run in this process, as a client's would be (the same checks, the
    leader's verbs refused by a standby): its reply lines ("ok ..." or "error ...") into `reply`. A reply owed later
-   (a kill's, once every part ended) goes to no one; the command goes on. */
-void gale_nimbus_command(gale_nimbus_t *n, const char *line, gale_buf_t *reply);
+   (a kill's, once every part ended) goes to no one; the command goes on. It is audited as of `source` ("http"). */
+void gale_nimbus_command(gale_nimbus_t *n, const char *line, const char *source, gale_buf_t *reply);
 
 /* One topology as the HTTP status shows it: from its node, its model and its parts' figures in ZooKeeper. */
 typedef struct gale_nimbus_view {

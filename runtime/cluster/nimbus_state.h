@@ -70,6 +70,7 @@ struct nimbus {
     gale_zk_t *zk;
     gale_election_t *election;
     gale_ctl_server_t *server;
+    struct gale_audit *audit; /* who did what (audit.h) */
     int port;
     char root[256];
     char folder[NIMBUS_PATH_MAX];         /* ROOT/nimbus: the election */

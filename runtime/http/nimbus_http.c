@@ -164,7 +164,7 @@ static int act(void *arg, const char *topology, const char *action, double wait_
         gale_buf_free(&line);
         return snprintf(why, cap, "no such topology"), 404;
     }
-    gale_nimbus_command(h->nimbus, line.p, &reply);
+    gale_nimbus_command(h->nimbus, line.p, "http", &reply);
     forget(h); /* what the action changed shows at the next request */
     const char *text = reply.p ? reply.p : "";
     const char *err = !strncmp(text, "error ", 6) ? text + 6 : NULL;

@@ -67,6 +67,10 @@ static const help_case_t HELP_CASES[] = {
     {"monitor", {"monitor", "HELP"}},
     {"monitor", {"monitor", "http://127.0.0.1:1", "--interval", "1", "HELP"}},
     {"token", {"token", "--method", "GET", "/x", "HELP"}},
+    {"keygen", {"keygen", "HELP"}},
+    {"keygen", {"keygen", "k.key", "HELP"}}, /* help, and no key made */
+    {"audit", {"audit", "HELP"}},
+    {"audit", {"audit", "verify", "a.log", "HELP"}},
     {"version", {"version", "HELP"}},
     {"help", {"help", "HELP"}},
 };
@@ -113,8 +117,8 @@ ParameterizedTest(help_param_t *param, cli, help_everywhere)
 
 Test(cli, help_command_prints_that_commands_usage)
 {
-    const char *cmds[] = {"run", "validate", "journal",     "replay",  "supervisor",
-                          "ctl", "nimbus",   "dev-cluster", "version", "help"};
+    const char *cmds[] = {"run",    "validate",    "journal", "replay", "supervisor", "ctl",
+                          "nimbus", "dev-cluster", "version", "help",   "keygen",     "audit"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         tl_result_t h, own;
         GALE(&h, "help", cmds[i]);

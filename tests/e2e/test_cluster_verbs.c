@@ -42,6 +42,51 @@ static void verb_ok(const tl_cluster_t *c, tl_result_t r, const char *want)
     tl_result_free(&r);
 }
 
+/* `gale audit verify PATH` passes. */
+static void chain_intact(const char *path)
+{
+    const char *argv[] = {tl_gale(), "audit", "verify", path, NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 30, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "chain intact"), "%s", r.out);
+    tl_result_free(&r);
+}
+
+/* Nimbus's audit log (in its data folder) has the verbs of the test below, in order, as ok, from a client of the
+   control port; each supervisor's has its part's assignment and kill, from ZooKeeper. Both chains verify. */
+static void audited_in_order(const tl_cluster_t *c)
+{
+    char *path = tl_path("%s/data/nimbus-127.0.0.1-%d-audit.log", c->nimbus[0].dir, c->nimbus[0].port);
+    char *log = tl_read_file(path, NULL);
+    cr_assert_not_null(log, "no audit log at %s", path);
+    static const char *const verbs[] = {"submit", "deactivate", "deactivate", "activate", "kill"};
+    const char *at = log;
+    for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++) {
+        char action[64];
+        snprintf(action, sizeof action, "\"action\": \"%s\", \"target\": \"lines_sink\", \"result\": \"ok\"", verbs[i]);
+        const char *found = strstr(at, action);
+        cr_assert_not_null(found, "no %s of lines_sink after the verbs before it in:\n%s", verbs[i], log);
+        const char *line = found;
+        while (line > log && line[-1] != '\n') line--;
+        cr_assert_not_null(strstr(line, "\"identity\": \"cluster-secret\", \"source\": \"127.0.0.1:"), "%.300s", line);
+        at = found + strlen(action);
+    }
+    chain_intact(path);
+    free(log), free(path);
+    for (int s = 0; s < c->n_sups; s++) {
+        path = tl_path("%s/supervisor-127.0.0.1-%d-audit.log", c->data, c->sup[s].port);
+        log = tl_read_file(path, NULL);
+        cr_assert_not_null(log, "no audit log at %s", path);
+        cr_assert_not_null(strstr(log, "\"identity\": \"nimbus\", \"source\": \"zookeeper\", \"action\": \"assign\", "
+                                       "\"target\": \"lines_sink\", \"result\": \"ok\""),
+                           "%s", log);
+        cr_assert_not_null(strstr(log, "\"action\": \"kill\", \"target\": \"lines_sink\""), "%s", log);
+        chain_intact(path);
+        free(log), free(path);
+    }
+}
+
 Test(cluster_verbs, deactivate_holds_every_spout_and_activate_lets_them_go_on_losing_nothing)
 {
     tl_cluster_t c;
@@ -84,6 +129,7 @@ Test(cluster_verbs, deactivate_holds_every_spout_and_activate_lets_them_go_on_lo
                  short_word >= 0 ? counts[short_word] : 0);
     cr_assert(tl_cluster_listed(&c, "topology lines_sink status=active workers=2"));
     verb_ok(&c, TL_VERB(&c, "kill", "--wait", "1", "lines_sink"), "killed lines_sink");
+    audited_in_order(&c);
     free(lines), free(out), free(set_lines), free(set_out);
     tl_cluster_free(&c);
 }

@@ -45,9 +45,11 @@ static void start(nimbus_t *n, const char *session_s)
     n->dir = tl_tmpdir();
     n->secret = tl_daemon_secret(n->dir, SECRET, 0600);
     n->err_path = tl_path("%s/err.txt", n->dir);
+    char *data = tl_path("%s/data", n->dir);
     const char *argv[] = {tl_gale(), "nimbus", "--zk", zk.hosts, "--secret-file", n->secret, "--zk-session-timeout",
-                          session_s, NULL};
+                          session_s, "--data", data,   NULL};
     n->pid = tl_spawn(argv, n->dir);
+    free(data);
     cr_assert_gt(n->pid, 0);
 }
 

@@ -63,7 +63,7 @@ static const gale_cli_command_t COMMANDS[] = {
      gale_cmd_replay, 0},
     {"supervisor",
      "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--cores N] [--allow-path DIR]...\n"
-     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S] [--data DIR]]",
+     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S] [--data DIR]] [--audit-log FILE]",
      "run the supervisor daemon of this host: topologies assigned over its control port or by nimbus",
      "  --secret-file FILE    the cluster secret: 16 bytes or more, readable by its owner only (required)\n"
      "  --host ADDR           the address (or host name, resolved at start) of the control port and the workers;\n"
@@ -79,11 +79,14 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --zk-session-timeout S  with --zk: seconds without ZooKeeper before nimbus counts this host gone\n"
      "                        (default 20)\n"
      "  --data DIR            with --zk: the cache of what nimbus ships and the folders topologies run in\n"
-     "                        (default gale-data; assignments may name files there)\n",
+     "                        (default gale-data; assignments may name files there)\n"
+     "  --audit-log FILE      append who did what here (assign, kill, ..., refused logins) to FILE, each line\n"
+     "                        chained to the last by a SHA-256 (gale audit verify); default with --zk:\n"
+     "                        DATA/supervisor-HOST-PORT-audit.log, else none\n",
      gale_cmd_supervisor, 0},
     {"nimbus",
      "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--port P] [--data DIR]\n"
-     "[--root PATH] [--zk-session-timeout S] [--http [HOST:]PORT]",
+     "[--root PATH] [--zk-session-timeout S] [--http [HOST:]PORT] [--audit-log FILE]",
      "run a nimbus of a cluster on ZooKeeper: one of several leads, placing topologies on the supervisors",
      "  --zk HOSTS            the ZooKeeper ensemble, HOST:PORT[,HOST:PORT...] (required)\n"
      "  --secret-file FILE    the cluster secret: the ACL of every node gale writes in ZooKeeper (required)\n"
@@ -97,7 +100,9 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        storm.zookeeper.session.timeout; the ensemble bounds it)\n"
      "  --http [HOST:]PORT    serve the web UI, Storm UI's REST API and /metrics of every topology of the\n"
      "                        cluster (HOST default 127.0.0.1; PORT 0: any, logged); its actions need tokens\n"
-     "                        of the cluster secret (gale token)\n",
+     "                        of the cluster secret (gale token)\n"
+     "  --audit-log FILE      append who did what (submit, kill, rebalance, ..., refused logins) to FILE, each\n"
+     "                        line chained to the last by a SHA-256 (default DATA/nimbus-HOST-PORT-audit.log)\n",
      gale_cmd_nimbus, 0},
     {"submit",
      "gale submit (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--name N] [--timeout S]\n"
@@ -195,6 +200,9 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --method M            the request's method (default POST)\n"
      "  PATH                  the request's path, as /api/v1/topology/NAME/kill\n",
      gale_cmd_token, 0},
+    {"audit", "gale audit verify FILE",
+     "check an audit log's chain: every line's hash, and each line's link to the one before",
+     "  FILE                  a nimbus's or a supervisor's --audit-log\n", gale_cmd_audit, 0},
     {"keygen", "gale keygen FILE",
      "make a key: 32 random bytes in FILE, mode 600, for config.journal_key (never replaces a file)",
      "  FILE                  where the key goes; it must not exist\n", gale_cmd_keygen, 0},

@@ -35,7 +35,7 @@ static int parse_seconds(const char *v, double *out)
 
 int gale_cmd_supervisor(int argc, char **argv)
 {
-    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *data = NULL, *v;
+    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *data = NULL, *audit = NULL, *v;
     int port = 0, slots = 4, n_allow = 0, cores = 0;
     double session_s = 20;
     const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (daemon.h) */
@@ -60,6 +60,8 @@ int gale_cmd_supervisor(int argc, char **argv)
             zk = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) {
             data = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--audit-log"))) {
+            audit = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
             if (!zk_root_ok(v))
                 return gale_cli_usage_error("supervisor", "--root needs a ZooKeeper folder such as /gale, not '%s'", v);
@@ -70,7 +72,8 @@ int gale_cmd_supervisor(int argc, char **argv)
                                             "--zk-session-timeout needs seconds from 0.2 to 3600, not '%s'", v);
         } else if (o[0] == '-' && o[1]) {
             const char *const valued[] = {"--secret-file", "--host", "--port", "--slots", "--cores",
-                                          "--allow-path",  "--zk",   "--root", "--data",  "--zk-session-timeout"};
+                                          "--allow-path",  "--zk",   "--root", "--data",  "--zk-session-timeout",
+                                          "--audit-log"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("supervisor", "%s needs a value", o);
             return gale_cli_unknown_option("supervisor", o);
@@ -100,7 +103,8 @@ int gale_cmd_supervisor(int argc, char **argv)
                             .zk_root = root,
                             .zk_session_ms = (int)(session_s * 1000),
                             .version = gale_cli_version(),
-                            .data_dir = data};
+                            .data_dir = data,
+                            .audit_log = audit};
     return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
@@ -109,7 +113,7 @@ int gale_cmd_supervisor(int argc, char **argv)
 int gale_cmd_nimbus(int argc, char **argv)
 {
     const char *secret_file = NULL, *zk = NULL, *host = "127.0.0.1", *root = "/gale", *data = "gale-data", *v;
-    const char *http = NULL;
+    const char *http = NULL, *audit = NULL;
     double session_s = 20;
     int port = 0;
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("nimbus");
@@ -119,6 +123,7 @@ int gale_cmd_nimbus(int argc, char **argv)
         else if ((v = gale_cli_option_value(argc, argv, &i, "--zk"))) zk = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) data = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--audit-log"))) audit = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--http"))) http = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
             if (gale_cli_parse_int(v, 0, 65535, &port))
@@ -133,7 +138,8 @@ int gale_cmd_nimbus(int argc, char **argv)
                                             v);
         } else if (o[0] == '-' && o[1]) {
             const char *const valued[] = {"--secret-file", "--zk",   "--host", "--root",
-                                          "--data",        "--port", "--http", "--zk-session-timeout"};
+                                          "--data",        "--port", "--http", "--zk-session-timeout",
+                                          "--audit-log"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("nimbus", "%s needs a value", o);
             return gale_cli_unknown_option("nimbus", o);
@@ -163,6 +169,7 @@ int gale_cmd_nimbus(int argc, char **argv)
                             .secret_len = secret_len,
                             .port = port,
                             .data_dir = data,
+                            .audit_log = audit,
                             .watcher = http ? &endpoint.watcher : NULL};
     return gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
