@@ -29,7 +29,7 @@ endif
 
 # msgpack-c is `msgpack` up to 4.x and `msgpack-c` from 6.x on.
 MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
-PKGS := libuv $(MSGPACK_PC) libconfig libcrypto
+PKGS := libuv $(MSGPACK_PC) libconfig libcrypto libssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

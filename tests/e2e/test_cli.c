@@ -70,6 +70,8 @@ static const help_case_t HELP_CASES[] = {
     {"keygen", {"keygen", "HELP"}},
     {"keygen", {"keygen", "k.key", "HELP"}}, /* help, and no key made */
     {"audit", {"audit", "HELP"}},
+    {"certs", {"certs", "HELP"}},
+    {"certs", {"certs", "issue", "d", "n", "HELP"}}, /* help, and nothing made */
     {"audit", {"audit", "verify", "a.log", "HELP"}},
     {"version", {"version", "HELP"}},
     {"help", {"help", "HELP"}},

@@ -200,6 +200,15 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --method M            the request's method (default POST)\n"
      "  PATH                  the request's path, as /api/v1/topology/NAME/kill\n",
      gale_cmd_token, 0},
+    {"certs", "gale certs init DIR [--days N] | gale certs issue DIR NAME [--host H]... [--days N]",
+     "make a cluster's CA (init), or a key and certificate it signs for a node or a user (issue)",
+     "  init DIR              DIR/ca.crt and DIR/ca.key (mode 600), an EC P-256 CA (default 3650 days)\n"
+     "  issue DIR NAME        DIR/NAME.crt and DIR/NAME.key signed by DIR's CA, for TLS both ways (default 365\n"
+     "                        days); NAME is the certificate's common name: the node's or the user's identity\n"
+     "  --host H              also valid for host name or IPv4 address H (repeatable)\n"
+     "  --days N              how long it is valid\n"
+     "                        Neither ever replaces a file.\n",
+     gale_cmd_certs, 0},
     {"audit", "gale audit verify FILE",
      "check an audit log's chain: every line's hash, and each line's link to the one before",
      "  FILE                  a nimbus's or a supervisor's --audit-log\n", gale_cmd_audit, 0},

@@ -105,6 +105,7 @@ int gale_cmd_dev_cluster(int argc, char **argv);
 int gale_cmd_token(int argc, char **argv);
 int gale_cmd_keygen(int argc, char **argv);
 int gale_cmd_audit(int argc, char **argv);
+int gale_cmd_certs(int argc, char **argv);
 int gale_cmd_monitor(int argc, char **argv);
 /* gale's version ("0.1.0"), as `gale version` prints it. */
 const char *gale_cli_version(void);
