@@ -183,8 +183,13 @@ static int result(gale_tls_t *t, int r, const char *what)
         return GALE_EAGAIN;
     }
     long verify = SSL_get_verify_result(t->ssl);
+    unsigned long first = ERR_peek_error();
     if (e == SSL_ERROR_ZERO_RETURN) snprintf(t->error, sizeof t->error, "%s: the peer closed the session", what);
-    else take_error(t->error, sizeof t->error, what, t->ready ? -1 : verify);
+    else if (!t->ready && ERR_GET_LIB(first) == ERR_LIB_SSL &&
+             (ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER || ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST)) {
+        ERR_clear_error();
+        snprintf(t->error, sizeof t->error, "%s: the peer does not speak TLS (is TLS off there?)", what);
+    } else take_error(t->error, sizeof t->error, what, t->ready ? -1 : verify);
     return t->ready ? GALE_EIO : GALE_EPERM;
 }
 

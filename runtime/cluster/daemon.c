@@ -599,6 +599,7 @@ static void start_assigned(topo_rec_t *r)
                            .exe = d->o->exe,
                            .file = r->topo->file,
                            .host = d->o->host,
+                           .tls = d->o->tls,
                            .workers = r->workers,
                            .threads = r->threads,
                            .cores = d->o->cores,
@@ -933,8 +934,13 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     printf("listening %s:%d\n", host, port);
     fflush(stdout);
-    gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots, %s%s", host, port, o->slots,
-              audit_path[0] ? "audit log " : "no audit log (--audit-log FILE keeps one)", audit_path);
+    gale_logf(GALE_LOG_INFO, "supervisor", "listening on %s:%d with %d slots, %s%s, workers %s%s", host, port, o->slots,
+              audit_path[0] ? "audit log " : "no audit log (--audit-log FILE keeps one)", audit_path,
+              o->tls ? "over TLS as " : "in clear", o->tls ? o->tls : "");
+    if (o->zk_hosts && !o->tls)
+        gale_logf(GALE_LOG_WARN, "supervisor",
+                  "TLS is off: the workers of this cluster send tuples to other hosts in clear (--tls DIR/NAME, made "
+                  "with gale certs, turns it on)");
     char started[128];
     snprintf(started, sizeof started, "listening on %s:%d with %d slots", host, port, o->slots);
     gale__supd_audit(&d, "local", NULL, "start", NULL, "ok", started);

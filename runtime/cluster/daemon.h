@@ -83,6 +83,7 @@ typedef struct gale_daemon_opts {
     int zk_session_ms;   /* 0: 20000 */
     const char *version; /* gale's, for the node */
     const char *data_dir; /* cluster mode: the cache of what nimbus ships, and the run folders; NULL: "gale-data" */
+    const char *tls;      /* DIR/NAME: the workers it starts speak TLS to every other worker (tls.h); NULL: clear */
     const char *audit_log; /* the audit log (audit.h); NULL: DATA_DIR/supervisor-HOST-PORT-audit.log in cluster
                               mode, else none */
 } gale_daemon_opts_t;

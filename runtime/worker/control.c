@@ -364,7 +364,7 @@ int gale_control_next_position(const char *text, size_t *pos, uint32_t *task, ui
 int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
                              const char *file, char numbers[4][24], const char **argv, size_t cap)
 {
-    if (cap < 15 + 2 * n_sets) return GALE_ERANGE;
+    if (cap < 17 + 2 * n_sets) return GALE_ERANGE;
     snprintf(numbers[0], 24, "%d", a->index);
     snprintf(numbers[1], 24, "%d", a->workers);
     snprintf(numbers[2], 24, "%d", a->threads);
@@ -387,6 +387,10 @@ int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const
         argv[n++] = numbers[2];
     }
     if (a->model) argv[n++] = "--model";
+    if (a->tls) {
+        argv[n++] = "--tls";
+        argv[n++] = a->tls;
+    }
     for (size_t i = 0; i < n_sets; i++) {
         argv[n++] = "--set";
         argv[n++] = sets[i];
@@ -411,8 +415,8 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
             out->model = true;
             continue;
         }
-        bool ours =
-            !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen") || !strcmp(o, "--placement");
+        bool ours = !strcmp(o, "--index") || !strcmp(o, "--workers") || !strcmp(o, "--listen") ||
+                    !strcmp(o, "--placement") || !strcmp(o, "--tls");
         if (!ours) {
             rest[n++] = argv[i];
             continue;
@@ -426,6 +430,9 @@ int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *ou
         if (!strcmp(o, "--listen")) {
             if (out->listen) rc = say_why(why, cap, GALE_EINVAL, "--listen given twice");
             else out->listen = v;
+        } else if (!strcmp(o, "--tls")) {
+            if (out->tls) rc = say_why(why, cap, GALE_EINVAL, "--tls given twice");
+            else out->tls = v;
         } else if (!strcmp(o, "--placement")) {
             if (out->placement) rc = say_why(why, cap, GALE_EINVAL, "--placement given twice");
             else if (!parse_u64(v, &out->placement) || !out->placement)

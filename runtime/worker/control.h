@@ -139,6 +139,7 @@ typedef struct gale_worker_args {
     int threads;         /* 0: not given */
     uint64_t placement;  /* 0: not given (outside cluster mode) */
     bool model;          /* FILE is a resolved model (topology_codec.h), as cluster mode ships it, not a file to read */
+    const char *tls;     /* --tls DIR/NAME: TLS between the workers (tls.h); NULL: in clear */
 } gale_worker_args_t;
 
 /* Fills argv (cap entries) with exe "worker" and the options, then --set SETS[i]..., then FILE, then NULL. The
@@ -146,7 +147,7 @@ typedef struct gale_worker_args {
 int gale_control_worker_argv(const char *exe, const gale_worker_args_t *a, const char *const *sets, size_t n_sets,
                              const char *file, char numbers[4][24], const char **argv, size_t cap);
 
-/* Takes the worker's own options (--index, --workers, --listen, --placement, --model) out of argv[1..argc): they go into *out, the rest
+/* Takes the worker's own options (--index, --workers, --listen, --placement, --model, --tls) out of argv[1..argc): they go into *out, the rest
    (argv[0] first) into `rest` (argc + 1 entries, NULL-terminated). 0, or GALE_EINVAL with `why` filled when an
    option is missing, repeated or out of range. */
 int gale_control_worker_args_parse(int argc, char **argv, gale_worker_args_t *out, char **rest, int *n_rest,

@@ -63,7 +63,8 @@ int gale_run_workers(const gale_topology_t *topo, const gale_run_workers_opts_t 
                            .n_sets = o->n_sets,
                            .workers = o->workers,
                            .threads = o->threads,
-                           .fresh_state = o->fresh_state};
+                           .fresh_state = o->fresh_state,
+                           .tls = o->tls};
     gale_sup_events_t ev = {.arg = &r, .ended = on_ended};
     int rc = gale_sup_start(&r.loop, topo, &a, &ev, &r.sup);
     if (rc) {

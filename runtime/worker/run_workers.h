@@ -31,6 +31,7 @@ typedef struct gale_run_workers_opts {
     bool quiet;
     const char *stats; /* write the merged metrics there as JSON, as `gale run --stats` does */
     bool fresh_state;  /* checkpoints: wipe the topology's state first (`gale run --fresh`) */
+    const char *tls;   /* DIR/NAME: TLS between the workers (gale_assignment_t); NULL: in clear */
     const gale_run_workers_watcher_t *watcher; /* NULL: none (borrowed) */
 } gale_run_workers_opts_t;
 

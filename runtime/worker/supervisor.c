@@ -342,14 +342,15 @@ static void spawn(sworker_t *w)
         return;
     }
     char numbers[4][24];
-    size_t cap = 19 + 2 * s->n_sets;
+    size_t cap = 21 + 2 * s->n_sets;
     const char **argv = calloc(cap, sizeof *argv);
     gale_worker_args_t wa = {.index = w->index,
                              .workers = s->n,
                              .listen = s->host,
                              .threads = s->threads,
                              .placement = s->placement,
-                             .model = s->model};
+                             .model = s->model,
+                             .tls = s->tls};
     if (!argv || !w->line || gale_control_worker_argv(s->exe, &wa, (const char *const *)s->sets, s->n_sets, s->file,
                                                       numbers, argv, cap) < 0) {
         free(argv);
@@ -644,11 +645,12 @@ int gale_sup_start(uv_loop_t *loop, const gale_topology_t *topo, const gale_assi
     s->placement = a->placement;
     s->lease_ns = a->lease_until_ns ? a->lease_until_ns : 1; /* none yet: over from the start */
     s->host = strdup(a->host ? a->host : "127.0.0.1");
+    s->tls = a->tls ? strdup(a->tls) : NULL;
     s->w = calloc((size_t)s->n_local, sizeof *s->w);
     s->addr = calloc((size_t)s->n, sizeof *s->addr);
     s->slot_restarts = calloc((size_t)s->n, sizeof *s->slot_restarts);
     s->sets = calloc(a->n_sets + 1, sizeof *s->sets);
-    bool ok = s->id && s->exe && s->file && s->host && s->w && s->addr && s->sets;
+    bool ok = s->id && s->exe && s->file && s->host && s->w && s->addr && s->sets && (!a->tls || s->tls);
     for (size_t i = 0; ok && i < a->n_sets; i++) ok = (s->sets[s->n_sets++] = strdup(a->sets[i])) != NULL;
     if (ok && a->secret) {
         snprintf(s->secret, sizeof s->secret, "%s", a->secret);
@@ -814,7 +816,7 @@ void gale_sup_free(gale_sup_t *s)
         free(s->w[i].stats), free(s->w[i].line), free(s->w[i].pos_tasks), free(s->w[i].pos_values);
     for (size_t i = 0; s->sets && i < s->n_sets; i++) free(s->sets[i]);
     free(s->sets), free(s->w), free(s->addr), free(s->slot_restarts), free(s->finish_order);
-    free(s->id), free(s->exe), free(s->file), free(s->host);
+    free(s->id), free(s->exe), free(s->file), free(s->host), free(s->tls);
     gale__sup_swap_free(s);
     gale__sup_ckpt_free(s);
     free(s);

@@ -79,6 +79,8 @@ typedef struct gale_assignment {
     int cores;                    /* the cores this host's share is counted from; 0: the host's online cores */
     const char *secret;           /* hex, the same for every worker of the topology; NULL: a new random one */
     const char *host;             /* the address workers listen on and are reached at; NULL: 127.0.0.1 */
+    const char *tls;              /* DIR/NAME: the workers speak TLS to each other with DIR/ca.crt, DIR/NAME.crt and
+                                     DIR/NAME.key (tls.h); NULL: in clear */
     bool model;                   /* `file` is a resolved model (topology_codec.h): cluster mode's */
     bool inactive;                /* start deactivated (gale_sup_set_active) */
     /* Cluster mode's fence (control.h, `lease`): the workers take tuples until lease_until_ns on CLOCK_MONOTONIC,

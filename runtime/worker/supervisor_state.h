@@ -83,6 +83,7 @@ struct gale_sup {
     uv_loop_t *loop;
     uv_timer_t tick;
     char *id, *exe, *file, *host, **sets;
+    char *tls; /* DIR/NAME, or NULL: the workers' TLS (gale_assignment_t) */
     size_t n_sets;
     int threads;
     bool model;   /* `file` is a resolved model */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "tcp_listen.h"
 #include "ratelog.h"
+#include "tls.h"
 
 #define HANDSHAKE_MS 3000
 #define BACKOFF_MIN_MS 50
@@ -30,6 +31,9 @@
    sentence into words then queues ten times that for its peer (a word count's two workers peaked at 103-156 MB
    together so, 36-65 MB with 128 KiB). 128 KiB still carries 1.3 GB/s at a round trip of 0.1 ms. */
 #define SOCKET_BUFFER (128 << 10)
+/* With TLS, what the socket gives goes here first (records), and what the session makes goes out through a buffer of
+   this size: 64 KiB is four full records. */
+#define TLS_CHUNK (64u << 10)
 
 _Static_assert(GALE_HELLO_LEN == 16 + GALE_NONCE_LEN, "HELLO is [u32 version][u32 id][u64 placement][nonce]");
 _Static_assert(GALE_SHA256_LEN <= GALE_HANDSHAKE_MAX, "AUTH fits the handshake's frame limit");
@@ -49,6 +53,9 @@ typedef struct conn {
     conn_state_t state;
     unsigned char my_nonce[GALE_NONCE_LEN], peer_nonce[GALE_NONCE_LEN];
     gale_frame_reader_t reader;
+    gale_tls_t *tls; /* NULL: in clear */
+    char *cipher;    /* with TLS: what the socket read, before the session opens it (TLS_CHUNK bytes) */
+    bool hello_sent; /* with TLS, a client says HELLO once its TLS handshake is done */
 } conn_t;
 
 typedef struct peer {
@@ -68,6 +75,7 @@ struct gale_transport {
     uv_loop_t *loop;
     uint32_t self;
     uint64_t placement;
+    gale_tls_ctx_t *tls; /* borrowed; NULL: connections in clear */
     unsigned char *secret;
     size_t secret_len, max_frame;
     gale_transport_cb_t cb;
@@ -132,7 +140,7 @@ static void on_written(uv_write_t *req, int status)
 
 /* Straight into the socket when nothing is queued before us (the usual case: no copy, no request); what the kernel
    did not take is copied into a write request, which keeps the caller's buffer free for its next frame. */
-static int write_bytes(conn_t *c, const void *data, size_t len)
+static int write_raw(conn_t *c, const void *data, size_t len)
 {
     if (c->closing) return GALE_EAGAIN;
     uv_buf_t direct = uv_buf_init((char *)data, (unsigned)len);
@@ -151,6 +159,25 @@ static int write_bytes(conn_t *c, const void *data, size_t len)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
     if (rc) free(w);
     return rc;
+}
+
+/* What the TLS session has for the network (handshake, records, alerts), to the socket. */
+static int flush_tls(conn_t *c)
+{
+    char chunk[TLS_CHUNK];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = gale_tls_take(c->tls, chunk, sizeof chunk)) > 0) rc = write_raw(c, chunk, n);
+    return rc;
+}
+
+/* Plaintext (whole frames, batched by the caller) to the peer: as it is, or through the session as records. */
+static int write_bytes(conn_t *c, const void *data, size_t len)
+{
+    if (!c->tls) return write_raw(c, data, len);
+    if (c->closing) return GALE_EAGAIN;
+    int rc = gale_tls_write(c->tls, data, len);
+    return rc ? rc : flush_tls(c);
 }
 
 /* A handshake frame: HELLO carries [u32 version][u32 id][u64 placement][nonce], AUTH the proof. */
@@ -198,6 +225,8 @@ static void on_conn_closed(uv_handle_t *h)
         }
     bool big = c->reader.cap > READ_KEEP;
     gale_frame_reader_destroy(&c->reader);
+    gale_tls_free(c->tls);
+    free(c->cipher);
     free(c);
 #ifdef __GLIBC__
     /* glibc may keep a freed block of many MiB in its heap rather than give it back, once its mmap threshold has
@@ -373,11 +402,17 @@ static bool handle_frame(conn_t *c, const gale_frame_t *f)
     return !c->closing;
 }
 
-/* No buffer per read, no copy. */
+/* No buffer per read, no copy (in clear; with TLS the records land in c->cipher). */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     conn_t *c = (conn_t *)h;
+    if (c->tls) {
+        if (!c->cipher) c->cipher = malloc(TLS_CHUNK);
+        buf->base = c->cipher;
+        buf->len = c->cipher ? TLS_CHUNK : 0;
+        return;
+    }
     size_t room = 0;
     buf->base = gale_frame_reader_room(&c->reader, c->state == CONN_UP ? READ_ROOM : HANDSHAKE_ROOM, &room);
     buf->len = buf->base ? room : 0; /* out of memory: libuv reports UV_ENOBUFS to on_read */
@@ -385,10 +420,50 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void handle_frames(conn_t *c);
 
+/* With TLS: the handshake as far as it goes (a client says HELLO once it is done), then the plaintext into the frame
+   reader, as much as its room takes, the frames handled, and again while the session has more: a paused transport
+   leaves the rest inside the session until it resumes. */
+static void pump_tls(conn_t *c)
+{
+    while (!c->closing) {
+        bool was_ready = gale_tls_ready(c->tls);
+        int rc = gale_tls_handshake(c->tls);
+        if (flush_tls(c) && !c->closing) return close_conn(c, "cannot write the TLS handshake");
+        if (rc == GALE_EAGAIN) return;
+        if (rc) {
+            char why[300];
+            snprintf(why, sizeof why, "TLS: %s", gale_tls_error(c->tls));
+            return close_conn(c, why);
+        }
+        if (!was_ready && c->client && !c->hello_sent) {
+            c->hello_sent = true;
+            if (send_hello(c)) return close_conn(c, "cannot start");
+        }
+        if (c->state == CONN_UP && c->t->paused) return;
+        size_t room = 0, got = 0;
+        char *at = gale_frame_reader_room(&c->reader, c->state == CONN_UP ? READ_ROOM : HANDSHAKE_ROOM, &room);
+        if (!at) return close_conn(c, "out of memory");
+        rc = gale_tls_read(c->tls, at, room, &got);
+        if (flush_tls(c) && !c->closing) return close_conn(c, "cannot write to the peer");
+        if (rc == GALE_EAGAIN) return handle_frames(c);
+        if (rc) {
+            char why[300];
+            snprintf(why, sizeof why, "TLS: %s", gale_tls_error(c->tls));
+            return close_conn(c, c->state == CONN_UP && strstr(why, "closed the session") ? NULL : why);
+        }
+        gale_frame_reader_commit(&c->reader, got);
+        handle_frames(c);
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *c = (conn_t *)s;
     (void)buf;
+    if (c->tls && n > 0) {
+        if (gale_tls_feed(c->tls, c->cipher, (size_t)n)) return close_conn(c, "out of memory");
+        return pump_tls(c);
+    }
     if (n < 0) {
         /* Hanging up before the handshake is done counts as refused: a client with the wrong secret is the side
            that notices first (the server's proof does not check out) and leaves. */
@@ -432,7 +507,8 @@ static conn_t *new_conn(gale_transport_t *t, bool client, uint32_t peer)
     c->peer = peer;
     c->state = CONN_HELLO;
     gale_frame_reader_init(&c->reader, GALE_HANDSHAKE_MAX);
-    if (gale_auth_nonce(c->my_nonce)) {
+    if (gale_auth_nonce(c->my_nonce) || (t->tls && !(c->tls = gale_tls_new(t->tls, !client)))) {
+        gale_frame_reader_destroy(&c->reader);
         free(c);
         return NULL;
     }
@@ -514,7 +590,9 @@ static void on_connect(uv_connect_t *req, int status)
     }
     if (c->closing) return;
     size_buffers(c);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) || send_hello(c)) close_conn(c, "cannot start");
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) return close_conn(c, "cannot start");
+    if (c->tls) pump_tls(c); /* the ClientHello; HELLO follows the TLS handshake */
+    else if (send_hello(c)) close_conn(c, "cannot start");
 }
 
 static void dial(peer_t *p, gale_transport_t *t)
@@ -608,6 +686,8 @@ int gale_transport_send(gale_transport_t *t, uint32_t peer, const void *frame, s
 
 size_t gale_transport_max_frame(const gale_transport_t *t) { return t->max_frame; }
 
+void gale_transport_set_tls(gale_transport_t *t, gale_tls_ctx_t *tls) { t->tls = tls; }
+
 void gale_transport_set_placement(gale_transport_t *t, uint64_t placement) { t->placement = placement; }
 
 int gale_transport_fence(gale_transport_t *t, uint32_t peer, uint64_t min)
@@ -652,7 +732,8 @@ void gale_transport_pause(gale_transport_t *t, bool pause)
             uv_read_stop((uv_stream_t *)&c->tcp);
             continue;
         }
-        handle_frames(c); /* what a pause left in the reader comes first, and may pause us again */
+        if (c->tls) pump_tls(c); /* what a pause left in the reader and the session comes first */
+        else handle_frames(c);   /* what a pause left in the reader comes first, and may pause us again */
         if (t->paused) break;
         if (!c->closing) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }

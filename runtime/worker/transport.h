@@ -25,8 +25,12 @@
  * host hung cannot take its place back, nor feed its peers, when it wakes up (daemon_lease.c stops its tasks; this
  * stops its sockets). A restarted worker keeps its slot's placement.
  *
- * This is authentication, not encryption: frames travel in clear, and an attacker on the path could relay a
- * handshake. Run workers on a trusted network (or loopback); TLS would be the step beyond.
+ * With TLS (gale_transport_set_tls), every connection is a TLS 1.3 session first (tls.h: mutual, certificates of
+ * the cluster's CA), and the handshake above and every frame travel inside it: encrypted, and between peers whose
+ * certificates the CA signed. A peer refused by TLS (another CA, expired, no certificate) is closed with TLS's
+ * reason, logged as the other refusals are. Frames are batched as before: one batch is one TLS write, which makes
+ * records of up to 16 KiB, and the records go out in as few socket writes. Without TLS, frames travel in clear, and
+ * an attacker on the path could relay a handshake: that is for a single trusted host (loopback).
  */
 #ifndef GALE_TRANSPORT_H
 #define GALE_TRANSPORT_H
@@ -67,6 +71,11 @@ typedef struct gale_transport_stats {
  */
 int gale_transport_new(uv_loop_t *loop, uint32_t self, const void *secret, size_t secret_len, size_t max_frame,
                        const gale_transport_cb_t *cb, void *arg, gale_transport_t **out);
+
+struct gale_tls_ctx;
+/* Every connection from now on through TLS with `tls`'s certificates (borrowed: it must outlive the endpoint); set it
+   before listening and connecting. */
+void gale_transport_set_tls(gale_transport_t *t, struct gale_tls_ctx *tls);
 
 /* The placement this endpoint speaks for (0 until set), told to every peer in HELLO: set it before listening. */
 void gale_transport_set_placement(gale_transport_t *t, uint64_t placement);

@@ -737,6 +737,7 @@ static int io_start(gale_runtime_t *rt, uv_loop_t *loop, void *arg)
     int rc = gale_transport_new(loop, peer_id(io->self), o->secret, o->secret_len, 0, &cb, io, &io->transport);
     int port = 0;
     if (!rc) gale_transport_set_placement(io->transport, o->placement);
+    if (!rc && o->tls) gale_transport_set_tls(io->transport, o->tls);
     if (!rc) rc = gale_transport_listen(io->transport, o->listen_host ? o->listen_host : "127.0.0.1", 0, &port);
     if (rc) {
         gale_logf(GALE_LOG_ERROR, "worker", "cannot start the transport: %s", gale_strerror(rc < 0 ? rc : GALE_EIO));

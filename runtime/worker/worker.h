@@ -17,6 +17,7 @@ typedef struct gale_worker_opts {
     const void *secret;      /* the topology's secret, proven to peers (borrowed; must outlive the run) */
     size_t secret_len;
     uint64_t placement;      /* cluster mode: the version of the placement its slot runs under (transport.h); 0 */
+    struct gale_tls_ctx *tls; /* TLS between the workers (borrowed; must outlive the run); NULL: in clear */
     struct gale_io *io;      /* the driver's own state while the run lasts; start with NULL */
 } gale_worker_opts_t;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "testlib_uv.h"
 #include "transport.h"
 
 typedef struct box {
@@ -33,21 +34,6 @@ static void on_frame(void *arg, uint32_t peer, const gale_frame_t *f)
 static void on_peer(void *arg, uint32_t peer, bool up) { ((box_t *)arg)->up[peer] = up; }
 
 static const gale_transport_cb_t CB = {on_frame, on_peer};
-
-static void noop_tick(uv_timer_t *h) { (void)h; }
-
-/* Runs the loop until `cond` holds or `ms` pass; returns whether it held. */
-#define RUN_UNTIL(loop, cond, ms)                                                                               \
-    ({                                                                                                          \
-        uv_timer_t tick_;                                                                                       \
-        uv_timer_init(loop, &tick_);                                                                            \
-        uv_timer_start(&tick_, noop_tick, 5, 5);                                                                \
-        uint64_t end_ = uv_now(loop) + (ms);                                                                    \
-        while (!(cond) && uv_now(loop) < end_) uv_run(loop, UV_RUN_ONCE);                                       \
-        uv_close((uv_handle_t *)&tick_, NULL);                                                                  \
-        uv_run(loop, UV_RUN_NOWAIT);                                                                            \
-        (bool)(cond);                                                                                           \
-    })
 
 static void send_text(gale_transport_t *t, uint32_t peer, uint8_t type, const char *text)
 {

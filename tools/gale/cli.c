@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "keyfile.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,7 +33,7 @@
 static const gale_cli_command_t COMMANDS[] = {
     {"run",
      "gale run [--workers N] [--duration S] [--threads N] [--quiet] [--stats FILE] [--http [HOST:]PORT "
-     "[--secret-file FILE]] [--fresh] [--set C.K=V]... FILE",
+     "[--secret-file FILE]] [--tls DIR/NAME] [--fresh] [--set C.K=V]... FILE",
      "run a topology in this process, or in N worker processes under a supervisor",
      "  --workers N           run in N worker processes on this host (1 to 64; default config.workers)\n"
      "  --duration S          stop after S seconds (default: when the spouts are done, or on SIGINT/SIGTERM)\n"
@@ -43,6 +44,8 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        (HOST default 127.0.0.1; PORT 0: any, logged)\n"
      "  --secret-file FILE    with --http: the secret of the POST actions' tokens (gale token); without it the\n"
      "                        actions (activate, deactivate, kill) are refused\n"
+     "  --tls DIR/NAME        with --workers: the workers speak TLS 1.3 to each other, with DIR/ca.crt,\n"
+     "                        DIR/NAME.crt and DIR/NAME.key (gale certs); default in clear on 127.0.0.1\n"
      "  --fresh               with checkpoints: remove the topology's state and start from nothing, instead\n"
      "                        of resuming from its last complete checkpoint\n" SET_OPTION,
      gale_cmd_run, 0},
@@ -63,7 +66,7 @@ static const gale_cli_command_t COMMANDS[] = {
      gale_cmd_replay, 0},
     {"supervisor",
      "gale supervisor --secret-file FILE [--host ADDR] [--port P] [--slots N] [--cores N] [--allow-path DIR]...\n"
-     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S] [--data DIR]] [--audit-log FILE]",
+     "[--zk HOST:PORT[,...] [--root PATH] [--zk-session-timeout S] [--data DIR]] [--tls DIR/NAME] [--audit-log FILE]",
      "run the supervisor daemon of this host: topologies assigned over its control port or by nimbus",
      "  --secret-file FILE    the cluster secret: 16 bytes or more, readable by its owner only (required)\n"
      "  --host ADDR           the address (or host name, resolved at start) of the control port and the workers;\n"
@@ -80,6 +83,9 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        (default 20)\n"
      "  --data DIR            with --zk: the cache of what nimbus ships and the folders topologies run in\n"
      "                        (default gale-data; assignments may name files there)\n"
+     "  --tls DIR/NAME        the workers it starts speak TLS 1.3 to every other worker, with DIR/ca.crt,\n"
+     "                        DIR/NAME.crt and DIR/NAME.key (gale certs); without it they speak in clear, and a\n"
+     "                        cluster (--zk) warns at the start\n"
      "  --audit-log FILE      append who did what here (assign, kill, ..., refused logins) to FILE, each line\n"
      "                        chained to the last by a SHA-256 (gale audit verify); default with --zk:\n"
      "                        DATA/supervisor-HOST-PORT-audit.log, else none\n",
@@ -371,6 +377,9 @@ int gale_cli_parse(int argc, char **argv, int run_options, const char *cmd, gale
         } else if (run_options && gale_cli_is_option(a, "--secret-file") && !strcmp(cmd, "run")) {
             if (!(out->secret_file = gale_cli_option_value(argc, argv, &i, "--secret-file")))
                 return gale_cli_usage_error(cmd, "%s needs a file", a);
+        } else if (run_options && gale_cli_is_option(a, "--tls") && !strcmp(cmd, "run")) {
+            if (!(out->tls = gale_cli_option_value(argc, argv, &i, "--tls")))
+                return gale_cli_usage_error(cmd, "%s needs DIR/NAME (gale certs issue DIR NAME)", a);
         } else if (run_options && !strcmp(a, "--quiet")) {
             out->quiet = 1;
         } else if (run_options && !strcmp(a, "--fresh") && !strcmp(cmd, "run")) {
@@ -437,6 +446,22 @@ int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
     }
     buf[n] = '\0';
     *len = n;
+    return 0;
+}
+
+int gale_cli_tls_open(const char *prefix, gale_tls_ctx_t **out)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(prefix, '/');
+    const char *name = slash ? slash + 1 : prefix;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) : 1, slash ? prefix : ".");
+    gale_diag_t d = {{0}};
+    if (!*name || gale_tls_ctx_from_dir(dir, name, out, &d)) {
+        fprintf(stderr, "gale: --tls %s: %s\n", prefix,
+                *name ? d.msg
+                      : "expected DIR/NAME (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key: gale certs issue DIR NAME)");
+        return GALE_EXIT_ERROR;
+    }
     return 0;
 }
 

@@ -56,6 +56,7 @@ typedef struct gale_cli_args {
     int workers;       /* --workers N */
     const char *http;  /* --http [HOST:]PORT: the REST API and /metrics of the run */
     const char *secret_file; /* --secret-file FILE: with --http, the secret of the actions' tokens */
+    const char *tls;         /* run: --tls DIR/NAME, TLS between the workers */
 } gale_cli_args_t;
 
 /* Parses `--set K=V`, and when `run_options` also `--duration S`, `--threads N`, `--quiet`, `--stats FILE`, then
@@ -75,6 +76,10 @@ int gale_cli_self_exe(char *buf, size_t cap);
 /* The cluster secret from `path`: 16 bytes or more, trailing whitespace dropped, the file not readable by group
    or others. 0, or GALE_EXIT_ERROR after printing why. */
 int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len);
+struct gale_tls_ctx;
+/* The TLS context of `prefix` DIR/NAME (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key: gale certs issue DIR NAME). 0, or
+   GALE_EXIT_ERROR after printing why. */
+int gale_cli_tls_open(const char *prefix, struct gale_tls_ctx **out);
 
 /* Resolves the host name or IPv4 address `name` given to option `option` of command `cmd` (e.g. "localhost")
    to an IPv4 address in dotted form in `buf`, at start-up (getaddrinfo may block). The worker transport is IPv4

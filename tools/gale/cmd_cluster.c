@@ -10,6 +10,7 @@
 #include "daemon_client.h"
 #include "http_auth.h"
 #include "http_server.h"
+#include "tls.h"
 #include "nimbus.h"
 #include "nimbus_http.h"
 
@@ -35,7 +36,8 @@ static int parse_seconds(const char *v, double *out)
 
 int gale_cmd_supervisor(int argc, char **argv)
 {
-    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *data = NULL, *audit = NULL, *v;
+    const char *secret_file = NULL, *host = "127.0.0.1", *zk = NULL, *root = NULL, *data = NULL, *audit = NULL,
+               *tls = NULL, *v;
     int port = 0, slots = 4, n_allow = 0, cores = 0;
     double session_s = 20;
     const char *allow[64]; /* --allow-path: folders assignments may name besides the daemon's own (daemon.h) */
@@ -62,6 +64,8 @@ int gale_cmd_supervisor(int argc, char **argv)
             data = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--audit-log"))) {
             audit = v;
+        } else if ((v = gale_cli_option_value(argc, argv, &i, "--tls"))) {
+            tls = v;
         } else if ((v = gale_cli_option_value(argc, argv, &i, "--root"))) {
             if (!zk_root_ok(v))
                 return gale_cli_usage_error("supervisor", "--root needs a ZooKeeper folder such as /gale, not '%s'", v);
@@ -73,7 +77,7 @@ int gale_cmd_supervisor(int argc, char **argv)
         } else if (o[0] == '-' && o[1]) {
             const char *const valued[] = {"--secret-file", "--host", "--port", "--slots", "--cores",
                                           "--allow-path",  "--zk",   "--root", "--data",  "--zk-session-timeout",
-                                          "--audit-log"};
+                                          "--audit-log",   "--tls"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("supervisor", "%s needs a value", o);
             return gale_cli_unknown_option("supervisor", o);
@@ -89,6 +93,9 @@ int gale_cmd_supervisor(int argc, char **argv)
     size_t secret_len;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len) || gale_cli_self_exe(exe, sizeof exe))
         return GALE_EXIT_ERROR;
+    gale_tls_ctx_t *tls_ctx = NULL; /* the files are checked at the start, once, not by each worker */
+    if (tls && gale_cli_tls_open(tls, &tls_ctx)) return GALE_EXIT_ERROR;
+    gale_tls_ctx_free(tls_ctx);
     signal(SIGPIPE, SIG_IGN);
     gale_daemon_opts_t o = {.host = addr,
                             .port = port,
@@ -104,6 +111,7 @@ int gale_cmd_supervisor(int argc, char **argv)
                             .zk_session_ms = (int)(session_s * 1000),
                             .version = gale_cli_version(),
                             .data_dir = data,
+                            .tls = tls,
                             .audit_log = audit};
     return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }

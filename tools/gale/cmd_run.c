@@ -11,6 +11,7 @@
 #include "plugin.h"
 #include "run_http.h"
 #include "run_workers.h"
+#include "tls.h"
 #include "runtime.h"
 
 /* What `gale run` says when a run ends badly; the exit status is 1 for each. */
@@ -39,6 +40,7 @@ static int run_workers(const gale_cli_args_t *a, const gale_topology_t *topo, in
                                  .quiet = a->quiet,
                                  .stats = a->stats,
                                  .fresh_state = a->fresh,
+                                 .tls = a->tls,
                                  .watcher = http ? &http->workers_watcher : NULL};
     int rc = gale_run_workers(topo, &o);
     free(sets);
@@ -79,6 +81,11 @@ int gale_cmd_run(int argc, char **argv)
     }
     if (a.secret_file && !a.http)
         rc = gale_cli_usage_error("run", "--secret-file is for the HTTP actions: it needs --http");
+    if (!rc && a.tls && workers < 2)
+        rc = gale_cli_usage_error("run", "--tls is for the connections between workers: it needs --workers 2 or more");
+    gale_tls_ctx_t *tls = NULL; /* the files are checked here, once, before a worker starts */
+    if (!rc && a.tls && gale_cli_tls_open(a.tls, &tls)) rc = GALE_EXIT_ERROR;
+    gale_tls_ctx_free(tls);
     /* The actions' secret, read before anything runs: a bad file is the user's error, said at once. */
     static gale_http_auth_t auth; /* large (the tokens it remembers); one per process */
     char secret[GALE_HTTP_AUTH_SECRET_MAX];

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "control.h"
 #include "runtime.h"
+#include "tls.h"
 #include "topology_codec.h"
 #include "worker.h"
 
@@ -59,10 +60,18 @@ int gale_cmd_worker(int argc, char **argv)
         topo = gale_cli_open_topology(&a);
     }
     gale_runtime_t *rt = NULL;
+    gale_tls_ctx_t *tls = NULL;
     rc = GALE_EXIT_ERROR;
+    if (topo && wa.tls && gale_cli_tls_open(wa.tls, &tls)) {
+        gale_topology_free(topo);
+        topo = NULL;
+    }
     if (topo) {
-        gale_worker_opts_t wo = {
-            .listen_host = listen_addr, .secret = secret, .secret_len = strlen(secret), .placement = wa.placement};
+        gale_worker_opts_t wo = {.listen_host = listen_addr,
+                                 .secret = secret,
+                                 .secret_len = strlen(secret),
+                                 .placement = wa.placement,
+                                 .tls = tls};
         gale_runtime_driver_t driver = gale_worker_driver(&wo);
         gale_runtime_opts_t opts = {.threads = a.threads, .driver = &driver, .n_workers = workers, .worker_index = index};
         gale_diag_t d = {{0}};
@@ -75,6 +84,7 @@ int gale_cmd_worker(int argc, char **argv)
     }
     gale_runtime_free(rt);
     gale_topology_free(topo);
+    gale_tls_ctx_free(tls);
     gale_cli_args_free(&a);
     free(rest);
     return rc;
