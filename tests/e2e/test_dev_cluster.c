@@ -157,6 +157,12 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
     char *secret = tl_path("%s/secret", d.cluster);
     cr_assert_eq(stat(secret, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0600, "the secret is %o", (unsigned)(st.st_mode & 0777));
+    char *key = tl_path("%s/certs/supervisor-2.key", d.cluster);
+    cr_assert_eq(stat(key, &st), 0, "no %s", key);
+    cr_assert_eq(st.st_mode & 0777, 0600, "the key is %o", (unsigned)(st.st_mode & 0777));
+    free(key);
+    cr_assert_not_null(strstr(d.out, "  TLS           between the workers, with the CA and certificates in "), "%s",
+                       d.out);
     /* wordcount_file.cfg, with the printed line's config.workers=2 (one on each supervisor), on a file of ours. */
     char *lines = tl_path("%s/lines.txt", d.cluster), *sink = tl_path("%s/counts.jsonl", d.cluster);
     long counts[10];
@@ -185,8 +191,14 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
         size_t len = 0;
         char *cmdline = tl_read_file(cmdline_path, &len);
         long threads = -1;
-        for (size_t at = 0; cmdline && at < len; at += strlen(cmdline + at) + 1)
+        bool tls = false; /* a dev cluster's workers speak TLS by default, with its supervisor's certificate */
+        char *want_tls = tl_path("%s/certs/supervisor-%d", d.cluster, s + 1);
+        for (size_t at = 0; cmdline && at < len; at += strlen(cmdline + at) + 1) {
             if (!strcmp(cmdline + at, "--threads") && at + 10 < len) threads = atol(cmdline + at + 10);
+            if (!strcmp(cmdline + at, "--tls") && at + 6 < len) tls = !strcmp(cmdline + at + 6, want_tls);
+        }
+        cr_assert(tls, "worker %d was not started with --tls %s", s, want_tls);
+        free(want_tls);
         cr_assert_eq(threads, half, "worker %d runs %ld threads on a host of %ld cores shared by 2 supervisors", s,
                      threads, cores);
         free(cmdline), free(cmdline_path);

@@ -161,14 +161,17 @@ static const gale_cli_command_t COMMANDS[] = {
      "changes a stream or a field (adding some is allowed), or fails to open",
      "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
      gale_cmd_swap, 0},
-    {"dev-cluster", "gale dev-cluster [--dir DIR] [--supervisors N] [--slots N] [--zk-port P] [--nimbus-port P]",
+    {"dev-cluster",
+     "gale dev-cluster [--dir DIR] [--supervisors N] [--slots N] [--zk-port P] [--nimbus-port P] [--no-tls]",
      "a cluster on this host to try cluster mode: ZooKeeper, one nimbus and N supervisors, until Ctrl-C",
      "  --dir DIR             the folder of its secret, data and logs, new or empty (default a new\n"
      "                        $TMPDIR/gale-dev-cluster-XXXXXX, kept after it stops, for the logs)\n"
      "  --supervisors N       supervisors to start, 1 to 16 (default 2)\n"
      "  --slots N             worker slots of each supervisor, 1 to 1024 (default 2)\n"
      "  --zk-port P           ZooKeeper's port on 127.0.0.1 (default a free one)\n"
-     "  --nimbus-port P       nimbus's control port on 127.0.0.1 (default a free one)\n",
+     "  --nimbus-port P       nimbus's control port on 127.0.0.1 (default a free one)\n"
+     "  --no-tls              the workers speak in clear; by default DIR/certs holds a new CA and a certificate\n"
+     "                        per supervisor, and every worker speaks TLS to the others\n",
      gale_cmd_dev_cluster, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "certs.h"
 #include "cli.h"
 #include "daemon_client.h"
 #include "proc.h"
@@ -39,6 +40,7 @@ typedef struct devc {
     char interp_dir[2][PATH_CAP]; /* folders of python3 and node as found on PATH, resolved; "" when not found */
     const char *shown_exe; /* exe as printed: relative to the working folder when under it */
     int n_sups, slots, zk_port, nimbus_port, http_port;
+    bool tls; /* the supervisors' workers speak TLS (certificates in DIR/certs); --no-tls: in clear */
     gale_zk_local_t zk;
     child_t nimbus, sup[SUPS_MAX];
 } devc_t;
@@ -266,6 +268,21 @@ static void interpreter_dir(const char *prog, char *out, size_t cap)
     free(dirs);
 }
 
+/* The cluster's CA and a certificate for each supervisor, in DIR/certs (certs.h). */
+static int make_certs(devc_t *d)
+{
+    char certs[PATH_CAP], name[32];
+    snprintf(certs, sizeof certs, "%s/certs", d->dir);
+    gale_diag_t diag = {""};
+    if (gale_certs_init(certs, 3650, &diag)) return fail("%s", diag.msg);
+    for (int i = 0; i < d->n_sups; i++) {
+        snprintf(name, sizeof name, "supervisor-%d", i + 1);
+        if (gale_certs_issue(certs, name, (const char *const[]){"127.0.0.1"}, 1, 0, 365, &diag))
+            return fail("%s", diag.msg);
+    }
+    return 0;
+}
+
 /* ZooKeeper, nimbus, then the supervisors. 0, or an exit code after saying why (what started is still running). */
 static int start_all(devc_t *d)
 {
@@ -302,10 +319,13 @@ static int start_all(devc_t *d)
         /* ... and, so that multilang topologies (topologies/wordcount_python.cfg) run as they do locally, the
            folders of the interpreters Storm's multilang scripts use: a supervisor runs a shell component's program
            only from a folder it allows. */
-        const char *sup[18] = {"supervisor", "--zk",         d->zk.hosts, "--secret-file", d->secret,
+        const char *sup[20] = {"supervisor", "--zk",         d->zk.hosts, "--secret-file", d->secret,
                                "--slots",    slots,          "--cores",   cores,           "--data",
                                data,         "--allow-path", d->dir};
         int n_arg = 13;
+        char tls[PATH_CAP];
+        snprintf(tls, sizeof tls, "%s/certs/supervisor-%d", d->dir, i + 1);
+        if (d->tls) sup[n_arg++] = "--tls", sup[n_arg++] = tls;
         for (int k = 0; k < 2; k++)
             if (d->interp_dir[k][0] && (k == 0 || strcmp(d->interp_dir[0], d->interp_dir[1]))) {
                 sup[n_arg++] = "--allow-path";
@@ -329,6 +349,8 @@ static void print_how(const devc_t *d)
            d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid, d->http_port);
     for (int i = 0; i < d->n_sups; i++)
         printf("  %-13s %d slots (pid %d)\n", d->sup[i].name, d->slots, (int)d->sup[i].pid);
+    if (d->tls) printf("  TLS           between the workers, with the CA and certificates in %s/certs\n", d->dir);
+    else printf("  TLS           off (--no-tls): the workers speak in clear\n");
     if (d->interp_dir[0][0] || d->interp_dir[1][0])
         printf("  shell components may run programs in %s%s%s (python3, node), besides the checkout\n",
                d->interp_dir[0][0] ? d->interp_dir[0] : d->interp_dir[1],
@@ -358,12 +380,13 @@ static const char *shown_exe(const char *exe, char *cwd, size_t cap)
 
 int gale_cmd_dev_cluster(int argc, char **argv)
 {
-    devc_t d = {.n_sups = 2, .slots = 2};
+    devc_t d = {.n_sups = 2, .slots = 2, .tls = true};
     const char *dir = NULL, *v;
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("dev-cluster");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if ((v = gale_cli_option_value(argc, argv, &i, "--dir"))) dir = v;
+        else if (!strcmp(o, "--no-tls")) d.tls = false;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--supervisors"))) {
             if (gale_cli_parse_int(v, 1, SUPS_MAX, &d.n_sups))
                 return gale_cli_usage_error("dev-cluster", "--supervisors needs 1 to %d, not '%s'", SUPS_MAX, v);
@@ -397,6 +420,7 @@ int gale_cmd_dev_cluster(int argc, char **argv)
     int rc = gale_cli_self_exe(d.exe, sizeof d.exe);
     if (!rc) rc = make_dir(&d, dir);
     if (!rc) rc = write_secret(&d);
+    if (!rc && d.tls) rc = make_certs(&d);
     if (rc) return rc;
     d.shown_exe = shown_exe(d.exe, cwd, sizeof cwd);
     /* Ctrl-C reaches this process alone (each child has a process group of its own), which stops them in order. */
