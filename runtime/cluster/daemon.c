@@ -91,6 +91,7 @@ topo_rec_t *gale__supd_find_any(supd_t *d, const char *id)
 void gale__supd_free_rec(topo_rec_t *r)
 {
     for (size_t i = 0; i < r->n_sets; i++) free(r->sets[i]);
+    if (r->secret) explicit_bzero(r->secret, strlen(r->secret)); /* the topology's secret: wiped, then freed */
     free(r->sets), free(r->slots), free(r->stats), free(r->check_out), free(r->secret);
     free(r->resume_tasks), free(r->resume_positions), free(r->saved_positions);
     for (size_t i = 0; i < r->n_plugins; i++) free(r->plugins[i].component);

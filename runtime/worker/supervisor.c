@@ -819,5 +819,6 @@ void gale_sup_free(gale_sup_t *s)
     free(s->id), free(s->exe), free(s->file), free(s->host), free(s->tls);
     gale__sup_swap_free(s);
     gale__sup_ckpt_free(s);
+    explicit_bzero(s->secret, sizeof s->secret);
     free(s);
 }

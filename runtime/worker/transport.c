@@ -103,6 +103,7 @@ static void maybe_free(gale_transport_t *t)
     if (!t->closing || t->open > 0) return;
     for (size_t i = 0; i < t->n_peers; i++) free(t->peers[i]);
     free(t->peers);
+    explicit_bzero(t->secret, t->secret_len); /* a secret is wiped before its memory goes back */
     free(t->secret);
     free(t);
 }

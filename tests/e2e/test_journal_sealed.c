@@ -106,7 +106,7 @@ Test(journal_sealed, two_workers_seal_every_record_and_the_key_lists_and_replays
     data = tl_read_file(s.journal, &len);
     cr_assert_gt(len, 0);
     for (int i = 0; i < LINES; i++) {
-        char w[2][16];
+        char w[2][32];
         snprintf(w[0], sizeof w[0], "zebra%02d", i), snprintf(w[1], sizeof w[1], "quokka%02d", i);
         for (int k = 0; k < 2; k++) cr_assert_null(memmem(data, len, w[k], strlen(w[k])), "%s is in clear", w[k]);
     }
@@ -121,7 +121,7 @@ Test(journal_sealed, two_workers_seal_every_record_and_the_key_lists_and_replays
     cr_assert_eq(count_lines(r.out), LINES, "%s\n%s", r.out, r.err);
     cr_assert_eq(r.err[0], '\0', "nothing to report: %s", r.err);
     for (int i = 0; i < LINES; i++) {
-        char want[64];
+        char want[128];
         snprintf(want, sizeof want, "\"values\": [\"zebra%02d quokka%02d\"], \"cause\": \"fail\"", i, i);
         cr_assert_not_null(strstr(r.out, want), "no record with %s:\n%s", want, r.out);
     }
@@ -133,7 +133,7 @@ Test(journal_sealed, two_workers_seal_every_record_and_the_key_lists_and_replays
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "replayed 40 tuples through topology 'wordcount_file': 40 acked"), "%s", r.err);
     for (int i = 0; i < LINES; i++) {
-        char want[64];
+        char want[128];
         snprintf(want, sizeof want, "{\"word\": \"quokka%02d\", \"count\": 1}", i);
         cr_assert_not_null(strstr(r.out, want), "%s not replayed:\n%s", want, r.out);
     }

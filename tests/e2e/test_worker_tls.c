@@ -83,8 +83,10 @@ static void start(split_run_t *s, const char *tls_a, const char *tls_b)
 
 static void stop(split_run_t *s)
 {
-    tl_ctl_with(&s->a, s->a.secret, (const char *const[]){"kill", "split", "wait=1", NULL});
-    tl_ctl_with(&s->b, s->b.secret, (const char *const[]){"kill", "split", "wait=1", NULL});
+    tl_result_t r = tl_ctl_with(&s->a, s->a.secret, (const char *const[]){"kill", "split", "wait=1", NULL});
+    tl_result_free(&r);
+    r = tl_ctl_with(&s->b, s->b.secret, (const char *const[]){"kill", "split", "wait=1", NULL});
+    tl_result_free(&r);
     cr_assert_eq(tl_daemon_stop(&s->a), 0);
     cr_assert_eq(tl_daemon_stop(&s->b), 0);
     for (int k = 1; k < 3; k++) tl_proxy_stop(&s->proxy[k]);

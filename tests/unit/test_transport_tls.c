@@ -169,6 +169,7 @@ static void refused_then_served(gale_tls_ctx_t *bad, const char *why)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0, "a handle was left open");
     gale_tls_ctx_free(cb), gale_tls_ctx_free(cc), gale_tls_ctx_free(bad);
+    gale_buf_free(&bb.got), gale_buf_free(&bx.got), gale_buf_free(&bc.got);
 }
 
 Test(transport_tls, a_peer_of_another_ca_is_refused_and_a_good_one_still_gets_in)
