@@ -14,6 +14,7 @@
 #include "log.h"
 #include "tcp_listen.h"
 #include "ratelog.h"
+#include "tls.h"
 
 #define MAX_CONNS 64
 /* A connection must authenticate within this time, or idle ones would fill MAX_CONNS and lock out their owners. */
@@ -37,6 +38,8 @@ struct gale_ctl_conn {
     gale_audit_t *audit;
     const char *const *audited;
     char source[80], identity[64];
+    gale_tls_t *tls;    /* NULL: in clear */
+    char cipher[16384]; /* with TLS: what the socket read, before the session opens it */
     bool act_open, refusing;
     char act[32], target[128], detail[512];
 };
@@ -122,6 +125,24 @@ void gale_ctl_capture_audit(gale_ctl_conn_t *c, gale_audit_t *audit, const char 
     snprintf(c->identity, sizeof c->identity, "%s", identity);
 }
 
+/* Bytes to the socket, copied into a write request. */
+static void write_raw(gale_ctl_conn_t *c, const char *data, size_t len)
+{
+    uv_write_t *req = malloc(sizeof *req + len);
+    if (!req) return;
+    memcpy(req + 1, data, len);
+    uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)len);
+    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) free(req);
+}
+
+/* What the TLS session has for the network. */
+static void flush_tls(gale_ctl_conn_t *c)
+{
+    char chunk[16384];
+    size_t n;
+    while ((n = gale_tls_take(c->tls, chunk, sizeof chunk)) > 0) write_raw(c, chunk, n);
+}
+
 void gale_ctl_send(gale_ctl_conn_t *c, const char *text, size_t len)
 {
     if (gale_ctl_gone(c)) return;
@@ -132,6 +153,15 @@ void gale_ctl_send(gale_ctl_conn_t *c, const char *text, size_t len)
     if (c->capture) {
         gale_buf_put(c->capture, text, len);
         gale_buf_puts(c->capture, "\n");
+        return;
+    }
+    if (c->tls) { /* the line and its newline in one TLS write: one record */
+        char *line = malloc(len + 1);
+        if (!line) return;
+        memcpy(line, text, len);
+        line[len] = '\n';
+        if (!gale_tls_write(c->tls, line, len + 1)) flush_tls(c);
+        free(line);
         return;
     }
     uv_write_t *req = malloc(sizeof *req + len + 1);
@@ -215,6 +245,7 @@ static void on_conn_closed(uv_handle_t *h)
             *p = c->next;
             break;
         }
+    gale_tls_free(c->tls);
     free(c);
     maybe_free(s);
 }
@@ -302,7 +333,9 @@ static void handle_line(void *arg, char *line)
         !gale_auth_check(s->o.secret, s->o.secret_len, c->nonce, 'C', 0, proof))
         return gale_ctl_refuse(c, "authentication failed");
     c->authed = true;
-    snprintf(c->identity, sizeof c->identity, "%s", SECRET_IDENTITY);
+    /* With TLS, who it is: its certificate's name; without, anyone who holds the secret. */
+    const char *name = c->tls ? gale_tls_peer(c->tls) : "";
+    snprintf(c->identity, sizeof c->identity, "%s", *name ? name : SECRET_IDENTITY);
     gale_ctl_sendf(c, "ok authenticated");
 }
 
@@ -310,7 +343,38 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     gale_ctl_conn_t *c = h->data;
     (void)hint;
+    if (c->tls) {
+        *buf = uv_buf_init(c->cipher, sizeof c->cipher);
+        return;
+    }
     buf->base = gale_lines_space(&c->lines, &buf->len);
+}
+
+static void send_challenge(gale_ctl_conn_t *c);
+
+/* With TLS: the handshake (the challenge once it is done), then the plaintext into the line reader. */
+static void pump_tls(gale_ctl_conn_t *c)
+{
+    while (!gale_ctl_gone(c)) {
+        bool was_ready = gale_tls_ready(c->tls);
+        int rc = gale_tls_handshake(c->tls);
+        flush_tls(c);
+        if (rc == GALE_EAGAIN) return;
+        char why[300];
+        if (rc) {
+            snprintf(why, sizeof why, "TLS: %s", gale_tls_error(c->tls));
+            note_rejected(c->s, c, why);
+            return close_conn(c);
+        }
+        if (!was_ready) send_challenge(c);
+        size_t room = 0, got = 0;
+        char *at = gale_lines_space(&c->lines, &room);
+        rc = gale_tls_read(c->tls, at, room, &got);
+        flush_tls(c);
+        if (rc == GALE_EAGAIN) return;
+        if (rc) return close_conn(c);
+        if (gale_lines_took(&c->lines, got, handle_line, c)) return gale_ctl_refuse(c, "line too long");
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -318,7 +382,20 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     gale_ctl_conn_t *c = st->data;
     (void)buf;
     if (n < 0) return close_conn(c);
+    if (c->tls) {
+        if (n && gale_tls_feed(c->tls, c->cipher, (size_t)n)) return close_conn(c);
+        return pump_tls(c);
+    }
     if (gale_lines_took(&c->lines, (size_t)n, handle_line, c)) gale_ctl_refuse(c, "line too long");
+}
+
+/* The first line: BANNER challenge NONCE (with TLS, once the session is up). */
+static void send_challenge(gale_ctl_conn_t *c)
+{
+    if (gale_auth_nonce(c->nonce)) return gale_ctl_refuse(c, "no randomness for the challenge");
+    char hex[2 * GALE_NONCE_LEN + 1];
+    gale_hex_encode(c->nonce, sizeof c->nonce, hex);
+    gale_ctl_sendf(c, "%s challenge %s", c->s->o.banner, hex);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -361,10 +438,8 @@ static void on_connection(uv_stream_t *server, int status)
                                 "make room");
     else if (open > MAX_CONNS)
         return gale_ctl_refuse(c, "too many control connections: every one of the 64 open has authenticated");
-    if (gale_auth_nonce(c->nonce)) return gale_ctl_refuse(c, "no randomness for the challenge");
-    char hex[2 * GALE_NONCE_LEN + 1];
-    gale_hex_encode(c->nonce, sizeof c->nonce, hex);
-    gale_ctl_sendf(c, "%s challenge %s", s->o.banner, hex);
+    if (s->o.tls && !(c->tls = gale_tls_new(s->o.tls, true))) return gale_ctl_refuse(c, "out of memory");
+    if (!c->tls) send_challenge(c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

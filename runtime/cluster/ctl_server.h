@@ -39,6 +39,11 @@ typedef struct gale_ctl_server_opts {
        reports them: the first after a quiet interval, then one line with the count per interval. */
     struct gale_audit *audit;
     const char *const *audited;
+    /* TLS (tls.h; borrowed, may be NULL): every connection is a TLS 1.3 session of the cluster's CA first, the
+       challenge is sent once its handshake is done, and an authenticated connection's identity is its
+       certificate's name rather than "cluster-secret". A peer TLS refuses is closed, counted with the other
+       refusals before authentication. */
+    struct gale_tls_ctx *tls;
 } gale_ctl_server_opts_t;
 
 /* Listens on host:port (port 0: any) on `loop`. 0 with *out and *bound_port (the port it got), or GALE_EIO with

@@ -885,7 +885,8 @@ int gale_daemon_run(const gale_daemon_opts_t *o)
                                  .arg = &d,
                                  .line = handle_line,
                                  .closed = on_conn_closed,
-                                 .audited = audited};
+                                 .audited = audited,
+                                 .tls = o->tls_ctx};
     int port = 0;
     if ((rc = gale_ctl_server_listen(&d.loop, host, o->port, &so, &d.server, &port))) return end_start(&d, rc);
     /* The audit log: its own file per daemon (they may share a data folder), named by the port it got. */

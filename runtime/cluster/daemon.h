@@ -84,6 +84,7 @@ typedef struct gale_daemon_opts {
     const char *version; /* gale's, for the node */
     const char *data_dir; /* cluster mode: the cache of what nimbus ships, and the run folders; NULL: "gale-data" */
     const char *tls;      /* DIR/NAME: the workers it starts speak TLS to every other worker (tls.h); NULL: clear */
+    struct gale_tls_ctx *tls_ctx; /* the same files loaded: its control port speaks TLS too (borrowed) */
     const char *audit_log; /* the audit log (audit.h); NULL: DATA_DIR/supervisor-HOST-PORT-audit.log in cluster
                               mode, else none */
 } gale_daemon_opts_t;

@@ -12,10 +12,17 @@
 
 #include "hmac.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define NO_DEADLINE UINT64_MAX
 
+/* The process's TLS context for every client it opens (gale_daemon_client_use_tls); NULL: in clear. */
+static gale_tls_ctx_t *client_tls;
+
+void gale_daemon_client_use_tls(gale_tls_ctx_t *tls) { client_tls = tls; }
+
 struct gale_daemon_client {
+    gale_tls_t *tls; /* NULL: in clear */
     int fd;       /* non-blocking; every wait is a poll with the time left */
     size_t len;   /* bytes in buf */
     size_t taken; /* bytes at the front of buf that the last line handed out still occupies */
@@ -80,8 +87,53 @@ static int dial(const char *target, uint64_t deadline)
     return fd;
 }
 
-/* Sends all `n` bytes before the deadline: 0, or a negative code with the reason in d. */
+static int send_raw(gale_daemon_client_t *c, const char *p, size_t n, uint64_t deadline, gale_diag_t *d);
+
+/* What the TLS session has for the network, sent. */
+static int flush_tls(gale_daemon_client_t *c, uint64_t deadline, gale_diag_t *d)
+{
+    char chunk[16384];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = gale_tls_take(c->tls, chunk, sizeof chunk)) > 0) rc = send_raw(c, chunk, n, deadline, d);
+    return rc;
+}
+
+/* Bytes from the socket into the TLS session: 0, or a negative code with `what` and the reason in d. */
+static int feed_tls(gale_daemon_client_t *c, uint64_t deadline, const char *what, gale_diag_t *d)
+{
+    int rc = wait_fd(c->fd, POLLIN, deadline);
+    if (rc == GALE_ETIMEDOUT) return gale__diag(d, rc, "%s: %s", what, strerror(ETIMEDOUT));
+    if (rc) return gale__diag(d, rc, "%s: %s", what, strerror(errno));
+    char chunk[16384];
+    ssize_t got = recv(c->fd, chunk, sizeof chunk, 0);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (got <= 0) return gale__diag(d, GALE_EIO, "%s: %s", what, strerror(got == 0 ? ECONNRESET : errno));
+    return gale_tls_feed(c->tls, chunk, (size_t)got) ? gale__diag(d, GALE_ENOMEM, "out of memory") : 0;
+}
+
+/* The TLS handshake, to its end or the deadline. */
+static int shake_tls(gale_daemon_client_t *c, uint64_t deadline, gale_diag_t *d)
+{
+    for (;;) {
+        int rc = gale_tls_handshake(c->tls), frc = flush_tls(c, deadline, d);
+        if (frc) return frc;
+        if (!rc) return 0;
+        if (rc != GALE_EAGAIN) return gale__diag(d, rc, "TLS: %s", gale_tls_error(c->tls));
+        if ((rc = feed_tls(c, deadline, "no TLS handshake", d))) return rc;
+    }
+}
+
+/* Sends all `n` bytes before the deadline (through the TLS session when there is one). */
 static int send_all(gale_daemon_client_t *c, const char *p, size_t n, uint64_t deadline, gale_diag_t *d)
+{
+    if (!c->tls) return send_raw(c, p, n, deadline, d);
+    if (gale_tls_write(c->tls, p, n)) return gale__diag(d, GALE_EIO, "cannot send: TLS: %s", gale_tls_error(c->tls));
+    return flush_tls(c, deadline, d);
+}
+
+/* Sends all `n` bytes to the socket before the deadline: 0, or a negative code with the reason in d. */
+static int send_raw(gale_daemon_client_t *c, const char *p, size_t n, uint64_t deadline, gale_diag_t *d)
 {
     while (n) {
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -122,6 +174,16 @@ static int next_line(gale_daemon_client_t *c, uint64_t deadline, char **line, co
         }
         scanned = c->len;
         if (c->len == sizeof c->buf) return gale__diag(d, GALE_ELIMIT, "%s: %s", what, strerror(EMSGSIZE));
+        if (c->tls) { /* plaintext the session has, or more records from the socket */
+            size_t got = 0;
+            int rc = gale_tls_read(c->tls, c->buf + c->len, sizeof c->buf - c->len, &got);
+            int frc = flush_tls(c, deadline, d);
+            if (frc) return frc;
+            if (!rc) c->len += got;
+            else if (rc != GALE_EAGAIN) return gale__diag(d, GALE_EIO, "%s: TLS: %s", what, gale_tls_error(c->tls));
+            else if ((rc = feed_tls(c, deadline, what, d))) return rc;
+            continue;
+        }
         int rc = wait_fd(c->fd, POLLIN, deadline);
         if (rc == GALE_ETIMEDOUT) return gale__diag(d, rc, "%s: %s", what, strerror(ETIMEDOUT));
         if (rc) return gale__diag(d, rc, "%s: %s", what, strerror(errno));
@@ -169,7 +231,10 @@ static int authenticate(gale_daemon_client_t *c, const char *role, const void *s
     snprintf(prefix, sizeof prefix, "gale-%s 1 challenge ", role);
     size_t plen = strlen(prefix);
     char *hello;
-    int rc = next_line(c, deadline, &hello, "no challenge", d);
+    /* A server that speaks TLS waits for a ClientHello and says nothing to a client in clear. */
+    int rc = next_line(
+        c, deadline, &hello,
+        c->tls ? "no challenge" : "no challenge (if it was started with --tls, give --tls DIR/NAME here too)", d);
     if (rc) return rc;
     /* Refused before the challenge (too many connections): say why, not "not a supervisor". */
     if (!strncmp(hello, "error ", 6)) return gale__diag(d, GALE_EINVAL, "refused: %s", hello + 6);
@@ -205,7 +270,10 @@ int gale_daemon_client_open(const char *target, const char *role, const void *se
     }
     c->fd = fd;
     c->len = c->taken = 0;
-    int rc = authenticate(c, role, secret, secret_len, deadline, d);
+    c->tls = client_tls ? gale_tls_new(client_tls, false) : NULL;
+    int rc = client_tls && !c->tls ? gale__diag(d, GALE_ENOMEM, "out of memory") : 0;
+    if (!rc && c->tls) rc = shake_tls(c, deadline, d);
+    if (!rc) rc = authenticate(c, role, secret, secret_len, deadline, d);
     if (rc) {
         gale_daemon_client_free(c);
         return rc;
@@ -248,6 +316,7 @@ int gale_daemon_client_reply(gale_daemon_client_t *c, int timeout_ms, gale_daemo
 void gale_daemon_client_free(gale_daemon_client_t *c)
 {
     if (!c) return;
+    gale_tls_free(c->tls);
     close(c->fd);
     free(c);
 }

@@ -43,6 +43,12 @@ typedef enum gale_daemon_line_kind {
 /* Called for each line before the reply; `line` is NUL-terminated and borrowed for the call only. */
 typedef void (*gale_daemon_line_fn)(void *arg, gale_daemon_line_kind_t kind, const char *line);
 
+struct gale_tls_ctx;
+/* Every client this process opens from now on speaks TLS 1.3 with `tls`'s certificate (borrowed: it must outlive
+   them), before the challenge; NULL: in clear. A server that TLS refuses, or that does not speak it, is an error
+   naming TLS's reason ("TLS: TLS handshake: ..."). Set it once, before the first client. */
+void gale_daemon_client_use_tls(struct gale_tls_ctx *tls);
+
 /* Dials `target` ("HOST:PORT"), reads the challenge and authenticates with `secret` (borrowed), all within
    `timeout_ms` (< 0: no bound). 0 with *out set to a client the caller frees with gale_daemon_client_free; on failure
    a negative code (above), the reason in `d`, *out untouched and nothing left open. */

@@ -275,7 +275,8 @@ int gale_nimbus_run(const gale_nimbus_opts_t *o)
                                  .arg = &n,
                                  .line = handle_line,
                                  .closed = on_conn_closed,
-                                 .audited = AUDITED};
+                                 .audited = AUDITED,
+                                 .tls = o->tls};
     rc = gale_ctl_server_listen(&n.loop, host, o->port, &so, &n.server, &n.port);
     /* The audit log: its own file per nimbus (several may share a data folder), named by the port it got. */
     char audit_path[4200], by[128];

@@ -39,6 +39,7 @@ typedef struct gale_nimbus_opts {
     int port;             /* the control port; 0: any (printed as "listening HOST:PORT") */
     const char *data_dir; /* where the blobs live (blobs.h) */
     const char *audit_log;                /* the audit log (audit.h); NULL: DATA_DIR/nimbus-HOST-PORT-audit.log */
+    struct gale_tls_ctx *tls;             /* its control port speaks TLS 1.3 (tls.h; borrowed); NULL: in clear */
     const gale_nimbus_watcher_t *watcher; /* NULL: none (borrowed) */
 } gale_nimbus_opts_t;
 

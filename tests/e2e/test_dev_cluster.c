@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -161,8 +162,9 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
     cr_assert_eq(stat(key, &st), 0, "no %s", key);
     cr_assert_eq(st.st_mode & 0777, 0600, "the key is %o", (unsigned)(st.st_mode & 0777));
     free(key);
-    cr_assert_not_null(strstr(d.out, "  TLS           between the workers, with the CA and certificates in "), "%s",
-                       d.out);
+    cr_assert_not_null(
+        strstr(d.out, "  TLS           nimbus, supervisors and workers, with the CA and certificates in "), "%s",
+        d.out);
     /* wordcount_file.cfg, with the printed line's config.workers=2 (one on each supervisor), on a file of ours. */
     char *lines = tl_path("%s/lines.txt", d.cluster), *sink = tl_path("%s/counts.jsonl", d.cluster);
     long counts[10];
@@ -173,6 +175,16 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "submitted wordcount_file version=1 workers=2 "), "%s", r.out);
     tl_result_free(&r);
+    /* The printed line spoke TLS as the cluster's user "admin": nimbus's audit log names that identity. */
+    glob_t g;
+    char *pattern = tl_path("%s/nimbus-data/nimbus-*-audit.log", d.cluster);
+    cr_assert_eq(glob(pattern, 0, NULL, &g), 0, "no audit log at %s", pattern);
+    char *audit = tl_read_file(g.gl_pathv[0], NULL);
+    cr_assert_not_null(strstr(audit, "\"identity\": \"admin\", \"source\": \"127.0.0.1:"), "%s", audit);
+    cr_assert_not_null(strstr(audit, "\"action\": \"submit\", \"target\": \"wordcount_file\", \"result\": \"ok\""),
+                       "%s", audit);
+    free(audit), free(pattern);
+    globfree(&g);
     int short_word = 0;
     for (int i = 0; i < 600 && !counts_reached(sink, counts, &short_word); i++) tl_sleep_ms(100);
     cr_assert_eq(short_word, -1, "'%s' did not reach its count %ld", short_word >= 0 ? TL_VOCAB[short_word] : "",

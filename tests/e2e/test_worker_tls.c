@@ -18,6 +18,7 @@ TestSuite(worker_tls, .timeout = 180);
 
 typedef struct split_run {
     char *shared, *certs, *wire;
+    char *ctl_a, *ctl_b; /* the certificates gale ctl speaks TLS to each daemon with (NULL: in clear) */
     tl_daemon_t a, b;
     tl_proxy_t proxy[3];
     long counts[10];
@@ -37,8 +38,11 @@ static void make_certs(split_run_t *s)
     cr_assert_eq(gale_certs_issue(s->certs, "sup-b", NULL, 0, 0, 30, &d), 0, "%s", d.msg);
     cr_assert_eq(gale_certs_init(other, 30, &d), 0, "%s", d.msg);
     cr_assert_eq(gale_certs_issue(other, "stranger", NULL, 0, 0, 30, &d), 0, "%s", d.msg);
-    /* the stranger's files next to the cluster's CA certificate: it trusts the cluster, the cluster not it */
-    char *cmd = tl_path("cp %s/stranger.crt %s/stranger.key %s/", other, other, s->certs);
+    /* the stranger's files next to the cluster's CA certificate: it trusts the cluster, the cluster not it; and
+       for gale ctl to reach the stranger, a folder that trusts the stranger's CA with a certificate of ours */
+    char *cmd = tl_path("cp %s/stranger.crt %s/stranger.key %s/ && mkdir %s/to-stranger && cp %s/ca.crt "
+                        "%s/to-stranger/ && cp %s/sup-b.crt %s/sup-b.key %s/to-stranger/",
+                        other, other, s->certs, s->shared, other, s->shared, s->certs, s->certs, s->shared);
     cr_assert_eq(system(cmd), 0);
     free(cmd), free(other);
 }
@@ -54,6 +58,11 @@ static void start(split_run_t *s, const char *tls_a, const char *tls_b)
     tl_daemon_start_with(&s->a, SECRET, 2, s->shared, tls_a ? (const char *const[]){"--tls", pa, NULL} : NULL);
     tl_daemon_start_with(&s->b, SECRET, 2, s->shared, tls_b ? (const char *const[]){"--tls", pb, NULL} : NULL);
     free(pa), free(pb);
+    /* Their control ports speak TLS too: gale ctl comes with a certificate each trusts, and trusts each. */
+    bool stranger = tls_a && !strcmp(tls_a, "stranger");
+    s->ctl_a = tls_a ? stranger ? tl_path("%s/to-stranger/sup-b", s->shared) : tl_path("%s/sup-b", s->certs) : NULL;
+    s->ctl_b = tls_b ? tl_path("%s/sup-a", s->certs) : NULL;
+    s->a.ctl_tls = s->ctl_a, s->b.ctl_tls = s->ctl_b;
     char *in = tl_path("%s/in.txt", s->shared);
     s->out = tl_path("%s/out.txt", s->shared);
     tl_make_lines(in, s->counts);
@@ -92,7 +101,7 @@ static void stop(split_run_t *s)
     for (int k = 1; k < 3; k++) tl_proxy_stop(&s->proxy[k]);
     tl_daemon_free(&s->a), tl_daemon_free(&s->b);
     tl_rmtree(s->shared);
-    free(s->shared), free(s->certs), free(s->wire), free(s->out);
+    free(s->shared), free(s->certs), free(s->wire), free(s->out), free(s->ctl_a), free(s->ctl_b);
 }
 
 /* Every word reached the sink; what the proxies saw, malloc'd, its length in *len. */
@@ -144,13 +153,7 @@ Test(worker_tls, a_worker_with_a_certificate_of_another_ca_is_refused_and_says_w
     split_run_t s;
     start(&s, "stranger", "sup-b");
     /* b's workers refuse a's: no word reaches the sink, and b's log says why; b goes on serving its own. */
-    char *log = NULL;
-    for (int i = 0; i < 1000; i++) {
-        free(log);
-        log = tl_daemon_log(&s.b);
-        if (strstr(log, "unable to get local issuer certificate")) break;
-        tl_sleep_ms(20);
-    }
+    char *log = tl_daemon_log_with(&s.b, "unable to get local issuer certificate", 20);
     cr_assert_not_null(strstr(log, "TLS: TLS handshake: certificate verify failed: unable to get local issuer "
                                    "certificate"),
                        "%s", log);

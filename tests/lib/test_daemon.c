@@ -72,6 +72,17 @@ char *tl_daemon_log(const tl_daemon_t *d)
     return text ? text : strdup("");
 }
 
+char *tl_daemon_log_with(const tl_daemon_t *d, const char *what, double seconds)
+{
+    char *log = tl_daemon_log(d);
+    for (int i = 0; i < (int)(seconds * 50) && !strstr(log, what); i++) {
+        tl_sleep_ms(20);
+        free(log);
+        log = tl_daemon_log(d);
+    }
+    return log;
+}
+
 void tl_daemon_free(tl_daemon_t *d)
 {
     tl_rmtree(d->dir);
@@ -81,8 +92,10 @@ void tl_daemon_free(tl_daemon_t *d)
 
 tl_result_t tl_ctl_with(const tl_daemon_t *d, const char *secret, const char *const *args)
 {
-    const char *argv[32] = {tl_gale(), "ctl", "--secret-file", secret, d->addr};
-    int n = 5;
+    const char *argv[32] = {tl_gale(), "ctl", "--secret-file", secret};
+    int n = 4;
+    if (d->ctl_tls) argv[n++] = "--tls", argv[n++] = d->ctl_tls;
+    argv[n++] = d->addr;
     while (*args && n < 31) argv[n++] = *args++;
     argv[n] = NULL;
     tl_result_t r;

@@ -16,6 +16,7 @@ typedef struct tl_daemon {
     pid_t pid;
     int port;
     char addr[32];      /* 127.0.0.1:PORT */
+    const char *ctl_tls; /* set by the test for a daemon started with --tls: the DIR/NAME its gale ctl uses */
 } tl_daemon_t;
 
 /* A secret file in `dir` holding `text`, with `mode`; malloc'd path. */
@@ -30,6 +31,8 @@ void tl_daemon_start_with(tl_daemon_t *d, const char *secret_text, int slots, co
 int tl_daemon_stop(tl_daemon_t *d);
 /* Its stderr so far, malloc'd (never NULL). */
 char *tl_daemon_log(const tl_daemon_t *d);
+/* Its stderr once it holds `what`, waited for up to `seconds` (malloc'd; the log as it is then if it never came). */
+char *tl_daemon_log_with(const tl_daemon_t *d, const char *what, double seconds);
 void tl_daemon_free(tl_daemon_t *d);
 /* `gale ctl` with `secret` (a file); `args` ends with NULL. The run is bounded; a timeout fails the test. */
 tl_result_t tl_ctl_with(const tl_daemon_t *d, const char *secret, const char *const *args);

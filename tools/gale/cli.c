@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "daemon_client.h"
 #include "keyfile.h"
 #include "tls.h"
 
@@ -83,16 +84,16 @@ static const gale_cli_command_t COMMANDS[] = {
      "                        (default 20)\n"
      "  --data DIR            with --zk: the cache of what nimbus ships and the folders topologies run in\n"
      "                        (default gale-data; assignments may name files there)\n"
-     "  --tls DIR/NAME        the workers it starts speak TLS 1.3 to every other worker, with DIR/ca.crt,\n"
-     "                        DIR/NAME.crt and DIR/NAME.key (gale certs); without it they speak in clear, and a\n"
-     "                        cluster (--zk) warns at the start\n"
+     "  --tls DIR/NAME        its control port, its fetches from nimbus and the workers it starts speak TLS 1.3,\n"
+     "                        with DIR/ca.crt, DIR/NAME.crt and DIR/NAME.key (gale certs); without it they\n"
+     "                        speak in clear, and a cluster (--zk) warns at the start\n"
      "  --audit-log FILE      append who did what here (assign, kill, ..., refused logins) to FILE, each line\n"
      "                        chained to the last by a SHA-256 (gale audit verify); default with --zk:\n"
      "                        DATA/supervisor-HOST-PORT-audit.log, else none\n",
      gale_cmd_supervisor, 0},
     {"nimbus",
      "gale nimbus --zk HOST:PORT[,HOST:PORT...] --secret-file FILE [--host ADDR] [--port P] [--data DIR]\n"
-     "[--root PATH] [--zk-session-timeout S] [--http [HOST:]PORT] [--audit-log FILE]",
+     "[--root PATH] [--zk-session-timeout S] [--http [HOST:]PORT] [--tls DIR/NAME] [--audit-log FILE]",
      "run a nimbus of a cluster on ZooKeeper: one of several leads, placing topologies on the supervisors",
      "  --zk HOSTS            the ZooKeeper ensemble, HOST:PORT[,HOST:PORT...] (required)\n"
      "  --secret-file FILE    the cluster secret: the ACL of every node gale writes in ZooKeeper (required)\n"
@@ -107,6 +108,8 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --http [HOST:]PORT    serve the web UI, Storm UI's REST API and /metrics of every topology of the\n"
      "                        cluster (HOST default 127.0.0.1; PORT 0: any, logged); its actions need tokens\n"
      "                        of the cluster secret (gale token)\n"
+     "  --tls DIR/NAME        its control port speaks TLS 1.3 (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key): every\n"
+     "                        client, supervisor and user, needs a certificate of the same CA (gale certs)\n"
      "  --audit-log FILE      append who did what (submit, kill, rebalance, ..., refused logins) to FILE, each\n"
      "                        line chained to the last by a SHA-256 (default DATA/nimbus-HOST-PORT-audit.log)\n",
      gale_cmd_nimbus, 0},
@@ -118,26 +121,32 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --root PATH           with --zk: the ZooKeeper folder of the cluster (default /gale)\n"
      "  --nimbus HOST:PORT    a nimbus's control port (a standby sends the command on to the leader)\n"
      "  --secret-file FILE    the cluster secret (required)\n"
+     "  --tls DIR/NAME        speak TLS 1.3 to nimbus as user NAME (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key),\n"
+     "                        as a nimbus started with --tls requires\n"
      "  --name N              run it under this name (default the file's `name`)\n"
      "  --timeout S           seconds for its workers to start before nimbus gives up and removes it (default "
      "60)\n" SET_OPTION,
      gale_cmd_submit, 0},
     {"list", "gale list (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--timeout S]",
      "the topologies of a cluster: name, status, workers, executors, uptime",
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_list, 0},
     {"kill", "gale kill (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--wait S] NAME",
      "stop a topology of a cluster: its spouts deactivated, its tuples drained for up to S seconds, then removed",
      "  --wait S              seconds to drain before the workers stop (default 30)\n"
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_kill, 0},
     {"activate", "gale activate (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME",
      "let a deactivated topology's spouts emit again (Storm's activate)",
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_activate, 0},
     {"deactivate", "gale deactivate (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME",
      "stop calling a topology's spouts, without stopping it: the tuples in flight finish, bolts run on",
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_deactivate, 0},
     {"rebalance",
      "gale rebalance (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--workers N]\n"
@@ -147,19 +156,22 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --workers N           the worker slots it runs in from then on\n"
      "  --parallelism C=N     component C's tasks (repeatable); a spout whose parallelism changes starts afresh\n"
      "  --wait S              seconds to drain before it is placed again (default 30)\n"
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_rebalance, 0},
     {"stats", "gale stats (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE [--json] NAME",
      "the figures of a running topology of a cluster, merged over every host: as a table, or as the document "
      "gale run --stats writes",
      "  --json                the JSON document of gale run --stats (one line), not the table\n"
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_stats, 0},
     {"swap", "gale swap (--zk HOSTS [--root PATH] | --nimbus HOST:PORT) --secret-file FILE NAME COMPONENT FILE.so",
      "hot swap: replace COMPONENT's plugin (a bolt's or a spout's) in running topology NAME, one worker at a time "
      "on every host, without a restart; refused (and nothing changed) when the plugin is of another kind, drops or "
      "changes a stream or a field (adding some is allowed), or fails to open",
-     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S  as for gale submit\n",
+     "  --zk HOSTS, --root PATH, --nimbus HOST:PORT, --secret-file FILE, --timeout S, --tls DIR/NAME  as for gale\n"
+     "                        submit\n",
      gale_cmd_swap, 0},
     {"dev-cluster",
      "gale dev-cluster [--dir DIR] [--supervisors N] [--slots N] [--zk-port P] [--nimbus-port P] [--no-tls]",
@@ -170,13 +182,15 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --slots N             worker slots of each supervisor, 1 to 1024 (default 2)\n"
      "  --zk-port P           ZooKeeper's port on 127.0.0.1 (default a free one)\n"
      "  --nimbus-port P       nimbus's control port on 127.0.0.1 (default a free one)\n"
-     "  --no-tls              the workers speak in clear; by default DIR/certs holds a new CA and a certificate\n"
-     "                        per supervisor, and every worker speaks TLS to the others\n",
+     "  --no-tls              everything in clear; by default DIR/certs holds a new CA and certificates for\n"
+     "                        nimbus, each supervisor and a user (admin), and every control port and worker\n"
+     "                        speaks TLS\n",
      gale_cmd_dev_cluster, 0},
     {"ctl", "gale ctl --secret-file FILE [--timeout S] HOST:PORT COMMAND [ARG]...",
      "send one command to a supervisor (slots, assign, peers, kill, activate, deactivate, wait, status, stats, "
      "forget, swap)",
      "  --secret-file FILE    the cluster secret (required)\n"
+     "  --tls DIR/NAME        speak TLS 1.3 to a supervisor started with --tls, as NAME\n"
      "  --timeout S           seconds to wait for the reply (default 60; none for wait)\n",
      gale_cmd_ctl, 0},
     {"worker",
@@ -465,6 +479,14 @@ int gale_cli_tls_open(const char *prefix, gale_tls_ctx_t **out)
                       : "expected DIR/NAME (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key: gale certs issue DIR NAME)");
         return GALE_EXIT_ERROR;
     }
+    return 0;
+}
+
+int gale_cli_client_tls(const char *prefix)
+{
+    static gale_tls_ctx_t *tls; /* one per process, for as long as it runs */
+    if (!tls && gale_cli_tls_open(prefix, &tls)) return GALE_EXIT_ERROR;
+    gale_daemon_client_use_tls(tls);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "daemon_client.h"
 #include "http_auth.h"
 #include "http_server.h"
+#include "log.h"
 #include "tls.h"
 #include "nimbus.h"
 #include "nimbus_http.h"
@@ -93,9 +94,10 @@ int gale_cmd_supervisor(int argc, char **argv)
     size_t secret_len;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len) || gale_cli_self_exe(exe, sizeof exe))
         return GALE_EXIT_ERROR;
-    gale_tls_ctx_t *tls_ctx = NULL; /* the files are checked at the start, once, not by each worker */
+    /* Checked at the start, once, not by each worker; the control port and the fetches from nimbus use it too. */
+    gale_tls_ctx_t *tls_ctx = NULL;
     if (tls && gale_cli_tls_open(tls, &tls_ctx)) return GALE_EXIT_ERROR;
-    gale_tls_ctx_free(tls_ctx);
+    if (tls_ctx) gale_daemon_client_use_tls(tls_ctx);
     signal(SIGPIPE, SIG_IGN);
     gale_daemon_opts_t o = {.host = addr,
                             .port = port,
@@ -112,8 +114,11 @@ int gale_cmd_supervisor(int argc, char **argv)
                             .version = gale_cli_version(),
                             .data_dir = data,
                             .tls = tls,
+                            .tls_ctx = tls_ctx,
                             .audit_log = audit};
-    return gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+    rc = gale_daemon_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+    gale_tls_ctx_free(tls_ctx);
+    return rc;
 }
 
 /* ---- gale nimbus --------------------------------------------------------------------------------------------------- */
@@ -121,7 +126,7 @@ int gale_cmd_supervisor(int argc, char **argv)
 int gale_cmd_nimbus(int argc, char **argv)
 {
     const char *secret_file = NULL, *zk = NULL, *host = "127.0.0.1", *root = "/gale", *data = "gale-data", *v;
-    const char *http = NULL, *audit = NULL;
+    const char *http = NULL, *audit = NULL, *tls = NULL;
     double session_s = 20;
     int port = 0;
     if (gale_cli_wants_help(argc, argv, 0)) return gale_cli_help("nimbus");
@@ -132,6 +137,7 @@ int gale_cmd_nimbus(int argc, char **argv)
         else if ((v = gale_cli_option_value(argc, argv, &i, "--host"))) host = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--data"))) data = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--audit-log"))) audit = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--tls"))) tls = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--http"))) http = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--port"))) {
             if (gale_cli_parse_int(v, 0, 65535, &port))
@@ -147,7 +153,7 @@ int gale_cmd_nimbus(int argc, char **argv)
         } else if (o[0] == '-' && o[1]) {
             const char *const valued[] = {"--secret-file", "--zk",   "--host", "--root",
                                           "--data",        "--port", "--http", "--zk-session-timeout",
-                                          "--audit-log"};
+                                          "--audit-log",   "--tls"};
             for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
                 if (!strcmp(o, valued[k])) return gale_cli_usage_error("nimbus", "%s needs a value", o);
             return gale_cli_unknown_option("nimbus", o);
@@ -163,6 +169,12 @@ int gale_cmd_nimbus(int argc, char **argv)
     int rc = gale_cli_resolve_host("nimbus", "--host", host, addr, sizeof addr);
     if (rc) return rc;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len)) return GALE_EXIT_ERROR;
+    gale_tls_ctx_t *tls_ctx = NULL;
+    if (tls && gale_cli_tls_open(tls, &tls_ctx)) return GALE_EXIT_ERROR;
+    if (!tls)
+        gale_logf(GALE_LOG_WARN, "nimbus",
+                  "TLS is off: commands and uploads reach this nimbus in clear (--tls DIR/NAME, made with gale certs, "
+                  "turns it on)");
     /* The HTTP actions' tokens are made with the cluster secret (gale token --secret-file, the same file). */
     static gale_http_auth_t auth; /* large: one per process */
     static gale_nimbus_http_t endpoint;
@@ -178,8 +190,11 @@ int gale_cmd_nimbus(int argc, char **argv)
                             .port = port,
                             .data_dir = data,
                             .audit_log = audit,
+                            .tls = tls_ctx,
                             .watcher = http ? &endpoint.watcher : NULL};
-    return gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+    int nrc = gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
+    gale_tls_ctx_free(tls_ctx);
+    return nrc;
 }
 
 /* ---- gale ctl ---------------------------------------------------------------------------------------------------- */
@@ -192,7 +207,7 @@ static void print_data(void *arg, gale_daemon_line_kind_t kind, const char *line
 
 int gale_cmd_ctl(int argc, char **argv)
 {
-    const char *secret_file = NULL, *v;
+    const char *secret_file = NULL, *tls = NULL, *v;
     double timeout_s = 60;
     bool timeout_given = false;
     int i = 1;
@@ -201,13 +216,14 @@ int gale_cmd_ctl(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *o = argv[i];
         if ((v = gale_cli_option_value(argc, argv, &i, "--secret-file"))) secret_file = v;
+        else if ((v = gale_cli_option_value(argc, argv, &i, "--tls"))) tls = v;
         else if ((v = gale_cli_option_value(argc, argv, &i, "--timeout"))) {
             char *end;
             timeout_s = strtod(v, &end);
             if (!*v || *end || !(timeout_s > 0 && timeout_s <= 86400))
                 return gale_cli_usage_error("ctl", "--timeout needs seconds, more than 0 and at most 86400, not '%s'", v);
             timeout_given = true;
-        } else if (!strcmp(o, "--secret-file") || !strcmp(o, "--timeout"))
+        } else if (!strcmp(o, "--secret-file") || !strcmp(o, "--timeout") || !strcmp(o, "--tls"))
             return gale_cli_usage_error("ctl", "%s needs a value", o);
         else return gale_cli_unknown_option("ctl", o);
     }
@@ -217,6 +233,7 @@ int gale_cmd_ctl(int argc, char **argv)
     char secret[SECRET_MAX];
     size_t secret_len;
     if (gale_cli_read_secret(secret_file, secret, sizeof secret, &secret_len)) return GALE_EXIT_ERROR;
+    if (tls && gale_cli_client_tls(tls)) return GALE_EXIT_ERROR;
     char command[16384] = "";
     for (; i < argc; i++) {
         size_t used = strlen(command);

@@ -40,7 +40,8 @@ typedef struct devc {
     char interp_dir[2][PATH_CAP]; /* folders of python3 and node as found on PATH, resolved; "" when not found */
     const char *shown_exe; /* exe as printed: relative to the working folder when under it */
     int n_sups, slots, zk_port, nimbus_port, http_port;
-    bool tls; /* the supervisors' workers speak TLS (certificates in DIR/certs); --no-tls: in clear */
+    bool tls;                /* nimbus, the supervisors and their workers speak TLS (DIR/certs); --no-tls: in clear */
+    char user_tls[PATH_CAP]; /* DIR/certs/admin: the certificate the printed commands (and this process) use */
     gale_zk_local_t zk;
     child_t nimbus, sup[SUPS_MAX];
 } devc_t;
@@ -275,12 +276,15 @@ static int make_certs(devc_t *d)
     snprintf(certs, sizeof certs, "%s/certs", d->dir);
     gale_diag_t diag = {""};
     if (gale_certs_init(certs, 3650, &diag)) return fail("%s", diag.msg);
-    for (int i = 0; i < d->n_sups; i++) {
-        snprintf(name, sizeof name, "supervisor-%d", i + 1);
+    for (int i = 0; i <= d->n_sups + 1; i++) { /* the supervisors, nimbus, and a user for the commands */
+        if (i < d->n_sups) snprintf(name, sizeof name, "supervisor-%d", i + 1);
+        else snprintf(name, sizeof name, "%s", i == d->n_sups ? "nimbus" : "admin");
         if (gale_certs_issue(certs, name, (const char *const[]){"127.0.0.1"}, 1, 0, 365, &diag))
             return fail("%s", diag.msg);
     }
-    return 0;
+    if (snprintf(d->user_tls, sizeof d->user_tls, "%.4000s/admin", certs) >= (int)sizeof d->user_tls)
+        return fail("%s: path too long", certs);
+    return gale_cli_client_tls(d->user_tls); /* this process asks nimbus whether it sees everyone */
 }
 
 /* ZooKeeper, nimbus, then the supervisors. 0, or an exit code after saying why (what started is still running). */
@@ -296,8 +300,12 @@ static int start_all(devc_t *d)
     if (gale_zk_local_start(&zo, &d->zk, &diag)) return fail("%s", diag.msg);
     snprintf(nimbus_port, sizeof nimbus_port, "%d", d->nimbus_port);
     snprintf(nimbus_data, sizeof nimbus_data, "%s/nimbus-data", d->dir);
+    char nimbus_tls[PATH_CAP];
+    snprintf(nimbus_tls, sizeof nimbus_tls, "%s/certs/nimbus", d->dir);
     const char *nimbus[] = {"nimbus",    "--zk",   d->zk.hosts, "--secret-file", d->secret, "--data",
-                            nimbus_data, "--port", nimbus_port, "--http",        "0",       NULL};
+                            nimbus_data, "--port", nimbus_port, "--http",        "0",       NULL,
+                            NULL,        NULL};
+    if (d->tls) nimbus[11] = "--tls", nimbus[12] = nimbus_tls;
     int rc = start_child(d, &d->nimbus, "nimbus", "nimbus.log", nimbus);
     d->nimbus_port = 0; /* from its "listening" line, which says what it got */
     if (!rc) rc = wait_listening(d);
@@ -349,8 +357,9 @@ static void print_how(const devc_t *d)
            d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid, d->http_port);
     for (int i = 0; i < d->n_sups; i++)
         printf("  %-13s %d slots (pid %d)\n", d->sup[i].name, d->slots, (int)d->sup[i].pid);
-    if (d->tls) printf("  TLS           between the workers, with the CA and certificates in %s/certs\n", d->dir);
-    else printf("  TLS           off (--no-tls): the workers speak in clear\n");
+    if (d->tls)
+        printf("  TLS           nimbus, supervisors and workers, with the CA and certificates in %s/certs\n", d->dir);
+    else printf("  TLS           off (--no-tls): commands and tuples travel in clear\n");
     if (d->interp_dir[0][0] || d->interp_dir[1][0])
         printf("  shell components may run programs in %s%s%s (python3, node), besides the checkout\n",
                d->interp_dir[0][0] ? d->interp_dir[0] : d->interp_dir[1],
@@ -358,13 +367,15 @@ static void print_how(const devc_t *d)
                d->interp_dir[0][0] && d->interp_dir[1][0] && strcmp(d->interp_dir[0], d->interp_dir[1])
                    ? d->interp_dir[1]
                    : "");
+    /* With TLS, the user's certificate too: nimbus's control port takes no other client. */
+    char cred[PATH_CAP * 2 + 32];
+    snprintf(cred, sizeof cred, "--secret-file %s%s%s", d->secret, d->tls ? " --tls " : "", d->tls ? d->user_tls : "");
     printf("\nIn another terminal, at the top of the checkout:\n"
-           "  %s submit --zk %s --secret-file %s --set config.workers=%d topologies/wordcount.cfg\n"
-           "  %s list --zk %s --secret-file %s\n"
-           "  %s kill --zk %s --secret-file %s --wait 5 wordcount\n\n"
+           "  %s submit --zk %s %s --set config.workers=%d topologies/wordcount.cfg\n"
+           "  %s list --zk %s %s\n"
+           "  %s kill --zk %s %s --wait 5 wordcount\n\n"
            "Logs: %s, %s",
-           g, d->zk.hosts, d->secret, d->n_sups, g, d->zk.hosts, d->secret, g, d->zk.hosts, d->secret, d->zk.log,
-           d->nimbus.log);
+           g, d->zk.hosts, cred, d->n_sups, g, d->zk.hosts, cred, g, d->zk.hosts, cred, d->zk.log, d->nimbus.log);
     for (int i = 0; i < d->n_sups; i++) printf(", %s", d->sup[i].log);
     printf("\nCtrl-C stops everything.\n");
     fflush(stdout);

@@ -22,13 +22,14 @@ static int shared_option(const char *cmd, int argc, char **argv, int *i, verb_op
     else if ((val = gale_cli_option_value(argc, argv, i, "--nimbus"))) v->nimbus = val;
     else if ((val = gale_cli_option_value(argc, argv, i, "--zk"))) v->zk = val;
     else if ((val = gale_cli_option_value(argc, argv, i, "--root"))) v->root = val;
+    else if ((val = gale_cli_option_value(argc, argv, i, "--tls"))) v->tls = val;
     else if ((val = gale_cli_option_value(argc, argv, i, "--timeout"))) {
         char *end;
         v->timeout_s = strtod(val, &end);
         if (*end || !(v->timeout_s > 0 && v->timeout_s <= 86400))
             return gale_cli_usage_error(cmd, "--timeout needs seconds, more than 0, not '%s'", val);
     } else {
-        const char *const valued[] = {"--secret-file", "--nimbus", "--zk", "--root", "--timeout"};
+        const char *const valued[] = {"--secret-file", "--nimbus", "--zk", "--root", "--timeout", "--tls"};
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
             if (!strcmp(argv[*i], valued[k])) return gale_cli_usage_error(cmd, "%s needs a value", argv[*i]);
         return 0;
@@ -45,6 +46,7 @@ static int finish_options(const char *cmd, verb_opts_t *v)
     if (v->nimbus && v->zk) return gale_cli_usage_error(cmd, "--nimbus or --zk, not both");
     if (v->root && !v->zk) return gale_cli_usage_error(cmd, "--root goes with --zk");
     if (gale_cli_read_secret(v->secret_file, v->secret, sizeof v->secret, &v->secret_len)) return GALE_EXIT_ERROR;
+    if (v->tls && gale_cli_client_tls(v->tls)) return GALE_EXIT_ERROR;
     v->target = (gale_nimbus_target_t){.nimbus = v->nimbus,
                                        .zk_hosts = v->zk,
                                        .root = v->root,

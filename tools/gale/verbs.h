@@ -15,6 +15,7 @@
 /* The options every verb shares; zeroed, with timeout_s set, before the first option. */
 typedef struct verb_opts {
     const char *secret_file, *nimbus, *zk, *root;
+    const char *tls; /* --tls DIR/NAME: speak TLS to nimbus with this user's certificate */
     double timeout_s;
     char secret[GALE_VERB_SECRET_MAX];
     size_t secret_len;
