@@ -19,6 +19,12 @@
 
 #include "gale.h"
 
+int gale_certs_role_ok(const char *role)
+{
+    return role &&
+           (!strcmp(role, "admin") || !strcmp(role, "deployer") || !strcmp(role, "viewer") || !strcmp(role, "node"));
+}
+
 int gale_certs_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -84,8 +90,8 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 }
 
 /* A certificate for `key` named `cn`, signed by issuer_key (issuer NULL: self-signed, the CA). */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, long not_before_s, int days,
-                       const char *san)
+static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *role, X509 *issuer, EVP_PKEY *issuer_key,
+                       long not_before_s, int days, const char *san)
 {
     X509 *x = X509_new();
     unsigned char serial[16];
@@ -101,6 +107,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
     ASN1_INTEGER_free(sn);
     X509_NAME *name = ok ? X509_get_subject_name(x) : NULL;
     ok = ok && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"gale", -1, -1, 0) &&
+         (!role || X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)role, -1, -1, 0)) &&
          X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) &&
          X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
     X509 *signer = issuer ? issuer : x;
@@ -141,7 +148,7 @@ int gale_certs_init(const char *dir, int days, gale_diag_t *diag)
     if (access(crt, F_OK) == 0 || access(keyp, F_OK) == 0)
         return gale__diag(diag, GALE_EEXIST, "%s: a CA is there already (ca.crt or ca.key); it is kept", dir);
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *cert = key ? make_cert(key, "gale cluster CA", NULL, NULL, 0, days, NULL) : NULL;
+    X509 *cert = key ? make_cert(key, "gale cluster CA", NULL, NULL, NULL, 0, days, NULL) : NULL;
     rc = cert ? save(keyp, key, NULL, diag) : openssl_failed(diag, "cannot make the CA");
     if (!rc && (rc = save(crt, NULL, cert, diag))) unlink(keyp);
     X509_free(cert);
@@ -176,6 +183,14 @@ static EVP_PKEY *read_key(const char *path, gale_diag_t *diag, int *rc)
 int gale_certs_issue(const char *dir, const char *name, const char *const *hosts, size_t n_hosts, long not_before_s,
                      int days, gale_diag_t *diag)
 {
+    return gale_certs_issue_as(dir, name, "node", hosts, n_hosts, not_before_s, days, diag);
+}
+
+int gale_certs_issue_as(const char *dir, const char *name, const char *role, const char *const *hosts, size_t n_hosts,
+                        long not_before_s, int days, gale_diag_t *diag)
+{
+    if (!gale_certs_role_ok(role))
+        return gale__diag(diag, GALE_EINVAL, "--role '%s': admin, deployer, viewer or node", role ? role : "");
     if (!gale_certs_name_ok(name) || !strcmp(name, "ca"))
         return gale__diag(diag, GALE_EINVAL, "'%s': a name is 1 to 64 of a-z, A-Z, 0-9, . - _ (and not 'ca')", name);
     if (days < 0) return gale__diag(diag, GALE_EINVAL, "--days cannot be negative");
@@ -198,7 +213,7 @@ int gale_certs_issue(const char *dir, const char *name, const char *const *hosts
     X509 *ca = read_cert(ca_crt, diag, &rc);
     EVP_PKEY *ca_k = ca ? read_key(ca_key, diag, &rc) : NULL;
     EVP_PKEY *key = ca_k ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256") : NULL;
-    X509 *cert = key ? make_cert(key, name, ca, ca_k, not_before_s, days, san) : NULL;
+    X509 *cert = key ? make_cert(key, name, role, ca, ca_k, not_before_s, days, san) : NULL;
     if (ca_k && !cert) rc = openssl_failed(diag, "cannot make the certificate");
     if (cert && !(rc = save(keyp, key, NULL, diag)) && (rc = save(crt, NULL, cert, diag))) unlink(keyp);
     X509_free(cert);

@@ -19,9 +19,16 @@
    the reason in diag (GALE_EEXIST when a CA is there already). */
 int gale_certs_init(const char *dir, int days, gale_diag_t *diag);
 /* Issues NAME's key and certificate from DIR's CA, valid from now + not_before_s (negative: in the past) for `days`
-   (0 days and a negative start make one that has expired, for tests). 0, or a negative errno code with diag. */
+   (0 days and a negative start make one that has expired, for tests), with the role "node". 0, or a negative errno
+   code with diag. */
 int gale_certs_issue(const char *dir, const char *name, const char *const *hosts, size_t n_hosts, long not_before_s,
                      int days, gale_diag_t *diag);
+/* The same with `role` (gale_certs_role_ok) as the certificate's organizational unit: what its holder may do on a
+   cluster's control ports (admin, deployer, viewer; node for nimbus and the supervisors), signed by the CA. */
+int gale_certs_issue_as(const char *dir, const char *name, const char *role, const char *const *hosts, size_t n_hosts,
+                        long not_before_s, int days, gale_diag_t *diag);
+/* Whether `role` is admin, deployer, viewer or node. */
+int gale_certs_role_ok(const char *role);
 /* Whether `name` may name a certificate's files: 1 to 64 of a-z, A-Z, 0-9, '.', '-', '_', not starting with '.'. */
 int gale_certs_name_ok(const char *name);
 

@@ -25,6 +25,7 @@ struct gale_tls {
     BIO *in, *out; /* memory BIOs: network -> in -> SSL -> plaintext; plaintext -> SSL -> out -> network */
     bool ready;
     char peer[256];
+    char peer_role[32];
     char error[256];
 };
 
@@ -40,13 +41,15 @@ static void take_error(char *buf, size_t cap, const char *what, long verify)
     else snprintf(buf, cap, "%s%s%s", what, reason[0] ? ": " : "", reason);
 }
 
-static void common_name(X509 *x, char *out, size_t cap)
+static void name_entry(X509 *x, int nid, char *out, size_t cap)
 {
     out[0] = '\0';
     if (!x) return;
     X509_NAME *n = X509_get_subject_name(x);
-    if (n && X509_NAME_get_text_by_NID(n, NID_commonName, out, (int)cap) < 0) out[0] = '\0';
+    if (n && X509_NAME_get_text_by_NID(n, nid, out, (int)cap) < 0) out[0] = '\0';
 }
+
+static void common_name(X509 *x, char *out, size_t cap) { name_entry(x, NID_commonName, out, cap); }
 
 /* The private key through keyfile.h's rule (this user's, no one else's), then parsed from memory and wiped. */
 static EVP_PKEY *load_key(const char *path, gale_diag_t *diag, int *rc)
@@ -201,6 +204,7 @@ int gale_tls_handshake(gale_tls_t *t)
     t->ready = true;
     X509 *peer = SSL_get1_peer_certificate(t->ssl);
     common_name(peer, t->peer, sizeof t->peer);
+    name_entry(peer, NID_organizationalUnitName, t->peer_role, sizeof t->peer_role);
     X509_free(peer);
     return 0;
 }
@@ -244,4 +248,5 @@ size_t gale_tls_take(gale_tls_t *t, void *buf, size_t cap)
 }
 
 const char *gale_tls_peer(const gale_tls_t *t) { return t->peer; }
+const char *gale_tls_peer_role(const gale_tls_t *t) { return t->peer_role; }
 const char *gale_tls_error(const gale_tls_t *t) { return t->error; }

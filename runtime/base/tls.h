@@ -65,6 +65,8 @@ size_t gale_tls_take(gale_tls_t *t, void *buf, size_t cap);
 
 /* The peer's common name once the handshake is done ("" before). */
 const char *gale_tls_peer(const gale_tls_t *t);
+/* The peer's role, its certificate's organizational unit (certs.h: admin, deployer, viewer, node; "" for none). */
+const char *gale_tls_peer_role(const gale_tls_t *t);
 /* Why the last call failed: "certificate verify failed: certificate has expired", ... ("" when none). */
 const char *gale_tls_error(const gale_tls_t *t);
 

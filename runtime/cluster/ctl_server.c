@@ -37,7 +37,7 @@ struct gale_ctl_conn {
        way, recorded when its answer goes. */
     gale_audit_t *audit;
     const char *const *audited;
-    char source[80], identity[64];
+    char source[80], identity[64], role[16];
     gale_tls_t *tls;    /* NULL: in clear */
     char cipher[16384]; /* with TLS: what the socket read, before the session opens it */
     bool act_open, refusing;
@@ -123,6 +123,17 @@ void gale_ctl_capture_audit(gale_ctl_conn_t *c, gale_audit_t *audit, const char 
     c->audited = audited;
     snprintf(c->source, sizeof c->source, "%s", source);
     snprintf(c->identity, sizeof c->identity, "%s", identity);
+    snprintf(c->role, sizeof c->role, "admin"); /* the HTTP actions' tokens are made with the cluster secret */
+}
+
+const char *gale_ctl_identity(const gale_ctl_conn_t *c) { return c->identity; }
+const char *gale_ctl_role(const gale_ctl_conn_t *c) { return c->capture && !c->role[0] ? "admin" : c->role; }
+
+void gale_ctl_deny(gale_ctl_conn_t *c, const char *why)
+{
+    c->refusing = true;
+    gale_ctl_sendf(c, "error refused: %s", why);
+    c->refusing = false;
 }
 
 /* Bytes to the socket, copied into a write request. */
@@ -336,6 +347,7 @@ static void handle_line(void *arg, char *line)
     /* With TLS, who it is: its certificate's name; without, anyone who holds the secret. */
     const char *name = c->tls ? gale_tls_peer(c->tls) : "";
     snprintf(c->identity, sizeof c->identity, "%s", *name ? name : SECRET_IDENTITY);
+    snprintf(c->role, sizeof c->role, "%s", c->tls ? gale_tls_peer_role(c->tls) : "admin");
     gale_ctl_sendf(c, "ok authenticated");
 }
 

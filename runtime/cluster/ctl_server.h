@@ -66,6 +66,14 @@ void gale_ctl_event(gale_ctl_server_t *s, const char *fmt, ...) __attribute__((f
 /* Sends "error WHY" and hangs up once it is sent. */
 void gale_ctl_refuse(gale_ctl_conn_t *c, const char *why);
 
+/* Who is on `c` once authenticated: the identity (a certificate's name, "cluster-secret" or "http-token") and the
+   role (its certificate's: admin, deployer, viewer, node; "admin" without TLS, where the secret is the only
+   credential and its holder may do everything). */
+const char *gale_ctl_identity(const gale_ctl_conn_t *c);
+const char *gale_ctl_role(const gale_ctl_conn_t *c);
+/* Answers "error refused: WHY" and records the action under way as refused; the connection stays. */
+void gale_ctl_deny(gale_ctl_conn_t *c, const char *why);
+
 /* Whether `c` is closing or hanging up: replies to it are dropped. */
 bool gale_ctl_gone(const gale_ctl_conn_t *c);
 

@@ -821,6 +821,17 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
     int n = 0;
     for (char *t = strtok_r(line, " \r", &save); t && n < MAX_TOKENS; t = strtok_r(NULL, " \r", &save)) tok[n++] = t;
     if (n == 0) return;
+    /* What changes this host is for nimbus (a node) and the admins; anyone may look (slots, status, stats, wait). */
+    static const char *const looks[] = {"slots", "status", "stats", "wait", NULL};
+    const char *role = gale_ctl_role(c);
+    bool look = false;
+    for (const char *const *v = looks; *v && !look; v++) look = !strcmp(*v, tok[0]);
+    if (!look && strcmp(role, "admin") && strcmp(role, "node")) {
+        char why[256];
+        snprintf(why, sizeof why, "%s needs the admin or node role (%s has the role %s)", tok[0], gale_ctl_identity(c),
+                 *role ? role : "none");
+        return gale_ctl_deny(c, why);
+    }
     if (!strcmp(tok[0], "slots")) gale_ctl_sendf(c, "ok slots=%d free=%d", d->o->slots, d->o->slots - d->used_slots);
     else if (!strcmp(tok[0], "assign")) cmd_assign(d, c, tok, n);
     else if (!strcmp(tok[0], "peers")) cmd_peers(d, c, tok, n);

@@ -193,6 +193,7 @@ static void handle_line(void *arg, gale_ctl_conn_t *c, char *line)
         tok[ntok++] = t;
     if (ntok == 0) return;
     if (!n->zk) return gale_ctl_sendf(c, "error nimbus has no ZooKeeper session now: try again");
+    if (!nimbus_may(n, c, tok, ntok)) return;
     const char *verb = tok[0];
     if (!strcmp(verb, "has")) nimbus_cmd_has(n, c, tok, ntok);
     else if (!strcmp(verb, "get")) nimbus_cmd_get(n, c, tok, ntok);

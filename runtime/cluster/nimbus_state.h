@@ -111,6 +111,10 @@ long nimbus_blob_head(nimbus_t *n, const char *sha, unsigned char *buf, size_t c
 uint64_t nimbus_wall_ms(void);
 /* ROOT/topologies/NAME into *r (free it, on failure too) and its node version. 0, GALE_ENOENT, or a code. */
 int nimbus_read_topo(nimbus_t *n, const char *name, gale_topo_record_t *r, int32_t *version);
+
+/* nimbus_roles.c: whether the client on `c` may run the verb tok[0] (on topology tok[1]); when not, it has been
+   told which role it needs, and the refusal is in the audit log. */
+bool nimbus_may(nimbus_t *n, gale_ctl_conn_t *c, char **tok, int ntok);
 /* Writes r's node: created, or set at node `version` (GALE_EAGAIN: it changed meanwhile). */
 int nimbus_write_topo(nimbus_t *n, const gale_topo_record_t *r, int32_t version, bool create);
 /* Deletes `path` and everything under it, as far as it can. */

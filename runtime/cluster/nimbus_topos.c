@@ -250,6 +250,9 @@ static int check_submit(nimbus_t *n, char **tok, int ntok, gale_topo_record_t *r
         } else if (!strncmp(t, "timeout=", 8)) {
             *timeout_s = strtod(t + 8, &end);
             rc = *end || !(*timeout_s > 0 && *timeout_s <= 3600) ? GALE_EINVAL : 0;
+        } else if (!strncmp(t, "users=", 6)) { /* config.users: names of certificates, comma-separated */
+            rc = strlen(t + 6) < sizeof r->users && !strpbrk(t + 6, " =") ? 0 : GALE_EINVAL;
+            snprintf(r->users, sizeof r->users, "%s", t + 6);
         } else if (!strncmp(t, "plugin=", 7) || !strncmp(t, "resource=", 9)) {
             bool plugin = t[0] == 'p';
             const char *v = t + (plugin ? 7 : 9), *colon = strrchr(v, ':');
@@ -355,6 +358,7 @@ void nimbus_cmd_submit(nimbus_t *n, nconn_t *x, char **tok, int ntok)
     if (!rc && gale_auth_nonce(secret)) rc = GALE_EIO;
     if (!rc) {
         gale_hex_encode(secret, sizeof secret, r.secret);
+        snprintf(r.owner, sizeof r.owner, "%s", gale_ctl_identity(c)); /* who may change it later (roles) */
         r.version = 1;
         r.status = GALE_TOPO_ACTIVE;
         r.submitted_ms = nimbus_wall_ms();

@@ -165,7 +165,8 @@ int gale_submit_prepare(gale_topology_t *topo, const char *name, double timeout_
     if ((rc = add_blob(out, model, model_len, "the model", sha))) return rc;
     char head[300];
     snprintf(head, sizeof head, "submit %s workers=%d model=%s timeout=%g", name, out->workers, sha, timeout_s);
-    out->command = strdup(head);
+    out->command = topo->config.users ? NULL : strdup(head);
+    if (topo->config.users && asprintf(&out->command, "%s users=%s", head, topo->config.users) < 0) out->command = NULL;
     if (!out->command) return GALE_ENOMEM;
     len = strlen(out->command);
     for (size_t i = 0; !rc && i < topo->n_components; i++) {

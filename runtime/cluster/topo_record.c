@@ -98,6 +98,11 @@ static int parse_line(gale_topo_record_t *r, const char *key, const char *v, int
     } else if (!strcmp(key, "model") || !strcmp(key, "secret")) {
         if (!gale_blob_digest_ok(v)) return GALE_EINVAL; /* the secret is 32 random bytes in hex, too */
         snprintf(key[0] == 'm' ? r->model : r->secret, sizeof r->model, "%s", v);
+    } else if (!strcmp(key, "owner") || !strcmp(key, "users")) {
+        char *dst = key[0] == 'o' ? r->owner : r->users;
+        size_t cap = key[0] == 'o' ? sizeof r->owner : sizeof r->users;
+        if (strlen(v) >= cap) return GALE_EINVAL;
+        snprintf(dst, cap, "%s", v);
     } else if (!strcmp(key, "submitted_ms")) {
         if (parse_int(v, 0, INT64_MAX, &x)) return GALE_EINVAL;
         r->submitted_ms = (uint64_t)x;
@@ -170,6 +175,8 @@ char *gale_topo_record_format(const gale_topo_record_t *r)
     fprintf(f, "name=%s\nstatus=%s\nversion=%" PRId64 "\nworkers=%d\ntasks=%u\nmodel=%s\nsecret=%s\n", r->name,
             gale_topo_status_name(r->status), r->version, r->workers, r->tasks, r->model, r->secret);
     fprintf(f, "submitted_ms=%" PRIu64 "\nkill_wait_s=%g\n", r->submitted_ms, r->kill_wait_s);
+    if (r->owner[0]) fprintf(f, "owner=%s\n", r->owner);
+    if (r->users[0]) fprintf(f, "users=%s\n", r->users);
     for (size_t i = 0; i < r->n_plugins; i++) fprintf(f, "plugin=%s:%s\n", r->plugins[i].component, r->plugins[i].sha);
     for (size_t i = 0; i < r->n_resources; i++)
         fprintf(f, "resource=%s:%s\n", r->resources[i].component, r->resources[i].sha);

@@ -11,6 +11,7 @@
  *   model=SHA                        the resolved model (topology_codec.h) as a blob
  *   secret=HEX                       the workers' shared secret (the node's ACL keeps it from anyone else)
  *   submitted_ms=MS kill_wait_s=S
+ *   owner=NAME users=NAME,NAME       who submitted it, and who else may change it (deployer role)
  *   plugin=COMPONENT:SHA             the plugin file of each component that is not one of gale's own
  *   resource=COMPONENT:SHA           a shell component's folder, as a manifest blob (bundle.h)
  *   slot=SUPERVISOR                  one per slot, in slot order: the supervisor (HOST:PORT) that runs it
@@ -56,6 +57,8 @@ typedef struct gale_topo_record {
     uint32_t tasks;
     char model[GALE_BLOB_HEX_LEN + 1];
     char secret[GALE_BLOB_HEX_LEN + 1];
+    char owner[64];  /* who submitted it (owner=: the submitter's identity); "" before roles */
+    char users[512]; /* users=NAME,NAME: others who may change it as its owner may (config.users) */
     uint64_t submitted_ms;
     double kill_wait_s;
     gale_topo_file_t *plugins, *resources; /* owned */

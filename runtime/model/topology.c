@@ -92,6 +92,7 @@ static const gale__config_key_t CONFIG_KEYS[] = {
     CFG(journal, GALE__KEY_STRING, 0, 0, 0, NULL),
     CFG(journal_fsync, GALE__KEY_BOOL, 0, 0, 0, NULL),
     CFG(journal_key, GALE__KEY_STRING, 0, 0, 0, NULL),
+    CFG(users, GALE__KEY_STRING, 0, 0, 0, "topology.users"),
     CFG(tick_s, GALE__KEY_DOUBLE, 0, 86400, 0, "topology.tick.tuple.freq.secs"),
     CFG(checkpoint_interval_ms, GALE__KEY_INT, 0, 86400000, 0, "topology.state.checkpoint.interval.ms"),
     CFG(checkpoint_timeout_s, GALE__KEY_INT, 1, 86400, 60, NULL),
@@ -328,6 +329,7 @@ void gale_topology_free(gale_topology_t *t)
     free(t->order);
     free(t->config.journal);
     free(t->config.journal_key);
+    free(t->config.users);
     free(t->config.state_backend);
     free(t->config.state_path);
     free(t->config.state_redis);

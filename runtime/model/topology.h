@@ -149,6 +149,8 @@ typedef struct gale_config {
     char *journal;            /* NULL: no failed-tuple journal */
     bool journal_fsync;       /* fsync after each record */
     char *journal_key;        /* NULL: records in clear; else the key file that seals each record */
+    char *users;              /* cluster mode: "NAME,NAME", users (certificate names) who may change it as its
+                                 owner may; NULL: its owner and the admins only */
     double tick_s;            /* bolts' tick tuple interval unless their block gives one; 0: none */
     int checkpoint_interval_ms; /* how often a checkpoint starts; 0: none */
     int checkpoint_timeout_s;   /* a checkpoint not complete by then is abandoned */

@@ -182,6 +182,11 @@ static int parse_config(parse_t *p, const config_setting_t *group, gale_config_t
             }
         }
     }
+    const config_setting_t *users_at = given[gale__config_key("users") - gale__config_key_at(0)].s;
+    for (const char *u = cfg->users; !rc && u && *u; u++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-,", *u) ||
+            (*u == ',' && (u == cfg->users || u[1] == ',' || !u[1])))
+            rc = fail_at(p, users_at, "config.users: certificate names separated by commas, as \"alice,bob\"");
     /* The key's file is read where the topology runs (a supervisor's host, perhaps not this one), not here. */
     if (!rc && cfg->journal_key && !cfg->journal)
         rc = fail_at(p, given[gale__config_key("journal_key") - gale__config_key_at(0)].s,

@@ -35,6 +35,7 @@ static void start(ctl_run_t *s, bool tls)
     cr_assert_eq(gale_certs_init(s->certs, 30, &diag), 0, "%s", diag.msg);
     cr_assert_eq(gale_certs_issue(s->certs, "host1", NULL, 0, 0, 30, &diag), 0, "%s", diag.msg);
     cr_assert_eq(gale_certs_issue(s->certs, "alice", NULL, 0, 0, 30, &diag), 0, "%s", diag.msg);
+    cr_assert_eq(gale_certs_issue_as(s->certs, "vera", "viewer", NULL, 0, 0, 30, &diag), 0, "%s", diag.msg);
     cr_assert_eq(gale_certs_init(other, 30, &diag), 0, "%s", diag.msg);
     cr_assert_eq(gale_certs_issue(other, "mallory", NULL, 0, 0, 30, &diag), 0, "%s", diag.msg);
     char *cmd = tl_path("cp %s/mallory.crt %s/mallory.key %s/", other, other, s->certs);
@@ -145,5 +146,25 @@ Test(control_tls, a_client_without_tls_or_with_another_cas_certificate_is_refuse
     cr_assert_eq(r.status, 0, "a good client after the bad ones: %s", r.err);
     cr_assert_str_eq(r.out, "slots=2 free=2\n");
     tl_result_free(&r);
+    stop(&s);
+}
+
+Test(control_tls, a_viewer_may_look_at_a_supervisor_but_not_change_it)
+{
+    ctl_run_t s;
+    start(&s, true);
+    tl_result_t r = ctl(&s, "vera", true, (const char *const[]){"slots", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tl_result_free(&r);
+    r = ctl(&s, "vera", true, (const char *const[]){"assign", "t", "topologies/wordcount.cfg", "workers=1", NULL});
+    cr_assert_eq(r.status, 1, "a viewer assigned a topology: %s", r.out);
+    cr_assert_not_null(strstr(r.err, "refused: assign needs the admin or node role (vera has the role viewer)"), "%s",
+                       r.err);
+    tl_result_free(&r);
+    char *audit = tl_read_file(s.audit, NULL);
+    cr_assert_not_null(strstr(audit, "\"identity\": \"vera\", \"source\": \"127.0.0.1:"), "%s", audit);
+    cr_assert_not_null(strstr(audit, "\"action\": \"assign\", \"target\": \"t\", \"result\": \"refused\""), "%s",
+                       audit);
+    free(audit);
     stop(&s);
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "certs.h"
 #include "testlib.h"
 
 TestSuite(dev_cluster, .timeout = 240);
@@ -345,4 +346,95 @@ Test(dev_cluster, without_zookeeper_installed_it_says_make_deps_installs_it)
     refused((const char *const[]){NULL}, "GALE_ZK_SERVER=/nonexistent/zkServer.sh", 1,
             "ZooKeeper's server is not installed (/nonexistent/zkServer.sh: No such file or directory): `make deps` "
             "installs it (Debian's package zookeeper)");
+}
+
+/* ---- who may do what: roles in the users' certificates ----------------------------------------------------------- */
+
+/* `gale VERB --zk ... --secret-file ... --tls CERTS/USER ARGS...` against the dev cluster `d`. */
+static tl_result_t as_user(const devc_t *d, const char *user, const char *verb, const char *const *args)
+{
+    const char *z = strstr(d->out, "ZooKeeper     ");
+    cr_assert_not_null(z, "%s", d->out);
+    char zk[64];
+    cr_assert_eq(sscanf(z + 14, "%63s", zk), 1);
+    char *secret = tl_path("%s/secret", d->cluster), *tls = tl_path("%s/certs/%s", d->cluster, user);
+    const char *argv[32] = {tl_gale(), verb, "--zk", zk, "--secret-file", secret, "--tls", tls};
+    int n = 8;
+    while (*args && n < 31) argv[n++] = *args++;
+    argv[n] = NULL;
+    tl_result_t r;
+    cr_assert_eq(tl_run(argv, NULL, 120, &r), 0);
+    cr_assert_not(r.timed_out, "gale %s as %s timed out", verb, user);
+    free(secret), free(tls);
+    return r;
+}
+
+static void as_user_refused(const devc_t *d, const char *user, const char *verb, const char *const *args,
+                            const char *says)
+{
+    tl_result_t r = as_user(d, user, verb, args);
+    cr_assert_eq(r.status, 1, "%s %s as %s was let through: %s", verb, args[0], user, r.out);
+    cr_assert_not_null(strstr(r.err, says), "%s as %s: %s", verb, user, r.err);
+    tl_result_free(&r);
+}
+
+static void as_user_allowed(const devc_t *d, const char *user, const char *verb, const char *const *args)
+{
+    tl_result_t r = as_user(d, user, verb, args);
+    cr_assert_eq(r.status, 0, "%s as %s: %s%s", verb, user, r.out, r.err);
+    tl_result_free(&r);
+}
+
+Test(dev_cluster, a_viewer_cannot_kill_and_a_deployer_cannot_touch_another_users_topology)
+{
+    devc_t d;
+    dev_start(&d, (const char *const[]){"--supervisors", "1", NULL});
+    char *certs = tl_path("%s/certs", d.cluster);
+    gale_diag_t diag = {{0}};
+    static const char *const users[][2] = {{"alice", "deployer"}, {"bob", "deployer"}, {"vera", "viewer"}};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(gale_certs_issue_as(certs, users[i][0], users[i][1], NULL, 0, 0, 30, &diag), 0, "%s", diag.msg);
+    const char *submit_alices[] = {"--name", "alices", "--set", "config.workers=1", "topologies/wordcount.cfg", NULL};
+    as_user_refused(&d, "vera", "submit", submit_alices, "needs the deployer or admin role (vera is a viewer)");
+    as_user_allowed(&d, "alice", "submit", submit_alices);
+    const char *submit_bobs[] = {
+        "--name", "bobs", "--set", "config.workers=1", "--set", "config.users=carol,alice", "topologies/wordcount.cfg",
+        NULL};
+    as_user_allowed(&d, "bob", "submit", submit_bobs);
+
+    tl_result_t r = as_user(&d, "vera", "list", (const char *const[]){NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "topology alices status=active"), "%s", r.out);
+    tl_result_free(&r);
+    as_user_refused(
+        &d, "vera", "kill", (const char *const[]){"alices", NULL},
+        "refused: kill needs the admin role, or the deployer role on a topology of its own (vera is a viewer)");
+    as_user_refused(
+        &d, "bob", "deactivate", (const char *const[]){"alices", NULL},
+        "refused: deactivate of 'alices' needs the admin role, or the deployer role as its owner or one of its "
+        "config.users (bob is a deployer, and 'alices' is another's)");
+    as_user_allowed(&d, "alice", "deactivate", (const char *const[]){"alices", NULL});
+    as_user_allowed(&d, "alice", "deactivate",
+                    (const char *const[]){"bobs", NULL}); /* bob named alice in config.users */
+    as_user_refused(&d, "bob", "kill", (const char *const[]){"--wait", "1", "alices", NULL}, "(bob is a deployer, and");
+    as_user_allowed(&d, "admin", "kill", (const char *const[]){"--wait", "1", "alices", NULL});
+    as_user_allowed(&d, "bob", "kill", (const char *const[]){"--wait", "1", "bobs", NULL});
+
+    /* Every refusal is in nimbus's audit log, with who asked. */
+    glob_t g;
+    char *pattern = tl_path("%s/nimbus-data/nimbus-*-audit.log", d.cluster);
+    cr_assert_eq(glob(pattern, 0, NULL, &g), 0, "no audit log at %s", pattern);
+    char *audit = tl_read_file(g.gl_pathv[0], NULL);
+    static const char *const want[] = {"\"identity\": \"vera\", \"source\": \"127.0.0.1:",
+                                       "\"action\": \"kill\", \"target\": \"alices\", \"result\": \"refused\"",
+                                       "\"identity\": \"bob\", \"source\": \"127.0.0.1:",
+                                       "\"action\": \"deactivate\", \"target\": \"alices\", \"result\": \"refused\"",
+                                       "\"action\": \"deactivate\", \"target\": \"bobs\", \"result\": \"ok\"",
+                                       "\"identity\": \"admin\", \"source\": \"127.0.0.1:"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        cr_assert_not_null(strstr(audit, want[i]), "no %s in:\n%s", want[i], audit);
+    free(audit), free(pattern), free(certs);
+    globfree(&g);
+    dev_interrupt(&d, NULL, 0);
+    dev_free(&d);
 }

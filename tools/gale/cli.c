@@ -223,11 +223,14 @@ static const gale_cli_command_t COMMANDS[] = {
      "  --method M            the request's method (default POST)\n"
      "  PATH                  the request's path, as /api/v1/topology/NAME/kill\n",
      gale_cmd_token, 0},
-    {"certs", "gale certs init DIR [--days N] | gale certs issue DIR NAME [--host H]... [--days N]",
+    {"certs", "gale certs init DIR [--days N] | gale certs issue DIR NAME [--role R] [--host H]... [--days N]",
      "make a cluster's CA (init), or a key and certificate it signs for a node or a user (issue)",
      "  init DIR              DIR/ca.crt and DIR/ca.key (mode 600), an EC P-256 CA (default 3650 days)\n"
      "  issue DIR NAME        DIR/NAME.crt and DIR/NAME.key signed by DIR's CA, for TLS both ways (default 365\n"
      "                        days); NAME is the certificate's common name: the node's or the user's identity\n"
+     "  --role R              what its holder may do on nimbus: admin (everything), deployer (submit, and kill,\n"
+     "                        rebalance, swap, activate, deactivate its own topologies), viewer (list, stats),\n"
+     "                        node (nimbus and the supervisors themselves; the default)\n"
      "  --host H              also valid for host name or IPv4 address H (repeatable)\n"
      "  --days N              how long it is valid\n"
      "                        Neither ever replaces a file.\n",

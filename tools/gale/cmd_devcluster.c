@@ -279,7 +279,8 @@ static int make_certs(devc_t *d)
     for (int i = 0; i <= d->n_sups + 1; i++) { /* the supervisors, nimbus, and a user for the commands */
         if (i < d->n_sups) snprintf(name, sizeof name, "supervisor-%d", i + 1);
         else snprintf(name, sizeof name, "%s", i == d->n_sups ? "nimbus" : "admin");
-        if (gale_certs_issue(certs, name, (const char *const[]){"127.0.0.1"}, 1, 0, 365, &diag))
+        const char *role = i <= d->n_sups ? "node" : "admin";
+        if (gale_certs_issue_as(certs, name, role, (const char *const[]){"127.0.0.1"}, 1, 0, 365, &diag))
             return fail("%s", diag.msg);
     }
     if (snprintf(d->user_tls, sizeof d->user_tls, "%.4000s/admin", certs) >= (int)sizeof d->user_tls)
