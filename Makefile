@@ -93,8 +93,9 @@ DEB_PACKAGES := libuv1-dev libmsgpack-dev libconfig-dev libzookeeper-mt-dev libh
 # What only the tests use, installed by `make test` (and `make test-deps`): prometheus gives promtool, which checks
 # the /metrics text, and the server that scrapes a run (tests/e2e/test_http.c); chromium loads the web UI headless
 # (tests/e2e/test_ui.c); scikit-learn's IsolationForest is what the anomaly test compares itself with (in its
-# output, not as a pass condition); python3-xgboost trains the models the xgboost bolt's scores are checked against.
-TEST_PACKAGES := prometheus chromium redis-server python3-sklearn python3-xgboost
+# output, not as a pass condition); python3-xgboost trains the models the xgboost bolt's scores are checked against;
+# curl is the HTTPS client that checks the endpoint with the cluster's CA (tests/e2e/test_https.c), as a user would.
+TEST_PACKAGES := prometheus chromium redis-server python3-sklearn python3-xgboost curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # make install: the command, the shipped plugins, gale.h and gale.pc, for plugin authors outside the tree.

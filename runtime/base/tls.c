@@ -87,8 +87,8 @@ int gale_tls_ctx_new(const gale_tls_files_t *f, gale_tls_ctx_t **out, gale_diag_
     int rc = 0;
     SSL_CTX_set_min_proto_version(c->ssl, TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(c->ssl, TLS1_3_VERSION);
-    /* Mutual: a peer without a certificate of our CA is refused on both sides. */
-    SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    /* Mutual: a peer without a certificate of our CA is refused on both sides (HTTPS: clients need none). */
+    SSL_CTX_set_verify(c->ssl, f->web ? SSL_VERIFY_NONE : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(c->ssl, 0);
     SSL_CTX_clear_mode(c->ssl, SSL_MODE_AUTO_RETRY);
@@ -118,14 +118,26 @@ int gale_tls_ctx_new(const gale_tls_files_t *f, gale_tls_ctx_t **out, gale_diag_
     return 0;
 }
 
+static int from_dir(const char *dir, const char *name, bool web, gale_tls_ctx_t **out, gale_diag_t *diag);
+
 int gale_tls_ctx_from_dir(const char *dir, const char *name, gale_tls_ctx_t **out, gale_diag_t *diag)
+{
+    return from_dir(dir, name, false, out, diag);
+}
+
+int gale_tls_ctx_from_dir_web(const char *dir, const char *name, gale_tls_ctx_t **out, gale_diag_t *diag)
+{
+    return from_dir(dir, name, true, out, diag);
+}
+
+static int from_dir(const char *dir, const char *name, bool web, gale_tls_ctx_t **out, gale_diag_t *diag)
 {
     char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
     if (snprintf(ca, sizeof ca, "%s/ca.crt", dir) >= (int)sizeof ca ||
         snprintf(cert, sizeof cert, "%s/%s.crt", dir, name) >= (int)sizeof cert ||
         snprintf(key, sizeof key, "%s/%s.key", dir, name) >= (int)sizeof key)
         return gale__diag(diag, GALE_EINVAL, "%s: path too long", dir);
-    gale_tls_files_t f = {.ca = ca, .cert = cert, .key = key};
+    gale_tls_files_t f = {.ca = ca, .cert = cert, .key = key, .web = web};
     return gale_tls_ctx_new(&f, out, diag);
 }
 

@@ -31,13 +31,16 @@ typedef struct gale_tls_files {
     const char *ca;   /* the cluster CA's certificate (PEM) */
     const char *cert; /* this node's certificate (PEM), signed by the CA */
     const char *key;  /* its private key (PEM): keyfile.h's rule, readable by its owner only */
+    bool web;         /* HTTPS: as a server, ask clients for no certificate (browsers, Prometheus, curl); the
+                         server is still checked by its clients against the CA */
 } gale_tls_files_t;
 
 /* A context for both ends of connections (server and client). *out is the caller's (gale_tls_ctx_free). 0, or a
    negative errno code with the file and the reason in diag. */
 int gale_tls_ctx_new(const gale_tls_files_t *f, gale_tls_ctx_t **out, gale_diag_t *diag);
-/* The files of the folder `dir` for `name`: DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key. */
+/* The files of the folder `dir` for `name`: DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key (`web`: as gale_tls_files_t). */
 int gale_tls_ctx_from_dir(const char *dir, const char *name, gale_tls_ctx_t **out, gale_diag_t *diag);
+int gale_tls_ctx_from_dir_web(const char *dir, const char *name, gale_tls_ctx_t **out, gale_diag_t *diag);
 void gale_tls_ctx_free(gale_tls_ctx_t *c); /* NULL is a no-op; a context outlives its sessions (refcounted) */
 /* The name in this context's own certificate. */
 const char *gale_tls_ctx_name(const gale_tls_ctx_t *c);

@@ -245,18 +245,19 @@ void gale_endpoint_handle(void *arg, const gale_http_req_t *req, gale_http_resp_
 /* ---- life ------------------------------------------------------------------------------------------------------ */
 
 int gale_endpoint_start(uv_loop_t *loop, const char *host, int port, const gale_endpoint_source_t *src,
-                        gale_http_auth_t *auth, gale_endpoint_t **out)
+                        gale_http_auth_t *auth, struct gale_tls_ctx *tls, gale_endpoint_t **out)
 {
     gale_endpoint_t *e = calloc(1, sizeof *e);
     if (!e) return GALE_ENOMEM;
     *e = (gale_endpoint_t){.loop = loop, .src = src, .auth = auth};
-    gale_http_server_opts_t o = {.who = "http", .handle = gale_endpoint_handle, .arg = e};
+    gale_http_server_opts_t o = {.who = "http", .handle = gale_endpoint_handle, .arg = e, .tls = tls};
     int rc = gale_http_server_listen(loop, host, port, &o, &e->server, &e->port);
     if (rc) {
         free(e);
         return rc;
     }
-    gale_logf(GALE_LOG_INFO, "http", "serving the web UI, the REST API and /metrics at http://%s:%d/", host, e->port);
+    gale_logf(GALE_LOG_INFO, "http", "serving the web UI, the REST API and /metrics at http%s://%s:%d/", tls ? "s" : "",
+              host, e->port);
     uv_timer_init(loop, &e->timer);
     e->timer.data = e;
     on_tick(&e->timer); /* the windows start now */

@@ -37,8 +37,9 @@ typedef struct gale_endpoint gale_endpoint_t;
 
 /* Listens on host:port on `loop` (the source and `auth` borrowed: they must outlive the endpoint; `auth` NULL:
    actions are off, each a 403) and logs "http: serving ... at http://HOST:PORT/". 0 and *out, or a code (logged). */
+struct gale_tls_ctx;
 int gale_endpoint_start(uv_loop_t *loop, const char *host, int port, const gale_endpoint_source_t *src,
-                        gale_http_auth_t *auth, gale_endpoint_t **out);
+                        gale_http_auth_t *auth, struct gale_tls_ctx *tls, gale_endpoint_t **out);
 /* The port it listens on. */
 int gale_endpoint_port(const gale_endpoint_t *e);
 /* Stops listening; the memory goes once the loop has run. NULL is a no-op. */

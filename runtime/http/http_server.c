@@ -11,6 +11,7 @@
 #include "gale.h"
 #include "log.h"
 #include "tcp_listen.h"
+#include "tls.h"
 
 #define READ_CHUNK 16384
 #define SWEEP_MS 1000
@@ -35,6 +36,7 @@ typedef struct conn {
     bool eof;           /* the client shut its side: close once the answers in flight are sent */
     int writes;         /* answers queued, not yet sent */
     uint64_t active_ms; /* uv_now at the last request's start or the last answer */
+    gale_tls_t *tls;    /* HTTPS; NULL: in clear */
     char rbuf[READ_CHUNK];
 } conn_t;
 
@@ -76,6 +78,7 @@ static void on_conn_closed(uv_handle_t *h)
             break;
         }
     s->n_conns--;
+    gale_tls_free(c->tls);
     gale_buf_free(&c->url), gale_buf_free(&c->auth), gale_buf_free(&c->body);
     free(c);
     maybe_free(s);
@@ -148,6 +151,42 @@ const char *gale_http_reason(int status)
     }
 }
 
+/* `len` bytes of `data` (malloc'd: taken) to the socket. 0, or -1 when the connection was closed. */
+static int write_out(conn_t *c, char *data, size_t len)
+{
+    write_req_t *req = malloc(sizeof *req);
+    if (!req) {
+        free(data);
+        close_conn(c);
+        return -1;
+    }
+    req->c = c;
+    req->data = data;
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    if (uv_write(&req->w, (uv_stream_t *)&c->tcp, &b, 1, on_written)) {
+        free(data), free(req);
+        close_conn(c);
+        return -1;
+    }
+    c->writes++;
+    return 0;
+}
+
+/* What the TLS session has for the network (its records, handshake, alerts). 0, or -1 when closed. */
+static int flush_tls(conn_t *c)
+{
+    size_t n;
+    while ((n = gale_tls_pending(c->tls)) > 0) {
+        char *chunk = malloc(n);
+        if (!chunk) {
+            close_conn(c);
+            return -1;
+        }
+        if (write_out(c, chunk, gale_tls_take(c->tls, chunk, n))) return -1;
+    }
+    return 0;
+}
+
 /* Sends the answer (head and body in one write; takes the body's memory). */
 static void send_answer(conn_t *c, int status, const char *type, gale_buf_t *body, bool keep_alive)
 {
@@ -166,20 +205,17 @@ static void send_answer(conn_t *c, int status, const char *type, gale_buf_t *bod
                     status, gale_http_reason(status), type, body->len, keep_alive ? "" : "Connection: close\r\n");
     if (body->len) gale_buf_put(&out, body->p, body->len);
     gale_buf_free(body);
-    write_req_t *req = malloc(sizeof *req);
-    if (out.failed || !req) {
-        free(req);
+    if (out.failed) {
         gale_buf_free(&out);
         return close_conn(c);
     }
-    req->c = c;
-    req->data = out.p;
-    uv_buf_t b = uv_buf_init(out.p, (unsigned)out.len);
-    if (uv_write(&req->w, (uv_stream_t *)&c->tcp, &b, 1, on_written)) {
-        free(out.p), free(req);
-        return close_conn(c);
+    if (c->tls) { /* one TLS write of the whole answer, then its records */
+        int rc = gale_tls_write(c->tls, out.p, out.len);
+        gale_buf_free(&out);
+        if (rc || flush_tls(c)) return close_conn(c);
+    } else if (write_out(c, out.p, out.len)) {
+        return;
     }
-    c->writes++;
     c->active_ms = uv_now(c->s->loop);
     /* A client that asks and never reads would make us hold its answers without bound. */
     if (c->tcp.write_queue_size > GALE_HTTP_UNSENT_MAX) {
@@ -304,6 +340,31 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
+static void parse(conn_t *c, const char *data, size_t n);
+
+/* HTTPS: the handshake, then the plaintext through the parser, as much as the session has. A client that is refused
+   (it does not speak TLS) is closed and counted. */
+static void pump_tls(conn_t *c)
+{
+    char plain[READ_CHUNK];
+    while (!c->closing && !c->hanging_up) {
+        int rc = gale_tls_handshake(c->tls);
+        if (flush_tls(c)) return;
+        if (rc == GALE_EAGAIN) return;
+        if (rc) {
+            c->s->counts.refused++;
+            gale_logf(GALE_LOG_DEBUG, c->s->o.who, "HTTPS: %s", gale_tls_error(c->tls));
+            return close_conn(c);
+        }
+        size_t got = 0;
+        rc = gale_tls_read(c->tls, plain, sizeof plain, &got);
+        if (flush_tls(c)) return;
+        if (rc == GALE_EAGAIN) return;
+        if (rc) return close_conn(c);
+        parse(c, plain, got);
+    }
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *c = st->data;
@@ -316,10 +377,20 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == UV_EOF || n < 0) return close_conn(c);
     if (n == 0 || c->hanging_up || c->closing) return;
     if (!c->in_request) c->active_ms = uv_now(c->s->loop);
-    size_t done = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
+    if (c->tls) {
+        if (gale_tls_feed(c->tls, buf->base, (size_t)n)) return close_conn(c);
+        return pump_tls(c);
+    }
+    parse(c, buf->base, (size_t)n);
+}
+
+/* Bytes of requests through the parser, and the refusals of what breaks a rule. */
+static void parse(conn_t *c, const char *data, size_t n)
+{
+    size_t done = http_parser_execute(&c->parser, &settings, data, n);
     if (c->hanging_up || c->closing) return; /* answered with Connection: close */
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (e == HPE_OK && done == (size_t)n) return;
+    if (e == HPE_OK && done == n) return;
     if (c->head_bytes > GALE_HTTP_HEAD_MAX || c->headers > GALE_HTTP_HEADERS_MAX || e == HPE_HEADER_OVERFLOW)
         return refuse(c, 431, "request head too large");
     if (e == HPE_CB_body) return refuse(c, 413, "request body too large");
@@ -365,6 +436,7 @@ static void on_connection(uv_stream_t *server, int status)
     for (conn_t *o = s->conns; o; o = o->next) open += !o->closing;
     if (open > GALE_HTTP_CONNS_MAX) make_room(s, c);
     uv_tcp_nodelay(&c->tcp, 1);
+    if (s->o.tls && !(c->tls = gale_tls_new(s->o.tls, true))) return close_conn(c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

@@ -52,6 +52,9 @@ typedef struct gale_http_server_opts {
     const char *who; /* the log's component name, "http" (borrowed, must outlive the server) */
     void (*handle)(void *arg, const gale_http_req_t *req, gale_http_resp_t *resp);
     void *arg;
+    /* HTTPS (tls.h, a context of gale_tls_ctx_from_dir_web: clients give no certificate; borrowed, may be NULL):
+       every connection is a TLS 1.3 session, and a client in clear is closed. */
+    struct gale_tls_ctx *tls;
 } gale_http_server_opts_t;
 
 /* The value of `key` in a query string ("a=1&window=600"), percent-decoded into out (cap bytes, cut short if

@@ -182,7 +182,7 @@ static int start(uv_loop_t *loop, gale_nimbus_t *n, void *arg)
     gale_nimbus_http_t *h = arg;
     h->nimbus = n;
     h->loop = loop;
-    int rc = gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, &h->endpoint);
+    int rc = gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, h->tls, &h->endpoint);
     if (!rc) h->bound_port = gale_endpoint_port(h->endpoint);
     return rc;
 }

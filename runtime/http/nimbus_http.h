@@ -15,6 +15,7 @@ typedef struct gale_nimbus_http {
     char host[64];
     int port, bound_port;
     gale_http_auth_t *auth;        /* the cluster secret's tokens (borrowed) */
+    struct gale_tls_ctx *tls;      /* HTTPS (tls.h, a web context; borrowed); NULL: HTTP */
     gale_nimbus_watcher_t watcher; /* give &watcher to gale_nimbus_opts_t.watcher */
     gale_nimbus_t *nimbus;
     gale_endpoint_source_t source;

@@ -80,7 +80,7 @@ static int listen_on(gale_run_http_t *h, uv_loop_t *loop)
 {
     h->loop = loop;
     h->start_ms = uv_now(loop);
-    int rc = h->serve ? gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, &h->endpoint) : 0;
+    int rc = h->serve ? gale_endpoint_start(loop, h->host, h->port, &h->source, h->auth, h->tls, &h->endpoint) : 0;
     if (!rc && h->serve) h->bound_port = gale_endpoint_port(h->endpoint);
     if (!rc && h->status_line) rc = gale_status_line_start(loop, &h->source, &h->line);
     return rc;

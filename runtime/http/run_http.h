@@ -20,6 +20,7 @@ typedef struct gale_run_http {
     gale_run_workers_watcher_t workers_watcher; /* worker mode: to gale_run_workers_opts_t.watcher */
     const char *version;    /* gale's, for /api/v1/supervisor/summary (borrowed; the caller sets it) */
     gale_http_auth_t *auth; /* the actions' tokens (the caller's); NULL: actions are off */
+    struct gale_tls_ctx *tls; /* HTTPS (tls.h, a web context; the caller's); NULL: HTTP */
     gale_runtime_t *rt;     /* local mode's run, or */
     gale_sup_t *sup;        /* worker mode's supervisor: the figures are its workers' last reports */
     const gale_topology_t *topo;

@@ -221,17 +221,26 @@ Test(dev_cluster, the_printed_submit_list_and_kill_work_and_sigint_stops_everyth
     cr_assert_not_null(strstr(r.out, "topology wordcount_file status=active workers=2 "), "%s", r.out);
     tl_result_free(&r);
     /* The printed web UI's address answers, with the cluster's figures. */
-    const char *ui = strstr(d.out, "web UI        http://127.0.0.1:");
+    /* HTTPS with the cluster's certificates: curl trusts the printed CA. */
+    const char *ui = strstr(d.out, "web UI        https://127.0.0.1:");
     cr_assert_not_null(ui, "%s", d.out);
-    int status, http_port = atoi(ui + strlen("web UI        http://127.0.0.1:"));
+    int http_port = atoi(ui + strlen("web UI        https://127.0.0.1:"));
+    char *ca = tl_path("%s/certs/ca.crt", d.cluster),
+         *url = tl_path("https://127.0.0.1:%d/api/v1/cluster/summary", http_port);
+    cr_assert_not_null(strstr(d.out, ca), "the CA is not printed: %s", d.out);
     char *cluster = NULL;
     /* nimbus reads the cluster at most once a second: its figures may be that old */
     for (int i = 0; i < 50; i++, tl_sleep_ms(100)) {
         free(cluster);
-        cluster = tl_http(http_port, "GET", "/api/v1/cluster/summary", NULL, NULL, &status);
-        cr_assert_eq(status, 200, "%s", cluster ? cluster : "(no answer)");
+        tl_result_t c;
+        cr_assert_eq(tl_run((const char *const[]){"/usr/bin/curl", "-sS", "--cacert", ca, url, NULL}, NULL, 30, &c), 0);
+        cr_assert_eq(c.status, 0, "curl: %s", c.err);
+        cluster = c.out;
+        c.out = NULL;
+        tl_result_free(&c);
         if (tl_json_number(cluster, "topologies") == 1) break;
     }
+    free(ca), free(url);
     cr_assert_eq(tl_json_number(cluster, "supervisors"), 2, "%s", cluster);
     cr_assert_eq(tl_json_number(cluster, "topologies"), 1, "%s", cluster);
     free(cluster);

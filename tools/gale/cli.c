@@ -469,14 +469,19 @@ int gale_cli_read_secret(const char *path, char *buf, size_t cap, size_t *len)
     return 0;
 }
 
-int gale_cli_tls_open(const char *prefix, gale_tls_ctx_t **out)
+static int tls_open(const char *prefix, bool web, gale_tls_ctx_t **out);
+
+int gale_cli_tls_open(const char *prefix, gale_tls_ctx_t **out) { return tls_open(prefix, false, out); }
+int gale_cli_tls_open_web(const char *prefix, gale_tls_ctx_t **out) { return tls_open(prefix, true, out); }
+
+static int tls_open(const char *prefix, bool web, gale_tls_ctx_t **out)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(prefix, '/');
     const char *name = slash ? slash + 1 : prefix;
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) : 1, slash ? prefix : ".");
     gale_diag_t d = {{0}};
-    if (!*name || gale_tls_ctx_from_dir(dir, name, out, &d)) {
+    if (!*name || (web ? gale_tls_ctx_from_dir_web : gale_tls_ctx_from_dir)(dir, name, out, &d)) {
         fprintf(stderr, "gale: --tls %s: %s\n", prefix,
                 *name ? d.msg
                       : "expected DIR/NAME (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key: gale certs issue DIR NAME)");

@@ -80,6 +80,8 @@ struct gale_tls_ctx;
 /* The TLS context of `prefix` DIR/NAME (DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key: gale certs issue DIR NAME). 0, or
    GALE_EXIT_ERROR after printing why. */
 int gale_cli_tls_open(const char *prefix, struct gale_tls_ctx **out);
+/* The same for HTTPS: a server context that asks its clients for no certificate (browsers, Prometheus, curl). */
+int gale_cli_tls_open_web(const char *prefix, struct gale_tls_ctx **out);
 /* Every control connection this process opens speaks TLS with `prefix`'s certificate (daemon_client.h): the
    context lives until the process ends. 0, or GALE_EXIT_ERROR after printing why. */
 int gale_cli_client_tls(const char *prefix);

@@ -180,6 +180,9 @@ int gale_cmd_nimbus(int argc, char **argv)
     static gale_nimbus_http_t endpoint;
     if (http && gale_http_auth_init(&auth, secret, secret_len)) return GALE_EXIT_ERROR;
     if (http) gale_nimbus_http_init(&endpoint, http_host, http_port, &auth);
+    gale_tls_ctx_t *web = NULL; /* with --tls, the endpoint is HTTPS with the same certificate */
+    if (http && tls && gale_cli_tls_open_web(tls, &web)) return GALE_EXIT_ERROR;
+    endpoint.tls = web;
     signal(SIGPIPE, SIG_IGN);
     gale_nimbus_opts_t o = {.zk_hosts = zk,
                             .root = root,
@@ -194,6 +197,7 @@ int gale_cmd_nimbus(int argc, char **argv)
                             .watcher = http ? &endpoint.watcher : NULL};
     int nrc = gale_nimbus_run(&o) ? GALE_EXIT_ERROR : GALE_EXIT_OK;
     gale_tls_ctx_free(tls_ctx);
+    gale_tls_ctx_free(web);
     return nrc;
 }
 

@@ -195,14 +195,15 @@ static int wait_listening(devc_t *d)
 /* Waits for nimbus's "... at http://127.0.0.1:PORT/" line (its web UI). 0, or an exit code after saying why. */
 static int wait_http(devc_t *d)
 {
-    static const char AT[] = " at http://127.0.0.1:";
+    /* nimbus with --tls serves HTTPS */
+    const char *AT = d->tls ? " at https://127.0.0.1:" : " at http://127.0.0.1:";
     for (long long end = gale_proc_now_ms() + LISTEN_MS; !stop_signal && gale_proc_now_ms() < end;) {
         if (any_ended(d)) return GALE_EXIT_ERROR;
         FILE *f = fopen(d->nimbus.log, "r");
         char line[512];
         const char *at;
         while (f && fgets(line, sizeof line, f))
-            if ((at = strstr(line, AT)) && strchr(line, '\n')) d->http_port = atoi(at + sizeof AT - 1);
+            if ((at = strstr(line, AT)) && strchr(line, '\n')) d->http_port = atoi(at + strlen(AT));
         if (f) fclose(f);
         if (d->http_port > 0) return 0;
         gale_proc_sleep_ms(50);
@@ -354,8 +355,9 @@ static void print_how(const devc_t *d)
     printf("gale dev-cluster: up in %s\n"
            "  ZooKeeper     127.0.0.1:%d (pid %d)\n"
            "  nimbus        127.0.0.1:%d, leading (pid %d)\n"
-           "  web UI        http://127.0.0.1:%d/ (and the REST API, /metrics)\n",
-           d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid, d->http_port);
+           "  web UI        http%s://127.0.0.1:%d/ (and the REST API, /metrics)%s%s%s\n",
+           d->dir, d->zk.port, (int)d->zk.pid, d->nimbus_port, (int)d->nimbus.pid, d->tls ? "s" : "", d->http_port,
+           d->tls ? "; its CA: " : "", d->tls ? d->dir : "", d->tls ? "/certs/ca.crt" : "");
     for (int i = 0; i < d->n_sups; i++)
         printf("  %-13s %d slots (pid %d)\n", d->sup[i].name, d->slots, (int)d->sup[i].pid);
     if (d->tls)

@@ -81,11 +81,13 @@ int gale_cmd_run(int argc, char **argv)
     }
     if (a.secret_file && !a.http)
         rc = gale_cli_usage_error("run", "--secret-file is for the HTTP actions: it needs --http");
-    if (!rc && a.tls && workers < 2)
-        rc = gale_cli_usage_error("run", "--tls is for the connections between workers: it needs --workers 2 or more");
-    gale_tls_ctx_t *tls = NULL; /* the files are checked here, once, before a worker starts */
+    if (!rc && a.tls && workers < 2 && !a.http)
+        rc = gale_cli_usage_error("run", "--tls is for the connections between workers and for --http: it needs "
+                                         "--workers 2 or more, or --http");
+    gale_tls_ctx_t *tls = NULL, *web = NULL; /* the files are checked here, once, before a worker starts */
     if (!rc && a.tls && gale_cli_tls_open(a.tls, &tls)) rc = GALE_EXIT_ERROR;
     gale_tls_ctx_free(tls);
+    if (!rc && a.tls && a.http && gale_cli_tls_open_web(a.tls, &web)) rc = GALE_EXIT_ERROR;
     /* The actions' secret, read before anything runs: a bad file is the user's error, said at once. */
     static gale_http_auth_t auth; /* large (the tokens it remembers); one per process */
     char secret[GALE_HTTP_AUTH_SECRET_MAX];
@@ -96,6 +98,7 @@ int gale_cmd_run(int argc, char **argv)
         rc = GALE_EXIT_ERROR;
     explicit_bzero(secret, sizeof secret);
     if (rc) {
+        gale_tls_ctx_free(web);
         gale_topology_free(topo);
         gale_cli_args_free(&a);
         return rc;
@@ -105,12 +108,14 @@ int gale_cmd_run(int argc, char **argv)
     gale_run_http_init(&http, a.http ? http_host : NULL, http_port, topo);
     http.version = gale_cli_version();
     http.auth = a.secret_file ? &auth : NULL;
+    http.tls = web;
     http.status_line = !a.quiet && isatty(STDERR_FILENO);
     bool watched = a.http || http.status_line;
     if (workers > 1) {
         rc = run_workers(&a, topo, workers, watched ? &http : NULL);
         gale_topology_free(topo);
         gale_cli_args_free(&a);
+        gale_tls_ctx_free(web);
         return rc;
     }
     gale_runtime_opts_t opts = {
@@ -134,6 +139,7 @@ int gale_cmd_run(int argc, char **argv)
     gale_runtime_free(rt);
     gale_topology_free(topo);
     gale_cli_args_free(&a);
+    gale_tls_ctx_free(web);
     return rc ? GALE_EXIT_ERROR : GALE_EXIT_OK;
 }
 
