@@ -127,5 +127,20 @@ Test(https, with_tls_curl_reads_the_figures_with_the_ca_and_nothing_is_in_clear)
     cr_assert_eq(curl(w.ca, "https", w.port, "/api/v1/cluster/summary", &body), 0);
     cr_assert_not_null(strstr(body, "\"topologies\": 1"), "%s", body);
     free(body);
+
+    /* gale monitor reads it over HTTPS with the cluster's CA, and says what it needs without --tls. */
+    char *url = tl_path("https://127.0.0.1:%d", w.port), *tls = tl_path("%s/certs/web", w.dir);
+    const char *monitor[] = {tl_gale(), "monitor", url, "--tls", tls, "--interval", "0.2", "--count", "1", NULL};
+    tl_result_t r;
+    cr_assert_eq(tl_run(monitor, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "split"), "%s", r.out);
+    tl_result_free(&r);
+    const char *bare[] = {tl_gale(), "monitor", url, "--count", "1", NULL};
+    cr_assert_eq(tl_run(bare, NULL, 60, &r), 0);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "https needs --tls DIR/NAME"), "%s", r.err);
+    tl_result_free(&r);
+    free(url), free(tls);
     stop(&w);
 }

@@ -207,9 +207,10 @@ static const gale_cli_command_t COMMANDS[] = {
      gale_cmd_worker, 1},
     {"monitor",
      "gale monitor URL|NAME [--topology NAME] [--component C] [--interval S] [--count N] [--zk HOSTS [--root PATH] | "
-     "--nimbus HOST:PORT] [--secret-file FILE]",
+     "--nimbus HOST:PORT] [--secret-file FILE] [--tls DIR/NAME]",
      "print a running topology's rates every interval, a line per component, like storm monitor",
-     "  URL                   a gale HTTP endpoint (gale run --http), as http://127.0.0.1:8080\n"
+     "  URL                   a gale HTTP endpoint (gale run --http), as http://127.0.0.1:8080, or\n"
+     "                        https://... with --tls DIR/NAME (the server checked against DIR/ca.crt)\n"
      "  NAME                  a topology of the cluster (with --zk or --nimbus, and --secret-file)\n"
      "  --topology NAME       at URL: the topology (default the only one there)\n"
      "  --component C         only this component (default every one but the system's)\n"

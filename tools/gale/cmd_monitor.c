@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "tls.h"
 #include "http_get.h"
 #include "json_parse.h"
 #include "mpread.h"
@@ -666,6 +667,15 @@ int gale_cmd_monitor(int argc, char **argv)
         if (!(src.nimbus = gale_verb_connect(CMD, &src.v))) return GALE_EXIT_ERROR;
     } else {
         src.url = o.operand;
+        bool https = !strncmp(src.url, "https://", 8);
+        if (https && !src.v.tls)
+            return gale_cli_usage_error(CMD,
+                                        "%s: https needs --tls DIR/NAME (its DIR/ca.crt is what the server is "
+                                        "checked against)",
+                                        src.url);
+        static gale_tls_ctx_t *tls; /* for the whole run */
+        if (https && gale_cli_tls_open(src.v.tls, &tls)) return GALE_EXIT_ERROR;
+        gale_http_get_use_tls(https ? tls : NULL);
         if ((rc = http_open(&src, o.topology))) return rc;
     }
     rc = monitor_loop(&src, &o);

@@ -13,6 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls.h"
+
+static gale_tls_ctx_t *get_tls; /* gale_http_get_use_tls */
+
+void gale_http_get_use_tls(gale_tls_ctx_t *tls) { get_tls = tls; }
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -29,9 +35,10 @@ static int left_ms(int64_t deadline)
 
 int gale_http_parse_url(const char *url, char *host, size_t host_cap, char *port, size_t port_cap, gale_diag_t *d)
 {
-    const char *want = "want http://HOST:PORT";
-    if (strncmp(url, "http://", 7)) return gale__diag(d, GALE_EINVAL, "'%s' is not a URL http://HOST:PORT", url);
-    const char *h = url + 7, *colon = strchr(h, ':');
+    const char *want = "want http://HOST:PORT or https://HOST:PORT";
+    size_t scheme = !strncmp(url, "http://", 7) ? 7 : !strncmp(url, "https://", 8) ? 8 : 0;
+    if (!scheme) return gale__diag(d, GALE_EINVAL, "'%s' is not a URL http://HOST:PORT or https://HOST:PORT", url);
+    const char *h = url + scheme, *colon = strchr(h, ':');
     if (*h == '[') return gale__diag(d, GALE_EINVAL, "%s: IPv6 addresses are not supported (%s)", url, want);
     if (!colon || colon == h) return gale__diag(d, GALE_EINVAL, "%s: no host and port (%s)", url, want);
     size_t hlen = (size_t)(colon - h), plen = strspn(colon + 1, "0123456789");
@@ -192,6 +199,69 @@ static int parse_answer(inbuf_t *b, gale_http_answer_t *out, gale_diag_t *d)
     return 0;
 }
 
+/* The TLS session's records to the socket. */
+static int flush_tls(int fd, gale_tls_t *t, int64_t deadline, gale_diag_t *d)
+{
+    char chunk[16384];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = gale_tls_take(t, chunk, sizeof chunk)) > 0) rc = send_all(fd, chunk, n, deadline, d);
+    return rc;
+}
+
+/* Bytes from the socket into the session: 0, 1 at the server's close, or a negative code. */
+static int feed_tls(int fd, gale_tls_t *t, int64_t deadline, gale_diag_t *d)
+{
+    char chunk[16384];
+    for (;;) {
+        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n > 0) return gale_tls_feed(t, chunk, (size_t)n) ? gale__diag(d, GALE_ENOMEM, "out of memory") : 0;
+        if (n == 0) return 1;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return gale__diag(d, GALE_EIO, "the connection failed: %s", strerror(errno));
+        int rc = wait_fd(fd, POLLIN, deadline);
+        if (rc) return gale__diag(d, rc, "no whole answer: %s", gale_strerror(rc));
+    }
+}
+
+/* HTTPS: the handshake, the request, and the answer to the server's close. */
+static int exchange_tls(int fd, const char *req, size_t len, inbuf_t *b, size_t max_bytes, int64_t deadline,
+                        gale_diag_t *d)
+{
+    gale_tls_t *t = gale_tls_new(get_tls, false);
+    if (!t) return gale__diag(d, GALE_ENOMEM, "out of memory");
+    int rc, hs;
+    while ((hs = gale_tls_handshake(t)) == GALE_EAGAIN && !(rc = flush_tls(fd, t, deadline, d)) &&
+           !(rc = feed_tls(fd, t, deadline, d)))
+        ;
+    if (hs == GALE_EAGAIN) rc = rc < 0 ? rc : gale__diag(d, GALE_EIO, "the server closed during the TLS handshake");
+    else if (hs) rc = gale__diag(d, GALE_EIO, "TLS: %s", gale_tls_error(t));
+    else rc = flush_tls(fd, t, deadline, d);
+    if (!rc && gale_tls_write(t, req, len)) rc = gale__diag(d, GALE_EIO, "TLS: %s", gale_tls_error(t));
+    if (!rc) rc = flush_tls(fd, t, deadline, d);
+    size_t limit = max_bytes + 2;
+    while (!rc) {
+        if (b->len > max_bytes) rc = gale__diag(d, GALE_ELIMIT, "the answer is over %zu bytes", max_bytes);
+        if (!rc && b->len + 1 >= b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
+            char *p = realloc(b->p, cap > limit ? limit : cap);
+            if (!p) rc = gale__diag(d, GALE_ENOMEM, "out of memory");
+            else b->p = p, b->cap = cap > limit ? limit : cap;
+        }
+        size_t got = 0;
+        int r = rc ? 0 : gale_tls_read(t, b->p + b->len, b->cap - b->len - 1, &got);
+        if (rc) break;
+        if (!r) b->len += got;
+        else if (r != GALE_EAGAIN) break; /* the server's close_notify, or its end: what came is the answer */
+        else if ((r = feed_tls(fd, t, deadline, d)) != 0) {
+            rc = r < 0 ? r : 0;
+            break;
+        }
+    }
+    gale_tls_free(t);
+    return rc;
+}
+
 int gale_http_get(const char *host, const char *port, const char *path, int timeout_ms, size_t max_bytes,
                   gale_http_answer_t *out, gale_diag_t *d)
 {
@@ -207,8 +277,8 @@ int gale_http_get(const char *host, const char *port, const char *path, int time
     if (fd < 0) return fd;
     inbuf_t b = {0};
     /* No shutdown(SHUT_WR) after the request: gale's server takes a half-close for the client's going away. */
-    int rc = send_all(fd, req, (size_t)n, deadline, d);
-    if (!rc) rc = read_all(fd, &b, max_bytes, deadline, d);
+    int rc = get_tls ? exchange_tls(fd, req, (size_t)n, &b, max_bytes, deadline, d) : 0;
+    if (!get_tls && !(rc = send_all(fd, req, (size_t)n, deadline, d))) rc = read_all(fd, &b, max_bytes, deadline, d);
     close(fd);
     if (!rc) rc = parse_answer(&b, out, d);
     free(b.p);

@@ -2,7 +2,8 @@
  * http_get.h: a small blocking HTTP/1.1 GET client for `gale monitor`, which reads a gale HTTP endpoint's REST
  * documents (runtime/http). One request per connection (Connection: close), read until the server closes or the
  * Content-Length is there; every wait bounded by the caller's timeout (poll), the answer by `max_bytes`. Only what
- * monitor needs: http:// only, no redirects, no chunked bodies, no keep-alive. SIGPIPE is never raised.
+ * monitor needs: http:// and https:// (the server checked against the cluster's CA, gale_http_get_use_tls), no
+ * redirects, no chunked bodies, no keep-alive. SIGPIPE is never raised.
  */
 #ifndef GALE_HTTP_GET_H
 #define GALE_HTTP_GET_H
@@ -14,8 +15,8 @@
 /* The most a caller usually lets an answer take (head and body). */
 #define GALE_HTTP_GET_MAX (16u << 20)
 
-/* The host and port of "http://HOST:PORT" (a trailing "/" allowed, nothing else after the port). HOST is an IPv4
-   address or a name, PORT 1 to 65535. 0, or GALE_EINVAL with the reason in `d`. */
+/* The host and port of "http://HOST:PORT" or "https://HOST:PORT" (a trailing "/" allowed, nothing else after the
+   port). HOST is an IPv4 address or a name, PORT 1 to 65535. 0, or GALE_EINVAL with the reason in `d`. */
 int gale_http_parse_url(const char *url, char *host, size_t host_cap, char *port, size_t port_cap, gale_diag_t *d);
 
 typedef struct gale_http_answer {
@@ -32,5 +33,10 @@ int gale_http_get(const char *host, const char *port, const char *path, int time
                   gale_http_answer_t *out, gale_diag_t *d);
 
 void gale_http_answer_free(gale_http_answer_t *a);
+
+struct gale_tls_ctx;
+/* Every GET from now on speaks TLS with `tls` (borrowed; NULL: in clear): HTTPS, the server's certificate checked
+   against the context's CA. */
+void gale_http_get_use_tls(struct gale_tls_ctx *tls);
 
 #endif
