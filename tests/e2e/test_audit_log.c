@@ -81,6 +81,9 @@ Test(audit_log, every_action_on_a_supervisor_is_recorded_and_verify_finds_one_ch
     cr_assert_not_null(
         strstr(log, "\"detail\": \"assign wc topologies/wordcount.cfg workers=1 secret=[redacted] -> ok"), "%s", log);
     cr_assert_null(strstr(log, "00112233445566778899"), "a topology secret is in the audit log");
+    char *said = tl_daemon_log(&d); /* nor in the daemon's own log, nor in its workers' */
+    cr_assert_null(strstr(said, "00112233445566778899"), "a topology secret is in the log:\n%s", said);
+    free(said);
     cr_assert_null(strstr(log, "\"status\""), "a read-only command was recorded");
     char *n_line = strstr(log, "\"by\": \"supervisor 127.0.0.1:");
     cr_assert_not_null(n_line, "%s", log);
